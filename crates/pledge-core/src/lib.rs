@@ -1,0 +1,21 @@
+//! The pure core of Pledge: the declaration model and its parser, the data category taxonomy,
+//! the lint rules and the renderers of their findings.
+//!
+//! Architecture invariant: nothing in this crate touches files, the network or the clock.
+//! Callers hand it text (a [`SourceMap`]) and, where time matters, the current time as a
+//! value. It therefore cannot fail on the outside world, and every function is testable as
+//! data in, data out.
+
+mod countries;
+pub mod de;
+pub mod diagnostic;
+pub mod load;
+pub mod model;
+pub mod node;
+pub mod source;
+pub mod taxonomy;
+pub mod types;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use load::{Declaration, load};
+pub use source::{SourceFile, SourceMap, Span, Spanned};

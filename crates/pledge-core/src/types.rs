@@ -1,0 +1,683 @@
+//! Newtypes for the values of a declaration. Each is parsed once, at the edge, and is valid
+//! from then on: an `IsoDuration` is a duration, a `CountryCode` is a country.
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+use thiserror::Error;
+
+/// Why a value could not be parsed into its type. The message reads as a sentence fragment
+/// after "invalid <type>:".
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+/// Implements `Display`, `FromStr`-based `Deserialize`, `Serialize` as a string and a JSON
+/// Schema of type string for a newtype that holds its canonical text form.
+macro_rules! string_newtype {
+    ($name:ident, $what:literal, $schema:expr) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                text.parse()
+                    .map_err(|e: ParseError| serde::de::Error::custom(format!("invalid {}: {}", $what, e)))
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                $schema
+            }
+        }
+    };
+}
+
+/// Declares an identifier newtype: lower-case letters, digits, `_` and `-`; dots separate
+/// levels where `dotted` is true.
+macro_rules! id_newtype {
+    ($(#[$doc:meta])* $name:ident, $what:literal, dotted: $dotted:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl FromStr for $name {
+            type Err = ParseError;
+            fn from_str(s: &str) -> Result<Self, ParseError> {
+                parse_identifier(s, $dotted).map(|s| $name(s.to_string()))
+            }
+        }
+
+        string_newtype!(
+            $name,
+            $what,
+            json_schema!({
+                "type": "string",
+                "pattern": if $dotted { DOTTED_ID_PATTERN } else { ID_PATTERN },
+                "description": concat!("Identifier of a ", $what, ".")
+            })
+        );
+    };
+}
+
+const ID_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,63}$";
+const DOTTED_ID_PATTERN: &str = "^[a-z0-9][a-z0-9_-]*(\\.[a-z0-9][a-z0-9_-]*)*$";
+
+fn parse_identifier(s: &str, dotted: bool) -> Result<&str, ParseError> {
+    if s.is_empty() {
+        return Err(ParseError("an identifier cannot be empty".into()));
+    }
+    if s.len() > 64 {
+        return Err(ParseError(format!("`{s}` is longer than 64 characters")));
+    }
+    let segments: Vec<&str> = if dotted { s.split('.').collect() } else { vec![s] };
+    for segment in segments {
+        let mut chars = segment.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !first_ok || !rest_ok {
+            let allowed = if dotted {
+                "lower-case letters, digits, `_` and `-`, in parts separated by `.`"
+            } else {
+                "lower-case letters, digits, `_` and `-`"
+            };
+            return Err(ParseError(format!("`{s}` may only contain {allowed}, starting with a letter or digit")));
+        }
+    }
+    Ok(s)
+}
+
+id_newtype!(
+    /// Identifier of a purpose (processing activity), e.g. `newsletter`.
+    PurposeId, "purpose", dotted: false);
+id_newtype!(
+    /// Identifier of a group of data subjects, e.g. `customers`.
+    SubjectId, "data subject group", dotted: false);
+id_newtype!(
+    /// Identifier of a recipient, e.g. `aws`.
+    RecipientId, "recipient", dotted: false);
+id_newtype!(
+    /// Identifier of a transfer to a third country, e.g. `us-hosting`.
+    TransferId, "transfer", dotted: false);
+id_newtype!(
+    /// Identifier of a dataset (an application database), e.g. `app`.
+    DatasetId, "dataset", dotted: false);
+id_newtype!(
+    /// A data category: a built-in one such as `contact.email`, or a custom one under a
+    /// built-in parent such as `behavior.purchase.loyalty_tier`.
+    CategoryId, "data category", dotted: true);
+id_newtype!(
+    /// The name of a kind of identity a person is found by in a dataset: `email`, `phone`,
+    /// `customer_id`, ...
+    IdentityKind, "identity kind", dotted: false);
+
+impl CategoryId {
+    /// The category one level up, if any: `contact.email` → `contact`.
+    pub fn parent(&self) -> Option<CategoryId> {
+        self.0.rsplit_once('.').map(|(p, _)| CategoryId(p.to_string()))
+    }
+
+    /// Whether `self` is `other` or lies below it.
+    pub fn is_within(&self, other: &CategoryId) -> bool {
+        self.0 == other.0
+            || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'.'))
+    }
+}
+
+/// An ISO 8601 duration such as `P5Y`, `P13M`, `P30D` or `PT12H`. Years and months are kept
+/// as written, because "5 years" is a legal period, not a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct IsoDuration {
+    pub years: u32,
+    pub months: u32,
+    pub weeks: u32,
+    pub days: u32,
+    pub hours: u32,
+    pub minutes: u32,
+    pub seconds: u32,
+}
+
+impl IsoDuration {
+    pub const fn days(days: u32) -> Self {
+        IsoDuration {
+            years: 0,
+            months: 0,
+            weeks: 0,
+            days,
+            hours: 0,
+            minutes: 0,
+            seconds: 0,
+        }
+    }
+
+    pub const fn months(months: u32) -> Self {
+        IsoDuration {
+            months,
+            ..Self::days(0)
+        }
+    }
+
+    /// Length in days, counting a year as 365.25 days and a month as 30.44: for comparing
+    /// periods, never for computing deadlines.
+    pub fn approx_days(&self) -> f64 {
+        f64::from(self.years) * 365.25
+            + f64::from(self.months) * 30.436_875
+            + f64::from(self.weeks) * 7.0
+            + f64::from(self.days)
+            + (f64::from(self.hours) + f64::from(self.minutes) / 60.0 + f64::from(self.seconds) / 3600.0) / 24.0
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == IsoDuration::default()
+    }
+
+    /// Plain English: "5 years", "13 months", "1 year and 6 months".
+    pub fn to_words(&self) -> String {
+        let parts: Vec<String> = [
+            (self.years, "year"),
+            (self.months, "month"),
+            (self.weeks, "week"),
+            (self.days, "day"),
+            (self.hours, "hour"),
+            (self.minutes, "minute"),
+            (self.seconds, "second"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}{}", if *n == 1 { "" } else { "s" }))
+        .collect();
+        match parts.as_slice() {
+            [] => "no time".to_string(),
+            [one] => one.clone(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        }
+    }
+}
+
+impl FromStr for IsoDuration {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let bad = || {
+            ParseError(format!(
+                "`{s}` is not an ISO 8601 duration (write e.g. `P5Y` for five years, `P13M` for thirteen months, `P30D` for thirty days, `PT12H` for twelve hours)"
+            ))
+        };
+        let rest = s.strip_prefix('P').ok_or_else(bad)?;
+        if rest.is_empty() || rest == "T" {
+            return Err(bad());
+        }
+        let mut duration = IsoDuration::default();
+        let mut in_time = false;
+        let mut number = String::new();
+        let mut last_rank = 0;
+        for c in rest.chars() {
+            if c.is_ascii_digit() {
+                number.push(c);
+                continue;
+            }
+            if c == 'T' {
+                if in_time || !number.is_empty() {
+                    return Err(bad());
+                }
+                in_time = true;
+                continue;
+            }
+            let value: u32 = number.parse().map_err(|_| bad())?;
+            number.clear();
+            let (slot, rank) = match (in_time, c) {
+                (false, 'Y') => (&mut duration.years, 1),
+                (false, 'M') => (&mut duration.months, 2),
+                (false, 'W') => (&mut duration.weeks, 3),
+                (false, 'D') => (&mut duration.days, 4),
+                (true, 'H') => (&mut duration.hours, 5),
+                (true, 'M') => (&mut duration.minutes, 6),
+                (true, 'S') => (&mut duration.seconds, 7),
+                _ => return Err(bad()),
+            };
+            // Units must come in order and only once: `P1M1Y` is not a duration.
+            if rank <= last_rank {
+                return Err(bad());
+            }
+            last_rank = rank;
+            *slot = value;
+        }
+        if !number.is_empty() {
+            return Err(bad());
+        }
+        Ok(duration)
+    }
+}
+
+impl fmt::Display for IsoDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_zero() {
+            return f.write_str("P0D");
+        }
+        f.write_str("P")?;
+        for (n, unit) in [(self.years, 'Y'), (self.months, 'M'), (self.weeks, 'W'), (self.days, 'D')] {
+            if n > 0 {
+                write!(f, "{n}{unit}")?;
+            }
+        }
+        if self.hours + self.minutes + self.seconds > 0 {
+            f.write_str("T")?;
+            for (n, unit) in [(self.hours, 'H'), (self.minutes, 'M'), (self.seconds, 'S')] {
+                if n > 0 {
+                    write!(f, "{n}{unit}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for IsoDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for IsoDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map_err(|e: ParseError| serde::de::Error::custom(format!("invalid duration: {e}")))
+    }
+}
+
+impl JsonSchema for IsoDuration {
+    fn schema_name() -> Cow<'static, str> {
+        "IsoDuration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^P(?!$)(\\d+Y)?(\\d+M)?(\\d+W)?(\\d+D)?(T(?=\\d)(\\d+H)?(\\d+M)?(\\d+S)?)?$",
+            "description": "An ISO 8601 duration, e.g. P5Y (five years), P13M, P30D, PT12H."
+        })
+    }
+}
+
+/// An ISO 3166-1 alpha-2 country code, upper case (`DK`, `US`). `EU` is accepted for the
+/// European Union as a whole, as privacy notices often say "within the EU".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CountryCode([u8; 2]);
+
+impl CountryCode {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII upper-case letters are ever stored (see `from_str`).
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+
+    /// The English short name: "Denmark", "United States".
+    pub fn name(&self) -> &'static str {
+        if self.as_str() == "EU" {
+            return "European Union";
+        }
+        crate::countries::COUNTRIES
+            .iter()
+            .find(|(code, _)| *code == self.as_str())
+            .map_or("unknown country", |(_, name)| name)
+    }
+}
+
+impl FromStr for CountryCode {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let upper = s.to_ascii_uppercase();
+        let known = upper == "EU" || crate::countries::COUNTRIES.iter().any(|(code, _)| *code == upper);
+        if s.len() != 2 || !known {
+            let hint = crate::countries::COUNTRIES
+                .iter()
+                .find(|(_, name)| name.eq_ignore_ascii_case(s))
+                .map(|(code, _)| format!(" (for {s}, write `{code}`)"))
+                .unwrap_or_default();
+            return Err(ParseError(format!(
+                "`{s}` is not an ISO 3166-1 alpha-2 country code{hint}"
+            )));
+        }
+        let b = upper.as_bytes();
+        Ok(CountryCode([b[0], b[1]]))
+    }
+}
+
+impl fmt::Display for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for CountryCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for CountryCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map_err(|e: ParseError| serde::de::Error::custom(format!("invalid country: {e}")))
+    }
+}
+
+impl JsonSchema for CountryCode {
+    fn schema_name() -> Cow<'static, str> {
+        "CountryCode".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^[A-Z]{2}$",
+            "description": "ISO 3166-1 alpha-2 country code (EU for the European Union)."
+        })
+    }
+}
+
+/// An e-mail address, checked for shape (one `@`, a dotted domain, no spaces).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl FromStr for Email {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let valid = match s.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains('@')
+                    && !s.chars().any(char::is_whitespace)
+            }
+            None => false,
+        };
+        if valid {
+            Ok(Email(s.to_string()))
+        } else {
+            Err(ParseError(format!("`{s}` is not an e-mail address")))
+        }
+    }
+}
+
+string_newtype!(
+    Email,
+    "e-mail address",
+    json_schema!({"type": "string", "format": "email"})
+);
+
+/// An absolute `http` or `https` URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Url(String);
+
+impl FromStr for Url {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+        match rest {
+            Some(host) if !host.is_empty() && !s.chars().any(char::is_whitespace) => Ok(Url(s.to_string())),
+            _ => Err(ParseError(format!(
+                "`{s}` is not an absolute URL (it must start with https:// or http://)"
+            ))),
+        }
+    }
+}
+
+string_newtype!(Url, "URL", json_schema!({"type": "string", "format": "uri"}));
+
+/// A calendar date, `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Date {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+}
+
+impl FromStr for Date {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let bad = || ParseError(format!("`{s}` is not a date (write YYYY-MM-DD)"));
+        let mut parts = s.splitn(3, '-');
+        let (Some(y), Some(m), Some(d)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad());
+        };
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+            return Err(bad());
+        }
+        let year: u16 = y.parse().map_err(|_| bad())?;
+        let month: u8 = m.parse().map_err(|_| bad())?;
+        let day: u8 = d.parse().map_err(|_| bad())?;
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let days_in_month = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => return Err(bad()),
+        };
+        if day == 0 || day > days_in_month {
+            return Err(bad());
+        }
+        Ok(Date { year, month, day })
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+impl Serialize for Date {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map_err(|e: ParseError| serde::de::Error::custom(format!("invalid date: {e}")))
+    }
+}
+
+impl JsonSchema for Date {
+    fn schema_name() -> Cow<'static, str> {
+        "Date".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "format": "date"})
+    }
+}
+
+/// The name of an environment variable that holds a secret (a connection string). The
+/// declaration names it; it never holds the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EnvVarName(String);
+
+impl FromStr for EnvVarName {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        if s.contains("://") || s.contains('@') {
+            return Err(ParseError(
+                "this looks like a connection string; name the environment variable that holds it instead (e.g. `APP_DATABASE_URL`), so that no secret is committed".into(),
+            ));
+        }
+        let valid = !s.is_empty()
+            && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && !s.starts_with(|c: char| c.is_ascii_digit());
+        if valid {
+            Ok(EnvVarName(s.to_string()))
+        } else {
+            Err(ParseError(format!(
+                "`{s}` is not an environment variable name (upper-case letters, digits and `_`)"
+            )))
+        }
+    }
+}
+
+string_newtype!(
+    EnvVarName,
+    "environment variable name",
+    json_schema!({"type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$"})
+);
+
+/// `table.column` in a dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ColumnRef {
+    pub table: String,
+    pub column: String,
+}
+
+impl FromStr for ColumnRef {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        match s.rsplit_once('.') {
+            Some((table, column)) if !table.is_empty() && !column.is_empty() => Ok(ColumnRef {
+                table: table.to_string(),
+                column: column.to_string(),
+            }),
+            _ => Err(ParseError(format!("`{s}` is not `table.column`"))),
+        }
+    }
+}
+
+impl fmt::Display for ColumnRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.table, self.column)
+    }
+}
+
+impl Serialize for ColumnRef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ColumnRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map_err(|e: ParseError| serde::de::Error::custom(format!("invalid column reference: {e}")))
+    }
+}
+
+impl JsonSchema for ColumnRef {
+    fn schema_name() -> Cow<'static, str> {
+        "ColumnRef".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "pattern": "^.+\\..+$", "description": "table.column"})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn durations_parse_and_print_canonically() {
+        for (text, words) in [
+            ("P5Y", "5 years"),
+            ("P13M", "13 months"),
+            ("P1Y6M", "1 year and 6 months"),
+            ("P30D", "30 days"),
+            ("PT12H", "12 hours"),
+            ("P1DT2H", "1 day and 2 hours"),
+        ] {
+            let d: IsoDuration = text.parse().unwrap();
+            assert_eq!(d.to_string(), text);
+            assert_eq!(d.to_words(), words);
+        }
+    }
+
+    #[test]
+    fn malformed_durations_are_refused() {
+        for bad in ["", "P", "PT", "5Y", "P5", "P1M1Y", "P1Y1Y", "PT5D", "P-1D", "P1.5Y", "P5y"] {
+            assert!(bad.parse::<IsoDuration>().is_err(), "{bad} parsed");
+        }
+    }
+
+    #[test]
+    fn country_codes_suggest_the_code_for_a_name() {
+        assert_eq!("dk".parse::<CountryCode>().unwrap().as_str(), "DK");
+        assert_eq!("US".parse::<CountryCode>().unwrap().name(), "United States");
+        let err = "Denmark".parse::<CountryCode>().unwrap_err();
+        assert!(err.0.contains("write `DK`"), "{err}");
+        assert!("XX".parse::<CountryCode>().is_err());
+    }
+
+    #[test]
+    fn identifiers_refuse_upper_case_and_spaces() {
+        assert!("newsletter".parse::<PurposeId>().is_ok());
+        assert!("News letter".parse::<PurposeId>().is_err());
+        assert!("contact.email".parse::<CategoryId>().is_ok());
+        assert!("contact..email".parse::<CategoryId>().is_err());
+        assert!("contact.email".parse::<PurposeId>().is_err());
+    }
+
+    #[test]
+    fn categories_nest() {
+        let email: CategoryId = "contact.email".parse().unwrap();
+        let contact: CategoryId = "contact".parse().unwrap();
+        let contacts: CategoryId = "contacts".parse().unwrap();
+        assert!(email.is_within(&contact));
+        assert!(!contacts.is_within(&contact));
+        assert_eq!(email.parent(), Some(contact));
+    }
+
+    #[test]
+    fn dates_are_calendar_dates() {
+        assert!("2024-02-29".parse::<Date>().is_ok());
+        assert!("2023-02-29".parse::<Date>().is_err());
+        assert!("2023-13-01".parse::<Date>().is_err());
+    }
+
+    #[test]
+    fn secrets_are_not_env_var_names() {
+        assert!("APP_DATABASE_URL".parse::<EnvVarName>().is_ok());
+        let err = "postgres://u:p@h/db".parse::<EnvVarName>().unwrap_err();
+        assert!(err.0.contains("connection string"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_duration_round_trips(y in 0u32..100, mo in 0u32..24, d in 0u32..400, h in 0u32..48) {
+            let d = IsoDuration { years: y, months: mo, days: d, hours: h, ..IsoDuration::default() };
+            let text = d.to_string();
+            prop_assert_eq!(text.parse::<IsoDuration>().unwrap(), d);
+        }
+
+        #[test]
+        fn duration_parser_never_panics(s in "\\PC{0,12}") {
+            let _ = s.parse::<IsoDuration>();
+        }
+    }
+}
