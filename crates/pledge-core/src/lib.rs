@@ -9,9 +9,13 @@
 mod countries;
 pub mod de;
 pub mod diagnostic;
+pub mod law;
+pub mod lint;
 pub mod load;
 pub mod model;
 pub mod node;
+pub mod report;
+pub mod schema;
 pub mod source;
 pub mod taxonomy;
 pub mod types;

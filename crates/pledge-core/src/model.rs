@@ -62,6 +62,14 @@ fn variant<T: for<'de> Deserialize<'de>>(name: &str) -> Result<T, String> {
     })
 }
 
+/// The name a unit enum variant has in a declaration, e.g. `withdraw_consent`.
+pub fn variant_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// The whole declaration of one controller, as written (after merging its files).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]

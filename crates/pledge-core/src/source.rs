@@ -29,6 +29,15 @@ impl Span {
     }
 }
 
+impl Span {
+    /// Values written in shorthand (`legal_bases = ["contract"]`) have no span of their own
+    /// for their inner fields; those carry the default span, and callers fall back to the
+    /// span of the enclosing value.
+    pub fn or(self, fallback: Span) -> Span {
+        if self == Span::default() { fallback } else { self }
+    }
+}
+
 /// One file of a declaration, with its text. The shell reads files; the core only sees text.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
@@ -238,6 +247,13 @@ impl<T: PartialOrd> PartialOrd for Spanned<T> {
 impl<T: Ord> Ord for Spanned<T> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.value.cmp(&other.value)
+    }
+}
+
+// Consistent with `Eq` and `Hash`, which see the value only.
+impl<T> std::borrow::Borrow<T> for Spanned<T> {
+    fn borrow(&self) -> &T {
+        &self.value
     }
 }
 

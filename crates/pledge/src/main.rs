@@ -1,1 +1,53 @@
-fn main() {}
+//! The `pledge` binary: glue between the command line, the files and the core.
+
+mod cmd;
+mod input;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "pledge", version, about = "Privacy as code: declare processing once, lint it against the law, run what it promises.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a declaration and lint it against GDPR, ePrivacy and CCPA.
+    Check(cmd::check::Args),
+    /// Print the JSON Schema of the declaration format.
+    Schema(cmd::schema::Args),
+    /// Write a commented starting declaration.
+    Init(cmd::init::Args),
+    /// List the built-in data categories.
+    Categories(cmd::categories::Args),
+    /// List the lint rules.
+    Rules(cmd::rules::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => cmd::check::run(args),
+        Command::Schema(args) => cmd::schema::run(args),
+        Command::Init(args) => cmd::init::run(args),
+        Command::Categories(args) => cmd::categories::run(args),
+        Command::Rules(args) => cmd::rules::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            // A closed pipe (`pledge schema | head`) is not a failure.
+            if error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            anstream::eprintln!("error: {error:#}");
+            cmd::exit_invalid()
+        }
+    }
+}

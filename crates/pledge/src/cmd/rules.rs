@@ -1,0 +1,31 @@
+//! `pledge rules`: the lint rules with their legal sources.
+
+use anyhow::Result;
+use pledge_core::lint::rules;
+use std::io::Write;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print one rule in full.
+    rule: Option<String>,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match args.rule {
+        Some(id) => {
+            let Some(r) = pledge_core::lint::rule(&id) else {
+                anyhow::bail!("no rule `{id}` (`pledge rules` lists them)");
+            };
+            writeln!(out, "{} ({})\n{}\nLaw: {}\n\n{}", r.id, r.severity.as_str(), r.title, r.source, r.explanation)?;
+        }
+        None => {
+            let width = rules().iter().map(|r| r.id.len()).max().unwrap_or(0);
+            for r in rules() {
+                writeln!(out, "{:width$}  {:7}  {}  ({})", r.id, r.severity.as_str(), r.title, r.source)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
