@@ -1,0 +1,257 @@
+//! Test helpers for Pledge's crates: where the real servers and the browser are.
+//!
+//! `scripts/test.sh` starts a throwaway PostgreSQL and MariaDB on loopback, finds Chromium
+//! and ChromeDriver, and tells the tests where they are through environment variables
+//! ([`POSTGRES_URL`], [`MYSQL_URL`], [`CHROMIUM`], [`CHROMEDRIVER`]). A test that needs one
+//! of them asks with [`require!`]:
+//!
+//! ```no_run
+//! // in a `#[test] fn erases_in_foreign_key_order()`:
+//! let Some(url) = pledge_testkit::require!(pledge_testkit::POSTGRES_URL, pledge_testkit::postgres_url()) else {
+//!     return; // skipped, and the reason was printed
+//! };
+//! // ... create a fresh database inside `url` and test against it
+//! # let _ = url;
+//! ```
+//!
+//! When the variable is missing, the test is skipped with `skipping <test>: <reason>` on
+//! stderr, except in CI (the `CI` variable is set): there a missing server is a broken
+//! set-up, not a reason to skip, and the test panics.
+//!
+//! Tests create their own databases inside these servers; the URLs name the servers'
+//! default database (`postgres`, `mysql`) and a superuser.
+
+use std::env;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// `postgres://user:password@127.0.0.1:PORT/postgres`: a superuser on a throwaway PostgreSQL.
+pub const POSTGRES_URL: &str = "PLEDGE_TEST_POSTGRES_URL";
+/// `mysql://user:password@127.0.0.1:PORT/mysql`: a user with all privileges on a throwaway MariaDB.
+pub const MYSQL_URL: &str = "PLEDGE_TEST_MYSQL_URL";
+/// The Chromium binary, for browser tests (run it headless; as root it also needs `--no-sandbox`).
+pub const CHROMIUM: &str = "PLEDGE_TEST_CHROMIUM";
+/// The ChromeDriver binary matching [`CHROMIUM`].
+pub const CHROMEDRIVER: &str = "PLEDGE_TEST_CHROMEDRIVER";
+
+/// The URL of the test PostgreSQL server, if one was provided.
+pub fn postgres_url() -> Option<String> {
+    var(POSTGRES_URL)
+}
+
+/// The URL of the test MariaDB (MySQL protocol) server, if one was provided.
+pub fn mysql_url() -> Option<String> {
+    var(MYSQL_URL)
+}
+
+/// The Chromium binary, if one was provided.
+pub fn chromium() -> Option<PathBuf> {
+    var_os(CHROMIUM).map(PathBuf::from)
+}
+
+/// The ChromeDriver binary, if one was provided.
+pub fn chromedriver() -> Option<PathBuf> {
+    var_os(CHROMEDRIVER).map(PathBuf::from)
+}
+
+/// Whether the tests run in CI, where a missing server fails the test instead of skipping it.
+///
+/// `CI` counts as set unless it is absent, empty, `0` or `false`.
+pub fn in_ci() -> bool {
+    ci_from(env::var_os("CI"))
+}
+
+/// Returns `value` if it is there. Otherwise skips or fails the calling test: in CI it
+/// panics, elsewhere it prints `skipping <test>: <what> is not set ...` to stderr and returns
+/// `None`, so the test can return early.
+///
+/// `what` names what is missing, usually the variable ([`POSTGRES_URL`], ...). The test is
+/// named after the current thread, which the test harness (libtest, also under nextest) names
+/// after the test; [`require!`] names it after the enclosing function instead, which also
+/// works off the test's thread (inside a spawned task, say).
+#[track_caller]
+pub fn require<T>(what: &str, value: Option<T>) -> Option<T> {
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("this test");
+    require_in(in_ci(), test, what, value)
+}
+
+/// [`require`] with the test named by the caller: `require_as("my_test", POSTGRES_URL, postgres_url())`.
+#[track_caller]
+pub fn require_as<T>(test: &str, what: &str, value: Option<T>) -> Option<T> {
+    require_in(in_ci(), test, what, value)
+}
+
+/// `require!(what, value)`: [`require`], with the test named after the enclosing function.
+///
+/// ```no_run
+/// fn needs_a_browser() {
+///     let Some(chromium) = pledge_testkit::require!(pledge_testkit::CHROMIUM, pledge_testkit::chromium()) else {
+///         return;
+///     };
+///     # let _ = chromium;
+/// }
+/// # needs_a_browser();
+/// ```
+#[macro_export]
+macro_rules! require {
+    ($what:expr, $value:expr $(,)?) => {
+        $crate::require_as($crate::__function_path!(), $what, $value)
+    };
+}
+
+/// The path of the enclosing function, e.g. `my_crate::tests::my_test`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __function_path {
+    () => {{
+        fn here() {}
+        fn name_of<T>(_: T) -> &'static str {
+            ::std::any::type_name::<T>()
+        }
+        $crate::__trim_function_path(name_of(here))
+    }};
+}
+
+#[doc(hidden)]
+pub fn __trim_function_path(path: &'static str) -> &'static str {
+    let mut path = path.strip_suffix("::here").unwrap_or(path);
+    // Inside closures and async blocks the path ends in `::{{closure}}`.
+    while let Some(outer) = path.strip_suffix("::{{closure}}") {
+        path = outer;
+    }
+    path
+}
+
+/// The decision behind [`require`], with the CI flag as a parameter.
+#[track_caller]
+fn require_in<T>(ci: bool, test: &str, what: &str, value: Option<T>) -> Option<T> {
+    match decide(ci, test, what, value) {
+        Decision::Run(value) => Some(value),
+        Decision::Skip(message) => {
+            eprintln!("{message}");
+            None
+        }
+        Decision::Fail(message) => panic!("{message}"),
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Decision<T> {
+    Run(T),
+    Skip(String),
+    Fail(String),
+}
+
+fn decide<T>(ci: bool, test: &str, what: &str, value: Option<T>) -> Decision<T> {
+    match value {
+        Some(value) => Decision::Run(value),
+        None if ci => Decision::Fail(format!(
+            "{test}: {what} is not set, and CI must run every test: run the suite with scripts/test.sh, which provides it"
+        )),
+        None => Decision::Skip(format!(
+            "skipping {test}: {what} is not set (scripts/test.sh provides it)"
+        )),
+    }
+}
+
+fn ci_from(value: Option<OsString>) -> bool {
+    match value {
+        None => false,
+        Some(value) => {
+            let value = value.to_string_lossy();
+            let value = value.trim();
+            !(value.is_empty() || value == "0" || value.eq_ignore_ascii_case("false"))
+        }
+    }
+}
+
+/// A variable's value, with an empty value counted as missing.
+fn var(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+fn var_os(name: &str) -> Option<OsString> {
+    env::var_os(name).filter(|value| !value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn present_value_runs_in_and_out_of_ci() {
+        assert_eq!(decide(false, "t", POSTGRES_URL, Some(1)), Decision::Run(1));
+        assert_eq!(decide(true, "t", POSTGRES_URL, Some(2)), Decision::Run(2));
+        assert_eq!(require_in(true, "t", MYSQL_URL, Some("url")), Some("url"));
+    }
+
+    #[test]
+    fn missing_value_skips_outside_ci_with_the_test_and_the_reason() {
+        let decision = decide::<String>(false, "connect::tests::erasure", POSTGRES_URL, None);
+        assert_eq!(
+            decision,
+            Decision::Skip(
+                "skipping connect::tests::erasure: PLEDGE_TEST_POSTGRES_URL is not set (scripts/test.sh provides it)"
+                    .to_owned()
+            )
+        );
+        assert_eq!(require_in::<String>(false, "t", POSTGRES_URL, None), None);
+    }
+
+    #[test]
+    fn missing_value_fails_in_ci() {
+        match decide::<String>(true, "server::tests::banner", CHROMIUM, None) {
+            Decision::Fail(message) => {
+                assert!(
+                    message.starts_with("server::tests::banner: PLEDGE_TEST_CHROMIUM is not set"),
+                    "{message}"
+                );
+                assert!(message.contains("scripts/test.sh"), "{message}");
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "PLEDGE_TEST_MYSQL_URL is not set")]
+    fn require_panics_in_ci() {
+        require_in::<String>(true, "t", MYSQL_URL, None);
+    }
+
+    #[test]
+    fn ci_flag_parsing() {
+        assert!(!ci_from(None));
+        for off in ["", " ", "0", "false", "FALSE", "False"] {
+            assert!(!ci_from(Some(off.into())), "{off:?} should not count as CI");
+        }
+        for on in ["true", "1", "yes", "TRUE", "anything"] {
+            assert!(ci_from(Some(on.into())), "{on:?} should count as CI");
+        }
+    }
+
+    #[test]
+    fn macro_names_the_enclosing_function() {
+        assert_eq!(
+            crate::__function_path!(),
+            "pledge_testkit::tests::macro_names_the_enclosing_function"
+        );
+        let in_closure = || crate::__function_path!();
+        assert_eq!(
+            in_closure(),
+            "pledge_testkit::tests::macro_names_the_enclosing_function"
+        );
+    }
+
+    #[test]
+    fn require_names_the_test_after_the_harness_thread() {
+        // libtest names each test's thread after the test, also with one thread and under
+        // nextest (one test per process); `require` relies on it.
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or_default();
+        assert!(
+            name == "tests::require_names_the_test_after_the_harness_thread",
+            "unexpected thread name {name:?}"
+        );
+    }
+}
