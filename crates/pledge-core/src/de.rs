@@ -58,11 +58,17 @@ impl de::Error for DecodeError {
     }
 
     fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        DecodeError::new(format!("expected {exp}, found {}", describe_unexpected(unexp)))
+        DecodeError::new(format!(
+            "expected {exp}, found {}",
+            describe_unexpected(unexp)
+        ))
     }
 
     fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        DecodeError::new(format!("expected {exp}, found {}", describe_unexpected(unexp)))
+        DecodeError::new(format!(
+            "expected {exp}, found {}",
+            describe_unexpected(unexp)
+        ))
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
@@ -110,7 +116,10 @@ fn list(items: &[&str]) -> String {
 }
 
 /// The closest candidate to a misspelt word, if one is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -181,7 +190,10 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
             return Err(if fields.is_empty() {
                 error
             } else {
-                error.with_help(format!("a table with keys such as {}", list(&fields[..fields.len().min(4)])))
+                error.with_help(format!(
+                    "a table with keys such as {}",
+                    list(&fields[..fields.len().min(4)])
+                ))
             });
         }
         self.deserialize_any(visitor)
@@ -263,7 +275,10 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_> {
         }
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DecodeError> {
         let node = self
             .value
             .take()
@@ -350,11 +365,18 @@ impl<'de> de::VariantAccess<'de> for NodeDeserializer<'_> {
         }
     }
 
-    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, DecodeError> {
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<T::Value, DecodeError> {
         seed.deserialize(self)
     }
 
-    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DecodeError> {
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DecodeError> {
         de::Deserializer::deserialize_seq(self, visitor)
     }
 
@@ -389,7 +411,10 @@ impl<'de> de::MapAccess<'de> for SpannedAccess<'_> {
         }
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DecodeError> {
         let span = self.node.span;
         let step = self.step;
         self.step += 1;
@@ -414,10 +439,15 @@ impl<'de, T: de::Deserialize<'de>> de::Deserialize<'de> for Spanned<T> {
             }
 
             fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Spanned<T>, A::Error> {
-                fn expect_key<'de, A: de::MapAccess<'de>>(map: &mut A, name: &str) -> Result<(), A::Error> {
+                fn expect_key<'de, A: de::MapAccess<'de>>(
+                    map: &mut A,
+                    name: &str,
+                ) -> Result<(), A::Error> {
                     match map.next_key::<String>()? {
                         Some(k) if k == name => Ok(()),
-                        _ => Err(de::Error::custom("a located value is read only from a declaration")),
+                        _ => Err(de::Error::custom(
+                            "a located value is read only from a declaration",
+                        )),
                     }
                 }
                 expect_key(&mut map, "$file")?;

@@ -7,8 +7,8 @@ use crate::types::CountryCode;
 /// EU member states and the three other EEA states (Iceland, Liechtenstein, Norway), to which
 /// GDPR Chapter V does not apply.
 const EEA: &[&str] = &[
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU",
-    "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO", "EU",
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
+    "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO", "EU",
 ];
 
 /// Countries with a general adequacy decision of the European Commission under Art. 45 (or
@@ -113,12 +113,16 @@ impl TransferMechanism {
     pub fn label(self) -> &'static str {
         match self {
             TransferMechanism::Adequacy => "adequacy decision (GDPR Art. 45)",
-            TransferMechanism::Dpf => "EU-US Data Privacy Framework (adequacy decision of 10 July 2023)",
+            TransferMechanism::Dpf => {
+                "EU-US Data Privacy Framework (adequacy decision of 10 July 2023)"
+            }
             TransferMechanism::Scc => "standard contractual clauses (GDPR Art. 46(2)(c))",
             TransferMechanism::Bcr => "binding corporate rules (GDPR Art. 47)",
             TransferMechanism::Certification => "approved certification (GDPR Art. 46(2)(f))",
             TransferMechanism::CodeOfConduct => "approved code of conduct (GDPR Art. 46(2)(e))",
-            TransferMechanism::AdHocClauses => "contractual clauses authorised by a supervisory authority (GDPR Art. 46(3)(a))",
+            TransferMechanism::AdHocClauses => {
+                "contractual clauses authorised by a supervisory authority (GDPR Art. 46(3)(a))"
+            }
             TransferMechanism::Derogation => "derogation for a specific situation (GDPR Art. 49)",
             TransferMechanism::PrivacyShield => "EU-US Privacy Shield (invalid since 16 July 2020)",
             TransferMechanism::SafeHarbor => "Safe Harbour (invalid since 6 October 2015)",

@@ -126,7 +126,12 @@ impl Declaration {
             refs.custom_category(c);
         }
         for p in &doc.purposes {
-            refs.all(&p.subjects, &self.subjects, "data subject group", "subjects");
+            refs.all(
+                &p.subjects,
+                &self.subjects,
+                "data subject group",
+                "subjects",
+            );
             refs.all(&p.recipients, &self.recipients, "recipient", "recipients");
             refs.all(&p.transfers, &self.transfers, "transfer", "transfers");
             for c in &p.categories {
@@ -256,8 +261,15 @@ impl References<'_> {
             return;
         }
         let customs = self.decl.doc.categories.iter().map(|c| c.id.as_str());
-        let all: Vec<&str> = taxonomy::BUILTIN.iter().map(|c| c.id).chain(customs).collect();
-        let mut error = Diagnostic::invalid(Some(id.span), format!("unknown data category `{}`", id.value));
+        let all: Vec<&str> = taxonomy::BUILTIN
+            .iter()
+            .map(|c| c.id)
+            .chain(customs)
+            .collect();
+        let mut error = Diagnostic::invalid(
+            Some(id.span),
+            format!("unknown data category `{}`", id.value),
+        );
         error = match did_you_mean(id.as_str(), all.iter().copied()) {
             Some(s) => error.with_help(format!("did you mean `{s}`?")),
             None => error.with_help(
@@ -270,8 +282,11 @@ impl References<'_> {
     fn custom_category(&mut self, c: &CustomCategory) {
         if taxonomy::is_builtin(&c.id) {
             self.errors.push(
-                Diagnostic::invalid(Some(c.id.span), format!("`{}` is a built-in category", c.id.value))
-                    .with_help("remove this entry, or choose a new id under a built-in parent"),
+                Diagnostic::invalid(
+                    Some(c.id.span),
+                    format!("`{}` is a built-in category", c.id.value),
+                )
+                .with_help("remove this entry, or choose a new id under a built-in parent"),
             );
             return;
         }
@@ -329,13 +344,17 @@ fn merge<'a>(roots: &'a [Node], errors: &mut Vec<Diagnostic>) -> Vec<(&'a Key, S
         let NodeKind::Map(entries) = &root.kind else {
             errors.push(Diagnostic::invalid(
                 Some(root.span),
-                format!("a declaration must be a table of sections, found {}", root.kind.describe()),
+                format!(
+                    "a declaration must be a table of sections, found {}",
+                    root.kind.describe()
+                ),
             ));
             continue;
         };
         for (key, value) in entries {
             if !SECTIONS.contains(&key.name.as_str()) {
-                let error = Diagnostic::invalid(Some(key.span), format!("unknown section `{}`", key.name));
+                let error =
+                    Diagnostic::invalid(Some(key.span), format!("unknown section `{}`", key.name));
                 errors.push(match did_you_mean(&key.name, SECTIONS.iter().copied()) {
                     Some(s) => error.with_help(format!("did you mean `{s}`?")),
                     None => error.with_help(format!("the sections are {}", SECTIONS.join(", "))),
@@ -360,10 +379,17 @@ fn merge<'a>(roots: &'a [Node], errors: &mut Vec<Diagnostic>) -> Vec<(&'a Key, S
     sections
 }
 
-fn decode_sections(sections: &[(&Key, Section<'_>)], errors: &mut Vec<Diagnostic>) -> DeclarationDoc {
+fn decode_sections(
+    sections: &[(&Key, Section<'_>)],
+    errors: &mut Vec<Diagnostic>,
+) -> DeclarationDoc {
     let mut doc = DeclarationDoc::default();
     for (key, section) in sections {
-        let mut ctx = SectionDecoder { key, section, errors };
+        let mut ctx = SectionDecoder {
+            key,
+            section,
+            errors,
+        };
         match key.name.as_str() {
             "policy" => doc.policy = ctx.single(),
             "controller" => doc.controller = ctx.single(),
@@ -398,8 +424,14 @@ impl SectionDecoder<'_, '_> {
             Section::Single(node) => self.decode(node),
             Section::List(_) => {
                 self.errors.push(
-                    Diagnostic::invalid(Some(self.key.span), format!("`{}` is one table, not a list", self.key.name))
-                        .with_help(format!("write [{}] instead of [[{}]]", self.key.name, self.key.name)),
+                    Diagnostic::invalid(
+                        Some(self.key.span),
+                        format!("`{}` is one table, not a list", self.key.name),
+                    )
+                    .with_help(format!(
+                        "write [{}] instead of [[{}]]",
+                        self.key.name, self.key.name
+                    )),
                 );
                 None
             }
@@ -412,8 +444,15 @@ impl SectionDecoder<'_, '_> {
             Section::List(items) => items.iter().filter_map(|n| self.decode(n)).collect(),
             Section::Single(node) => {
                 self.errors.push(
-                    Diagnostic::invalid(Some(node.span), format!("`{}` is a list, found {}", self.key.name, node.kind.describe()))
-                        .with_help(format!("write each entry under [[{}]]", self.key.name)),
+                    Diagnostic::invalid(
+                        Some(node.span),
+                        format!(
+                            "`{}` is a list, found {}",
+                            self.key.name,
+                            node.kind.describe()
+                        ),
+                    )
+                    .with_help(format!("write each entry under [[{}]]", self.key.name)),
                 );
                 Vec::new()
             }
@@ -451,7 +490,11 @@ mod tests {
         let errs = load(&map).expect_err("should fail");
         errs.into_iter()
             .map(|d| {
-                let at = d.span.and_then(|s| map.locate(s)).map(|l| l.to_string()).unwrap_or_default();
+                let at = d
+                    .span
+                    .and_then(|s| map.locate(s))
+                    .map(|l| l.to_string())
+                    .unwrap_or_default();
                 (at, d.message, d.help)
             })
             .collect()
@@ -486,12 +529,21 @@ mod tests {
     #[test]
     fn files_merge_and_singletons_may_not_repeat() {
         let mut map = SourceMap::new();
-        map.add(SourceFile::new("a.toml", "[controller]\nname = \"A\"\n[[purposes]]\nid = \"a\"\nname = \"A\"\n"));
-        map.add(SourceFile::new("b.yaml", "purposes:\n  - id: b\n    name: B\n"));
+        map.add(SourceFile::new(
+            "a.toml",
+            "[controller]\nname = \"A\"\n[[purposes]]\nid = \"a\"\nname = \"A\"\n",
+        ));
+        map.add(SourceFile::new(
+            "b.yaml",
+            "purposes:\n  - id: b\n    name: B\n",
+        ));
         let decl = load(&map).unwrap();
         assert_eq!(decl.purposes().len(), 2);
 
-        let errs = errors(&[("a.toml", "[controller]\nname = \"A\"\n"), ("b.toml", "[controller]\nname = \"B\"\n")]);
+        let errs = errors(&[
+            ("a.toml", "[controller]\nname = \"A\"\n"),
+            ("b.toml", "[controller]\nname = \"B\"\n"),
+        ]);
         assert_eq!(errs[0].0, "b.toml:1:2");
     }
 
@@ -502,14 +554,23 @@ mod tests {
             "[[categories]]\nid = \"special.health.allergy\"\nname = \"Allergies\"\n",
         );
         let decl = load(&map).unwrap();
-        let info = decl.category(&"special.health.allergy".parse().unwrap()).unwrap();
+        let info = decl
+            .category(&"special.health.allergy".parse().unwrap())
+            .unwrap();
         assert!(info.sensitivity.special);
         assert_eq!(info.label, "Allergies");
     }
 
     #[test]
     fn broken_input_never_panics() {
-        for text in ["", "[", "purposes = 3", "[[purposes]]\n", "purposes = [1, \"x\", {}]", "\u{0}"] {
+        for text in [
+            "",
+            "[",
+            "purposes = 3",
+            "[[purposes]]\n",
+            "purposes = [1, \"x\", {}]",
+            "\u{0}",
+        ] {
             let _ = load(&SourceMap::single("x.toml", text));
             let _ = load(&SourceMap::single("x.yaml", text));
         }

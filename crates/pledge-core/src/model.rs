@@ -36,7 +36,10 @@ macro_rules! string_shorthand {
                     fn visit_str<E: serde::de::Error>(self, $s: &str) -> Result<$ty, E> {
                         $from_str.map_err(E::custom)
                     }
-                    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<$ty, A::Error> {
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        map: A,
+                    ) -> Result<$ty, A::Error> {
                         $ty::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                     }
                 }
@@ -267,7 +270,9 @@ pub struct Rights {
     pub authorized_agents: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Right {
     /// GDPR Art. 15; CCPA right to know.
@@ -426,8 +431,7 @@ pub enum Role {
     Processor,
 }
 
-#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 #[schemars(transform = or_string)]
 pub struct LegalBasis {
@@ -452,20 +456,26 @@ pub struct LegalBasis {
     pub withdrawable: Option<Spanned<bool>>,
 }
 
-string_shorthand!(LegalBasis, "a legal basis such as \"contract\", or a table", |s| {
-    variant::<Basis>(s).map(|basis| LegalBasis {
-        basis: Spanned::unspanned(basis),
-        interest: None,
-        balancing_test: None,
-        law: None,
-        mechanism: None,
-        withdrawal: None,
-        withdrawable: None,
-    })
-});
+string_shorthand!(
+    LegalBasis,
+    "a legal basis such as \"contract\", or a table",
+    |s| {
+        variant::<Basis>(s).map(|basis| LegalBasis {
+            basis: Spanned::unspanned(basis),
+            interest: None,
+            balancing_test: None,
+            law: None,
+            mechanism: None,
+            withdrawal: None,
+            withdrawable: None,
+        })
+    }
+);
 
 /// GDPR Art. 6(1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Basis {
     /// Art. 6(1)(a).
@@ -508,8 +518,7 @@ pub enum SpecialCondition {
     Archiving,
 }
 
-#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 #[schemars(transform = or_string)]
 pub struct Source {
@@ -522,13 +531,17 @@ pub struct Source {
     pub categories: Vec<Spanned<CategoryId>>,
 }
 
-string_shorthand!(Source, "a source kind such as \"subject\", or a table", |s| {
-    variant::<SourceKind>(s).map(|kind| Source {
-        kind: Spanned::unspanned(kind),
-        name: None,
-        categories: Vec::new(),
-    })
-});
+string_shorthand!(
+    Source,
+    "a source kind such as \"subject\", or a table",
+    |s| {
+        variant::<SourceKind>(s).map(|kind| Source {
+            kind: Spanned::unspanned(kind),
+            name: None,
+            categories: Vec::new(),
+        })
+    }
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -545,8 +558,7 @@ pub enum SourceKind {
     Customer,
 }
 
-#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 #[schemars(transform = or_string)]
 pub struct Retention {
@@ -561,15 +573,19 @@ pub struct Retention {
     pub criteria: Option<Spanned<String>>,
 }
 
-string_shorthand!(Retention, "an ISO 8601 duration such as \"P5Y\", or a table", |s| {
-    s.parse::<IsoDuration>()
-        .map(|period| Retention {
-            period: Some(Spanned::unspanned(period)),
-            after: None,
-            criteria: None,
-        })
-        .map_err(|e| format!("invalid duration: {e}"))
-});
+string_shorthand!(
+    Retention,
+    "an ISO 8601 duration such as \"P5Y\", or a table",
+    |s| {
+        s.parse::<IsoDuration>()
+            .map(|period| Retention {
+                period: Some(Spanned::unspanned(period)),
+                after: None,
+                criteria: None,
+            })
+            .map_err(|e| format!("invalid duration: {e}"))
+    }
+);
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -601,8 +617,7 @@ pub enum AutomatedDecisionException {
     ExplicitConsent,
 }
 
-#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 #[schemars(transform = or_string)]
 pub struct Requirement {
@@ -612,12 +627,16 @@ pub struct Requirement {
     pub consequences: Option<Spanned<String>>,
 }
 
-string_shorthand!(Requirement, "a requirement such as \"contractual\", or a table", |s| {
-    variant::<RequirementKind>(s).map(|kind| Requirement {
-        kind: Spanned::unspanned(kind),
-        consequences: None,
-    })
-});
+string_shorthand!(
+    Requirement,
+    "a requirement such as \"contractual\", or a table",
+    |s| {
+        variant::<RequirementKind>(s).map(|kind| Requirement {
+            kind: Spanned::unspanned(kind),
+            consequences: None,
+        })
+    }
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -764,7 +783,9 @@ pub struct Cookie {
     pub description: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CookieCategory {
     /// Needed for the service the person asked for: exempt from consent (ePrivacy Art. 5(3)).
@@ -784,7 +805,10 @@ pub enum CookieCategory {
 impl CookieCategory {
     /// Whether the category needs consent under ePrivacy Art. 5(3).
     pub fn needs_consent(self) -> bool {
-        !matches!(self, CookieCategory::StrictlyNecessary | CookieCategory::Security)
+        !matches!(
+            self,
+            CookieCategory::StrictlyNecessary | CookieCategory::Security
+        )
     }
 }
 
@@ -857,8 +881,7 @@ impl JsonSchema for CookieDuration {
     }
 }
 
-#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 #[schemars(transform = or_string)]
 pub struct SecurityMeasure {
@@ -867,12 +890,16 @@ pub struct SecurityMeasure {
     pub description: Option<Spanned<String>>,
 }
 
-string_shorthand!(SecurityMeasure, "a measure such as \"encryption_at_rest\", or a table", |s| {
-    variant::<MeasureKind>(s).map(|measure| SecurityMeasure {
-        measure: Spanned::unspanned(measure),
-        description: None,
-    })
-});
+string_shorthand!(
+    SecurityMeasure,
+    "a measure such as \"encryption_at_rest\", or a table",
+    |s| {
+        variant::<MeasureKind>(s).map(|measure| SecurityMeasure {
+            measure: Spanned::unspanned(measure),
+            description: None,
+        })
+    }
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -956,8 +983,7 @@ pub struct Table {
     pub holds: Vec<Hold>,
 }
 
-#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 #[schemars(transform = or_string)]
 pub struct Column {
@@ -967,14 +993,18 @@ pub struct Column {
     pub erasure: Option<Spanned<ColumnErasure>>,
 }
 
-string_shorthand!(Column, "a data category such as \"contact.email\", or a table", |s| {
-    s.parse::<CategoryId>()
-        .map(|category| Column {
-            category: Spanned::unspanned(category),
-            erasure: None,
-        })
-        .map_err(|e| format!("invalid data category: {e}"))
-});
+string_shorthand!(
+    Column,
+    "a data category such as \"contact.email\", or a table",
+    |s| {
+        s.parse::<CategoryId>()
+            .map(|category| Column {
+                category: Spanned::unspanned(category),
+                erasure: None,
+            })
+            .map_err(|e| format!("invalid data category: {e}"))
+    }
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -1071,20 +1101,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(*p.legal_bases[0].basis, Basis::Contract);
-        assert_eq!(p.legal_bases[1].interest.as_deref().map(String::as_str), Some("fraud prevention"));
+        assert_eq!(
+            p.legal_bases[1].interest.as_deref().map(String::as_str),
+            Some("fraud prevention")
+        );
     }
 
     #[test]
     fn misspelt_bases_get_a_suggestion() {
         let err = purpose("id = \"a\"\nname = \"A\"\nlegal_bases = [\"contrat\"]\n").unwrap_err();
-        assert!(err.message.contains("did you mean `contract`"), "{}", err.message);
+        assert!(
+            err.message.contains("did you mean `contract`"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn retention_takes_a_duration_or_a_table() {
         let p = purpose("id = \"a\"\nname = \"A\"\nretention = \"P5Y\"\n").unwrap();
         assert_eq!(p.retention.unwrap().period.unwrap().years, 5);
-        let p = purpose("id = \"a\"\nname = \"A\"\nretention = { criteria = \"while the account is open\" }\n").unwrap();
+        let p = purpose(
+            "id = \"a\"\nname = \"A\"\nretention = { criteria = \"while the account is open\" }\n",
+        )
+        .unwrap();
         assert!(p.retention.unwrap().criteria.is_some());
     }
 }

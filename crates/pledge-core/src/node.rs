@@ -188,7 +188,10 @@ fn yaml_node(
                         other => {
                             errors.push(SyntaxError {
                                 span: key.span,
-                                message: format!("a key must be a string, found {}", other.describe()),
+                                message: format!(
+                                    "a key must be a string, found {}",
+                                    other.describe()
+                                ),
                             });
                             String::new()
                         }
@@ -250,19 +253,36 @@ mod tests {
             NodeKind::Map(entries) => NodeKind::Map(
                 entries
                     .iter()
-                    .map(|(k, v)| (Key { name: k.name.clone(), span: Span::default() }, kinds(v)))
+                    .map(|(k, v)| {
+                        (
+                            Key {
+                                name: k.name.clone(),
+                                span: Span::default(),
+                            },
+                            kinds(v),
+                        )
+                    })
                     .collect(),
             ),
             NodeKind::Seq(items) => NodeKind::Seq(items.iter().map(kinds).collect()),
             other => other.clone(),
         };
-        Node { span: Span::default(), kind }
+        Node {
+            span: Span::default(),
+            kind,
+        }
     }
 
     #[test]
     fn toml_and_yaml_give_the_same_tree() {
-        let toml = SourceFile::new("a.toml", "name = \"x\"\ncount = 3\non = true\nlist = [1.5]\nday = 2024-01-02\n");
-        let yaml = SourceFile::new("a.yaml", "name: x\ncount: 3\non: true\nlist: [1.5]\nday: '2024-01-02'\n");
+        let toml = SourceFile::new(
+            "a.toml",
+            "name = \"x\"\ncount = 3\non = true\nlist = [1.5]\nday = 2024-01-02\n",
+        );
+        let yaml = SourceFile::new(
+            "a.yaml",
+            "name: x\ncount: 3\non: true\nlist: [1.5]\nday: '2024-01-02'\n",
+        );
         let t = parse(FileId(0), &toml).unwrap();
         let y = parse(FileId(0), &yaml).unwrap();
         assert_eq!(kinds(&t), kinds(&y));
@@ -272,20 +292,35 @@ mod tests {
     fn toml_spans_point_at_values() {
         let file = SourceFile::new("a.toml", "[controller]\nname = \"Acme\"\n");
         let root = parse(FileId(0), &file).unwrap();
-        let NodeKind::Map(entries) = &root.kind else { panic!() };
-        let NodeKind::Map(inner) = &entries[0].1.kind else { panic!() };
+        let NodeKind::Map(entries) = &root.kind else {
+            panic!()
+        };
+        let NodeKind::Map(inner) = &entries[0].1.kind else {
+            panic!()
+        };
         let (key, value) = &inner[0];
-        assert_eq!(&file.text[key.span.start as usize..key.span.end as usize], "name");
-        assert_eq!(&file.text[value.span.start as usize..value.span.end as usize], "\"Acme\"");
+        assert_eq!(
+            &file.text[key.span.start as usize..key.span.end as usize],
+            "name"
+        );
+        assert_eq!(
+            &file.text[value.span.start as usize..value.span.end as usize],
+            "\"Acme\""
+        );
     }
 
     #[test]
     fn yaml_spans_count_bytes_after_non_ascii_text() {
         let file = SourceFile::new("a.yaml", "a: é\nb: x\n");
         let root = parse(FileId(0), &file).unwrap();
-        let NodeKind::Map(entries) = &root.kind else { panic!() };
+        let NodeKind::Map(entries) = &root.kind else {
+            panic!()
+        };
         let (key, _) = &entries[1];
-        assert_eq!(&file.text[key.span.start as usize..key.span.end as usize], "b");
+        assert_eq!(
+            &file.text[key.span.start as usize..key.span.end as usize],
+            "b"
+        );
     }
 
     #[test]

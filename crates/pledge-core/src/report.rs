@@ -48,9 +48,19 @@ pub fn human(diagnostics: &[Diagnostic], sources: &SourceMap, color: bool) -> St
                         text.chars().count().saturating_sub(loc.column - 1).max(1)
                     };
                     let _ = writeln!(out, "  {pad} {}", paint(blue, "|"));
-                    let _ = writeln!(out, "  {} {} {text}", paint(blue, &gutter), paint(blue, "|"));
+                    let _ = writeln!(
+                        out,
+                        "  {} {} {text}",
+                        paint(blue, &gutter),
+                        paint(blue, "|")
+                    );
                     let marker = format!("{}{}", " ".repeat(loc.column - 1), "^".repeat(width));
-                    let _ = writeln!(out, "  {pad} {} {}", paint(blue, "|"), paint(style, &marker));
+                    let _ = writeln!(
+                        out,
+                        "  {pad} {} {}",
+                        paint(blue, "|"),
+                        paint(style, &marker)
+                    );
                 }
             }
             None => {
@@ -75,7 +85,8 @@ pub fn human(diagnostics: &[Diagnostic], sources: &SourceMap, color: bool) -> St
 /// "2 errors, 1 warning, 3 notes" or "no findings".
 pub fn summary(diagnostics: &[Diagnostic]) -> String {
     let count = |s: Severity| diagnostics.iter().filter(|d| d.severity == s).count();
-    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     if diagnostics.is_empty() {
         return "no findings".to_string();
     }

@@ -34,7 +34,11 @@ impl Span {
     /// for their inner fields; those carry the default span, and callers fall back to the
     /// span of the enclosing value.
     pub fn or(self, fallback: Span) -> Span {
-        if self == Span::default() { fallback } else { self }
+        if self == Span::default() {
+            fallback
+        } else {
+            self
+        }
     }
 }
 

@@ -39,8 +39,9 @@ macro_rules! string_newtype {
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let text = String::deserialize(d)?;
-                text.parse()
-                    .map_err(|e: ParseError| serde::de::Error::custom(format!("invalid {}: {}", $what, e)))
+                text.parse().map_err(|e: ParseError| {
+                    serde::de::Error::custom(format!("invalid {}: {}", $what, e))
+                })
             }
         }
 
@@ -92,20 +93,27 @@ fn parse_identifier(s: &str, dotted: bool) -> Result<&str, ParseError> {
     if s.len() > 64 {
         return Err(ParseError(format!("`{s}` is longer than 64 characters")));
     }
-    let segments: Vec<&str> = if dotted { s.split('.').collect() } else { vec![s] };
+    let segments: Vec<&str> = if dotted {
+        s.split('.').collect()
+    } else {
+        vec![s]
+    };
     for segment in segments {
         let mut chars = segment.chars();
         let first_ok = chars
             .next()
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        let rest_ok =
+            chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
         if !first_ok || !rest_ok {
             let allowed = if dotted {
                 "lower-case letters, digits, `_` and `-`, in parts separated by `.`"
             } else {
                 "lower-case letters, digits, `_` and `-`"
             };
-            return Err(ParseError(format!("`{s}` may only contain {allowed}, starting with a letter or digit")));
+            return Err(ParseError(format!(
+                "`{s}` may only contain {allowed}, starting with a letter or digit"
+            )));
         }
     }
     Ok(s)
@@ -138,7 +146,9 @@ id_newtype!(
 impl CategoryId {
     /// The category one level up, if any: `contact.email` → `contact`.
     pub fn parent(&self) -> Option<CategoryId> {
-        self.0.rsplit_once('.').map(|(p, _)| CategoryId(p.to_string()))
+        self.0
+            .rsplit_once('.')
+            .map(|(p, _)| CategoryId(p.to_string()))
     }
 
     /// Whether `self` is `other` or lies below it.
@@ -188,7 +198,10 @@ impl IsoDuration {
             + f64::from(self.months) * 30.436_875
             + f64::from(self.weeks) * 7.0
             + f64::from(self.days)
-            + (f64::from(self.hours) + f64::from(self.minutes) / 60.0 + f64::from(self.seconds) / 3600.0) / 24.0
+            + (f64::from(self.hours)
+                + f64::from(self.minutes) / 60.0
+                + f64::from(self.seconds) / 3600.0)
+                / 24.0
     }
 
     pub fn is_zero(&self) -> bool {
@@ -279,7 +292,12 @@ impl fmt::Display for IsoDuration {
             return f.write_str("P0D");
         }
         f.write_str("P")?;
-        for (n, unit) in [(self.years, 'Y'), (self.months, 'M'), (self.weeks, 'W'), (self.days, 'D')] {
+        for (n, unit) in [
+            (self.years, 'Y'),
+            (self.months, 'M'),
+            (self.weeks, 'W'),
+            (self.days, 'D'),
+        ] {
             if n > 0 {
                 write!(f, "{n}{unit}")?;
             }
@@ -346,11 +364,29 @@ impl CountryCode {
     }
 }
 
+impl CountryCode {
+    /// The name as it reads inside a sentence: "the United States", "Denmark".
+    pub fn in_prose(&self) -> String {
+        const WITH_ARTICLE: &[&str] = &[
+            "AE", "BS", "CD", "CF", "CG", "DO", "EU", "FO", "GB", "GM", "KM", "KY", "MH", "MV",
+            "NL", "PH", "SB", "SC", "TC", "US", "VA", "VG", "VI",
+        ];
+        if WITH_ARTICLE.contains(&self.as_str()) {
+            format!("the {}", self.name())
+        } else {
+            self.name().to_string()
+        }
+    }
+}
+
 impl FromStr for CountryCode {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, ParseError> {
         let upper = s.to_ascii_uppercase();
-        let known = upper == "EU" || crate::countries::COUNTRIES.iter().any(|(code, _)| *code == upper);
+        let known = upper == "EU"
+            || crate::countries::COUNTRIES
+                .iter()
+                .any(|(code, _)| *code == upper);
         if s.len() != 2 || !known {
             let hint = crate::countries::COUNTRIES
                 .iter()
@@ -438,9 +474,13 @@ pub struct Url(String);
 impl FromStr for Url {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, ParseError> {
-        let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+        let rest = s
+            .strip_prefix("https://")
+            .or_else(|| s.strip_prefix("http://"));
         match rest {
-            Some(host) if !host.is_empty() && !s.chars().any(char::is_whitespace) => Ok(Url(s.to_string())),
+            Some(host) if !host.is_empty() && !s.chars().any(char::is_whitespace) => {
+                Ok(Url(s.to_string()))
+            }
             _ => Err(ParseError(format!(
                 "`{s}` is not an absolute URL (it must start with https:// or http://)"
             ))),
@@ -448,7 +488,11 @@ impl FromStr for Url {
     }
 }
 
-string_newtype!(Url, "URL", json_schema!({"type": "string", "format": "uri"}));
+string_newtype!(
+    Url,
+    "URL",
+    json_schema!({"type": "string", "format": "uri"})
+);
 
 /// A calendar date, `YYYY-MM-DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -530,7 +574,8 @@ impl FromStr for EnvVarName {
             ));
         }
         let valid = !s.is_empty()
-            && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && s.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
             && !s.starts_with(|c: char| c.is_ascii_digit());
         if valid {
             Ok(EnvVarName(s.to_string()))
@@ -583,8 +628,9 @@ impl Serialize for ColumnRef {
 impl<'de> Deserialize<'de> for ColumnRef {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        text.parse()
-            .map_err(|e: ParseError| serde::de::Error::custom(format!("invalid column reference: {e}")))
+        text.parse().map_err(|e: ParseError| {
+            serde::de::Error::custom(format!("invalid column reference: {e}"))
+        })
     }
 }
 
@@ -620,7 +666,9 @@ mod tests {
 
     #[test]
     fn malformed_durations_are_refused() {
-        for bad in ["", "P", "PT", "5Y", "P5", "P1M1Y", "P1Y1Y", "PT5D", "P-1D", "P1.5Y", "P5y"] {
+        for bad in [
+            "", "P", "PT", "5Y", "P5", "P1M1Y", "P1Y1Y", "PT5D", "P-1D", "P1.5Y", "P5y",
+        ] {
             assert!(bad.parse::<IsoDuration>().is_err(), "{bad} parsed");
         }
     }

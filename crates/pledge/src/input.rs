@@ -14,7 +14,8 @@ const EXTENSIONS: &[&str] = &["toml", "yaml", "yml", "json"];
 /// that diagnostics point where the user looks.
 pub fn read_sources(path: &Path) -> Result<SourceMap> {
     let mut map = SourceMap::new();
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
             .with_context(|| format!("cannot list {}", path.display()))?
@@ -28,7 +29,10 @@ pub fn read_sources(path: &Path) -> Result<SourceMap> {
             .collect();
         files.sort();
         if files.is_empty() {
-            bail!("{} holds no declaration files (.toml, .yaml, .yml, .json)", path.display());
+            bail!(
+                "{} holds no declaration files (.toml, .yaml, .yml, .json)",
+                path.display()
+            );
         }
         for file in files {
             map.add(read_file(&file)?);
@@ -41,8 +45,13 @@ pub fn read_sources(path: &Path) -> Result<SourceMap> {
 
 fn read_file(path: &Path) -> Result<SourceFile> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| anyhow::anyhow!("{} is not UTF-8 text (invalid byte at offset {})", path.display(), e.utf8_error().valid_up_to()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })?;
     Ok(SourceFile::new(path.display().to_string(), text))
 }
 
@@ -52,7 +61,9 @@ pub fn declaration_path(arg: Option<PathBuf>) -> PathBuf {
 }
 
 /// Read and load a declaration; on invalid input print the diagnostics and return `None`.
-pub fn load_or_report(path: &Path) -> Result<Result<(SourceMap, Declaration), (SourceMap, Vec<Diagnostic>)>> {
+pub fn load_or_report(
+    path: &Path,
+) -> Result<Result<(SourceMap, Declaration), (SourceMap, Vec<Diagnostic>)>> {
     let sources = read_sources(path)?;
     Ok(match pledge_core::load(&sources) {
         Ok(decl) => Ok((sources, decl)),

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "pledge", version, about = "Privacy as code: declare processing once, lint it against the law, run what it promises.")]
+#[command(
+    name = "pledge",
+    version,
+    about = "Privacy as code: declare processing once, lint it against the law, run what it promises."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

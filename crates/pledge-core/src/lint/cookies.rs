@@ -7,7 +7,10 @@ use crate::model::*;
 use crate::types::IsoDuration;
 
 fn consent_cookies(decl: &Declaration) -> impl Iterator<Item = &Cookie> {
-    decl.doc().cookies.iter().filter(|c| c.category.needs_consent())
+    decl.doc()
+        .cookies
+        .iter()
+        .filter(|c| c.category.needs_consent())
 }
 
 pub static COOKIE_CONSENT: Rule = Rule {
@@ -20,7 +23,9 @@ pub static COOKIE_CONSENT: Rule = Rule {
 };
 
 fn cookie_consent(ctx: &mut Ctx<'_>) {
-    let Some(first) = consent_cookies(ctx.decl).next() else { return };
+    let Some(first) = consent_cookies(ctx.decl).next() else {
+        return;
+    };
     let (span, categories) = (first.name.span, first.category.value);
     match &ctx.decl.doc().cookie_consent {
         None => ctx.emit(
@@ -101,7 +106,11 @@ fn cookie_information(ctx: &mut Ctx<'_>) {
                     ctx.emit_with(
                         Severity::Info,
                         Some(d.span),
-                        format!("cookie `{}` lasts {}, longer than the 13 months authorities recommend", c.name.value, p.to_words()),
+                        format!(
+                            "cookie `{}` lasts {}, longer than the 13 months authorities recommend",
+                            c.name.value,
+                            p.to_words()
+                        ),
                         "shorten its lifetime to 13 months (P13M) or less",
                     );
                 }
@@ -115,7 +124,10 @@ fn cookie_information(ctx: &mut Ctx<'_>) {
         ctx.emit_with(
             Severity::Info,
             Some(r.span),
-            format!("cookie choices are kept for {}, longer than 13 months", r.to_words()),
+            format!(
+                "cookie choices are kept for {}, longer than 13 months",
+                r.to_words()
+            ),
             "ask again after 13 months at most (P13M)",
         );
     }
@@ -135,11 +147,17 @@ fn cookie_purpose_basis(ctx: &mut Ctx<'_>) {
     for c in consent_cookies(decl) {
         let Some(pid) = &c.purpose else { continue };
         let Some(p) = decl.purpose(pid) else { continue };
-        let consent = p.legal_bases.iter().any(|b| b.basis.value == Basis::Consent);
+        let consent = p
+            .legal_bases
+            .iter()
+            .any(|b| b.basis.value == Basis::Consent);
         if !consent && p.role == Role::Controller {
             ctx.emit(
                 Some(pid.span),
-                format!("cookie `{}` needs consent but serves `{}`, which does not rest on consent", c.name.value, p.id.value),
+                format!(
+                    "cookie `{}` needs consent but serves `{}`, which does not rest on consent",
+                    c.name.value, p.id.value
+                ),
                 "base the purpose on consent, or reclassify the cookie if it is strictly necessary",
             );
         }

@@ -64,7 +64,12 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Report a finding of the rule being checked.
-    pub fn emit(&mut self, span: Option<Span>, message: impl Into<String>, help: impl Into<String>) {
+    pub fn emit(
+        &mut self,
+        span: Option<Span>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.emit_with(self.rule.severity, span, message, help);
     }
 
@@ -174,7 +179,11 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for r in rules() {
             assert!(seen.insert(r.id), "{} twice", r.id);
-            assert!(r.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{}", r.id);
+            assert!(
+                r.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{}",
+                r.id
+            );
             assert!(!r.source.is_empty() && !r.explanation.is_empty());
         }
     }

@@ -56,7 +56,9 @@ fn representative(ctx: &mut Ctx<'_>) {
     if !ctx.decl.applies(crate::model::Regime::Gdpr) {
         return;
     }
-    let Some(c) = &ctx.decl.doc().controller else { return };
+    let Some(c) = &ctx.decl.doc().controller else {
+        return;
+    };
     let Some(country) = &c.country else { return };
     if !law::in_eea(country.value) && c.representative.is_none() {
         ctx.emit(
@@ -64,7 +66,7 @@ fn representative(ctx: &mut Ctx<'_>) {
             format!(
                 "{} is established in {}, outside the EU/EEA, and names no EU representative",
                 c.name.value,
-                country.name()
+                country.in_prose()
             ),
             "add [controller.representative] with the name and address of the representative in the Union, unless Art. 27(2) exempts you",
         );
@@ -84,22 +86,26 @@ fn dpo(ctx: &mut Ctx<'_>) {
     if !ctx.gdpr() {
         return;
     }
-    let Some(c) = &ctx.decl.doc().controller else { return };
+    let Some(c) = &ctx.decl.doc().controller else {
+        return;
+    };
     match &c.dpo {
-        Some(dpo) if dpo.email.is_none() && dpo.phone.is_none() && dpo.address.is_none() => ctx.emit(
-            dpo.name.as_ref().map(|n| n.span).or(Some(c.name.span)),
-            "the data protection officer has no contact details",
-            "add `email` (or `phone`, `address`) to [controller.dpo]",
-        ),
+        Some(dpo) if dpo.email.is_none() && dpo.phone.is_none() && dpo.address.is_none() => ctx
+            .emit(
+                dpo.name.as_ref().map(|n| n.span).or(Some(c.name.span)),
+                "the data protection officer has no contact details",
+                "add `email` (or `phone`, `address`) to [controller.dpo]",
+            ),
         Some(_) => {}
         None => {
             let decl = ctx.decl;
             let sensitive = decl.purposes().iter().find(|p| {
                 p.role == Role::Controller
                     && (p.profiling
-                        || p.categories
-                            .iter()
-                            .any(|c| decl.category(c).is_some_and(|i| i.sensitivity.special || i.sensitivity.criminal)))
+                        || p.categories.iter().any(|c| {
+                            decl.category(c)
+                                .is_some_and(|i| i.sensitivity.special || i.sensitivity.criminal)
+                        }))
             });
             if let Some(p) = sensitive {
                 ctx.emit_with(

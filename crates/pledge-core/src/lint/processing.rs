@@ -6,10 +6,13 @@ use crate::diagnostic::Severity;
 use crate::load::Declaration;
 use crate::model::*;
 use crate::types::CategoryId;
+use std::collections::HashSet;
 
 /// Purposes the company decides itself; as a processor, the customer's notice covers them.
 fn controller_purposes(decl: &Declaration) -> impl Iterator<Item = &Purpose> {
-    decl.purposes().iter().filter(|p| p.role == Role::Controller)
+    decl.purposes()
+        .iter()
+        .filter(|p| p.role == Role::Controller)
 }
 
 fn has_basis(p: &Purpose, basis: Basis) -> bool {
@@ -54,7 +57,11 @@ fn legitimate_interest_statement(ctx: &mut Ctx<'_>) {
         return;
     }
     for p in controller_purposes(ctx.decl) {
-        for b in p.legal_bases.iter().filter(|b| b.basis.value == Basis::LegitimateInterests) {
+        for b in p
+            .legal_bases
+            .iter()
+            .filter(|b| b.basis.value == Basis::LegitimateInterests)
+        {
             if b.interest.as_ref().is_none_or(|i| i.trim().is_empty()) {
                 ctx.emit(
                     Some(b.span),
@@ -65,7 +72,10 @@ fn legitimate_interest_statement(ctx: &mut Ctx<'_>) {
                 ctx.emit_with(
                     Severity::Info,
                     Some(b.span),
-                    format!("no balancing test is recorded for the legitimate interests of `{}`", p.id.value),
+                    format!(
+                        "no balancing test is recorded for the legitimate interests of `{}`",
+                        p.id.value
+                    ),
                     "document the test and set `balancing_test = true`",
                 );
             }
@@ -92,7 +102,11 @@ fn legal_obligation_law(ctx: &mut Ctx<'_>) {
             if needs_law && b.law.is_none() {
                 ctx.emit(
                     Some(b.span),
-                    format!("purpose `{}` relies on {} without naming the law", p.id.value, b.basis.label()),
+                    format!(
+                        "purpose `{}` relies on {} without naming the law",
+                        p.id.value,
+                        b.basis.label()
+                    ),
                     "add `law = \"...\"`, e.g. \"Danish Bookkeeping Act § 10\"",
                 );
             }
@@ -124,7 +138,11 @@ fn consent_not_freely_given(ctx: &mut Ctx<'_>) {
         return;
     }
     for p in controller_purposes(ctx.decl) {
-        for b in p.legal_bases.iter().filter(|b| b.basis.value == Basis::Consent) {
+        for b in p
+            .legal_bases
+            .iter()
+            .filter(|b| b.basis.value == Basis::Consent)
+        {
             if let Some(m) = &b.mechanism
                 && let Some(problem) = mechanism_problem(m.value)
             {
@@ -152,7 +170,11 @@ fn consent_withdrawal(ctx: &mut Ctx<'_>) {
         return;
     }
     for p in controller_purposes(ctx.decl) {
-        for b in p.legal_bases.iter().filter(|b| b.basis.value == Basis::Consent) {
+        for b in p
+            .legal_bases
+            .iter()
+            .filter(|b| b.basis.value == Basis::Consent)
+        {
             if let Some(w) = &b.withdrawable
                 && !w.value
             {
@@ -188,7 +210,10 @@ fn consent_bundled(ctx: &mut Ctx<'_>) {
     }
     for p in controller_purposes(ctx.decl) {
         let required = p.requirement.as_ref().is_some_and(|r| {
-            matches!(r.kind.value, RequirementKind::Contractual | RequirementKind::ContractPrerequisite)
+            matches!(
+                r.kind.value,
+                RequirementKind::Contractual | RequirementKind::ContractPrerequisite
+            )
         });
         if has_basis(p, Basis::Consent) && p.legal_bases.len() == 1 && required {
             ctx.emit(
@@ -209,7 +234,10 @@ pub static SPECIAL_CATEGORY_CONDITION: Rule = Rule {
     check: special_category_condition,
 };
 
-fn special_categories<'a>(decl: &'a Declaration, p: &'a Purpose) -> impl Iterator<Item = &'a CategoryId> {
+fn special_categories<'a>(
+    decl: &'a Declaration,
+    p: &'a Purpose,
+) -> impl Iterator<Item = &'a CategoryId> {
     p.categories
         .iter()
         .map(|c| &c.value)
@@ -221,7 +249,9 @@ fn special_category_condition(ctx: &mut Ctx<'_>) {
         return;
     }
     for p in controller_purposes(ctx.decl) {
-        let special: Vec<String> = special_categories(ctx.decl, p).map(ToString::to_string).collect();
+        let special: Vec<String> = special_categories(ctx.decl, p)
+            .map(ToString::to_string)
+            .collect();
         if !special.is_empty() && p.special_condition.is_none() {
             ctx.emit(
                 Some(p.id.span),
@@ -442,7 +472,9 @@ fn requirement_missing(ctx: &mut Ctx<'_>) {
     }
     for p in controller_purposes(ctx.decl) {
         let from_subject = p.sources.is_empty()
-            || p.sources.iter().any(|s| s.kind.value == SourceKind::Subject);
+            || p.sources
+                .iter()
+                .any(|s| s.kind.value == SourceKind::Subject);
         if !from_subject || p.requirement.is_some() {
             continue;
         }
@@ -474,7 +506,9 @@ fn automated_decisions(ctx: &mut Ctx<'_>) {
         return;
     }
     for p in controller_purposes(ctx.decl) {
-        let Some(ad) = &p.automated_decisions else { continue };
+        let Some(ad) = &p.automated_decisions else {
+            continue;
+        };
         if !ad.significant_effects {
             continue;
         }
@@ -521,7 +555,9 @@ fn indirect_source(ctx: &mut Ctx<'_>) {
     }
     for p in controller_purposes(ctx.decl) {
         for s in &p.sources {
-            if matches!(s.kind.value, SourceKind::ThirdParty | SourceKind::Public) && s.name.is_none() {
+            if matches!(s.kind.value, SourceKind::ThirdParty | SourceKind::Public)
+                && s.name.is_none()
+            {
                 ctx.emit(
                     Some(s.span),
                     format!("purpose `{}` obtains data from a third party without naming it", p.id.value),
@@ -574,9 +610,15 @@ fn dpia_likely(ctx: &mut Ctx<'_>) {
         return;
     }
     for p in controller_purposes(ctx.decl) {
-        let significant = p.automated_decisions.as_ref().is_some_and(|a| a.significant_effects);
+        let significant = p
+            .automated_decisions
+            .as_ref()
+            .is_some_and(|a| a.significant_effects);
         let special = special_categories(ctx.decl, p).next().is_some();
-        let precise_location = p.categories.iter().any(|c| c.as_str() == "location.precise");
+        let precise_location = p
+            .categories
+            .iter()
+            .any(|c| c.as_str() == "location.precise");
         if significant || (special && p.profiling) || (precise_location && p.profiling) {
             ctx.emit(
                 Some(p.id.span),
@@ -615,17 +657,24 @@ pub static UNDECLARED_PROCESSING: Rule = Rule {
     check: undeclared_processing,
 };
 
-fn covered(decl: &Declaration, category: &CategoryId) -> bool {
-    decl.purposes()
-        .iter()
-        .any(|p| p.categories.iter().any(|c| category.is_within(c)))
+/// The category and every category above it: `contact.email`, `contact`.
+fn self_and_ancestors(c: &CategoryId) -> impl Iterator<Item = CategoryId> {
+    std::iter::successors(Some(c.clone()), CategoryId::parent)
 }
 
 fn undeclared_processing(ctx: &mut Ctx<'_>) {
+    // A column is covered when a purpose declares its category or one above it.
+    let declared: HashSet<&CategoryId> = ctx
+        .decl
+        .purposes()
+        .iter()
+        .flat_map(|p| p.categories.iter().map(|c| &c.value))
+        .collect();
     for d in &ctx.decl.doc().datasets {
         for t in &d.tables {
             for (name, column) in &t.columns {
-                if !covered(ctx.decl, &column.category) {
+                let covered = self_and_ancestors(&column.category).any(|c| declared.contains(&c));
+                if !covered {
                     ctx.emit(
                         Some(column.category.span.or(name.span)),
                         format!(
@@ -654,16 +703,22 @@ fn unstored_category(ctx: &mut Ctx<'_>) {
     if datasets.is_empty() {
         return;
     }
-    let stored: Vec<&CategoryId> = datasets
+    let columns = datasets
         .iter()
         .flat_map(|d| &d.tables)
-        .flat_map(|t| t.columns.values())
-        .map(|c| &c.category.value)
+        .flat_map(|t| t.columns.values());
+    // A purpose category is found when a column holds it, something below it, or something
+    // above it (a column of `contact` may hold an e-mail address).
+    let stored: HashSet<&CategoryId> = columns.clone().map(|c| &c.category.value).collect();
+    let stored_and_above: HashSet<CategoryId> = columns
+        .flat_map(|c| self_and_ancestors(&c.category))
         .collect();
-    let mut reported = std::collections::HashSet::new();
-    for p in controller_purposes(ctx.decl) {
+    let mut reported = HashSet::new();
+    let decl = ctx.decl;
+    for p in controller_purposes(decl) {
         for c in &p.categories {
-            let found = stored.iter().any(|s| s.is_within(c) || c.is_within(s));
+            let found = stored_and_above.contains(&c.value)
+                || self_and_ancestors(c).any(|a| stored.contains(&a));
             if !found && reported.insert(&c.value) {
                 ctx.emit(
                     Some(c.span),
@@ -694,7 +749,10 @@ fn dataset_identity(ctx: &mut Ctx<'_>) {
             if t.subject.is_some() && t.identity.is_empty() && !related {
                 ctx.emit(
                     Some(t.name.span),
-                    format!("table `{}` holds people but declares no identity column", t.name.value),
+                    format!(
+                        "table `{}` holds people but declares no identity column",
+                        t.name.value
+                    ),
                     "add `identity = { email = \"email\" }` (or the columns people are known by)",
                 );
             }

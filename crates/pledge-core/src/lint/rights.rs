@@ -5,10 +5,10 @@ use crate::diagnostic::Severity;
 use crate::load::Declaration;
 use crate::model::*;
 use crate::source::Span;
+use crate::types::CategoryId;
 
 fn offered(decl: &Declaration) -> Vec<Right> {
-    decl
-        .doc()
+    decl.doc()
         .rights
         .as_ref()
         .map(|r| r.offered.iter().map(|o| o.value).collect())
@@ -16,7 +16,9 @@ fn offered(decl: &Declaration) -> Vec<Right> {
 }
 
 fn controller_purposes(decl: &Declaration) -> impl Iterator<Item = &Purpose> {
-    decl.purposes().iter().filter(|p| p.role == Role::Controller)
+    decl.purposes()
+        .iter()
+        .filter(|p| p.role == Role::Controller)
 }
 
 fn any_basis(decl: &Declaration, bases: &[Basis]) -> Option<Span> {
@@ -27,7 +29,10 @@ fn any_basis(decl: &Declaration, bases: &[Basis]) -> Option<Span> {
 
 /// Where to point a missing-right finding: the `offered` list, or nothing.
 fn rights_span(decl: &Declaration) -> Option<Span> {
-    decl.doc().rights.as_ref().and_then(|r| r.offered.first().map(|o| o.span))
+    decl.doc()
+        .rights
+        .as_ref()
+        .and_then(|r| r.offered.first().map(|o| o.span))
 }
 
 pub static RIGHT_MISSING: Rule = Rule {
@@ -58,7 +63,11 @@ fn right_missing(ctx: &mut Ctx<'_>) {
         needed.push((Right::WithdrawConsent, Some(at)));
     }
     let automated = controller_purposes(ctx.decl)
-        .find(|p| p.automated_decisions.as_ref().is_some_and(|a| a.significant_effects))
+        .find(|p| {
+            p.automated_decisions
+                .as_ref()
+                .is_some_and(|a| a.significant_effects)
+        })
         .map(|p| p.id.span);
     if let Some(at) = automated {
         needed.push((Right::HumanReview, Some(at)));
@@ -155,7 +164,13 @@ pub static RESPONSE_TIME: Rule = Rule {
 };
 
 fn response_time(ctx: &mut Ctx<'_>) {
-    let Some(time) = ctx.decl.doc().rights.as_ref().and_then(|r| r.response_time.clone()) else {
+    let Some(time) = ctx
+        .decl
+        .doc()
+        .rights
+        .as_ref()
+        .and_then(|r| r.response_time.clone())
+    else {
         return;
     };
     let days = time.approx_days();
@@ -168,7 +183,10 @@ fn response_time(ctx: &mut Ctx<'_>) {
     } else if ctx.decl.applies(Regime::Ccpa) && days > 45.0 {
         ctx.emit(
             Some(time.span),
-            format!("requests are answered within {}, beyond the 45 days of the CCPA", time.to_words()),
+            format!(
+                "requests are answered within {}, beyond the 45 days of the CCPA",
+                time.to_words()
+            ),
             "promise 45 days (`P45D`) at most",
         );
     }
@@ -195,7 +213,9 @@ fn ccpa_opt_out(ctx: &mut Ctx<'_>) {
         );
         return;
     };
-    let Some(first) = ccpa.sold.first().or(ccpa.shared.first()) else { return };
+    let Some(first) = ccpa.sold.first().or(ccpa.shared.first()) else {
+        return;
+    };
     let span = Some(first.span);
     if ccpa.opt_out_link.is_none() {
         ctx.emit(
@@ -246,13 +266,29 @@ fn ccpa_rights(ctx: &mut Ctx<'_>) {
     let mut needed = if ctx.gdpr() {
         vec![Right::NonDiscrimination]
     } else {
-        vec![Right::Access, Right::Erasure, Right::Rectification, Right::NonDiscrimination]
+        vec![
+            Right::Access,
+            Right::Erasure,
+            Right::Rectification,
+            Right::NonDiscrimination,
+        ]
     };
-    let sensitive = controller_purposes(ctx.decl).any(|p| {
-        p.categories
-            .iter()
-            .any(|c| ctx.decl.category(c).is_some_and(|i| i.sensitivity.ccpa_sensitive))
-    });
+    // Sensitive data used only for what § 7027(m) permits (e.g. credentials to log in) gives
+    // no right to limit; marketing, profiling, sale and sharing do.
+    let decl = ctx.decl;
+    let is_sensitive = |c: &CategoryId| {
+        decl.category(c)
+            .is_some_and(|i| i.sensitivity.ccpa_sensitive)
+    };
+    let used_beyond_permitted = controller_purposes(decl)
+        .filter(|p| p.direct_marketing || p.profiling)
+        .any(|p| p.categories.iter().any(|c| is_sensitive(c)));
+    let sold_or_shared = decl
+        .doc()
+        .ccpa
+        .as_ref()
+        .is_some_and(|c| c.sold.iter().chain(&c.shared).any(|c| is_sensitive(c)));
+    let sensitive = used_beyond_permitted || sold_or_shared;
     if sensitive {
         needed.push(Right::LimitSensitive);
     }

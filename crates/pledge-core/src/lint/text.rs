@@ -16,15 +16,51 @@ pub static OUTDATED_REFERENCE: Rule = Rule {
 
 /// Outdated instruments: a lower-case fragment to look for, what it is, what replaced it.
 const OUTDATED: &[(&str, &str, &str)] = &[
-    ("95/46", "Directive 95/46/EC", "the GDPR (Regulation (EU) 2016/679)"),
-    ("data protection directive", "the Data Protection Directive 95/46/EC", "the GDPR (Regulation (EU) 2016/679)"),
-    ("data protection act 1998", "the UK Data Protection Act 1998", "the UK GDPR and the Data Protection Act 2018"),
-    ("safe harbor", "Safe Harbour", "the Data Privacy Framework or standard contractual clauses"),
-    ("safe harbour", "Safe Harbour", "the Data Privacy Framework or standard contractual clauses"),
-    ("privacy shield", "the EU-US Privacy Shield", "the Data Privacy Framework or standard contractual clauses"),
-    ("2010/87/eu", "the 2010 standard contractual clauses", "the 2021 clauses (Decision (EU) 2021/914)"),
-    ("2001/497/ec", "the 2001 standard contractual clauses", "the 2021 clauses (Decision (EU) 2021/914)"),
-    ("2004/915/ec", "the 2004 standard contractual clauses", "the 2021 clauses (Decision (EU) 2021/914)"),
+    (
+        "95/46",
+        "Directive 95/46/EC",
+        "the GDPR (Regulation (EU) 2016/679)",
+    ),
+    (
+        "data protection directive",
+        "the Data Protection Directive 95/46/EC",
+        "the GDPR (Regulation (EU) 2016/679)",
+    ),
+    (
+        "data protection act 1998",
+        "the UK Data Protection Act 1998",
+        "the UK GDPR and the Data Protection Act 2018",
+    ),
+    (
+        "safe harbor",
+        "Safe Harbour",
+        "the Data Privacy Framework or standard contractual clauses",
+    ),
+    (
+        "safe harbour",
+        "Safe Harbour",
+        "the Data Privacy Framework or standard contractual clauses",
+    ),
+    (
+        "privacy shield",
+        "the EU-US Privacy Shield",
+        "the Data Privacy Framework or standard contractual clauses",
+    ),
+    (
+        "2010/87/eu",
+        "the 2010 standard contractual clauses",
+        "the 2021 clauses (Decision (EU) 2021/914)",
+    ),
+    (
+        "2001/497/ec",
+        "the 2001 standard contractual clauses",
+        "the 2021 clauses (Decision (EU) 2021/914)",
+    ),
+    (
+        "2004/915/ec",
+        "the 2004 standard contractual clauses",
+        "the 2021 clauses (Decision (EU) 2021/914)",
+    ),
 ];
 
 fn outdated_reference(ctx: &mut Ctx<'_>) {
@@ -68,7 +104,12 @@ fn free_texts(decl: &Declaration) -> Vec<(Span, &str)> {
     for t in &doc.transfers {
         out.extend(t.copy.iter().chain(&t.supplementary_measures).map(text));
     }
-    out.extend(doc.security.iter().flat_map(|s| s.description.iter()).map(text));
+    out.extend(
+        doc.security
+            .iter()
+            .flat_map(|s| s.description.iter())
+            .map(text),
+    );
     for d in &doc.datasets {
         for t in &d.tables {
             out.extend(t.holds.iter().map(|h| text(&h.law)));

@@ -20,7 +20,9 @@ fn invalid_mechanism(ctx: &mut Ctx<'_>) {
     }
     for t in &ctx.decl.doc().transfers {
         let (name, case) = match t.mechanism.value {
-            TransferMechanism::PrivacyShield => ("the EU-US Privacy Shield", "C-311/18 of 16 July 2020"),
+            TransferMechanism::PrivacyShield => {
+                ("the EU-US Privacy Shield", "C-311/18 of 16 July 2020")
+            }
             TransferMechanism::SafeHarbor => ("Safe Harbour", "C-362/14 of 6 October 2015"),
             _ => continue,
         };
@@ -31,7 +33,10 @@ fn invalid_mechanism(ctx: &mut Ctx<'_>) {
         };
         ctx.emit(
             Some(t.mechanism.span),
-            format!("transfer `{}` relies on {name}, invalidated by the CJEU in {case}", t.id.value),
+            format!(
+                "transfer `{}` relies on {name}, invalidated by the CJEU in {case}",
+                t.id.value
+            ),
             fix,
         );
     }
@@ -53,9 +58,11 @@ fn no_safeguard(ctx: &mut Ctx<'_>) {
     for t in &ctx.decl.doc().transfers {
         let country = t.country.value;
         let problem = match t.mechanism.value {
-            TransferMechanism::None if law::needs_safeguards(country) => {
-                Some(format!("transfer `{}` to {} has no safeguard", t.id.value, country.name()))
-            }
+            TransferMechanism::None if law::needs_safeguards(country) => Some(format!(
+                "transfer `{}` to {} has no safeguard",
+                t.id.value,
+                country.in_prose()
+            )),
             TransferMechanism::Adequacy if country.as_str() == "US" => Some(format!(
                 "transfer `{}` claims adequacy for the United States, whose decision covers only recipients certified under the Data Privacy Framework",
                 t.id.value
@@ -63,7 +70,7 @@ fn no_safeguard(ctx: &mut Ctx<'_>) {
             TransferMechanism::Adequacy if law::needs_safeguards(country) => Some(format!(
                 "transfer `{}` claims adequacy, but {} has no adequacy decision",
                 t.id.value,
-                country.name()
+                country.in_prose()
             )),
             TransferMechanism::Dpf if country.as_str() != "US" => Some(format!(
                 "transfer `{}` relies on the Data Privacy Framework, which covers only the United States",
@@ -78,8 +85,10 @@ fn no_safeguard(ctx: &mut Ctx<'_>) {
                 "use standard contractual clauses (`scc`), binding corporate rules (`bcr`) or, for a certified US recipient, `dpf`",
             );
         }
-        let supplementary_expected = matches!(t.mechanism.value, TransferMechanism::Scc | TransferMechanism::AdHocClauses)
-            && law::needs_safeguards(country);
+        let supplementary_expected = matches!(
+            t.mechanism.value,
+            TransferMechanism::Scc | TransferMechanism::AdHocClauses
+        ) && law::needs_safeguards(country);
         if supplementary_expected && t.supplementary_measures.is_none() {
             ctx.emit_with(
                 Severity::Info,
@@ -111,32 +120,46 @@ fn undeclared_transfer(ctx: &mut Ctx<'_>) {
             continue;
         }
         let covered = doc.transfers.iter().any(|t| {
-            t.recipient.as_ref().is_some_and(|id| id.value == r.id.value)
+            t.recipient
+                .as_ref()
+                .is_some_and(|id| id.value == r.id.value)
                 || (t.recipient.is_none() && t.country.value == country.value)
         });
         if !covered {
             ctx.emit(
                 Some(country.span),
-                format!("recipient `{}` is in {} but no transfer to it is declared", r.id.value, country.name()),
+                format!(
+                    "recipient `{}` is in {} but no transfer to it is declared",
+                    r.id.value,
+                    country.in_prose()
+                ),
                 "declare a [[transfers]] entry with `recipient` and its safeguard (`mechanism`)",
             );
         }
     }
     for p in ctx.decl.purposes() {
         for rid in &p.recipients {
-            let Some(r) = ctx.decl.recipient(rid) else { continue };
-            let Some(country) = r.country.filter(|c| law::needs_safeguards(c.value)) else { continue };
+            let Some(r) = ctx.decl.recipient(rid) else {
+                continue;
+            };
+            let Some(country) = r.country.filter(|c| law::needs_safeguards(c.value)) else {
+                continue;
+            };
             let listed = p.transfers.iter().any(|tid| {
                 ctx.decl.transfer(tid).is_some_and(|t| {
-                    t.recipient.as_ref().is_some_and(|x| x.value == r.id.value) || t.country.value == country.value
+                    t.recipient.as_ref().is_some_and(|x| x.value == r.id.value)
+                        || t.country.value == country.value
                 })
             });
-            let exists = doc.transfers.iter().any(|t| t.recipient.as_ref().is_some_and(|x| x.value == r.id.value));
+            let exists = doc
+                .transfers
+                .iter()
+                .any(|t| t.recipient.as_ref().is_some_and(|x| x.value == r.id.value));
             if exists && !listed {
                 ctx.emit_with(
                     Severity::Warning,
                     Some(rid.span),
-                    format!("purpose `{}` sends data to `{}` in {} but does not list the transfer", p.id.value, r.id.value, country.name()),
+                    format!("purpose `{}` sends data to `{}` in {} but does not list the transfer", p.id.value, r.id.value, country.in_prose()),
                     "add the transfer's id to the purpose's `transfers`, so the notice shows it with this purpose",
                 );
             }
@@ -169,7 +192,10 @@ fn safeguard_copy(ctx: &mut Ctx<'_>) {
         if needs_copy && t.copy.is_none() {
             ctx.emit(
                 Some(t.mechanism.span),
-                format!("transfer `{}` does not say how to obtain a copy of its safeguards", t.id.value),
+                format!(
+                    "transfer `{}` does not say how to obtain a copy of its safeguards",
+                    t.id.value
+                ),
                 "add `copy`, e.g. \"on request to privacy@example.com\" or a URL",
             );
         }
@@ -197,12 +223,18 @@ fn derogation(ctx: &mut Ctx<'_>) {
             None => ctx.emit_with(
                 Severity::Error,
                 Some(t.mechanism.span),
-                format!("transfer `{}` relies on a derogation without saying which", t.id.value),
+                format!(
+                    "transfer `{}` relies on a derogation without saying which",
+                    t.id.value
+                ),
                 "add `derogation`, e.g. \"explicit_consent\" or \"contract_with_subject\"",
             ),
             Some(d) => ctx.emit(
                 Some(d.span),
-                format!("transfer `{}` relies on a derogation, allowed only for occasional transfers", t.id.value),
+                format!(
+                    "transfer `{}` relies on a derogation, allowed only for occasional transfers",
+                    t.id.value
+                ),
                 "for regular transfers, put standard contractual clauses in place",
             ),
         }
@@ -238,7 +270,10 @@ fn processor_contract(ctx: &mut Ctx<'_>) {
             None => ctx.emit_with(
                 Severity::Warning,
                 Some(r.role.span),
-                format!("it is not declared whether recipient `{}` has {what}", r.id.value),
+                format!(
+                    "it is not declared whether recipient `{}` has {what}",
+                    r.id.value
+                ),
                 "set `contract = true` once the agreement is in place",
             ),
         }

@@ -22,8 +22,19 @@ pub fn run(_: Args) -> Result<ExitCode> {
         if c.sensitivity.ccpa_sensitive {
             flags.push("CCPA sensitive");
         }
-        let flags = if flags.is_empty() { String::new() } else { format!(" [{}]", flags.join(", ")) };
-        writeln!(out, "{:width$}  {}{}  <{}>", c.id, c.label, flags, dpv_iri(c.dpv))?;
+        let flags = if flags.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", flags.join(", "))
+        };
+        writeln!(
+            out,
+            "{:width$}  {}{}  <{}>",
+            c.id,
+            c.label,
+            flags,
+            dpv_iri(c.dpv)
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -19,9 +19,17 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     if args.path.exists() && !args.force {
-        bail!("{} already exists (use --force to overwrite it)", args.path.display());
+        bail!(
+            "{} already exists (use --force to overwrite it)",
+            args.path.display()
+        );
     }
-    std::fs::write(&args.path, TEMPLATE).with_context(|| format!("cannot write {}", args.path.display()))?;
-    eprintln!("wrote {}; edit it, then run `pledge check {}`", args.path.display(), args.path.display());
+    std::fs::write(&args.path, TEMPLATE)
+        .with_context(|| format!("cannot write {}", args.path.display()))?;
+    eprintln!(
+        "wrote {}; edit it, then run `pledge check {}`",
+        args.path.display(),
+        args.path.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -18,12 +18,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let Some(r) = pledge_core::lint::rule(&id) else {
                 anyhow::bail!("no rule `{id}` (`pledge rules` lists them)");
             };
-            writeln!(out, "{} ({})\n{}\nLaw: {}\n\n{}", r.id, r.severity.as_str(), r.title, r.source, r.explanation)?;
+            writeln!(
+                out,
+                "{} ({})\n{}\nLaw: {}\n\n{}",
+                r.id,
+                r.severity.as_str(),
+                r.title,
+                r.source,
+                r.explanation
+            )?;
         }
         None => {
             let width = rules().iter().map(|r| r.id.len()).max().unwrap_or(0);
             for r in rules() {
-                writeln!(out, "{:width$}  {:7}  {}  ({})", r.id, r.severity.as_str(), r.title, r.source)?;
+                writeln!(
+                    out,
+                    "{:width$}  {:7}  {}  ({})",
+                    r.id,
+                    r.severity.as_str(),
+                    r.title,
+                    r.source
+                )?;
             }
         }
     }

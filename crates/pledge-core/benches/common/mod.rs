@@ -1,0 +1,4 @@
+//! Shared by the benchmarks.
+#![allow(dead_code)]
+
+pub mod generate;
