@@ -140,3 +140,13 @@ fn the_schema_is_json_schema() {
     assert!(schema["$schema"].as_str().unwrap().contains("json-schema.org"));
     assert!(schema["properties"]["purposes"].is_object());
 }
+
+#[test]
+fn the_rule_reference_is_current() {
+    let committed = include_str!("../../../docs/rules.md");
+    assert_eq!(
+        committed,
+        pledge_core::lint::markdown_reference(),
+        "docs/rules.md is stale: run `cargo run -p pledge -- rules --markdown > docs/rules.md`"
+    );
+}

@@ -9,10 +9,17 @@ use std::process::ExitCode;
 pub struct Args {
     /// Print one rule in full.
     rule: Option<String>,
+    /// Print the reference of every rule as Markdown (docs/rules.md is generated this way).
+    #[arg(long, conflicts_with = "rule")]
+    markdown: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
+    if args.markdown {
+        out.write_all(pledge_core::lint::markdown_reference().as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     match args.rule {
         Some(id) => {
             let Some(r) = pledge_core::lint::rule(&id) else {
