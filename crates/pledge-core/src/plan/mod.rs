@@ -1,0 +1,842 @@
+//! Request planning: from a declaration, the schema of one dataset and a rights request, the
+//! ordered steps that answer it, with the reason for each.
+//!
+//! Who "the person" is: rows of declared tables whose identity columns match the request
+//! (the seeds), and every row that refers to those rows, at any depth, through foreign keys
+//! or declared relations. Tables that hold people of their own (a declared `subject` with
+//! identity columns) are not entered: a customer row that names an employee as support rep
+//! is the customer's, not the employee's.
+//!
+//! Erasure runs children first. A row is deleted only when its table's strategy says so, no
+//! legal hold keeps it, and, checked by the database at the moment of deletion, no other row
+//! still refers to it; every row of the person that remains then has what identifies the
+//! person masked. Nothing here touches a database: connectors render and run the plan.
+
+mod schema;
+mod time;
+mod value;
+
+pub use schema::{ColumnSchema, ForeignKey, SchemaGraph, TableSchema, ValueKind};
+pub use time::CivilTime;
+pub use value::Value;
+
+use crate::load::Declaration;
+use crate::model::{Basis, ColumnErasure, Dataset, Role, Table, TableErasure};
+use crate::types::{CategoryId, DatasetId, IdentityKind};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use thiserror::Error;
+
+/// The kinds of request the engine plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    /// GDPR Art. 15.
+    Access,
+    /// GDPR Art. 20.
+    Portability,
+    /// GDPR Art. 17.
+    Erasure,
+    /// GDPR Art. 16.
+    Rectification,
+    /// GDPR Art. 18.
+    Restriction,
+}
+
+/// A request against one dataset.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub kind: RequestKind,
+    /// The person (or, for batches, people): identity kind → values.
+    pub identities: Vec<(IdentityKind, Vec<String>)>,
+    /// For rectification: the new values.
+    pub changes: Vec<Change>,
+    /// When the request runs: holds are computed from it.
+    pub now: CivilTime,
+}
+
+/// One rectification: set `column` (of `table`, or of the tables that identify the person)
+/// to `value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub table: Option<String>,
+    pub column: String,
+    pub value: Value,
+}
+
+/// Which rows a step is about. Rendered into SQL by the connectors.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Filter {
+    /// `column IN (values)` for any of the pairs.
+    Identity { columns: Vec<(String, Vec<Value>)> },
+    /// `(columns) IN (SELECT parent_columns FROM parent WHERE parent_filter)`.
+    RefersTo {
+        columns: Vec<String>,
+        parent: String,
+        parent_columns: Vec<String>,
+        parent_filter: Box<Filter>,
+    },
+    Any { filters: Vec<Filter> },
+    All { filters: Vec<Filter> },
+    /// `column < cutoff`: the hold that runs from `column` has ended. NULL is still held.
+    Before { column: String, cutoff: String },
+    /// `NOT (column < cutoff)` or NULL: still held.
+    NotBefore { column: String, cutoff: String },
+    /// No row of `table` refers to this row through `columns` → `ref_columns`.
+    Unreferenced {
+        table: String,
+        columns: Vec<String>,
+        ref_columns: Vec<String>,
+    },
+}
+
+impl Filter {
+    /// Every row: an empty conjunction.
+    pub const ALWAYS: Filter = Filter::All { filters: Vec::new() };
+    /// No row: an empty disjunction.
+    pub const NEVER: Filter = Filter::Any { filters: Vec::new() };
+
+    fn all(filters: Vec<Filter>) -> Filter {
+        if filters.len() == 1 {
+            filters.into_iter().next().expect("one element")
+        } else {
+            Filter::All { filters }
+        }
+    }
+
+    fn any(filters: Vec<Filter>) -> Filter {
+        if filters.len() == 1 {
+            filters.into_iter().next().expect("one element")
+        } else {
+            Filter::Any { filters }
+        }
+    }
+}
+
+/// What a masked column is set to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "value")]
+pub enum Mask {
+    Null,
+    Fixed(Value),
+    /// HMAC-SHA-256 of the current value under the controller's key; NULL stays NULL.
+    Hmac,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assignment {
+    pub column: String,
+    pub mask: Mask,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Action {
+    /// Read these columns.
+    Read { columns: Vec<String> },
+    /// Delete the rows that no other row refers to (each guard must hold).
+    Delete { guards: Vec<Filter> },
+    /// Overwrite what identifies the person.
+    Mask { assignments: Vec<Assignment> },
+    /// Rectify the person's own rows.
+    Set { column: String, value: Value },
+    /// Rectify copies: set `column` to `value` where it still holds a value that the source
+    /// column of the person's own rows holds now (read before the source changes).
+    SetCopies {
+        column: String,
+        value: Value,
+        source_table: String,
+        source_column: String,
+        source_filter: Filter,
+    },
+    /// Restriction: set the flag column to true, if there is one, and record the rows.
+    Restrict { column: Option<String> },
+    /// Leave the rows as they are (said for the record).
+    Keep,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    pub table: String,
+    pub filter: Filter,
+    pub action: Action,
+    /// Why, in plain words: the purpose, the hold, the reference.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub dataset: DatasetId,
+    pub kind: RequestKind,
+    pub steps: Vec<Step>,
+    /// Things the person or the operator should know (tables not reached, limits).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PlanError {
+    #[error("table `{table}` of dataset `{dataset}` is declared but not in the database")]
+    TableMissing { dataset: String, table: String },
+    #[error("column `{table}.{column}` of dataset `{dataset}` is declared but not in the database")]
+    ColumnMissing {
+        dataset: String,
+        table: String,
+        column: String,
+    },
+    #[error("no table of dataset `{dataset}` declares an identity column for {kinds}")]
+    NoIdentityColumn { dataset: String, kinds: String },
+    #[error("the request names no identity")]
+    NoIdentity,
+    #[error("`{column}` is not a column of the tables that identify the person ({tables})")]
+    UnknownChangeColumn { column: String, tables: String },
+    #[error("`{table}.{column}` is a key column and cannot be rectified")]
+    KeyColumnChange { table: String, column: String },
+    #[error("a {kind} request takes no changes")]
+    ChangesNotAllowed { kind: String },
+    #[error("a rectification request needs at least one change (--set column=value)")]
+    NoChanges,
+}
+
+/// The edges of the dataset's graph: the database's foreign keys plus declared relations.
+fn foreign_keys(dataset: &Dataset, schema: &SchemaGraph) -> Vec<(String, ForeignKey)> {
+    let mut edges: Vec<(String, ForeignKey)> = schema
+        .tables
+        .iter()
+        .flat_map(|t| t.foreign_keys.iter().map(move |fk| (t.name.clone(), fk.clone())))
+        .collect();
+    for r in &dataset.relations {
+        let fk = ForeignKey {
+            columns: vec![r.from.column.clone()],
+            ref_table: r.to.table.clone(),
+            ref_columns: vec![r.to.column.clone()],
+        };
+        if !edges.iter().any(|(t, e)| *t == r.from.table && *e == fk) {
+            edges.push((r.from.table.clone(), fk));
+        }
+    }
+    edges
+}
+
+/// Check that everything the dataset declares exists in the database.
+pub fn validate(dataset: &Dataset, schema: &SchemaGraph) -> Result<(), PlanError> {
+    let missing_column = |table: &str, column: &str| PlanError::ColumnMissing {
+        dataset: dataset.id.to_string(),
+        table: table.to_string(),
+        column: column.to_string(),
+    };
+    for t in &dataset.tables {
+        let Some(ts) = schema.table(&t.name) else {
+            return Err(PlanError::TableMissing {
+                dataset: dataset.id.to_string(),
+                table: t.name.value.clone(),
+            });
+        };
+        let named = t
+            .identity
+            .values()
+            .map(|c| c.as_str())
+            .chain(t.columns.keys().map(|c| c.as_str()))
+            .chain(t.restrict_column.iter().map(|c| c.as_str()))
+            .chain(t.retention.iter().map(|r| r.column.as_str()))
+            .chain(t.holds.iter().flat_map(|h| h.after.iter().map(|c| c.as_str())))
+            .chain(t.holds.iter().flat_map(|h| h.pseudonymise.iter().map(|c| c.as_str())));
+        for column in named {
+            if ts.column(column).is_none() {
+                return Err(missing_column(&t.name, column));
+            }
+        }
+    }
+    for r in &dataset.relations {
+        for side in [&r.from, &r.to] {
+            let ts = schema.table(&side.table).ok_or_else(|| PlanError::TableMissing {
+                dataset: dataset.id.to_string(),
+                table: side.table.clone(),
+            })?;
+            if ts.column(&side.column).is_none() {
+                return Err(missing_column(&side.table, &side.column));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Plan a request against one dataset.
+pub fn plan(decl: &Declaration, dataset: &Dataset, schema: &SchemaGraph, request: &Request) -> Result<Plan, PlanError> {
+    validate(dataset, schema)?;
+    match (request.kind, request.changes.is_empty()) {
+        (RequestKind::Rectification, true) => return Err(PlanError::NoChanges),
+        (RequestKind::Rectification, false) | (_, true) => {}
+        (kind, false) => {
+            return Err(PlanError::ChangesNotAllowed {
+                kind: crate::model::variant_name(&kind),
+            });
+        }
+    }
+    let planner = Planner::new(decl, dataset, schema, request)?;
+    let mut plan = Plan {
+        dataset: dataset.id.value.clone(),
+        kind: request.kind,
+        steps: Vec::new(),
+        notes: planner.notes(),
+    };
+    match request.kind {
+        RequestKind::Access => planner.access(&mut plan),
+        RequestKind::Portability => planner.portability(&mut plan),
+        RequestKind::Erasure => planner.erasure(&mut plan),
+        RequestKind::Rectification => planner.rectification(&mut plan)?,
+        RequestKind::Restriction => planner.restriction(&mut plan),
+    }
+    Ok(plan)
+}
+
+/// A table the person's rows were found in, and how.
+struct Reached {
+    name: String,
+    depth: usize,
+    /// Edges to tables reached earlier: (own columns, parent, parent columns).
+    parents: Vec<(Vec<String>, String, Vec<String>)>,
+}
+
+struct Planner<'a> {
+    decl: &'a Declaration,
+    dataset: &'a Dataset,
+    schema: &'a SchemaGraph,
+    request: &'a Request,
+    edges: Vec<(String, ForeignKey)>,
+    declared: HashMap<&'a str, &'a Table>,
+    /// In discovery order: seeds first, then by depth.
+    reached: Vec<Reached>,
+    seeds: BTreeMap<String, Filter>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(decl: &'a Declaration, dataset: &'a Dataset, schema: &'a SchemaGraph, request: &'a Request) -> Result<Self, PlanError> {
+        if request.identities.iter().all(|(_, values)| values.is_empty()) {
+            return Err(PlanError::NoIdentity);
+        }
+        let declared: HashMap<&str, &Table> = dataset.tables.iter().map(|t| (t.name.as_str(), t)).collect();
+        let mut seeds = BTreeMap::new();
+        for t in &dataset.tables {
+            let columns: Vec<(String, Vec<Value>)> = request
+                .identities
+                .iter()
+                .filter(|(_, values)| !values.is_empty())
+                .filter_map(|(kind, values)| {
+                    let column = t.identity.get(kind)?;
+                    let kind_of = schema.table(&t.name).and_then(|ts| ts.column(column)).map(|c| c.kind);
+                    Some((column.value.clone(), values.iter().map(|v| typed(v, kind_of)).collect()))
+                })
+                .collect();
+            if !columns.is_empty() {
+                seeds.insert(t.name.value.clone(), Filter::Identity { columns });
+            }
+        }
+        if seeds.is_empty() {
+            let kinds: Vec<String> = request.identities.iter().map(|(k, _)| format!("`{k}`")).collect();
+            return Err(PlanError::NoIdentityColumn {
+                dataset: dataset.id.to_string(),
+                kinds: kinds.join(", "),
+            });
+        }
+        let mut planner = Planner {
+            decl,
+            dataset,
+            schema,
+            request,
+            edges: foreign_keys(dataset, schema),
+            declared,
+            reached: Vec::new(),
+            seeds,
+        };
+        planner.reach();
+        Ok(planner)
+    }
+
+    /// A table of people of its own, which the search for one person's rows does not enter.
+    fn holds_other_people(&self, table: &str) -> bool {
+        self.declared
+            .get(table)
+            .is_some_and(|t| t.subject.is_some() && !t.identity.is_empty())
+    }
+
+    /// Breadth-first from the seeds along "refers to" edges, children of reached tables.
+    fn reach(&mut self) {
+        let mut depth: HashMap<String, usize> = HashMap::new();
+        let mut queue: VecDeque<String> = VecDeque::new();
+        for name in self.seeds.keys() {
+            depth.insert(name.clone(), 0);
+            queue.push_back(name.clone());
+        }
+        let mut order: Vec<String> = self.seeds.keys().cloned().collect();
+        while let Some(parent) = queue.pop_front() {
+            let d = depth[&parent];
+            for (child, fk) in &self.edges {
+                if fk.ref_table != parent || depth.contains_key(child) || self.holds_other_people(child) {
+                    continue;
+                }
+                depth.insert(child.clone(), d + 1);
+                queue.push_back(child.clone());
+                order.push(child.clone());
+            }
+        }
+        self.reached = order
+            .into_iter()
+            .map(|name| {
+                let own = depth[&name];
+                let parents = if own == 0 {
+                    Vec::new()
+                } else {
+                    self.edges
+                        .iter()
+                        .filter(|(t, fk)| *t == name && fk.ref_table != name)
+                        .filter(|(_, fk)| depth.get(&fk.ref_table).is_some_and(|&pd| pd < own))
+                        .map(|(_, fk)| (fk.columns.clone(), fk.ref_table.clone(), fk.ref_columns.clone()))
+                        .collect()
+                };
+                Reached { name, depth: own, parents }
+            })
+            .collect();
+    }
+
+    fn reached(&self, name: &str) -> Option<&Reached> {
+        self.reached.iter().find(|r| r.name == name)
+    }
+
+    /// All rows of the person in `table`.
+    fn base(&self, table: &str) -> Filter {
+        self.filter_via(table, &|parent| self.base(parent))
+    }
+
+    fn filter_via(&self, table: &str, parent_filter: &dyn Fn(&str) -> Filter) -> Filter {
+        if let Some(seed) = self.seeds.get(table) {
+            return seed.clone();
+        }
+        let reached = self.reached(table).expect("only reached tables are filtered");
+        Filter::any(
+            reached
+                .parents
+                .iter()
+                .map(|(columns, parent, parent_columns)| Filter::RefersTo {
+                    columns: columns.clone(),
+                    parent: parent.clone(),
+                    parent_columns: parent_columns.clone(),
+                    parent_filter: Box::new(parent_filter(parent)),
+                })
+                .collect(),
+        )
+    }
+
+    /// Rows of `table` still under a legal hold, if it has holds.
+    fn held(&self, table: &str) -> Option<Filter> {
+        let t = self.declared.get(table)?;
+        if t.holds.is_empty() {
+            return None;
+        }
+        // A hold with no start column keeps every row: there is no date to end it.
+        if t.holds.iter().any(|h| h.after.is_none()) {
+            return Some(Filter::ALWAYS);
+        }
+        Some(Filter::any(
+            t.holds
+                .iter()
+                .map(|h| Filter::NotBefore {
+                    column: h.after.as_ref().map(|c| c.value.clone()).unwrap_or_default(),
+                    cutoff: self.request.now.minus(&h.period).to_string(),
+                })
+                .collect(),
+        ))
+    }
+
+    /// Rows of `table` no hold keeps.
+    fn not_held(&self, table: &str) -> Option<Filter> {
+        let t = self.declared.get(table)?;
+        if t.holds.is_empty() {
+            return None;
+        }
+        if t.holds.iter().any(|h| h.after.is_none()) {
+            return Some(Filter::NEVER);
+        }
+        Some(Filter::all(
+            t.holds
+                .iter()
+                .map(|h| Filter::Before {
+                    column: h.after.as_ref().map(|c| c.value.clone()).unwrap_or_default(),
+                    cutoff: self.request.now.minus(&h.period).to_string(),
+                })
+                .collect(),
+        ))
+    }
+
+    fn strategy(&self, table: &str) -> TableErasure {
+        self.declared
+            .get(table)
+            .and_then(|t| t.erasure.as_ref().map(|e| e.value))
+            .unwrap_or(TableErasure::Delete)
+    }
+
+    /// Rows of `table` erasure deletes: not held, and (below the seeds) belonging to rows
+    /// that are deleted too.
+    fn deletable(&self, table: &str) -> Filter {
+        let own = self.filter_via(table, &|parent| self.deletable(parent));
+        match self.not_held(table) {
+            Some(not_held) => Filter::all(vec![own, not_held]),
+            None => own,
+        }
+    }
+
+    /// Personal columns of a declared table with how to mask them; key columns are left out.
+    fn masks(&self, table: &str, only: Option<&[String]>) -> Vec<Assignment> {
+        let (Some(t), Some(ts)) = (self.declared.get(table), self.schema.table(table)) else {
+            return Vec::new();
+        };
+        t.columns
+            .iter()
+            .filter(|(name, _)| only.is_none_or(|cols| cols.iter().any(|c| c == name.as_str())))
+            .filter(|(name, _)| !ts.is_key_column(name))
+            .filter_map(|(name, column)| {
+                let schema_column = ts.column(name)?;
+                let strategy = column.erasure.as_ref().map(|e| e.value.clone()).unwrap_or(ColumnErasure::Null);
+                let mask = match strategy {
+                    ColumnErasure::Keep => return None,
+                    ColumnErasure::Hmac if schema_column.kind.is_text_like() => Mask::Hmac,
+                    // A keyed hash is text: a non-text column is cleared instead.
+                    ColumnErasure::Hmac if schema_column.nullable => Mask::Null,
+                    ColumnErasure::Hmac => Mask::Fixed(neutral(schema_column.kind)),
+                    ColumnErasure::Fixed(v) => Mask::Fixed(typed(&v, Some(schema_column.kind))),
+                    ColumnErasure::Null if schema_column.nullable => Mask::Null,
+                    // A NOT NULL column cannot be cleared: write a neutral value of its kind.
+                    ColumnErasure::Null => Mask::Fixed(neutral(schema_column.kind)),
+                };
+                Some(Assignment {
+                    column: name.value.clone(),
+                    mask,
+                })
+            })
+            .collect()
+    }
+
+    fn table_label(&self, table: &str) -> String {
+        match self.declared.get(table) {
+            Some(t) => t.description.as_ref().map_or_else(|| format!("`{table}`"), |d| format!("`{table}` ({})", d.value)),
+            None => format!("`{table}`"),
+        }
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let reached: HashSet<&str> = self.reached.iter().map(|r| r.name.as_str()).collect();
+        for t in &self.dataset.tables {
+            if !reached.contains(t.name.as_str()) && !t.columns.is_empty() {
+                notes.push(format!(
+                    "declared table `{}` is not linked to the person's rows by any foreign key or relation, so it is not searched; declare its identity columns or a relation",
+                    t.name.value
+                ));
+            }
+        }
+        notes
+    }
+
+    fn access(&self, plan: &mut Plan) {
+        for r in &self.reached {
+            let Some(ts) = self.schema.table(&r.name) else { continue };
+            plan.steps.push(Step {
+                table: r.name.clone(),
+                filter: self.base(&r.name),
+                action: Action::Read {
+                    columns: ts.columns.iter().map(|c| c.name.clone()).collect(),
+                },
+                reason: if r.depth == 0 {
+                    format!("{} identifies the person", self.table_label(&r.name))
+                } else {
+                    format!("{} refers to the person's rows", self.table_label(&r.name))
+                },
+            });
+        }
+    }
+
+    /// Categories processed under consent or contract: the data portability covers.
+    fn portable_categories(&self) -> Vec<&'a CategoryId> {
+        self.decl
+            .purposes()
+            .iter()
+            .filter(|p| p.role == Role::Controller)
+            .filter(|p| p.legal_bases.iter().any(|b| matches!(b.basis.value, Basis::Consent | Basis::Contract)))
+            .flat_map(|p| p.categories.iter().map(|c| &c.value))
+            .collect()
+    }
+
+    fn portability(&self, plan: &mut Plan) {
+        let portable = self.portable_categories();
+        for r in &self.reached {
+            let Some(t) = self.declared.get(r.name.as_str()) else {
+                plan.notes.push(format!(
+                    "`{}` declares no personal columns and is left out of the portable copy",
+                    r.name
+                ));
+                continue;
+            };
+            let columns: Vec<String> = t
+                .columns
+                .iter()
+                .filter(|(_, c)| portable.iter().any(|p| c.category.is_within(p)))
+                .map(|(name, _)| name.value.clone())
+                .collect();
+            if columns.is_empty() {
+                continue;
+            }
+            plan.steps.push(Step {
+                table: r.name.clone(),
+                filter: self.base(&r.name),
+                action: Action::Read { columns },
+                reason: format!(
+                    "{}: data the person provided, processed under consent or a contract (Art. 20(1))",
+                    self.table_label(&r.name)
+                ),
+            });
+        }
+    }
+
+    fn erasure(&self, plan: &mut Plan) {
+        let mut order: Vec<&Reached> = self.reached.iter().collect();
+        // Children first; a stable sort keeps discovery order within a depth.
+        order.sort_by_key(|r| std::cmp::Reverse(r.depth));
+        for r in order {
+            let table = r.name.as_str();
+            let base = self.base(table);
+            let strategy = self.strategy(table);
+            if strategy == TableErasure::Keep {
+                plan.steps.push(Step {
+                    table: table.to_string(),
+                    filter: base,
+                    action: Action::Keep,
+                    reason: format!("the declaration keeps the rows of {} on erasure", self.table_label(table)),
+                });
+                continue;
+            }
+            if strategy == TableErasure::Delete {
+                let guards: Vec<Filter> = self
+                    .edges
+                    .iter()
+                    .filter(|(_, fk)| fk.ref_table == table)
+                    .map(|(from, fk)| Filter::Unreferenced {
+                        table: from.clone(),
+                        columns: fk.columns.clone(),
+                        ref_columns: fk.ref_columns.clone(),
+                    })
+                    .collect();
+                let held = if self.held(table).is_some() { " not under a legal hold" } else { "" };
+                plan.steps.push(Step {
+                    table: table.to_string(),
+                    filter: self.deletable(table),
+                    action: Action::Delete { guards },
+                    reason: format!("the person's rows in {}{held} are deleted (Art. 17(1))", self.table_label(table)),
+                });
+            }
+            self.erasure_masks(table, base, strategy, plan);
+        }
+    }
+
+    /// Mask what remains of the person's rows after deletion: held rows (only the columns the
+    /// hold pseudonymises, if it names them) and rows other rows still refer to.
+    fn erasure_masks(&self, table: &str, base: Filter, strategy: TableErasure, plan: &mut Plan) {
+        let remaining_reason = if strategy == TableErasure::Delete {
+            format!(
+                "rows of {} that other rows still refer to are kept, with what identifies the person masked",
+                self.table_label(table)
+            )
+        } else {
+            format!("the declaration masks the rows of {} on erasure", self.table_label(table))
+        };
+        let t = self.declared.get(table);
+        match (self.held(table), t) {
+            (Some(held), Some(t)) => {
+                for h in &t.holds {
+                    let only: Vec<String> = h.pseudonymise.iter().map(|c| c.value.clone()).collect();
+                    let assignments = self.masks(table, (!only.is_empty()).then_some(only.as_slice()));
+                    if assignments.is_empty() {
+                        continue;
+                    }
+                    plan.steps.push(Step {
+                        table: table.to_string(),
+                        filter: Filter::all(vec![base.clone(), held.clone()]),
+                        action: Action::Mask { assignments },
+                        reason: format!(
+                            "kept for {} under {} for {} (Art. 17(3)(b)), pseudonymised meanwhile",
+                            h.reason.value,
+                            h.law.value,
+                            h.period.to_words()
+                        ),
+                    });
+                }
+                let assignments = self.masks(table, None);
+                if !assignments.is_empty() {
+                    let not_held = self.not_held(table).expect("a table with holds has a not-held filter");
+                    plan.steps.push(Step {
+                        table: table.to_string(),
+                        filter: Filter::all(vec![base, not_held]),
+                        action: Action::Mask { assignments },
+                        reason: remaining_reason,
+                    });
+                }
+            }
+            _ => {
+                let assignments = self.masks(table, None);
+                if !assignments.is_empty() {
+                    plan.steps.push(Step {
+                        table: table.to_string(),
+                        filter: base,
+                        action: Action::Mask { assignments },
+                        reason: remaining_reason,
+                    });
+                }
+            }
+        }
+    }
+
+    fn rectification(&self, plan: &mut Plan) -> Result<(), PlanError> {
+        let mut copies = Vec::new();
+        let mut own = Vec::new();
+        for change in &self.request.changes {
+            let targets: Vec<&str> = match &change.table {
+                Some(t) => vec![t.as_str()],
+                None => self
+                    .seeds
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|t| self.schema.table(t).is_some_and(|ts| ts.column(&change.column).is_some()))
+                    .collect(),
+            };
+            let seeds_named: Vec<&str> = self.seeds.keys().map(String::as_str).collect();
+            if targets.is_empty() || targets.iter().any(|t| !self.seeds.contains_key(*t)) {
+                return Err(PlanError::UnknownChangeColumn {
+                    column: change.column.clone(),
+                    tables: seeds_named.join(", "),
+                });
+            }
+            for table in targets {
+                let ts = self.schema.table(table).expect("seed tables are validated");
+                let Some(column) = ts.column(&change.column) else {
+                    return Err(PlanError::UnknownChangeColumn {
+                        column: format!("{table}.{}", change.column),
+                        tables: seeds_named.join(", "),
+                    });
+                };
+                if ts.is_key_column(&column.name) {
+                    return Err(PlanError::KeyColumnChange {
+                        table: table.to_string(),
+                        column: column.name.clone(),
+                    });
+                }
+                let value = match &change.value {
+                    Value::Text(t) => typed(t, Some(column.kind)),
+                    other => other.clone(),
+                };
+                let category = self
+                    .declared
+                    .get(table)
+                    .and_then(|t| t.columns.get(&column.name))
+                    .map(|c| c.category.value.clone());
+                if let Some(category) = category {
+                    copies.extend(self.copies_of(table, &column.name, &category, &value));
+                }
+                own.push(Step {
+                    table: table.to_string(),
+                    filter: self.base(table),
+                    action: Action::Set {
+                        column: column.name.clone(),
+                        value,
+                    },
+                    reason: format!("the person asked to correct `{table}.{}` (Art. 16)", column.name),
+                });
+            }
+        }
+        // Copies first: their rows are found through the person's own rows, which may be
+        // identified by the very column being corrected.
+        plan.steps.extend(copies);
+        plan.steps.extend(own);
+        Ok(())
+    }
+
+    /// Steps correcting the copies of `table.column` kept elsewhere: columns of the same
+    /// category in the person's other rows.
+    fn copies_of(&self, table: &str, column: &str, category: &CategoryId, value: &Value) -> Vec<Step> {
+        self.reached
+            .iter()
+            .filter(|r| r.name != table)
+            .filter_map(|r| Some((r, self.declared.get(r.name.as_str())?)))
+            .flat_map(|(r, t)| {
+                t.columns
+                    .iter()
+                    .filter(|(_, c)| &c.category.value == category)
+                    .map(move |(name, _)| Step {
+                        table: r.name.clone(),
+                        filter: self.base(&r.name),
+                        action: Action::SetCopies {
+                            column: name.value.clone(),
+                            value: value.clone(),
+                            source_table: table.to_string(),
+                            source_column: column.to_string(),
+                            source_filter: self.base(table),
+                        },
+                        reason: format!(
+                            "`{}.{}` keeps a copy of `{table}.{column}` ({category}); copies that still hold the old value are corrected too",
+                            r.name, name.value
+                        ),
+                    })
+            })
+            .collect()
+    }
+
+    fn restriction(&self, plan: &mut Plan) {
+        for r in &self.reached {
+            let column = self
+                .declared
+                .get(r.name.as_str())
+                .and_then(|t| t.restrict_column.as_ref().map(|c| c.value.clone()));
+            if column.is_none() && r.depth > 0 {
+                continue;
+            }
+            let reason = match &column {
+                Some(c) => format!("`{}.{c}` is set so the application stops processing these rows (Art. 18)", r.name),
+                None => format!(
+                    "{} has no restriction column: the restriction is recorded by Pledge, which refuses processing of these rows in its decisions (Art. 18)",
+                    self.table_label(&r.name)
+                ),
+            };
+            plan.steps.push(Step {
+                table: r.name.clone(),
+                filter: self.base(&r.name),
+                action: Action::Restrict { column },
+                reason,
+            });
+        }
+    }
+}
+
+/// A text value converted to the kind of the column it is compared with or written to.
+fn typed(text: &str, kind: Option<ValueKind>) -> Value {
+    match kind {
+        Some(ValueKind::Integer) => text.parse().map_or_else(|_| Value::Text(text.to_string()), Value::Int),
+        Some(ValueKind::Float) => text.parse().map_or_else(|_| Value::Text(text.to_string()), Value::Float),
+        Some(ValueKind::Bool) => match text {
+            "true" | "1" => Value::Bool(true),
+            "false" | "0" => Value::Bool(false),
+            _ => Value::Text(text.to_string()),
+        },
+        _ => Value::Text(text.to_string()),
+    }
+}
+
+/// The value written to a NOT NULL column that erasure would otherwise clear.
+fn neutral(kind: ValueKind) -> Value {
+    match kind {
+        ValueKind::Integer => Value::Int(0),
+        ValueKind::Float => Value::Float(0.0),
+        ValueKind::Bool => Value::Bool(false),
+        ValueKind::Decimal => Value::Text("0".into()),
+        ValueKind::Temporal => Value::Text("1970-01-01".into()),
+        ValueKind::Bytes => Value::Bytes(Vec::new()),
+        ValueKind::Text | ValueKind::Other => Value::Text("erased".into()),
+    }
+}
