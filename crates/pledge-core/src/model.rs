@@ -660,7 +660,8 @@ pub struct Recipient {
     /// What the recipient does, e.g. "hosting", "payment processing".
     #[serde(default)]
     pub service: Option<Spanned<String>>,
-    /// Where the recipient processes the data.
+    /// Where the recipient processes the data; `ZZ` where the notice says only that it is
+    /// abroad.
     #[serde(default)]
     pub country: Option<Spanned<CountryCode>>,
     /// For processors: a contract under Art. 28(3); for joint controllers: an arrangement
@@ -698,13 +699,18 @@ pub struct Transfer {
     /// The recipient abroad, if the transfer is to one named recipient.
     #[serde(default)]
     pub recipient: Option<Spanned<RecipientId>>,
-    /// The destination country.
+    /// The destination country; `ZZ` where the notice does not name it.
     pub country: Spanned<CountryCode>,
     /// The Chapter V mechanism relied on.
     pub mechanism: Spanned<TransferMechanism>,
     /// For `derogation`: which one of Art. 49(1).
     #[serde(default)]
     pub derogation: Option<Spanned<Derogation>>,
+    /// For the `explicit_consent` derogation: how the consent is obtained. Only `opt_in`, asked
+    /// for this transfer after telling the person of its risks, is explicit consent; a notice
+    /// that takes it from using the site (`continued_use`) has none. Default `opt_in`.
+    #[serde(default)]
+    pub consent_mechanism: Option<Spanned<ConsentMechanism>>,
     /// How a person obtains a copy of the safeguards (Art. 13(1)(f)).
     #[serde(default)]
     pub copy: Option<Spanned<String>>,

@@ -342,7 +342,9 @@ impl JsonSchema for IsoDuration {
 }
 
 /// An ISO 3166-1 alpha-2 country code, upper case (`DK`, `US`). `EU` is accepted for the
-/// European Union as a whole, as privacy notices often say "within the EU".
+/// European Union as a whole, as privacy notices often say "within the EU". `ZZ` (the
+/// user-assigned code that Unicode CLDR uses for an unknown region) stands for a country the
+/// notice does not name, as in "countries outside the EU/EEA".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CountryCode([u8; 2]);
 
@@ -354,15 +356,25 @@ impl CountryCode {
 
     /// The English short name: "Denmark", "United States".
     pub fn name(&self) -> &'static str {
-        if self.as_str() == "EU" {
-            return "European Union";
+        match self.as_str() {
+            "EU" => return "European Union",
+            UNNAMED => return "an unnamed country",
+            _ => {}
         }
         crate::countries::COUNTRIES
             .iter()
             .find(|(code, _)| *code == self.as_str())
             .map_or("unknown country", |(_, name)| name)
     }
+
+    /// Whether this is `ZZ`: a country the notice does not name.
+    pub fn is_unnamed(&self) -> bool {
+        self.as_str() == UNNAMED
+    }
 }
+
+/// The code for a country a notice does not name.
+const UNNAMED: &str = "ZZ";
 
 impl CountryCode {
     /// The name as it reads inside a sentence: "the United States", "Denmark".
@@ -384,6 +396,7 @@ impl FromStr for CountryCode {
     fn from_str(s: &str) -> Result<Self, ParseError> {
         let upper = s.to_ascii_uppercase();
         let known = upper == "EU"
+            || upper == UNNAMED
             || crate::countries::COUNTRIES
                 .iter()
                 .any(|(code, _)| *code == upper);
@@ -430,7 +443,7 @@ impl JsonSchema for CountryCode {
         json_schema!({
             "type": "string",
             "pattern": "^[A-Z]{2}$",
-            "description": "ISO 3166-1 alpha-2 country code (EU for the European Union)."
+            "description": "ISO 3166-1 alpha-2 country code (EU for the European Union, ZZ for a country the notice does not name)."
         })
     }
 }
@@ -516,7 +529,8 @@ impl FromStr for Date {
         let year: u16 = y.parse().map_err(|_| bad())?;
         let month: u8 = m.parse().map_err(|_| bad())?;
         let day: u8 = d.parse().map_err(|_| bad())?;
-        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let leap =
+            (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
         let days_in_month = match month {
             1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
             4 | 6 | 9 | 11 => 30,
@@ -680,6 +694,14 @@ mod tests {
         let err = "Denmark".parse::<CountryCode>().unwrap_err();
         assert!(err.0.contains("write `DK`"), "{err}");
         assert!("XX".parse::<CountryCode>().is_err());
+    }
+
+    #[test]
+    fn zz_stands_for_an_unnamed_country() {
+        let zz: CountryCode = "ZZ".parse().unwrap();
+        assert!(zz.is_unnamed());
+        assert_eq!(zz.in_prose(), "an unnamed country");
+        assert!(!"US".parse::<CountryCode>().unwrap().is_unnamed());
     }
 
     #[test]

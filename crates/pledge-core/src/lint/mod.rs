@@ -130,6 +130,7 @@ pub fn rules() -> &'static [&'static Rule] {
         &transfers::NO_SAFEGUARD,
         &transfers::UNDECLARED_TRANSFER,
         &transfers::SAFEGUARD_COPY,
+        &transfers::DESTINATION,
         &transfers::DEROGATION,
         &transfers::PROCESSOR_CONTRACT,
         &cookies::COOKIE_CONSENT,
@@ -159,7 +160,15 @@ pub fn markdown_reference() -> String {
          | id | severity | requires | law |\n|---|---|---|---|\n",
     );
     for r in rules() {
-        let _ = writeln!(out, "| [`{}`](#{}) | {} | {} | {} |", r.id, r.id, r.severity.as_str(), r.title, r.source);
+        let _ = writeln!(
+            out,
+            "| [`{}`](#{}) | {} | {} | {} |",
+            r.id,
+            r.id,
+            r.severity.as_str(),
+            r.title,
+            r.source
+        );
     }
     for r in rules() {
         let _ = write!(

@@ -558,9 +558,14 @@ fn indirect_source(ctx: &mut Ctx<'_>) {
             if matches!(s.kind.value, SourceKind::ThirdParty | SourceKind::Public)
                 && s.name.is_none()
             {
+                let from = if s.kind.value == SourceKind::Public {
+                    "publicly accessible sources without naming them"
+                } else {
+                    "a third party without naming it"
+                };
                 ctx.emit(
                     Some(s.span),
-                    format!("purpose `{}` obtains data from a third party without naming it", p.id.value),
+                    format!("purpose `{}` obtains data from {from}", p.id.value),
                     "add `name` to the source (e.g. \"the lead lists we buy from data brokers\"), and `categories`",
                 );
             }

@@ -131,26 +131,24 @@ fn rights_contact(ctx: &mut Ctx<'_>) {
         return;
     }
     let doc = ctx.decl.doc();
-    let Some(rights) = &doc.rights else {
-        if controller_purposes(ctx.decl).next().is_some() {
-            ctx.emit(
-                None,
-                "the declaration has no [rights] section",
-                "add [rights] with `offered` (the rights people have) and `contact` (where to send a request)",
-            );
-        }
-        return;
-    };
     let controller_reachable = doc
         .controller
         .as_ref()
         .is_some_and(|c| c.email.is_some() || c.contact_form.is_some());
-    if rights.contact.is_none() && !controller_reachable {
-        ctx.emit(
+    // Rights that are missing are `right-missing`'s to report; this rule asks only whether a
+    // request can reach the controller, with or without a [rights] section.
+    match &doc.rights {
+        Some(rights) if rights.contact.is_none() && !controller_reachable => ctx.emit(
             rights_span(ctx.decl),
             "no contact is given for rights requests",
             "add `contact` (an e-mail address or a web form URL) to [rights]",
-        );
+        ),
+        None if !controller_reachable && controller_purposes(ctx.decl).next().is_some() => ctx.emit(
+            None,
+            "the declaration has no [rights] section, and no contact for the controller",
+            "add [rights] with `offered` (the rights people have) and `contact` (where to send a request)",
+        ),
+        _ => {}
     }
 }
 
@@ -164,13 +162,7 @@ pub static RESPONSE_TIME: Rule = Rule {
 };
 
 fn response_time(ctx: &mut Ctx<'_>) {
-    let Some(time) = ctx
-        .decl
-        .doc()
-        .rights
-        .as_ref()
-        .and_then(|r| r.response_time.clone())
-    else {
+    let Some(time) = ctx.decl.doc().rights.as_ref().and_then(|r| r.response_time) else {
         return;
     };
     let days = time.approx_days();
@@ -301,5 +293,29 @@ fn ccpa_rights(ctx: &mut Ctx<'_>) {
                 "add it to `offered` in [rights]",
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{SourceMap, load};
+
+    fn rights_contact(text: &str) -> usize {
+        let decl = load(&SourceMap::single("r.toml", text)).unwrap();
+        crate::lint::lint(&decl)
+            .iter()
+            .filter(|f| f.rule == "rights-contact")
+            .count()
+    }
+
+    #[test]
+    fn a_reachable_controller_is_enough_without_a_rights_section() {
+        let purpose = "[[purposes]]\nid = \"a\"\nname = \"A\"\n";
+        let reachable = format!(
+            "[controller]\nname = \"A\"\ncontact_form = \"https://a.example/contact\"\n{purpose}"
+        );
+        assert_eq!(rights_contact(&reachable), 0);
+        let unreachable = format!("[controller]\nname = \"A\"\nphone = \"+1 555 0100\"\n{purpose}");
+        assert_eq!(rights_contact(&unreachable), 1);
     }
 }

@@ -202,12 +202,39 @@ fn safeguard_copy(ctx: &mut Ctx<'_>) {
     }
 }
 
+pub static DESTINATION: Rule = Rule {
+    id: "transfer-destination",
+    severity: Severity::Warning,
+    title: "Transfers name the countries data goes to",
+    source: "GDPR Art. 13(1)(f), 14(1)(f); WP29 Guidelines on transparency (WP260 rev.01), Annex",
+    explanation: "The notice must tell people that data will be transferred to a third country. The transparency guidelines add that, for the information to be meaningful and fair, the third countries should generally be named: \"countries outside the EU/EEA\" or \"wherever our suppliers have facilities\" lets no one judge the risk. A transfer to a country the notice does not name (`ZZ`) is a warning.",
+    check: destination,
+};
+
+fn destination(ctx: &mut Ctx<'_>) {
+    if !ctx.gdpr() {
+        return;
+    }
+    for t in &ctx.decl.doc().transfers {
+        if t.country.is_unnamed() {
+            ctx.emit(
+                Some(t.country.span),
+                format!(
+                    "transfer `{}` does not name the country data goes to",
+                    t.id.value
+                ),
+                "name the destination countries (`country`), one transfer per country",
+            );
+        }
+    }
+}
+
 pub static DEROGATION: Rule = Rule {
     id: "transfer-derogation",
     severity: Severity::Warning,
     title: "Derogations are specific, and used only for occasional transfers",
     source: "GDPR Art. 49; EDPB Guidelines 2/2018",
-    explanation: "The derogations of Art. 49 are exceptions to be interpreted restrictively: mostly for occasional, non-repetitive transfers. A derogation must name which ground of Art. 49(1) applies; relying on one for regular transfers to a service provider is a warning because it is rarely lawful.",
+    explanation: "The derogations of Art. 49 are exceptions to be interpreted restrictively: mostly for occasional, non-repetitive transfers. A derogation must name which ground of Art. 49(1) applies; relying on one for regular transfers to a service provider is a warning because it is rarely lawful. Consent under Art. 49(1)(a) must be explicit and given for the transfer after being told of its risks: consent taken from using a site, or assumed until the person objects, is no consent at all, which is an error.",
     check: derogation,
 };
 
@@ -238,6 +265,35 @@ fn derogation(ctx: &mut Ctx<'_>) {
                 "for regular transfers, put standard contractual clauses in place",
             ),
         }
+        let implied = t
+            .consent_mechanism
+            .as_ref()
+            .filter(|m| m.value != ConsentMechanism::OptIn);
+        if let (Some(d), Some(m)) = (&t.derogation, implied)
+            && d.value == Derogation::ExplicitConsent
+        {
+            ctx.emit_with(
+                Severity::Error,
+                Some(m.span),
+                format!(
+                    "transfer `{}` takes consent from {}, which is not the explicit consent of Art. 49(1)(a)",
+                    t.id.value,
+                    implied_consent(m.value)
+                ),
+                "ask for explicit consent to this transfer after telling the person its risks, or rely on an Art. 46 safeguard such as standard contractual clauses",
+            );
+        }
+    }
+}
+
+/// How a consent that is not an opt-in was taken, in words.
+fn implied_consent(m: ConsentMechanism) -> &'static str {
+    match m {
+        ConsentMechanism::ContinuedUse => "using the site or service",
+        ConsentMechanism::PreTicked => "a pre-ticked box",
+        ConsentMechanism::OptOut => "the absence of an objection",
+        ConsentMechanism::BrowserSettings => "browser settings",
+        ConsentMechanism::OptIn => "an opt-in",
     }
 }
 
@@ -277,5 +333,57 @@ fn processor_contract(ctx: &mut Ctx<'_>) {
                 "set `contract = true` once the agreement is in place",
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{SourceMap, load};
+
+    /// The findings of one rule on a declaration written with a transfer.
+    fn findings(rule: &str, transfer: &str) -> Vec<String> {
+        let text = format!("[[transfers]]\nid = \"t\"\n{transfer}");
+        let decl = load(&SourceMap::single("t.toml", text)).unwrap();
+        crate::lint::lint(&decl)
+            .into_iter()
+            .filter(|f| f.rule == rule)
+            .map(|f| format!("{}: {}", f.severity.as_str(), f.message))
+            .collect()
+    }
+
+    #[test]
+    fn consent_taken_from_use_is_no_explicit_consent() {
+        let derogation =
+            "country = \"AU\"\nmechanism = \"derogation\"\nderogation = \"explicit_consent\"\n";
+        let implied = findings(
+            "transfer-derogation",
+            &format!("{derogation}consent_mechanism = \"continued_use\"\n"),
+        );
+        assert_eq!(implied.len(), 2, "{implied:?}");
+        assert!(implied[1].starts_with("error: transfer `t` takes consent from using the site"));
+        let asked = findings(
+            "transfer-derogation",
+            &format!("{derogation}consent_mechanism = \"opt_in\"\n"),
+        );
+        assert_eq!(asked.len(), 1, "{asked:?}");
+    }
+
+    #[test]
+    fn an_unnamed_destination_is_reported() {
+        let unnamed = findings(
+            "transfer-destination",
+            "country = \"ZZ\"\nmechanism = \"scc\"\n",
+        );
+        assert_eq!(
+            unnamed,
+            ["warning: transfer `t` does not name the country data goes to"]
+        );
+        assert!(
+            findings(
+                "transfer-destination",
+                "country = \"US\"\nmechanism = \"scc\"\n"
+            )
+            .is_empty()
+        );
     }
 }
