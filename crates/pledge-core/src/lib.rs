@@ -14,6 +14,7 @@ pub mod lint;
 pub mod load;
 pub mod model;
 pub mod node;
+pub mod plan;
 pub mod report;
 pub mod schema;
 pub mod source;
