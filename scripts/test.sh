@@ -56,7 +56,9 @@ fi
 
 log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
+FAILURE=""
 fail() {
+    FAILURE="$*"
     printf 'error: %s\n' "$*" >&2
     exit 1
 }
@@ -238,7 +240,7 @@ start_postgres() {
         if as_user postgres "$PG_BIN/pg_ctl" --pgdata="$PG_DIR/data" --log="$PG_DIR/server.log" \
             --wait --timeout="$SERVER_TIMEOUT" start \
             -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-            >/dev/null; then
+            >"$PG_DIR/pg_ctl.log" 2>&1; then
             PG_STARTED=true
             break
         fi
@@ -248,8 +250,9 @@ start_postgres() {
             warn "postgres: port $PG_PORT was taken, trying another"
             continue
         fi
+        cat "$PG_DIR/pg_ctl.log" >&2
         tail -n 20 "$PG_DIR/server.log" >&2 || true
-        fail "postgres: the server did not start within ${SERVER_TIMEOUT}s (log above)"
+        fail "postgres: the server did not start (log above)"
     done
 
     local deadline=$((SECONDS + SERVER_TIMEOUT))
@@ -403,6 +406,9 @@ summary() {
     if [ "$skip_servers" = true ]; then
         echo "  servers: not started (PLEDGE_TEST_SKIP_SERVERS=1)"
     fi
+    if [ -n "$FAILURE" ]; then
+        echo "  error: $FAILURE"
+    fi
     if [ "$rc" -eq 0 ]; then
         echo "  result: PASSED in $((SECONDS - STARTED))s"
     else
@@ -425,6 +431,13 @@ cleanup() {
     summary "$rc"
     exit "$rc"
 }
+# Any command that fails unexpectedly (set -e) says where, once.
+on_error() {
+    [ -z "$FAILURE" ] || return 0
+    FAILURE="line $1: '$2' failed (exit $3)"
+    printf 'error: %s\n' "$FAILURE" >&2
+}
+trap 'on_error "$LINENO" "$BASH_COMMAND" "$?"' ERR
 trap cleanup EXIT
 trap 'echo >&2; log "interrupted"; exit 130' INT
 trap 'exit 143' TERM
