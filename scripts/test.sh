@@ -197,6 +197,8 @@ reap_stale_runs() {
         [ -d "$dir" ] || continue
         owner=$(cat "$dir/owner" 2>/dev/null || true)
         if [ -n "$owner" ] && kill -0 "$owner" 2>/dev/null; then continue; fi
+        # No owner yet: a run being set up right now, unless the directory is old.
+        if [ -z "$owner" ] && [ -z "$(find "$dir" -maxdepth 0 -mmin +1)" ]; then continue; fi
         log "removing the leftovers of an earlier run: $dir"
         pg=$(head -n1 "$dir/pg/data/postmaster.pid" 2>/dev/null || true)
         my=$(cat "$dir/my/mariadb.pid" 2>/dev/null || true)
