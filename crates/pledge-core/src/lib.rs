@@ -9,6 +9,7 @@
 mod countries;
 pub mod de;
 pub mod diagnostic;
+pub mod export;
 pub mod law;
 pub mod lint;
 pub mod load;

@@ -977,10 +977,15 @@ pub struct Table {
     /// the erasure strategy).
     #[serde(default)]
     pub columns: IndexMap<Spanned<String>, Column>,
-    /// What erasure does to a row of the person: `delete` it, `mask` its personal columns,
-    /// or `keep` it. Default: `delete` for tables with identity columns, `mask` otherwise.
+    /// What erasure does to a row of the person: `delete` it (the default), `mask` its
+    /// personal columns, or `keep` it. Rows that other rows still reference are masked
+    /// instead of deleted, whatever this says.
     #[serde(default)]
     pub erasure: Option<Spanned<TableErasure>>,
+    /// A boolean column set to true when the person asks for restriction of processing
+    /// (GDPR Art. 18), for the application to check before it uses the row.
+    #[serde(default)]
+    pub restrict_column: Option<Spanned<String>>,
     /// When rows expire.
     #[serde(default)]
     pub retention: Option<TableRetention>,

@@ -9,6 +9,7 @@ fn column(name: &str, kind: ValueKind, nullable: bool) -> ColumnSchema {
         sql_type: format!("{kind:?}"),
         nullable,
         kind,
+        max_length: None,
     }
 }
 

@@ -27,6 +27,9 @@ enum Command {
     Init(cmd::init::Args),
     /// List the built-in data categories.
     Categories(cmd::categories::Args),
+    /// Run a rights request (access, portability, erase, rectify, restrict) against the
+    /// declared datasets.
+    Request(cmd::request::Args),
     /// List the lint rules.
     Rules(cmd::rules::Args),
 }
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Command::Init(args) => cmd::init::run(args),
         Command::Categories(args) => cmd::categories::run(args),
         Command::Rules(args) => cmd::rules::run(args),
+        Command::Request(args) => cmd::request::run(args),
     };
     match result {
         Ok(code) => code,

@@ -18,7 +18,7 @@ mod value;
 
 pub use schema::{ColumnSchema, ForeignKey, SchemaGraph, TableSchema, ValueKind};
 pub use time::CivilTime;
-pub use value::Value;
+pub use value::{TableRows, Value};
 
 use crate::load::Declaration;
 use crate::model::{Basis, ColumnErasure, Dataset, Role, Table, TableErasure};
@@ -69,7 +69,9 @@ pub struct Change {
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum Filter {
     /// `column IN (values)` for any of the pairs.
-    Identity { columns: Vec<(String, Vec<Value>)> },
+    Identity {
+        columns: Vec<(String, Vec<Value>)>,
+    },
     /// `(columns) IN (SELECT parent_columns FROM parent WHERE parent_filter)`.
     RefersTo {
         columns: Vec<String>,
@@ -77,12 +79,22 @@ pub enum Filter {
         parent_columns: Vec<String>,
         parent_filter: Box<Filter>,
     },
-    Any { filters: Vec<Filter> },
-    All { filters: Vec<Filter> },
+    Any {
+        filters: Vec<Filter>,
+    },
+    All {
+        filters: Vec<Filter>,
+    },
     /// `column < cutoff`: the hold that runs from `column` has ended. NULL is still held.
-    Before { column: String, cutoff: String },
+    Before {
+        column: String,
+        cutoff: String,
+    },
     /// `NOT (column < cutoff)` or NULL: still held.
-    NotBefore { column: String, cutoff: String },
+    NotBefore {
+        column: String,
+        cutoff: String,
+    },
     /// No row of `table` refers to this row through `columns` → `ref_columns`.
     Unreferenced {
         table: String,
@@ -93,9 +105,13 @@ pub enum Filter {
 
 impl Filter {
     /// Every row: an empty conjunction.
-    pub const ALWAYS: Filter = Filter::All { filters: Vec::new() };
+    pub const ALWAYS: Filter = Filter::All {
+        filters: Vec::new(),
+    };
     /// No row: an empty disjunction.
-    pub const NEVER: Filter = Filter::Any { filters: Vec::new() };
+    pub const NEVER: Filter = Filter::Any {
+        filters: Vec::new(),
+    };
 
     fn all(filters: Vec<Filter>) -> Filter {
         if filters.len() == 1 {
@@ -203,7 +219,11 @@ fn foreign_keys(dataset: &Dataset, schema: &SchemaGraph) -> Vec<(String, Foreign
     let mut edges: Vec<(String, ForeignKey)> = schema
         .tables
         .iter()
-        .flat_map(|t| t.foreign_keys.iter().map(move |fk| (t.name.clone(), fk.clone())))
+        .flat_map(|t| {
+            t.foreign_keys
+                .iter()
+                .map(move |fk| (t.name.clone(), fk.clone()))
+        })
         .collect();
     for r in &dataset.relations {
         let fk = ForeignKey {
@@ -239,8 +259,16 @@ pub fn validate(dataset: &Dataset, schema: &SchemaGraph) -> Result<(), PlanError
             .chain(t.columns.keys().map(|c| c.as_str()))
             .chain(t.restrict_column.iter().map(|c| c.as_str()))
             .chain(t.retention.iter().map(|r| r.column.as_str()))
-            .chain(t.holds.iter().flat_map(|h| h.after.iter().map(|c| c.as_str())))
-            .chain(t.holds.iter().flat_map(|h| h.pseudonymise.iter().map(|c| c.as_str())));
+            .chain(
+                t.holds
+                    .iter()
+                    .flat_map(|h| h.after.iter().map(|c| c.as_str())),
+            )
+            .chain(
+                t.holds
+                    .iter()
+                    .flat_map(|h| h.pseudonymise.iter().map(|c| c.as_str())),
+            );
         for column in named {
             if ts.column(column).is_none() {
                 return Err(missing_column(&t.name, column));
@@ -249,10 +277,12 @@ pub fn validate(dataset: &Dataset, schema: &SchemaGraph) -> Result<(), PlanError
     }
     for r in &dataset.relations {
         for side in [&r.from, &r.to] {
-            let ts = schema.table(&side.table).ok_or_else(|| PlanError::TableMissing {
-                dataset: dataset.id.to_string(),
-                table: side.table.clone(),
-            })?;
+            let ts = schema
+                .table(&side.table)
+                .ok_or_else(|| PlanError::TableMissing {
+                    dataset: dataset.id.to_string(),
+                    table: side.table.clone(),
+                })?;
             if ts.column(&side.column).is_none() {
                 return Err(missing_column(&side.table, &side.column));
             }
@@ -262,7 +292,12 @@ pub fn validate(dataset: &Dataset, schema: &SchemaGraph) -> Result<(), PlanError
 }
 
 /// Plan a request against one dataset.
-pub fn plan(decl: &Declaration, dataset: &Dataset, schema: &SchemaGraph, request: &Request) -> Result<Plan, PlanError> {
+pub fn plan(
+    decl: &Declaration,
+    dataset: &Dataset,
+    schema: &SchemaGraph,
+    request: &Request,
+) -> Result<Plan, PlanError> {
     validate(dataset, schema)?;
     match (request.kind, request.changes.is_empty()) {
         (RequestKind::Rectification, true) => return Err(PlanError::NoChanges),
@@ -311,11 +346,24 @@ struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    fn new(decl: &'a Declaration, dataset: &'a Dataset, schema: &'a SchemaGraph, request: &'a Request) -> Result<Self, PlanError> {
-        if request.identities.iter().all(|(_, values)| values.is_empty()) {
+    fn new(
+        decl: &'a Declaration,
+        dataset: &'a Dataset,
+        schema: &'a SchemaGraph,
+        request: &'a Request,
+    ) -> Result<Self, PlanError> {
+        if request
+            .identities
+            .iter()
+            .all(|(_, values)| values.is_empty())
+        {
             return Err(PlanError::NoIdentity);
         }
-        let declared: HashMap<&str, &Table> = dataset.tables.iter().map(|t| (t.name.as_str(), t)).collect();
+        let declared: HashMap<&str, &Table> = dataset
+            .tables
+            .iter()
+            .map(|t| (t.name.as_str(), t))
+            .collect();
         let mut seeds = BTreeMap::new();
         for t in &dataset.tables {
             let columns: Vec<(String, Vec<Value>)> = request
@@ -324,8 +372,14 @@ impl<'a> Planner<'a> {
                 .filter(|(_, values)| !values.is_empty())
                 .filter_map(|(kind, values)| {
                     let column = t.identity.get(kind)?;
-                    let kind_of = schema.table(&t.name).and_then(|ts| ts.column(column)).map(|c| c.kind);
-                    Some((column.value.clone(), values.iter().map(|v| typed(v, kind_of)).collect()))
+                    let kind_of = schema
+                        .table(&t.name)
+                        .and_then(|ts| ts.column(column))
+                        .map(|c| c.kind);
+                    Some((
+                        column.value.clone(),
+                        values.iter().map(|v| typed(v, kind_of)).collect(),
+                    ))
                 })
                 .collect();
             if !columns.is_empty() {
@@ -333,7 +387,11 @@ impl<'a> Planner<'a> {
             }
         }
         if seeds.is_empty() {
-            let kinds: Vec<String> = request.identities.iter().map(|(k, _)| format!("`{k}`")).collect();
+            let kinds: Vec<String> = request
+                .identities
+                .iter()
+                .map(|(k, _)| format!("`{k}`"))
+                .collect();
             return Err(PlanError::NoIdentityColumn {
                 dataset: dataset.id.to_string(),
                 kinds: kinds.join(", "),
@@ -372,7 +430,10 @@ impl<'a> Planner<'a> {
         while let Some(parent) = queue.pop_front() {
             let d = depth[&parent];
             for (child, fk) in &self.edges {
-                if fk.ref_table != parent || depth.contains_key(child) || self.holds_other_people(child) {
+                if fk.ref_table != parent
+                    || depth.contains_key(child)
+                    || self.holds_other_people(child)
+                {
                     continue;
                 }
                 depth.insert(child.clone(), d + 1);
@@ -391,10 +452,20 @@ impl<'a> Planner<'a> {
                         .iter()
                         .filter(|(t, fk)| *t == name && fk.ref_table != name)
                         .filter(|(_, fk)| depth.get(&fk.ref_table).is_some_and(|&pd| pd < own))
-                        .map(|(_, fk)| (fk.columns.clone(), fk.ref_table.clone(), fk.ref_columns.clone()))
+                        .map(|(_, fk)| {
+                            (
+                                fk.columns.clone(),
+                                fk.ref_table.clone(),
+                                fk.ref_columns.clone(),
+                            )
+                        })
                         .collect()
                 };
-                Reached { name, depth: own, parents }
+                Reached {
+                    name,
+                    depth: own,
+                    parents,
+                }
             })
             .collect();
     }
@@ -412,7 +483,9 @@ impl<'a> Planner<'a> {
         if let Some(seed) = self.seeds.get(table) {
             return seed.clone();
         }
-        let reached = self.reached(table).expect("only reached tables are filtered");
+        let reached = self
+            .reached(table)
+            .expect("only reached tables are filtered");
         Filter::any(
             reached
                 .parents
@@ -441,7 +514,11 @@ impl<'a> Planner<'a> {
             t.holds
                 .iter()
                 .map(|h| Filter::NotBefore {
-                    column: h.after.as_ref().map(|c| c.value.clone()).unwrap_or_default(),
+                    column: h
+                        .after
+                        .as_ref()
+                        .map(|c| c.value.clone())
+                        .unwrap_or_default(),
                     cutoff: self.request.now.minus(&h.period).to_string(),
                 })
                 .collect(),
@@ -461,7 +538,11 @@ impl<'a> Planner<'a> {
             t.holds
                 .iter()
                 .map(|h| Filter::Before {
-                    column: h.after.as_ref().map(|c| c.value.clone()).unwrap_or_default(),
+                    column: h
+                        .after
+                        .as_ref()
+                        .map(|c| c.value.clone())
+                        .unwrap_or_default(),
                     cutoff: self.request.now.minus(&h.period).to_string(),
                 })
                 .collect(),
@@ -496,7 +577,11 @@ impl<'a> Planner<'a> {
             .filter(|(name, _)| !ts.is_key_column(name))
             .filter_map(|(name, column)| {
                 let schema_column = ts.column(name)?;
-                let strategy = column.erasure.as_ref().map(|e| e.value.clone()).unwrap_or(ColumnErasure::Null);
+                let strategy = column
+                    .erasure
+                    .as_ref()
+                    .map(|e| e.value.clone())
+                    .unwrap_or(ColumnErasure::Null);
                 let mask = match strategy {
                     ColumnErasure::Keep => return None,
                     ColumnErasure::Hmac if schema_column.kind.is_text_like() => Mask::Hmac,
@@ -518,7 +603,10 @@ impl<'a> Planner<'a> {
 
     fn table_label(&self, table: &str) -> String {
         match self.declared.get(table) {
-            Some(t) => t.description.as_ref().map_or_else(|| format!("`{table}`"), |d| format!("`{table}` ({})", d.value)),
+            Some(t) => t.description.as_ref().map_or_else(
+                || format!("`{table}`"),
+                |d| format!("`{table}` ({})", d.value),
+            ),
             None => format!("`{table}`"),
         }
     }
@@ -539,7 +627,9 @@ impl<'a> Planner<'a> {
 
     fn access(&self, plan: &mut Plan) {
         for r in &self.reached {
-            let Some(ts) = self.schema.table(&r.name) else { continue };
+            let Some(ts) = self.schema.table(&r.name) else {
+                continue;
+            };
             plan.steps.push(Step {
                 table: r.name.clone(),
                 filter: self.base(&r.name),
@@ -561,7 +651,11 @@ impl<'a> Planner<'a> {
             .purposes()
             .iter()
             .filter(|p| p.role == Role::Controller)
-            .filter(|p| p.legal_bases.iter().any(|b| matches!(b.basis.value, Basis::Consent | Basis::Contract)))
+            .filter(|p| {
+                p.legal_bases
+                    .iter()
+                    .any(|b| matches!(b.basis.value, Basis::Consent | Basis::Contract))
+            })
             .flat_map(|p| p.categories.iter().map(|c| &c.value))
             .collect()
     }
@@ -610,7 +704,10 @@ impl<'a> Planner<'a> {
                     table: table.to_string(),
                     filter: base,
                     action: Action::Keep,
-                    reason: format!("the declaration keeps the rows of {} on erasure", self.table_label(table)),
+                    reason: format!(
+                        "the declaration keeps the rows of {} on erasure",
+                        self.table_label(table)
+                    ),
                 });
                 continue;
             }
@@ -625,12 +722,19 @@ impl<'a> Planner<'a> {
                         ref_columns: fk.ref_columns.clone(),
                     })
                     .collect();
-                let held = if self.held(table).is_some() { " not under a legal hold" } else { "" };
+                let held = if self.held(table).is_some() {
+                    " not under a legal hold"
+                } else {
+                    ""
+                };
                 plan.steps.push(Step {
                     table: table.to_string(),
                     filter: self.deletable(table),
                     action: Action::Delete { guards },
-                    reason: format!("the person's rows in {}{held} are deleted (Art. 17(1))", self.table_label(table)),
+                    reason: format!(
+                        "the person's rows in {}{held} are deleted (Art. 17(1))",
+                        self.table_label(table)
+                    ),
                 });
             }
             self.erasure_masks(table, base, strategy, plan);
@@ -646,14 +750,19 @@ impl<'a> Planner<'a> {
                 self.table_label(table)
             )
         } else {
-            format!("the declaration masks the rows of {} on erasure", self.table_label(table))
+            format!(
+                "the declaration masks the rows of {} on erasure",
+                self.table_label(table)
+            )
         };
         let t = self.declared.get(table);
         match (self.held(table), t) {
             (Some(held), Some(t)) => {
                 for h in &t.holds {
-                    let only: Vec<String> = h.pseudonymise.iter().map(|c| c.value.clone()).collect();
-                    let assignments = self.masks(table, (!only.is_empty()).then_some(only.as_slice()));
+                    let only: Vec<String> =
+                        h.pseudonymise.iter().map(|c| c.value.clone()).collect();
+                    let assignments =
+                        self.masks(table, (!only.is_empty()).then_some(only.as_slice()));
                     if assignments.is_empty() {
                         continue;
                     }
@@ -671,7 +780,9 @@ impl<'a> Planner<'a> {
                 }
                 let assignments = self.masks(table, None);
                 if !assignments.is_empty() {
-                    let not_held = self.not_held(table).expect("a table with holds has a not-held filter");
+                    let not_held = self
+                        .not_held(table)
+                        .expect("a table with holds has a not-held filter");
                     plan.steps.push(Step {
                         table: table.to_string(),
                         filter: Filter::all(vec![base, not_held]),
@@ -704,7 +815,11 @@ impl<'a> Planner<'a> {
                     .seeds
                     .keys()
                     .map(String::as_str)
-                    .filter(|t| self.schema.table(t).is_some_and(|ts| ts.column(&change.column).is_some()))
+                    .filter(|t| {
+                        self.schema
+                            .table(t)
+                            .is_some_and(|ts| ts.column(&change.column).is_some())
+                    })
                     .collect(),
             };
             let seeds_named: Vec<&str> = self.seeds.keys().map(String::as_str).collect();
@@ -747,7 +862,10 @@ impl<'a> Planner<'a> {
                         column: column.name.clone(),
                         value,
                     },
-                    reason: format!("the person asked to correct `{table}.{}` (Art. 16)", column.name),
+                    reason: format!(
+                        "the person asked to correct `{table}.{}` (Art. 16)",
+                        column.name
+                    ),
                 });
             }
         }
@@ -760,7 +878,13 @@ impl<'a> Planner<'a> {
 
     /// Steps correcting the copies of `table.column` kept elsewhere: columns of the same
     /// category in the person's other rows.
-    fn copies_of(&self, table: &str, column: &str, category: &CategoryId, value: &Value) -> Vec<Step> {
+    fn copies_of(
+        &self,
+        table: &str,
+        column: &str,
+        category: &CategoryId,
+        value: &Value,
+    ) -> Vec<Step> {
         self.reached
             .iter()
             .filter(|r| r.name != table)
@@ -798,7 +922,10 @@ impl<'a> Planner<'a> {
                 continue;
             }
             let reason = match &column {
-                Some(c) => format!("`{}.{c}` is set so the application stops processing these rows (Art. 18)", r.name),
+                Some(c) => format!(
+                    "`{}.{c}` is set so the application stops processing these rows (Art. 18)",
+                    r.name
+                ),
                 None => format!(
                     "{} has no restriction column: the restriction is recorded by Pledge, which refuses processing of these rows in its decisions (Art. 18)",
                     self.table_label(&r.name)
@@ -817,8 +944,12 @@ impl<'a> Planner<'a> {
 /// A text value converted to the kind of the column it is compared with or written to.
 fn typed(text: &str, kind: Option<ValueKind>) -> Value {
     match kind {
-        Some(ValueKind::Integer) => text.parse().map_or_else(|_| Value::Text(text.to_string()), Value::Int),
-        Some(ValueKind::Float) => text.parse().map_or_else(|_| Value::Text(text.to_string()), Value::Float),
+        Some(ValueKind::Integer) => text
+            .parse()
+            .map_or_else(|_| Value::Text(text.to_string()), Value::Int),
+        Some(ValueKind::Float) => text
+            .parse()
+            .map_or_else(|_| Value::Text(text.to_string()), Value::Float),
         Some(ValueKind::Bool) => match text {
             "true" | "1" => Value::Bool(true),
             "false" | "0" => Value::Bool(false),

@@ -24,6 +24,8 @@ pub struct ColumnSchema {
     pub sql_type: String,
     pub nullable: bool,
     pub kind: ValueKind,
+    /// The longest text the column takes, where the database limits it.
+    pub max_length: Option<u32>,
 }
 
 /// How a column's values are read and written: the connector decodes each kind natively and
@@ -64,7 +66,10 @@ impl SchemaGraph {
     }
 
     /// Every foreign key pointing at `table`, as (referencing table, key).
-    pub fn references_to<'a>(&'a self, table: &'a str) -> impl Iterator<Item = (&'a TableSchema, &'a ForeignKey)> + 'a {
+    pub fn references_to<'a>(
+        &'a self,
+        table: &'a str,
+    ) -> impl Iterator<Item = (&'a TableSchema, &'a ForeignKey)> + 'a {
         self.tables
             .iter()
             .flat_map(|t| t.foreign_keys.iter().map(move |fk| (t, fk)))
@@ -81,6 +86,9 @@ impl TableSchema {
     /// never masked, or rows would lose their links.
     pub fn is_key_column(&self, name: &str) -> bool {
         self.primary_key.iter().any(|c| c == name)
-            || self.foreign_keys.iter().any(|fk| fk.columns.iter().any(|c| c == name))
+            || self
+                .foreign_keys
+                .iter()
+                .any(|fk| fk.columns.iter().any(|c| c == name))
     }
 }

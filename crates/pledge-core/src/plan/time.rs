@@ -112,18 +112,45 @@ mod tests {
     use proptest::prelude::*;
 
     fn t(s: &str) -> CivilTime {
-        let n: Vec<u32> = s.split(['-', ' ', ':']).map(|p| p.parse().unwrap()).collect();
-        CivilTime { year: n[0] as i32, month: n[1], day: n[2], hour: n[3], minute: n[4], second: n[5] }
+        let n: Vec<u32> = s
+            .split(['-', ' ', ':'])
+            .map(|p| p.parse().unwrap())
+            .collect();
+        CivilTime {
+            year: n[0] as i32,
+            month: n[1],
+            day: n[2],
+            hour: n[3],
+            minute: n[4],
+            second: n[5],
+        }
     }
 
     #[test]
     fn periods_move_the_calendar() {
         let now = t("2026-03-31 12:00:00");
-        assert_eq!(now.minus(&"P5Y".parse().unwrap()).to_string(), "2021-03-31 12:00:00");
-        assert_eq!(now.minus(&"P1M".parse().unwrap()).to_string(), "2026-02-28 12:00:00");
-        assert_eq!(now.minus(&"P13M".parse().unwrap()).to_string(), "2025-02-28 12:00:00");
-        assert_eq!(now.minus(&"P1DT12H".parse().unwrap()).to_string(), "2026-03-30 00:00:00");
-        assert_eq!(t("2024-02-29 00:00:00").minus(&"P1Y".parse().unwrap()).to_string(), "2023-02-28 00:00:00");
+        assert_eq!(
+            now.minus(&"P5Y".parse().unwrap()).to_string(),
+            "2021-03-31 12:00:00"
+        );
+        assert_eq!(
+            now.minus(&"P1M".parse().unwrap()).to_string(),
+            "2026-02-28 12:00:00"
+        );
+        assert_eq!(
+            now.minus(&"P13M".parse().unwrap()).to_string(),
+            "2025-02-28 12:00:00"
+        );
+        assert_eq!(
+            now.minus(&"P1DT12H".parse().unwrap()).to_string(),
+            "2026-03-30 00:00:00"
+        );
+        assert_eq!(
+            t("2024-02-29 00:00:00")
+                .minus(&"P1Y".parse().unwrap())
+                .to_string(),
+            "2023-02-28 00:00:00"
+        );
     }
 
     proptest! {

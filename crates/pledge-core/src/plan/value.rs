@@ -57,3 +57,11 @@ impl Serialize for Value {
         }
     }
 }
+
+/// Rows of one table, as read for an access or portability request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TableRows {
+    pub table: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}

@@ -3,6 +3,7 @@
 pub mod categories;
 pub mod check;
 pub mod init;
+pub mod request;
 pub mod rules;
 pub mod schema;
 

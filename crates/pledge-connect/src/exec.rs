@@ -1,0 +1,536 @@
+//! Running a plan: each step becomes one set-based statement (never one per row), all of a
+//! dataset's steps run in one transaction, and a dry run rolls that transaction back.
+//!
+//! Idempotence: every write carries the condition that it still changes something (a masked
+//! column is not masked again, a pseudonym is not hashed again), so running the same erasure
+//! twice changes nothing the second time.
+
+use crate::dialect::{Dialect, col, to_sea};
+use crate::{Error, Outcome, StepOutcome, TableRows};
+use hmac::{Hmac, KeyInit, Mac};
+use pledge_core::plan::{
+    Action, Assignment, ColumnSchema, Filter, Mask, Plan, SchemaGraph, Step, Value, ValueKind,
+};
+use sea_query::{Alias, Condition, Expr, ExprTrait, Query, SelectStatement};
+use sea_query_sqlx::{SqlxBinder, SqlxValues};
+use sha2::Sha256;
+use sqlx::{Acquire, AssertSqlSafe, Executor, IntoArguments};
+
+/// Prefix of the pseudonyms erasure writes, so they are recognised and not hashed again.
+pub const PSEUDONYM_PREFIX: &str = "h:";
+
+/// How a plan is run.
+pub struct Options<'a> {
+    /// Run everything, report the counts, then roll back.
+    pub dry_run: bool,
+    /// The controller's key for HMAC pseudonyms.
+    pub hmac_key: &'a [u8],
+    /// Refuse to run when an identity matches more than one row of a table (one person's
+    /// request); off for batches.
+    pub expect_one_person: bool,
+    /// Called after each step with (steps done, steps in all).
+    pub progress: &'a (dyn Fn(usize, usize) + Sync),
+}
+
+pub(crate) async fn execute<DB: Dialect>(
+    conn: &mut DB::Connection,
+    schema: &SchemaGraph,
+    plan: &Plan,
+    options: &Options<'_>,
+) -> Result<Outcome, Error>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Acquire<'c, Database = DB>,
+{
+    let mut tx = conn.begin().await.map_err(|e| Error::query("BEGIN", e))?;
+    let runner = Runner::<DB> {
+        schema,
+        options,
+        marker: std::marker::PhantomData,
+    };
+    runner.check_identity(&mut tx, plan).await?;
+    let mut outcome = Outcome::default();
+    for (index, step) in plan.steps.iter().enumerate() {
+        let result = runner.step(&mut tx, step).await.map_err(|e| Error::Step {
+            index: index + 1,
+            table: step.table.clone(),
+            source: Box::new(e),
+        })?;
+        outcome.steps.push(result);
+        (options.progress)(index + 1, plan.steps.len());
+    }
+    if options.dry_run {
+        tx.rollback()
+            .await
+            .map_err(|e| Error::query("ROLLBACK", e))?;
+    } else {
+        tx.commit().await.map_err(|e| Error::query("COMMIT", e))?;
+        outcome.committed = true;
+    }
+    Ok(outcome)
+}
+
+struct Runner<'a, DB> {
+    schema: &'a SchemaGraph,
+    options: &'a Options<'a>,
+    marker: std::marker::PhantomData<DB>,
+}
+
+impl<DB: Dialect> Runner<'_, DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+{
+    fn column(&self, table: &str, column: &str) -> Option<&ColumnSchema> {
+        self.schema.table(table).and_then(|t| t.column(column))
+    }
+
+    /// The SQL condition for a filter on `table`.
+    fn condition(&self, table: &str, filter: &Filter) -> Condition {
+        match filter {
+            Filter::Identity { columns } => {
+                columns
+                    .iter()
+                    .fold(Condition::any(), |any, (column, values)| {
+                        let schema = self.column(table, column);
+                        any.add(
+                            col(table, column).is_in(values.iter().map(|v| DB::bind(schema, v))),
+                        )
+                    })
+            }
+            Filter::RefersTo {
+                columns,
+                parent,
+                parent_columns,
+                parent_filter,
+            } => {
+                let mut select = Query::select();
+                select.from(Alias::new(parent.as_str()));
+                for c in parent_columns {
+                    select.expr(col(parent, c));
+                }
+                select.cond_where(self.condition(parent, parent_filter));
+                Condition::all().add(tuple(table, columns).in_subquery(select))
+            }
+            Filter::Any { filters } if filters.is_empty() => {
+                Condition::all().add(Expr::cust("1 = 0"))
+            }
+            Filter::All { filters } if filters.is_empty() => {
+                Condition::all().add(Expr::cust("1 = 1"))
+            }
+            Filter::Any { filters } => filters
+                .iter()
+                .fold(Condition::any(), |c, f| c.add(self.condition(table, f))),
+            Filter::All { filters } => filters
+                .iter()
+                .fold(Condition::all(), |c, f| c.add(self.condition(table, f))),
+            Filter::Before { column, cutoff } => {
+                Condition::all().add(col(table, column).lt(DB::timestamp(cutoff)))
+            }
+            Filter::NotBefore { column, cutoff } => Condition::any()
+                .add(col(table, column).is_null())
+                .add(col(table, column).gte(DB::timestamp(cutoff))),
+            Filter::Unreferenced {
+                table: referencing,
+                columns,
+                ref_columns,
+            } => {
+                let alias = "pledge_ref";
+                let mut select = Query::select();
+                select.expr(Expr::cust("1"));
+                if referencing == table && DB::SELF_REFERENCE_NEEDS_DERIVED_TABLE {
+                    // MySQL refuses a DELETE that reads its own table; a derived table is a copy.
+                    let mut copy = Query::select();
+                    copy.from(Alias::new(referencing.as_str()));
+                    for c in columns {
+                        copy.expr(col(referencing, c));
+                    }
+                    select.from_subquery(copy, Alias::new(alias));
+                } else {
+                    select.from_as(Alias::new(referencing.as_str()), Alias::new(alias));
+                }
+                for (c, r) in columns.iter().zip(ref_columns) {
+                    select.and_where(
+                        col(alias, c).equals((Alias::new(table), Alias::new(r.as_str()))),
+                    );
+                }
+                Condition::all().add(Expr::not_exists(select))
+            }
+        }
+    }
+
+    async fn fetch(
+        &self,
+        conn: &mut DB::Connection,
+        select: &SelectStatement,
+    ) -> Result<Vec<DB::Row>, Error> {
+        let (sql, values) = select.build_sqlx(DB::builder());
+        sqlx::query_with(AssertSqlSafe(sql.clone()), values)
+            .fetch_all(conn)
+            .await
+            .map_err(|e| Error::query(&sql, e))
+    }
+
+    async fn run(
+        &self,
+        conn: &mut DB::Connection,
+        sql: String,
+        values: SqlxValues,
+    ) -> Result<u64, Error> {
+        sqlx::query_with(AssertSqlSafe(sql.clone()), values)
+            .execute(conn)
+            .await
+            .map(|r| DB::rows_affected(&r))
+            .map_err(|e| Error::query(&sql, e))
+    }
+
+    async fn count(
+        &self,
+        conn: &mut DB::Connection,
+        table: &str,
+        condition: Condition,
+    ) -> Result<u64, Error> {
+        let mut select = Query::select();
+        select
+            .expr(Expr::cust("COUNT(*)"))
+            .from(Alias::new(table))
+            .cond_where(condition);
+        let rows = self.fetch(conn, &select).await?;
+        let n = rows.first().map(|r| DB::decode(r, 0)).transpose()?;
+        Ok(match n {
+            Some(Value::Int(n)) => u64::try_from(n).unwrap_or(0),
+            Some(Value::Text(t)) => t.parse().unwrap_or(0),
+            _ => 0,
+        })
+    }
+
+    /// Before anything runs: the person exists, and (for one person's request) only once
+    /// per table.
+    async fn check_identity(&self, conn: &mut DB::Connection, plan: &Plan) -> Result<(), Error> {
+        let mut seen = Vec::new();
+        let mut found = 0;
+        for step in &plan.steps {
+            if !matches!(step.filter, Filter::Identity { .. }) || seen.contains(&step.table) {
+                continue;
+            }
+            seen.push(step.table.clone());
+            let n = self
+                .count(conn, &step.table, self.condition(&step.table, &step.filter))
+                .await?;
+            if n > 1 && self.options.expect_one_person {
+                return Err(Error::Ambiguous {
+                    table: step.table.clone(),
+                    rows: n,
+                });
+            }
+            found += n;
+        }
+        if found == 0 && plan.kind != pledge_core::plan::RequestKind::Erasure {
+            return Err(Error::NoSuchPerson {
+                tables: seen.join(", "),
+            });
+        }
+        Ok(())
+    }
+
+    async fn step(&self, conn: &mut DB::Connection, step: &Step) -> Result<StepOutcome, Error> {
+        let table = step.table.as_str();
+        let filter = self.condition(table, &step.filter);
+        match &step.action {
+            Action::Read { columns } => self.read(conn, table, columns, filter).await,
+            Action::Keep => Ok(StepOutcome::count(self.count(conn, table, filter).await?)),
+            Action::Delete { guards } => {
+                let condition = guards.iter().fold(Condition::all().add(filter), |c, g| {
+                    c.add(self.condition(table, g))
+                });
+                let mut delete = Query::delete();
+                delete.from_table(Alias::new(table)).cond_where(condition);
+                let (sql, values) = delete.build_sqlx(DB::builder());
+                Ok(StepOutcome::count(self.run(conn, sql, values).await?))
+            }
+            Action::Mask { assignments } => self.mask(conn, table, assignments, filter).await,
+            Action::Set { column, value } => {
+                let schema = self.column(table, column);
+                let mut update = Query::update();
+                update
+                    .table(Alias::new(table))
+                    .value(Alias::new(column.as_str()), DB::bind(schema, value))
+                    .cond_where(and(filter, differs(table, column, DB::bind(schema, value))));
+                let (sql, values) = update.build_sqlx(DB::builder());
+                Ok(StepOutcome::count(self.run(conn, sql, values).await?))
+            }
+            Action::SetCopies {
+                column,
+                value,
+                source_table,
+                source_column,
+                source_filter,
+            } => {
+                let old = self
+                    .distinct(
+                        conn,
+                        source_table,
+                        source_column,
+                        self.condition(source_table, source_filter),
+                    )
+                    .await?;
+                if old.is_empty() {
+                    return Ok(StepOutcome::count(0));
+                }
+                let schema = self.column(table, column);
+                let mut update = Query::update();
+                update
+                    .table(Alias::new(table))
+                    .value(Alias::new(column.as_str()), DB::bind(schema, value))
+                    .cond_where(
+                        Condition::all()
+                            .add(filter)
+                            .add(col(table, column).is_in(old.iter().map(|v| DB::bind(schema, v))))
+                            .add(differs(table, column, DB::bind(schema, value))),
+                    );
+                let (sql, values) = update.build_sqlx(DB::builder());
+                Ok(StepOutcome::count(self.run(conn, sql, values).await?))
+            }
+            Action::Restrict { column } => {
+                self.restrict(conn, table, column.as_deref(), filter).await
+            }
+        }
+    }
+
+    async fn read(
+        &self,
+        conn: &mut DB::Connection,
+        table: &str,
+        columns: &[String],
+        filter: Condition,
+    ) -> Result<StepOutcome, Error> {
+        let schema = self
+            .schema
+            .table(table)
+            .ok_or_else(|| Error::Decode(format!("no table `{table}`")))?;
+        let mut select = Query::select();
+        select.from(Alias::new(table)).cond_where(filter);
+        let mut names = Vec::new();
+        for name in columns {
+            if let Some(c) = schema.column(name) {
+                select.expr(DB::read(table, c));
+                names.push(name.clone());
+            }
+        }
+        for pk in &schema.primary_key {
+            select.order_by(
+                (Alias::new(table), Alias::new(pk.as_str())),
+                sea_query::Order::Asc,
+            );
+        }
+        let rows = self.fetch(conn, &select).await?;
+        let mut data = Vec::with_capacity(rows.len());
+        for row in &rows {
+            data.push(
+                (0..names.len())
+                    .map(|i| DB::decode(row, i))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+        }
+        Ok(StepOutcome {
+            rows: data.len() as u64,
+            data: Some(TableRows {
+                table: table.to_string(),
+                columns: names,
+                rows: data,
+            }),
+            keys: Vec::new(),
+        })
+    }
+
+    async fn distinct(
+        &self,
+        conn: &mut DB::Connection,
+        table: &str,
+        column: &str,
+        filter: Condition,
+    ) -> Result<Vec<Value>, Error> {
+        let schema = self.column(table, column);
+        let mut select = Query::select();
+        select
+            .distinct()
+            .from(Alias::new(table))
+            .cond_where(and(filter, col(table, column).is_not_null()));
+        match schema {
+            Some(c) => select.expr(DB::read(table, c)),
+            None => select.expr(col(table, column)),
+        };
+        let rows = self.fetch(conn, &select).await?;
+        rows.iter().map(|r| DB::decode(r, 0)).collect()
+    }
+
+    async fn mask(
+        &self,
+        conn: &mut DB::Connection,
+        table: &str,
+        assignments: &[Assignment],
+        filter: Condition,
+    ) -> Result<StepOutcome, Error> {
+        let mut update = Query::update();
+        update.table(Alias::new(table));
+        let mut needs_change = Condition::any();
+        let mut any = false;
+        for a in assignments {
+            let schema = self.column(table, &a.column);
+            match &a.mask {
+                Mask::Null => {
+                    update.value(Alias::new(a.column.as_str()), Expr::cust("NULL"));
+                    needs_change = needs_change.add(col(table, &a.column).is_not_null());
+                }
+                Mask::Fixed(v) => {
+                    update.value(Alias::new(a.column.as_str()), DB::bind(schema, v));
+                    needs_change = needs_change.add(differs(table, &a.column, DB::bind(schema, v)));
+                }
+                Mask::Hmac => {
+                    let fresh = Condition::all()
+                        .add(col(table, &a.column).is_not_null())
+                        .add(col(table, &a.column).not_like(format!("{PSEUDONYM_PREFIX}%")));
+                    let originals = self
+                        .distinct(conn, table, &a.column, and(filter.clone(), fresh.clone()))
+                        .await?;
+                    if originals.is_empty() {
+                        continue;
+                    }
+                    let max = schema.and_then(|c| c.max_length);
+                    let mut case = sea_query::CaseStatement::new();
+                    for original in &originals {
+                        let pseudonym =
+                            Value::Text(pseudonym(self.options.hmac_key, original, max));
+                        case = case.case(
+                            col(table, &a.column).eq(DB::bind(schema, original)),
+                            DB::bind(schema, &pseudonym),
+                        );
+                    }
+                    update.value(
+                        Alias::new(a.column.as_str()),
+                        case.finally(col(table, &a.column)),
+                    );
+                    needs_change = needs_change.add(fresh);
+                }
+            }
+            any = true;
+        }
+        if !any {
+            return Ok(StepOutcome::count(0));
+        }
+        update.cond_where(and(filter, needs_change));
+        let (sql, values) = update.build_sqlx(DB::builder());
+        Ok(StepOutcome::count(self.run(conn, sql, values).await?))
+    }
+
+    async fn restrict(
+        &self,
+        conn: &mut DB::Connection,
+        table: &str,
+        column: Option<&str>,
+        filter: Condition,
+    ) -> Result<StepOutcome, Error> {
+        let schema = self
+            .schema
+            .table(table)
+            .ok_or_else(|| Error::Decode(format!("no table `{table}`")))?;
+        let mut rows = 0;
+        if let Some(column) = column {
+            let flag = match self.column(table, column).map(|c| c.kind) {
+                Some(ValueKind::Bool) => Value::Bool(true),
+                _ => Value::Int(1),
+            };
+            let mut update = Query::update();
+            update
+                .table(Alias::new(table))
+                .value(Alias::new(column), Expr::val(to_sea(&flag)))
+                .cond_where(and(
+                    filter.clone(),
+                    differs(table, column, Expr::val(to_sea(&flag))),
+                ));
+            let (sql, values) = update.build_sqlx(DB::builder());
+            rows = self.run(conn, sql, values).await?;
+        }
+        let keys = self.read(conn, table, &schema.primary_key, filter).await?;
+        let keys = keys.data.map(|d| d.rows).unwrap_or_default();
+        Ok(StepOutcome {
+            rows: if column.is_some() {
+                rows
+            } else {
+                keys.len() as u64
+            },
+            data: None,
+            keys,
+        })
+    }
+}
+
+/// Both conditions. (`Condition::add` joins with the condition's own operator, which is OR
+/// for an `any`; conjunctions always go through here.)
+fn and(a: Condition, b: impl sea_query::IntoCondition) -> Condition {
+    Condition::all().add(a).add(b)
+}
+
+/// `(columns)` of `table`, as one column or a row value.
+fn tuple(table: &str, columns: &[String]) -> Expr {
+    match columns {
+        [one] => col(table, one),
+        many => Expr::tuple(many.iter().map(|c| col(table, c))),
+    }
+}
+
+/// `column IS NULL OR column <> value`: the write would change the row.
+fn differs(table: &str, column: &str, value: Expr) -> Condition {
+    Condition::any()
+        .add(col(table, column).is_null())
+        .add(col(table, column).ne(value))
+}
+
+/// A keyed pseudonym of a value: `h:` and the hex HMAC-SHA-256, cut to the column's length
+/// (at least 16 hex digits are kept where the column allows).
+pub fn pseudonym(key: &[u8], value: &Value, max_length: Option<u32>) -> String {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(value.to_string().as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let room = max_length.map_or(hex.len(), |m| {
+        (m as usize).saturating_sub(PSEUDONYM_PREFIX.len())
+    });
+    format!("{PSEUDONYM_PREFIX}{}", &hex[..room.min(hex.len())])
+}
+
+impl StepOutcome {
+    fn count(rows: u64) -> Self {
+        StepOutcome {
+            rows,
+            data: None,
+            keys: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudonyms_are_stable_keyed_and_fit_the_column() {
+        let a = pseudonym(b"key", &Value::Text("ana@example.com".into()), None);
+        assert_eq!(
+            a,
+            pseudonym(b"key", &Value::Text("ana@example.com".into()), None)
+        );
+        assert_ne!(
+            a,
+            pseudonym(b"other", &Value::Text("ana@example.com".into()), None)
+        );
+        assert_eq!(a.len(), 2 + 64);
+        assert_eq!(
+            pseudonym(b"key", &Value::Text("x".into()), Some(24)).len(),
+            24
+        );
+    }
+}

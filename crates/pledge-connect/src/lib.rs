@@ -1,0 +1,193 @@
+//! Connectors from Pledge to the company's application databases: PostgreSQL, MariaDB/MySQL
+//! and SQLite. A connector reads the live schema (tables, columns, keys) for the planner and
+//! runs a plan in one transaction per database. SQL is built with sea-query, which quotes
+//! identifiers for each dialect; values are always bound, never spliced into SQL.
+
+mod dialect;
+mod exec;
+mod introspect;
+
+pub use exec::{Options, PSEUDONYM_PREFIX, pseudonym};
+
+use pledge_core::model::Engine;
+pub use pledge_core::plan::TableRows;
+use pledge_core::plan::{Plan, SchemaGraph, Value};
+use serde::Serialize;
+use sqlx::Connection as _;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("cannot connect to the {engine} database")]
+    Connect {
+        engine: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the connection URL does not suit the dataset's engine `{engine}`: {url_scheme}")]
+    WrongEngine { engine: String, url_scheme: String },
+    #[error("the database refused a query: {sql}")]
+    Query {
+        sql: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot read a value: {0}")]
+    Decode(String),
+    #[error(
+        "step {index} (table `{table}`) failed; the transaction was rolled back and nothing was changed"
+    )]
+    Step {
+        index: usize,
+        table: String,
+        #[source]
+        source: Box<Error>,
+    },
+    #[error(
+        "the identity matches {rows} rows of `{table}`: it does not name one person; nothing was changed (add another identity to tell them apart)"
+    )]
+    Ambiguous { table: String, rows: u64 },
+    #[error("no one with this identity was found (searched {tables}); nothing was changed")]
+    NoSuchPerson { tables: String },
+}
+
+impl Error {
+    fn query(sql: &str, source: sqlx::Error) -> Self {
+        Error::Query {
+            sql: sql.to_string(),
+            source,
+        }
+    }
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StepOutcome {
+    /// Rows read, deleted, updated or (for `Keep`) left.
+    pub rows: u64,
+    /// For reads: the rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<TableRows>,
+    /// For restriction: the primary keys of the restricted rows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<Vec<Value>>,
+}
+
+/// What running a plan did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Outcome {
+    /// One per plan step, in order.
+    pub steps: Vec<StepOutcome>,
+    /// False for a dry run (rolled back).
+    pub committed: bool,
+}
+
+/// A connection to one application database.
+pub enum Database {
+    Postgres(sqlx::PgConnection),
+    MySql(sqlx::MySqlConnection),
+    Sqlite(sqlx::SqliteConnection),
+}
+
+impl Database {
+    /// Connect with a URL (`postgres://`, `mysql://` or `mariadb://`, `sqlite:`), checked
+    /// against the engine the declaration names.
+    pub async fn connect(engine: Engine, url: &str) -> Result<Self, Error> {
+        let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
+        let fits = match engine {
+            Engine::Postgres => scheme == "postgres" || scheme == "postgresql",
+            Engine::Mysql => scheme == "mysql" || scheme == "mariadb",
+            Engine::Sqlite => scheme == "sqlite",
+        };
+        if !fits {
+            return Err(Error::WrongEngine {
+                engine: pledge_core::model::variant_name(&engine),
+                url_scheme: format!("{scheme}:"),
+            });
+        }
+        Ok(match engine {
+            Engine::Postgres => {
+                Database::Postgres(sqlx::PgConnection::connect(url).await.map_err(|source| {
+                    Error::Connect {
+                        engine: "PostgreSQL",
+                        source,
+                    }
+                })?)
+            }
+            Engine::Mysql => {
+                let url = url.replacen("mariadb:", "mysql:", 1);
+                Database::MySql(
+                    sqlx::MySqlConnection::connect(&url)
+                        .await
+                        .map_err(|source| Error::Connect {
+                            engine: "MariaDB/MySQL",
+                            source,
+                        })?,
+                )
+            }
+            Engine::Sqlite => {
+                use sqlx::sqlite::SqliteConnectOptions;
+                use std::str::FromStr;
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(|source| Error::Connect {
+                        engine: "SQLite",
+                        source,
+                    })?
+                    .foreign_keys(true);
+                Database::Sqlite(
+                    sqlx::SqliteConnection::connect_with(&options)
+                        .await
+                        .map_err(|source| Error::Connect {
+                            engine: "SQLite",
+                            source,
+                        })?,
+                )
+            }
+        })
+    }
+
+    /// Read tables, columns, primary keys and foreign keys. `schema` is the PostgreSQL schema
+    /// (default `public`); the others use the connection's database.
+    pub async fn introspect(&mut self, schema: Option<&str>) -> Result<SchemaGraph, Error> {
+        match self {
+            Database::Postgres(c) => introspect::postgres(c, schema.unwrap_or("public")).await,
+            Database::MySql(c) => introspect::mysql(c).await,
+            Database::Sqlite(c) => introspect::sqlite(c).await,
+        }
+    }
+
+    /// Run a plan in one transaction (rolled back for a dry run).
+    pub async fn execute(
+        &mut self,
+        schema: &SchemaGraph,
+        plan: &Plan,
+        options: &Options<'_>,
+    ) -> Result<Outcome, Error> {
+        match self {
+            Database::Postgres(c) => {
+                exec::execute::<sqlx::Postgres>(c, schema, plan, options).await
+            }
+            Database::MySql(c) => exec::execute::<sqlx::MySql>(c, schema, plan, options).await,
+            Database::Sqlite(c) => exec::execute::<sqlx::Sqlite>(c, schema, plan, options).await,
+        }
+    }
+
+    /// Run a statement (fixtures, set-up). Not for plans.
+    pub async fn batch(&mut self, sql: &str) -> Result<(), Error> {
+        use sqlx::{AssertSqlSafe, Executor};
+        let result = match self {
+            Database::Postgres(c) => c.execute(AssertSqlSafe(sql.to_string())).await.map(|_| ()),
+            Database::MySql(c) => c.execute(AssertSqlSafe(sql.to_string())).await.map(|_| ()),
+            Database::Sqlite(c) => c.execute(AssertSqlSafe(sql.to_string())).await.map(|_| ()),
+        };
+        result.map_err(|e| Error::query(&sql.chars().take(200).collect::<String>(), e))
+    }
+
+    pub async fn close(self) {
+        let _ = match self {
+            Database::Postgres(c) => c.close().await,
+            Database::MySql(c) => c.close().await,
+            Database::Sqlite(c) => c.close().await,
+        };
+    }
+}

@@ -1,0 +1,347 @@
+//! The copy of a person's data given on an access or portability request: the data as JSON
+//! (nested by dataset and table) and as one CSV per table, a readable HTML report, and a
+//! manifest with the meta-information of GDPR Art. 15(1)-(2) and the size of every file.
+//! Pure: the shell packs the files into a zip and writes it.
+
+use crate::load::Declaration;
+use crate::model::{Right, Role, SourceKind};
+use crate::plan::{CivilTime, RequestKind, TableRows, Value};
+use serde_json::{Map, Value as Json, json};
+use std::fmt::Write;
+
+/// One file of the export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportFile {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The data read from one dataset.
+pub struct DatasetRows<'a> {
+    pub dataset: &'a str,
+    pub tables: &'a [TableRows],
+}
+
+/// Render every file of the export. `identities` are the kinds and values the person was
+/// found by.
+pub fn render(
+    decl: &Declaration,
+    kind: RequestKind,
+    data: &[DatasetRows<'_>],
+    identities: &[(String, String)],
+    generated_at: CivilTime,
+) -> Vec<ExportFile> {
+    let mut files = Vec::new();
+    let mut nested = Map::new();
+    for d in data {
+        let mut tables = Map::new();
+        for t in d.tables {
+            tables.insert(
+                t.table.clone(),
+                Json::Array(t.rows.iter().map(|r| row_object(t, r)).collect()),
+            );
+            files.push(ExportFile {
+                path: format!("{}/{}.csv", d.dataset, t.table),
+                bytes: csv(t).into_bytes(),
+            });
+        }
+        nested.insert(d.dataset.to_string(), Json::Object(tables));
+    }
+    let meta = meta_information(decl);
+    files.insert(
+        0,
+        ExportFile {
+            path: "data.json".into(),
+            bytes: pretty(&Json::Object(nested)),
+        },
+    );
+    files.push(ExportFile {
+        path: "report.html".into(),
+        bytes: html(decl, kind, data, &meta, generated_at).into_bytes(),
+    });
+    let listed: Vec<Json> = files
+        .iter()
+        .map(|f| {
+            let rows = data
+                .iter()
+                .flat_map(|d| {
+                    d.tables
+                        .iter()
+                        .map(move |t| (format!("{}/{}.csv", d.dataset, t.table), t.rows.len()))
+                })
+                .find(|(p, _)| *p == f.path)
+                .map(|(_, n)| n);
+            json!({ "path": f.path, "bytes": f.bytes.len(), "rows": rows })
+        })
+        .collect();
+    let manifest = json!({
+        "request": crate::model::variant_name(&kind),
+        "generated_at": generated_at.to_string(),
+        "controller": decl.doc().controller.as_ref().map(|c| c.name.value.clone()),
+        "identities": identities.iter().map(|(k, v)| json!({ "kind": k, "value": v })).collect::<Vec<_>>(),
+        "rows": data.iter().flat_map(|d| d.tables.iter()).map(|t| t.rows.len()).sum::<usize>(),
+        "files": listed,
+        "information": meta,
+    });
+    files.push(ExportFile {
+        path: "manifest.json".into(),
+        bytes: pretty(&manifest),
+    });
+    files
+}
+
+fn pretty(v: &Json) -> Vec<u8> {
+    // Serializing a JSON value cannot fail.
+    let mut out = serde_json::to_vec_pretty(v).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+fn row_object(t: &TableRows, row: &[Value]) -> Json {
+    Json::Object(
+        t.columns
+            .iter()
+            .zip(row)
+            .map(|(c, v)| (c.clone(), serde_json::to_value(v).unwrap_or(Json::Null)))
+            .collect(),
+    )
+}
+
+/// RFC 4180 CSV with a header row.
+pub fn csv(t: &TableRows) -> String {
+    fn field(out: &mut String, text: &str) {
+        if text.contains([',', '"', '\n', '\r']) {
+            out.push('"');
+            out.push_str(&text.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(text);
+        }
+    }
+    let mut out = String::new();
+    for (i, c) in t.columns.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        field(&mut out, c);
+    }
+    out.push_str("\r\n");
+    for row in &t.rows {
+        for (i, v) in row.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            field(&mut out, &v.to_string());
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// What Art. 15(1)(a)-(h) and 15(2) entitle the person to know besides the data itself.
+pub fn meta_information(decl: &Declaration) -> Json {
+    let doc = decl.doc();
+    let purposes: Vec<Json> = decl
+        .purposes()
+        .iter()
+        .filter(|p| p.role == Role::Controller)
+        .map(|p| {
+            json!({
+                "purpose": p.name.value,
+                "description": p.description.as_ref().map(|d| d.value.clone()),
+                "legal_bases": p.legal_bases.iter().map(|b| format!("{} ({})", b.basis.label(), b.basis.article())).collect::<Vec<_>>(),
+                "categories": p.categories.iter().map(|c| decl.category(c).map_or_else(|| c.to_string(), |i| i.label)).collect::<Vec<_>>(),
+                "recipients": p.recipients.iter().filter_map(|r| decl.recipient(r)).map(|r| r.name.value.clone()).collect::<Vec<_>>(),
+                "transfers": p.transfers.iter().filter_map(|t| decl.transfer(t)).map(|t| json!({
+                    "country": t.country.name(),
+                    "safeguard": t.mechanism.label(),
+                    "copy": t.copy.as_ref().map(|c| c.value.clone()),
+                })).collect::<Vec<_>>(),
+                "retention": p.retention.as_ref().map(|r| {
+                    let mut text = r.period.as_ref().map(|d| d.to_words()).unwrap_or_default();
+                    if let Some(after) = &r.after {
+                        let _ = write!(text, "{}after {}", if text.is_empty() { "" } else { " " }, after.value);
+                    }
+                    if let Some(c) = &r.criteria {
+                        let _ = write!(text, "{}{}", if text.is_empty() { "" } else { "; " }, c.value);
+                    }
+                    text
+                }),
+                "sources": p.sources.iter().filter(|s| !matches!(s.kind.value, SourceKind::Subject | SourceKind::Observed)).map(|s| s.name.as_ref().map_or("another source".to_string(), |n| n.value.clone())).collect::<Vec<_>>(),
+                "automated_decisions": p.automated_decisions.as_ref().map(|a| json!({
+                    "logic": a.logic.value, "consequences": a.consequences.as_ref().map(|c| c.value.clone()),
+                })),
+            })
+        })
+        .collect();
+    let rights: Vec<String> = doc
+        .rights
+        .as_ref()
+        .map(|r| {
+            r.offered
+                .iter()
+                .map(|o| format!("{} ({})", o.label(), o.article()))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "purposes": purposes,
+        "rights": rights,
+        "rights_contact": doc.rights.as_ref().and_then(|r| r.contact.as_ref().map(|c| c.value.clone()))
+            .or_else(|| doc.controller.as_ref().and_then(|c| c.email.as_ref().map(|e| e.to_string()))),
+        "complaint": doc.supervisory_authority.as_ref().map(|a| json!({
+            "authority": a.name.value,
+            "website": a.website.as_ref().map(|w| w.to_string()),
+            "address": a.address.as_ref().map(|x| x.value.clone()),
+        })),
+        "may_complain": doc.rights.as_ref().is_some_and(|r| r.offered.iter().any(|o| o.value == Right::Complaint)),
+    })
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn html(
+    decl: &Declaration,
+    kind: RequestKind,
+    data: &[DatasetRows<'_>],
+    meta: &Json,
+    at: CivilTime,
+) -> String {
+    let controller = decl
+        .doc()
+        .controller
+        .as_ref()
+        .map_or("the controller".to_string(), |c| c.name.value.clone());
+    let title = match kind {
+        RequestKind::Portability => "Your data, in a portable form",
+        _ => "A copy of your personal data",
+    };
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}}\
+         table{{border-collapse:collapse;width:100%;margin:1rem 0;font-size:.9rem;display:block;overflow-x:auto}}th,td{{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}}\
+         th{{background:#f3f3f3}}h2{{margin-top:2.5rem;border-bottom:1px solid #ddd}}</style></head><body>\n\
+         <h1>{title}</h1>\n<p>Prepared by {} on {} (UTC), in answer to your request under Article {} of the GDPR. \
+         The same data is in <code>data.json</code> and in one CSV file per table.</p>\n",
+        escape(&controller),
+        at,
+        if kind == RequestKind::Portability {
+            "20"
+        } else {
+            "15"
+        },
+    );
+    out.push_str("<h2>Why we process your data</h2>\n");
+    if let Some(purposes) = meta["purposes"].as_array() {
+        for p in purposes {
+            let list = |key: &str| -> String {
+                p[key]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str())
+                            .map(escape)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default()
+            };
+            let _ = write!(
+                out,
+                "<h3>{}</h3>\n<ul><li>Legal basis: {}</li><li>Data: {}</li>",
+                escape(p["purpose"].as_str().unwrap_or("")),
+                list("legal_bases"),
+                list("categories")
+            );
+            if let Some(r) = p["retention"].as_str() {
+                let _ = write!(out, "<li>Kept: {}</li>", escape(r));
+            }
+            let recipients = list("recipients");
+            if !recipients.is_empty() {
+                let _ = write!(out, "<li>Recipients: {recipients}</li>");
+            }
+            out.push_str("</ul>\n");
+        }
+    }
+    out.push_str("<h2>Your rights</h2>\n<ul>");
+    if let Some(rights) = meta["rights"].as_array() {
+        for r in rights.iter().filter_map(|r| r.as_str()) {
+            let _ = write!(out, "<li>{}</li>", escape(r));
+        }
+    }
+    out.push_str("</ul>\n");
+    if let Some(contact) = meta["rights_contact"].as_str() {
+        let _ = write!(
+            out,
+            "<p>To exercise them, write to {}.</p>\n",
+            escape(contact)
+        );
+    }
+    if let Some(a) = meta["complaint"]["authority"].as_str() {
+        let _ = write!(out, "<p>You may complain to {}.</p>\n", escape(a));
+    }
+    out.push_str("<h2>Your data</h2>\n");
+    for d in data {
+        for t in d.tables {
+            let _ = write!(
+                out,
+                "<h3>{} <small>({} row{})</small></h3>\n<table><thead><tr>",
+                escape(&t.table),
+                t.rows.len(),
+                if t.rows.len() == 1 { "" } else { "s" }
+            );
+            for c in &t.columns {
+                let _ = write!(out, "<th scope=\"col\">{}</th>", escape(c));
+            }
+            out.push_str("</tr></thead><tbody>\n");
+            for row in &t.rows {
+                out.push_str("<tr>");
+                for v in row {
+                    let _ = write!(out, "<td>{}</td>", escape(&v.to_string()));
+                }
+                out.push_str("</tr>\n");
+            }
+            out.push_str("</tbody></table>\n");
+        }
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        let t = TableRows {
+            table: "t".into(),
+            columns: vec!["a".into(), "b".into()],
+            rows: vec![
+                vec![Value::Text("x,y".into()), Value::Text("say \"hi\"".into())],
+                vec![Value::Null, Value::Int(3)],
+            ],
+        };
+        assert_eq!(csv(&t), "a,b\r\n\"x,y\",\"say \"\"hi\"\"\"\r\n,3\r\n");
+    }
+
+    #[test]
+    fn html_escapes_data() {
+        assert_eq!(escape("<script>&\"'"), "&lt;script&gt;&amp;&quot;&#39;");
+    }
+}

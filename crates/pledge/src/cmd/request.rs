@@ -1,0 +1,426 @@
+//! `pledge request`: run a rights request against the declared datasets.
+
+use crate::input;
+use anyhow::{Context, Result, bail};
+use clap::{Subcommand, ValueEnum};
+use pledge_connect::{Database, Options, Outcome};
+use pledge_core::export::{self, DatasetRows};
+use pledge_core::model::Dataset;
+use pledge_core::plan::{
+    self, Action, Change, CivilTime, Plan, RequestKind, SchemaGraph, TableRows, Value,
+};
+use pledge_core::types::IdentityKind;
+use pledge_core::{Declaration, report};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// The environment variable holding the key for HMAC pseudonyms.
+pub const HMAC_KEY_ENV: &str = "PLEDGE_HMAC_KEY";
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    kind: Kind,
+}
+
+#[derive(Subcommand)]
+enum Kind {
+    /// Export everything about the person, with the meta-information of GDPR Art. 15.
+    Access(Common),
+    /// Export the data the person provided under consent or contract (GDPR Art. 20).
+    Portability(Common),
+    /// Erase the person: delete in foreign-key order, keep held rows pseudonymised (Art. 17).
+    Erase(Common),
+    /// Correct the person's data and every copy of it (Art. 16): --set column=value.
+    Rectify(Common),
+    /// Restrict processing of the person's rows (Art. 18).
+    Restrict(Common),
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// The declaration (file or folder). Default: pledge.toml.
+    path: Option<PathBuf>,
+    /// Who: an identity kind the datasets declare and its value, e.g. email=ana@example.com
+    /// (repeatable; several values of one kind make a batch).
+    #[arg(
+        long = "identity",
+        short = 'i',
+        value_name = "KIND=VALUE",
+        required_unless_present = "identities"
+    )]
+    identity: Vec<String>,
+    /// A batch: a file with one KIND=VALUE per line.
+    #[arg(long, value_name = "FILE")]
+    identities: Option<PathBuf>,
+    /// For rectify: the new value of a column, `column=value` or `table.column=value`.
+    #[arg(long = "set", value_name = "COLUMN=VALUE")]
+    set: Vec<String>,
+    /// Print the plan with the rows each step would touch, then roll back: nothing changes.
+    #[arg(long)]
+    dry_run: bool,
+    /// Only this dataset.
+    #[arg(long, value_name = "ID")]
+    dataset: Option<String>,
+    /// Where to write the export (access, portability). Default: pledge-<kind>-<time>.zip.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let (kind, common) = match args.kind {
+        Kind::Access(c) => (RequestKind::Access, c),
+        Kind::Portability(c) => (RequestKind::Portability, c),
+        Kind::Erase(c) => (RequestKind::Erasure, c),
+        Kind::Rectify(c) => (RequestKind::Rectification, c),
+        Kind::Restrict(c) => (RequestKind::Restriction, c),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run_request(kind, common))
+}
+
+async fn run_request(kind: RequestKind, args: Common) -> Result<ExitCode> {
+    let started = Instant::now();
+    let path = input::declaration_path(args.path.clone());
+    let (sources, decl) = match input::load_or_report(&path)? {
+        Ok(loaded) => loaded,
+        Err((sources, errors)) => {
+            anstream::eprint!("{}", report::human(&errors, &sources, true));
+            return Ok(super::exit_invalid());
+        }
+    };
+    drop(sources);
+    let identities = parse_identities(&args)?;
+    let changes = parse_changes(&args.set)?;
+    let batch = identities.iter().map(|(_, v)| v.len()).sum::<usize>() > 1;
+    let request = plan::Request {
+        kind,
+        identities: identities.clone(),
+        changes,
+        now: now(),
+    };
+    let datasets: Vec<&Dataset> = decl
+        .doc()
+        .datasets
+        .iter()
+        .filter(|d| args.dataset.as_ref().is_none_or(|id| d.id.as_str() == id))
+        .collect();
+    if datasets.is_empty() {
+        bail!(match &args.dataset {
+            Some(id) => format!("the declaration has no dataset `{id}`"),
+            None => "the declaration declares no datasets: add [[datasets]] with the tables that hold personal data".into(),
+        });
+    }
+    let key = hmac_key(args.dry_run)?;
+    let mut results = Vec::new();
+    for dataset in datasets {
+        let result = run_dataset(&decl, dataset, &request, &args, &key, batch)
+            .await
+            .with_context(|| format!("dataset `{}`", dataset.id.value))?;
+        results.push(result);
+    }
+    let export = if matches!(kind, RequestKind::Access | RequestKind::Portability) && !args.dry_run
+    {
+        Some(write_export(
+            &decl,
+            kind,
+            &results,
+            &identities,
+            request.now,
+            args.out.clone(),
+        )?)
+    } else {
+        None
+    };
+    print_report(kind, &args, &results, export.as_ref(), started.elapsed())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+struct DatasetResult {
+    dataset: String,
+    plan: Plan,
+    outcome: Outcome,
+}
+
+async fn run_dataset(
+    decl: &Declaration,
+    dataset: &Dataset,
+    request: &plan::Request,
+    args: &Common,
+    key: &[u8],
+    batch: bool,
+) -> Result<DatasetResult> {
+    let variable = dataset.connection_env.as_str();
+    let url = std::env::var(variable).with_context(|| {
+        format!("set {variable} to the connection URL of dataset `{}` (postgres://..., mysql://..., sqlite:...)", dataset.id.value)
+    })?;
+    let mut db = Database::connect(dataset.engine.value, &url).await?;
+    let schema: SchemaGraph = db
+        .introspect(dataset.schema.as_ref().map(|s| s.as_str()))
+        .await?;
+    let plan = plan::plan(decl, dataset, &schema, request)?;
+    if key.is_empty() && uses_hmac(&plan) {
+        bail!(
+            "this erasure pseudonymises columns with a keyed hash: set {HMAC_KEY_ENV} to a secret of at least 16 characters, and keep it (the same key gives the same pseudonyms)"
+        );
+    }
+    let bar = progress_bar(plan.steps.len());
+    let progress = |done: usize, _all: usize| {
+        if let Some(bar) = &bar {
+            bar.set_position(done as u64);
+        }
+    };
+    let options = Options {
+        dry_run: args.dry_run,
+        hmac_key: key,
+        expect_one_person: !batch,
+        progress: &progress,
+    };
+    let outcome = db.execute(&schema, &plan, &options).await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    db.close().await;
+    Ok(DatasetResult {
+        dataset: dataset.id.to_string(),
+        plan,
+        outcome: outcome?,
+    })
+}
+
+/// A progress bar on a terminal, for plans long enough to need one.
+fn progress_bar(steps: usize) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if steps < 8 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(steps as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+fn parse_identities(args: &Common) -> Result<Vec<(IdentityKind, Vec<String>)>> {
+    let mut lines: Vec<String> = args.identity.clone();
+    if let Some(file) = &args.identities {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        lines.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+    }
+    let mut identities: Vec<(IdentityKind, Vec<String>)> = Vec::new();
+    for line in lines {
+        let Some((kind, value)) = line.split_once('=') else {
+            bail!("identity `{line}` is not KIND=VALUE (e.g. email=ana@example.com)");
+        };
+        let kind: IdentityKind = kind
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("identity `{line}`: {e}"))?;
+        let value = value.trim().to_string();
+        if value.is_empty() {
+            bail!("identity `{line}` has no value");
+        }
+        match identities.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, values)) => values.push(value),
+            None => identities.push((kind, vec![value])),
+        }
+    }
+    Ok(identities)
+}
+
+fn parse_changes(set: &[String]) -> Result<Vec<Change>> {
+    set.iter()
+        .map(|s| {
+            let Some((target, value)) = s.split_once('=') else {
+                bail!("--set `{s}` is not COLUMN=VALUE");
+            };
+            let (table, column) = match target.rsplit_once('.') {
+                Some((t, c)) => (Some(t.to_string()), c.to_string()),
+                None => (None, target.to_string()),
+            };
+            Ok(Change {
+                table,
+                column,
+                value: Value::Text(value.to_string()),
+            })
+        })
+        .collect()
+}
+
+fn hmac_key(dry_run: bool) -> Result<Vec<u8>> {
+    match std::env::var(HMAC_KEY_ENV) {
+        Ok(k) if k.len() >= 16 => Ok(k.into_bytes()),
+        Ok(_) => bail!("{HMAC_KEY_ENV} must hold at least 16 characters"),
+        // A dry run rolls back, so the pseudonyms it computes are never stored.
+        Err(_) if dry_run => Ok(b"dry-run-key-not-stored".to_vec()),
+        Err(_) => Ok(Vec::new()),
+    }
+}
+
+fn now() -> CivilTime {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    CivilTime::from_unix(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+fn write_export(
+    decl: &Declaration,
+    kind: RequestKind,
+    results: &[DatasetResult],
+    identities: &[(IdentityKind, Vec<String>)],
+    at: CivilTime,
+    out: Option<PathBuf>,
+) -> Result<PathBuf> {
+    let tables: Vec<(String, Vec<TableRows>)> = results
+        .iter()
+        .map(|r| {
+            (
+                r.dataset.clone(),
+                r.outcome
+                    .steps
+                    .iter()
+                    .filter_map(|s| s.data.clone())
+                    .collect(),
+            )
+        })
+        .collect();
+    let data: Vec<DatasetRows<'_>> = tables
+        .iter()
+        .map(|(d, t)| DatasetRows {
+            dataset: d,
+            tables: t,
+        })
+        .collect();
+    let named: Vec<(String, String)> = identities
+        .iter()
+        .flat_map(|(k, vs)| vs.iter().map(move |v| (k.to_string(), v.clone())))
+        .collect();
+    let files = export::render(decl, kind, &data, &named, at);
+    let stamp = at.to_string().replace([' ', ':'], "-");
+    let path = out.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "pledge-{}-{stamp}.zip",
+            pledge_core::model::variant_name(&kind)
+        ))
+    });
+    let file = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for f in files {
+        zip.start_file(f.path.as_str(), options)?;
+        zip.write_all(&f.bytes)?;
+    }
+    zip.finish()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+fn print_report(
+    kind: RequestKind,
+    args: &Common,
+    results: &[DatasetResult],
+    export: Option<&PathBuf>,
+    took: Duration,
+) -> Result<()> {
+    let mut out = anstream::stdout();
+    if let Format::Json = args.format {
+        let doc = serde_json::json!({
+            "request": pledge_core::model::variant_name(&kind),
+            "dry_run": args.dry_run,
+            "datasets": results.iter().map(|r| serde_json::json!({
+                "dataset": r.dataset,
+                "committed": r.outcome.committed,
+                "steps": r.plan.steps.iter().zip(&r.outcome.steps).map(|(s, o)| serde_json::json!({
+                    "table": s.table,
+                    "action": action_name(&s.action),
+                    "rows": o.rows,
+                    "reason": s.reason,
+                    "keys": o.keys,
+                })).collect::<Vec<_>>(),
+                "notes": r.plan.notes,
+            })).collect::<Vec<_>>(),
+            "export": export.map(|p| p.display().to_string()),
+            "milliseconds": took.as_millis(),
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(());
+    }
+    let bold = anstyle::Style::new().bold();
+    for r in results {
+        let header = if args.dry_run {
+            "plan (dry run: rolled back, nothing changed)"
+        } else {
+            "done"
+        };
+        writeln!(out, "{bold}dataset {}{bold:#}: {header}", r.dataset)?;
+        for (i, (s, o)) in r.plan.steps.iter().zip(&r.outcome.steps).enumerate() {
+            writeln!(
+                out,
+                "  {:>2}. {:<9} {:<20} {:>7} row{}  {}",
+                i + 1,
+                action_name(&s.action),
+                s.table,
+                o.rows,
+                if o.rows == 1 { " " } else { "s" },
+                s.reason
+            )?;
+        }
+        for note in &r.plan.notes {
+            writeln!(out, "  note: {note}")?;
+        }
+    }
+    if let Some(path) = export {
+        writeln!(out, "export written to {}", path.display())?;
+    }
+    writeln!(
+        out,
+        "{} request finished in {} ms",
+        pledge_core::model::variant_name(&kind),
+        took.as_millis()
+    )?;
+    Ok(())
+}
+
+fn uses_hmac(plan: &Plan) -> bool {
+    plan.steps.iter().any(|s| match &s.action {
+        Action::Mask { assignments } => assignments.iter().any(|a| a.mask == plan::Mask::Hmac),
+        _ => false,
+    })
+}
+
+fn action_name(a: &Action) -> &'static str {
+    match a {
+        Action::Read { .. } => "read",
+        Action::Delete { .. } => "delete",
+        Action::Mask { .. } => "mask",
+        Action::Set { .. } => "set",
+        Action::SetCopies { .. } => "set-copy",
+        Action::Restrict { .. } => "restrict",
+        Action::Keep => "keep",
+    }
+}
