@@ -24,7 +24,7 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
-    #[error("the connection URL does not suit the dataset's engine `{engine}`: {url_scheme}")]
+    #[error("a `{url_scheme}` URL does not suit the dataset's engine ({engine})")]
     WrongEngine { engine: String, url_scheme: String },
     #[error("the database refused a query: {sql}")]
     Query {
@@ -90,18 +90,26 @@ pub enum Database {
 }
 
 impl Database {
-    /// Connect with a URL (`postgres://`, `mysql://` or `mariadb://`, `sqlite:`), checked
-    /// against the engine the declaration names.
-    pub async fn connect(engine: Engine, url: &str) -> Result<Self, Error> {
+    /// Connect with a URL (`postgres://`, `mysql://` or `mariadb://`, `sqlite:`). The engine
+    /// is read from the URL; when the declaration names one, the URL must match it.
+    pub async fn connect(declared: Option<Engine>, url: &str) -> Result<Self, Error> {
         let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
-        let fits = match engine {
-            Engine::Postgres => scheme == "postgres" || scheme == "postgresql",
-            Engine::Mysql => scheme == "mysql" || scheme == "mariadb",
-            Engine::Sqlite => scheme == "sqlite",
+        let engine = match scheme.as_str() {
+            "postgres" | "postgresql" => Engine::Postgres,
+            "mysql" | "mariadb" => Engine::Mysql,
+            "sqlite" => Engine::Sqlite,
+            _ => {
+                return Err(Error::WrongEngine {
+                    engine: declared.map_or("postgres, mysql or sqlite".into(), |e| pledge_core::model::variant_name(&e)),
+                    url_scheme: format!("{scheme}:"),
+                });
+            }
         };
-        if !fits {
+        if let Some(declared) = declared
+            && declared != engine
+        {
             return Err(Error::WrongEngine {
-                engine: pledge_core::model::variant_name(&engine),
+                engine: pledge_core::model::variant_name(&declared),
                 url_scheme: format!("{scheme}:"),
             });
         }

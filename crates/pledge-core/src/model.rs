@@ -937,7 +937,10 @@ pub enum MeasureKind {
 #[serde(deny_unknown_fields)]
 pub struct Dataset {
     pub id: Spanned<DatasetId>,
-    pub engine: Spanned<Engine>,
+    /// The database engine. Optional: it is read from the connection URL's scheme, and when
+    /// given the URL must match it.
+    #[serde(default)]
+    pub engine: Option<Spanned<Engine>>,
     /// The environment variable holding the connection URL (never the URL itself).
     pub connection_env: Spanned<EnvVarName>,
     #[serde(default)]

@@ -168,7 +168,7 @@ async fn run_dataset(
     let url = std::env::var(variable).with_context(|| {
         format!("set {variable} to the connection URL of dataset `{}` (postgres://..., mysql://..., sqlite:...)", dataset.id.value)
     })?;
-    let mut db = Database::connect(dataset.engine.value, &url).await?;
+    let mut db = Database::connect(dataset.engine.as_ref().map(|e| e.value), &url).await?;
     let schema: SchemaGraph = db
         .introspect(dataset.schema.as_ref().map(|s| s.as_str()))
         .await?;
