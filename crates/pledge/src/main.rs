@@ -32,6 +32,10 @@ enum Command {
     Request(cmd::request::Args),
     /// List the lint rules.
     Rules(cmd::rules::Args),
+    /// Write the privacy notice (HTML, Markdown or JSON-LD), or compare two versions.
+    Notice(cmd::notice::Args),
+    /// Write the record of processing activities (GDPR Art. 30).
+    Ropa(cmd::ropa::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +47,8 @@ fn main() -> ExitCode {
         Command::Categories(args) => cmd::categories::run(args),
         Command::Rules(args) => cmd::rules::run(args),
         Command::Request(args) => cmd::request::run(args),
+        Command::Notice(args) => cmd::notice::run(args),
+        Command::Ropa(args) => cmd::ropa::run(args),
     };
     match result {
         Ok(code) => code,

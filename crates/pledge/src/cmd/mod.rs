@@ -3,7 +3,9 @@
 pub mod categories;
 pub mod check;
 pub mod init;
+pub mod notice;
 pub mod request;
+pub mod ropa;
 pub mod rules;
 pub mod schema;
 
