@@ -128,7 +128,22 @@ impl Dialect for sqlx::Postgres {
         let name = raw.type_info().name().to_string();
         let value = match name.as_str() {
             "INT8" => Value::Int(row.try_get(index).map_err(|e| decode_error(index, e))?),
+            "INT4" => Value::Int(
+                row.try_get::<i32, _>(index)
+                    .map_err(|e| decode_error(index, e))?
+                    .into(),
+            ),
+            "INT2" => Value::Int(
+                row.try_get::<i16, _>(index)
+                    .map_err(|e| decode_error(index, e))?
+                    .into(),
+            ),
             "FLOAT8" => Value::Float(row.try_get(index).map_err(|e| decode_error(index, e))?),
+            "FLOAT4" => Value::Float(
+                row.try_get::<f32, _>(index)
+                    .map_err(|e| decode_error(index, e))?
+                    .into(),
+            ),
             "BOOL" => Value::Bool(row.try_get(index).map_err(|e| decode_error(index, e))?),
             "BYTEA" => Value::Bytes(row.try_get(index).map_err(|e| decode_error(index, e))?),
             _ => Value::Text(row.try_get(index).map_err(|e| decode_error(index, e))?),
@@ -155,11 +170,11 @@ impl Dialect for sqlx::MySql {
             ValueKind::Bytes => return col(table, &column.name),
             ValueKind::Text | ValueKind::Decimal | ValueKind::Temporal | ValueKind::Other => "CHAR",
         };
-        Expr::cust_with_expr(format!("CAST($1 AS {cast})"), col(table, &column.name))
+        Expr::cust_with_expr(format!("CAST(? AS {cast})"), col(table, &column.name))
     }
 
     fn timestamp(cutoff: &str) -> Expr {
-        Expr::cust_with_values("CAST($1 AS DATETIME)", [cutoff])
+        Expr::cust_with_values("CAST(? AS DATETIME)", [cutoff])
     }
 
     fn decode(row: &sqlx::mysql::MySqlRow, index: usize) -> Result<Value, Error> {

@@ -279,6 +279,15 @@ where
                     return Ok(StepOutcome::count(0));
                 }
                 let schema = self.column(table, column);
+                // Only cells that hold the old value are copies. Count them first: PostgreSQL
+                // checks an assignment against the column's type when it plans the UPDATE,
+                // even if no row matches, and a column of the same category may be narrower.
+                let copies = Condition::all()
+                    .add(filter.clone())
+                    .add(col(table, column).is_in(old.iter().map(|v| DB::bind(schema, v))));
+                if self.count(conn, table, copies).await? == 0 {
+                    return Ok(StepOutcome::count(0));
+                }
                 let mut update = Query::update();
                 update
                     .table(Alias::new(table))

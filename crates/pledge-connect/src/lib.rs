@@ -100,7 +100,9 @@ impl Database {
             "sqlite" => Engine::Sqlite,
             _ => {
                 return Err(Error::WrongEngine {
-                    engine: declared.map_or("postgres, mysql or sqlite".into(), |e| pledge_core::model::variant_name(&e)),
+                    engine: declared.map_or("postgres, mysql or sqlite".into(), |e| {
+                        pledge_core::model::variant_name(&e)
+                    }),
                     url_scheme: format!("{scheme}:"),
                 });
             }
@@ -189,6 +191,47 @@ impl Database {
             Database::Sqlite(c) => c.execute(AssertSqlSafe(sql.to_string())).await.map(|_| ()),
         };
         result.map_err(|e| Error::query(&sql.chars().take(200).collect::<String>(), e))
+    }
+
+    /// Run a query written by hand and decode its rows (tests, diagnostics). Not for plans.
+    pub async fn query(&mut self, sql: &str) -> Result<Vec<Vec<Value>>, Error> {
+        use dialect::Dialect;
+        use sqlx::{AssertSqlSafe, Row};
+        async fn decode<DB: Dialect>(rows: Vec<DB::Row>) -> Result<Vec<Vec<Value>>, Error> {
+            rows.iter()
+                .map(|r| (0..r.len()).map(|i| DB::decode(r, i)).collect())
+                .collect()
+        }
+        let query = || sqlx::raw_sql(AssertSqlSafe(sql.to_string()));
+        match self {
+            Database::Postgres(c) => {
+                decode::<sqlx::Postgres>(
+                    query()
+                        .fetch_all(c)
+                        .await
+                        .map_err(|e| Error::query(sql, e))?,
+                )
+                .await
+            }
+            Database::MySql(c) => {
+                decode::<sqlx::MySql>(
+                    query()
+                        .fetch_all(c)
+                        .await
+                        .map_err(|e| Error::query(sql, e))?,
+                )
+                .await
+            }
+            Database::Sqlite(c) => {
+                decode::<sqlx::Sqlite>(
+                    query()
+                        .fetch_all(c)
+                        .await
+                        .map_err(|e| Error::query(sql, e))?,
+                )
+                .await
+            }
+        }
     }
 
     pub async fn close(self) {
