@@ -510,6 +510,7 @@ mod tests {
         let (file, person) = decode("name = \"Ana\"\nkind = \"customer\"\n");
         let person = person.unwrap();
         assert_eq!(person.name.value, "Ana");
+        assert_eq!(person.age, None);
         assert_eq!(file.line_col(person.name.span.start), (1, 8));
         assert_eq!(person.kind, Kind::Customer);
     }

@@ -286,14 +286,14 @@ fn html(
     }
     out.push_str("</ul>\n");
     if let Some(contact) = meta["rights_contact"].as_str() {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<p>To exercise them, write to {}.</p>\n",
+            "<p>To exercise them, write to {}.</p>",
             escape(contact)
         );
     }
     if let Some(a) = meta["complaint"]["authority"].as_str() {
-        let _ = write!(out, "<p>You may complain to {}.</p>\n", escape(a));
+        let _ = writeln!(out, "<p>You may complain to {}.</p>", escape(a));
     }
     out.push_str("<h2>Your data</h2>\n");
     for d in data {

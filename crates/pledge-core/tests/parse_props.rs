@@ -13,7 +13,11 @@ fn check_located(name: &str, text: &str) {
         for e in errors {
             if let Some(span) = e.span {
                 assert!(span.start <= span.end, "{e:?}");
-                assert!(span.end as usize <= text.len(), "{e:?} beyond {} bytes", text.len());
+                assert!(
+                    span.end as usize <= text.len(),
+                    "{e:?} beyond {} bytes",
+                    text.len()
+                );
                 assert!(sources.locate(span).is_some());
             }
         }

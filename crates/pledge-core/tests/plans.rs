@@ -25,12 +25,13 @@ fn fk(column: &str, table: &str, ref_column: &str) -> ForeignKey {
 /// (reports to), invoice → customer, invoice_line → invoice and track.
 fn chinook() -> SchemaGraph {
     use ValueKind::*;
-    let table = |name: &str, columns: Vec<ColumnSchema>, pk: &str, fks: Vec<ForeignKey>| TableSchema {
-        name: name.into(),
-        columns,
-        primary_key: vec![pk.into()],
-        foreign_keys: fks,
-    };
+    let table =
+        |name: &str, columns: Vec<ColumnSchema>, pk: &str, fks: Vec<ForeignKey>| TableSchema {
+            name: name.into(),
+            columns,
+            primary_key: vec![pk.into()],
+            foreign_keys: fks,
+        };
     SchemaGraph {
         tables: vec![
             table(
@@ -79,9 +80,20 @@ fn chinook() -> SchemaGraph {
                     column("track_id", Integer, false),
                 ],
                 "invoice_line_id",
-                vec![fk("invoice_id", "invoice", "invoice_id"), fk("track_id", "track", "track_id")],
+                vec![
+                    fk("invoice_id", "invoice", "invoice_id"),
+                    fk("track_id", "track", "track_id"),
+                ],
             ),
-            table("track", vec![column("track_id", Integer, false), column("name", Text, false)], "track_id", vec![]),
+            table(
+                "track",
+                vec![
+                    column("track_id", Integer, false),
+                    column("name", Text, false),
+                ],
+                "track_id",
+                vec![],
+            ),
         ],
     }
 }
@@ -112,7 +124,13 @@ fn access_reaches_invoices_and_their_lines_but_not_the_support_rep() {
     let tables: Vec<&str> = plan.steps.iter().map(|s| s.table.as_str()).collect();
     assert_eq!(tables, ["customer", "invoice", "invoice_line"]);
     // An e-mail address is searched wherever it identifies someone: customers and staff.
-    let plan = plan_for(&request(RequestKind::Access, "email", "ana@example.com", vec![])).unwrap();
+    let plan = plan_for(&request(
+        RequestKind::Access,
+        "email",
+        "ana@example.com",
+        vec![],
+    ))
+    .unwrap();
     let tables: Vec<&str> = plan.steps.iter().map(|s| s.table.as_str()).collect();
     assert_eq!(tables, ["customer", "employee", "invoice", "invoice_line"]);
     insta::assert_json_snapshot!("access", plan);
@@ -151,7 +169,9 @@ fn erasure_deletes_children_first_and_keeps_held_invoices_pseudonymised() {
 fn erasing_an_employee_does_not_claim_the_customers_they_serve() {
     let plan = plan_for(&request(RequestKind::Erasure, "employee_id", "1", vec![])).unwrap();
     assert!(plan.steps.iter().all(|s| s.table == "employee"));
-    let Action::Delete { guards } = &plan.steps[0].action else { panic!("first step deletes") };
+    let Action::Delete { guards } = &plan.steps[0].action else {
+        panic!("first step deletes")
+    };
     // The employee row is deleted only if no customer and no other employee refers to it.
     let guarded: Vec<&str> = guards
         .iter()
@@ -170,21 +190,37 @@ fn rectification_reaches_copies_before_the_original() {
         column: "address".into(),
         value: Value::Text("1 New Street".into()),
     };
-    let plan = plan_for(&request(RequestKind::Rectification, "customer_id", "7", vec![change])).unwrap();
+    let plan = plan_for(&request(
+        RequestKind::Rectification,
+        "customer_id",
+        "7",
+        vec![change],
+    ))
+    .unwrap();
     assert!(matches!(plan.steps[0].action, Action::SetCopies { .. }));
     assert_eq!(plan.steps[0].table, "invoice");
     assert!(matches!(plan.steps[1].action, Action::Set { .. }));
     // The identity value was typed after its column: customer_id is an integer.
-    let Filter::Identity { columns } = &plan.steps[1].filter else { panic!() };
+    let Filter::Identity { columns } = &plan.steps[1].filter else {
+        panic!()
+    };
     assert_eq!(columns[0].1, vec![Value::Int(7)]);
     insta::assert_json_snapshot!("rectification", plan);
 }
 
 #[test]
 fn portability_takes_only_consent_and_contract_data() {
-    let plan = plan_for(&request(RequestKind::Portability, "email", "ana@example.com", vec![])).unwrap();
+    let plan = plan_for(&request(
+        RequestKind::Portability,
+        "email",
+        "ana@example.com",
+        vec![],
+    ))
+    .unwrap();
     let customer = &plan.steps[0];
-    let Action::Read { columns } = &customer.action else { panic!() };
+    let Action::Read { columns } = &customer.action else {
+        panic!()
+    };
     assert!(columns.contains(&"email".to_string()));
     // invoice.billing_address is contact.address, which the contract purpose also covers.
     assert!(plan.steps.iter().any(|s| s.table == "invoice"));
@@ -193,9 +229,18 @@ fn portability_takes_only_consent_and_contract_data() {
 
 #[test]
 fn restriction_records_the_person_rows() {
-    let plan = plan_for(&request(RequestKind::Restriction, "customer_id", "7", vec![])).unwrap();
+    let plan = plan_for(&request(
+        RequestKind::Restriction,
+        "customer_id",
+        "7",
+        vec![],
+    ))
+    .unwrap();
     assert_eq!(plan.steps.len(), 1);
-    assert!(matches!(plan.steps[0].action, Action::Restrict { column: None }));
+    assert!(matches!(
+        plan.steps[0].action,
+        Action::Restrict { column: None }
+    ));
 }
 
 #[test]
@@ -203,17 +248,42 @@ fn bad_requests_are_named() {
     let err = plan_for(&request(RequestKind::Access, "phone", "+1", vec![])).unwrap_err();
     assert!(matches!(err, PlanError::NoIdentityColumn { .. }), "{err}");
 
-    let change = Change { table: None, column: "customer_id".into(), value: Value::Int(1) };
-    let err = plan_for(&request(RequestKind::Rectification, "email", "a@b.c", vec![change])).unwrap_err();
+    let change = Change {
+        table: None,
+        column: "customer_id".into(),
+        value: Value::Int(1),
+    };
+    let err = plan_for(&request(
+        RequestKind::Rectification,
+        "email",
+        "a@b.c",
+        vec![change],
+    ))
+    .unwrap_err();
     assert!(matches!(err, PlanError::KeyColumnChange { .. }), "{err}");
 
-    let err = plan_for(&request(RequestKind::Rectification, "email", "a@b.c", vec![])).unwrap_err();
+    let err = plan_for(&request(
+        RequestKind::Rectification,
+        "email",
+        "a@b.c",
+        vec![],
+    ))
+    .unwrap_err();
     assert_eq!(err, PlanError::NoChanges);
 
     let mut schema = chinook();
     schema.tables.retain(|t| t.name != "invoice");
     let text = include_str!("plans/chinook.toml");
     let decl = load(&SourceMap::single("chinook.toml", text)).unwrap();
-    let err = plan(&decl, &decl.doc().datasets[0], &schema, &request(RequestKind::Access, "email", "a@b.c", vec![])).unwrap_err();
-    assert_eq!(err.to_string(), "table `invoice` of dataset `chinook` is declared but not in the database");
+    let err = plan(
+        &decl,
+        &decl.doc().datasets[0],
+        &schema,
+        &request(RequestKind::Access, "email", "a@b.c", vec![]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "table `invoice` of dataset `chinook` is declared but not in the database"
+    );
 }

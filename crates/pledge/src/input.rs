@@ -60,10 +60,12 @@ pub fn declaration_path(arg: Option<PathBuf>) -> PathBuf {
     arg.unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
 }
 
-/// Read and load a declaration; on invalid input print the diagnostics and return `None`.
-pub fn load_or_report(
-    path: &Path,
-) -> Result<Result<(SourceMap, Declaration), (SourceMap, Vec<Diagnostic>)>> {
+/// A declaration read from disk: loaded, or the sources with what is wrong with them (for the
+/// caller to report in its own format).
+pub type Loaded = std::result::Result<(SourceMap, Declaration), (SourceMap, Vec<Diagnostic>)>;
+
+/// Read and load a declaration. The outer error is a file that cannot be read at all.
+pub fn load_or_report(path: &Path) -> Result<Loaded> {
     let sources = read_sources(path)?;
     Ok(match pledge_core::load(&sources) {
         Ok(decl) => Ok((sources, decl)),

@@ -25,7 +25,11 @@ fn temp_dir(name: &str) -> PathBuf {
 
 fn init(dir: &Path) {
     let out = pledge(&["init"], dir);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -44,12 +48,21 @@ fn findings_at_the_deny_level_exit_1() {
     let dir = temp_dir("deny");
     init(&dir);
     let text = std::fs::read_to_string(dir.join("pledge.toml")).unwrap();
-    std::fs::write(dir.join("pledge.toml"), text.replace("response_time = \"P1M\"", "response_time = \"P2M\"")).unwrap();
+    std::fs::write(
+        dir.join("pledge.toml"),
+        text.replace("response_time = \"P1M\"", "response_time = \"P2M\""),
+    )
+    .unwrap();
     let out = pledge(&["check"], &dir);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("error[response-time]"));
     // Allowing the rule silences it.
-    assert_eq!(pledge(&["check", "--allow", "response-time"], &dir).status.code(), Some(0));
+    assert_eq!(
+        pledge(&["check", "--allow", "response-time"], &dir)
+            .status
+            .code(),
+        Some(0)
+    );
 }
 
 #[test]
@@ -57,10 +70,16 @@ fn warnings_fail_only_when_denied() {
     let dir = temp_dir("warn");
     init(&dir);
     let text = std::fs::read_to_string(dir.join("pledge.toml")).unwrap();
-    let text = text.replace("security = [\"encryption_at_rest\", \"encryption_in_transit\", \"access_control\"]\n", "");
+    let text = text.replace(
+        "security = [\"encryption_at_rest\", \"encryption_in_transit\", \"access_control\"]\n",
+        "",
+    );
     std::fs::write(dir.join("pledge.toml"), text).unwrap();
     assert_eq!(pledge(&["check"], &dir).status.code(), Some(0));
-    assert_eq!(pledge(&["check", "--deny", "warning"], &dir).status.code(), Some(1));
+    assert_eq!(
+        pledge(&["check", "--deny", "warning"], &dir).status.code(),
+        Some(1)
+    );
 }
 
 #[test]
@@ -102,12 +121,14 @@ fn a_missing_file_is_a_clear_error() {
 fn json_and_sarif_are_machine_readable() {
     let dir = temp_dir("formats");
     std::fs::write(dir.join("pledge.toml"), "[controller]\nname = \"Acme\"\n").unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&pledge(&["check", "--format", "json"], &dir).stdout).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&pledge(&["check", "--format", "json"], &dir).stdout).unwrap();
     assert!(json["summary"]["errors"].as_u64().unwrap() > 0);
     let first = &json["findings"][0];
     assert!(first["rule"].is_string() && first["law"].is_string());
 
-    let sarif: serde_json::Value = serde_json::from_slice(&pledge(&["check", "--format", "sarif"], &dir).stdout).unwrap();
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&pledge(&["check", "--format", "sarif"], &dir).stdout).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     let run = &sarif["runs"][0];
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
@@ -136,8 +157,14 @@ fn a_folder_of_files_is_merged() {
 #[test]
 fn the_schema_is_json_schema() {
     let dir = temp_dir("schema");
-    let schema: serde_json::Value = serde_json::from_slice(&pledge(&["schema"], &dir).stdout).unwrap();
-    assert!(schema["$schema"].as_str().unwrap().contains("json-schema.org"));
+    let schema: serde_json::Value =
+        serde_json::from_slice(&pledge(&["schema"], &dir).stdout).unwrap();
+    assert!(
+        schema["$schema"]
+            .as_str()
+            .unwrap()
+            .contains("json-schema.org")
+    );
     assert!(schema["properties"]["purposes"].is_object());
 }
 
