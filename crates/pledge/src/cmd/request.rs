@@ -165,7 +165,7 @@ async fn run_dataset(
     batch: bool,
 ) -> Result<DatasetResult> {
     let variable = dataset.connection_env.as_str();
-    let url = std::env::var(variable).with_context(|| {
+    let url = std::env::var(variable).ok().filter(|u| !u.is_empty()).with_context(|| {
         format!("set {variable} to the connection URL of dataset `{}` (postgres://..., mysql://..., sqlite:...)", dataset.id.value)
     })?;
     let mut db = Database::connect(dataset.engine.as_ref().map(|e| e.value), &url).await?;
