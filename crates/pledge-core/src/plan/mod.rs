@@ -500,53 +500,42 @@ impl<'a> Planner<'a> {
         )
     }
 
-    /// Rows of `table` still under a legal hold, if it has holds.
-    fn held(&self, table: &str) -> Option<Filter> {
+    /// The hold cut-offs of `table`: `(start column, cut-off)` per hold, `None` without holds.
+    /// A hold with no start column has no date to end it: it keeps every row, marked by an
+    /// empty list.
+    fn hold_cutoffs(&self, table: &str) -> Option<Vec<(String, String)>> {
         let t = self.declared.get(table)?;
         if t.holds.is_empty() {
             return None;
         }
-        // A hold with no start column keeps every row: there is no date to end it.
-        if t.holds.iter().any(|h| h.after.is_none()) {
-            return Some(Filter::ALWAYS);
-        }
-        Some(Filter::any(
-            t.holds
-                .iter()
-                .map(|h| Filter::NotBefore {
-                    column: h
-                        .after
-                        .as_ref()
-                        .map(|c| c.value.clone())
-                        .unwrap_or_default(),
-                    cutoff: self.request.now.minus(&h.period).to_string(),
-                })
-                .collect(),
-        ))
+        t.holds
+            .iter()
+            .map(|h| {
+                let column = h.after.as_ref()?.value.clone();
+                Some((column, self.request.now.minus(&h.period).to_string()))
+            })
+            .collect::<Option<Vec<_>>>()
+            .or(Some(Vec::new()))
     }
 
-    /// Rows of `table` no hold keeps.
-    fn not_held(&self, table: &str) -> Option<Filter> {
-        let t = self.declared.get(table)?;
-        if t.holds.is_empty() {
-            return None;
+    /// Rows of `table` still under a legal hold, if it has holds.
+    fn held(&self, table: &str) -> Option<Filter> {
+        let cutoffs = self.hold_cutoffs(table)?;
+        if cutoffs.is_empty() {
+            return Some(Filter::ALWAYS);
         }
-        if t.holds.iter().any(|h| h.after.is_none()) {
+        let held = cutoffs.into_iter().map(|(column, cutoff)| Filter::NotBefore { column, cutoff });
+        Some(Filter::any(held.collect()))
+    }
+
+    /// Rows of `table` no hold keeps: the complement of [`Planner::held`].
+    fn not_held(&self, table: &str) -> Option<Filter> {
+        let cutoffs = self.hold_cutoffs(table)?;
+        if cutoffs.is_empty() {
             return Some(Filter::NEVER);
         }
-        Some(Filter::all(
-            t.holds
-                .iter()
-                .map(|h| Filter::Before {
-                    column: h
-                        .after
-                        .as_ref()
-                        .map(|c| c.value.clone())
-                        .unwrap_or_default(),
-                    cutoff: self.request.now.minus(&h.period).to_string(),
-                })
-                .collect(),
-        ))
+        let ended = cutoffs.into_iter().map(|(column, cutoff)| Filter::Before { column, cutoff });
+        Some(Filter::all(ended.collect()))
     }
 
     fn strategy(&self, table: &str) -> TableErasure {
