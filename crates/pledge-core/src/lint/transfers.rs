@@ -105,7 +105,7 @@ pub static UNDECLARED_TRANSFER: Rule = Rule {
     severity: Severity::Error,
     title: "Recipients outside the EEA come with a declared transfer",
     source: "GDPR Art. 13(1)(f), 44",
-    explanation: "When a recipient processes data in a third country, the notice must say so and name the safeguard. A recipient located outside the EEA and the adequate countries that no transfer covers is an undisclosed, and likely unlawful, transfer.",
+    explanation: "When a recipient processes data in a third country, the notice must say so and name the safeguard. A recipient located outside the EEA and the adequate countries that no transfer covers is an undisclosed, and likely unlawful, transfer. Where the controller is itself outside the EEA and subject to the GDPR through Art. 3(2), the EDPB (Guidelines 05/2021) still treats its disclosure to a recipient abroad as a transfer; as that reading is contested, the finding is then a warning.",
     check: undeclared_transfer,
 };
 
@@ -126,10 +126,26 @@ fn undeclared_transfer(ctx: &mut Ctx<'_>) {
                 || (t.recipient.is_none() && t.country.value == country.value)
         });
         if !covered {
-            ctx.emit(
+            // A controller outside the EEA that falls under Art. 3(2) exports too, in the
+            // EDPB's reading (Guidelines 05/2021), but that reading is contested: warn.
+            let controller_abroad = doc
+                .controller
+                .as_ref()
+                .and_then(|c| c.country.as_ref())
+                .is_some_and(|c| !law::in_eea(c.value));
+            let (severity, why) = if controller_abroad {
+                (
+                    Severity::Warning,
+                    " (the controller is itself outside the EEA; the EDPB still counts this as a transfer, Guidelines 05/2021)",
+                )
+            } else {
+                (Severity::Error, "")
+            };
+            ctx.emit_with(
+                severity,
                 Some(country.span),
                 format!(
-                    "recipient `{}` is in {} but no transfer to it is declared",
+                    "recipient `{}` is in {} but no transfer to it is declared{why}",
                     r.id.value,
                     country.in_prose()
                 ),
