@@ -23,6 +23,7 @@ pub mod schema;
 pub mod source;
 pub mod taxonomy;
 pub mod types;
+pub mod workflow;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use load::{Declaration, load};

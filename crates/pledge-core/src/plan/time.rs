@@ -59,6 +59,58 @@ impl CivilTime {
             + i64::from(d.seconds);
         CivilTime::from_unix(shifted.to_unix() - exact)
     }
+
+    /// The time `d` later: the mirror of [`CivilTime::minus`]. Years and months move the
+    /// calendar and clamp the day (31 January plus one month is 28 or 29 February, the rule
+    /// of Regulation 1182/71 Art. 3(2)(c) for periods in months); smaller units are exact.
+    pub fn plus(self, d: &IsoDuration) -> Self {
+        let months = i64::from(d.years) * 12 + i64::from(d.months);
+        let total = i64::from(self.year) * 12 + i64::from(self.month - 1) + months;
+        let year = total.div_euclid(12) as i32;
+        let month = total.rem_euclid(12) as u32 + 1;
+        let day = self.day.min(days_in_month(year, month));
+        let shifted = CivilTime {
+            year,
+            month,
+            day,
+            ..self
+        };
+        let exact = i64::from(d.weeks) * 7 * 86_400
+            + i64::from(d.days) * 86_400
+            + i64::from(d.hours) * 3600
+            + i64::from(d.minutes) * 60
+            + i64::from(d.seconds);
+        CivilTime::from_unix(shifted.to_unix() + exact)
+    }
+
+    /// The day of the week, 1 (Monday) to 7 (Sunday), ISO 8601.
+    pub fn weekday(self) -> u32 {
+        // 1970-01-01 was a Thursday (4).
+        let days = days_from_civil(self.year, self.month, self.day);
+        (days + 3).rem_euclid(7) as u32 + 1
+    }
+
+    /// The same time `n` business days later: Saturdays and Sundays are skipped (public
+    /// holidays, which differ per state, are not). A start on a weekend counts from Monday.
+    pub fn plus_business_days(self, n: u32) -> Self {
+        let mut t = self;
+        let mut left = n;
+        while left > 0 {
+            t = CivilTime::from_unix(t.to_unix() + 86_400);
+            if t.weekday() <= 5 {
+                left -= 1;
+            }
+        }
+        t
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC), for APIs.
+    pub fn to_rfc3339(self) -> String {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
 }
 
 impl fmt::Display for CivilTime {
@@ -153,7 +205,88 @@ mod tests {
         );
     }
 
+    #[test]
+    fn plus_moves_the_calendar_and_clamps() {
+        let p = |s: &str| -> IsoDuration { s.parse().unwrap() };
+        assert_eq!(
+            t("2026-01-31 09:30:00").plus(&p("P1M")).to_string(),
+            "2026-02-28 09:30:00"
+        );
+        assert_eq!(
+            t("2028-01-31 09:30:00").plus(&p("P1M")).to_string(),
+            "2028-02-29 09:30:00"
+        );
+        assert_eq!(
+            t("2026-01-31 00:00:00").plus(&p("P3M")).to_string(),
+            "2026-04-30 00:00:00"
+        );
+        assert_eq!(
+            t("2026-11-15 00:00:00").plus(&p("P2M")).to_string(),
+            "2027-01-15 00:00:00"
+        );
+        assert_eq!(
+            t("2026-12-20 23:00:00").plus(&p("P45D")).to_string(),
+            "2027-02-03 23:00:00"
+        );
+        assert_eq!(
+            t("2026-03-30 00:00:00").plus(&p("P1DT12H")).to_string(),
+            "2026-03-31 12:00:00"
+        );
+    }
+
+    #[test]
+    fn weekdays_and_business_days() {
+        // 2026-11-20 is a Friday.
+        assert_eq!(t("2026-11-20 10:00:00").weekday(), 5);
+        assert_eq!(t("2026-11-22 10:00:00").weekday(), 7);
+        assert_eq!(t("1970-01-01 00:00:00").weekday(), 4);
+        assert_eq!(
+            t("2026-11-20 10:00:00").plus_business_days(1).to_string(),
+            "2026-11-23 10:00:00"
+        );
+        // Ten business days are two weeks, from any weekday.
+        assert_eq!(
+            t("2026-11-18 10:00:00").plus_business_days(10).to_string(),
+            "2026-12-02 10:00:00"
+        );
+        // From a Saturday: Monday is the first business day.
+        assert_eq!(
+            t("2026-11-21 10:00:00").plus_business_days(1).to_string(),
+            "2026-11-23 10:00:00"
+        );
+        assert_eq!(
+            t("2026-11-18 10:00:00").to_rfc3339(),
+            "2026-11-18T10:00:00Z"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn plus_exact_units_inverts_minus(secs in -2_000_000_000i64..5_000_000_000, days in 0u32..1000, hours in 0u32..48) {
+            let d = IsoDuration { days, hours, ..IsoDuration::days(0) };
+            let at = CivilTime::from_unix(secs);
+            prop_assert_eq!(at.plus(&d).minus(&d), at);
+        }
+
+        #[test]
+        fn plus_months_never_goes_back(secs in 0i64..5_000_000_000, months in 0u32..40) {
+            let d = IsoDuration { months, ..IsoDuration::days(0) };
+            let at = CivilTime::from_unix(secs);
+            prop_assert!(at.plus(&d) >= at);
+            prop_assert!(at.plus(&d).day <= at.day);
+        }
+
+        #[test]
+        fn business_days_land_on_weekdays(secs in 0i64..5_000_000_000, n in 1u32..30) {
+            let at = CivilTime::from_unix(secs);
+            let later = at.plus_business_days(n);
+            prop_assert!(later.weekday() <= 5);
+            // n business days take at least n and at most n + 2 * (n / 5 + 1) + 2 calendar days.
+            let days = (later.to_unix() - at.to_unix()) / 86_400;
+            prop_assert!(days >= i64::from(n));
+            prop_assert!(days <= i64::from(n) + 2 * (i64::from(n) / 5 + 1) + 2);
+        }
+
         #[test]
         fn unix_round_trips(secs in -5_000_000_000i64..5_000_000_000) {
             prop_assert_eq!(CivilTime::from_unix(secs).to_unix(), secs);

@@ -1,0 +1,569 @@
+//! The rights-request workflow: the states a request goes through, the transitions allowed
+//! between them, the legal deadlines per regime, and the W3C DPV terms for each state.
+//!
+//! Pure like the rest of the core: the time of receipt and "now" are parameters. The store
+//! records what this module allows; the server and the workers ask it before every change.
+
+use crate::plan::{CivilTime, RequestKind};
+use crate::types::IsoDuration;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use thiserror::Error;
+
+/// Where a request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Received, nothing done yet.
+    Received,
+    /// Waiting for the person to prove who they are.
+    Verifying,
+    /// The person's identity is established (or staff took the request from a known person).
+    Verified,
+    /// Waiting for a privacy officer to approve the plan.
+    AwaitingApproval,
+    /// Approved: a worker runs it (or will).
+    InProgress,
+    /// Waiting for systems Pledge cannot reach to report that they are done.
+    AwaitingExternal,
+    /// Answered. Final.
+    Completed,
+    /// Refused, with a reason told to the person. Final.
+    Denied,
+    /// The deadline was extended, with a reason told to the person; work continues.
+    Extended,
+    /// Withdrawn by the person or closed by staff without an answer. Final.
+    Cancelled,
+}
+
+/// Every state, in workflow order.
+pub const STATES: [State; 10] = [
+    State::Received,
+    State::Verifying,
+    State::Verified,
+    State::AwaitingApproval,
+    State::InProgress,
+    State::AwaitingExternal,
+    State::Completed,
+    State::Denied,
+    State::Extended,
+    State::Cancelled,
+];
+
+impl State {
+    /// The snake_case name used in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Received => "received",
+            State::Verifying => "verifying",
+            State::Verified => "verified",
+            State::AwaitingApproval => "awaiting_approval",
+            State::InProgress => "in_progress",
+            State::AwaitingExternal => "awaiting_external",
+            State::Completed => "completed",
+            State::Denied => "denied",
+            State::Extended => "extended",
+            State::Cancelled => "cancelled",
+        }
+    }
+
+    /// Completed, denied and cancelled requests never change again.
+    pub fn is_final(self) -> bool {
+        matches!(self, State::Completed | State::Denied | State::Cancelled)
+    }
+
+    /// The W3C DPV request status (`https://w3id.org/dpv#...`) that describes this state.
+    pub fn dpv(self) -> &'static str {
+        match self {
+            State::Received => "dpv:RequestInitiated",
+            State::Verifying => "dpv:RequestRequiresAction",
+            State::Verified | State::AwaitingApproval => "dpv:RequestAcknowledged",
+            State::InProgress | State::AwaitingExternal => "dpv:RequestAccepted",
+            State::Completed => "dpv:RequestFulfilled",
+            State::Denied => "dpv:RequestRejected",
+            State::Extended => "dpv:RequestActionDelayed",
+            State::Cancelled => "dpv:RequestUnfulfilled",
+        }
+    }
+
+    /// The states this one may move to. Extension is allowed once per request; the
+    /// [`Request`] checks that, since the state alone does not remember it.
+    pub fn successors(self) -> &'static [State] {
+        use State::*;
+        match self {
+            Received => &[
+                Verifying,
+                Verified,
+                AwaitingApproval,
+                Denied,
+                Cancelled,
+                Extended,
+            ],
+            Verifying => &[Verified, Denied, Cancelled, Extended],
+            Verified => &[AwaitingApproval, InProgress, Denied, Cancelled, Extended],
+            AwaitingApproval => &[InProgress, Denied, Cancelled, Extended],
+            InProgress => &[AwaitingExternal, Completed, Denied, Extended],
+            AwaitingExternal => &[InProgress, Completed, Denied, Extended],
+            // An extension only moves the deadline: the work goes on from wherever it was.
+            Extended => &[
+                Verifying,
+                Verified,
+                AwaitingApproval,
+                InProgress,
+                AwaitingExternal,
+                Completed,
+                Denied,
+                Cancelled,
+            ],
+            Completed | Denied | Cancelled => &[],
+        }
+    }
+
+    /// Whether `self → to` is an allowed transition.
+    pub fn can_move_to(self, to: State) -> bool {
+        self.successors().contains(&to)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for State {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        STATES
+            .iter()
+            .copied()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownName(s.to_string()))
+    }
+}
+
+/// A name that is not one of a fixed set (state, regime, kind).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown name `{0}`")]
+pub struct UnknownName(pub String);
+
+/// The law a request is answered under: it decides the deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Regime {
+    Gdpr,
+    Ccpa,
+}
+
+impl Regime {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Regime::Gdpr => "gdpr",
+            Regime::Ccpa => "ccpa",
+        }
+    }
+}
+
+impl FromStr for Regime {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "gdpr" => Ok(Regime::Gdpr),
+            "ccpa" => Ok(Regime::Ccpa),
+            _ => Err(UnknownName(s.to_string())),
+        }
+    }
+}
+
+/// The names of the request kinds in the API and the store.
+pub fn kind_name(kind: RequestKind) -> &'static str {
+    match kind {
+        RequestKind::Access => "access",
+        RequestKind::Portability => "portability",
+        RequestKind::Erasure => "erasure",
+        RequestKind::Rectification => "rectification",
+        RequestKind::Restriction => "restriction",
+    }
+}
+
+/// Every kind the engine runs.
+pub const KINDS: [RequestKind; 5] = [
+    RequestKind::Access,
+    RequestKind::Portability,
+    RequestKind::Erasure,
+    RequestKind::Rectification,
+    RequestKind::Restriction,
+];
+
+/// The kind named `name` (`access`, `erasure`, ...).
+pub fn parse_kind(name: &str) -> Result<RequestKind, UnknownName> {
+    KINDS
+        .iter()
+        .copied()
+        .find(|k| kind_name(*k) == name)
+        .ok_or_else(|| UnknownName(name.to_string()))
+}
+
+/// The deadlines of one request, from its receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// By when receipt must be confirmed to the person (CCPA: 10 business days), if the law
+    /// sets a separate time.
+    pub confirm_by: Option<CivilTime>,
+    /// By when the answer is due without an extension.
+    pub due: CivilTime,
+    /// By when the answer is due at the latest, with the one extension the law allows.
+    pub extended_due: CivilTime,
+}
+
+/// The deadlines of a request received at `received` under `regime`.
+///
+/// - GDPR Art. 12(3): one month from receipt; extendable "by two further months where
+///   necessary", so three months from receipt at most. Months clamp to the last day of a
+///   shorter month (31 January + 1 month = 28/29 February), as Regulation 1182/71 counts.
+/// - CCPA (Cal. Civ. Code §1798.130(a)(2), Regs. §7021): confirm within 10 business days,
+///   answer within 45 calendar days, extendable once by 45 more (90 days from receipt).
+pub fn deadlines(regime: Regime, received: CivilTime) -> Deadlines {
+    match regime {
+        Regime::Gdpr => Deadlines {
+            confirm_by: None,
+            due: received.plus(&IsoDuration::months(1)),
+            extended_due: received.plus(&IsoDuration::months(3)),
+        },
+        Regime::Ccpa => Deadlines {
+            confirm_by: Some(received.plus_business_days(10)),
+            due: received.plus(&IsoDuration::days(45)),
+            extended_due: received.plus(&IsoDuration::days(90)),
+        },
+    }
+}
+
+/// What the workflow needs to know of a request to check a transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub regime: Regime,
+    pub state: State,
+    pub received_at: CivilTime,
+    pub due_at: CivilTime,
+    /// The reason given when the deadline was extended, once it was.
+    pub extension_reason: Option<String>,
+}
+
+/// A change asked of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// Move to `to` (verifying, verified, awaiting approval, in progress, awaiting external,
+    /// completed, cancelled).
+    To(State),
+    /// Refuse the request, with the reason told to the person.
+    Deny { reason: String },
+    /// Extend the deadline once, with the reason told to the person.
+    Extend { reason: String },
+}
+
+impl Transition {
+    /// The state the transition leads to.
+    pub fn target(&self) -> State {
+        match self {
+            Transition::To(s) => *s,
+            Transition::Deny { .. } => State::Denied,
+            Transition::Extend { .. } => State::Extended,
+        }
+    }
+}
+
+/// Why a transition was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TransitionError {
+    #[error("a request that is {from} cannot become {to}")]
+    NotAllowed { from: State, to: State },
+    #[error("the deadline was already extended once; the law allows one extension")]
+    AlreadyExtended,
+    #[error("a {0} needs a reason, which is told to the person")]
+    ReasonRequired(&'static str),
+    #[error("use the {0} transition, which carries the reason")]
+    UseReasoned(&'static str),
+}
+
+/// The outcome of an allowed transition: the new state, and the new deadline if it moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub from: State,
+    pub to: State,
+    pub due_at: CivilTime,
+    pub reason: Option<String>,
+}
+
+/// Checks `transition` against `request` and returns what changes. Pure: the caller stores it.
+pub fn apply(request: &Request, transition: &Transition) -> Result<Applied, TransitionError> {
+    let from = request.state;
+    let to = transition.target();
+    let reason = match transition {
+        Transition::To(State::Denied) => return Err(TransitionError::UseReasoned("deny")),
+        Transition::To(State::Extended) => return Err(TransitionError::UseReasoned("extend")),
+        Transition::To(_) => None,
+        Transition::Deny { reason } | Transition::Extend { reason } => {
+            let reason = reason.trim();
+            if reason.is_empty() {
+                return Err(TransitionError::ReasonRequired(match transition {
+                    Transition::Deny { .. } => "denial",
+                    _ => "extension",
+                }));
+            }
+            Some(reason.to_string())
+        }
+    };
+    if !from.can_move_to(to) {
+        return Err(TransitionError::NotAllowed { from, to });
+    }
+    let due_at = if to == State::Extended {
+        if request.extension_reason.is_some() {
+            return Err(TransitionError::AlreadyExtended);
+        }
+        deadlines(request.regime, request.received_at).extended_due
+    } else {
+        request.due_at
+    };
+    Ok(Applied {
+        from,
+        to,
+        due_at,
+        reason,
+    })
+}
+
+/// Whether an open request is past its deadline at `now`.
+pub fn is_overdue(state: State, due_at: CivilTime, now: CivilTime) -> bool {
+    !state.is_final() && now > due_at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn t(s: &str) -> CivilTime {
+        let n: Vec<u32> = s
+            .split(['-', ' ', ':'])
+            .map(|p| p.parse().unwrap())
+            .collect();
+        CivilTime {
+            year: n[0] as i32,
+            month: n[1],
+            day: n[2],
+            hour: n[3],
+            minute: n[4],
+            second: n[5],
+        }
+    }
+
+    fn request(state: State) -> Request {
+        let received_at = t("2026-01-31 10:00:00");
+        Request {
+            regime: Regime::Gdpr,
+            state,
+            received_at,
+            due_at: deadlines(Regime::Gdpr, received_at).due,
+            extension_reason: None,
+        }
+    }
+
+    #[test]
+    fn gdpr_one_month_plus_two() {
+        let d = deadlines(Regime::Gdpr, t("2026-01-31 10:00:00"));
+        assert_eq!(d.confirm_by, None);
+        assert_eq!(d.due.to_string(), "2026-02-28 10:00:00");
+        assert_eq!(d.extended_due.to_string(), "2026-04-30 10:00:00");
+        let d = deadlines(Regime::Gdpr, t("2026-03-15 08:00:00"));
+        assert_eq!(d.due.to_string(), "2026-04-15 08:00:00");
+        assert_eq!(d.extended_due.to_string(), "2026-06-15 08:00:00");
+    }
+
+    #[test]
+    fn ccpa_ten_business_days_45_plus_45() {
+        // A Friday.
+        let d = deadlines(Regime::Ccpa, t("2026-11-20 10:00:00"));
+        assert_eq!(
+            d.confirm_by.map(|c| c.to_string()).as_deref(),
+            Some("2026-12-04 10:00:00")
+        );
+        assert_eq!(d.due.to_string(), "2027-01-04 10:00:00");
+        assert_eq!(d.extended_due.to_string(), "2027-02-18 10:00:00");
+    }
+
+    #[test]
+    fn the_happy_paths_are_allowed() {
+        use State::*;
+        for path in [
+            &[Received, Verifying, Verified, InProgress, Completed][..],
+            &[Received, Verified, AwaitingApproval, InProgress, Completed],
+            &[
+                Received,
+                Verified,
+                InProgress,
+                AwaitingExternal,
+                InProgress,
+                Completed,
+            ],
+            &[Received, Extended, Verified, InProgress, Completed],
+            &[Received, AwaitingApproval, Denied],
+            &[Received, Verifying, Cancelled],
+        ] {
+            for pair in path.windows(2) {
+                assert!(pair[0].can_move_to(pair[1]), "{} → {}", pair[0], pair[1]);
+            }
+        }
+    }
+
+    #[test]
+    fn final_states_stay_final() {
+        for s in [State::Completed, State::Denied, State::Cancelled] {
+            assert!(s.is_final());
+            for to in STATES {
+                assert!(!s.can_move_to(to));
+            }
+        }
+    }
+
+    #[test]
+    fn deny_and_extend_need_reasons() {
+        let r = request(State::AwaitingApproval);
+        assert_eq!(
+            apply(
+                &r,
+                &Transition::Deny {
+                    reason: "  ".into()
+                }
+            ),
+            Err(TransitionError::ReasonRequired("denial"))
+        );
+        assert_eq!(
+            apply(&r, &Transition::To(State::Denied)),
+            Err(TransitionError::UseReasoned("deny"))
+        );
+        let ok = apply(
+            &r,
+            &Transition::Deny {
+                reason: "manifestly unfounded".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(ok.to, State::Denied);
+        assert_eq!(ok.reason.as_deref(), Some("manifestly unfounded"));
+    }
+
+    #[test]
+    fn extension_moves_the_deadline_once() {
+        let mut r = request(State::InProgress);
+        let applied = apply(
+            &r,
+            &Transition::Extend {
+                reason: "complex request across 40 systems".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(applied.due_at.to_string(), "2026-04-30 10:00:00");
+        r.state = applied.to;
+        r.due_at = applied.due_at;
+        r.extension_reason = applied.reason;
+        let r2 = Request {
+            state: State::InProgress,
+            ..r.clone()
+        };
+        assert_eq!(
+            apply(
+                &r2,
+                &Transition::Extend {
+                    reason: "again".into()
+                }
+            ),
+            Err(TransitionError::AlreadyExtended)
+        );
+        // The deadline stays extended through later transitions.
+        let next = apply(&r, &Transition::To(State::InProgress)).unwrap();
+        assert_eq!(next.due_at.to_string(), "2026-04-30 10:00:00");
+    }
+
+    #[test]
+    fn not_allowed_names_both_states() {
+        let r = request(State::Completed);
+        let e = apply(&r, &Transition::To(State::InProgress)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a request that is completed cannot become in_progress"
+        );
+    }
+
+    #[test]
+    fn names_round_trip_and_dpv_terms_exist() {
+        for s in STATES {
+            assert_eq!(s.as_str().parse::<State>(), Ok(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert!(s.dpv().starts_with("dpv:Request"));
+        }
+        for k in KINDS {
+            assert_eq!(parse_kind(kind_name(k)), Ok(k));
+        }
+        assert!("lost".parse::<State>().is_err());
+        assert_eq!("ccpa".parse::<Regime>(), Ok(Regime::Ccpa));
+    }
+
+    #[test]
+    fn overdue_only_when_open() {
+        let due = t("2026-02-28 10:00:00");
+        let later = t("2026-03-01 00:00:00");
+        assert!(is_overdue(State::InProgress, due, later));
+        assert!(!is_overdue(State::Completed, due, later));
+        assert!(!is_overdue(
+            State::InProgress,
+            due,
+            t("2026-02-01 00:00:00")
+        ));
+    }
+
+    fn any_state() -> impl Strategy<Value = State> {
+        (0usize..STATES.len()).prop_map(|i| STATES[i])
+    }
+
+    proptest! {
+        /// Whatever sequence of transitions is tried, only allowed ones apply, a final state
+        /// is never left, the deadline never moves back and is extended at most once.
+        #[test]
+        fn random_walks_keep_the_invariants(
+            steps in proptest::collection::vec((any_state(), any::<bool>()), 0..40),
+            secs in 0i64..4_000_000_000,
+            ccpa in any::<bool>(),
+        ) {
+            let regime = if ccpa { Regime::Ccpa } else { Regime::Gdpr };
+            let received_at = CivilTime::from_unix(secs);
+            let d = deadlines(regime, received_at);
+            prop_assert!(d.due > received_at && d.extended_due > d.due);
+            let mut r = Request { regime, state: State::Received, received_at, due_at: d.due, extension_reason: None };
+            let mut extensions = 0;
+            for (to, with_reason) in steps {
+                let transition = match (to, with_reason) {
+                    (State::Denied, _) => Transition::Deny { reason: "r".into() },
+                    (State::Extended, true) => Transition::Extend { reason: "r".into() },
+                    (s, _) => Transition::To(s),
+                };
+                match apply(&r, &transition) {
+                    Ok(a) => {
+                        prop_assert!(r.state.can_move_to(a.to));
+                        prop_assert!(!r.state.is_final());
+                        prop_assert!(a.due_at >= r.due_at);
+                        if a.to == State::Extended {
+                            extensions += 1;
+                            r.extension_reason = a.reason.clone();
+                        }
+                        r.state = a.to;
+                        r.due_at = a.due_at;
+                    }
+                    Err(_) => {}
+                }
+            }
+            prop_assert!(extensions <= 1);
+            prop_assert!(r.due_at <= d.extended_due);
+        }
+    }
+}
