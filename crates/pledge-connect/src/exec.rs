@@ -71,10 +71,10 @@ where
     Ok(outcome)
 }
 
-struct Runner<'a, DB> {
-    schema: &'a SchemaGraph,
-    options: &'a Options<'a>,
-    marker: std::marker::PhantomData<DB>,
+pub(crate) struct Runner<'a, DB> {
+    pub(crate) schema: &'a SchemaGraph,
+    pub(crate) options: &'a Options<'a>,
+    pub(crate) marker: std::marker::PhantomData<DB>,
 }
 
 impl<DB: Dialect> Runner<'_, DB>
@@ -87,7 +87,7 @@ where
     }
 
     /// The SQL condition for a filter on `table`.
-    fn condition(&self, table: &str, filter: &Filter) -> Condition {
+    pub(crate) fn condition(&self, table: &str, filter: &Filter) -> Condition {
         match filter {
             Filter::Identity { columns } => {
                 columns
@@ -131,10 +131,16 @@ where
             Filter::NotBefore { column, cutoff } => Condition::any()
                 .add(col(table, column).is_null())
                 .add(col(table, column).gte(DB::timestamp(cutoff))),
+            Filter::Unmasked { assignments } => assignments
+                .iter()
+                .fold(Condition::any(), |c, a| c.add(self.unmasked(table, a))),
+            // A sweep binds its batch's keys before running a step; unbound, it is no row.
+            Filter::Batch => Condition::all().add(Expr::cust("1 = 0")),
             Filter::Unreferenced {
                 table: referencing,
                 columns,
                 ref_columns,
+                except,
             } => {
                 let alias = "pledge_ref";
                 let mut select = Query::select();
@@ -155,12 +161,48 @@ where
                         col(alias, c).equals((Alias::new(table), Alias::new(r.as_str()))),
                     );
                 }
+                if let Some(except) = except {
+                    // References from the person's own rows do not count: compare by the
+                    // referencing table's primary key (or the referencing columns without one).
+                    let key = self
+                        .schema
+                        .table(referencing)
+                        .map(|t| t.primary_key.clone())
+                        .filter(|k| !k.is_empty())
+                        .unwrap_or_else(|| columns.clone());
+                    let mut own = Query::select();
+                    own.from(Alias::new(referencing.as_str()));
+                    for k in &key {
+                        own.expr(col(referencing, k));
+                    }
+                    own.cond_where(self.condition(referencing, except));
+                    select.and_where(tuple(alias, &key).not_in_subquery(own));
+                }
                 Condition::all().add(Expr::not_exists(select))
             }
         }
     }
 
-    async fn fetch(
+    /// The row still holds a value the assignment would change.
+    fn unmasked(&self, table: &str, a: &Assignment) -> Condition {
+        let schema = self.column(table, &a.column);
+        match &a.mask {
+            Mask::Null => Condition::all().add(col(table, &a.column).is_not_null()),
+            Mask::Fixed(v) => differs(table, &a.column, DB::bind(schema, v)),
+            Mask::Hmac => Condition::all()
+                .add(col(table, &a.column).is_not_null())
+                .add(col(table, &a.column).not_like(format!("{PSEUDONYM_PREFIX}%"))),
+            Mask::Year | Mask::Month => Condition::all()
+                .add(col(table, &a.column).is_not_null())
+                .add(col(table, &a.column).ne(DB::truncate(
+                    table,
+                    schema,
+                    a.mask == Mask::Month,
+                ))),
+        }
+    }
+
+    pub(crate) async fn fetch(
         &self,
         conn: &mut DB::Connection,
         select: &SelectStatement,
@@ -185,7 +227,7 @@ where
             .map_err(|e| Error::query(&sql, e))
     }
 
-    async fn count(
+    pub(crate) async fn count(
         &self,
         conn: &mut DB::Connection,
         table: &str,
@@ -234,7 +276,11 @@ where
         Ok(())
     }
 
-    async fn step(&self, conn: &mut DB::Connection, step: &Step) -> Result<StepOutcome, Error> {
+    pub(crate) async fn step(
+        &self,
+        conn: &mut DB::Connection,
+        step: &Step,
+    ) -> Result<StepOutcome, Error> {
         let table = step.table.as_str();
         let filter = self.condition(table, &step.filter);
         match &step.action {
@@ -421,6 +467,13 @@ where
                         case.finally(col(table, &a.column)),
                     );
                     needs_change = needs_change.add(fresh);
+                }
+                Mask::Year | Mask::Month => {
+                    update.value(
+                        Alias::new(a.column.as_str()),
+                        DB::truncate(table, schema, a.mask == Mask::Month),
+                    );
+                    needs_change = needs_change.add(self.unmasked(table, a));
                 }
             }
             any = true;

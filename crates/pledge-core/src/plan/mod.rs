@@ -12,6 +12,7 @@
 //! still refers to it; every row of the person that remains then has what identifies the
 //! person masked. Nothing here touches a database: connectors render and run the plan.
 
+pub mod retention;
 mod schema;
 mod time;
 mod value;
@@ -72,7 +73,9 @@ pub enum Filter {
     Identity {
         columns: Vec<(String, Vec<Value>)>,
     },
-    /// `(columns) IN (SELECT parent_columns FROM parent WHERE parent_filter)`.
+    /// `(columns) IN (SELECT parent_columns FROM parent WHERE parent_filter)`: the row refers
+    /// to rows of `parent` (or, for a table reached upwards, is referred to by them: then
+    /// `parent` is the referring table and `parent_columns` its foreign key).
     RefersTo {
         columns: Vec<String>,
         parent: String,
@@ -95,12 +98,22 @@ pub enum Filter {
         column: String,
         cutoff: String,
     },
-    /// No row of `table` refers to this row through `columns` → `ref_columns`.
+    /// No row of `table` refers to this row through `columns` → `ref_columns`, apart from
+    /// the rows of `table` that `except` selects (the person's own rows).
     Unreferenced {
         table: String,
         columns: Vec<String>,
         ref_columns: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        except: Option<Box<Filter>>,
     },
+    /// The row still holds a value one of the assignments would change: it is not masked yet.
+    Unmasked {
+        assignments: Vec<Assignment>,
+    },
+    /// The rows of the current batch of a retention sweep: the executor binds the primary
+    /// keys it selected for the batch.
+    Batch,
 }
 
 impl Filter {
@@ -138,6 +151,10 @@ pub enum Mask {
     Fixed(Value),
     /// HMAC-SHA-256 of the current value under the controller's key; NULL stays NULL.
     Hmac,
+    /// A date or time generalised to 1 January of its year; NULL stays NULL.
+    Year,
+    /// A date or time generalised to the first day of its month; NULL stays NULL.
+    Month,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -212,6 +229,8 @@ pub enum PlanError {
     ChangesNotAllowed { kind: String },
     #[error("a rectification request needs at least one change (--set column=value)")]
     NoChanges,
+    #[error("table `{table}` of dataset `{dataset}` declares no retention")]
+    NoRetention { dataset: String, table: String },
 }
 
 /// The edges of the dataset's graph: the database's foreign keys plus declared relations.
@@ -259,6 +278,11 @@ pub fn validate(dataset: &Dataset, schema: &SchemaGraph) -> Result<(), PlanError
             .chain(t.columns.keys().map(|c| c.as_str()))
             .chain(t.restrict_column.iter().map(|c| c.as_str()))
             .chain(t.retention.iter().map(|r| r.column.as_str()))
+            .chain(
+                t.retention
+                    .iter()
+                    .flat_map(|r| r.generalise.keys().map(|c| c.as_str())),
+            )
             .chain(
                 t.holds
                     .iter()
@@ -329,8 +353,12 @@ pub fn plan(
 struct Reached {
     name: String,
     depth: usize,
-    /// Edges to tables reached earlier: (own columns, parent, parent columns).
+    /// Edges to tables reached earlier: (own columns, parent, parent columns). For a table
+    /// reached upwards the "parent" is the table whose rows refer to this one.
     parents: Vec<(Vec<String>, String, Vec<String>)>,
+    /// Reached upwards: a row the person's rows refer to (their address in a table of its
+    /// own), which other people's rows may refer to as well.
+    upward: bool,
 }
 
 struct Planner<'a> {
@@ -413,9 +441,7 @@ impl<'a> Planner<'a> {
 
     /// A table of people of its own, which the search for one person's rows does not enter.
     fn holds_other_people(&self, table: &str) -> bool {
-        self.declared
-            .get(table)
-            .is_some_and(|t| t.subject.is_some() && !t.identity.is_empty())
+        self.declared.get(table).is_some_and(|t| holds_people(t))
     }
 
     /// Breadth-first from the seeds along "refers to" edges, children of reached tables.
@@ -465,9 +491,45 @@ impl<'a> Planner<'a> {
                     name,
                     depth: own,
                     parents,
+                    upward: false,
                 }
             })
             .collect();
+        self.reach_upwards();
+    }
+
+    /// One level upwards: declared tables with personal columns that the person's rows refer
+    /// to and that hold no people of their own (an `address` row of a customer).
+    fn reach_upwards(&mut self) {
+        let mut upward: Vec<Reached> = Vec::new();
+        for (from, fk) in &self.edges {
+            let target = &fk.ref_table;
+            let from_reached = self.reached.iter().any(|r| &r.name == from);
+            let personal = self
+                .declared
+                .get(target.as_str())
+                .is_some_and(|t| !t.columns.is_empty());
+            let known = self.reached.iter().any(|r| &r.name == target);
+            if !from_reached
+                || !personal
+                || known
+                || target == from
+                || self.holds_other_people(target)
+            {
+                continue;
+            }
+            let edge = (fk.ref_columns.clone(), from.clone(), fk.columns.clone());
+            match upward.iter_mut().find(|r| &r.name == target) {
+                Some(r) => r.parents.push(edge),
+                None => upward.push(Reached {
+                    name: target.clone(),
+                    depth: 0,
+                    parents: vec![edge],
+                    upward: true,
+                }),
+            }
+        }
+        self.reached.extend(upward);
     }
 
     fn reached(&self, name: &str) -> Option<&Reached> {
@@ -504,18 +566,7 @@ impl<'a> Planner<'a> {
     /// A hold with no start column has no date to end it: it keeps every row, marked by an
     /// empty list.
     fn hold_cutoffs(&self, table: &str) -> Option<Vec<(String, String)>> {
-        let t = self.declared.get(table)?;
-        if t.holds.is_empty() {
-            return None;
-        }
-        t.holds
-            .iter()
-            .map(|h| {
-                let column = h.after.as_ref()?.value.clone();
-                Some((column, self.request.now.minus(&h.period).to_string()))
-            })
-            .collect::<Option<Vec<_>>>()
-            .or(Some(Vec::new()))
+        hold_cutoffs(self.declared.get(table)?, self.request.now)
     }
 
     /// Rows of `table` still under a legal hold, if it has holds.
@@ -524,7 +575,9 @@ impl<'a> Planner<'a> {
         if cutoffs.is_empty() {
             return Some(Filter::ALWAYS);
         }
-        let held = cutoffs.into_iter().map(|(column, cutoff)| Filter::NotBefore { column, cutoff });
+        let held = cutoffs
+            .into_iter()
+            .map(|(column, cutoff)| Filter::NotBefore { column, cutoff });
         Some(Filter::any(held.collect()))
     }
 
@@ -534,8 +587,29 @@ impl<'a> Planner<'a> {
         if cutoffs.is_empty() {
             return Some(Filter::NEVER);
         }
-        let ended = cutoffs.into_iter().map(|(column, cutoff)| Filter::Before { column, cutoff });
+        let ended = cutoffs
+            .into_iter()
+            .map(|(column, cutoff)| Filter::Before { column, cutoff });
         Some(Filter::all(ended.collect()))
+    }
+
+    /// Rows of an upward table that no one but the person refers to.
+    fn only_the_persons(&self, table: &str) -> Filter {
+        Filter::all(
+            self.edges
+                .iter()
+                .filter(|(_, fk)| fk.ref_table == table)
+                .map(|(from, fk)| Filter::Unreferenced {
+                    table: from.clone(),
+                    columns: fk.columns.clone(),
+                    ref_columns: fk.ref_columns.clone(),
+                    except: self
+                        .reached(from)
+                        .filter(|r| !r.upward)
+                        .map(|_| Box::new(self.base(from))),
+                })
+                .collect(),
+        )
     }
 
     fn strategy(&self, table: &str) -> TableErasure {
@@ -625,7 +699,9 @@ impl<'a> Planner<'a> {
                 action: Action::Read {
                     columns: ts.columns.iter().map(|c| c.name.clone()).collect(),
                 },
-                reason: if r.depth == 0 {
+                reason: if r.upward {
+                    format!("the person's rows refer to {}", self.table_label(&r.name))
+                } else if r.depth == 0 {
                     format!("{} identifies the person", self.table_label(&r.name))
                 } else {
                     format!("{} refers to the person's rows", self.table_label(&r.name))
@@ -681,7 +757,26 @@ impl<'a> Planner<'a> {
     }
 
     fn erasure(&self, plan: &mut Plan) {
-        let mut order: Vec<&Reached> = self.reached.iter().collect();
+        // Rows the person's rows refer to are found through those rows, so they are handled
+        // first, while the person's rows are still there. They stay as rows (keys of others
+        // may point to them); only those no one else refers to are masked.
+        for r in self.reached.iter().filter(|r| r.upward) {
+            let table = r.name.as_str();
+            let assignments = self.masks(table, None);
+            if assignments.is_empty() || self.strategy(table) == TableErasure::Keep {
+                continue;
+            }
+            plan.steps.push(Step {
+                table: table.to_string(),
+                filter: Filter::all(vec![self.base(table), self.only_the_persons(table)]),
+                action: Action::Mask { assignments },
+                reason: format!(
+                    "{} rows that only the person's rows refer to are masked; rows shared with others are left as they are",
+                    self.table_label(table)
+                ),
+            });
+        }
+        let mut order: Vec<&Reached> = self.reached.iter().filter(|r| !r.upward).collect();
         // Children first; a stable sort keeps discovery order within a depth.
         order.sort_by_key(|r| std::cmp::Reverse(r.depth));
         for r in order {
@@ -709,6 +804,7 @@ impl<'a> Planner<'a> {
                         table: from.clone(),
                         columns: fk.columns.clone(),
                         ref_columns: fk.ref_columns.clone(),
+                        except: None,
                     })
                     .collect();
                 let held = if self.held(table).is_some() {
@@ -884,7 +980,12 @@ impl<'a> Planner<'a> {
                     .filter(|(_, c)| &c.category.value == category)
                     .map(move |(name, _)| Step {
                         table: r.name.clone(),
-                        filter: self.base(&r.name),
+                        // A row shared with others is theirs too: it is not rewritten.
+                        filter: if r.upward {
+                            Filter::all(vec![self.base(&r.name), self.only_the_persons(&r.name)])
+                        } else {
+                            self.base(&r.name)
+                        },
                         action: Action::SetCopies {
                             column: name.value.clone(),
                             value: value.clone(),
@@ -907,7 +1008,7 @@ impl<'a> Planner<'a> {
                 .declared
                 .get(r.name.as_str())
                 .and_then(|t| t.restrict_column.as_ref().map(|c| c.value.clone()));
-            if column.is_none() && r.depth > 0 {
+            if column.is_none() && (r.depth > 0 || r.upward) {
                 continue;
             }
             let reason = match &column {
@@ -928,6 +1029,27 @@ impl<'a> Planner<'a> {
             });
         }
     }
+}
+
+/// A declared table of people of their own: a `subject` with identity columns.
+fn holds_people(t: &Table) -> bool {
+    t.subject.is_some() && !t.identity.is_empty()
+}
+
+/// The (column, cut-off) of each hold of a declared table at `now`, if it has holds; empty
+/// when a hold names no start column, which keeps every row: there is no date to end it.
+fn hold_cutoffs(t: &Table, now: CivilTime) -> Option<Vec<(String, String)>> {
+    if t.holds.is_empty() {
+        return None;
+    }
+    t.holds
+        .iter()
+        .map(|h| {
+            let column = h.after.as_ref()?.value.clone();
+            Some((column, now.minus(&h.period).to_string()))
+        })
+        .collect::<Option<Vec<_>>>()
+        .or(Some(Vec::new()))
 }
 
 /// A text value converted to the kind of the column it is compared with or written to.
