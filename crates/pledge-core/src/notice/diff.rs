@@ -14,7 +14,7 @@
 //! Purposes, recipients and transfers are matched by id: renaming an id reads as one removed
 //! and one added.
 
-use super::view::date_text;
+use super::view::{date_text, lower_first};
 use crate::law;
 use crate::load::Declaration;
 use crate::model::*;
@@ -372,7 +372,7 @@ impl Differ<'_> {
     fn category_label(decl: &Declaration, id: &CategoryId) -> String {
         decl.category(id).map_or_else(
             || id.to_string(),
-            |c| format!("{} ({id})", c.label.to_lowercase()),
+            |c| format!("{} [{id}]", lower_first(&c.label)),
         )
     }
 
@@ -467,7 +467,7 @@ impl Differ<'_> {
                     "category_added",
                     controller,
                     pid,
-                    at(&format!("collects {label}{extra}")),
+                    at(&format!("now collects {label}{extra}")),
                 );
             }
         }

@@ -99,12 +99,23 @@ pub fn version(decl: &Declaration) -> String {
     view(decl, DEFAULT_LANG, None).version
 }
 
-/// Lower-case hex SHA-256 of the canonical JSON of the content.
+/// Lower-case hex SHA-256 of the canonical JSON of the content, hashed as it is written.
 fn content_digest(content: &Content) -> String {
-    // The content holds only strings, booleans, lists and structs: serialising it cannot
-    // fail, and an empty buffer would still give a (wrong but harmless) hash.
-    let json = serde_json::to_vec(content).unwrap_or_default();
-    let hash = Sha256::digest(&json);
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hasher = Hashing(Sha256::new());
+    // The content holds only strings, booleans, lists and structs, and the writer cannot
+    // fail: serialising it cannot fail.
+    let _ = serde_json::to_writer(&mut hasher, content);
+    let hash = hasher.0.finalize();
     let mut hex = String::with_capacity(64);
     for byte in hash.iter() {
         hex.push(char::from(HEX[usize::from(byte >> 4)]));
@@ -180,11 +191,43 @@ fn pretty(value: &serde_json::Value) -> String {
     s
 }
 
-/// JSON that can sit inside `<script>` without closing it early.
+/// JSON that can sit inside `<script>` without closing it early: `<`, `>` and `&` (which can
+/// only occur inside strings) are written as `\u` escapes, which mean the same to a JSON reader.
 fn script_json(value: &serde_json::Value) -> String {
-    serde_json::to_string(value)
-        .unwrap_or_default()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
+    let json = serde_json::to_string(value).unwrap_or_default();
+    if !json.contains(['<', '>', '&']) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 64);
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_in_a_script_cannot_close_it() {
+        let v = serde_json::json!({ "t": "</script><b>&" });
+        let s = script_json(&v);
+        assert!(
+            !s.contains("</script>") && !s.contains('<') && !s.contains('&'),
+            "{s}"
+        );
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&s).unwrap(), v);
+        assert_eq!(script_json(&serde_json::json!({ "a": 1 })), r#"{"a":1}"#);
+    }
+
+    #[test]
+    fn markdown_keeps_one_blank_line() {
+        assert_eq!(tidy_markdown("\n# A\n\n\n\ntext\n\n"), "# A\n\ntext\n");
+    }
 }

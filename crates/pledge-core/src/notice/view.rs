@@ -247,6 +247,8 @@ pub struct PurposeView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BasisView {
+    #[serde(skip)]
+    pub basis: Basis,
     /// The declaration's name, e.g. `legitimate_interests`.
     pub code: String,
     pub label: &'static str,
@@ -969,13 +971,7 @@ impl<'a> Builder<'a> {
                 .map(|p| p.name.clone())
                 .collect()
         };
-        let basis_is = |p: &PurposeView, f: fn(Basis) -> bool| {
-            p.bases.iter().any(|b| {
-                all_bases()
-                    .iter()
-                    .any(|x| variant_name(x) == b.code && f(*x))
-            })
-        };
+        let basis_is = |p: &PurposeView, f: fn(Basis) -> bool| p.bases.iter().any(|b| f(b.basis));
         let items = offered
             .iter()
             .filter(|r| !r.is_ccpa())
@@ -1276,17 +1272,6 @@ impl<'a> Builder<'a> {
     }
 }
 
-fn all_bases() -> [Basis; 6] {
-    [
-        Basis::Consent,
-        Basis::Contract,
-        Basis::LegalObligation,
-        Basis::VitalInterests,
-        Basis::PublicTask,
-        Basis::LegitimateInterests,
-    ]
-}
-
 fn push_unique(list: &mut Vec<String>, item: String) {
     if !list.contains(&item) {
         list.push(item);
@@ -1332,7 +1317,7 @@ pub fn country_in_sentence(name: &str) -> String {
 }
 
 /// "E-mail address" → "e-mail address", but "IP address" stays.
-fn lower_first(label: &str) -> String {
+pub(crate) fn lower_first(label: &str) -> String {
     let mut chars = label.chars();
     let (Some(first), second) = (chars.next(), chars.next()) else {
         return label.to_string();
@@ -1398,6 +1383,7 @@ fn basis_view(b: &LegalBasis) -> BasisView {
     let basis = b.basis.value;
     let consent = basis == Basis::Consent;
     BasisView {
+        basis,
         code: variant_name(&basis),
         label: basis.label(),
         article: basis.article(),

@@ -355,7 +355,7 @@ fn git_sources(rev: &str, path: &Path) -> Result<SourceMap> {
         Ok(())
     };
     if kind.trim() == "tree" {
-        let listing = String::from_utf8(git(&["ls-tree", "--name-only", &object])?)?;
+        let listing = String::from_utf8(git(&["ls-tree", "--full-tree", "--name-only", &object])?)?;
         let mut names: Vec<&str> = listing
             .lines()
             .filter(|n| {

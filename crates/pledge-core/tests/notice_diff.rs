@@ -1,0 +1,343 @@
+//! `notice diff`: what a data subject must be told before it applies, apart from wording.
+
+use pledge_core::load::decode;
+use pledge_core::model::*;
+use pledge_core::notice::diff::{NoticeDiff, diff};
+use pledge_core::{Declaration, SourceMap, Spanned};
+use std::path::Path;
+
+fn doc() -> DeclarationDoc {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/complete.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    decode(&SourceMap::single("complete.toml", text)).unwrap()
+}
+
+fn decl(doc: DeclarationDoc) -> Declaration {
+    Declaration::from_doc(doc).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn purpose<'a>(doc: &'a mut DeclarationDoc, id: &str) -> &'a mut Purpose {
+    doc.purposes
+        .iter_mut()
+        .find(|p| p.id.as_str() == id)
+        .unwrap()
+}
+
+/// The diff from the fixture to the fixture changed by `change`.
+fn changed(change: impl FnOnce(&mut DeclarationDoc)) -> NoticeDiff {
+    let mut new = doc();
+    change(&mut new);
+    diff(&decl(doc()), &decl(new))
+}
+
+fn kinds(changes: &[pledge_core::notice::diff::Change]) -> Vec<&'static str> {
+    changes.iter().map(|c| c.kind).collect()
+}
+
+#[track_caller]
+fn material(d: &NoticeDiff, kind: &str) {
+    assert!(
+        kinds(&d.material).contains(&kind),
+        "`{kind}` not material in {d:#?}"
+    );
+}
+
+#[track_caller]
+fn editorial_only(d: &NoticeDiff, kind: &str) {
+    assert!(
+        d.material.is_empty(),
+        "unexpected material changes: {:#?}",
+        d.material
+    );
+    assert!(
+        kinds(&d.editorial).contains(&kind),
+        "`{kind}` not editorial in {d:#?}"
+    );
+}
+
+#[test]
+fn the_same_declaration_has_no_changes() {
+    let d = diff(&decl(doc()), &decl(doc()));
+    assert!(d.is_empty());
+    assert_eq!(d.old_version, d.new_version);
+    assert!(d.human().contains("No change to what the notice says."));
+}
+
+#[test]
+fn a_new_purpose_is_material() {
+    let d = changed(|doc| {
+        let mut p = doc.purposes[2].clone();
+        p.id = Spanned::unspanned("fraud-scoring".parse().unwrap());
+        doc.purposes.push(p);
+    });
+    material(&d, "purpose_added");
+    assert_ne!(d.old_version, d.new_version);
+    let removed = changed(|doc| doc.purposes.retain(|p| p.id.as_str() != "newsletter"));
+    editorial_only(&removed, "purpose_removed");
+}
+
+#[test]
+fn a_new_processor_purpose_is_not_ours_to_announce() {
+    let d = changed(|doc| {
+        let mut p = purpose(doc, "hosting-for-customers").clone();
+        p.id = Spanned::unspanned("backups-for-customers".parse().unwrap());
+        doc.purposes.push(p);
+    });
+    editorial_only(&d, "purpose_added");
+}
+
+#[test]
+fn new_data_is_material_and_a_narrower_category_is_not() {
+    let d = changed(|doc| {
+        purpose(doc, "security")
+            .categories
+            .push(Spanned::unspanned("location.precise".parse().unwrap()))
+    });
+    material(&d, "category_added");
+    assert!(
+        d.material[0].message.contains("precise geolocation"),
+        "{}",
+        d.material[0].message
+    );
+    let special = changed(|doc| {
+        purpose(doc, "security")
+            .categories
+            .push(Spanned::unspanned("special.biometric".parse().unwrap()))
+    });
+    assert!(special.material[0].message.contains("special category"));
+    // Widening `contact.address` to all of `contact` is new data.
+    let wider = changed(|doc| {
+        let p = purpose(doc, "billing");
+        p.categories.retain(|c| c.as_str() != "contact.address");
+        p.categories
+            .push(Spanned::unspanned("contact".parse().unwrap()));
+    });
+    material(&wider, "category_added");
+    // Narrowing `contact` to `contact.email` is not: the e-mail address was within it.
+    let mut broad = doc();
+    purpose(&mut broad, "accounts")
+        .categories
+        .push(Spanned::unspanned("contact".parse().unwrap()));
+    let narrower = diff(&decl(broad), &decl(doc()));
+    assert!(
+        !kinds(&narrower.material).contains(&"category_added"),
+        "{narrower:#?}"
+    );
+    assert!(kinds(&narrower.editorial).contains(&"category_removed"));
+}
+
+#[test]
+fn a_changed_legal_basis_or_interest_is_material() {
+    let d = changed(|doc| {
+        purpose(doc, "newsletter").legal_bases[0].value.basis =
+            Spanned::unspanned(Basis::LegitimateInterests);
+    });
+    material(&d, "basis_changed");
+    let d = changed(|doc| {
+        purpose(doc, "security").legal_bases[0].value.interest =
+            Some(Spanned::unspanned("profiling visitors".into()));
+    });
+    material(&d, "interest_changed");
+    let d = changed(|doc| {
+        purpose(doc, "billing").legal_bases[0].value.law =
+            Some(Spanned::unspanned("Bookkeeping Act § 10".into()));
+    });
+    editorial_only(&d, "basis_law_changed");
+}
+
+#[test]
+fn longer_retention_is_material_and_shorter_is_not() {
+    let period = |s: &str| Some(Spanned::unspanned(s.parse().unwrap()));
+    let longer = changed(|doc| {
+        purpose(doc, "security")
+            .retention
+            .as_mut()
+            .unwrap()
+            .value
+            .period = period("P1Y")
+    });
+    material(&longer, "retention_longer");
+    let shorter = changed(|doc| {
+        purpose(doc, "security")
+            .retention
+            .as_mut()
+            .unwrap()
+            .value
+            .period = period("P30D")
+    });
+    editorial_only(&shorter, "retention_shorter");
+    let dropped = changed(|doc| purpose(doc, "security").retention = None);
+    material(&dropped, "retention_removed");
+}
+
+#[test]
+fn new_recipients_transfers_and_sources_are_material() {
+    let d = changed(|doc| {
+        purpose(doc, "security")
+            .recipients
+            .push(Spanned::unspanned("analytics-vendor".parse().unwrap()))
+    });
+    material(&d, "recipient_added");
+    let d = changed(|doc| {
+        purpose(doc, "security")
+            .transfers
+            .push(Spanned::unspanned("analytics-us".parse().unwrap()))
+    });
+    material(&d, "transfer_added");
+    let d = changed(|doc| {
+        doc.transfers[0].mechanism = Spanned::unspanned(TransferMechanism::PrivacyShield)
+    });
+    material(&d, "transfer_safeguard_changed");
+    let d = changed(|doc| {
+        doc.transfers[0].copy = Some(Spanned::unspanned("https://kestrel.example/scc".into()))
+    });
+    editorial_only(&d, "transfer_copy_changed");
+    let d = changed(|doc| {
+        purpose(doc, "security")
+            .sources
+            .push(Spanned::unspanned(Source {
+                kind: Spanned::unspanned(SourceKind::ThirdParty),
+                name: Some(Spanned::unspanned("a fraud database".into())),
+                categories: Vec::new(),
+            }))
+    });
+    material(&d, "source_added");
+    let d =
+        changed(|doc| doc.recipients[0].country = Some(Spanned::unspanned("IN".parse().unwrap())));
+    material(&d, "recipient_country_changed");
+}
+
+#[test]
+fn automation_profiling_and_marketing_are_material() {
+    let d = changed(|doc| purpose(doc, "security").profiling = true);
+    material(&d, "profiling_added");
+    let d = changed(|doc| purpose(doc, "billing").direct_marketing = true);
+    material(&d, "direct_marketing_added");
+    let d = changed(|doc| {
+        purpose(doc, "credit-check")
+            .automated_decisions
+            .as_mut()
+            .unwrap()
+            .value
+            .human_review = false
+    });
+    material(&d, "automated_decisions_changed");
+    let d = changed(|doc| purpose(doc, "credit-check").automated_decisions = None);
+    editorial_only(&d, "automated_decisions_removed");
+}
+
+#[test]
+fn fewer_rights_are_material_and_more_are_not() {
+    let d = changed(|doc| {
+        doc.rights
+            .as_mut()
+            .unwrap()
+            .offered
+            .retain(|r| r.value != Right::Portability)
+    });
+    material(&d, "right_removed");
+    let mut fewer = doc();
+    fewer
+        .rights
+        .as_mut()
+        .unwrap()
+        .offered
+        .retain(|r| r.value != Right::Portability);
+    let d = diff(&decl(fewer), &decl(doc()));
+    editorial_only(&d, "right_added");
+    let d = changed(|doc| {
+        doc.rights.as_mut().unwrap().response_time =
+            Some(Spanned::unspanned("P2M".parse().unwrap()))
+    });
+    material(&d, "response_time_longer");
+}
+
+#[test]
+fn trackers_that_need_consent_are_material() {
+    let cookie = |name: &str, category| Cookie {
+        name: Spanned::unspanned(name.into()),
+        provider: None,
+        category: Spanned::unspanned(category),
+        kind: TrackerKind::Cookie,
+        duration: Some(Spanned::unspanned("P1Y".parse().unwrap())),
+        purpose: None,
+        description: None,
+    };
+    let d = changed(|doc| {
+        doc.cookies
+            .push(cookie("_ads", CookieCategory::Advertising))
+    });
+    material(&d, "cookie_added");
+    let d = changed(|doc| {
+        doc.cookies
+            .push(cookie("csrf", CookieCategory::StrictlyNecessary))
+    });
+    editorial_only(&d, "cookie_added");
+    let d = changed(|doc| {
+        doc.cookie_consent.as_mut().unwrap().mechanism =
+            Spanned::unspanned(ConsentMechanism::ContinuedUse)
+    });
+    material(&d, "cookie_consent_changed");
+}
+
+#[test]
+fn wording_and_contacts_are_editorial() {
+    let d = changed(|doc| {
+        purpose(doc, "billing").description = Some(Spanned::unspanned("We send invoices.".into()));
+        purpose(doc, "billing").name = Spanned::unspanned("Invoicing".into());
+        doc.controller.as_mut().unwrap().phone = Some(Spanned::unspanned("+45 11 11 11 11".into()));
+        doc.policy.as_mut().unwrap().effective_date =
+            Some(Spanned::unspanned("2026-06-01".parse().unwrap()));
+    });
+    editorial_only(&d, "purpose_description_changed");
+    let kinds = kinds(&d.editorial);
+    for k in [
+        "purpose_renamed",
+        "controller_details_changed",
+        "effective_date_changed",
+    ] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+}
+
+#[test]
+fn a_new_controller_is_material() {
+    let d = changed(|doc| {
+        doc.controller.as_mut().unwrap().name = Spanned::unspanned("Falcon Labs".into())
+    });
+    material(&d, "controller_changed");
+}
+
+#[test]
+fn sale_and_sharing_are_material() {
+    let d = changed(|doc| {
+        doc.ccpa
+            .as_mut()
+            .unwrap()
+            .sold
+            .push(Spanned::unspanned("contact.email".parse().unwrap()))
+    });
+    material(&d, "ccpa_sold_added");
+}
+
+#[test]
+fn reports_read_and_parse() {
+    let d = changed(|doc| {
+        purpose(doc, "security").profiling = true;
+        purpose(doc, "billing").description = None;
+    });
+    let human = d.human();
+    assert!(
+        human.contains("Material changes: tell people before they take effect (1):"),
+        "{human}"
+    );
+    assert!(
+        human.contains("purpose `security`: now involves profiling"),
+        "{human}"
+    );
+    assert!(human.contains("Editorial changes (1):"), "{human}");
+    let json: serde_json::Value = serde_json::from_str(&d.json()).unwrap();
+    assert_eq!(json["material"][0]["kind"], "profiling_added");
+    assert_eq!(json["material"][0]["purpose"], "security");
+    assert_eq!(json["editorial"][0]["kind"], "purpose_description_changed");
+}
