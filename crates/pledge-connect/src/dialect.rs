@@ -26,6 +26,10 @@ pub(crate) trait Dialect: sqlx::Database {
     /// A timestamp cut-off compared with a date or time column.
     fn timestamp(cutoff: &str) -> Expr;
 
+    /// `column` generalised to the first day of its year (or, with `month`, of its month),
+    /// as a value of the column's own type. Text columns are taken as ISO 8601 text.
+    fn truncate(table: &str, column: Option<&ColumnSchema>, month: bool) -> Expr;
+
     /// Whether a DELETE may not read its own table in a subquery (MySQL's error 1093).
     const SELF_REFERENCE_NEEDS_DERIVED_TABLE: bool = false;
 
@@ -76,6 +80,16 @@ pub(crate) fn kind_of(sql_type: &str) -> ValueKind {
     }
 }
 
+/// An ISO 8601 date in a text column cut to its year or month: `template` has `{n}` for the
+/// characters kept and `{tail}` for what completes the date.
+fn text_truncate(table: &str, c: &ColumnSchema, month: bool, template: &str) -> Expr {
+    let (n, tail) = if month { ("7", "-01") } else { ("4", "-01-01") };
+    Expr::cust_with_expr(
+        template.replace("{n}", n).replace("{tail}", tail),
+        col(table, &c.name),
+    )
+}
+
 fn decode_error(index: usize, e: impl std::fmt::Display) -> Error {
     Error::Decode(format!("column {index}: {e}"))
 }
@@ -118,6 +132,24 @@ impl Dialect for sqlx::Postgres {
 
     fn timestamp(cutoff: &str) -> Expr {
         Expr::cust_with_values("CAST($1 AS TIMESTAMP)", [cutoff])
+    }
+
+    fn truncate(table: &str, column: Option<&ColumnSchema>, month: bool) -> Expr {
+        let Some(c) = column else {
+            return Expr::cust("NULL");
+        };
+        let unit = if month { "month" } else { "year" };
+        if c.kind == ValueKind::Temporal {
+            Expr::cust_with_expr(
+                format!(
+                    "CAST(date_trunc('{unit}', CAST($1 AS TIMESTAMP)) AS {})",
+                    c.sql_type
+                ),
+                col(table, &c.name),
+            )
+        } else {
+            text_truncate(table, c, month, "SUBSTR($1, 1, {n}) || '{tail}'")
+        }
     }
 
     fn decode(row: &sqlx::postgres::PgRow, index: usize) -> Result<Value, Error> {
@@ -177,6 +209,21 @@ impl Dialect for sqlx::MySql {
         Expr::cust_with_values("CAST(? AS DATETIME)", [cutoff])
     }
 
+    fn truncate(table: &str, column: Option<&ColumnSchema>, month: bool) -> Expr {
+        let Some(c) = column else {
+            return Expr::cust("NULL");
+        };
+        if c.kind == ValueKind::Temporal {
+            let format = if month { "%Y-%m-01" } else { "%Y-01-01" };
+            Expr::cust_with_expr(
+                format!("CAST(DATE_FORMAT(?, '{format}') AS DATE)"),
+                col(table, &c.name),
+            )
+        } else {
+            text_truncate(table, c, month, "CONCAT(SUBSTR(?, 1, {n}), '{tail}')")
+        }
+    }
+
     fn decode(row: &sqlx::mysql::MySqlRow, index: usize) -> Result<Value, Error> {
         let raw = row.try_get_raw(index).map_err(|e| decode_error(index, e))?;
         if raw.is_null() {
@@ -217,6 +264,14 @@ impl Dialect for sqlx::Sqlite {
     fn timestamp(cutoff: &str) -> Expr {
         // Dates are stored as ISO 8601 text, which orders correctly as text.
         Expr::val(cutoff)
+    }
+
+    fn truncate(table: &str, column: Option<&ColumnSchema>, month: bool) -> Expr {
+        // Dates are ISO 8601 text here whatever the declared type.
+        match column {
+            Some(c) => text_truncate(table, c, month, "SUBSTR(?, 1, {n}) || '{tail}'"),
+            None => Expr::cust("NULL"),
+        }
     }
 
     fn decode(row: &sqlx::sqlite::SqliteRow, index: usize) -> Result<Value, Error> {

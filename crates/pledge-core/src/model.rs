@@ -1053,6 +1053,22 @@ pub struct TableRetention {
     /// The purpose whose retention this enforces.
     #[serde(default)]
     pub purpose: Option<Spanned<PurposeId>>,
+    /// For `anonymise` (and for expired rows kept because other rows still refer to them):
+    /// columns generalised instead of cleared, e.g. `{ birth_date = "year", country = "keep" }`.
+    #[serde(default)]
+    pub generalise: IndexMap<Spanned<String>, Spanned<Generalise>>,
+}
+
+/// How anonymisation generalises a column so that it no longer singles anyone out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Generalise {
+    /// A date or time keeps only its year (set to 1 January of that year).
+    Year,
+    /// A date or time keeps only its year and month (set to the first of the month).
+    Month,
+    /// The column is kept as it is (e.g. the country of an address).
+    Keep,
 }
 
 fn default_retention_action() -> Spanned<RetentionAction> {
