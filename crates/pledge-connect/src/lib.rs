@@ -6,11 +6,14 @@
 mod dialect;
 mod exec;
 mod introspect;
+mod retain;
 
 pub use exec::{Options, PSEUDONYM_PREFIX, pseudonym};
+pub use retain::{BatchOptions, RetentionOutcome, SweepOutcome};
 
 use pledge_core::model::Engine;
 pub use pledge_core::plan::TableRows;
+use pledge_core::plan::retention::RetentionPlan;
 use pledge_core::plan::{Plan, SchemaGraph, Value};
 use serde::Serialize;
 use sqlx::Connection as _;
@@ -179,6 +182,29 @@ impl Database {
             }
             Database::MySql(c) => exec::execute::<sqlx::MySql>(c, schema, plan, options).await,
             Database::Sqlite(c) => exec::execute::<sqlx::Sqlite>(c, schema, plan, options).await,
+        }
+    }
+
+    /// Run a retention plan in batches of keys, one short transaction per batch (all of them
+    /// in one transaction, rolled back, for a dry run). Unlike [`Database::execute`], what a
+    /// batch did stays when a later batch fails or the run is stopped; every batch is
+    /// idempotent, so running the plan again finishes the work.
+    pub async fn execute_batched(
+        &mut self,
+        schema: &SchemaGraph,
+        plan: &RetentionPlan,
+        options: &BatchOptions<'_>,
+    ) -> Result<RetentionOutcome, Error> {
+        match self {
+            Database::Postgres(c) => {
+                retain::execute_batched::<sqlx::Postgres>(c, schema, plan, options).await
+            }
+            Database::MySql(c) => {
+                retain::execute_batched::<sqlx::MySql>(c, schema, plan, options).await
+            }
+            Database::Sqlite(c) => {
+                retain::execute_batched::<sqlx::Sqlite>(c, schema, plan, options).await
+            }
         }
     }
 

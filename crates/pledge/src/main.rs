@@ -30,6 +30,8 @@ enum Command {
     /// Run a rights request (access, portability, erase, rectify, restrict) against the
     /// declared datasets.
     Request(cmd::request::Args),
+    /// Delete or anonymise the rows whose retention period has run out, in short batches.
+    Retain(cmd::retain::Args),
     /// List the lint rules.
     Rules(cmd::rules::Args),
     /// Write the privacy notice (HTML, Markdown or JSON-LD), or compare two versions.
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Categories(args) => cmd::categories::run(args),
         Command::Rules(args) => cmd::rules::run(args),
         Command::Request(args) => cmd::request::run(args),
+        Command::Retain(args) => cmd::retain::run(args),
         Command::Notice(args) => cmd::notice::run(args),
         Command::Ropa(args) => cmd::ropa::run(args),
     };

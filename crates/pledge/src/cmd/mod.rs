@@ -5,6 +5,7 @@ pub mod check;
 pub mod init;
 pub mod notice;
 pub mod request;
+pub mod retain;
 pub mod ropa;
 pub mod rules;
 pub mod schema;

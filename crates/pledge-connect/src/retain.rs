@@ -1,0 +1,311 @@
+//! Running a retention plan in bounded batches: each batch selects up to N keys of pending
+//! rows in primary-key order and runs the sweep's steps on them in a transaction of its own,
+//! so locks are held briefly and the application keeps working. A batch is committed before
+//! the next starts: a sweep can be stopped between any two batches and run again later, and
+//! since a batch only picks rows that still change, the next run goes on where it stopped.
+//!
+//! A dry run puts every batch in one transaction and rolls it back: the counts are those of a
+//! real run, and nothing changes.
+
+use crate::dialect::{Dialect, col};
+use crate::exec::Runner;
+use crate::{Error, Options};
+use pledge_core::model::RetentionAction;
+use pledge_core::plan::retention::{RetentionPlan, Sweep};
+use pledge_core::plan::{Action, Filter, SchemaGraph, Step, Value};
+use sea_query::{Alias, Condition, Expr, ExprTrait, Query};
+use sea_query_sqlx::SqlxValues;
+use serde::Serialize;
+use sqlx::{Acquire, Executor, IntoArguments};
+
+/// How a retention plan is run.
+pub struct BatchOptions<'a> {
+    /// Rows per batch (and per transaction).
+    pub batch_size: u64,
+    /// Run every batch, report the counts, then roll everything back.
+    pub dry_run: bool,
+    /// Count the pending rows of a table before sweeping it (for a progress bar's length).
+    pub count_first: bool,
+    /// Asked before each batch: `true` stops the run there. What is committed stays.
+    pub stop: &'a (dyn Fn() -> bool + Sync),
+    /// Called before a table's sweep and after each batch with (table, rows examined so far,
+    /// rows pending at the start if counted).
+    pub progress: &'a (dyn Fn(&str, u64, Option<u64>) + Sync),
+}
+
+/// What the sweep of one table did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SweepOutcome {
+    pub table: String,
+    /// Expired rows looked at: those the batches took, and those a hold keeps.
+    pub examined: u64,
+    pub deleted: u64,
+    pub anonymised: u64,
+    /// Rows of other tables deleted with the expired rows: (table, rows).
+    pub deleted_along: Vec<(String, u64)>,
+    /// Expired rows kept by a legal hold: (why, rows).
+    pub held: Vec<(String, u64)>,
+    /// Expired rows taken by a batch that were neither deleted nor changed: other rows still
+    /// refer to them and they hold nothing left to anonymise.
+    pub kept: u64,
+    pub batches: u64,
+    /// False when the run stopped before this table was done.
+    pub complete: bool,
+}
+
+/// What running a retention plan did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RetentionOutcome {
+    pub sweeps: Vec<SweepOutcome>,
+    /// False for a dry run (rolled back).
+    pub committed: bool,
+    /// The run was stopped before the end; run it again to finish.
+    pub stopped: bool,
+}
+
+pub(crate) async fn execute_batched<DB: Dialect>(
+    conn: &mut DB::Connection,
+    schema: &SchemaGraph,
+    plan: &RetentionPlan,
+    options: &BatchOptions<'_>,
+) -> Result<RetentionOutcome, Error>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Acquire<'c, Database = DB>,
+{
+    // Retention clears and deletes; it never pseudonymises, so no key is needed.
+    let exec = Options {
+        dry_run: options.dry_run,
+        hmac_key: b"",
+        expect_one_person: false,
+        progress: &|_, _| {},
+    };
+    let runner = Runner::<DB> {
+        schema,
+        options: &exec,
+        marker: std::marker::PhantomData,
+    };
+    if options.dry_run {
+        let mut tx = conn.begin().await.map_err(|e| Error::query("BEGIN", e))?;
+        let outcome = sweep_all(&runner, &mut tx, plan, options).await;
+        tx.rollback()
+            .await
+            .map_err(|e| Error::query("ROLLBACK", e))?;
+        outcome
+    } else {
+        let mut outcome = sweep_all(&runner, conn, plan, options).await?;
+        outcome.committed = true;
+        Ok(outcome)
+    }
+}
+
+async fn sweep_all<DB: Dialect>(
+    runner: &Runner<'_, DB>,
+    conn: &mut DB::Connection,
+    plan: &RetentionPlan,
+    options: &BatchOptions<'_>,
+) -> Result<RetentionOutcome, Error>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Acquire<'c, Database = DB>,
+{
+    let mut outcome = RetentionOutcome::default();
+    for sweep in &plan.sweeps {
+        let done = sweep_table(runner, conn, sweep, options).await?;
+        let complete = done.complete;
+        outcome.sweeps.push(done);
+        if !complete {
+            outcome.stopped = true;
+            break;
+        }
+    }
+    Ok(outcome)
+}
+
+async fn sweep_table<DB: Dialect>(
+    runner: &Runner<'_, DB>,
+    conn: &mut DB::Connection,
+    sweep: &Sweep,
+    options: &BatchOptions<'_>,
+) -> Result<SweepOutcome, Error>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Acquire<'c, Database = DB>,
+{
+    let table = sweep.table.as_str();
+    let mut out = SweepOutcome {
+        table: table.to_string(),
+        ..SweepOutcome::default()
+    };
+    let total = if options.count_first {
+        Some(
+            runner
+                .count(conn, table, runner.condition(table, &sweep.pending))
+                .await?,
+        )
+    } else {
+        None
+    };
+    (options.progress)(table, 0, total);
+    let key_columns: Vec<_> = sweep
+        .key
+        .iter()
+        .map(|k| {
+            runner
+                .schema
+                .table(table)
+                .and_then(|t| t.column(k))
+                .ok_or_else(|| Error::Decode(format!("no key column `{table}.{k}`")))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut cursor: Option<Vec<Value>> = None;
+    let mut picked = 0u64;
+    let stopped = loop {
+        if (options.stop)() {
+            break true;
+        }
+        let mut tx = conn.begin().await.map_err(|e| Error::query("BEGIN", e))?;
+        // Up to N keys of pending rows after the last batch, in key order.
+        let mut select = Query::select();
+        select.from(Alias::new(table));
+        for c in &key_columns {
+            select.expr(DB::read(table, c));
+            select.order_by((Alias::new(table), Alias::new(c.name.as_str())), sea_query::Order::Asc);
+        }
+        let mut condition = Condition::all().add(runner.condition(table, &sweep.pending));
+        if let Some(last) = &cursor {
+            condition = condition.add(after(table, &key_columns, last, |c, v| {
+                DB::bind(Some(c), v)
+            }));
+        }
+        select.cond_where(condition).limit(options.batch_size);
+        let rows = runner.fetch(&mut tx, &select).await?;
+        if rows.is_empty() {
+            tx.commit().await.map_err(|e| Error::query("COMMIT", e))?;
+            break false;
+        }
+        let keys: Vec<Vec<Value>> = rows
+            .iter()
+            .map(|r| (0..key_columns.len()).map(|i| DB::decode(r, i)).collect())
+            .collect::<Result<_, _>>()?;
+        // The batch's rows, still pending when each statement runs: a row the application
+        // touched since it was selected (a session used again) is left alone.
+        let batch = Filter::All {
+            filters: vec![keys_filter(&sweep.key, &keys), sweep.pending.clone()],
+        };
+        for (index, step) in sweep.steps.iter().enumerate() {
+            let bound = Step {
+                filter: bind_batch(&step.filter, &batch),
+                ..step.clone()
+            };
+            let result = runner
+                .step(&mut tx, &bound)
+                .await
+                .map_err(|e| Error::Step {
+                    index: index + 1,
+                    table: step.table.clone(),
+                    source: Box::new(e),
+                })?;
+            match (&step.action, step.table == table) {
+                (Action::Delete { .. }, true) => out.deleted += result.rows,
+                (Action::Mask { .. }, true) => out.anonymised += result.rows,
+                (Action::Delete { .. }, false) => {
+                    match out.deleted_along.iter_mut().find(|(t, _)| *t == step.table) {
+                        Some((_, n)) => *n += result.rows,
+                        None => out.deleted_along.push((step.table.clone(), result.rows)),
+                    }
+                }
+                _ => {}
+            }
+        }
+        tx.commit().await.map_err(|e| Error::query("COMMIT", e))?;
+        picked += keys.len() as u64;
+        out.batches += 1;
+        (options.progress)(table, picked, total);
+        cursor = keys.last().cloned();
+    };
+    out.complete = !stopped;
+    out.kept = picked.saturating_sub(out.deleted + out.anonymised);
+    // Counted after the sweep, which does not touch held rows.
+    for h in &sweep.held {
+        let n = runner
+            .count(conn, table, runner.condition(table, &h.filter))
+            .await?;
+        out.held.push((h.reason.clone(), n));
+    }
+    out.examined = picked + out.held.iter().map(|(_, n)| n).sum::<u64>();
+    if sweep.action == RetentionAction::Anonymise {
+        out.deleted = 0;
+    }
+    Ok(out)
+}
+
+/// Rows whose key comes after `last` in key order.
+fn after(
+    table: &str,
+    key: &[&pledge_core::plan::ColumnSchema],
+    last: &[Value],
+    bind: impl Fn(&pledge_core::plan::ColumnSchema, &Value) -> Expr,
+) -> Condition {
+    match (key, last) {
+        ([c], [v]) => Condition::all().add(col(table, &c.name).gt(bind(c, v))),
+        _ => Condition::all().add(
+            Expr::tuple(key.iter().map(|c| col(table, &c.name)))
+                .gt(Expr::tuple(key.iter().zip(last).map(|(c, v)| bind(c, v)))),
+        ),
+    }
+}
+
+/// The rows with these primary keys.
+fn keys_filter(key: &[String], keys: &[Vec<Value>]) -> Filter {
+    match key {
+        [one] => Filter::Identity {
+            columns: vec![(
+                one.clone(),
+                keys.iter().filter_map(|k| k.first().cloned()).collect(),
+            )],
+        },
+        _ => Filter::Any {
+            filters: keys
+                .iter()
+                .map(|k| Filter::All {
+                    filters: key
+                        .iter()
+                        .zip(k)
+                        .map(|(c, v)| Filter::Identity {
+                            columns: vec![(c.clone(), vec![v.clone()])],
+                        })
+                        .collect(),
+                })
+                .collect(),
+        },
+    }
+}
+
+/// `filter` with the batch placeholder replaced by the batch's rows.
+fn bind_batch(filter: &Filter, batch: &Filter) -> Filter {
+    match filter {
+        Filter::Batch => batch.clone(),
+        Filter::Any { filters } => Filter::Any {
+            filters: filters.iter().map(|f| bind_batch(f, batch)).collect(),
+        },
+        Filter::All { filters } => Filter::All {
+            filters: filters.iter().map(|f| bind_batch(f, batch)).collect(),
+        },
+        Filter::RefersTo {
+            columns,
+            parent,
+            parent_columns,
+            parent_filter,
+        } => Filter::RefersTo {
+            columns: columns.clone(),
+            parent: parent.clone(),
+            parent_columns: parent_columns.clone(),
+            parent_filter: Box::new(bind_batch(parent_filter, batch)),
+        },
+        other => other.clone(),
+    }
+}
