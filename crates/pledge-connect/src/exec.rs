@@ -194,11 +194,7 @@ where
                 .add(col(table, &a.column).not_like(format!("{PSEUDONYM_PREFIX}%"))),
             Mask::Year | Mask::Month => Condition::all()
                 .add(col(table, &a.column).is_not_null())
-                .add(col(table, &a.column).ne(DB::truncate(
-                    table,
-                    schema,
-                    a.mask == Mask::Month,
-                ))),
+                .add(col(table, &a.column).ne(DB::truncate(table, schema, a.mask == Mask::Month))),
         }
     }
 

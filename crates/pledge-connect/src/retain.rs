@@ -173,7 +173,10 @@ where
         select.from(Alias::new(table));
         for c in &key_columns {
             select.expr(DB::read(table, c));
-            select.order_by((Alias::new(table), Alias::new(c.name.as_str())), sea_query::Order::Asc);
+            select.order_by(
+                (Alias::new(table), Alias::new(c.name.as_str())),
+                sea_query::Order::Asc,
+            );
         }
         let mut condition = Condition::all().add(runner.condition(table, &sweep.pending));
         if let Some(last) = &cursor {

@@ -238,8 +238,20 @@ async fn a_dry_run_changes_nothing_and_counts_what_a_run_does(mut f: Fixture) {
     assert!(real.committed);
     for (d, r) in dry.sweeps.iter().zip(&real.sweeps) {
         assert_eq!(
-            (d.examined, d.deleted, d.anonymised, &d.deleted_along, &d.held),
-            (r.examined, r.deleted, r.anonymised, &r.deleted_along, &r.held),
+            (
+                d.examined,
+                d.deleted,
+                d.anonymised,
+                &d.deleted_along,
+                &d.held
+            ),
+            (
+                r.examined,
+                r.deleted,
+                r.anonymised,
+                &r.deleted_along,
+                &r.held
+            ),
             "{:?} {}",
             f.engine,
             d.table
@@ -306,11 +318,10 @@ async fn anonymisation_leaves_no_identifying_column(mut f: Fixture) {
         "{:?}",
         f.engine
     );
-    let rows = f
-        .db
-        .query("SELECT id, email, name, street, country FROM accounts ORDER BY id")
-        .await
-        .unwrap();
+    let rows =
+        f.db.query("SELECT id, email, name, street, country FROM accounts ORDER BY id")
+            .await
+            .unwrap();
     let text = |v: &Value| v.to_string();
     // 1 and 3 closed more than five years ago: cleared, the country kept.
     for (row, country) in [(&rows[0], "DK"), (&rows[2], "DE")] {
@@ -323,8 +334,10 @@ async fn anonymisation_leaves_no_identifying_column(mut f: Fixture) {
     assert_eq!(text(&rows[3][1]), "active@example.com");
     // Birth dates keep only their year.
     assert_eq!(
-        f.ids("SELECT id FROM accounts WHERE birth_date IN ('1980-01-01', '1975-01-01') ORDER BY id")
-            .await,
+        f.ids(
+            "SELECT id FROM accounts WHERE birth_date IN ('1980-01-01', '1975-01-01') ORDER BY id"
+        )
+        .await,
         [1, 3],
         "{:?}",
         f.engine
@@ -348,7 +361,12 @@ async fn a_second_run_finds_nothing(mut f: Fixture) {
     let second = f.run().await;
     for s in &second.sweeps {
         assert_eq!(
-            (s.deleted, s.anonymised, s.kept, s.deleted_along.iter().map(|(_, n)| n).sum::<u64>()),
+            (
+                s.deleted,
+                s.anonymised,
+                s.kept,
+                s.deleted_along.iter().map(|(_, n)| n).sum::<u64>()
+            ),
             (0, 0, 0, 0),
             "{:?} {s:?}",
             f.engine

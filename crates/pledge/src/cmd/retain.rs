@@ -265,7 +265,10 @@ fn print_report(args: &Args, results: &[DatasetResult], took: Duration) -> Resul
                 if o.complete { "" } else { " (stopped)" }
             )?;
             for (t, n) in &o.deleted_along {
-                writeln!(out, "    deleted along {n:>8}   rows of `{t}` that belonged to them")?;
+                writeln!(
+                    out,
+                    "    deleted along {n:>8}   rows of `{t}` that belonged to them"
+                )?;
             }
             for (why, n) in &o.held {
                 writeln!(out, "    held back {n:>8}   {why}")?;
