@@ -1,0 +1,1044 @@
+//! The Pledge engine's own state: API keys, rights requests and their events, jobs claimed
+//! with leases, exports, and the hash-chained audit log. On SQLite (a file, the default) or
+//! PostgreSQL (for several replicas), through one code path over sqlx's `Any` driver.
+//!
+//! Invariant: every state change goes through one transaction that also appends its audit
+//! record, so the log and the state cannot disagree. The audit log is append-only (a
+//! trigger refuses UPDATE and DELETE) and hash-chained (see [`audit`]).
+
+pub mod audit;
+mod migrate;
+
+use audit::{AuditRecord, GENESIS, Verification, Walker};
+use pledge_core::plan::{CivilTime, RequestKind};
+use pledge_core::workflow::{self, Regime, State, Transition, TransitionError};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Row, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+use thiserror::Error;
+
+/// What can go wrong in the store.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("store URL `{0}` is not sqlite:... or postgres://...")]
+    BadUrl(String),
+    #[error("the store's database failed: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("the store holds a value it cannot read: {0}")]
+    Corrupt(String),
+    #[error("no request `{0}`")]
+    UnknownRequest(String),
+    #[error("no API key `{0}`")]
+    UnknownKey(String),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("the request changed meanwhile (it is now {0}); read it again")]
+    Conflict(State),
+    #[error("cannot draw random bytes: {0}")]
+    Random(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which database holds the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The roles an API key can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, including keys.
+    Admin,
+    /// Requests, their personal data, approvals, exports, the audit log.
+    PrivacyOfficer,
+    /// Requests and their status; never personal data or exports.
+    SupportAgent,
+    /// Machine intake: creates requests.
+    Service,
+}
+
+pub const ROLES: [Role; 4] = [
+    Role::Admin,
+    Role::PrivacyOfficer,
+    Role::SupportAgent,
+    Role::Service,
+];
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::PrivacyOfficer => "privacy_officer",
+            Role::SupportAgent => "support_agent",
+            Role::Service => "service",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ROLES
+            .iter()
+            .copied()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown role `{s}`: admin, privacy_officer, support_agent or service")
+            })
+    }
+}
+
+/// An API key as stored: never the key itself, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub role: Role,
+    pub label: Option<String>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A new request.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub kind: RequestKind,
+    pub regime: Regime,
+    /// identity kind → value, e.g. `("email", "ana@example.com")`.
+    pub identities: Vec<(String, String)>,
+    /// For rectification: `(column or table.column, new value)`.
+    pub changes: Vec<(String, String)>,
+    /// Whether a privacy officer approves before it runs.
+    pub needs_approval: bool,
+    /// Staff intake of a person already known: verification skipped.
+    pub verified: bool,
+    pub received_at: i64,
+}
+
+/// A request as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequestRecord {
+    pub id: String,
+    pub kind: RequestKind,
+    pub regime: Regime,
+    pub state: State,
+    pub identities: Vec<(String, String)>,
+    pub changes: Vec<(String, String)>,
+    pub needs_approval: bool,
+    pub received_at: i64,
+    pub due_at: i64,
+    pub confirm_by: Option<i64>,
+    pub extension_reason: Option<String>,
+    pub denial_reason: Option<String>,
+    /// What the execution did (per dataset, steps and row counts), once it ran.
+    pub result: Option<Value>,
+    pub updated_at: i64,
+}
+
+impl RequestRecord {
+    fn workflow(&self) -> workflow::Request {
+        workflow::Request {
+            regime: self.regime,
+            state: self.state,
+            received_at: CivilTime::from_unix(self.received_at),
+            due_at: CivilTime::from_unix(self.due_at),
+            extension_reason: self.extension_reason.clone(),
+        }
+    }
+}
+
+/// One entry of a request's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequestEvent {
+    pub at: i64,
+    pub from_state: Option<State>,
+    pub to_state: State,
+    pub actor: String,
+    pub reason: Option<String>,
+}
+
+/// Which requests to list.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    /// Open requests due before this time (unix seconds).
+    pub due_before: Option<i64>,
+    /// Open requests whose deadline passed at this time.
+    pub overdue_at: Option<i64>,
+    pub state: Option<State>,
+    pub limit: Option<i64>,
+}
+
+/// A job claimed by a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub request_id: String,
+    pub attempts: i64,
+    pub owner: String,
+}
+
+/// The store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+const REQUEST_COLUMNS: &str = "id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, extension_reason, denial_reason, result, updated_at";
+
+impl Store {
+    /// Opens (and creates, for SQLite) the store at `url` and brings its schema up to date.
+    /// `sqlite:pledge-store.db`, `sqlite::memory:`, `postgres://...`.
+    pub async fn open(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let mut u = format!("sqlite:{rest}");
+            if !rest.contains("mode=") && !rest.contains(":memory:") {
+                u.push_str(if rest.contains('?') {
+                    "&mode=rwc"
+                } else {
+                    "?mode=rwc"
+                });
+            }
+            (Backend::Sqlite, u)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            return Err(Error::BadUrl(url.to_string()));
+        };
+        let memory = url.contains(":memory:");
+        let options = AnyPoolOptions::new()
+            // One connection for an in-memory SQLite: each connection would be its own database.
+            .max_connections(if memory {
+                1
+            } else if backend == Backend::Sqlite {
+                4
+            } else {
+                10
+            })
+            .min_connections(if memory { 1 } else { 0 })
+            .idle_timeout(if memory {
+                None
+            } else {
+                Some(Duration::from_secs(600))
+            })
+            .max_lifetime(if memory {
+                None
+            } else {
+                Some(Duration::from_secs(1800))
+            })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = options.connect(&url).await?;
+        if backend == Backend::Sqlite && !memory {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .fetch_optional(&pool)
+                .await?;
+        }
+        let store = Store { pool, backend };
+        migrate::run(&store.pool, backend).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`),
+    /// so two transactions that read then write wait for each other instead of failing.
+    async fn begin(&self) -> Result<Transaction<'static, Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Appends an audit record inside `tx`: the chain's head is read under a lock that
+    /// serialises appenders (SQLite's write lock; a transaction-scoped advisory lock on
+    /// PostgreSQL), so two transactions cannot fork the chain.
+    async fn audit(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        at: i64,
+        actor: &str,
+        action: &str,
+        request_id: Option<&str>,
+        detail: Value,
+    ) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7071955)::text")
+                .fetch_one(&mut **tx)
+                .await?;
+        }
+        let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+        let (seq, prev_hash) = match head {
+            Some(row) => (
+                row.try_get::<i64, _>("seq")? + 1,
+                row.try_get::<String, _>("hash")?,
+            ),
+            None => (1, GENESIS.to_string()),
+        };
+        let mut record = AuditRecord {
+            seq,
+            at,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            request_id: request_id.map(str::to_string),
+            detail,
+            prev_hash,
+            hash: String::new(),
+        };
+        record.hash = record.compute_hash();
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, request_id, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(record.seq)
+        .bind(record.at)
+        .bind(record.actor)
+        .bind(record.action)
+        .bind(record.request_id)
+        .bind(record.detail.to_string())
+        .bind(record.prev_hash)
+        .bind(record.hash)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------------------
+    // API keys
+
+    /// Creates a key with `role`. Returns the record and the key itself, which is not stored
+    /// anywhere and cannot be shown again.
+    pub async fn create_key(
+        &self,
+        role: Role,
+        label: Option<&str>,
+        actor: &str,
+        now: i64,
+    ) -> Result<(ApiKey, String)> {
+        let id = format!("key_{}", random_hex(6)?);
+        let secret = format!("pledge_{}", random_hex(24)?);
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, hash, role, label, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(audit::sha256_hex(secret.as_bytes()))
+        .bind(role.as_str())
+        .bind(label)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        self.audit(
+            &mut tx,
+            now,
+            actor,
+            "key.created",
+            None,
+            json!({"key": id, "role": role.as_str(), "label": label}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((
+            ApiKey {
+                id,
+                role,
+                label: label.map(str::to_string),
+                created_at: now,
+                revoked_at: None,
+            },
+            secret,
+        ))
+    }
+
+    pub async fn list_keys(&self) -> Result<Vec<ApiKey>> {
+        let rows = sqlx::query(
+            "SELECT id, role, label, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// Revokes a key; it stops working at once. Revoking twice is not an error.
+    pub async fn revoke_key(&self, id: &str, actor: &str, now: i64) -> Result<ApiKey> {
+        let mut tx = self.begin().await?;
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        let row = sqlx::query(
+            "SELECT id, role, label, created_at, revoked_at FROM api_keys WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::UnknownKey(id.to_string()))?;
+        if done.rows_affected() > 0 {
+            self.audit(&mut tx, now, actor, "key.revoked", None, json!({"key": id}))
+                .await?;
+        }
+        let key = key_from_row(&row)?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    /// The live key whose SHA-256 is the hash of `secret`.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>> {
+        let row = sqlx::query(
+            "SELECT id, role, label, created_at, revoked_at FROM api_keys WHERE hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(audit::sha256_hex(secret.as_bytes()))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Requests
+
+    /// Records a new request, its first event and audit record; a verified request that
+    /// needs no approval is queued for a worker in the same transaction.
+    pub async fn create_request(&self, new: NewRequest, actor: &str) -> Result<RequestRecord> {
+        let id = format!("req_{}", random_hex(10)?);
+        let received = CivilTime::from_unix(new.received_at);
+        let deadlines = workflow::deadlines(new.regime, received);
+        let state = match (new.verified, new.needs_approval) {
+            (false, _) => State::Received,
+            (true, true) => State::AwaitingApproval,
+            (true, false) => State::InProgress,
+        };
+        let record = RequestRecord {
+            id: id.clone(),
+            kind: new.kind,
+            regime: new.regime,
+            state,
+            identities: new.identities,
+            changes: new.changes,
+            needs_approval: new.needs_approval,
+            received_at: new.received_at,
+            due_at: deadlines.due.to_unix(),
+            confirm_by: deadlines.confirm_by.map(CivilTime::to_unix),
+            extension_reason: None,
+            denial_reason: None,
+            result: None,
+            updated_at: new.received_at,
+        };
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO requests (id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&record.id)
+        .bind(workflow::kind_name(record.kind))
+        .bind(record.regime.as_str())
+        .bind(record.state.as_str())
+        .bind(pairs_json(&record.identities))
+        .bind(pairs_json(&record.changes))
+        .bind(i64::from(record.needs_approval))
+        .bind(record.received_at)
+        .bind(record.due_at)
+        .bind(record.confirm_by)
+        .bind(record.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        self.event(&mut tx, &id, record.received_at, None, state, actor, None)
+            .await?;
+        if state == State::InProgress {
+            self.enqueue(&mut tx, &id, record.received_at).await?;
+        }
+        self.audit(
+            &mut tx,
+            record.received_at,
+            actor,
+            "request.created",
+            Some(&id),
+            json!({
+                "kind": workflow::kind_name(record.kind),
+                "regime": record.regime.as_str(),
+                "state": state.as_str(),
+                "due_at": record.due_at,
+                // The identities themselves are personal data: the log keeps their hash.
+                "identities_sha256": audit::sha256_hex(pairs_json(&record.identities).as_bytes()),
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn event(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        request_id: &str,
+        at: i64,
+        from: Option<State>,
+        to: State,
+        actor: &str,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO request_events (request_id, at, from_state, to_state, actor, reason) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(request_id)
+        .bind(at)
+        .bind(from.map(State::as_str))
+        .bind(to.as_str())
+        .bind(actor)
+        .bind(reason)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn enqueue(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        request_id: &str,
+        now: i64,
+    ) -> Result<()> {
+        // One job per request: approving twice, or re-entering in_progress from
+        // awaiting_external, does not run it twice.
+        sqlx::query(
+            "INSERT INTO jobs (request_id, state, attempts, created_at) VALUES ($1, 'queued', 0, $2) ON CONFLICT (request_id) DO NOTHING",
+        )
+        .bind(request_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_request(&self, id: &str) -> Result<RequestRecord> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| Error::UnknownRequest(id.to_string()))?;
+        request_from_row(&row)
+    }
+
+    pub async fn request_events(&self, id: &str) -> Result<Vec<RequestEvent>> {
+        let rows = sqlx::query(
+            "SELECT at, from_state, to_state, actor, reason FROM request_events WHERE request_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RequestEvent {
+                    at: r.try_get("at")?,
+                    from_state: r
+                        .try_get::<Option<String>, _>("from_state")?
+                        .map(|s| parse(&s))
+                        .transpose()?,
+                    to_state: parse(&r.try_get::<String, _>("to_state")?)?,
+                    actor: r.try_get("actor")?,
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Requests by deadline, soonest first.
+    pub async fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<RequestRecord>> {
+        let mut sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE 1 = 1");
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        let open = " AND state NOT IN ('completed', 'denied', 'cancelled')";
+        if filter.due_before.is_some() {
+            sql.push_str(&format!(" AND due_at <= ${}{open}", next()));
+        }
+        if filter.overdue_at.is_some() {
+            sql.push_str(&format!(" AND due_at < ${}{open}", next()));
+        }
+        if filter.state.is_some() {
+            sql.push_str(&format!(" AND state = ${}", next()));
+        }
+        sql.push_str(&format!(" ORDER BY due_at, id LIMIT ${}", next()));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(t) = filter.due_before {
+            q = q.bind(t);
+        }
+        if let Some(t) = filter.overdue_at {
+            q = q.bind(t);
+        }
+        if let Some(s) = filter.state {
+            q = q.bind(s.as_str());
+        }
+        q = q.bind(filter.limit.unwrap_or(1000).clamp(1, 10_000));
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(request_from_row).collect()
+    }
+
+    /// Applies `transition` if the workflow allows it from the request's current state: the
+    /// state, the event, the job (when it becomes in progress) and the audit record in one
+    /// transaction. A concurrent change in between makes this fail with [`Error::Conflict`].
+    pub async fn transition(
+        &self,
+        id: &str,
+        transition: &Transition,
+        actor: &str,
+        now: i64,
+    ) -> Result<RequestRecord> {
+        let mut tx = self.begin().await?;
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::UnknownRequest(id.to_string()))?;
+        let mut record = request_from_row(&row)?;
+        let applied = workflow::apply(&record.workflow(), transition)?;
+        let (extension, denial) = match applied.to {
+            State::Extended => (applied.reason.clone(), record.denial_reason.clone()),
+            State::Denied => (record.extension_reason.clone(), applied.reason.clone()),
+            _ => (
+                record.extension_reason.clone(),
+                record.denial_reason.clone(),
+            ),
+        };
+        let due_at = applied.due_at.to_unix();
+        let done = sqlx::query(
+            "UPDATE requests SET state = $1, due_at = $2, extension_reason = $3, denial_reason = $4, updated_at = $5 WHERE id = $6 AND state = $7",
+        )
+        .bind(applied.to.as_str())
+        .bind(due_at)
+        .bind(&extension)
+        .bind(&denial)
+        .bind(now)
+        .bind(id)
+        .bind(applied.from.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(Error::Conflict(record.state));
+        }
+        self.event(
+            &mut tx,
+            id,
+            now,
+            Some(applied.from),
+            applied.to,
+            actor,
+            applied.reason.as_deref(),
+        )
+        .await?;
+        if applied.to == State::InProgress {
+            self.enqueue(&mut tx, id, now).await?;
+        }
+        self.audit(
+            &mut tx,
+            now,
+            actor,
+            "request.transition",
+            Some(id),
+            json!({
+                "from": applied.from.as_str(),
+                "to": applied.to.as_str(),
+                "reason": applied.reason,
+                "due_at": due_at,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        record.state = applied.to;
+        record.due_at = due_at;
+        record.extension_reason = extension;
+        record.denial_reason = denial;
+        record.updated_at = now;
+        Ok(record)
+    }
+
+    /// Records that `actor` read personal data of a request (its identities, its export).
+    pub async fn record_read(
+        &self,
+        request_id: &str,
+        actor: &str,
+        what: &str,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        self.audit(
+            &mut tx,
+            now,
+            actor,
+            "request.read",
+            Some(request_id),
+            json!({ "what": what }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Jobs
+
+    /// Claims the oldest job that is queued, or running under a lease that expired (its
+    /// worker died), for `lease_secs`. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so replicas
+    /// never wait for each other; SQLite: one conditional UPDATE under the write lock.
+    pub async fn claim_job(&self, owner: &str, lease_secs: i64, now: i64) -> Result<Option<Job>> {
+        let pick = match self.backend {
+            Backend::Postgres => {
+                "SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_until < $3) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+            }
+            Backend::Sqlite => {
+                "SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_until < $3) ORDER BY id LIMIT 1"
+            }
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1 WHERE id = ({pick}) RETURNING id, request_id, attempts"
+        );
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(now + lease_secs)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let job = Job {
+            id: row.try_get("id")?,
+            request_id: row.try_get("request_id")?,
+            attempts: row.try_get("attempts")?,
+            owner: owner.to_string(),
+        };
+        self.audit(
+            &mut tx,
+            now,
+            owner,
+            "job.claimed",
+            Some(&job.request_id),
+            json!({"job": job.id, "attempt": job.attempts}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(job))
+    }
+
+    /// Extends the lease of a job this worker still holds. False if it lost the lease.
+    pub async fn renew_lease(&self, job: &Job, lease_secs: i64, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
+        )
+        .bind(now + lease_secs)
+        .bind(job.id)
+        .bind(&job.owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Finishes a job: the job is done, the request completed with its result (and export,
+    /// for access and portability), the event and the audit record, in one transaction and
+    /// only if this worker still holds the lease; otherwise nothing changes and false is
+    /// returned (the worker that took over finishes it).
+    pub async fn complete_job(
+        &self,
+        job: &Job,
+        result: &Value,
+        export: Option<&[u8]>,
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'done', finished_at = $1, error = NULL WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
+        )
+        .bind(now)
+        .bind(job.id)
+        .bind(&job.owner)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let state: String = sqlx::query("SELECT state FROM requests WHERE id = $1")
+            .bind(&job.request_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::UnknownRequest(job.request_id.clone()))?
+            .try_get("state")?;
+        let from: State = parse(&state)?;
+        let completes = from.can_move_to(State::Completed);
+        sqlx::query("UPDATE requests SET result = $1, updated_at = $2 WHERE id = $3")
+            .bind(result.to_string())
+            .bind(now)
+            .bind(&job.request_id)
+            .execute(&mut *tx)
+            .await?;
+        if completes {
+            sqlx::query("UPDATE requests SET state = 'completed' WHERE id = $1")
+                .bind(&job.request_id)
+                .execute(&mut *tx)
+                .await?;
+            self.event(
+                &mut tx,
+                &job.request_id,
+                now,
+                Some(from),
+                State::Completed,
+                &job.owner,
+                None,
+            )
+            .await?;
+        }
+        if let Some(bytes) = export {
+            sqlx::query(
+                "INSERT INTO exports (request_id, created_at, bytes) VALUES ($1, $2, $3) ON CONFLICT (request_id) DO NOTHING",
+            )
+            .bind(&job.request_id)
+            .bind(now)
+            .bind(bytes.to_vec())
+            .execute(&mut *tx)
+            .await?;
+        }
+        self.audit(
+            &mut tx,
+            now,
+            &job.owner,
+            "job.completed",
+            Some(&job.request_id),
+            json!({
+                "job": job.id,
+                "attempt": job.attempts,
+                "from": from.as_str(),
+                "to": if completes { "completed" } else { from.as_str() },
+                "result": result,
+                "export_bytes": export.map(<[u8]>::len),
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records a failed attempt. The job goes back to the queue, or stays failed after
+    /// `max_attempts`; the request stays in progress, with the error visible to staff.
+    pub async fn fail_job(
+        &self,
+        job: &Job,
+        error: &str,
+        max_attempts: i64,
+        now: i64,
+    ) -> Result<()> {
+        let next = if job.attempts >= max_attempts {
+            "failed"
+        } else {
+            "queued"
+        };
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = $1, error = $2, lease_owner = NULL, lease_until = NULL WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
+        )
+        .bind(next)
+        .bind(error)
+        .bind(job.id)
+        .bind(&job.owner)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            self.audit(
+                &mut tx,
+                now,
+                &job.owner,
+                "job.failed",
+                Some(&job.request_id),
+                json!({"job": job.id, "attempt": job.attempts, "error": error, "next": next}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The state of a request's job and its last error: `(state, attempts, error)`.
+    pub async fn job_status(
+        &self,
+        request_id: &str,
+    ) -> Result<Option<(String, i64, Option<String>)>> {
+        let row = sqlx::query("SELECT state, attempts, error FROM jobs WHERE request_id = $1")
+            .bind(request_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get("state")?,
+                r.try_get("attempts")?,
+                r.try_get("error")?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// The export of an access or portability request, if it has one.
+    pub async fn export(&self, request_id: &str) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT bytes FROM exports WHERE request_id = $1")
+            .bind(request_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok(r.try_get::<Vec<u8>, _>("bytes")?))
+            .transpose()
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Audit log
+
+    /// Records after `after_seq`, oldest first.
+    pub async fn audit_records(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, request_id, detail, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after_seq)
+        .bind(limit.clamp(1, 10_000))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    /// Walks the whole chain, in pages, and names the first broken record.
+    pub async fn verify_audit(&self) -> Result<Verification> {
+        let mut walker = Walker::default();
+        let mut after = 0;
+        'pages: loop {
+            let page = self.audit_records(after, 5000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for r in &page {
+                if !walker.push(r) {
+                    break 'pages;
+                }
+            }
+        }
+        Ok(walker.finish())
+    }
+
+    /// Counts of requests per state, for metrics.
+    pub async fn count_by_state(&self) -> Result<Vec<(State, i64)>> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM requests GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((parse(&r.try_get::<String, _>("state")?)?, r.try_get("n")?)))
+            .collect()
+    }
+
+    /// Runs one statement outside the API, for tests that play the tamperer.
+    #[doc(hidden)]
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+}
+
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| Error::Random(e.to_string()))?;
+    Ok(audit::hex(&buf))
+}
+
+fn pairs_json(pairs: &[(String, String)]) -> String {
+    Value::Array(pairs.iter().map(|(k, v)| json!([k, v])).collect()).to_string()
+}
+
+fn pairs_from_json(text: &str) -> Result<Vec<(String, String)>> {
+    serde_json::from_str(text).map_err(|e| Error::Corrupt(format!("pairs {text:?}: {e}")))
+}
+
+fn parse<T: FromStr>(s: &str) -> Result<T> {
+    s.parse()
+        .map_err(|_| Error::Corrupt(format!("unexpected value `{s}`")))
+}
+
+fn key_from_row(r: &AnyRow) -> Result<ApiKey> {
+    Ok(ApiKey {
+        id: r.try_get("id")?,
+        role: r
+            .try_get::<String, _>("role")?
+            .parse()
+            .map_err(Error::Corrupt)?,
+        label: r.try_get("label")?,
+        created_at: r.try_get("created_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+fn request_from_row(r: &AnyRow) -> Result<RequestRecord> {
+    let kind: String = r.try_get("kind")?;
+    Ok(RequestRecord {
+        id: r.try_get("id")?,
+        kind: workflow::parse_kind(&kind).map_err(|e| Error::Corrupt(e.to_string()))?,
+        regime: parse(&r.try_get::<String, _>("regime")?)?,
+        state: parse(&r.try_get::<String, _>("state")?)?,
+        identities: pairs_from_json(&r.try_get::<String, _>("identities")?)?,
+        changes: pairs_from_json(&r.try_get::<String, _>("changes")?)?,
+        needs_approval: r.try_get::<i64, _>("needs_approval")? != 0,
+        received_at: r.try_get("received_at")?,
+        due_at: r.try_get("due_at")?,
+        confirm_by: r.try_get("confirm_by")?,
+        extension_reason: r.try_get("extension_reason")?,
+        denial_reason: r.try_get("denial_reason")?,
+        result: r
+            .try_get::<Option<String>, _>("result")?
+            .map(|s| serde_json::from_str(&s).map_err(|e| Error::Corrupt(e.to_string())))
+            .transpose()?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn audit_from_row(r: &AnyRow) -> Result<AuditRecord> {
+    let detail: String = r.try_get("detail")?;
+    Ok(AuditRecord {
+        seq: r.try_get("seq")?,
+        at: r.try_get("at")?,
+        actor: r.try_get("actor")?,
+        action: r.try_get("action")?,
+        request_id: r.try_get("request_id")?,
+        // A detail that is not JSON any more was edited: keep the text, the hash will not match.
+        detail: serde_json::from_str(&detail).unwrap_or(Value::String(detail)),
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
+}

@@ -1,0 +1,187 @@
+//! The store's schema, as numbered migrations embedded in the binary and run on start.
+//! `schema_version` records which ran; each runs in its own transaction with its record.
+
+use crate::{Backend, Result};
+use sqlx::{AnyPool, Row};
+
+/// One migration: its number, then its statements (portable SQL unless per backend).
+struct Migration {
+    version: i64,
+    common: &'static [&'static str],
+    sqlite: &'static [&'static str],
+    postgres: &'static [&'static str],
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    common: &[
+        "CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            hash TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL,
+            label TEXT,
+            created_at BIGINT NOT NULL,
+            revoked_at BIGINT
+        )",
+        "CREATE TABLE requests (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            regime TEXT NOT NULL,
+            state TEXT NOT NULL,
+            identities TEXT NOT NULL,
+            changes TEXT NOT NULL,
+            needs_approval BIGINT NOT NULL,
+            received_at BIGINT NOT NULL,
+            due_at BIGINT NOT NULL,
+            confirm_by BIGINT,
+            extension_reason TEXT,
+            denial_reason TEXT,
+            result TEXT,
+            updated_at BIGINT NOT NULL
+        )",
+        "CREATE INDEX requests_by_due ON requests (due_at)",
+        "CREATE INDEX events_by_request ON request_events (request_id, id)",
+        "CREATE INDEX jobs_by_state ON jobs (state, id)",
+    ],
+    sqlite: &[
+        "CREATE TABLE request_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            request_id TEXT NOT NULL REFERENCES requests (id),
+            at BIGINT NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            reason TEXT
+        )",
+        "CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            request_id TEXT NOT NULL UNIQUE REFERENCES requests (id),
+            state TEXT NOT NULL,
+            attempts BIGINT NOT NULL,
+            lease_owner TEXT,
+            lease_until BIGINT,
+            created_at BIGINT NOT NULL,
+            finished_at BIGINT,
+            error TEXT
+        )",
+        "CREATE TABLE exports (
+            request_id TEXT PRIMARY KEY REFERENCES requests (id),
+            created_at BIGINT NOT NULL,
+            bytes BLOB NOT NULL
+        )",
+        "CREATE TABLE audit_log (
+            seq BIGINT PRIMARY KEY,
+            at BIGINT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            request_id TEXT,
+            detail TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )",
+        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    ],
+    postgres: &[
+        "CREATE TABLE request_events (
+            id BIGSERIAL PRIMARY KEY,
+            request_id TEXT NOT NULL REFERENCES requests (id),
+            at BIGINT NOT NULL,
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            reason TEXT
+        )",
+        "CREATE TABLE jobs (
+            id BIGSERIAL PRIMARY KEY,
+            request_id TEXT NOT NULL UNIQUE REFERENCES requests (id),
+            state TEXT NOT NULL,
+            attempts BIGINT NOT NULL,
+            lease_owner TEXT,
+            lease_until BIGINT,
+            created_at BIGINT NOT NULL,
+            finished_at BIGINT,
+            error TEXT
+        )",
+        "CREATE TABLE exports (
+            request_id TEXT PRIMARY KEY REFERENCES requests (id),
+            created_at BIGINT NOT NULL,
+            bytes BYTEA NOT NULL
+        )",
+        "CREATE TABLE audit_log (
+            seq BIGINT PRIMARY KEY,
+            at BIGINT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            request_id TEXT,
+            detail TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )",
+        "CREATE FUNCTION pledge_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+         $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$",
+        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+         FOR EACH ROW EXECUTE FUNCTION pledge_audit_append_only()",
+    ],
+}];
+
+/// Brings the schema up to date. On PostgreSQL an advisory lock keeps two replicas that
+/// start together from running the same migration twice.
+pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_lock(7071956)::text")
+            .fetch_one(&mut *conn)
+            .await?;
+    }
+    let result = run_locked(&mut conn, backend).await;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock(7071956)::text")
+            .fetch_one(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn run_locked(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<()> {
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        .execute(&mut *conn)
+        .await?;
+    let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("v")?;
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        // Tables the common indexes refer to are created first.
+        let specific = match backend {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        };
+        let (tables, rest): (Vec<&str>, Vec<&str>) = m
+            .common
+            .iter()
+            .copied()
+            .partition(|s| s.trim_start().starts_with("CREATE TABLE"));
+        for statement in tables.iter().chain(specific).chain(rest.iter()) {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*statement))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)")
+            .bind(m.version)
+            .bind(unix_now())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,427 @@
+//! The same suite on SQLite (always) and PostgreSQL (the server scripts/test.sh starts).
+
+use pledge_core::plan::RequestKind;
+use pledge_core::workflow::{Regime, State, Transition};
+use pledge_store::{Backend, Error, NewRequest, RequestFilter, Role, Store};
+
+const T0: i64 = 1_795_000_000; // 2026-11-17
+
+fn new_request(kind: RequestKind, verified: bool, needs_approval: bool) -> NewRequest {
+    NewRequest {
+        kind,
+        regime: Regime::Gdpr,
+        identities: vec![("email".into(), "ana@example.com".into())],
+        changes: vec![],
+        needs_approval,
+        verified,
+        received_at: T0,
+    }
+}
+
+async fn suite(store: Store) {
+    keys(&store).await;
+    workflow(&store).await;
+    jobs(&store).await;
+    listing(&store).await;
+    audit_chain(&store).await;
+}
+
+async fn keys(store: &Store) {
+    let (key, secret) = store
+        .create_key(Role::SupportAgent, Some("desk"), "cli", T0)
+        .await
+        .unwrap();
+    assert!(secret.starts_with("pledge_") && secret.len() > 40);
+    let found = store.authenticate(&secret).await.unwrap().unwrap();
+    assert_eq!(found.id, key.id);
+    assert_eq!(found.role, Role::SupportAgent);
+    assert!(store.authenticate("pledge_wrong").await.unwrap().is_none());
+    // Only the hash is stored.
+    let keys = store.list_keys().await.unwrap();
+    assert!(keys.iter().any(|k| k.id == key.id));
+    let revoked = store.revoke_key(&key.id, "cli", T0 + 1).await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(T0 + 1));
+    assert!(store.authenticate(&secret).await.unwrap().is_none());
+    // Twice is fine; an unknown id is named.
+    store.revoke_key(&key.id, "cli", T0 + 2).await.unwrap();
+    assert!(matches!(
+        store.revoke_key("key_nope", "cli", T0).await,
+        Err(Error::UnknownKey(_))
+    ));
+}
+
+async fn workflow(store: &Store) {
+    let r = store
+        .create_request(new_request(RequestKind::Access, true, true), "key:a")
+        .await
+        .unwrap();
+    assert_eq!(r.state, State::AwaitingApproval);
+    assert_eq!(r.due_at, T0 + 30 * 86_400); // 17 November + 1 month = 17 December
+    let got = store.get_request(&r.id).await.unwrap();
+    assert_eq!(got, r);
+
+    let e = store
+        .transition(&r.id, &Transition::To(State::Completed), "key:a", T0 + 5)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Transition(_)), "{e}");
+    // Nothing was written by the refused transition.
+    assert_eq!(store.request_events(&r.id).await.unwrap().len(), 1);
+
+    let extended = store
+        .transition(
+            &r.id,
+            &Transition::Extend {
+                reason: "many systems".into(),
+            },
+            "key:a",
+            T0 + 10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(extended.state, State::Extended);
+    assert_eq!(extended.due_at, T0 + (30 + 31 + 31) * 86_400); // 17 February
+    let approved = store
+        .transition(&r.id, &Transition::To(State::InProgress), "key:a", T0 + 20)
+        .await
+        .unwrap();
+    assert_eq!(approved.state, State::InProgress);
+    assert_eq!(approved.extension_reason.as_deref(), Some("many systems"));
+    let events = store.request_events(&r.id).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.to_state).collect::<Vec<_>>(),
+        [State::AwaitingApproval, State::Extended, State::InProgress]
+    );
+    assert_eq!(events[1].reason.as_deref(), Some("many systems"));
+
+    let denied = store
+        .create_request(new_request(RequestKind::Erasure, false, false), "key:a")
+        .await
+        .unwrap();
+    assert_eq!(denied.state, State::Received);
+    let denied = store
+        .transition(
+            &denied.id,
+            &Transition::Deny {
+                reason: "manifestly unfounded".into(),
+            },
+            "key:a",
+            T0 + 30,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        denied.denial_reason.as_deref(),
+        Some("manifestly unfounded")
+    );
+    assert!(matches!(
+        store.get_request("req_nope").await,
+        Err(Error::UnknownRequest(_))
+    ));
+}
+
+async fn jobs(store: &Store) {
+    // Drain what the workflow test queued.
+    while let Some(job) = store.claim_job("w0", 60, T0 + 100).await.unwrap() {
+        assert!(
+            store
+                .complete_job(&job, &serde_json::json!({}), None, T0 + 100)
+                .await
+                .unwrap()
+        );
+    }
+    let r = store
+        .create_request(new_request(RequestKind::Access, true, false), "key:a")
+        .await
+        .unwrap();
+    assert_eq!(r.state, State::InProgress);
+    let now = T0 + 200;
+    let job = store.claim_job("w1", 30, now).await.unwrap().unwrap();
+    assert_eq!(job.request_id, r.id);
+    assert_eq!(job.attempts, 1);
+    // Nobody else gets it while the lease holds.
+    assert_eq!(store.claim_job("w2", 30, now + 10).await.unwrap(), None);
+    assert!(store.renew_lease(&job, 30, now + 20).await.unwrap());
+    assert_eq!(store.claim_job("w2", 30, now + 40).await.unwrap(), None);
+    // The worker dies; after the lease another takes over.
+    let taken = store.claim_job("w2", 30, now + 51).await.unwrap().unwrap();
+    assert_eq!(taken.request_id, r.id);
+    assert_eq!(taken.attempts, 2);
+    // The old worker comes back: it lost the lease and changes nothing.
+    assert!(!store.renew_lease(&job, 30, now + 52).await.unwrap());
+    assert!(
+        !store
+            .complete_job(&job, &serde_json::json!({"by": "w1"}), None, now + 52)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .complete_job(
+                &taken,
+                &serde_json::json!({"by": "w2"}),
+                Some(b"zip".as_slice()),
+                now + 53
+            )
+            .await
+            .unwrap()
+    );
+    let done = store.get_request(&r.id).await.unwrap();
+    assert_eq!(done.state, State::Completed);
+    assert_eq!(done.result, Some(serde_json::json!({"by": "w2"})));
+    assert_eq!(
+        store.export(&r.id).await.unwrap().as_deref(),
+        Some(b"zip".as_slice())
+    );
+    // Completed once: one completed event.
+    let completions = store
+        .request_events(&r.id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.to_state == State::Completed)
+        .count();
+    assert_eq!(completions, 1);
+    assert_eq!(store.claim_job("w3", 30, now + 1000).await.unwrap(), None);
+
+    // A failure goes back to the queue until the attempts run out.
+    let r2 = store
+        .create_request(new_request(RequestKind::Erasure, true, false), "key:a")
+        .await
+        .unwrap();
+    let j = store.claim_job("w1", 30, now).await.unwrap().unwrap();
+    store.fail_job(&j, "database down", 2, now).await.unwrap();
+    let j = store.claim_job("w1", 30, now + 1).await.unwrap().unwrap();
+    assert_eq!(j.attempts, 2);
+    store
+        .fail_job(&j, "database down", 2, now + 1)
+        .await
+        .unwrap();
+    assert_eq!(store.claim_job("w1", 30, now + 2).await.unwrap(), None);
+    let (state, attempts, error) = store.job_status(&r2.id).await.unwrap().unwrap();
+    assert_eq!(
+        (state.as_str(), attempts, error.as_deref()),
+        ("failed", 2, Some("database down"))
+    );
+    assert_eq!(
+        store.get_request(&r2.id).await.unwrap().state,
+        State::InProgress
+    );
+}
+
+async fn listing(store: &Store) {
+    let all = store
+        .list_requests(&RequestFilter::default())
+        .await
+        .unwrap();
+    assert!(all.len() >= 4);
+    assert!(all.windows(2).all(|w| w[0].due_at <= w[1].due_at));
+    // Open requests due within 40 days of T0: every open one (due one or three months out
+    // is beyond for the extended one).
+    let soon = store
+        .list_requests(&RequestFilter {
+            due_before: Some(T0 + 40 * 86_400),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(soon.iter().all(|r| !r.state.is_final()));
+    assert!(soon.iter().all(|r| r.due_at <= T0 + 40 * 86_400));
+    assert!(!soon.is_empty());
+    let overdue_now = store
+        .list_requests(&RequestFilter {
+            overdue_at: Some(T0),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(overdue_now.is_empty());
+    let overdue_later = store
+        .list_requests(&RequestFilter {
+            overdue_at: Some(T0 + 200 * 86_400),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(overdue_later.len(), soon.len());
+    let counts = store.count_by_state().await.unwrap();
+    assert!(counts.contains(&(State::Denied, 1)));
+}
+
+async fn audit_chain(store: &Store) {
+    let before = store.verify_audit().await.unwrap();
+    assert_eq!(before.first_broken, None);
+    assert!(before.records >= 10, "{before:?}");
+    let records = store.audit_records(0, 100).await.unwrap();
+    assert_eq!(records[0].action, "key.created");
+    // No personal data in the log: identities are hashed.
+    assert!(
+        records
+            .iter()
+            .all(|r| !r.detail.to_string().contains("ana@example.com"))
+    );
+    // The log refuses edits and deletions...
+    assert!(
+        store
+            .execute_raw("UPDATE audit_log SET actor = 'x' WHERE seq = 3")
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .execute_raw("DELETE FROM audit_log WHERE seq = 3")
+            .await
+            .is_err()
+    );
+    // ... and someone who removes the guard is found out.
+    match store.backend() {
+        Backend::Sqlite => {
+            store
+                .execute_raw("DROP TRIGGER audit_log_no_update")
+                .await
+                .unwrap();
+            store
+                .execute_raw("DROP TRIGGER audit_log_no_delete")
+                .await
+                .unwrap();
+        }
+        Backend::Postgres => {
+            store
+                .execute_raw("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+                .await
+                .unwrap();
+        }
+    }
+    store
+        .execute_raw("UPDATE audit_log SET actor = 'someone else' WHERE seq = 5")
+        .await
+        .unwrap();
+    let v = store.verify_audit().await.unwrap();
+    let broken = v.first_broken.unwrap();
+    assert_eq!(broken.seq, 5, "{broken:?}");
+    assert_eq!(v.records, 4);
+    store
+        .execute_raw("DELETE FROM audit_log WHERE seq = 3")
+        .await
+        .unwrap();
+    let broken = store.verify_audit().await.unwrap().first_broken.unwrap();
+    assert_eq!(broken.seq, 3);
+    assert!(broken.reason.contains("missing"), "{}", broken.reason);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_in_memory() {
+    suite(Store::open("sqlite::memory:").await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_file_and_reopen() {
+    let dir = std::env::temp_dir().join(format!("pledge-store-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("store.db");
+    let url = format!("sqlite:{}", path.display());
+    let store = Store::open(&url).await.unwrap();
+    let (_, secret) = store
+        .create_key(Role::Admin, None, "cli", T0)
+        .await
+        .unwrap();
+    store.close().await;
+    // Migrations are not run twice; the data is still there.
+    let store = Store::open(&url).await.unwrap();
+    assert!(store.authenticate(&secret).await.unwrap().is_some());
+    suite(store).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_concurrent_writers_keep_one_chain() {
+    let dir = std::env::temp_dir().join(format!("pledge-store-conc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite:{}", dir.join("store.db").display());
+    let store = Store::open(&url).await.unwrap();
+    concurrent(&store).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+async fn concurrent(store: &Store) {
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..25 {
+                store
+                    .create_request(new_request(RequestKind::Access, i % 2 == 0, false), "key:c")
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let v = store.verify_audit().await.unwrap();
+    assert_eq!(v.first_broken, None);
+    assert_eq!(v.records, 200);
+    // Workers racing for 100 jobs each get distinct ones.
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let store = store.clone();
+        workers.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(job) = store.claim_job(&format!("w{w}"), 60, T0).await.unwrap() {
+                got.push(job.request_id.clone());
+                store
+                    .complete_job(&job, &serde_json::json!({}), None, T0)
+                    .await
+                    .unwrap();
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!((n, all.len()), (100, 100));
+}
+
+/// A fresh database inside the test PostgreSQL server.
+async fn postgres_store(url: &str) -> Store {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+    let mut buf = [0u8; 6];
+    getrandom::fill(&mut buf).unwrap();
+    let name = format!(
+        "pledge_store_{}",
+        buf.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    Store::open(&format!("{base}/{name}")).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres() {
+    let Some(url) =
+        pledge_testkit::require!(pledge_testkit::POSTGRES_URL, pledge_testkit::postgres_url())
+    else {
+        return;
+    };
+    suite(postgres_store(&url).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_concurrent_writers_keep_one_chain() {
+    let Some(url) =
+        pledge_testkit::require!(pledge_testkit::POSTGRES_URL, pledge_testkit::postgres_url())
+    else {
+        return;
+    };
+    concurrent(&postgres_store(&url).await).await;
+}
