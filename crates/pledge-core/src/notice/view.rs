@@ -278,7 +278,10 @@ pub struct ConditionView {
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceView {
     pub kind: String,
+    /// "from a third party".
     pub label: &'static str,
+    /// "a third party".
+    pub noun: &'static str,
     pub name: Option<String>,
     pub indirect: bool,
     pub public: bool,
@@ -347,6 +350,7 @@ pub struct SourceUse {
     pub name: Option<String>,
     pub kind: String,
     pub label: &'static str,
+    pub noun: &'static str,
     pub public: bool,
     pub categories: Vec<CategoryRef>,
     pub purposes: Vec<String>,
@@ -812,6 +816,7 @@ impl<'a> Builder<'a> {
             .map(|s| SourceView {
                 kind: variant_name(&s.kind.value),
                 label: s.kind.label(),
+                noun: s.kind.label().trim_start_matches("from "),
                 name: text(&s.name),
                 indirect: s.kind.is_indirect(),
                 public: s.kind.value == SourceKind::Public,
@@ -1488,6 +1493,7 @@ fn source_uses(purposes: &[PurposeView]) -> Vec<SourceUse> {
                     name: s.name.clone(),
                     kind: s.kind.clone(),
                     label: s.label,
+                    noun: s.noun,
                     public: s.public,
                     categories,
                     purposes: vec![p.name.clone()],
