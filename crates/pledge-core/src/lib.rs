@@ -1,5 +1,6 @@
 //! The pure core of Pledge: the declaration model and its parser, the data category taxonomy,
-//! the lint rules and the renderers of their findings.
+//! the lint rules and the renderers of their findings, the privacy notice and the record of
+//! processing.
 //!
 //! Architecture invariant: nothing in this crate touches files, the network or the clock.
 //! Callers hand it text (a [`SourceMap`]) and, where time matters, the current time as a
