@@ -458,6 +458,22 @@ fn the_response_time_promised_is_the_one_shown() {
 }
 
 #[test]
+fn without_the_gdpr_the_notice_cites_only_the_ccpa() {
+    let mut d = doc("complete.toml");
+    d.policy.as_mut().unwrap().regimes = vec![pledge_core::Spanned::unspanned(Regime::Ccpa)];
+    let decl = declaration(d);
+    for format in [Format::Html, Format::Markdown] {
+        let text = render(&decl, format);
+        for word in ["GDPR", "ePrivacy", "European Economic Area", "Art. 6(1)"] {
+            assert!(!text.contains(word), "{format:?} mentions {word}");
+        }
+        assert!(text.contains("Notice to California residents"));
+        assert!(text.contains("The right to know"), "{format:?}");
+        assert!(text.contains("service provider"), "{format:?}");
+    }
+}
+
+#[test]
 fn declared_text_is_escaped_in_html() {
     let mut d = doc("complete.toml");
     purpose(&mut d, "newsletter").description = Some(pledge_core::Spanned::unspanned(

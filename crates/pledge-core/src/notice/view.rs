@@ -74,6 +74,9 @@ pub struct Content {
 pub struct Regimes {
     pub gdpr: bool,
     pub uk_gdpr: bool,
+    /// The EU or the UK GDPR: the parts of the notice that only the GDPR asks for (legal
+    /// bases, its rights, transfers, complaints) are left out when neither applies.
+    pub any_gdpr: bool,
     pub ccpa: bool,
     /// Full names of the laws, e.g. "the EU General Data Protection Regulation (GDPR)".
     pub names: Vec<String>,
@@ -769,6 +772,9 @@ impl<'a> Builder<'a> {
             processor_purposes,
             sections: Vec::new(),
         };
+        if !content.regimes.any_gdpr {
+            without_gdpr(&mut content);
+        }
         content.sections = sections(&content);
         content
     }
@@ -778,6 +784,7 @@ impl<'a> Builder<'a> {
         Regimes {
             gdpr: regimes.contains(&Regime::Gdpr),
             uk_gdpr: regimes.contains(&Regime::UkGdpr),
+            any_gdpr: regimes.contains(&Regime::Gdpr) || regimes.contains(&Regime::UkGdpr),
             ccpa: regimes.contains(&Regime::Ccpa),
             names: regimes.iter().map(|r| r.label().to_string()).collect(),
         }
@@ -1502,6 +1509,32 @@ fn source_uses(purposes: &[PurposeView]) -> Vec<SourceUse> {
         }
     }
     uses
+}
+
+/// Leave out what only the GDPR asks for, and words that cite it, when it does not apply.
+fn without_gdpr(c: &mut Content) {
+    for p in c.purposes.iter_mut().chain(c.processor_purposes.iter_mut()) {
+        p.bases.clear();
+        p.special_condition = None;
+        p.requirement = None;
+        p.automated = None;
+        p.transfers.clear();
+    }
+    c.transfers.clear();
+    c.consent.clear();
+    c.requirements.clear();
+    c.automated.clear();
+    c.rights = None;
+    c.authority = None;
+    c.children.clear();
+    c.representative = None;
+    c.summary.automated = false;
+    c.summary.transfer_countries.clear();
+    c.summary.rights.retain(|r| {
+        [Right::Access, Right::Erasure, Right::Rectification, Right::OptOutOfSale, Right::LimitSensitive, Right::NonDiscrimination]
+            .iter()
+            .any(|x| x.title() == r)
+    });
 }
 
 /// The sections a notice has, given its content.
