@@ -38,6 +38,10 @@ enum Command {
     Notice(cmd::notice::Args),
     /// Write the record of processing activities (GDPR Art. 30).
     Ropa(cmd::ropa::Args),
+    /// Create, list and revoke the server's API keys.
+    Keys(cmd::keys::Args),
+    /// Check the audit log's hash chain.
+    Audit(cmd::audit::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +56,8 @@ fn main() -> ExitCode {
         Command::Retain(args) => cmd::retain::run(args),
         Command::Notice(args) => cmd::notice::run(args),
         Command::Ropa(args) => cmd::ropa::run(args),
+        Command::Keys(args) => cmd::keys::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
     };
     match result {
         Ok(code) => code,

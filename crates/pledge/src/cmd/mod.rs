@@ -1,14 +1,17 @@
 //! One module per subcommand. Each has `Args` (clap) and `run(args) -> anyhow::Result<ExitCode>`.
 
+pub mod audit;
 pub mod categories;
 pub mod check;
 pub mod init;
+pub mod keys;
 pub mod notice;
 pub mod request;
 pub mod retain;
 pub mod ropa;
 pub mod rules;
 pub mod schema;
+pub mod store;
 
 use std::process::ExitCode;
 
