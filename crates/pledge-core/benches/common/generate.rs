@@ -61,7 +61,7 @@ name = "Website visitors"
     );
     let recipients = (purposes / 10).max(1);
     for r in 0..recipients {
-        let country = if r % 3 == 0 { "US" } else { "DE" };
+        let country = if r.is_multiple_of(3) { "US" } else { "DE" };
         let _ = write!(
             s,
             "\n[[recipients]]\nid = \"vendor-{r}\"\nname = \"Vendor {r}\"\nrole = \"processor\"\nservice = \"Service {r}\"\ncountry = \"{country}\"\ncontract = true\n"
@@ -78,7 +78,7 @@ name = "Website visitors"
         let c2 = CATEGORIES[(p + 3) % CATEGORIES.len()];
         let basis = BASES[p % BASES.len()];
         let r = p % recipients;
-        let transfers = if r % 3 == 0 {
+        let transfers = if r.is_multiple_of(3) {
             format!("[\"vendor-{r}-us\"]")
         } else {
             "[]".into()
