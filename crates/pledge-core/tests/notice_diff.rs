@@ -168,6 +168,18 @@ fn longer_retention_is_material_and_shorter_is_not() {
     editorial_only(&shorter, "retention_shorter");
     let dropped = changed(|doc| purpose(doc, "security").retention = None);
     material(&dropped, "retention_removed");
+    let restarted = changed(|doc| {
+        purpose(doc, "accounts")
+            .retention
+            .as_mut()
+            .unwrap()
+            .value
+            .after = Some(Spanned::unspanned("your last sign-in".into()))
+    });
+    material(&restarted, "retention_changed");
+    let mut unstated = doc();
+    purpose(&mut unstated, "security").retention = None;
+    editorial_only(&diff(&decl(unstated), &decl(doc())), "retention_added");
 }
 
 #[test]

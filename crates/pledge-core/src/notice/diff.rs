@@ -814,44 +814,29 @@ impl Differ<'_> {
             return;
         }
         let (od, nd) = (retention_days(&o.retention), retention_days(&n.retention));
-        let (kind, material, what) = match (od, nd, &nt) {
-            (_, _, None) => (
+        let after = |p: &Purpose| p.retention.as_ref().and_then(|r| txt(&r.after));
+        let same_start = after(o) == after(n);
+        let (kind, material, what) = match (od, nd) {
+            _ if nt.is_none() => (
                 "retention_removed",
                 controller,
-                "the retention is no longer stated".to_string(),
+                "the retention is no longer stated",
             ),
-            (Some(a), Some(b), _) if b > a + 0.5 => (
-                "retention_longer",
-                controller,
-                "data is kept longer".to_string(),
-            ),
-            (Some(a), Some(b), _) if b < a - 0.5 => (
-                "retention_shorter",
-                false,
-                "data is kept for less time".to_string(),
-            ),
-            (Some(_), None, _) => (
+            _ if ot.is_none() => ("retention_added", false, "the retention is now stated"),
+            (Some(a), Some(b)) if b > a + 0.5 => {
+                ("retention_longer", controller, "data is kept longer")
+            }
+            (Some(a), Some(b)) if b < a - 0.5 && same_start => {
+                ("retention_shorter", false, "data is kept for less time")
+            }
+            (Some(_), None) => (
                 "retention_changed",
                 controller,
-                "the retention period is replaced by criteria".to_string(),
+                "the retention period is replaced by criteria",
             ),
-            (None, Some(_), _) if ot.is_none() => (
-                "retention_added",
-                false,
-                "the retention is now stated".to_string(),
-            ),
-            // Same period, or criteria reworded: whether it is longer cannot be told, so a
-            // controller must read it as a change to tell.
-            (Some(_), Some(_), _) => (
-                "retention_changed",
-                false,
-                "the retention wording changes".to_string(),
-            ),
-            _ => (
-                "retention_changed",
-                controller,
-                "the retention criteria change".to_string(),
-            ),
+            // Another starting event, or other criteria: whether data is now kept longer
+            // cannot be told from the declaration, so the change counts as one to tell.
+            _ => ("retention_changed", controller, "the retention changes"),
         };
         self.push_values(
             kind,
