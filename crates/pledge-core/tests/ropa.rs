@@ -181,8 +181,18 @@ fn html_is_one_table() {
     let html = String::from_utf8(render(&r, Format::Html)).unwrap();
     assert!(html.starts_with("<!doctype html>"));
     for c in COLUMNS {
-        assert!(html.contains(c.header), "{}", c.header);
+        // Columns shared by every row are said once, above the table.
+        assert_eq!(
+            html.contains(&format!("<th scope=\"col\">{}", c.header)),
+            !c.shared,
+            "{}",
+            c.header
+        );
     }
+    assert!(
+        html.contains("AES-256 on every database and backup")
+            && html.contains("dpo@kestrel.example")
+    );
     for a in &r.activities {
         assert!(html.contains(&a.name.replace('\'', "&#39;")), "{}", a.name);
     }

@@ -81,6 +81,9 @@ pub struct Column {
     /// The Art. 30 point the column answers, if any.
     pub point: &'static str,
     pub width: u8,
+    /// Whether the value is the same for every activity of the controller and is therefore
+    /// given once, above the table, in the HTML record.
+    pub shared: bool,
     pub value: fn(&Activity) -> String,
 }
 
@@ -98,114 +101,133 @@ pub const COLUMNS: &[Column] = &[
         header: "Record",
         point: "",
         width: 11,
+        shared: false,
         value: |a| a.record.to_string(),
     },
     Column {
         header: "Processing activity",
         point: "Art. 30(1)(b)",
         width: 28,
+        shared: false,
         value: |a| a.name.clone(),
     },
     Column {
         header: "Id",
         point: "",
         width: 16,
+        shared: false,
         value: |a| a.id.clone(),
     },
     Column {
         header: "Description of the purpose",
         point: "Art. 30(1)(b)",
         width: 40,
+        shared: false,
         value: |a| opt(&a.description),
     },
     Column {
         header: "Controller and contact details",
         point: "Art. 30(1)(a)",
         width: 36,
+        shared: true,
         value: |a| opt(&a.controller),
     },
     Column {
         header: "Joint controllers",
         point: "Art. 30(1)(a)",
         width: 20,
+        shared: false,
         value: |a| list(&a.joint_controllers),
     },
     Column {
         header: "Representative",
         point: "Art. 30(1)(a)",
         width: 24,
+        shared: true,
         value: |a| opt(&a.representative),
     },
     Column {
         header: "Data protection officer",
         point: "Art. 30(1)(a)",
         width: 24,
+        shared: true,
         value: |a| opt(&a.dpo),
     },
     Column {
         header: "Legal basis",
         point: "Art. 6(1)",
         width: 36,
+        shared: false,
         value: |a| list(&a.legal_bases),
     },
     Column {
         header: "Condition for special categories",
         point: "Art. 9(2)",
         width: 24,
+        shared: false,
         value: |a| opt(&a.special_condition),
     },
     Column {
         header: "Categories of data subjects",
         point: "Art. 30(1)(c)",
         width: 24,
+        shared: false,
         value: |a| list(&a.data_subjects),
     },
     Column {
         header: "Categories of personal data",
         point: "Art. 30(1)(c)",
         width: 40,
+        shared: false,
         value: |a| list(&a.categories),
     },
     Column {
         header: "Special categories and criminal data",
         point: "Art. 9, 10",
         width: 24,
+        shared: false,
         value: |a| list(&a.special_categories),
     },
     Column {
         header: "Sources",
         point: "Art. 14(2)(f)",
         width: 24,
+        shared: false,
         value: |a| list(&a.sources),
     },
     Column {
         header: "Categories of recipients",
         point: "Art. 30(1)(d)",
         width: 36,
+        shared: false,
         value: |a| list(&a.recipients),
     },
     Column {
         header: "Transfers to third countries and safeguards",
         point: "Art. 30(1)(e)",
         width: 40,
+        shared: false,
         value: |a| list(&a.transfers),
     },
     Column {
         header: "Time limits for erasure",
         point: "Art. 30(1)(f)",
         width: 30,
+        shared: false,
         value: |a| opt(&a.retention),
     },
     Column {
         header: "Security measures",
         point: "Art. 30(1)(g)",
         width: 40,
+        shared: true,
         value: |a| list(&a.security),
     },
     Column {
         header: "Automated decisions and profiling",
         point: "Art. 22",
         width: 30,
+        shared: false,
         value: |a| opt(&a.automated_decisions),
     },
 ];
@@ -214,13 +236,16 @@ fn party_line(
     name: Option<&str>,
     address: Option<&str>,
     country: Option<&str>,
+    address_has_country: bool,
     contacts: &[Option<&notice::Contact>],
     phone: Option<&str>,
 ) -> String {
     let mut parts: Vec<String> = Vec::new();
     parts.extend(name.map(str::to_string));
     parts.extend(address.map(str::to_string));
-    parts.extend(country.map(str::to_string));
+    if !address_has_country {
+        parts.extend(country.map(str::to_string));
+    }
     parts.extend(contacts.iter().flatten().map(|c| c.text.clone()));
     parts.extend(phone.map(str::to_string));
     parts.join(", ")
@@ -240,6 +265,7 @@ pub fn from_view(v: &NoticeView) -> Record {
             Some(&ctl.full_name),
             ctl.address.as_deref(),
             ctl.country.as_deref(),
+            ctl.address_has_country,
             &[ctl.email.as_ref(), ctl.contact_form.as_ref()],
             ctl.phone.as_deref(),
         );
@@ -253,6 +279,7 @@ pub fn from_view(v: &NoticeView) -> Record {
             p.name.as_deref(),
             p.address.as_deref(),
             p.country.as_deref(),
+            p.address_has_country,
             &[p.email.as_ref(), p.website.as_ref()],
             p.phone.as_deref(),
         )
@@ -263,7 +290,7 @@ pub fn from_view(v: &NoticeView) -> Record {
         .security
         .iter()
         .map(|m| match &m.description {
-            Some(d) => format!("{}: {d}", m.label),
+            Some(d) => format!("{}: {}", m.label, d.trim_end_matches('.')),
             None => m.label.to_string(),
         })
         .collect();
@@ -450,11 +477,13 @@ pub fn render(
             s.into_bytes()
         }
         Format::Html => {
-            let headers: Vec<(&str, &str)> = COLUMNS.iter().map(|c| (c.header, c.point)).collect();
+            // What is the same for every row is said once, above the table.
+            let columns: Vec<&Column> = COLUMNS.iter().filter(|c| !c.shared).collect();
+            let headers: Vec<(&str, &str)> = columns.iter().map(|c| (c.header, c.point)).collect();
             let rows: Vec<Vec<String>> = record
                 .activities
                 .iter()
-                .map(|a| COLUMNS.iter().map(|c| (c.value)(a)).collect())
+                .map(|a| columns.iter().map(|c| (c.value)(a)).collect())
                 .collect();
             let context = minijinja::context! {
                 record => Value::from(Serde(record)),
