@@ -3,6 +3,7 @@
 //! manifest with the meta-information of GDPR Art. 15(1)-(2) and the size of every file.
 //! Pure: the shell packs the files into a zip and writes it.
 
+use crate::html::escape;
 use crate::load::Declaration;
 use crate::model::{Right, Role, SourceKind};
 use crate::plan::{CivilTime, RequestKind, TableRows, Value};
@@ -198,21 +199,6 @@ pub fn meta_information(decl: &Declaration) -> Json {
     })
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn html(
     decl: &Declaration,
     kind: RequestKind,
@@ -338,10 +324,5 @@ mod tests {
             ],
         };
         assert_eq!(csv(&t), "a,b\r\n\"x,y\",\"say \"\"hi\"\"\"\r\n,3\r\n");
-    }
-
-    #[test]
-    fn html_escapes_data() {
-        assert_eq!(escape("<script>&\"'"), "&lt;script&gt;&amp;&quot;&#39;");
     }
 }

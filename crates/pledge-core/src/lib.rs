@@ -7,10 +7,12 @@
 //! value. It therefore cannot fail on the outside world, and every function is testable as
 //! data in, data out.
 
+pub mod archive;
 mod countries;
 pub mod de;
 pub mod diagnostic;
 pub mod export;
+pub mod html;
 pub mod law;
 pub mod lint;
 pub mod load;

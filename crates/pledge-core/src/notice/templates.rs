@@ -146,7 +146,7 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
     // source unreadable; `/` needs no escaping in text or in quoted attributes.
     env.set_formatter(|out, state, value| match value.as_str() {
         Some(s) if matches!(state.auto_escape(), AutoEscape::Html) && !value.is_safe() => {
-            Ok(out.write_str(&escape_html(s))?)
+            Ok(out.write_str(&crate::html::escape(s))?)
         }
         _ => minijinja::escape_formatter(out, state, value),
     });
@@ -158,21 +158,6 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
     Ok(env)
 }
 
-/// HTML text and attribute values: the five characters that can end or open markup.
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// Text safe inside a Markdown table cell: no pipes, no line breaks.
 fn cell(value: String) -> String {

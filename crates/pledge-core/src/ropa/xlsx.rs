@@ -30,7 +30,7 @@ pub fn workbook(record: &Record) -> Vec<u8> {
         ("xl/worksheets/sheet1.xml", activities.as_bytes()),
         ("xl/worksheets/sheet2.xml", details.as_bytes()),
     ];
-    zip(&files)
+    crate::archive::zip(&files)
 }
 
 const CONTENT_TYPES: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
@@ -193,120 +193,9 @@ fn details_sheet(record: &Record) -> String {
     s
 }
 
-/// CRC-32 (IEEE 802.3, reflected), as zip requires.
-fn crc32(data: &[u8]) -> u32 {
-    const fn table() -> [u32; 256] {
-        let mut t = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            t[i] = c;
-            i += 1;
-        }
-        t
-    }
-    const TABLE: [u32; 256] = table();
-    let mut crc = !0u32;
-    for &b in data {
-        crc = TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
-}
-
-/// 1980-01-01 00:00, the zip epoch: a fixed time keeps the output reproducible (and the
-/// core away from the clock).
-const DOS_TIME: u16 = 0;
-const DOS_DATE: u16 = (1 << 5) | 1;
-
-fn u16le(out: &mut Vec<u8>, v: u16) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn u32le(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-/// Sizes in a zip without the zip64 extension are 32-bit; a record is far below 4 GiB, and a
-/// larger one saturates (and would be refused by readers) rather than wrap.
-fn size32(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-/// A zip archive of the files, each compressed with DEFLATE.
-fn zip(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut central = Vec::new();
-    for (name, data) in files {
-        let compressed = miniz_oxide::deflate::compress_to_vec(data, 6);
-        let crc = crc32(data);
-        let offset = size32(out.len());
-        let name_len = u16::try_from(name.len()).unwrap_or(u16::MAX);
-        // Local file header.
-        u32le(&mut out, 0x0403_4b50);
-        u16le(&mut out, 20); // version needed: 2.0 (DEFLATE)
-        u16le(&mut out, 0); // flags
-        u16le(&mut out, 8); // method: DEFLATE
-        u16le(&mut out, DOS_TIME);
-        u16le(&mut out, DOS_DATE);
-        u32le(&mut out, crc);
-        u32le(&mut out, size32(compressed.len()));
-        u32le(&mut out, size32(data.len()));
-        u16le(&mut out, name_len);
-        u16le(&mut out, 0); // extra field length
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(&compressed);
-        // Central directory entry.
-        u32le(&mut central, 0x0201_4b50);
-        u16le(&mut central, 20); // version made by
-        u16le(&mut central, 20); // version needed
-        u16le(&mut central, 0);
-        u16le(&mut central, 8);
-        u16le(&mut central, DOS_TIME);
-        u16le(&mut central, DOS_DATE);
-        u32le(&mut central, crc);
-        u32le(&mut central, size32(compressed.len()));
-        u32le(&mut central, size32(data.len()));
-        u16le(&mut central, name_len);
-        u16le(&mut central, 0); // extra
-        u16le(&mut central, 0); // comment
-        u16le(&mut central, 0); // disk number
-        u16le(&mut central, 0); // internal attributes
-        u32le(&mut central, 0); // external attributes
-        u32le(&mut central, offset);
-        central.extend_from_slice(name.as_bytes());
-    }
-    let central_offset = size32(out.len());
-    let central_len = size32(central.len());
-    out.extend_from_slice(&central);
-    let count = u16::try_from(files.len()).unwrap_or(u16::MAX);
-    u32le(&mut out, 0x0605_4b50);
-    u16le(&mut out, 0);
-    u16le(&mut out, 0);
-    u16le(&mut out, count);
-    u16le(&mut out, count);
-    u32le(&mut out, central_len);
-    u32le(&mut out, central_offset);
-    u16le(&mut out, 0);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn crc_matches_the_standard_check_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-    }
 
     #[test]
     fn columns_are_named_like_excel() {
@@ -321,34 +210,5 @@ mod tests {
     #[test]
     fn text_is_escaped_and_cleaned() {
         assert_eq!(escape("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
-    }
-
-    /// Read the archive back: every entry inflates to what was written, with its CRC.
-    #[test]
-    fn archives_read_back() {
-        let files: [(&str, &[u8]); 2] = [
-            ("a.xml", b"<a/>"),
-            ("dir/b.txt", b"hello hello hello hello"),
-        ];
-        let zip = zip(&files);
-        let mut at = 0;
-        for (name, data) in files {
-            assert_eq!(&zip[at..at + 4], &[0x50, 0x4b, 0x03, 0x04]);
-            let field = |o: usize| u32::from_le_bytes(zip[at + o..at + o + 4].try_into().unwrap());
-            let (crc, csize, size) = (field(14), field(18) as usize, field(22) as usize);
-            let name_len = u16::from_le_bytes(zip[at + 26..at + 28].try_into().unwrap()) as usize;
-            assert_eq!(&zip[at + 30..at + 30 + name_len], name.as_bytes());
-            let start = at + 30 + name_len;
-            let inflated =
-                miniz_oxide::inflate::decompress_to_vec(&zip[start..start + csize]).unwrap();
-            assert_eq!(inflated, data);
-            assert_eq!(size, data.len());
-            assert_eq!(crc, crc32(data));
-            at = start + csize;
-        }
-        assert_eq!(
-            &zip[zip.len() - 22..zip.len() - 18],
-            &[0x50, 0x4b, 0x05, 0x06]
-        );
     }
 }

@@ -326,16 +326,11 @@ fn write_export(
             pledge_core::model::variant_name(&kind)
         ))
     });
-    let file = std::fs::File::create(&path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    let mut zip = zip::ZipWriter::new(file);
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    for f in files {
-        zip.start_file(f.path.as_str(), options)?;
-        zip.write_all(&f.bytes)?;
-    }
-    zip.finish()
+    let entries: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|f| (f.path.as_str(), f.bytes.as_slice()))
+        .collect();
+    std::fs::write(&path, pledge_core::archive::zip(&entries))
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
