@@ -42,6 +42,8 @@ enum Command {
     Keys(cmd::keys::Args),
     /// Check the audit log's hash chain.
     Audit(cmd::audit::Args),
+    /// Run the server: the rights-request API and its workers (--demo: a ready-to-try one).
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Ropa(args) => cmd::ropa::run(args),
         Command::Keys(args) => cmd::keys::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
     };
     match result {
         Ok(code) => code,

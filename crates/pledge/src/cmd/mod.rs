@@ -11,6 +11,7 @@ pub mod retain;
 pub mod ropa;
 pub mod rules;
 pub mod schema;
+pub mod serve;
 pub mod store;
 
 use std::process::ExitCode;

@@ -1,0 +1,458 @@
+//! The `/v1` handlers. Each checks the caller's role first, then the input, then asks the
+//! store (which asks the workflow) to make the change.
+
+use crate::problem::{ApiJson, ApiQuery, Problem};
+use crate::{AppState, Caller, now_unix};
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pledge_core::plan::{CivilTime, RequestKind};
+use pledge_core::types::IdentityKind;
+use pledge_core::workflow::{self, Regime, State as RequestState, Transition};
+use pledge_store::{NewRequest, RequestFilter, RequestRecord, Role};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+const STAFF: &[Role] = &[Role::Admin, Role::PrivacyOfficer];
+const INTAKE: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::Service];
+const READERS: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::SupportAgent];
+
+/// The kinds the API takes in.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Access,
+    Portability,
+    Erasure,
+    Rectification,
+    Restriction,
+}
+
+impl From<Kind> for RequestKind {
+    fn from(k: Kind) -> Self {
+        match k {
+            Kind::Access => RequestKind::Access,
+            Kind::Portability => RequestKind::Portability,
+            Kind::Erasure => RequestKind::Erasure,
+            Kind::Rectification => RequestKind::Rectification,
+            Kind::Restriction => RequestKind::Restriction,
+        }
+    }
+}
+
+/// `POST /v1/requests`: a request taken in by staff (by e-mail, phone, letter) or a service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    pub kind: Kind,
+    #[serde(default = "gdpr")]
+    pub regime: Regime,
+    /// Identity kind → value, e.g. `{"email": "ana@example.com"}`.
+    pub identities: BTreeMap<String, String>,
+    /// For rectification: column (or `table.column`) → new value.
+    #[serde(default)]
+    pub changes: BTreeMap<String, String>,
+    /// Whether a privacy officer approves it before it runs.
+    #[serde(default)]
+    pub needs_approval: bool,
+    /// False when the person's identity is still to be checked. Staff intake is verified.
+    #[serde(default = "yes")]
+    pub verified: bool,
+}
+
+fn gdpr() -> Regime {
+    Regime::Gdpr
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub async fn create_request(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Result<ApiJson<CreateRequest>, Problem>,
+) -> Result<Response, Problem> {
+    // The role first: a caller who may not do this learns nothing from the body's checks.
+    caller.require(INTAKE, "take in requests")?;
+    let ApiJson(body) = body?;
+    let kind = RequestKind::from(body.kind);
+    if body.identities.is_empty() {
+        return Err(Problem::invalid(
+            "`identities` is empty: name the person, e.g. {\"email\": \"ana@example.com\"}",
+        ));
+    }
+    let declared = declared_identity_kinds(&state);
+    for (k, v) in &body.identities {
+        let parsed: IdentityKind = k
+            .parse()
+            .map_err(|e| Problem::invalid(format!("identity kind `{k}`: {e}")))?;
+        if !declared.contains(&parsed) {
+            return Err(Problem::invalid(format!(
+                "no dataset declares an identity column for `{k}`; declared: {}",
+                declared
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if v.trim().is_empty() || v.len() > 1000 {
+            return Err(Problem::invalid(format!(
+                "identity `{k}` needs a value of 1 to 1000 characters"
+            )));
+        }
+    }
+    match (kind, body.changes.is_empty()) {
+        (RequestKind::Rectification, true) => {
+            return Err(Problem::invalid(
+                "a rectification needs `changes`: {\"column\": \"new value\"}",
+            ));
+        }
+        (RequestKind::Rectification, false) => {}
+        (_, false) => {
+            return Err(Problem::invalid(
+                "`changes` is only for rectification requests",
+            ));
+        }
+        _ => {}
+    }
+    let record = state
+        .store
+        .create_request(
+            NewRequest {
+                kind,
+                regime: body.regime,
+                identities: body.identities.into_iter().collect(),
+                changes: body.changes.into_iter().collect(),
+                needs_approval: body.needs_approval,
+                verified: body.verified,
+                received_at: now_unix(),
+            },
+            &caller.actor(),
+        )
+        .await?;
+    state
+        .metrics
+        .requests_created
+        .fetch_add(1, Ordering::Relaxed);
+    if record.state == RequestState::InProgress {
+        state.wake.notify_one();
+    }
+    let location = format!("/v1/requests/{}", record.id);
+    let mut response = (
+        StatusCode::CREATED,
+        axum::Json(view(&record, &caller, None)),
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+fn declared_identity_kinds(state: &AppState) -> Vec<IdentityKind> {
+    let mut kinds: Vec<IdentityKind> = Vec::new();
+    for d in &state.decl.doc().datasets {
+        for t in &d.tables {
+            for k in t.identity.keys() {
+                if !kinds.contains(&k.value) {
+                    kinds.push(k.value.clone());
+                }
+            }
+        }
+    }
+    kinds
+}
+
+/// The API's view of a request. Identities, changes and results are personal data: only
+/// for roles that may see them.
+fn view(r: &RequestRecord, caller: &Caller, extra: Option<Value>) -> Value {
+    let now = now_unix();
+    let dpv = r.state.dpv();
+    let mut v = json!({
+        "id": r.id,
+        "kind": workflow::kind_name(r.kind),
+        "regime": r.regime.as_str(),
+        "state": r.state.as_str(),
+        "status": {
+            "dpv": dpv,
+            "iri": format!("https://w3id.org/dpv#{}", dpv.trim_start_matches("dpv:")),
+        },
+        "needs_approval": r.needs_approval,
+        "received_at": rfc3339(r.received_at),
+        "due_at": rfc3339(r.due_at),
+        "confirm_by": r.confirm_by.map(rfc3339),
+        "overdue": workflow::is_overdue(r.state, CivilTime::from_unix(r.due_at), CivilTime::from_unix(now)),
+        "extension_reason": r.extension_reason,
+        "denial_reason": r.denial_reason,
+        "updated_at": rfc3339(r.updated_at),
+    });
+    if caller.sees_personal_data() {
+        v["identities"] = json!(r.identities.iter().cloned().collect::<BTreeMap<_, _>>());
+        v["changes"] = json!(r.changes.iter().cloned().collect::<BTreeMap<_, _>>());
+        v["result"] = r.result.clone().unwrap_or(Value::Null);
+    }
+    if let (Some(Value::Object(extra)), Some(obj)) = (extra, v.as_object_mut()) {
+        obj.extend(extra);
+    }
+    v
+}
+
+fn rfc3339(t: i64) -> String {
+    CivilTime::from_unix(t).to_rfc3339()
+}
+
+/// `GET /v1/requests?due_within_days=N&overdue=true&state=S&limit=L`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub due_within_days: Option<u32>,
+    #[serde(default)]
+    pub overdue: bool,
+    pub state: Option<RequestState>,
+    pub limit: Option<u32>,
+}
+
+pub async fn list_requests(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, Problem> {
+    caller.require(READERS, "list requests")?;
+    let now = now_unix();
+    let filter = RequestFilter {
+        due_before: q
+            .due_within_days
+            .map(|d| now + i64::from(d.min(3650)) * 86_400),
+        overdue_at: q.overdue.then_some(now),
+        state: q.state,
+        limit: q.limit.map(i64::from),
+    };
+    let records = state.store.list_requests(&filter).await?;
+    // A list never carries personal data, whoever asks: open one request to see it.
+    let items: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            let mut v = view(r, &caller, None);
+            if let Some(o) = v.as_object_mut() {
+                o.remove("identities");
+                o.remove("changes");
+                o.remove("result");
+            }
+            v
+        })
+        .collect();
+    Ok(axum::Json(json!({ "requests": items })).into_response())
+}
+
+pub async fn get_request(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller.require(READERS, "read requests")?;
+    let record = state.store.get_request(&id).await?;
+    let events = state.store.request_events(&id).await?;
+    let job = state.store.job_status(&id).await?;
+    if caller.sees_personal_data() {
+        state
+            .store
+            .record_read(&id, &caller.actor(), "request with identities", now_unix())
+            .await?;
+        state
+            .metrics
+            .personal_data_reads
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    let extra = json!({
+        "events": events.iter().map(|e| json!({
+            "at": rfc3339(e.at),
+            "from": e.from_state.map(|s| s.as_str()),
+            "to": e.to_state.as_str(),
+            "actor": e.actor,
+            "reason": e.reason,
+        })).collect::<Vec<_>>(),
+        "job": job.map(|(state, attempts, error)| json!({
+            "state": state,
+            "attempts": attempts,
+            "error": error,
+        })),
+    });
+    Ok(axum::Json(view(&record, &caller, Some(extra))).into_response())
+}
+
+/// The body of deny and extend.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    pub reason: String,
+}
+
+async fn transition(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    t: Transition,
+) -> Result<Response, Problem> {
+    caller.require(STAFF, "change a request's state")?;
+    let record = state
+        .store
+        .transition(id, &t, &caller.actor(), now_unix())
+        .await?;
+    state.metrics.transitions.fetch_add(1, Ordering::Relaxed);
+    if record.state == RequestState::InProgress {
+        state.wake.notify_one();
+    }
+    Ok(axum::Json(view(&record, caller, None)).into_response())
+}
+
+pub async fn verify(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    transition(&state, &caller, &id, Transition::To(RequestState::Verified)).await
+}
+
+pub async fn approve(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    transition(
+        &state,
+        &caller,
+        &id,
+        Transition::To(RequestState::InProgress),
+    )
+    .await
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    transition(
+        &state,
+        &caller,
+        &id,
+        Transition::To(RequestState::Cancelled),
+    )
+    .await
+}
+
+pub async fn deny(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Result<ApiJson<Reason>, Problem>,
+) -> Result<Response, Problem> {
+    caller.require(STAFF, "change a request's state")?;
+    let ApiJson(body) = body?;
+    transition(
+        &state,
+        &caller,
+        &id,
+        Transition::Deny {
+            reason: body.reason,
+        },
+    )
+    .await
+}
+
+pub async fn extend(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Result<ApiJson<Reason>, Problem>,
+) -> Result<Response, Problem> {
+    caller.require(STAFF, "change a request's state")?;
+    let ApiJson(body) = body?;
+    transition(
+        &state,
+        &caller,
+        &id,
+        Transition::Extend {
+            reason: body.reason,
+        },
+    )
+    .await
+}
+
+/// `GET /v1/requests/{id}/export`: the zip of an access or portability request.
+pub async fn export(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller.require(STAFF, "download exports")?;
+    let record = state.store.get_request(&id).await?;
+    let bytes = state.store.export(&id).await?.ok_or_else(|| {
+        Problem::not_found(format!(
+            "request {id} has no export (it is {} {})",
+            workflow::kind_name(record.kind),
+            record.state
+        ))
+    })?;
+    state
+        .store
+        .record_read(&id, &caller.actor(), "export", now_unix())
+        .await?;
+    state
+        .metrics
+        .personal_data_reads
+        .fetch_add(1, Ordering::Relaxed);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"pledge-{id}.zip\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `GET /v1/audit?after=SEQ&limit=N`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    #[serde(default)]
+    pub after: i64,
+    pub limit: Option<i64>,
+}
+
+pub async fn audit_records(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Response, Problem> {
+    caller.require(STAFF, "read the audit log")?;
+    let records = state
+        .store
+        .audit_records(q.after, q.limit.unwrap_or(100))
+        .await?;
+    Ok(axum::Json(json!({ "records": records })).into_response())
+}
+
+pub async fn audit_verify(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, Problem> {
+    caller.require(STAFF, "verify the audit log")?;
+    let v = state.store.verify_audit().await?;
+    Ok(axum::Json(json!({
+        "intact": v.first_broken.is_none(),
+        "records": v.records,
+        "head": v.head,
+        "first_broken": v.first_broken,
+    }))
+    .into_response())
+}

@@ -1,0 +1,370 @@
+//! Pledge's HTTP server: the rights-request API under `/v1`, API-key authentication with
+//! roles, health and metrics, and the background workers that run requests.
+//!
+//! The only crate that knows HTTP. It asks the core's workflow whether a change is allowed
+//! and the store to record it (with its audit record, in one transaction); the workers run
+//! requests through `pledge-connect`.
+
+mod api;
+pub mod problem;
+pub mod worker;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use pledge_core::Declaration;
+use pledge_store::{ApiKey, Role, Store};
+use problem::Problem;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::{Notify, watch};
+
+/// The largest request body accepted, in bytes.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// How the server runs.
+#[derive(Clone)]
+pub struct Config {
+    /// Connection URLs by environment variable name, consulted before the environment
+    /// (the demo points the Chinook dataset at its private copy this way).
+    pub connections: Vec<(String, String)>,
+    /// The key for HMAC pseudonyms in erasures.
+    pub hmac_key: Vec<u8>,
+    /// How long a claimed job is a worker's before another may take it over.
+    pub lease_secs: i64,
+    /// How often idle workers look for jobs (they are also woken by intake).
+    pub poll: Duration,
+    /// Background workers in this process (0: this replica only serves the API).
+    pub workers: usize,
+    /// Test hook: wait this long between executing a request and recording it.
+    pub pause_before_complete: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            connections: Vec::new(),
+            hmac_key: Vec::new(),
+            lease_secs: 30,
+            poll: Duration::from_millis(500),
+            workers: 1,
+            pause_before_complete: None,
+        }
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    pub http_by_class: [AtomicU64; 6],
+    pub requests_created: AtomicU64,
+    pub transitions: AtomicU64,
+    pub jobs_completed: AtomicU64,
+    pub jobs_failed: AtomicU64,
+    pub personal_data_reads: AtomicU64,
+}
+
+/// What every handler and worker shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub decl: Arc<Declaration>,
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+    /// Wakes idle workers when a request becomes runnable.
+    pub wake: Arc<Notify>,
+}
+
+impl AppState {
+    pub fn new(store: Store, decl: Declaration, config: Config) -> Self {
+        AppState {
+            store,
+            decl: Arc::new(decl),
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::default()),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+}
+
+/// The server failed to start or run.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("the server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The authenticated caller, put in the request by the auth middleware.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub key: ApiKey,
+}
+
+impl Caller {
+    /// The actor named in events and the audit log.
+    pub fn actor(&self) -> String {
+        format!("key:{}", self.key.id)
+    }
+
+    /// Refuses (403) unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role], what: &str) -> Result<(), Problem> {
+        if roles.contains(&self.key.role) {
+            Ok(())
+        } else {
+            Err(Problem::forbidden(format!(
+                "a {} key may not {what}",
+                self.key.role.as_str()
+            )))
+        }
+    }
+
+    /// Whether the caller may see personal data (identities, results, exports).
+    pub fn sees_personal_data(&self) -> bool {
+        matches!(self.key.role, Role::Admin | Role::PrivacyOfficer)
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route(
+            "/requests",
+            post(api::create_request).get(api::list_requests),
+        )
+        .route("/requests/{id}", get(api::get_request))
+        .route("/requests/{id}/verify", post(api::verify))
+        .route("/requests/{id}/approve", post(api::approve))
+        .route("/requests/{id}/deny", post(api::deny))
+        .route("/requests/{id}/extend", post(api::extend))
+        .route("/requests/{id}/cancel", post(api::cancel))
+        .route("/requests/{id}/export", get(api::export))
+        .route("/audit", get(api::audit_records))
+        .route("/audit/verify", get(api::audit_verify))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { Problem::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "this endpoint does not take that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), count))
+        .with_state(state)
+}
+
+/// Counts responses by status class.
+async fn count(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let class = usize::from(response.status().as_u16() / 100).min(5);
+    state.metrics.http_by_class[class].fetch_add(1, Ordering::Relaxed);
+    response
+}
+
+/// Reads `Authorization: Bearer <key>` and puts the [`Caller`] in the request.
+async fn authenticate(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, Problem> {
+    let secret = bearer(req.headers())?;
+    let key = state
+        .store
+        .authenticate(secret)
+        .await?
+        .ok_or_else(|| Problem::unauthorized("the API key is unknown or revoked"))?;
+    req.extensions_mut().insert(Caller { key });
+    Ok(next.run(req).await)
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| Problem::unauthorized("send the API key as Authorization: Bearer <key>"))?
+        .to_str()
+        .map_err(|_| Problem::unauthorized("the Authorization header is not text"))?;
+    let (scheme, key) = value
+        .split_once(' ')
+        .ok_or_else(|| Problem::unauthorized("the Authorization header is not Bearer <key>"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || key.trim().is_empty() {
+        return Err(Problem::unauthorized(
+            "the Authorization header is not Bearer <key>",
+        ));
+    }
+    Ok(key.trim())
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => "ready\n".into_response(),
+        Err(e) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "The store does not answer",
+            e.to_string(),
+        )
+        .into_response(),
+    }
+}
+
+/// Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> Response {
+    use std::fmt::Write;
+    let m = &state.metrics;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP pledge_http_responses_total HTTP responses by status class."
+    );
+    let _ = writeln!(out, "# TYPE pledge_http_responses_total counter");
+    for (class, n) in m.http_by_class.iter().enumerate().skip(1) {
+        let _ = writeln!(
+            out,
+            "pledge_http_responses_total{{class=\"{class}xx\"}} {}",
+            n.load(Ordering::Relaxed)
+        );
+    }
+    for (name, help, value) in [
+        (
+            "pledge_requests_created_total",
+            "Rights requests taken in.",
+            &m.requests_created,
+        ),
+        (
+            "pledge_transitions_total",
+            "Request state changes made through the API.",
+            &m.transitions,
+        ),
+        (
+            "pledge_jobs_completed_total",
+            "Jobs completed by this process's workers.",
+            &m.jobs_completed,
+        ),
+        (
+            "pledge_jobs_failed_total",
+            "Failed job attempts in this process.",
+            &m.jobs_failed,
+        ),
+        (
+            "pledge_personal_data_reads_total",
+            "Reads of personal data through the API.",
+            &m.personal_data_reads,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+    }
+    if let Ok(counts) = state.store.count_by_state().await {
+        let _ = writeln!(
+            out,
+            "# HELP pledge_requests Requests in the store by state."
+        );
+        let _ = writeln!(out, "# TYPE pledge_requests gauge");
+        for s in pledge_core::workflow::STATES {
+            let n = counts.iter().find(|(x, _)| *x == s).map_or(0, |(_, n)| *n);
+            let _ = writeln!(out, "pledge_requests{{state=\"{s}\"}} {n}");
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+/// Seconds since the Unix epoch: the shell owns the clock.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A bound listener, so the caller can print the address before serving.
+pub struct Bound {
+    listener: tokio::net::TcpListener,
+}
+
+impl Bound {
+    pub async fn bind(addr: &str) -> Result<Bound, Error> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Listen {
+                addr: addr.to_string(),
+                source,
+            })?;
+        Ok(Bound { listener })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves the API and runs the workers until SIGTERM or Ctrl-C; then stops taking
+    /// connections, lets requests in flight and the workers' current jobs finish, and returns.
+    pub async fn serve(self, state: AppState) -> Result<(), Error> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut workers = Vec::new();
+        for i in 0..state.config.workers {
+            let owner = format!("worker:{}-{}-{i}", std::process::id(), now_unix());
+            workers.push(tokio::spawn(worker::run(
+                state.clone(),
+                owner,
+                stop_rx.clone(),
+            )));
+        }
+        let app = router(state);
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(Error::Serve);
+        let _ = stop_tx.send(true);
+        for w in workers {
+            let _ = w.await;
+        }
+        result
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    eprintln!("shutting down: finishing requests in flight and the current job");
+}

@@ -1,0 +1,239 @@
+//! The background worker: claims jobs from the store under a lease, runs the request with
+//! the request engine against every dataset of the declaration, and completes the job,
+//! the request and the audit record in one store transaction.
+//!
+//! Crash safety: a worker that dies leaves its job "running" under a lease that expires;
+//! the next worker (this process after a restart, or another replica) takes it over and
+//! runs the request again. The engine's writes are idempotent (each carries the condition
+//! that it still changes something), so the second run changes only what the first did
+//! not, and the job completes exactly once: completion is conditional on holding the lease.
+
+use crate::{AppState, now_unix};
+use pledge_connect::{Database, Options, Outcome};
+use pledge_core::export::{self, DatasetRows};
+use pledge_core::plan::{self, Change, CivilTime, RequestKind, TableRows, Value};
+use pledge_core::types::IdentityKind;
+use pledge_store::{Job, RequestRecord};
+use serde_json::{Value as Json, json};
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Attempts before a job is left failed for staff to look at.
+const MAX_ATTEMPTS: i64 = 5;
+
+/// Runs until `shutdown` turns true. A job in hand is finished first.
+pub async fn run(state: AppState, owner: String, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let claimed = state
+            .store
+            .claim_job(&owner, state.config.lease_secs, now_unix())
+            .await;
+        match claimed {
+            Ok(Some(job)) => {
+                work(&state, job).await;
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("worker {owner}: cannot claim a job: {e}"),
+        }
+        tokio::select! {
+            _ = state.wake.notified() => {}
+            _ = tokio::time::sleep(state.config.poll) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+async fn work(state: &AppState, job: Job) {
+    // Renew the lease while the request runs, so a long erasure is not taken over.
+    let (done_tx, mut done_rx) = watch::channel(false);
+    let renewer = {
+        let store = state.store.clone();
+        let job = job.clone();
+        let lease = state.config.lease_secs;
+        tokio::spawn(async move {
+            let every = Duration::from_secs(u64::try_from(lease / 3).unwrap_or(1).max(1));
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {
+                        if !matches!(store.renew_lease(&job, lease, now_unix()).await, Ok(true)) {
+                            return;
+                        }
+                    }
+                    _ = done_rx.changed() => return,
+                }
+            }
+        })
+    };
+    let result = match state.store.get_request(&job.request_id).await {
+        Ok(request) => execute(state, &request).await,
+        Err(e) => Err(e.to_string()),
+    };
+    if let Some(pause) = state.config.pause_before_complete {
+        // A test hook (PLEDGE_TEST_PAUSE_BEFORE_COMPLETE_MS): the window in which a crash
+        // leaves the work done but not recorded.
+        eprintln!(
+            "worker: request {} executed; pausing before completion",
+            job.request_id
+        );
+        tokio::time::sleep(pause).await;
+    }
+    let _ = done_tx.send(true);
+    let _ = renewer.await;
+    let now = now_unix();
+    match result {
+        Ok((summary, export)) => {
+            match state
+                .store
+                .complete_job(&job, &summary, export.as_deref(), now)
+                .await
+            {
+                Ok(true) => {
+                    state.metrics.jobs_completed.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(false) => eprintln!(
+                    "worker: lost the lease of job {}; another worker finishes it",
+                    job.id
+                ),
+                Err(e) => eprintln!("worker: cannot record job {}: {e}", job.id),
+            }
+        }
+        Err(error) => {
+            state.metrics.jobs_failed.fetch_add(1, Ordering::Relaxed);
+            eprintln!("worker: request {} failed: {error}", job.request_id);
+            if let Err(e) = state.store.fail_job(&job, &error, MAX_ATTEMPTS, now).await {
+                eprintln!("worker: cannot record the failure of job {}: {e}", job.id);
+            }
+        }
+    }
+}
+
+/// Runs a request against every dataset. Returns the summary to store (per dataset, the
+/// steps with their row counts and reasons) and, for access and portability, the export.
+pub async fn execute(
+    state: &AppState,
+    request: &RequestRecord,
+) -> Result<(Json, Option<Vec<u8>>), String> {
+    let decl = &state.decl;
+    let mut identities: Vec<(IdentityKind, Vec<String>)> = Vec::new();
+    for (k, v) in &request.identities {
+        let kind: IdentityKind = k.parse().map_err(|e| format!("identity `{k}`: {e}"))?;
+        match identities.iter_mut().find(|(x, _)| *x == kind) {
+            Some((_, values)) => values.push(v.clone()),
+            None => identities.push((kind, vec![v.clone()])),
+        }
+    }
+    let changes = request
+        .changes
+        .iter()
+        .map(|(target, value)| {
+            let (table, column) = match target.rsplit_once('.') {
+                Some((t, c)) => (Some(t.to_string()), c.to_string()),
+                None => (None, target.clone()),
+            };
+            Change {
+                table,
+                column,
+                value: Value::Text(value.clone()),
+            }
+        })
+        .collect();
+    let now = CivilTime::from_unix(now_unix());
+    let plan_request = plan::Request {
+        kind: request.kind,
+        identities,
+        changes,
+        now,
+    };
+    let mut datasets = Vec::new();
+    let mut data: Vec<(String, Vec<TableRows>)> = Vec::new();
+    for dataset in &decl.doc().datasets {
+        let id = dataset.id.to_string();
+        let variable = dataset.connection_env.as_str();
+        let url = state
+            .config
+            .connections
+            .iter()
+            .find(|(name, _)| name == variable)
+            .map(|(_, url)| url.clone())
+            .or_else(|| std::env::var(variable).ok().filter(|u| !u.is_empty()))
+            .ok_or_else(|| format!("dataset `{id}`: set {variable} to its connection URL"))?;
+        let mut db = Database::connect(dataset.engine.as_ref().map(|e| e.value), &url)
+            .await
+            .map_err(|e| format!("dataset `{id}`: {e}"))?;
+        let schema = db
+            .introspect(dataset.schema.as_ref().map(|s| s.as_str()))
+            .await
+            .map_err(|e| format!("dataset `{id}`: {e}"))?;
+        let plan = plan::plan(decl, dataset, &schema, &plan_request)
+            .map_err(|e| format!("dataset `{id}`: {e}"))?;
+        if state.config.hmac_key.is_empty() && uses_hmac(&plan) {
+            return Err(format!(
+                "dataset `{id}`: this erasure pseudonymises columns with a keyed hash: start the server with PLEDGE_HMAC_KEY set"
+            ));
+        }
+        let progress = |_: usize, _: usize| {};
+        let options = Options {
+            dry_run: false,
+            hmac_key: &state.config.hmac_key,
+            expect_one_person: true,
+            progress: &progress,
+        };
+        let outcome: Result<Outcome, _> = db.execute(&schema, &plan, &options).await;
+        db.close().await;
+        let outcome = outcome.map_err(|e| format!("dataset `{id}`: {e}"))?;
+        datasets.push(json!({
+            "dataset": id,
+            "committed": outcome.committed,
+            "steps": plan.steps.iter().zip(&outcome.steps).map(|(s, o)| json!({
+                "table": s.table,
+                "rows": o.rows,
+                "reason": s.reason,
+            })).collect::<Vec<_>>(),
+            "notes": plan.notes,
+        }));
+        data.push((
+            id,
+            outcome.steps.into_iter().filter_map(|s| s.data).collect(),
+        ));
+    }
+    let export = if matches!(request.kind, RequestKind::Access | RequestKind::Portability) {
+        let rows: Vec<DatasetRows<'_>> = data
+            .iter()
+            .map(|(d, t)| DatasetRows {
+                dataset: d,
+                tables: t,
+            })
+            .collect();
+        let files = export::render(decl, request.kind, &rows, &request.identities, now);
+        Some(zip_files(files).map_err(|e| format!("cannot build the export: {e}"))?)
+    } else {
+        None
+    };
+    Ok((json!({ "datasets": datasets }), export))
+}
+
+fn zip_files(files: Vec<export::ExportFile>) -> Result<Vec<u8>, zip::result::ZipError> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for f in files {
+        zip.start_file(f.path.as_str(), options)?;
+        zip.write_all(&f.bytes)?;
+    }
+    Ok(zip.finish()?.into_inner())
+}
+
+fn uses_hmac(plan: &plan::Plan) -> bool {
+    plan.steps.iter().any(|s| match &s.action {
+        plan::Action::Mask { assignments } => {
+            assignments.iter().any(|a| a.mask == plan::Mask::Hmac)
+        }
+        _ => false,
+    })
+}
