@@ -15,7 +15,6 @@ use pledge_core::plan::{self, Change, CivilTime, RequestKind, TableRows, Value};
 use pledge_core::types::IdentityKind;
 use pledge_store::{Job, RequestRecord};
 use serde_json::{Value as Json, json};
-use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -211,22 +210,19 @@ pub async fn execute(
             })
             .collect();
         let files = export::render(decl, request.kind, &rows, &request.identities, now);
-        Some(zip_files(files).map_err(|e| format!("cannot build the export: {e}"))?)
+        Some(zip_files(files))
     } else {
         None
     };
     Ok((json!({ "datasets": datasets }), export))
 }
 
-fn zip_files(files: Vec<export::ExportFile>) -> Result<Vec<u8>, zip::result::ZipError> {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    for f in files {
-        zip.start_file(f.path.as_str(), options)?;
-        zip.write_all(&f.bytes)?;
-    }
-    Ok(zip.finish()?.into_inner())
+fn zip_files(files: Vec<export::ExportFile>) -> Vec<u8> {
+    let entries: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|f| (f.path.as_str(), f.bytes.as_slice()))
+        .collect();
+    pledge_core::archive::zip(&entries)
 }
 
 fn uses_hmac(plan: &plan::Plan) -> bool {
