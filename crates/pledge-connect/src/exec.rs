@@ -47,6 +47,7 @@ where
     let runner = Runner::<DB> {
         schema,
         options,
+        batch: None,
         marker: std::marker::PhantomData,
     };
     runner.check_identity(&mut tx, plan).await?;
@@ -74,6 +75,8 @@ where
 pub(crate) struct Runner<'a, DB> {
     pub(crate) schema: &'a SchemaGraph,
     pub(crate) options: &'a Options<'a>,
+    /// The rows of the current batch of a retention sweep, as [`Filter::Batch`] renders.
+    pub(crate) batch: Option<Condition>,
     pub(crate) marker: std::marker::PhantomData<DB>,
 }
 
@@ -134,8 +137,11 @@ where
             Filter::Unmasked { assignments } => assignments
                 .iter()
                 .fold(Condition::any(), |c, a| c.add(self.unmasked(table, a))),
-            // A sweep binds its batch's keys before running a step; unbound, it is no row.
-            Filter::Batch => Condition::all().add(Expr::cust("1 = 0")),
+            // Outside a sweep's batch, no row.
+            Filter::Batch => self
+                .batch
+                .clone()
+                .unwrap_or_else(|| Condition::all().add(Expr::cust("1 = 0"))),
             Filter::Unreferenced {
                 table: referencing,
                 columns,

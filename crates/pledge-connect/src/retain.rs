@@ -12,7 +12,7 @@ use crate::exec::Runner;
 use crate::{Error, Options};
 use pledge_core::model::RetentionAction;
 use pledge_core::plan::retention::{RetentionPlan, Sweep};
-use pledge_core::plan::{Action, Filter, SchemaGraph, Step, Value};
+use pledge_core::plan::{Action, ColumnSchema, SchemaGraph, Value};
 use sea_query::{Alias, Condition, Expr, ExprTrait, Query};
 use sea_query_sqlx::SqlxValues;
 use serde::Serialize;
@@ -84,6 +84,7 @@ where
     let runner = Runner::<DB> {
         schema,
         options: &exec,
+        batch: None,
         marker: std::marker::PhantomData,
     };
     if options.dry_run {
@@ -178,11 +179,10 @@ where
                 sea_query::Order::Asc,
             );
         }
+        let bind = |c: &ColumnSchema, v: &Value| DB::bind(Some(c), v);
         let mut condition = Condition::all().add(runner.condition(table, &sweep.pending));
         if let Some(last) = &cursor {
-            condition = condition.add(after(table, &key_columns, last, |c, v| {
-                DB::bind(Some(c), v)
-            }));
+            condition = condition.add(compare(table, &key_columns, last, Side::After, &bind));
         }
         select.cond_where(condition).limit(options.batch_size);
         let rows = runner.fetch(&mut tx, &select).await?;
@@ -194,26 +194,46 @@ where
             .iter()
             .map(|r| (0..key_columns.len()).map(|i| DB::decode(r, i)).collect())
             .collect::<Result<_, _>>()?;
-        // The batch's rows, still pending when each statement runs: a row the application
-        // touched since it was selected (a session used again) is left alone.
-        let batch = Filter::All {
-            filters: vec![keys_filter(&sweep.key, &keys), sweep.pending.clone()],
+        // The batch: the pending rows from its first key to its last, which are the rows just
+        // selected (a key range binds two values where a list of keys binds N). Pending is
+        // checked again by each statement: a row the application touched since it was
+        // selected (a session used again) is left alone.
+        let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
+            break false;
         };
+        let batch = Condition::all()
+            .add(compare(table, &key_columns, first, Side::From, &bind))
+            .add(compare(table, &key_columns, last, Side::To, &bind))
+            .add(runner.condition(table, &sweep.pending));
+        let in_batch = Runner::<DB> {
+            schema: runner.schema,
+            options: runner.options,
+            batch: Some(batch),
+            marker: std::marker::PhantomData,
+        };
+        let mut deleted_here = 0;
         for (index, step) in sweep.steps.iter().enumerate() {
-            let bound = Step {
-                filter: bind_batch(&step.filter, &batch),
-                ..step.clone()
-            };
-            let result = runner
-                .step(&mut tx, &bound)
+            let own = step.table == table;
+            // Every row of the batch is gone: nothing is left to anonymise.
+            if own
+                && matches!(step.action, Action::Mask { .. })
+                && deleted_here == keys.len() as u64
+            {
+                continue;
+            }
+            let result = in_batch
+                .step(&mut tx, step)
                 .await
                 .map_err(|e| Error::Step {
                     index: index + 1,
                     table: step.table.clone(),
                     source: Box::new(e),
                 })?;
-            match (&step.action, step.table == table) {
-                (Action::Delete { .. }, true) => out.deleted += result.rows,
+            match (&step.action, own) {
+                (Action::Delete { .. }, true) => {
+                    deleted_here += result.rows;
+                    out.deleted += result.rows;
+                }
                 (Action::Mask { .. }, true) => out.anonymised += result.rows,
                 (Action::Delete { .. }, false) => {
                     match out.deleted_along.iter_mut().find(|(t, _)| *t == step.table) {
@@ -246,69 +266,31 @@ where
     Ok(out)
 }
 
-/// Rows whose key comes after `last` in key order.
-fn after(
+#[derive(Clone, Copy)]
+enum Side {
+    After,
+    From,
+    To,
+}
+
+/// Rows whose key comes after `key` (or from it, or up to it) in key order.
+fn compare(
     table: &str,
-    key: &[&pledge_core::plan::ColumnSchema],
-    last: &[Value],
-    bind: impl Fn(&pledge_core::plan::ColumnSchema, &Value) -> Expr,
+    columns: &[&ColumnSchema],
+    key: &[Value],
+    side: Side,
+    bind: &dyn Fn(&ColumnSchema, &Value) -> Expr,
 ) -> Condition {
-    match (key, last) {
-        ([c], [v]) => Condition::all().add(col(table, &c.name).gt(bind(c, v))),
-        _ => Condition::all().add(
-            Expr::tuple(key.iter().map(|c| col(table, &c.name)))
-                .gt(Expr::tuple(key.iter().zip(last).map(|(c, v)| bind(c, v)))),
+    let (left, right) = match (columns, key) {
+        ([c], [v]) => (col(table, &c.name), bind(c, v)),
+        _ => (
+            Expr::tuple(columns.iter().map(|c| col(table, &c.name))),
+            Expr::tuple(columns.iter().zip(key).map(|(c, v)| bind(c, v))),
         ),
-    }
-}
-
-/// The rows with these primary keys.
-fn keys_filter(key: &[String], keys: &[Vec<Value>]) -> Filter {
-    match key {
-        [one] => Filter::Identity {
-            columns: vec![(
-                one.clone(),
-                keys.iter().filter_map(|k| k.first().cloned()).collect(),
-            )],
-        },
-        _ => Filter::Any {
-            filters: keys
-                .iter()
-                .map(|k| Filter::All {
-                    filters: key
-                        .iter()
-                        .zip(k)
-                        .map(|(c, v)| Filter::Identity {
-                            columns: vec![(c.clone(), vec![v.clone()])],
-                        })
-                        .collect(),
-                })
-                .collect(),
-        },
-    }
-}
-
-/// `filter` with the batch placeholder replaced by the batch's rows.
-fn bind_batch(filter: &Filter, batch: &Filter) -> Filter {
-    match filter {
-        Filter::Batch => batch.clone(),
-        Filter::Any { filters } => Filter::Any {
-            filters: filters.iter().map(|f| bind_batch(f, batch)).collect(),
-        },
-        Filter::All { filters } => Filter::All {
-            filters: filters.iter().map(|f| bind_batch(f, batch)).collect(),
-        },
-        Filter::RefersTo {
-            columns,
-            parent,
-            parent_columns,
-            parent_filter,
-        } => Filter::RefersTo {
-            columns: columns.clone(),
-            parent: parent.clone(),
-            parent_columns: parent_columns.clone(),
-            parent_filter: Box::new(bind_batch(parent_filter, batch)),
-        },
-        other => other.clone(),
-    }
+    };
+    Condition::all().add(match side {
+        Side::After => left.gt(right),
+        Side::From => left.gte(right),
+        Side::To => left.lte(right),
+    })
 }
