@@ -1,0 +1,721 @@
+//! The API suite, on a SQLite store (always) and a PostgreSQL store (the server that
+//! scripts/test.sh starts), against a private SQLite copy of Chinook: the request workflow
+//! end to end, authorization of every role at every endpoint, and bad input.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use pledge_connect::Database;
+use pledge_core::plan::Value;
+use pledge_server::{AppState, Config, router, worker};
+use pledge_store::{Role, Store};
+use serde_json::{Value as Json, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tower::ServiceExt;
+
+const CHINOOK: &str =
+    include_str!("../../pledge-connect/tests/fixtures/chinook/chinook_sqlite.sql");
+const LUIS: &str = "luisg@embraer.com.br";
+
+struct Env {
+    app: axum::Router,
+    state: AppState,
+    chinook: String,
+    keys: Vec<(Role, String)>,
+    _stop: tokio::sync::watch::Sender<bool>,
+    dir: PathBuf,
+}
+
+impl Env {
+    fn key(&self, role: Role) -> &str {
+        &self.keys.iter().find(|(r, _)| *r == role).unwrap().1
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Option<String>, Json) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(k) = key {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {k}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let response = self.app.clone().oneshot(req).await.unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or_else(
+            |_| json!({ "raw_len": bytes.len(), "starts_pk": bytes.starts_with(b"PK") }),
+        );
+        (status, content_type, json)
+    }
+
+    async fn admin(&self, method: Method, path: &str, body: Option<&str>) -> (StatusCode, Json) {
+        let (s, _, j) = self
+            .call(method, path, Some(self.key(Role::Admin)), body)
+            .await;
+        (s, j)
+    }
+
+    async fn wait_for(&self, id: &str, state: &str) -> Json {
+        for _ in 0..200 {
+            let (_, j) = self
+                .admin(Method::GET, &format!("/v1/requests/{id}"), None)
+                .await;
+            if j["state"] == state {
+                return j;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("request {id} never became {state}");
+    }
+
+    async fn query(&self, sql: &str) -> Vec<Vec<Value>> {
+        let mut db = Database::connect(None, &self.chinook).await.unwrap();
+        let rows = db.query(sql).await.unwrap();
+        db.close().await;
+        rows
+    }
+
+    async fn counts(&self) -> (usize, u64) {
+        let (_, list) = self.admin(Method::GET, "/v1/requests", None).await;
+        let n = list["requests"].as_array().unwrap().len();
+        let v = self.state.store.verify_audit().await.unwrap();
+        (n, v.records)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+async fn env(name: &str, store: Store) -> Env {
+    let dir = std::env::temp_dir().join(format!("pledge-api-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let chinook = format!("sqlite:{}", dir.join("chinook.db").display());
+    let mut db = Database::connect(None, &format!("{chinook}?mode=rwc"))
+        .await
+        .unwrap();
+    db.batch(&format!("BEGIN;\n{CHINOOK}\nCOMMIT;"))
+        .await
+        .unwrap();
+    db.close().await;
+    let text = std::fs::read_to_string(repo().join("examples/chinook/pledge.toml")).unwrap();
+    let sources = pledge_core::SourceMap::single("pledge.toml", text);
+    let decl = pledge_core::load(&sources).unwrap();
+    let mut keys = Vec::new();
+    for role in pledge_store::ROLES {
+        let (_, secret) = store.create_key(role, None, "test", 1).await.unwrap();
+        keys.push((role, secret));
+    }
+    let config = Config {
+        connections: vec![("CHINOOK_DATABASE_URL".into(), chinook.clone())],
+        hmac_key: b"a-test-key-of-sixteen-bytes".to_vec(),
+        poll: Duration::from_millis(20),
+        ..Config::default()
+    };
+    let state = AppState::new(store, decl, config);
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(worker::run(state.clone(), "worker:test".into(), rx));
+    Env {
+        app: router(state.clone()),
+        state,
+        chinook,
+        keys,
+        _stop: stop,
+        dir,
+    }
+}
+
+async fn workflow(e: &Env) {
+    // Access: intake, the worker runs it, the export is there.
+    let (s, created) = e
+        .admin(
+            Method::POST,
+            "/v1/requests",
+            Some(&json!({"kind": "access", "identities": {"email": LUIS}}).to_string()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    assert_eq!(created["state"], "in_progress");
+    assert_eq!(created["status"]["dpv"], "dpv:RequestAccepted");
+    let id = created["id"].as_str().unwrap().to_string();
+    let done = e.wait_for(&id, "completed").await;
+    assert_eq!(
+        done["status"]["iri"],
+        "https://w3id.org/dpv#RequestFulfilled"
+    );
+    assert_eq!(done["identities"]["email"], LUIS);
+    assert_eq!(done["job"]["state"], "done");
+    let (s, _, zip) = e
+        .call(
+            Method::GET,
+            &format!("/v1/requests/{id}/export"),
+            Some(e.key(Role::PrivacyOfficer)),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(zip["starts_pk"], true);
+    // The support agent sees the status, not the person.
+    let (s, _, seen) = e
+        .call(
+            Method::GET,
+            &format!("/v1/requests/{id}"),
+            Some(e.key(Role::SupportAgent)),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(seen["state"], "completed");
+    assert!(
+        seen.get("identities").is_none() && seen.get("result").is_none(),
+        "{seen}"
+    );
+
+    // Approval, extension, then the erasure runs; the database shows it.
+    let (s, r) = e
+        .admin(
+            Method::POST,
+            "/v1/requests",
+            Some(
+                &json!({"kind": "erasure", "identities": {"email": LUIS}, "needs_approval": true})
+                    .to_string(),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(r["state"], "awaiting_approval");
+    let id = r["id"].as_str().unwrap().to_string();
+    let (s, x) = e
+        .admin(
+            Method::POST,
+            &format!("/v1/requests/{id}/extend"),
+            Some(r#"{"reason": "backups in three systems"}"#),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{x}");
+    assert_eq!(x["state"], "extended");
+    assert_eq!(x["status"]["dpv"], "dpv:RequestActionDelayed");
+    assert!(x["due_at"].as_str() > r["due_at"].as_str());
+    let (s, x) = e
+        .admin(
+            Method::POST,
+            &format!("/v1/requests/{id}/extend"),
+            Some(r#"{"reason": "again"}"#),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{x}");
+    assert_eq!(
+        e.query(&format!(
+            "SELECT COUNT(*) FROM customer WHERE email = '{LUIS}'"
+        ))
+        .await,
+        vec![vec![Value::Int(1)]]
+    );
+    let (s, _) = e
+        .admin(Method::POST, &format!("/v1/requests/{id}/approve"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let done = e.wait_for(&id, "completed").await;
+    assert_eq!(done["extension_reason"], "backups in three systems");
+    assert_eq!(
+        e.query(&format!(
+            "SELECT COUNT(*) FROM customer WHERE email = '{LUIS}'"
+        ))
+        .await,
+        vec![vec![Value::Int(0)]]
+    );
+    let events: Vec<&str> = done["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        ["awaiting_approval", "extended", "in_progress", "completed"]
+    );
+
+    // Deny needs a reason; denied is final.
+    let (_, r) = e
+        .admin(Method::POST, "/v1/requests", Some(&json!({"kind": "restriction", "identities": {"customer_id": "2"}, "needs_approval": true}).to_string()))
+        .await;
+    let id = r["id"].as_str().unwrap().to_string();
+    let (s, _) = e
+        .admin(
+            Method::POST,
+            &format!("/v1/requests/{id}/deny"),
+            Some(r#"{"reason": " "}"#),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, d) = e
+        .admin(
+            Method::POST,
+            &format!("/v1/requests/{id}/deny"),
+            Some(r#"{"reason": "manifestly unfounded"}"#),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(d["status"]["dpv"], "dpv:RequestRejected");
+    let (s, p) = e
+        .admin(Method::POST, &format!("/v1/requests/{id}/approve"), None)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(p["type"], "urn:pledge:problem:transition-not-allowed");
+
+    // Rectification and portability run too.
+    let (_, r) = e
+        .admin(Method::POST, "/v1/requests", Some(&json!({"kind": "rectification", "identities": {"customer_id": "3"}, "changes": {"address": "Rua Nova, 1"}}).to_string()))
+        .await;
+    e.wait_for(r["id"].as_str().unwrap(), "completed").await;
+    assert_eq!(
+        e.query("SELECT address FROM customer WHERE customer_id = 3")
+            .await,
+        vec![vec![Value::Text("Rua Nova, 1".into())]]
+    );
+    let (_, r) = e
+        .admin(
+            Method::POST,
+            "/v1/requests",
+            Some(&json!({"kind": "portability", "identities": {"customer_id": "4"}}).to_string()),
+        )
+        .await;
+    e.wait_for(r["id"].as_str().unwrap(), "completed").await;
+
+    // A pending one, for the lists.
+    let (_, pending) = e
+        .admin(Method::POST, "/v1/requests", Some(&json!({"kind": "access", "regime": "ccpa", "identities": {"customer_id": "5"}, "needs_approval": true}).to_string()))
+        .await;
+    assert!(pending["confirm_by"].is_string());
+    let (_, due) = e
+        .admin(Method::GET, "/v1/requests?due_within_days=50", None)
+        .await;
+    let due = due["requests"].as_array().unwrap();
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(due[0]["id"], pending["id"]);
+    assert!(due[0].get("identities").is_none());
+    let (_, none) = e
+        .admin(Method::GET, "/v1/requests?due_within_days=10", None)
+        .await;
+    assert_eq!(none["requests"].as_array().unwrap().len(), 0);
+    let (_, overdue) = e
+        .admin(Method::GET, "/v1/requests?overdue=true", None)
+        .await;
+    assert_eq!(overdue["requests"].as_array().unwrap().len(), 0);
+    let (_, by_state) = e
+        .admin(Method::GET, "/v1/requests?state=denied", None)
+        .await;
+    assert_eq!(by_state["requests"].as_array().unwrap().len(), 1);
+
+    // The audit trail: every change and every read of personal data, chained.
+    let (s, v) = e.admin(Method::GET, "/v1/audit/verify", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["intact"], true);
+    let (_, log) = e.admin(Method::GET, "/v1/audit?limit=1000", None).await;
+    let actions: Vec<&str> = log["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "key.created",
+        "request.created",
+        "request.transition",
+        "request.read",
+        "job.claimed",
+        "job.completed",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+    assert!(
+        !log.to_string().contains(LUIS),
+        "personal data in the audit log"
+    );
+}
+
+/// Every endpoint, every role: allowed roles get past authorization, the others get 403.
+async fn authorization(e: &Env) {
+    let (_, r) = e
+        .admin(Method::POST, "/v1/requests", Some(&json!({"kind": "access", "identities": {"customer_id": "7"}, "needs_approval": true}).to_string()))
+        .await;
+    let id = r["id"].as_str().unwrap().to_string();
+    let intake =
+        json!({"kind": "access", "identities": {"customer_id": "8"}, "needs_approval": true})
+            .to_string();
+    use Role::*;
+    let endpoints: Vec<(Method, String, Option<String>, &[Role])> = vec![
+        (
+            Method::POST,
+            "/v1/requests".into(),
+            Some(intake),
+            &[Admin, PrivacyOfficer, Service],
+        ),
+        (
+            Method::GET,
+            "/v1/requests".into(),
+            None,
+            &[Admin, PrivacyOfficer, SupportAgent],
+        ),
+        (
+            Method::GET,
+            format!("/v1/requests/{id}"),
+            None,
+            &[Admin, PrivacyOfficer, SupportAgent],
+        ),
+        (
+            Method::POST,
+            format!("/v1/requests/{id}/verify"),
+            None,
+            &[Admin, PrivacyOfficer],
+        ),
+        (
+            Method::POST,
+            format!("/v1/requests/{id}/approve"),
+            None,
+            &[Admin, PrivacyOfficer],
+        ),
+        (
+            Method::POST,
+            format!("/v1/requests/{id}/deny"),
+            Some(r#"{"reason":"x"}"#.into()),
+            &[Admin, PrivacyOfficer],
+        ),
+        (
+            Method::POST,
+            format!("/v1/requests/{id}/extend"),
+            Some(r#"{"reason":"x"}"#.into()),
+            &[Admin, PrivacyOfficer],
+        ),
+        (
+            Method::POST,
+            format!("/v1/requests/{id}/cancel"),
+            None,
+            &[Admin, PrivacyOfficer],
+        ),
+        (
+            Method::GET,
+            format!("/v1/requests/{id}/export"),
+            None,
+            &[Admin, PrivacyOfficer],
+        ),
+        (
+            Method::GET,
+            "/v1/audit".into(),
+            None,
+            &[Admin, PrivacyOfficer],
+        ),
+        (
+            Method::GET,
+            "/v1/audit/verify".into(),
+            None,
+            &[Admin, PrivacyOfficer],
+        ),
+    ];
+    let (revoked_key, revoked_secret) = e
+        .state
+        .store
+        .create_key(Admin, None, "test", 2)
+        .await
+        .unwrap();
+    e.state
+        .store
+        .revoke_key(&revoked_key.id, "test", 3)
+        .await
+        .unwrap();
+    for (method, path, body, allowed) in &endpoints {
+        // Refused roles first, so no allowed call has changed the request yet.
+        for role in pledge_store::ROLES.iter().filter(|r| !allowed.contains(r)) {
+            let (s, ct, j) = e
+                .call(method.clone(), path, Some(e.key(*role)), body.as_deref())
+                .await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{role:?} {method} {path}: {j}");
+            assert_eq!(ct.as_deref(), Some("application/problem+json"));
+        }
+        for key in [
+            None,
+            Some("pledge_not_a_key"),
+            Some(revoked_secret.as_str()),
+        ] {
+            let (s, ct, _) = e.call(method.clone(), path, key, body.as_deref()).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{key:?} {method} {path}");
+            assert_eq!(ct.as_deref(), Some("application/problem+json"));
+        }
+    }
+    for (method, path, body, allowed) in &endpoints {
+        for role in allowed.iter() {
+            let (s, _, j) = e
+                .call(method.clone(), path, Some(e.key(*role)), body.as_deref())
+                .await;
+            assert!(
+                s != StatusCode::FORBIDDEN && s != StatusCode::UNAUTHORIZED,
+                "{role:?} {method} {path}: {s} {j}"
+            );
+        }
+    }
+    // Health and metrics need no key.
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let (s, _, _) = e.call(Method::GET, path, None, None).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+    }
+}
+
+/// Each bad input gets its 4xx and a problem document, and nothing is written.
+async fn bad_input(e: &Env) {
+    let (_, r) = e
+        .admin(Method::POST, "/v1/requests", Some(&json!({"kind": "access", "identities": {"customer_id": "9"}, "needs_approval": true}).to_string()))
+        .await;
+    let id = r["id"].as_str().unwrap().to_string();
+    let before = e.counts().await;
+    let big = format!(
+        r#"{{"kind":"access","identities":{{"email":"{}"}}}}"#,
+        "a".repeat(pledge_server::BODY_LIMIT)
+    );
+    let cases: Vec<(Method, String, Option<String>, StatusCode)> = vec![
+        (
+            Method::POST,
+            "/v1/requests".into(),
+            Some("{\"kind\": ".into()),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/v1/requests".into(),
+            Some(r#"{"kind":"access","identities":{"email":"a@b.c"},"priority":1}"#.into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::POST,
+            "/v1/requests".into(),
+            Some(r#"{"kind":"access","identities":"a@b.c"}"#.into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::POST,
+            "/v1/requests".into(),
+            Some(r#"{"kind":"forget_me","identities":{"email":"a@b.c"}}"#.into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::POST,
+            "/v1/requests".into(),
+            Some(r#"{"kind":"access","identities":{}}"#.into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::POST,
+            "/v1/requests".into(),
+            Some(r#"{"kind":"access","identities":{"shoe_size":"42"}}"#.into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::POST,
+            "/v1/requests".into(),
+            Some(r#"{"kind":"rectification","identities":{"email":"a@b.c"}}"#.into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::POST,
+            "/v1/requests".into(),
+            Some(
+                r#"{"kind":"access","identities":{"email":"a@b.c"},"changes":{"city":"x"}}"#.into(),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::POST,
+            "/v1/requests".into(),
+            Some(big),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            Method::POST,
+            format!("/v1/requests/{id}/deny"),
+            Some(r#"{"reason": 5}"#.into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::POST,
+            format!("/v1/requests/{id}/deny"),
+            Some(r#"{}"#.into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::POST,
+            format!("/v1/requests/{id}/extend"),
+            Some(r#"{"reason": ""}"#.into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::POST,
+            format!("/v1/requests/{id}/cancel"),
+            None,
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            format!("/v1/requests/{id}/cancel"),
+            None,
+            StatusCode::CONFLICT,
+        ),
+        (
+            Method::POST,
+            "/v1/requests/req_nope/approve".into(),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::GET,
+            "/v1/requests/req_nope".into(),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::GET,
+            "/v1/requests?due_within_days=soon".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            "/v1/requests?state=lost".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            "/v1/requests?colour=red".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            "/v1/nothing".into(),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::DELETE,
+            "/v1/requests".into(),
+            None,
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+    ];
+    let mut expected_audit = before.1;
+    for (method, path, body, want) in cases {
+        let (s, ct, j) = e
+            .call(
+                method.clone(),
+                &path,
+                Some(e.key(Role::Admin)),
+                body.as_deref(),
+            )
+            .await;
+        assert_eq!(s, want, "{method} {path} {body:?}: {j}");
+        if want == StatusCode::OK {
+            expected_audit += 1; // the one cancellation
+            continue;
+        }
+        assert_eq!(
+            ct.as_deref(),
+            Some("application/problem+json"),
+            "{method} {path}"
+        );
+        assert_eq!(j["status"], want.as_u16());
+        assert!(
+            j["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("urn:pledge:problem:")
+        );
+        assert!(!j["detail"].as_str().unwrap().is_empty());
+        let after = e.counts().await;
+        assert_eq!(
+            after,
+            (before.0, expected_audit),
+            "{method} {path} wrote something"
+        );
+    }
+    // Without a JSON content type.
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/requests")
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", e.key(Role::Admin)),
+        )
+        .body(Body::from(
+            r#"{"kind":"access","identities":{"email":"a@b.c"}}"#,
+        ))
+        .unwrap();
+    let response = e.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(e.counts().await.0, before.0);
+}
+
+async fn suite(name: &str, store: Store) {
+    let e = env(name, store).await;
+    workflow(&e).await;
+    authorization(&e).await;
+    bad_input(&e).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_store() {
+    let dir = std::env::temp_dir().join(format!("pledge-api-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(&format!("sqlite:{}", dir.join("store.db").display()))
+        .await
+        .unwrap();
+    suite("sqlite", store).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_store() {
+    let Some(url) =
+        pledge_testkit::require!(pledge_testkit::POSTGRES_URL, pledge_testkit::postgres_url())
+    else {
+        return;
+    };
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut buf = [0u8; 6];
+    getrandom::fill(&mut buf).unwrap();
+    let name = format!(
+        "pledge_api_{}",
+        buf.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    suite(
+        "postgres",
+        Store::open(&format!("{base}/{name}")).await.unwrap(),
+    )
+    .await;
+}
