@@ -261,7 +261,10 @@ fn cookie(category: &CookieCategoryView, c: &CookieView) -> Value {
     };
     Node::typed(&["dpv:PersonalDataHandling"])
         .set("dct:title", c.name.clone())
-        .set("dct:type", format!("{}, {}", c.kind, category.label.to_lowercase()))
+        .set(
+            "dct:type",
+            format!("{}, {}", c.kind, category.label.to_lowercase()),
+        )
         .set("dpv:hasProcessing", id(tracking))
         .set("dpv:hasPersonalData", id("pd:Tracking"))
         .set(

@@ -142,13 +142,17 @@ pub fn render(decl: &Declaration, options: &Options) -> Result<Notice, TemplateE
 
 /// Render an already built view.
 pub fn render_view(v: &NoticeView, options: &Options) -> Result<String, TemplateError> {
-    let ld = jsonld::notice(v);
     match options.format.template() {
-        None => Ok(pretty(&ld)),
+        None => Ok(pretty(&jsonld::notice(v))),
         Some(name) => {
+            // The HTML page carries the JSON-LD too; the Markdown has no place for it.
+            let ld = match options.format {
+                Format::Html => script_json(&jsonld::notice(v)),
+                _ => String::new(),
+            };
             let context = minijinja::context! {
                 notice => Value::from(Serde(v)),
-                jsonld => Value::from_safe_string(script_json(&ld)),
+                jsonld => Value::from_safe_string(ld),
             };
             let text = options.templates.render(&v.lang, name, context)?;
             Ok(match options.format {

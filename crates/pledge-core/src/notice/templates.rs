@@ -158,7 +158,6 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
     Ok(env)
 }
 
-
 /// Text safe inside a Markdown table cell: no pipes, no line breaks.
 fn cell(value: String) -> String {
     value.replace('|', "\\|").replace(['\r', '\n'], " ")

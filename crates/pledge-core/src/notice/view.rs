@@ -12,7 +12,7 @@ use crate::model::*;
 use crate::taxonomy;
 use crate::types::{CategoryId, Date, IsoDuration};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The whole notice. `version`, `digest` and `effective_date` describe the notice; `content`
 /// is what it says, and only `content` is hashed.
@@ -581,7 +581,22 @@ pub fn date_text(d: Date) -> String {
 /// Build the view of a declaration. `version` and `digest` are left empty; [`super::view`]
 /// fills them in from the content.
 pub(crate) fn build(decl: &Declaration, lang: &str, effective_date: Option<Date>) -> NoticeView {
-    let content = Builder { decl }.content();
+    let mut by_recipient: HashMap<&str, Vec<&Purpose>> = HashMap::new();
+    let mut by_transfer: HashMap<&str, Vec<&Purpose>> = HashMap::new();
+    for p in decl.purposes() {
+        for r in &p.recipients {
+            by_recipient.entry(r.as_str()).or_default().push(p);
+        }
+        for t in &p.transfers {
+            by_transfer.entry(t.as_str()).or_default().push(p);
+        }
+    }
+    let content = Builder {
+        decl,
+        by_recipient,
+        by_transfer,
+    }
+    .content();
     NoticeView {
         lang: lang.to_string(),
         version: String::new(),
@@ -594,6 +609,9 @@ pub(crate) fn build(decl: &Declaration, lang: &str, effective_date: Option<Date>
 
 struct Builder<'a> {
     decl: &'a Declaration,
+    /// The purposes that send data to each recipient, and that use each transfer, by id.
+    by_recipient: HashMap<&'a str, Vec<&'a Purpose>>,
+    by_transfer: HashMap<&'a str, Vec<&'a Purpose>>,
 }
 
 fn text(s: &Option<crate::source::Spanned<String>>) -> Option<String> {
@@ -915,13 +933,12 @@ impl<'a> Builder<'a> {
         })
     }
 
-    fn purposes_naming<F: Fn(&Purpose) -> bool>(&self, f: F) -> Vec<String> {
-        self.decl
-            .purposes()
-            .iter()
-            .filter(|p| f(p))
-            .map(|p| p.name.value.clone())
-            .collect()
+    /// Names of the purposes listed under `id` in an index.
+    fn names(index: &HashMap<&str, Vec<&Purpose>>, id: &str) -> Vec<String> {
+        index
+            .get(id)
+            .map(|ps| ps.iter().map(|p| p.name.value.clone()).collect())
+            .unwrap_or_default()
     }
 
     fn recipients(&self) -> Vec<RecipientView> {
@@ -940,8 +957,7 @@ impl<'a> Builder<'a> {
                 disclosure: text(&r.disclosure),
                 website: r.website.as_ref().map(|u| Contact::url(u.as_str())),
                 dpv: r.role.dpv(),
-                purposes: self
-                    .purposes_naming(|p| p.recipients.iter().any(|x| x.value == r.id.value)),
+                purposes: Self::names(&self.by_recipient, r.id.as_str()),
             })
             .collect()
     }
@@ -967,8 +983,7 @@ impl<'a> Builder<'a> {
                 }),
                 copy: t.copy.as_ref().map(|c| Contact::parse(c)),
                 supplementary_measures: text(&t.supplementary_measures),
-                purposes: self
-                    .purposes_naming(|p| p.transfers.iter().any(|x| x.value == t.id.value)),
+                purposes: Self::names(&self.by_transfer, t.id.as_str()),
             })
             .collect()
     }
@@ -1112,8 +1127,9 @@ impl<'a> Builder<'a> {
         let mut recipients: Vec<RecipientGroup> = Vec::new();
         for r in &self.doc().recipients {
             let used = self
-                .controller_purposes()
-                .any(|p| p.recipients.iter().any(|x| x.value == r.id.value));
+                .by_recipient
+                .get(r.id.as_str())
+                .is_some_and(|ps| ps.iter().any(|p| p.role == Role::Controller));
             if !used {
                 continue;
             }
@@ -1531,9 +1547,16 @@ fn without_gdpr(c: &mut Content) {
     c.summary.automated = false;
     c.summary.transfer_countries.clear();
     c.summary.rights.retain(|r| {
-        [Right::Access, Right::Erasure, Right::Rectification, Right::OptOutOfSale, Right::LimitSensitive, Right::NonDiscrimination]
-            .iter()
-            .any(|x| x.title() == r)
+        [
+            Right::Access,
+            Right::Erasure,
+            Right::Rectification,
+            Right::OptOutOfSale,
+            Right::LimitSensitive,
+            Right::NonDiscrimination,
+        ]
+        .iter()
+        .any(|x| x.title() == r)
     });
 }
 
