@@ -191,6 +191,7 @@ pub async fn execute(
             "committed": outcome.committed,
             "steps": plan.steps.iter().zip(&outcome.steps).map(|(s, o)| json!({
                 "table": s.table,
+                "action": action_name(&s.action),
                 "rows": o.rows,
                 "reason": s.reason,
             })).collect::<Vec<_>>(),
@@ -232,4 +233,16 @@ fn uses_hmac(plan: &plan::Plan) -> bool {
         }
         _ => false,
     })
+}
+
+fn action_name(a: &plan::Action) -> &'static str {
+    match a {
+        plan::Action::Read { .. } => "read",
+        plan::Action::Delete { .. } => "delete",
+        plan::Action::Mask { .. } => "mask",
+        plan::Action::Set { .. } => "set",
+        plan::Action::SetCopies { .. } => "set-copy",
+        plan::Action::Restrict { .. } => "restrict",
+        plan::Action::Keep => "keep",
+    }
 }
