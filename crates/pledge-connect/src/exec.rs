@@ -11,7 +11,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use pledge_core::plan::{
     Action, Assignment, ColumnSchema, Filter, Mask, Plan, SchemaGraph, Step, Value, ValueKind,
 };
-use sea_query::{Alias, Condition, Expr, ExprTrait, Query, SelectStatement};
+use sea_query::{Alias, Condition, Expr, ExprTrait, IntoIden, Query, SelectStatement, TableRef};
 use sea_query_sqlx::{SqlxBinder, SqlxValues};
 use sha2::Sha256;
 use sqlx::{Acquire, AssertSqlSafe, Executor, IntoArguments};
@@ -44,6 +44,17 @@ where
     for<'c> &'c mut DB::Connection: Acquire<'c, Database = DB>,
 {
     let mut tx = conn.begin().await.map_err(|e| Error::query("BEGIN", e))?;
+    if is_postgres::<DB>() {
+        // PostgreSQL compiles any statement its planner costs above `jit_above_cost` to
+        // machine code. Pledge's statements over a batch carry thousands of bound values, and
+        // compiling them costs far more than running them (68 s for the pseudonym update of
+        // 10,000 people at scale, against 0.3 s to run it). Off for this transaction only.
+        let no_values = SqlxValues(sea_query::Values(Vec::new()));
+        sqlx::query_with(AssertSqlSafe("SET LOCAL jit = off"), no_values)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::query("SET LOCAL jit = off", e))?;
+    }
     let runner = Runner::<DB> {
         schema,
         options,
@@ -433,6 +444,8 @@ where
         update.table(Alias::new(table));
         let mut needs_change = Condition::any();
         let mut any = false;
+        // PostgreSQL: the pseudonym maps, (column of `MAP_ALIAS`, JSON object).
+        let mut maps: Vec<(String, String)> = Vec::new();
         for a in assignments {
             let schema = self.column(table, &a.column);
             match &a.mask {
@@ -455,6 +468,38 @@ where
                         continue;
                     }
                     let max = schema.and_then(|c| c.max_length);
+                    if is_postgres::<DB>()
+                        && schema.is_some_and(|c| c.kind == ValueKind::Text)
+                        && originals.iter().all(|v| matches!(v, Value::Text(_)))
+                    {
+                        // A lookup in a JSON object (binary search) instead of a CASE with a
+                        // branch per original value, which costs rows × originals comparisons.
+                        // The keys are the text the originals were read as, so the same rows
+                        // match; a value not in the map stays as it is, as in the CASE.
+                        let mut map = String::from("{");
+                        for (i, original) in originals.iter().enumerate() {
+                            if i > 0 {
+                                map.push(',');
+                            }
+                            json_string(&mut map, &original.to_string());
+                            map.push(':');
+                            let pseudonym = pseudonym(self.options.hmac_key, original, max);
+                            json_string(&mut map, &pseudonym);
+                        }
+                        map.push('}');
+                        let name = format!("m{}", maps.len());
+                        maps.push((name.clone(), map));
+                        update.value(
+                            Alias::new(a.column.as_str()),
+                            Expr::cust_with_exprs(
+                                "COALESCE($1 ->> CAST($2 AS TEXT), $2)",
+                                [col(MAP_ALIAS, &name), col(table, &a.column)],
+                            ),
+                        );
+                        needs_change = needs_change.add(fresh);
+                        any = true;
+                        continue;
+                    }
                     let mut case = sea_query::CaseStatement::new();
                     for original in &originals {
                         let pseudonym =
@@ -482,6 +527,21 @@ where
         }
         if !any {
             return Ok(StepOutcome::count(0));
+        }
+        if !maps.is_empty() {
+            // One row, so every row of the table still matches: `UPDATE ... FROM` a
+            // single-row subquery that parses each map once.
+            let mut select = Query::select();
+            for (name, map) in maps {
+                select.expr_as(
+                    Expr::cust_with_values("CAST($1 AS JSONB)", [map]),
+                    Alias::new(name),
+                );
+            }
+            update.from(TableRef::SubQuery(
+                Box::new(select),
+                Alias::new(MAP_ALIAS).into_iden(),
+            ));
         }
         update.cond_where(and(filter, needs_change));
         let (sql, values) = update.build_sqlx(DB::builder());
@@ -528,6 +588,30 @@ where
             keys,
         })
     }
+}
+
+/// The alias of the single-row subquery holding the pseudonym maps (PostgreSQL).
+const MAP_ALIAS: &str = "pledge_map";
+
+fn is_postgres<DB: sqlx::Database>() -> bool {
+    DB::NAME == <sqlx::Postgres as sqlx::Database>::NAME
+}
+
+/// `s` as a JSON string.
+fn json_string(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Both conditions. (`Condition::add` joins with the condition's own operator, which is OR
@@ -579,6 +663,13 @@ impl StepOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut out = String::new();
+        json_string(&mut out, "a\"b\\c\nd\u{1}é");
+        assert_eq!(out, r#""a\"b\\c\u000ad\u0001é""#);
+    }
 
     #[test]
     fn pseudonyms_are_stable_keyed_and_fit_the_column() {
