@@ -1,7 +1,7 @@
 //! The `/v1` handlers. Each checks the caller's role first, then the input, then asks the
 //! store (which asks the workflow) to make the change.
 
-use crate::problem::{ApiJson, ApiQuery, Problem};
+use crate::problem::{ApiJson, ApiQuery, Problem, ProblemDoc};
 use crate::{AppState, Caller, now_unix};
 use axum::Extension;
 use axum::extract::{Path, State};
@@ -15,13 +15,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
+use utoipa::{IntoParams, ToSchema};
 
 const STAFF: &[Role] = &[Role::Admin, Role::PrivacyOfficer];
 const INTAKE: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::Service];
 const READERS: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::SupportAgent];
 
 /// The kinds the API takes in.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Access,
@@ -44,11 +45,13 @@ impl From<Kind> for RequestKind {
 }
 
 /// `POST /v1/requests`: a request taken in by staff (by e-mail, phone, letter) or a service.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
     pub kind: Kind,
+    /// `gdpr` (default) or `ccpa`: decides the deadlines.
     #[serde(default = "gdpr")]
+    #[schema(value_type = Option<String>, example = "gdpr")]
     pub regime: Regime,
     /// Identity kind → value, e.g. `{"email": "ana@example.com"}`.
     pub identities: BTreeMap<String, String>,
@@ -71,6 +74,16 @@ fn yes() -> bool {
     true
 }
 
+#[utoipa::path(post, path = "/v1/requests", tag = "requests", request_body = CreateRequest,
+    responses(
+        (status = 201, description = "Taken in; `Location` names it", body = Object),
+        (status = 400, description = "Malformed JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the limit", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown field, wrong type or invalid value", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
 pub async fn create_request(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -207,16 +220,30 @@ fn rfc3339(t: i64) -> String {
 }
 
 /// `GET /v1/requests?due_within_days=N&overdue=true&state=S&limit=L`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Open requests due within this many days.
     pub due_within_days: Option<u32>,
+    /// Only open requests past their deadline.
     #[serde(default)]
     pub overdue: bool,
+    /// Only requests in this state (received, verifying, verified, awaiting_approval,
+    /// in_progress, awaiting_external, completed, denied, extended, cancelled).
+    #[param(value_type = Option<String>)]
     pub state: Option<RequestState>,
+    /// At most this many (default 1000).
     pub limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/v1/requests", tag = "requests", params(ListQuery),
+    responses(
+        (status = 200, description = "Requests by deadline, soonest first, without personal data", body = Object),
+        (status = 400, description = "Bad query string", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
 pub async fn list_requests(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -249,6 +276,13 @@ pub async fn list_requests(
     Ok(axum::Json(json!({ "requests": items })).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/requests/{id}", tag = "requests", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The request, its events and job; identities and result for admins and privacy officers (audited)", body = Object),
+        (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
 pub async fn get_request(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -286,7 +320,7 @@ pub async fn get_request(
 }
 
 /// The body of deny and extend.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reason {
     pub reason: String,
@@ -310,6 +344,14 @@ async fn transition(
     Ok(axum::Json(view(&record, caller, None)).into_response())
 }
 
+#[utoipa::path(post, path = "/v1/requests/{id}/verify", tag = "requests", description = "Mark the person verified", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The request after the change", body = Object),
+        (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
 pub async fn verify(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -318,6 +360,14 @@ pub async fn verify(
     transition(&state, &caller, &id, Transition::To(RequestState::Verified)).await
 }
 
+#[utoipa::path(post, path = "/v1/requests/{id}/approve", tag = "requests", description = "Approve: a worker runs it", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The request after the change", body = Object),
+        (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
 pub async fn approve(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -332,6 +382,14 @@ pub async fn approve(
     .await
 }
 
+#[utoipa::path(post, path = "/v1/requests/{id}/cancel", tag = "requests", description = "Cancel", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The request after the change", body = Object),
+        (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
 pub async fn cancel(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -346,6 +404,15 @@ pub async fn cancel(
     .await
 }
 
+#[utoipa::path(post, path = "/v1/requests/{id}/deny", tag = "requests", description = "Deny, with the reason told to the person", params(("id" = String, Path)), request_body = Reason,
+    responses(
+        (status = 200, description = "The request after the change", body = Object),
+        (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "No reason, or a body that is not one", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
 pub async fn deny(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -365,6 +432,15 @@ pub async fn deny(
     .await
 }
 
+#[utoipa::path(post, path = "/v1/requests/{id}/extend", tag = "requests", description = "Extend the deadline once, with the reason told to the person", params(("id" = String, Path)), request_body = Reason,
+    responses(
+        (status = 200, description = "The request after the change", body = Object),
+        (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "No reason, or a body that is not one", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
 pub async fn extend(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -385,6 +461,13 @@ pub async fn extend(
 }
 
 /// `GET /v1/requests/{id}/export`: the zip of an access or portability request.
+#[utoipa::path(get, path = "/v1/requests/{id}/export", tag = "requests", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The export (zip) of an access or portability request; the read is audited", content_type = "application/zip", body = Vec<u8>),
+        (status = 404, description = "No such request, or it has no export", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
 pub async fn export(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -421,14 +504,21 @@ pub async fn export(
 }
 
 /// `GET /v1/audit?after=SEQ&limit=N`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     #[serde(default)]
     pub after: i64,
     pub limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
+    responses(
+        (status = 200, description = "Audit records after `after`, oldest first", body = Object),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
 pub async fn audit_records(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -442,6 +532,12 @@ pub async fn audit_records(
     Ok(axum::Json(json!({ "records": records })).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
+    responses(
+        (status = 200, description = "Whether the hash chain is intact, and the first broken record", body = Object),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
 pub async fn audit_verify(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -455,4 +551,33 @@ pub async fn audit_verify(
         "first_broken": v.first_broken,
     }))
     .into_response())
+}
+
+/// The OpenAPI 3.1 document, generated from the handlers and types above.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Pledge", description = "Rights requests: intake, workflow, deadlines, execution and the audit trail. Authenticate with `Authorization: Bearer <API key>`."),
+    paths(create_request, list_requests, get_request, verify, approve, deny, extend, cancel, export, audit_records, audit_verify),
+    components(schemas(CreateRequest, Kind, Reason, ProblemDoc)),
+    modifiers(&BearerAuth),
+    security(("api_key" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub async fn openapi() -> Response {
+    use utoipa::OpenApi;
+    axum::Json(ApiDoc::openapi()).into_response()
 }

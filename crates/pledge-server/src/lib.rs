@@ -153,6 +153,7 @@ pub fn router(state: AppState) -> Router {
         .route("/audit/verify", get(api::audit_verify))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
+        .route("/v1/openapi.json", get(api::openapi))
         .nest("/v1", v1)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))

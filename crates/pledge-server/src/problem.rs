@@ -10,6 +10,18 @@ use pledge_store::Error as StoreError;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+/// The shape of a problem document, for the OpenAPI document.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ProblemDoc {
+    /// `urn:pledge:problem:<kind>`
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// What was wrong with this call.
+    pub detail: String,
+}
+
 /// A problem document: `type` names the kind of problem, `detail` this occurrence.
 #[derive(Debug, Clone)]
 pub struct Problem {

@@ -475,7 +475,20 @@ async fn authorization(e: &Env) {
             );
         }
     }
-    // Health and metrics need no key.
+    // The OpenAPI document, health and metrics need no key.
+    let (s, _, doc) = e.call(Method::GET, "/v1/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (method, path, _, _) in &endpoints {
+        let template = path.replace(&id, "{id}");
+        let op = &doc["paths"][&template][method.as_str().to_lowercase()];
+        assert!(
+            op.is_object(),
+            "{method} {template} is not in the OpenAPI document"
+        );
+        assert!(op["responses"]["403"].is_object(), "{method} {template}");
+    }
+    assert!(doc["components"]["schemas"]["CreateRequest"]["properties"]["kind"].is_object());
     for path in ["/healthz", "/readyz", "/metrics"] {
         let (s, _, _) = e.call(Method::GET, path, None, None).await;
         assert_eq!(s, StatusCode::OK, "{path}");
