@@ -70,6 +70,11 @@ async fn work(state: &AppState, job: Job) {
         })
     };
     let result = match state.store.get_request(&job.request_id).await {
+        // Denied or cancelled while its job waited: nothing is run.
+        Ok(request) if request.state.is_final() => Ok((
+            json!({ "skipped": format!("the request was {} before it ran", request.state) }),
+            None,
+        )),
         Ok(request) => execute(state, &request).await,
         Err(e) => Err(e.to_string()),
     };

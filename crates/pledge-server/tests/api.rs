@@ -24,6 +24,7 @@ struct Env {
     chinook: String,
     keys: Vec<(Role, String)>,
     _stop: tokio::sync::watch::Sender<bool>,
+    stop_rx: tokio::sync::watch::Receiver<bool>,
     dir: PathBuf,
 }
 
@@ -109,6 +110,16 @@ fn repo() -> PathBuf {
 }
 
 async fn env(name: &str, store: Store) -> Env {
+    let e = env_without_worker(name, store).await;
+    tokio::spawn(worker::run(
+        e.state.clone(),
+        "worker:test".into(),
+        e.stop_rx.clone(),
+    ));
+    e
+}
+
+async fn env_without_worker(name: &str, store: Store) -> Env {
     let dir = std::env::temp_dir().join(format!("pledge-api-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -135,14 +146,14 @@ async fn env(name: &str, store: Store) -> Env {
         ..Config::default()
     };
     let state = AppState::new(store, decl, config);
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(worker::run(state.clone(), "worker:test".into(), rx));
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
     Env {
         app: router(state.clone()),
         state,
         chinook,
         keys,
         _stop: stop,
+        stop_rx,
         dir,
     }
 }
@@ -693,6 +704,61 @@ async fn suite(name: &str, store: Store) {
     workflow(&e).await;
     authorization(&e).await;
     bad_input(&e).await;
+}
+
+/// A request denied while its job waited is not run when a worker gets to the job.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_denied_before_its_job_ran_is_not_run() {
+    let e = env_without_worker("denied", Store::open("sqlite::memory:").await.unwrap()).await;
+    let (_, r) = e
+        .admin(
+            Method::POST,
+            "/v1/requests",
+            Some(&json!({"kind": "erasure", "identities": {"email": LUIS}}).to_string()),
+        )
+        .await;
+    assert_eq!(r["state"], "in_progress");
+    let id = r["id"].as_str().unwrap().to_string();
+    let (s, _) = e
+        .admin(
+            Method::POST,
+            &format!("/v1/requests/{id}/deny"),
+            Some(r#"{"reason": "identity not proven"}"#),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    tokio::spawn(worker::run(
+        e.state.clone(),
+        "worker:late".into(),
+        e.stop_rx.clone(),
+    ));
+    let mut done = json!(null);
+    for _ in 0..200 {
+        let (_, r) = e
+            .admin(Method::GET, &format!("/v1/requests/{id}"), None)
+            .await;
+        if r["job"]["state"] == "done" {
+            done = r;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(done["state"], "denied", "{done}");
+    let stored = e.state.store.get_request(&id).await.unwrap();
+    assert!(
+        stored
+            .result
+            .as_ref()
+            .is_some_and(|r| r["skipped"].is_string()),
+        "{done} {stored:?}"
+    );
+    assert_eq!(
+        e.query(&format!(
+            "SELECT COUNT(*) FROM customer WHERE email = '{LUIS}'"
+        ))
+        .await,
+        vec![vec![Value::Int(1)]]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
