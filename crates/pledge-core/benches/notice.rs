@@ -2,7 +2,8 @@
 //! and its record of processing. Goal (issue "Generated documents"): the HTML notice under
 //! 200 ms.
 //!
-//! Run: `cargo bench -p pledge-core --bench notice`
+//! Run: `cargo bench -p pledge-core --bench notice`; for the whole `pledge notice` process,
+//! `bench/notice.sh`.
 
 mod common;
 
@@ -16,6 +17,13 @@ const RUNS: usize = 20;
 
 fn main() {
     let text = common::generate::declaration(2_000, 0);
+    // `-- --write FILE` saves the declaration for whole-process timing (bench/notice.sh).
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--write") {
+        let path = args.get(i + 1).expect("--write needs a file name");
+        std::fs::write(path, &text).expect("write the generated declaration");
+        return;
+    }
     let decl =
         load(&SourceMap::single("generated.toml", text)).expect("the generated declaration loads");
     let date = Some(Date {

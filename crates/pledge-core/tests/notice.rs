@@ -627,16 +627,16 @@ fn json_ld_says_what_the_notice_says() {
     let handlings = json["dpv:hasPersonalDataHandling"].as_array().unwrap();
     let billing = handlings
         .iter()
-        .find(|h| h["@id"] == "#purpose-billing")
+        .find(|h| h["@id"] == "https://kestrel.example/privacy#purpose-billing")
         .unwrap();
     assert_eq!(billing["dpv:hasLegalBasis"][0]["@id"], "eu-gdpr:A6-1-c");
     assert_eq!(
-        billing["dpv:hasStorageCondition"]["dpv:hasDuration"]["dpv:hasDuration"]["@value"],
+        billing["dpv:hasStorageCondition"]["dpv:hasDuration"]["rdf:value"]["@value"],
         "P5Y"
     );
     let accounts = handlings
         .iter()
-        .find(|h| h["@id"] == "#purpose-accounts")
+        .find(|h| h["@id"] == "https://kestrel.example/privacy#purpose-accounts")
         .unwrap();
     assert_eq!(
         accounts["dpv:hasPersonalDataHandling"][0]["dpv:hasLegalBasis"][0]["@id"],
@@ -652,6 +652,44 @@ fn json_ld_says_what_the_notice_says() {
         rights.contains(&"eu-gdpr:A15") && rights.contains(&"eu-gdpr:A77"),
         "{rights:?}"
     );
+}
+
+/// Every `@id` in a document, to check that each is an absolute IRI or a compact one.
+fn ids<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    match value {
+        serde_json::Value::Array(a) => a.iter().for_each(|v| ids(v, out)),
+        serde_json::Value::Object(o) => {
+            for (k, v) in o {
+                match (k.as_str(), v) {
+                    ("@id", serde_json::Value::String(s)) => out.push(s),
+                    _ => ids(v, out),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn json_ld_ids_resolve_without_a_base() {
+    // JSON-LD processors drop nodes whose relative ids they cannot resolve, so every id is
+    // absolute: the notice's address, or a URN of its version when it has none.
+    for (name, prefix) in [
+        ("complete.toml", "https://kestrel.example/privacy"),
+        ("outside-eu.toml", "urn:pledge:notice:"),
+    ] {
+        let json: serde_json::Value =
+            serde_json::from_str(&render(&declaration(doc(name)), Format::JsonLd)).unwrap();
+        let mut all = Vec::new();
+        ids(&json, &mut all);
+        assert!(all.len() > 10, "{name}");
+        for id in all {
+            let compact = ["dpv:", "pd:", "eu-gdpr:"]
+                .iter()
+                .any(|p| id.starts_with(p));
+            assert!(compact || id.starts_with(prefix), "{name}: {id}");
+        }
+    }
 }
 
 #[test]

@@ -14,6 +14,7 @@ const CONTEXT: &[(&str, &str)] = &[
     ("eu-gdpr", "https://w3id.org/dpv/legal/eu/gdpr#"),
     ("dct", "http://purl.org/dc/terms/"),
     ("xsd", "http://www.w3.org/2001/XMLSchema#"),
+    ("rdf", "http://www.w3.org/1999/02/22-rdf-syntax-ns#"),
 ];
 
 fn id(term: &str) -> Value {
@@ -102,7 +103,7 @@ fn storage(r: &RetentionView) -> Value {
         (Some(period), _) => Node::typed(&["dpv:TemporalDuration"])
             .set("dct:description", r.text.clone().unwrap_or_default())
             .set(
-                "dpv:hasDuration",
+                "rdf:value",
                 json!({ "@value": period, "@type": "xsd:duration" }),
             )
             .build(),
@@ -119,13 +120,13 @@ fn storage(r: &RetentionView) -> Value {
         .build()
 }
 
-fn transfer(t: &TransferView) -> Value {
+fn transfer(base: &str, t: &TransferView) -> Value {
     let mut bases: Vec<Value> = t.mechanism_dpv.map(id).into_iter().collect();
     if let Some(d) = &t.derogation {
         bases.push(id(d.dpv));
     }
     Node::typed(&["dpv:PersonalDataHandling"])
-        .set("@id", format!("#transfer-{}", t.id))
+        .set("@id", format!("{base}#transfer-{}", t.id))
         .set("dpv:hasProcessing", id("dpv:CrossBorderTransfer"))
         .set(
             "dpv:hasThirdCountry",
@@ -152,7 +153,7 @@ fn transfer(t: &TransferView) -> Value {
         .build()
 }
 
-fn purpose(p: &PurposeView, transfers: &[TransferView]) -> Value {
+fn purpose(base: &str, p: &PurposeView, transfers: &[TransferView]) -> Value {
     let mut purpose_types = vec!["dpv:Purpose"];
     if p.direct_marketing {
         purpose_types.push("dpv:DirectMarketing");
@@ -201,7 +202,7 @@ fn purpose(p: &PurposeView, transfers: &[TransferView]) -> Value {
         "dpv:hasDataController"
     };
     Node::typed(&["dpv:PersonalDataHandling"])
-        .set("@id", format!("#{}", p.anchor))
+        .set("@id", format!("{base}#{}", p.anchor))
         .set("dct:title", p.name.clone())
         .set(
             "dpv:hasPurpose",
@@ -210,7 +211,7 @@ fn purpose(p: &PurposeView, transfers: &[TransferView]) -> Value {
                 .opt("dct:description", p.description.clone())
                 .build(),
         )
-        .set(entity_key, id("#controller"))
+        .set(entity_key, id(&format!("{base}#controller")))
         .set(
             "dpv:hasDataSubject",
             p.subjects
@@ -229,7 +230,7 @@ fn purpose(p: &PurposeView, transfers: &[TransferView]) -> Value {
             "dpv:hasRecipient",
             p.recipients
                 .iter()
-                .map(|r| id(&format!("#recipient-{}", r.id)))
+                .map(|r| id(&format!("{base}#recipient-{}", r.id)))
                 .collect::<Vec<_>>(),
         )
         .opt("dpv:hasStorageCondition", p.retention.as_ref().map(storage))
@@ -247,13 +248,13 @@ fn purpose(p: &PurposeView, transfers: &[TransferView]) -> Value {
             p.transfers
                 .iter()
                 .filter_map(|t| transfers.iter().find(|x| x.id == t.id))
-                .map(transfer)
+                .map(|t| transfer(base, t))
                 .collect::<Vec<_>>(),
         )
         .build()
 }
 
-fn cookie(category: &CookieCategoryView, c: &CookieView) -> Value {
+fn cookie(base: &str, category: &CookieCategoryView, c: &CookieView) -> Value {
     let tracking = if c.first_party {
         "dpv:TrackingByFirstParty"
     } else {
@@ -271,25 +272,40 @@ fn cookie(category: &CookieCategoryView, c: &CookieView) -> Value {
             "dpv:hasDataController",
             json!({ "dpv:hasName": c.provider }),
         )
-        .opt("dpv:hasDuration", c.duration.clone())
+        .opt(
+            "dpv:hasDuration",
+            c.duration.as_ref().map(|d| {
+                Node::typed(&["dpv:TemporalDuration"])
+                    .set("dct:description", d.clone())
+                    .build()
+            }),
+        )
         .opt("dct:description", c.description.clone())
         .opt(
             "dpv:hasPurpose",
-            c.purpose_anchor.as_ref().map(|a| id(&format!("#{a}"))),
+            c.purpose_anchor
+                .as_ref()
+                .map(|a| id(&format!("{base}#{a}"))),
         )
         .build()
 }
 
 /// The JSON-LD document of a notice.
 pub fn notice(v: &NoticeView) -> Value {
-    let context: Map<String, Value> = CONTEXT
+    let c = &v.content;
+    // The notice's own address, from which the ids of its parts (`...#purpose-billing`) are
+    // made; a URN of the version when the notice has no published address.
+    let base = c
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("urn:pledge:notice:{}", v.version));
+    let mut context: Map<String, Value> = CONTEXT
         .iter()
         .map(|(k, v)| (k.to_string(), Value::from(*v)))
         .collect();
-    let c = &v.content;
     let controller = c.controller.as_ref().map(|ctl| {
         Node::typed(&["dpv:DataController"])
-            .set("@id", "#controller")
+            .set("@id", format!("{base}#controller"))
             .set("dpv:hasName", ctl.full_name.clone())
             .opt("dct:identifier", ctl.registration.clone())
             .opt("dpv:hasAddress", ctl.address.clone())
@@ -351,12 +367,12 @@ pub fn notice(v: &NoticeView) -> Value {
         .purposes
         .iter()
         .chain(&c.processor_purposes)
-        .map(|p| purpose(p, &c.transfers))
+        .map(|p| purpose(&base, p, &c.transfers))
         .collect();
     if let Some(cookies) = &c.cookies {
         for category in &cookies.categories {
             for ck in &category.cookies {
-                handlings.push(cookie(category, ck));
+                handlings.push(cookie(&base, category, ck));
             }
         }
     }
@@ -369,12 +385,7 @@ pub fn notice(v: &NoticeView) -> Value {
     }
     Node::default()
         .set("@context", Value::Object(context))
-        .set(
-            "@id",
-            c.url
-                .clone()
-                .unwrap_or_else(|| format!("urn:pledge:notice:{}", v.version)),
-        )
+        .set("@id", base.clone())
         .set("@type", types)
         .set("dct:title", c.title.clone())
         .set("dct:language", v.lang.clone())
@@ -411,7 +422,7 @@ pub fn notice(v: &NoticeView) -> Value {
                 .iter()
                 .map(|r| {
                     Node::typed(&[r.dpv])
-                        .set("@id", format!("#{}", r.anchor))
+                        .set("@id", format!("{base}#{}", r.anchor))
                         .set("dpv:hasName", r.name.clone())
                         .opt("dct:description", r.service.clone())
                         .opt("dpv:hasCountry", r.country.clone())
