@@ -49,6 +49,7 @@ pub async fn run(state: AppState, owner: String, mut shutdown: watch::Receiver<b
 }
 
 async fn work(state: &AppState, job: Job) {
+    let started = std::time::Instant::now();
     // Renew the lease while the request runs, so a long erasure is not taken over.
     let (done_tx, mut done_rx) = watch::channel(false);
     let renewer = {
@@ -91,7 +92,9 @@ async fn work(state: &AppState, job: Job) {
     let _ = renewer.await;
     let now = now_unix();
     match result {
-        Ok((summary, export)) => {
+        Ok((mut summary, export)) => {
+            // How long the run took, from the claim to the result.
+            summary["milliseconds"] = json!(started.elapsed().as_secs_f64() * 1000.0);
             match state
                 .store
                 .complete_job(&job, &summary, export.as_deref(), now)
