@@ -94,7 +94,8 @@ async fn work(state: &AppState, job: Job) {
     match result {
         Ok((mut summary, export)) => {
             // How long the run took, from the claim to the result.
-            summary["milliseconds"] = json!(started.elapsed().as_secs_f64() * 1000.0);
+            summary["microseconds"] =
+                json!(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
             match state
                 .store
                 .complete_job(&job, &summary, export.as_deref(), now)

@@ -21,25 +21,57 @@ pub struct AuditRecord {
     pub request_id: Option<String>,
     /// Details of the action, a JSON object.
     pub detail: Value,
+    /// The detail as stored (canonical JSON when written): what the hash covers.
+    #[serde(skip)]
+    pub detail_text: String,
     pub prev_hash: String,
     pub hash: String,
 }
 
 impl AuditRecord {
+    /// A record whose detail text is the canonical JSON of `detail`.
+    pub fn new(
+        seq: i64,
+        at: i64,
+        actor: &str,
+        action: &str,
+        request_id: Option<&str>,
+        detail: Value,
+        prev_hash: String,
+    ) -> Self {
+        let mut detail_text = String::new();
+        canonical_json(&detail, &mut detail_text);
+        let mut r = AuditRecord {
+            seq,
+            at,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            request_id: request_id.map(str::to_string),
+            detail,
+            detail_text,
+            prev_hash,
+            hash: String::new(),
+        };
+        r.hash = r.compute_hash();
+        r
+    }
+
     /// The canonical JSON of everything the hash covers (all fields but `hash`): keys
-    /// sorted, no insignificant white space.
+    /// sorted, no insignificant white space. The detail goes in as the text stored, so the
+    /// hash never depends on how a JSON reader rounds numbers.
     pub fn canonical(&self) -> String {
-        let doc = serde_json::json!({
-            "seq": self.seq,
-            "at": self.at,
-            "actor": self.actor,
-            "action": self.action,
-            "request_id": self.request_id,
-            "detail": self.detail,
-        });
-        let mut out = String::new();
-        canonical_json(&doc, &mut out);
-        out
+        let text = |s: &str| Value::String(s.to_string()).to_string();
+        format!(
+            "{{\"action\":{},\"actor\":{},\"at\":{},\"detail\":{},\"request_id\":{},\"seq\":{}}}",
+            text(&self.action),
+            text(&self.actor),
+            self.at,
+            self.detail_text,
+            self.request_id
+                .as_deref()
+                .map_or_else(|| "null".to_string(), text),
+            self.seq
+        )
     }
 
     /// SHA-256(prev_hash || canonical JSON), as lower-case hex.
@@ -197,17 +229,15 @@ mod tests {
         let mut prev = GENESIS.to_string();
         (1..=n)
             .map(|seq| {
-                let mut r = AuditRecord {
+                let r = AuditRecord::new(
                     seq,
-                    at: 1_700_000_000 + seq,
-                    actor: "cli".into(),
-                    action: "test".into(),
-                    request_id: None,
-                    detail: json!({"n": seq, "b": [1, {"z": 1, "a": 2}]}),
-                    prev_hash: prev.clone(),
-                    hash: String::new(),
-                };
-                r.hash = r.compute_hash();
+                    1_700_000_000 + seq,
+                    "cli",
+                    "test",
+                    None,
+                    json!({"n": seq, "b": [1, {"z": 1, "a": 2}], "f": 0.1 + 0.2}),
+                    prev.clone(),
+                );
                 prev = r.hash.clone();
                 r
             })
@@ -243,6 +273,30 @@ mod tests {
     }
 
     #[test]
+    fn the_canonical_record_sorts_its_keys() {
+        let r = AuditRecord::new(
+            1,
+            2,
+            "cli",
+            "x",
+            Some("req_1"),
+            json!({"b": 1, "a": 1.5}),
+            GENESIS.into(),
+        );
+        assert_eq!(
+            r.canonical(),
+            r#"{"action":"x","actor":"cli","at":2,"detail":{"a":1.5,"b":1},"request_id":"req_1","seq":1}"#
+        );
+        // The same as canonical_json of the whole record would give.
+        let mut whole = String::new();
+        canonical_json(
+            &json!({"seq": 1, "at": 2, "actor": "cli", "action": "x", "request_id": "req_1", "detail": {"b": 1, "a": 1.5}}),
+            &mut whole,
+        );
+        assert_eq!(r.canonical(), whole);
+    }
+
+    #[test]
     fn an_intact_chain_verifies() {
         let v = verify(&chain(5));
         assert_eq!(v.records, 5);
@@ -271,8 +325,11 @@ mod tests {
 
         // Rewriting a record's hash to match its new content breaks the next link.
         let mut rehashed = chain(5);
-        rehashed[1].detail = json!({"n": 99});
+        rehashed[1].detail_text = r#"{"n":99}"#.into();
         rehashed[1].hash = rehashed[1].compute_hash();
+        let mut edited_detail = chain(5);
+        edited_detail[3].detail_text = edited_detail[3].detail_text.replace("\"n\":4", "\"n\":5");
+        assert_eq!(verify(&edited_detail).first_broken.map(|b| b.seq), Some(4));
         assert_eq!(verify(&rehashed).first_broken.map(|b| b.seq), Some(3));
     }
 }

@@ -307,17 +307,7 @@ impl Store {
             ),
             None => (1, GENESIS.to_string()),
         };
-        let mut record = AuditRecord {
-            seq,
-            at,
-            actor: actor.to_string(),
-            action: action.to_string(),
-            request_id: request_id.map(str::to_string),
-            detail,
-            prev_hash,
-            hash: String::new(),
-        };
-        record.hash = record.compute_hash();
+        let record = AuditRecord::new(seq, at, actor, action, request_id, detail, prev_hash);
         sqlx::query(
             "INSERT INTO audit_log (seq, at, actor, action, request_id, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -326,7 +316,7 @@ impl Store {
         .bind(record.actor)
         .bind(record.action)
         .bind(record.request_id)
-        .bind(record.detail.to_string())
+        .bind(record.detail_text)
         .bind(record.prev_hash)
         .bind(record.hash)
         .execute(&mut **tx)
@@ -1036,8 +1026,9 @@ fn audit_from_row(r: &AnyRow) -> Result<AuditRecord> {
         actor: r.try_get("actor")?,
         action: r.try_get("action")?,
         request_id: r.try_get("request_id")?,
-        // A detail that is not JSON any more was edited: keep the text, the hash will not match.
-        detail: serde_json::from_str(&detail).unwrap_or(Value::String(detail)),
+        // A detail that is not JSON any more was edited: shown as text; the hash will not match.
+        detail: serde_json::from_str(&detail).unwrap_or_else(|_| Value::String(detail.clone())),
+        detail_text: detail,
         prev_hash: r.try_get("prev_hash")?,
         hash: r.try_get("hash")?,
     })
