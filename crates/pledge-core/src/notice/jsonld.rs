@@ -299,7 +299,7 @@ pub fn notice(v: &NoticeView) -> Value {
         .url
         .clone()
         .unwrap_or_else(|| format!("urn:pledge:notice:{}", v.version));
-    let mut context: Map<String, Value> = CONTEXT
+    let context: Map<String, Value> = CONTEXT
         .iter()
         .map(|(k, v)| (k.to_string(), Value::from(*v)))
         .collect();
