@@ -65,6 +65,9 @@ pub struct Content {
     pub ccpa: Option<CcpaView>,
     pub children: Vec<String>,
     pub changes: Option<String>,
+    /// Laws and instruments the declaration says the notice cites, as written.
+    pub cites: Vec<String>,
+    /// The languages the notice is published in, by name ("English", "Danish").
     pub languages: Vec<String>,
     /// The sections the notice has, in order, for the table of contents.
     pub sections: Vec<Section>,
@@ -220,6 +223,8 @@ pub struct CategoryRef {
     /// Art. 10 criminal-offence data.
     pub criminal: bool,
     pub ccpa_sensitive: bool,
+    /// The description of a category of the company's own.
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -687,9 +692,15 @@ impl<'a> Builder<'a> {
                 .and_then(|c| c.dpo.as_ref())
                 .map(party_view),
             summary: self.summary(&purposes, ccpa.as_ref()),
+            // The groups of the company's own purposes; customers' end users appear with the
+            // purposes done for customers.
             subjects: doc
                 .subjects
                 .iter()
+                .filter(|s| {
+                    self.controller_purposes()
+                        .any(|p| p.subjects.iter().any(|x| x.value == s.id.value))
+                })
                 .map(|s| SubjectView {
                     id: s.id.to_string(),
                     name: s.name.value.clone(),
@@ -780,10 +791,15 @@ impl<'a> Builder<'a> {
                 .map(|s| s.name.value.clone())
                 .collect(),
             changes: doc.policy.as_ref().and_then(|p| text(&p.changes)),
+            cites: doc
+                .policy
+                .as_ref()
+                .map(|p| p.cites.iter().map(|c| c.value.trim().to_string()).collect())
+                .unwrap_or_default(),
             languages: doc
                 .policy
                 .as_ref()
-                .map(|p| p.languages.iter().map(|l| l.value.clone()).collect())
+                .map(|p| p.languages.iter().map(|l| language_name(l)).collect())
                 .unwrap_or_default(),
             regimes,
             purposes,
@@ -824,6 +840,12 @@ impl<'a> Builder<'a> {
             special: info.sensitivity.special,
             criminal: info.sensitivity.criminal,
             ccpa_sensitive: info.sensitivity.ccpa_sensitive,
+            description: self
+                .doc()
+                .categories
+                .iter()
+                .find(|c| c.id.value == *id)
+                .and_then(|c| text(&c.description)),
         }
     }
 
@@ -1306,6 +1328,52 @@ fn push_unique(list: &mut Vec<String>, item: String) {
     }
 }
 
+/// The English name of a BCP 47 tag's language, for the languages of the EU/EEA and a few
+/// more; other tags are given as written.
+fn language_name(tag: &str) -> String {
+    const NAMES: &[(&str, &str)] = &[
+        ("bg", "Bulgarian"),
+        ("cs", "Czech"),
+        ("da", "Danish"),
+        ("de", "German"),
+        ("el", "Greek"),
+        ("en", "English"),
+        ("es", "Spanish"),
+        ("et", "Estonian"),
+        ("fi", "Finnish"),
+        ("fr", "French"),
+        ("ga", "Irish"),
+        ("hr", "Croatian"),
+        ("hu", "Hungarian"),
+        ("is", "Icelandic"),
+        ("it", "Italian"),
+        ("ja", "Japanese"),
+        ("lt", "Lithuanian"),
+        ("lv", "Latvian"),
+        ("mt", "Maltese"),
+        ("nb", "Norwegian"),
+        ("nl", "Dutch"),
+        ("nn", "Norwegian"),
+        ("no", "Norwegian"),
+        ("pl", "Polish"),
+        ("pt", "Portuguese"),
+        ("ro", "Romanian"),
+        ("sk", "Slovak"),
+        ("sl", "Slovenian"),
+        ("sv", "Swedish"),
+        ("zh", "Chinese"),
+    ];
+    let primary = tag
+        .split(['-', '_'])
+        .next()
+        .unwrap_or(tag)
+        .to_ascii_lowercase();
+    NAMES
+        .iter()
+        .find(|(code, _)| *code == primary)
+        .map_or_else(|| tag.to_string(), |(_, name)| (*name).to_string())
+}
+
 /// "kept 5 years" → "Kept 5 years".
 fn upper_first(text: &str) -> String {
     let mut chars = text.chars();
@@ -1638,7 +1706,7 @@ fn sections(c: &Content) -> Vec<Section> {
         "california",
         "Notice to California residents",
     );
-    add(true, "changes", "Changes to this notice");
+    add(true, "about", "About this notice");
     s
 }
 
