@@ -460,6 +460,50 @@ pub async fn extend(
     .await
 }
 
+/// `GET /v1/requests/{id}/plan`: what the request would do, run against the databases and
+/// rolled back, for the privacy officer who approves it.
+#[utoipa::path(get, path = "/v1/requests/{id}/plan", tag = "requests", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Per dataset, the steps with the rows each would touch, and their reasons; nothing was changed", body = Object),
+        (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The request is closed", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "The request cannot be planned (unknown identity, missing connection)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
+pub async fn dry_run(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller.require(STAFF, "see the plan of a request")?;
+    let record = state.store.get_request(&id).await?;
+    if record.state.is_final() {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "transition-not-allowed",
+            "The request's state does not allow this",
+            format!(
+                "request {id} is {}: there is nothing left to plan",
+                record.state
+            ),
+        ));
+    }
+    // The dry run reads the person's rows: audited like any read of personal data.
+    state
+        .store
+        .record_read(&id, &caller.actor(), "dry-run plan", now_unix())
+        .await?;
+    state
+        .metrics
+        .personal_data_reads
+        .fetch_add(1, Ordering::Relaxed);
+    let (plan, _) = crate::worker::execute(&state, &record, true)
+        .await
+        .map_err(Problem::invalid)?;
+    Ok(axum::Json(json!({ "id": id, "dry_run": true, "plan": plan })).into_response())
+}
+
 /// `GET /v1/requests/{id}/export`: the zip of an access or portability request.
 #[utoipa::path(get, path = "/v1/requests/{id}/export", tag = "requests", params(("id" = String, Path)),
     responses(
@@ -557,7 +601,7 @@ pub async fn audit_verify(
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Pledge", description = "Rights requests: intake, workflow, deadlines, execution and the audit trail. Authenticate with `Authorization: Bearer <API key>`."),
-    paths(create_request, list_requests, get_request, verify, approve, deny, extend, cancel, export, audit_records, audit_verify),
+    paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, cancel, export, audit_records, audit_verify),
     components(schemas(CreateRequest, Kind, Reason, ProblemDoc)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),

@@ -149,6 +149,7 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}/extend", post(api::extend))
         .route("/requests/{id}/cancel", post(api::cancel))
         .route("/requests/{id}/export", get(api::export))
+        .route("/requests/{id}/plan", get(api::dry_run))
         .route("/audit", get(api::audit_records))
         .route("/audit/verify", get(api::audit_verify))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));

@@ -76,7 +76,7 @@ async fn work(state: &AppState, job: Job) {
             json!({ "skipped": format!("the request was {} before it ran", request.state) }),
             None,
         )),
-        Ok(request) => execute(state, &request).await,
+        Ok(request) => execute(state, &request, false).await,
         Err(e) => Err(e.to_string()),
     };
     if let Some(pause) = state.config.pause_before_complete {
@@ -123,9 +123,12 @@ async fn work(state: &AppState, job: Job) {
 
 /// Runs a request against every dataset. Returns the summary to store (per dataset, the
 /// steps with their row counts and reasons) and, for access and portability, the export.
+///
+/// A dry run (for the approver) runs every step, counts the rows, and rolls back: no export.
 pub async fn execute(
     state: &AppState,
     request: &RequestRecord,
+    dry_run: bool,
 ) -> Result<(Json, Option<Vec<u8>>), String> {
     let decl = &state.decl;
     let mut identities: Vec<(IdentityKind, Vec<String>)> = Vec::new();
@@ -180,15 +183,20 @@ pub async fn execute(
             .map_err(|e| format!("dataset `{id}`: {e}"))?;
         let plan = plan::plan(decl, dataset, &schema, &plan_request)
             .map_err(|e| format!("dataset `{id}`: {e}"))?;
-        if state.config.hmac_key.is_empty() && uses_hmac(&plan) {
+        if !dry_run && state.config.hmac_key.is_empty() && uses_hmac(&plan) {
             return Err(format!(
                 "dataset `{id}`: this erasure pseudonymises columns with a keyed hash: start the server with PLEDGE_HMAC_KEY set"
             ));
         }
         let progress = |_: usize, _: usize| {};
         let options = Options {
-            dry_run: false,
-            hmac_key: &state.config.hmac_key,
+            dry_run,
+            // A dry run rolls back, so the pseudonyms it computes are never stored.
+            hmac_key: if dry_run && state.config.hmac_key.is_empty() {
+                b"dry-run-key-not-stored"
+            } else {
+                &state.config.hmac_key
+            },
             expect_one_person: true,
             progress: &progress,
         };
@@ -211,19 +219,20 @@ pub async fn execute(
             outcome.steps.into_iter().filter_map(|s| s.data).collect(),
         ));
     }
-    let export = if matches!(request.kind, RequestKind::Access | RequestKind::Portability) {
-        let rows: Vec<DatasetRows<'_>> = data
-            .iter()
-            .map(|(d, t)| DatasetRows {
-                dataset: d,
-                tables: t,
-            })
-            .collect();
-        let files = export::render(decl, request.kind, &rows, &request.identities, now);
-        Some(zip_files(files))
-    } else {
-        None
-    };
+    let export =
+        if !dry_run && matches!(request.kind, RequestKind::Access | RequestKind::Portability) {
+            let rows: Vec<DatasetRows<'_>> = data
+                .iter()
+                .map(|(d, t)| DatasetRows {
+                    dataset: d,
+                    tables: t,
+                })
+                .collect();
+            let files = export::render(decl, request.kind, &rows, &request.identities, now);
+            Some(zip_files(files))
+        } else {
+            None
+        };
     Ok((json!({ "datasets": datasets }), export))
 }
 

@@ -244,6 +244,24 @@ async fn workflow(e: &Env) {
         .await,
         vec![vec![Value::Int(1)]]
     );
+    // The approver sees the plan first: run and rolled back, nothing changed.
+    let (s, plan) = e
+        .admin(Method::GET, &format!("/v1/requests/{id}/plan"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{plan}");
+    let steps = plan["plan"]["datasets"][0]["steps"].as_array().unwrap();
+    assert!(
+        steps.iter().any(|s| s["rows"].as_u64().unwrap() > 0),
+        "{plan}"
+    );
+    assert_eq!(plan["plan"]["datasets"][0]["committed"], false);
+    assert_eq!(
+        e.query(&format!(
+            "SELECT COUNT(*) FROM customer WHERE email = '{LUIS}'"
+        ))
+        .await,
+        vec![vec![Value::Int(1)]]
+    );
     let (s, _) = e
         .admin(Method::POST, &format!("/v1/requests/{id}/approve"), None)
         .await;
@@ -423,6 +441,12 @@ async fn authorization(e: &Env) {
         (
             Method::POST,
             format!("/v1/requests/{id}/cancel"),
+            None,
+            &[Admin, PrivacyOfficer],
+        ),
+        (
+            Method::GET,
+            format!("/v1/requests/{id}/plan"),
             None,
             &[Admin, PrivacyOfficer],
         ),

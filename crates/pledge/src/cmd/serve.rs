@@ -143,6 +143,10 @@ async fn serve(args: Args) -> Result<ExitCode> {
     let state = AppState::new(store.clone(), decl, config);
     bound.serve(state).await?;
     store.close().await;
+    if let Some(dir) = demo_dir {
+        // The demo's database and store are throwaway.
+        let _ = std::fs::remove_dir_all(dir);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
