@@ -8,7 +8,8 @@
 #   scripts/test.sh -- bench/retain.sh             # the throwaway PostgreSQL of the test script
 #   bench/retain.sh [SERVER_URL] [BATCH]           # default: $PLEDGE_TEST_POSTGRES_URL, 1000
 #
-# PLEDGE_BENCH_ROWS changes the table size. Prints both times and their ratio.
+# PLEDGE_BENCH_ROWS changes the table size; PLEDGE_BIN names a pledge binary already built.
+# Prints both times and their ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 server=${1:-${PLEDGE_TEST_POSTGRES_URL:?give a PostgreSQL server URL or run through scripts/test.sh}}
@@ -24,7 +25,11 @@ database_url() {
 }
 psql_server() { psql "$server" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
-cargo build --release -q -p pledge
+pledge=${PLEDGE_BIN:-}
+if [ -z "$pledge" ]; then
+  cargo build --release -q -p pledge
+  pledge=target/release/pledge
+fi
 source=pledge_retain_source
 for db in $source pledge_retain_pledge pledge_retain_handwritten; do
   psql_server -c "DROP DATABASE IF EXISTS $db"
@@ -48,7 +53,7 @@ echo "expired sessions: $expired of $rows, batch size $batch"
 # pledge retain
 start=$(date +%s.%N)
 BENCH_DATABASE_URL=$(database_url pledge_retain_pledge) \
-  target/release/pledge retain bench/retain/pledge.toml --batch-size "$batch"
+  "$pledge" retain bench/retain/pledge.toml --batch-size "$batch"
 pledge_s=$(echo "$(date +%s.%N) - $start" | bc)
 
 # hand-written batched DELETE, same rows, same batch size

@@ -16,7 +16,7 @@ use pledge_core::plan::{Action, ColumnSchema, SchemaGraph, Value};
 use sea_query::{Alias, Condition, Expr, ExprTrait, Query};
 use sea_query_sqlx::SqlxValues;
 use serde::Serialize;
-use sqlx::{Acquire, Executor, IntoArguments};
+use sqlx::{Acquire, AssertSqlSafe, Executor, IntoArguments};
 
 /// How a retention plan is run.
 pub struct BatchOptions<'a> {
@@ -87,15 +87,57 @@ where
         batch: None,
         marker: std::marker::PhantomData,
     };
+    // PostgreSQL compiles statements its planner costs above `jit_above_cost` to machine
+    // code; for a prepared statement over a key range it may, and the compilation costs more
+    // than the batch. Off while the sweep runs, on this connection only.
+    let postgres = DB::NAME == <sqlx::Postgres as sqlx::Database>::NAME;
+    if postgres {
+        setting(conn, "SET jit = off").await?;
+    }
+    let outcome = sweep_or_roll_back(&runner, conn, plan, options).await;
+    if postgres {
+        // The sweep's own error, if any, is the one to report.
+        let reset = setting(conn, "RESET jit").await;
+        return outcome.and_then(|o| reset.map(|()| o));
+    }
+    outcome
+}
+
+async fn setting<DB: Dialect>(conn: &mut DB::Connection, sql: &'static str) -> Result<(), Error>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+{
+    sqlx::query_with(
+        AssertSqlSafe(sql),
+        SqlxValues(sea_query::Values(Vec::new())),
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
+    .map_err(|e| Error::query(sql, e))
+}
+
+async fn sweep_or_roll_back<DB: Dialect>(
+    runner: &Runner<'_, DB>,
+    conn: &mut DB::Connection,
+    plan: &RetentionPlan,
+    options: &BatchOptions<'_>,
+) -> Result<RetentionOutcome, Error>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Acquire<'c, Database = DB>,
+{
     if options.dry_run {
         let mut tx = conn.begin().await.map_err(|e| Error::query("BEGIN", e))?;
-        let outcome = sweep_all(&runner, &mut tx, plan, options).await;
+        let outcome = sweep_all(runner, &mut tx, plan, options).await;
         tx.rollback()
             .await
             .map_err(|e| Error::query("ROLLBACK", e))?;
         outcome
     } else {
-        let mut outcome = sweep_all(&runner, conn, plan, options).await?;
+        let mut outcome = sweep_all(runner, conn, plan, options).await?;
         outcome.committed = true;
         Ok(outcome)
     }
