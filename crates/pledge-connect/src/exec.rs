@@ -1,5 +1,6 @@
 //! Running a plan: each step becomes one set-based statement (never one per row), all of a
-//! dataset's steps run in one transaction, and a dry run rolls that transaction back.
+//! dataset's steps run in one transaction, and a dry run rolls that transaction back. The
+//! deletions of tables whose rows refer to each other run again while they still delete.
 //!
 //! Idempotence: every write carries the condition that it still changes something (a masked
 //! column is not masked again, a pseudonym is not hashed again), so running the same erasure
@@ -9,12 +10,17 @@ use crate::dialect::{Dialect, col, to_sea};
 use crate::{Error, Outcome, StepOutcome, TableRows};
 use hmac::{Hmac, KeyInit, Mac};
 use pledge_core::plan::{
-    Action, Assignment, ColumnSchema, Filter, Mask, Plan, SchemaGraph, Step, Value, ValueKind,
+    Action, Assignment, ColumnSchema, CycleLink, CycleMember, Filter, Mask, Plan, SchemaGraph,
+    Step, Value, ValueKind,
 };
-use sea_query::{Alias, Condition, Expr, ExprTrait, IntoIden, Query, SelectStatement, TableRef};
+use sea_query::{
+    Alias, BinOper, CommonTableExpression, Condition, Expr, ExprTrait, IntoIden, JoinType, Query,
+    SelectStatement, TableRef, UnionType, WithClause,
+};
 use sea_query_sqlx::{SqlxBinder, SqlxValues};
 use sha2::Sha256;
 use sqlx::{Acquire, AssertSqlSafe, Executor, IntoArguments};
+use std::collections::{HashMap, HashSet};
 
 /// Prefix of the pseudonyms erasure writes, so they are recognised and not hashed again.
 pub const PSEUDONYM_PREFIX: &str = "h:";
@@ -63,13 +69,36 @@ where
     };
     runner.check_identity(&mut tx, plan).await?;
     let mut outcome = Outcome::default();
+    let cycles = delete_cycles(plan);
     for (index, step) in plan.steps.iter().enumerate() {
-        let result = runner.step(&mut tx, step).await.map_err(|e| Error::Step {
+        let step_error = |index: usize, e: Error| Error::Step {
             index: index + 1,
-            table: step.table.clone(),
+            table: plan.steps[index].table.clone(),
             source: Box::new(e),
-        })?;
+        };
+        let result = runner
+            .step(&mut tx, step)
+            .await
+            .map_err(|e| step_error(index, e))?;
         outcome.steps.push(result);
+        // Rows of tables that refer to each other free one another only as they go: the
+        // deletions of such a cycle run again until they delete nothing.
+        if let Some(cycle) = cycles.get(&index) {
+            loop {
+                let mut deleted = 0;
+                for &j in cycle {
+                    let again = runner
+                        .step(&mut tx, &plan.steps[j])
+                        .await
+                        .map_err(|e| step_error(j, e))?;
+                    outcome.steps[j].rows += again.rows;
+                    deleted += again.rows;
+                }
+                if deleted == 0 {
+                    break;
+                }
+            }
+        }
         (options.progress)(index + 1, plan.steps.len());
     }
     if options.dry_run {
@@ -197,7 +226,131 @@ where
                 }
                 Condition::all().add(Expr::not_exists(select))
             }
+            Filter::Cycle {
+                table: this,
+                members,
+                links,
+            } => self.cycle(table, this, members, links, filter),
         }
+    }
+
+    /// `(key) IN (WITH RECURSIVE cycle AS (entry rows UNION rows referring to reached rows)
+    /// SELECT key of this table)`. Every member has its own columns in the recursive table (its
+    /// key and the columns the others refer to), filled in its rows and NULL in the others';
+    /// a one-row-per-member tag table lets each row of the recursive step join one member.
+    fn cycle(
+        &self,
+        table: &str,
+        this: &str,
+        members: &[CycleMember],
+        links: &[CycleLink],
+        filter: &Filter,
+    ) -> Condition {
+        let name = format!("pledge_cycle_{}", cycle_depth(filter));
+        let tag = "pledge_member";
+        let slots: Vec<Vec<String>> = members
+            .iter()
+            .map(|m| {
+                let mut slots = m.key.clone();
+                for l in links.iter().filter(|l| l.parent == m.table) {
+                    for c in &l.parent_columns {
+                        if !slots.contains(c) {
+                            slots.push(c.clone());
+                        }
+                    }
+                }
+                slots
+            })
+            .collect();
+        let slot = |i: usize, j: usize| Alias::new(format!("m{i}_{j}"));
+        let tags = || {
+            let mut first = Query::select();
+            first.expr_as(Expr::cust("0"), Alias::new(tag));
+            for i in 1..members.len() {
+                let mut next = Query::select();
+                next.expr_as(Expr::cust(i.to_string()), Alias::new(tag));
+                first.union(UnionType::All, next);
+            }
+            first
+        };
+        let branch = |recursive: bool| {
+            let mut select = Query::select();
+            if recursive {
+                select.from(Alias::new(name.as_str())).join_subquery(
+                    JoinType::InnerJoin,
+                    tags(),
+                    Alias::new("pledge_tags"),
+                    Expr::cust("1 = 1"),
+                );
+            } else {
+                select.from_subquery(tags(), Alias::new("pledge_tags"));
+            }
+            let mut reached = Condition::any();
+            for (i, m) in members.iter().enumerate() {
+                let mut on = Condition::all()
+                    .add(
+                        Expr::col((Alias::new("pledge_tags"), Alias::new(tag)))
+                            .eq(Expr::cust(i.to_string())),
+                    )
+                    .add(self.condition(&m.table, &m.only));
+                if recursive {
+                    let mut refers = Condition::any().add(Expr::cust("1 = 0"));
+                    for l in links.iter().filter(|l| l.table == m.table) {
+                        let Some(p) = members.iter().position(|o| o.table == l.parent) else {
+                            continue;
+                        };
+                        let mut pairs = Condition::all();
+                        for (c, pc) in l.columns.iter().zip(&l.parent_columns) {
+                            let j = slots[p].iter().position(|s| s == pc).unwrap_or(0);
+                            pairs = pairs.add(
+                                col(&m.table, c).equals((Alias::new(name.as_str()), slot(p, j))),
+                            );
+                        }
+                        refers = refers.add(pairs);
+                    }
+                    on = on.add(refers);
+                } else {
+                    on = on.add(self.condition(&m.table, &m.entry));
+                }
+                select.join(JoinType::LeftJoin, Alias::new(m.table.as_str()), on);
+                let mut present = Condition::any();
+                for (j, c) in slots[i].iter().enumerate() {
+                    select.expr_as(col(&m.table, c), slot(i, j));
+                    present = present.add(col(&m.table, c).is_not_null());
+                }
+                reached = reached.add(present);
+            }
+            select.cond_where(reached);
+            select
+        };
+        let mut body = branch(false);
+        body.union(UnionType::Distinct, branch(true));
+        let i = members
+            .iter()
+            .position(|m| m.table == this)
+            .unwrap_or_default();
+        let key = &members[i].key;
+        let mut pick = Query::select();
+        pick.from(Alias::new(name.as_str()));
+        for j in 0..key.len() {
+            pick.expr(Expr::col(slot(i, j)));
+        }
+        pick.and_where(Expr::col(slot(i, 0)).is_not_null());
+        let mut cte = CommonTableExpression::new();
+        cte.table_name(Alias::new(name.as_str()))
+            .columns(
+                slots
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, s)| (0..s.len()).map(move |j| slot(i, j))),
+            )
+            .query(body);
+        let mut with = WithClause::new();
+        with.recursive(true).cte(cte);
+        let query = with.query(pick);
+        Condition::all().add(
+            tuple(table, key).binary(BinOper::In, Expr::SubQuery(None, Box::new(query.into()))),
+        )
     }
 
     /// The row still holds a value the assignment would change.
@@ -618,6 +771,83 @@ fn json_string(out: &mut String, s: &str) {
 /// for an `any`; conjunctions always go through here.)
 fn and(a: Condition, b: impl sea_query::IntoCondition) -> Condition {
     Condition::all().add(a).add(b)
+}
+
+/// The delete steps of tables whose rows refer to each other (a table that refers to itself,
+/// or tables in a cycle of references, as the steps' guards tell), keyed by the last of them:
+/// each frees rows of the others only as they go.
+fn delete_cycles(plan: &Plan) -> HashMap<usize, Vec<usize>> {
+    let deletes: Vec<(usize, &str, Vec<&str>)> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match &s.action {
+            Action::Delete { guards } => {
+                let referrers = guards
+                    .iter()
+                    .filter_map(|g| match g {
+                        Filter::Unreferenced { table, .. } => Some(table.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                Some((i, s.table.as_str(), referrers))
+            }
+            _ => None,
+        })
+        .collect();
+    // For each, the tables with deletions whose rows refer to its rows, at any remove.
+    let referring: Vec<HashSet<&str>> = deletes
+        .iter()
+        .map(|&(_, table, _)| {
+            let mut seen: HashSet<&str> = HashSet::new();
+            let mut stack = vec![table];
+            while let Some(t) = stack.pop() {
+                for (_, deleted, referrers) in &deletes {
+                    if *deleted == t {
+                        stack.extend(referrers.iter().filter(|r| seen.insert(r)));
+                    }
+                }
+            }
+            seen
+        })
+        .collect();
+    let mut cycles = HashMap::new();
+    for (a, (_, table, _)) in deletes.iter().enumerate() {
+        let members: Vec<usize> = deletes
+            .iter()
+            .enumerate()
+            .filter(|(b, (_, other, _))| {
+                referring[a].contains(other) && referring[*b].contains(table)
+            })
+            .map(|(_, (j, _, _))| *j)
+            .collect();
+        if let Some(&last) = members.iter().max() {
+            cycles.insert(last, members);
+        }
+    }
+    cycles
+}
+
+/// How many cycles nest in a filter, itself included: the name of each recursive table.
+fn cycle_depth(filter: &Filter) -> usize {
+    match filter {
+        Filter::Cycle { members, .. } => {
+            1 + members
+                .iter()
+                .map(|m| cycle_depth(&m.entry))
+                .max()
+                .unwrap_or(0)
+        }
+        Filter::RefersTo { parent_filter, .. }
+        | Filter::Unreferenced {
+            except: Some(parent_filter),
+            ..
+        } => cycle_depth(parent_filter),
+        Filter::Any { filters } | Filter::All { filters } => {
+            filters.iter().map(cycle_depth).max().unwrap_or(0)
+        }
+        _ => 0,
+    }
 }
 
 /// `(columns)` of `table`, as one column or a row value.

@@ -3,14 +3,16 @@
 //!
 //! Who "the person" is: rows of declared tables whose identity columns match the request
 //! (the seeds), and every row that refers to those rows, at any depth, through foreign keys
-//! or declared relations. Tables that hold people of their own (a declared `subject` with
-//! identity columns) are not entered: a customer row that names an employee as support rep
-//! is the customer's, not the employee's.
+//! or declared relations, whatever the path; rows of tables that refer to each other (or a
+//! table to itself) are found by a recursive query. Tables that hold people of their own (a
+//! declared `subject` with identity columns) are not entered: a customer row that names an
+//! employee as support rep is the customer's, not the employee's.
 //!
-//! Erasure runs children first. A row is deleted only when its table's strategy says so, no
-//! legal hold keeps it, and, checked by the database at the moment of deletion, no other row
-//! still refers to it; every row of the person that remains then has what identifies the
-//! person masked. Nothing here touches a database: connectors render and run the plan.
+//! Erasure deletes first, rows before the rows they refer to. A row is deleted only when its
+//! table's strategy says so, no legal hold keeps it, and, checked by the database at the
+//! moment of deletion, no other row still refers to it; every row of the person that remains
+//! is then masked, children first, so that the seeds' identifying columns change last.
+//! Nothing here touches a database: connectors render and run the plan.
 
 pub mod retention;
 mod schema;
@@ -114,6 +116,37 @@ pub enum Filter {
     /// The rows of the current batch of a retention sweep: the executor binds the primary
     /// keys it selected for the batch.
     Batch,
+    /// Rows reached through a cycle of references (a table that refers to itself, or tables
+    /// that refer to each other): the members' rows their entry filters select, then, again
+    /// and again, member rows that refer to rows already reached, until no more are found (a
+    /// recursive query). Selects the reached rows of `table`, one of the members.
+    Cycle {
+        table: String,
+        members: Vec<CycleMember>,
+        links: Vec<CycleLink>,
+    },
+}
+
+/// A table in a cycle of references.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CycleMember {
+    pub table: String,
+    /// The columns that tell its rows apart: the primary key, or without one the columns the
+    /// other members refer to.
+    pub key: Vec<String>,
+    /// Its rows reached from outside the cycle.
+    pub entry: Filter,
+    /// Only rows this selects are reached (for deletion: rows no hold keeps).
+    pub only: Filter,
+}
+
+/// `table.columns` refer to `parent.parent_columns`; both tables are members of the cycle.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CycleLink {
+    pub table: String,
+    pub columns: Vec<String>,
+    pub parent: String,
+    pub parent_columns: Vec<String>,
 }
 
 impl Filter {
@@ -352,13 +385,17 @@ pub fn plan(
 /// A table the person's rows were found in, and how.
 struct Reached {
     name: String,
+    /// The longest chain of references from a seed (0): parents come first.
     depth: usize,
-    /// Edges to tables reached earlier: (own columns, parent, parent columns). For a table
-    /// reached upwards the "parent" is the table whose rows refer to this one.
+    /// Edges to the reached tables it refers to, outside its cycle: (own columns, parent,
+    /// parent columns). For a table reached upwards the "parent" is the table whose rows refer
+    /// to this one.
     parents: Vec<(Vec<String>, String, Vec<String>)>,
     /// Reached upwards: a row the person's rows refer to (their address in a table of its
     /// own), which other people's rows may refer to as well.
     upward: bool,
+    /// The tables of its cycle of references, itself included; empty when in none.
+    cycle: Vec<String>,
 }
 
 struct Planner<'a> {
@@ -444,54 +481,119 @@ impl<'a> Planner<'a> {
         self.declared.get(table).is_some_and(|t| holds_people(t))
     }
 
-    /// Breadth-first from the seeds along "refers to" edges, children of reached tables.
+    /// Breadth-first from the seeds along "refers to" edges, children of reached tables. A
+    /// table's rows are then found through every reached table it refers to; tables that
+    /// refer to each other (or a table that refers to itself) form a cycle, whose rows are
+    /// found together by a recursive query.
     fn reach(&mut self) {
-        let mut depth: HashMap<String, usize> = HashMap::new();
-        let mut queue: VecDeque<String> = VecDeque::new();
-        for name in self.seeds.keys() {
-            depth.insert(name.clone(), 0);
-            queue.push_back(name.clone());
-        }
-        let mut order: Vec<String> = self.seeds.keys().cloned().collect();
+        let mut found: Vec<String> = self.seeds.keys().cloned().collect();
+        let mut known: HashSet<String> = found.iter().cloned().collect();
+        let mut queue: VecDeque<String> = found.iter().cloned().collect();
         while let Some(parent) = queue.pop_front() {
-            let d = depth[&parent];
             for (child, fk) in &self.edges {
-                if fk.ref_table != parent
-                    || depth.contains_key(child)
-                    || self.holds_other_people(child)
+                if fk.ref_table != parent || known.contains(child) || self.holds_other_people(child)
                 {
                     continue;
                 }
-                depth.insert(child.clone(), d + 1);
+                known.insert(child.clone());
+                found.push(child.clone());
                 queue.push_back(child.clone());
-                order.push(child.clone());
             }
         }
-        self.reached = order
-            .into_iter()
+        // The edges from each reached table to the reached tables it refers to (seeds are found
+        // by identity alone).
+        let edges_of = |name: &str| -> Vec<&ForeignKey> {
+            if self.seeds.contains_key(name) {
+                return Vec::new();
+            }
+            self.edges
+                .iter()
+                .filter(|(t, fk)| t == name && known.contains(&fk.ref_table))
+                .map(|(_, fk)| fk)
+                .collect()
+        };
+        let refers: HashMap<&str, Vec<&str>> = found
+            .iter()
             .map(|name| {
-                let own = depth[&name];
-                let parents = if own == 0 {
-                    Vec::new()
-                } else {
-                    self.edges
-                        .iter()
-                        .filter(|(t, fk)| *t == name && fk.ref_table != name)
-                        .filter(|(_, fk)| depth.get(&fk.ref_table).is_some_and(|&pd| pd < own))
-                        .map(|(_, fk)| {
-                            (
-                                fk.columns.clone(),
-                                fk.ref_table.clone(),
-                                fk.ref_columns.clone(),
-                            )
-                        })
-                        .collect()
+                let parents = edges_of(name).into_iter().map(|fk| fk.ref_table.as_str());
+                (name.as_str(), parents.collect())
+            })
+            .collect();
+        // The tables each refers to at any remove; a table in a cycle reaches itself.
+        let reaches: HashMap<&str, HashSet<&str>> = found
+            .iter()
+            .map(|name| {
+                let mut seen: HashSet<&str> = HashSet::new();
+                let mut stack: Vec<&str> = refers[name.as_str()].clone();
+                while let Some(t) = stack.pop() {
+                    if seen.insert(t) {
+                        stack.extend(refers[t].iter().copied());
+                    }
+                }
+                (name.as_str(), seen)
+            })
+            .collect();
+        let cycles: HashMap<&str, Vec<String>> = found
+            .iter()
+            .map(|name| {
+                let members = found
+                    .iter()
+                    .filter(|o| {
+                        reaches[name.as_str()].contains(o.as_str())
+                            && reaches[o.as_str()].contains(name.as_str())
+                    })
+                    .cloned()
+                    .collect();
+                (name.as_str(), members)
+            })
+            .collect();
+        // The longest chain of references from a seed, a cycle counting as one table: every
+        // table comes after the tables its rows are found through.
+        let mut depth: HashMap<&str, usize> = found.iter().map(|n| (n.as_str(), 0)).collect();
+        for _ in 0..found.len() {
+            let mut changed = false;
+            for name in found.iter().filter(|n| !self.seeds.contains_key(*n)) {
+                let group: Vec<&str> = match cycles[name.as_str()].as_slice() {
+                    [] => vec![name.as_str()],
+                    members => members.iter().map(String::as_str).collect(),
                 };
+                let own = group
+                    .iter()
+                    .flat_map(|m| refers[m].iter())
+                    .filter(|p| !group.contains(p))
+                    .map(|p| depth[p] + 1)
+                    .max()
+                    .unwrap_or(1);
+                if own > depth[name.as_str()] {
+                    depth.insert(name.as_str(), own);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        self.reached = found
+            .iter()
+            .map(|name| {
+                let cycle = cycles[name.as_str()].clone();
+                let parents = edges_of(name)
+                    .into_iter()
+                    .filter(|fk| !cycle.contains(&fk.ref_table))
+                    .map(|fk| {
+                        (
+                            fk.columns.clone(),
+                            fk.ref_table.clone(),
+                            fk.ref_columns.clone(),
+                        )
+                    })
+                    .collect();
                 Reached {
-                    name,
-                    depth: own,
+                    name: name.clone(),
+                    depth: depth[name.as_str()],
                     parents,
                     upward: false,
+                    cycle,
                 }
             })
             .collect();
@@ -526,6 +628,7 @@ impl<'a> Planner<'a> {
                     depth: 0,
                     parents: vec![edge],
                     upward: true,
+                    cycle: Vec::new(),
                 }),
             }
         }
@@ -538,16 +641,77 @@ impl<'a> Planner<'a> {
 
     /// All rows of the person in `table`.
     fn base(&self, table: &str) -> Filter {
-        self.filter_via(table, &|parent| self.base(parent))
+        self.filter_via(table, &|parent| self.base(parent), &|_| Filter::ALWAYS)
     }
 
-    fn filter_via(&self, table: &str, parent_filter: &dyn Fn(&str) -> Filter) -> Filter {
+    /// The rows of `table` that refer to rows `parent_filter` selects in the tables it refers
+    /// to. In a cycle, only member rows `only` selects are reached.
+    fn filter_via(
+        &self,
+        table: &str,
+        parent_filter: &dyn Fn(&str) -> Filter,
+        only: &dyn Fn(&str) -> Filter,
+    ) -> Filter {
         if let Some(seed) = self.seeds.get(table) {
             return seed.clone();
         }
         let reached = self
             .reached(table)
             .expect("only reached tables are filtered");
+        if reached.cycle.is_empty() {
+            return self.entry(reached, parent_filter);
+        }
+        let cycle = &reached.cycle;
+        let members = cycle
+            .iter()
+            .map(|m| {
+                let member = self.reached(m).expect("cycle members are reached");
+                let key = self
+                    .schema
+                    .table(m)
+                    .map(|ts| ts.primary_key.clone())
+                    .filter(|k| !k.is_empty())
+                    .unwrap_or_else(|| {
+                        let mut key: Vec<String> = Vec::new();
+                        for (t, fk) in &self.edges {
+                            if fk.ref_table == *m && cycle.contains(t) {
+                                for c in &fk.ref_columns {
+                                    if !key.contains(c) {
+                                        key.push(c.clone());
+                                    }
+                                }
+                            }
+                        }
+                        key
+                    });
+                CycleMember {
+                    table: m.clone(),
+                    key,
+                    entry: self.entry(member, parent_filter),
+                    only: only(m),
+                }
+            })
+            .collect();
+        let links = self
+            .edges
+            .iter()
+            .filter(|(t, fk)| cycle.contains(t) && cycle.contains(&fk.ref_table))
+            .map(|(t, fk)| CycleLink {
+                table: t.clone(),
+                columns: fk.columns.clone(),
+                parent: fk.ref_table.clone(),
+                parent_columns: fk.ref_columns.clone(),
+            })
+            .collect();
+        Filter::Cycle {
+            table: table.to_string(),
+            members,
+            links,
+        }
+    }
+
+    /// Rows of a reached table that refer to the selected rows of its parents.
+    fn entry(&self, reached: &Reached, parent_filter: &dyn Fn(&str) -> Filter) -> Filter {
         Filter::any(
             reached
                 .parents
@@ -622,7 +786,9 @@ impl<'a> Planner<'a> {
     /// Rows of `table` erasure deletes: not held, and (below the seeds) belonging to rows
     /// that are deleted too.
     fn deletable(&self, table: &str) -> Filter {
-        let own = self.filter_via(table, &|parent| self.deletable(parent));
+        let own = self.filter_via(table, &|parent| self.deletable(parent), &|t| {
+            self.not_held(t).unwrap_or(Filter::ALWAYS)
+        });
         match self.not_held(table) {
             Some(not_held) => Filter::all(vec![own, not_held]),
             None => own,
@@ -756,22 +922,132 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// The reached tables whose rows are deleted, in the order they are: rows before the rows
+    /// they refer to. Tables that refer to each other (a cycle of references, which may run
+    /// through the tables of people) come together; the executor repeats their deletions
+    /// until none deletes a row.
+    fn delete_order(&self) -> Vec<&Reached> {
+        let mut tables: Vec<&Reached> = self
+            .reached
+            .iter()
+            .filter(|r| !r.upward && self.strategy(&r.name) == TableErasure::Delete)
+            .collect();
+        // Deepest first; a stable sort keeps discovery order within a depth.
+        tables.sort_by_key(|r| std::cmp::Reverse(r.depth));
+        let n = tables.len();
+        let index: HashMap<&str, usize> = tables
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.as_str(), i))
+            .collect();
+        // The other tables each refers to.
+        let mut refers: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (from, fk) in &self.edges {
+            if let (Some(&i), Some(&j)) =
+                (index.get(from.as_str()), index.get(fk.ref_table.as_str()))
+                && i != j
+                && !refers[i].contains(&j)
+            {
+                refers[i].push(j);
+            }
+        }
+        // The tables each refers to at any remove.
+        let reaches: Vec<Vec<bool>> = (0..n)
+            .map(|i| {
+                let mut seen = vec![false; n];
+                let mut stack = refers[i].clone();
+                while let Some(j) = stack.pop() {
+                    if !seen[j] {
+                        seen[j] = true;
+                        stack.extend(&refers[j]);
+                    }
+                }
+                seen
+            })
+            .collect();
+        // Each table's cycle, named by its first table.
+        let cycle: Vec<usize> = (0..n)
+            .map(|i| {
+                (0..i)
+                    .find(|&j| reaches[i][j] && reaches[j][i])
+                    .unwrap_or(i)
+            })
+            .collect();
+        // How many references from outside each cycle still point into it.
+        let mut referrers = vec![0usize; n];
+        for i in 0..n {
+            for &j in &refers[i] {
+                if cycle[i] != cycle[j] {
+                    referrers[cycle[j]] += 1;
+                }
+            }
+        }
+        let mut done = vec![false; n];
+        let mut order = Vec::with_capacity(n);
+        while order.len() < n {
+            let free = (0..n)
+                .find(|&i| !done[i] && referrers[cycle[i]] == 0)
+                .or_else(|| (0..n).find(|&i| !done[i]))
+                .expect("a table remains");
+            let c = cycle[free];
+            for i in (0..n).filter(|&i| cycle[i] == c) {
+                done[i] = true;
+                order.push(tables[i]);
+                for &j in &refers[i] {
+                    if cycle[j] != c {
+                        referrers[cycle[j]] -= 1;
+                    }
+                }
+            }
+        }
+        order
+    }
+
+    /// Deletions first: a row is deleted only when no row refers to it any more, so the rows
+    /// that remain are still found through the rows they refer to. Then, children first, what
+    /// remains is masked; the tables the person was found through come last, as masking may
+    /// change the very columns that found them.
     fn erasure(&self, plan: &mut Plan) {
         // Rows the person's rows refer to are found through those rows, so they are handled
         // first, while the person's rows are still there. They stay as rows (keys of others
         // may point to them); only those no one else refers to are masked.
+        // Rows under a legal hold keep what the hold does not pseudonymise.
         for r in self.reached.iter().filter(|r| r.upward) {
             let table = r.name.as_str();
-            let assignments = self.masks(table, None);
-            if assignments.is_empty() || self.strategy(table) == TableErasure::Keep {
+            if self.strategy(table) == TableErasure::Keep {
                 continue;
             }
+            let reason = format!(
+                "{} rows that only the person's rows refer to are masked; rows shared with others are left as they are",
+                self.table_label(table)
+            );
+            let base = Filter::all(vec![self.base(table), self.only_the_persons(table)]);
+            self.erasure_masks(table, base, reason, plan);
+        }
+        for r in self.delete_order() {
+            let table = r.name.as_str();
+            let guards: Vec<Filter> = self
+                .edges
+                .iter()
+                .filter(|(_, fk)| fk.ref_table == table)
+                .map(|(from, fk)| Filter::Unreferenced {
+                    table: from.clone(),
+                    columns: fk.columns.clone(),
+                    ref_columns: fk.ref_columns.clone(),
+                    except: None,
+                })
+                .collect();
+            let held = if self.held(table).is_some() {
+                " not under a legal hold"
+            } else {
+                ""
+            };
             plan.steps.push(Step {
                 table: table.to_string(),
-                filter: Filter::all(vec![self.base(table), self.only_the_persons(table)]),
-                action: Action::Mask { assignments },
+                filter: self.deletable(table),
+                action: Action::Delete { guards },
                 reason: format!(
-                    "{} rows that only the person's rows refer to are masked; rows shared with others are left as they are",
+                    "the person's rows in {}{held} are deleted (Art. 17(1))",
                     self.table_label(table)
                 ),
             });
@@ -795,71 +1071,62 @@ impl<'a> Planner<'a> {
                 });
                 continue;
             }
-            if strategy == TableErasure::Delete {
-                let guards: Vec<Filter> = self
-                    .edges
-                    .iter()
-                    .filter(|(_, fk)| fk.ref_table == table)
-                    .map(|(from, fk)| Filter::Unreferenced {
-                        table: from.clone(),
-                        columns: fk.columns.clone(),
-                        ref_columns: fk.ref_columns.clone(),
-                        except: None,
-                    })
-                    .collect();
-                let held = if self.held(table).is_some() {
-                    " not under a legal hold"
-                } else {
-                    ""
-                };
-                plan.steps.push(Step {
-                    table: table.to_string(),
-                    filter: self.deletable(table),
-                    action: Action::Delete { guards },
-                    reason: format!(
-                        "the person's rows in {}{held} are deleted (Art. 17(1))",
-                        self.table_label(table)
-                    ),
-                });
-            }
-            self.erasure_masks(table, base, strategy, plan);
+            let reason = if strategy == TableErasure::Delete {
+                format!(
+                    "rows of {} that other rows still refer to are kept, with what identifies the person masked",
+                    self.table_label(table)
+                )
+            } else {
+                format!(
+                    "the declaration masks the rows of {} on erasure",
+                    self.table_label(table)
+                )
+            };
+            self.erasure_masks(table, base, reason, plan);
         }
     }
 
     /// Mask what remains of the person's rows after deletion: held rows (only the columns the
     /// hold pseudonymises, if it names them) and rows other rows still refer to.
-    fn erasure_masks(&self, table: &str, base: Filter, strategy: TableErasure, plan: &mut Plan) {
-        let remaining_reason = if strategy == TableErasure::Delete {
-            format!(
-                "rows of {} that other rows still refer to are kept, with what identifies the person masked",
-                self.table_label(table)
-            )
-        } else {
-            format!(
-                "the declaration masks the rows of {} on erasure",
-                self.table_label(table)
-            )
-        };
+    fn erasure_masks(&self, table: &str, base: Filter, remaining_reason: String, plan: &mut Plan) {
         let t = self.declared.get(table);
         match (self.held(table), t) {
             (Some(held), Some(t)) => {
-                for h in &t.holds {
-                    let only: Vec<String> =
-                        h.pseudonymise.iter().map(|c| c.value.clone()).collect();
-                    let assignments =
-                        self.masks(table, (!only.is_empty()).then_some(only.as_slice()));
-                    if assignments.is_empty() {
-                        continue;
-                    }
+                // One step for the held rows, masking what any of the holds pseudonymises: after
+                // a step per hold, the next would no longer find the rows whose identifying
+                // columns the one before had masked.
+                let only: Option<Vec<String>> = if t.holds.iter().any(|h| h.pseudonymise.is_empty())
+                {
+                    None
+                } else {
+                    Some(
+                        t.holds
+                            .iter()
+                            .flat_map(|h| h.pseudonymise.iter().map(|c| c.value.clone()))
+                            .collect(),
+                    )
+                };
+                let assignments = self.masks(table, only.as_deref());
+                if !assignments.is_empty() {
+                    let holds: Vec<String> = t
+                        .holds
+                        .iter()
+                        .map(|h| {
+                            format!(
+                                "{} under {} for {}",
+                                h.reason.value,
+                                h.law.value,
+                                h.period.to_words()
+                            )
+                        })
+                        .collect();
                     plan.steps.push(Step {
                         table: table.to_string(),
-                        filter: Filter::all(vec![base.clone(), held.clone()]),
+                        filter: Filter::all(vec![base.clone(), held]),
                         action: Action::Mask { assignments },
                         reason: format!(
-                            "kept for {} under {} for {} (Art. 17(3)(b)), pseudonymised meanwhile",
-                            h.reason.value,
-                            h.law.value,
-                            h.period.to_words()
+                            "kept for {} (Art. 17(3)(b)), pseudonymised meanwhile",
+                            holds.join(" and for ")
                         ),
                     });
                 }
