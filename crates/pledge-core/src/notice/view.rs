@@ -957,10 +957,11 @@ impl<'a> Builder<'a> {
 
     /// Names of the purposes listed under `id` in an index.
     fn names(index: &HashMap<&str, Vec<&Purpose>>, id: &str) -> Vec<String> {
-        index
-            .get(id)
-            .map(|ps| ps.iter().map(|p| p.name.value.clone()).collect())
-            .unwrap_or_default()
+        let mut names = Vec::new();
+        for p in index.get(id).into_iter().flatten() {
+            push_unique(&mut names, p.name.value.clone());
+        }
+        names
     }
 
     fn recipients(&self) -> Vec<RecipientView> {
