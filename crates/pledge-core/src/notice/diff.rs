@@ -161,7 +161,11 @@ fn retention_text(r: &Option<Spanned<Retention>>) -> Option<String> {
         });
     }
     if let Some(c) = txt(&r.criteria) {
-        parts.push(format!("({c})"));
+        parts.push(if parts.is_empty() {
+            c
+        } else {
+            format!("({c})")
+        });
     }
     (!parts.is_empty()).then(|| parts.join(" "))
 }
