@@ -91,6 +91,28 @@ impl Env {
         rows
     }
 
+    /// Wait (bounded) until no request is in progress, so that no worker writes meanwhile.
+    async fn wait_until_idle(&self) {
+        for _ in 0..400 {
+            let (_, list) = self.admin(Method::GET, "/v1/requests", None).await;
+            let busy = list["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["state"] == "in_progress");
+            if !busy {
+                // A job records its end after the request's state: let that write land too.
+                let first = self.counts().await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if self.counts().await == first {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("requests still in progress after 10 s");
+    }
+
     async fn counts(&self) -> (usize, u64) {
         let (_, list) = self.admin(Method::GET, "/v1/requests", None).await;
         let n = list["requests"].as_array().unwrap().len();
@@ -536,6 +558,9 @@ async fn bad_input(e: &Env) {
         .admin(Method::POST, "/v1/requests", Some(&json!({"kind": "access", "identities": {"customer_id": "9"}, "needs_approval": true}).to_string()))
         .await;
     let id = r["id"].as_str().unwrap().to_string();
+    // Jobs of earlier requests may still be finishing on the background worker, and each
+    // writes audit records: count only once nothing is running.
+    e.wait_until_idle().await;
     let before = e.counts().await;
     let big = format!(
         r#"{{"kind":"access","identities":{{"email":"{}"}}}}"#,
