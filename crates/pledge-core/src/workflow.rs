@@ -344,18 +344,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn t(s: &str) -> CivilTime {
-        let n: Vec<u32> = s
-            .split(['-', ' ', ':'])
-            .map(|p| p.parse().unwrap())
-            .collect();
-        CivilTime {
-            year: n[0] as i32,
-            month: n[1],
-            day: n[2],
-            hour: n[3],
-            minute: n[4],
-            second: n[5],
-        }
+        s.parse().unwrap()
     }
 
     fn request(state: State) -> Request {

@@ -1,5 +1,6 @@
 //! The `pledge` binary: glue between the command line, the files and the core.
 
+mod clock;
 mod cmd;
 mod input;
 

@@ -113,6 +113,39 @@ impl CivilTime {
     }
 }
 
+impl std::str::FromStr for CivilTime {
+    type Err = crate::types::ParseError;
+
+    /// `YYYY-MM-DD HH:MM:SS` (or with `T` between date and time, and an optional `Z`), the
+    /// form [`CivilTime`] prints.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad =
+            || crate::types::ParseError(format!("`{s}` is not a time (write YYYY-MM-DD HH:MM:SS)"));
+        let fields: Vec<u32> = s
+            .trim_end_matches('Z')
+            .split(['-', ' ', 'T', ':'])
+            .map(|p| p.parse().map_err(|_| bad()))
+            .collect::<Result<_, _>>()?;
+        let [year, month, day, hour, minute, second] = fields[..] else {
+            return Err(bad());
+        };
+        let date: crate::types::Date = format!("{year:04}-{month:02}-{day:02}")
+            .parse()
+            .map_err(|_| bad())?;
+        if hour > 23 || minute > 59 || second > 59 {
+            return Err(bad());
+        }
+        Ok(CivilTime {
+            year: i32::from(date.year),
+            month,
+            day,
+            hour,
+            minute,
+            second,
+        })
+    }
+}
+
 impl fmt::Display for CivilTime {
     /// `YYYY-MM-DD HH:MM:SS`: compares correctly as text and is understood by PostgreSQL,
     /// MariaDB and SQLite.
@@ -164,17 +197,19 @@ mod tests {
     use proptest::prelude::*;
 
     fn t(s: &str) -> CivilTime {
-        let n: Vec<u32> = s
-            .split(['-', ' ', ':'])
-            .map(|p| p.parse().unwrap())
-            .collect();
-        CivilTime {
-            year: n[0] as i32,
-            month: n[1],
-            day: n[2],
-            hour: n[3],
-            minute: n[4],
-            second: n[5],
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn times_parse_as_they_print() {
+        assert_eq!(t("2026-03-31T12:00:05Z").to_string(), "2026-03-31 12:00:05");
+        for bad in [
+            "2026-02-30 00:00:00",
+            "2026-01-01 24:00:00",
+            "2026-01-01",
+            "noon",
+        ] {
+            assert!(bad.parse::<CivilTime>().is_err(), "{bad}");
         }
     }
 

@@ -1,6 +1,7 @@
 //! `pledge keys`: create, list and revoke the server's API keys.
 
-use super::store::{StoreArg, now_unix, with_store};
+use super::store::{StoreArg, with_store};
+use crate::clock::now_unix;
 use anyhow::{Result, anyhow};
 use clap::Subcommand;
 use pledge_store::Role;

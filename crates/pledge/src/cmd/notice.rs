@@ -201,38 +201,11 @@ fn effective_date(flag: Option<&str>, decl: &Declaration) -> Result<Date> {
     if let Some(date) = notice::declared_effective_date(decl) {
         return Ok(date);
     }
-    let date = today();
+    let date = crate::clock::today();
     eprintln!(
         "note: no effective date declared; using today, {date} (set [policy] effective_date or --effective-date)"
     );
     Ok(date)
-}
-
-/// Today's date (UTC) from the system clock.
-pub(crate) fn today() -> Date {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    civil_from_days(i64::try_from(secs / 86_400).unwrap_or(0))
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> Date {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    Date {
-        year: u16::try_from(year).unwrap_or(u16::MAX),
-        // Both are in range by construction: month 1-12, day 1-31.
-        month: u8::try_from(month).unwrap_or(1),
-        day: u8::try_from(day).unwrap_or(1),
-    }
 }
 
 /// Write to the file, or to standard output.
@@ -383,13 +356,6 @@ fn git_sources(rev: &str, path: &Path) -> Result<SourceMap> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn days_become_dates() {
-        assert_eq!(civil_from_days(0).to_string(), "1970-01-01");
-        assert_eq!(civil_from_days(19_782).to_string(), "2024-02-29");
-        assert_eq!(civil_from_days(20_513).to_string(), "2026-03-01");
-    }
 
     #[test]
     fn git_arguments_parse() {

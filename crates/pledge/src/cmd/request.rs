@@ -111,7 +111,7 @@ async fn run_request(kind: RequestKind, args: Common) -> Result<ExitCode> {
         kind,
         identities: identities.clone(),
         changes,
-        now: now(),
+        now: crate::clock::now(),
     };
     let datasets: Vec<&Dataset> = decl
         .doc()
@@ -277,13 +277,6 @@ fn hmac_key(dry_run: bool) -> Result<Vec<u8>> {
         Err(_) if dry_run => Ok(b"dry-run-key-not-stored".to_vec()),
         Err(_) => Ok(Vec::new()),
     }
-}
-
-fn now() -> CivilTime {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    CivilTime::from_unix(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 fn write_export(

@@ -98,7 +98,7 @@ async fn retain(args: Args) -> Result<ExitCode> {
             }
         });
     }
-    let now = now();
+    let now = crate::clock::now();
     let mut results = Vec::new();
     for dataset in datasets {
         let result = run_dataset(&decl, dataset, now, &args, &stop)
@@ -181,13 +181,6 @@ fn progress_bar() -> Option<indicatif::ProgressBar> {
         bar.set_style(style);
     }
     Some(bar)
-}
-
-fn now() -> CivilTime {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    CivilTime::from_unix(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 fn action_name(a: RetentionAction) -> &'static str {

@@ -1,8 +1,9 @@
 //! `pledge ropa`: the record of processing activities (GDPR Art. 30) as CSV, JSON, HTML or an
 //! Excel workbook.
 
-use super::notice::{load, read_templates, today, write_output};
+use super::notice::{load, read_templates, write_output};
 use super::{EXIT_OK, exit_invalid};
+use crate::clock::today;
 use crate::input;
 use anyhow::{Result, bail};
 use clap::ValueEnum;

@@ -1,6 +1,7 @@
 //! `pledge serve`: the engine's server, or with `--demo` a ready-to-try one on Chinook.
 
-use super::store::{STORE_URL_ENV, StoreArg, normalise, now_unix, redact};
+use super::store::{STORE_URL_ENV, StoreArg, normalise, redact};
+use crate::clock::now_unix;
 use crate::cmd::request::HMAC_KEY_ENV;
 use crate::input;
 use anyhow::{Context, Result, bail};

@@ -40,12 +40,6 @@ pub fn normalise(url: &str) -> String {
     }
 }
 
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// Opens the store and runs `f` on a one-thread runtime.
 pub fn with_store<F>(arg: &StoreArg, f: F) -> Result<ExitCode>
 where
