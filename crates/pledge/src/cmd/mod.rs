@@ -25,3 +25,32 @@ pub const EXIT_FINDINGS: ExitCode = ExitCode::FAILURE;
 pub fn exit_invalid() -> ExitCode {
     ExitCode::from(2)
 }
+
+/// The format of a command's report.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ReportFormat {
+    Human,
+    Json,
+}
+
+/// The async runtime of one command: one thread, as the work is I/O-bound and sequential.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// A progress bar on a terminal (none when stderr is not one), drawn with `template`.
+pub fn progress_bar(len: u64, template: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    Some(bar)
+}

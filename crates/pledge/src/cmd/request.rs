@@ -1,8 +1,9 @@
 //! `pledge request`: run a rights request against the declared datasets.
 
+use super::ReportFormat;
 use crate::input;
 use anyhow::{Context, Result, bail};
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
 use pledge_connect::{Database, Options, Outcome};
 use pledge_core::export::{self, DatasetRows};
 use pledge_core::model::Dataset;
@@ -68,14 +69,8 @@ struct Common {
     #[arg(long, short = 'o', value_name = "FILE")]
     out: Option<PathBuf>,
     /// Output format of the report.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    format: Format,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Human,
-    Json,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    format: ReportFormat,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -86,10 +81,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Kind::Rectify(c) => (RequestKind::Rectification, c),
         Kind::Restrict(c) => (RequestKind::Restriction, c),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime()?;
     runtime.block_on(run_request(kind, common))
 }
 
@@ -178,7 +170,15 @@ async fn run_dataset(
             "this erasure pseudonymises columns with a keyed hash: set {HMAC_KEY_ENV} to a secret of at least 16 characters, and keep it (the same key gives the same pseudonyms)"
         );
     }
-    let bar = progress_bar(plan.steps.len());
+    // Short plans finish before a bar would be worth drawing.
+    let bar = (plan.steps.len() >= 8)
+        .then(|| {
+            super::progress_bar(
+                plan.steps.len() as u64,
+                "{bar:40} {pos}/{len} steps {elapsed}",
+            )
+        })
+        .flatten();
     let progress = |done: usize, _all: usize| {
         if let Some(bar) = &bar {
             bar.set_position(done as u64);
@@ -200,21 +200,6 @@ async fn run_dataset(
         plan,
         outcome: outcome?,
     })
-}
-
-/// A progress bar on a terminal, for plans long enough to need one.
-fn progress_bar(steps: usize) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    if steps < 8 || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(steps as u64);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps {elapsed}")
-    {
-        bar.set_style(style);
-    }
-    Some(bar)
 }
 
 fn parse_identities(args: &Common) -> Result<Vec<(IdentityKind, Vec<String>)>> {
@@ -336,7 +321,7 @@ fn print_report(
     took: Duration,
 ) -> Result<()> {
     let mut out = anstream::stdout();
-    if let Format::Json = args.format {
+    if let ReportFormat::Json = args.format {
         let doc = serde_json::json!({
             "request": pledge_core::model::variant_name(&kind),
             "dry_run": args.dry_run,

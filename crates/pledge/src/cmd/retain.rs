@@ -1,9 +1,9 @@
 //! `pledge retain`: delete or anonymise the rows whose retention period has run out, in
 //! bounded batches, with a report per table.
 
+use super::ReportFormat;
 use crate::input;
 use anyhow::{Context, Result, bail};
-use clap::ValueEnum;
 use pledge_connect::{BatchOptions, Database, RetentionOutcome};
 use pledge_core::model::{Dataset, RetentionAction};
 use pledge_core::plan::retention::{self, RetentionPlan};
@@ -33,21 +33,12 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     batch_size: u64,
     /// Output format of the report.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    format: Format,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Human,
-    Json,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    format: ReportFormat,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime()?;
     runtime.block_on(retain(args))
 }
 
@@ -136,7 +127,10 @@ async fn run_dataset(
         .introspect(dataset.schema.as_ref().map(|s| s.as_str()))
         .await?;
     let plan = retention::retention(decl, dataset, &schema, now, args.table.as_deref())?;
-    let bar = progress_bar();
+    let bar = super::progress_bar(
+        0,
+        "{msg:20} {bar:40} {pos}/{len} rows {elapsed} (Ctrl-C stops after the current batch)",
+    );
     let progress = |table: &str, done: u64, total: Option<u64>| {
         if let Some(bar) = &bar {
             if done == 0 {
@@ -169,20 +163,6 @@ async fn run_dataset(
 }
 
 /// A progress bar on a terminal: rows examined of the rows pending in the current table.
-fn progress_bar() -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(0);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg:20} {bar:40} {pos}/{len} rows {elapsed} (Ctrl-C stops after the current batch)",
-    ) {
-        bar.set_style(style);
-    }
-    Some(bar)
-}
-
 fn action_name(a: RetentionAction) -> &'static str {
     match a {
         RetentionAction::Delete => "delete",
@@ -192,7 +172,7 @@ fn action_name(a: RetentionAction) -> &'static str {
 
 fn print_report(args: &Args, results: &[DatasetResult], took: Duration) -> Result<()> {
     let mut out = anstream::stdout();
-    if let Format::Json = args.format {
+    if let ReportFormat::Json = args.format {
         let doc = serde_json::json!({
             "dry_run": args.dry_run,
             "batch_size": args.batch_size,

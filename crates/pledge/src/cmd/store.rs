@@ -45,10 +45,7 @@ pub fn with_store<F>(arg: &StoreArg, f: F) -> Result<ExitCode>
 where
     F: AsyncFnOnce(&Store) -> Result<ExitCode>,
 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::runtime()?;
     let url = arg.resolve();
     runtime.block_on(async {
         let store = Store::open(&url)
