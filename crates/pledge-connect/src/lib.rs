@@ -11,7 +11,7 @@ mod retain;
 pub use exec::{Options, PSEUDONYM_PREFIX, pseudonym};
 pub use retain::{BatchOptions, RetentionOutcome, SweepOutcome};
 
-use pledge_core::model::Engine;
+use pledge_core::model::{Dataset, Engine};
 pub use pledge_core::plan::TableRows;
 use pledge_core::plan::retention::RetentionPlan;
 use pledge_core::plan::{Plan, SchemaGraph, Value};
@@ -35,6 +35,10 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    #[error(
+        "set {variable} to the connection URL of dataset `{dataset}` (postgres://..., mysql://..., sqlite:...)"
+    )]
+    NoConnection { variable: String, dataset: String },
     #[error("cannot read a value: {0}")]
     Decode(String),
     #[error(
@@ -52,6 +56,18 @@ pub enum Error {
     Ambiguous { table: String, rows: u64 },
     #[error("no one with this identity was found (searched {tables}); nothing was changed")]
     NoSuchPerson { tables: String },
+}
+
+/// The connection URL of a dataset, from the environment variable it names.
+pub fn dataset_url(dataset: &Dataset) -> Result<String, Error> {
+    let variable = dataset.connection_env.as_str();
+    std::env::var(variable)
+        .ok()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| Error::NoConnection {
+            variable: variable.to_string(),
+            dataset: dataset.id.to_string(),
+        })
 }
 
 impl Error {
@@ -157,6 +173,16 @@ impl Database {
                 )
             }
         })
+    }
+
+    /// Connect to a declared dataset at `url` and read its schema: what every request and
+    /// retention run starts with.
+    pub async fn open_dataset(dataset: &Dataset, url: &str) -> Result<(Self, SchemaGraph), Error> {
+        let mut db = Database::connect(dataset.engine.as_ref().map(|e| e.value), url).await?;
+        let schema = db
+            .introspect(dataset.schema.as_ref().map(|s| s.as_str()))
+            .await?;
+        Ok((db, schema))
     }
 
     /// Read tables, columns, primary keys and foreign keys. `schema` is the PostgreSQL schema

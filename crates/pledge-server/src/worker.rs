@@ -174,16 +174,12 @@ pub async fn execute(
             .map(|(_, url)| url.clone())
             .or_else(|| std::env::var(variable).ok().filter(|u| !u.is_empty()))
             .ok_or_else(|| format!("dataset `{id}`: set {variable} to its connection URL"))?;
-        let mut db = Database::connect(dataset.engine.as_ref().map(|e| e.value), &url)
-            .await
-            .map_err(|e| format!("dataset `{id}`: {e}"))?;
-        let schema = db
-            .introspect(dataset.schema.as_ref().map(|s| s.as_str()))
+        let (mut db, schema) = Database::open_dataset(dataset, &url)
             .await
             .map_err(|e| format!("dataset `{id}`: {e}"))?;
         let plan = plan::plan(decl, dataset, &schema, &plan_request)
             .map_err(|e| format!("dataset `{id}`: {e}"))?;
-        if !dry_run && state.config.hmac_key.is_empty() && uses_hmac(&plan) {
+        if !dry_run && state.config.hmac_key.is_empty() && plan.uses_hmac() {
             return Err(format!(
                 "dataset `{id}`: this erasure pseudonymises columns with a keyed hash: start the server with PLEDGE_HMAC_KEY set"
             ));
@@ -208,7 +204,7 @@ pub async fn execute(
             "committed": outcome.committed,
             "steps": plan.steps.iter().zip(&outcome.steps).map(|(s, o)| json!({
                 "table": s.table,
-                "action": action_name(&s.action),
+                "action": s.action.name(),
                 "rows": o.rows,
                 "reason": s.reason,
             })).collect::<Vec<_>>(),
@@ -242,25 +238,4 @@ fn zip_files(files: Vec<export::ExportFile>) -> Vec<u8> {
         .map(|f| (f.path.as_str(), f.bytes.as_slice()))
         .collect();
     pledge_core::archive::zip(&entries)
-}
-
-fn uses_hmac(plan: &plan::Plan) -> bool {
-    plan.steps.iter().any(|s| match &s.action {
-        plan::Action::Mask { assignments } => {
-            assignments.iter().any(|a| a.mask == plan::Mask::Hmac)
-        }
-        _ => false,
-    })
-}
-
-fn action_name(a: &plan::Action) -> &'static str {
-    match a {
-        plan::Action::Read { .. } => "read",
-        plan::Action::Delete { .. } => "delete",
-        plan::Action::Mask { .. } => "mask",
-        plan::Action::Set { .. } => "set",
-        plan::Action::SetCopies { .. } => "set-copy",
-        plan::Action::Restrict { .. } => "restrict",
-        plan::Action::Keep => "keep",
-    }
 }

@@ -222,6 +222,21 @@ pub enum Action {
     Keep,
 }
 
+impl Action {
+    /// A short name for reports: `read`, `delete`, `mask`, `set`, `set-copy`, `restrict`, `keep`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Read { .. } => "read",
+            Action::Delete { .. } => "delete",
+            Action::Mask { .. } => "mask",
+            Action::Set { .. } => "set",
+            Action::SetCopies { .. } => "set-copy",
+            Action::Restrict { .. } => "restrict",
+            Action::Keep => "keep",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
     pub table: String,
@@ -238,6 +253,16 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Things the person or the operator should know (tables not reached, limits).
     pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// Whether running the plan writes keyed pseudonyms, and so needs the controller's key.
+    pub fn uses_hmac(&self) -> bool {
+        self.steps.iter().any(|s| match &s.action {
+            Action::Mask { assignments } => assignments.iter().any(|a| a.mask == Mask::Hmac),
+            _ => false,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

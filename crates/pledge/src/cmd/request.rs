@@ -7,9 +7,7 @@ use clap::Subcommand;
 use pledge_connect::{Database, Options, Outcome};
 use pledge_core::export::{self, DatasetRows};
 use pledge_core::model::Dataset;
-use pledge_core::plan::{
-    self, Action, Change, CivilTime, Plan, RequestKind, SchemaGraph, TableRows, Value,
-};
+use pledge_core::plan::{self, Change, CivilTime, Plan, RequestKind, TableRows, Value};
 use pledge_core::types::IdentityKind;
 use pledge_core::{Declaration, report};
 use std::io::Write;
@@ -156,16 +154,10 @@ async fn run_dataset(
     key: &[u8],
     batch: bool,
 ) -> Result<DatasetResult> {
-    let variable = dataset.connection_env.as_str();
-    let url = std::env::var(variable).ok().filter(|u| !u.is_empty()).with_context(|| {
-        format!("set {variable} to the connection URL of dataset `{}` (postgres://..., mysql://..., sqlite:...)", dataset.id.value)
-    })?;
-    let mut db = Database::connect(dataset.engine.as_ref().map(|e| e.value), &url).await?;
-    let schema: SchemaGraph = db
-        .introspect(dataset.schema.as_ref().map(|s| s.as_str()))
-        .await?;
+    let url = pledge_connect::dataset_url(dataset)?;
+    let (mut db, schema) = Database::open_dataset(dataset, &url).await?;
     let plan = plan::plan(decl, dataset, &schema, request)?;
-    if key.is_empty() && uses_hmac(&plan) {
+    if key.is_empty() && plan.uses_hmac() {
         bail!(
             "this erasure pseudonymises columns with a keyed hash: set {HMAC_KEY_ENV} to a secret of at least 16 characters, and keep it (the same key gives the same pseudonyms)"
         );
@@ -330,7 +322,7 @@ fn print_report(
                 "committed": r.outcome.committed,
                 "steps": r.plan.steps.iter().zip(&r.outcome.steps).map(|(s, o)| serde_json::json!({
                     "table": s.table,
-                    "action": action_name(&s.action),
+                    "action": s.action.name(),
                     "rows": o.rows,
                     "reason": s.reason,
                     "keys": o.keys,
@@ -356,7 +348,7 @@ fn print_report(
                 out,
                 "  {:>2}. {:<9} {:<20} {:>7} row{}  {}",
                 i + 1,
-                action_name(&s.action),
+                s.action.name(),
                 s.table,
                 o.rows,
                 if o.rows == 1 { " " } else { "s" },
@@ -377,23 +369,4 @@ fn print_report(
         took.as_millis()
     )?;
     Ok(())
-}
-
-fn uses_hmac(plan: &Plan) -> bool {
-    plan.steps.iter().any(|s| match &s.action {
-        Action::Mask { assignments } => assignments.iter().any(|a| a.mask == plan::Mask::Hmac),
-        _ => false,
-    })
-}
-
-fn action_name(a: &Action) -> &'static str {
-    match a {
-        Action::Read { .. } => "read",
-        Action::Delete { .. } => "delete",
-        Action::Mask { .. } => "mask",
-        Action::Set { .. } => "set",
-        Action::SetCopies { .. } => "set-copy",
-        Action::Restrict { .. } => "restrict",
-        Action::Keep => "keep",
-    }
 }

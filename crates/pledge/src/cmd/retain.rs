@@ -6,8 +6,8 @@ use crate::input;
 use anyhow::{Context, Result, bail};
 use pledge_connect::{BatchOptions, Database, RetentionOutcome};
 use pledge_core::model::{Dataset, RetentionAction};
+use pledge_core::plan::CivilTime;
 use pledge_core::plan::retention::{self, RetentionPlan};
-use pledge_core::plan::{CivilTime, SchemaGraph};
 use pledge_core::{Declaration, report};
 use std::io::Write;
 use std::path::PathBuf;
@@ -118,14 +118,8 @@ async fn run_dataset(
     args: &Args,
     stop: &AtomicBool,
 ) -> Result<DatasetResult> {
-    let variable = dataset.connection_env.as_str();
-    let url = std::env::var(variable).ok().filter(|u| !u.is_empty()).with_context(|| {
-        format!("set {variable} to the connection URL of dataset `{}` (postgres://..., mysql://..., sqlite:...)", dataset.id.value)
-    })?;
-    let mut db = Database::connect(dataset.engine.as_ref().map(|e| e.value), &url).await?;
-    let schema: SchemaGraph = db
-        .introspect(dataset.schema.as_ref().map(|s| s.as_str()))
-        .await?;
+    let url = pledge_connect::dataset_url(dataset)?;
+    let (mut db, schema) = Database::open_dataset(dataset, &url).await?;
     let plan = retention::retention(decl, dataset, &schema, now, args.table.as_deref())?;
     let bar = super::progress_bar(
         0,
