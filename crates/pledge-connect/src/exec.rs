@@ -61,12 +61,16 @@ where
             .await
             .map_err(|e| Error::query("SET LOCAL jit = off", e))?;
     }
-    let runner = Runner::<DB> {
+    let mut runner = Runner::<DB> {
         schema,
         options,
         batch: None,
+        seeds: Vec::new(),
         marker: std::marker::PhantomData,
     };
+    if is_postgres::<DB>() && identity_values(plan) >= SEED_TABLE_MIN_VALUES {
+        runner.seeds = runner.resolve_seeds(&mut tx, plan).await?;
+    }
     runner.check_identity(&mut tx, plan).await?;
     let mut outcome = Outcome::default();
     let cycles = delete_cycles(plan);
@@ -117,7 +121,45 @@ pub(crate) struct Runner<'a, DB> {
     pub(crate) options: &'a Options<'a>,
     /// The rows of the current batch of a retention sweep, as [`Filter::Batch`] renders.
     pub(crate) batch: Option<Condition>,
+    /// Identity filters already resolved into the matching rows' keys (large batches on
+    /// PostgreSQL): such a filter renders as a semi-join on its seed table.
+    pub(crate) seeds: Vec<Seed>,
     pub(crate) marker: std::marker::PhantomData<DB>,
+}
+
+/// The keys of the rows an identity filter matched, kept in a temporary table for the
+/// transaction.
+pub(crate) struct Seed {
+    table: String,
+    filter: Filter,
+    temp_table: String,
+    key: Vec<String>,
+}
+
+/// From this many identity values on, a PostgreSQL request resolves its identity filters once
+/// into temporary key tables. Every statement of a plan carries the identity filter; with
+/// thousands of values PostgreSQL's cost model prefers scanning the whole table to probing its
+/// index once per value, so a batch of 10,000 people scanned a 1M-row table in each of its
+/// statements. A key table that has been analysed is joined through the index instead. One
+/// person's request keeps the plain `IN` list: two more statements would cost more than they
+/// save.
+const SEED_TABLE_MIN_VALUES: usize = 100;
+
+/// How many values the identity filters of the plan's steps hold, each table counted once.
+fn identity_values(plan: &Plan) -> usize {
+    let mut seen = HashSet::new();
+    plan.steps
+        .iter()
+        .filter_map(|step| match &step.filter {
+            Filter::Identity { columns } if seen.insert(step.table.as_str()) => Some(
+                columns
+                    .iter()
+                    .map(|(_, values)| values.len())
+                    .sum::<usize>(),
+            ),
+            _ => None,
+        })
+        .sum()
 }
 
 impl<DB: Dialect> Runner<'_, DB>
@@ -131,6 +173,14 @@ where
 
     /// The SQL condition for a filter on `table`.
     pub(crate) fn condition(&self, table: &str, filter: &Filter) -> Condition {
+        if let Some(seed) = self.seed(table, filter) {
+            let mut keys = Query::select();
+            keys.from(Alias::new(seed.temp_table.as_str()));
+            for c in &seed.key {
+                keys.expr(col(&seed.temp_table, c));
+            }
+            return Condition::all().add(tuple(table, &seed.key).in_subquery(keys));
+        }
         match filter {
             Filter::Identity { columns } => {
                 columns
@@ -411,6 +461,68 @@ where
             Some(Value::Text(t)) => t.parse().unwrap_or(0),
             _ => 0,
         })
+    }
+
+    /// The seed resolving `filter` on `table`, if it is a resolved identity filter.
+    fn seed(&self, table: &str, filter: &Filter) -> Option<&Seed> {
+        if !matches!(filter, Filter::Identity { .. }) {
+            return None;
+        }
+        self.seeds
+            .iter()
+            .find(|seed| seed.table == table && seed.filter == *filter)
+    }
+
+    /// Resolves the identity filter of every table the plan starts from into the keys of the
+    /// rows it matches, once, before any step changes them: a temporary table per starting
+    /// table, dropped at the end of the transaction, and analysed so that the planner knows
+    /// its size. Tables without a primary key keep their filter as it is.
+    async fn resolve_seeds(
+        &self,
+        conn: &mut DB::Connection,
+        plan: &Plan,
+    ) -> Result<Vec<Seed>, Error> {
+        let mut seeds: Vec<Seed> = Vec::new();
+        for step in &plan.steps {
+            let table = step.table.as_str();
+            let Filter::Identity { .. } = step.filter else {
+                continue;
+            };
+            let Some(key) = self
+                .schema
+                .table(table)
+                .map(|t| t.primary_key.clone())
+                .filter(|k| !k.is_empty())
+            else {
+                continue;
+            };
+            if seeds
+                .iter()
+                .any(|s| s.table == table && s.filter == step.filter)
+            {
+                continue;
+            }
+            let temp_table = format!("pledge_seed_{}", seeds.len());
+            let mut select = Query::select();
+            select.from(Alias::new(table));
+            for c in &key {
+                select.expr(col(table, c));
+            }
+            select.cond_where(self.condition(table, &step.filter));
+            let (sql, values) = select.build_sqlx(DB::builder());
+            let create = format!("CREATE TEMPORARY TABLE {temp_table} ON COMMIT DROP AS {sql}");
+            self.run(conn, create, values).await?;
+            let analyse = format!("ANALYZE {temp_table}");
+            self.run(conn, analyse, SqlxValues(sea_query::Values(Vec::new())))
+                .await?;
+            seeds.push(Seed {
+                table: table.to_owned(),
+                filter: step.filter.clone(),
+                temp_table,
+                key,
+            });
+        }
+        Ok(seeds)
     }
 
     /// Before anything runs: the person exists, and (for one person's request) only once

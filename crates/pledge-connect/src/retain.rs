@@ -85,6 +85,7 @@ where
         schema,
         options: &exec,
         batch: None,
+        seeds: Vec::new(),
         marker: std::marker::PhantomData,
     };
     // PostgreSQL compiles statements its planner costs above `jit_above_cost` to machine
@@ -251,6 +252,7 @@ where
             schema: runner.schema,
             options: runner.options,
             batch: Some(batch),
+            seeds: Vec::new(),
             marker: std::marker::PhantomData,
         };
         let mut deleted_here = 0;
