@@ -219,3 +219,33 @@ fn a_table_without_primary_key_is_left_out_with_a_note() {
     assert!(plan.sweeps.iter().all(|s| s.table != "audit_log"));
     assert!(plan.notes[0].contains("no primary key"), "{:?}", plan.notes);
 }
+
+/// Erasure on the same schema: invoices are referred to by nothing and reached only through
+/// accounts, which nothing holds, so their deletion takes every non-held row and only the held
+/// ones are left to pseudonymise; audit-log rows of held sessions stay, so they are masked.
+#[test]
+fn erasure_masks_only_what_its_deletions_leave() {
+    let text = include_str!("plans/retention.toml");
+    let decl = load(&SourceMap::single("retention.toml", text)).expect("loads");
+    let request = Request {
+        kind: RequestKind::Erasure,
+        identities: vec![("email".parse().unwrap(), vec!["ada@example.com".into()])],
+        changes: vec![],
+        now: now(),
+    };
+    let plan = plan(&decl, &decl.doc().datasets[0], &app(), &request).expect("plans");
+    let steps = |table: &str| -> Vec<(&str, String)> {
+        plan.steps
+            .iter()
+            .filter(|s| s.table == table)
+            .map(|s| (s.action.name(), s.reason.clone()))
+            .collect()
+    };
+    let invoices = steps("invoices");
+    assert_eq!(invoices.len(), 2, "{invoices:?}");
+    assert_eq!(invoices[0].0, "delete");
+    assert_eq!(invoices[1].0, "mask");
+    assert!(invoices[1].1.contains("bookkeeping"), "{invoices:?}");
+    let audit: Vec<&str> = steps("audit_log").into_iter().map(|(a, _)| a).collect();
+    assert_eq!(audit, ["delete", "mask"]);
+}

@@ -1047,7 +1047,7 @@ impl<'a> Planner<'a> {
                 self.table_label(table)
             );
             let base = Filter::all(vec![self.base(table), self.only_the_persons(table)]);
-            self.erasure_masks(table, base, reason, plan);
+            self.erasure_masks(table, base, reason, true, plan);
         }
         for r in self.delete_order() {
             let table = r.name.as_str();
@@ -1107,13 +1107,35 @@ impl<'a> Planner<'a> {
                     self.table_label(table)
                 )
             };
-            self.erasure_masks(table, base, reason, plan);
+            let remains = strategy != TableErasure::Delete || !self.deleted_whole(table);
+            self.erasure_masks(table, base, reason, remains, plan);
         }
     }
 
+    /// Whether the deletion of `table` takes every row of the person outside its own holds:
+    /// nothing refers to the table (its deletion has no guard), and no table it is reached
+    /// through is held (rows under a held parent stay). Then a mask of the remaining rows
+    /// could find none, and at scale such a step still costs a join over the whole table.
+    /// Filters are compared as written, so a doubt keeps the mask.
+    fn deleted_whole(&self, table: &str) -> bool {
+        let referenced = self.edges.iter().any(|(_, fk)| fk.ref_table == table);
+        let own = self.filter_via(table, &|parent| self.deletable(parent), &|t| {
+            self.not_held(t).unwrap_or(Filter::ALWAYS)
+        });
+        !referenced && own == self.base(table)
+    }
+
     /// Mask what remains of the person's rows after deletion: held rows (only the columns the
-    /// hold pseudonymises, if it names them) and rows other rows still refer to.
-    fn erasure_masks(&self, table: &str, base: Filter, remaining_reason: String, plan: &mut Plan) {
+    /// hold pseudonymises, if it names them) and, unless `remains` is false because the
+    /// deletion took them all, rows other rows still refer to.
+    fn erasure_masks(
+        &self,
+        table: &str,
+        base: Filter,
+        remaining_reason: String,
+        remains: bool,
+        plan: &mut Plan,
+    ) {
         let t = self.declared.get(table);
         match (self.held(table), t) {
             (Some(held), Some(t)) => {
@@ -1156,7 +1178,7 @@ impl<'a> Planner<'a> {
                     });
                 }
                 let assignments = self.masks(table, None);
-                if !assignments.is_empty() {
+                if remains && !assignments.is_empty() {
                     let not_held = self
                         .not_held(table)
                         .expect("a table with holds has a not-held filter");
@@ -1170,7 +1192,7 @@ impl<'a> Planner<'a> {
             }
             _ => {
                 let assignments = self.masks(table, None);
-                if !assignments.is_empty() {
+                if remains && !assignments.is_empty() {
                     plan.steps.push(Step {
                         table: table.to_string(),
                         filter: base,
