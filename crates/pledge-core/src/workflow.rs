@@ -176,33 +176,108 @@ impl FromStr for Regime {
     }
 }
 
-/// The names of the request kinds in the API and the store.
-pub fn kind_name(kind: RequestKind) -> &'static str {
-    match kind {
-        RequestKind::Access => "access",
-        RequestKind::Portability => "portability",
-        RequestKind::Erasure => "erasure",
-        RequestKind::Rectification => "rectification",
-        RequestKind::Restriction => "restriction",
+/// The right a request exercises: the kinds of the request engine, which run against the
+/// company's databases, and the kinds that change what the company may do with the data,
+/// which are recorded in the consent ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Right {
+    /// GDPR Art. 15; CCPA right to know.
+    Access,
+    /// GDPR Art. 20.
+    Portability,
+    /// GDPR Art. 17; CCPA right to delete.
+    Erasure,
+    /// GDPR Art. 16; CCPA right to correct.
+    Rectification,
+    /// GDPR Art. 18.
+    Restriction,
+    /// GDPR Art. 21: an objection to processing based on legitimate interests (absolute for
+    /// direct marketing, Art. 21(3)).
+    Objection,
+    /// GDPR Art. 7(3): consent withdrawn, for every purpose based on it.
+    WithdrawConsent,
+    /// CCPA (Cal. Civ. Code §1798.120, §1798.121): opt out of the sale and sharing of personal
+    /// information (and of targeted advertising).
+    OptOut,
+}
+
+/// Every right, in the order the API lists them.
+pub const RIGHTS: [Right; 8] = [
+    Right::Access,
+    Right::Portability,
+    Right::Erasure,
+    Right::Rectification,
+    Right::Restriction,
+    Right::Objection,
+    Right::WithdrawConsent,
+    Right::OptOut,
+];
+
+impl Right {
+    /// The snake_case name used in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Right::Access => "access",
+            Right::Portability => "portability",
+            Right::Erasure => "erasure",
+            Right::Rectification => "rectification",
+            Right::Restriction => "restriction",
+            Right::Objection => "objection",
+            Right::WithdrawConsent => "withdraw_consent",
+            Right::OptOut => "opt_out",
+        }
+    }
+
+    /// The request engine's kind, for the rights that run against the company's databases;
+    /// `None` for those recorded in the consent ledger.
+    pub fn plan_kind(self) -> Option<RequestKind> {
+        match self {
+            Right::Access => Some(RequestKind::Access),
+            Right::Portability => Some(RequestKind::Portability),
+            Right::Erasure => Some(RequestKind::Erasure),
+            Right::Rectification => Some(RequestKind::Rectification),
+            Right::Restriction => Some(RequestKind::Restriction),
+            Right::Objection | Right::WithdrawConsent | Right::OptOut => None,
+        }
+    }
+
+    /// Whether the person must prove who they are before the request runs. Withdrawing
+    /// consent must be as easy as giving it (GDPR Art. 7(3)), and a CCPA opt-out need not be
+    /// a verifiable request (Regs. §7026(d)); both only take something away from the company.
+    /// An objection stops processing the same way. The others disclose or change data.
+    pub fn needs_verification(self) -> bool {
+        self.plan_kind().is_some()
     }
 }
 
-/// Every kind the engine runs.
-pub const KINDS: [RequestKind; 5] = [
-    RequestKind::Access,
-    RequestKind::Portability,
-    RequestKind::Erasure,
-    RequestKind::Rectification,
-    RequestKind::Restriction,
-];
+impl From<RequestKind> for Right {
+    fn from(kind: RequestKind) -> Self {
+        match kind {
+            RequestKind::Access => Right::Access,
+            RequestKind::Portability => Right::Portability,
+            RequestKind::Erasure => Right::Erasure,
+            RequestKind::Rectification => Right::Rectification,
+            RequestKind::Restriction => Right::Restriction,
+        }
+    }
+}
 
-/// The kind named `name` (`access`, `erasure`, ...).
-pub fn parse_kind(name: &str) -> Result<RequestKind, UnknownName> {
-    KINDS
-        .iter()
-        .copied()
-        .find(|k| kind_name(*k) == name)
-        .ok_or_else(|| UnknownName(name.to_string()))
+impl fmt::Display for Right {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Right {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RIGHTS
+            .iter()
+            .copied()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownName(s.to_string()))
+    }
 }
 
 /// The deadlines of one request, from its receipt.
@@ -217,15 +292,25 @@ pub struct Deadlines {
     pub extended_due: CivilTime,
 }
 
-/// The deadlines of a request received at `received` under `regime`.
+/// The deadlines of a request for `right` received at `received` under `regime`.
 ///
 /// - GDPR Art. 12(3): one month from receipt; extendable "by two further months where
 ///   necessary", so three months from receipt at most. Months clamp to the last day of a
 ///   shorter month (31 January + 1 month = 28/29 February), as Regulation 1182/71 counts.
 /// - CCPA (Cal. Civ. Code §1798.130(a)(2), Regs. §7021): confirm within 10 business days,
 ///   answer within 45 calendar days, extendable once by 45 more (90 days from receipt).
-pub fn deadlines(regime: Regime, received: CivilTime) -> Deadlines {
+/// - CCPA opt-out of sale/sharing (Regs. §7026(f)): as soon as feasible and within 15
+///   business days, with no confirmation step and no extension.
+pub fn deadlines(regime: Regime, right: Right, received: CivilTime) -> Deadlines {
     match regime {
+        Regime::Ccpa if right == Right::OptOut => {
+            let due = received.plus_business_days(15);
+            Deadlines {
+                confirm_by: None,
+                due,
+                extended_due: due,
+            }
+        }
         Regime::Gdpr => Deadlines {
             confirm_by: None,
             due: received.plus(&IsoDuration::months(1)),
@@ -243,6 +328,7 @@ pub fn deadlines(regime: Regime, received: CivilTime) -> Deadlines {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub regime: Regime,
+    pub right: Right,
     pub state: State,
     pub received_at: CivilTime,
     pub due_at: CivilTime,
@@ -280,6 +366,8 @@ pub enum TransitionError {
     NotAllowed { from: State, to: State },
     #[error("the deadline was already extended once; the law allows one extension")]
     AlreadyExtended,
+    #[error("the law allows no extension for a request of kind {0}")]
+    NoExtension(Right),
     #[error("a {0} needs a reason, which is told to the person")]
     ReasonRequired(&'static str),
     #[error("use the {0} transition, which carries the reason")]
@@ -321,7 +409,11 @@ pub fn apply(request: &Request, transition: &Transition) -> Result<Applied, Tran
         if request.extension_reason.is_some() {
             return Err(TransitionError::AlreadyExtended);
         }
-        deadlines(request.regime, request.received_at).extended_due
+        let limits = deadlines(request.regime, request.right, request.received_at);
+        if limits.extended_due == limits.due {
+            return Err(TransitionError::NoExtension(request.right));
+        }
+        limits.extended_due
     } else {
         request.due_at
     };
@@ -351,20 +443,21 @@ mod tests {
         let received_at = t("2026-01-31 10:00:00");
         Request {
             regime: Regime::Gdpr,
+            right: Right::Access,
             state,
             received_at,
-            due_at: deadlines(Regime::Gdpr, received_at).due,
+            due_at: deadlines(Regime::Gdpr, Right::Access, received_at).due,
             extension_reason: None,
         }
     }
 
     #[test]
     fn gdpr_one_month_plus_two() {
-        let d = deadlines(Regime::Gdpr, t("2026-01-31 10:00:00"));
+        let d = deadlines(Regime::Gdpr, Right::Erasure, t("2026-01-31 10:00:00"));
         assert_eq!(d.confirm_by, None);
         assert_eq!(d.due.to_string(), "2026-02-28 10:00:00");
         assert_eq!(d.extended_due.to_string(), "2026-04-30 10:00:00");
-        let d = deadlines(Regime::Gdpr, t("2026-03-15 08:00:00"));
+        let d = deadlines(Regime::Gdpr, Right::Erasure, t("2026-03-15 08:00:00"));
         assert_eq!(d.due.to_string(), "2026-04-15 08:00:00");
         assert_eq!(d.extended_due.to_string(), "2026-06-15 08:00:00");
     }
@@ -372,13 +465,55 @@ mod tests {
     #[test]
     fn ccpa_ten_business_days_45_plus_45() {
         // A Friday.
-        let d = deadlines(Regime::Ccpa, t("2026-11-20 10:00:00"));
+        let d = deadlines(Regime::Ccpa, Right::Access, t("2026-11-20 10:00:00"));
         assert_eq!(
             d.confirm_by.map(|c| c.to_string()).as_deref(),
             Some("2026-12-04 10:00:00")
         );
         assert_eq!(d.due.to_string(), "2027-01-04 10:00:00");
         assert_eq!(d.extended_due.to_string(), "2027-02-18 10:00:00");
+    }
+
+    #[test]
+    fn ccpa_opt_out_within_15_business_days_without_extension() {
+        // A Friday: 15 business days later is three weeks later.
+        let received = t("2026-11-20 10:00:00");
+        let d = deadlines(Regime::Ccpa, Right::OptOut, received);
+        assert_eq!(d.confirm_by, None);
+        assert_eq!(d.due.to_string(), "2026-12-11 10:00:00");
+        assert_eq!(d.extended_due, d.due);
+        let r = Request {
+            regime: Regime::Ccpa,
+            right: Right::OptOut,
+            state: State::Verified,
+            received_at: received,
+            due_at: d.due,
+            extension_reason: None,
+        };
+        let extend = Transition::Extend {
+            reason: "busy".into(),
+        };
+        assert_eq!(
+            apply(&r, &extend),
+            Err(TransitionError::NoExtension(Right::OptOut))
+        );
+        // Under the GDPR an objection is answered like any request: one month, plus two.
+        let d = deadlines(Regime::Gdpr, Right::Objection, received);
+        assert_eq!(d.due.to_string(), "2026-12-20 10:00:00");
+    }
+
+    #[test]
+    fn rights_name_round_trip_and_say_where_they_run() {
+        for right in RIGHTS {
+            assert_eq!(right.as_str().parse::<Right>(), Ok(right));
+            if let Some(kind) = right.plan_kind() {
+                assert_eq!(Right::from(kind), right);
+                assert!(right.needs_verification());
+            } else {
+                assert!(!right.needs_verification());
+            }
+        }
+        assert!("opt-out".parse::<Right>().is_err());
     }
 
     #[test]
@@ -491,8 +626,8 @@ mod tests {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
             assert!(s.dpv().starts_with("dpv:Request"));
         }
-        for k in KINDS {
-            assert_eq!(parse_kind(kind_name(k)), Ok(k));
+        for r in RIGHTS {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }
         assert!("lost".parse::<State>().is_err());
         assert_eq!("ccpa".parse::<Regime>(), Ok(Regime::Ccpa));
@@ -523,12 +658,13 @@ mod tests {
             steps in proptest::collection::vec((any_state(), any::<bool>()), 0..40),
             secs in 0i64..4_000_000_000,
             ccpa in any::<bool>(),
+            right in (0usize..RIGHTS.len()).prop_map(|i| RIGHTS[i]),
         ) {
             let regime = if ccpa { Regime::Ccpa } else { Regime::Gdpr };
             let received_at = CivilTime::from_unix(secs);
-            let d = deadlines(regime, received_at);
-            prop_assert!(d.due > received_at && d.extended_due > d.due);
-            let mut r = Request { regime, state: State::Received, received_at, due_at: d.due, extension_reason: None };
+            let d = deadlines(regime, right, received_at);
+            prop_assert!(d.due > received_at && d.extended_due >= d.due);
+            let mut r = Request { regime, right, state: State::Received, received_at, due_at: d.due, extension_reason: None };
             let mut extensions = 0;
             for (to, with_reason) in steps {
                 let transition = match (to, with_reason) {

@@ -137,7 +137,7 @@ pub async fn create_request(
         .store
         .create_request(
             NewRequest {
-                kind,
+                kind: kind.into(),
                 regime: body.regime,
                 identities: body.identities.into_iter().collect(),
                 changes: body.changes.into_iter().collect(),
@@ -188,7 +188,7 @@ fn view(r: &RequestRecord, caller: &Caller, extra: Option<Value>) -> Value {
     let dpv = r.state.dpv();
     let mut v = json!({
         "id": r.id,
-        "kind": workflow::kind_name(r.kind),
+        "kind": r.kind.as_str(),
         "regime": r.regime.as_str(),
         "state": r.state.as_str(),
         "status": {
@@ -522,7 +522,7 @@ pub async fn export(
     let bytes = state.store.export(&id).await?.ok_or_else(|| {
         Problem::not_found(format!(
             "request {id} has no export (it is {} {})",
-            workflow::kind_name(record.kind),
+            record.kind.as_str(),
             record.state
         ))
     })?;

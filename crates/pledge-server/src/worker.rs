@@ -131,6 +131,12 @@ pub async fn execute(
     dry_run: bool,
 ) -> Result<(Json, Option<Vec<u8>>), String> {
     let decl = &state.decl;
+    let Some(kind) = request.kind.plan_kind() else {
+        return Err(format!(
+            "a request of kind {} is not run against the datasets",
+            request.kind
+        ));
+    };
     let mut identities: Vec<(IdentityKind, Vec<String>)> = Vec::new();
     for (k, v) in &request.identities {
         let kind: IdentityKind = k.parse().map_err(|e| format!("identity `{k}`: {e}"))?;
@@ -156,7 +162,7 @@ pub async fn execute(
         .collect();
     let now = CivilTime::from_unix(now_unix());
     let plan_request = plan::Request {
-        kind: request.kind,
+        kind,
         identities,
         changes,
         now,
@@ -215,20 +221,19 @@ pub async fn execute(
             outcome.steps.into_iter().filter_map(|s| s.data).collect(),
         ));
     }
-    let export =
-        if !dry_run && matches!(request.kind, RequestKind::Access | RequestKind::Portability) {
-            let rows: Vec<DatasetRows<'_>> = data
-                .iter()
-                .map(|(d, t)| DatasetRows {
-                    dataset: d,
-                    tables: t,
-                })
-                .collect();
-            let files = export::render(decl, request.kind, &rows, &request.identities, now);
-            Some(zip_files(files))
-        } else {
-            None
-        };
+    let export = if !dry_run && matches!(kind, RequestKind::Access | RequestKind::Portability) {
+        let rows: Vec<DatasetRows<'_>> = data
+            .iter()
+            .map(|(d, t)| DatasetRows {
+                dataset: d,
+                tables: t,
+            })
+            .collect();
+        let files = export::render(decl, kind, &rows, &request.identities, now);
+        Some(zip_files(files))
+    } else {
+        None
+    };
     Ok((json!({ "datasets": datasets }), export))
 }
 

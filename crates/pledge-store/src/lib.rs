@@ -10,8 +10,8 @@ pub mod audit;
 mod migrate;
 
 use audit::{AuditRecord, GENESIS, Verification, Walker};
-use pledge_core::plan::{CivilTime, RequestKind};
-use pledge_core::workflow::{self, Regime, State, Transition, TransitionError};
+use pledge_core::plan::CivilTime;
+use pledge_core::workflow::{self, Regime, Right, State, Transition, TransitionError};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -108,7 +108,7 @@ pub struct ApiKey {
 /// A new request.
 #[derive(Debug, Clone)]
 pub struct NewRequest {
-    pub kind: RequestKind,
+    pub kind: Right,
     pub regime: Regime,
     /// identity kind → value, e.g. `("email", "ana@example.com")`.
     pub identities: Vec<(String, String)>,
@@ -125,7 +125,7 @@ pub struct NewRequest {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RequestRecord {
     pub id: String,
-    pub kind: RequestKind,
+    pub kind: Right,
     pub regime: Regime,
     pub state: State,
     pub identities: Vec<(String, String)>,
@@ -145,6 +145,7 @@ impl RequestRecord {
     fn workflow(&self) -> workflow::Request {
         workflow::Request {
             regime: self.regime,
+            right: self.kind,
             state: self.state,
             received_at: CivilTime::from_unix(self.received_at),
             due_at: CivilTime::from_unix(self.due_at),
@@ -424,7 +425,7 @@ impl Store {
     pub async fn create_request(&self, new: NewRequest, actor: &str) -> Result<RequestRecord> {
         let id = format!("req_{}", random_hex(10)?);
         let received = CivilTime::from_unix(new.received_at);
-        let deadlines = workflow::deadlines(new.regime, received);
+        let deadlines = workflow::deadlines(new.regime, new.kind, received);
         let state = match (new.verified, new.needs_approval) {
             (false, _) => State::Received,
             (true, true) => State::AwaitingApproval,
@@ -451,7 +452,7 @@ impl Store {
             "INSERT INTO requests (id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&record.id)
-        .bind(workflow::kind_name(record.kind))
+        .bind(record.kind.as_str())
         .bind(record.regime.as_str())
         .bind(record.state.as_str())
         .bind(pairs_json(&record.identities))
@@ -475,7 +476,7 @@ impl Store {
             "request.created",
             Some(&id),
             json!({
-                "kind": workflow::kind_name(record.kind),
+                "kind": record.kind.as_str(),
                 "regime": record.regime.as_str(),
                 "state": state.as_str(),
                 "due_at": record.due_at,
@@ -999,7 +1000,9 @@ fn request_from_row(r: &AnyRow) -> Result<RequestRecord> {
     let kind: String = r.try_get("kind")?;
     Ok(RequestRecord {
         id: r.try_get("id")?,
-        kind: workflow::parse_kind(&kind).map_err(|e| Error::Corrupt(e.to_string()))?,
+        kind: kind
+            .parse()
+            .map_err(|e: workflow::UnknownName| Error::Corrupt(e.to_string()))?,
         regime: parse(&r.try_get::<String, _>("regime")?)?,
         state: parse(&r.try_get::<String, _>("state")?)?,
         identities: pairs_from_json(&r.try_get::<String, _>("identities")?)?,

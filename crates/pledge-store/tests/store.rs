@@ -1,12 +1,11 @@
 //! The same suite on SQLite (always) and PostgreSQL (the server scripts/test.sh starts).
 
-use pledge_core::plan::RequestKind;
-use pledge_core::workflow::{Regime, State, Transition};
+use pledge_core::workflow::{Regime, Right, State, Transition};
 use pledge_store::{Backend, Error, NewRequest, RequestFilter, Role, Store};
 
 const T0: i64 = 1_795_000_000; // 2026-11-17
 
-fn new_request(kind: RequestKind, verified: bool, needs_approval: bool) -> NewRequest {
+fn new_request(kind: Right, verified: bool, needs_approval: bool) -> NewRequest {
     NewRequest {
         kind,
         regime: Regime::Gdpr,
@@ -52,7 +51,7 @@ async fn keys(store: &Store) {
 
 async fn workflow(store: &Store) {
     let r = store
-        .create_request(new_request(RequestKind::Access, true, true), "key:a")
+        .create_request(new_request(Right::Access, true, true), "key:a")
         .await
         .unwrap();
     assert_eq!(r.state, State::AwaitingApproval);
@@ -95,7 +94,7 @@ async fn workflow(store: &Store) {
     assert_eq!(events[1].reason.as_deref(), Some("many systems"));
 
     let denied = store
-        .create_request(new_request(RequestKind::Erasure, false, false), "key:a")
+        .create_request(new_request(Right::Erasure, false, false), "key:a")
         .await
         .unwrap();
     assert_eq!(denied.state, State::Received);
@@ -131,7 +130,7 @@ async fn jobs(store: &Store) {
         );
     }
     let r = store
-        .create_request(new_request(RequestKind::Access, true, false), "key:a")
+        .create_request(new_request(Right::Access, true, false), "key:a")
         .await
         .unwrap();
     assert_eq!(r.state, State::InProgress);
@@ -186,7 +185,7 @@ async fn jobs(store: &Store) {
 
     // A failure goes back to the queue until the attempts run out.
     let r2 = store
-        .create_request(new_request(RequestKind::Erasure, true, false), "key:a")
+        .create_request(new_request(Right::Erasure, true, false), "key:a")
         .await
         .unwrap();
     let j = store.claim_job("w1", 30, now).await.unwrap().unwrap();
@@ -350,7 +349,7 @@ async fn concurrent(store: &Store) {
         tasks.push(tokio::spawn(async move {
             for _ in 0..25 {
                 store
-                    .create_request(new_request(RequestKind::Access, i % 2 == 0, false), "key:c")
+                    .create_request(new_request(Right::Access, i % 2 == 0, false), "key:c")
                     .await
                     .unwrap();
             }
