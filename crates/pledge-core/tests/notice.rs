@@ -753,3 +753,13 @@ fn example_notices() {
         insta::assert_snapshot!(format!("example-{name}.html"), render(&decl, Format::Html));
     }
 }
+
+/// The request statuses the API reports are DPV terms too.
+#[test]
+fn request_states_map_to_dpv_terms() {
+    let dpv = dpv_terms("dpv.csv");
+    for state in pledge_core::workflow::STATES {
+        let term = state.dpv().strip_prefix("dpv:").expect("a dpv: term");
+        assert!(dpv.contains(term), "{state}: {term} is not in DPV");
+    }
+}
