@@ -6,8 +6,10 @@
 //! requests through `pledge-connect`.
 
 mod api;
+pub mod banner;
 pub mod consent;
 mod consent_api;
+mod key_cache;
 pub mod problem;
 pub mod worker;
 
@@ -48,6 +50,11 @@ pub struct Config {
     pub pause_before_complete: Option<Duration>,
     /// How often this replica reads consent events other replicas appended.
     pub consent_poll: Duration,
+    /// How long a valid API key is trusted without asking the store again: a revoked key
+    /// stops working within this time (zero: every call asks the store).
+    pub key_recheck: Duration,
+    /// The cookie banner, preference centre and unsubscribe links.
+    pub banner: banner::Settings,
 }
 
 impl Default for Config {
@@ -60,6 +67,8 @@ impl Default for Config {
             workers: 1,
             pause_before_complete: None,
             consent_poll: Duration::from_millis(250),
+            key_recheck: Duration::from_secs(1),
+            banner: banner::Settings::default(),
         }
     }
 }
@@ -86,6 +95,8 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     /// The consent ledger and the in-memory decision index.
     pub consent: consent::ConsentService,
+    /// Recently confirmed API keys.
+    keys: Arc<key_cache::KeyCache>,
 }
 
 impl AppState {
@@ -93,6 +104,7 @@ impl AppState {
         let decl = Arc::new(decl);
         AppState {
             consent: consent::ConsentService::new(store.clone(), decl.clone()),
+            keys: Arc::new(key_cache::KeyCache::new(config.key_recheck)),
             store,
             decl,
             config: Arc::new(config),
@@ -162,15 +174,23 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(api::audit_records))
         .route("/audit/verify", get(api::audit_verify))
         .route("/consent", post(consent_api::record))
-        .route("/subjects/{subject}/consent", get(consent_api::subject_consent))
+        .route(
+            "/subjects/{subject}/consent",
+            get(consent_api::subject_consent),
+        )
         .route("/subjects/{subject}/link", post(consent_api::link))
         .route("/decisions", post(consent_api::decide))
         .route("/decisions/batch", post(consent_api::decide_batch))
+        .route(
+            "/subjects/{subject}/preference-links",
+            post(banner::mint_links),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/v1/openapi.json", get(api::openapi))
         .nest("/v1", v1)
         .route("/.well-known/gpc.json", get(consent_api::gpc_json))
+        .merge(banner::routes(&state))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -204,8 +224,8 @@ async fn authenticate(
 ) -> Result<Response, Problem> {
     let secret = bearer(req.headers())?;
     let key = state
-        .store
-        .authenticate(secret)
+        .keys
+        .authenticate(&state.store, secret)
         .await?
         .ok_or_else(|| Problem::unauthorized("the API key is unknown or revoked"))?;
     req.extensions_mut().insert(Caller { key });
@@ -362,6 +382,9 @@ impl Bound {
             )));
         }
         let app = router(state);
+        // The peer address is the evidence a consent event keeps (truncated) and the key
+        // of the public routes' rate limit.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await

@@ -26,7 +26,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The key WebDriver names element references with.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f97ffbda2ba";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// How long to wait for ChromeDriver to answer, and for [`Browser::wait_for`].
 const PATIENCE: Duration = Duration::from_secs(20);
