@@ -625,5 +625,6 @@ pub async fn openapi() -> Response {
     use utoipa::OpenApi;
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::consent_api::ConsentApiDoc::openapi());
+    doc.merge(crate::banner::BannerApiDoc::openapi());
     axum::Json(doc).into_response()
 }

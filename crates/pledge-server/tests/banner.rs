@@ -448,6 +448,12 @@ async fn minting_links_needs_a_role_a_key_and_marketing_purposes() {
             .contains("/preferences?token=")
     );
 
+    let openapi = e.get("/v1/openapi.json").await.json();
+    assert!(
+        openapi["paths"]["/v1/subjects/{subject}/preference-links"]["post"].is_object(),
+        "the staff route is in the OpenAPI document"
+    );
+
     let without_key = env("mint-nokey", Settings::default()).await;
     let reply = without_key
         .mint(&without_key.admin, "user-42", json!({}))

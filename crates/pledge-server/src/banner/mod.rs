@@ -494,6 +494,12 @@ pub struct LinkRequest {
     pub purposes: Vec<String>,
 }
 
+/// The staff route of this module, for the OpenAPI document (the public routes serve
+/// browsers and mail clients, not API clients).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(mint_links), components(schemas(LinkRequest)))]
+pub struct BannerApiDoc;
+
 const LINK_MINTERS: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::Service];
 
 #[utoipa::path(post, path = "/v1/subjects/{subject}/preference-links", tag = "consent",
