@@ -630,6 +630,40 @@ mod tests {
     }
 
     #[test]
+    fn settings_come_from_the_environment() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| (*v).to_string())
+            }
+        };
+        let s = Settings::from_vars(vars(&[
+            ("PLEDGE_LINK_KEY", "k-0123456789-0123456789-0123456789"),
+            (
+                "PLEDGE_BANNER_ORIGINS",
+                "https://shop.example/, ,http://127.0.0.1:3000",
+            ),
+            ("PLEDGE_PUBLIC_URL", "https://privacy.shop.example"),
+            ("PLEDGE_TRUST_FORWARDED_FOR", "1"),
+        ]))
+        .expect("valid settings");
+        assert_eq!(s.origins, ["https://shop.example", "http://127.0.0.1:3000"]);
+        assert_eq!(s.link_key.len(), 34);
+        assert_eq!(
+            s.public_url.as_deref(),
+            Some("https://privacy.shop.example")
+        );
+        assert!(s.trust_forwarded_for);
+
+        let none = Settings::from_vars(vars(&[])).expect("nothing set is valid");
+        assert!(none.link_key.is_empty() && none.origins.is_empty() && !none.trust_forwarded_for);
+        let short = Settings::from_vars(vars(&[("PLEDGE_LINK_KEY", "short")]));
+        assert!(short.is_err());
+    }
+
+    #[test]
     fn visitor_ids_are_32_hex_digits() {
         assert_eq!(
             visitor_subject("0123456789abcdef0123456789abcdef")
