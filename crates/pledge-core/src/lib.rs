@@ -8,6 +8,8 @@
 //! data in, data out.
 
 pub mod archive;
+pub mod consent;
+pub mod banner;
 mod countries;
 pub mod de;
 pub mod diagnostic;

@@ -421,6 +421,10 @@ pub struct Purpose {
     /// Profiling (Art. 4(4)) short of a solely automated decision.
     #[serde(default)]
     pub profiling: bool,
+    /// Consent-based purposes: how long a consent counts before the person is asked again
+    /// (e.g. P2Y). Absent: until withdrawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_expires_after: Option<Spanned<IsoDuration>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]

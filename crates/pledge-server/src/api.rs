@@ -623,5 +623,8 @@ impl utoipa::Modify for BearerAuth {
 
 pub async fn openapi() -> Response {
     use utoipa::OpenApi;
-    axum::Json(ApiDoc::openapi()).into_response()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::consent_api::ConsentApiDoc::openapi());
+    doc.merge(crate::banner::BannerApiDoc::openapi());
+    axum::Json(doc).into_response()
 }

@@ -6,6 +6,10 @@
 //! requests through `pledge-connect`.
 
 mod api;
+pub mod banner;
+pub mod consent;
+mod consent_api;
+mod key_cache;
 pub mod problem;
 pub mod worker;
 
@@ -44,6 +48,13 @@ pub struct Config {
     pub workers: usize,
     /// Test hook: wait this long between executing a request and recording it.
     pub pause_before_complete: Option<Duration>,
+    /// How often this replica reads consent events other replicas appended.
+    pub consent_poll: Duration,
+    /// How long a valid API key is trusted without asking the store again: a revoked key
+    /// stops working within this time (zero: every call asks the store).
+    pub key_recheck: Duration,
+    /// The cookie banner, preference centre and unsubscribe links.
+    pub banner: banner::Settings,
 }
 
 impl Default for Config {
@@ -55,6 +66,9 @@ impl Default for Config {
             poll: Duration::from_millis(500),
             workers: 1,
             pause_before_complete: None,
+            consent_poll: Duration::from_millis(250),
+            key_recheck: Duration::from_secs(1),
+            banner: banner::Settings::default(),
         }
     }
 }
@@ -79,13 +93,20 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Wakes idle workers when a request becomes runnable.
     pub wake: Arc<Notify>,
+    /// The consent ledger and the in-memory decision index.
+    pub consent: consent::ConsentService,
+    /// Recently confirmed API keys.
+    keys: Arc<key_cache::KeyCache>,
 }
 
 impl AppState {
     pub fn new(store: Store, decl: Declaration, config: Config) -> Self {
+        let decl = Arc::new(decl);
         AppState {
+            consent: consent::ConsentService::new(store.clone(), decl.clone()),
+            keys: Arc::new(key_cache::KeyCache::new(config.key_recheck)),
             store,
-            decl: Arc::new(decl),
+            decl,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             wake: Arc::new(Notify::new()),
@@ -152,10 +173,24 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}/plan", get(api::dry_run))
         .route("/audit", get(api::audit_records))
         .route("/audit/verify", get(api::audit_verify))
+        .route("/consent", post(consent_api::record))
+        .route(
+            "/subjects/{subject}/consent",
+            get(consent_api::subject_consent),
+        )
+        .route("/subjects/{subject}/link", post(consent_api::link))
+        .route("/decisions", post(consent_api::decide))
+        .route("/decisions/batch", post(consent_api::decide_batch))
+        .route(
+            "/subjects/{subject}/preference-links",
+            post(banner::mint_links),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/v1/openapi.json", get(api::openapi))
         .nest("/v1", v1)
+        .route("/.well-known/gpc.json", get(consent_api::gpc_json))
+        .merge(banner::routes(&state))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -189,8 +224,8 @@ async fn authenticate(
 ) -> Result<Response, Problem> {
     let secret = bearer(req.headers())?;
     let key = state
-        .store
-        .authenticate(secret)
+        .keys
+        .authenticate(&state.store, secret)
         .await?
         .ok_or_else(|| Problem::unauthorized("the API key is unknown or revoked"))?;
     req.extensions_mut().insert(Caller { key });
@@ -327,6 +362,16 @@ impl Bound {
     /// connections, lets requests in flight and the workers' current jobs finish, and returns.
     pub async fn serve(self, state: AppState) -> Result<(), Error> {
         let (stop_tx, stop_rx) = watch::channel(false);
+        // Decisions are answered from memory: load the ledger before taking connections.
+        if let Err(e) = state.consent.catch_up().await {
+            eprintln!("consent index: cannot load the ledger: {e}");
+        }
+        let follower = tokio::spawn(
+            state
+                .consent
+                .clone()
+                .follow(state.config.consent_poll, stop_rx.clone()),
+        );
         let mut workers = Vec::new();
         for i in 0..state.config.workers {
             let owner = format!("worker:{}-{}-{i}", std::process::id(), now_unix());
@@ -337,6 +382,9 @@ impl Bound {
             )));
         }
         let app = router(state);
+        // The peer address is the evidence a consent event keeps (truncated) and the key
+        // of the public routes' rate limit.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await
@@ -345,6 +393,7 @@ impl Bound {
         for w in workers {
             let _ = w.await;
         }
+        let _ = follower.await;
         result
     }
 }

@@ -136,6 +136,63 @@ pub fn canonical_json(v: &Value, out: &mut String) {
     }
 }
 
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it (so canonical
+/// texts built by hand and through `Value` agree), without allocating.
+pub fn push_json_string(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            out.push_str("\\u00");
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// A record of a hash chain: the audit log's records and the consent ledger's events are
+/// walked by the same [`Walker`].
+pub trait Chained {
+    fn seq(&self) -> i64;
+    fn prev_hash(&self) -> &str;
+    fn hash(&self) -> &str;
+    /// The hash the record's content gives (compared with [`Chained::hash`]).
+    fn compute_hash(&self) -> String;
+}
+
+impl Chained for AuditRecord {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+    fn prev_hash(&self) -> &str {
+        &self.prev_hash
+    }
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+    fn compute_hash(&self) -> String {
+        AuditRecord::compute_hash(self)
+    }
+}
+
 /// The first record of a chain that does not hold, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Broken {
@@ -176,30 +233,31 @@ impl Default for Walker {
 
 impl Walker {
     /// Checks the next record; false once the chain is broken (the rest need not be read).
-    pub fn push(&mut self, r: &AuditRecord) -> bool {
+    pub fn push(&mut self, r: &impl Chained) -> bool {
         if self.broken.is_some() {
             return false;
         }
-        let reason = if r.seq != self.expected_seq {
+        let seq = r.seq();
+        let reason = if seq != self.expected_seq {
             Some(format!(
                 "record {} is missing: the log jumps from {} to {}",
                 self.expected_seq,
                 self.expected_seq - 1,
-                r.seq
+                seq
             ))
-        } else if r.prev_hash != self.prev {
+        } else if r.prev_hash() != self.prev {
             Some("its prev_hash is not the hash of the record before it".to_string())
-        } else if r.compute_hash() != r.hash {
+        } else if r.compute_hash() != r.hash() {
             Some("its content does not match its hash: the record was changed".to_string())
         } else {
             None
         };
         if let Some(reason) = reason {
             self.broken = Some(Broken {
-                seq: if r.seq != self.expected_seq {
+                seq: if seq != self.expected_seq {
                     self.expected_seq
                 } else {
-                    r.seq
+                    seq
                 },
                 reason,
             });
@@ -207,7 +265,8 @@ impl Walker {
         }
         self.records += 1;
         self.expected_seq += 1;
-        self.prev = r.hash.clone();
+        self.prev.clear();
+        self.prev.push_str(r.hash());
         true
     }
 
@@ -262,6 +321,22 @@ mod tests {
             &mut s,
         );
         assert_eq!(s, r#"{"a":{"c":"x\"y","d":[true,null]},"b":1}"#);
+    }
+
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_does() {
+        for s in [
+            "",
+            "plain",
+            "a\"b\\c",
+            "line\nfeed\r\t",
+            "\u{1}\u{8}\u{c}\u{1f}",
+            "ünï/cødé ✓",
+        ] {
+            let mut out = String::new();
+            push_json_string(&mut out, s);
+            assert_eq!(out, Value::String(s.to_string()).to_string(), "{s:?}");
+        }
     }
 
     #[test]

@@ -21,6 +21,8 @@
 //! Tests create their own databases inside these servers; the URLs name the servers'
 //! default database (`postgres`, `mysql`) and a superuser.
 
+pub mod webdriver;
+
 use std::env;
 use std::ffi::OsString;
 use std::path::PathBuf;

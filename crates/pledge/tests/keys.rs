@@ -122,3 +122,60 @@ fn a_tampered_log_names_the_record() {
     );
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn a_tampered_consent_ledger_names_the_event() {
+    use pledge_core::consent::{Action, ConsentEvent, ConsentState, Evidence, Method, Target};
+    let d = dir("consent");
+    let url = format!("sqlite:{}", d.join("store.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let s = pledge_store::Store::open(&url).await.unwrap();
+        let events: Vec<ConsentEvent> = (0..3)
+            .map(|n| ConsentEvent {
+                subject: format!("visitor-{n}").parse().unwrap(),
+                action: Action::Consent {
+                    target: Target::Purpose("newsletter".parse().unwrap()),
+                    state: ConsentState::Given,
+                },
+                at: 1_795_000_000,
+                expires_at: None,
+                notice_version: None,
+                text_hash: None,
+                method: Method::Banner,
+                evidence: Evidence::default(),
+                actor: "test".into(),
+            })
+            .collect();
+        s.append_consent(&events).await.unwrap();
+        s.close().await;
+    });
+    let verify = pledge(&["audit", "verify", "--store", &url], &d);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+    assert!(
+        text(&verify).contains("consent ledger intact: 3 events"),
+        "{}",
+        text(&verify)
+    );
+    runtime.block_on(async {
+        let s = pledge_store::Store::open(&url).await.unwrap();
+        s.execute_raw("DROP TRIGGER consent_events_no_update")
+            .await
+            .unwrap();
+        s.execute_raw("UPDATE consent_events SET state = 'withdrawn' WHERE seq = 2")
+            .await
+            .unwrap();
+        s.close().await;
+    });
+    let verify = pledge(&["audit", "verify", "--store", &url], &d);
+    assert_eq!(verify.status.code(), Some(1), "{}", text(&verify));
+    assert!(
+        text(&verify).contains("consent ledger BROKEN at event 2"),
+        "{}",
+        text(&verify)
+    );
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -1,4 +1,4 @@
-//! `pledge audit`: prove the audit log's hash chain intact.
+//! `pledge audit`: prove the hash chains of the audit log and the consent ledger intact.
 
 use super::store::{StoreArg, with_store};
 use anyhow::Result;
@@ -13,7 +13,8 @@ pub struct Args {
 
 #[derive(Subcommand)]
 enum Action {
-    /// Walk the whole chain: exit 0 when intact, 1 naming the first broken record.
+    /// Walk both chains (audit log, consent ledger): exit 0 when intact, 1 naming the first
+    /// broken record.
     Verify {
         #[command(flatten)]
         store: StoreArg,
@@ -23,22 +24,34 @@ enum Action {
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.action {
         Action::Verify { store } => with_store(&store, async |s| {
-            let v = s.verify_audit().await?;
-            match v.first_broken {
-                None => {
-                    anstream::println!("audit log intact: {} records, head {}", v.records, v.head);
-                    Ok(ExitCode::SUCCESS)
-                }
-                Some(b) => {
-                    anstream::println!(
-                        "audit log BROKEN at record {}: {} ({} records before it are intact)",
-                        b.seq,
-                        b.reason,
-                        v.records
-                    );
-                    Ok(ExitCode::FAILURE)
+            let audit = s.verify_audit().await?;
+            let consent = s.verify_consent().await?;
+            let mut intact = true;
+            for (name, unit, v) in [
+                ("audit log", "records", &audit),
+                ("consent ledger", "events", &consent),
+            ] {
+                match &v.first_broken {
+                    None => {
+                        anstream::println!("{name} intact: {} {unit}, head {}", v.records, v.head);
+                    }
+                    Some(b) => {
+                        intact = false;
+                        anstream::println!(
+                            "{name} BROKEN at {} {}: {} ({} {unit} before it are intact)",
+                            unit.trim_end_matches('s'),
+                            b.seq,
+                            b.reason,
+                            v.records
+                        );
+                    }
                 }
             }
+            Ok(if intact {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }),
     }
 }

@@ -65,6 +65,8 @@ async fn serve(args: Args) -> Result<ExitCode> {
         Ok(_) => bail!("{HMAC_KEY_ENV} must hold at least 16 characters"),
         Err(_) => Vec::new(),
     };
+    config.banner = pledge_server::banner::Settings::from_vars(|k| std::env::var(k).ok())
+        .map_err(anyhow::Error::msg)?;
     let (decl, store_url, demo_dir) = if args.demo {
         let dir = std::env::temp_dir().join(format!("pledge-demo-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -80,6 +82,15 @@ async fn serve(args: Args) -> Result<ExitCode> {
             // A demo key, so erasures can pseudonymise what they keep; never for real data.
             config.hmac_key =
                 format!("demo-key-{}-{}", std::process::id(), now_unix()).into_bytes();
+        }
+        if config.banner.link_key.is_empty() {
+            // A demo key for preference and unsubscribe links; never for real data.
+            config.banner.link_key = format!(
+                "demo-link-key-{}-{}-not-for-real-data",
+                std::process::id(),
+                now_unix()
+            )
+            .into_bytes();
         }
         let sources = SourceMap::single("examples/chinook/pledge.toml", DEMO_DECLARATION);
         let decl = pledge_core::load(&sources)

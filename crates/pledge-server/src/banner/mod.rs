@@ -1,0 +1,692 @@
+//! The public side of consent: the cookie banner (`/banner.js`, `/banner.css`,
+//! `/banner/config.json`, `POST /banner/consent`), the preference centre (`/preferences`)
+//! and one-click unsubscribe (`/unsubscribe`, RFC 8058), plus the staff route that mints
+//! preference and unsubscribe links (`POST /v1/subjects/{subject}/preference-links`).
+//!
+//! These routes take no API key: the banner runs in visitors' browsers on the company's
+//! site, and the pages are opened from e-mails. What protects them: CORS limited to the
+//! declared origins, a rate limit per network, links signed with the server's link key
+//! (see `token.rs`), and choices recorded only through the consent ledger, each with the
+//! notice version and the hash of the text the person saw.
+
+mod pages;
+pub mod token;
+mod unsubscribe;
+
+use crate::consent::{Choice, RecordConsent, gpc_signal};
+use crate::problem::{ApiJson, Problem};
+use crate::{AppState, Caller, now_unix};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use pledge_core::banner::{self as core_banner, BannerConfig};
+use pledge_core::consent::{ConsentState, Method, SubjectRef, Target};
+use pledge_core::plan::CivilTime;
+use pledge_core::types::PurposeId;
+use pledge_store::Role;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use token::{Link, LinkKind};
+
+const SCRIPT: &str = include_str!("../../assets/banner.js");
+const STYLE: &str = include_str!("../../assets/banner.css");
+
+/// Settings of the public consent routes, from the environment (see `docs/banner.md`).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The key that signs preference and unsubscribe links (at least
+    /// [`token::MIN_KEY_LEN`] bytes). Empty: links are off, those routes answer 503.
+    pub link_key: Vec<u8>,
+    /// Origins (`https://shop.example`) whose pages may call the banner routes, besides the
+    /// origin of the declaration's `policy.url`. `*` allows every origin.
+    pub origins: Vec<String>,
+    /// The server's address as people reach it, for the links it mints
+    /// (`https://privacy.shop.example`). Absent: taken from the call's `Host`.
+    pub public_url: Option<String>,
+    /// Writes (choices, unsubscribes) each network (/24 or /48) may make per minute.
+    pub writes_per_minute: u32,
+    /// Take the client's address from the last `X-Forwarded-For` entry (behind a proxy).
+    pub trust_forwarded_for: bool,
+    /// How long a minted preference link works, in days.
+    pub preference_link_days: u32,
+    /// How long a minted unsubscribe link works, in days.
+    pub unsubscribe_link_days: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            link_key: Vec::new(),
+            origins: Vec::new(),
+            public_url: None,
+            writes_per_minute: 60,
+            trust_forwarded_for: false,
+            preference_link_days: 30,
+            unsubscribe_link_days: 730,
+        }
+    }
+}
+
+impl Settings {
+    /// The environment variables the settings are read from.
+    pub const LINK_KEY_ENV: &'static str = "PLEDGE_LINK_KEY";
+    pub const ORIGINS_ENV: &'static str = "PLEDGE_BANNER_ORIGINS";
+    pub const PUBLIC_URL_ENV: &'static str = "PLEDGE_PUBLIC_URL";
+    pub const TRUST_FORWARDED_ENV: &'static str = "PLEDGE_TRUST_FORWARDED_FOR";
+
+    /// Reads the settings through `var` (the caller's access to the environment): a link key
+    /// shorter than [`token::MIN_KEY_LEN`] is an error, origins are comma-separated.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+        let mut settings = Settings::default();
+        if let Some(key) = var(Self::LINK_KEY_ENV).filter(|k| !k.is_empty()) {
+            if key.len() < token::MIN_KEY_LEN {
+                return Err(format!(
+                    "{} must hold at least {} characters",
+                    Self::LINK_KEY_ENV,
+                    token::MIN_KEY_LEN
+                ));
+            }
+            settings.link_key = key.into_bytes();
+        }
+        if let Some(origins) = var(Self::ORIGINS_ENV) {
+            settings.origins = origins
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty())
+                .collect();
+        }
+        settings.public_url = var(Self::PUBLIC_URL_ENV).filter(|u| !u.is_empty());
+        settings.trust_forwarded_for =
+            var(Self::TRUST_FORWARDED_ENV).is_some_and(|v| v == "1" || v == "true");
+        Ok(settings)
+    }
+}
+
+/// What the banner routes compute once per process.
+pub(crate) struct Banner {
+    config: BannerConfig,
+    config_json: String,
+    config_etag: String,
+    script_etag: String,
+    style_etag: String,
+    origins: Vec<String>,
+    limiter: RateLimiter,
+}
+
+impl Banner {
+    fn new(state: &AppState) -> Self {
+        let config = core_banner::config(&state.decl);
+        // The configuration holds only strings, numbers, booleans and lists.
+        let config_json = serde_json::to_string(&config).unwrap_or_default();
+        let mut origins = state.config.banner.origins.clone();
+        if let Some(origin) = config.notice.url.as_deref().and_then(origin_of) {
+            origins.push(origin);
+        }
+        Banner {
+            config_etag: etag(config_json.as_bytes()),
+            script_etag: etag(SCRIPT.as_bytes()),
+            style_etag: etag(STYLE.as_bytes()),
+            config,
+            config_json,
+            origins,
+            limiter: RateLimiter::new(state.config.banner.writes_per_minute),
+        }
+    }
+
+    /// The origin to echo in `Access-Control-Allow-Origin`, if the caller's is allowed.
+    fn allowed_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
+        let origin = headers.get(header::ORIGIN)?;
+        let text = origin.to_str().ok()?;
+        let allowed = self.origins.iter().any(|o| o == "*" || o == text);
+        allowed.then(|| origin.clone())
+    }
+}
+
+/// `https://shop.example/privacy` → `https://shop.example`.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty()).then(|| format!("{scheme}://{host}"))
+}
+
+fn etag(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// The public routes, to merge into the application.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let banner = Arc::new(Banner::new(state));
+    Router::new()
+        .route("/banner.js", get(script))
+        .route("/banner.css", get(style))
+        .route("/banner/config.json", get(config).options(preflight))
+        .route("/banner/consent", post(record_choice).options(preflight))
+        .route(
+            "/preferences",
+            get(pages::preference_centre).post(pages::change_preference),
+        )
+        .route(
+            "/unsubscribe",
+            get(unsubscribe::confirm_page).post(unsubscribe::one_click),
+        )
+        .layer(Extension(banner))
+}
+
+/// Serves a static asset with its ETag; `If-None-Match` with the same tag gets a 304.
+fn asset(
+    headers: &HeaderMap,
+    body: &'static str,
+    tag: &str,
+    content_type: &'static str,
+) -> Response {
+    let cache = [
+        (header::CACHE_CONTROL, "public, max-age=300"),
+        (header::CONTENT_TYPE, content_type),
+    ];
+    let etag_value = HeaderValue::from_str(tag).unwrap_or(HeaderValue::from_static("\"\""));
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    let mut response = if unchanged {
+        (StatusCode::NOT_MODIFIED, cache).into_response()
+    } else {
+        (cache, body).into_response()
+    };
+    response.headers_mut().insert(header::ETAG, etag_value);
+    response
+}
+
+async fn script(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Response {
+    asset(
+        &headers,
+        SCRIPT,
+        &b.script_etag,
+        "text/javascript; charset=utf-8",
+    )
+}
+
+async fn style(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Response {
+    asset(&headers, STYLE, &b.style_etag, "text/css; charset=utf-8")
+}
+
+async fn config(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Response {
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == b.config_etag));
+    let mut response = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            b.config_json.clone(),
+        )
+            .into_response()
+    };
+    let h = response.headers_mut();
+    // Revalidate every time: a new declaration after a restart is a new notice.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(tag) = HeaderValue::from_str(&b.config_etag) {
+        h.insert(header::ETAG, tag);
+    }
+    cors(&b, &headers, response)
+}
+
+/// Adds the CORS headers for an allowed origin.
+fn cors(b: &Banner, headers: &HeaderMap, mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(origin) = b.allowed_origin(headers) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    response
+}
+
+/// The CORS preflight of the banner's calls.
+async fn preflight(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if b.allowed_origin(&headers).is_some() {
+        let h = response.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("content-type, sec-gpc"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+    }
+    cors(&b, &headers, response)
+}
+
+/// `POST /banner/consent`: a choice made in the banner.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BannerChoice {
+    /// The visitor's random id (32 lower-case hex digits), kept by the script; recorded as
+    /// `visitor:<id>` so it can never be mistaken for, or used as, an application user id.
+    subject: String,
+    /// The notice version and text hash the banner showed (from its configuration).
+    notice_version: String,
+    text_hash: String,
+    /// Each optional category: `true` accepted, `false` refused.
+    categories: BTreeMap<String, bool>,
+    /// `navigator.globalPrivacyControl` as the script saw it.
+    #[serde(default)]
+    gpc: bool,
+}
+
+/// The ledger subject of a banner visitor id, if it is one the script could have made.
+fn visitor_subject(id: &str) -> Result<SubjectRef, Problem> {
+    let well_formed = id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !well_formed {
+        return Err(Problem::invalid(
+            "`subject` must be the banner's visitor id: 32 lower-case hex digits",
+        ));
+    }
+    format!("visitor:{id}")
+        .parse()
+        .map_err(|e| Problem::invalid(format!("`subject`: {e}")))
+}
+
+async fn record_choice(
+    State(state): State<AppState>,
+    Extension(b): Extension<Arc<Banner>>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Result<ApiJson<BannerChoice>, Problem>,
+) -> Response {
+    let result = record_choice_inner(&state, &b, &headers, peer, body).await;
+    let response = match result {
+        Ok(response) => response,
+        Err(problem) => problem.into_response(),
+    };
+    cors(&b, &headers, response)
+}
+
+async fn record_choice_inner(
+    state: &AppState,
+    b: &Banner,
+    headers: &HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Result<ApiJson<BannerChoice>, Problem>,
+) -> Result<Response, Problem> {
+    // A page of another site may not record choices for its visitors here.
+    if headers.contains_key(header::ORIGIN) && b.allowed_origin(headers).is_none() {
+        return Err(Problem::forbidden(
+            "this origin is not one the banner is declared for",
+        ));
+    }
+    let ip = client_ip(state, headers, peer);
+    b.limiter.check(ip)?;
+    let ApiJson(body) = body?;
+    let subject = visitor_subject(&body.subject)?;
+    if body.notice_version != b.config.notice.version || body.text_hash != b.config.text_hash {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "notice-changed",
+            "The notice changed since the banner was shown",
+            "reload the banner's configuration and ask again",
+        ));
+    }
+    let gpc_header = gpc_signal(headers);
+    let previous = state.consent.current(&subject);
+    let mut choices = Vec::new();
+    for (name, accepted) in &body.categories {
+        let category = b
+            .config
+            .categories
+            .iter()
+            .find(|c| pledge_core::consent::cookie_category_name(c.id) == name)
+            .ok_or_else(|| {
+                Problem::invalid(format!("`{name}` is not a category this banner offers"))
+            })?;
+        if category.essential {
+            return Err(Problem::invalid(format!(
+                "`{name}` is essential: it needs no consent and is not asked"
+            )));
+        }
+        // Global Privacy Control wins over "accept all" for sale, sharing and advertising.
+        let on = *accepted && !(category.gpc_opt_out && (gpc_header || body.gpc));
+        let target = Target::Cookies(category.id);
+        let was_given = previous
+            .consents
+            .iter()
+            .any(|c| c.target == target && c.state == ConsentState::Given);
+        let state = match (on, was_given) {
+            (true, _) => ConsentState::Given,
+            (false, true) => ConsentState::Withdrawn,
+            (false, false) => ConsentState::Refused,
+        };
+        choices.push(Choice { target, state });
+    }
+    let receipts = state
+        .consent
+        .record(RecordConsent {
+            subject,
+            choices,
+            method: Method::Banner,
+            notice_version: Some(b.config.notice.version.clone()),
+            text_hash: Some(hex_of(&b.config.text_hash)),
+            ip,
+            user_agent: user_agent(headers),
+            gpc: gpc_header,
+            actor: "banner".to_string(),
+        })
+        .await?;
+    let receipts: Vec<_> = receipts
+        .into_iter()
+        .map(|r| json!({"seq": r.seq, "hash": r.hash, "receipt": r.document}))
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "receipts": receipts })),
+    )
+        .into_response())
+}
+
+/// The ledger keeps text hashes as bare hex.
+fn hex_of(hash: &str) -> String {
+    hash.strip_prefix("sha256:").unwrap_or(hash).to_string()
+}
+
+pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(512).collect())
+}
+
+/// The caller's address: the connection's peer, or behind a trusted proxy the last
+/// `X-Forwarded-For` entry (the one the proxy added).
+pub(crate) fn client_ip(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Option<IpAddr> {
+    if state.config.banner.trust_forwarded_for {
+        let forwarded = headers
+            .get(HeaderName::from_static("x-forwarded-for"))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    peer.map(|Extension(ConnectInfo(addr))| addr.ip())
+}
+
+/// A token bucket per network (/24 or /48): `per_minute` writes, refilled evenly.
+struct RateLimiter {
+    per_minute: u32,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    fn new(per_minute: u32) -> Self {
+        RateLimiter {
+            per_minute,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one write from the caller's bucket, or refuses with 429.
+    fn check(&self, ip: Option<IpAddr>) -> Result<(), Problem> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let key = ip.map_or_else(String::new, pledge_core::consent::truncate_ip);
+        let capacity = f64::from(self.per_minute);
+        let now = Instant::now();
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() > 100_000 {
+            // Forget full buckets: they would be full again anyway.
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * capacity / 60.0 < capacity
+            });
+        }
+        let (tokens, at) = buckets.entry(key).or_insert((capacity, now));
+        let refilled =
+            (*tokens + now.duration_since(*at).as_secs_f64() * capacity / 60.0).min(capacity);
+        if refilled < 1.0 {
+            let wait = ((1.0 - refilled) * 60.0 / capacity).ceil().max(1.0);
+            return Err(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                format!("try again in {wait} seconds"),
+            ));
+        }
+        *tokens = refilled - 1.0;
+        *at = now;
+        Ok(())
+    }
+}
+
+/// `POST /v1/subjects/{subject}/preference-links`: what to put in an e-mail to a known person.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    /// The marketing purposes the e-mail is sent for: its unsubscribe link withdraws them.
+    /// Empty: no unsubscribe link.
+    #[serde(default)]
+    pub purposes: Vec<String>,
+}
+
+/// The staff route of this module, for the OpenAPI document (the public routes serve
+/// browsers and mail clients, not API clients).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(mint_links), components(schemas(LinkRequest)))]
+pub struct BannerApiDoc;
+
+const LINK_MINTERS: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::Service];
+
+#[utoipa::path(post, path = "/v1/subjects/{subject}/preference-links", tag = "consent",
+    params(("subject" = String, Path, description = "The person's subject id, as the application names it")),
+    request_body = LinkRequest,
+    responses(
+        (status = 200, description = "The preference link, and the unsubscribe link and e-mail headers", body = Object),
+        (status = 403, description = "The key's role may not do this", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown subject format or a purpose one cannot unsubscribe from", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 503, description = "No link key is configured", body = crate::problem::ProblemDoc, content_type = "application/problem+json")
+    ))]
+pub async fn mint_links(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(subject): Path<String>,
+    headers: HeaderMap,
+    body: Result<ApiJson<LinkRequest>, Problem>,
+) -> Result<Response, Problem> {
+    caller.require(LINK_MINTERS, "mint preference links")?;
+    let ApiJson(request) = body?;
+    let key = link_key(&state)?;
+    let subject: SubjectRef = subject
+        .parse()
+        .map_err(|e| Problem::invalid(format!("subject: {e}")))?;
+    let marketing: Vec<_> = core_banner::preferences(&state.decl)
+        .into_iter()
+        .filter(|p| p.marketing)
+        .map(|p| p.purpose)
+        .collect();
+    let mut purposes = Vec::new();
+    for p in &request.purposes {
+        if !marketing.contains(p) {
+            return Err(Problem::invalid(format!(
+                "`{p}` is not a direct-marketing purpose of the declaration; those are: {}",
+                marketing.join(", ")
+            )));
+        }
+        let id: PurposeId = p
+            .parse()
+            .map_err(|e| Problem::invalid(format!("purpose `{p}`: {e}")))?;
+        purposes.push(id);
+    }
+    let settings = &state.config.banner;
+    let base = public_base(&state, &headers);
+    let now = now_unix();
+    let preferences = Link {
+        kind: LinkKind::Preferences,
+        subject: subject.to_string(),
+        purposes: Vec::new(),
+        expires_at: now + i64::from(settings.preference_link_days) * 86_400,
+    };
+    let mut out = json!({
+        "subject": subject.as_str(),
+        "preferences": {
+            "url": format!("{base}/preferences?token={}", token::sign(key, &preferences)),
+            "expires_at": CivilTime::from_unix(preferences.expires_at).to_rfc3339(),
+        },
+    });
+    if !purposes.is_empty() {
+        let unsubscribe = Link {
+            kind: LinkKind::Unsubscribe,
+            subject: subject.to_string(),
+            purposes,
+            expires_at: now + i64::from(settings.unsubscribe_link_days) * 86_400,
+        };
+        let url = format!(
+            "{base}/unsubscribe?token={}",
+            token::sign(key, &unsubscribe)
+        );
+        out["unsubscribe"] = json!({
+            "url": url,
+            "expires_at": CivilTime::from_unix(unsubscribe.expires_at).to_rfc3339(),
+            "headers": {
+                "List-Unsubscribe": format!("<{url}>"),
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            },
+        });
+    }
+    let mut response = axum::Json(out).into_response();
+    // The links let their holder change the person's choices.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The link key, or 503 when none is configured.
+pub(crate) fn link_key(state: &AppState) -> Result<&[u8], Problem> {
+    let key = &state.config.banner.link_key;
+    if key.len() < token::MIN_KEY_LEN {
+        return Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "links-disabled",
+            "Preference and unsubscribe links are not configured",
+            "set PLEDGE_LINK_KEY (32 or more characters) and restart the server",
+        ));
+    }
+    Ok(key)
+}
+
+/// `https://privacy.shop.example`, from the settings or the call's `Host`.
+fn public_base(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.config.banner.public_url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_scheme_and_host() {
+        assert_eq!(
+            origin_of("https://shop.example/privacy?x#y").as_deref(),
+            Some("https://shop.example")
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:8080").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(origin_of("https:///x"), None);
+    }
+
+    #[test]
+    fn settings_come_from_the_environment() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| (*v).to_string())
+            }
+        };
+        let s = Settings::from_vars(vars(&[
+            ("PLEDGE_LINK_KEY", "k-0123456789-0123456789-0123456789"),
+            (
+                "PLEDGE_BANNER_ORIGINS",
+                "https://shop.example/, ,http://127.0.0.1:3000",
+            ),
+            ("PLEDGE_PUBLIC_URL", "https://privacy.shop.example"),
+            ("PLEDGE_TRUST_FORWARDED_FOR", "1"),
+        ]))
+        .expect("valid settings");
+        assert_eq!(s.origins, ["https://shop.example", "http://127.0.0.1:3000"]);
+        assert_eq!(s.link_key.len(), 34);
+        assert_eq!(
+            s.public_url.as_deref(),
+            Some("https://privacy.shop.example")
+        );
+        assert!(s.trust_forwarded_for);
+
+        let none = Settings::from_vars(vars(&[])).expect("nothing set is valid");
+        assert!(none.link_key.is_empty() && none.origins.is_empty() && !none.trust_forwarded_for);
+        let short = Settings::from_vars(vars(&[("PLEDGE_LINK_KEY", "short")]));
+        assert!(short.is_err());
+    }
+
+    #[test]
+    fn visitor_ids_are_32_hex_digits() {
+        assert_eq!(
+            visitor_subject("0123456789abcdef0123456789abcdef")
+                .expect("valid")
+                .as_str(),
+            "visitor:0123456789abcdef0123456789abcdef"
+        );
+        for bad in ["", "user-42", "0123456789ABCDEF0123456789ABCDEF", "0123"] {
+            assert!(visitor_subject(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_bucket_refuses_past_its_capacity() {
+        let limiter = RateLimiter::new(3);
+        let ip: Option<IpAddr> = "192.0.2.7".parse().ok();
+        for _ in 0..3 {
+            assert!(limiter.check(ip).is_ok());
+        }
+        let refused = limiter.check(ip).expect_err("the fourth write is refused");
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        // Another address of the same /24 shares the bucket; another network does not.
+        assert!(limiter.check("192.0.2.99".parse().ok()).is_err());
+        assert!(limiter.check("198.51.100.1".parse().ok()).is_ok());
+    }
+}

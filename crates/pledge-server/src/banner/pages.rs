@@ -1,0 +1,456 @@
+//! The preference centre: a page, opened from a signed link, where a known person sees every
+//! choice that depends on them and changes each with one click (`POST /preferences`).
+//! Pages for people answer errors with a page, not a problem document.
+
+use super::token::{self, Link, LinkKind, TokenError};
+use super::{Banner, client_ip, link_key, user_agent};
+use crate::consent::{Choice, RecordConsent};
+use crate::problem::Problem;
+use crate::{AppState, now_unix};
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use minijinja::{AutoEscape, Environment, Value, context};
+use pledge_core::banner::{Preference, PreferenceBasis, preferences};
+use pledge_core::consent::{Action, ConsentState, Method, SubjectRef, Target};
+use pledge_core::plan::CivilTime;
+use pledge_core::types::PurposeId;
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::sync::{Arc, LazyLock};
+
+static TEMPLATES: LazyLock<Result<Environment<'static>, minijinja::Error>> =
+    LazyLock::new(environment);
+
+fn environment() -> Result<Environment<'static>, minijinja::Error> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    // The one HTML escaper of the project; the built-in one also escapes `/`.
+    env.set_formatter(|out, state, value| match value.as_str() {
+        Some(s) if matches!(state.auto_escape(), AutoEscape::Html) && !value.is_safe() => {
+            Ok(out.write_str(&pledge_core::html::escape(s))?)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    });
+    env.add_template(
+        "layout.html",
+        include_str!("../../assets/pages/layout.html"),
+    )?;
+    env.add_template(
+        "preferences.html",
+        include_str!("../../assets/pages/preferences.html"),
+    )?;
+    env.add_template(
+        "message.html",
+        include_str!("../../assets/pages/message.html"),
+    )?;
+    Ok(env)
+}
+
+/// Renders a page with the headers every page of a link gets: the token is in the address,
+/// so no referrer leaves it, no cache keeps it, no frame shows it.
+pub(super) fn page(status: StatusCode, name: &str, ctx: Value) -> Response {
+    let rendered = match TEMPLATES.as_ref() {
+        Ok(env) => env
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let (status, body) = match rendered {
+        Ok(body) => (status, body),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "<!doctype html><title>Error</title><p>The page cannot be shown: {}</p>",
+                pledge_core::html::escape(&e)
+            ),
+        ),
+    };
+    let mut response = (status, body).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    response
+}
+
+/// A page saying what went wrong, in words for the person.
+pub(super) fn message(
+    b: &Banner,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    controller: &str,
+) -> Response {
+    page(
+        status,
+        "message.html",
+        context! {
+            title, text, controller,
+            error => status.is_client_error() || status.is_server_error(),
+            notice_url => b.config.notice.url.clone(),
+            form_action => Value::from(()),
+            preferences_url => Value::from(()),
+        },
+    )
+}
+
+pub(super) fn controller_name(state: &AppState) -> String {
+    state
+        .decl
+        .doc()
+        .controller
+        .as_ref()
+        .map_or_else(|| "Privacy".to_string(), |c| c.name.value.clone())
+}
+
+/// The value of `name` in a query string or form body.
+pub(super) fn field(encoded: &[u8], name: &str) -> Option<String> {
+    form_urlencoded::parse(encoded)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Why a link was not accepted, in words for the person.
+pub(super) struct Refusal {
+    status: StatusCode,
+    text: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, text: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            text: text.into(),
+        }
+    }
+
+    /// The page that says so.
+    pub(super) fn page(self, state: &AppState, b: &Banner) -> Response {
+        message(
+            b,
+            self.status,
+            "This link does not work",
+            &self.text,
+            &controller_name(state),
+        )
+    }
+}
+
+/// Verifies a link token of `kind`: its content, or why it does not work.
+pub(super) fn verified(
+    state: &AppState,
+    token: Option<&str>,
+    kind: LinkKind,
+) -> Result<(Link, SubjectRef), Refusal> {
+    let key = link_key(state).map_err(|problem| Refusal::new(problem.status, problem.detail))?;
+    let Some(token) = token else {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "The link is incomplete: open it again from the e-mail you received.",
+        ));
+    };
+    let link = token::verify(key, token, now_unix()).map_err(|e| {
+        let status = match e {
+            TokenError::Invalid => StatusCode::BAD_REQUEST,
+            TokenError::Expired => StatusCode::GONE,
+        };
+        Refusal::new(status, format!("{}.", capitalised(&e.to_string())))
+    })?;
+    if link.kind != kind {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "This link is for another page.",
+        ));
+    }
+    let subject = link
+        .subject
+        .parse()
+        .map_err(|_| Refusal::new(StatusCode::BAD_REQUEST, "The link is not one of ours."))?;
+    Ok((link, subject))
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+}
+
+/// Whether a preference is on for the subject now, and since when.
+pub(super) fn is_on(
+    current: &crate::consent::SubjectConsent,
+    p: &Preference,
+) -> (bool, Option<i64>) {
+    match p.basis {
+        PreferenceBasis::Consent => {
+            let latest = current
+                .consents
+                .iter()
+                .find(|c| matches!(&c.target, Target::Purpose(id) if id.as_str() == p.purpose));
+            match latest {
+                Some(c) if c.state == ConsentState::Given => (true, Some(c.at)),
+                _ => (false, None),
+            }
+        }
+        PreferenceBasis::Objection => (
+            !current.objections.iter().any(|o| o.as_str() == p.purpose),
+            None,
+        ),
+    }
+}
+
+/// `GET /preferences?token=...`
+pub(super) async fn preference_centre(
+    State(state): State<AppState>,
+    Extension(b): Extension<Arc<Banner>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let token = field(query.as_bytes(), "token");
+    let (_, subject) = match verified(&state, token.as_deref(), LinkKind::Preferences) {
+        Ok(v) => v,
+        Err(refusal) => return refusal.page(&state, &b),
+    };
+    let saved = field(query.as_bytes(), "saved").is_some();
+    let current = state.consent.current(&subject);
+    let mut any_on = false;
+    let items: Vec<Value> = preferences(&state.decl)
+        .iter()
+        .map(|p| {
+            let (on, since) = is_on(&current, p);
+            any_on |= on;
+            context! {
+                purpose => p.purpose.clone(),
+                name => p.name.clone(),
+                description => p.description.clone(),
+                basis => match p.basis {
+                    PreferenceBasis::Consent => "consent",
+                    PreferenceBasis::Objection => "objection",
+                },
+                on,
+                since => since.map(|t| CivilTime::from_unix(t).to_rfc3339()[..10].to_string()),
+            }
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        "preferences.html",
+        context! {
+            controller => controller_name(&state),
+            notice_url => b.config.notice.url.clone(),
+            token,
+            saved,
+            any_on,
+            preferences => items,
+        },
+    )
+}
+
+/// `POST /preferences` (form: `token`, `purpose` or `*`, `choice` = `on` | `off`): records
+/// the change with method `form`, then sends the person back to the page (303).
+pub(super) async fn change_preference(
+    State(state): State<AppState>,
+    Extension(b): Extension<Arc<Banner>>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> Response {
+    let controller = controller_name(&state);
+    let token = field(&body, "token");
+    let (_, subject) = match verified(&state, token.as_deref(), LinkKind::Preferences) {
+        Ok(v) => v,
+        Err(refusal) => return refusal.page(&state, &b),
+    };
+    let ip = client_ip(&state, &headers, peer);
+    if let Err(problem) = b.limiter.check(ip) {
+        return message(
+            &b,
+            problem.status,
+            "Please wait",
+            &problem.detail,
+            &controller,
+        );
+    }
+    let on = match field(&body, "choice").as_deref() {
+        Some("on") => true,
+        Some("off") => false,
+        _ => {
+            return message(
+                &b,
+                StatusCode::BAD_REQUEST,
+                "Nothing was changed",
+                "The form was incomplete: choose on or off.",
+                &controller,
+            );
+        }
+    };
+    let purpose = field(&body, "purpose").unwrap_or_default();
+    let all = preferences(&state.decl);
+    let chosen: Vec<&Preference> = all
+        .iter()
+        .filter(|p| purpose == "*" || p.purpose == purpose)
+        .collect();
+    if chosen.is_empty() {
+        return message(
+            &b,
+            StatusCode::BAD_REQUEST,
+            "Nothing was changed",
+            "There is no such choice to make.",
+            &controller,
+        );
+    }
+    let current = state.consent.current(&subject);
+    let result = record(
+        &state,
+        &b,
+        RecordFor {
+            subject,
+            preferences: chosen
+                .into_iter()
+                .filter(|p| is_on(&current, p).0 != on)
+                .collect(),
+            on,
+            method: Method::Form,
+            actor: "preference-centre",
+            ip,
+            user_agent: user_agent(&headers),
+        },
+    )
+    .await;
+    if let Err(problem) = result {
+        return message(
+            &b,
+            problem.status,
+            "Nothing was changed",
+            &problem.detail,
+            &controller,
+        );
+    }
+    let location = format!("preferences?token={}&saved=1", token.unwrap_or_default());
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A change of some preferences of one person, from a page.
+pub(super) struct RecordFor<'a> {
+    pub subject: SubjectRef,
+    pub preferences: Vec<&'a Preference>,
+    pub on: bool,
+    pub method: Method,
+    pub actor: &'static str,
+    pub ip: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// Records the change in the ledger, one event per preference: consent given or withdrawn
+/// (with the hash of the words the person saw for it), or, for direct marketing on another
+/// basis, an objection raised or lifted (Art. 21(2)-(3)). Nothing to change records nothing.
+pub(super) async fn record(state: &AppState, b: &Banner, r: RecordFor<'_>) -> Result<(), Problem> {
+    let (consents, objections): (Vec<&Preference>, Vec<&Preference>) = r
+        .preferences
+        .iter()
+        .copied()
+        .partition(|p| p.basis == PreferenceBasis::Consent);
+    let purpose = |p: &Preference| -> Result<PurposeId, Problem> {
+        p.purpose
+            .parse()
+            .map_err(|e| Problem::internal(format!("purpose `{}`: {e}", p.purpose)))
+    };
+    if !consents.is_empty() {
+        let choices = consents
+            .iter()
+            .map(|p| {
+                Ok(Choice {
+                    target: Target::Purpose(purpose(p)?),
+                    state: if r.on {
+                        ConsentState::Given
+                    } else {
+                        ConsentState::Withdrawn
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, Problem>>()?;
+        state
+            .consent
+            .record(RecordConsent {
+                subject: r.subject.clone(),
+                choices,
+                method: r.method,
+                notice_version: Some(b.config.notice.version.clone()),
+                text_hash: Some(text_hash(&consents)),
+                ip: r.ip,
+                user_agent: r.user_agent.clone(),
+                gpc: false,
+                actor: r.actor.to_string(),
+            })
+            .await?;
+    }
+    if !objections.is_empty() {
+        let actions = objections
+            .iter()
+            .map(|p| {
+                Ok(Action::Objection {
+                    purpose: purpose(p)?,
+                    raised: !r.on,
+                })
+            })
+            .collect::<Result<Vec<_>, Problem>>()?;
+        state
+            .consent
+            .record_actions(&r.subject, actions, r.method, r.actor)
+            .await?;
+    }
+    Ok(())
+}
+
+/// SHA-256 (hex) of the names and descriptions shown for the preferences changed.
+fn text_hash(preferences: &[&Preference]) -> String {
+    // Strings and booleans only: serialising cannot fail.
+    let json = serde_json::to_vec(preferences).unwrap_or_default();
+    Sha256::digest(&json)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_templates_parse() {
+        if let Err(e) = super::TEMPLATES.as_ref() {
+            panic!("a page template does not parse: {e:#}");
+        }
+    }
+
+    #[test]
+    fn fields_are_read_from_form_bodies() {
+        let body = b"token=a.b&purpose=news%2Dletter&choice=on";
+        assert_eq!(
+            super::field(body, "purpose").as_deref(),
+            Some("news-letter")
+        );
+        assert_eq!(super::field(body, "missing"), None);
+    }
+}

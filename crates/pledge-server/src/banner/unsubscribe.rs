@@ -1,0 +1,251 @@
+//! One-click unsubscribe (RFC 8058). An e-mail carries
+//!
+//! ```text
+//! List-Unsubscribe: <https://privacy.example/unsubscribe?token=...>
+//! List-Unsubscribe-Post: List-Unsubscribe=One-Click
+//! ```
+//!
+//! The mail client POSTs `List-Unsubscribe=One-Click` to that address (as
+//! `multipart/form-data` or `application/x-www-form-urlencoded`), and the marketing
+//! purposes named in the token are withdrawn, with method `email_link`. A GET of the same
+//! address (a person clicking, or a mail scanner following links) only shows a page with the
+//! button: it never changes anything.
+
+use super::pages::{RecordFor, controller_name, field, message, page, record, verified};
+use super::token::{self, Link, LinkKind};
+use super::{Banner, client_ip, user_agent};
+use crate::{AppState, now_unix};
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use minijinja::context;
+use pledge_core::banner::{Preference, preferences};
+use pledge_core::consent::Method;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// The preferences an unsubscribe link withdraws.
+fn named<'a>(all: &'a [Preference], link: &Link) -> Vec<&'a Preference> {
+    all.iter()
+        .filter(|p| link.purposes.iter().any(|id| id.as_str() == p.purpose))
+        .collect()
+}
+
+fn names(chosen: &[&Preference]) -> String {
+    chosen
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `GET /unsubscribe?token=...`: a page with the button; changes nothing.
+pub(super) async fn confirm_page(
+    State(state): State<AppState>,
+    Extension(b): Extension<Arc<Banner>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let token = field(query.as_bytes(), "token");
+    let (link, _) = match verified(&state, token.as_deref(), LinkKind::Unsubscribe) {
+        Ok(v) => v,
+        Err(refusal) => return refusal.page(&state, &b),
+    };
+    let all = preferences(&state.decl);
+    let chosen = named(&all, &link);
+    page(
+        StatusCode::OK,
+        "message.html",
+        context! {
+            title => "Unsubscribe",
+            text => format!("Stop receiving: {}.", names(&chosen)),
+            error => false,
+            controller => controller_name(&state),
+            notice_url => b.config.notice.url.clone(),
+            form_action => format!("unsubscribe?token={}", token.unwrap_or_default()),
+            form_button => "Unsubscribe",
+            preferences_url => (),
+        },
+    )
+}
+
+/// `POST /unsubscribe?token=...` with `List-Unsubscribe=One-Click`.
+pub(super) async fn one_click(
+    State(state): State<AppState>,
+    Extension(b): Extension<Arc<Banner>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> Response {
+    let controller = controller_name(&state);
+    let query = query.unwrap_or_default();
+    let token = field(query.as_bytes(), "token");
+    let (link, subject) = match verified(&state, token.as_deref(), LinkKind::Unsubscribe) {
+        Ok(v) => v,
+        Err(refusal) => return refusal.page(&state, &b),
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !is_one_click(content_type, &body) {
+        return message(
+            &b,
+            StatusCode::BAD_REQUEST,
+            "Nothing was changed",
+            "An unsubscribe needs the form field List-Unsubscribe=One-Click (RFC 8058).",
+            &controller,
+        );
+    }
+    let ip = client_ip(&state, &headers, peer);
+    if let Err(problem) = b.limiter.check(ip) {
+        return message(
+            &b,
+            problem.status,
+            "Please wait",
+            &problem.detail,
+            &controller,
+        );
+    }
+    let all = preferences(&state.decl);
+    let chosen = named(&all, &link);
+    let current = state.consent.current(&subject);
+    // Mail clients may send the POST more than once: only what is still on is withdrawn.
+    let still_on: Vec<&Preference> = chosen
+        .iter()
+        .copied()
+        .filter(|p| super::pages::is_on(&current, p).0)
+        .collect();
+    let recorded = record(
+        &state,
+        &b,
+        RecordFor {
+            subject: subject.clone(),
+            preferences: still_on,
+            on: false,
+            method: Method::EmailLink,
+            actor: "unsubscribe",
+            ip,
+            user_agent: user_agent(&headers),
+        },
+    )
+    .await;
+    if let Err(problem) = recorded {
+        return message(
+            &b,
+            problem.status,
+            "Nothing was changed",
+            &problem.detail,
+            &controller,
+        );
+    }
+    // A fresh preference link, so the person can see the rest from here.
+    let preferences_url = super::link_key(&state).ok().map(|key| {
+        let link = Link {
+            kind: LinkKind::Preferences,
+            subject: subject.to_string(),
+            purposes: Vec::new(),
+            expires_at: now_unix() + i64::from(state.config.banner.preference_link_days) * 86_400,
+        };
+        format!("preferences?token={}", token::sign(key, &link))
+    });
+    page(
+        StatusCode::OK,
+        "message.html",
+        context! {
+            title => "Unsubscribed",
+            text => format!("You are unsubscribed from: {}. This takes effect at once.", names(&chosen)),
+            error => false,
+            controller,
+            notice_url => b.config.notice.url.clone(),
+            form_action => (),
+            preferences_url,
+        },
+    )
+}
+
+/// Whether a body carries `List-Unsubscribe=One-Click`, URL-encoded or as a
+/// `multipart/form-data` part (RFC 8058 section 3.1 allows both).
+pub(super) fn is_one_click(content_type: &str, body: &[u8]) -> bool {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match media.as_str() {
+        "multipart/form-data" => boundary(content_type)
+            .is_some_and(|boundary| multipart_field(body, &boundary, "List-Unsubscribe"))
+        ,
+        // Some senders omit the type; the body then decides.
+        "application/x-www-form-urlencoded" | "" => {
+            field(body, "List-Unsubscribe").as_deref() == Some("One-Click")
+        }
+        _ => false,
+    }
+}
+
+/// The `boundary` parameter of a multipart content type, unquoted.
+fn boundary(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| value.trim().trim_matches('"').to_string())
+            .filter(|b| !b.is_empty())
+    })
+}
+
+/// Whether a part named `name` holds exactly `One-Click`.
+fn multipart_field(body: &[u8], boundary: &str, name: &str) -> bool {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return false;
+    };
+    let delimiter = format!("--{boundary}");
+    text.split(delimiter.as_str()).any(|part| {
+        let part = part.strip_prefix("\r\n").unwrap_or(part);
+        let Some((head, content)) = part.split_once("\r\n\r\n") else {
+            return false;
+        };
+        let named = head.lines().any(|line| {
+            let lower = line.to_ascii_lowercase();
+            lower.starts_with("content-disposition:")
+                && lower.contains("form-data")
+                && line.contains(&format!("name=\"{name}\""))
+        });
+        named && content.strip_suffix("\r\n").unwrap_or(content) == "One-Click"
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_one_click;
+    use proptest::prelude::*;
+
+    #[test]
+    fn url_encoded_and_multipart_bodies_are_understood() {
+        let form = "application/x-www-form-urlencoded";
+        assert!(is_one_click(form, b"List-Unsubscribe=One-Click"));
+        assert!(is_one_click("", b"List-Unsubscribe=One-Click"));
+        assert!(!is_one_click(form, b"List-Unsubscribe=Maybe"));
+        assert!(!is_one_click(form, b""));
+        assert!(!is_one_click("text/plain", b"List-Unsubscribe=One-Click"));
+
+        let multipart = "multipart/form-data; boundary=\"XyZ\"";
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--XyZ--\r\n";
+        assert!(is_one_click(multipart, body));
+        let other = b"--XyZ\r\nContent-Disposition: form-data; name=\"Other\"\r\n\r\nOne-Click\r\n--XyZ--\r\n";
+        assert!(!is_one_click(multipart, other));
+        assert!(!is_one_click("multipart/form-data", body), "no boundary");
+    }
+
+    proptest! {
+        #[test]
+        fn no_body_panics(content_type in "\\PC{0,60}", body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = is_one_click(&content_type, &body);
+        }
+    }
+}

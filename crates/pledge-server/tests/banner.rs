@@ -1,0 +1,636 @@
+//! The public consent routes over HTTP, on a SQLite store: the banner's configuration and
+//! assets, CORS, choices reaching the ledger (with GPC), bad input, the rate limit, minting
+//! links, the preference centre and one-click unsubscribe (RFC 8058).
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use pledge_core::consent::{ConsentState, Method as ConsentMethod, SubjectRef, Target};
+use pledge_server::banner::{Settings, token};
+use pledge_server::{AppState, Config, router};
+use pledge_store::{Role, Store};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tower::ServiceExt;
+
+const SHOP: &str = include_str!("fixtures/banner/shop.toml");
+const LINK_KEY: &[u8] = b"a link key for tests, thirty-two bytes or more";
+const VISITOR: &str = "0123456789abcdef0123456789abcdef";
+
+struct Env {
+    app: axum::Router,
+    state: AppState,
+    admin: String,
+    support: String,
+    dir: PathBuf,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+async fn env(name: &str, settings: Settings) -> Env {
+    let dir = std::env::temp_dir().join(format!("pledge-banner-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(&format!(
+        "sqlite:{}?mode=rwc",
+        dir.join("store.db").display()
+    ))
+    .await
+    .unwrap();
+    let (_, admin) = store
+        .create_key(Role::Admin, None, "test", 1)
+        .await
+        .unwrap();
+    let (_, support) = store
+        .create_key(Role::SupportAgent, None, "test", 1)
+        .await
+        .unwrap();
+    let decl = pledge_core::load(&pledge_core::SourceMap::single("shop.toml", SHOP)).unwrap();
+    let config = Config {
+        workers: 0,
+        banner: settings,
+        ..Config::default()
+    };
+    let state = AppState::new(store, decl, config);
+    Env {
+        app: router(state.clone()),
+        state,
+        admin,
+        support,
+        dir,
+    }
+}
+
+fn settings() -> Settings {
+    Settings {
+        link_key: LINK_KEY.to_vec(),
+        ..Settings::default()
+    }
+}
+
+impl Env {
+    async fn send(&self, req: Request<Body>) -> Reply {
+        let response = self.app.clone().oneshot(req).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            headers,
+            body: body.to_vec(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn choose(&self, body: Value, extra: &[(&str, &str)]) -> Reply {
+        let mut req = Request::post("/banner/consent")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::USER_AGENT, "test-agent/1.0");
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let mut req = req.body(Body::from(body.to_string())).unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([203, 0, 113, 77], 5000))));
+        self.send(req).await
+    }
+
+    async fn form(&self, path: &str, content_type: &str, body: &str) -> Reply {
+        self.send(
+            Request::post(path)
+                .header(header::CONTENT_TYPE, content_type)
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn mint(&self, key: &str, subject: &str, body: Value) -> Reply {
+        self.send(
+            Request::post(format!("/v1/subjects/{subject}/preference-links"))
+                .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn config(&self) -> Value {
+        self.get("/banner/config.json").await.json()
+    }
+
+    fn state_of(&self, subject: &str, target: &Target) -> Option<(ConsentState, ConsentMethod)> {
+        let subject: SubjectRef = subject.parse().unwrap();
+        self.state
+            .consent
+            .current(&subject)
+            .consents
+            .iter()
+            .find(|c| &c.target == target)
+            .map(|c| (c.state, c.method))
+    }
+}
+
+fn cookies(name: &str) -> Target {
+    Target::Cookies(pledge_core::consent::parse_cookie_category(name).unwrap())
+}
+
+fn purpose(id: &str) -> Target {
+    Target::Purpose(id.parse().unwrap())
+}
+
+/// The path and query of a minted absolute URL.
+fn path_of(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    rest[rest.find('/').unwrap()..].to_string()
+}
+
+fn choice(config: &Value, categories: Value) -> Value {
+    json!({
+        "subject": VISITOR,
+        "notice_version": config["notice"]["version"],
+        "text_hash": config["text_hash"],
+        "categories": categories,
+    })
+}
+
+#[tokio::test]
+async fn the_configuration_and_assets_are_served_with_etags() {
+    let e = env("config", settings()).await;
+    let reply = e.get("/banner/config.json").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let config = reply.json();
+    let mut redacted = config.clone();
+    redacted["notice"]["version"] = json!("[version]");
+    redacted["notice"]["digest"] = json!("[digest]");
+    redacted["text_hash"] = json!("[hash]");
+    insta::assert_json_snapshot!("banner_config", redacted);
+
+    for path in ["/banner/config.json", "/banner.js", "/banner.css"] {
+        let first = e.get(path).await;
+        assert_eq!(first.status, StatusCode::OK, "{path}");
+        let tag = first.header(header::ETAG).expect("an ETag").to_string();
+        let again = e
+            .send(
+                Request::get(path)
+                    .header(header::IF_NONE_MATCH, &tag)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{path}");
+        assert!(again.body.is_empty());
+    }
+    let script = e.get("/banner.js").await;
+    assert!(
+        script
+            .header(header::CONTENT_TYPE)
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(script.text().contains("data-pledge-category"));
+}
+
+#[tokio::test]
+async fn cors_answers_only_the_declared_origins() {
+    let e = env(
+        "cors",
+        Settings {
+            origins: vec!["http://127.0.0.1:9999".into()],
+            ..settings()
+        },
+    )
+    .await;
+    for (origin, allowed) in [
+        ("https://shop.example", true),
+        ("http://127.0.0.1:9999", true),
+        ("https://elsewhere.example", false),
+    ] {
+        let reply = e
+            .send(
+                Request::options("/banner/consent")
+                    .header(header::ORIGIN, origin)
+                    .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT);
+        assert_eq!(
+            reply.header(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+            allowed.then_some(origin),
+            "{origin}"
+        );
+        assert_eq!(
+            reply.header(header::ACCESS_CONTROL_ALLOW_METHODS).is_some(),
+            allowed
+        );
+    }
+    // A page of another site cannot record choices, and nothing is written.
+    let config = e.config().await;
+    let reply = e
+        .choose(
+            choice(&config, json!({"analytics": true})),
+            &[("origin", "https://elsewhere.example")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text());
+    assert_eq!(
+        reply.header(header::CONTENT_TYPE),
+        Some("application/problem+json")
+    );
+    assert_eq!(
+        e.state_of(&format!("visitor:{VISITOR}"), &cookies("analytics")),
+        None
+    );
+}
+
+#[tokio::test]
+async fn banner_choices_reach_the_ledger_with_their_evidence() {
+    let e = env("choices", settings()).await;
+    let config = e.config().await;
+    let subject = format!("visitor:{VISITOR}");
+
+    let reply = e
+        .choose(
+            choice(&config, json!({"analytics": true, "advertising": true})),
+            &[("origin", "https://shop.example")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    assert_eq!(
+        reply.header(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+        Some("https://shop.example")
+    );
+    assert_eq!(reply.json()["receipts"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        e.state_of(&subject, &cookies("analytics")),
+        Some((ConsentState::Given, ConsentMethod::Banner))
+    );
+
+    // Reject all after accepting: a withdrawal, not a refusal.
+    let reply = e
+        .choose(
+            choice(&config, json!({"analytics": false, "advertising": false})),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    assert_eq!(
+        e.state_of(&subject, &cookies("analytics")).unwrap().0,
+        ConsentState::Withdrawn
+    );
+
+    // With Sec-GPC: 1, "accept all" leaves advertising off and records the opt-out.
+    let reply = e
+        .choose(
+            choice(&config, json!({"analytics": true, "advertising": true})),
+            &[("sec-gpc", "1")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    assert_eq!(
+        e.state_of(&subject, &cookies("analytics")).unwrap().0,
+        ConsentState::Given
+    );
+    assert_ne!(
+        e.state_of(&subject, &cookies("advertising")).unwrap().0,
+        ConsentState::Given
+    );
+    let current = e.state.consent.current(&subject.parse().unwrap());
+    assert!(current.opted_out_since.is_some(), "{current:?}");
+}
+
+#[tokio::test]
+async fn bad_choices_are_refused_and_write_nothing() {
+    let e = env("bad", settings()).await;
+    let config = e.config().await;
+    let cases = [
+        (
+            choice(&config, json!({"marketing": true})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            choice(&config, json!({"strictly_necessary": true})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"subject": "user-42", "notice_version": config["notice"]["version"],
+                   "text_hash": config["text_hash"], "categories": {"analytics": true}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"subject": VISITOR, "notice_version": "000000000000",
+                   "text_hash": config["text_hash"], "categories": {"analytics": true}}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({"subject": VISITOR, "notice_version": config["notice"]["version"],
+                   "text_hash": config["text_hash"], "categories": {"analytics": true},
+                   "extra": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (json!([1, 2]), StatusCode::UNPROCESSABLE_ENTITY),
+    ];
+    for (body, status) in cases {
+        let reply = e.choose(body.clone(), &[]).await;
+        assert_eq!(reply.status, status, "{body}: {}", reply.text());
+        assert_eq!(
+            reply.header(header::CONTENT_TYPE),
+            Some("application/problem+json")
+        );
+    }
+    let malformed = e
+        .send(
+            Request::post("/banner/consent")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{not json"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    let current = e
+        .state
+        .consent
+        .current(&format!("visitor:{VISITOR}").parse().unwrap());
+    assert!(current.consents.is_empty(), "{current:?}");
+    assert!(current.opted_out_since.is_none());
+}
+
+#[tokio::test]
+async fn writes_are_rate_limited_per_network() {
+    let e = env(
+        "rate",
+        Settings {
+            writes_per_minute: 2,
+            ..settings()
+        },
+    )
+    .await;
+    let config = e.config().await;
+    let body = choice(&config, json!({"analytics": false}));
+    assert_eq!(
+        e.choose(body.clone(), &[]).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        e.choose(body.clone(), &[]).await.status,
+        StatusCode::CREATED
+    );
+    let third = e.choose(body, &[]).await;
+    assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(third.json()["type"], "urn:pledge:problem:rate-limited");
+}
+
+#[tokio::test]
+async fn minting_links_needs_a_role_a_key_and_marketing_purposes() {
+    let e = env("mint", settings()).await;
+    let reply = e.mint(&e.support, "user-42", json!({})).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    for purposes in [json!(["audience"]), json!(["nothing"])] {
+        let reply = e
+            .mint(&e.admin, "user-42", json!({ "purposes": purposes }))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            reply.text()
+        );
+    }
+    let reply = e
+        .mint(&e.admin, "user-42", json!({"purposes": ["newsletter"]}))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let links = reply.json();
+    let url = links["unsubscribe"]["url"].as_str().unwrap();
+    assert_eq!(
+        links["unsubscribe"]["headers"]["List-Unsubscribe"],
+        format!("<{url}>")
+    );
+    assert_eq!(
+        links["unsubscribe"]["headers"]["List-Unsubscribe-Post"],
+        "List-Unsubscribe=One-Click"
+    );
+    assert!(
+        links["preferences"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("/preferences?token=")
+    );
+
+    let openapi = e.get("/v1/openapi.json").await.json();
+    assert!(
+        openapi["paths"]["/v1/subjects/{subject}/preference-links"]["post"].is_object(),
+        "the staff route is in the OpenAPI document"
+    );
+
+    let without_key = env("mint-nokey", Settings::default()).await;
+    let reply = without_key
+        .mint(&without_key.admin, "user-42", json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn the_preference_centre_shows_and_changes_each_choice() {
+    let e = env("prefs", settings()).await;
+    let links = e.mint(&e.admin, "user-42", json!({})).await.json();
+    let page_path = path_of(links["preferences"]["url"].as_str().unwrap());
+    let token = page_path.split_once("token=").unwrap().1.to_string();
+
+    let page = e.get(&page_path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.header(header::REFERRER_POLICY), Some("no-referrer"));
+    assert_eq!(page.header(header::CACHE_CONTROL), Some("no-store"));
+    let html = page.text();
+    for shown in [
+        "Monthly newsletter",
+        "Offers to customers",
+        "Audience measurement",
+    ] {
+        assert!(html.contains(shown), "{shown} missing from\n{html}");
+    }
+    assert!(
+        !html.contains(">Orders<"),
+        "a contract purpose is no choice"
+    );
+
+    // Turning the newsletter on is one click; so is turning it off.
+    let form = "application/x-www-form-urlencoded";
+    let on = e
+        .form(
+            "/preferences",
+            form,
+            &format!("token={token}&purpose=newsletter&choice=on"),
+        )
+        .await;
+    assert_eq!(on.status, StatusCode::SEE_OTHER, "{}", on.text());
+    assert!(on.header(header::LOCATION).unwrap().contains("saved=1"));
+    assert_eq!(
+        e.state_of("user-42", &purpose("newsletter")),
+        Some((ConsentState::Given, ConsentMethod::Form))
+    );
+    assert!(
+        e.get(&page_path)
+            .await
+            .text()
+            .contains("you gave your consent")
+    );
+
+    // Offers rest on legitimate interests: turning them off is an objection.
+    let off = e
+        .form(
+            "/preferences",
+            form,
+            &format!("token={token}&purpose=offers&choice=off"),
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::SEE_OTHER, "{}", off.text());
+    let current = e.state.consent.current(&"user-42".parse().unwrap());
+    assert!(
+        current.objections.iter().any(|p| p.as_str() == "offers"),
+        "{current:?}"
+    );
+
+    // Everything off at once.
+    let all = e
+        .form(
+            "/preferences",
+            form,
+            &format!("token={token}&purpose=*&choice=off"),
+        )
+        .await;
+    assert_eq!(all.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        e.state_of("user-42", &purpose("newsletter")).unwrap().0,
+        ConsentState::Withdrawn
+    );
+
+    // Links that do not work show a page and change nothing.
+    let expired = token::sign(
+        LINK_KEY,
+        &token::Link {
+            kind: token::LinkKind::Preferences,
+            subject: "user-42".into(),
+            purposes: Vec::new(),
+            expires_at: 1,
+        },
+    );
+    assert_eq!(
+        e.get(&format!("/preferences?token={expired}")).await.status,
+        StatusCode::GONE
+    );
+    let tampered = format!("/preferences?token=x{token}");
+    assert_eq!(e.get(&tampered).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(e.get("/preferences").await.status, StatusCode::BAD_REQUEST);
+    let refused = e
+        .form(
+            "/preferences",
+            form,
+            &format!("token=x{token}&purpose=newsletter&choice=on"),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        e.state_of("user-42", &purpose("newsletter")).unwrap().0,
+        ConsentState::Withdrawn
+    );
+}
+
+#[tokio::test]
+async fn one_click_unsubscribe_withdraws_on_post_only() {
+    let e = env("unsubscribe", settings()).await;
+    let links = e
+        .mint(&e.admin, "user-7", json!({"purposes": ["newsletter"]}))
+        .await
+        .json();
+    let prefs = path_of(links["preferences"]["url"].as_str().unwrap());
+    let token = prefs.split_once("token=").unwrap().1.to_string();
+    let form = "application/x-www-form-urlencoded";
+    e.form(
+        "/preferences",
+        form,
+        &format!("token={token}&purpose=newsletter&choice=on"),
+    )
+    .await;
+    let given = e.state_of("user-7", &purpose("newsletter"));
+    assert_eq!(given.unwrap().0, ConsentState::Given);
+
+    let unsubscribe = path_of(links["unsubscribe"]["url"].as_str().unwrap());
+    // A GET (a person, or a scanner following links) shows the button and changes nothing.
+    let page = e.get(&unsubscribe).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("List-Unsubscribe"));
+    assert_eq!(e.state_of("user-7", &purpose("newsletter")), given);
+    // A POST without the RFC 8058 body changes nothing either.
+    let wrong = e.form(&unsubscribe, form, "List-Unsubscribe=Maybe").await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert_eq!(e.state_of("user-7", &purpose("newsletter")), given);
+    // A preference link is not an unsubscribe link.
+    let other = e
+        .form(
+            &format!("/unsubscribe?token={token}"),
+            form,
+            "List-Unsubscribe=One-Click",
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::BAD_REQUEST);
+
+    // The mail client's one click, as multipart/form-data.
+    let body = "--b0undary\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--b0undary--\r\n";
+    let done = e
+        .form(&unsubscribe, "multipart/form-data; boundary=b0undary", body)
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+    assert!(done.text().contains("Monthly newsletter"));
+    assert_eq!(
+        e.state_of("user-7", &purpose("newsletter")),
+        Some((ConsentState::Withdrawn, ConsentMethod::EmailLink))
+    );
+    // Sent twice: still withdrawn, and no second event.
+    let seq = |e: &Env| {
+        e.state
+            .consent
+            .current(&"user-7".parse().unwrap())
+            .consents
+            .iter()
+            .map(|c| c.seq)
+            .max()
+    };
+    let before = seq(&e);
+    let again = e
+        .form(&unsubscribe, form, "List-Unsubscribe=One-Click")
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(seq(&e), before);
+}

@@ -1,0 +1,448 @@
+//! The cookie banner in a real headless Chromium, driven through ChromeDriver.
+//!
+//! Each test starts the real server (in process, on a random port, with a SQLite store) and
+//! a second server for a shop's test page on another port, so the banner works across
+//! origins as it does on a company's site. The page carries a tagged analytics script
+//! (inline and from a file) and a tagged advertising script, each of which notes in
+//! `window.ran` that it ran. The ledger is read back through the consent service.
+
+use pledge_core::consent::{ConsentState, Method as ConsentMethod, SubjectRef, Target};
+use pledge_server::banner::{Settings, token};
+use pledge_server::{AppState, Bound, Config};
+use pledge_store::Store;
+use pledge_testkit::webdriver::{Browser, keys};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const SHOP: &str = include_str!("fixtures/banner/shop.toml");
+const PAGE: &str = include_str!("fixtures/banner/page.html");
+const LINK_KEY: &[u8] = b"a link key for browser tests, 32 bytes or more";
+
+/// The servers of one test: Pledge and the shop's page, on a runtime of their own.
+struct Site {
+    pledge: String,
+    page: String,
+    state: AppState,
+    dir: PathBuf,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The browser, or `None` (skipped with the reason printed) where none is installed.
+fn browser(test: &str) -> Option<Browser> {
+    let chromium =
+        pledge_testkit::require_as(test, pledge_testkit::CHROMIUM, pledge_testkit::chromium())?;
+    let driver = pledge_testkit::require_as(
+        test,
+        pledge_testkit::CHROMEDRIVER,
+        pledge_testkit::chromedriver(),
+    )?;
+    Some(Browser::start(&driver, &chromium).expect("ChromeDriver and Chromium start"))
+}
+
+fn site(name: &str) -> Site {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("pledge-browser-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pledge, page, state) = runtime.block_on(async {
+        let page_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let page_origin = format!("http://{}", page_listener.local_addr().unwrap());
+        let store = Store::open(&format!(
+            "sqlite:{}?mode=rwc",
+            dir.join("store.db").display()
+        ))
+        .await
+        .unwrap();
+        let decl = pledge_core::load(&pledge_core::SourceMap::single("shop.toml", SHOP)).unwrap();
+        let config = Config {
+            workers: 0,
+            banner: Settings {
+                link_key: LINK_KEY.to_vec(),
+                origins: vec![page_origin.clone()],
+                ..Settings::default()
+            },
+            ..Config::default()
+        };
+        let state = AppState::new(store, decl, config);
+        let bound = Bound::bind("127.0.0.1:0").await.unwrap();
+        let pledge = format!("http://{}", bound.local_addr().unwrap());
+        tokio::spawn(bound.serve(state.clone()));
+
+        let html = PAGE.replace("PLEDGE_SERVER", &pledge);
+        let shop = axum::Router::new()
+            .route(
+                "/",
+                axum::routing::get(move || {
+                    let html = html.clone();
+                    async move { axum::response::Html(html) }
+                }),
+            )
+            .route(
+                "/analytics.js",
+                axum::routing::get(|| async {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "text/javascript")],
+                        "window.ran.analyticsFile = (window.ran.analyticsFile || 0) + 1;",
+                    )
+                }),
+            );
+        tokio::spawn(async move { axum::serve(page_listener, shop).await });
+        (pledge, format!("{page_origin}/"), state)
+    });
+    Site {
+        pledge,
+        page,
+        state,
+        dir,
+        _runtime: runtime,
+    }
+}
+
+impl Site {
+    /// The latest state the ledger holds for a target of the subject.
+    fn ledger(&self, subject: &str, target: &Target) -> Option<(ConsentState, ConsentMethod)> {
+        let subject: SubjectRef = subject.parse().unwrap();
+        self.state
+            .consent
+            .current(&subject)
+            .consents
+            .iter()
+            .find(|c| &c.target == target)
+            .map(|c| (c.state, c.method))
+    }
+
+    /// Waits until the ledger holds `expected` for the target: the browser sends choices
+    /// asynchronously.
+    fn wait_for_ledger(&self, subject: &str, target: &Target, expected: ConsentState) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.ledger(subject, target).map(|(s, _)| s) == Some(expected) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!(
+            "the ledger never held {expected:?} for {target:?} of {subject}: {:?}",
+            self.ledger(subject, target)
+        );
+    }
+}
+
+fn cookies(name: &str) -> Target {
+    Target::Cookies(pledge_core::consent::parse_cookie_category(name).unwrap())
+}
+
+/// What ran on the page: `{essential, analyticsInline, analyticsFile, advertising}`.
+fn ran(b: &Browser) -> Value {
+    b.run("return window.ran").unwrap()
+}
+
+fn banner_shown(b: &Browser) {
+    b.wait_for(
+        "the banner",
+        "var d = document.getElementById('pledge-banner'); return !!d && !d.hidden;",
+    )
+    .unwrap();
+}
+
+/// The ledger's name of this browser's visitor.
+fn visitor(b: &Browser) -> String {
+    let id = b
+        .run("return JSON.parse(localStorage.getItem('pledge.subject'))")
+        .unwrap();
+    format!(
+        "visitor:{}",
+        id.as_str().expect("the banner kept a visitor id")
+    )
+}
+
+/// Reloads and waits until the banner's script has started again.
+fn reload(b: &Browser) {
+    b.reload().unwrap();
+    b.wait_for(
+        "the banner script",
+        "return !!window.Pledge && document.readyState === 'complete'",
+    )
+    .unwrap();
+}
+
+#[test]
+fn accept_runs_analytics_and_withdrawing_stops_it() {
+    let Some(b) = browser("accept_runs_analytics_and_withdrawing_stops_it") else {
+        return;
+    };
+    let s = site("accept");
+    b.goto(&s.page).unwrap();
+    banner_shown(&b);
+
+    // Nothing optional runs before a choice.
+    assert_eq!(ran(&b), json!({"essential": true}));
+
+    // The dialog is labelled, has the focus, and accepting and refusing look the same.
+    let a11y = b
+        .run(
+            "var d = document.getElementById('pledge-banner');
+             var title = document.getElementById(d.getAttribute('aria-labelledby'));
+             return [d.getAttribute('role'), !!title && title.textContent.length > 0,
+                     d.contains(document.activeElement)];",
+        )
+        .unwrap();
+    assert_eq!(a11y, json!(["dialog", true, true]));
+    let same = b
+        .run(
+            "var a = document.querySelector('[data-pledge-action=accept]');
+             var r = document.querySelector('[data-pledge-action=reject]');
+             var ca = getComputedStyle(a), cr = getComputedStyle(r);
+             var ba = a.getBoundingClientRect(), br = r.getBoundingClientRect();
+             return a.tagName === r.tagName && a.className === r.className
+               && ca.backgroundColor === cr.backgroundColor && ca.color === cr.color
+               && ca.fontSize === cr.fontSize && ca.fontWeight === cr.fontWeight
+               && Math.abs(ba.width - br.width) < 1 && Math.abs(ba.height - br.height) < 1
+               && ba.width > 0;",
+        )
+        .unwrap();
+    assert_eq!(same, json!(true), "accept and reject differ in prominence");
+
+    b.click(&b.find("[data-pledge-action=accept]").unwrap())
+        .unwrap();
+    b.wait_for(
+        "the analytics scripts",
+        "return window.ran.analyticsInline === 1 && window.ran.analyticsFile === 1",
+    )
+    .unwrap();
+    assert_eq!(ran(&b)["advertising"], json!(true));
+    let subject = visitor(&b);
+    s.wait_for_ledger(&subject, &cookies("analytics"), ConsentState::Given);
+    assert_eq!(
+        s.ledger(&subject, &cookies("advertising")),
+        Some((ConsentState::Given, ConsentMethod::Banner))
+    );
+
+    // The choice is remembered: no banner, analytics runs.
+    reload(&b);
+    b.wait_for(
+        "analytics after reload",
+        "return window.ran.analyticsFile === 1",
+    )
+    .unwrap();
+    assert_eq!(
+        b.run("return !document.getElementById('pledge-banner')")
+            .unwrap(),
+        json!(true)
+    );
+
+    // Reopen from the page's link and reject all: the page reloads without analytics.
+    b.click(&b.find("#settings").unwrap()).unwrap();
+    banner_shown(&b);
+    b.run("window.beforeWithdrawal = true; return true")
+        .unwrap();
+    b.click(&b.find("[data-pledge-action=reject]").unwrap())
+        .unwrap();
+    s.wait_for_ledger(&subject, &cookies("analytics"), ConsentState::Withdrawn);
+    b.wait_for(
+        "the reload after withdrawal",
+        "return window.beforeWithdrawal === undefined && !!window.Pledge && document.readyState === 'complete'",
+    )
+    .unwrap();
+    assert_eq!(ran(&b), json!({"essential": true}));
+    assert_eq!(
+        s.ledger(&subject, &cookies("advertising")).map(|(s, _)| s),
+        Some(ConsentState::Withdrawn)
+    );
+}
+
+#[test]
+fn reject_keeps_everything_blocked_after_reload() {
+    let Some(b) = browser("reject_keeps_everything_blocked_after_reload") else {
+        return;
+    };
+    let s = site("reject");
+    b.goto(&s.page).unwrap();
+    banner_shown(&b);
+    b.click(&b.find("[data-pledge-action=reject]").unwrap())
+        .unwrap();
+    let subject = visitor(&b);
+    s.wait_for_ledger(&subject, &cookies("analytics"), ConsentState::Refused);
+    s.wait_for_ledger(&subject, &cookies("advertising"), ConsentState::Refused);
+    assert_eq!(ran(&b), json!({"essential": true}));
+
+    reload(&b);
+    assert_eq!(
+        b.run("return !document.getElementById('pledge-banner')")
+            .unwrap(),
+        json!(true),
+        "a choice made is not asked again"
+    );
+    assert_eq!(ran(&b), json!({"essential": true}));
+    assert_eq!(
+        b.run("return Pledge.allowed('analytics')").unwrap(),
+        json!(false)
+    );
+}
+
+#[test]
+fn global_privacy_control_keeps_advertising_off() {
+    let Some(b) = browser("global_privacy_control_keeps_advertising_off") else {
+        return;
+    };
+    let s = site("gpc");
+    // Chromium has no GPC switch: the signal is set as a GPC browser sends it, in the DOM
+    // and as a header on every request.
+    b.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({"source": "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: function () { return true; }, configurable: true});"}),
+    )
+    .unwrap();
+    b.cdp("Network.enable", json!({})).unwrap();
+    b.cdp(
+        "Network.setExtraHTTPHeaders",
+        json!({"headers": {"Sec-GPC": "1"}}),
+    )
+    .unwrap();
+    b.goto(&s.page).unwrap();
+    banner_shown(&b);
+    let offered = b
+        .run(
+            "var box = document.getElementById('pledge-cat-advertising');
+             return [box.disabled, box.checked, !!document.querySelector('.pledge-gpc')];",
+        )
+        .unwrap();
+    assert_eq!(offered, json!([true, false, true]));
+
+    b.click(&b.find("[data-pledge-action=accept]").unwrap())
+        .unwrap();
+    b.wait_for(
+        "the analytics scripts",
+        "return window.ran.analyticsFile === 1",
+    )
+    .unwrap();
+    let subject = visitor(&b);
+    s.wait_for_ledger(&subject, &cookies("analytics"), ConsentState::Given);
+    assert_eq!(
+        s.ledger(&subject, &cookies("advertising")).map(|(s, _)| s),
+        Some(ConsentState::Refused)
+    );
+    let current = s.state.consent.current(&subject.parse().unwrap());
+    assert!(
+        current.opted_out_since.is_some(),
+        "the Sec-GPC header records an opt-out: {current:?}"
+    );
+    reload(&b);
+    assert_eq!(ran(&b)["advertising"], Value::Null);
+    assert_eq!(ran(&b)["analyticsFile"], json!(1));
+}
+
+#[test]
+fn the_banner_works_with_the_keyboard_alone() {
+    let Some(b) = browser("the_banner_works_with_the_keyboard_alone") else {
+        return;
+    };
+    let s = site("keyboard");
+    b.goto(&s.page).unwrap();
+    banner_shown(&b);
+    let focused = |b: &Browser| {
+        b.run("var a = document.activeElement; return a.getAttribute('data-pledge-action') || a.id || a.tagName")
+            .unwrap()
+    };
+    let tab_to = |b: &Browser, target: &str| {
+        for _ in 0..12 {
+            if focused(b) == json!(target) {
+                return;
+            }
+            b.press(&[keys::TAB]).unwrap();
+        }
+        panic!("Tab never reached {target}; focus is on {}", focused(b));
+    };
+
+    // Choose: open the categories, tick analytics with Space, save with Enter.
+    tab_to(&b, "choose");
+    b.press(&[keys::ENTER]).unwrap();
+    assert_eq!(focused(&b), json!("pledge-cat-analytics"));
+    assert_eq!(
+        b.run("return document.querySelector('[data-pledge-action=choose]').getAttribute('aria-expanded')")
+            .unwrap(),
+        json!("true")
+    );
+    b.press(&[keys::SPACE]).unwrap();
+    tab_to(&b, "save");
+    b.press(&[keys::ENTER]).unwrap();
+    b.wait_for(
+        "the analytics scripts",
+        "return window.ran.analyticsFile === 1",
+    )
+    .unwrap();
+    assert_eq!(ran(&b)["advertising"], Value::Null);
+    let subject = visitor(&b);
+    s.wait_for_ledger(&subject, &cookies("analytics"), ConsentState::Given);
+    s.wait_for_ledger(&subject, &cookies("advertising"), ConsentState::Refused);
+
+    // Reopen from the page's link with Enter; Escape closes and gives the focus back.
+    b.run("document.getElementById('settings').focus(); return true")
+        .unwrap();
+    b.press(&[keys::ENTER]).unwrap();
+    banner_shown(&b);
+    assert_eq!(
+        b.run("return document.getElementById('pledge-banner').contains(document.activeElement)")
+            .unwrap(),
+        json!(true)
+    );
+    b.press(&[keys::ESCAPE]).unwrap();
+    assert_eq!(
+        b.run("return document.getElementById('pledge-banner').hidden")
+            .unwrap(),
+        json!(true)
+    );
+    assert_eq!(focused(&b), json!("settings"));
+}
+
+#[test]
+fn the_preference_centre_changes_a_choice_with_one_click() {
+    let Some(b) = browser("the_preference_centre_changes_a_choice_with_one_click") else {
+        return;
+    };
+    let s = site("preferences");
+    let link = token::Link {
+        kind: token::LinkKind::Preferences,
+        subject: "user-42".into(),
+        purposes: Vec::new(),
+        expires_at: pledge_server::now_unix() + 3600,
+    };
+    let url = format!(
+        "{}/preferences?token={}",
+        s.pledge,
+        token::sign(LINK_KEY, &link)
+    );
+    b.goto(&url).unwrap();
+    b.click(&b.find("form:has(input[value=newsletter]) button").unwrap())
+        .unwrap();
+    b.wait_for(
+        "the saved page",
+        "return !!document.querySelector('[role=status]')",
+    )
+    .unwrap();
+    let newsletter = Target::Purpose("newsletter".parse().unwrap());
+    assert_eq!(
+        s.ledger("user-42", &newsletter),
+        Some((ConsentState::Given, ConsentMethod::Form))
+    );
+    let label = b
+        .run(
+            "return document.querySelector('form:has(input[value=newsletter]) button').textContent",
+        )
+        .unwrap();
+    assert!(
+        label.as_str().unwrap().starts_with("Turn off"),
+        "withdrawing is the same one click: {label}"
+    );
+}

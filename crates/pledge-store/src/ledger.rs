@@ -1,0 +1,375 @@
+//! The consent ledger: consent events, objections, restrictions, opt-outs and links of
+//! pseudonymous subjects, append-only and hash-chained like the audit log (same hash, same
+//! [`Walker`]). Appends are grouped: many events, one transaction, one fsync.
+
+use crate::audit::{Chained, GENESIS, Verification, Walker, chain_hash, push_json_string};
+use crate::{Backend, Error, Result, Store};
+use pledge_core::consent::{Action, ConsentEvent, Evidence, SubjectRef};
+use serde_json::json;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// Rows per INSERT statement: 15 parameters each stays far below every engine's limit.
+const ROWS_PER_INSERT: usize = 64;
+
+/// How many events a verification or a catch-up reads per query.
+pub const PAGE: i64 = 20_000;
+
+const COLUMNS: &str = "seq, at, subject, kind, target, state, expires_at, notice_version, text_hash, method, ip, user_agent, actor, prev_hash, hash";
+
+/// One event as stored: the text of every column, which is what the hash covers, so a row
+/// edited into something unreadable is still named by verification instead of failing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    pub seq: i64,
+    pub at: i64,
+    pub subject: String,
+    pub kind: String,
+    pub target: Option<String>,
+    pub state: String,
+    pub expires_at: Option<i64>,
+    pub notice_version: Option<String>,
+    pub text_hash: Option<String>,
+    pub method: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub actor: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl LedgerRow {
+    /// The row for `event` numbered `seq` after `prev_hash`, with its hash.
+    pub fn new(seq: i64, e: &ConsentEvent, prev_hash: String) -> Self {
+        let cols = e.action.columns();
+        let mut row = LedgerRow {
+            seq,
+            at: e.at,
+            subject: e.subject.as_str().to_string(),
+            kind: cols.kind.to_string(),
+            target: cols.target,
+            state: cols.state.to_string(),
+            expires_at: e.expires_at,
+            notice_version: e.notice_version.clone(),
+            text_hash: e.text_hash.clone(),
+            method: e.method.as_str().to_string(),
+            ip: e.evidence.ip.clone(),
+            user_agent: e.evidence.user_agent.clone(),
+            actor: e.actor.clone(),
+            prev_hash,
+            hash: String::new(),
+        };
+        row.hash = row.compute_hash();
+        row
+    }
+
+    /// The canonical JSON of everything the hash covers (all columns but `hash`): keys
+    /// sorted, no white space, absent values as `null`.
+    pub fn canonical(&self) -> String {
+        let mut out = String::with_capacity(384);
+        let text = |out: &mut String, key: &str, v: Option<&str>| {
+            out.push_str(key);
+            match v {
+                Some(s) => push_json_string(out, s),
+                None => out.push_str("null"),
+            }
+        };
+        let number = |out: &mut String, key: &str, v: Option<i64>| {
+            out.push_str(key);
+            match v {
+                Some(n) => out.push_str(&n.to_string()),
+                None => out.push_str("null"),
+            }
+        };
+        text(&mut out, "{\"actor\":", Some(&self.actor));
+        number(&mut out, ",\"at\":", Some(self.at));
+        number(&mut out, ",\"expires_at\":", self.expires_at);
+        text(&mut out, ",\"ip\":", self.ip.as_deref());
+        text(&mut out, ",\"kind\":", Some(&self.kind));
+        text(&mut out, ",\"method\":", Some(&self.method));
+        text(
+            &mut out,
+            ",\"notice_version\":",
+            self.notice_version.as_deref(),
+        );
+        number(&mut out, ",\"seq\":", Some(self.seq));
+        text(&mut out, ",\"state\":", Some(&self.state));
+        text(&mut out, ",\"subject\":", Some(&self.subject));
+        text(&mut out, ",\"target\":", self.target.as_deref());
+        text(&mut out, ",\"text_hash\":", self.text_hash.as_deref());
+        text(&mut out, ",\"user_agent\":", self.user_agent.as_deref());
+        out.push('}');
+        out
+    }
+
+    /// The event the row records.
+    pub fn event(&self) -> Result<ConsentEvent> {
+        let corrupt = |e: pledge_core::types::ParseError| {
+            Error::Corrupt(format!("consent event {}: {}", self.seq, e.0))
+        };
+        Ok(ConsentEvent {
+            subject: self.subject.parse().map_err(corrupt)?,
+            action: Action::from_columns(&self.kind, self.target.as_deref(), &self.state)
+                .map_err(corrupt)?,
+            at: self.at,
+            expires_at: self.expires_at,
+            notice_version: self.notice_version.clone(),
+            text_hash: self.text_hash.clone(),
+            method: self.method.parse().map_err(corrupt)?,
+            evidence: Evidence {
+                ip: self.ip.clone(),
+                user_agent: self.user_agent.clone(),
+            },
+            actor: self.actor.clone(),
+        })
+    }
+}
+
+impl Chained for LedgerRow {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+    fn prev_hash(&self) -> &str {
+        &self.prev_hash
+    }
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+    fn compute_hash(&self) -> String {
+        chain_hash(&self.prev_hash, &self.canonical())
+    }
+}
+
+fn row_from(r: &AnyRow) -> Result<LedgerRow> {
+    Ok(LedgerRow {
+        seq: r.try_get(0)?,
+        at: r.try_get(1)?,
+        subject: r.try_get(2)?,
+        kind: r.try_get(3)?,
+        target: r.try_get(4)?,
+        state: r.try_get(5)?,
+        expires_at: r.try_get(6)?,
+        notice_version: r.try_get(7)?,
+        text_hash: r.try_get(8)?,
+        method: r.try_get(9)?,
+        ip: r.try_get(10)?,
+        user_agent: r.try_get(11)?,
+        actor: r.try_get(12)?,
+        prev_hash: r.try_get(13)?,
+        hash: r.try_get(14)?,
+    })
+}
+
+impl Store {
+    /// Appends `events` in order, in one transaction: chained to the ledger's head, and
+    /// anchored in the audit log by one record naming the first and last number and the new
+    /// head (so cutting the ledger's tail shows against the audit chain). Appenders are
+    /// serialised (SQLite's write lock, an advisory lock on PostgreSQL), so the chain never
+    /// forks and numbers commit in order.
+    pub async fn append_consent(&self, events: &[ConsentEvent]) -> Result<Vec<LedgerRow>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7071957)::text")
+                .fetch_one(&mut *tx)
+                .await?;
+        }
+        let head = sqlx::query("SELECT seq, hash FROM consent_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (mut seq, mut prev) = match head {
+            Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
+            None => (0, GENESIS.to_string()),
+        };
+        let rows: Vec<LedgerRow> = events
+            .iter()
+            .map(|e| {
+                seq += 1;
+                let row = LedgerRow::new(seq, e, std::mem::take(&mut prev));
+                prev.clone_from(&row.hash);
+                row
+            })
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let placeholders: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p: Vec<String> = (1..=15).map(|c| format!("${}", i * 15 + c)).collect();
+                    format!("({})", p.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO consent_events ({COLUMNS}) VALUES {}",
+                placeholders.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in chunk {
+                q = q
+                    .bind(r.seq)
+                    .bind(r.at)
+                    .bind(&r.subject)
+                    .bind(&r.kind)
+                    .bind(&r.target)
+                    .bind(&r.state)
+                    .bind(r.expires_at)
+                    .bind(&r.notice_version)
+                    .bind(&r.text_hash)
+                    .bind(&r.method)
+                    .bind(&r.ip)
+                    .bind(&r.user_agent)
+                    .bind(&r.actor)
+                    .bind(&r.prev_hash)
+                    .bind(&r.hash);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let (first, last) = (&rows[0], &rows[rows.len() - 1]);
+        self.audit(
+            &mut tx,
+            last.at,
+            if rows.len() == 1 {
+                &last.actor
+            } else {
+                "system"
+            },
+            "consent.appended",
+            None,
+            json!({"from_seq": first.seq, "to_seq": last.seq, "head": last.hash}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// Ledger rows after `after_seq`, oldest first, at most `limit`.
+    pub async fn consent_rows_after(&self, after_seq: i64, limit: i64) -> Result<Vec<LedgerRow>> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM consent_events WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after_seq)
+            .bind(limit.clamp(1, PAGE))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_from).collect()
+    }
+
+    /// Every event of these subjects (an id and the anonymous ids linked to it), oldest first.
+    pub async fn consent_history(&self, subjects: &[SubjectRef]) -> Result<Vec<LedgerRow>> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=subjects.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM consent_events WHERE subject IN ({}) ORDER BY seq",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for s in subjects {
+            q = q.bind(s.as_str());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(row_from).collect()
+    }
+
+    /// Records that `actor` read a subject's consent history (it holds truncated addresses
+    /// and user agents). The subject appears in the audit log only as a SHA-256.
+    pub async fn record_consent_read(
+        &self,
+        subject: &SubjectRef,
+        actor: &str,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        self.audit(
+            &mut tx,
+            now,
+            actor,
+            "consent.read",
+            None,
+            json!({"subject_sha256": crate::audit::sha256_hex(subject.as_str().as_bytes())}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Walks the whole ledger in pages and names the first broken event.
+    pub async fn verify_consent(&self) -> Result<Verification> {
+        let mut walker = Walker::default();
+        let mut after = 0;
+        'pages: loop {
+            let page = self.consent_rows_after(after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for r in &page {
+                if !walker.push(r) {
+                    break 'pages;
+                }
+            }
+        }
+        Ok(walker.finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pledge_core::consent::{ConsentState, Method, Target};
+
+    fn event(n: i64) -> ConsentEvent {
+        ConsentEvent {
+            subject: format!("visitor-{n}").parse().unwrap(),
+            action: Action::Consent {
+                target: Target::Purpose("newsletter".parse().unwrap()),
+                state: ConsentState::Given,
+            },
+            at: 1_700_000_000 + n,
+            expires_at: None,
+            notice_version: Some("v1".into()),
+            text_hash: None,
+            method: Method::Banner,
+            evidence: Evidence::new(Some("203.0.113.77".parse().unwrap()), Some("Firefox \"x\"")),
+            actor: "banner".into(),
+        }
+    }
+
+    #[test]
+    fn the_canonical_row_is_the_sorted_json_of_its_columns() {
+        let row = LedgerRow::new(1, &event(1), GENESIS.into());
+        let mut whole = String::new();
+        crate::audit::canonical_json(
+            &json!({
+                "seq": 1, "at": 1_700_000_001, "subject": "visitor-1", "kind": "consent",
+                "target": "purpose:newsletter", "state": "given", "expires_at": null,
+                "notice_version": "v1", "text_hash": null, "method": "banner",
+                "ip": "203.0.113.0/24", "user_agent": "Firefox \"x\"", "actor": "banner",
+            }),
+            &mut whole,
+        );
+        assert_eq!(row.canonical(), whole);
+        assert_eq!(row.event().unwrap(), event(1));
+    }
+
+    #[test]
+    fn an_edited_row_breaks_the_chain_where_it_was_edited() {
+        let mut prev = GENESIS.to_string();
+        let mut rows: Vec<LedgerRow> = (1..=4)
+            .map(|n| {
+                let r = LedgerRow::new(n, &event(n), prev.clone());
+                prev = r.hash.clone();
+                r
+            })
+            .collect();
+        rows[2].state = "refused".into();
+        let mut w = Walker::default();
+        for r in &rows {
+            if !w.push(r) {
+                break;
+            }
+        }
+        let v = w.finish();
+        assert_eq!(v.first_broken.map(|b| b.seq), Some(3));
+        assert_eq!(v.records, 2);
+    }
+}
