@@ -93,46 +93,7 @@ pub async fn create_request(
     caller.require(INTAKE, "take in requests")?;
     let ApiJson(body) = body?;
     let kind = RequestKind::from(body.kind);
-    if body.identities.is_empty() {
-        return Err(Problem::invalid(
-            "`identities` is empty: name the person, e.g. {\"email\": \"ana@example.com\"}",
-        ));
-    }
-    let declared = declared_identity_kinds(&state);
-    for (k, v) in &body.identities {
-        let parsed: IdentityKind = k
-            .parse()
-            .map_err(|e| Problem::invalid(format!("identity kind `{k}`: {e}")))?;
-        if !declared.contains(&parsed) {
-            return Err(Problem::invalid(format!(
-                "no dataset declares an identity column for `{k}`; declared: {}",
-                declared
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        if v.trim().is_empty() || v.len() > 1000 {
-            return Err(Problem::invalid(format!(
-                "identity `{k}` needs a value of 1 to 1000 characters"
-            )));
-        }
-    }
-    match (kind, body.changes.is_empty()) {
-        (RequestKind::Rectification, true) => {
-            return Err(Problem::invalid(
-                "a rectification needs `changes`: {\"column\": \"new value\"}",
-            ));
-        }
-        (RequestKind::Rectification, false) => {}
-        (_, false) => {
-            return Err(Problem::invalid(
-                "`changes` is only for rectification requests",
-            ));
-        }
-        _ => {}
-    }
+    check_intake(&state, kind, &body.identities, &body.changes)?;
     let record = state
         .store
         .create_request(
@@ -155,6 +116,7 @@ pub async fn create_request(
     if record.state == RequestState::InProgress {
         state.wake.notify_one();
     }
+    state.wake_mail.notify_one();
     let location = format!("/v1/requests/{}", record.id);
     let mut response = (
         StatusCode::CREATED,
@@ -165,6 +127,57 @@ pub async fn create_request(
         response.headers_mut().insert(header::LOCATION, value);
     }
     Ok(response)
+}
+
+/// The checks every intake makes, staff or public: the person is named by identities the
+/// declaration's tables declare, and only a rectification carries changes.
+pub(crate) fn check_intake(
+    state: &AppState,
+    kind: RequestKind,
+    identities: &BTreeMap<String, String>,
+    changes: &BTreeMap<String, String>,
+) -> Result<(), Problem> {
+    if identities.is_empty() {
+        return Err(Problem::invalid(
+            "`identities` is empty: name the person, e.g. {\"email\": \"ana@example.com\"}",
+        ));
+    }
+    let declared = declared_identity_kinds(state);
+    for (k, v) in identities {
+        let parsed: IdentityKind = k
+            .parse()
+            .map_err(|e| Problem::invalid(format!("identity kind `{k}`: {e}")))?;
+        if !declared.contains(&parsed) {
+            return Err(Problem::invalid(format!(
+                "no dataset declares an identity column for `{k}`; declared: {}",
+                declared
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if v.trim().is_empty() || v.len() > 1000 {
+            return Err(Problem::invalid(format!(
+                "identity `{k}` needs a value of 1 to 1000 characters"
+            )));
+        }
+    }
+    match (kind, changes.is_empty()) {
+        (RequestKind::Rectification, true) => {
+            return Err(Problem::invalid(
+                "a rectification needs `changes`: {\"column\": \"new value\"}",
+            ));
+        }
+        (RequestKind::Rectification, false) => {}
+        (_, false) => {
+            return Err(Problem::invalid(
+                "`changes` is only for rectification requests",
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn declared_identity_kinds(state: &AppState) -> Vec<IdentityKind> {
@@ -341,6 +354,7 @@ async fn transition(
     if record.state == RequestState::InProgress {
         state.wake.notify_one();
     }
+    state.wake_mail.notify_one();
     Ok(axum::Json(view(&record, caller, None)).into_response())
 }
 
@@ -600,9 +614,10 @@ pub async fn audit_verify(
 /// The OpenAPI 3.1 document, generated from the handlers and types above.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "Pledge", description = "Rights requests: intake, workflow, deadlines, execution and the audit trail. Authenticate with `Authorization: Bearer <API key>`."),
-    paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, cancel, export, audit_records, audit_verify),
-    components(schemas(CreateRequest, Kind, Reason, ProblemDoc)),
+    info(title = "Pledge", description = "Rights requests: intake, workflow, deadlines, execution and the audit trail. Authenticate with `Authorization: Bearer <API key>`; the `public` endpoints, for the person, need no key and are rate-limited."),
+    paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, cancel, export, audit_records, audit_verify,
+        crate::public::create, crate::public::verify_code, crate::public::confirm_page, crate::public::verify_link, crate::public::status),
+    components(schemas(CreateRequest, Kind, Reason, ProblemDoc, crate::public::PublicRequest, crate::public::Code)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
 )]
