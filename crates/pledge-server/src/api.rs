@@ -104,7 +104,7 @@ pub async fn create_request(
                 changes: body.changes.into_iter().collect(),
                 needs_approval: body.needs_approval,
                 verified: body.verified,
-                received_at: now_unix(),
+                received_at: state.now(),
             },
             &caller.actor(),
         )
@@ -263,7 +263,7 @@ pub async fn list_requests(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, Problem> {
     caller.require(READERS, "list requests")?;
-    let now = now_unix();
+    let now = state.now();
     let filter = RequestFilter {
         due_before: q
             .due_within_days
@@ -308,7 +308,7 @@ pub async fn get_request(
     if caller.sees_personal_data() {
         state
             .store
-            .record_read(&id, &caller.actor(), "request with identities", now_unix())
+            .record_read(&id, &caller.actor(), "request with identities", state.now())
             .await?;
         state
             .metrics
@@ -348,7 +348,7 @@ async fn transition(
     caller.require(STAFF, "change a request's state")?;
     let record = state
         .store
-        .transition(id, &t, &caller.actor(), now_unix())
+        .transition(id, &t, &caller.actor(), state.now())
         .await?;
     state.metrics.transitions.fetch_add(1, Ordering::Relaxed);
     if record.state == RequestState::InProgress {
@@ -506,7 +506,7 @@ pub async fn dry_run(
     // The dry run reads the person's rows: audited like any read of personal data.
     state
         .store
-        .record_read(&id, &caller.actor(), "dry-run plan", now_unix())
+        .record_read(&id, &caller.actor(), "dry-run plan", state.now())
         .await?;
     state
         .metrics
@@ -542,7 +542,7 @@ pub async fn export(
     })?;
     state
         .store
-        .record_read(&id, &caller.actor(), "export", now_unix())
+        .record_read(&id, &caller.actor(), "export", state.now())
         .await?;
     state
         .metrics

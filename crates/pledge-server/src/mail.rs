@@ -161,7 +161,7 @@ pub enum Sender {
     /// Written to the log (stderr): the demo, and a server with no SMTP URL.
     Log,
     Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
         from: Mailbox,
     },
 }
@@ -181,7 +181,10 @@ impl Sender {
                     .map_err(|e| format!("the SMTP URL is not valid: {e}"))?
                     .timeout(Some(Duration::from_secs(30)))
                     .build();
-                Ok(Sender::Smtp { transport, from })
+                Ok(Sender::Smtp {
+                    transport: Box::new(transport),
+                    from,
+                })
             }
         }
     }

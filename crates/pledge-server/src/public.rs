@@ -83,15 +83,48 @@ fn client_address(req: &Request, header: Option<&str>) -> String {
 }
 
 fn last_entry(headers: &HeaderMap, name: &str) -> Option<String> {
-    let value = headers.get_all(name).iter().last()?.to_str().ok()?;
+    let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
     let last = value.rsplit(',').next()?.trim();
     (!last.is_empty()).then(|| last.to_string())
 }
 
-fn limit(limiter: &Limiter, key: &str, now: i64, what: &str) -> Result<(), Response> {
+/// Why a public call was refused: a problem, or a rate limit (with `Retry-After`).
+pub enum Rejection {
+    Problem(Problem),
+    Limited { detail: String, retry_after: u64 },
+}
+
+impl From<Problem> for Rejection {
+    fn from(p: Problem) -> Self {
+        Rejection::Problem(p)
+    }
+}
+
+impl From<pledge_store::Error> for Rejection {
+    fn from(e: pledge_store::Error) -> Self {
+        Rejection::Problem(e.into())
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        match self {
+            Rejection::Problem(p) => p.into_response(),
+            Rejection::Limited {
+                detail,
+                retry_after,
+            } => Problem::rate_limited(detail, retry_after),
+        }
+    }
+}
+
+fn limit(limiter: &Limiter, key: &str, now: i64, what: &str) -> Result<(), Rejection> {
     limiter
         .take(key, now)
-        .map_err(|secs| Problem::rate_limited(format!("too many {what}; try again later"), secs))
+        .map_err(|retry_after| Rejection::Limited {
+            detail: format!("too many {what}; try again later"),
+            retry_after,
+        })
 }
 
 /// `POST /public/requests`: a request from the person themself.
@@ -138,7 +171,7 @@ pub async fn create(
     State(state): State<AppState>,
     axum::Extension(client): axum::Extension<Client>,
     body: Result<ApiJson<PublicRequest>, Problem>,
-) -> Result<Response, Response> {
+) -> Result<Response, Rejection> {
     let now = state.now();
     limit(
         &state.limits.intake_per_ip,
@@ -146,12 +179,12 @@ pub async fn create(
         now,
         "requests from your address",
     )?;
-    let ApiJson(body) = body.map_err(IntoResponse::into_response)?;
+    let ApiJson(body) = body?;
     let email: Email = body
         .email
         .trim()
         .parse()
-        .map_err(|e| Problem::invalid(format!("`email`: {e}")).into_response())?;
+        .map_err(|e| Problem::invalid(format!("`email`: {e}")))?;
     let email = email.to_string();
     limit(
         &state.limits.intake_per_email,
@@ -162,9 +195,9 @@ pub async fn create(
     let kind = RequestKind::from(body.kind);
     let mut identities = body.identities.clone();
     if identities.insert("email".into(), email.clone()).is_some() {
-        return Err(Problem::invalid("give the e-mail address once, as `email`").into_response());
+        return Err(Problem::invalid("give the e-mail address once, as `email`").into());
     }
-    check_intake(&state, kind, &identities, &body.changes).map_err(IntoResponse::into_response)?;
+    check_intake(&state, kind, &identities, &body.changes)?;
     let config = &state.config.public;
     let (record, _secrets) = state
         .store
@@ -183,8 +216,7 @@ pub async fn create(
                 max_attempts: config.max_attempts,
             },
         )
-        .await
-        .map_err(|e| Problem::from(e).into_response())?;
+        .await?;
     state
         .metrics
         .requests_created
@@ -241,7 +273,7 @@ pub async fn verify_code(
     axum::Extension(client): axum::Extension<Client>,
     Path(id): Path<String>,
     body: Result<ApiJson<Code>, Problem>,
-) -> Result<Response, Response> {
+) -> Result<Response, Rejection> {
     let now = state.now();
     limit(
         &state.limits.verify_per_ip,
@@ -249,12 +281,8 @@ pub async fn verify_code(
         now,
         "code checks from your address",
     )?;
-    let ApiJson(body) = body.map_err(IntoResponse::into_response)?;
-    let record = state
-        .store
-        .verify_code(&id, &body.code, now)
-        .await
-        .map_err(|e| Problem::from(e).into_response())?;
+    let ApiJson(body) = body?;
+    let record = state.store.verify_code(&id, &body.code, now).await?;
     went_on(&state, &record);
     Ok(axum::Json(person_view(&record, now)).into_response())
 }

@@ -90,13 +90,11 @@ impl FileConfig {
                 locate(path, text, v.span().start)
             );
         }
-        if let Some(store) = &config.store {
-            if has_password(store.get_ref()) {
-                bail!(
-                    "{}: `store` holds a password: set the URL in the environment as PLEDGE_STORE_URL, not in the file",
-                    locate(path, text, store.span().start)
-                );
-            }
+        if let Some(store) = config.store.as_ref().filter(|s| has_password(s.get_ref())) {
+            bail!(
+                "{}: `store` holds a password: set the URL in the environment as PLEDGE_STORE_URL, not in the file",
+                locate(path, text, store.span().start)
+            );
         }
         Ok(config)
     }
@@ -106,10 +104,10 @@ impl FileConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
         let mut config = FileConfig::parse(path, &text)?;
-        if let (Some(d), Some(dir)) = (&config.declaration, path.parent()) {
-            if d.is_relative() {
-                config.declaration = Some(dir.join(d));
-            }
+        if let (Some(d), Some(dir)) = (&config.declaration, path.parent())
+            && d.is_relative()
+        {
+            config.declaration = Some(dir.join(d));
         }
         Ok(config)
     }
