@@ -93,13 +93,57 @@ pub async fn create_request(
     caller.require(INTAKE, "take in requests")?;
     let ApiJson(body) = body?;
     let kind = RequestKind::from(body.kind);
-    if body.identities.is_empty() {
+    check_intake(&state, kind, &body.identities, &body.changes)?;
+    let record = state
+        .store
+        .create_request(
+            NewRequest {
+                kind: kind.into(),
+                regime: body.regime,
+                identities: body.identities.into_iter().collect(),
+                changes: body.changes.into_iter().collect(),
+                needs_approval: body.needs_approval,
+                verified: body.verified,
+                received_at: state.now(),
+            },
+            &caller.actor(),
+        )
+        .await?;
+    state
+        .metrics
+        .requests_created
+        .fetch_add(1, Ordering::Relaxed);
+    if record.state == RequestState::InProgress {
+        state.wake.notify_one();
+    }
+    state.wake_mail.notify_one();
+    let location = format!("/v1/requests/{}", record.id);
+    let mut response = (
+        StatusCode::CREATED,
+        axum::Json(view(&record, &caller, None)),
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// The checks every intake makes, staff or public: the person is named by identities the
+/// declaration's tables declare, and only a rectification carries changes.
+pub(crate) fn check_intake(
+    state: &AppState,
+    kind: RequestKind,
+    identities: &BTreeMap<String, String>,
+    changes: &BTreeMap<String, String>,
+) -> Result<(), Problem> {
+    if identities.is_empty() {
         return Err(Problem::invalid(
             "`identities` is empty: name the person, e.g. {\"email\": \"ana@example.com\"}",
         ));
     }
-    let declared = declared_identity_kinds(&state);
-    for (k, v) in &body.identities {
+    let declared = declared_identity_kinds(state);
+    for (k, v) in identities {
         let parsed: IdentityKind = k
             .parse()
             .map_err(|e| Problem::invalid(format!("identity kind `{k}`: {e}")))?;
@@ -119,7 +163,7 @@ pub async fn create_request(
             )));
         }
     }
-    match (kind, body.changes.is_empty()) {
+    match (kind, changes.is_empty()) {
         (RequestKind::Rectification, true) => {
             return Err(Problem::invalid(
                 "a rectification needs `changes`: {\"column\": \"new value\"}",
@@ -133,38 +177,7 @@ pub async fn create_request(
         }
         _ => {}
     }
-    let record = state
-        .store
-        .create_request(
-            NewRequest {
-                kind: kind.into(),
-                regime: body.regime,
-                identities: body.identities.into_iter().collect(),
-                changes: body.changes.into_iter().collect(),
-                needs_approval: body.needs_approval,
-                verified: body.verified,
-                received_at: now_unix(),
-            },
-            &caller.actor(),
-        )
-        .await?;
-    state
-        .metrics
-        .requests_created
-        .fetch_add(1, Ordering::Relaxed);
-    if record.state == RequestState::InProgress {
-        state.wake.notify_one();
-    }
-    let location = format!("/v1/requests/{}", record.id);
-    let mut response = (
-        StatusCode::CREATED,
-        axum::Json(view(&record, &caller, None)),
-    )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    Ok(response)
+    Ok(())
 }
 
 fn declared_identity_kinds(state: &AppState) -> Vec<IdentityKind> {
@@ -250,7 +263,7 @@ pub async fn list_requests(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, Problem> {
     caller.require(READERS, "list requests")?;
-    let now = now_unix();
+    let now = state.now();
     let filter = RequestFilter {
         due_before: q
             .due_within_days
@@ -295,7 +308,7 @@ pub async fn get_request(
     if caller.sees_personal_data() {
         state
             .store
-            .record_read(&id, &caller.actor(), "request with identities", now_unix())
+            .record_read(&id, &caller.actor(), "request with identities", state.now())
             .await?;
         state
             .metrics
@@ -335,12 +348,13 @@ async fn transition(
     caller.require(STAFF, "change a request's state")?;
     let record = state
         .store
-        .transition(id, &t, &caller.actor(), now_unix())
+        .transition(id, &t, &caller.actor(), state.now())
         .await?;
     state.metrics.transitions.fetch_add(1, Ordering::Relaxed);
     if record.state == RequestState::InProgress {
         state.wake.notify_one();
     }
+    state.wake_mail.notify_one();
     Ok(axum::Json(view(&record, caller, None)).into_response())
 }
 
@@ -492,7 +506,7 @@ pub async fn dry_run(
     // The dry run reads the person's rows: audited like any read of personal data.
     state
         .store
-        .record_read(&id, &caller.actor(), "dry-run plan", now_unix())
+        .record_read(&id, &caller.actor(), "dry-run plan", state.now())
         .await?;
     state
         .metrics
@@ -528,7 +542,7 @@ pub async fn export(
     })?;
     state
         .store
-        .record_read(&id, &caller.actor(), "export", now_unix())
+        .record_read(&id, &caller.actor(), "export", state.now())
         .await?;
     state
         .metrics
@@ -600,9 +614,10 @@ pub async fn audit_verify(
 /// The OpenAPI 3.1 document, generated from the handlers and types above.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "Pledge", description = "Rights requests: intake, workflow, deadlines, execution and the audit trail. Authenticate with `Authorization: Bearer <API key>`."),
-    paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, cancel, export, audit_records, audit_verify),
-    components(schemas(CreateRequest, Kind, Reason, ProblemDoc)),
+    info(title = "Pledge", description = "Rights requests: intake, workflow, deadlines, execution and the audit trail. Authenticate with `Authorization: Bearer <API key>`; the `public` endpoints, for the person, need no key and are rate-limited."),
+    paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, cancel, export, audit_records, audit_verify,
+        crate::public::create, crate::public::verify_code, crate::public::confirm_page, crate::public::verify_link, crate::public::status),
+    components(schemas(CreateRequest, Kind, Reason, ProblemDoc, crate::public::PublicRequest, crate::public::Code)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
 )]

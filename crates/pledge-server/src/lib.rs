@@ -10,7 +10,11 @@ pub mod banner;
 pub mod consent;
 mod consent_api;
 mod key_cache;
+mod docs;
+pub mod mail;
 pub mod problem;
+mod public;
+pub mod ratelimit;
 pub mod worker;
 
 use axum::Router;
@@ -55,6 +59,100 @@ pub struct Config {
     pub key_recheck: Duration,
     /// The cookie banner, preference centre and unsubscribe links.
     pub banner: banner::Settings,
+    /// Public intake: the form's endpoints, codes and rate limits.
+    pub public: PublicConfig,
+    /// How messages to the person leave.
+    pub mail: MailConfig,
+    /// Where "now" comes from (the system clock; tests turn it).
+    pub clock: Clock,
+}
+
+/// Public intake (`/public/...`, no API key).
+#[derive(Clone, Debug)]
+pub struct PublicConfig {
+    /// Whether `/public/...` is served at all.
+    pub enabled: bool,
+    /// The server's address as the person reaches it, for links in messages.
+    pub base_url: String,
+    /// Whether a verified public request waits for a privacy officer before it runs.
+    pub needs_approval: bool,
+    /// Seconds a code and link stay valid.
+    pub code_ttl_secs: i64,
+    /// Wrong codes allowed before a code is locked.
+    pub max_attempts: i64,
+    /// New requests per client address.
+    pub intake_per_ip: ratelimit::Rate,
+    /// New requests per e-mail address.
+    pub intake_per_email: ratelimit::Rate,
+    /// Code and link checks per client address.
+    pub verify_per_ip: ratelimit::Rate,
+    /// The header a trusted reverse proxy puts the client's address in (its last entry is
+    /// taken); none: the TCP peer's address.
+    pub client_ip_header: Option<String>,
+}
+
+impl Default for PublicConfig {
+    fn default() -> Self {
+        PublicConfig {
+            enabled: true,
+            base_url: "http://127.0.0.1:8080".into(),
+            needs_approval: true,
+            code_ttl_secs: 30 * 60,
+            max_attempts: 5,
+            intake_per_ip: ratelimit::Rate::per_hour(5, 20),
+            intake_per_email: ratelimit::Rate::per_hour(3, 5),
+            verify_per_ip: ratelimit::Rate::per_hour(10, 60),
+            client_ip_header: None,
+        }
+    }
+}
+
+/// E-mail to the person.
+#[derive(Clone, Debug)]
+pub struct MailConfig {
+    /// `smtps://user:password@host` (TLS from the first byte) or
+    /// `smtp://user:password@host:587?tls=required` (STARTTLS); from the environment only,
+    /// since it holds the password. None: messages are written to the log, not sent.
+    pub smtp_url: Option<String>,
+    /// The sender, e.g. `Privacy <privacy@example.com>`.
+    pub from: String,
+    /// Attempts before a message is given up.
+    pub max_attempts: i64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            smtp_url: None,
+            from: "Pledge <privacy@localhost>".into(),
+            max_attempts: 8,
+        }
+    }
+}
+
+/// The shell's clock: seconds since the Unix epoch.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock(Arc::new(now_unix))
+    }
+
+    /// A clock that reads `t` (tests move it).
+    pub fn manual(t: Arc<std::sync::atomic::AtomicI64>) -> Self {
+        Clock(Arc::new(move || t.load(Ordering::SeqCst)))
+    }
+
+    pub fn now(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
 }
 
 impl Default for Config {
@@ -69,6 +167,9 @@ impl Default for Config {
             consent_poll: Duration::from_millis(250),
             key_recheck: Duration::from_secs(1),
             banner: banner::Settings::default(),
+            public: PublicConfig::default(),
+            mail: MailConfig::default(),
+            clock: Clock::system(),
         }
     }
 }
@@ -97,6 +198,10 @@ pub struct AppState {
     pub consent: consent::ConsentService,
     /// Recently confirmed API keys.
     keys: Arc<key_cache::KeyCache>,
+    /// Wakes the mailer when a message is in the outbox.
+    pub wake_mail: Arc<Notify>,
+    /// The public endpoints' rate limits (in this process's memory).
+    pub limits: Arc<public::Limits>,
 }
 
 impl AppState {
@@ -107,10 +212,17 @@ impl AppState {
             keys: Arc::new(key_cache::KeyCache::new(config.key_recheck)),
             store,
             decl,
-            config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             wake: Arc::new(Notify::new()),
+            wake_mail: Arc::new(Notify::new()),
+            limits: Arc::new(public::Limits::new(&config.public)),
+            config: Arc::new(config),
         }
+    }
+
+    /// Now, from the configured clock.
+    pub fn now(&self) -> i64 {
+        self.config.clock.now()
     }
 }
 
@@ -186,12 +298,16 @@ pub fn router(state: AppState) -> Router {
             post(banner::mint_links),
         )
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    Router::new()
+    let mut app = Router::new()
         .route("/v1/openapi.json", get(api::openapi))
+.route("/docs", get(docs::page))
         .nest("/v1", v1)
         .route("/.well-known/gpc.json", get(consent_api::gpc_json))
-        .merge(banner::routes(&state))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(banner::routes(&state));
+    if state.config.public.enabled {
+        app = app.nest("/public", public::routes(&state));
+    }
+    app.route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(|| async { Problem::not_found("no such endpoint") })
@@ -381,10 +497,10 @@ impl Bound {
                 stop_rx.clone(),
             )));
         }
-        let app = router(state);
+        workers.push(tokio::spawn(mail::run(state.clone(), stop_rx.clone())));
         // The peer address is the evidence a consent event keeps (truncated) and the key
-        // of the public routes' rate limit.
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
+        // of the public routes' rate limits.
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await

@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pledge_store::Error as StoreError;
+use pledge_store::{Error as StoreError, VerificationError};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -78,6 +78,21 @@ impl Problem {
         )
     }
 
+    /// 429 for a rate limit: the response says when to come back (`Retry-After`).
+    pub fn rate_limited(detail: impl Into<String>, retry_after_secs: u64) -> Response {
+        let mut response = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            detail,
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        response
+    }
+
     pub fn internal(detail: impl Into<String>) -> Self {
         Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -119,6 +134,7 @@ impl From<StoreError> for Problem {
             StoreError::Transition(pledge_core::workflow::TransitionError::ReasonRequired(_)) => {
                 Problem::invalid(e.to_string())
             }
+            StoreError::Verification(v) => verification_problem(v, e.to_string()),
             StoreError::Transition(_) | StoreError::Conflict(_) => Problem::new(
                 StatusCode::CONFLICT,
                 "transition-not-allowed",
@@ -127,6 +143,40 @@ impl From<StoreError> for Problem {
             ),
             _ => Problem::internal(e.to_string()),
         }
+    }
+}
+
+fn verification_problem(v: &VerificationError, detail: String) -> Problem {
+    match v {
+        // Whether a request exists is not told to someone without its code or token.
+        VerificationError::NoCode(_)
+        | VerificationError::UnknownLink
+        | VerificationError::BadStatusToken => Problem::not_found(detail),
+        VerificationError::Expired => Problem::new(
+            StatusCode::GONE,
+            "code-expired",
+            "The code has expired",
+            detail,
+        ),
+        VerificationError::Used => Problem::new(
+            StatusCode::GONE,
+            "code-used",
+            "The code was already used",
+            detail,
+        ),
+        // Locked for good (no Retry-After): a new request brings a new code.
+        VerificationError::TooManyAttempts => Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-attempts",
+            "Too many wrong codes",
+            detail,
+        ),
+        VerificationError::Wrong { .. } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong-code",
+            "The code is not right",
+            detail,
+        ),
     }
 }
 

@@ -103,6 +103,7 @@ async fn work(state: &AppState, job: Job) {
             {
                 Ok(true) => {
                     state.metrics.jobs_completed.fetch_add(1, Ordering::Relaxed);
+                    state.wake_mail.notify_one();
                 }
                 Ok(false) => eprintln!(
                     "worker: lost the lease of job {}; another worker finishes it",

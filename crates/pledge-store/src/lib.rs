@@ -9,6 +9,10 @@
 pub mod audit;
 pub mod ledger;
 mod migrate;
+pub mod notify;
+mod public;
+
+pub use public::{PERSON, PublicSecrets, VerificationError, VerificationPolicy};
 
 use audit::{AuditRecord, GENESIS, Verification, Walker};
 use pledge_core::plan::CivilTime;
@@ -40,6 +44,8 @@ pub enum Error {
     Conflict(State),
     #[error("cannot draw random bytes: {0}")]
     Random(String),
+    #[error(transparent)]
+    Verification(#[from] VerificationError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -422,16 +428,40 @@ impl Store {
     // Requests
 
     /// Records a new request, its first event and audit record; a verified request that
-    /// needs no approval is queued for a worker in the same transaction.
+    /// needs no approval is queued for a worker in the same transaction. A request naming
+    /// an e-mail address gets its "received" notice in the outbox, in that transaction too.
     pub async fn create_request(&self, new: NewRequest, actor: &str) -> Result<RequestRecord> {
-        let id = format!("req_{}", random_hex(10)?);
-        let received = CivilTime::from_unix(new.received_at);
-        let deadlines = workflow::deadlines(new.regime, new.kind, received);
         let state = match (new.verified, new.needs_approval) {
             (false, _) => State::Received,
             (true, true) => State::AwaitingApproval,
             (true, false) => State::InProgress,
         };
+        let mut tx = self.begin().await?;
+        let record = self.insert_request(&mut tx, new, state, actor).await?;
+        self.notify(
+            &mut tx,
+            &record,
+            notify::Event::Received,
+            json!({}),
+            record.received_at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Inserts a request in `state` with its first event, its job when it is in progress,
+    /// and its audit record, inside `tx`.
+    async fn insert_request(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        new: NewRequest,
+        state: State,
+        actor: &str,
+    ) -> Result<RequestRecord> {
+        let id = format!("req_{}", random_hex(10)?);
+        let received = CivilTime::from_unix(new.received_at);
+        let deadlines = workflow::deadlines(new.regime, new.kind, received);
         let record = RequestRecord {
             id: id.clone(),
             kind: new.kind,
@@ -448,7 +478,6 @@ impl Store {
             result: None,
             updated_at: new.received_at,
         };
-        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO requests (id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
@@ -463,15 +492,15 @@ impl Store {
         .bind(record.due_at)
         .bind(record.confirm_by)
         .bind(record.updated_at)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        self.event(&mut tx, &id, record.received_at, None, state, actor, None)
+        self.event(tx, &id, record.received_at, None, state, actor, None)
             .await?;
         if state == State::InProgress {
-            self.enqueue(&mut tx, &id, record.received_at).await?;
+            self.enqueue(tx, &id, record.received_at).await?;
         }
         self.audit(
-            &mut tx,
+            tx,
             record.received_at,
             actor,
             "request.created",
@@ -486,7 +515,6 @@ impl Store {
             }),
         )
         .await?;
-        tx.commit().await?;
         Ok(record)
     }
 
@@ -611,10 +639,27 @@ impl Store {
         now: i64,
     ) -> Result<RequestRecord> {
         let mut tx = self.begin().await?;
+        let record = self
+            .transition_in(&mut tx, id, transition, actor, now)
+            .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// [`Store::transition`] inside `tx`; the person is told of the steps that matter
+    /// (verified, extended, denied) through the outbox, in the same transaction.
+    async fn transition_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+        transition: &Transition,
+        actor: &str,
+        now: i64,
+    ) -> Result<RequestRecord> {
         let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?
             .ok_or_else(|| Error::UnknownRequest(id.to_string()))?;
         let mut record = request_from_row(&row)?;
@@ -638,13 +683,13 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(applied.from.as_str())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if done.rows_affected() != 1 {
             return Err(Error::Conflict(record.state));
         }
         self.event(
-            &mut tx,
+            tx,
             id,
             now,
             Some(applied.from),
@@ -654,10 +699,10 @@ impl Store {
         )
         .await?;
         if applied.to == State::InProgress {
-            self.enqueue(&mut tx, id, now).await?;
+            self.enqueue(tx, id, now).await?;
         }
         self.audit(
-            &mut tx,
+            tx,
             now,
             actor,
             "request.transition",
@@ -670,12 +715,14 @@ impl Store {
             }),
         )
         .await?;
-        tx.commit().await?;
         record.state = applied.to;
         record.due_at = due_at;
         record.extension_reason = extension;
         record.denial_reason = denial;
         record.updated_at = now;
+        if let Some(event) = notify::Event::for_state(applied.to) {
+            self.notify(tx, &record, event, json!({}), now).await?;
+        }
         Ok(record)
     }
 
@@ -803,6 +850,8 @@ impl Store {
             sqlx::query("UPDATE requests SET state = 'completed' WHERE id = $1")
                 .bind(&job.request_id)
                 .execute(&mut *tx)
+                .await?;
+            self.notify_completed(&mut tx, &job.request_id, export.is_some(), now)
                 .await?;
             self.event(
                 &mut tx,
@@ -1001,9 +1050,7 @@ fn request_from_row(r: &AnyRow) -> Result<RequestRecord> {
     let kind: String = r.try_get("kind")?;
     Ok(RequestRecord {
         id: r.try_get("id")?,
-        kind: kind
-            .parse()
-            .map_err(|e: workflow::UnknownName| Error::Corrupt(e.to_string()))?,
+        kind: kind.parse().map_err(|e: workflow::UnknownName| Error::Corrupt(e.to_string()))?,
         regime: parse(&r.try_get::<String, _>("regime")?)?,
         state: parse(&r.try_get::<String, _>("state")?)?,
         identities: pairs_from_json(&r.try_get::<String, _>("identities")?)?,

@@ -163,6 +163,56 @@ const MIGRATIONS: &[Migration] = &[
          FOR EACH ROW EXECUTE FUNCTION pledge_consent_append_only()",
         ],
     },
+    // 3: public intake. One-time codes and links (hashes only), the person's status token, and
+    // the outbox of e-mails written with the state change they tell of.
+    Migration {
+        version: 3,
+        common: &[
+            "CREATE TABLE verifications (
+            request_id TEXT PRIMARY KEY REFERENCES requests (id),
+            code_hash TEXT NOT NULL,
+            link_hash TEXT NOT NULL UNIQUE,
+            expires_at BIGINT NOT NULL,
+            attempts BIGINT NOT NULL,
+            max_attempts BIGINT NOT NULL,
+            used_at BIGINT
+        )",
+            "CREATE TABLE status_tokens (
+            request_id TEXT PRIMARY KEY REFERENCES requests (id),
+            token_hash TEXT NOT NULL
+        )",
+            "CREATE INDEX verifications_by_expiry ON verifications (expires_at)",
+            "CREATE INDEX outbox_due ON outbox (state, next_attempt_at)",
+        ],
+        sqlite: &["CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            request_id TEXT REFERENCES requests (id),
+            recipient TEXT NOT NULL,
+            event TEXT NOT NULL,
+            data TEXT,
+            state TEXT NOT NULL,
+            attempts BIGINT NOT NULL,
+            next_attempt_at BIGINT NOT NULL,
+            lease_until BIGINT,
+            created_at BIGINT NOT NULL,
+            sent_at BIGINT,
+            error TEXT
+        )"],
+        postgres: &["CREATE TABLE outbox (
+            id BIGSERIAL PRIMARY KEY,
+            request_id TEXT REFERENCES requests (id),
+            recipient TEXT NOT NULL,
+            event TEXT NOT NULL,
+            data TEXT,
+            state TEXT NOT NULL,
+            attempts BIGINT NOT NULL,
+            next_attempt_at BIGINT NOT NULL,
+            lease_until BIGINT,
+            created_at BIGINT NOT NULL,
+            sent_at BIGINT,
+            error TEXT
+        )"],
+    },
 ];
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock keeps two replicas that

@@ -12,6 +12,7 @@ pub mod ropa;
 pub mod rules;
 pub mod schema;
 pub mod serve;
+mod serve_config;
 pub mod store;
 
 use std::process::ExitCode;

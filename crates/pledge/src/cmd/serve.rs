@@ -1,5 +1,6 @@
 //! `pledge serve`: the engine's server, or with `--demo` a ready-to-try one on Chinook.
 
+use super::serve_config::{FileConfig, SMTP_URL_ENV, apply_env};
 use super::store::{STORE_URL_ENV, StoreArg, normalise, redact};
 use crate::clock::now_unix;
 use crate::cmd::request::HMAC_KEY_ENV;
@@ -25,15 +26,19 @@ pub struct Args {
     path: Option<PathBuf>,
     #[command(flatten)]
     store: StoreArg,
-    /// Where to listen.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    listen: String,
-    /// Background workers in this process (0: serve the API only).
-    #[arg(long, default_value_t = 1)]
-    workers: usize,
-    /// Seconds a claimed job stays a worker's before another may take it over.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=3600))]
-    lease_secs: i64,
+    /// Settings from a TOML file (see examples/serve.toml); PLEDGE_* environment
+    /// variables override it, and these flags override both.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where to listen. Default: 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Background workers in this process (0: serve the API only). Default: 1.
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Seconds a claimed job stays a worker's before another may take it over. Default: 30.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=3600))]
+    lease_secs: Option<i64>,
     /// Start a demo: the Chinook example declaration on a private copy of the Chinook
     /// database, a fresh store, and an admin key printed once.
     #[arg(long, conflicts_with_all = ["path", "url"])]
@@ -49,11 +54,31 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 async fn serve(args: Args) -> Result<ExitCode> {
+    let env = |name: &str| std::env::var(name).ok();
+    let mut file = match &args.config {
+        Some(path) => FileConfig::read(path)?,
+        None => FileConfig::default(),
+    };
+    apply_env(&mut file, &env)?;
+    let listen = args
+        .listen
+        .clone()
+        .or_else(|| file.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    let lease_secs = args.lease_secs.or(file.lease_secs).unwrap_or(30);
+    if !(1..=3600).contains(&lease_secs) {
+        bail!("lease_secs must be 1 to 3600, not {lease_secs}");
+    }
+    let smtp_url = env(SMTP_URL_ENV).filter(|u| !u.is_empty());
     let mut config = Config {
-        workers: args.workers,
-        lease_secs: args.lease_secs,
+        workers: args.workers.or(file.workers).unwrap_or(1),
+        lease_secs,
+        public: file.public(&listen)?,
+        // The demo never sends mail: its messages go to the log.
+        mail: file.mail(if args.demo { None } else { smtp_url }),
         ..Config::default()
     };
+    pledge_server::mail::Sender::new(&config.mail).map_err(anyhow::Error::msg)?;
     if let Some(ms) = std::env::var("PLEDGE_TEST_PAUSE_BEFORE_COMPLETE_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
@@ -98,7 +123,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
         let store = format!("sqlite:{}", dir.join("pledge-store.db").display());
         (decl, store, Some(dir))
     } else {
-        let path = input::declaration_path(args.path.clone());
+        let path = input::declaration_path(args.path.clone().or(file.declaration.clone()));
         let decl = match input::load_or_report(&path)? {
             Ok((_, decl)) => decl,
             Err((sources, errors)) => {
@@ -106,18 +131,33 @@ async fn serve(args: Args) -> Result<ExitCode> {
                 return Ok(super::exit_invalid());
             }
         };
-        (decl, args.store.resolve(), None)
+        let store = match (&args.store.url, std::env::var(STORE_URL_ENV)) {
+            (None, Err(_)) => file
+                .store
+                .as_ref()
+                .map_or_else(|| args.store.resolve(), |s| s.get_ref().clone()),
+            _ => args.store.resolve(),
+        };
+        (decl, store, None)
     };
     let store_url = normalise(&store_url);
     let store = Store::open(&store_url)
         .await
         .with_context(|| format!("cannot open the store {}", redact(&store_url)))?;
-    let bound = Bound::bind(&args.listen).await?;
+    let bound = Bound::bind(&listen).await?;
     let addr = bound
         .local_addr()
-        .map_or_else(|| args.listen.clone(), |a| a.to_string());
+        .map_or_else(|| listen.clone(), |a| a.to_string());
+    if file.public.base_url.is_none() {
+        // Links in messages point at the address actually bound (port 0 picks one).
+        config.public.base_url = format!("http://{addr}");
+    }
     println!("pledge serve: listening on http://{addr}");
     println!("store: {}", redact(&store_url));
+    println!("API documentation: http://{addr}/docs");
+    if config.mail.smtp_url.is_none() {
+        println!("mail: no {SMTP_URL_ENV}: messages to people are written to the log, not sent");
+    }
     if let Some(dir) = &demo_dir {
         let (key, secret) = store
             .create_key(Role::Admin, Some("demo"), "cli", now_unix())
@@ -141,6 +181,13 @@ async fn serve(args: Args) -> Result<ExitCode> {
         );
         println!(
             "  kinds: access, portability, erasure, rectification (with \"changes\":{{\"address\":\"...\"}}), restriction"
+        );
+        println!("As the person (no key; the code appears in this log as the e-mail would):");
+        println!(
+            "  curl -s -H 'Content-Type: application/json' -d '{{\"kind\":\"access\",\"email\":\"luisg@embraer.com.br\"}}' http://{addr}/public/requests"
+        );
+        println!(
+            "  curl -s -H 'Content-Type: application/json' -d '{{\"code\":\"CODE\"}}' http://{addr}/public/requests/REQUEST_ID/verify"
         );
         println!(
             "  pledge audit verify --store sqlite:{}",

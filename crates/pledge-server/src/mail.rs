@@ -1,0 +1,362 @@
+//! Messages to the person: the mailer drains the store's outbox, renders each message from
+//! a plain-text template (one per event, `templates/mail/`), and sends it over SMTP
+//! (`lettre`), or writes it to the log when no SMTP URL is configured (the demo). A failed
+//! send is retried later by the store's schedule; sending never blocks a request.
+
+use crate::{AppState, MailConfig};
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use pledge_core::plan::CivilTime;
+use pledge_store::notify::{Event, OutboxMessage};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::sync::watch;
+
+const TEMPLATES: [(Event, &str); 6] = [
+    (
+        Event::Verification,
+        include_str!("../templates/mail/verification.txt"),
+    ),
+    (
+        Event::Received,
+        include_str!("../templates/mail/received.txt"),
+    ),
+    (
+        Event::Verified,
+        include_str!("../templates/mail/verified.txt"),
+    ),
+    (
+        Event::Extended,
+        include_str!("../templates/mail/extended.txt"),
+    ),
+    (
+        Event::Completed,
+        include_str!("../templates/mail/completed.txt"),
+    ),
+    (Event::Denied, include_str!("../templates/mail/denied.txt")),
+];
+
+/// Messages claimed at once.
+const BATCH: i64 = 20;
+/// Seconds a claimed message is this mailer's before another may send it.
+const LEASE_SECS: i64 = 120;
+/// How often expired codes are purged, in seconds.
+const PURGE_EVERY: i64 = 600;
+
+/// A rendered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub body: String,
+}
+
+/// What the templates know beside the message's own data.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub controller: String,
+    pub base_url: String,
+    pub authority_name: Option<String>,
+    pub authority_website: Option<String>,
+}
+
+impl Context {
+    pub fn of(state: &AppState) -> Self {
+        let doc = state.decl.doc();
+        let authority = doc.supervisory_authority.as_ref();
+        Context {
+            controller: crate::public::controller_name(state),
+            base_url: state
+                .config
+                .public
+                .base_url
+                .trim_end_matches('/')
+                .to_string(),
+            authority_name: authority.map(|a| a.name.value.clone()),
+            authority_website: authority
+                .and_then(|a| a.website.as_ref())
+                .map(|w| w.value.to_string()),
+        }
+    }
+}
+
+/// The words for what a kind of request asks, after "to".
+fn kind_label(kind: &str) -> &str {
+    match kind {
+        "access" => "see the personal data we hold about you",
+        "portability" => "receive your personal data in a portable format",
+        "erasure" => "erase your personal data",
+        "rectification" => "correct your personal data",
+        "restriction" => "restrict how we use your personal data",
+        "objection" => "stop using your personal data for a purpose you object to",
+        "withdraw_consent" => "withdraw your consent",
+        "opt_out" => "stop selling or sharing your personal information",
+        other => other,
+    }
+}
+
+fn date(unix: Option<i64>) -> String {
+    unix.map(|t| {
+        let s = CivilTime::from_unix(t).to_rfc3339();
+        s.get(..10).unwrap_or(&s).to_string()
+    })
+    .unwrap_or_default()
+}
+
+/// Renders `event`'s template with the message data. Pure: the same input, the same text.
+pub fn render(event: Event, data: &Value, ctx: &Context) -> Result<Rendered, String> {
+    let source = TEMPLATES
+        .iter()
+        .find(|(e, _)| *e == event)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| format!("no template for {event}"))?;
+    let get = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or("");
+    let request_id = get("request_id");
+    let mut vars = json!({
+        "controller": ctx.controller,
+        "request_id": request_id,
+        "kind_label": kind_label(get("kind")),
+        "received_date": date(data.get("received_at").and_then(Value::as_i64)),
+        "due_date": date(data.get("due_at").and_then(Value::as_i64)),
+        "extension_reason": data.get("extension_reason"),
+        "denial_reason": data.get("denial_reason"),
+        "authority_name": ctx.authority_name,
+        "authority_website": ctx.authority_website,
+        "has_export": data.get("has_export").and_then(Value::as_bool).unwrap_or(false),
+        // The hook for the export's download link: filled when the request has one.
+        "export_url": data.get("export_url"),
+    });
+    if event == Event::Verification {
+        let received = data.get("received_at").and_then(Value::as_i64).unwrap_or(0);
+        let expires = data.get("expires_at").and_then(Value::as_i64).unwrap_or(0);
+        vars["code"] = json!(get("code"));
+        vars["expires_minutes"] = json!((expires - received).max(0) / 60);
+        vars["verify_url"] = json!(format!(
+            "{}/public/verify?token={}",
+            ctx.base_url,
+            get("link_token")
+        ));
+        vars["status_url"] = json!(format!(
+            "{}/public/requests/{request_id}?token={}",
+            ctx.base_url,
+            get("status_token")
+        ));
+    }
+    let env = minijinja::Environment::new();
+    let text = env
+        .render_str(source, minijinja::value::Serde(&vars))
+        .map_err(|e| format!("template {event}: {e}"))?;
+    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+    let subject = first
+        .strip_prefix("Subject: ")
+        .ok_or_else(|| format!("template {event} does not start with `Subject: `"))?;
+    Ok(Rendered {
+        subject: subject.trim().to_string(),
+        body: rest.trim_start_matches('\n').to_string(),
+    })
+}
+
+/// Where messages go.
+pub enum Sender {
+    /// Written to the log (stderr): the demo, and a server with no SMTP URL.
+    Log,
+    Smtp {
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
+        from: Mailbox,
+    },
+}
+
+impl Sender {
+    /// Checks the configuration at start-up, so a bad URL or sender stops `pledge serve`
+    /// instead of failing every message later.
+    pub fn new(config: &MailConfig) -> Result<Sender, String> {
+        let from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|e| format!("mail sender `{}`: {e}", config.from))?;
+        match &config.smtp_url {
+            None => Ok(Sender::Log),
+            Some(url) => {
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| format!("the SMTP URL is not valid: {e}"))?
+                    .timeout(Some(Duration::from_secs(30)))
+                    .build();
+                Ok(Sender::Smtp {
+                    transport: Box::new(transport),
+                    from,
+                })
+            }
+        }
+    }
+
+    pub async fn send(&self, to: &str, message: &Rendered) -> Result<(), String> {
+        match self {
+            Sender::Log => {
+                eprintln!(
+                    "mail (not sent: no SMTP URL) to {to}\nSubject: {}\n\n{}\n-- end of mail",
+                    message.subject, message.body
+                );
+                Ok(())
+            }
+            Sender::Smtp { transport, from } => {
+                let to: Mailbox = to.parse().map_err(|e| format!("recipient address: {e}"))?;
+                let email = Message::builder()
+                    .from(from.clone())
+                    .to(to)
+                    .subject(message.subject.clone())
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(message.body.clone())
+                    .map_err(|e| format!("cannot build the message: {e}"))?;
+                transport
+                    .send(email)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("SMTP: {e}"))
+            }
+        }
+    }
+}
+
+/// The mailer: until `stop`, sends what is due in the outbox, then waits for a wake-up or
+/// the poll interval. Also purges expired codes now and then.
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    let sender = match Sender::new(&state.config.mail) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mailer: not started: {e}");
+            return;
+        }
+    };
+    let ctx = Context::of(&state);
+    let mut last_purge = i64::MIN;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let now = state.now();
+        if now.saturating_sub(last_purge) >= PURGE_EVERY {
+            last_purge = now;
+            if let Err(e) = state.store.purge_expired_verifications(now).await {
+                eprintln!("mailer: cannot purge expired codes: {e}");
+            }
+        }
+        let sent = match drain_once(&state, &sender, &ctx).await {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("mailer: cannot read the outbox: {e}");
+                0
+            }
+        };
+        if sent > 0 {
+            continue;
+        }
+        tokio::select! {
+            _ = stop.changed() => {}
+            () = state.wake_mail.notified() => {}
+            () = tokio::time::sleep(state.config.poll) => {}
+        }
+    }
+}
+
+/// Claims the due messages once and sends them; returns how many were claimed.
+pub async fn drain_once(
+    state: &AppState,
+    sender: &Sender,
+    ctx: &Context,
+) -> Result<usize, pledge_store::Error> {
+    let now = state.now();
+    let messages = state.store.claim_messages(BATCH, LEASE_SECS, now).await?;
+    for m in &messages {
+        deliver(state, sender, ctx, m).await?;
+    }
+    Ok(messages.len())
+}
+
+async fn deliver(
+    state: &AppState,
+    sender: &Sender,
+    ctx: &Context,
+    m: &OutboxMessage,
+) -> Result<(), pledge_store::Error> {
+    let max = state.config.mail.max_attempts;
+    let outcome = match render(m.event, &m.data, ctx) {
+        Ok(rendered) => sender.send(&m.recipient, &rendered).await,
+        // A template that does not render will not render later either: give up now.
+        Err(e) => {
+            return state
+                .store
+                .message_failed(m, &e, m.attempts, state.now())
+                .await;
+        }
+    };
+    match outcome {
+        Ok(()) => state.store.message_sent(m, state.now()).await,
+        Err(e) => {
+            eprintln!("mailer: message {} ({}) not sent: {e}", m.id, m.event);
+            state.store.message_failed(m, &e, max, state.now()).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Context {
+        Context {
+            controller: "Chinook Corp.".into(),
+            base_url: "https://privacy.example.com".into(),
+            authority_name: Some("Datatilsynet".into()),
+            authority_website: Some("https://www.datatilsynet.dk".into()),
+        }
+    }
+
+    fn data(extra: Value) -> Value {
+        let mut d = json!({
+            "request_id": "req_0123",
+            "kind": "access",
+            "regime": "gdpr",
+            "received_at": 1_767_225_600, // 2026-01-01
+            "due_at": 1_769_904_000,      // 2026-02-01
+            "extension_reason": null,
+            "denial_reason": null,
+        });
+        if let (Some(o), Value::Object(e)) = (d.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        d
+    }
+
+    #[test]
+    fn every_event_renders() {
+        let extras = [
+            json!({}),
+            json!({"code": "01234567", "link_token": "ab", "status_token": "cd", "expires_at": 1_767_227_400}),
+            json!({}),
+            json!({"extension_reason": "backups in three systems", "due_at": 1_775_001_600}),
+            json!({"has_export": true}),
+            json!({"denial_reason": "we hold no data about this address"}),
+        ];
+        let mut all = String::new();
+        for (event, extra) in pledge_store::notify::EVENTS.iter().zip(extras) {
+            let r = render(*event, &data(extra), &ctx()).unwrap();
+            assert!(!r.subject.is_empty() && !r.body.contains("{{"), "{event}");
+            all.push_str(&format!(
+                "=== {event}\nSubject: {}\n\n{}\n",
+                r.subject, r.body
+            ));
+        }
+        insta::assert_snapshot!(all);
+    }
+
+    #[test]
+    fn the_export_link_hook() {
+        let r = render(
+            Event::Completed,
+            &data(json!({"has_export": true, "export_url": "https://x.example/e/1"})),
+            &ctx(),
+        )
+        .unwrap();
+        assert!(r.body.contains("https://x.example/e/1"), "{}", r.body);
+    }
+}

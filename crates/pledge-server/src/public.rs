@@ -1,0 +1,439 @@
+//! Public intake: a data subject sends a request without an API key, proves the e-mail
+//! address with a one-time code or link sent there, and follows the request with a status
+//! token. Rate-limited per client address and per e-mail address (in memory, per replica).
+//!
+//! New request kinds slot in through [`crate::api::Kind`]: whatever staff intake takes, the
+//! public form takes too, with the same checks ([`crate::api::check_intake`]).
+
+use crate::api::{Kind, check_intake};
+use crate::problem::{ApiJson, ApiQuery, Problem, ProblemDoc};
+use crate::ratelimit::Limiter;
+use crate::{AppState, PublicConfig};
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{Form, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Router, middleware};
+use pledge_core::html::escape;
+use pledge_core::plan::{CivilTime, RequestKind};
+use pledge_core::types::Email;
+use pledge_core::workflow::{self, Regime, State as RequestState};
+use pledge_store::{NewRequest, RequestRecord, VerificationPolicy};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use utoipa::{IntoParams, ToSchema};
+
+/// The rate limits of the public endpoints.
+#[derive(Debug)]
+pub struct Limits {
+    intake_per_ip: Limiter,
+    intake_per_email: Limiter,
+    verify_per_ip: Limiter,
+}
+
+impl Limits {
+    pub fn new(config: &PublicConfig) -> Self {
+        Limits {
+            intake_per_ip: Limiter::new(config.intake_per_ip),
+            intake_per_email: Limiter::new(config.intake_per_email),
+            verify_per_ip: Limiter::new(config.verify_per_ip),
+        }
+    }
+}
+
+/// The client's address, put in the request by [`client_address`].
+#[derive(Debug, Clone)]
+pub struct Client(pub String);
+
+pub fn routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/requests", post(create))
+        .route("/requests/{id}", get(status))
+        .route("/requests/{id}/verify", post(verify_code))
+        .route("/verify", get(confirm_page).post(verify_link))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            identify_client,
+        ))
+}
+
+async fn identify_client(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: middleware::Next,
+) -> Response {
+    let client = client_address(&req, state.config.public.client_ip_header.as_deref());
+    req.extensions_mut().insert(Client(client));
+    next.run(req).await
+}
+
+/// The TCP peer, or behind a trusted proxy the last entry of the configured header (the
+/// one that proxy added; earlier entries are whatever the client claimed).
+fn client_address(req: &Request, header: Option<&str>) -> String {
+    if let Some(last) = header.and_then(|name| last_entry(req.headers(), name)) {
+        return last;
+    }
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
+}
+
+fn last_entry(headers: &HeaderMap, name: &str) -> Option<String> {
+    let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
+    let last = value.rsplit(',').next()?.trim();
+    (!last.is_empty()).then(|| last.to_string())
+}
+
+/// Why a public call was refused: a problem, or a rate limit (with `Retry-After`).
+pub enum Rejection {
+    Problem(Problem),
+    Limited { detail: String, retry_after: u64 },
+}
+
+impl From<Problem> for Rejection {
+    fn from(p: Problem) -> Self {
+        Rejection::Problem(p)
+    }
+}
+
+impl From<pledge_store::Error> for Rejection {
+    fn from(e: pledge_store::Error) -> Self {
+        Rejection::Problem(e.into())
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        match self {
+            Rejection::Problem(p) => p.into_response(),
+            Rejection::Limited {
+                detail,
+                retry_after,
+            } => Problem::rate_limited(detail, retry_after),
+        }
+    }
+}
+
+fn limit(limiter: &Limiter, key: &str, now: i64, what: &str) -> Result<(), Rejection> {
+    limiter
+        .take(key, now)
+        .map_err(|retry_after| Rejection::Limited {
+            detail: format!("too many {what}; try again later"),
+            retry_after,
+        })
+}
+
+/// `POST /public/requests`: a request from the person themself.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublicRequest {
+    pub kind: Kind,
+    /// The address the code is sent to; it also identifies the person.
+    pub email: String,
+    /// `gdpr` or `ccpa`; wins over `jurisdiction`.
+    #[schema(value_type = Option<String>, example = "gdpr")]
+    pub regime: Option<Regime>,
+    /// Where the person lives, as an ISO 3166 code (`US-CA` or `CA` for California: CCPA;
+    /// anything else: GDPR). Only a hint, used when `regime` is not given.
+    pub jurisdiction: Option<String>,
+    /// Other identities the declaration's tables know, e.g. `{"phone": "+45..."}`.
+    #[serde(default)]
+    pub identities: BTreeMap<String, String>,
+    /// For rectification: column (or `table.column`) → new value.
+    #[serde(default)]
+    pub changes: BTreeMap<String, String>,
+}
+
+fn regime_of(body: &PublicRequest) -> Regime {
+    match (&body.regime, body.jurisdiction.as_deref()) {
+        (Some(r), _) => *r,
+        (None, Some(j)) if matches!(j.trim().to_ascii_uppercase().as_str(), "US-CA" | "CA") => {
+            Regime::Ccpa
+        }
+        _ => Regime::Gdpr,
+    }
+}
+
+#[utoipa::path(post, path = "/public/requests", tag = "public", request_body = PublicRequest, security(()),
+    description = "A request from the person: answered 202, and a one-time code and link go to the e-mail address. The request waits in `verifying` until one of them comes back.",
+    responses(
+        (status = 202, description = "Taken in; the code is on its way", body = Object),
+        (status = 400, description = "Malformed JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown field, bad e-mail address, undeclared identity", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this address or for this e-mail; see Retry-After", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    axum::Extension(client): axum::Extension<Client>,
+    body: Result<ApiJson<PublicRequest>, Problem>,
+) -> Result<Response, Rejection> {
+    let now = state.now();
+    limit(
+        &state.limits.intake_per_ip,
+        &client.0,
+        now,
+        "requests from your address",
+    )?;
+    let ApiJson(body) = body?;
+    let email: Email = body
+        .email
+        .trim()
+        .parse()
+        .map_err(|e| Problem::invalid(format!("`email`: {e}")))?;
+    let email = email.to_string();
+    limit(
+        &state.limits.intake_per_email,
+        &email.to_lowercase(),
+        now,
+        "requests for this e-mail address",
+    )?;
+    let kind = RequestKind::from(body.kind);
+    let mut identities = body.identities.clone();
+    if identities.insert("email".into(), email.clone()).is_some() {
+        return Err(Problem::invalid("give the e-mail address once, as `email`").into());
+    }
+    check_intake(&state, kind, &identities, &body.changes)?;
+    let config = &state.config.public;
+    let (record, _secrets) = state
+        .store
+        .create_public_request(
+            NewRequest {
+                kind: kind.into(),
+                regime: regime_of(&body),
+                identities: identities.into_iter().collect(),
+                changes: body.changes.into_iter().collect(),
+                needs_approval: config.needs_approval,
+                verified: false,
+                received_at: now,
+            },
+            VerificationPolicy {
+                ttl_secs: config.code_ttl_secs,
+                max_attempts: config.max_attempts,
+            },
+        )
+        .await?;
+    state
+        .metrics
+        .requests_created
+        .fetch_add(1, Ordering::Relaxed);
+    state.wake_mail.notify_one();
+    let mut v = person_view(&record, now);
+    v["next"] = json!(format!(
+        "we sent a code to {email}: POST it to /public/requests/{}/verify as {{\"code\": \"...\"}}, or open the link in the message",
+        record.id
+    ));
+    Ok((StatusCode::ACCEPTED, axum::Json(v)).into_response())
+}
+
+/// What the person sees of their request: no identities, no results.
+fn person_view(r: &RequestRecord, now: i64) -> Value {
+    let dpv = r.state.dpv();
+    json!({
+        "id": r.id,
+        "kind": r.kind.as_str(),
+        "regime": r.regime.as_str(),
+        "state": r.state.as_str(),
+        "status": {
+            "dpv": dpv,
+            "iri": format!("https://w3id.org/dpv#{}", dpv.trim_start_matches("dpv:")),
+        },
+        "received_at": CivilTime::from_unix(r.received_at).to_rfc3339(),
+        "due_at": CivilTime::from_unix(r.due_at).to_rfc3339(),
+        "overdue": workflow::is_overdue(r.state, CivilTime::from_unix(r.due_at), CivilTime::from_unix(now)),
+        "extension_reason": r.extension_reason,
+        "denial_reason": r.denial_reason,
+    })
+}
+
+/// The body of `POST /public/requests/{id}/verify`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Code {
+    /// The eight digits from the message.
+    pub code: String,
+}
+
+#[utoipa::path(post, path = "/public/requests/{id}/verify", tag = "public", request_body = Code, security(()), params(("id" = String, Path)),
+    description = "The code from the message. Right: the request goes on (to approval, or to a worker). Each wrong code counts; after the last allowed one the code is locked.",
+    responses(
+        (status = 200, description = "Verified; the request as the person sees it", body = Object),
+        (status = 404, description = "No code for this request (unknown, or purged)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The request was closed meanwhile", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 410, description = "The code expired or was already used", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Wrong code (the detail says how many attempts are left), or a body that is not one", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong codes (locked), or too many checks from this address (with Retry-After)", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
+pub async fn verify_code(
+    State(state): State<AppState>,
+    axum::Extension(client): axum::Extension<Client>,
+    Path(id): Path<String>,
+    body: Result<ApiJson<Code>, Problem>,
+) -> Result<Response, Rejection> {
+    let now = state.now();
+    limit(
+        &state.limits.verify_per_ip,
+        &client.0,
+        now,
+        "code checks from your address",
+    )?;
+    let ApiJson(body) = body?;
+    let record = state.store.verify_code(&id, &body.code, now).await?;
+    went_on(&state, &record);
+    Ok(axum::Json(person_view(&record, now)).into_response())
+}
+
+fn went_on(state: &AppState, record: &RequestRecord) {
+    state.metrics.transitions.fetch_add(1, Ordering::Relaxed);
+    if record.state == RequestState::InProgress {
+        state.wake.notify_one();
+    }
+    state.wake_mail.notify_one();
+}
+
+/// `?token=...`
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct Token {
+    pub token: String,
+}
+
+#[utoipa::path(get, path = "/public/verify", tag = "public", params(Token), security(()),
+    description = "The link in the message. It changes nothing (mail scanners open links): it shows a page whose button confirms with a POST.",
+    responses((status = 200, description = "The confirmation page", content_type = "text/html", body = String)))]
+pub async fn confirm_page(State(state): State<AppState>, ApiQuery(q): ApiQuery<Token>) -> Response {
+    let body = format!(
+        "<p>Confirm that you sent this request to {controller}, so that we can answer it.</p>\n\
+         <form method=\"post\" action=\"/public/verify\">\n\
+         <input type=\"hidden\" name=\"token\" value=\"{token}\">\n\
+         <button type=\"submit\">Confirm my request</button>\n</form>\n\
+         <p>If you did not send it, close this page: nothing happens.</p>",
+        controller = escape(&controller_name(&state)),
+        token = escape(&q.token),
+    );
+    page(StatusCode::OK, "Confirm your request", &body)
+}
+
+#[utoipa::path(post, path = "/public/verify", tag = "public", security(()),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token=...` from the link"),
+    description = "The confirmation page's button. The same outcomes as the code, as a page.",
+    responses(
+        (status = 200, description = "Confirmed", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown link", content_type = "text/html", body = String),
+        (status = 410, description = "Expired or already used", content_type = "text/html", body = String),
+        (status = 429, description = "Too many checks from this address (Retry-After)", content_type = "text/html", body = String)
+    ))]
+pub async fn verify_link(
+    State(state): State<AppState>,
+    axum::Extension(client): axum::Extension<Client>,
+    form: Result<Form<Token>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let now = state.now();
+    if let Err(secs) = state.limits.verify_per_ip.take(&client.0, now) {
+        let mut response = problem_page(&Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            "too many confirmations from your address; try again later",
+        ));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, secs.into());
+        return response;
+    }
+    let Ok(Form(form)) = form else {
+        return problem_page(&Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-body",
+            "The form cannot be read",
+            "send token=... as a form",
+        ));
+    };
+    match state.store.verify_link(&form.token, now).await {
+        Ok(record) => {
+            went_on(&state, &record);
+            let next = if record.state == RequestState::AwaitingApproval {
+                "Our privacy team reviews it next."
+            } else {
+                "We are working on it now."
+            };
+            page(
+                StatusCode::OK,
+                "Request confirmed",
+                &format!(
+                    "<p>Thank you: your {} request ({}) is confirmed. {next} We will write to you at each step, and by {} at the latest.</p>",
+                    escape(record.kind.as_str()),
+                    escape(&record.id),
+                    CivilTime::from_unix(record.due_at)
+                        .to_rfc3339()
+                        .get(..10)
+                        .unwrap_or(""),
+                ),
+            )
+        }
+        Err(e) => problem_page(&Problem::from(e)),
+    }
+}
+
+#[utoipa::path(get, path = "/public/requests/{id}", tag = "public", params(("id" = String, Path), Token), security(()),
+    description = "Where the request stands, for the person holding the status token from the first message.",
+    responses(
+        (status = 200, description = "State, deadlines, reasons and history; never personal data", body = Object),
+        (status = 404, description = "Unknown request, or a token that does not match", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
+pub async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<Token>,
+) -> Result<Response, Problem> {
+    let (record, events) = state.store.public_status(&id, &q.token).await?;
+    let mut v = person_view(&record, state.now());
+    v["events"] = events
+        .iter()
+        .map(|e| {
+            json!({
+                "at": CivilTime::from_unix(e.at).to_rfc3339(),
+                "state": e.to_state.as_str(),
+                "reason": e.reason,
+            })
+        })
+        .collect();
+    Ok(axum::Json(v).into_response())
+}
+
+pub(crate) fn controller_name(state: &AppState) -> String {
+    state
+        .decl
+        .doc()
+        .controller
+        .as_ref()
+        .map_or_else(|| "us".to_string(), |c| c.name.value.clone())
+}
+
+/// A small self-contained page (no external assets).
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"referrer\" content=\"no-referrer\">\
+         <title>{t}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em}}\
+         button{{font:inherit;padding:.5em 1em}}</style></head>\n<body><h1>{t}</h1>\n{body}\n</body></html>\n",
+        t = escape(title),
+    );
+    let mut response = (status, Html(html)).into_response();
+    // The page carries a token: keep it out of caches.
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+fn problem_page(p: &Problem) -> Response {
+    page(p.status, p.title, &format!("<p>{}</p>", escape(&p.detail)))
+}

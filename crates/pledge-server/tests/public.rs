@@ -1,0 +1,741 @@
+//! Public intake, on a SQLite store (always) and a PostgreSQL store (the server that
+//! scripts/test.sh starts): a request from the person, the code and link that come by
+//! e-mail (through a real SMTP conversation with a small sink written here), expiry, reuse,
+//! attempts, rate limits with Retry-After, the person's status page, the notices of each
+//! step, and delivery failures retried from the outbox.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use pledge_connect::Database;
+use pledge_server::mail::{self, Context, Sender};
+use pledge_server::ratelimit::Rate;
+use pledge_server::{AppState, Clock, Config, MailConfig, PublicConfig, router};
+use pledge_store::{Role, Store};
+use serde_json::{Value as Json, json};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tower::ServiceExt;
+
+const CHINOOK: &str =
+    include_str!("../../pledge-connect/tests/fixtures/chinook/chinook_sqlite.sql");
+const LUIS: &str = "luisg@embraer.com.br";
+const T0: i64 = 1_780_000_000;
+
+/// A minimal SMTP server on loopback that keeps every message it is given.
+struct Sink {
+    port: u16,
+    messages: Arc<Mutex<Vec<String>>>,
+}
+
+impl Sink {
+    async fn start() -> Sink {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let kept = messages.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let kept = kept.clone();
+                tokio::spawn(async move {
+                    let (read, mut write) = socket.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    write.write_all(b"220 sink ready\r\n").await.unwrap();
+                    let mut data: Option<String> = None;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if let Some(body) = data.as_mut() {
+                            if line == "." {
+                                kept.lock().unwrap().push(std::mem::take(body));
+                                data = None;
+                                write.write_all(b"250 kept\r\n").await.unwrap();
+                            } else {
+                                body.push_str(&line);
+                                body.push('\n');
+                            }
+                            continue;
+                        }
+                        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                        let reply: &[u8] = match verb.as_str() {
+                            "EHLO" | "HELO" => b"250 sink\r\n",
+                            "DATA" => {
+                                data = Some(String::new());
+                                b"354 go on\r\n"
+                            }
+                            "QUIT" => {
+                                let _ = write.write_all(b"221 bye\r\n").await;
+                                break;
+                            }
+                            _ => b"250 ok\r\n",
+                        };
+                        write.write_all(reply).await.unwrap();
+                    }
+                });
+            }
+        });
+        Sink { port, messages }
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.messages.lock().unwrap())
+    }
+}
+
+struct Env {
+    app: axum::Router,
+    state: AppState,
+    clock: Arc<AtomicI64>,
+    sink: Sink,
+    sender: Sender,
+    admin: String,
+    dir: PathBuf,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    json: Json,
+    text: String,
+}
+
+impl Env {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, String)>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = match body {
+            Some((ct, b)) => req.header(header::CONTENT_TYPE, ct).body(Body::from(b)),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let response = self.app.clone().oneshot(req).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        Reply {
+            status,
+            headers,
+            json: serde_json::from_str(&text).unwrap_or(Json::Null),
+            text,
+        }
+    }
+
+    async fn post(&self, path: &str, body: Json) -> Reply {
+        self.call(
+            Method::POST,
+            path,
+            Some(("application/json", body.to_string())),
+            &[],
+        )
+        .await
+    }
+
+    async fn staff(&self, path: &str, body: Json) -> Reply {
+        let auth = format!("Bearer {}", self.admin);
+        self.call(
+            Method::POST,
+            path,
+            Some(("application/json", body.to_string())),
+            &[("authorization", &auth)],
+        )
+        .await
+    }
+
+    /// Sends what is due and returns the messages the sink received.
+    async fn mail(&self) -> Vec<String> {
+        mail::drain_once(&self.state, &self.sender, &Context::of(&self.state))
+            .await
+            .unwrap();
+        self.sink.take()
+    }
+
+    async fn audit_records(&self) -> u64 {
+        self.state.store.verify_audit().await.unwrap().records
+    }
+
+    async fn state_of(&self, id: &str) -> String {
+        self.state
+            .store
+            .get_request(id)
+            .await
+            .unwrap()
+            .state
+            .as_str()
+            .to_string()
+    }
+
+    fn advance(&self, secs: i64) {
+        self.clock.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn generous() -> PublicConfig {
+    PublicConfig {
+        base_url: "https://privacy.example.com/".into(),
+        intake_per_ip: Rate::per_hour(1000, 1000),
+        intake_per_email: Rate::per_hour(1000, 1000),
+        verify_per_ip: Rate::per_hour(1000, 1000),
+        ..PublicConfig::default()
+    }
+}
+
+async fn env(name: &str, store: Store, public: PublicConfig) -> Env {
+    let dir = std::env::temp_dir().join(format!("pledge-public-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let chinook = format!("sqlite:{}", dir.join("chinook.db").display());
+    let mut db = Database::connect(None, &format!("{chinook}?mode=rwc"))
+        .await
+        .unwrap();
+    db.batch(&format!("BEGIN;\n{CHINOOK}\nCOMMIT;"))
+        .await
+        .unwrap();
+    db.close().await;
+    let text = std::fs::read_to_string(repo().join("examples/chinook/pledge.toml")).unwrap();
+    let decl = pledge_core::load(&pledge_core::SourceMap::single("pledge.toml", text)).unwrap();
+    let (_, admin) = store
+        .create_key(Role::Admin, None, "test", T0)
+        .await
+        .unwrap();
+    let sink = Sink::start().await;
+    let clock = Arc::new(AtomicI64::new(T0));
+    let mail = MailConfig {
+        smtp_url: Some(format!("smtp://127.0.0.1:{}", sink.port)),
+        from: "Chinook Privacy <privacy@example.com>".into(),
+        max_attempts: 3,
+    };
+    let sender = Sender::new(&mail).unwrap();
+    let config = Config {
+        connections: vec![("CHINOOK_DATABASE_URL".into(), chinook)],
+        public,
+        mail,
+        clock: Clock::manual(clock.clone()),
+        ..Config::default()
+    };
+    let state = AppState::new(store, decl, config);
+    Env {
+        app: router(state.clone()),
+        state,
+        clock,
+        sink,
+        sender,
+        admin,
+        dir,
+    }
+}
+
+/// The eight-digit code, the link token and the status token in a verification message.
+fn secrets(message: &str) -> (String, String, String) {
+    // Quoted-printable may fold long lines: undo soft breaks first.
+    let text = message.replace("=\n", "").replace("=3D", "=");
+    let code = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Your code: "))
+        .expect("a code")
+        .trim()
+        .to_string();
+    // The verify link comes first in the message, the status link last.
+    let token_after = |marker: &str| {
+        let at = text
+            .rfind(marker)
+            .unwrap_or_else(|| panic!("{marker} in {text}"));
+        text[at + marker.len()..]
+            .chars()
+            .take_while(char::is_ascii_hexdigit)
+            .collect::<String>()
+    };
+    (
+        code,
+        token_after("/public/verify?token="),
+        token_after("?token="),
+    )
+}
+
+/// Submits a request for `email`, checks the answer, and returns its id and secrets.
+async fn submit(e: &Env, email: &str) -> (String, String, String, String) {
+    let r = e
+        .post(
+            "/public/requests",
+            json!({"kind": "access", "email": email}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert_eq!(r.json["state"], "verifying");
+    assert_eq!(r.json["status"]["dpv"], "dpv:RequestRequiresAction");
+    assert!(r.json.get("identities").is_none());
+    let id = r.json["id"].as_str().unwrap().to_string();
+    let mails = e.mail().await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].contains(&format!("To: {email}")), "{}", mails[0]);
+    let (code, link, status) = secrets(&mails[0]);
+    assert_eq!(code.len(), 8);
+    assert_eq!(link.len(), 64);
+    (id, code, link, status)
+}
+
+async fn codes(e: &Env) {
+    // A wrong code counts; the right one moves the request on; reuse is refused.
+    let (id, code, _, status_token) = submit(e, LUIS).await;
+    let before = e.audit_records().await;
+    let wrong = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    let r = e
+        .post(
+            &format!("/public/requests/{id}/verify"),
+            json!({"code": wrong}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.json["type"], "urn:pledge:problem:wrong-code");
+    assert!(
+        r.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("4 attempts left")
+    );
+    assert_eq!(
+        e.audit_records().await,
+        before + 1,
+        "the attempt is audited"
+    );
+    assert_eq!(e.state_of(&id).await, "verifying");
+
+    let r = e
+        .post(
+            &format!("/public/requests/{id}/verify"),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["state"], "awaiting_approval", "approval by default");
+    let mails = e.mail().await;
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0].contains("Subject: Your request is confirmed"),
+        "{}",
+        mails[0]
+    );
+
+    let before = e.audit_records().await;
+    let r = e
+        .post(
+            &format!("/public/requests/{id}/verify"),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::GONE);
+    assert_eq!(r.json["type"], "urn:pledge:problem:code-used");
+    assert_eq!(e.audit_records().await, before, "a refusal writes nothing");
+
+    // The person's status page: with the token only, and no personal data.
+    let r = e
+        .call(
+            Method::GET,
+            &format!("/public/requests/{id}?token={status_token}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["state"], "awaiting_approval");
+    let states: Vec<&str> = r.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["verifying", "verified", "awaiting_approval"]);
+    assert!(!r.text.contains(LUIS));
+    let r = e
+        .call(
+            Method::GET,
+            &format!("/public/requests/{id}?token=00{}", &status_token[2..]),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // Staff extend, then deny: the person is told each, with the reasons.
+    let r = e
+        .staff(
+            &format!("/v1/requests/{id}/extend"),
+            json!({"reason": "the archive must be searched by hand"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = e
+        .staff(
+            &format!("/v1/requests/{id}/deny"),
+            json!({"reason": "the address is not in our records"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mails = e.mail().await.join("\n").replace("=\n", "");
+    assert!(
+        !mails.is_empty(),
+        "{:?}",
+        e.state.store.outbox(&id).await.unwrap()
+    );
+    assert!(
+        mails.contains("the archive must be searched by hand"),
+        "{mails}"
+    );
+    assert!(
+        mails.contains("the address is not in our records"),
+        "{mails}"
+    );
+    assert!(mails.contains("supervisory authority"), "{mails}");
+    let sent: Vec<String> = e
+        .state
+        .store
+        .outbox(&id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| format!("{} {}", m.event, m.state))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "verification sent",
+            "verified sent",
+            "extended sent",
+            "denied sent"
+        ]
+    );
+}
+
+async fn expiry_and_attempts(e: &Env) {
+    // Expired: refused, and the request stays where it was.
+    let (id, code, _, _) = submit(e, "old@example.com").await;
+    e.advance(30 * 60);
+    let before = e.audit_records().await;
+    let r = e
+        .post(
+            &format!("/public/requests/{id}/verify"),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::GONE, "{}", r.text);
+    assert_eq!(r.json["type"], "urn:pledge:problem:code-expired");
+    assert_eq!(e.state_of(&id).await, "verifying");
+    assert_eq!(e.audit_records().await, before);
+
+    // Five wrong codes lock the code; then even the right one is refused.
+    let (id, code, _, _) = submit(e, "guess@example.com").await;
+    let wrong = if code == "12345678" {
+        "87654321"
+    } else {
+        "12345678"
+    };
+    for left in (0..5).rev() {
+        let r = e
+            .post(
+                &format!("/public/requests/{id}/verify"),
+                json!({"code": wrong}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            r.json["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{left} attempts left"))
+        );
+    }
+    for c in [wrong, code.as_str()] {
+        let r = e
+            .post(&format!("/public/requests/{id}/verify"), json!({"code": c}))
+            .await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+        assert_eq!(r.json["type"], "urn:pledge:problem:too-many-attempts");
+    }
+    assert_eq!(e.state_of(&id).await, "verifying");
+
+    // Purging removes spent and expired codes; an unknown code is then a 404.
+    let purged = e
+        .state
+        .store
+        .purge_expired_verifications(e.clock.load(Ordering::SeqCst) + 3600)
+        .await
+        .unwrap();
+    assert!(purged >= 3, "{purged}");
+    let r = e
+        .post(
+            &format!("/public/requests/{id}/verify"),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+async fn link(e: &Env) {
+    let (id, _, link, _) = submit(e, "link@example.com").await;
+    // Opening the link changes nothing: mail scanners open links.
+    let r = e
+        .call(
+            Method::GET,
+            &format!("/public/verify?token={link}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("<form method=\"post\""), "{}", r.text);
+    assert!(r.text.contains(&link));
+    assert_eq!(e.state_of(&id).await, "verifying");
+    let form = || Some(("application/x-www-form-urlencoded", format!("token={link}")));
+    let r = e.call(Method::POST, "/public/verify", form(), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("Request confirmed"));
+    assert_eq!(e.state_of(&id).await, "awaiting_approval");
+    let r = e.call(Method::POST, "/public/verify", form(), &[]).await;
+    assert_eq!(r.status, StatusCode::GONE);
+    let r = e
+        .call(
+            Method::POST,
+            "/public/verify",
+            Some(("application/x-www-form-urlencoded", "token=nope".into())),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+async fn bad_input(e: &Env) {
+    let before = e.audit_records().await;
+    for (body, status) in [
+        (json!({"kind": "access", "email": "not-an-address"}), 422),
+        (json!({"kind": "access", "email": LUIS, "extra": 1}), 422),
+        (json!({"kind": "teleport", "email": LUIS}), 422),
+        (
+            json!({"kind": "access", "email": LUIS, "identities": {"shoe_size": "44"}}),
+            422,
+        ),
+        (
+            json!({"kind": "access", "email": LUIS, "changes": {"address": "x"}}),
+            422,
+        ),
+    ] {
+        let r = e.post("/public/requests", body.clone()).await;
+        assert_eq!(r.status.as_u16(), status, "{body}: {}", r.text);
+        assert_eq!(
+            r.headers[header::CONTENT_TYPE],
+            "application/problem+json",
+            "{body}"
+        );
+    }
+    let r = e
+        .call(
+            Method::POST,
+            "/public/requests",
+            Some(("text/plain", "{}".into())),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(e.audit_records().await, before, "nothing written");
+}
+
+async fn delivery_failure(e: &Env, store: Store) {
+    e.mail().await; // what earlier steps left queued
+    // An SMTP server that is not there: the message stays queued, retried later.
+    let dead = Sender::new(&MailConfig {
+        smtp_url: Some("smtp://127.0.0.1:1".into()),
+        ..e.state.config.mail.clone()
+    })
+    .unwrap();
+    let r = e
+        .post(
+            "/public/requests",
+            json!({"kind": "erasure", "email": "late@example.com"}),
+        )
+        .await;
+    let id = r.json["id"].as_str().unwrap().to_string();
+    mail::drain_once(&e.state, &dead, &Context::of(&e.state))
+        .await
+        .unwrap();
+    let m = &store.outbox(&id).await.unwrap()[0];
+    assert_eq!((m.state.as_str(), m.attempts), ("queued", 1));
+    assert!(m.error.as_deref().unwrap().starts_with("SMTP"), "{m:?}");
+    // Not due again before its delay; due after it, and then delivered.
+    assert!(e.mail().await.is_empty());
+    e.advance(61);
+    let mails = e.mail().await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(store.outbox(&id).await.unwrap()[0].state, "sent");
+}
+
+async fn suite(name: &str, store: Store) {
+    let e = env(name, store.clone(), generous()).await;
+    codes(&e).await;
+    expiry_and_attempts(&e).await;
+    link(&e).await;
+    bad_input(&e).await;
+    delivery_failure(&e, store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limits_answer_429_with_retry_after() {
+    let e = env(
+        "limits",
+        Store::open("sqlite::memory:").await.unwrap(),
+        PublicConfig {
+            intake_per_ip: Rate::per_hour(2, 60),
+            intake_per_email: Rate::per_hour(1, 1),
+            verify_per_ip: Rate::per_hour(1, 3600),
+            client_ip_header: Some("x-forwarded-for".into()),
+            ..generous()
+        },
+    )
+    .await;
+    let from = |ip: &'static str| [("x-forwarded-for", ip)];
+    let body = |email: &str| {
+        Some((
+            "application/json",
+            json!({"kind": "access", "email": email}).to_string(),
+        ))
+    };
+    // Per client address: the proxy's last entry counts, not what the client claimed.
+    for email in ["a@example.com", "b@example.com"] {
+        let r = e
+            .call(
+                Method::POST,
+                "/public/requests",
+                body(email),
+                &from("1.1.1.1, 10.0.0.1"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    }
+    let before = e.audit_records().await;
+    let r = e
+        .call(
+            Method::POST,
+            "/public/requests",
+            body("c@example.com"),
+            &from("9.9.9.9, 10.0.0.1"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.json["type"], "urn:pledge:problem:rate-limited");
+    assert_eq!(r.headers[header::RETRY_AFTER], "60");
+    // Per e-mail address, from another client.
+    let r = e
+        .call(
+            Method::POST,
+            "/public/requests",
+            body("a@example.com"),
+            &from("10.0.0.2"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers[header::RETRY_AFTER], "3600");
+    assert_eq!(e.audit_records().await, before, "nothing written");
+    // An hour later the address may send again.
+    e.advance(3600);
+    let r = e
+        .call(
+            Method::POST,
+            "/public/requests",
+            body("a@example.com"),
+            &from("10.0.0.2"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    // Code checks per client address.
+    let path = format!("/public/requests/{}/verify", r.json["id"].as_str().unwrap());
+    let code = || Some(("application/json", json!({"code": "00000000"}).to_string()));
+    let first = e.call(Method::POST, &path, code(), &from("10.0.0.3")).await;
+    assert_ne!(first.status, StatusCode::TOO_MANY_REQUESTS);
+    let second = e.call(Method::POST, &path, code(), &from("10.0.0.3")).await;
+    assert_eq!(second.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(second.headers.contains_key(header::RETRY_AFTER));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_docs_page_and_the_openapi_document_show_the_public_endpoints() {
+    let e = env(
+        "docs",
+        Store::open("sqlite::memory:").await.unwrap(),
+        generous(),
+    )
+    .await;
+    let r = e.call(Method::GET, "/docs", None, &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("/v1/openapi.json"));
+    assert!(!r.text.contains("https://"), "no external assets");
+    let r = e.call(Method::GET, "/v1/openapi.json", None, &[]).await;
+    for path in [
+        "/public/requests",
+        "/public/requests/{id}/verify",
+        "/public/verify",
+    ] {
+        assert!(r.json["paths"][path].is_object(), "{path}");
+    }
+    assert_eq!(
+        r.json["paths"]["/public/requests"]["post"]["security"],
+        json!([{}])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_store() {
+    let dir = std::env::temp_dir().join(format!("pledge-public-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(&format!("sqlite:{}", dir.join("store.db").display()))
+        .await
+        .unwrap();
+    suite("sqlite", store).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_store() {
+    let Some(url) =
+        pledge_testkit::require!(pledge_testkit::POSTGRES_URL, pledge_testkit::postgres_url())
+    else {
+        return;
+    };
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut buf = [0u8; 6];
+    getrandom::fill(&mut buf).unwrap();
+    let name = format!(
+        "pledge_public_{}",
+        buf.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    suite(
+        "postgres",
+        Store::open(&format!("{base}/{name}")).await.unwrap(),
+    )
+    .await;
+}

@@ -1,0 +1,321 @@
+//! `pledge serve --config FILE`: the server's settings from a TOML file, each overridable by
+//! a `PLEDGE_*` environment variable, and command-line flags over both. Secrets (the SMTP
+//! URL with its password, the HMAC key, a store URL with a password) come only from the
+//! environment: the file refuses them, so it can be kept in git.
+
+use anyhow::{Result, anyhow, bail};
+use pledge_server::ratelimit::Rate;
+use pledge_server::{MailConfig, PublicConfig};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The file, as written. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The declaration (file or folder), relative to the config file.
+    pub declaration: Option<PathBuf>,
+    pub store: Option<toml::Spanned<String>>,
+    pub listen: Option<String>,
+    pub workers: Option<usize>,
+    pub lease_secs: Option<i64>,
+    /// Refused: a secret.
+    pub hmac_key: Option<toml::Spanned<toml::Value>>,
+    #[serde(default)]
+    pub public: PublicFile,
+    #[serde(default)]
+    pub mail: MailFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicFile {
+    pub enabled: Option<bool>,
+    pub base_url: Option<String>,
+    pub needs_approval: Option<bool>,
+    pub code_ttl_minutes: Option<i64>,
+    pub max_attempts: Option<i64>,
+    pub client_ip_header: Option<String>,
+    pub intake_per_ip: Option<RateFile>,
+    pub intake_per_email: Option<RateFile>,
+    pub verify_per_ip: Option<RateFile>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateFile {
+    pub burst: u32,
+    pub per_hour: u32,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailFile {
+    pub from: Option<String>,
+    pub max_attempts: Option<i64>,
+    /// Refused: holds the password.
+    pub smtp_url: Option<toml::Spanned<toml::Value>>,
+}
+
+/// The environment variable for the SMTP URL (a secret).
+pub const SMTP_URL_ENV: &str = "PLEDGE_SMTP_URL";
+
+/// `file:line:column` of a byte offset.
+fn locate(path: &Path, text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{}:{line}:{column}", path.display())
+}
+
+impl FileConfig {
+    /// Parses the file's text. Errors name the file, line and column.
+    pub fn parse(path: &Path, text: &str) -> Result<FileConfig> {
+        let config: FileConfig = toml::from_str(text).map_err(|e| {
+            let at = e.span().map_or_else(
+                || path.display().to_string(),
+                |s| locate(path, text, s.start),
+            );
+            anyhow!("{at}: {}", e.message())
+        })?;
+        if let Some(v) = &config.mail.smtp_url {
+            bail!(
+                "{}: `mail.smtp_url` holds a password: set it in the environment as {SMTP_URL_ENV}, not in the file",
+                locate(path, text, v.span().start)
+            );
+        }
+        if let Some(v) = &config.hmac_key {
+            bail!(
+                "{}: `hmac_key` is a secret: set it in the environment as PLEDGE_HMAC_KEY, not in the file",
+                locate(path, text, v.span().start)
+            );
+        }
+        if let Some(store) = config.store.as_ref().filter(|s| has_password(s.get_ref())) {
+            bail!(
+                "{}: `store` holds a password: set the URL in the environment as PLEDGE_STORE_URL, not in the file",
+                locate(path, text, store.span().start)
+            );
+        }
+        Ok(config)
+    }
+
+    /// Reads and parses `path`; a relative `declaration` is taken from the file's folder.
+    pub fn read(path: &Path) -> Result<FileConfig> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+        let mut config = FileConfig::parse(path, &text)?;
+        if let (Some(d), Some(dir)) = (&config.declaration, path.parent())
+            && d.is_relative()
+        {
+            config.declaration = Some(dir.join(d));
+        }
+        Ok(config)
+    }
+}
+
+/// `scheme://user:password@host`: a password before the `@` of the authority.
+fn has_password(url: &str) -> bool {
+    url.split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(""))
+        .and_then(|authority| authority.rsplit_once('@'))
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
+
+/// Applies the `PLEDGE_*` overrides of `env` (a lookup, so tests need no process
+/// environment) to the file's settings.
+pub fn apply_env(config: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+    fn parsed<T: std::str::FromStr>(name: &str, v: &str) -> Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        v.trim().parse().map_err(|e| anyhow!("{name}=`{v}`: {e}"))
+    }
+    fn rate(name: &str, v: &str) -> Result<RateFile> {
+        let (burst, per_hour) = v
+            .split_once('/')
+            .ok_or_else(|| anyhow!("{name}=`{v}`: write BURST/PER_HOUR, e.g. 5/20"))?;
+        Ok(RateFile {
+            burst: parsed(name, burst)?,
+            per_hour: parsed(name, per_hour)?,
+        })
+    }
+    let get = |name: &str| env(name).filter(|v| !v.is_empty());
+    if let Some(v) = get("PLEDGE_DECLARATION") {
+        config.declaration = Some(PathBuf::from(v));
+    }
+    if let Some(v) = get("PLEDGE_LISTEN") {
+        config.listen = Some(v);
+    }
+    if let Some(v) = get("PLEDGE_WORKERS") {
+        config.workers = Some(parsed("PLEDGE_WORKERS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_LEASE_SECS") {
+        config.lease_secs = Some(parsed("PLEDGE_LEASE_SECS", &v)?);
+    }
+    let p = &mut config.public;
+    if let Some(v) = get("PLEDGE_PUBLIC_ENABLED") {
+        p.enabled = Some(parsed("PLEDGE_PUBLIC_ENABLED", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_PUBLIC_BASE_URL") {
+        p.base_url = Some(v);
+    }
+    if let Some(v) = get("PLEDGE_PUBLIC_NEEDS_APPROVAL") {
+        p.needs_approval = Some(parsed("PLEDGE_PUBLIC_NEEDS_APPROVAL", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_PUBLIC_CODE_TTL_MINUTES") {
+        p.code_ttl_minutes = Some(parsed("PLEDGE_PUBLIC_CODE_TTL_MINUTES", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_PUBLIC_MAX_ATTEMPTS") {
+        p.max_attempts = Some(parsed("PLEDGE_PUBLIC_MAX_ATTEMPTS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_PUBLIC_CLIENT_IP_HEADER") {
+        p.client_ip_header = Some(v);
+    }
+    if let Some(v) = get("PLEDGE_PUBLIC_INTAKE_PER_IP") {
+        p.intake_per_ip = Some(rate("PLEDGE_PUBLIC_INTAKE_PER_IP", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_PUBLIC_INTAKE_PER_EMAIL") {
+        p.intake_per_email = Some(rate("PLEDGE_PUBLIC_INTAKE_PER_EMAIL", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_PUBLIC_VERIFY_PER_IP") {
+        p.verify_per_ip = Some(rate("PLEDGE_PUBLIC_VERIFY_PER_IP", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_MAIL_FROM") {
+        config.mail.from = Some(v);
+    }
+    if let Some(v) = get("PLEDGE_MAIL_MAX_ATTEMPTS") {
+        config.mail.max_attempts = Some(parsed("PLEDGE_MAIL_MAX_ATTEMPTS", &v)?);
+    }
+    Ok(())
+}
+
+impl FileConfig {
+    /// The public intake settings, over the defaults; `listen` gives the default base URL.
+    pub fn public(&self, listen: &str) -> Result<PublicConfig> {
+        let d = PublicConfig::default();
+        let p = &self.public;
+        let rate = |r: Option<RateFile>, default: Rate| {
+            r.map_or(default, |r| Rate::per_hour(r.burst, r.per_hour))
+        };
+        let ttl = p.code_ttl_minutes.unwrap_or(d.code_ttl_secs / 60);
+        if !(1..=24 * 60).contains(&ttl) {
+            bail!("public.code_ttl_minutes must be 1 to 1440, not {ttl}");
+        }
+        let attempts = p.max_attempts.unwrap_or(d.max_attempts);
+        if !(1..=20).contains(&attempts) {
+            bail!("public.max_attempts must be 1 to 20, not {attempts}");
+        }
+        Ok(PublicConfig {
+            enabled: p.enabled.unwrap_or(d.enabled),
+            base_url: p
+                .base_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{listen}")),
+            needs_approval: p.needs_approval.unwrap_or(d.needs_approval),
+            code_ttl_secs: ttl * 60,
+            max_attempts: attempts,
+            intake_per_ip: rate(p.intake_per_ip, d.intake_per_ip),
+            intake_per_email: rate(p.intake_per_email, d.intake_per_email),
+            verify_per_ip: rate(p.verify_per_ip, d.verify_per_ip),
+            client_ip_header: p.client_ip_header.clone(),
+        })
+    }
+
+    /// The mail settings; the SMTP URL from the environment only.
+    pub fn mail(&self, smtp_url: Option<String>) -> MailConfig {
+        let d = MailConfig::default();
+        MailConfig {
+            smtp_url,
+            from: self.mail.from.clone().unwrap_or(d.from),
+            max_attempts: self.mail.max_attempts.unwrap_or(d.max_attempts).max(1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<FileConfig> {
+        FileConfig::parse(Path::new("serve.toml"), text)
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_example_parses() {
+        let text = include_str!("../../../../examples/serve.toml");
+        let c = parse(text).unwrap();
+        let p = c.public("127.0.0.1:8080").unwrap();
+        assert_eq!(p.code_ttl_secs, 30 * 60);
+        assert_eq!(p.client_ip_header.as_deref(), Some("x-forwarded-for"));
+        assert_eq!(c.workers, Some(2));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let cases = [
+            ("listen = \"a\"\nworkers = \"two\"\n", "serve.toml:2:11:"),
+            ("[public]\nenabeld = true\n", "serve.toml:2:1:"),
+            (
+                "[mail]\nfrom = \"x\"\nsmtp_url = \"smtps://u:p@h\"\n",
+                "serve.toml:3:12:",
+            ),
+            ("hmac_key = \"0123456789abcdef\"\n", "serve.toml:1:12:"),
+            (
+                "\nstore = \"postgres://pledge:secret@db/pledge\"\n",
+                "serve.toml:2:9:",
+            ),
+            ("listen = \n", "serve.toml:1:"),
+        ];
+        for (text, at) in cases {
+            let e = error(text);
+            assert!(e.starts_with(at), "{text:?}: {e}");
+        }
+        insta::assert_snapshot!(
+            cases
+                .iter()
+                .map(|(t, _)| error(t))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
+    #[test]
+    fn a_store_url_without_a_password_is_fine() {
+        for url in [
+            "sqlite:pledge-store.db",
+            "postgres://pledge@db/pledge",
+            "postgres:///pledge?host=/run/postgresql",
+        ] {
+            assert!(parse(&format!("store = \"{url}\"")).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_file() {
+        let mut c = parse("workers = 1\n[public]\nmax_attempts = 3\n").unwrap();
+        let env = |k: &str| match k {
+            "PLEDGE_WORKERS" => Some("4".to_string()),
+            "PLEDGE_PUBLIC_INTAKE_PER_IP" => Some("2/30".to_string()),
+            "PLEDGE_MAIL_FROM" => Some("Privacy <p@example.com>".to_string()),
+            _ => None,
+        };
+        apply_env(&mut c, &env).unwrap();
+        assert_eq!(c.workers, Some(4));
+        let p = c.public("0.0.0.0:80").unwrap();
+        assert_eq!(p.max_attempts, 3);
+        assert_eq!(p.intake_per_ip, Rate::per_hour(2, 30));
+        assert_eq!(p.base_url, "http://0.0.0.0:80");
+        assert_eq!(c.mail(None).from, "Privacy <p@example.com>");
+        let bad = |k: &str| (k == "PLEDGE_PUBLIC_VERIFY_PER_IP").then(|| "lots".to_string());
+        assert!(
+            apply_env(&mut c, &bad)
+                .unwrap_err()
+                .to_string()
+                .contains("BURST/PER_HOUR")
+        );
+    }
+}
