@@ -9,6 +9,7 @@
 
 pub mod archive;
 mod countries;
+pub mod cron;
 pub mod de;
 pub mod diagnostic;
 pub mod export;
