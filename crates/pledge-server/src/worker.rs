@@ -13,7 +13,7 @@ use pledge_connect::{Database, Options, Outcome};
 use pledge_core::export::{self, DatasetRows};
 use pledge_core::plan::{self, Change, CivilTime, RequestKind, TableRows, Value};
 use pledge_core::types::IdentityKind;
-use pledge_store::{Job, RequestRecord};
+use pledge_store::{Job, RequestRecord, SealedExport};
 use serde_json::{Value as Json, json};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -98,7 +98,7 @@ async fn work(state: &AppState, job: Job) {
                 json!(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
             match state
                 .store
-                .complete_job(&job, &summary, export.as_deref(), now)
+                .complete_job(&job, &summary, export.as_ref(), now)
                 .await
             {
                 Ok(true) => {
@@ -129,7 +129,7 @@ pub async fn execute(
     state: &AppState,
     request: &RequestRecord,
     dry_run: bool,
-) -> Result<(Json, Option<Vec<u8>>), String> {
+) -> Result<(Json, Option<SealedExport>), String> {
     let decl = &state.decl;
     let mut identities: Vec<(IdentityKind, Vec<String>)> = Vec::new();
     for (k, v) in &request.identities {
@@ -165,15 +165,7 @@ pub async fn execute(
     let mut data: Vec<(String, Vec<TableRows>)> = Vec::new();
     for dataset in &decl.doc().datasets {
         let id = dataset.id.to_string();
-        let variable = dataset.connection_env.as_str();
-        let url = state
-            .config
-            .connections
-            .iter()
-            .find(|(name, _)| name == variable)
-            .map(|(_, url)| url.clone())
-            .or_else(|| std::env::var(variable).ok().filter(|u| !u.is_empty()))
-            .ok_or_else(|| format!("dataset `{id}`: set {variable} to its connection URL"))?;
+        let url = state.dataset_url(dataset)?;
         let (mut db, schema) = Database::open_dataset(dataset, &url)
             .await
             .map_err(|e| format!("dataset `{id}`: {e}"))?;
@@ -225,7 +217,14 @@ pub async fn execute(
                 })
                 .collect();
             let files = export::render(decl, request.kind, &rows, &request.identities, now);
-            Some(zip_files(files))
+            let keys = state.config.export_keys.as_ref().ok_or(
+                "exports are encrypted at rest: start the server with PLEDGE_EXPORT_KEY set",
+            )?;
+            let expires_at = now.to_unix() + state.config.export_ttl_secs;
+            Some(
+                keys.seal(&request.id, &zip_files(files), expires_at)
+                    .map_err(|e| e.to_string())?,
+            )
         } else {
             None
         };

@@ -7,6 +7,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use pledge_connect::Database;
 use pledge_core::plan::Value;
+use pledge_server::seal::{ExportKeys, MasterKey};
 use pledge_server::{AppState, Config, router, worker};
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};
@@ -165,6 +166,7 @@ async fn env_without_worker(name: &str, store: Store) -> Env {
         connections: vec![("CHINOOK_DATABASE_URL".into(), chinook.clone())],
         hmac_key: b"a-test-key-of-sixteen-bytes".to_vec(),
         poll: Duration::from_millis(20),
+        export_keys: Some(ExportKeys::new(MasterKey::new([42; 32]), Vec::new())),
         ..Config::default()
     };
     let state = AppState::new(store, decl, config);

@@ -8,6 +8,9 @@
 
 pub mod audit;
 mod migrate;
+mod upkeep;
+
+pub use upkeep::{Expiry, LinkRefusal, SealedExport, StoredExport};
 
 use audit::{AuditRecord, GENESIS, Verification, Walker};
 use pledge_core::plan::{CivilTime, RequestKind};
@@ -39,6 +42,12 @@ pub enum Error {
     Conflict(State),
     #[error("cannot draw random bytes: {0}")]
     Random(String),
+    #[error("request `{0}` has no export (or it expired)")]
+    NoExport(String),
+    #[error("{0}")]
+    Link(LinkRefusal),
+    #[error("the export cannot be opened: {0}")]
+    Sealed(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -768,7 +777,7 @@ impl Store {
         &self,
         job: &Job,
         result: &Value,
-        export: Option<&[u8]>,
+        export: Option<&SealedExport>,
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
@@ -813,13 +822,17 @@ impl Store {
             )
             .await?;
         }
-        if let Some(bytes) = export {
+        if let Some(sealed) = export {
             sqlx::query(
-                "INSERT INTO exports (request_id, created_at, bytes) VALUES ($1, $2, $3) ON CONFLICT (request_id) DO NOTHING",
+                "INSERT INTO exports (request_id, created_at, bytes, export_id, key_id, wrapped_key, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (request_id) DO NOTHING",
             )
             .bind(&job.request_id)
             .bind(now)
-            .bind(bytes.to_vec())
+            .bind(sealed.ciphertext.clone())
+            .bind(&sealed.export_id)
+            .bind(&sealed.key_id)
+            .bind(sealed.wrapped_key.clone())
+            .bind(sealed.expires_at)
             .execute(&mut *tx)
             .await?;
         }
@@ -835,7 +848,8 @@ impl Store {
                 "from": from.as_str(),
                 "to": if completes { "completed" } else { from.as_str() },
                 "result": result,
-                "export_bytes": export.map(<[u8]>::len),
+                "export_bytes": export.map(|e| e.ciphertext.len()),
+                "export_key": export.map(|e| e.key_id.as_str()),
             }),
         )
         .await?;
@@ -901,16 +915,6 @@ impl Store {
         .transpose()
     }
 
-    /// The export of an access or portability request, if it has one.
-    pub async fn export(&self, request_id: &str) -> Result<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT bytes FROM exports WHERE request_id = $1")
-            .bind(request_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok(r.try_get::<Vec<u8>, _>("bytes")?))
-            .transpose()
-    }
-
     // ------------------------------------------------------------------------------------
     // Audit log
 
@@ -969,11 +973,11 @@ fn random_hex(bytes: usize) -> Result<String> {
     Ok(audit::hex(&buf))
 }
 
-fn pairs_json(pairs: &[(String, String)]) -> String {
+pub(crate) fn pairs_json(pairs: &[(String, String)]) -> String {
     Value::Array(pairs.iter().map(|(k, v)| json!([k, v])).collect()).to_string()
 }
 
-fn pairs_from_json(text: &str) -> Result<Vec<(String, String)>> {
+pub(crate) fn pairs_from_json(text: &str) -> Result<Vec<(String, String)>> {
     serde_json::from_str(text).map_err(|e| Error::Corrupt(format!("pairs {text:?}: {e}")))
 }
 
@@ -1018,7 +1022,7 @@ fn request_from_row(r: &AnyRow) -> Result<RequestRecord> {
     })
 }
 
-fn audit_from_row(r: &AnyRow) -> Result<AuditRecord> {
+pub(crate) fn audit_from_row(r: &AnyRow) -> Result<AuditRecord> {
     let detail: String = r.try_get("detail")?;
     Ok(AuditRecord {
         seq: r.try_get("seq")?,

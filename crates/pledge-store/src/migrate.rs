@@ -12,10 +12,11 @@ struct Migration {
     postgres: &'static [&'static str],
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    common: &[
-        "CREATE TABLE api_keys (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        common: &[
+            "CREATE TABLE api_keys (
             id TEXT PRIMARY KEY,
             hash TEXT NOT NULL UNIQUE,
             role TEXT NOT NULL,
@@ -23,7 +24,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
             created_at BIGINT NOT NULL,
             revoked_at BIGINT
         )",
-        "CREATE TABLE requests (
+            "CREATE TABLE requests (
             id TEXT PRIMARY KEY,
             kind TEXT NOT NULL,
             regime TEXT NOT NULL,
@@ -39,12 +40,12 @@ const MIGRATIONS: &[Migration] = &[Migration {
             result TEXT,
             updated_at BIGINT NOT NULL
         )",
-        "CREATE INDEX requests_by_due ON requests (due_at)",
-        "CREATE INDEX events_by_request ON request_events (request_id, id)",
-        "CREATE INDEX jobs_by_state ON jobs (state, id)",
-    ],
-    sqlite: &[
-        "CREATE TABLE request_events (
+            "CREATE INDEX requests_by_due ON requests (due_at)",
+            "CREATE INDEX events_by_request ON request_events (request_id, id)",
+            "CREATE INDEX jobs_by_state ON jobs (state, id)",
+        ],
+        sqlite: &[
+            "CREATE TABLE request_events (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             request_id TEXT NOT NULL REFERENCES requests (id),
             at BIGINT NOT NULL,
@@ -53,7 +54,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
             actor TEXT NOT NULL,
             reason TEXT
         )",
-        "CREATE TABLE jobs (
+            "CREATE TABLE jobs (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             request_id TEXT NOT NULL UNIQUE REFERENCES requests (id),
             state TEXT NOT NULL,
@@ -64,12 +65,12 @@ const MIGRATIONS: &[Migration] = &[Migration {
             finished_at BIGINT,
             error TEXT
         )",
-        "CREATE TABLE exports (
+            "CREATE TABLE exports (
             request_id TEXT PRIMARY KEY REFERENCES requests (id),
             created_at BIGINT NOT NULL,
             bytes BLOB NOT NULL
         )",
-        "CREATE TABLE audit_log (
+            "CREATE TABLE audit_log (
             seq BIGINT PRIMARY KEY,
             at BIGINT NOT NULL,
             actor TEXT NOT NULL,
@@ -79,13 +80,13 @@ const MIGRATIONS: &[Migration] = &[Migration {
             prev_hash TEXT NOT NULL,
             hash TEXT NOT NULL
         )",
-        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+            "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
          BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+            "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
          BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-    ],
-    postgres: &[
-        "CREATE TABLE request_events (
+        ],
+        postgres: &[
+            "CREATE TABLE request_events (
             id BIGSERIAL PRIMARY KEY,
             request_id TEXT NOT NULL REFERENCES requests (id),
             at BIGINT NOT NULL,
@@ -94,7 +95,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
             actor TEXT NOT NULL,
             reason TEXT
         )",
-        "CREATE TABLE jobs (
+            "CREATE TABLE jobs (
             id BIGSERIAL PRIMARY KEY,
             request_id TEXT NOT NULL UNIQUE REFERENCES requests (id),
             state TEXT NOT NULL,
@@ -105,12 +106,12 @@ const MIGRATIONS: &[Migration] = &[Migration {
             finished_at BIGINT,
             error TEXT
         )",
-        "CREATE TABLE exports (
+            "CREATE TABLE exports (
             request_id TEXT PRIMARY KEY REFERENCES requests (id),
             created_at BIGINT NOT NULL,
             bytes BYTEA NOT NULL
         )",
-        "CREATE TABLE audit_log (
+            "CREATE TABLE audit_log (
             seq BIGINT PRIMARY KEY,
             at BIGINT NOT NULL,
             actor TEXT NOT NULL,
@@ -120,12 +121,42 @@ const MIGRATIONS: &[Migration] = &[Migration {
             prev_hash TEXT NOT NULL,
             hash TEXT NOT NULL
         )",
-        "CREATE FUNCTION pledge_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+            "CREATE FUNCTION pledge_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
          $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$",
-        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+            "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
          FOR EACH ROW EXECUTE FUNCTION pledge_audit_append_only()",
-    ],
-}];
+        ],
+    },
+    // 4: scheduled tasks (one runner at a time across replicas), exports encrypted at rest with
+    // expiring single-use download links, and the minimisation of closed requests.
+    Migration {
+        version: 4,
+        common: &[
+            "CREATE TABLE task_leases (
+            task TEXT PRIMARY KEY,
+            owner TEXT,
+            lease_until BIGINT,
+            last_fire BIGINT
+        )",
+            "CREATE TABLE export_links (
+            token_hash TEXT PRIMARY KEY,
+            request_id TEXT NOT NULL REFERENCES requests (id),
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            used_at BIGINT,
+            created_by TEXT NOT NULL
+        )",
+            "ALTER TABLE exports ADD COLUMN export_id TEXT",
+            "ALTER TABLE exports ADD COLUMN key_id TEXT",
+            "ALTER TABLE exports ADD COLUMN expires_at BIGINT",
+            "ALTER TABLE requests ADD COLUMN minimised_at BIGINT",
+            "CREATE INDEX audit_by_action ON audit_log (action, seq)",
+            "CREATE INDEX links_by_request ON export_links (request_id)",
+        ],
+        sqlite: &["ALTER TABLE exports ADD COLUMN wrapped_key BLOB"],
+        postgres: &["ALTER TABLE exports ADD COLUMN wrapped_key BYTEA"],
+    },
+];
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock keeps two replicas that
 /// start together from running the same migration twice.
