@@ -400,7 +400,7 @@ impl Store {
             &mut tx,
             now,
             actor,
-            "maintenance.run",
+            "data.expired",
             None,
             json!({
                 "exports_deleted": expiry.exports_deleted,

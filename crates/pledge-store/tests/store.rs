@@ -262,7 +262,7 @@ async fn links_and_expiry(store: &Store) {
     assert!(!again.requests_minimised.contains(&r.id));
     assert_eq!(
         store
-            .audit_records_of("maintenance.run", None, 10)
+            .audit_records_of("data.expired", None, 10)
             .await
             .unwrap()
             .len(),
