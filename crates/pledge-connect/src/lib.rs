@@ -9,7 +9,10 @@ mod introspect;
 mod retain;
 
 pub use exec::{Options, PSEUDONYM_PREFIX, pseudonym};
-pub use retain::{BatchOptions, RetentionOutcome, SweepOutcome};
+pub use retain::{
+    BatchOptions, DatasetSweep, RetentionOutcome, SweepOutcome, action_name,
+    datasets_with_retention, sweep_dataset,
+};
 
 use pledge_core::model::{Dataset, Engine};
 pub use pledge_core::plan::TableRows;
@@ -56,6 +59,8 @@ pub enum Error {
     Ambiguous { table: String, rows: u64 },
     #[error("no one with this identity was found (searched {tables}); nothing was changed")]
     NoSuchPerson { tables: String },
+    #[error(transparent)]
+    Plan(#[from] pledge_core::plan::PlanError),
 }
 
 /// The connection URL of a dataset, from the environment variable it names.

@@ -9,13 +9,15 @@
 
 use crate::dialect::{Dialect, col};
 use crate::exec::Runner;
-use crate::{Error, Options};
-use pledge_core::model::RetentionAction;
-use pledge_core::plan::retention::{RetentionPlan, Sweep};
-use pledge_core::plan::{Action, ColumnSchema, SchemaGraph, Value};
+use crate::{Database, Error, Options};
+use pledge_core::Declaration;
+use pledge_core::model::{Dataset, RetentionAction};
+use pledge_core::plan::retention::{self, RetentionPlan, Sweep};
+use pledge_core::plan::{Action, CivilTime, ColumnSchema, SchemaGraph, Value};
 use sea_query::{Alias, Condition, Expr, ExprTrait, Query};
 use sea_query_sqlx::SqlxValues;
 use serde::Serialize;
+use serde_json::json;
 use sqlx::{Acquire, AssertSqlSafe, Executor, IntoArguments};
 
 /// How a retention plan is run.
@@ -337,4 +339,96 @@ fn compare(
         Side::From => left.gte(right),
         Side::To => left.lte(right),
     })
+}
+
+/// One dataset's retention run: the plan and what its batches did. What `pledge retain` and
+/// the server's scheduled sweep both produce.
+#[derive(Debug, Clone)]
+pub struct DatasetSweep {
+    pub dataset: String,
+    pub plan: RetentionPlan,
+    pub outcome: RetentionOutcome,
+}
+
+/// The datasets a retention run covers: those with a table that has a retention, narrowed to
+/// one dataset and one table when asked.
+pub fn datasets_with_retention<'d>(
+    decl: &'d Declaration,
+    dataset: Option<&str>,
+    table: Option<&str>,
+) -> Vec<&'d Dataset> {
+    decl.doc()
+        .datasets
+        .iter()
+        .filter(|d| dataset.is_none_or(|id| d.id.as_str() == id))
+        .filter(|d| d.tables.iter().any(|t| t.retention.is_some()))
+        .filter(|d| table.is_none_or(|t| d.tables.iter().any(|d| d.name.as_str() == t)))
+        .collect()
+}
+
+/// Connects to `dataset` at `url`, plans its retention at `now` (one table, or all) and runs
+/// the plan in batches.
+pub async fn sweep_dataset(
+    decl: &Declaration,
+    dataset: &Dataset,
+    url: &str,
+    now: CivilTime,
+    table: Option<&str>,
+    options: &BatchOptions<'_>,
+) -> Result<DatasetSweep, Error> {
+    let (mut db, schema) = Database::open_dataset(dataset, url).await?;
+    let plan = match retention::retention(decl, dataset, &schema, now, table) {
+        Ok(plan) => plan,
+        Err(e) => {
+            db.close().await;
+            return Err(Error::Plan(e));
+        }
+    };
+    let outcome = db.execute_batched(&schema, &plan, options).await;
+    db.close().await;
+    Ok(DatasetSweep {
+        dataset: dataset.id.to_string(),
+        plan,
+        outcome: outcome?,
+    })
+}
+
+/// `delete` or `anonymise`, as reports name them.
+pub fn action_name(action: RetentionAction) -> &'static str {
+    match action {
+        RetentionAction::Delete => "delete",
+        RetentionAction::Anonymise => "anonymise",
+    }
+}
+
+impl DatasetSweep {
+    /// The report of this dataset's run as JSON: per table the cut-off, the purpose, the rows
+    /// examined, deleted, anonymised, deleted along, held back (and why) and kept, and the
+    /// reason. The CLI prints it with `--format json`; the server keeps it in the audit log.
+    pub fn report(&self) -> serde_json::Value {
+        json!({
+            "dataset": self.dataset,
+            "now": self.plan.now,
+            "committed": self.outcome.committed,
+            "stopped": self.outcome.stopped,
+            "tables": self.plan.sweeps.iter().zip(&self.outcome.sweeps).map(|(s, o)| json!({
+                "table": s.table,
+                "action": action_name(s.action),
+                "column": s.column,
+                "period": s.period,
+                "cutoff": s.cutoff,
+                "purpose": s.purpose,
+                "examined": o.examined,
+                "deleted": o.deleted,
+                "anonymised": o.anonymised,
+                "deleted_along": o.deleted_along.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>(),
+                "held": o.held.iter().map(|(why, n)| json!({"reason": why, "rows": n})).collect::<Vec<_>>(),
+                "kept": o.kept,
+                "batches": o.batches,
+                "complete": o.complete,
+                "reason": s.reason,
+            })).collect::<Vec<_>>(),
+            "notes": self.plan.notes,
+        })
+    }
 }

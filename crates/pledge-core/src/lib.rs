@@ -11,6 +11,7 @@ pub mod archive;
 pub mod consent;
 pub mod banner;
 mod countries;
+pub mod cron;
 pub mod de;
 pub mod diagnostic;
 pub mod export;

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use utoipa::{IntoParams, ToSchema};
 
-const STAFF: &[Role] = &[Role::Admin, Role::PrivacyOfficer];
+pub(crate) const STAFF: &[Role] = &[Role::Admin, Role::PrivacyOfficer];
 const INTAKE: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::Service];
 const READERS: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::SupportAgent];
 
@@ -533,13 +533,25 @@ pub async fn export(
 ) -> Result<Response, Problem> {
     caller.require(STAFF, "download exports")?;
     let record = state.store.get_request(&id).await?;
-    let bytes = state.store.export(&id).await?.ok_or_else(|| {
+    let stored = state.store.export(&id, now_unix()).await?.ok_or_else(|| {
         Problem::not_found(format!(
-            "request {id} has no export (it is {} {})",
+            "request {id} has no export (it is {} {}; exports are deleted when they expire)",
             record.kind.as_str(),
             record.state
         ))
     })?;
+    let bytes = match (&state.config.export_keys, &stored.key_id) {
+        (Some(keys), _) => keys
+            .open(&stored)
+            .map_err(|e| Problem::internal(e.to_string()))?,
+        // Stored before encryption at rest.
+        (None, None) => stored.bytes,
+        (None, Some(_)) => {
+            return Err(Problem::internal(
+                "the export is encrypted and the server has no export key (PLEDGE_EXPORT_KEY)",
+            ));
+        }
+    };
     state
         .store
         .record_read(&id, &caller.actor(), "export", state.now())
@@ -615,7 +627,7 @@ pub async fn audit_verify(
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Pledge", description = "Rights requests: intake, workflow, deadlines, execution and the audit trail. Authenticate with `Authorization: Bearer <API key>`; the `public` endpoints, for the person, need no key and are rate-limited."),
-    paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, cancel, export, audit_records, audit_verify,
+    paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, cancel, export, crate::links::create, crate::links::download, crate::schedule::retention_runs, crate::schedule::maintenance_runs, audit_records, audit_verify,
         crate::public::create, crate::public::verify_code, crate::public::confirm_page, crate::public::verify_link, crate::public::status),
     components(schemas(CreateRequest, Kind, Reason, ProblemDoc, crate::public::PublicRequest, crate::public::Code)),
     modifiers(&BearerAuth),

@@ -9,12 +9,15 @@ mod api;
 pub mod banner;
 pub mod consent;
 mod consent_api;
-mod key_cache;
 mod docs;
+mod key_cache;
+mod links;
 pub mod mail;
 pub mod problem;
 mod public;
 pub mod ratelimit;
+pub mod schedule;
+pub mod seal;
 pub mod worker;
 
 use axum::Router;
@@ -65,6 +68,24 @@ pub struct Config {
     pub mail: MailConfig,
     /// Where "now" comes from (the system clock; tests turn it).
     pub clock: Clock,
+    /// The master keys exports are encrypted under. Without them, access and portability
+    /// requests fail rather than store an export in clear.
+    pub export_keys: Option<seal::ExportKeys>,
+    /// How long an export is kept before maintenance deletes it.
+    pub export_ttl_secs: i64,
+    /// How long a download link works (at most as long as its export).
+    pub link_ttl_secs: i64,
+    /// The server's public base URL for download links (`https://privacy.example.com`);
+    /// without it links are built from the request's `Host`.
+    pub public_url: Option<String>,
+    /// When the retention sweep runs (cron, UTC); None: never on its own.
+    pub retain_schedule: Option<pledge_core::cron::Schedule>,
+    /// Rows per batch in the scheduled sweep.
+    pub retain_batch_size: u64,
+    /// When maintenance runs (expired exports and links, minimisation of closed requests).
+    pub maintenance_schedule: Option<pledge_core::cron::Schedule>,
+    /// How long after it closed a request is minimised.
+    pub minimise_closed_after: pledge_core::types::IsoDuration,
 }
 
 /// Public intake (`/public/...`, no API key).
@@ -170,6 +191,14 @@ impl Default for Config {
             public: PublicConfig::default(),
             mail: MailConfig::default(),
             clock: Clock::system(),
+            export_keys: None,
+            export_ttl_secs: 30 * 86_400,
+            link_ttl_secs: 7 * 86_400,
+            public_url: None,
+            retain_schedule: None,
+            retain_batch_size: 1000,
+            maintenance_schedule: None,
+            minimise_closed_after: pledge_core::types::IsoDuration::days(90),
         }
     }
 }
@@ -183,6 +212,13 @@ pub struct Metrics {
     pub jobs_completed: AtomicU64,
     pub jobs_failed: AtomicU64,
     pub personal_data_reads: AtomicU64,
+    pub retention_runs: AtomicU64,
+    pub retention_failures: AtomicU64,
+    pub retention_rows_deleted: AtomicU64,
+    pub retention_rows_anonymised: AtomicU64,
+    pub maintenance_runs: AtomicU64,
+    pub export_links_created: AtomicU64,
+    pub export_link_downloads: AtomicU64,
 }
 
 /// What every handler and worker shares.
@@ -205,6 +241,23 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The connection URL of a dataset: the configured one, else its environment variable.
+    pub fn dataset_url(&self, dataset: &pledge_core::model::Dataset) -> Result<String, String> {
+        let variable = dataset.connection_env.as_str();
+        self.config
+            .connections
+            .iter()
+            .find(|(name, _)| name == variable)
+            .map(|(_, url)| url.clone())
+            .or_else(|| std::env::var(variable).ok().filter(|u| !u.is_empty()))
+            .ok_or_else(|| {
+                format!(
+                    "dataset `{}`: set {variable} to its connection URL",
+                    dataset.id
+                )
+            })
+    }
+
     pub fn new(store: Store, decl: Declaration, config: Config) -> Self {
         let decl = Arc::new(decl);
         AppState {
@@ -282,6 +335,9 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}/extend", post(api::extend))
         .route("/requests/{id}/cancel", post(api::cancel))
         .route("/requests/{id}/export", get(api::export))
+        .route("/requests/{id}/export/link", post(links::create))
+        .route("/retention/runs", get(schedule::retention_runs))
+        .route("/maintenance/runs", get(schedule::maintenance_runs))
         .route("/requests/{id}/plan", get(api::dry_run))
         .route("/audit", get(api::audit_records))
         .route("/audit/verify", get(api::audit_verify))
@@ -303,6 +359,7 @@ pub fn router(state: AppState) -> Router {
 .route("/docs", get(docs::page))
         .nest("/v1", v1)
         .route("/.well-known/gpc.json", get(consent_api::gpc_json))
+        .route("/public/exports/{token}", get(links::download))
         .merge(banner::routes(&state));
     if state.config.public.enabled {
         app = app.nest("/public", public::routes(&state));
@@ -421,6 +478,41 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "Reads of personal data through the API.",
             &m.personal_data_reads,
         ),
+        (
+            "pledge_retention_runs_total",
+            "Scheduled retention sweeps run by this process.",
+            &m.retention_runs,
+        ),
+        (
+            "pledge_retention_failures_total",
+            "Datasets whose scheduled sweep failed in this process.",
+            &m.retention_failures,
+        ),
+        (
+            "pledge_retention_rows_deleted_total",
+            "Expired rows deleted by this process's sweeps.",
+            &m.retention_rows_deleted,
+        ),
+        (
+            "pledge_retention_rows_anonymised_total",
+            "Expired rows anonymised by this process's sweeps.",
+            &m.retention_rows_anonymised,
+        ),
+        (
+            "pledge_maintenance_runs_total",
+            "Maintenance runs (expiry of exports, links, closed requests) by this process.",
+            &m.maintenance_runs,
+        ),
+        (
+            "pledge_export_links_created_total",
+            "Download links made for exports.",
+            &m.export_links_created,
+        ),
+        (
+            "pledge_export_link_downloads_total",
+            "Exports downloaded through a link.",
+            &m.export_link_downloads,
+        ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} counter");
@@ -498,6 +590,16 @@ impl Bound {
             )));
         }
         workers.push(tokio::spawn(mail::run(state.clone(), stop_rx.clone())));
+        let mut tasks = Vec::new();
+        let owner = format!("tasks:{}-{}", std::process::id(), now_unix());
+        for task in [schedule::Task::Retention, schedule::Task::Maintenance] {
+            tasks.push(tokio::spawn(schedule::run(
+                state.clone(),
+                task,
+                owner.clone(),
+                stop_rx.clone(),
+            )));
+        }
         // The peer address is the evidence a consent event keeps (truncated) and the key
         // of the public routes' rate limits.
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -506,7 +608,7 @@ impl Bound {
             .await
             .map_err(Error::Serve);
         let _ = stop_tx.send(true);
-        for w in workers {
+        for w in workers.into_iter().chain(tasks) {
             let _ = w.await;
         }
         let _ = follower.await;

@@ -13,7 +13,7 @@ use pledge_connect::{Database, Options, Outcome};
 use pledge_core::export::{self, DatasetRows};
 use pledge_core::plan::{self, Change, CivilTime, RequestKind, TableRows, Value};
 use pledge_core::types::IdentityKind;
-use pledge_store::{Job, RequestRecord};
+use pledge_store::{Job, RequestRecord, SealedExport};
 use serde_json::{Value as Json, json};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -98,7 +98,7 @@ async fn work(state: &AppState, job: Job) {
                 json!(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
             match state
                 .store
-                .complete_job(&job, &summary, export.as_deref(), now)
+                .complete_job(&job, &summary, export.as_ref(), now)
                 .await
             {
                 Ok(true) => {
@@ -130,7 +130,7 @@ pub async fn execute(
     state: &AppState,
     request: &RequestRecord,
     dry_run: bool,
-) -> Result<(Json, Option<Vec<u8>>), String> {
+) -> Result<(Json, Option<SealedExport>), String> {
     let decl = &state.decl;
     let Some(kind) = request.kind.plan_kind() else {
         return Err(format!(
@@ -172,15 +172,7 @@ pub async fn execute(
     let mut data: Vec<(String, Vec<TableRows>)> = Vec::new();
     for dataset in &decl.doc().datasets {
         let id = dataset.id.to_string();
-        let variable = dataset.connection_env.as_str();
-        let url = state
-            .config
-            .connections
-            .iter()
-            .find(|(name, _)| name == variable)
-            .map(|(_, url)| url.clone())
-            .or_else(|| std::env::var(variable).ok().filter(|u| !u.is_empty()))
-            .ok_or_else(|| format!("dataset `{id}`: set {variable} to its connection URL"))?;
+        let url = state.dataset_url(dataset)?;
         let (mut db, schema) = Database::open_dataset(dataset, &url)
             .await
             .map_err(|e| format!("dataset `{id}`: {e}"))?;
@@ -222,19 +214,27 @@ pub async fn execute(
             outcome.steps.into_iter().filter_map(|s| s.data).collect(),
         ));
     }
-    let export = if !dry_run && matches!(kind, RequestKind::Access | RequestKind::Portability) {
-        let rows: Vec<DatasetRows<'_>> = data
-            .iter()
-            .map(|(d, t)| DatasetRows {
-                dataset: d,
-                tables: t,
-            })
-            .collect();
-        let files = export::render(decl, kind, &rows, &request.identities, now);
-        Some(zip_files(files))
-    } else {
-        None
-    };
+    let export =
+        if !dry_run && matches!(kind, RequestKind::Access | RequestKind::Portability) {
+            let rows: Vec<DatasetRows<'_>> = data
+                .iter()
+                .map(|(d, t)| DatasetRows {
+                    dataset: d,
+                    tables: t,
+                })
+                .collect();
+            let files = export::render(decl, kind, &rows, &request.identities, now);
+            let keys = state.config.export_keys.as_ref().ok_or(
+                "exports are encrypted at rest: start the server with PLEDGE_EXPORT_KEY set",
+            )?;
+            let expires_at = now.to_unix() + state.config.export_ttl_secs;
+            Some(
+                keys.seal(&request.id, &zip_files(files), expires_at)
+                    .map_err(|e| e.to_string())?,
+            )
+        } else {
+            None
+        };
     Ok((json!({ "datasets": datasets }), export))
 }
 

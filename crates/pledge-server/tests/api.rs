@@ -7,6 +7,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use pledge_connect::Database;
 use pledge_core::plan::Value;
+use pledge_server::seal::{ExportKeys, MasterKey};
 use pledge_server::{AppState, Config, router, worker};
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};
@@ -17,6 +18,7 @@ use tower::ServiceExt;
 const CHINOOK: &str =
     include_str!("../../pledge-connect/tests/fixtures/chinook/chinook_sqlite.sql");
 const LUIS: &str = "luisg@embraer.com.br";
+const LEONIE: &str = "leonekohler@surfeu.de";
 
 struct Env {
     app: axum::Router,
@@ -165,6 +167,7 @@ async fn env_without_worker(name: &str, store: Store) -> Env {
         connections: vec![("CHINOOK_DATABASE_URL".into(), chinook.clone())],
         hmac_key: b"a-test-key-of-sixteen-bytes".to_vec(),
         poll: Duration::from_millis(20),
+        export_keys: Some(ExportKeys::new(MasterKey::new([42; 32]), Vec::new())),
         ..Config::default()
     };
     let state = AppState::new(store, decl, config);
@@ -408,6 +411,110 @@ async fn workflow(e: &Env) {
 }
 
 /// Every endpoint, every role: allowed roles get past authorization, the others get 403.
+/// The export is stored encrypted; staff download it decrypted; the person gets a link that
+/// works once.
+async fn export_links(e: &Env) {
+    let (_, created) = e
+        .admin(
+            Method::POST,
+            "/v1/requests",
+            Some(&json!({"kind": "portability", "identities": {"email": LEONIE}}).to_string()),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    e.wait_for(&id, "completed").await;
+    // At rest: ciphertext, with the id of the key that wrapped its data key.
+    let stored = e
+        .state
+        .store
+        .export(&id, pledge_server::now_unix())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stored.bytes.starts_with(b"PK"));
+    assert!(
+        !stored
+            .bytes
+            .windows(LUIS.len())
+            .any(|w| w == LUIS.as_bytes())
+    );
+    assert_eq!(
+        stored.key_id.as_deref(),
+        Some(MasterKey::new([42; 32]).id())
+    );
+    let (s, _, zip) = e
+        .call(
+            Method::GET,
+            &format!("/v1/requests/{id}/export"),
+            Some(e.key(Role::Admin)),
+            None,
+        )
+        .await;
+    assert_eq!((s, zip["starts_pk"].clone()), (StatusCode::OK, json!(true)));
+    // A link for the person.
+    let (s, link) = e
+        .admin(
+            Method::POST,
+            &format!("/v1/requests/{id}/export/link"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{link}");
+    assert_eq!(link["single_use"], true);
+    let path = link["path"].as_str().unwrap().to_string();
+    assert!(link["url"].as_str().unwrap().ends_with(&path));
+    // No API key needed; once only.
+    let (s, ct, zip) = e.call(Method::GET, &path, None, None).await;
+    assert_eq!(s, StatusCode::OK, "{zip}");
+    assert_eq!(ct.as_deref(), Some("application/zip"));
+    assert_eq!(zip["starts_pk"], true);
+    let (s, ct, gone) = e.call(Method::GET, &path, None, None).await;
+    assert_eq!(s, StatusCode::GONE, "{gone}");
+    assert_eq!(ct.as_deref(), Some("application/problem+json"));
+    assert_eq!(gone["type"], "urn:pledge:problem:link-gone");
+    // Unknown and malformed tokens: 404, with a problem body.
+    let unknown = format!("/public/exports/{}", "ab".repeat(32));
+    for path in [unknown.as_str(), "/public/exports/nope"] {
+        let (s, ct, _) = e.call(Method::GET, path, None, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(ct.as_deref(), Some("application/problem+json"));
+    }
+    // The audit log has the link and the download, never the token.
+    let token = path.rsplit('/').next().unwrap();
+    let (_, audit) = e.admin(Method::GET, "/v1/audit?limit=10000", None).await;
+    let records = audit["records"].as_array().unwrap();
+    let actions: Vec<&str> = records
+        .iter()
+        .filter(|r| r["request_id"] == id.as_str())
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"export.link_created"), "{actions:?}");
+    assert!(actions.contains(&"export.downloaded"), "{actions:?}");
+    assert!(!audit.to_string().contains(token));
+    // No link for a request without an export.
+    let (_, erasure) = e
+        .admin(
+            Method::POST,
+            "/v1/requests",
+            Some(
+                &json!({"kind": "access", "identities": {"email": LEONIE}, "needs_approval": true})
+                    .to_string(),
+            ),
+        )
+        .await;
+    let (s, p) = e
+        .admin(
+            Method::POST,
+            &format!(
+                "/v1/requests/{}/export/link",
+                erasure["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{p}");
+}
+
 async fn authorization(e: &Env) {
     let (_, r) = e
         .admin(Method::POST, "/v1/requests", Some(&json!({"kind": "access", "identities": {"customer_id": "7"}, "needs_approval": true}).to_string()))
@@ -475,6 +582,24 @@ async fn authorization(e: &Env) {
         (
             Method::GET,
             format!("/v1/requests/{id}/export"),
+            None,
+            &[Admin, PrivacyOfficer],
+        ),
+        (
+            Method::POST,
+            format!("/v1/requests/{id}/export/link"),
+            None,
+            &[Admin, PrivacyOfficer],
+        ),
+        (
+            Method::GET,
+            "/v1/retention/runs".into(),
+            None,
+            &[Admin, PrivacyOfficer],
+        ),
+        (
+            Method::GET,
+            "/v1/maintenance/runs".into(),
             None,
             &[Admin, PrivacyOfficer],
         ),
@@ -751,6 +876,7 @@ async fn bad_input(e: &Env) {
 async fn suite(name: &str, store: Store) {
     let e = env(name, store).await;
     workflow(&e).await;
+    export_links(&e).await;
     authorization(&e).await;
     bad_input(&e).await;
 }

@@ -11,8 +11,10 @@ pub mod ledger;
 mod migrate;
 pub mod notify;
 mod public;
+mod upkeep;
 
 pub use public::{PERSON, PublicSecrets, VerificationError, VerificationPolicy};
+pub use upkeep::{Expiry, LinkRefusal, SealedExport, StoredExport};
 
 use audit::{AuditRecord, GENESIS, Verification, Walker};
 use pledge_core::plan::CivilTime;
@@ -46,6 +48,12 @@ pub enum Error {
     Random(String),
     #[error(transparent)]
     Verification(#[from] VerificationError),
+    #[error("request `{0}` has no export (or it expired)")]
+    NoExport(String),
+    #[error("{0}")]
+    Link(LinkRefusal),
+    #[error("the export cannot be opened: {0}")]
+    Sealed(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -817,7 +825,7 @@ impl Store {
         &self,
         job: &Job,
         result: &Value,
-        export: Option<&[u8]>,
+        export: Option<&SealedExport>,
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
@@ -864,13 +872,17 @@ impl Store {
             )
             .await?;
         }
-        if let Some(bytes) = export {
+        if let Some(sealed) = export {
             sqlx::query(
-                "INSERT INTO exports (request_id, created_at, bytes) VALUES ($1, $2, $3) ON CONFLICT (request_id) DO NOTHING",
+                "INSERT INTO exports (request_id, created_at, bytes, export_id, key_id, wrapped_key, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (request_id) DO NOTHING",
             )
             .bind(&job.request_id)
             .bind(now)
-            .bind(bytes.to_vec())
+            .bind(sealed.ciphertext.clone())
+            .bind(&sealed.export_id)
+            .bind(&sealed.key_id)
+            .bind(sealed.wrapped_key.clone())
+            .bind(sealed.expires_at)
             .execute(&mut *tx)
             .await?;
         }
@@ -886,7 +898,8 @@ impl Store {
                 "from": from.as_str(),
                 "to": if completes { "completed" } else { from.as_str() },
                 "result": result,
-                "export_bytes": export.map(<[u8]>::len),
+                "export_bytes": export.map(|e| e.ciphertext.len()),
+                "export_key": export.map(|e| e.key_id.as_str()),
             }),
         )
         .await?;
@@ -952,16 +965,6 @@ impl Store {
         .transpose()
     }
 
-    /// The export of an access or portability request, if it has one.
-    pub async fn export(&self, request_id: &str) -> Result<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT bytes FROM exports WHERE request_id = $1")
-            .bind(request_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok(r.try_get::<Vec<u8>, _>("bytes")?))
-            .transpose()
-    }
-
     // ------------------------------------------------------------------------------------
     // Audit log
 
@@ -1020,11 +1023,11 @@ fn random_hex(bytes: usize) -> Result<String> {
     Ok(audit::hex(&buf))
 }
 
-fn pairs_json(pairs: &[(String, String)]) -> String {
+pub(crate) fn pairs_json(pairs: &[(String, String)]) -> String {
     Value::Array(pairs.iter().map(|(k, v)| json!([k, v])).collect()).to_string()
 }
 
-fn pairs_from_json(text: &str) -> Result<Vec<(String, String)>> {
+pub(crate) fn pairs_from_json(text: &str) -> Result<Vec<(String, String)>> {
     serde_json::from_str(text).map_err(|e| Error::Corrupt(format!("pairs {text:?}: {e}")))
 }
 
@@ -1069,7 +1072,7 @@ fn request_from_row(r: &AnyRow) -> Result<RequestRecord> {
     })
 }
 
-fn audit_from_row(r: &AnyRow) -> Result<AuditRecord> {
+pub(crate) fn audit_from_row(r: &AnyRow) -> Result<AuditRecord> {
     let detail: String = r.try_get("detail")?;
     Ok(AuditRecord {
         seq: r.try_get("seq")?,

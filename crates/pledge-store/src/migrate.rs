@@ -213,6 +213,35 @@ const MIGRATIONS: &[Migration] = &[
             error TEXT
         )"],
     },
+    // 4: scheduled tasks (one runner at a time across replicas), exports encrypted at rest with
+    // expiring single-use download links, and the minimisation of closed requests.
+    Migration {
+        version: 4,
+        common: &[
+            "CREATE TABLE task_leases (
+            task TEXT PRIMARY KEY,
+            owner TEXT,
+            lease_until BIGINT,
+            last_fire BIGINT
+        )",
+            "CREATE TABLE export_links (
+            token_hash TEXT PRIMARY KEY,
+            request_id TEXT NOT NULL REFERENCES requests (id),
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            used_at BIGINT,
+            created_by TEXT NOT NULL
+        )",
+            "ALTER TABLE exports ADD COLUMN export_id TEXT",
+            "ALTER TABLE exports ADD COLUMN key_id TEXT",
+            "ALTER TABLE exports ADD COLUMN expires_at BIGINT",
+            "ALTER TABLE requests ADD COLUMN minimised_at BIGINT",
+            "CREATE INDEX audit_by_action ON audit_log (action, seq)",
+            "CREATE INDEX links_by_request ON export_links (request_id)",
+        ],
+        sqlite: &["ALTER TABLE exports ADD COLUMN wrapped_key BLOB"],
+        postgres: &["ALTER TABLE exports ADD COLUMN wrapped_key BYTEA"],
+    },
 ];
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock keeps two replicas that

@@ -1,7 +1,9 @@
 //! The same suite on SQLite (always) and PostgreSQL (the server scripts/test.sh starts).
 
 use pledge_core::workflow::{Regime, Right, State, Transition};
-use pledge_store::{Backend, Error, NewRequest, RequestFilter, Role, Store};
+use pledge_store::{
+    Backend, Error, LinkRefusal, NewRequest, RequestFilter, Role, SealedExport, Store,
+};
 
 const T0: i64 = 1_795_000_000; // 2026-11-17
 
@@ -17,12 +19,254 @@ fn new_request(kind: Right, verified: bool, needs_approval: bool) -> NewRequest 
     }
 }
 
+/// What the server hands the store: the bytes stand for a ciphertext.
+fn sealed(bytes: &str, expires_at: i64) -> SealedExport {
+    SealedExport {
+        export_id: "exp_1".into(),
+        key_id: "k1".into(),
+        wrapped_key: vec![1, 2, 3],
+        ciphertext: bytes.as_bytes().to_vec(),
+        expires_at,
+    }
+}
+
 async fn suite(store: Store) {
     keys(&store).await;
     workflow(&store).await;
     jobs(&store).await;
     listing(&store).await;
+    task_leases(&store).await;
+    links_and_expiry(&store).await;
+    // Last: it breaks the chain on purpose.
     audit_chain(&store).await;
+}
+
+async fn task_leases(store: &Store) {
+    let fire = T0 + 3600;
+    // Two replicas wake for the same fire time: one runs it.
+    assert!(
+        store
+            .take_task_lease("retention", "a", fire, 60, fire)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .take_task_lease("retention", "b", fire, 60, fire)
+            .await
+            .unwrap()
+    );
+    // The next fire time while a still runs: b waits.
+    assert!(
+        !store
+            .take_task_lease("retention", "b", fire + 60, 60, fire + 30)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .renew_task_lease("retention", "a", 60, fire + 40)
+            .await
+            .unwrap()
+    );
+    // a dies; once its lease expired, b takes the next fire over.
+    assert!(
+        store
+            .take_task_lease("retention", "b", fire + 120, 60, fire + 101)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .renew_task_lease("retention", "a", 60, fire + 102)
+            .await
+            .unwrap()
+    );
+    store
+        .finish_task(
+            "retention",
+            "b",
+            "retention.run",
+            serde_json::json!({"fire": fire + 120}),
+            fire + 130,
+        )
+        .await
+        .unwrap();
+    // a comes back and records what it did: the run is kept, marked as having lost the lease.
+    store
+        .finish_task(
+            "retention",
+            "a",
+            "retention.run",
+            serde_json::json!({"fire": fire}),
+            fire + 131,
+        )
+        .await
+        .unwrap();
+    let runs = store
+        .audit_records_of("retention.run", None, 10)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].actor, "a");
+    assert_eq!(runs[0].detail["lease_lost"], true);
+    assert_eq!(runs[1].detail.get("lease_lost"), None);
+    // Free again: the next fire time is taken at once; an old one never again.
+    assert!(
+        store
+            .take_task_lease("retention", "a", fire + 180, 60, fire + 180)
+            .await
+            .unwrap()
+    );
+    store
+        .finish_task(
+            "retention",
+            "a",
+            "retention.run",
+            serde_json::json!({}),
+            fire + 181,
+        )
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .take_task_lease("retention", "b", fire + 180, 60, fire + 200)
+            .await
+            .unwrap()
+    );
+    // Tasks are independent.
+    assert!(
+        store
+            .take_task_lease("maintenance", "b", fire, 60, fire)
+            .await
+            .unwrap()
+    );
+}
+
+async fn links_and_expiry(store: &Store) {
+    let now = T0 + 10_000;
+    let r = store
+        .create_request(new_request(Right::Access, true, false), "key:a")
+        .await
+        .unwrap();
+    let job = loop {
+        let job = store.claim_job("w", 30, now).await.unwrap().unwrap();
+        if job.request_id == r.id {
+            break job;
+        }
+        store
+            .complete_job(&job, &serde_json::json!({}), None, now)
+            .await
+            .unwrap();
+    };
+    store
+        .complete_job(
+            &job,
+            &serde_json::json!({}),
+            Some(&sealed("secret", now + 1000)),
+            now,
+        )
+        .await
+        .unwrap();
+    // No link for a request without an export.
+    let other = store
+        .create_request(new_request(Right::Erasure, true, true), "key:a")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_export_link(&other.id, "h0", now + 50, "key:a", now)
+            .await,
+        Err(Error::NoExport(_))
+    ));
+    // A link never outlives its export.
+    let expires = store
+        .create_export_link(&r.id, "h1", now + 5000, "key:a", now)
+        .await
+        .unwrap();
+    assert_eq!(expires, now + 1000);
+    store
+        .create_export_link(&r.id, "h2", now + 10, "key:a", now)
+        .await
+        .unwrap();
+    // If opening fails, the link stays unused.
+    assert!(matches!(
+        store
+            .use_export_link("h1", now + 1, |_| Err("bad key".into()))
+            .await,
+        Err(Error::Sealed(_))
+    ));
+    let (id, zip) = store
+        .use_export_link("h1", now + 2, |e| Ok(e.bytes.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (id.as_str(), zip.as_slice()),
+        (r.id.as_str(), b"secret".as_slice())
+    );
+    // Once only.
+    assert!(matches!(
+        store.use_export_link("h1", now + 3, |e| Ok(e.bytes.clone())).await,
+        Err(Error::Link(LinkRefusal::Used(t))) if t == now + 2
+    ));
+    assert!(matches!(
+        store
+            .use_export_link("h2", now + 10, |e| Ok(e.bytes.clone()))
+            .await,
+        Err(Error::Link(LinkRefusal::Expired(_)))
+    ));
+    assert!(matches!(
+        store
+            .use_export_link("nope", now, |e| Ok(e.bytes.clone()))
+            .await,
+        Err(Error::Link(LinkRefusal::Unknown))
+    ));
+    let downloads = store
+        .audit_records_of("export.downloaded", None, 10)
+        .await
+        .unwrap();
+    assert_eq!(downloads.len(), 1);
+    assert_eq!(downloads[0].request_id.as_deref(), Some(r.id.as_str()));
+    // Maintenance after the export expired: export and links gone; the request, closed for
+    // less than the minimisation period, keeps its identities.
+    let expiry = store
+        .expire_own_data("maintenance", now + 1000, now - 1)
+        .await
+        .unwrap();
+    // (the export of the `jobs` suite expired too)
+    assert_eq!(expiry.exports_deleted, 2);
+    assert_eq!(expiry.links_deleted, 2);
+    assert!(!expiry.requests_minimised.contains(&r.id));
+    assert!(store.export(&r.id, now).await.unwrap().is_none());
+    // Later, with every closed request past the period: minimised, the rest kept.
+    let expiry = store
+        .expire_own_data("maintenance", now + 2000, now + 2000)
+        .await
+        .unwrap();
+    assert!(expiry.requests_minimised.contains(&r.id));
+    let minimised = store.get_request(&r.id).await.unwrap();
+    assert_eq!(minimised.state, State::Completed);
+    assert_eq!(minimised.kind, Right::Access);
+    assert_eq!(minimised.received_at, r.received_at);
+    assert_eq!(minimised.identities[0].0, "email");
+    assert!(minimised.identities[0].1.starts_with("sha256:"));
+    assert!(!minimised.identities[0].1.contains("ana@example.com"));
+    assert!(!store.request_events(&r.id).await.unwrap().is_empty());
+    // Open requests are never minimised; a second run changes nothing already done.
+    assert!(!expiry.requests_minimised.contains(&other.id));
+    let again = store
+        .expire_own_data("maintenance", now + 3000, now + 3000)
+        .await
+        .unwrap();
+    assert!(!again.requests_minimised.contains(&r.id));
+    assert_eq!(
+        store
+            .audit_records_of("data.expired", None, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 async fn keys(store: &Store) {
@@ -159,7 +403,7 @@ async fn jobs(store: &Store) {
             .complete_job(
                 &taken,
                 &serde_json::json!({"by": "w2"}),
-                Some(b"zip".as_slice()),
+                Some(&sealed("zip", now + 86_400)),
                 now + 53
             )
             .await
@@ -168,10 +412,11 @@ async fn jobs(store: &Store) {
     let done = store.get_request(&r.id).await.unwrap();
     assert_eq!(done.state, State::Completed);
     assert_eq!(done.result, Some(serde_json::json!({"by": "w2"})));
-    assert_eq!(
-        store.export(&r.id).await.unwrap().as_deref(),
-        Some(b"zip".as_slice())
-    );
+    let stored = store.export(&r.id, now + 60).await.unwrap().unwrap();
+    assert_eq!(stored.bytes, b"zip");
+    assert_eq!(stored.key_id.as_deref(), Some("k1"));
+    // Past its expiry an export is not handed out.
+    assert_eq!(store.export(&r.id, now + 86_400).await.unwrap(), None);
     // Completed once: one completed event.
     let completions = store
         .request_events(&r.id)

@@ -4,10 +4,9 @@
 use super::ReportFormat;
 use crate::input;
 use anyhow::{Context, Result, bail};
-use pledge_connect::{BatchOptions, Database, RetentionOutcome};
-use pledge_core::model::{Dataset, RetentionAction};
+use pledge_connect::{BatchOptions, DatasetSweep, action_name};
+use pledge_core::model::Dataset;
 use pledge_core::plan::CivilTime;
-use pledge_core::plan::retention::{self, RetentionPlan};
 use pledge_core::{Declaration, report};
 use std::io::Write;
 use std::path::PathBuf;
@@ -42,12 +41,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     runtime.block_on(retain(args))
 }
 
-struct DatasetResult {
-    dataset: String,
-    plan: RetentionPlan,
-    outcome: RetentionOutcome,
-}
-
 async fn retain(args: Args) -> Result<ExitCode> {
     let started = Instant::now();
     let path = input::declaration_path(args.path.clone());
@@ -59,18 +52,11 @@ async fn retain(args: Args) -> Result<ExitCode> {
         }
     };
     drop(sources);
-    let datasets: Vec<&Dataset> = decl
-        .doc()
-        .datasets
-        .iter()
-        .filter(|d| args.dataset.as_ref().is_none_or(|id| d.id.as_str() == id))
-        .filter(|d| d.tables.iter().any(|t| t.retention.is_some()))
-        .filter(|d| {
-            args.table
-                .as_ref()
-                .is_none_or(|t| d.tables.iter().any(|d| d.name.as_str() == t))
-        })
-        .collect();
+    let datasets = pledge_connect::datasets_with_retention(
+        &decl,
+        args.dataset.as_deref(),
+        args.table.as_deref(),
+    );
     if datasets.is_empty() {
         bail!(match (&args.dataset, &args.table) {
             (_, Some(t)) => format!("no dataset declares a table `{t}` with a retention"),
@@ -117,10 +103,8 @@ async fn run_dataset(
     now: CivilTime,
     args: &Args,
     stop: &AtomicBool,
-) -> Result<DatasetResult> {
+) -> Result<DatasetSweep> {
     let url = pledge_connect::dataset_url(dataset)?;
-    let (mut db, schema) = Database::open_dataset(dataset, &url).await?;
-    let plan = retention::retention(decl, dataset, &schema, now, args.table.as_deref())?;
     let bar = super::progress_bar(
         0,
         "{msg:20} {bar:40} {pos}/{len} rows {elapsed} (Ctrl-C stops after the current batch)",
@@ -144,56 +128,22 @@ async fn run_dataset(
         stop: &should_stop,
         progress: &progress,
     };
-    let outcome = db.execute_batched(&schema, &plan, &options).await;
+    let swept =
+        pledge_connect::sweep_dataset(decl, dataset, &url, now, args.table.as_deref(), &options)
+            .await;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    db.close().await;
-    Ok(DatasetResult {
-        dataset: dataset.id.to_string(),
-        plan,
-        outcome: outcome?,
-    })
+    Ok(swept?)
 }
 
-/// A progress bar on a terminal: rows examined of the rows pending in the current table.
-fn action_name(a: RetentionAction) -> &'static str {
-    match a {
-        RetentionAction::Delete => "delete",
-        RetentionAction::Anonymise => "anonymise",
-    }
-}
-
-fn print_report(args: &Args, results: &[DatasetResult], took: Duration) -> Result<()> {
+fn print_report(args: &Args, results: &[DatasetSweep], took: Duration) -> Result<()> {
     let mut out = anstream::stdout();
     if let ReportFormat::Json = args.format {
         let doc = serde_json::json!({
             "dry_run": args.dry_run,
             "batch_size": args.batch_size,
-            "datasets": results.iter().map(|r| serde_json::json!({
-                "dataset": r.dataset,
-                "now": r.plan.now,
-                "committed": r.outcome.committed,
-                "stopped": r.outcome.stopped,
-                "tables": r.plan.sweeps.iter().zip(&r.outcome.sweeps).map(|(s, o)| serde_json::json!({
-                    "table": s.table,
-                    "action": action_name(s.action),
-                    "column": s.column,
-                    "period": s.period,
-                    "cutoff": s.cutoff,
-                    "purpose": s.purpose,
-                    "examined": o.examined,
-                    "deleted": o.deleted,
-                    "anonymised": o.anonymised,
-                    "deleted_along": o.deleted_along.iter().map(|(t, n)| serde_json::json!({"table": t, "rows": n})).collect::<Vec<_>>(),
-                    "held": o.held.iter().map(|(why, n)| serde_json::json!({"reason": why, "rows": n})).collect::<Vec<_>>(),
-                    "kept": o.kept,
-                    "batches": o.batches,
-                    "complete": o.complete,
-                    "reason": s.reason,
-                })).collect::<Vec<_>>(),
-                "notes": r.plan.notes,
-            })).collect::<Vec<_>>(),
+            "datasets": results.iter().map(DatasetSweep::report).collect::<Vec<_>>(),
             "milliseconds": took.as_millis(),
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;

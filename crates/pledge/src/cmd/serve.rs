@@ -6,7 +6,10 @@ use crate::clock::now_unix;
 use crate::cmd::request::HMAC_KEY_ENV;
 use crate::input;
 use anyhow::{Context, Result, bail};
+use pledge_core::cron::Schedule;
+use pledge_core::types::IsoDuration;
 use pledge_core::{SourceMap, report};
+use pledge_server::seal::{ExportKeys, MasterKey};
 use pledge_server::{AppState, Bound, Config};
 use pledge_store::{Role, Store};
 use std::path::PathBuf;
@@ -39,6 +42,31 @@ pub struct Args {
     /// Seconds a claimed job stays a worker's before another may take it over. Default: 30.
     #[arg(long, value_parser = clap::value_parser!(i64).range(1..=3600))]
     lease_secs: Option<i64>,
+    /// When the retention sweep runs: a cron expression in UTC (`0 3 * * *`, `@daily`).
+    /// Default: PLEDGE_RETAIN_SCHEDULE; without either, the server never sweeps on its own.
+    #[arg(long, value_name = "CRON")]
+    retain_schedule: Option<Schedule>,
+    /// Rows per batch (and per transaction) in the scheduled sweep.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    retain_batch_size: u64,
+    /// When maintenance runs: expired exports and links deleted, closed requests minimised.
+    /// Default: PLEDGE_MAINTENANCE_SCHEDULE, else hourly at minute 17.
+    #[arg(long, value_name = "CRON")]
+    maintenance_schedule: Option<Schedule>,
+    /// How long after it closed (completed, denied, cancelled) a request is minimised: its
+    /// identities and changes replaced by hashes. An ISO 8601 duration.
+    #[arg(long, value_name = "DURATION", default_value = "P90D")]
+    minimise_closed_after: IsoDuration,
+    /// Days an export is kept before it is deleted.
+    #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=3650))]
+    export_ttl_days: i64,
+    /// Days a download link works (never longer than its export).
+    #[arg(long, value_name = "DAYS", default_value_t = 7, value_parser = clap::value_parser!(i64).range(1..=365))]
+    link_ttl_days: i64,
+    /// The public base URL download links are built on (https://privacy.example.com).
+    /// Default: PLEDGE_PUBLIC_URL, else the Host of the request that makes the link.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
     /// Start a demo: the Chinook example declaration on a private copy of the Chinook
     /// database, a fresh store, and an admin key printed once.
     #[arg(long, conflicts_with_all = ["path", "url"])]
@@ -76,6 +104,21 @@ async fn serve(args: Args) -> Result<ExitCode> {
         public: file.public(&listen)?,
         // The demo never sends mail: its messages go to the log.
         mail: file.mail(if args.demo { None } else { smtp_url }),
+        retain_schedule: schedule_from(args.retain_schedule.clone(), RETAIN_SCHEDULE_ENV, None)?,
+        retain_batch_size: args.retain_batch_size,
+        maintenance_schedule: schedule_from(
+            args.maintenance_schedule.clone(),
+            MAINTENANCE_SCHEDULE_ENV,
+            Some(DEFAULT_MAINTENANCE_SCHEDULE),
+        )?,
+        minimise_closed_after: args.minimise_closed_after,
+        export_ttl_secs: args.export_ttl_days * 86_400,
+        link_ttl_secs: args.link_ttl_days * 86_400,
+        public_url: args
+            .public_url
+            .clone()
+            .or_else(|| std::env::var(PUBLIC_URL_ENV).ok().filter(|u| !u.is_empty())),
+        export_keys: export_keys()?,
         ..Config::default()
     };
     pledge_server::mail::Sender::new(&config.mail).map_err(anyhow::Error::msg)?;
@@ -103,6 +146,15 @@ async fn serve(args: Args) -> Result<ExitCode> {
         config
             .connections
             .push((DEMO_CONNECTION_ENV.to_string(), url));
+        if config.export_keys.is_none() {
+            let key = MasterKey::generate().context("cannot make a demo export key")?;
+            eprintln!(
+                "warning: demo export key {} generated for this run only ({EXPORT_KEY_ENV}={}); exports made now cannot be opened after a restart without it. Never use a demo key for real data.",
+                key.id(),
+                key.to_hex()
+            );
+            config.export_keys = Some(ExportKeys::new(key, Vec::new()));
+        }
         if config.hmac_key.is_empty() {
             // A demo key, so erasures can pseudonymise what they keep; never for real data.
             config.hmac_key =
@@ -140,6 +192,11 @@ async fn serve(args: Args) -> Result<ExitCode> {
         };
         (decl, store, None)
     };
+    if config.export_keys.is_none() {
+        eprintln!(
+            "warning: {EXPORT_KEY_ENV} is not set: access and portability requests will fail until it is (exports are encrypted at rest)"
+        );
+    }
     let store_url = normalise(&store_url);
     let store = Store::open(&store_url)
         .await
@@ -207,6 +264,47 @@ async fn serve(args: Args) -> Result<ExitCode> {
         let _ = std::fs::remove_dir_all(dir);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+const RETAIN_SCHEDULE_ENV: &str = "PLEDGE_RETAIN_SCHEDULE";
+const MAINTENANCE_SCHEDULE_ENV: &str = "PLEDGE_MAINTENANCE_SCHEDULE";
+const DEFAULT_MAINTENANCE_SCHEDULE: &str = "17 * * * *";
+const PUBLIC_URL_ENV: &str = "PLEDGE_PUBLIC_URL";
+const EXPORT_KEY_ENV: &str = "PLEDGE_EXPORT_KEY";
+const PREVIOUS_EXPORT_KEYS_ENV: &str = "PLEDGE_EXPORT_KEYS_PREVIOUS";
+
+/// A schedule from its flag, else its environment variable, else the default.
+fn schedule_from(
+    flag: Option<Schedule>,
+    variable: &str,
+    default: Option<&str>,
+) -> Result<Option<Schedule>> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    let text = std::env::var(variable)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| default.map(str::to_string));
+    text.map(|t| t.parse::<Schedule>().with_context(|| variable.to_string()))
+        .transpose()
+}
+
+/// The export master keys: PLEDGE_EXPORT_KEY seals; the comma-separated
+/// PLEDGE_EXPORT_KEYS_PREVIOUS still open what they sealed before a rotation.
+fn export_keys() -> Result<Option<ExportKeys>> {
+    let Some(current) = std::env::var(EXPORT_KEY_ENV).ok().filter(|k| !k.is_empty()) else {
+        return Ok(None);
+    };
+    let current = MasterKey::parse(&current).with_context(|| EXPORT_KEY_ENV.to_string())?;
+    let previous = std::env::var(PREVIOUS_EXPORT_KEYS_ENV)
+        .unwrap_or_default()
+        .split(',')
+        .filter(|k| !k.trim().is_empty())
+        .map(MasterKey::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| PREVIOUS_EXPORT_KEYS_ENV.to_string())?;
+    Ok(Some(ExportKeys::new(current, previous)))
 }
 
 /// A fresh Chinook database in a SQLite file.

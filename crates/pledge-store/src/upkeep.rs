@@ -1,0 +1,453 @@
+//! Scheduled tasks and the expiry of Pledge's own data.
+//!
+//! - **Task leases**: one runner of a scheduled task (the retention sweep, maintenance) at a
+//!   time across replicas. A row per task holds the owner, the lease's end and the last fire
+//!   time taken; a replica takes it with one compare-and-set `UPDATE` (free or expired lease,
+//!   fire time not yet taken), which works alike on SQLite and PostgreSQL.
+//! - **Sealed exports**: the export zip as ciphertext, with the wrapped data key and the id of
+//!   the master key that wrapped it (the cryptography is the server's; the store keeps bytes).
+//! - **Download links**: a random token the person gets, stored as its SHA-256, that expires
+//!   and works once: it is marked used in the transaction that hands the export out.
+//! - **Maintenance**: expired exports and links deleted, closed requests minimised after a
+//!   period (identities and changes replaced by their hashes; dates, kind, state, outcome and
+//!   the audit trail kept). Audit records are never deleted.
+
+use crate::audit::{self, AuditRecord};
+use crate::{Error, Result, Store, audit_from_row};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// An export as the server hands it to the store: encrypted, with its wrapped data key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SealedExport {
+    /// A random id, bound into the ciphertext as associated data.
+    pub export_id: String,
+    /// Which master key wrapped the data key.
+    pub key_id: String,
+    pub wrapped_key: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+    pub expires_at: i64,
+}
+
+/// An export as stored. Exports written before encryption at rest have no key id and hold
+/// the zip in clear.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredExport {
+    pub request_id: String,
+    pub export_id: Option<String>,
+    pub key_id: Option<String>,
+    pub wrapped_key: Option<Vec<u8>>,
+    pub bytes: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+/// Why a download link does not give the export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRefusal {
+    /// No such link (never made, or deleted after it expired).
+    Unknown,
+    /// Used already, at this time.
+    Used(i64),
+    /// Expired at this time.
+    Expired(i64),
+    /// The export it pointed to has expired and was deleted.
+    ExportGone,
+}
+
+impl std::fmt::Display for LinkRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkRefusal::Unknown => f.write_str("no such download link"),
+            LinkRefusal::Used(_) => f.write_str(
+                "this download link was used already; links work once: ask for a new one",
+            ),
+            LinkRefusal::Expired(_) => {
+                f.write_str("this download link has expired: ask for a new one")
+            }
+            LinkRefusal::ExportGone => {
+                f.write_str("the export this link was for has expired and was deleted")
+            }
+        }
+    }
+}
+
+/// What one maintenance run changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Expiry {
+    pub exports_deleted: u64,
+    pub links_deleted: u64,
+    pub requests_minimised: Vec<String>,
+    /// More closed requests wait for minimisation than one run takes.
+    pub more_to_minimise: bool,
+}
+
+/// Closed requests minimised per maintenance run (the rest wait for the next run).
+const MINIMISE_PER_RUN: i64 = 500;
+
+const EXPORT_COLUMNS: &str =
+    "request_id, export_id, key_id, wrapped_key, bytes, created_at, expires_at";
+
+impl Store {
+    // ------------------------------------------------------------------------------------
+    // Task leases
+
+    /// Takes the lease of `task` for the fire time `fire` if no live runner holds it and no
+    /// runner took this fire time already. Compare-and-set: of replicas that try together, one
+    /// wins. An expired lease (its runner died) is taken over. The start is audited.
+    pub async fn take_task_lease(
+        &self,
+        task: &str,
+        owner: &str,
+        fire: i64,
+        lease_secs: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO task_leases (task) VALUES ($1) ON CONFLICT (task) DO NOTHING")
+            .bind(task)
+            .execute(&mut *tx)
+            .await?;
+        let taken = sqlx::query(
+            "UPDATE task_leases SET owner = $1, lease_until = $2, last_fire = $3 WHERE task = $4 AND (last_fire IS NULL OR last_fire < $3) AND (owner IS NULL OR lease_until < $5)",
+        )
+        .bind(owner)
+        .bind(now + lease_secs)
+        .bind(fire)
+        .bind(task)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if taken {
+            self.audit(
+                &mut tx,
+                now,
+                owner,
+                "task.started",
+                None,
+                json!({ "task": task, "fire": fire }),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(taken)
+    }
+
+    /// Extends a task lease this runner still holds. False if another took it over.
+    pub async fn renew_task_lease(
+        &self,
+        task: &str,
+        owner: &str,
+        lease_secs: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE task_leases SET lease_until = $1 WHERE task = $2 AND owner = $3")
+                .bind(now + lease_secs)
+                .bind(task)
+                .bind(owner)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Releases the lease and records the run (`action`, e.g. `retention.run`, with its
+    /// report) in the audit log, in one transaction. The run is recorded even if the lease
+    /// was lost meanwhile: the work was done either way.
+    pub async fn finish_task(
+        &self,
+        task: &str,
+        owner: &str,
+        action: &str,
+        mut detail: Value,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let held = sqlx::query(
+            "UPDATE task_leases SET owner = NULL, lease_until = NULL WHERE task = $1 AND owner = $2",
+        )
+        .bind(task)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !held {
+            detail["lease_lost"] = json!(true);
+        }
+        self.audit(&mut tx, now, owner, action, None, detail)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The audit records of one action, newest first, before `before_seq` (all if None).
+    pub async fn audit_records_of(
+        &self,
+        action: &str,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, request_id, detail, prev_hash, hash FROM audit_log WHERE action = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(action)
+        .bind(before_seq.unwrap_or(i64::MAX))
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Exports and download links
+
+    /// The export of a request, if it has one that has not expired at `now`.
+    pub async fn export(&self, request_id: &str, now: i64) -> Result<Option<StoredExport>> {
+        let sql = format!(
+            "SELECT {EXPORT_COLUMNS} FROM exports WHERE request_id = $1 AND (expires_at IS NULL OR expires_at > $2)"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(request_id)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(export_from_row).transpose()
+    }
+
+    /// Records a download link for the export of `request_id`: the SHA-256 of its token,
+    /// when it expires (never after the export), and who made it; audited.
+    pub async fn create_export_link(
+        &self,
+        request_id: &str,
+        token_hash: &str,
+        expires_at: i64,
+        actor: &str,
+        now: i64,
+    ) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        let export_expires: Option<Option<i64>> = sqlx::query(
+            "SELECT expires_at FROM exports WHERE request_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(request_id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get("expires_at"))
+        .transpose()?;
+        let Some(export_expires) = export_expires else {
+            return Err(Error::NoExport(request_id.to_string()));
+        };
+        let expires_at = export_expires.map_or(expires_at, |e| e.min(expires_at));
+        sqlx::query(
+            "INSERT INTO export_links (token_hash, request_id, created_at, expires_at, created_by) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(request_id)
+        .bind(now)
+        .bind(expires_at)
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
+        self.audit(
+            &mut tx,
+            now,
+            actor,
+            "export.link_created",
+            Some(request_id),
+            json!({ "link": link_id(token_hash), "expires_at": expires_at }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(expires_at)
+    }
+
+    /// Hands out the export behind a download link, once: the link is marked used, `open`
+    /// turns the stored export into the zip (decrypts it), and the download is audited, all
+    /// in one transaction. If `open` fails nothing is marked. Returns the request id and the
+    /// zip.
+    pub async fn use_export_link<F>(
+        &self,
+        token_hash: &str,
+        now: i64,
+        open: F,
+    ) -> Result<(String, Vec<u8>)>
+    where
+        F: FnOnce(&StoredExport) -> Result<Vec<u8>, String>,
+    {
+        let mut tx = self.begin().await?;
+        let link = sqlx::query(
+            "SELECT request_id, expires_at, used_at FROM export_links WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::Link(LinkRefusal::Unknown))?;
+        let request_id: String = link.try_get("request_id")?;
+        let expires_at: i64 = link.try_get("expires_at")?;
+        if let Some(used) = link.try_get::<Option<i64>, _>("used_at")? {
+            return Err(Error::Link(LinkRefusal::Used(used)));
+        }
+        if expires_at <= now {
+            return Err(Error::Link(LinkRefusal::Expired(expires_at)));
+        }
+        // Conditional: of two downloads racing on PostgreSQL, one marks the link.
+        let marked = sqlx::query(
+            "UPDATE export_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if marked != 1 {
+            return Err(Error::Link(LinkRefusal::Used(now)));
+        }
+        let sql = format!(
+            "SELECT {EXPORT_COLUMNS} FROM exports WHERE request_id = $1 AND (expires_at IS NULL OR expires_at > $2)"
+        );
+        let export = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&request_id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::Link(LinkRefusal::ExportGone))?;
+        let zip = open(&export_from_row(&export)?).map_err(Error::Sealed)?;
+        self.audit(
+            &mut tx,
+            now,
+            &format!("link:{}", link_id(token_hash)),
+            "export.downloaded",
+            Some(&request_id),
+            json!({ "link": link_id(token_hash), "bytes": zip.len() }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((request_id, zip))
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Maintenance
+
+    /// Deletes exports that expired by `now` and their download links (a link outlives its
+    /// own expiry as long as its export, so that using it says 410 Gone rather than 404), and minimises requests
+    /// closed (completed, denied, cancelled) before `closed_before`: their identities and
+    /// changes are replaced by SHA-256 hashes, their export and links deleted; their kind,
+    /// dates, state, outcome, events and audit trail stay. One transaction with its audit
+    /// record.
+    pub async fn expire_own_data(
+        &self,
+        actor: &str,
+        now: i64,
+        closed_before: i64,
+    ) -> Result<Expiry> {
+        let mut tx = self.begin().await?;
+        let mut expiry = Expiry {
+            exports_deleted: sqlx::query(
+                "DELETE FROM exports WHERE expires_at IS NOT NULL AND expires_at <= $1",
+            )
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+            links_deleted: sqlx::query(
+                "DELETE FROM export_links WHERE request_id NOT IN (SELECT request_id FROM exports)",
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+            ..Expiry::default()
+        };
+        let closed = sqlx::query(
+            "SELECT id, identities, changes FROM requests WHERE state IN ('completed', 'denied', 'cancelled') AND minimised_at IS NULL AND updated_at < $1 ORDER BY updated_at, id LIMIT $2",
+        )
+        .bind(closed_before)
+        .bind(MINIMISE_PER_RUN + 1)
+        .fetch_all(&mut *tx)
+        .await?;
+        expiry.more_to_minimise = closed.len() as i64 > MINIMISE_PER_RUN;
+        for row in closed.iter().take(MINIMISE_PER_RUN as usize) {
+            let id: String = row.try_get("id")?;
+            let identities = hashed_pairs(&row.try_get::<String, _>("identities")?)?;
+            let changes = hashed_pairs(&row.try_get::<String, _>("changes")?)?;
+            sqlx::query("UPDATE requests SET identities = $1, changes = $2, minimised_at = $3 WHERE id = $4 AND minimised_at IS NULL")
+                .bind(identities)
+                .bind(changes)
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM export_links WHERE request_id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            expiry.exports_deleted += sqlx::query("DELETE FROM exports WHERE request_id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            expiry.requests_minimised.push(id);
+        }
+        // LEAD: after merging the verification codes, purge them here, in this transaction
+        // and under this audit record:
+        //     expiry.verifications_purged = self.purge_expired_verifications(now).await?;
+        // (and add the field to `Expiry`).
+        self.audit(
+            &mut tx,
+            now,
+            actor,
+            "data.expired",
+            None,
+            json!({
+                "exports_deleted": expiry.exports_deleted,
+                "links_deleted": expiry.links_deleted,
+                "requests_minimised": expiry.requests_minimised,
+                "closed_before": closed_before,
+                "more_to_minimise": expiry.more_to_minimise,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(expiry)
+    }
+}
+
+/// The short, public id of a link: the start of its token's hash (never the token).
+fn link_id(token_hash: &str) -> &str {
+    token_hash.get(..12).unwrap_or(token_hash)
+}
+
+/// `[[kind, value], ...]` with each value replaced by `sha256:<hex>`: the record still says
+/// which kinds of identity the request named, and a value known from elsewhere can be checked
+/// against it, but the store no longer holds it.
+fn hashed_pairs(text: &str) -> Result<String> {
+    let pairs = crate::pairs_from_json(text)?;
+    let hashed: Vec<(String, String)> = pairs
+        .into_iter()
+        .map(|(k, v)| {
+            let value = if v.starts_with("sha256:") {
+                v
+            } else {
+                format!("sha256:{}", audit::sha256_hex(v.as_bytes()))
+            };
+            (k, value)
+        })
+        .collect();
+    Ok(crate::pairs_json(&hashed))
+}
+
+fn export_from_row(r: &AnyRow) -> Result<StoredExport> {
+    Ok(StoredExport {
+        request_id: r.try_get("request_id")?,
+        export_id: r.try_get("export_id")?,
+        key_id: r.try_get("key_id")?,
+        wrapped_key: r.try_get("wrapped_key")?,
+        bytes: r.try_get("bytes")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
