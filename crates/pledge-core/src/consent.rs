@@ -993,3 +993,73 @@ fn target_view(decl: &Declaration, target: &Target) -> Value {
         }),
     }
 }
+
+// ----------------------------------------------------------------------------------------
+// Rights requests recorded in the ledger
+
+impl ConsentPolicy {
+    /// Purposes an objection stops (Art. 21): those based on legitimate interests or a
+    /// public task, and direct marketing whatever its basis. Sorted.
+    pub fn objectionable_purposes(&self) -> Vec<PurposeId> {
+        let mut v: Vec<PurposeId> = self
+            .purposes
+            .iter()
+            .filter(|(_, r)| {
+                r.direct_marketing
+                    || matches!(
+                        r.basis,
+                        Some(Basis::LegitimateInterests | Basis::PublicTask)
+                    )
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// What a rights request records in the ledger for one subject whose state (at `now`) is
+/// `state`: only what changes, so that a request run twice (a worker that crashed after
+/// recording and before completing) records nothing the second time.
+///
+/// - withdrawal of consent (Art. 7(3)): every consent given and still running;
+/// - objection (Art. 21): every objectionable purpose not objected to yet;
+/// - restriction (Art. 18): a restriction, unless one stands;
+/// - CCPA opt-out: an opt-out of sale, sharing and targeted advertising, unless one stands.
+///
+/// The request engine's other rights record nothing here.
+pub fn request_actions(
+    policy: &ConsentPolicy,
+    right: crate::workflow::Right,
+    state: Option<&SubjectState>,
+    now: i64,
+) -> Vec<Action> {
+    use crate::workflow::Right;
+    let empty = SubjectState::default();
+    let state = state.unwrap_or(&empty);
+    match right {
+        Right::WithdrawConsent => state
+            .consents
+            .iter()
+            .filter(|t| t.state_at(now) == ConsentState::Given)
+            .map(|t| Action::Consent {
+                target: t.target.clone(),
+                state: ConsentState::Withdrawn,
+            })
+            .collect(),
+        Right::Objection => policy
+            .objectionable_purposes()
+            .into_iter()
+            .filter(|p| state.objection(p).is_none())
+            .map(|purpose| Action::Objection {
+                purpose,
+                raised: true,
+            })
+            .collect(),
+        Right::Restriction if state.restricted_since.is_none() => {
+            vec![Action::Restriction { raised: true }]
+        }
+        Right::OptOut if state.opted_out_since.is_none() => vec![Action::OptOut { raised: true }],
+        _ => Vec::new(),
+    }
+}

@@ -675,3 +675,77 @@ proptest! {
         prop_assert!(s.parse::<SubjectRef>().is_err());
     }
 }
+
+/// Rights requests recorded in the ledger: each records what changes, and a second run,
+/// after the first's events, records nothing.
+#[test]
+fn rights_requests_record_only_what_changes() {
+    use pledge_core::workflow::Right;
+    let policy = ConsentPolicy::new(&decl());
+    let ana = subject("ana");
+    let events = [
+        ("ana", consent(purpose("newsletter"), ConsentState::Given)),
+        ("ana", consent(purpose("ads"), ConsentState::Refused)),
+        (
+            "ana",
+            consent(
+                Target::Cookies(CookieCategory::Analytics),
+                ConsentState::Given,
+            ),
+        ),
+    ];
+    let now = T0 + 10 * DAY;
+    let names = |actions: &[Action]| -> Vec<String> {
+        actions
+            .iter()
+            .map(|a| {
+                let c = a.columns();
+                format!("{} {} {}", c.kind, c.target.unwrap_or_default(), c.state)
+            })
+            .collect()
+    };
+    for (right, expected) in [
+        (
+            Right::WithdrawConsent,
+            vec![
+                "consent purpose:newsletter withdrawn",
+                "consent cookies:analytics withdrawn",
+            ],
+        ),
+        (
+            Right::Objection,
+            vec![
+                "objection fraud raised",
+                "objection newsletter raised",
+                "objection offers raised",
+            ],
+        ),
+        (Right::Restriction, vec!["restriction  raised"]),
+        (Right::OptOut, vec!["opt_out  raised"]),
+        (Right::Access, vec![]),
+        (Right::Erasure, vec![]),
+    ] {
+        let mut index = index(&policy, &events);
+        let actions = request_actions(&policy, right, index.state(&ana), now);
+        assert_eq!(names(&actions), expected, "{right}");
+        for (i, action) in actions.into_iter().enumerate() {
+            let e = ConsentEvent {
+                subject: ana.clone(),
+                action,
+                at: now,
+                expires_at: None,
+                notice_version: None,
+                text_hash: None,
+                method: Method::RightsRequest,
+                evidence: Evidence::default(),
+                actor: "test".into(),
+            };
+            index.apply(100 + i as i64, &e);
+        }
+        let again = request_actions(&policy, right, index.state(&ana), now);
+        assert!(again.is_empty(), "{right} again: {:?}", names(&again));
+    }
+    // Nobody known to the ledger: an objection and an opt-out still stand for later.
+    let unknown = request_actions(&policy, Right::OptOut, None, now);
+    assert_eq!(names(&unknown), ["opt_out  raised"]);
+}

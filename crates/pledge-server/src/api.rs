@@ -7,9 +7,9 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pledge_core::plan::{CivilTime, RequestKind};
+use pledge_core::plan::CivilTime;
 use pledge_core::types::IdentityKind;
-use pledge_core::workflow::{self, Regime, State as RequestState, Transition};
+use pledge_core::workflow::{self, Regime, Right, State as RequestState, Transition};
 use pledge_store::{NewRequest, RequestFilter, RequestRecord, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,7 +21,7 @@ pub(crate) const STAFF: &[Role] = &[Role::Admin, Role::PrivacyOfficer];
 const INTAKE: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::Service];
 const READERS: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::SupportAgent];
 
-/// The kinds the API takes in.
+/// The kinds the API takes in: the rights of GDPR Art. 7(3) and 15-21 and the CCPA opt-out.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
@@ -30,16 +30,26 @@ pub enum Kind {
     Erasure,
     Rectification,
     Restriction,
+    /// Art. 21: recorded in the consent ledger for every purpose based on legitimate
+    /// interests or a public task; decisions deny them from then on.
+    Objection,
+    /// Art. 7(3): every consent the person has given is withdrawn in the ledger.
+    WithdrawConsent,
+    /// CCPA: an opt-out of sale, sharing and targeted advertising in the ledger.
+    OptOut,
 }
 
-impl From<Kind> for RequestKind {
+impl From<Kind> for Right {
     fn from(k: Kind) -> Self {
         match k {
-            Kind::Access => RequestKind::Access,
-            Kind::Portability => RequestKind::Portability,
-            Kind::Erasure => RequestKind::Erasure,
-            Kind::Rectification => RequestKind::Rectification,
-            Kind::Restriction => RequestKind::Restriction,
+            Kind::Access => Right::Access,
+            Kind::Portability => Right::Portability,
+            Kind::Erasure => Right::Erasure,
+            Kind::Rectification => Right::Rectification,
+            Kind::Restriction => Right::Restriction,
+            Kind::Objection => Right::Objection,
+            Kind::WithdrawConsent => Right::WithdrawConsent,
+            Kind::OptOut => Right::OptOut,
         }
     }
 }
@@ -92,13 +102,13 @@ pub async fn create_request(
     // The role first: a caller who may not do this learns nothing from the body's checks.
     caller.require(INTAKE, "take in requests")?;
     let ApiJson(body) = body?;
-    let kind = RequestKind::from(body.kind);
+    let kind = Right::from(body.kind);
     check_intake(&state, kind, &body.identities, &body.changes)?;
     let record = state
         .store
         .create_request(
             NewRequest {
-                kind: kind.into(),
+                kind,
                 regime: body.regime,
                 identities: body.identities.into_iter().collect(),
                 changes: body.changes.into_iter().collect(),
@@ -133,7 +143,7 @@ pub async fn create_request(
 /// declaration's tables declare, and only a rectification carries changes.
 pub(crate) fn check_intake(
     state: &AppState,
-    kind: RequestKind,
+    kind: Right,
     identities: &BTreeMap<String, String>,
     changes: &BTreeMap<String, String>,
 ) -> Result<(), Problem> {
@@ -164,12 +174,12 @@ pub(crate) fn check_intake(
         }
     }
     match (kind, changes.is_empty()) {
-        (RequestKind::Rectification, true) => {
+        (Right::Rectification, true) => {
             return Err(Problem::invalid(
                 "a rectification needs `changes`: {\"column\": \"new value\"}",
             ));
         }
-        (RequestKind::Rectification, false) => {}
+        (Right::Rectification, false) => {}
         (_, false) => {
             return Err(Problem::invalid(
                 "`changes` is only for rectification requests",

@@ -400,6 +400,50 @@ impl ConsentService {
         .await
     }
 
+    /// For a rights request the ledger carries (withdrawal of consent, objection,
+    /// restriction, CCPA opt-out): records for `subject` what the right changes, and only
+    /// that ([`pledge_core::consent::request_actions`]), so a job run again after a crash
+    /// records nothing twice. With `dry_run`, records nothing. Returns the actions as the
+    /// ledger's columns, with their receipts' sequence numbers when recorded.
+    pub async fn apply_right(
+        &self,
+        right: pledge_core::workflow::Right,
+        subject: &SubjectRef,
+        dry_run: bool,
+        actor: &str,
+    ) -> Result<Vec<serde_json::Value>, ConsentError> {
+        let actions = {
+            let index = self.read_index();
+            pledge_core::consent::request_actions(
+                &self.policy,
+                right,
+                index.state(subject),
+                now_unix(),
+            )
+        };
+        let described: Vec<serde_json::Value> = actions
+            .iter()
+            .map(|a| {
+                let c = a.columns();
+                serde_json::json!({ "kind": c.kind, "target": c.target, "state": c.state })
+            })
+            .collect();
+        if dry_run || actions.is_empty() {
+            return Ok(described);
+        }
+        let receipts = self
+            .record_actions(subject, actions, Method::RightsRequest, actor)
+            .await?;
+        Ok(described
+            .into_iter()
+            .zip(receipts)
+            .map(|(mut d, r)| {
+                d["seq"] = serde_json::json!(r.seq);
+                d
+            })
+            .collect())
+    }
+
     /// Hands the events to the writer, waits for their commit, brings the index up to date
     /// (so the caller reads its own write) and makes the receipts.
     async fn append(&self, events: Vec<ConsentEvent>) -> Result<Vec<Receipt>, ConsentError> {

@@ -356,7 +356,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let mut app = Router::new()
         .route("/v1/openapi.json", get(api::openapi))
-.route("/docs", get(docs::page))
+        .route("/docs", get(docs::page))
         .nest("/v1", v1)
         .route("/.well-known/gpc.json", get(consent_api::gpc_json))
         .route("/public/exports/{token}", get(links::download))

@@ -16,10 +16,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
 use pledge_core::html::escape;
-use pledge_core::plan::{CivilTime, RequestKind};
+use pledge_core::plan::CivilTime;
 use pledge_core::types::Email;
-use pledge_core::workflow::{self, Regime, State as RequestState};
-use pledge_store::{NewRequest, RequestRecord, VerificationPolicy};
+use pledge_core::workflow::{self, Regime, Right, State as RequestState};
+use pledge_store::{NewRequest, PERSON, RequestRecord, VerificationPolicy};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -192,41 +192,58 @@ pub async fn create(
         now,
         "requests for this e-mail address",
     )?;
-    let kind = RequestKind::from(body.kind);
+    let kind = Right::from(body.kind);
     let mut identities = body.identities.clone();
     if identities.insert("email".into(), email.clone()).is_some() {
         return Err(Problem::invalid("give the e-mail address once, as `email`").into());
     }
     check_intake(&state, kind, &identities, &body.changes)?;
     let config = &state.config.public;
-    let (record, _secrets) = state
-        .store
-        .create_public_request(
-            NewRequest {
-                kind: kind.into(),
-                regime: regime_of(&body),
-                identities: identities.into_iter().collect(),
-                changes: body.changes.into_iter().collect(),
-                needs_approval: config.needs_approval,
-                verified: false,
-                received_at: now,
-            },
-            VerificationPolicy {
-                ttl_secs: config.code_ttl_secs,
-                max_attempts: config.max_attempts,
-            },
-        )
-        .await?;
+    let new = NewRequest {
+        kind,
+        regime: regime_of(&body),
+        identities: identities.into_iter().collect(),
+        changes: body.changes.into_iter().collect(),
+        // Withdrawing consent and opting out need no one's approval; an objection may meet
+        // compelling grounds (Art. 21(1)), which a privacy officer weighs.
+        needs_approval: config.needs_approval
+            && !matches!(kind, Right::WithdrawConsent | Right::OptOut),
+        verified: false,
+        received_at: now,
+    };
+    let (record, next) = if kind.needs_verification() {
+        let policy = VerificationPolicy {
+            ttl_secs: config.code_ttl_secs,
+            max_attempts: config.max_attempts,
+        };
+        let (record, _secrets) = state.store.create_public_request(new, policy).await?;
+        let next = format!(
+            "we sent a code to {email}: POST it to /public/requests/{}/verify as {{\"code\": \"...\"}}, or open the link in the message",
+            record.id
+        );
+        (record, next)
+    } else {
+        // Withdrawing consent, objecting and opting out only take something away from the
+        // company: no proof of identity is asked (GDPR Art. 7(3), CCPA Regs. §7026(d)).
+        let new = NewRequest {
+            verified: true,
+            ..new
+        };
+        let record = state.store.create_request(new, PERSON).await?;
+        if record.state == RequestState::InProgress {
+            state.wake.notify_one();
+        }
+        let next =
+            format!("no proof of identity is needed: we will write to {email} when it is done");
+        (record, next)
+    };
     state
         .metrics
         .requests_created
         .fetch_add(1, Ordering::Relaxed);
     state.wake_mail.notify_one();
     let mut v = person_view(&record, now);
-    v["next"] = json!(format!(
-        "we sent a code to {email}: POST it to /public/requests/{}/verify as {{\"code\": \"...\"}}, or open the link in the message",
-        record.id
-    ));
+    v["next"] = json!(next);
     Ok((StatusCode::ACCEPTED, axum::Json(v)).into_response())
 }
 

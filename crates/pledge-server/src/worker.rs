@@ -10,6 +10,7 @@
 
 use crate::{AppState, now_unix};
 use pledge_connect::{Database, Options, Outcome};
+use pledge_core::consent::SubjectRef;
 use pledge_core::export::{self, DatasetRows};
 use pledge_core::plan::{self, Change, CivilTime, RequestKind, TableRows, Value};
 use pledge_core::types::IdentityKind;
@@ -133,10 +134,8 @@ pub async fn execute(
 ) -> Result<(Json, Option<SealedExport>), String> {
     let decl = &state.decl;
     let Some(kind) = request.kind.plan_kind() else {
-        return Err(format!(
-            "a request of kind {} is not run against the datasets",
-            request.kind
-        ));
+        let ledger = record_in_ledger(state, request, dry_run).await?;
+        return Ok((json!({ "datasets": [], "ledger": ledger }), None));
     };
     let mut identities: Vec<(IdentityKind, Vec<String>)> = Vec::new();
     for (k, v) in &request.identities {
@@ -214,28 +213,64 @@ pub async fn execute(
             outcome.steps.into_iter().filter_map(|s| s.data).collect(),
         ));
     }
-    let export =
-        if !dry_run && matches!(kind, RequestKind::Access | RequestKind::Portability) {
-            let rows: Vec<DatasetRows<'_>> = data
-                .iter()
-                .map(|(d, t)| DatasetRows {
-                    dataset: d,
-                    tables: t,
-                })
-                .collect();
-            let files = export::render(decl, kind, &rows, &request.identities, now);
-            let keys = state.config.export_keys.as_ref().ok_or(
+    let export = if !dry_run && matches!(kind, RequestKind::Access | RequestKind::Portability) {
+        let rows: Vec<DatasetRows<'_>> = data
+            .iter()
+            .map(|(d, t)| DatasetRows {
+                dataset: d,
+                tables: t,
+            })
+            .collect();
+        let files = export::render(decl, kind, &rows, &request.identities, now);
+        let keys =
+            state.config.export_keys.as_ref().ok_or(
                 "exports are encrypted at rest: start the server with PLEDGE_EXPORT_KEY set",
             )?;
-            let expires_at = now.to_unix() + state.config.export_ttl_secs;
-            Some(
-                keys.seal(&request.id, &zip_files(files), expires_at)
-                    .map_err(|e| e.to_string())?,
-            )
-        } else {
-            None
-        };
-    Ok((json!({ "datasets": datasets }), export))
+        let expires_at = now.to_unix() + state.config.export_ttl_secs;
+        Some(
+            keys.seal(&request.id, &zip_files(files), expires_at)
+                .map_err(|e| e.to_string())?,
+        )
+    } else {
+        None
+    };
+    let mut summary = json!({ "datasets": datasets });
+    if kind == RequestKind::Restriction {
+        // Decisions deny restricted data from now on (Art. 18(2)).
+        summary["ledger"] = record_in_ledger(state, request, dry_run).await?;
+    }
+    Ok((summary, export))
+}
+
+/// Records a right in the consent ledger for every subject the request names. The ledger's
+/// subjects are the ids an application uses with `/v1/consent` (its user id, or an e-mail
+/// address); each identity value of the request is taken as one, and ids linked to it
+/// share its state. Returns, per subject, what was (or, in a dry run, would be) recorded.
+async fn record_in_ledger(
+    state: &AppState,
+    request: &RequestRecord,
+    dry_run: bool,
+) -> Result<Json, String> {
+    let mut subjects: Vec<SubjectRef> = Vec::new();
+    for (kind, value) in &request.identities {
+        let subject: SubjectRef = value
+            .parse()
+            .map_err(|e| format!("identity `{kind}` as a consent subject: {e}"))?;
+        if !subjects.contains(&subject) {
+            subjects.push(subject);
+        }
+    }
+    let actor = format!("request:{}", request.id);
+    let mut recorded = Vec::new();
+    for subject in subjects {
+        let events = state
+            .consent
+            .apply_right(request.kind, &subject, dry_run, &actor)
+            .await
+            .map_err(|e| format!("consent ledger: {e}"))?;
+        recorded.push(json!({ "subject": subject.as_str(), "events": events }));
+    }
+    Ok(Json::Array(recorded))
 }
 
 fn zip_files(files: Vec<export::ExportFile>) -> Vec<u8> {

@@ -873,10 +873,108 @@ async fn bad_input(e: &Env) {
     assert_eq!(e.counts().await.0, before.0);
 }
 
+/// Withdrawing consent, objecting and opting out are requests like the others, carried out
+/// in the consent ledger: decisions change, and the same request again records nothing.
+async fn rights_in_the_ledger(e: &Env) {
+    let subject = "ledger-person@example.com";
+    let (s, j) = e
+        .admin(
+            Method::POST,
+            "/v1/consent",
+            Some(&json!({"subject": subject, "choices": [{"purpose": "newsletter", "state": "given"}]}).to_string()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{j}");
+    let decide = || async {
+        let (s, j) = e
+            .admin(
+                Method::POST,
+                "/v1/decisions",
+                Some(&json!({"subject": subject, "purpose": "newsletter"}).to_string()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{j}");
+        j
+    };
+    assert_eq!(decide().await["allow"], true);
+    let request = |kind: &str| {
+        json!({"kind": kind, "identities": {"email": subject}, "verified": true}).to_string()
+    };
+    let mut recorded = Vec::new();
+    for kind in [
+        "withdraw_consent",
+        "withdraw_consent",
+        "objection",
+        "opt_out",
+    ] {
+        let (s, r) = e
+            .admin(Method::POST, "/v1/requests", Some(&request(kind)))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{kind}: {r}");
+        let done = e.wait_for(r["id"].as_str().unwrap(), "completed").await;
+        let events = done["result"]["ledger"][0]["events"].clone();
+        assert_eq!(done["result"]["ledger"][0]["subject"], subject, "{done}");
+        recorded.push((kind, events));
+    }
+    let kinds = |events: &Json| -> Vec<String> {
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["kind"].as_str().unwrap(),
+                    e["state"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(kinds(&recorded[0].1), ["consent withdrawn"]);
+    assert!(
+        recorded[0].1[0]["seq"].is_i64(),
+        "recorded with its receipt"
+    );
+    assert_eq!(kinds(&recorded[1].1), Vec::<String>::new(), "nothing twice");
+    assert!(
+        kinds(&recorded[2].1)
+            .iter()
+            .all(|k| k == "objection raised")
+    );
+    assert!(!recorded[2].1.as_array().unwrap().is_empty());
+    assert_eq!(kinds(&recorded[3].1), ["opt_out raised"]);
+    // Denied: the objection to direct marketing comes before the withdrawn consent.
+    let decision = decide().await;
+    assert_eq!(decision["allow"], false);
+    assert_eq!(decision["reason"]["code"], "objection");
+    // A CCPA opt-out is due within 15 business days and cannot be extended.
+    let (_, r) = e
+        .admin(
+            Method::POST,
+            "/v1/requests",
+            Some(&json!({"kind": "opt_out", "regime": "ccpa", "identities": {"email": subject}, "needs_approval": true}).to_string()),
+        )
+        .await;
+    let id = r["id"].as_str().unwrap();
+    let (s, p) = e
+        .admin(
+            Method::POST,
+            &format!("/v1/requests/{id}/extend"),
+            Some(r#"{"reason": "busy"}"#),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
+    let (s, _) = e
+        .admin(Method::POST, &format!("/v1/requests/{id}/cancel"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+}
+
 async fn suite(name: &str, store: Store) {
     let e = env(name, store).await;
     workflow(&e).await;
     export_links(&e).await;
+    rights_in_the_ledger(&e).await;
     authorization(&e).await;
     bad_input(&e).await;
 }

@@ -1053,7 +1053,9 @@ fn request_from_row(r: &AnyRow) -> Result<RequestRecord> {
     let kind: String = r.try_get("kind")?;
     Ok(RequestRecord {
         id: r.try_get("id")?,
-        kind: kind.parse().map_err(|e: workflow::UnknownName| Error::Corrupt(e.to_string()))?,
+        kind: kind
+            .parse()
+            .map_err(|e: workflow::UnknownName| Error::Corrupt(e.to_string()))?,
         regime: parse(&r.try_get::<String, _>("regime")?)?,
         state: parse(&r.try_get::<String, _>("state")?)?,
         identities: pairs_from_json(&r.try_get::<String, _>("identities")?)?,
