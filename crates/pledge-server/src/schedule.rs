@@ -223,6 +223,7 @@ async fn maintain(state: &AppState, owner: &str) -> Json {
             "links_deleted": expiry.links_deleted,
             "requests_minimised": expiry.requests_minimised.len(),
             "more_to_minimise": expiry.more_to_minimise,
+            "verifications_purged": expiry.verifications_purged,
             "minimise_closed_after": state.config.minimise_closed_after.to_string(),
         }),
         Err(e) => {

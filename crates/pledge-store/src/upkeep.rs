@@ -82,6 +82,8 @@ pub struct Expiry {
     pub requests_minimised: Vec<String>,
     /// More closed requests wait for minimisation than one run takes.
     pub more_to_minimise: bool,
+    /// Verification codes and links deleted because they were used or expired.
+    pub verifications_purged: u64,
 }
 
 /// Closed requests minimised per maintenance run (the rest wait for the next run).
@@ -392,10 +394,6 @@ impl Store {
                 .rows_affected();
             expiry.requests_minimised.push(id);
         }
-        // LEAD: after merging the verification codes, purge them here, in this transaction
-        // and under this audit record:
-        //     expiry.verifications_purged = self.purge_expired_verifications(now).await?;
-        // (and add the field to `Expiry`).
         self.audit(
             &mut tx,
             now,
@@ -412,6 +410,9 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        // Spent and expired verification codes and links go too, under their own audit
+        // record (the mailer also purges them between deliveries).
+        expiry.verifications_purged = self.purge_expired_verifications(now).await?;
         Ok(expiry)
     }
 }
