@@ -543,7 +543,7 @@ pub async fn export(
 ) -> Result<Response, Problem> {
     caller.require(STAFF, "download exports")?;
     let record = state.store.get_request(&id).await?;
-    let stored = state.store.export(&id, now_unix()).await?.ok_or_else(|| {
+    let stored = state.store.export(&id, state.now()).await?.ok_or_else(|| {
         Problem::not_found(format!(
             "request {id} has no export (it is {} {}; exports are deleted when they expire)",
             record.kind.as_str(),

@@ -5,7 +5,7 @@
 
 use crate::api::STAFF;
 use crate::problem::{Problem, ProblemDoc};
-use crate::{AppState, Caller, now_unix};
+use crate::{AppState, Caller};
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -36,46 +36,77 @@ pub async fn create(
     caller.require(STAFF, "make download links")?;
     // A 404 for an unknown request before anything else.
     state.store.get_request(&id).await?;
-    let mut token = [0u8; TOKEN_BYTES];
-    getrandom::fill(&mut token).map_err(|e| Problem::internal(e.to_string()))?;
-    let token = audit::hex(&token);
-    let now = now_unix();
-    let expires_at = state
-        .store
-        .create_export_link(
-            &id,
-            &audit::sha256_hex(token.as_bytes()),
-            now + state.config.link_ttl_secs,
-            &caller.actor(),
-            now,
-        )
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|host| format!("http://{host}"));
+    let link = mint(&state, &id, &caller.actor(), host.as_deref())
         .await
         .map_err(|e| match e {
             StoreError::NoExport(_) => Problem::not_found(e.to_string()),
             e => Problem::from(e),
         })?;
-    state
-        .metrics
-        .export_links_created
-        .fetch_add(1, Ordering::Relaxed);
-    let path = format!("/public/exports/{token}");
-    let base = match &state.config.public_url {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map_or_else(String::new, |host| format!("http://{host}")),
-    };
+    let (url, path, expires_at) = (link.url, link.path, link.expires_at);
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({
-            "url": format!("{base}{path}"),
+            "url": url,
             "path": path,
             "expires_at": CivilTime::from_unix(expires_at).to_rfc3339(),
             "single_use": true,
         })),
     )
         .into_response())
+}
+
+/// A download link just made: its URL (shown once), path and end.
+pub struct Link {
+    pub url: String,
+    pub path: String,
+    pub expires_at: i64,
+}
+
+/// Makes a single-use download link to the export of `request_id`: a random token, stored
+/// only as its hash, that expires after the configured time (never after the export).
+/// Staff make them through the API; the mailer makes one for the completion message. The
+/// URL starts with the configured public URL, else `fallback_base` (the request's host).
+pub async fn mint(
+    state: &AppState,
+    request_id: &str,
+    actor: &str,
+    fallback_base: Option<&str>,
+) -> Result<Link, StoreError> {
+    let mut token = [0u8; TOKEN_BYTES];
+    getrandom::fill(&mut token).map_err(|e| StoreError::Random(e.to_string()))?;
+    let token = audit::hex(&token);
+    let now = state.now();
+    let expires_at = state
+        .store
+        .create_export_link(
+            request_id,
+            &audit::sha256_hex(token.as_bytes()),
+            now + state.config.link_ttl_secs,
+            actor,
+            now,
+        )
+        .await?;
+    state
+        .metrics
+        .export_links_created
+        .fetch_add(1, Ordering::Relaxed);
+    let path = format!("/public/exports/{token}");
+    let base = state
+        .config
+        .public_url
+        .as_deref()
+        .or(fallback_base)
+        .unwrap_or_default()
+        .trim_end_matches('/');
+    Ok(Link {
+        url: format!("{base}{path}"),
+        path,
+        expires_at,
+    })
 }
 
 #[utoipa::path(get, path = "/public/exports/{token}", tag = "public",
@@ -99,7 +130,7 @@ pub async fn download(
         .store
         .use_export_link(
             &audit::sha256_hex(token.to_ascii_lowercase().as_bytes()),
-            now_unix(),
+            state.now(),
             |stored| match &keys {
                 Some(keys) => keys.open(stored).map_err(|e| e.to_string()),
                 None if stored.key_id.is_none() => Ok(stored.bytes.clone()),

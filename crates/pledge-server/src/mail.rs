@@ -279,7 +279,8 @@ async fn deliver(
     m: &OutboxMessage,
 ) -> Result<(), pledge_store::Error> {
     let max = state.config.mail.max_attempts;
-    let outcome = match render(m.event, &m.data, ctx) {
+    let data = with_export_link(state, ctx, m).await;
+    let outcome = match render(m.event, &data, ctx) {
         Ok(rendered) => sender.send(&m.recipient, &rendered).await,
         // A template that does not render will not render later either: give up now.
         Err(e) => {
@@ -296,6 +297,28 @@ async fn deliver(
             state.store.message_failed(m, &e, max, state.now()).await
         }
     }
+}
+
+/// The completion message of a request with an export carries a fresh single-use download
+/// link, made when the message is sent so that no usable token waits in the outbox. Without
+/// one (the export already expired, or the store failed) the message says a separate one
+/// follows, and staff can make a link through the API.
+async fn with_export_link(state: &AppState, ctx: &Context, m: &OutboxMessage) -> Value {
+    let mut data = m.data.clone();
+    let wants_link = m.event == Event::Completed
+        && data.get("has_export").and_then(Value::as_bool) == Some(true)
+        && data.get("export_url").is_none();
+    let request_id = data
+        .get("request_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let (true, Some(request_id)) = (wants_link, request_id) {
+        match crate::links::mint(state, &request_id, "mailer", Some(&ctx.base_url)).await {
+            Ok(link) => data["export_url"] = json!(link.url),
+            Err(e) => eprintln!("mailer: no download link for request {request_id}: {e}"),
+        }
+    }
+    data
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! that it still changes something), so the second run changes only what the first did
 //! not, and the job completes exactly once: completion is conditional on holding the lease.
 
-use crate::{AppState, now_unix};
+use crate::AppState;
 use pledge_connect::{Database, Options, Outcome};
 use pledge_core::consent::SubjectRef;
 use pledge_core::export::{self, DatasetRows};
@@ -31,7 +31,7 @@ pub async fn run(state: AppState, owner: String, mut shutdown: watch::Receiver<b
         }
         let claimed = state
             .store
-            .claim_job(&owner, state.config.lease_secs, now_unix())
+            .claim_job(&owner, state.config.lease_secs, state.now())
             .await;
         match claimed {
             Ok(Some(job)) => {
@@ -57,12 +57,13 @@ async fn work(state: &AppState, job: Job) {
         let store = state.store.clone();
         let job = job.clone();
         let lease = state.config.lease_secs;
+        let clock = state.config.clock.clone();
         tokio::spawn(async move {
             let every = Duration::from_secs(u64::try_from(lease / 3).unwrap_or(1).max(1));
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {
-                        if !matches!(store.renew_lease(&job, lease, now_unix()).await, Ok(true)) {
+                        if !matches!(store.renew_lease(&job, lease, clock.now()).await, Ok(true)) {
                             return;
                         }
                     }
@@ -91,7 +92,7 @@ async fn work(state: &AppState, job: Job) {
     }
     let _ = done_tx.send(true);
     let _ = renewer.await;
-    let now = now_unix();
+    let now = state.now();
     match result {
         Ok((mut summary, export)) => {
             // How long the run took, from the claim to the result.
@@ -160,7 +161,7 @@ pub async fn execute(
             }
         })
         .collect();
-    let now = CivilTime::from_unix(now_unix());
+    let now = CivilTime::from_unix(state.now());
     let plan_request = plan::Request {
         kind,
         identities,

@@ -10,6 +10,7 @@ use http_body_util::BodyExt;
 use pledge_connect::Database;
 use pledge_server::mail::{self, Context, Sender};
 use pledge_server::ratelimit::Rate;
+use pledge_server::seal::{ExportKeys, MasterKey};
 use pledge_server::{AppState, Clock, Config, MailConfig, PublicConfig, router};
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};
@@ -229,6 +230,8 @@ async fn env(name: &str, store: Store, public: PublicConfig) -> Env {
         public,
         mail,
         clock: Clock::manual(clock.clone()),
+        poll: std::time::Duration::from_millis(20),
+        export_keys: Some(ExportKeys::new(MasterKey::new([7; 32]), Vec::new())),
         ..Config::default()
     };
     let state = AppState::new(store, decl, config);
@@ -738,4 +741,80 @@ async fn postgres_store() {
         Store::open(&format!("{base}/{name}")).await.unwrap(),
     )
     .await;
+}
+
+/// From the form to the data: a verified access request runs, and its completion message
+/// carries a single-use download link; an opt-out needs no code at all.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_completion_message_carries_a_single_use_download_link() {
+    let public = PublicConfig {
+        needs_approval: false,
+        ..generous()
+    };
+    let e = env(
+        "download",
+        Store::open("sqlite::memory:").await.unwrap(),
+        public,
+    )
+    .await;
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(pledge_server::worker::run(
+        e.state.clone(),
+        "worker:test".into(),
+        stop_rx,
+    ));
+    let wait_until_completed = |id: String| {
+        let e = &e;
+        async move {
+            for _ in 0..400 {
+                if e.state_of(&id).await == "completed" {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            panic!("request {id} never completed");
+        }
+    };
+    let (id, code, _, _) = submit(&e, LUIS).await;
+    let r = e
+        .post(
+            &format!("/public/requests/{id}/verify"),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    wait_until_completed(id.clone()).await;
+    let mails = e
+        .mail()
+        .await
+        .join("\n")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let marker = "https://privacy.example.com/public/exports/";
+    let at = mails
+        .find(marker)
+        .unwrap_or_else(|| panic!("a link in {mails}"));
+    let token: String = mails[at + marker.len()..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    assert_eq!(token.len(), 64);
+    let path = format!("/public/exports/{token}");
+    let first = e.call(Method::GET, &path, None, &[]).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.text.starts_with("PK"), "a zip");
+    let second = e.call(Method::GET, &path, None, &[]).await;
+    assert_eq!(second.status, StatusCode::GONE, "{}", second.text);
+
+    let r = e
+        .post(
+            "/public/requests",
+            json!({"kind": "opt_out", "email": "optout@example.com", "jurisdiction": "US-CA"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert_ne!(r.json["state"], "verifying");
+    wait_until_completed(r.json["id"].as_str().unwrap().to_string()).await;
+    let subject = "optout@example.com".parse().unwrap();
+    assert!(e.state.consent.current(&subject).opted_out_since.is_some());
 }
