@@ -723,24 +723,8 @@ async fn postgres_store() {
     else {
         return;
     };
-    use sqlx::Connection;
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    let mut buf = [0u8; 6];
-    getrandom::fill(&mut buf).unwrap();
-    let name = format!(
-        "pledge_public_{}",
-        buf.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (base, _) = url.rsplit_once('/').unwrap();
-    suite(
-        "postgres",
-        Store::open(&format!("{base}/{name}")).await.unwrap(),
-    )
-    .await;
+    let database = pledge_testkit::postgres_database(&url, "pledge_public").await;
+    suite("postgres", Store::open(&database).await.unwrap()).await;
 }
 
 /// From the form to the data: a verified access request runs, and its completion message

@@ -634,20 +634,8 @@ async fn concurrent(store: &Store) {
 
 /// A fresh database inside the test PostgreSQL server.
 async fn postgres_store(url: &str) -> Store {
-    use sqlx::Connection;
-    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
-    let mut buf = [0u8; 6];
-    getrandom::fill(&mut buf).unwrap();
-    let name = format!(
-        "pledge_store_{}",
-        buf.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (base, _) = url.rsplit_once('/').unwrap();
-    Store::open(&format!("{base}/{name}")).await.unwrap()
+    let database = pledge_testkit::postgres_database(url, "pledge_store").await;
+    Store::open(&database).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -177,6 +177,36 @@ fn var_os(name: &str) -> Option<OsString> {
     env::var_os(name).filter(|value| !value.is_empty())
 }
 
+/// Creates a database of its own for one test inside the test PostgreSQL server at
+/// `server_url` (a superuser's URL, as [`postgres_url`] gives), named `PREFIX_` and random
+/// hex, and returns its URL. Tests never share a database, so they can run in parallel.
+pub async fn postgres_database(server_url: &str, prefix: &str) -> String {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(server_url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL server: {e}"));
+    let mut random = [0u8; 6];
+    getrandom::fill(&mut random).expect("random bytes for a database name");
+    let name = format!(
+        "{prefix}_{}",
+        random
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
+    let _ = admin.close().await;
+    let (server, query) = match server_url.split_once('?') {
+        Some((s, q)) => (s, format!("?{q}")),
+        None => (server_url, String::new()),
+    };
+    let base = server.rsplit_once('/').map_or(server, |(base, _)| base);
+    format!("{base}/{name}{query}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
