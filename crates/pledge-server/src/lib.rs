@@ -452,7 +452,10 @@ impl Bound {
                 stop_rx.clone(),
             )));
         }
-        workers.push(tokio::spawn(mail::run(state.clone(), stop_rx.clone())));
+        // The mailer is a worker too: a replica with none only serves the API.
+        if state.config.workers > 0 {
+            workers.push(tokio::spawn(mail::run(state.clone(), stop_rx.clone())));
+        }
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown_signal())
