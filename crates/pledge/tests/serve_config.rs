@@ -25,10 +25,17 @@ fn serve(dir: &Path, config: &str, env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
+/// A config file, the environment beside it, and what the error must say.
+type Case = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
 #[test]
 fn bad_files_and_secrets_stop_the_server_before_it_starts() {
     let d = dir("bad");
-    let cases: [(&str, &[(&str, &str)], &str); 4] = [
+    let cases: [Case; 4] = [
         (
             "[public]\nmax_attempts = \"five\"\n",
             &[],
