@@ -10,7 +10,8 @@
 
 use crate::audit::{AuditRecord, GENESIS};
 use crate::{
-    Any, Backend, NewRequest, RequestRecord, Result, State, Store, audit, pairs_json, random_hex,
+    Any, Backend, Error, NewRequest, RequestRecord, Result, State, Store, audit, pairs_json,
+    random_hex,
 };
 use pledge_core::plan::CivilTime;
 use pledge_core::workflow;
@@ -53,6 +54,18 @@ impl IntakeQueue {
     }
 }
 
+/// The outcome, if the request was written, or failed, or its writer died without
+/// answering (then nothing of its batch was committed: the transaction was dropped).
+fn answered(
+    answer: &mut oneshot::Receiver<Result<RequestRecord>>,
+) -> Option<Result<RequestRecord>> {
+    match answer.try_recv() {
+        Ok(result) => Some(result),
+        Err(oneshot::error::TryRecvError::Empty) => None,
+        Err(oneshot::error::TryRecvError::Closed) => Some(Err(Error::Interrupted)),
+    }
+}
+
 /// Where a request starts: verified requests that need no approval go to a worker.
 fn first_state(new: &NewRequest) -> State {
     match (new.verified, new.needs_approval) {
@@ -81,7 +94,7 @@ impl Store {
         loop {
             let guard = self.intake.commit.lock().await;
             // The writer before us may have written ours already.
-            if let Ok(result) = answer.try_recv() {
+            if let Some(result) = answered(&mut answer) {
                 return result;
             }
             let batch = self.intake.take(MAX_BATCH);
@@ -90,7 +103,7 @@ impl Store {
                 let _ = tokio::spawn(async move { store.write_batch(batch).await }).await;
             }
             drop(guard);
-            if let Ok(result) = answer.try_recv() {
+            if let Some(result) = answered(&mut answer) {
                 return result;
             }
             // Ours was past the batch limit: go round again.

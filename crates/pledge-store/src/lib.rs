@@ -46,6 +46,8 @@ pub enum Error {
     Random(String),
     #[error(transparent)]
     Verification(#[from] VerificationError),
+    #[error("the write of this request was interrupted; nothing was recorded, send it again")]
+    Interrupted,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
