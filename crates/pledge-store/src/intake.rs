@@ -129,7 +129,11 @@ impl Store {
             Err(_) => {
                 for p in batch {
                     let one = [(p.new, p.actor)];
-                    let result = self.insert_batch(&one).await.map(|mut v| v.remove(0));
+                    // insert_batch returns one record per item: exactly one here.
+                    let result = self
+                        .insert_batch(&one)
+                        .await
+                        .and_then(|v| v.into_iter().next().ok_or(Error::Interrupted));
                     let _ = p.reply.send(result);
                 }
             }
