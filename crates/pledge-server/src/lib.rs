@@ -169,6 +169,10 @@ pub struct Metrics {
     pub jobs_completed: AtomicU64,
     pub jobs_failed: AtomicU64,
     pub personal_data_reads: AtomicU64,
+    pub mail_sent: AtomicU64,
+    pub mail_failed: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub verifications_failed: AtomicU64,
 }
 
 /// What every handler and worker shares.
@@ -385,6 +389,26 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "pledge_personal_data_reads_total",
             "Reads of personal data through the API.",
             &m.personal_data_reads,
+        ),
+        (
+            "pledge_mail_sent_total",
+            "Messages to people sent (or logged) by this process's mailer.",
+            &m.mail_sent,
+        ),
+        (
+            "pledge_mail_failed_total",
+            "Failed attempts to send a message in this process.",
+            &m.mail_failed,
+        ),
+        (
+            "pledge_rate_limited_total",
+            "Public calls refused by a rate limit in this process.",
+            &m.rate_limited,
+        ),
+        (
+            "pledge_verifications_failed_total",
+            "Codes and links refused (wrong, expired, used, locked, unknown).",
+            &m.verifications_failed,
         ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}");

@@ -10,6 +10,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use pledge_core::plan::CivilTime;
 use pledge_store::notify::{Event, OutboxMessage};
 use serde_json::{Value, json};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -290,8 +291,12 @@ async fn deliver(
         }
     };
     match outcome {
-        Ok(()) => state.store.message_sent(m, state.now()).await,
+        Ok(()) => {
+            state.metrics.mail_sent.fetch_add(1, Ordering::Relaxed);
+            state.store.message_sent(m, state.now()).await
+        }
         Err(e) => {
+            state.metrics.mail_failed.fetch_add(1, Ordering::Relaxed);
             eprintln!("mailer: message {} ({}) not sent: {e}", m.id, m.event);
             state.store.message_failed(m, &e, max, state.now()).await
         }

@@ -118,13 +118,31 @@ impl IntoResponse for Rejection {
     }
 }
 
-fn limit(limiter: &Limiter, key: &str, now: i64, what: &str) -> Result<(), Rejection> {
-    limiter
-        .take(key, now)
-        .map_err(|retry_after| Rejection::Limited {
+fn limit(
+    state: &AppState,
+    limiter: &Limiter,
+    key: &str,
+    now: i64,
+    what: &str,
+) -> Result<(), Rejection> {
+    limiter.take(key, now).map_err(|retry_after| {
+        state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+        Rejection::Limited {
             detail: format!("too many {what}; try again later"),
             retry_after,
-        })
+        }
+    })
+}
+
+/// Counts a refused code or link for the metrics, and passes the error on.
+fn refused(state: &AppState, e: pledge_store::Error) -> pledge_store::Error {
+    if matches!(e, pledge_store::Error::Verification(_)) {
+        state
+            .metrics
+            .verifications_failed
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    e
 }
 
 /// `POST /public/requests`: a request from the person themself.
@@ -174,6 +192,7 @@ pub async fn create(
 ) -> Result<Response, Rejection> {
     let now = state.now();
     limit(
+        &state,
         &state.limits.intake_per_ip,
         &client.0,
         now,
@@ -187,6 +206,7 @@ pub async fn create(
         .map_err(|e| Problem::invalid(format!("`email`: {e}")))?;
     let email = email.to_string();
     limit(
+        &state,
         &state.limits.intake_per_email,
         &email.to_lowercase(),
         now,
@@ -276,13 +296,18 @@ pub async fn verify_code(
 ) -> Result<Response, Rejection> {
     let now = state.now();
     limit(
+        &state,
         &state.limits.verify_per_ip,
         &client.0,
         now,
         "code checks from your address",
     )?;
     let ApiJson(body) = body?;
-    let record = state.store.verify_code(&id, &body.code, now).await?;
+    let record = state
+        .store
+        .verify_code(&id, &body.code, now)
+        .await
+        .map_err(|e| refused(&state, e))?;
     went_on(&state, &record);
     Ok(axum::Json(person_view(&record, now)).into_response())
 }
@@ -335,6 +360,7 @@ pub async fn verify_link(
 ) -> Response {
     let now = state.now();
     if let Err(secs) = state.limits.verify_per_ip.take(&client.0, now) {
+        state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
         let mut response = problem_page(&Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",
@@ -354,7 +380,12 @@ pub async fn verify_link(
             "send token=... as a form",
         ));
     };
-    match state.store.verify_link(&form.token, now).await {
+    match state
+        .store
+        .verify_link(&form.token, now)
+        .await
+        .map_err(|e| refused(&state, e))
+    {
         Ok(record) => {
             went_on(&state, &record);
             let next = if record.state == RequestState::AwaitingApproval {

@@ -674,6 +674,15 @@ async fn rate_limits_answer_429_with_retry_after() {
     let second = e.call(Method::POST, &path, code(), &from("10.0.0.3")).await;
     assert_eq!(second.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(second.headers.contains_key(header::RETRY_AFTER));
+    let metrics = e.call(Method::GET, "/metrics", None, &[]).await.text;
+    assert!(
+        metrics.contains("pledge_rate_limited_total 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pledge_verifications_failed_total 1\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
