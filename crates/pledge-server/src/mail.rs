@@ -128,10 +128,15 @@ pub fn render(event: Event, data: &Value, ctx: &Context) -> Result<Rendered, Str
         "export_url": data.get("export_url"),
     });
     if event == Event::Verification {
-        let received = data.get("received_at").and_then(Value::as_i64).unwrap_or(0);
+        // A code sent again is issued later than the request was received.
+        let issued = data
+            .get("issued_at")
+            .or_else(|| data.get("received_at"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         let expires = data.get("expires_at").and_then(Value::as_i64).unwrap_or(0);
         vars["code"] = json!(get("code"));
-        vars["expires_minutes"] = json!((expires - received).max(0) / 60);
+        vars["expires_minutes"] = json!((expires - issued).max(0) / 60);
         vars["verify_url"] = json!(format!(
             "{}/public/verify?token={}",
             ctx.base_url,
