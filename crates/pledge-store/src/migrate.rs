@@ -12,11 +12,13 @@ struct Migration {
     postgres: &'static [&'static str],
 }
 
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        common: &[
-            "CREATE TABLE api_keys (
+const MIGRATIONS: &[Migration] = &[SCHEMA, PUBLIC_INTAKE];
+
+/// 1: keys, requests, events, jobs, exports and the audit log.
+const SCHEMA: Migration = Migration {
+    version: 1,
+    common: &[
+        "CREATE TABLE api_keys (
             id TEXT PRIMARY KEY,
             hash TEXT NOT NULL UNIQUE,
             role TEXT NOT NULL,
@@ -24,7 +26,7 @@ const MIGRATIONS: &[Migration] = &[
             created_at BIGINT NOT NULL,
             revoked_at BIGINT
         )",
-            "CREATE TABLE requests (
+        "CREATE TABLE requests (
             id TEXT PRIMARY KEY,
             kind TEXT NOT NULL,
             regime TEXT NOT NULL,
@@ -40,12 +42,12 @@ const MIGRATIONS: &[Migration] = &[
             result TEXT,
             updated_at BIGINT NOT NULL
         )",
-            "CREATE INDEX requests_by_due ON requests (due_at)",
-            "CREATE INDEX events_by_request ON request_events (request_id, id)",
-            "CREATE INDEX jobs_by_state ON jobs (state, id)",
-        ],
-        sqlite: &[
-            "CREATE TABLE request_events (
+        "CREATE INDEX requests_by_due ON requests (due_at)",
+        "CREATE INDEX events_by_request ON request_events (request_id, id)",
+        "CREATE INDEX jobs_by_state ON jobs (state, id)",
+    ],
+    sqlite: &[
+        "CREATE TABLE request_events (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             request_id TEXT NOT NULL REFERENCES requests (id),
             at BIGINT NOT NULL,
@@ -54,7 +56,7 @@ const MIGRATIONS: &[Migration] = &[
             actor TEXT NOT NULL,
             reason TEXT
         )",
-            "CREATE TABLE jobs (
+        "CREATE TABLE jobs (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             request_id TEXT NOT NULL UNIQUE REFERENCES requests (id),
             state TEXT NOT NULL,
@@ -65,12 +67,12 @@ const MIGRATIONS: &[Migration] = &[
             finished_at BIGINT,
             error TEXT
         )",
-            "CREATE TABLE exports (
+        "CREATE TABLE exports (
             request_id TEXT PRIMARY KEY REFERENCES requests (id),
             created_at BIGINT NOT NULL,
             bytes BLOB NOT NULL
         )",
-            "CREATE TABLE audit_log (
+        "CREATE TABLE audit_log (
             seq BIGINT PRIMARY KEY,
             at BIGINT NOT NULL,
             actor TEXT NOT NULL,
@@ -80,13 +82,13 @@ const MIGRATIONS: &[Migration] = &[
             prev_hash TEXT NOT NULL,
             hash TEXT NOT NULL
         )",
-            "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
          BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-            "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
          BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-        ],
-        postgres: &[
-            "CREATE TABLE request_events (
+    ],
+    postgres: &[
+        "CREATE TABLE request_events (
             id BIGSERIAL PRIMARY KEY,
             request_id TEXT NOT NULL REFERENCES requests (id),
             at BIGINT NOT NULL,
@@ -95,7 +97,7 @@ const MIGRATIONS: &[Migration] = &[
             actor TEXT NOT NULL,
             reason TEXT
         )",
-            "CREATE TABLE jobs (
+        "CREATE TABLE jobs (
             id BIGSERIAL PRIMARY KEY,
             request_id TEXT NOT NULL UNIQUE REFERENCES requests (id),
             state TEXT NOT NULL,
@@ -106,12 +108,12 @@ const MIGRATIONS: &[Migration] = &[
             finished_at BIGINT,
             error TEXT
         )",
-            "CREATE TABLE exports (
+        "CREATE TABLE exports (
             request_id TEXT PRIMARY KEY REFERENCES requests (id),
             created_at BIGINT NOT NULL,
             bytes BYTEA NOT NULL
         )",
-            "CREATE TABLE audit_log (
+        "CREATE TABLE audit_log (
             seq BIGINT PRIMARY KEY,
             at BIGINT NOT NULL,
             actor TEXT NOT NULL,
@@ -121,18 +123,19 @@ const MIGRATIONS: &[Migration] = &[
             prev_hash TEXT NOT NULL,
             hash TEXT NOT NULL
         )",
-            "CREATE FUNCTION pledge_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+        "CREATE FUNCTION pledge_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
          $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$",
-            "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
          FOR EACH ROW EXECUTE FUNCTION pledge_audit_append_only()",
-        ],
-    },
-    // 3: public intake. One-time codes and links (hashes only), the person's status token, and
-    // the outbox of e-mails written with the state change they tell of.
-    Migration {
-        version: 3,
-        common: &[
-            "CREATE TABLE verifications (
+    ],
+};
+
+/// 3: public intake. One-time codes and links (hashes only), the person's status token, and
+/// the outbox of e-mails written with the state change they tell of.
+const PUBLIC_INTAKE: Migration = Migration {
+    version: 3,
+    common: &[
+        "CREATE TABLE verifications (
             request_id TEXT PRIMARY KEY REFERENCES requests (id),
             code_hash TEXT NOT NULL,
             link_hash TEXT NOT NULL UNIQUE,
@@ -141,14 +144,14 @@ const MIGRATIONS: &[Migration] = &[
             max_attempts BIGINT NOT NULL,
             used_at BIGINT
         )",
-            "CREATE TABLE status_tokens (
+        "CREATE TABLE status_tokens (
             request_id TEXT PRIMARY KEY REFERENCES requests (id),
             token_hash TEXT NOT NULL
         )",
-            "CREATE INDEX verifications_by_expiry ON verifications (expires_at)",
-            "CREATE INDEX outbox_due ON outbox (state, next_attempt_at)",
-        ],
-        sqlite: &["CREATE TABLE outbox (
+        "CREATE INDEX verifications_by_expiry ON verifications (expires_at)",
+        "CREATE INDEX outbox_due ON outbox (state, next_attempt_at)",
+    ],
+    sqlite: &["CREATE TABLE outbox (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             request_id TEXT REFERENCES requests (id),
             recipient TEXT NOT NULL,
@@ -162,7 +165,7 @@ const MIGRATIONS: &[Migration] = &[
             sent_at BIGINT,
             error TEXT
         )"],
-        postgres: &["CREATE TABLE outbox (
+    postgres: &["CREATE TABLE outbox (
             id BIGSERIAL PRIMARY KEY,
             request_id TEXT REFERENCES requests (id),
             recipient TEXT NOT NULL,
@@ -176,8 +179,7 @@ const MIGRATIONS: &[Migration] = &[
             sent_at BIGINT,
             error TEXT
         )"],
-    },
-];
+};
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock keeps two replicas that
 /// start together from running the same migration twice.
