@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo build --release -q -p pledge
-pledge=$PWD/target/release/pledge
+pledge=${CARGO_TARGET_DIR:-$PWD/target}/release/pledge
 dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 store=${STORE:-sqlite:$dir/store.db}

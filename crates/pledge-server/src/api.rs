@@ -638,8 +638,8 @@ pub async fn audit_verify(
 #[openapi(
     info(title = "Pledge", description = "Rights requests: intake, workflow, deadlines, execution and the audit trail. Authenticate with `Authorization: Bearer <API key>`; the `public` endpoints, for the person, need no key and are rate-limited."),
     paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, cancel, export, crate::links::create, crate::links::download, crate::schedule::retention_runs, crate::schedule::maintenance_runs, audit_records, audit_verify,
-        crate::public::create, crate::public::verify_code, crate::public::confirm_page, crate::public::verify_link, crate::public::status),
-    components(schemas(CreateRequest, Kind, Reason, ProblemDoc, crate::public::PublicRequest, crate::public::Code)),
+        crate::public::create, crate::public::verify_code, crate::public::resend, crate::public::confirm_page, crate::public::verify_link, crate::public::status),
+    components(schemas(CreateRequest, Kind, Reason, ProblemDoc, crate::public::PublicRequest, crate::public::Code, crate::public::Resend)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
 )]

@@ -219,6 +219,10 @@ pub struct Metrics {
     pub maintenance_runs: AtomicU64,
     pub export_links_created: AtomicU64,
     pub export_link_downloads: AtomicU64,
+    pub mail_sent: AtomicU64,
+    pub mail_failed: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub verifications_failed: AtomicU64,
 }
 
 /// What every handler and worker shares.
@@ -513,6 +517,26 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "Exports downloaded through a link.",
             &m.export_link_downloads,
         ),
+        (
+            "pledge_mail_sent_total",
+            "Messages to people sent (or logged) by this process's mailer.",
+            &m.mail_sent,
+        ),
+        (
+            "pledge_mail_failed_total",
+            "Failed attempts to send a message in this process.",
+            &m.mail_failed,
+        ),
+        (
+            "pledge_rate_limited_total",
+            "Public calls refused by a rate limit in this process.",
+            &m.rate_limited,
+        ),
+        (
+            "pledge_verifications_failed_total",
+            "Codes and links refused (wrong, expired, used, locked, unknown).",
+            &m.verifications_failed,
+        ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} counter");
@@ -589,7 +613,10 @@ impl Bound {
                 stop_rx.clone(),
             )));
         }
-        workers.push(tokio::spawn(mail::run(state.clone(), stop_rx.clone())));
+        // The mailer is a worker too: a replica with none only serves the API.
+        if state.config.workers > 0 {
+            workers.push(tokio::spawn(mail::run(state.clone(), stop_rx.clone())));
+        }
         let mut tasks = Vec::new();
         let owner = format!("tasks:{}-{}", std::process::id(), now_unix());
         for task in [schedule::Task::Retention, schedule::Task::Maintenance] {

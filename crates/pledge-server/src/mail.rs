@@ -10,6 +10,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use pledge_core::plan::CivilTime;
 use pledge_store::notify::{Event, OutboxMessage};
 use serde_json::{Value, json};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -127,10 +128,15 @@ pub fn render(event: Event, data: &Value, ctx: &Context) -> Result<Rendered, Str
         "export_url": data.get("export_url"),
     });
     if event == Event::Verification {
-        let received = data.get("received_at").and_then(Value::as_i64).unwrap_or(0);
+        // A code sent again is issued later than the request was received.
+        let issued = data
+            .get("issued_at")
+            .or_else(|| data.get("received_at"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         let expires = data.get("expires_at").and_then(Value::as_i64).unwrap_or(0);
         vars["code"] = json!(get("code"));
-        vars["expires_minutes"] = json!((expires - received).max(0) / 60);
+        vars["expires_minutes"] = json!((expires - issued).max(0) / 60);
         vars["verify_url"] = json!(format!(
             "{}/public/verify?token={}",
             ctx.base_url,
@@ -291,8 +297,12 @@ async fn deliver(
         }
     };
     match outcome {
-        Ok(()) => state.store.message_sent(m, state.now()).await,
+        Ok(()) => {
+            state.metrics.mail_sent.fetch_add(1, Ordering::Relaxed);
+            state.store.message_sent(m, state.now()).await
+        }
         Err(e) => {
+            state.metrics.mail_failed.fetch_add(1, Ordering::Relaxed);
             eprintln!("mailer: message {} ({}) not sent: {e}", m.id, m.event);
             state.store.message_failed(m, &e, max, state.now()).await
         }

@@ -54,6 +54,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/requests", post(create))
         .route("/requests/{id}", get(status))
         .route("/requests/{id}/verify", post(verify_code))
+        .route("/requests/{id}/resend", post(resend))
         .route("/verify", get(confirm_page).post(verify_link))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -118,13 +119,31 @@ impl IntoResponse for Rejection {
     }
 }
 
-fn limit(limiter: &Limiter, key: &str, now: i64, what: &str) -> Result<(), Rejection> {
-    limiter
-        .take(key, now)
-        .map_err(|retry_after| Rejection::Limited {
+fn limit(
+    state: &AppState,
+    limiter: &Limiter,
+    key: &str,
+    now: i64,
+    what: &str,
+) -> Result<(), Rejection> {
+    limiter.take(key, now).map_err(|retry_after| {
+        state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+        Rejection::Limited {
             detail: format!("too many {what}; try again later"),
             retry_after,
-        })
+        }
+    })
+}
+
+/// Counts a refused code or link for the metrics, and passes the error on.
+fn refused(state: &AppState, e: pledge_store::Error) -> pledge_store::Error {
+    if matches!(e, pledge_store::Error::Verification(_)) {
+        state
+            .metrics
+            .verifications_failed
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    e
 }
 
 /// `POST /public/requests`: a request from the person themself.
@@ -174,6 +193,7 @@ pub async fn create(
 ) -> Result<Response, Rejection> {
     let now = state.now();
     limit(
+        &state,
         &state.limits.intake_per_ip,
         &client.0,
         now,
@@ -187,6 +207,7 @@ pub async fn create(
         .map_err(|e| Problem::invalid(format!("`email`: {e}")))?;
     let email = email.to_string();
     limit(
+        &state,
         &state.limits.intake_per_email,
         &email.to_lowercase(),
         now,
@@ -293,15 +314,83 @@ pub async fn verify_code(
 ) -> Result<Response, Rejection> {
     let now = state.now();
     limit(
+        &state,
         &state.limits.verify_per_ip,
         &client.0,
         now,
         "code checks from your address",
     )?;
     let ApiJson(body) = body?;
-    let record = state.store.verify_code(&id, &body.code, now).await?;
+    let record = state
+        .store
+        .verify_code(&id, &body.code, now)
+        .await
+        .map_err(|e| refused(&state, e))?;
     went_on(&state, &record);
     Ok(axum::Json(person_view(&record, now)).into_response())
+}
+
+/// The body of `POST /public/requests/{id}/resend`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resend {
+    /// The status token from the first message (its status link ends with it).
+    pub token: String,
+}
+
+#[utoipa::path(post, path = "/public/requests/{id}/resend", tag = "public", request_body = Resend, security(()), params(("id" = String, Path)),
+    description = "A new code and link for a request still in `verifying` (the first expired, was locked, or never arrived); the old code stops working. Counts against the same limits as new requests.",
+    responses(
+        (status = 202, description = "A new code is on its way", body = Object),
+        (status = 404, description = "Unknown request, or a token that does not match", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The request is no longer waiting for verification", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this address or for this e-mail; see Retry-After", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
+pub async fn resend(
+    State(state): State<AppState>,
+    axum::Extension(client): axum::Extension<Client>,
+    Path(id): Path<String>,
+    body: Result<ApiJson<Resend>, Problem>,
+) -> Result<Response, Rejection> {
+    let now = state.now();
+    limit(
+        &state,
+        &state.limits.intake_per_ip,
+        &client.0,
+        now,
+        "requests from your address",
+    )?;
+    let ApiJson(body) = body?;
+    let (record, _) = state
+        .store
+        .public_status(&id, &body.token)
+        .await
+        .map_err(|e| refused(&state, e))?;
+    let email = pledge_store::notify::recipient(&record)
+        .unwrap_or_default()
+        .to_lowercase();
+    limit(
+        &state,
+        &state.limits.intake_per_email,
+        &email,
+        now,
+        "requests for this e-mail address",
+    )?;
+    let config = &state.config.public;
+    let record = state
+        .store
+        .reissue_code(
+            &id,
+            &body.token,
+            VerificationPolicy {
+                ttl_secs: config.code_ttl_secs,
+                max_attempts: config.max_attempts,
+            },
+            now,
+        )
+        .await?;
+    state.wake_mail.notify_one();
+    Ok((StatusCode::ACCEPTED, axum::Json(person_view(&record, now))).into_response())
 }
 
 fn went_on(state: &AppState, record: &RequestRecord) {
@@ -352,6 +441,7 @@ pub async fn verify_link(
 ) -> Response {
     let now = state.now();
     if let Err(secs) = state.limits.verify_per_ip.take(&client.0, now) {
+        state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
         let mut response = problem_page(&Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",
@@ -371,7 +461,12 @@ pub async fn verify_link(
             "send token=... as a form",
         ));
     };
-    match state.store.verify_link(&form.token, now).await {
+    match state
+        .store
+        .verify_link(&form.token, now)
+        .await
+        .map_err(|e| refused(&state, e))
+    {
         Ok(record) => {
             went_on(&state, &record);
             let next = if record.state == RequestState::AwaitingApproval {

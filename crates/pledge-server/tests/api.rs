@@ -203,6 +203,23 @@ async fn workflow(e: &Env) {
     );
     assert_eq!(done["identities"]["email"], LUIS);
     assert_eq!(done["job"]["state"], "done");
+    // The person is told: received, then completed (with the export), through the outbox.
+    let told: Vec<String> = e
+        .state
+        .store
+        .outbox(&id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| format!("{} to {}", m.event, m.recipient))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            format!("received to {LUIS}"),
+            format!("completed to {LUIS}")
+        ]
+    );
     let (s, _, zip) = e
         .call(
             Method::GET,

@@ -433,7 +433,7 @@ async fn codes(e: &Env) {
 
 async fn expiry_and_attempts(e: &Env) {
     // Expired: refused, and the request stays where it was.
-    let (id, code, _, _) = submit(e, "old@example.com").await;
+    let (id, code, _, status_token) = submit(e, "old@example.com").await;
     e.advance(30 * 60);
     let before = e.audit_records().await;
     let r = e
@@ -446,6 +446,41 @@ async fn expiry_and_attempts(e: &Env) {
     assert_eq!(r.json["type"], "urn:pledge:problem:code-expired");
     assert_eq!(e.state_of(&id).await, "verifying");
     assert_eq!(e.audit_records().await, before);
+
+    // A new code, with the status token of the first message; the old one stops working.
+    let resend_path = format!("/public/requests/{id}/resend");
+    let resend = |token: String| e.post(&resend_path, json!({ "token": token }));
+    let r = resend(format!("00{}", &status_token[2..])).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = resend(status_token.clone()).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let mails = e.mail().await;
+    assert_eq!(mails.len(), 1);
+    let (new_code, _, same_status) = secrets(&mails[0]);
+    assert_eq!(same_status, status_token);
+    assert!(mails[0].contains("for 30 minutes"), "{}", mails[0]);
+    let r = e
+        .post(
+            &format!("/public/requests/{id}/verify"),
+            json!({ "code": code }),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the old code: {}",
+        r.text
+    );
+    let r = e
+        .post(
+            &format!("/public/requests/{id}/verify"),
+            json!({ "code": new_code }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = resend(status_token).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    e.mail().await;
 
     // Five wrong codes lock the code; then even the right one is refused.
     let (id, code, _, _) = submit(e, "guess@example.com").await;
@@ -677,6 +712,15 @@ async fn rate_limits_answer_429_with_retry_after() {
     let second = e.call(Method::POST, &path, code(), &from("10.0.0.3")).await;
     assert_eq!(second.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(second.headers.contains_key(header::RETRY_AFTER));
+    let metrics = e.call(Method::GET, "/metrics", None, &[]).await.text;
+    assert!(
+        metrics.contains("pledge_rate_limited_total 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pledge_verifications_failed_total 1\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,6 +7,7 @@
 //! trigger refuses UPDATE and DELETE) and hash-chained (see [`audit`]).
 
 pub mod audit;
+mod intake;
 pub mod ledger;
 mod migrate;
 pub mod notify;
@@ -54,6 +55,8 @@ pub enum Error {
     Link(LinkRefusal),
     #[error("the export cannot be opened: {0}")]
     Sealed(String),
+    #[error("the write of this request was interrupted; nothing was recorded, send it again")]
+    Interrupted,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -204,6 +207,8 @@ pub struct Job {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Intake waiting for its group commit (see `intake.rs`).
+    intake: std::sync::Arc<intake::IntakeQueue>,
 }
 
 const REQUEST_COLUMNS: &str = "id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, extension_reason, denial_reason, result, updated_at";
@@ -268,7 +273,11 @@ impl Store {
                 .fetch_optional(&pool)
                 .await?;
         }
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            intake: Default::default(),
+        };
         migrate::run(&store.pool, backend).await?;
         Ok(store)
     }
@@ -434,29 +443,6 @@ impl Store {
 
     // ------------------------------------------------------------------------------------
     // Requests
-
-    /// Records a new request, its first event and audit record; a verified request that
-    /// needs no approval is queued for a worker in the same transaction. A request naming
-    /// an e-mail address gets its "received" notice in the outbox, in that transaction too.
-    pub async fn create_request(&self, new: NewRequest, actor: &str) -> Result<RequestRecord> {
-        let state = match (new.verified, new.needs_approval) {
-            (false, _) => State::Received,
-            (true, true) => State::AwaitingApproval,
-            (true, false) => State::InProgress,
-        };
-        let mut tx = self.begin().await?;
-        let record = self.insert_request(&mut tx, new, state, actor).await?;
-        self.notify(
-            &mut tx,
-            &record,
-            notify::Event::Received,
-            json!({}),
-            record.received_at,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(record)
-    }
 
     /// Inserts a request in `state` with its first event, its job when it is in progress,
     /// and its audit record, inside `tx`.

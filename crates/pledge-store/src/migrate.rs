@@ -13,10 +13,17 @@ struct Migration {
 }
 
 const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        common: &[
-            "CREATE TABLE api_keys (
+    SCHEMA,
+    CONSENT_LEDGER,
+    PUBLIC_INTAKE,
+    TASKS_AND_SEALED_EXPORTS,
+];
+
+/// 1: keys, requests, events, jobs, exports and the audit log.
+const SCHEMA: Migration = Migration {
+    version: 1,
+    common: &[
+        "CREATE TABLE api_keys (
             id TEXT PRIMARY KEY,
             hash TEXT NOT NULL UNIQUE,
             role TEXT NOT NULL,
@@ -24,7 +31,7 @@ const MIGRATIONS: &[Migration] = &[
             created_at BIGINT NOT NULL,
             revoked_at BIGINT
         )",
-            "CREATE TABLE requests (
+        "CREATE TABLE requests (
             id TEXT PRIMARY KEY,
             kind TEXT NOT NULL,
             regime TEXT NOT NULL,
@@ -40,12 +47,12 @@ const MIGRATIONS: &[Migration] = &[
             result TEXT,
             updated_at BIGINT NOT NULL
         )",
-            "CREATE INDEX requests_by_due ON requests (due_at)",
-            "CREATE INDEX events_by_request ON request_events (request_id, id)",
-            "CREATE INDEX jobs_by_state ON jobs (state, id)",
-        ],
-        sqlite: &[
-            "CREATE TABLE request_events (
+        "CREATE INDEX requests_by_due ON requests (due_at)",
+        "CREATE INDEX events_by_request ON request_events (request_id, id)",
+        "CREATE INDEX jobs_by_state ON jobs (state, id)",
+    ],
+    sqlite: &[
+        "CREATE TABLE request_events (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             request_id TEXT NOT NULL REFERENCES requests (id),
             at BIGINT NOT NULL,
@@ -54,7 +61,7 @@ const MIGRATIONS: &[Migration] = &[
             actor TEXT NOT NULL,
             reason TEXT
         )",
-            "CREATE TABLE jobs (
+        "CREATE TABLE jobs (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             request_id TEXT NOT NULL UNIQUE REFERENCES requests (id),
             state TEXT NOT NULL,
@@ -65,12 +72,12 @@ const MIGRATIONS: &[Migration] = &[
             finished_at BIGINT,
             error TEXT
         )",
-            "CREATE TABLE exports (
+        "CREATE TABLE exports (
             request_id TEXT PRIMARY KEY REFERENCES requests (id),
             created_at BIGINT NOT NULL,
             bytes BLOB NOT NULL
         )",
-            "CREATE TABLE audit_log (
+        "CREATE TABLE audit_log (
             seq BIGINT PRIMARY KEY,
             at BIGINT NOT NULL,
             actor TEXT NOT NULL,
@@ -80,13 +87,13 @@ const MIGRATIONS: &[Migration] = &[
             prev_hash TEXT NOT NULL,
             hash TEXT NOT NULL
         )",
-            "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
          BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-            "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
          BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-        ],
-        postgres: &[
-            "CREATE TABLE request_events (
+    ],
+    postgres: &[
+        "CREATE TABLE request_events (
             id BIGSERIAL PRIMARY KEY,
             request_id TEXT NOT NULL REFERENCES requests (id),
             at BIGINT NOT NULL,
@@ -95,7 +102,7 @@ const MIGRATIONS: &[Migration] = &[
             actor TEXT NOT NULL,
             reason TEXT
         )",
-            "CREATE TABLE jobs (
+        "CREATE TABLE jobs (
             id BIGSERIAL PRIMARY KEY,
             request_id TEXT NOT NULL UNIQUE REFERENCES requests (id),
             state TEXT NOT NULL,
@@ -106,12 +113,12 @@ const MIGRATIONS: &[Migration] = &[
             finished_at BIGINT,
             error TEXT
         )",
-            "CREATE TABLE exports (
+        "CREATE TABLE exports (
             request_id TEXT PRIMARY KEY REFERENCES requests (id),
             created_at BIGINT NOT NULL,
             bytes BYTEA NOT NULL
         )",
-            "CREATE TABLE audit_log (
+        "CREATE TABLE audit_log (
             seq BIGINT PRIMARY KEY,
             at BIGINT NOT NULL,
             actor TEXT NOT NULL,
@@ -121,54 +128,56 @@ const MIGRATIONS: &[Migration] = &[
             prev_hash TEXT NOT NULL,
             hash TEXT NOT NULL
         )",
-            "CREATE FUNCTION pledge_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+        "CREATE FUNCTION pledge_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
          $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$",
-            "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
          FOR EACH ROW EXECUTE FUNCTION pledge_audit_append_only()",
-        ],
-    },
-    Migration {
-        // The consent ledger: append-only and hash-chained like the audit log.
-        version: 2,
-        common: &[
-            "CREATE TABLE consent_events (
-            seq BIGINT PRIMARY KEY,
-            at BIGINT NOT NULL,
-            subject TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            target TEXT,
-            state TEXT NOT NULL,
-            expires_at BIGINT,
-            notice_version TEXT,
-            text_hash TEXT,
-            method TEXT NOT NULL,
-            ip TEXT,
-            user_agent TEXT,
-            actor TEXT NOT NULL,
-            prev_hash TEXT NOT NULL,
-            hash TEXT NOT NULL
-        )",
-            "CREATE INDEX consent_events_by_subject ON consent_events (subject, seq)",
-        ],
-        sqlite: &[
-            "CREATE TRIGGER consent_events_no_update BEFORE UPDATE ON consent_events
-         BEGIN SELECT RAISE(ABORT, 'the consent ledger is append-only'); END",
-            "CREATE TRIGGER consent_events_no_delete BEFORE DELETE ON consent_events
-         BEGIN SELECT RAISE(ABORT, 'the consent ledger is append-only'); END",
-        ],
-        postgres: &[
-            "CREATE FUNCTION pledge_consent_append_only() RETURNS trigger LANGUAGE plpgsql AS
-         $$ BEGIN RAISE EXCEPTION 'the consent ledger is append-only'; END $$",
-            "CREATE TRIGGER consent_events_append_only BEFORE UPDATE OR DELETE ON consent_events
-         FOR EACH ROW EXECUTE FUNCTION pledge_consent_append_only()",
-        ],
-    },
-    // 3: public intake. One-time codes and links (hashes only), the person's status token, and
-    // the outbox of e-mails written with the state change they tell of.
-    Migration {
-        version: 3,
-        common: &[
-            "CREATE TABLE verifications (
+    ],
+};
+
+/// 2: the consent ledger, append-only and hash-chained like the audit log.
+const CONSENT_LEDGER: Migration = Migration {
+    version: 2,
+    common: &[
+        "CREATE TABLE consent_events (
+        seq BIGINT PRIMARY KEY,
+        at BIGINT NOT NULL,
+        subject TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        target TEXT,
+        state TEXT NOT NULL,
+        expires_at BIGINT,
+        notice_version TEXT,
+        text_hash TEXT,
+        method TEXT NOT NULL,
+        ip TEXT,
+        user_agent TEXT,
+        actor TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    )",
+        "CREATE INDEX consent_events_by_subject ON consent_events (subject, seq)",
+    ],
+    sqlite: &[
+        "CREATE TRIGGER consent_events_no_update BEFORE UPDATE ON consent_events
+     BEGIN SELECT RAISE(ABORT, 'the consent ledger is append-only'); END",
+        "CREATE TRIGGER consent_events_no_delete BEFORE DELETE ON consent_events
+     BEGIN SELECT RAISE(ABORT, 'the consent ledger is append-only'); END",
+    ],
+    postgres: &[
+        "CREATE FUNCTION pledge_consent_append_only() RETURNS trigger LANGUAGE plpgsql AS
+     $$ BEGIN RAISE EXCEPTION 'the consent ledger is append-only'; END $$",
+        "CREATE TRIGGER consent_events_append_only BEFORE UPDATE OR DELETE ON consent_events
+     FOR EACH ROW EXECUTE FUNCTION pledge_consent_append_only()",
+    ],
+};
+
+/// 3: public intake. One-time codes and links (hashes only), the person's status token, and
+/// the outbox of e-mails written with the state change they tell of.
+const PUBLIC_INTAKE: Migration = Migration {
+    version: 3,
+    common: &[
+        "CREATE TABLE verifications (
             request_id TEXT PRIMARY KEY REFERENCES requests (id),
             code_hash TEXT NOT NULL,
             link_hash TEXT NOT NULL UNIQUE,
@@ -177,14 +186,14 @@ const MIGRATIONS: &[Migration] = &[
             max_attempts BIGINT NOT NULL,
             used_at BIGINT
         )",
-            "CREATE TABLE status_tokens (
+        "CREATE TABLE status_tokens (
             request_id TEXT PRIMARY KEY REFERENCES requests (id),
             token_hash TEXT NOT NULL
         )",
-            "CREATE INDEX verifications_by_expiry ON verifications (expires_at)",
-            "CREATE INDEX outbox_due ON outbox (state, next_attempt_at)",
-        ],
-        sqlite: &["CREATE TABLE outbox (
+        "CREATE INDEX verifications_by_expiry ON verifications (expires_at)",
+        "CREATE INDEX outbox_due ON outbox (state, next_attempt_at)",
+    ],
+    sqlite: &["CREATE TABLE outbox (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             request_id TEXT REFERENCES requests (id),
             recipient TEXT NOT NULL,
@@ -198,7 +207,7 @@ const MIGRATIONS: &[Migration] = &[
             sent_at BIGINT,
             error TEXT
         )"],
-        postgres: &["CREATE TABLE outbox (
+    postgres: &["CREATE TABLE outbox (
             id BIGSERIAL PRIMARY KEY,
             request_id TEXT REFERENCES requests (id),
             recipient TEXT NOT NULL,
@@ -212,37 +221,37 @@ const MIGRATIONS: &[Migration] = &[
             sent_at BIGINT,
             error TEXT
         )"],
-    },
-    // 4: scheduled tasks (one runner at a time across replicas), exports encrypted at rest with
-    // expiring single-use download links, and the minimisation of closed requests.
-    Migration {
-        version: 4,
-        common: &[
-            "CREATE TABLE task_leases (
-            task TEXT PRIMARY KEY,
-            owner TEXT,
-            lease_until BIGINT,
-            last_fire BIGINT
-        )",
-            "CREATE TABLE export_links (
-            token_hash TEXT PRIMARY KEY,
-            request_id TEXT NOT NULL REFERENCES requests (id),
-            created_at BIGINT NOT NULL,
-            expires_at BIGINT NOT NULL,
-            used_at BIGINT,
-            created_by TEXT NOT NULL
-        )",
-            "ALTER TABLE exports ADD COLUMN export_id TEXT",
-            "ALTER TABLE exports ADD COLUMN key_id TEXT",
-            "ALTER TABLE exports ADD COLUMN expires_at BIGINT",
-            "ALTER TABLE requests ADD COLUMN minimised_at BIGINT",
-            "CREATE INDEX audit_by_action ON audit_log (action, seq)",
-            "CREATE INDEX links_by_request ON export_links (request_id)",
-        ],
-        sqlite: &["ALTER TABLE exports ADD COLUMN wrapped_key BLOB"],
-        postgres: &["ALTER TABLE exports ADD COLUMN wrapped_key BYTEA"],
-    },
-];
+};
+
+/// 4: scheduled tasks (one runner at a time across replicas), exports encrypted at rest with
+/// expiring single-use download links, and the minimisation of closed requests.
+const TASKS_AND_SEALED_EXPORTS: Migration = Migration {
+    version: 4,
+    common: &[
+        "CREATE TABLE task_leases (
+        task TEXT PRIMARY KEY,
+        owner TEXT,
+        lease_until BIGINT,
+        last_fire BIGINT
+    )",
+        "CREATE TABLE export_links (
+        token_hash TEXT PRIMARY KEY,
+        request_id TEXT NOT NULL REFERENCES requests (id),
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT,
+        created_by TEXT NOT NULL
+    )",
+        "ALTER TABLE exports ADD COLUMN export_id TEXT",
+        "ALTER TABLE exports ADD COLUMN key_id TEXT",
+        "ALTER TABLE exports ADD COLUMN expires_at BIGINT",
+        "ALTER TABLE requests ADD COLUMN minimised_at BIGINT",
+        "CREATE INDEX audit_by_action ON audit_log (action, seq)",
+        "CREATE INDEX links_by_request ON export_links (request_id)",
+    ],
+    sqlite: &["ALTER TABLE exports ADD COLUMN wrapped_key BLOB"],
+    postgres: &["ALTER TABLE exports ADD COLUMN wrapped_key BYTEA"],
+};
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock keeps two replicas that
 /// start together from running the same migration twice.

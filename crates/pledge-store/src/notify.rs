@@ -119,6 +119,26 @@ pub fn recipient(record: &RequestRecord) -> Option<&str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The recipient and template data of a message about `record`, if it names an address.
+/// `extra` is merged into the data.
+pub(crate) fn outbox_row(record: &RequestRecord, extra: Value) -> Option<(String, String)> {
+    let to = recipient(record)?;
+    let mut data = json!({
+        "request_id": record.id,
+        "kind": record.kind.as_str(),
+        "regime": record.regime.as_str(),
+        "state": record.state.as_str(),
+        "received_at": record.received_at,
+        "due_at": record.due_at,
+        "extension_reason": record.extension_reason,
+        "denial_reason": record.denial_reason,
+    });
+    if let (Some(obj), Value::Object(extra)) = (data.as_object_mut(), extra) {
+        obj.extend(extra);
+    }
+    Some((to.to_string(), data.to_string()))
+}
+
 impl Store {
     /// Puts a message about `record` in the outbox, inside `tx`. Nothing if the request
     /// names no e-mail address. `extra` is merged into the template data.
@@ -130,29 +150,16 @@ impl Store {
         extra: Value,
         now: i64,
     ) -> Result<()> {
-        let Some(to) = recipient(record) else {
+        let Some((to, data)) = outbox_row(record, extra) else {
             return Ok(());
         };
-        let mut data = json!({
-            "request_id": record.id,
-            "kind": record.kind.as_str(),
-            "regime": record.regime.as_str(),
-            "state": record.state.as_str(),
-            "received_at": record.received_at,
-            "due_at": record.due_at,
-            "extension_reason": record.extension_reason,
-            "denial_reason": record.denial_reason,
-        });
-        if let (Some(obj), Value::Object(extra)) = (data.as_object_mut(), extra) {
-            obj.extend(extra);
-        }
         sqlx::query(
             "INSERT INTO outbox (request_id, recipient, event, data, state, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5)",
         )
         .bind(&record.id)
         .bind(to)
         .bind(event.as_str())
-        .bind(data.to_string())
+        .bind(data)
         .bind(now)
         .execute(&mut **tx)
         .await?;

@@ -258,6 +258,76 @@ impl Store {
             .await
     }
 
+    /// A new code and link for a request still waiting for its person (the old code
+    /// expired, was locked, or never arrived), sent like the first. Needs the status token
+    /// from the first message; the old code stops working.
+    pub async fn reissue_code(
+        &self,
+        request_id: &str,
+        status_token: &str,
+        policy: VerificationPolicy,
+        now: i64,
+    ) -> Result<RequestRecord> {
+        let (record, _) = self.public_status(request_id, status_token).await?;
+        let secrets = PublicSecrets {
+            code: eight_digits()?,
+            link_token: random_hex(32)?,
+            status_token: status_token.trim().to_string(),
+        };
+        let mut tx = self.begin().await?;
+        // Re-read under the write lock: only a request still waiting gets a new code.
+        let state: String = sqlx::query("SELECT state FROM requests WHERE id = $1")
+            .bind(request_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("state")?;
+        let state: State = crate::parse(&state)?;
+        if state != State::Verifying {
+            return Err(Error::Conflict(state));
+        }
+        sqlx::query("DELETE FROM verifications WHERE request_id = $1")
+            .bind(request_id)
+            .execute(&mut *tx)
+            .await?;
+        let expires_at = now + policy.ttl_secs;
+        sqlx::query(
+            "INSERT INTO verifications (request_id, code_hash, link_hash, expires_at, attempts, max_attempts) VALUES ($1, $2, $3, $4, 0, $5)",
+        )
+        .bind(request_id)
+        .bind(code_hash(request_id, &secrets.code))
+        .bind(audit::sha256_hex(secrets.link_token.as_bytes()))
+        .bind(expires_at)
+        .bind(policy.max_attempts)
+        .execute(&mut *tx)
+        .await?;
+        self.audit(
+            &mut tx,
+            now,
+            PERSON,
+            "verification.reissued",
+            Some(request_id),
+            json!({ "expires_at": expires_at }),
+        )
+        .await?;
+        self.notify(
+            &mut tx,
+            &record,
+            Event::Verification,
+            json!({
+                "code": secrets.code,
+                "link_token": secrets.link_token,
+                "status_token": secrets.status_token,
+                "expires_at": expires_at,
+                // The template counts the minutes of validity from here.
+                "issued_at": now,
+            }),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
     /// The request and its history, for the person holding its status token.
     pub async fn public_status(
         &self,
