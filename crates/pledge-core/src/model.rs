@@ -677,6 +677,34 @@ pub struct Recipient {
     pub disclosure: Option<Spanned<String>>,
     #[serde(default)]
     pub website: Option<Spanned<Url>>,
+    /// For a recipient that holds personal data no dataset reaches: where Pledge forwards
+    /// rights requests (GDPR Art. 19, 28(3)(e)), which waits until the recipient reports
+    /// back.
+    #[serde(default)]
+    pub requests: Option<RequestForwarding>,
+}
+
+/// How rights requests reach a recipient: a signed webhook, answered by a callback.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RequestForwarding {
+    /// The recipient's endpoint: each request is POSTed there as JSON, signed with
+    /// HMAC-SHA256 (`Pledge-Signature: t=<unix time>,v1=<hex>` over `<t>.<body>`).
+    pub webhook: Spanned<Url>,
+    /// The environment variable holding the shared signing secret (never the secret itself).
+    pub secret_env: Spanned<EnvVarName>,
+    /// The rights forwarded; by default those Art. 19 names: erasure, rectification and
+    /// restriction.
+    #[serde(default = "forwarded_by_default")]
+    pub kinds: Vec<Spanned<crate::workflow::Right>>,
+}
+
+fn forwarded_by_default() -> Vec<Spanned<crate::workflow::Right>> {
+    use crate::workflow::Right;
+    [Right::Erasure, Right::Rectification, Right::Restriction]
+        .into_iter()
+        .map(Spanned::unspanned)
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]

@@ -179,7 +179,7 @@ impl FromStr for Regime {
 /// The right a request exercises: the kinds of the request engine, which run against the
 /// company's databases, and the kinds that change what the company may do with the data,
 /// which are recorded in the consent ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Right {
     /// GDPR Art. 15; CCPA right to know.

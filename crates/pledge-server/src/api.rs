@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use utoipa::{IntoParams, ToSchema};
 
 pub(crate) const STAFF: &[Role] = &[Role::Admin, Role::PrivacyOfficer];
-const INTAKE: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::Service];
+pub(crate) const INTAKE: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::Service];
 const READERS: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::SupportAgent];
 
 /// The kinds the API takes in: the rights of GDPR Art. 7(3) and 15-21 and the CCPA opt-out.
@@ -338,6 +338,8 @@ pub async fn get_request(
             "attempts": attempts,
             "error": error,
         })),
+        // Recipients the request was forwarded to, and what each reported.
+        "forwards": state.store.forwards(&id).await?,
     });
     Ok(axum::Json(view(&record, &caller, Some(extra))).into_response())
 }
@@ -637,9 +639,9 @@ pub async fn audit_verify(
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Pledge", description = "Rights requests: intake, workflow, deadlines, execution and the audit trail. Authenticate with `Authorization: Bearer <API key>`; the `public` endpoints, for the person, need no key and are rate-limited."),
-    paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, cancel, export, crate::links::create, crate::links::download, crate::schedule::retention_runs, crate::schedule::maintenance_runs, audit_records, audit_verify,
+    paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, cancel, export, crate::links::create, crate::links::download, crate::forward::callback, crate::schedule::retention_runs, crate::schedule::maintenance_runs, audit_records, audit_verify,
         crate::public::create, crate::public::verify_code, crate::public::resend, crate::public::confirm_page, crate::public::verify_link, crate::public::status),
-    components(schemas(CreateRequest, Kind, Reason, ProblemDoc, crate::public::PublicRequest, crate::public::Code, crate::public::Resend)),
+    components(schemas(CreateRequest, Kind, Reason, ProblemDoc, crate::forward::Callback, crate::forward::CallbackStatus, crate::public::PublicRequest, crate::public::Code, crate::public::Resend)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
 )]

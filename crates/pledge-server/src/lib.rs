@@ -10,6 +10,7 @@ pub mod banner;
 pub mod consent;
 mod consent_api;
 mod docs;
+pub mod forward;
 mod key_cache;
 mod links;
 pub mod mail;
@@ -42,8 +43,9 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// How the server runs.
 #[derive(Clone)]
 pub struct Config {
-    /// Connection URLs by environment variable name, consulted before the environment
-    /// (the demo points the Chinook dataset at its private copy this way).
+    /// Values of the environment variables the declaration names (datasets' connection
+    /// URLs, recipients' webhook secrets), consulted before the environment (the demo
+    /// points the Chinook dataset at its private copy this way; tests set them here).
     pub connections: Vec<(String, String)>,
     /// The key for HMAC pseudonyms in erasures.
     pub hmac_key: Vec<u8>,
@@ -248,18 +250,23 @@ impl AppState {
     /// The connection URL of a dataset: the configured one, else its environment variable.
     pub fn dataset_url(&self, dataset: &pledge_core::model::Dataset) -> Result<String, String> {
         let variable = dataset.connection_env.as_str();
+        self.variable(variable).ok_or_else(|| {
+            format!(
+                "dataset `{}`: set {variable} to its connection URL",
+                dataset.id
+            )
+        })
+    }
+
+    /// The value of an environment variable the declaration names: the configured one,
+    /// else the environment's (empty counts as unset).
+    pub fn variable(&self, name: &str) -> Option<String> {
         self.config
             .connections
             .iter()
-            .find(|(name, _)| name == variable)
-            .map(|(_, url)| url.clone())
-            .or_else(|| std::env::var(variable).ok().filter(|u| !u.is_empty()))
-            .ok_or_else(|| {
-                format!(
-                    "dataset `{}`: set {variable} to its connection URL",
-                    dataset.id
-                )
-            })
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.clone())
+            .or_else(|| std::env::var(name).ok().filter(|v| !v.is_empty()))
     }
 
     pub fn new(store: Store, decl: Declaration, config: Config) -> Self {
@@ -338,6 +345,10 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}/deny", post(api::deny))
         .route("/requests/{id}/extend", post(api::extend))
         .route("/requests/{id}/cancel", post(api::cancel))
+        .route(
+            "/requests/{id}/callbacks/{recipient}",
+            post(forward::callback),
+        )
         .route("/requests/{id}/export", get(api::export))
         .route("/requests/{id}/export/link", post(links::create))
         .route("/retention/runs", get(schedule::retention_runs))
@@ -616,6 +627,7 @@ impl Bound {
         // The mailer is a worker too: a replica with none only serves the API.
         if state.config.workers > 0 {
             workers.push(tokio::spawn(mail::run(state.clone(), stop_rx.clone())));
+            workers.push(tokio::spawn(forward::run(state.clone(), stop_rx.clone())));
         }
         let mut tasks = Vec::new();
         let owner = format!("tasks:{}-{}", std::process::id(), now_unix());

@@ -141,6 +141,12 @@ impl From<StoreError> for Problem {
                 "The request's state does not allow this",
                 e.to_string(),
             ),
+            StoreError::NotForwarded(_) => Problem::new(
+                StatusCode::CONFLICT,
+                "not-awaiting-callback",
+                "No report is awaited from this recipient",
+                e.to_string(),
+            ),
             _ => Problem::internal(e.to_string()),
         }
     }

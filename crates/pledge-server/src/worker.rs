@@ -72,13 +72,18 @@ async fn work(state: &AppState, job: Job) {
             }
         })
     };
+    // Recipients that hold data no dataset reaches get the request once it ran here.
+    let mut forward_to = Vec::new();
     let result = match state.store.get_request(&job.request_id).await {
         // Denied or cancelled while its job waited: nothing is run.
         Ok(request) if request.state.is_final() => Ok((
             json!({ "skipped": format!("the request was {} before it ran", request.state) }),
             None,
         )),
-        Ok(request) => execute(state, &request, false).await,
+        Ok(request) => {
+            forward_to = crate::forward::recipients_for(state, request.kind);
+            execute(state, &request, false).await
+        }
         Err(e) => Err(e.to_string()),
     };
     if let Some(pause) = state.config.pause_before_complete {
@@ -100,12 +105,16 @@ async fn work(state: &AppState, job: Job) {
                 json!(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
             match state
                 .store
-                .complete_job(&job, &summary, export.as_ref(), now)
+                .complete_job(&job, &summary, export.as_ref(), &forward_to, now)
                 .await
             {
                 Ok(true) => {
                     state.metrics.jobs_completed.fetch_add(1, Ordering::Relaxed);
                     state.wake_mail.notify_one();
+                    if !forward_to.is_empty() {
+                        // The forwarder waits on the same signal as the workers.
+                        state.wake.notify_waiters();
+                    }
                 }
                 Ok(false) => eprintln!(
                     "worker: lost the lease of job {}; another worker finishes it",

@@ -609,6 +609,12 @@ async fn authorization(e: &Env) {
             &[Admin, PrivacyOfficer],
         ),
         (
+            Method::POST,
+            format!("/v1/requests/{id}/callbacks/crm"),
+            Some(r#"{"status":"done"}"#.into()),
+            &[Admin, PrivacyOfficer, Service],
+        ),
+        (
             Method::GET,
             "/v1/retention/runs".into(),
             None,
@@ -679,7 +685,9 @@ async fn authorization(e: &Env) {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
     for (method, path, _, _) in &endpoints {
-        let template = path.replace(&id, "{id}");
+        let template = path
+            .replace(&id, "{id}")
+            .replace("/callbacks/crm", "/callbacks/{recipient}");
         let op = &doc["paths"][&template][method.as_str().to_lowercase()];
         assert!(
             op.is_object(),

@@ -7,6 +7,7 @@
 //! trigger refuses UPDATE and DELETE) and hash-chained (see [`audit`]).
 
 pub mod audit;
+pub mod forward;
 mod intake;
 pub mod ledger;
 mod migrate;
@@ -57,6 +58,8 @@ pub enum Error {
     Sealed(String),
     #[error("the write of this request was interrupted; nothing was recorded, send it again")]
     Interrupted,
+    #[error("{0}")]
+    NotForwarded(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -807,11 +810,15 @@ impl Store {
     /// for access and portability), the event and the audit record, in one transaction and
     /// only if this worker still holds the lease; otherwise nothing changes and false is
     /// returned (the worker that took over finishes it).
+    /// With `forward_to` (recipients that hold data no dataset reaches), the request waits
+    /// in `awaiting_external` for their callbacks instead of completing, and the forwards
+    /// are queued in this transaction.
     pub async fn complete_job(
         &self,
         job: &Job,
         result: &Value,
         export: Option<&SealedExport>,
+        forward_to: &[String],
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
@@ -833,7 +840,8 @@ impl Store {
             .ok_or_else(|| Error::UnknownRequest(job.request_id.clone()))?
             .try_get("state")?;
         let from: State = parse(&state)?;
-        let completes = from.can_move_to(State::Completed);
+        let forwards = !forward_to.is_empty() && from.can_move_to(State::AwaitingExternal);
+        let completes = !forwards && from.can_move_to(State::Completed);
         sqlx::query("UPDATE requests SET result = $1, updated_at = $2 WHERE id = $3")
             .bind(result.to_string())
             .bind(now)
@@ -855,6 +863,24 @@ impl Store {
                 State::Completed,
                 &job.owner,
                 None,
+            )
+            .await?;
+        }
+        if forwards {
+            sqlx::query("UPDATE requests SET state = 'awaiting_external' WHERE id = $1")
+                .bind(&job.request_id)
+                .execute(&mut *tx)
+                .await?;
+            self.queue_forwards(&mut tx, &job.request_id, forward_to, now)
+                .await?;
+            self.event(
+                &mut tx,
+                &job.request_id,
+                now,
+                Some(from),
+                State::AwaitingExternal,
+                &job.owner,
+                Some(&format!("forwarded to {}", forward_to.join(", "))),
             )
             .await?;
         }
@@ -882,7 +908,8 @@ impl Store {
                 "job": job.id,
                 "attempt": job.attempts,
                 "from": from.as_str(),
-                "to": if completes { "completed" } else { from.as_str() },
+                "to": if completes { "completed" } else if forwards { "awaiting_external" } else { from.as_str() },
+                "forwarded_to": forward_to,
                 "result": result,
                 "export_bytes": export.map(|e| e.ciphertext.len()),
                 "export_key": export.map(|e| e.key_id.as_str()),

@@ -17,6 +17,7 @@ const MIGRATIONS: &[Migration] = &[
     CONSENT_LEDGER,
     PUBLIC_INTAKE,
     TASKS_AND_SEALED_EXPORTS,
+    FORWARDS,
 ];
 
 /// 1: keys, requests, events, jobs, exports and the audit log.
@@ -251,6 +252,27 @@ const TASKS_AND_SEALED_EXPORTS: Migration = Migration {
     ],
     sqlite: &["ALTER TABLE exports ADD COLUMN wrapped_key BLOB"],
     postgres: &["ALTER TABLE exports ADD COLUMN wrapped_key BYTEA"],
+};
+
+/// 5: rights requests forwarded to recipients no dataset reaches, and their callbacks.
+const FORWARDS: Migration = Migration {
+    version: 5,
+    common: &[
+        "CREATE TABLE forwards (
+            request_id TEXT NOT NULL REFERENCES requests (id),
+            recipient TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts BIGINT NOT NULL,
+            next_attempt_at BIGINT NOT NULL,
+            lease_until BIGINT,
+            detail TEXT,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (request_id, recipient)
+        )",
+        "CREATE INDEX forwards_due ON forwards (state, next_attempt_at)",
+    ],
+    sqlite: &[],
+    postgres: &[],
 };
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock keeps two replicas that

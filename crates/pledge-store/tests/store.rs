@@ -37,8 +37,139 @@ async fn suite(store: Store) {
     listing(&store).await;
     task_leases(&store).await;
     links_and_expiry(&store).await;
+    forwarding(&store).await;
     // Last: it breaks the chain on purpose.
     audit_chain(&store).await;
+}
+
+/// A request forwarded to two recipients waits for both callbacks, then completes once.
+async fn forwarding(store: &Store) {
+    use pledge_store::forward::{CallbackOutcome, ForwardState};
+    let now = T0 + 20_000;
+    let r = store
+        .create_request(new_request(Right::Erasure, true, false), "key:a")
+        .await
+        .unwrap();
+    let job = loop {
+        let job = store.claim_job("w", 30, now).await.unwrap().unwrap();
+        if job.request_id == r.id {
+            break job;
+        }
+        store
+            .complete_job(&job, &serde_json::json!({}), None, &[], now)
+            .await
+            .unwrap();
+    };
+    let to = ["crm".to_string(), "mailer".to_string()];
+    assert!(
+        store
+            .complete_job(&job, &serde_json::json!({}), None, &to, now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_request(&r.id).await.unwrap().state,
+        State::AwaitingExternal
+    );
+    let claimed = store.claim_forwards(10, 30, now).await.unwrap();
+    let ours: Vec<_> = claimed.iter().filter(|f| f.request_id == r.id).collect();
+    assert_eq!(ours.len(), 2);
+    // Claimed under a lease: not handed out twice.
+    assert!(store.claim_forwards(10, 30, now).await.unwrap().is_empty());
+    store.forward_delivered(ours[0], now).await.unwrap();
+    store
+        .forward_failed(ours[1], "connection refused", 5, now)
+        .await
+        .unwrap();
+    // Retried after a back-off.
+    assert!(
+        store
+            .claim_forwards(10, 30, now + 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.claim_forwards(10, 30, now + 3600).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    store
+        .forward_delivered(&again[0], now + 3600)
+        .await
+        .unwrap();
+
+    let status = store
+        .record_callback(
+            &r.id,
+            "crm",
+            CallbackOutcome::Done,
+            None,
+            "key:s",
+            now + 3601,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status[0].state, ForwardState::Done);
+    assert_eq!(
+        store.get_request(&r.id).await.unwrap().state,
+        State::AwaitingExternal,
+        "one recipient still owes its report"
+    );
+    assert!(matches!(
+        store
+            .record_callback(
+                &r.id,
+                "billing",
+                CallbackOutcome::Done,
+                None,
+                "key:s",
+                now + 3601
+            )
+            .await,
+        Err(Error::NotForwarded(_))
+    ));
+    store
+        .record_callback(
+            &r.id,
+            "mailer",
+            CallbackOutcome::Failed,
+            Some("unknown subscriber id"),
+            "key:s",
+            now + 3602,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_request(&r.id).await.unwrap().state,
+        State::AwaitingExternal
+    );
+    store
+        .record_callback(
+            &r.id,
+            "mailer",
+            CallbackOutcome::Done,
+            None,
+            "key:s",
+            now + 3603,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_request(&r.id).await.unwrap().state,
+        State::Completed
+    );
+    assert!(matches!(
+        store
+            .record_callback(
+                &r.id,
+                "mailer",
+                CallbackOutcome::Done,
+                None,
+                "key:s",
+                now + 3604
+            )
+            .await,
+        Err(Error::NotForwarded(_))
+    ));
 }
 
 async fn task_leases(store: &Store) {
@@ -155,7 +286,7 @@ async fn links_and_expiry(store: &Store) {
             break job;
         }
         store
-            .complete_job(&job, &serde_json::json!({}), None, now)
+            .complete_job(&job, &serde_json::json!({}), None, &[], now)
             .await
             .unwrap();
     };
@@ -164,6 +295,7 @@ async fn links_and_expiry(store: &Store) {
             &job,
             &serde_json::json!({}),
             Some(&sealed("secret", now + 1000)),
+            &[],
             now,
         )
         .await
@@ -368,7 +500,7 @@ async fn jobs(store: &Store) {
     while let Some(job) = store.claim_job("w0", 60, T0 + 100).await.unwrap() {
         assert!(
             store
-                .complete_job(&job, &serde_json::json!({}), None, T0 + 100)
+                .complete_job(&job, &serde_json::json!({}), None, &[], T0 + 100)
                 .await
                 .unwrap()
         );
@@ -394,7 +526,7 @@ async fn jobs(store: &Store) {
     assert!(!store.renew_lease(&job, 30, now + 52).await.unwrap());
     assert!(
         !store
-            .complete_job(&job, &serde_json::json!({"by": "w1"}), None, now + 52)
+            .complete_job(&job, &serde_json::json!({"by": "w1"}), None, &[], now + 52)
             .await
             .unwrap()
     );
@@ -404,6 +536,7 @@ async fn jobs(store: &Store) {
                 &taken,
                 &serde_json::json!({"by": "w2"}),
                 Some(&sealed("zip", now + 86_400)),
+                &[],
                 now + 53
             )
             .await
@@ -615,7 +748,7 @@ async fn concurrent(store: &Store) {
             while let Some(job) = store.claim_job(&format!("w{w}"), 60, T0).await.unwrap() {
                 got.push(job.request_id.clone());
                 store
-                    .complete_job(&job, &serde_json::json!({}), None, T0)
+                    .complete_job(&job, &serde_json::json!({}), None, &[], T0)
                     .await
                     .unwrap();
             }

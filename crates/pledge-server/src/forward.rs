@@ -1,0 +1,341 @@
+//! Rights requests forwarded to recipients that hold personal data no dataset reaches (GDPR
+//! Art. 19): the declaration gives such a recipient a `requests` webhook. When a request of a
+//! forwarded kind has run here, it waits in `awaiting_external`; this sender POSTs it to each
+//! recipient, signed, retrying with back-off; the recipient calls back
+//! (`POST /v1/requests/{id}/callbacks/{recipient}`) and the last `done` completes it.
+//!
+//! The signature: `Pledge-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>` over
+//! `<t>.<body>` with the secret the recipient's `secret_env` names. The recipient checks it
+//! and refuses old timestamps, so a captured delivery cannot be replayed later.
+
+use crate::AppState;
+use hmac::{Hmac, KeyInit, Mac};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Uri, header};
+use hyper_util::rt::TokioIo;
+use pledge_core::model::RequestForwarding;
+use pledge_core::workflow::Right;
+use pledge_store::RequestRecord;
+use pledge_store::forward::Forward;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Attempts before a delivery is given up (then staff see it failed on the request).
+const MAX_ATTEMPTS: i64 = 8;
+/// How long one delivery may take, connection included.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// A claimed delivery is this sender's for this long.
+const LEASE_SECS: i64 = 60;
+const BATCH: i64 = 20;
+
+/// The recipients a request of kind `right` is forwarded to, by id.
+pub fn recipients_for(state: &AppState, right: Right) -> Vec<String> {
+    state
+        .decl
+        .doc()
+        .recipients
+        .iter()
+        .filter(|r| {
+            r.requests
+                .as_ref()
+                .is_some_and(|f| f.kinds.iter().any(|k| k.value == right))
+        })
+        .map(|r| r.id.value.to_string())
+        .collect()
+}
+
+fn forwarding<'a>(state: &'a AppState, recipient: &str) -> Option<&'a RequestForwarding> {
+    state
+        .decl
+        .doc()
+        .recipients
+        .iter()
+        .find(|r| r.id.value.as_str() == recipient)
+        .and_then(|r| r.requests.as_ref())
+}
+
+/// Runs until `stop` turns true, delivering what is due.
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let delivered = match deliver_due(&state).await {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("forwarder: cannot read the queue: {e}");
+                0
+            }
+        };
+        if delivered > 0 {
+            continue;
+        }
+        tokio::select! {
+            _ = stop.changed() => {}
+            () = state.wake.notified() => {}
+            () = tokio::time::sleep(state.config.poll) => {}
+        }
+    }
+}
+
+/// Claims the due deliveries once and makes them; returns how many were claimed.
+pub async fn deliver_due(state: &AppState) -> Result<usize, pledge_store::Error> {
+    let claimed = state
+        .store
+        .claim_forwards(BATCH, LEASE_SECS, state.now())
+        .await?;
+    for forward in &claimed {
+        match deliver(state, forward).await {
+            Ok(()) => state.store.forward_delivered(forward, state.now()).await?,
+            Err(e) => {
+                eprintln!(
+                    "forwarder: request {} to {}: {e}",
+                    forward.request_id, forward.recipient
+                );
+                state
+                    .store
+                    .forward_failed(forward, &e, MAX_ATTEMPTS, state.now())
+                    .await?
+            }
+        }
+    }
+    Ok(claimed.len())
+}
+
+async fn deliver(state: &AppState, forward: &Forward) -> Result<(), String> {
+    let config = forwarding(state, &forward.recipient).ok_or_else(|| {
+        format!(
+            "the declaration no longer forwards requests to `{}`",
+            forward.recipient
+        )
+    })?;
+    let secret = state
+        .variable(config.secret_env.value.as_str())
+        .ok_or_else(|| format!("set {} to the webhook's secret", config.secret_env.value))?;
+    let request = state
+        .store
+        .get_request(&forward.request_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let body = payload(&request, &forward.recipient, &state.config.public.base_url).to_string();
+    let now = state.now();
+    let signature = format!("t={now},v1={}", sign(secret.as_bytes(), now, &body));
+    let status = post(config.webhook.value.as_str(), body, &signature).await?;
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        Err(format!("the webhook answered HTTP {status}"))
+    }
+}
+
+/// What a recipient receives: enough to find the person and act, and where to report.
+pub fn payload(request: &RequestRecord, recipient: &str, base_url: &str) -> Value {
+    let identities: BTreeMap<&str, &str> = request
+        .identities
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let changes: BTreeMap<&str, &str> = request
+        .changes
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    json!({
+        "request_id": request.id,
+        "kind": request.kind.as_str(),
+        "regime": request.regime.as_str(),
+        "identities": identities,
+        "changes": changes,
+        "due_at": pledge_core::plan::CivilTime::from_unix(request.due_at).to_rfc3339(),
+        "recipient": recipient,
+        "callback": format!(
+            "{}/v1/requests/{}/callbacks/{recipient}",
+            base_url.trim_end_matches('/'),
+            request.id
+        ),
+    })
+}
+
+/// The hex HMAC-SHA256 of `<t>.<body>`.
+pub fn sign(secret: &[u8], t: i64, body: &str) -> String {
+    // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body.as_bytes());
+    pledge_store::audit::hex(&mac.finalize().into_bytes())
+}
+
+/// POSTs `body` as JSON to `url` (http or https) and returns the response's status.
+async fn post(url: &str, body: String, signature: &str) -> Result<u16, String> {
+    tokio::time::timeout(TIMEOUT, post_now(url, body, signature))
+        .await
+        .map_err(|_| format!("no answer within {} s", TIMEOUT.as_secs()))?
+}
+
+async fn post_now(url: &str, body: String, signature: &str) -> Result<u16, String> {
+    let uri: Uri = url.parse().map_err(|e| format!("webhook URL: {e}"))?;
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err("the webhook URL must be http or https".into()),
+    };
+    let host = uri.host().ok_or("the webhook URL has no host")?.to_string();
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let authority = uri
+        .authority()
+        .map_or_else(|| host.clone(), ToString::to_string);
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let request = Request::post(path)
+        .header(header::HOST, authority)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::USER_AGENT, "Pledge")
+        .header("Pledge-Signature", signature)
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+    if https {
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|e| format!("{host}: {e}"))?;
+        let tls = tokio_rustls::TlsConnector::from(tls_config()?)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS with {host}: {e}"))?;
+        send(TokioIo::new(tls), request).await
+    } else {
+        send(TokioIo::new(tcp), request).await
+    }
+}
+
+async fn send<T>(io: T, request: Request<Full<Bytes>>) -> Result<u16, String>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| e.to_string())?;
+    // The connection is driven beside the request; it ends when the response is read.
+    let driver = tokio::spawn(connection);
+    let status = sender
+        .send_request(request)
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(|e| e.to_string());
+    driver.abort();
+    status
+}
+
+/// TLS with the web's root certificates (bundled: no system store is read), built once.
+fn tls_config() -> Result<Arc<tokio_rustls::rustls::ClientConfig>, String> {
+    static CONFIG: OnceLock<Result<Arc<tokio_rustls::rustls::ClientConfig>, String>> =
+        OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            use tokio_rustls::rustls;
+            let roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
+            .map_err(|e| e.to_string())
+        })
+        .clone()
+}
+
+/// `POST /v1/requests/{id}/callbacks/{recipient}`: what the recipient reports.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Callback {
+    /// `done`, or `failed` (the request then waits for staff, who see the detail).
+    pub status: CallbackStatus,
+    /// What the recipient did or why it failed, for staff (at most 2,000 characters).
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallbackStatus {
+    Done,
+    Failed,
+}
+
+#[utoipa::path(post, path = "/v1/requests/{id}/callbacks/{recipient}", tag = "requests",
+    description = "A recipient the request was forwarded to reports back. The last `done` completes the request (and tells the person); `failed` leaves it waiting, with the detail, for staff.",
+    params(("id" = String, Path), ("recipient" = String, Path, description = "The recipient's id in the declaration")),
+    request_body = Callback,
+    responses(
+        (status = 200, description = "Recorded: where the request stands with every recipient", body = Object),
+        (status = 404, description = "No such request", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The request waits for no report from this recipient", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown field, wrong type or a detail over 2,000 characters", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = crate::problem::ProblemDoc, content_type = "application/problem+json")
+    ))]
+pub async fn callback(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::Extension(caller): axum::Extension<crate::Caller>,
+    axum::extract::Path((id, recipient)): axum::extract::Path<(String, String)>,
+    body: Result<crate::problem::ApiJson<Callback>, crate::problem::Problem>,
+) -> Result<axum::response::Response, crate::problem::Problem> {
+    use axum::response::IntoResponse;
+    caller.require(crate::api::INTAKE, "report on forwarded requests")?;
+    let crate::problem::ApiJson(body) = body?;
+    if body
+        .detail
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 2000)
+    {
+        return Err(crate::problem::Problem::invalid(
+            "`detail` holds at most 2,000 characters",
+        ));
+    }
+    let outcome = match body.status {
+        CallbackStatus::Done => pledge_store::forward::CallbackOutcome::Done,
+        CallbackStatus::Failed => pledge_store::forward::CallbackOutcome::Failed,
+    };
+    let forwards = state
+        .store
+        .record_callback(
+            &id,
+            &recipient,
+            outcome,
+            body.detail.as_deref(),
+            &caller.actor(),
+            state.now(),
+        )
+        .await?;
+    state.wake_mail.notify_one();
+    let request = state.store.get_request(&id).await?;
+    Ok(axum::Json(json!({
+        "id": id,
+        "state": request.state.as_str(),
+        "forwards": forwards,
+    }))
+    .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_cover_the_time_and_the_body() {
+        let a = sign(b"secret", 1_800_000_000, "{}");
+        assert_eq!(a.len(), 64);
+        assert_eq!(a, sign(b"secret", 1_800_000_000, "{}"));
+        assert_ne!(a, sign(b"secret", 1_800_000_001, "{}"));
+        assert_ne!(a, sign(b"secret", 1_800_000_000, "{ }"));
+        assert_ne!(a, sign(b"other", 1_800_000_000, "{}"));
+    }
+}

@@ -1,0 +1,267 @@
+//! Requests forwarded to a recipient no dataset reaches (GDPR Art. 19): a real HTTP receiver
+//! on loopback gets the signed webhook, the request waits in `awaiting_external`, and the
+//! recipient's callback completes it. On a SQLite store.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use pledge_connect::Database;
+use pledge_server::seal::{ExportKeys, MasterKey};
+use pledge_server::{AppState, Config, forward, router, worker};
+use pledge_store::{Role, Store};
+use serde_json::{Value as Json, json};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tower::ServiceExt;
+
+const CHINOOK: &str =
+    include_str!("../../pledge-connect/tests/fixtures/chinook/chinook_sqlite.sql");
+const LUIS: &str = "luisg@embraer.com.br";
+const SECRET: &str = "a-shared-webhook-secret";
+
+type Received = Arc<Mutex<Vec<(HeaderMap, String)>>>;
+
+/// A recipient's endpoint: keeps what it is sent, answers 204.
+async fn receiver() -> (u16, Received) {
+    let received: Received = Arc::default();
+    let kept = received.clone();
+    let app = axum::Router::new().route(
+        "/pledge",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().unwrap().push((headers, body));
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (port, received)
+}
+
+struct Env {
+    app: axum::Router,
+    keys: Vec<(Role, String)>,
+    _stop: tokio::sync::watch::Sender<bool>,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Env {
+    async fn call(
+        &self,
+        role: Role,
+        method: Method,
+        path: &str,
+        body: Option<Json>,
+    ) -> (StatusCode, Json) {
+        let key = &self.keys.iter().find(|(r, _)| *r == role).unwrap().1;
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {key}"));
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let response = self.app.clone().oneshot(req).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Json::Null))
+    }
+
+    async fn wait_for(&self, id: &str, state: &str) -> Json {
+        for _ in 0..400 {
+            let (_, j) = self
+                .call(
+                    Role::Admin,
+                    Method::GET,
+                    &format!("/v1/requests/{id}"),
+                    None,
+                )
+                .await;
+            if j["state"] == state {
+                return j;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("request {id} never became {state}");
+    }
+}
+
+async fn env(port: u16) -> Env {
+    let dir = std::env::temp_dir().join(format!("pledge-forward-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let chinook = format!("sqlite:{}", dir.join("chinook.db").display());
+    let mut db = Database::connect(None, &format!("{chinook}?mode=rwc"))
+        .await
+        .unwrap();
+    db.batch(&format!("BEGIN;\n{CHINOOK}\nCOMMIT;"))
+        .await
+        .unwrap();
+    db.close().await;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut text = std::fs::read_to_string(repo.join("examples/chinook/pledge.toml")).unwrap();
+    text.push_str(&format!(
+        r#"
+[[recipients]]
+id = "newsletter-service"
+name = "Newsletter service"
+role = "processor"
+requests = {{ webhook = "http://127.0.0.1:{port}/pledge", secret_env = "NEWSLETTER_WEBHOOK_SECRET" }}
+"#
+    ));
+    let decl = pledge_core::load(&pledge_core::SourceMap::single("pledge.toml", text)).unwrap();
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let mut keys = Vec::new();
+    for role in pledge_store::ROLES {
+        let (_, secret) = store.create_key(role, None, "test", 1).await.unwrap();
+        keys.push((role, secret));
+    }
+    let config = Config {
+        connections: vec![
+            ("CHINOOK_DATABASE_URL".into(), chinook),
+            ("NEWSLETTER_WEBHOOK_SECRET".into(), SECRET.into()),
+        ],
+        hmac_key: b"a-test-key-of-sixteen-bytes".to_vec(),
+        poll: Duration::from_millis(20),
+        export_keys: Some(ExportKeys::new(MasterKey::new([9; 32]), Vec::new())),
+        ..Config::default()
+    };
+    let state = AppState::new(store, decl, config);
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(worker::run(
+        state.clone(),
+        "worker:test".into(),
+        stop_rx.clone(),
+    ));
+    tokio::spawn(forward::run(state.clone(), stop_rx));
+    Env {
+        app: router(state),
+        keys,
+        _stop: stop,
+        dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_erasure_waits_for_the_recipient_and_completes_on_its_callback() {
+    let (port, received) = receiver().await;
+    let e = env(port).await;
+    let (s, r) = e
+        .call(
+            Role::Admin,
+            Method::POST,
+            "/v1/requests",
+            Some(json!({"kind": "erasure", "identities": {"email": LUIS}, "verified": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    let waiting = e.wait_for(&id, "awaiting_external").await;
+    assert_eq!(waiting["status"]["dpv"], "dpv:RequestAccepted");
+    // The webhook arrives, signed over its time and body.
+    let mut delivered = None;
+    for _ in 0..400 {
+        if let Some(d) = received.lock().unwrap().first().cloned() {
+            delivered = Some(d);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (headers, body) = delivered.expect("the webhook was delivered");
+    let signature = headers["pledge-signature"].to_str().unwrap();
+    let (t, v1) = signature
+        .strip_prefix("t=")
+        .and_then(|s| s.split_once(",v1="))
+        .expect("t=...,v1=...");
+    assert_eq!(
+        v1,
+        forward::sign(SECRET.as_bytes(), t.parse().unwrap(), &body)
+    );
+    let payload: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(payload["request_id"], id.as_str());
+    assert_eq!(payload["kind"], "erasure");
+    assert_eq!(payload["identities"]["email"], LUIS);
+    assert!(
+        payload["callback"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/v1/requests/{id}/callbacks/newsletter-service"))
+    );
+
+    // Reports: a support agent may not make one, a bad body writes nothing.
+    let path = format!("/v1/requests/{id}/callbacks/newsletter-service");
+    let (s, _) = e
+        .call(
+            Role::SupportAgent,
+            Method::POST,
+            &path,
+            Some(json!({"status": "done"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, p) = e
+        .call(
+            Role::Service,
+            Method::POST,
+            &path,
+            Some(json!({"status": "finished"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (s, p) = e
+        .call(
+            Role::Service,
+            Method::POST,
+            &format!("/v1/requests/{id}/callbacks/crm"),
+            Some(json!({"status": "done"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
+    let (s, j) = e
+        .call(
+            Role::Service,
+            Method::POST,
+            &path,
+            Some(json!({"status": "done", "detail": "unsubscribed and deleted"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{j}");
+    assert_eq!(j["state"], "completed");
+    assert_eq!(j["forwards"][0]["state"], "done");
+    let (s, _) = e
+        .call(
+            Role::Service,
+            Method::POST,
+            &path,
+            Some(json!({"status": "done"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "reported once");
+
+    // An access request is not forwarded (erasure, rectification, restriction are).
+    let (_, r) = e
+        .call(
+            Role::Admin,
+            Method::POST,
+            "/v1/requests",
+            Some(json!({"kind": "access", "identities": {"email": "leonekohler@surfeu.de"}, "verified": true})),
+        )
+        .await;
+    let done = e.wait_for(r["id"].as_str().unwrap(), "completed").await;
+    assert_eq!(done["forwards"], json!([]));
+    assert_eq!(received.lock().unwrap().len(), 1);
+}

@@ -1,0 +1,328 @@
+//! Rights requests forwarded to recipients that hold personal data no dataset reaches (GDPR
+//! Art. 19): one row per request and recipient, written in the transaction that ends the
+//! request's own work and moves it to `awaiting_external`. A sender claims due rows under a
+//! lease (like the mail outbox) and delivers them; the recipient's callback marks its row
+//! done or failed, and the last `done` completes the request, with its completion message,
+//! in the same transaction.
+
+use crate::notify::retry_delay_secs;
+use crate::{Backend, Error, Result, Store, parse};
+use pledge_core::workflow::State;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::{Any, Row, Transaction};
+
+/// Where one forwarded request stands with one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardState {
+    /// Waiting to be delivered (or to be delivered again after a failed attempt).
+    Queued,
+    /// Delivered; waiting for the recipient's callback.
+    Delivered,
+    /// The recipient reported it done.
+    Done,
+    /// The recipient reported a failure, or delivery was given up.
+    Failed,
+}
+
+impl ForwardState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForwardState::Queued => "queued",
+            ForwardState::Delivered => "delivered",
+            ForwardState::Done => "done",
+            ForwardState::Failed => "failed",
+        }
+    }
+}
+
+impl std::str::FromStr for ForwardState {
+    type Err = pledge_core::workflow::UnknownName;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        [
+            ForwardState::Queued,
+            ForwardState::Delivered,
+            ForwardState::Done,
+            ForwardState::Failed,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
+        .ok_or_else(|| pledge_core::workflow::UnknownName(s.to_string()))
+    }
+}
+
+/// A forward claimed for delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forward {
+    pub request_id: String,
+    pub recipient: String,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+}
+
+/// A forward as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ForwardStatus {
+    pub recipient: String,
+    pub state: ForwardState,
+    pub attempts: i64,
+    pub detail: Option<String>,
+    pub updated_at: i64,
+}
+
+/// What a recipient reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    Done,
+    Failed,
+}
+
+impl Store {
+    /// Queues the request for each recipient, inside `tx` (the job's completion).
+    pub(crate) async fn queue_forwards(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        request_id: &str,
+        recipients: &[String],
+        now: i64,
+    ) -> Result<()> {
+        for recipient in recipients {
+            let sql = match self.backend {
+                Backend::Postgres => {
+                    "INSERT INTO forwards (request_id, recipient, state, attempts, next_attempt_at, updated_at) VALUES ($1, $2, 'queued', 0, $3, $3) ON CONFLICT (request_id, recipient) DO NOTHING"
+                }
+                Backend::Sqlite => {
+                    "INSERT OR IGNORE INTO forwards (request_id, recipient, state, attempts, next_attempt_at, updated_at) VALUES ($1, $2, 'queued', 0, $3, $3)"
+                }
+            };
+            sqlx::query(sql)
+                .bind(request_id)
+                .bind(recipient)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Claims up to `limit` forwards due for delivery, each under a lease of `lease_secs`.
+    pub async fn claim_forwards(
+        &self,
+        limit: i64,
+        lease_secs: i64,
+        now: i64,
+    ) -> Result<Vec<Forward>> {
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE forwards SET lease_until = $1, attempts = attempts + 1 WHERE (request_id, recipient) IN (SELECT request_id, recipient FROM forwards WHERE state = 'queued' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2) ORDER BY next_attempt_at, request_id LIMIT $3{lock}) RETURNING request_id, recipient, attempts"
+        );
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now + lease_secs)
+            .bind(now)
+            .bind(limit.clamp(1, 1000))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Forward {
+                    request_id: r.try_get("request_id")?,
+                    recipient: r.try_get("recipient")?,
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a delivery the recipient accepted; its callback is awaited next.
+    pub async fn forward_delivered(&self, forward: &Forward, now: i64) -> Result<()> {
+        self.after_attempt(forward, ForwardState::Delivered, None, now, now)
+            .await
+    }
+
+    /// Records a failed delivery: retried with back-off, or given up after `max_attempts`
+    /// (then staff see it failed on the request).
+    pub async fn forward_failed(
+        &self,
+        forward: &Forward,
+        error: &str,
+        max_attempts: i64,
+        now: i64,
+    ) -> Result<()> {
+        let (state, next) = if forward.attempts >= max_attempts {
+            (ForwardState::Failed, now)
+        } else {
+            (
+                ForwardState::Queued,
+                now + retry_delay_secs(forward.attempts),
+            )
+        };
+        self.after_attempt(forward, state, Some(error), next, now)
+            .await
+    }
+
+    async fn after_attempt(
+        &self,
+        forward: &Forward,
+        state: ForwardState,
+        error: Option<&str>,
+        next_attempt_at: i64,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        // Only a forward still queued moves: a callback may have come first.
+        let done = sqlx::query(
+            "UPDATE forwards SET state = $1, detail = $2, next_attempt_at = $3, lease_until = NULL, updated_at = $4 WHERE request_id = $5 AND recipient = $6 AND state = 'queued'",
+        )
+        .bind(state.as_str())
+        .bind(error)
+        .bind(next_attempt_at)
+        .bind(now)
+        .bind(&forward.request_id)
+        .bind(&forward.recipient)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            let action = match state {
+                ForwardState::Delivered => "forward.delivered",
+                ForwardState::Failed => "forward.given_up",
+                _ => "forward.retry",
+            };
+            self.audit(
+                &mut tx,
+                now,
+                "forwarder",
+                action,
+                Some(&forward.request_id),
+                json!({ "recipient": forward.recipient, "attempt": forward.attempts, "error": error }),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A recipient's report on a forwarded request. `done` from the last recipient that
+    /// owed one completes the request (with its completion message); `failed` leaves it
+    /// waiting, with the failure for staff to act on. Reports on a request that is no longer
+    /// waiting, or from a recipient it was not sent to, are refused.
+    pub async fn record_callback(
+        &self,
+        request_id: &str,
+        recipient: &str,
+        outcome: CallbackOutcome,
+        detail: Option<&str>,
+        actor: &str,
+        now: i64,
+    ) -> Result<Vec<ForwardStatus>> {
+        let mut tx = self.begin().await?;
+        let state: String = sqlx::query("SELECT state FROM requests WHERE id = $1")
+            .bind(request_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::UnknownRequest(request_id.to_string()))?
+            .try_get("state")?;
+        let from: State = parse(&state)?;
+        if from != State::AwaitingExternal {
+            return Err(Error::NotForwarded(format!(
+                "request {request_id} is {from}, not waiting for other systems"
+            )));
+        }
+        let new_state = match outcome {
+            CallbackOutcome::Done => ForwardState::Done,
+            CallbackOutcome::Failed => ForwardState::Failed,
+        };
+        let changed = sqlx::query(
+            "UPDATE forwards SET state = $1, detail = $2, lease_until = NULL, updated_at = $3 WHERE request_id = $4 AND recipient = $5 AND state <> 'done'",
+        )
+        .bind(new_state.as_str())
+        .bind(detail)
+        .bind(now)
+        .bind(request_id)
+        .bind(recipient)
+        .execute(&mut *tx)
+        .await?;
+        if changed.rows_affected() == 0 {
+            return Err(Error::NotForwarded(format!(
+                "request {request_id} was not sent to `{recipient}`, or it already reported done"
+            )));
+        }
+        self.audit(
+            &mut tx,
+            now,
+            actor,
+            "forward.reported",
+            Some(request_id),
+            json!({ "recipient": recipient, "outcome": new_state.as_str(), "detail": detail }),
+        )
+        .await?;
+        let open: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM forwards WHERE request_id = $1 AND state <> 'done'",
+        )
+        .bind(request_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        if open == 0 {
+            sqlx::query("UPDATE requests SET state = 'completed', updated_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(request_id)
+                .execute(&mut *tx)
+                .await?;
+            let has_export = sqlx::query("SELECT 1 AS one FROM exports WHERE request_id = $1")
+                .bind(request_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            self.notify_completed(&mut tx, request_id, has_export, now)
+                .await?;
+            self.event(
+                &mut tx,
+                request_id,
+                now,
+                Some(from),
+                State::Completed,
+                actor,
+                None,
+            )
+            .await?;
+            self.audit(
+                &mut tx,
+                now,
+                actor,
+                "request.completed",
+                Some(request_id),
+                json!({ "from": from.as_str(), "after": "every recipient reported done" }),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.forwards(request_id).await
+    }
+
+    /// Where the request stands with each recipient it was forwarded to.
+    pub async fn forwards(&self, request_id: &str) -> Result<Vec<ForwardStatus>> {
+        let rows = sqlx::query(
+            "SELECT recipient, state, attempts, detail, updated_at FROM forwards WHERE request_id = $1 ORDER BY recipient",
+        )
+        .bind(request_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ForwardStatus {
+                    recipient: r.try_get("recipient")?,
+                    state: parse(&r.try_get::<String, _>("state")?)?,
+                    attempts: r.try_get("attempts")?,
+                    detail: r.try_get("detail")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+}
