@@ -13,7 +13,7 @@ use crate::{Database, Error, Options};
 use pledge_core::Declaration;
 use pledge_core::model::{Dataset, RetentionAction};
 use pledge_core::plan::retention::{self, RetentionPlan, Sweep};
-use pledge_core::plan::{Action, CivilTime, ColumnSchema, Filter, SchemaGraph, Step, Value};
+use pledge_core::plan::{Action, CivilTime, ColumnSchema, SchemaGraph, Value};
 use sea_query::{Alias, Condition, Expr, ExprTrait, Func, Query};
 use sea_query_sqlx::SqlxValues;
 use serde::Serialize;
@@ -93,13 +93,10 @@ where
     // code; for a prepared statement over a key range it may, and the compilation costs more
     // than the batch. Off while the sweep runs, on this connection only.
     let postgres = DB::NAME == <sqlx::Postgres as sqlx::Database>::NAME;
-    let enforced = if postgres {
+    if postgres {
         setting(conn, "SET jit = off").await?;
-        enforced_keys(conn).await?
-    } else {
-        Vec::new()
-    };
-    let outcome = sweep_or_roll_back(&runner, conn, plan, options, &enforced).await;
+    }
+    let outcome = sweep_or_roll_back(&runner, conn, plan, options).await;
     if postgres {
         // The sweep's own error, if any, is the one to report.
         let reset = setting(conn, "RESET jit").await;
@@ -128,7 +125,6 @@ async fn sweep_or_roll_back<DB: Dialect>(
     conn: &mut DB::Connection,
     plan: &RetentionPlan,
     options: &BatchOptions<'_>,
-    enforced: &[EnforcedKey],
 ) -> Result<RetentionOutcome, Error>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -137,13 +133,13 @@ where
 {
     if options.dry_run {
         let mut tx = conn.begin().await.map_err(|e| Error::query("BEGIN", e))?;
-        let outcome = sweep_all(runner, &mut tx, plan, options, enforced).await;
+        let outcome = sweep_all(runner, &mut tx, plan, options).await;
         tx.rollback()
             .await
             .map_err(|e| Error::query("ROLLBACK", e))?;
         outcome
     } else {
-        let mut outcome = sweep_all(runner, conn, plan, options, enforced).await?;
+        let mut outcome = sweep_all(runner, conn, plan, options).await?;
         outcome.committed = true;
         Ok(outcome)
     }
@@ -154,7 +150,6 @@ async fn sweep_all<DB: Dialect>(
     conn: &mut DB::Connection,
     plan: &RetentionPlan,
     options: &BatchOptions<'_>,
-    enforced: &[EnforcedKey],
 ) -> Result<RetentionOutcome, Error>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -163,7 +158,7 @@ where
 {
     let mut outcome = RetentionOutcome::default();
     for sweep in &plan.sweeps {
-        let done = sweep_table(runner, conn, sweep, options, enforced).await?;
+        let done = sweep_table(runner, conn, sweep, options).await?;
         let complete = done.complete;
         outcome.sweeps.push(done);
         if !complete {
@@ -179,7 +174,6 @@ async fn sweep_table<DB: Dialect>(
     conn: &mut DB::Connection,
     sweep: &Sweep,
     options: &BatchOptions<'_>,
-    enforced: &[EnforcedKey],
 ) -> Result<SweepOutcome, Error>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -260,7 +254,8 @@ where
             if own && matches!(step.action, Action::Mask { .. }) && deleted_here == size {
                 continue;
             }
-            let result = delete_or_step(&in_batch, &mut tx, step, enforced)
+            let result = in_batch
+                .step(&mut tx, step)
                 .await
                 .map_err(|e| Error::Step {
                     index: index + 1,
@@ -385,102 +380,6 @@ where
         (Some(first), Some(last)) => Some((first.clone(), last.clone(), keys.len() as u64)),
         _ => None,
     })
-}
-
-/// A foreign key the database enforces at the end of each statement and that does nothing
-/// to the referencing rows (non-deferrable, `NO ACTION` or `RESTRICT`): (referencing table,
-/// its columns joined by commas, referenced table).
-type EnforcedKey = (String, String, String);
-
-/// The enforced foreign keys among the tables the connection sees (PostgreSQL).
-async fn enforced_keys<DB: Dialect>(conn: &mut DB::Connection) -> Result<Vec<EnforcedKey>, Error>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    SqlxValues: IntoArguments<DB>,
-{
-    const SQL: &str = "SELECT src.relname::text, array_to_string(ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, n) JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum ORDER BY k.n), ','), dst.relname::text FROM pg_constraint con JOIN pg_class src ON src.oid = con.conrelid JOIN pg_class dst ON dst.oid = con.confrelid WHERE con.contype = 'f' AND NOT con.condeferrable AND con.confdeltype IN ('a', 'r') AND con.conrelid <> con.confrelid AND pg_table_is_visible(src.oid) AND pg_table_is_visible(dst.oid)";
-    let rows = sqlx::query_with(
-        AssertSqlSafe(SQL),
-        SqlxValues(sea_query::Values(Vec::new())),
-    )
-    .fetch_all(conn)
-    .await
-    .map_err(|e| Error::query(SQL, e))?;
-    let text = |row: &DB::Row, i: usize| match DB::decode(row, i) {
-        Ok(Value::Text(t)) => Ok(t),
-        Ok(other) => Err(Error::Decode(format!("foreign key catalog: {other:?}"))),
-        Err(e) => Err(e),
-    };
-    rows.iter()
-        .map(|r| Ok((text(r, 0)?, text(r, 1)?, text(r, 2)?)))
-        .collect()
-}
-
-/// Runs a step. A delete whose guards include foreign keys the database enforces runs first
-/// without those guards, under a savepoint: the database checks the same references at the
-/// end of the statement, so if none is left the outcome is the same, without probing every
-/// reference twice. If one is left the database refuses the statement (23503), the savepoint
-/// is rolled back, and the fully guarded delete runs: it keeps the referenced rows and
-/// deletes the others, as always. Guards for declared relations, cascading, deferred and
-/// self-referencing keys are always kept in the statement.
-async fn delete_or_step<DB: Dialect>(
-    runner: &Runner<'_, DB>,
-    conn: &mut DB::Connection,
-    step: &Step,
-    enforced: &[EnforcedKey],
-) -> Result<crate::StepOutcome, Error>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    SqlxValues: IntoArguments<DB>,
-{
-    let Action::Delete { guards } = &step.action else {
-        return runner.step(conn, step).await;
-    };
-    let is_enforced = |g: &Filter| match g {
-        Filter::Unreferenced {
-            table,
-            columns,
-            except: None,
-            ..
-        } => enforced.iter().any(|(from, cols, to)| {
-            from == table && *cols == columns.join(",") && *to == step.table
-        }),
-        _ => false,
-    };
-    if !guards.iter().any(is_enforced) {
-        return runner.step(conn, step).await;
-    }
-    let unguarded = Step {
-        action: Action::Delete {
-            guards: guards.iter().filter(|g| !is_enforced(g)).cloned().collect(),
-        },
-        ..step.clone()
-    };
-    raw(conn, "SAVEPOINT pledge_unguarded").await?;
-    match runner.step(conn, &unguarded).await {
-        Ok(done) => Ok(done),
-        Err(Error::Query { source, .. })
-            if source
-                .as_database_error()
-                .and_then(|d| d.code())
-                .is_some_and(|code| code == "23503") =>
-        {
-            raw(conn, "ROLLBACK TO SAVEPOINT pledge_unguarded").await?;
-            runner.step(conn, step).await
-        }
-        Err(e) => Err(e),
-    }
-}
-
-async fn raw<DB: Dialect>(conn: &mut DB::Connection, sql: &'static str) -> Result<(), Error>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
-    sqlx::raw_sql(AssertSqlSafe(sql))
-        .execute(conn)
-        .await
-        .map(|_| ())
-        .map_err(|e| Error::query(sql, e))
 }
 
 #[derive(Clone, Copy)]
