@@ -23,9 +23,12 @@ fn serve(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().expect("run pledge")
 }
 
+/// Flags, environment, and what the error must say.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn bad_schedules_and_keys_are_named() {
-    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
+    let cases: [Case; 5] = [
         (
             &["--retain-schedule", "61 * * * *"],
             &[],
