@@ -14,7 +14,7 @@ use pledge_core::Declaration;
 use pledge_core::model::{Dataset, RetentionAction};
 use pledge_core::plan::retention::{self, RetentionPlan, Sweep};
 use pledge_core::plan::{Action, CivilTime, ColumnSchema, SchemaGraph, Value};
-use sea_query::{Alias, Condition, Expr, ExprTrait, Query};
+use sea_query::{Alias, Condition, Expr, ExprTrait, Func, Query};
 use sea_query_sqlx::SqlxValues;
 use serde::Serialize;
 use serde_json::json;
@@ -214,41 +214,33 @@ where
             break true;
         }
         let mut tx = conn.begin().await.map_err(|e| Error::query("BEGIN", e))?;
-        // Up to N keys of pending rows after the last batch, in key order.
-        let mut select = Query::select();
-        select.from(Alias::new(table));
-        for c in &key_columns {
-            select.expr(DB::read(table, c));
-            select.order_by(
-                (Alias::new(table), Alias::new(c.name.as_str())),
-                sea_query::Order::Asc,
-            );
-        }
         let bind = |c: &ColumnSchema, v: &Value| DB::bind(Some(c), v);
         let mut condition = Condition::all().add(runner.condition(table, &sweep.pending));
         if let Some(last) = &cursor {
             condition = condition.add(compare(table, &key_columns, last, Side::After, &bind));
         }
-        select.cond_where(condition).limit(options.batch_size);
-        let rows = runner.fetch(&mut tx, &select).await?;
-        if rows.is_empty() {
+        // The batch: up to N pending rows after the last batch, in key order, known by its
+        // first and last key and its size.
+        let Some((first, last, size)) = batch_bounds(
+            runner,
+            &mut tx,
+            table,
+            &key_columns,
+            condition,
+            options.batch_size,
+        )
+        .await?
+        else {
             tx.commit().await.map_err(|e| Error::query("COMMIT", e))?;
             break false;
-        }
-        let keys: Vec<Vec<Value>> = rows
-            .iter()
-            .map(|r| (0..key_columns.len()).map(|i| DB::decode(r, i)).collect())
-            .collect::<Result<_, _>>()?;
-        // The batch: the pending rows from its first key to its last, which are the rows just
-        // selected (a key range binds two values where a list of keys binds N). Pending is
+        };
+        // The batch is the pending rows from its first key to its last, which are the rows
+        // just selected (a key range binds two values where a list of keys binds N). Pending is
         // checked again by each statement: a row the application touched since it was
         // selected (a session used again) is left alone.
-        let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
-            break false;
-        };
         let batch = Condition::all()
-            .add(compare(table, &key_columns, first, Side::From, &bind))
-            .add(compare(table, &key_columns, last, Side::To, &bind))
+            .add(compare(table, &key_columns, &first, Side::From, &bind))
+            .add(compare(table, &key_columns, &last, Side::To, &bind))
             .add(runner.condition(table, &sweep.pending));
         let in_batch = Runner::<DB> {
             schema: runner.schema,
@@ -261,10 +253,7 @@ where
         for (index, step) in sweep.steps.iter().enumerate() {
             let own = step.table == table;
             // Every row of the batch is gone: nothing is left to anonymise.
-            if own
-                && matches!(step.action, Action::Mask { .. })
-                && deleted_here == keys.len() as u64
-            {
+            if own && matches!(step.action, Action::Mask { .. }) && deleted_here == size {
                 continue;
             }
             let result = in_batch
@@ -291,10 +280,10 @@ where
             }
         }
         tx.commit().await.map_err(|e| Error::query("COMMIT", e))?;
-        picked += keys.len() as u64;
+        picked += size;
         out.batches += 1;
         (options.progress)(table, picked, total);
-        cursor = keys.last().cloned();
+        cursor = Some(last);
     };
     out.complete = !stopped;
     out.kept = picked.saturating_sub(out.deleted + out.anonymised);
@@ -310,6 +299,89 @@ where
         out.deleted = 0;
     }
     Ok(out)
+}
+
+/// The first and last key of the next batch and how many rows it has; None when no pending
+/// row is left. With a one-column key the database answers in one row (`MIN`, `MAX`,
+/// `COUNT` over the batch's keys), so a batch of N rows does not send N keys to the client;
+/// a composite key reads the keys.
+async fn batch_bounds<DB: Dialect>(
+    runner: &Runner<'_, DB>,
+    conn: &mut DB::Connection,
+    table: &str,
+    key_columns: &[&ColumnSchema],
+    condition: Condition,
+    batch_size: u64,
+) -> Result<Option<(Vec<Value>, Vec<Value>, u64)>, Error>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+{
+    let mut keys = Query::select();
+    keys.from(Alias::new(table));
+    for c in key_columns {
+        keys.order_by(
+            (Alias::new(table), Alias::new(c.name.as_str())),
+            sea_query::Order::Asc,
+        );
+    }
+    keys.cond_where(condition).limit(batch_size);
+    if let [key] = key_columns {
+        const KEYS: &str = "pledge_keys";
+        const BOUNDS: &str = "pledge_bounds";
+        keys.expr_as(col(table, &key.name), Alias::new("k"));
+        // Compared in the key's own type, converted for reading only at the end.
+        let mut aggregate = Query::select();
+        aggregate
+            .expr_as(Func::min(col(KEYS, "k")), Alias::new("lo"))
+            .expr_as(Func::max(col(KEYS, "k")), Alias::new("hi"))
+            .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+            .from_subquery(keys, Alias::new(KEYS));
+        let bound = |name: &str| {
+            DB::read(
+                BOUNDS,
+                &ColumnSchema {
+                    name: name.to_string(),
+                    ..(*key).clone()
+                },
+            )
+        };
+        let mut bounds = Query::select();
+        bounds
+            .expr(bound("lo"))
+            .expr(bound("hi"))
+            .expr(col(BOUNDS, "n"))
+            .from_subquery(aggregate, Alias::new(BOUNDS));
+        let rows = runner.fetch(conn, &bounds).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let size = match DB::decode(row, 2)? {
+            Value::Int(n) => u64::try_from(n).unwrap_or(0),
+            Value::Text(t) => t.parse().unwrap_or(0),
+            _ => 0,
+        };
+        if size == 0 {
+            return Ok(None);
+        }
+        return Ok(Some((
+            vec![DB::decode(row, 0)?],
+            vec![DB::decode(row, 1)?],
+            size,
+        )));
+    }
+    for c in key_columns {
+        keys.expr(DB::read(table, c));
+    }
+    let rows = runner.fetch(conn, &keys).await?;
+    let keys: Vec<Vec<Value>> = rows
+        .iter()
+        .map(|r| (0..key_columns.len()).map(|i| DB::decode(r, i)).collect())
+        .collect::<Result<_, _>>()?;
+    Ok(match (keys.first(), keys.last()) {
+        (Some(first), Some(last)) => Some((first.clone(), last.clone(), keys.len() as u64)),
+        _ => None,
+    })
 }
 
 #[derive(Clone, Copy)]

@@ -631,7 +631,13 @@ impl Bound {
         }
         let mut tasks = Vec::new();
         let owner = format!("tasks:{}-{}", std::process::id(), now_unix());
-        for task in [schedule::Task::Retention, schedule::Task::Maintenance] {
+        // A replica started with no workers only serves the API: no background work at all.
+        let scheduled = if state.config.workers > 0 {
+            vec![schedule::Task::Retention, schedule::Task::Maintenance]
+        } else {
+            Vec::new()
+        };
+        for task in scheduled {
             tasks.push(tokio::spawn(schedule::run(
                 state.clone(),
                 task,

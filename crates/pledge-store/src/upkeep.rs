@@ -179,7 +179,12 @@ impl Store {
         .rows_affected()
             == 1;
         if !held {
-            detail["lease_lost"] = json!(true);
+            match detail.as_object_mut() {
+                Some(fields) => {
+                    fields.insert("lease_lost".into(), json!(true));
+                }
+                None => detail = json!({ "report": detail, "lease_lost": true }),
+            }
         }
         self.audit(&mut tx, now, owner, action, None, detail)
             .await?;

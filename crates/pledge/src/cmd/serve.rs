@@ -237,6 +237,9 @@ async fn serve(args: Args) -> Result<ExitCode> {
             "  curl -s -H \"Authorization: Bearer $KEY\" -o export.zip http://{addr}/v1/requests/REQUEST_ID/export"
         );
         println!(
+            "  curl -s -X POST -H \"Authorization: Bearer $KEY\" http://{addr}/v1/requests/REQUEST_ID/export/link   # a single-use link for the person"
+        );
+        println!(
             "  kinds: access, portability, erasure, rectification (with \"changes\":{{\"address\":\"...\"}}), restriction"
         );
         println!("As the person (no key; the code appears in this log as the e-mail would):");
