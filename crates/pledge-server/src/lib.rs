@@ -77,9 +77,6 @@ pub struct Config {
     pub export_ttl_secs: i64,
     /// How long a download link works (at most as long as its export).
     pub link_ttl_secs: i64,
-    /// The server's public base URL for download links (`https://privacy.example.com`);
-    /// without it links are built from the request's `Host`.
-    pub public_url: Option<String>,
     /// When the retention sweep runs (cron, UTC); None: never on its own.
     pub retain_schedule: Option<pledge_core::cron::Schedule>,
     /// Rows per batch in the scheduled sweep.
@@ -196,7 +193,6 @@ impl Default for Config {
             export_keys: None,
             export_ttl_secs: 30 * 86_400,
             link_ttl_secs: 7 * 86_400,
-            public_url: None,
             retain_schedule: None,
             retain_batch_size: 1000,
             maintenance_schedule: None,

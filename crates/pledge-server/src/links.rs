@@ -8,7 +8,7 @@ use crate::problem::{Problem, ProblemDoc};
 use crate::{AppState, Caller};
 use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pledge_core::plan::CivilTime;
 use pledge_store::{Error as StoreError, LinkRefusal, audit};
@@ -30,17 +30,12 @@ const TOKEN_BYTES: usize = 32;
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     caller.require(STAFF, "make download links")?;
     // A 404 for an unknown request before anything else.
     state.store.get_request(&id).await?;
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(|host| format!("http://{host}"));
-    let link = mint(&state, &id, &caller.actor(), host.as_deref())
+    let link = mint(&state, &id, &caller.actor())
         .await
         .map_err(|e| match e {
             StoreError::NoExport(_) => Problem::not_found(e.to_string()),
@@ -69,13 +64,8 @@ pub struct Link {
 /// Makes a single-use download link to the export of `request_id`: a random token, stored
 /// only as its hash, that expires after the configured time (never after the export).
 /// Staff make them through the API; the mailer makes one for the completion message. The
-/// URL starts with the configured public URL, else `fallback_base` (the request's host).
-pub async fn mint(
-    state: &AppState,
-    request_id: &str,
-    actor: &str,
-    fallback_base: Option<&str>,
-) -> Result<Link, StoreError> {
+/// URL starts with the server's public URL (`public.base_url`).
+pub async fn mint(state: &AppState, request_id: &str, actor: &str) -> Result<Link, StoreError> {
     let mut token = [0u8; TOKEN_BYTES];
     getrandom::fill(&mut token).map_err(|e| StoreError::Random(e.to_string()))?;
     let token = audit::hex(&token);
@@ -95,13 +85,7 @@ pub async fn mint(
         .export_links_created
         .fetch_add(1, Ordering::Relaxed);
     let path = format!("/public/exports/{token}");
-    let base = state
-        .config
-        .public_url
-        .as_deref()
-        .or(fallback_base)
-        .unwrap_or_default()
-        .trim_end_matches('/');
+    let base = state.config.public.base_url.trim_end_matches('/');
     Ok(Link {
         url: format!("{base}{path}"),
         path,

@@ -285,7 +285,7 @@ async fn deliver(
     m: &OutboxMessage,
 ) -> Result<(), pledge_store::Error> {
     let max = state.config.mail.max_attempts;
-    let data = with_export_link(state, ctx, m).await;
+    let data = with_export_link(state, m).await;
     let outcome = match render(m.event, &data, ctx) {
         Ok(rendered) => sender.send(&m.recipient, &rendered).await,
         // A template that does not render will not render later either: give up now.
@@ -313,7 +313,7 @@ async fn deliver(
 /// link, made when the message is sent so that no usable token waits in the outbox. Without
 /// one (the export already expired, or the store failed) the message says a separate one
 /// follows, and staff can make a link through the API.
-async fn with_export_link(state: &AppState, ctx: &Context, m: &OutboxMessage) -> Value {
+async fn with_export_link(state: &AppState, m: &OutboxMessage) -> Value {
     let mut data = m.data.clone();
     let wants_link = m.event == Event::Completed
         && data.get("has_export").and_then(Value::as_bool) == Some(true)
@@ -323,7 +323,7 @@ async fn with_export_link(state: &AppState, ctx: &Context, m: &OutboxMessage) ->
         .and_then(Value::as_str)
         .map(str::to_string);
     if let (true, Some(request_id)) = (wants_link, request_id) {
-        match crate::links::mint(state, &request_id, "mailer", Some(&ctx.base_url)).await {
+        match crate::links::mint(state, &request_id, "mailer").await {
             Ok(link) => data["export_url"] = json!(link.url),
             Err(e) => eprintln!("mailer: no download link for request {request_id}: {e}"),
         }

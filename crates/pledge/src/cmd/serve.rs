@@ -43,28 +43,30 @@ pub struct Args {
     #[arg(long, value_parser = clap::value_parser!(i64).range(1..=3600))]
     lease_secs: Option<i64>,
     /// When the retention sweep runs: a cron expression in UTC (`0 3 * * *`, `@daily`).
-    /// Default: PLEDGE_RETAIN_SCHEDULE; without either, the server never sweeps on its own.
+    /// Default: `retention.schedule` of the file or PLEDGE_RETAIN_SCHEDULE; without any, the
+    /// server never sweeps on its own.
     #[arg(long, value_name = "CRON")]
     retain_schedule: Option<Schedule>,
-    /// Rows per batch (and per transaction) in the scheduled sweep.
-    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    retain_batch_size: u64,
+    /// Rows per batch (and per transaction) in the scheduled sweep. Default: 1000.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    retain_batch_size: Option<u64>,
     /// When maintenance runs: expired exports and links deleted, closed requests minimised.
-    /// Default: PLEDGE_MAINTENANCE_SCHEDULE, else hourly at minute 17.
+    /// Default: `maintenance.schedule` or PLEDGE_MAINTENANCE_SCHEDULE, else hourly at minute 17.
     #[arg(long, value_name = "CRON")]
     maintenance_schedule: Option<Schedule>,
     /// How long after it closed (completed, denied, cancelled) a request is minimised: its
-    /// identities and changes replaced by hashes. An ISO 8601 duration.
-    #[arg(long, value_name = "DURATION", default_value = "P90D")]
-    minimise_closed_after: IsoDuration,
-    /// Days an export is kept before it is deleted.
-    #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=3650))]
-    export_ttl_days: i64,
-    /// Days a download link works (never longer than its export).
-    #[arg(long, value_name = "DAYS", default_value_t = 7, value_parser = clap::value_parser!(i64).range(1..=365))]
-    link_ttl_days: i64,
-    /// The public base URL download links are built on (https://privacy.example.com).
-    /// Default: PLEDGE_PUBLIC_URL, else the Host of the request that makes the link.
+    /// identities and changes replaced by hashes. An ISO 8601 duration. Default: P90D.
+    #[arg(long, value_name = "DURATION")]
+    minimise_closed_after: Option<IsoDuration>,
+    /// Days an export is kept before it is deleted. Default: 30.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(i64).range(1..=3650))]
+    export_ttl_days: Option<i64>,
+    /// Days a download link works (never longer than its export). Default: 7.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(i64).range(1..=365))]
+    link_ttl_days: Option<i64>,
+    /// The server's address as people reach it (https://privacy.example.com), for links in
+    /// messages and webhooks. Default: `public.base_url` or PLEDGE_PUBLIC_BASE_URL, else
+    /// http://LISTEN.
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
     /// Start a demo: the Chinook example declaration on a private copy of the Chinook
@@ -104,20 +106,35 @@ async fn serve(args: Args) -> Result<ExitCode> {
         public: file.public(&listen)?,
         // The demo never sends mail: its messages go to the log.
         mail: file.mail(if args.demo { None } else { smtp_url }),
-        retain_schedule: schedule_from(args.retain_schedule.clone(), RETAIN_SCHEDULE_ENV, None)?,
-        retain_batch_size: args.retain_batch_size,
+        retain_schedule: schedule_from(
+            args.retain_schedule.clone(),
+            file.retention.schedule.as_deref(),
+            RETAIN_SCHEDULE_ENV,
+        )?,
+        retain_batch_size: args
+            .retain_batch_size
+            .or(file.retention.batch_size)
+            .unwrap_or(1000)
+            .max(1),
         maintenance_schedule: schedule_from(
             args.maintenance_schedule.clone(),
+            Some(
+                file.maintenance
+                    .schedule
+                    .as_deref()
+                    .unwrap_or(DEFAULT_MAINTENANCE_SCHEDULE),
+            ),
             MAINTENANCE_SCHEDULE_ENV,
-            Some(DEFAULT_MAINTENANCE_SCHEDULE),
         )?,
-        minimise_closed_after: args.minimise_closed_after,
-        export_ttl_secs: args.export_ttl_days * 86_400,
-        link_ttl_secs: args.link_ttl_days * 86_400,
-        public_url: args
-            .public_url
-            .clone()
-            .or_else(|| std::env::var(PUBLIC_URL_ENV).ok().filter(|u| !u.is_empty())),
+        minimise_closed_after: match (&args.minimise_closed_after, &file.maintenance.minimise_closed_after) {
+            (Some(d), _) => *d,
+            (None, Some(text)) => text
+                .parse()
+                .map_err(|e| anyhow::anyhow!("maintenance.minimise_closed_after (or PLEDGE_MINIMISE_CLOSED_AFTER) `{text}`: {e}"))?,
+            (None, None) => IsoDuration::days(90),
+        },
+        export_ttl_secs: days(args.export_ttl_days.or(file.maintenance.export_ttl_days), 30, 3650, "export_ttl_days")? * 86_400,
+        link_ttl_secs: days(args.link_ttl_days.or(file.maintenance.link_ttl_days), 7, 365, "link_ttl_days")? * 86_400,
         export_keys: export_keys()?,
         ..Config::default()
     };
@@ -205,9 +222,11 @@ async fn serve(args: Args) -> Result<ExitCode> {
     let addr = bound
         .local_addr()
         .map_or_else(|| listen.clone(), |a| a.to_string());
-    if file.public.base_url.is_none() {
+    match (&args.public_url, &file.public.base_url) {
+        (Some(url), _) => config.public.base_url = url.trim_end_matches('/').to_string(),
+        (None, Some(_)) => {}
         // Links in messages point at the address actually bound (port 0 picks one).
-        config.public.base_url = format!("http://{addr}");
+        (None, None) => config.public.base_url = format!("http://{addr}"),
     }
     println!("pledge serve: listening on http://{addr}");
     println!("store: {}", redact(&store_url));
@@ -272,25 +291,31 @@ async fn serve(args: Args) -> Result<ExitCode> {
 const RETAIN_SCHEDULE_ENV: &str = "PLEDGE_RETAIN_SCHEDULE";
 const MAINTENANCE_SCHEDULE_ENV: &str = "PLEDGE_MAINTENANCE_SCHEDULE";
 const DEFAULT_MAINTENANCE_SCHEDULE: &str = "17 * * * *";
-const PUBLIC_URL_ENV: &str = "PLEDGE_PUBLIC_URL";
 const EXPORT_KEY_ENV: &str = "PLEDGE_EXPORT_KEY";
 const PREVIOUS_EXPORT_KEYS_ENV: &str = "PLEDGE_EXPORT_KEYS_PREVIOUS";
 
-/// A schedule from its flag, else its environment variable, else the default.
+/// A schedule from its flag, else the file's or environment's text (the environment
+/// overrode the file already), named by its variable when it does not parse.
 fn schedule_from(
     flag: Option<Schedule>,
+    text: Option<&str>,
     variable: &str,
-    default: Option<&str>,
 ) -> Result<Option<Schedule>> {
     if flag.is_some() {
         return Ok(flag);
     }
-    let text = std::env::var(variable)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .or_else(|| default.map(str::to_string));
-    text.map(|t| t.parse::<Schedule>().with_context(|| variable.to_string()))
+    text.filter(|t| !t.trim().is_empty())
+        .map(|t| t.parse::<Schedule>().with_context(|| variable.to_string()))
         .transpose()
+}
+
+/// A number of days within `1..=max`, `default` when not given.
+fn days(value: Option<i64>, default: i64, max: i64, key: &str) -> Result<i64> {
+    let days = value.unwrap_or(default);
+    if !(1..=max).contains(&days) {
+        bail!("{key} must be 1 to {max}, not {days}");
+    }
+    Ok(days)
 }
 
 /// The export master keys: PLEDGE_EXPORT_KEY seals; the comma-separated

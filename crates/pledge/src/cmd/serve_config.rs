@@ -25,6 +25,30 @@ pub struct FileConfig {
     pub public: PublicFile,
     #[serde(default)]
     pub mail: MailFile,
+    #[serde(default)]
+    pub retention: RetentionFile,
+    #[serde(default)]
+    pub maintenance: MaintenanceFile,
+}
+
+/// The scheduled retention sweep.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionFile {
+    /// A cron expression in UTC; none: the server never sweeps on its own.
+    pub schedule: Option<String>,
+    pub batch_size: Option<u64>,
+}
+
+/// The expiry of Pledge's own data.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceFile {
+    pub schedule: Option<String>,
+    /// An ISO 8601 duration.
+    pub minimise_closed_after: Option<String>,
+    pub export_ttl_days: Option<i64>,
+    pub link_ttl_days: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -180,6 +204,25 @@ pub fn apply_env(config: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) 
     if let Some(v) = get("PLEDGE_PUBLIC_VERIFY_PER_IP") {
         p.verify_per_ip = Some(rate("PLEDGE_PUBLIC_VERIFY_PER_IP", &v)?);
     }
+    if let Some(v) = get("PLEDGE_RETAIN_SCHEDULE") {
+        config.retention.schedule = Some(v);
+    }
+    if let Some(v) = get("PLEDGE_RETAIN_BATCH_SIZE") {
+        config.retention.batch_size = Some(parsed("PLEDGE_RETAIN_BATCH_SIZE", &v)?);
+    }
+    let m = &mut config.maintenance;
+    if let Some(v) = get("PLEDGE_MAINTENANCE_SCHEDULE") {
+        m.schedule = Some(v);
+    }
+    if let Some(v) = get("PLEDGE_MINIMISE_CLOSED_AFTER") {
+        m.minimise_closed_after = Some(v);
+    }
+    if let Some(v) = get("PLEDGE_EXPORT_TTL_DAYS") {
+        m.export_ttl_days = Some(parsed("PLEDGE_EXPORT_TTL_DAYS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_LINK_TTL_DAYS") {
+        m.link_ttl_days = Some(parsed("PLEDGE_LINK_TTL_DAYS", &v)?);
+    }
     if let Some(v) = get("PLEDGE_MAIL_FROM") {
         config.mail.from = Some(v);
     }
@@ -252,6 +295,24 @@ mod tests {
         assert_eq!(p.code_ttl_secs, 30 * 60);
         assert_eq!(p.client_ip_header.as_deref(), Some("x-forwarded-for"));
         assert_eq!(c.workers, Some(2));
+        assert_eq!(c.retention.schedule.as_deref(), Some("0 3 * * *"));
+        assert_eq!(c.maintenance.link_ttl_days, Some(7));
+    }
+
+    #[test]
+    fn the_environment_overrides_the_schedules_and_periods() {
+        let mut c = parse("[retention]\nschedule = \"@daily\"\n").unwrap();
+        let env = |name: &str| match name {
+            "PLEDGE_RETAIN_SCHEDULE" => Some("0 4 * * *".to_string()),
+            "PLEDGE_EXPORT_TTL_DAYS" => Some("14".to_string()),
+            _ => None,
+        };
+        apply_env(&mut c, &env).unwrap();
+        assert_eq!(c.retention.schedule.as_deref(), Some("0 4 * * *"));
+        assert_eq!(c.maintenance.export_ttl_days, Some(14));
+        let bad = |name: &str| (name == "PLEDGE_LINK_TTL_DAYS").then(|| "a week".to_string());
+        let e = apply_env(&mut c, &bad).unwrap_err().to_string();
+        assert!(e.contains("PLEDGE_LINK_TTL_DAYS=`a week`"), "{e}");
     }
 
     #[test]
