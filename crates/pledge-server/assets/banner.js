@@ -309,6 +309,8 @@
 
   function start(loaded) {
     config = loaded;
+    /* The server saw a Sec-GPC header the page may not see. */
+    if (loaded.gpc === true) gpc = true;
     var stored = load(STORE_CHOICE);
     stylesheet();
     reopenLinks();
@@ -325,6 +327,11 @@
   window.Pledge = {
     open: function () { open(document.activeElement); },
     choice: current,
+    /* The visitor's name in the ledger, for the site to link to an account at sign-in. */
+    visitor: function () {
+      var id = load(STORE_SUBJECT);
+      return typeof id === "string" ? "visitor:" + id : null;
+    },
     allowed: function (id) { return !!config && allowed(id); },
     onChange: function (f) { listeners.push(f); }
   };

@@ -210,6 +210,21 @@ async fn the_configuration_and_assets_are_served_with_etags() {
         assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{path}");
         assert!(again.body.is_empty());
     }
+    // A browser that sends Sec-GPC: 1 is told so, under another ETag.
+    let plain = e.get("/banner/config.json").await;
+    let signalled = e
+        .send(
+            Request::get("/banner/config.json")
+                .header("sec-gpc", "1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(plain.json()["gpc"], json!(false));
+    assert_eq!(signalled.json()["gpc"], json!(true));
+    assert_ne!(plain.header(header::ETAG), signalled.header(header::ETAG));
+    assert_eq!(signalled.header(header::VARY), Some("Origin, Sec-GPC"));
+
     let script = e.get("/banner.js").await;
     assert!(
         script

@@ -446,3 +446,39 @@ fn the_preference_centre_changes_a_choice_with_one_click() {
         "withdrawing is the same one click: {label}"
     );
 }
+
+#[test]
+fn a_gpc_header_alone_is_honoured() {
+    let Some(b) = browser("a_gpc_header_alone_is_honoured") else {
+        return;
+    };
+    let s = site("gpc-header");
+    // Only the header: the page cannot see the signal, the server tells the banner.
+    b.cdp("Network.enable", json!({})).unwrap();
+    b.cdp(
+        "Network.setExtraHTTPHeaders",
+        json!({"headers": {"Sec-GPC": "1"}}),
+    )
+    .unwrap();
+    b.goto(&s.page).unwrap();
+    banner_shown(&b);
+    assert_eq!(
+        b.run("return navigator.globalPrivacyControl === true")
+            .unwrap(),
+        json!(false)
+    );
+    b.click(&b.find("[data-pledge-action=accept]").unwrap())
+        .unwrap();
+    b.wait_for(
+        "the analytics scripts",
+        "return window.ran.analyticsFile === 1",
+    )
+    .unwrap();
+    assert_eq!(ran(&b)["advertising"], Value::Null);
+    let subject = visitor(&b);
+    s.wait_for_ledger(&subject, &cookies("analytics"), ConsentState::Given);
+    assert_eq!(
+        s.ledger(&subject, &cookies("advertising")).map(|(s, _)| s),
+        Some(ConsentState::Refused)
+    );
+}

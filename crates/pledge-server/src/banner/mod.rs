@@ -112,8 +112,9 @@ impl Settings {
 /// What the banner routes compute once per process.
 pub(crate) struct Banner {
     config: BannerConfig,
-    config_json: String,
-    config_etag: String,
+    /// The configuration as served, without and with `"gpc": true` (the answer to a call
+    /// that carried `Sec-GPC: 1`), each with its ETag.
+    config_json: [(String, String); 2],
     script_etag: String,
     style_etag: String,
     origins: Vec<String>,
@@ -123,14 +124,18 @@ pub(crate) struct Banner {
 impl Banner {
     fn new(state: &AppState) -> Self {
         let config = core_banner::config(&state.decl);
-        // The configuration holds only strings, numbers, booleans and lists.
-        let config_json = serde_json::to_string(&config).unwrap_or_default();
+        let config_json = [false, true].map(|gpc| {
+            // The configuration holds only strings, numbers, booleans and lists.
+            let mut value = serde_json::to_value(&config).unwrap_or_default();
+            value["gpc"] = json!(gpc);
+            let text = value.to_string();
+            (etag(text.as_bytes()), text)
+        });
         let mut origins = state.config.banner.origins.clone();
         if let Some(origin) = config.notice.url.as_deref().and_then(origin_of) {
             origins.push(origin);
         }
         Banner {
-            config_etag: etag(config_json.as_bytes()),
             script_etag: etag(SCRIPT.as_bytes()),
             style_etag: etag(STYLE.as_bytes()),
             config,
@@ -219,27 +224,32 @@ async fn style(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Resp
     asset(&headers, STYLE, &b.style_etag, "text/css; charset=utf-8")
 }
 
+/// `GET /banner/config.json`. A browser that sends `Sec-GPC: 1` is told so (`"gpc": true`),
+/// so the script honours the signal even where the page cannot see it in
+/// `navigator.globalPrivacyControl`.
 async fn config(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Response {
+    let (tag, body) = &b.config_json[usize::from(gpc_signal(&headers))];
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == b.config_etag));
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
     let mut response = if unchanged {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (
-            [(header::CONTENT_TYPE, "application/json")],
-            b.config_json.clone(),
-        )
-            .into_response()
+        ([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response()
     };
     let h = response.headers_mut();
     // Revalidate every time: a new declaration after a restart is a new notice.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Ok(tag) = HeaderValue::from_str(&b.config_etag) {
+    if let Ok(tag) = HeaderValue::from_str(tag) {
         h.insert(header::ETAG, tag);
     }
-    cors(&b, &headers, response)
+    let mut response = cors(&b, &headers, response);
+    // The answer depends on the signal too.
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Origin, Sec-GPC"));
+    response
 }
 
 /// Adds the CORS headers for an allowed origin.
