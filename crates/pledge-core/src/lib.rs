@@ -8,8 +8,8 @@
 //! data in, data out.
 
 pub mod archive;
-pub mod consent;
 pub mod banner;
+pub mod consent;
 mod countries;
 pub mod de;
 pub mod diagnostic;

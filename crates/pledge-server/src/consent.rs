@@ -124,6 +124,8 @@ pub fn gpc_signal(headers: &HeaderMap) -> bool {
 }
 
 type Reply = oneshot::Sender<Result<Vec<LedgerRow>, String>>;
+/// Events to append, and where to send their rows.
+type Append = (Vec<ConsentEvent>, Reply);
 
 /// The consent ledger and decisions, shared by every handler (cheap to clone).
 #[derive(Clone)]
@@ -135,7 +137,7 @@ pub struct ConsentService {
     /// One catch-up at a time, so pages are applied in order.
     catching_up: Arc<Mutex<()>>,
     /// The single writer task, started on first use (inside the runtime).
-    writer: Arc<OnceLock<mpsc::UnboundedSender<(Vec<ConsentEvent>, Reply)>>>,
+    writer: Arc<OnceLock<mpsc::UnboundedSender<Append>>>,
 }
 
 impl ConsentService {
@@ -414,7 +416,7 @@ impl ConsentService {
             .await
             .map_err(|_| ConsentError::Writer("the writer stopped".into()))?
             .map_err(ConsentError::Writer)?;
-        self.catch_up().await?;
+        self.catch_up_to(rows.last().map_or(0, |r| r.seq)).await?;
         Ok(events
             .iter()
             .zip(&rows)
@@ -426,7 +428,7 @@ impl ConsentService {
             .collect())
     }
 
-    fn writer(&self) -> &mpsc::UnboundedSender<(Vec<ConsentEvent>, Reply)> {
+    fn writer(&self) -> &mpsc::UnboundedSender<Append> {
         self.writer.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(write_batches(self.store.clone(), rx));
@@ -436,7 +438,19 @@ impl ConsentService {
 
     /// Applies every ledger event the index has not seen yet, page by page.
     pub async fn catch_up(&self) -> Result<(), ConsentError> {
+        self.catch_up_to(i64::MAX).await
+    }
+
+    /// Catches up unless the index already holds event `seq`: of many callers whose events
+    /// were committed in one group, the first reads them all and the others need not ask.
+    async fn catch_up_to(&self, seq: i64) -> Result<(), ConsentError> {
+        if self.read_index().last_seq() >= seq {
+            return Ok(());
+        }
         let _one_at_a_time = self.catching_up.lock().await;
+        if self.read_index().last_seq() >= seq {
+            return Ok(());
+        }
         loop {
             let after = self.read_index().last_seq();
             let rows = self.store.consent_rows_after(after, PAGE).await?;
@@ -475,7 +489,7 @@ impl ConsentService {
 /// The single ledger writer: takes whatever is waiting (up to [`MAX_BATCH`] events), writes
 /// it in one transaction, and answers each caller with its rows. While one batch commits the
 /// next one gathers: group commit.
-async fn write_batches(store: Store, mut rx: mpsc::UnboundedReceiver<(Vec<ConsentEvent>, Reply)>) {
+async fn write_batches(store: Store, mut rx: mpsc::UnboundedReceiver<Append>) {
     while let Some(first) = rx.recv().await {
         let mut waiting = vec![first];
         let mut count = waiting[0].0.len();
