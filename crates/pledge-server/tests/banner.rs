@@ -306,7 +306,25 @@ async fn banner_choices_reach_the_ledger_with_their_evidence() {
         reply.header(header::ACCESS_CONTROL_ALLOW_ORIGIN),
         Some("https://shop.example")
     );
-    assert_eq!(reply.json()["receipts"].as_array().unwrap().len(), 2);
+    let receipts = reply.json()["receipts"].clone();
+    assert_eq!(receipts.as_array().unwrap().len(), 2);
+    // Each receipt names the notice and the text shown, the method and the evidence.
+    let receipt = &receipts[0]["receipt"];
+    assert_eq!(receipt["method"], "banner");
+    assert_eq!(receipt["notice"]["version"], config["notice"]["version"]);
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            receipt["notice"]["text_sha256"].as_str().unwrap()
+        ),
+        config["text_hash"].as_str().unwrap()
+    );
+    let ip = std::net::IpAddr::from([203, 0, 113, 77]);
+    assert_eq!(
+        receipt["evidence"],
+        json!({"ip_truncated": pledge_core::consent::truncate_ip(ip), "user_agent": "test-agent/1.0"})
+    );
+    assert!(!receipt.to_string().contains("203.0.113.77"));
     assert_eq!(
         e.state_of(&subject, &cookies("analytics")),
         Some((ConsentState::Given, ConsentMethod::Banner))
