@@ -312,6 +312,11 @@
     /* The server saw a Sec-GPC header the page may not see. */
     if (loaded.gpc === true) gpc = true;
     var stored = load(STORE_CHOICE);
+    if (config.categories.filter(optional).length === 0) {
+      /* Nothing needs consent: no banner, and essential scripts run. */
+      activate();
+      return;
+    }
     stylesheet();
     reopenLinks();
     if (stale(stored)) {

@@ -47,6 +47,11 @@ fn browser(test: &str) -> Option<Browser> {
 }
 
 fn site(name: &str) -> Site {
+    site_of(name, SHOP)
+}
+
+/// The servers for a declaration of the test's own.
+fn site_of(name: &str, declaration: &str) -> Site {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -64,7 +69,8 @@ fn site(name: &str) -> Site {
         ))
         .await
         .unwrap();
-        let decl = pledge_core::load(&pledge_core::SourceMap::single("shop.toml", SHOP)).unwrap();
+        let decl =
+            pledge_core::load(&pledge_core::SourceMap::single("shop.toml", declaration)).unwrap();
         let config = Config {
             workers: 0,
             banner: Settings {
@@ -365,6 +371,21 @@ fn the_banner_works_with_the_keyboard_alone() {
         panic!("Tab never reached {target}; focus is on {}", focused(b));
     };
 
+    // Every control has a name a screen reader can announce.
+    let named = b
+        .run(
+            "var d = document.getElementById('pledge-banner');
+             var boxes = Array.prototype.every.call(d.querySelectorAll('input'), function (i) {
+               return !!d.querySelector('label[for=\"' + i.id + '\"]') && !!i.getAttribute('aria-describedby');
+             });
+             var buttons = Array.prototype.every.call(d.querySelectorAll('button'), function (x) {
+               return x.textContent.trim().length > 0;
+             });
+             return boxes && buttons;",
+        )
+        .unwrap();
+    assert_eq!(named, json!(true));
+
     // Choose: open the categories, tick analytics with Space, save with Enter.
     tab_to(&b, "choose");
     b.press(&[keys::ENTER]).unwrap();
@@ -481,4 +502,30 @@ fn a_gpc_header_alone_is_honoured() {
         s.ledger(&subject, &cookies("advertising")).map(|(s, _)| s),
         Some(ConsentState::Refused)
     );
+}
+
+#[test]
+fn nothing_to_ask_shows_no_banner() {
+    let Some(b) = browser("nothing_to_ask_shows_no_banner") else {
+        return;
+    };
+    // Only strictly necessary cookies: no consent to ask for, so no banner and no button.
+    let essential_only = SHOP
+        .split("[[cookies]]")
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("[[cookies]]");
+    assert!(!essential_only.contains("_stats"));
+    let s = site_of("essential-only", &essential_only);
+    b.goto(&s.page).unwrap();
+    b.wait_for(
+        "the banner script",
+        "return !!window.Pledge && Pledge.allowed('strictly_necessary')",
+    )
+    .unwrap();
+    let shown = b
+        .run("return [!!document.getElementById('pledge-banner'), !!document.querySelector('.pledge-reopen')]")
+        .unwrap();
+    assert_eq!(shown, json!([false, false]));
+    assert_eq!(ran(&b), json!({"essential": true}));
 }
