@@ -161,6 +161,14 @@ fn origin_of(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| format!("{scheme}://{host}"))
 }
 
+/// Whether the caller's `If-None-Match` names `tag`: it has the current version.
+fn unchanged(headers: &HeaderMap, tag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
+}
+
 fn etag(bytes: &[u8]) -> String {
     let hash = Sha256::digest(bytes);
     let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
@@ -198,11 +206,7 @@ fn asset(
         (header::CONTENT_TYPE, content_type),
     ];
     let etag_value = HeaderValue::from_str(tag).unwrap_or(HeaderValue::from_static("\"\""));
-    let unchanged = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
-    let mut response = if unchanged {
+    let mut response = if unchanged(headers, tag) {
         (StatusCode::NOT_MODIFIED, cache).into_response()
     } else {
         (cache, body).into_response()
@@ -229,11 +233,7 @@ async fn style(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Resp
 /// `navigator.globalPrivacyControl`.
 async fn config(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Response {
     let (tag, body) = &b.config_json[usize::from(gpc_signal(&headers))];
-    let unchanged = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
-    let mut response = if unchanged {
+    let mut response = if unchanged(&headers, tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         ([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response()
