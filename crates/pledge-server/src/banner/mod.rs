@@ -13,7 +13,7 @@ mod pages;
 pub mod token;
 mod unsubscribe;
 
-use crate::consent::{Choice, RecordConsent, gpc_signal};
+use crate::consent::{Choice, RecordConsent, SubjectConsent, gpc_signal};
 use crate::problem::{ApiJson, Problem};
 use crate::{AppState, Caller, now_unix};
 use axum::extract::{ConnectInfo, Path, State};
@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use pledge_core::banner::{self as core_banner, BannerConfig};
-use pledge_core::consent::{ConsentState, Method, SubjectRef, Target};
+use pledge_core::consent::{ConsentState, Method, SubjectRef, Target, cookie_category_name};
 use pledge_core::plan::CivilTime;
 use pledge_core::types::PurposeId;
 use pledge_store::Role;
@@ -358,35 +358,7 @@ async fn record_choice_inner(
     }
     let gpc_header = gpc_signal(headers);
     let previous = state.consent.current(&subject);
-    let mut choices = Vec::new();
-    for (name, accepted) in &body.categories {
-        let category = b
-            .config
-            .categories
-            .iter()
-            .find(|c| pledge_core::consent::cookie_category_name(c.id) == name)
-            .ok_or_else(|| {
-                Problem::invalid(format!("`{name}` is not a category this banner offers"))
-            })?;
-        if category.essential {
-            return Err(Problem::invalid(format!(
-                "`{name}` is essential: it needs no consent and is not asked"
-            )));
-        }
-        // Global Privacy Control wins over "accept all" for sale, sharing and advertising.
-        let on = *accepted && !(category.gpc_opt_out && (gpc_header || body.gpc));
-        let target = Target::Cookies(category.id);
-        let was_given = previous
-            .consents
-            .iter()
-            .any(|c| c.target == target && c.state == ConsentState::Given);
-        let state = match (on, was_given) {
-            (true, _) => ConsentState::Given,
-            (false, true) => ConsentState::Withdrawn,
-            (false, false) => ConsentState::Refused,
-        };
-        choices.push(Choice { target, state });
-    }
+    let choices = choices(b, &body, gpc_header, &previous)?;
     let receipts = state
         .consent
         .record(RecordConsent {
@@ -410,6 +382,46 @@ async fn record_choice_inner(
         axum::Json(json!({ "receipts": receipts })),
     )
         .into_response())
+}
+
+/// The ledger's choice for each category of the body: given, refused, or withdrawn when it
+/// was given before. Only the banner's optional categories may be sent.
+fn choices(
+    b: &Banner,
+    body: &BannerChoice,
+    gpc_header: bool,
+    previous: &SubjectConsent,
+) -> Result<Vec<Choice>, Problem> {
+    let mut choices = Vec::new();
+    for (name, accepted) in &body.categories {
+        let category = b
+            .config
+            .categories
+            .iter()
+            .find(|c| cookie_category_name(c.id) == name)
+            .ok_or_else(|| {
+                Problem::invalid(format!("`{name}` is not a category this banner offers"))
+            })?;
+        if category.essential {
+            return Err(Problem::invalid(format!(
+                "`{name}` is essential: it needs no consent and is not asked"
+            )));
+        }
+        // Global Privacy Control wins over "accept all" for sale, sharing and advertising.
+        let on = *accepted && !(category.gpc_opt_out && (gpc_header || body.gpc));
+        let target = Target::Cookies(category.id);
+        let was_given = previous
+            .consents
+            .iter()
+            .any(|c| c.target == target && c.state == ConsentState::Given);
+        let state = match (on, was_given) {
+            (true, _) => ConsentState::Given,
+            (false, true) => ConsentState::Withdrawn,
+            (false, false) => ConsentState::Refused,
+        };
+        choices.push(Choice { target, state });
+    }
+    Ok(choices)
 }
 
 /// The ledger keeps text hashes as bare hex.
