@@ -185,21 +185,19 @@
   }
 
   function build() {
-    var title = el("h2", { id: "pledge-title", "class": "pledge-title", text: "Cookies on this site" });
+    var t = config.texts;
+    var title = el("h2", { id: "pledge-title", "class": "pledge-title", text: t.title });
     var intro = el("p", { id: "pledge-intro" }, []);
-    intro.appendChild(document.createTextNode(
-      "We use cookies that the site needs to work. With your consent we would also use others, "
-      + "listed under Choose. You can change your mind at any time with the Cookie settings link."));
+    intro.appendChild(document.createTextNode(t.intro));
     if (config.notice.url) {
       intro.appendChild(document.createTextNode(" "));
-      intro.appendChild(el("a", { href: config.notice.url, text: "Privacy notice" }));
+      intro.appendChild(el("a", { href: config.notice.url, text: t.notice_link }));
     }
     if (gpc) {
-      intro.appendChild(el("span", { "class": "pledge-gpc", text:
-        " Your browser sends a Global Privacy Control signal: advertising and similar categories stay off." }));
+      intro.appendChild(el("span", { "class": "pledge-gpc", text: " " + t.gpc }));
     }
 
-    var list = el("fieldset", { "class": "pledge-categories" }, [el("legend", { text: "Categories" })]);
+    var list = el("fieldset", { "class": "pledge-categories" }, [el("legend", { text: t.categories })]);
     config.categories.forEach(function (c) {
       var id = "pledge-cat-" + c.id;
       var box = el("input", { type: "checkbox", id: id, name: c.id, "aria-describedby": id + "-desc" });
@@ -212,7 +210,7 @@
       } else {
         box.checked = !!(choice && choice.categories && choice.categories[c.id] === true);
       }
-      var note = c.essential ? " (always on)" : blockedByGpc(c) ? " (off: Global Privacy Control)" : "";
+      var note = c.essential ? " (" + t.always_on + ")" : blockedByGpc(c) ? " (" + t.gpc_off + ")" : "";
       var names = (c.trackers || []).map(function (t) {
         return t.name + (t.provider ? " (" + t.provider + ")" : "");
       }).join(", ");
@@ -220,13 +218,13 @@
         box,
         el("label", { "for": id, text: c.label + note }),
         el("p", { id: id + "-desc", "class": "pledge-description",
-          text: c.description + (names ? " Used: " + names + "." : "") })
+          text: c.description + (names ? " " + t.used + " " + names + "." : "") })
       ]));
     });
 
     var choose = el("div", { id: "pledge-choose", "class": "pledge-choose" }, [list]);
     choose.hidden = true;
-    var saveButton = button("Save choices", function () {
+    var saveButton = button(t.save, function () {
       decide(function (c) {
         var box = document.getElementById("pledge-cat-" + c.id);
         return !!(box && box.checked);
@@ -234,7 +232,7 @@
     }, { "data-pledge-action": "save" });
     saveButton.hidden = true;
 
-    var toggle = button("Choose", function () {
+    var toggle = button(t.choose, function () {
       var opening = choose.hidden;
       choose.hidden = !opening;
       saveButton.hidden = !opening;
@@ -247,9 +245,9 @@
 
     /* Accepting and refusing are the same kind of button, side by side. */
     var actions = el("div", { "class": "pledge-actions" }, [
-      button("Accept all", function () { decide(function () { return true; }); },
+      button(t.accept_all, function () { decide(function () { return true; }); },
         { "data-pledge-action": "accept" }),
-      button("Reject all", function () { decide(function () { return false; }); },
+      button(t.reject_all, function () { decide(function () { return false; }); },
         { "data-pledge-action": "reject" }),
       toggle,
       saveButton
@@ -296,7 +294,7 @@
     });
     if (links.length === 0) {
       var b = el("button", { type: "button", "class": "pledge-reopen", "data-pledge-open": "" });
-      b.textContent = "Cookie settings";
+      b.textContent = config.texts.settings;
       b.addEventListener("click", function () { open(b); });
       document.body.appendChild(b);
     }
