@@ -517,6 +517,8 @@ async fn the_preference_centre_shows_and_changes_each_choice() {
         !html.contains(">Orders<"),
         "a contract purpose is no choice"
     );
+    let main = &html[html.find("<main>").unwrap()..html.find("</main>").unwrap()];
+    insta::assert_snapshot!("preference_centre", main.replace(&token, "[token]"));
 
     // Turning the newsletter on is one click; so is turning it off.
     let form = "application/x-www-form-urlencoded";

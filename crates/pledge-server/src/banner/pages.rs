@@ -26,6 +26,12 @@ static TEMPLATES: LazyLock<Result<Environment<'static>, minijinja::Error>> =
 
 fn environment() -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()?,
+    );
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     // The one HTML escaper of the project; the built-in one also escapes `/`.
     env.set_formatter(|out, state, value| match value.as_str() {
