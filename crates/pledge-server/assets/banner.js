@@ -2,7 +2,8 @@
  *
  * Scripts of a non-essential category are written as
  *   <script type="text/plain" data-pledge-category="analytics" src="..."></script>
- * and run only once their category is accepted. Any element with `data-pledge-open`
+ * and run only once their category is accepted; frames and images likewise wait with
+ * data-src instead of src. Any element with `data-pledge-open`
  * reopens the choice, as does `Pledge.open()`.
  */
 (function () {
@@ -90,6 +91,13 @@
       if (!old.src) live.text = old.text;
       else live.async = false;
       old.parentNode.replaceChild(live, old);
+    });
+    /* Frames, images and pixels wait with data-src instead of src. */
+    var held = document.querySelectorAll("[data-pledge-category][data-src]");
+    Array.prototype.forEach.call(held, function (node) {
+      if (!allowed(node.getAttribute("data-pledge-category"))) return;
+      node.setAttribute("src", node.getAttribute("data-src"));
+      node.removeAttribute("data-src");
     });
   }
 

@@ -154,6 +154,12 @@ fn ran(b: &Browser) -> Value {
     b.run("return window.ran").unwrap()
 }
 
+/// The `src` of the advertising pixel, which waits for its category in `data-src`.
+fn pixel(b: &Browser) -> Value {
+    b.run("return document.getElementById('pixel').getAttribute('src')")
+        .unwrap()
+}
+
 fn banner_shown(b: &Browser) {
     b.wait_for(
         "the banner",
@@ -192,8 +198,9 @@ fn accept_runs_analytics_and_withdrawing_stops_it() {
     b.goto(&s.page).unwrap();
     banner_shown(&b);
 
-    // Nothing optional runs before a choice.
+    // Nothing optional runs before a choice, and the advertising pixel is not loaded.
     assert_eq!(ran(&b), json!({"essential": true}));
+    assert_eq!(pixel(&b), Value::Null);
 
     // The dialog is labelled, has the focus, and accepting and refusing look the same.
     let a11y = b
@@ -228,6 +235,7 @@ fn accept_runs_analytics_and_withdrawing_stops_it() {
     )
     .unwrap();
     assert_eq!(ran(&b)["advertising"], json!(true));
+    assert_eq!(pixel(&b), json!("/pixel.gif"));
     let subject = visitor(&b);
     s.wait_for_ledger(&subject, &cookies("analytics"), ConsentState::Given);
     assert_eq!(
@@ -291,6 +299,7 @@ fn reject_keeps_everything_blocked_after_reload() {
         "a choice made is not asked again"
     );
     assert_eq!(ran(&b), json!({"essential": true}));
+    assert_eq!(pixel(&b), Value::Null);
     assert_eq!(
         b.run("return Pledge.allowed('analytics')").unwrap(),
         json!(false)
@@ -344,6 +353,7 @@ fn global_privacy_control_keeps_advertising_off() {
         current.opted_out_since.is_some(),
         "the Sec-GPC header records an opt-out: {current:?}"
     );
+    assert_eq!(pixel(&b), Value::Null);
     reload(&b);
     assert_eq!(ran(&b)["advertising"], Value::Null);
     assert_eq!(ran(&b)["analyticsFile"], json!(1));
