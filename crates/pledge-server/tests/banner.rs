@@ -61,6 +61,10 @@ async fn env(name: &str, settings: Settings) -> Env {
     ))
     .await
     .unwrap();
+    env_on(store, dir, settings).await
+}
+
+async fn env_on(store: Store, dir: PathBuf, settings: Settings) -> Env {
     let (_, admin) = store
         .create_key(Role::Admin, None, "test", 1)
         .await
@@ -291,7 +295,10 @@ async fn cors_answers_only_the_declared_origins() {
 
 #[tokio::test]
 async fn banner_choices_reach_the_ledger_with_their_evidence() {
-    let e = env("choices", settings()).await;
+    choices_reach_the_ledger(&env("choices", settings()).await).await;
+}
+
+async fn choices_reach_the_ledger(e: &Env) {
     let config = e.config().await;
     let subject = format!("visitor:{VISITOR}");
 
@@ -604,7 +611,10 @@ async fn the_preference_centre_shows_and_changes_each_choice() {
 
 #[tokio::test]
 async fn one_click_unsubscribe_withdraws_on_post_only() {
-    let e = env("unsubscribe", settings()).await;
+    unsubscribe_withdraws_on_post_only(&env("unsubscribe", settings()).await).await;
+}
+
+async fn unsubscribe_withdraws_on_post_only(e: &Env) {
     let links = e
         .mint(&e.admin, "user-7", json!({"purposes": ["newsletter"]}))
         .await
@@ -668,4 +678,33 @@ async fn one_click_unsubscribe_withdraws_on_post_only() {
         .await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(seq(&e), before);
+}
+
+/// The ledger's two paths here, choices from the banner and one-click unsubscribe, on a
+/// PostgreSQL store (the server that scripts/test.sh starts).
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_postgres_store() {
+    let Some(url) =
+        pledge_testkit::require!(pledge_testkit::POSTGRES_URL, pledge_testkit::postgres_url())
+    else {
+        return;
+    };
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut buf = [0u8; 6];
+    getrandom::fill(&mut buf).unwrap();
+    let name = format!(
+        "pledge_banner_{}",
+        buf.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    let store = Store::open(&format!("{base}/{name}")).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("pledge-banner-pg-{}", std::process::id()));
+    let e = env_on(store, dir, settings()).await;
+    choices_reach_the_ledger(&e).await;
+    unsubscribe_withdraws_on_post_only(&e).await;
 }
