@@ -672,12 +672,12 @@ async fn unsubscribe_withdraws_on_post_only(e: &Env) {
             .map(|c| c.seq)
             .max()
     };
-    let before = seq(&e);
+    let before = seq(e);
     let again = e
         .form(&unsubscribe, form, "List-Unsubscribe=One-Click")
         .await;
     assert_eq!(again.status, StatusCode::OK);
-    assert_eq!(seq(&e), before);
+    assert_eq!(seq(e), before);
 }
 
 /// The ledger's two paths here, choices from the banner and one-click unsubscribe, on a
