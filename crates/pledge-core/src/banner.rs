@@ -50,6 +50,8 @@ pub struct Texts {
     pub save: &'static str,
     /// The button that reopens the banner, where the page has no link of its own.
     pub settings: &'static str,
+    /// Announced to screen readers once a choice is made.
+    pub saved: &'static str,
 }
 
 /// The banner's words.
@@ -67,6 +69,7 @@ pub const ENGLISH: Texts = Texts {
     choose: "Choose",
     save: "Save choices",
     settings: "Cookie settings",
+    saved: "Your cookie choice is saved.",
 };
 
 /// The notice a choice is made against.

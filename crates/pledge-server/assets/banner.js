@@ -166,6 +166,7 @@
     choice = record;
     save(STORE_CHOICE, record);
     close();
+    announce(config.texts.saved);
     var sent = send(record).catch(function () { /* sent again on the next page */ });
     forget();
     if (withdrawn) {
@@ -175,6 +176,16 @@
     }
     activate();
     listeners.forEach(function (f) { try { f(record); } catch (e) { /* not ours */ } });
+  }
+
+  /* Tells screen readers what happened, through a polite live region. */
+  function announce(text) {
+    var region = document.getElementById("pledge-status");
+    if (!region) {
+      region = el("div", { id: "pledge-status", "class": "pledge-sr", role: "status" });
+      document.body.appendChild(region);
+    }
+    region.textContent = text;
   }
 
   function close() {

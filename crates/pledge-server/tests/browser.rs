@@ -414,6 +414,12 @@ fn the_banner_works_with_the_keyboard_alone() {
     )
     .unwrap();
     assert_eq!(ran(&b)["advertising"], Value::Null);
+    assert_eq!(
+        b.run("var s = document.getElementById('pledge-status'); return [s.getAttribute('role'), s.textContent]")
+            .unwrap(),
+        json!(["status", "Your cookie choice is saved."]),
+        "the choice is announced to screen readers"
+    );
     let subject = visitor(&b);
     s.wait_for_ledger(&subject, &cookies("analytics"), ConsentState::Given);
     s.wait_for_ledger(&subject, &cookies("advertising"), ConsentState::Refused);
