@@ -50,7 +50,8 @@ pub struct Settings {
     /// The server's address as people reach it, for the links it mints
     /// (`https://privacy.shop.example`). Absent: taken from the call's `Host`.
     pub public_url: Option<String>,
-    /// Writes (choices, unsubscribes) each network (/24 or /48) may make per minute.
+    /// Writes (choices, unsubscribes) each network (/24 or /48) may make per minute, per
+    /// replica; 0: no limit.
     pub writes_per_minute: u32,
     /// Take the client's address from the last `X-Forwarded-For` entry (behind a proxy).
     pub trust_forwarded_for: bool,
@@ -80,6 +81,7 @@ impl Settings {
     pub const ORIGINS_ENV: &'static str = "PLEDGE_BANNER_ORIGINS";
     pub const PUBLIC_URL_ENV: &'static str = "PLEDGE_PUBLIC_URL";
     pub const TRUST_FORWARDED_ENV: &'static str = "PLEDGE_TRUST_FORWARDED_FOR";
+    pub const WRITES_PER_MINUTE_ENV: &'static str = "PLEDGE_BANNER_WRITES_PER_MINUTE";
 
     /// Reads the settings through `var` (the caller's access to the environment): a link key
     /// shorter than [`token::MIN_KEY_LEN`] is an error, origins are comma-separated.
@@ -105,6 +107,14 @@ impl Settings {
         settings.public_url = var(Self::PUBLIC_URL_ENV).filter(|u| !u.is_empty());
         settings.trust_forwarded_for =
             var(Self::TRUST_FORWARDED_ENV).is_some_and(|v| v == "1" || v == "true");
+        if let Some(n) = var(Self::WRITES_PER_MINUTE_ENV).filter(|v| !v.is_empty()) {
+            settings.writes_per_minute = n.trim().parse().map_err(|_| {
+                format!(
+                    "{} must be a whole number (0: no limit), not `{n}`",
+                    Self::WRITES_PER_MINUTE_ENV
+                )
+            })?;
+        }
         Ok(settings)
     }
 }
@@ -669,6 +679,7 @@ mod tests {
             ),
             ("PLEDGE_PUBLIC_URL", "https://privacy.shop.example"),
             ("PLEDGE_TRUST_FORWARDED_FOR", "1"),
+            ("PLEDGE_BANNER_WRITES_PER_MINUTE", "600"),
         ]))
         .expect("valid settings");
         assert_eq!(s.origins, ["https://shop.example", "http://127.0.0.1:3000"]);
@@ -678,11 +689,15 @@ mod tests {
             Some("https://privacy.shop.example")
         );
         assert!(s.trust_forwarded_for);
+        assert_eq!(s.writes_per_minute, 600);
 
         let none = Settings::from_vars(vars(&[])).expect("nothing set is valid");
         assert!(none.link_key.is_empty() && none.origins.is_empty() && !none.trust_forwarded_for);
+        assert_eq!(none.writes_per_minute, 60);
         let short = Settings::from_vars(vars(&[("PLEDGE_LINK_KEY", "short")]));
         assert!(short.is_err());
+        let many = Settings::from_vars(vars(&[("PLEDGE_BANNER_WRITES_PER_MINUTE", "many")]));
+        assert!(many.is_err());
     }
 
     #[test]
