@@ -25,7 +25,7 @@ struct Site {
     page: String,
     state: AppState,
     dir: PathBuf,
-    _runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Runtime,
 }
 
 impl Drop for Site {
@@ -111,7 +111,7 @@ fn site_of(name: &str, declaration: &str) -> Site {
         page,
         state,
         dir,
-        _runtime: runtime,
+        runtime,
     }
 }
 
@@ -274,6 +274,42 @@ fn accept_runs_analytics_and_withdrawing_stops_it() {
         s.ledger(&subject, &cookies("advertising")).map(|(s, _)| s),
         Some(ConsentState::Withdrawn)
     );
+
+    // The store holds each choice, in order, with its evidence, and the chain is intact.
+    let (history, verified) = s.runtime.block_on(async {
+        let store = &s.state.store;
+        let history = store
+            .consent_history(&[subject.parse().unwrap()])
+            .await
+            .unwrap();
+        (history, store.verify_consent().await.unwrap())
+    });
+    let analytics: Vec<_> = history
+        .iter()
+        .filter(|r| r.target.as_deref() == Some("cookies:analytics"))
+        .map(|r| {
+            (
+                r.state.as_str(),
+                r.method.as_str(),
+                r.ip.as_deref(),
+                r.notice_version.is_some() && r.text_hash.is_some(),
+            )
+        })
+        .collect();
+    let ip = pledge_core::consent::truncate_ip([127, 0, 0, 1].into());
+    assert_eq!(
+        analytics,
+        [
+            ("given", "banner", Some(ip.as_str()), true),
+            ("withdrawn", "banner", Some(ip.as_str()), true)
+        ]
+    );
+    assert!(history.iter().all(|r| {
+        r.user_agent
+            .as_deref()
+            .is_some_and(|ua| ua.contains("Chrome"))
+    }));
+    assert!(verified.first_broken.is_none(), "{verified:?}");
 }
 
 #[test]
