@@ -142,8 +142,8 @@
     }).then(function (r) {
       if (!r.ok) throw new Error("the consent was not recorded: " + r.status);
       record.pending = false;
-      save(STORE_CHOICE, record);
-      root && root.setAttribute("data-pledge-recorded", "true");
+      /* A newer choice made meanwhile stays the stored one. */
+      if (choice === record) save(STORE_CHOICE, record);
     });
   }
 
