@@ -124,7 +124,16 @@
     return false;
   }
 
+  /* Choices are sent one after the other, so the ledger gets them in the order made. */
+  var queue = Promise.resolve();
+
   function send(record) {
+    var attempt = queue.then(function () { return post(record); });
+    queue = attempt.catch(function () { /* the next choice is sent anyway */ });
+    return attempt;
+  }
+
+  function post(record) {
     var body = JSON.stringify({
       subject: record.subject,
       notice_version: config.notice.version,

@@ -340,6 +340,29 @@ fn reject_keeps_everything_blocked_after_reload() {
         b.run("return Pledge.allowed('analytics')").unwrap(),
         json!(false)
     );
+
+    // Accept and at once reject: the ledger gets both in that order and ends withdrawn;
+    // the page reloads without analytics.
+    b.run(
+        "window.beforeWithdrawal = true;
+         Pledge.open();
+         document.querySelector('[data-pledge-action=accept]').click();
+         Pledge.open();
+         document.querySelector('[data-pledge-action=reject]').click();
+         return true;",
+    )
+    .unwrap();
+    s.wait_for_ledger(&subject, &cookies("analytics"), ConsentState::Withdrawn);
+    b.wait_for(
+        "the reload after withdrawal",
+        "return window.beforeWithdrawal === undefined && !!window.Pledge && document.readyState === 'complete'",
+    )
+    .unwrap();
+    assert_eq!(ran(&b)["analyticsFile"], Value::Null);
+    assert_eq!(
+        b.run("return Pledge.allowed('analytics')").unwrap(),
+        json!(false)
+    );
 }
 
 #[test]
