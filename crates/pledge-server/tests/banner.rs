@@ -488,6 +488,28 @@ async fn minting_links_needs_a_role_a_key_and_marketing_purposes() {
             .contains("/preferences?token=")
     );
 
+    // Minting is audited, the subject only as a hash.
+    let audit = e.state.store.audit_records(0, 1000).await.unwrap();
+    let minted = audit
+        .iter()
+        .find(|r| r.action == "consent.links_minted")
+        .expect("an audit record of the minting");
+    assert!(minted.actor.starts_with("key:"));
+    assert_eq!(
+        minted.detail["links"],
+        json!(["preferences", "unsubscribe"])
+    );
+    assert!(!minted.detail.to_string().contains("user-42"));
+    assert!(
+        e.state
+            .store
+            .verify_audit()
+            .await
+            .unwrap()
+            .first_broken
+            .is_none()
+    );
+
     let openapi = e.get("/v1/openapi.json").await.json();
     assert!(
         openapi["paths"]["/v1/subjects/{subject}/preference-links"]["post"].is_object(),

@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod ledger;
+mod links;
 mod migrate;
 
 use audit::{AuditRecord, GENESIS, Verification, Walker};

@@ -610,8 +610,22 @@ pub async fn mint_links(
             },
         });
     }
+    let mut kinds = vec!["preferences"];
+    if out.get("unsubscribe").is_some() {
+        kinds.push("unsubscribe");
+    }
+    // The links let their holder change the person's choices: who made them is kept.
+    state
+        .store
+        .record_links_minted(
+            subject.as_str(),
+            &kinds,
+            &request.purposes,
+            &caller.actor(),
+            now,
+        )
+        .await?;
     let mut response = axum::Json(out).into_response();
-    // The links let their holder change the person's choices.
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
