@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The decision API over HTTP with keep-alive, beside a trivial handler of the same server in
-# the same run: wrk, 1 thread, 16 connections, DURATION (10 s) each, on loopback, after the
+# the same run: wrk, 1 thread, CONNECTIONS (16) connections, DURATION (10 s) each, on loopback, after the
 # ledger is filled with consent of 100,000 subjects through POST /v1/consent (whose rate is
 # printed too). STORE=postgres://... for PostgreSQL, else a SQLite file in a temporary
 # directory. PLEDGE_BIN=path uses that binary instead of building one. Needs wrk (apt-get install wrk). Goal: decisions at 70% or more of the trivial
@@ -14,6 +14,7 @@ dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 store=${STORE:-sqlite:$dir/store.db}
 duration=${DURATION:-10s}
+connections=${CONNECTIONS:-16}
 export KEY=$("$pledge" keys create --role service --store "$store")
 port=$((20000 + RANDOM % 20000))
 "$pledge" serve bench/decisions/shop.toml --store "$store" --listen 127.0.0.1:$port --workers 0 \
@@ -25,9 +26,9 @@ url=http://127.0.0.1:$port
 echo "== filling the ledger: POST /v1/consent, 3 choices each (wrk -t1 -c32 -d$duration)"
 wrk -t1 -c32 -d"$duration" -s bench/decisions/record.lua "$url/v1/consent" | tee "$dir/record.txt"
 echo "== trivial handler: GET /healthz"
-wrk -t1 -c16 -d"$duration" --latency -s bench/decisions/trivial.lua "$url/healthz" | tee "$dir/trivial.txt"
+wrk -t1 -c"$connections" -d"$duration" --latency -s bench/decisions/trivial.lua "$url/healthz" | tee "$dir/trivial.txt"
 echo "== decisions: POST /v1/decisions"
-wrk -t1 -c16 -d"$duration" --latency -s bench/decisions/decide.lua "$url/v1/decisions" | tee "$dir/decide.txt"
+wrk -t1 -c"$connections" -d"$duration" --latency -s bench/decisions/decide.lua "$url/v1/decisions" | tee "$dir/decide.txt"
 rate() { awk '/^Requests\/sec/ {print $2}' "$1"; }
 trivial=$(rate "$dir/trivial.txt")
 decide=$(rate "$dir/decide.txt")

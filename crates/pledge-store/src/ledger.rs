@@ -15,6 +15,10 @@ const ROWS_PER_INSERT: usize = 64;
 /// How many events a verification or a catch-up reads per query.
 pub const PAGE: i64 = 20_000;
 
+/// Ranges of the ledger a verification walks side by side: two per core here, and within
+/// the four connections of a SQLite pool.
+const VERIFY_PARTS: i64 = 4;
+
 const COLUMNS: &str = "seq, at, subject, kind, target, state, expires_at, notice_version, text_hash, method, ip, user_agent, actor, prev_hash, hash";
 
 /// One event as stored: the text of every column, which is what the hash covers, so a row
@@ -303,41 +307,107 @@ impl Store {
         Ok(())
     }
 
-    /// Walks the whole ledger and names the first broken event. Pages are read as one JSON
-    /// value each (the database aggregates the rows: one value to decode instead of fifteen
-    /// per row), and the next page is read while this one is hashed.
+    /// Walks the whole ledger and names the first broken event. The chain is cut into
+    /// [`VERIFY_PARTS`] ranges walked side by side (each its own connection), and the joins
+    /// are checked after: part k+1 must start from the head of part k. Pages are read as one
+    /// JSON value each (the database aggregates the rows: one value to decode instead of
+    /// fifteen per row), and the next page is read while one is hashed.
     pub async fn verify_consent(&self) -> Result<Verification> {
-        let mut walker = Walker::default();
-        let mut page = self.consent_page_json(0).await?;
+        self.verify_consent_in_parts(VERIFY_PARTS, PAGE).await
+    }
+
+    /// [`Store::verify_consent`] with `parts` ranges of at least `min_size` events (tests
+    /// use small ones to exercise the joins).
+    #[doc(hidden)]
+    pub async fn verify_consent_in_parts(&self, parts: i64, min_size: i64) -> Result<Verification> {
+        let last: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS last FROM consent_events")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let size = (last / parts.max(1)).max(min_size.max(1));
+        let mut tasks = Vec::new();
+        let mut from = 0;
+        while from < last || tasks.is_empty() {
+            let to = if last - from <= size {
+                last
+            } else {
+                from + size
+            };
+            let store = self.clone();
+            tasks.push(tokio::spawn(
+                async move { store.verify_range(from, to).await },
+            ));
+            from = to;
+        }
+        let mut whole = Walker::default().finish();
+        for (k, part) in tasks.into_iter().enumerate() {
+            let (v, first_prev) = part
+                .await
+                .map_err(|e| Error::Corrupt(format!("verification stopped: {e}")))??;
+            if k == 0 {
+                whole = v;
+            } else if whole.first_broken.is_none() {
+                // The join: this part's first event must link to the previous part's head
+                // (a part that read nothing has none to check).
+                if let Some(prev) = first_prev
+                    && prev != whole.head
+                {
+                    whole.first_broken = Some(crate::audit::Broken {
+                        seq: whole.records as i64 + 1,
+                        reason: "its prev_hash is not the hash of the record before it".into(),
+                    });
+                } else {
+                    whole.records += v.records;
+                    whole.first_broken = v.first_broken;
+                    if v.records > 0 {
+                        whole.head = v.head;
+                    }
+                }
+            }
+        }
+        Ok(whole)
+    }
+
+    /// Walks the events numbered `from + 1 ..= to`, trusting the first one's `prev_hash`
+    /// (returned, for the join); for the first part, `from` is 0 and the chain starts at the
+    /// genesis hash.
+    async fn verify_range(&self, from: i64, to: i64) -> Result<(Verification, Option<String>)> {
+        let mut page = self.consent_page_json(from, to).await?;
+        let first_prev = page.first().map(|r| r.prev_hash.clone());
+        let mut walker = match (&first_prev, from) {
+            (Some(prev), 1..) => Walker::starting_at(from + 1, prev),
+            _ => Walker::default(),
+        };
         while let Some(last) = page.last().map(|r| r.seq) {
             let store = self.clone();
-            let next = tokio::spawn(async move { store.consent_page_json(last).await });
+            let next = tokio::spawn(async move { store.consent_page_json(last, to).await });
             for r in &page {
                 if !walker.push(r) {
                     next.abort();
-                    return Ok(walker.finish());
+                    return Ok((walker.finish(), first_prev));
                 }
             }
             page = next
                 .await
                 .map_err(|e| Error::Corrupt(format!("reading the ledger stopped: {e}")))??;
         }
-        Ok(walker.finish())
+        Ok((walker.finish(), first_prev))
     }
 
     /// Up to [`PAGE`] rows after `after_seq`, aggregated into one JSON array by the database
     /// and taken apart here; the canonical text is still built from the columns in Rust.
-    async fn consent_page_json(&self, after_seq: i64) -> Result<Vec<LedgerRow>> {
+    async fn consent_page_json(&self, after_seq: i64, up_to: i64) -> Result<Vec<LedgerRow>> {
         let sql = match self.backend() {
             Backend::Sqlite => {
-                "SELECT json_group_array(json_array(seq, at, subject, kind, target, state, expires_at, notice_version, text_hash, method, ip, user_agent, actor, prev_hash, hash)) AS page FROM (SELECT * FROM consent_events WHERE seq > $1 ORDER BY seq LIMIT $2)"
+                "SELECT json_group_array(json_array(seq, at, subject, kind, target, state, expires_at, notice_version, text_hash, method, ip, user_agent, actor, prev_hash, hash)) AS page FROM (SELECT * FROM consent_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3)"
             }
             Backend::Postgres => {
-                "SELECT COALESCE(json_agg(json_build_array(seq, at, subject, kind, target, state, expires_at, notice_version, text_hash, method, ip, user_agent, actor, prev_hash, hash) ORDER BY seq), '[]')::text AS page FROM (SELECT * FROM consent_events WHERE seq > $1 ORDER BY seq LIMIT $2) AS p"
+                "SELECT COALESCE(json_agg(json_build_array(seq, at, subject, kind, target, state, expires_at, notice_version, text_hash, method, ip, user_agent, actor, prev_hash, hash) ORDER BY seq), '[]')::text AS page FROM (SELECT * FROM consent_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3) AS p"
             }
         };
         let text: String = sqlx::query(sql)
             .bind(after_seq)
+            .bind(up_to)
             .bind(PAGE)
             .fetch_one(&self.pool)
             .await?
