@@ -8,6 +8,7 @@ use pledge_core::consent::{Action, ConsentEvent, Evidence, SubjectRef};
 use serde_json::json;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::fmt::Write;
 
 /// Rows per INSERT statement: 15 parameters each stays far below every engine's limit.
 const ROWS_PER_INSERT: usize = 64;
@@ -81,7 +82,10 @@ impl LedgerRow {
         let number = |out: &mut String, key: &str, v: Option<i64>| {
             out.push_str(key);
             match v {
-                Some(n) => out.push_str(&n.to_string()),
+                // Writing into a String cannot fail.
+                Some(n) => {
+                    let _ = write!(out, "{n}");
+                }
                 None => out.push_str("null"),
             }
         };
