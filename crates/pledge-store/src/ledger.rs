@@ -259,16 +259,11 @@ impl Store {
         Ok(rows)
     }
 
-    /// Ledger rows after `after_seq`, oldest first, at most `limit`.
+    /// Ledger rows after `after_seq`, oldest first, at most `limit` (up to [`PAGE`]): how
+    /// the server loads and follows the ledger.
     pub async fn consent_rows_after(&self, after_seq: i64, limit: i64) -> Result<Vec<LedgerRow>> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM consent_events WHERE seq > $1 ORDER BY seq LIMIT $2");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(after_seq)
-            .bind(limit.clamp(1, PAGE))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(row_from).collect()
+        self.consent_page_json(after_seq, i64::MAX, limit.clamp(1, PAGE))
+            .await
     }
 
     /// Every event of these subjects (an id and the anonymous ids linked to it), oldest first.
@@ -376,7 +371,7 @@ impl Store {
     /// (returned, for the join); for the first part, `from` is 0 and the chain starts at the
     /// genesis hash.
     async fn verify_range(&self, from: i64, to: i64) -> Result<(Verification, Option<String>)> {
-        let mut page = self.consent_page_json(from, to).await?;
+        let mut page = self.consent_page_json(from, to, PAGE).await?;
         let first_prev = page.first().map(|r| r.prev_hash.clone());
         let mut walker = match (&first_prev, from) {
             (Some(prev), 1..) => Walker::starting_at(from + 1, prev),
@@ -384,7 +379,7 @@ impl Store {
         };
         while let Some(last) = page.last().map(|r| r.seq) {
             let store = self.clone();
-            let next = tokio::spawn(async move { store.consent_page_json(last, to).await });
+            let next = tokio::spawn(async move { store.consent_page_json(last, to, PAGE).await });
             for r in &page {
                 if !walker.push(r) {
                     next.abort();
@@ -398,9 +393,15 @@ impl Store {
         Ok((walker.finish(), first_prev))
     }
 
-    /// Up to [`PAGE`] rows after `after_seq`, aggregated into one JSON array by the database
-    /// and taken apart here; the canonical text is still built from the columns in Rust.
-    async fn consent_page_json(&self, after_seq: i64, up_to: i64) -> Result<Vec<LedgerRow>> {
+    /// Up to `limit` rows numbered after `after_seq` and up to `up_to`, aggregated into one
+    /// JSON array by the database and taken apart here (one value to decode instead of
+    /// fifteen per row); the canonical text is still built from the columns in Rust.
+    async fn consent_page_json(
+        &self,
+        after_seq: i64,
+        up_to: i64,
+        limit: i64,
+    ) -> Result<Vec<LedgerRow>> {
         let sql = match self.backend() {
             Backend::Sqlite => {
                 "SELECT json_group_array(json_array(seq, at, subject, kind, target, state, expires_at, notice_version, text_hash, method, ip, user_agent, actor, prev_hash, hash)) AS page FROM (SELECT * FROM consent_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3)"
@@ -412,7 +413,7 @@ impl Store {
         let text: String = sqlx::query(sql)
             .bind(after_seq)
             .bind(up_to)
-            .bind(PAGE)
+            .bind(limit)
             .fetch_one(&self.pool)
             .await?
             .try_get(0)?;
