@@ -18,13 +18,59 @@ use sha2::{Digest, Sha256};
 pub struct BannerConfig {
     /// The notice the banner links to and the choice is recorded against.
     pub notice: NoticeRef,
-    /// `sha256:<hex>` of the notice reference and the categories, as serialised here.
+    /// `sha256:<hex>` of the notice reference, the categories and the texts, as serialised
+    /// here: everything the banner shows.
     pub text_hash: String,
     /// Days after which a stored choice is asked again (`cookie_consent.reask_after`, years
     /// and months counted as 365 and 30 days); `None`: the declaration does not say.
     pub reask_after_days: Option<u32>,
     pub categories: Vec<Category>,
+    /// The banner's own words. They are part of what the person sees, so of `text_hash`.
+    pub texts: Texts,
 }
+
+/// The words of the banner, in English.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Texts {
+    pub title: &'static str,
+    pub intro: &'static str,
+    pub notice_link: &'static str,
+    /// Shown when the browser sends Global Privacy Control.
+    pub gpc: &'static str,
+    pub categories: &'static str,
+    /// After the label of an essential category.
+    pub always_on: &'static str,
+    /// After the label of a category Global Privacy Control keeps off.
+    pub gpc_off: &'static str,
+    /// Before the list of a category's trackers.
+    pub used: &'static str,
+    pub accept_all: &'static str,
+    pub reject_all: &'static str,
+    pub choose: &'static str,
+    pub save: &'static str,
+    /// The button that reopens the banner, where the page has no link of its own.
+    pub settings: &'static str,
+    /// Announced to screen readers once a choice is made.
+    pub saved: &'static str,
+}
+
+/// The banner's words.
+pub const ENGLISH: Texts = Texts {
+    title: "Cookies on this site",
+    intro: "We use cookies that the site needs to work. With your consent we would also use others, listed under Choose. You can change your mind at any time with the Cookie settings link.",
+    notice_link: "Privacy notice",
+    gpc: "Your browser sends a Global Privacy Control signal: advertising and similar categories stay off.",
+    categories: "Categories",
+    always_on: "always on",
+    gpc_off: "off: Global Privacy Control",
+    used: "Used:",
+    accept_all: "Accept all",
+    reject_all: "Reject all",
+    choose: "Choose",
+    save: "Save choices",
+    settings: "Cookie settings",
+    saved: "Your cookie choice is saved.",
+};
 
 /// The notice a choice is made against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -114,12 +160,14 @@ pub fn config(decl: &Declaration) -> BannerConfig {
                 .saturating_add(d.weeks.saturating_mul(7))
                 .saturating_add(d.days)
         });
-    let text_hash = sha256_json(&(&notice, &categories));
+    let texts = ENGLISH;
+    let text_hash = sha256_json(&(&notice, &categories, &texts));
     BannerConfig {
         notice,
         text_hash,
         reask_after_days,
         categories,
+        texts,
     }
 }
 

@@ -2,7 +2,8 @@
  *
  * Scripts of a non-essential category are written as
  *   <script type="text/plain" data-pledge-category="analytics" src="..."></script>
- * and run only once their category is accepted. Any element with `data-pledge-open`
+ * and run only once their category is accepted; frames and images likewise wait with
+ * data-src instead of src. Any element with `data-pledge-open`
  * reopens the choice, as does `Pledge.open()`.
  */
 (function () {
@@ -91,6 +92,13 @@
       else live.async = false;
       old.parentNode.replaceChild(live, old);
     });
+    /* Frames, images and pixels wait with data-src instead of src. */
+    var held = document.querySelectorAll("[data-pledge-category][data-src]");
+    Array.prototype.forEach.call(held, function (node) {
+      if (!allowed(node.getAttribute("data-pledge-category"))) return;
+      node.setAttribute("src", node.getAttribute("data-src"));
+      node.removeAttribute("data-src");
+    });
   }
 
   /* Expires the declared cookies of categories that are no longer allowed. */
@@ -116,7 +124,16 @@
     return false;
   }
 
+  /* Choices are sent one after the other, so the ledger gets them in the order made. */
+  var queue = Promise.resolve();
+
   function send(record) {
+    var attempt = queue.then(function () { return post(record); });
+    queue = attempt.catch(function () { /* the next choice is sent anyway */ });
+    return attempt;
+  }
+
+  function post(record) {
     var body = JSON.stringify({
       subject: record.subject,
       notice_version: config.notice.version,
@@ -134,8 +151,8 @@
     }).then(function (r) {
       if (!r.ok) throw new Error("the consent was not recorded: " + r.status);
       record.pending = false;
-      save(STORE_CHOICE, record);
-      root && root.setAttribute("data-pledge-recorded", "true");
+      /* A newer choice made meanwhile stays the stored one. */
+      if (choice === record) save(STORE_CHOICE, record);
     });
   }
 
@@ -158,6 +175,7 @@
     choice = record;
     save(STORE_CHOICE, record);
     close();
+    announce(config.texts.saved);
     var sent = send(record).catch(function () { /* sent again on the next page */ });
     forget();
     if (withdrawn) {
@@ -167,6 +185,16 @@
     }
     activate();
     listeners.forEach(function (f) { try { f(record); } catch (e) { /* not ours */ } });
+  }
+
+  /* Tells screen readers what happened, through a polite live region. */
+  function announce(text) {
+    var region = document.getElementById("pledge-status");
+    if (!region) {
+      region = el("div", { id: "pledge-status", "class": "pledge-sr", role: "status" });
+      document.body.appendChild(region);
+    }
+    region.textContent = text;
   }
 
   function close() {
@@ -185,21 +213,19 @@
   }
 
   function build() {
-    var title = el("h2", { id: "pledge-title", "class": "pledge-title", text: "Cookies on this site" });
+    var t = config.texts;
+    var title = el("h2", { id: "pledge-title", "class": "pledge-title", text: t.title });
     var intro = el("p", { id: "pledge-intro" }, []);
-    intro.appendChild(document.createTextNode(
-      "We use cookies that the site needs to work. With your consent we would also use others, "
-      + "listed under Choose. You can change your mind at any time with the Cookie settings link."));
+    intro.appendChild(document.createTextNode(t.intro));
     if (config.notice.url) {
       intro.appendChild(document.createTextNode(" "));
-      intro.appendChild(el("a", { href: config.notice.url, text: "Privacy notice" }));
+      intro.appendChild(el("a", { href: config.notice.url, text: t.notice_link }));
     }
     if (gpc) {
-      intro.appendChild(el("span", { "class": "pledge-gpc", text:
-        " Your browser sends a Global Privacy Control signal: advertising and similar categories stay off." }));
+      intro.appendChild(el("span", { "class": "pledge-gpc", text: " " + t.gpc }));
     }
 
-    var list = el("fieldset", { "class": "pledge-categories" }, [el("legend", { text: "Categories" })]);
+    var list = el("fieldset", { "class": "pledge-categories" }, [el("legend", { text: t.categories })]);
     config.categories.forEach(function (c) {
       var id = "pledge-cat-" + c.id;
       var box = el("input", { type: "checkbox", id: id, name: c.id, "aria-describedby": id + "-desc" });
@@ -212,7 +238,7 @@
       } else {
         box.checked = !!(choice && choice.categories && choice.categories[c.id] === true);
       }
-      var note = c.essential ? " (always on)" : blockedByGpc(c) ? " (off: Global Privacy Control)" : "";
+      var note = c.essential ? " (" + t.always_on + ")" : blockedByGpc(c) ? " (" + t.gpc_off + ")" : "";
       var names = (c.trackers || []).map(function (t) {
         return t.name + (t.provider ? " (" + t.provider + ")" : "");
       }).join(", ");
@@ -220,13 +246,13 @@
         box,
         el("label", { "for": id, text: c.label + note }),
         el("p", { id: id + "-desc", "class": "pledge-description",
-          text: c.description + (names ? " Used: " + names + "." : "") })
+          text: c.description + (names ? " " + t.used + " " + names + "." : "") })
       ]));
     });
 
     var choose = el("div", { id: "pledge-choose", "class": "pledge-choose" }, [list]);
     choose.hidden = true;
-    var saveButton = button("Save choices", function () {
+    var saveButton = button(t.save, function () {
       decide(function (c) {
         var box = document.getElementById("pledge-cat-" + c.id);
         return !!(box && box.checked);
@@ -234,7 +260,7 @@
     }, { "data-pledge-action": "save" });
     saveButton.hidden = true;
 
-    var toggle = button("Choose", function () {
+    var toggle = button(t.choose, function () {
       var opening = choose.hidden;
       choose.hidden = !opening;
       saveButton.hidden = !opening;
@@ -247,9 +273,9 @@
 
     /* Accepting and refusing are the same kind of button, side by side. */
     var actions = el("div", { "class": "pledge-actions" }, [
-      button("Accept all", function () { decide(function () { return true; }); },
+      button(t.accept_all, function () { decide(function () { return true; }); },
         { "data-pledge-action": "accept" }),
-      button("Reject all", function () { decide(function () { return false; }); },
+      button(t.reject_all, function () { decide(function () { return false; }); },
         { "data-pledge-action": "reject" }),
       toggle,
       saveButton
@@ -296,7 +322,7 @@
     });
     if (links.length === 0) {
       var b = el("button", { type: "button", "class": "pledge-reopen", "data-pledge-open": "" });
-      b.textContent = "Cookie settings";
+      b.textContent = config.texts.settings;
       b.addEventListener("click", function () { open(b); });
       document.body.appendChild(b);
     }
@@ -309,7 +335,14 @@
 
   function start(loaded) {
     config = loaded;
+    /* The server saw a Sec-GPC header the page may not see. */
+    if (loaded.gpc === true) gpc = true;
     var stored = load(STORE_CHOICE);
+    if (config.categories.filter(optional).length === 0) {
+      /* Nothing needs consent: no banner, and essential scripts run. */
+      activate();
+      return;
+    }
     stylesheet();
     reopenLinks();
     if (stale(stored)) {
@@ -325,6 +358,11 @@
   window.Pledge = {
     open: function () { open(document.activeElement); },
     choice: current,
+    /* The visitor's name in the ledger, for the site to link to an account at sign-in. */
+    visitor: function () {
+      var id = load(STORE_SUBJECT);
+      return typeof id === "string" ? "visitor:" + id : null;
+    },
     allowed: function (id) { return !!config && allowed(id); },
     onChange: function (f) { listeners.push(f); }
   };

@@ -616,7 +616,7 @@ pub async fn audit_records(
 
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
     responses(
-        (status = 200, description = "Whether the hash chain is intact, and the first broken record", body = Object),
+        (status = 200, description = "Whether the hash chain is intact, and the first broken record; the same for the consent ledger under `consent_ledger`", body = Object),
         (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
     ))]
@@ -626,11 +626,18 @@ pub async fn audit_verify(
 ) -> Result<Response, Problem> {
     caller.require(STAFF, "verify the audit log")?;
     let v = state.store.verify_audit().await?;
+    let c = state.store.verify_consent().await?;
     Ok(axum::Json(json!({
         "intact": v.first_broken.is_none(),
         "records": v.records,
         "head": v.head,
         "first_broken": v.first_broken,
+        "consent_ledger": {
+            "intact": c.first_broken.is_none(),
+            "records": c.records,
+            "head": c.head,
+            "first_broken": c.first_broken,
+        },
     }))
     .into_response())
 }

@@ -124,32 +124,41 @@ pub fn gpc_signal(headers: &HeaderMap) -> bool {
 }
 
 type Reply = oneshot::Sender<Result<Vec<LedgerRow>, String>>;
+/// Events to append, and where to send their rows.
+type Append = (Vec<ConsentEvent>, Reply);
 
-/// The consent ledger and decisions, shared by every handler (cheap to clone).
+/// The consent ledger and decisions, shared by every handler: cheap to clone (one reference
+/// count, since handlers clone the application state on every call).
 #[derive(Clone)]
 pub struct ConsentService {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
     store: Store,
     decl: Arc<Declaration>,
-    policy: Arc<ConsentPolicy>,
-    index: Arc<RwLock<ConsentIndex>>,
+    policy: ConsentPolicy,
+    index: RwLock<ConsentIndex>,
     /// One catch-up at a time, so pages are applied in order.
-    catching_up: Arc<Mutex<()>>,
+    catching_up: Mutex<()>,
     /// The single writer task, started on first use (inside the runtime).
-    writer: Arc<OnceLock<mpsc::UnboundedSender<(Vec<ConsentEvent>, Reply)>>>,
+    writer: OnceLock<mpsc::UnboundedSender<Append>>,
 }
 
 impl ConsentService {
     /// A service with an empty index: call [`ConsentService::catch_up`] before answering
     /// decisions (`Bound::serve` does).
     pub fn new(store: Store, decl: Arc<Declaration>) -> Self {
-        let policy = Arc::new(ConsentPolicy::new(&decl));
+        let policy = ConsentPolicy::new(&decl);
         ConsentService {
-            store,
-            decl,
-            policy,
-            index: Arc::new(RwLock::new(ConsentIndex::default())),
-            catching_up: Arc::new(Mutex::new(())),
-            writer: Arc::new(OnceLock::new()),
+            inner: Arc::new(Shared {
+                store,
+                decl,
+                policy,
+                index: RwLock::new(ConsentIndex::default()),
+                catching_up: Mutex::new(()),
+                writer: OnceLock::new(),
+            }),
         }
     }
 
@@ -158,6 +167,7 @@ impl ConsentService {
     pub fn gpc_document(&self) -> serde_json::Value {
         let mut doc = serde_json::json!({ "gpc": true });
         if let Some(date) = self
+            .inner
             .decl
             .doc()
             .policy
@@ -171,7 +181,7 @@ impl ConsentService {
 
     /// The declaration compiled for decisions.
     pub fn policy(&self) -> &ConsentPolicy {
-        &self.policy
+        &self.inner.policy
     }
 
     /// The decision for `subject`, from memory.
@@ -180,7 +190,8 @@ impl ConsentService {
     }
 
     pub fn decide_at(&self, subject: &SubjectRef, query: &Query, now: i64) -> Decision {
-        self.read_index().decide(&self.policy, subject, query, now)
+        self.read_index()
+            .decide(&self.inner.policy, subject, query, now)
     }
 
     /// Many decisions under one read of the index.
@@ -191,14 +202,14 @@ impl ConsentService {
         let now = now_unix();
         let index = self.read_index();
         queries
-            .map(|(s, q)| index.decide(&self.policy, s, q, now))
+            .map(|(s, q)| index.decide(&self.inner.policy, s, q, now))
             .collect()
     }
 
     fn read_index(&self) -> std::sync::RwLockReadGuard<'_, ConsentIndex> {
         // A panic while holding the lock cannot leave the index half-updated: `apply` only
         // runs code that does not panic on valid events; recover the guard either way.
-        self.index.read().unwrap_or_else(|e| e.into_inner())
+        self.inner.index.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The subject's consent now, from memory.
@@ -245,7 +256,7 @@ impl ConsentService {
         check_notice(r.notice_version.as_deref(), r.text_hash.as_deref())?;
         let mut actions = Vec::with_capacity(r.choices.len() + 1);
         for c in &r.choices {
-            if !self.policy.declares(&c.target) {
+            if !self.inner.policy.declares(&c.target) {
                 return Err(ConsentError::Invalid(format!(
                     "`{}` is not declared: only the declaration's purposes and the categories of its cookies take consent",
                     c.target
@@ -293,7 +304,7 @@ impl ConsentService {
             Action::Consent {
                 target,
                 state: ConsentState::Given,
-            } => self.policy.expires_at(target, now),
+            } => self.inner.policy.expires_at(target, now),
             _ => None,
         };
         ConsentEvent {
@@ -415,7 +426,7 @@ impl ConsentService {
         let actions = {
             let index = self.read_index();
             pledge_core::consent::request_actions(
-                &self.policy,
+                self.policy(),
                 right,
                 index.state(subject),
                 now_unix(),
@@ -458,32 +469,44 @@ impl ConsentService {
             .await
             .map_err(|_| ConsentError::Writer("the writer stopped".into()))?
             .map_err(ConsentError::Writer)?;
-        self.catch_up().await?;
+        self.catch_up_to(rows.last().map_or(0, |r| r.seq)).await?;
         Ok(events
             .iter()
             .zip(&rows)
             .map(|(e, row)| Receipt {
                 seq: row.seq,
                 hash: row.hash.clone(),
-                document: pledge_core::consent::receipt(&self.decl, e, row.seq, &row.hash),
+                document: pledge_core::consent::receipt(&self.inner.decl, e, row.seq, &row.hash),
             })
             .collect())
     }
 
-    fn writer(&self) -> &mpsc::UnboundedSender<(Vec<ConsentEvent>, Reply)> {
-        self.writer.get_or_init(|| {
+    fn writer(&self) -> &mpsc::UnboundedSender<Append> {
+        self.inner.writer.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(write_batches(self.store.clone(), rx));
+            tokio::spawn(write_batches(self.inner.store.clone(), rx));
             tx
         })
     }
 
     /// Applies every ledger event the index has not seen yet, page by page.
     pub async fn catch_up(&self) -> Result<(), ConsentError> {
-        let _one_at_a_time = self.catching_up.lock().await;
+        self.catch_up_to(i64::MAX).await
+    }
+
+    /// Catches up unless the index already holds event `seq`: of many callers whose events
+    /// were committed in one group, the first reads them all and the others need not ask.
+    async fn catch_up_to(&self, seq: i64) -> Result<(), ConsentError> {
+        if self.read_index().last_seq() >= seq {
+            return Ok(());
+        }
+        let _one_at_a_time = self.inner.catching_up.lock().await;
+        if self.read_index().last_seq() >= seq {
+            return Ok(());
+        }
         loop {
             let after = self.read_index().last_seq();
-            let rows = self.store.consent_rows_after(after, PAGE).await?;
+            let rows = self.inner.store.consent_rows_after(after, PAGE).await?;
             if rows.is_empty() {
                 return Ok(());
             }
@@ -491,7 +514,7 @@ impl ConsentService {
                 .iter()
                 .map(|r| Ok((r.seq, r.event()?)))
                 .collect::<Result<Vec<_>, pledge_store::Error>>()?;
-            let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+            let mut index = self.inner.index.write().unwrap_or_else(|e| e.into_inner());
             for (seq, e) in &events {
                 index.apply(*seq, e);
             }
@@ -519,7 +542,7 @@ impl ConsentService {
 /// The single ledger writer: takes whatever is waiting (up to [`MAX_BATCH`] events), writes
 /// it in one transaction, and answers each caller with its rows. While one batch commits the
 /// next one gathers: group commit.
-async fn write_batches(store: Store, mut rx: mpsc::UnboundedReceiver<(Vec<ConsentEvent>, Reply)>) {
+async fn write_batches(store: Store, mut rx: mpsc::UnboundedReceiver<Append>) {
     while let Some(first) = rx.recv().await {
         let mut waiting = vec![first];
         let mut count = waiting[0].0.len();

@@ -11,11 +11,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pledge_core::consent::{
-    ConsentState, Decision, Method, Query, SubjectRef, Target, parse_cookie_category,
+    ConsentState, Method, Query, SubjectRef, Target, parse_cookie_category,
 };
 use pledge_core::types::CategoryId;
 use pledge_store::Role;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
@@ -83,13 +83,6 @@ pub struct LinkIn {
     pub anonymous: String,
 }
 
-/// One decision as the API returns it.
-#[derive(Debug, Serialize)]
-struct DecisionOut<'a> {
-    #[serde(flatten)]
-    decision: &'a Decision,
-}
-
 fn subject(s: &str) -> Result<SubjectRef, Problem> {
     s.parse()
         .map_err(|e: pledge_core::types::ParseError| Problem::invalid(format!("`subject`: {e}")))
@@ -147,10 +140,7 @@ pub async fn decide(
     let ApiJson(body) = body?;
     let (subject, query) = query(&body)?;
     let decision = state.consent.decide(&subject, &query);
-    Ok(axum::Json(DecisionOut {
-        decision: &decision,
-    })
-    .into_response())
+    Ok(axum::Json(decision).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/decisions/batch", tag = "consent", request_body = BatchIn,

@@ -61,6 +61,10 @@ async fn env(name: &str, settings: Settings) -> Env {
     ))
     .await
     .unwrap();
+    env_on(store, dir, settings).await
+}
+
+async fn env_on(store: Store, dir: PathBuf, settings: Settings) -> Env {
     let (_, admin) = store
         .create_key(Role::Admin, None, "test", 1)
         .await
@@ -210,6 +214,21 @@ async fn the_configuration_and_assets_are_served_with_etags() {
         assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{path}");
         assert!(again.body.is_empty());
     }
+    // A browser that sends Sec-GPC: 1 is told so, under another ETag.
+    let plain = e.get("/banner/config.json").await;
+    let signalled = e
+        .send(
+            Request::get("/banner/config.json")
+                .header("sec-gpc", "1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(plain.json()["gpc"], json!(false));
+    assert_eq!(signalled.json()["gpc"], json!(true));
+    assert_ne!(plain.header(header::ETAG), signalled.header(header::ETAG));
+    assert_eq!(signalled.header(header::VARY), Some("Origin, Sec-GPC"));
+
     let script = e.get("/banner.js").await;
     assert!(
         script
@@ -276,7 +295,10 @@ async fn cors_answers_only_the_declared_origins() {
 
 #[tokio::test]
 async fn banner_choices_reach_the_ledger_with_their_evidence() {
-    let e = env("choices", settings()).await;
+    choices_reach_the_ledger(&env("choices", settings()).await).await;
+}
+
+async fn choices_reach_the_ledger(e: &Env) {
     let config = e.config().await;
     let subject = format!("visitor:{VISITOR}");
 
@@ -291,7 +313,25 @@ async fn banner_choices_reach_the_ledger_with_their_evidence() {
         reply.header(header::ACCESS_CONTROL_ALLOW_ORIGIN),
         Some("https://shop.example")
     );
-    assert_eq!(reply.json()["receipts"].as_array().unwrap().len(), 2);
+    let receipts = reply.json()["receipts"].clone();
+    assert_eq!(receipts.as_array().unwrap().len(), 2);
+    // Each receipt names the notice and the text shown, the method and the evidence.
+    let receipt = &receipts[0]["receipt"];
+    assert_eq!(receipt["method"], "banner");
+    assert_eq!(receipt["notice"]["version"], config["notice"]["version"]);
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            receipt["notice"]["text_sha256"].as_str().unwrap()
+        ),
+        config["text_hash"].as_str().unwrap()
+    );
+    let ip = std::net::IpAddr::from([203, 0, 113, 77]);
+    assert_eq!(
+        receipt["evidence"],
+        json!({"ip_truncated": pledge_core::consent::truncate_ip(ip), "user_agent": "test-agent/1.0"})
+    );
+    assert!(!receipt.to_string().contains("203.0.113.77"));
     assert_eq!(
         e.state_of(&subject, &cookies("analytics")),
         Some((ConsentState::Given, ConsentMethod::Banner))
@@ -448,6 +488,28 @@ async fn minting_links_needs_a_role_a_key_and_marketing_purposes() {
             .contains("/preferences?token=")
     );
 
+    // Minting is audited, the subject only as a hash.
+    let audit = e.state.store.audit_records(0, 1000).await.unwrap();
+    let minted = audit
+        .iter()
+        .find(|r| r.action == "consent.links_minted")
+        .expect("an audit record of the minting");
+    assert!(minted.actor.starts_with("key:"));
+    assert_eq!(
+        minted.detail["links"],
+        json!(["preferences", "unsubscribe"])
+    );
+    assert!(!minted.detail.to_string().contains("user-42"));
+    assert!(
+        e.state
+            .store
+            .verify_audit()
+            .await
+            .unwrap()
+            .first_broken
+            .is_none()
+    );
+
     let openapi = e.get("/v1/openapi.json").await.json();
     assert!(
         openapi["paths"]["/v1/subjects/{subject}/preference-links"]["post"].is_object(),
@@ -484,6 +546,8 @@ async fn the_preference_centre_shows_and_changes_each_choice() {
         !html.contains(">Orders<"),
         "a contract purpose is no choice"
     );
+    let main = &html[html.find("<main>").unwrap()..html.find("</main>").unwrap()];
+    insta::assert_snapshot!("preference_centre", main.replace(&token, "[token]"));
 
     // Turning the newsletter on is one click; so is turning it off.
     let form = "application/x-www-form-urlencoded";
@@ -569,7 +633,10 @@ async fn the_preference_centre_shows_and_changes_each_choice() {
 
 #[tokio::test]
 async fn one_click_unsubscribe_withdraws_on_post_only() {
-    let e = env("unsubscribe", settings()).await;
+    unsubscribe_withdraws_on_post_only(&env("unsubscribe", settings()).await).await;
+}
+
+async fn unsubscribe_withdraws_on_post_only(e: &Env) {
     let links = e
         .mint(&e.admin, "user-7", json!({"purposes": ["newsletter"]}))
         .await
@@ -627,10 +694,39 @@ async fn one_click_unsubscribe_withdraws_on_post_only() {
             .map(|c| c.seq)
             .max()
     };
-    let before = seq(&e);
+    let before = seq(e);
     let again = e
         .form(&unsubscribe, form, "List-Unsubscribe=One-Click")
         .await;
     assert_eq!(again.status, StatusCode::OK);
-    assert_eq!(seq(&e), before);
+    assert_eq!(seq(e), before);
+}
+
+/// The ledger's two paths here, choices from the banner and one-click unsubscribe, on a
+/// PostgreSQL store (the server that scripts/test.sh starts).
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_postgres_store() {
+    let Some(url) =
+        pledge_testkit::require!(pledge_testkit::POSTGRES_URL, pledge_testkit::postgres_url())
+    else {
+        return;
+    };
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut buf = [0u8; 6];
+    getrandom::fill(&mut buf).unwrap();
+    let name = format!(
+        "pledge_banner_{}",
+        buf.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    let store = Store::open(&format!("{base}/{name}")).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("pledge-banner-pg-{}", std::process::id()));
+    let e = env_on(store, dir, settings()).await;
+    choices_reach_the_ledger(&e).await;
+    unsubscribe_withdraws_on_post_only(&e).await;
 }

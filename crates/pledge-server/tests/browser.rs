@@ -25,7 +25,7 @@ struct Site {
     page: String,
     state: AppState,
     dir: PathBuf,
-    _runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Runtime,
 }
 
 impl Drop for Site {
@@ -47,6 +47,11 @@ fn browser(test: &str) -> Option<Browser> {
 }
 
 fn site(name: &str) -> Site {
+    site_of(name, SHOP)
+}
+
+/// The servers for a declaration of the test's own.
+fn site_of(name: &str, declaration: &str) -> Site {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -64,7 +69,8 @@ fn site(name: &str) -> Site {
         ))
         .await
         .unwrap();
-        let decl = pledge_core::load(&pledge_core::SourceMap::single("shop.toml", SHOP)).unwrap();
+        let decl =
+            pledge_core::load(&pledge_core::SourceMap::single("shop.toml", declaration)).unwrap();
         let config = Config {
             workers: 0,
             banner: Settings {
@@ -105,7 +111,7 @@ fn site(name: &str) -> Site {
         page,
         state,
         dir,
-        _runtime: runtime,
+        runtime,
     }
 }
 
@@ -148,6 +154,12 @@ fn ran(b: &Browser) -> Value {
     b.run("return window.ran").unwrap()
 }
 
+/// The `src` of the advertising pixel, which waits for its category in `data-src`.
+fn pixel(b: &Browser) -> Value {
+    b.run("return document.getElementById('pixel').getAttribute('src')")
+        .unwrap()
+}
+
 fn banner_shown(b: &Browser) {
     b.wait_for(
         "the banner",
@@ -186,8 +198,9 @@ fn accept_runs_analytics_and_withdrawing_stops_it() {
     b.goto(&s.page).unwrap();
     banner_shown(&b);
 
-    // Nothing optional runs before a choice.
+    // Nothing optional runs before a choice, and the advertising pixel is not loaded.
     assert_eq!(ran(&b), json!({"essential": true}));
+    assert_eq!(pixel(&b), Value::Null);
 
     // The dialog is labelled, has the focus, and accepting and refusing look the same.
     let a11y = b
@@ -222,6 +235,7 @@ fn accept_runs_analytics_and_withdrawing_stops_it() {
     )
     .unwrap();
     assert_eq!(ran(&b)["advertising"], json!(true));
+    assert_eq!(pixel(&b), json!("/pixel.gif"));
     let subject = visitor(&b);
     s.wait_for_ledger(&subject, &cookies("analytics"), ConsentState::Given);
     assert_eq!(
@@ -260,6 +274,42 @@ fn accept_runs_analytics_and_withdrawing_stops_it() {
         s.ledger(&subject, &cookies("advertising")).map(|(s, _)| s),
         Some(ConsentState::Withdrawn)
     );
+
+    // The store holds each choice, in order, with its evidence, and the chain is intact.
+    let (history, verified) = s.runtime.block_on(async {
+        let store = &s.state.store;
+        let history = store
+            .consent_history(&[subject.parse().unwrap()])
+            .await
+            .unwrap();
+        (history, store.verify_consent().await.unwrap())
+    });
+    let analytics: Vec<_> = history
+        .iter()
+        .filter(|r| r.target.as_deref() == Some("cookies:analytics"))
+        .map(|r| {
+            (
+                r.state.as_str(),
+                r.method.as_str(),
+                r.ip.as_deref(),
+                r.notice_version.is_some() && r.text_hash.is_some(),
+            )
+        })
+        .collect();
+    let ip = pledge_core::consent::truncate_ip([127, 0, 0, 1].into());
+    assert_eq!(
+        analytics,
+        [
+            ("given", "banner", Some(ip.as_str()), true),
+            ("withdrawn", "banner", Some(ip.as_str()), true)
+        ]
+    );
+    assert!(history.iter().all(|r| {
+        r.user_agent
+            .as_deref()
+            .is_some_and(|ua| ua.contains("Chrome"))
+    }));
+    assert!(verified.first_broken.is_none(), "{verified:?}");
 }
 
 #[test]
@@ -285,6 +335,30 @@ fn reject_keeps_everything_blocked_after_reload() {
         "a choice made is not asked again"
     );
     assert_eq!(ran(&b), json!({"essential": true}));
+    assert_eq!(pixel(&b), Value::Null);
+    assert_eq!(
+        b.run("return Pledge.allowed('analytics')").unwrap(),
+        json!(false)
+    );
+
+    // Accept and at once reject: the ledger gets both in that order and ends withdrawn;
+    // the page reloads without analytics.
+    b.run(
+        "window.beforeWithdrawal = true;
+         Pledge.open();
+         document.querySelector('[data-pledge-action=accept]').click();
+         Pledge.open();
+         document.querySelector('[data-pledge-action=reject]').click();
+         return true;",
+    )
+    .unwrap();
+    s.wait_for_ledger(&subject, &cookies("analytics"), ConsentState::Withdrawn);
+    b.wait_for(
+        "the reload after withdrawal",
+        "return window.beforeWithdrawal === undefined && !!window.Pledge && document.readyState === 'complete'",
+    )
+    .unwrap();
+    assert_eq!(ran(&b)["analyticsFile"], Value::Null);
     assert_eq!(
         b.run("return Pledge.allowed('analytics')").unwrap(),
         json!(false)
@@ -338,6 +412,7 @@ fn global_privacy_control_keeps_advertising_off() {
         current.opted_out_since.is_some(),
         "the Sec-GPC header records an opt-out: {current:?}"
     );
+    assert_eq!(pixel(&b), Value::Null);
     reload(&b);
     assert_eq!(ran(&b)["advertising"], Value::Null);
     assert_eq!(ran(&b)["analyticsFile"], json!(1));
@@ -365,6 +440,21 @@ fn the_banner_works_with_the_keyboard_alone() {
         panic!("Tab never reached {target}; focus is on {}", focused(b));
     };
 
+    // Every control has a name a screen reader can announce.
+    let named = b
+        .run(
+            "var d = document.getElementById('pledge-banner');
+             var boxes = Array.prototype.every.call(d.querySelectorAll('input'), function (i) {
+               return !!d.querySelector('label[for=\"' + i.id + '\"]') && !!i.getAttribute('aria-describedby');
+             });
+             var buttons = Array.prototype.every.call(d.querySelectorAll('button'), function (x) {
+               return x.textContent.trim().length > 0;
+             });
+             return boxes && buttons;",
+        )
+        .unwrap();
+    assert_eq!(named, json!(true));
+
     // Choose: open the categories, tick analytics with Space, save with Enter.
     tab_to(&b, "choose");
     b.press(&[keys::ENTER]).unwrap();
@@ -383,6 +473,12 @@ fn the_banner_works_with_the_keyboard_alone() {
     )
     .unwrap();
     assert_eq!(ran(&b)["advertising"], Value::Null);
+    assert_eq!(
+        b.run("var s = document.getElementById('pledge-status'); return [s.getAttribute('role'), s.textContent]")
+            .unwrap(),
+        json!(["status", "Your cookie choice is saved."]),
+        "the choice is announced to screen readers"
+    );
     let subject = visitor(&b);
     s.wait_for_ledger(&subject, &cookies("analytics"), ConsentState::Given);
     s.wait_for_ledger(&subject, &cookies("advertising"), ConsentState::Refused);
@@ -445,4 +541,66 @@ fn the_preference_centre_changes_a_choice_with_one_click() {
         label.as_str().unwrap().starts_with("Turn off"),
         "withdrawing is the same one click: {label}"
     );
+}
+
+#[test]
+fn a_gpc_header_alone_is_honoured() {
+    let Some(b) = browser("a_gpc_header_alone_is_honoured") else {
+        return;
+    };
+    let s = site("gpc-header");
+    // Only the header: the page cannot see the signal, the server tells the banner.
+    b.cdp("Network.enable", json!({})).unwrap();
+    b.cdp(
+        "Network.setExtraHTTPHeaders",
+        json!({"headers": {"Sec-GPC": "1"}}),
+    )
+    .unwrap();
+    b.goto(&s.page).unwrap();
+    banner_shown(&b);
+    assert_eq!(
+        b.run("return navigator.globalPrivacyControl === true")
+            .unwrap(),
+        json!(false)
+    );
+    b.click(&b.find("[data-pledge-action=accept]").unwrap())
+        .unwrap();
+    b.wait_for(
+        "the analytics scripts",
+        "return window.ran.analyticsFile === 1",
+    )
+    .unwrap();
+    assert_eq!(ran(&b)["advertising"], Value::Null);
+    let subject = visitor(&b);
+    s.wait_for_ledger(&subject, &cookies("analytics"), ConsentState::Given);
+    assert_eq!(
+        s.ledger(&subject, &cookies("advertising")).map(|(s, _)| s),
+        Some(ConsentState::Refused)
+    );
+}
+
+#[test]
+fn nothing_to_ask_shows_no_banner() {
+    let Some(b) = browser("nothing_to_ask_shows_no_banner") else {
+        return;
+    };
+    // Only strictly necessary cookies: no consent to ask for, so no banner and no button.
+    let essential_only = SHOP
+        .split("[[cookies]]")
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("[[cookies]]");
+    assert!(!essential_only.contains("_stats"));
+    let s = site_of("essential-only", &essential_only);
+    b.goto(&s.page).unwrap();
+    b.wait_for(
+        "the banner script",
+        "return !!window.Pledge && Pledge.allowed('strictly_necessary')",
+    )
+    .unwrap();
+    let shown = b
+        .run("return [!!document.getElementById('pledge-banner'), !!document.querySelector('.pledge-reopen')]")
+        .unwrap();
+    assert_eq!(shown, json!([false, false]));
+    assert_eq!(ran(&b), json!({"essential": true}));
 }

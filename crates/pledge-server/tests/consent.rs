@@ -334,6 +334,18 @@ async fn suite(e: &Env) {
 
     let v = e.state.store.verify_consent().await.unwrap();
     assert_eq!(v.first_broken, None);
+    let (s, j) = e
+        .call(
+            Method::GET,
+            "/v1/audit/verify",
+            Some(Role::Admin),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(j["consent_ledger"]["intact"], true, "{j}");
+    assert_eq!(j["consent_ledger"]["records"], v.records);
 }
 
 async fn bad_input(e: &Env) {

@@ -232,6 +232,17 @@ impl Default for Walker {
 }
 
 impl Walker {
+    /// A walker for the part of a chain that starts at `seq`, trusting `prev` as the hash
+    /// before it: parts are walked side by side and their joins checked afterwards.
+    pub fn starting_at(seq: i64, prev: &str) -> Self {
+        Walker {
+            expected_seq: seq,
+            prev: prev.to_string(),
+            records: 0,
+            broken: None,
+        }
+    }
+
     /// Checks the next record; false once the chain is broken (the rest need not be read).
     pub fn push(&mut self, r: &impl Chained) -> bool {
         if self.broken.is_some() {

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod forward;
 mod intake;
 pub mod ledger;
+mod links;
 mod migrate;
 pub mod notify;
 mod public;

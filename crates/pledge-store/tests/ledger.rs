@@ -66,6 +66,13 @@ async fn suite(store: &Store, tamper: bool) {
     assert_eq!(v.records, 152);
     assert_eq!(v.first_broken, None);
     assert_eq!(v.head, more[1].hash);
+    for (parts, size) in [(5, 7), (4, 38), (152, 1), (300, 1)] {
+        assert_eq!(
+            store.verify_consent_in_parts(parts, size).await.unwrap(),
+            v,
+            "{parts} parts of {size}"
+        );
+    }
 
     // One audit record per group, naming its range and head.
     let audit = store.audit_records(0, 100).await.unwrap();
@@ -103,6 +110,34 @@ async fn suite(store: &Store, tamper: bool) {
         let v = store.verify_consent().await.unwrap();
         assert_eq!(v.first_broken.as_ref().map(|b| b.seq), Some(40));
         assert_eq!(v.records, 39);
+        // Walked in parts side by side, the same event is named, wherever the cuts fall.
+        for (parts, size) in [(5, 7), (3, 39), (4, 40), (200, 1)] {
+            let v = store.verify_consent_in_parts(parts, size).await.unwrap();
+            assert_eq!(
+                v.first_broken.as_ref().map(|b| b.seq),
+                Some(40),
+                "{parts} parts"
+            );
+            assert_eq!(v.records, 39, "{parts} parts");
+        }
+        // Removing a whole part's worth of events is named at the first one missing.
+        store
+            .execute_raw("DROP TRIGGER consent_events_no_delete")
+            .await
+            .unwrap();
+        store
+            .execute_raw("DELETE FROM consent_events WHERE seq BETWEEN 11 AND 20")
+            .await
+            .unwrap();
+        for (parts, size) in [(1, 1000), (15, 10), (7, 3)] {
+            let v = store.verify_consent_in_parts(parts, size).await.unwrap();
+            assert_eq!(
+                v.first_broken.as_ref().map(|b| b.seq),
+                Some(11),
+                "{parts} parts"
+            );
+            assert_eq!(v.records, 10, "{parts} parts");
+        }
     }
 }
 

@@ -98,6 +98,21 @@ pub struct Element(String);
 impl Browser {
     /// Starts ChromeDriver on a free loopback port and opens a session of `chromium`.
     pub fn start(chromedriver: &Path, chromium: &Path) -> Result<Browser, Error> {
+        // The free port may be taken again before ChromeDriver binds it: try another.
+        let mut attempt = 0;
+        let browser = loop {
+            attempt += 1;
+            match Browser::start_driver(chromedriver) {
+                Ok(browser) => break browser,
+                Err(e) if attempt >= 3 => return Err(e),
+                Err(_) => {}
+            }
+        };
+        browser.open_session(chromium)
+    }
+
+    /// Starts ChromeDriver on a free port and waits until it answers.
+    fn start_driver(chromedriver: &Path) -> Result<Browser, Error> {
         let port = free_port()?;
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
@@ -107,6 +122,7 @@ impl Browser {
             .spawn()?;
         let profile =
             std::env::temp_dir().join(format!("pledge-chromium-{}-{port}", std::process::id()));
+        // From here on, dropping `browser` stops the driver.
         let mut browser = Browser {
             driver,
             port,
@@ -114,9 +130,14 @@ impl Browser {
             profile,
         };
         browser.wait_until_ready()?;
+        Ok(browser)
+    }
+
+    /// Opens a headless session of `chromium` with a fresh profile.
+    fn open_session(mut self, chromium: &Path) -> Result<Browser, Error> {
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| (*s).to_string()).collect();
-        args.push(format!("--user-data-dir={}", browser.profile.display()));
-        let created = browser.call(
+        args.push(format!("--user-data-dir={}", self.profile.display()));
+        let created = self.call(
             "POST",
             "/session",
             Some(&json!({
@@ -126,16 +147,19 @@ impl Browser {
                 }}
             })),
         )?;
-        browser.session = created["sessionId"]
+        self.session = created["sessionId"]
             .as_str()
             .ok_or_else(|| Error::Protocol(format!("no session id in {created}")))?
             .to_string();
-        Ok(browser)
+        Ok(self)
     }
 
-    fn wait_until_ready(&self) -> Result<(), Error> {
+    fn wait_until_ready(&mut self) -> Result<(), Error> {
         let deadline = Instant::now() + PATIENCE;
         loop {
+            if let Ok(Some(status)) = self.driver.try_wait() {
+                return Err(Error::NotReady(format!("chromedriver exited ({status})")));
+            }
             match self.call("GET", "/status", None) {
                 Ok(status) if status["ready"] == true => return Ok(()),
                 Ok(_) | Err(Error::Io(_)) if Instant::now() < deadline => {

@@ -13,7 +13,7 @@ mod pages;
 pub mod token;
 mod unsubscribe;
 
-use crate::consent::{Choice, RecordConsent, gpc_signal};
+use crate::consent::{Choice, RecordConsent, SubjectConsent, gpc_signal};
 use crate::problem::{ApiJson, Problem};
 use crate::{AppState, Caller, now_unix};
 use axum::extract::{ConnectInfo, Path, State};
@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use pledge_core::banner::{self as core_banner, BannerConfig};
-use pledge_core::consent::{ConsentState, Method, SubjectRef, Target};
+use pledge_core::consent::{ConsentState, Method, SubjectRef, Target, cookie_category_name};
 use pledge_core::plan::CivilTime;
 use pledge_core::types::PurposeId;
 use pledge_store::Role;
@@ -50,7 +50,8 @@ pub struct Settings {
     /// The server's address as people reach it, for the links it mints
     /// (`https://privacy.shop.example`). Absent: taken from the call's `Host`.
     pub public_url: Option<String>,
-    /// Writes (choices, unsubscribes) each network (/24 or /48) may make per minute.
+    /// Writes (choices, unsubscribes) each network (/24 or /48) may make per minute, per
+    /// replica; 0: no limit.
     pub writes_per_minute: u32,
     /// Take the client's address from the last `X-Forwarded-For` entry (behind a proxy).
     pub trust_forwarded_for: bool,
@@ -80,6 +81,7 @@ impl Settings {
     pub const ORIGINS_ENV: &'static str = "PLEDGE_BANNER_ORIGINS";
     pub const PUBLIC_URL_ENV: &'static str = "PLEDGE_PUBLIC_URL";
     pub const TRUST_FORWARDED_ENV: &'static str = "PLEDGE_TRUST_FORWARDED_FOR";
+    pub const WRITES_PER_MINUTE_ENV: &'static str = "PLEDGE_BANNER_WRITES_PER_MINUTE";
 
     /// Reads the settings through `var` (the caller's access to the environment): a link key
     /// shorter than [`token::MIN_KEY_LEN`] is an error, origins are comma-separated.
@@ -105,6 +107,14 @@ impl Settings {
         settings.public_url = var(Self::PUBLIC_URL_ENV).filter(|u| !u.is_empty());
         settings.trust_forwarded_for =
             var(Self::TRUST_FORWARDED_ENV).is_some_and(|v| v == "1" || v == "true");
+        if let Some(n) = var(Self::WRITES_PER_MINUTE_ENV).filter(|v| !v.is_empty()) {
+            settings.writes_per_minute = n.trim().parse().map_err(|_| {
+                format!(
+                    "{} must be a whole number (0: no limit), not `{n}`",
+                    Self::WRITES_PER_MINUTE_ENV
+                )
+            })?;
+        }
         Ok(settings)
     }
 }
@@ -112,8 +122,9 @@ impl Settings {
 /// What the banner routes compute once per process.
 pub(crate) struct Banner {
     config: BannerConfig,
-    config_json: String,
-    config_etag: String,
+    /// The configuration as served, without and with `"gpc": true` (the answer to a call
+    /// that carried `Sec-GPC: 1`), each with its ETag.
+    config_json: [(String, String); 2],
     script_etag: String,
     style_etag: String,
     origins: Vec<String>,
@@ -123,14 +134,18 @@ pub(crate) struct Banner {
 impl Banner {
     fn new(state: &AppState) -> Self {
         let config = core_banner::config(&state.decl);
-        // The configuration holds only strings, numbers, booleans and lists.
-        let config_json = serde_json::to_string(&config).unwrap_or_default();
+        let config_json = [false, true].map(|gpc| {
+            // The configuration holds only strings, numbers, booleans and lists.
+            let mut value = serde_json::to_value(&config).unwrap_or_default();
+            value["gpc"] = json!(gpc);
+            let text = value.to_string();
+            (etag(text.as_bytes()), text)
+        });
         let mut origins = state.config.banner.origins.clone();
         if let Some(origin) = config.notice.url.as_deref().and_then(origin_of) {
             origins.push(origin);
         }
         Banner {
-            config_etag: etag(config_json.as_bytes()),
             script_etag: etag(SCRIPT.as_bytes()),
             style_etag: etag(STYLE.as_bytes()),
             config,
@@ -154,6 +169,14 @@ fn origin_of(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let host = rest.split(['/', '?', '#']).next()?;
     (!host.is_empty()).then(|| format!("{scheme}://{host}"))
+}
+
+/// Whether the caller's `If-None-Match` names `tag`: it has the current version.
+fn unchanged(headers: &HeaderMap, tag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
 }
 
 fn etag(bytes: &[u8]) -> String {
@@ -193,11 +216,7 @@ fn asset(
         (header::CONTENT_TYPE, content_type),
     ];
     let etag_value = HeaderValue::from_str(tag).unwrap_or(HeaderValue::from_static("\"\""));
-    let unchanged = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
-    let mut response = if unchanged {
+    let mut response = if unchanged(headers, tag) {
         (StatusCode::NOT_MODIFIED, cache).into_response()
     } else {
         (cache, body).into_response()
@@ -219,27 +238,28 @@ async fn style(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Resp
     asset(&headers, STYLE, &b.style_etag, "text/css; charset=utf-8")
 }
 
+/// `GET /banner/config.json`. A browser that sends `Sec-GPC: 1` is told so (`"gpc": true`),
+/// so the script honours the signal even where the page cannot see it in
+/// `navigator.globalPrivacyControl`.
 async fn config(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Response {
-    let unchanged = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == b.config_etag));
-    let mut response = if unchanged {
+    let (tag, body) = &b.config_json[usize::from(gpc_signal(&headers))];
+    let mut response = if unchanged(&headers, tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (
-            [(header::CONTENT_TYPE, "application/json")],
-            b.config_json.clone(),
-        )
-            .into_response()
+        ([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response()
     };
     let h = response.headers_mut();
     // Revalidate every time: a new declaration after a restart is a new notice.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Ok(tag) = HeaderValue::from_str(&b.config_etag) {
+    if let Ok(tag) = HeaderValue::from_str(tag) {
         h.insert(header::ETAG, tag);
     }
-    cors(&b, &headers, response)
+    let mut response = cors(&b, &headers, response);
+    // The answer depends on the signal too.
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Origin, Sec-GPC"));
+    response
 }
 
 /// Adds the CORS headers for an allowed origin.
@@ -348,35 +368,7 @@ async fn record_choice_inner(
     }
     let gpc_header = gpc_signal(headers);
     let previous = state.consent.current(&subject);
-    let mut choices = Vec::new();
-    for (name, accepted) in &body.categories {
-        let category = b
-            .config
-            .categories
-            .iter()
-            .find(|c| pledge_core::consent::cookie_category_name(c.id) == name)
-            .ok_or_else(|| {
-                Problem::invalid(format!("`{name}` is not a category this banner offers"))
-            })?;
-        if category.essential {
-            return Err(Problem::invalid(format!(
-                "`{name}` is essential: it needs no consent and is not asked"
-            )));
-        }
-        // Global Privacy Control wins over "accept all" for sale, sharing and advertising.
-        let on = *accepted && !(category.gpc_opt_out && (gpc_header || body.gpc));
-        let target = Target::Cookies(category.id);
-        let was_given = previous
-            .consents
-            .iter()
-            .any(|c| c.target == target && c.state == ConsentState::Given);
-        let state = match (on, was_given) {
-            (true, _) => ConsentState::Given,
-            (false, true) => ConsentState::Withdrawn,
-            (false, false) => ConsentState::Refused,
-        };
-        choices.push(Choice { target, state });
-    }
+    let choices = choices(b, &body, gpc_header, &previous)?;
     let receipts = state
         .consent
         .record(RecordConsent {
@@ -400,6 +392,46 @@ async fn record_choice_inner(
         axum::Json(json!({ "receipts": receipts })),
     )
         .into_response())
+}
+
+/// The ledger's choice for each category of the body: given, refused, or withdrawn when it
+/// was given before. Only the banner's optional categories may be sent.
+fn choices(
+    b: &Banner,
+    body: &BannerChoice,
+    gpc_header: bool,
+    previous: &SubjectConsent,
+) -> Result<Vec<Choice>, Problem> {
+    let mut choices = Vec::new();
+    for (name, accepted) in &body.categories {
+        let category = b
+            .config
+            .categories
+            .iter()
+            .find(|c| cookie_category_name(c.id) == name)
+            .ok_or_else(|| {
+                Problem::invalid(format!("`{name}` is not a category this banner offers"))
+            })?;
+        if category.essential {
+            return Err(Problem::invalid(format!(
+                "`{name}` is essential: it needs no consent and is not asked"
+            )));
+        }
+        // Global Privacy Control wins over "accept all" for sale, sharing and advertising.
+        let on = *accepted && !(category.gpc_opt_out && (gpc_header || body.gpc));
+        let target = Target::Cookies(category.id);
+        let was_given = previous
+            .consents
+            .iter()
+            .any(|c| c.target == target && c.state == ConsentState::Given);
+        let state = match (on, was_given) {
+            (true, _) => ConsentState::Given,
+            (false, true) => ConsentState::Withdrawn,
+            (false, false) => ConsentState::Refused,
+        };
+        choices.push(Choice { target, state });
+    }
+    Ok(choices)
 }
 
 /// The ledger keeps text hashes as bare hex.
@@ -578,8 +610,22 @@ pub async fn mint_links(
             },
         });
     }
+    let mut kinds = vec!["preferences"];
+    if out.get("unsubscribe").is_some() {
+        kinds.push("unsubscribe");
+    }
+    // The links let their holder change the person's choices: who made them is kept.
+    state
+        .store
+        .record_links_minted(
+            subject.as_str(),
+            &kinds,
+            &request.purposes,
+            &caller.actor(),
+            now,
+        )
+        .await?;
     let mut response = axum::Json(out).into_response();
-    // The links let their holder change the person's choices.
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -647,6 +693,7 @@ mod tests {
             ),
             ("PLEDGE_PUBLIC_URL", "https://privacy.shop.example"),
             ("PLEDGE_TRUST_FORWARDED_FOR", "1"),
+            ("PLEDGE_BANNER_WRITES_PER_MINUTE", "600"),
         ]))
         .expect("valid settings");
         assert_eq!(s.origins, ["https://shop.example", "http://127.0.0.1:3000"]);
@@ -656,11 +703,15 @@ mod tests {
             Some("https://privacy.shop.example")
         );
         assert!(s.trust_forwarded_for);
+        assert_eq!(s.writes_per_minute, 600);
 
         let none = Settings::from_vars(vars(&[])).expect("nothing set is valid");
         assert!(none.link_key.is_empty() && none.origins.is_empty() && !none.trust_forwarded_for);
+        assert_eq!(none.writes_per_minute, 60);
         let short = Settings::from_vars(vars(&[("PLEDGE_LINK_KEY", "short")]));
         assert!(short.is_err());
+        let many = Settings::from_vars(vars(&[("PLEDGE_BANNER_WRITES_PER_MINUTE", "many")]));
+        assert!(many.is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::token::{self, Link, LinkKind, TokenError};
 use super::{Banner, client_ip, link_key, user_agent};
-use crate::consent::{Choice, RecordConsent};
+use crate::consent::{Choice, RecordConsent, SubjectConsent};
 use crate::problem::Problem;
 use crate::{AppState, now_unix};
 use axum::Extension;
@@ -26,6 +26,12 @@ static TEMPLATES: LazyLock<Result<Environment<'static>, minijinja::Error>> =
 
 fn environment() -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()?,
+    );
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     // The one HTML escaper of the project; the built-in one also escapes `/`.
     env.set_formatter(|out, state, value| match value.as_str() {
@@ -193,10 +199,7 @@ fn capitalised(s: &str) -> String {
 }
 
 /// Whether a preference is on for the subject now, and since when.
-pub(super) fn is_on(
-    current: &crate::consent::SubjectConsent,
-    p: &Preference,
-) -> (bool, Option<i64>) {
+pub(super) fn is_on(current: &SubjectConsent, p: &Preference) -> (bool, Option<i64>) {
     match p.basis {
         PreferenceBasis::Consent => {
             let latest = current
@@ -213,6 +216,12 @@ pub(super) fn is_on(
             None,
         ),
     }
+}
+
+/// `2026-11-22`: the day of a time, as the page shows it.
+fn day(t: i64) -> String {
+    let stamp = CivilTime::from_unix(t).to_rfc3339();
+    stamp.get(..10).unwrap_or(&stamp).to_string()
 }
 
 /// `GET /preferences?token=...`
@@ -244,7 +253,7 @@ pub(super) async fn preference_centre(
                     PreferenceBasis::Objection => "objection",
                 },
                 on,
-                since => since.map(|t| CivilTime::from_unix(t).to_rfc3339()[..10].to_string()),
+                since => since.map(day),
             }
         })
         .collect();

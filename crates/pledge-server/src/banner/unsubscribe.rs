@@ -34,6 +34,10 @@ fn named<'a>(all: &'a [Preference], link: &Link) -> Vec<&'a Preference> {
 }
 
 fn names(chosen: &[&Preference]) -> String {
+    if chosen.is_empty() {
+        // The declaration no longer has the purposes the link was made for.
+        return "nothing: this mailing no longer exists".to_string();
+    }
     chosen
         .iter()
         .map(|p| p.name.as_str())

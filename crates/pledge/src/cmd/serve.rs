@@ -269,6 +269,12 @@ async fn serve(args: Args) -> Result<ExitCode> {
             "  curl -s -H 'Content-Type: application/json' -d '{{\"code\":\"CODE\"}}' http://{addr}/public/requests/REQUEST_ID/verify"
         );
         println!(
+            "  curl -s -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' \\\n    -d '{{\"purposes\":[\"newsletter\"]}}' http://{addr}/v1/subjects/customer-1/preference-links"
+        );
+        println!(
+            "  (open the preferences URL it prints; the unsubscribe URL takes a POST of List-Unsubscribe=One-Click)"
+        );
+        println!(
             "  pledge audit verify --store sqlite:{}",
             dir.join("pledge-store.db").display()
         );
