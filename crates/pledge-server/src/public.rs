@@ -83,7 +83,7 @@ fn client_address(req: &Request, header: Option<&str>) -> String {
         .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
 }
 
-fn last_entry(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn last_entry(headers: &HeaderMap, name: &str) -> Option<String> {
     let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
     let last = value.rsplit(',').next()?.trim();
     (!last.is_empty()).then(|| last.to_string())

@@ -15,9 +15,10 @@ mod unsubscribe;
 
 use crate::consent::{Choice, RecordConsent, SubjectConsent, gpc_signal};
 use crate::problem::{ApiJson, Problem};
+use crate::ratelimit::{Limiter, Rate};
 use crate::{AppState, Caller, now_unix};
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
@@ -29,10 +30,9 @@ use pledge_store::Role;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 use token::{Link, LinkKind};
 
 const SCRIPT: &str = include_str!("../../assets/banner.js");
@@ -47,14 +47,9 @@ pub struct Settings {
     /// Origins (`https://shop.example`) whose pages may call the banner routes, besides the
     /// origin of the declaration's `policy.url`. `*` allows every origin.
     pub origins: Vec<String>,
-    /// The server's address as people reach it, for the links it mints
-    /// (`https://privacy.shop.example`). Absent: taken from the call's `Host`.
-    pub public_url: Option<String>,
     /// Writes (choices, unsubscribes) each network (/24 or /48) may make per minute, per
     /// replica; 0: no limit.
     pub writes_per_minute: u32,
-    /// Take the client's address from the last `X-Forwarded-For` entry (behind a proxy).
-    pub trust_forwarded_for: bool,
     /// How long a minted preference link works, in days.
     pub preference_link_days: u32,
     /// How long a minted unsubscribe link works, in days.
@@ -66,9 +61,7 @@ impl Default for Settings {
         Settings {
             link_key: Vec::new(),
             origins: Vec::new(),
-            public_url: None,
             writes_per_minute: 60,
-            trust_forwarded_for: false,
             preference_link_days: 30,
             unsubscribe_link_days: 730,
         }
@@ -79,8 +72,6 @@ impl Settings {
     /// The environment variables the settings are read from.
     pub const LINK_KEY_ENV: &'static str = "PLEDGE_LINK_KEY";
     pub const ORIGINS_ENV: &'static str = "PLEDGE_BANNER_ORIGINS";
-    pub const PUBLIC_URL_ENV: &'static str = "PLEDGE_PUBLIC_URL";
-    pub const TRUST_FORWARDED_ENV: &'static str = "PLEDGE_TRUST_FORWARDED_FOR";
     pub const WRITES_PER_MINUTE_ENV: &'static str = "PLEDGE_BANNER_WRITES_PER_MINUTE";
 
     /// Reads the settings through `var` (the caller's access to the environment): a link key
@@ -104,9 +95,6 @@ impl Settings {
                 .filter(|o| !o.is_empty())
                 .collect();
         }
-        settings.public_url = var(Self::PUBLIC_URL_ENV).filter(|u| !u.is_empty());
-        settings.trust_forwarded_for =
-            var(Self::TRUST_FORWARDED_ENV).is_some_and(|v| v == "1" || v == "true");
         if let Some(n) = var(Self::WRITES_PER_MINUTE_ENV).filter(|v| !v.is_empty()) {
             settings.writes_per_minute = n.trim().parse().map_err(|_| {
                 format!(
@@ -355,7 +343,7 @@ async fn record_choice_inner(
         ));
     }
     let ip = client_ip(state, headers, peer);
-    b.limiter.check(ip)?;
+    b.limiter.check(ip, state.now())?;
     let ApiJson(body) = body?;
     let subject = visitor_subject(&body.subject)?;
     if body.notice_version != b.config.notice.version || body.text_hash != b.config.text_hash {
@@ -446,73 +434,51 @@ pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
         .map(|s| s.chars().take(512).collect())
 }
 
-/// The caller's address: the connection's peer, or behind a trusted proxy the last
-/// `X-Forwarded-For` entry (the one the proxy added).
+/// The caller's address: the connection's peer, or behind a trusted proxy the last entry of
+/// the header it sets (`public.client_ip_header`, as for public intake).
 pub(crate) fn client_ip(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Option<IpAddr> {
-    if state.config.banner.trust_forwarded_for {
-        let forwarded = headers
-            .get(HeaderName::from_static("x-forwarded-for"))
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|v| v.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    peer.map(|Extension(ConnectInfo(addr))| addr.ip())
+    let forwarded = state
+        .config
+        .public
+        .client_ip_header
+        .as_deref()
+        .and_then(|name| crate::public::last_entry(headers, name))
+        .and_then(|v| v.parse().ok());
+    forwarded.or_else(|| peer.map(|Extension(ConnectInfo(addr))| addr.ip()))
 }
 
-/// A token bucket per network (/24 or /48): `per_minute` writes, refilled evenly.
+/// Writes per network (/24 or /48), with the token buckets public intake uses.
 struct RateLimiter {
-    per_minute: u32,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    /// None: no limit.
+    limiter: Option<Limiter>,
 }
 
 impl RateLimiter {
     fn new(per_minute: u32) -> Self {
         RateLimiter {
-            per_minute,
-            buckets: Mutex::new(HashMap::new()),
+            limiter: (per_minute > 0)
+                .then(|| Limiter::new(Rate::per_hour(per_minute, per_minute.saturating_mul(60)))),
         }
     }
 
-    /// Takes one write from the caller's bucket, or refuses with 429.
-    fn check(&self, ip: Option<IpAddr>) -> Result<(), Problem> {
-        if self.per_minute == 0 {
+    /// Takes one write from the caller's network's bucket at `now`, or refuses with 429.
+    fn check(&self, ip: Option<IpAddr>, now: i64) -> Result<(), Problem> {
+        let Some(limiter) = &self.limiter else {
             return Ok(());
-        }
+        };
         let key = ip.map_or_else(String::new, pledge_core::consent::truncate_ip);
-        let capacity = f64::from(self.per_minute);
-        let now = Instant::now();
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() > 100_000 {
-            // Forget full buckets: they would be full again anyway.
-            buckets.retain(|_, (tokens, at)| {
-                *tokens + now.duration_since(*at).as_secs_f64() * capacity / 60.0 < capacity
-            });
-        }
-        let (tokens, at) = buckets.entry(key).or_insert((capacity, now));
-        let refilled =
-            (*tokens + now.duration_since(*at).as_secs_f64() * capacity / 60.0).min(capacity);
-        if refilled < 1.0 {
-            let wait = ((1.0 - refilled) * 60.0 / capacity).ceil().max(1.0);
-            return Err(Problem::new(
+        limiter.take(&key, now).map_err(|wait| {
+            Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
                 "Too many requests",
                 format!("try again in {wait} seconds"),
-            ));
-        }
-        *tokens = refilled - 1.0;
-        *at = now;
-        Ok(())
+            )
+        })
     }
 }
 
@@ -547,7 +513,6 @@ pub async fn mint_links(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(subject): Path<String>,
-    headers: HeaderMap,
     body: Result<ApiJson<LinkRequest>, Problem>,
 ) -> Result<Response, Problem> {
     caller.require(LINK_MINTERS, "mint preference links")?;
@@ -575,7 +540,7 @@ pub async fn mint_links(
         purposes.push(id);
     }
     let settings = &state.config.banner;
-    let base = public_base(&state, &headers);
+    let base = public_base(&state);
     let now = now_unix();
     let preferences = Link {
         kind: LinkKind::Preferences,
@@ -646,16 +611,14 @@ pub(crate) fn link_key(state: &AppState) -> Result<&[u8], Problem> {
     Ok(key)
 }
 
-/// `https://privacy.shop.example`, from the settings or the call's `Host`.
-fn public_base(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(url) = &state.config.banner.public_url {
-        return url.trim_end_matches('/').to_string();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost");
-    format!("http://{host}")
+/// `https://privacy.shop.example`: the server's public URL (`public.base_url`).
+fn public_base(state: &AppState) -> String {
+    state
+        .config
+        .public
+        .base_url
+        .trim_end_matches('/')
+        .to_string()
 }
 
 #[cfg(test)]
@@ -691,22 +654,15 @@ mod tests {
                 "PLEDGE_BANNER_ORIGINS",
                 "https://shop.example/, ,http://127.0.0.1:3000",
             ),
-            ("PLEDGE_PUBLIC_URL", "https://privacy.shop.example"),
-            ("PLEDGE_TRUST_FORWARDED_FOR", "1"),
             ("PLEDGE_BANNER_WRITES_PER_MINUTE", "600"),
         ]))
         .expect("valid settings");
         assert_eq!(s.origins, ["https://shop.example", "http://127.0.0.1:3000"]);
         assert_eq!(s.link_key.len(), 34);
-        assert_eq!(
-            s.public_url.as_deref(),
-            Some("https://privacy.shop.example")
-        );
-        assert!(s.trust_forwarded_for);
         assert_eq!(s.writes_per_minute, 600);
 
         let none = Settings::from_vars(vars(&[])).expect("nothing set is valid");
-        assert!(none.link_key.is_empty() && none.origins.is_empty() && !none.trust_forwarded_for);
+        assert!(none.link_key.is_empty() && none.origins.is_empty());
         assert_eq!(none.writes_per_minute, 60);
         let short = Settings::from_vars(vars(&[("PLEDGE_LINK_KEY", "short")]));
         assert!(short.is_err());
@@ -731,13 +687,19 @@ mod tests {
     fn the_bucket_refuses_past_its_capacity() {
         let limiter = RateLimiter::new(3);
         let ip: Option<IpAddr> = "192.0.2.7".parse().ok();
+        let now = 1_800_000_000;
         for _ in 0..3 {
-            assert!(limiter.check(ip).is_ok());
+            assert!(limiter.check(ip, now).is_ok());
         }
-        let refused = limiter.check(ip).expect_err("the fourth write is refused");
+        let refused = limiter
+            .check(ip, now)
+            .expect_err("the fourth write is refused");
         assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
         // Another address of the same /24 shares the bucket; another network does not.
-        assert!(limiter.check("192.0.2.99".parse().ok()).is_err());
-        assert!(limiter.check("198.51.100.1".parse().ok()).is_ok());
+        assert!(limiter.check("192.0.2.99".parse().ok(), now).is_err());
+        assert!(limiter.check("198.51.100.1".parse().ok(), now).is_ok());
+        // Refilled evenly: one write a minute at three a minute... after 20 s.
+        assert!(limiter.check(ip, now + 20).is_ok());
+        assert!(RateLimiter::new(0).check(ip, now).is_ok());
     }
 }

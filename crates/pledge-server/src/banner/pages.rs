@@ -287,7 +287,7 @@ pub(super) async fn change_preference(
         Err(refusal) => return refusal.page(&state, &b),
     };
     let ip = client_ip(&state, &headers, peer);
-    if let Err(problem) = b.limiter.check(ip) {
+    if let Err(problem) = b.limiter.check(ip, state.now()) {
         return message(
             &b,
             problem.status,

@@ -105,7 +105,7 @@ pub(super) async fn one_click(
         );
     }
     let ip = client_ip(&state, &headers, peer);
-    if let Err(problem) = b.limiter.check(ip) {
+    if let Err(problem) = b.limiter.check(ip, state.now()) {
         return message(
             &b,
             problem.status,
