@@ -259,7 +259,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
             "  curl -s -X POST -H \"Authorization: Bearer $KEY\" http://{addr}/v1/requests/REQUEST_ID/export/link   # a single-use link for the person"
         );
         println!(
-            "  kinds: access, portability, erasure, rectification (with \"changes\":{{\"address\":\"...\"}}), restriction"
+            "  kinds: access, portability, erasure, rectification (with \"changes\":{{\"address\":\"...\"}}), restriction, objection, withdraw_consent, opt_out"
         );
         println!("As the person (no key; the code appears in this log as the e-mail would):");
         println!(
