@@ -77,7 +77,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = stop.changed() => {}
-            () = state.wake.notified() => {}
+            () = state.wake_forward.notified() => {}
             () = tokio::time::sleep(state.config.poll) => {}
         }
     }

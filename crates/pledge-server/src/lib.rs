@@ -238,6 +238,8 @@ pub struct AppState {
     keys: Arc<key_cache::KeyCache>,
     /// Wakes the mailer when a message is in the outbox.
     pub wake_mail: Arc<Notify>,
+    /// Wakes the forwarder when a request was queued for recipients.
+    pub wake_forward: Arc<Notify>,
     /// The public endpoints' rate limits (in this process's memory).
     pub limits: Arc<public::Limits>,
 }
@@ -275,6 +277,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             wake: Arc::new(Notify::new()),
             wake_mail: Arc::new(Notify::new()),
+            wake_forward: Arc::new(Notify::new()),
             limits: Arc::new(public::Limits::new(&config.public)),
             config: Arc::new(config),
         }

@@ -112,8 +112,7 @@ async fn work(state: &AppState, job: Job) {
                     state.metrics.jobs_completed.fetch_add(1, Ordering::Relaxed);
                     state.wake_mail.notify_one();
                     if !forward_to.is_empty() {
-                        // The forwarder waits on the same signal as the workers.
-                        state.wake.notify_waiters();
+                        state.wake_forward.notify_one();
                     }
                 }
                 Ok(false) => eprintln!(
