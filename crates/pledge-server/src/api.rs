@@ -91,8 +91,7 @@ fn yes() -> bool {
         (status = 413, description = "Body over the limit", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Unknown field, wrong type or invalid value", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn create_request(
     State(state): State<AppState>,
@@ -264,8 +263,7 @@ pub struct ListQuery {
     responses(
         (status = 200, description = "Requests by deadline, soonest first, without personal data", body = Object),
         (status = 400, description = "Bad query string", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn list_requests(
     State(state): State<AppState>,
@@ -303,8 +301,7 @@ pub async fn list_requests(
     responses(
         (status = 200, description = "The request, its events and job; identities and result for admins and privacy officers (audited)", body = Object),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn get_request(
     State(state): State<AppState>,
@@ -375,8 +372,7 @@ async fn transition(
         (status = 200, description = "The request after the change", body = Object),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn verify(
     State(state): State<AppState>,
@@ -391,8 +387,7 @@ pub async fn verify(
         (status = 200, description = "The request after the change", body = Object),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn approve(
     State(state): State<AppState>,
@@ -413,8 +408,7 @@ pub async fn approve(
         (status = 200, description = "The request after the change", body = Object),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -436,8 +430,7 @@ pub async fn cancel(
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "No reason, or a body that is not one", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn deny(
     State(state): State<AppState>,
@@ -464,8 +457,7 @@ pub async fn deny(
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "No reason, or a body that is not one", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn extend(
     State(state): State<AppState>,
@@ -494,8 +486,7 @@ pub async fn extend(
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request is closed", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "The request cannot be planned (unknown identity, missing connection)", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn dry_run(
     State(state): State<AppState>,
@@ -535,8 +526,7 @@ pub async fn dry_run(
     responses(
         (status = 200, description = "The export (zip) of an access or portability request; the read is audited", content_type = "application/zip", body = Vec<u8>),
         (status = 404, description = "No such request, or it has no export", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn export(
     State(state): State<AppState>,
@@ -598,8 +588,7 @@ pub struct AuditQuery {
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
     responses(
         (status = 200, description = "Audit records after `after`, oldest first", body = Object),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn audit_records(
     State(state): State<AppState>,
@@ -617,8 +606,7 @@ pub async fn audit_records(
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
     responses(
         (status = 200, description = "Whether the hash chain is intact, and the first broken record; the same for the consent ledger under `consent_ledger`", body = Object),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn audit_verify(
     State(state): State<AppState>,

@@ -128,8 +128,7 @@ fn query(d: &DecisionIn) -> Result<(SubjectRef, Query), Problem> {
     responses(
         (status = 200, description = "`{\"allow\": bool, \"reason\": {\"code\": ...}, \"basis\": ...}`", body = Object),
         (status = 422, description = "Malformed subject, purpose or category", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn decide(
     State(state): State<AppState>,
@@ -147,8 +146,7 @@ pub async fn decide(
     responses(
         (status = 200, description = "`{\"decisions\": [...]}` in the order asked", body = Object),
         (status = 422, description = "Malformed item (named by its index) or more than 1000", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn decide_batch(
     State(state): State<AppState>,
@@ -181,8 +179,7 @@ pub async fn decide_batch(
     responses(
         (status = 201, description = "Recorded: `{\"receipts\": [...]}`, one per event", body = Object),
         (status = 422, description = "Undeclared purpose or category, bad state, method or hash", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn record(
     State(state): State<AppState>,
@@ -252,8 +249,7 @@ pub async fn record(
     responses(
         (status = 200, description = "`{\"current\": {...}, \"history\": [...]}`: the state now and every ledger event of the subject and the ids linked to it (audited)", body = Object),
         (status = 422, description = "Malformed subject id", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn subject_consent(
     State(state): State<AppState>,
@@ -289,8 +285,7 @@ pub async fn subject_consent(
     responses(
         (status = 201, description = "Linked: `{\"receipts\": [...]}`", body = Object),
         (status = 422, description = "Malformed ids, or a link to itself", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn link(
     State(state): State<AppState>,

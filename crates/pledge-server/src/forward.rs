@@ -279,8 +279,7 @@ pub enum CallbackStatus {
         (status = 404, description = "No such request", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request waits for no report from this recipient", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Unknown field, wrong type or a detail over 2,000 characters", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = crate::problem::ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn callback(
     axum::extract::State(state): axum::extract::State<AppState>,

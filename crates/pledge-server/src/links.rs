@@ -24,8 +24,7 @@ const TOKEN_BYTES: usize = 32;
     responses(
         (status = 201, description = "The link: `url`, `expires_at`", body = Object),
         (status = 404, description = "No such request, or it has no export (or it expired)", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn create(
     State(state): State<AppState>,

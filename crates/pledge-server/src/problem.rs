@@ -22,6 +22,19 @@ pub struct ProblemDoc {
     pub detail: String,
 }
 
+/// The answers of every route behind the API-key middleware before its own work, for the
+/// OpenAPI document: `responses(..., AuthProblems)` on each such route.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only its OpenAPI description is used; no value is ever built.
+pub enum AuthProblems {
+    /// Missing, unknown or revoked API key
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(ProblemDoc),
+    /// The key's role may not do this
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(ProblemDoc),
+}
+
 /// A problem document: `type` names the kind of problem, `detail` this occurrence.
 #[derive(Debug, Clone)]
 pub struct Problem {

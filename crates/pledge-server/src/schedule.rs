@@ -248,8 +248,7 @@ pub struct RunsQuery {
     responses(
         (status = 200, description = "Scheduled retention runs, newest first, each with its per-table report (examined, deleted, anonymised, held back and why)", body = Object),
         (status = 400, description = "Bad query", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = crate::problem::ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn retention_runs(
     State(state): State<AppState>,
@@ -264,8 +263,7 @@ pub async fn retention_runs(
     responses(
         (status = 200, description = "Maintenance runs, newest first: exports and links deleted, requests minimised", body = Object),
         (status = 400, description = "Bad query", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = crate::problem::ProblemDoc, content_type = "application/problem+json")
+        crate::problem::AuthProblems
     ))]
 pub async fn maintenance_runs(
     State(state): State<AppState>,

@@ -694,6 +694,14 @@ async fn authorization(e: &Env) {
             "{method} {template} is not in the OpenAPI document"
         );
         assert!(op["responses"]["403"].is_object(), "{method} {template}");
+        for status in ["401", "403"] {
+            assert!(
+                op["responses"][status]["content"]["application/problem+json"]["schema"]
+                    .is_object(),
+                "{method} {template} {status}: {}",
+                op["responses"][status]
+            );
+        }
     }
     assert!(doc["components"]["schemas"]["CreateRequest"]["properties"]["kind"].is_object());
     for path in ["/healthz", "/readyz", "/metrics"] {

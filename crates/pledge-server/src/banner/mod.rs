@@ -505,9 +505,9 @@ const LINK_MINTERS: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::Service
     request_body = LinkRequest,
     responses(
         (status = 200, description = "The preference link, and the unsubscribe link and e-mail headers", body = Object),
-        (status = 403, description = "The key's role may not do this", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Unknown subject format or a purpose one cannot unsubscribe from", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 503, description = "No link key is configured", body = crate::problem::ProblemDoc, content_type = "application/problem+json")
+        (status = 503, description = "No link key is configured", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        crate::problem::AuthProblems
     ))]
 pub async fn mint_links(
     State(state): State<AppState>,
