@@ -5,7 +5,7 @@
 //! done or failed, and the last `done` completes the request, with its completion message,
 //! in the same transaction.
 
-use crate::notify::retry_delay_secs;
+use crate::notify::{claim_due_sql, retry_delay_secs};
 use crate::{Backend, Error, Result, Store, parse};
 use pledge_core::workflow::State;
 use serde::Serialize;
@@ -113,12 +113,12 @@ impl Store {
         lease_secs: i64,
         now: i64,
     ) -> Result<Vec<Forward>> {
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let sql = format!(
-            "UPDATE forwards SET lease_until = $1, attempts = attempts + 1 WHERE (request_id, recipient) IN (SELECT request_id, recipient FROM forwards WHERE state = 'queued' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2) ORDER BY next_attempt_at, request_id LIMIT $3{lock}) RETURNING request_id, recipient, attempts"
+        let sql = claim_due_sql(
+            self.backend,
+            "forwards",
+            "request_id, recipient",
+            "next_attempt_at, request_id",
+            "request_id, recipient, attempts",
         );
         let mut tx = self.begin().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -110,6 +110,26 @@ pub fn retry_delay_secs(attempts: i64) -> i64 {
     60 * (1_i64 << attempts.clamp(1, 7).saturating_sub(1)).min(60)
 }
 
+/// The statement that claims up to `$3` rows of a queue table (`outbox`, `forwards`): rows
+/// `queued`, due by `$2` (`next_attempt_at`) and under no live lease get a lease until `$1`
+/// and one more attempt, and come back. On PostgreSQL replicas skip each other's rows
+/// (`FOR UPDATE SKIP LOCKED`); SQLite has one writer at a time anyway.
+pub(crate) fn claim_due_sql(
+    backend: Backend,
+    table: &str,
+    key: &str,
+    order_by: &str,
+    returning: &str,
+) -> String {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    format!(
+        "UPDATE {table} SET lease_until = $1, attempts = attempts + 1 WHERE ({key}) IN (SELECT {key} FROM {table} WHERE state = 'queued' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2) ORDER BY {order_by} LIMIT $3{lock}) RETURNING {returning}"
+    )
+}
+
 /// The address a request's messages go to: its `email` identity.
 pub fn recipient(record: &RequestRecord) -> Option<&str> {
     record
@@ -205,12 +225,12 @@ impl Store {
         lease_secs: i64,
         now: i64,
     ) -> Result<Vec<OutboxMessage>> {
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let sql = format!(
-            "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2) ORDER BY id LIMIT $3{lock}) RETURNING id, request_id, recipient, event, data, attempts"
+        let sql = claim_due_sql(
+            self.backend,
+            "outbox",
+            "id",
+            "id",
+            "id, request_id, recipient, event, data, attempts",
         );
         let mut tx = self.begin().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
