@@ -31,6 +31,7 @@ fn chinook() -> SchemaGraph {
             columns,
             primary_key: vec![pk.into()],
             foreign_keys: fks,
+            ..Default::default()
         };
     SchemaGraph {
         tables: vec![

@@ -269,6 +269,22 @@ impl Plan {
 pub enum PlanError {
     #[error("table `{table}` of dataset `{dataset}` is declared but not in the database")]
     TableMissing { dataset: String, table: String },
+    #[error(
+        "table `{table}` of dataset `{dataset}` is part of `{parent}` (a partition, or an inheritance child without columns of its own), not a table of its own: declare `{parent}` instead; statements on `{parent}` reach its rows"
+    )]
+    PartOfTable {
+        dataset: String,
+        table: String,
+        parent: String,
+    },
+    #[error(
+        "table `{table}` of dataset `{dataset}` has inheritance children with columns of their own ({children}), which are tables of their own: declare them too, since statements on `{table}` reach only its own rows"
+    )]
+    UndeclaredChildren {
+        dataset: String,
+        table: String,
+        children: String,
+    },
     #[error("column `{table}.{column}` of dataset `{dataset}` is declared but not in the database")]
     ColumnMissing {
         dataset: String,
@@ -322,13 +338,35 @@ pub fn validate(dataset: &Dataset, schema: &SchemaGraph) -> Result<(), PlanError
         table: table.to_string(),
         column: column.to_string(),
     };
+    let missing_table = |table: &str| match schema.partition_parent(table) {
+        Some(parent) => PlanError::PartOfTable {
+            dataset: dataset.id.to_string(),
+            table: table.to_string(),
+            parent: parent.name.clone(),
+        },
+        None => PlanError::TableMissing {
+            dataset: dataset.id.to_string(),
+            table: table.to_string(),
+        },
+    };
     for t in &dataset.tables {
         let Some(ts) = schema.table(&t.name) else {
-            return Err(PlanError::TableMissing {
+            return Err(missing_table(&t.name));
+        };
+        let undeclared: Vec<String> = ts
+            .children
+            .iter()
+            .filter(|c| schema.table(c).is_some())
+            .filter(|c| !dataset.tables.iter().any(|d| d.name.as_str() == c.as_str()))
+            .map(|c| format!("`{c}`"))
+            .collect();
+        if !undeclared.is_empty() {
+            return Err(PlanError::UndeclaredChildren {
                 dataset: dataset.id.to_string(),
                 table: t.name.value.clone(),
+                children: undeclared.join(", "),
             });
-        };
+        }
         let named = t
             .identity
             .values()
@@ -361,10 +399,7 @@ pub fn validate(dataset: &Dataset, schema: &SchemaGraph) -> Result<(), PlanError
         for side in [&r.from, &r.to] {
             let ts = schema
                 .table(&side.table)
-                .ok_or_else(|| PlanError::TableMissing {
-                    dataset: dataset.id.to_string(),
-                    table: side.table.clone(),
-                })?;
+                .ok_or_else(|| missing_table(&side.table))?;
             if ts.column(&side.column).is_none() {
                 return Err(missing_column(&side.table, &side.column));
             }
