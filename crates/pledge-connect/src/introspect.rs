@@ -356,6 +356,14 @@ const MYSQL_KEYS: &str = "SELECT CAST(TABLE_NAME AS CHAR), CAST(CONSTRAINT_NAME 
     WHERE TABLE_SCHEMA = DATABASE() AND (CONSTRAINT_NAME = 'PRIMARY' OR REFERENCED_TABLE_NAME IS NOT NULL)
     ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION";
 
+/// The partitions of partitioned tables (and their subpartitions), which are not tables of
+/// their own: `information_schema.TABLES` lists a partitioned table once.
+const MYSQL_PARTITIONS: &str =
+    "SELECT CAST(TABLE_NAME AS CHAR), CAST(PARTITION_NAME AS CHAR), CAST(SUBPARTITION_NAME AS CHAR)
+    FROM information_schema.PARTITIONS
+    WHERE TABLE_SCHEMA = DATABASE() AND PARTITION_NAME IS NOT NULL
+    ORDER BY TABLE_NAME, PARTITION_ORDINAL_POSITION, SUBPARTITION_ORDINAL_POSITION";
+
 pub(crate) async fn mysql(conn: &mut sqlx::MySqlConnection) -> Result<SchemaGraph, Error> {
     let mut b = Builder::default();
     let rows = sqlx::query(MYSQL_COLUMNS)
@@ -397,6 +405,24 @@ pub(crate) async fn mysql(conn: &mut sqlx::MySqlConnection) -> Result<SchemaGrap
     }
     for ((table, _), fk) in fks {
         b.table(&table).foreign_keys.push(fk);
+    }
+    let rows = sqlx::query(MYSQL_PARTITIONS)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(query_error("reading MariaDB/MySQL partitions"))?;
+    for r in rows {
+        let table: String = r.get(0);
+        let Some(t) = b.tables.get_mut(&table) else {
+            continue;
+        };
+        for name in [r.get::<Option<String>, _>(1), r.get(2)]
+            .into_iter()
+            .flatten()
+        {
+            if !t.partitions.contains(&name) {
+                t.partitions.push(name);
+            }
+        }
     }
     Ok(b.finish())
 }

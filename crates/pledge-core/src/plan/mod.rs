@@ -905,9 +905,36 @@ impl<'a> Planner<'a> {
         let reached: HashSet<&str> = self.reached.iter().map(|r| r.name.as_str()).collect();
         for t in &self.dataset.tables {
             if !reached.contains(t.name.as_str()) && !t.columns.is_empty() {
+                let partitioned = self
+                    .schema
+                    .table(&t.name)
+                    .is_some_and(|ts| !ts.partitions.is_empty());
                 notes.push(format!(
-                    "declared table `{}` is not linked to the person's rows by any foreign key or relation, so it is not searched; declare its identity columns or a relation",
-                    t.name.value
+                    "declared table `{}` is not linked to the person's rows by any foreign key or relation, so it is not searched; declare its identity columns or a relation{}",
+                    t.name.value,
+                    if partitioned {
+                        " (it is partitioned: MariaDB and MySQL keep no foreign keys on partitioned tables)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        for r in self.reached.iter().filter(|r| !r.upward) {
+            let Some(ts) = self.schema.table(&r.name) else {
+                continue;
+            };
+            let enforced = r.parents.iter().any(|(columns, parent, parent_columns)| {
+                ts.foreign_keys.iter().any(|fk| {
+                    fk.columns == *columns
+                        && fk.ref_table == *parent
+                        && fk.ref_columns == *parent_columns
+                })
+            });
+            if !ts.partitions.is_empty() && !r.parents.is_empty() && !enforced {
+                notes.push(format!(
+                    "partitioned table `{}` is linked to the person's rows only by declared relations, which the database does not check (MariaDB and MySQL keep no foreign keys on partitioned tables): rows whose values match no row of the person are not found",
+                    r.name
                 ));
             }
         }
