@@ -61,7 +61,7 @@ const PG_RELATIONS: &str = "SELECT c.oid::bigint, c.relname::text, c.relkind::te
                 AND NOT a.attisdropped AND a.attinhcount = 0),
         ARRAY(SELECT kn.nspname::text || '.' || k.relname::text FROM pg_inherits i
               JOIN pg_class k ON k.oid = i.inhrelid JOIN pg_namespace kn ON kn.oid = k.relnamespace
-              WHERE i.inhparent = c.oid AND k.relnamespace <> c.relnamespace ORDER BY 1)
+              WHERE i.inhparent = c.oid AND k.relnamespace <> c.relnamespace AND NOT k.relispartition ORDER BY 1)
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
@@ -103,7 +103,8 @@ struct Relation {
     parents: Vec<i64>,
     /// It has a column that no parent gives it.
     own_columns: bool,
-    /// Inheritance children in other schemas, `schema.table`.
+    /// Inheritance children in other schemas, `schema.table` (partitions elsewhere are
+    /// reached through their parent like any partition).
     children_elsewhere: Vec<String>,
 }
 
@@ -213,7 +214,7 @@ pub(crate) async fn postgres(
         b.table(h.name(root));
         if root != oid {
             b.table(h.name(root)).partitions.push(r.name.clone());
-        } else if !h.folds_children(oid) {
+        } else if !r.partitioned && !h.folds_children(oid) {
             let mut children: Vec<String> = h
                 .children(oid)
                 .iter()
