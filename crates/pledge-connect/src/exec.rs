@@ -173,6 +173,27 @@ where
 
     /// The SQL condition for a filter on `table`.
     pub(crate) fn condition(&self, table: &str, filter: &Filter) -> Condition {
+        let condition = self.filter_condition(table, filter);
+        match self.own_rows(table) {
+            Some(own) => Condition::all().add(own).add(condition),
+            None => condition,
+        }
+    }
+
+    /// For a PostgreSQL table with inheritance children of their own: only the table's own
+    /// rows (`tableoid`), since the children's rows show in its scans and have their own steps.
+    fn own_rows(&self, table: &str) -> Option<Expr> {
+        let t = self.schema.table(table)?;
+        if t.children.is_empty() || !is_postgres::<DB>() {
+            return None;
+        }
+        // The name as SQL text would write it, so `regclass` finds the table the statement
+        // names (the same search path), whatever its case.
+        let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+        Some(col(table, "tableoid").eq(Expr::val(quoted).cast_as(Alias::new("regclass"))))
+    }
+
+    fn filter_condition(&self, table: &str, filter: &Filter) -> Condition {
         if let Some(seed) = self.seed(table, filter) {
             let mut keys = Query::select();
             keys.from(Alias::new(seed.temp_table.as_str()));
@@ -212,12 +233,12 @@ where
             Filter::All { filters } if filters.is_empty() => {
                 Condition::all().add(Expr::cust("1 = 1"))
             }
-            Filter::Any { filters } => filters
-                .iter()
-                .fold(Condition::any(), |c, f| c.add(self.condition(table, f))),
-            Filter::All { filters } => filters
-                .iter()
-                .fold(Condition::all(), |c, f| c.add(self.condition(table, f))),
+            Filter::Any { filters } => filters.iter().fold(Condition::any(), |c, f| {
+                c.add(self.filter_condition(table, f))
+            }),
+            Filter::All { filters } => filters.iter().fold(Condition::all(), |c, f| {
+                c.add(self.filter_condition(table, f))
+            }),
             Filter::Before { column, cutoff } => {
                 Condition::all().add(col(table, column).lt(DB::timestamp(cutoff)))
             }

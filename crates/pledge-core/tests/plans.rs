@@ -31,6 +31,7 @@ fn chinook() -> SchemaGraph {
             columns,
             primary_key: vec![pk.into()],
             foreign_keys: fks,
+            ..Default::default()
         };
     SchemaGraph {
         tables: vec![
@@ -287,5 +288,65 @@ fn bad_requests_are_named() {
     assert_eq!(
         err.to_string(),
         "table `invoice` of dataset `chinook` is declared but not in the database"
+    );
+}
+
+#[test]
+fn a_declared_partition_names_the_table_to_declare() {
+    let mut schema = chinook();
+    let invoice = schema
+        .tables
+        .iter_mut()
+        .find(|t| t.name == "invoice")
+        .unwrap();
+    invoice.name = "invoice_2024".into();
+    let mut parent = invoice.clone();
+    parent.name = "invoice".into();
+    parent.partitions = vec!["invoice_2024".into(), "invoice_2025".into()];
+    schema.tables.retain(|t| t.name != "invoice_2024");
+    schema.tables.push(parent);
+    let text =
+        include_str!("plans/chinook.toml").replace("name = \"invoice\"", "name = \"invoice_2025\"");
+    let decl = load(&SourceMap::single("chinook.toml", text)).unwrap();
+    let err = plan(
+        &decl,
+        &decl.doc().datasets[0],
+        &schema,
+        &request(RequestKind::Access, "email", "a@b.c", vec![]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        PlanError::PartOfTable {
+            dataset: "chinook".into(),
+            table: "invoice_2025".into(),
+            parent: "invoice".into(),
+        }
+    );
+}
+
+#[test]
+fn a_parent_with_children_of_their_own_needs_them_declared() {
+    let mut schema = chinook();
+    let mut child = schema.table("customer").unwrap().clone();
+    child.name = "vip_customer".into();
+    schema.tables.push(child);
+    for t in &mut schema.tables {
+        if t.name == "customer" {
+            t.children = vec!["vip_customer".into()];
+        }
+    }
+    let text = include_str!("plans/chinook.toml");
+    let decl = load(&SourceMap::single("chinook.toml", text)).unwrap();
+    let err = plan(
+        &decl,
+        &decl.doc().datasets[0],
+        &schema,
+        &request(RequestKind::Access, "email", "a@b.c", vec![]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "table `customer` of dataset `chinook` has inheritance children with columns of their own (`vip_customer`), which are tables of their own: declare them too, since statements on `customer` reach only its own rows"
     );
 }

@@ -269,6 +269,22 @@ impl Plan {
 pub enum PlanError {
     #[error("table `{table}` of dataset `{dataset}` is declared but not in the database")]
     TableMissing { dataset: String, table: String },
+    #[error(
+        "table `{table}` of dataset `{dataset}` is part of `{parent}` (a partition, or an inheritance child without columns of its own), not a table of its own: declare `{parent}` instead; statements on `{parent}` reach its rows"
+    )]
+    PartOfTable {
+        dataset: String,
+        table: String,
+        parent: String,
+    },
+    #[error(
+        "table `{table}` of dataset `{dataset}` has inheritance children with columns of their own ({children}), which are tables of their own: declare them too, since statements on `{table}` reach only its own rows"
+    )]
+    UndeclaredChildren {
+        dataset: String,
+        table: String,
+        children: String,
+    },
     #[error("column `{table}.{column}` of dataset `{dataset}` is declared but not in the database")]
     ColumnMissing {
         dataset: String,
@@ -322,13 +338,35 @@ pub fn validate(dataset: &Dataset, schema: &SchemaGraph) -> Result<(), PlanError
         table: table.to_string(),
         column: column.to_string(),
     };
+    let missing_table = |table: &str| match schema.partition_parent(table) {
+        Some(parent) => PlanError::PartOfTable {
+            dataset: dataset.id.to_string(),
+            table: table.to_string(),
+            parent: parent.name.clone(),
+        },
+        None => PlanError::TableMissing {
+            dataset: dataset.id.to_string(),
+            table: table.to_string(),
+        },
+    };
     for t in &dataset.tables {
         let Some(ts) = schema.table(&t.name) else {
-            return Err(PlanError::TableMissing {
+            return Err(missing_table(&t.name));
+        };
+        let undeclared: Vec<String> = ts
+            .children
+            .iter()
+            .filter(|c| schema.table(c).is_some())
+            .filter(|c| !dataset.tables.iter().any(|d| d.name.as_str() == c.as_str()))
+            .map(|c| format!("`{c}`"))
+            .collect();
+        if !undeclared.is_empty() {
+            return Err(PlanError::UndeclaredChildren {
                 dataset: dataset.id.to_string(),
                 table: t.name.value.clone(),
+                children: undeclared.join(", "),
             });
-        };
+        }
         let named = t
             .identity
             .values()
@@ -361,10 +399,7 @@ pub fn validate(dataset: &Dataset, schema: &SchemaGraph) -> Result<(), PlanError
         for side in [&r.from, &r.to] {
             let ts = schema
                 .table(&side.table)
-                .ok_or_else(|| PlanError::TableMissing {
-                    dataset: dataset.id.to_string(),
-                    table: side.table.clone(),
-                })?;
+                .ok_or_else(|| missing_table(&side.table))?;
             if ts.column(&side.column).is_none() {
                 return Err(missing_column(&side.table, &side.column));
             }
@@ -870,9 +905,36 @@ impl<'a> Planner<'a> {
         let reached: HashSet<&str> = self.reached.iter().map(|r| r.name.as_str()).collect();
         for t in &self.dataset.tables {
             if !reached.contains(t.name.as_str()) && !t.columns.is_empty() {
+                let partitioned = self
+                    .schema
+                    .table(&t.name)
+                    .is_some_and(|ts| !ts.partitions.is_empty());
                 notes.push(format!(
-                    "declared table `{}` is not linked to the person's rows by any foreign key or relation, so it is not searched; declare its identity columns or a relation",
-                    t.name.value
+                    "declared table `{}` is not linked to the person's rows by any foreign key or relation, so it is not searched; declare its identity columns or a relation{}",
+                    t.name.value,
+                    if partitioned {
+                        " (it is partitioned: MariaDB and MySQL keep no foreign keys on partitioned tables)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        for r in self.reached.iter().filter(|r| !r.upward) {
+            let Some(ts) = self.schema.table(&r.name) else {
+                continue;
+            };
+            let enforced = r.parents.iter().any(|(columns, parent, parent_columns)| {
+                ts.foreign_keys.iter().any(|fk| {
+                    fk.columns == *columns
+                        && fk.ref_table == *parent
+                        && fk.ref_columns == *parent_columns
+                })
+            });
+            if !ts.partitions.is_empty() && !r.parents.is_empty() && !enforced {
+                notes.push(format!(
+                    "partitioned table `{}` is linked to the person's rows only by declared relations, which the database does not check (MariaDB and MySQL keep no foreign keys on partitioned tables): rows whose values match no row of the person are not found",
+                    r.name
                 ));
             }
         }
