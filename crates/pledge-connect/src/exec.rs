@@ -210,7 +210,32 @@ where
                     select.expr(col(parent, c));
                 }
                 select.cond_where(self.condition(parent, parent_filter));
+                if parent == table {
+                    // A row mentioning another of its own table (a reply by someone else).
+                    select = self.copy_of_own_table(select, parent_columns);
+                }
                 Condition::all().add(tuple(table, columns).in_subquery(select))
+            }
+            Filter::IsNull { column } => Condition::all().add(col(table, column).is_null()),
+            Filter::Not { filter } => {
+                // `NOT (condition)` is unknown, so false, where the condition is unknown (a
+                // NULL key): compare keys with the rows the condition selects instead.
+                let key = self
+                    .schema
+                    .table(table)
+                    .map(|t| t.primary_key.clone())
+                    .unwrap_or_default();
+                if key.is_empty() {
+                    return self.condition(table, filter).not();
+                }
+                let mut select = Query::select();
+                select.from(Alias::new(table));
+                for k in &key {
+                    select.expr(col(table, k));
+                }
+                select.cond_where(self.condition(table, filter));
+                let select = self.copy_of_own_table(select, &key);
+                Condition::all().add(tuple(table, &key).not_in_subquery(select))
             }
             Filter::Any { filters } if filters.is_empty() => {
                 Condition::all().add(Expr::cust("1 = 0"))
@@ -224,7 +249,6 @@ where
             Filter::All { filters } => filters
                 .iter()
                 .fold(Condition::all(), |c, f| c.add(self.condition(table, f))),
-            Filter::Not { filter } => self.condition(table, filter).not(),
             Filter::Before { column, cutoff } => {
                 Condition::all().add(col(table, column).lt(DB::timestamp(cutoff)))
             }
@@ -412,6 +436,21 @@ where
         Condition::all().add(
             tuple(table, key).binary(BinOper::In, Expr::SubQuery(None, Box::new(query.into()))),
         )
+    }
+
+    /// A subquery over the very table a statement changes: MySQL refuses an UPDATE or DELETE
+    /// that reads its own table, so there it reads a derived table, which is a copy.
+    fn copy_of_own_table(&self, select: SelectStatement, columns: &[String]) -> SelectStatement {
+        if !DB::SELF_REFERENCE_NEEDS_DERIVED_TABLE {
+            return select;
+        }
+        let alias = "pledge_own";
+        let mut outer = Query::select();
+        outer.from_subquery(select, Alias::new(alias));
+        for c in columns {
+            outer.expr(col(alias, c));
+        }
+        outer
     }
 
     /// The row still holds a value the assignment would change.

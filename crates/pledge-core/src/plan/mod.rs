@@ -26,8 +26,8 @@ pub use value::{MentionRows, TableRows, Value};
 
 use crate::load::Declaration;
 use crate::model::{Basis, ColumnErasure, Dataset, MentionErasure, Role, Table, TableErasure};
-use ownership::{Mention, Ownership, TableOwnership};
 use crate::types::{CategoryId, DatasetId, IdentityKind};
+use ownership::{Mention, Ownership, TableOwnership};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use thiserror::Error;
@@ -96,6 +96,10 @@ pub enum Filter {
     /// about the rows that mention them).
     Not {
         filter: Box<Filter>,
+    },
+    /// `column IS NULL`: a row with no owner of its own, which belongs through its cycle.
+    IsNull {
+        column: String,
     },
     /// `column < cutoff`: the hold that runs from `column` has ended. NULL is still held.
     Before {
@@ -464,7 +468,9 @@ struct Reached {
     /// Edges to the reached tables it refers to, outside its cycle: (own columns, parent,
     /// parent columns). For a table reached upwards the "parent" is the table whose rows refer
     /// to this one.
-    parents: Vec<(Vec<String>, String, Vec<String>)>,
+    /// The last: columns that must be NULL for the edge to make the row the person's (a row
+    /// with no owner of its own belongs through its cycle).
+    parents: Vec<(Vec<String>, String, Vec<String>, Vec<String>)>,
     /// Reached upwards: a row the person's rows refer to (their address in a table of its
     /// own), which other people's rows may refer to as well.
     upward: bool,
@@ -653,7 +659,8 @@ impl<'a> Planner<'a> {
             .iter()
             .map(|name| {
                 let mut seen: HashSet<&str> = HashSet::new();
-                let mut stack: Vec<&str> = refers[name.as_str()].iter().map(String::as_str).collect();
+                let mut stack: Vec<&str> =
+                    refers[name.as_str()].iter().map(String::as_str).collect();
                 while let Some(t) = stack.pop() {
                     if seen.insert(t) {
                         stack.extend(refers[t].iter().map(String::as_str));
@@ -720,7 +727,7 @@ impl<'a> Planner<'a> {
                 let parents = edges_of(name)
                     .into_iter()
                     .filter(|(fk, _)| !cycle.contains(&fk.ref_table))
-                    .map(|(fk, _)| (fk.columns, fk.ref_table, fk.ref_columns))
+                    .map(|(fk, when_null)| (fk.columns, fk.ref_table, fk.ref_columns, when_null))
                     .collect();
                 Reached {
                     name: name.clone(),
@@ -755,7 +762,12 @@ impl<'a> Planner<'a> {
             if !from_reached || !personal || known || target == from || !unowned {
                 continue;
             }
-            let edge = (fk.ref_columns.clone(), from.clone(), fk.columns.clone());
+            let edge = (
+                fk.ref_columns.clone(),
+                from.clone(),
+                fk.columns.clone(),
+                Vec::new(),
+            );
             match upward.iter_mut().find(|r| &r.name == target) {
                 Some(r) => r.parents.push(edge),
                 None => upward.push(Reached {
@@ -848,11 +860,23 @@ impl<'a> Planner<'a> {
             reached
                 .parents
                 .iter()
-                .map(|(columns, parent, parent_columns)| Filter::RefersTo {
-                    columns: columns.clone(),
-                    parent: parent.clone(),
-                    parent_columns: parent_columns.clone(),
-                    parent_filter: Box::new(parent_filter(parent)),
+                .map(|(columns, parent, parent_columns, when_null)| {
+                    let refers = Filter::RefersTo {
+                        columns: columns.clone(),
+                        parent: parent.clone(),
+                        parent_columns: parent_columns.clone(),
+                        parent_filter: Box::new(parent_filter(parent)),
+                    };
+                    if when_null.is_empty() {
+                        return refers;
+                    }
+                    let mut all = vec![refers];
+                    all.extend(
+                        when_null
+                            .iter()
+                            .map(|c| Filter::IsNull { column: c.clone() }),
+                    );
+                    Filter::All { filters: all }
                 })
                 .collect(),
         )
@@ -1035,7 +1059,8 @@ impl<'a> Planner<'a> {
                 }
             }
             for c in &ts.columns {
-                if c.kind == ValueKind::Temporal && !personal(&c.name) && !columns.contains(&c.name) {
+                if c.kind == ValueKind::Temporal && !personal(&c.name) && !columns.contains(&c.name)
+                {
                     columns.push(c.name.clone());
                 }
             }
@@ -1302,13 +1327,20 @@ impl<'a> Planner<'a> {
     /// The mentions of the person's rows (not those of rows found upwards): references from
     /// rows that are not the person's to rows that are.
     fn mentions_of_person(&self) -> impl Iterator<Item = &Mention> {
-        self.ownership.mentions.iter().filter(|m| {
-            self.reached(&m.edge.parent).is_some_and(|r| !r.upward)
-        })
+        self.ownership
+            .mentions
+            .iter()
+            .filter(|m| self.reached(&m.edge.parent).is_some_and(|r| !r.upward))
     }
 
     /// The rows that mention the person through `m`, the person's own rows left out.
     fn mentioning(&self, m: &Mention) -> Filter {
+        self.referring(m, true)
+    }
+
+    /// The rows that refer to the person's rows through the edge of `m`; with `exclude_own`,
+    /// not the person's own rows.
+    fn referring(&self, m: &Mention, exclude_own: bool) -> Filter {
         let refers = Filter::RefersTo {
             columns: m.edge.columns.clone(),
             parent: m.edge.parent.clone(),
@@ -1316,7 +1348,7 @@ impl<'a> Planner<'a> {
             parent_filter: Box::new(self.base(&m.edge.parent)),
         };
         match self.reached(&m.edge.table) {
-            Some(r) if !r.upward => Filter::all(vec![
+            Some(r) if !r.upward && exclude_own => Filter::all(vec![
                 refers,
                 Filter::Not {
                     filter: Box::new(self.base(&m.edge.table)),
@@ -1330,7 +1362,10 @@ impl<'a> Planner<'a> {
     fn whose(&self, m: &Mention) -> String {
         match &m.owner {
             Some(owner) if *owner == m.edge.table => {
-                format!("the rows of {} (other people)", self.table_label(&m.edge.table))
+                format!(
+                    "the rows of {} (other people)",
+                    self.table_label(&m.edge.table)
+                )
             }
             Some(owner) => format!(
                 "the rows of {} (records of other people in `{owner}`)",
@@ -1347,8 +1382,23 @@ impl<'a> Planner<'a> {
     fn sever(&self, m: &Mention) -> Result<Step, PlanError> {
         let table = m.edge.table.as_str();
         let column = m.edge.columns.join(", ");
-        let filter = self.mentioning(m);
-        let default = if m.declared { "" } else { " (the default for a mention)" };
+        // The person's own rows are severed too (they are erased anyway, and a reference left
+        // from one of them would stop the deletion it points to, until the next erasure took
+        // the masked row for someone else's), except through the edge they belong through.
+        let belongs_through = matches!(
+            self.ownership.of(table),
+            Some(TableOwnership::Owned { through_cycle: Some(e), .. }) if *e == m.edge
+        );
+        let filter = if m.erase == MentionErasure::Keep || belongs_through {
+            self.mentioning(m)
+        } else {
+            self.referring(m, false)
+        };
+        let default = if m.declared {
+            ""
+        } else {
+            " (the default for a mention)"
+        };
         if m.erase == MentionErasure::Keep {
             return Ok(Step {
                 table: table.to_string(),
@@ -1371,16 +1421,24 @@ impl<'a> Planner<'a> {
             ),
             problem: problem.to_string(),
         };
-        let ts = self.schema.table(table).ok_or_else(|| refuse("the table is not in the database"))?;
-        let columns: Vec<&ColumnSchema> = m.edge.columns.iter().filter_map(|c| ts.column(c)).collect();
+        let ts = self
+            .schema
+            .table(table)
+            .ok_or_else(|| refuse("the table is not in the database"))?;
+        let columns: Vec<&ColumnSchema> =
+            m.edge.columns.iter().filter_map(|c| ts.column(c)).collect();
         let mask = match m.erase {
             MentionErasure::Null if columns.iter().any(|c| !c.nullable) => {
-                return Err(refuse("the column is NOT NULL, so the reference cannot be cleared; declare `erase = \"keep\"`"));
+                return Err(refuse(
+                    "the column is NOT NULL, so the reference cannot be cleared; declare `erase = \"keep\"`",
+                ));
             }
             MentionErasure::Hmac
                 if !m.edge.relation || columns.iter().any(|c| !c.kind.is_text_like()) =>
             {
-                return Err(refuse("a keyed pseudonym fits only a text column of a declared relation (a foreign key would break); declare `erase = \"null\"` or `\"keep\"`"));
+                return Err(refuse(
+                    "a keyed pseudonym fits only a text column of a declared relation (a foreign key would break); declare `erase = \"null\"` or `\"keep\"`",
+                ));
             }
             MentionErasure::Hmac => Mask::Hmac,
             _ => Mask::Null,
@@ -1402,7 +1460,11 @@ impl<'a> Planner<'a> {
             reason: format!(
                 "{} stay theirs; only their reference `{column}` to the person is {}: {}",
                 self.whose(m),
-                if mask == Mask::Null { "cleared" } else { "replaced by a keyed pseudonym" },
+                if mask == Mask::Null {
+                    "cleared"
+                } else {
+                    "replaced by a keyed pseudonym"
+                },
                 m.reason
             ),
         })
@@ -1559,9 +1621,14 @@ impl<'a> Planner<'a> {
                     .and_then(|t| t.columns.get(&column.name))
                     .map(|c| c.category.value.clone());
                 if let Some(category) = category {
-                    copies.extend(self.copies_of(table, &column.name, &category, &value));
+                    for step in self.copies_of(table, &column.name, &category, &value) {
+                        // Held rows are said to be kept once, whichever copy they hold.
+                        if !(step.action == Action::Keep && copies.contains(&step)) {
+                            copies.push(step);
+                        }
+                    }
                 }
-                let filter = self.unless_held(table, self.base(table), &column.name, &mut own);
+                let filter = self.unless_held(table, self.base(table), &mut own);
                 own.push(Step {
                     table: table.to_string(),
                     filter,
@@ -1599,14 +1666,18 @@ impl<'a> Planner<'a> {
             .filter(|r| r.name != table)
             .filter_map(|r| Some((r, self.declared.get(r.name.as_str())?)))
         {
-            for (name, _) in t.columns.iter().filter(|(_, c)| &c.category.value == category) {
+            for (name, _) in t
+                .columns
+                .iter()
+                .filter(|(_, c)| &c.category.value == category)
+            {
                 // A row shared with others is theirs too: it is not rewritten.
                 let filter = if r.upward {
                     Filter::all(vec![self.base(&r.name), self.only_the_persons(&r.name)])
                 } else {
                     self.base(&r.name)
                 };
-                let filter = self.unless_held(&r.name, filter, name, &mut steps);
+                let filter = self.unless_held(&r.name, filter, &mut steps);
                 steps.push(Step {
                         table: r.name.clone(),
                         filter,
@@ -1628,29 +1699,41 @@ impl<'a> Planner<'a> {
     }
 
     /// For rectification: the rows of `filter` no legal hold keeps; a step saying that the
-    /// held ones keep `column` as it was recorded (an invoice keeps the billing address it was
-    /// issued with) goes to `steps`.
-    fn unless_held(&self, table: &str, filter: Filter, column: &str, steps: &mut Vec<Step>) -> Filter {
-        let (Some(held), Some(not_held), Some(t)) =
-            (self.held(table), self.not_held(table), self.declared.get(table))
-        else {
+    /// held ones keep what they recorded (an invoice keeps the billing address it was issued
+    /// with) goes to `steps`, once per table and filter.
+    fn unless_held(&self, table: &str, filter: Filter, steps: &mut Vec<Step>) -> Filter {
+        let (Some(held), Some(not_held), Some(t)) = (
+            self.held(table),
+            self.not_held(table),
+            self.declared.get(table),
+        ) else {
             return filter;
         };
         let holds: Vec<String> = t
             .holds
             .iter()
-            .map(|h| format!("{} under {} for {}", h.reason.value, h.law.value, h.period.to_words()))
+            .map(|h| {
+                format!(
+                    "{} under {} for {}",
+                    h.reason.value,
+                    h.law.value,
+                    h.period.to_words()
+                )
+            })
             .collect();
-        steps.push(Step {
+        let keep = Step {
             table: table.to_string(),
             filter: Filter::all(vec![filter.clone(), held]),
             action: Action::Keep,
             reason: format!(
-                "rows of {} under a legal hold keep `{column}` as it was recorded: they are kept for {} (Art. 17(3)(b)), as evidence of what was issued",
+                "rows of {} under a legal hold keep what they recorded, uncorrected: they are kept for {} (Art. 17(3)(b)), as evidence of what was issued",
                 self.table_label(table),
                 holds.join(" and for ")
             ),
-        });
+        };
+        if !steps.contains(&keep) {
+            steps.push(keep);
+        }
         Filter::all(vec![filter, not_held])
     }
 
@@ -1723,7 +1806,8 @@ fn repeat_groups(deletes: &[Step]) -> Vec<Vec<usize>> {
             .iter()
             .enumerate()
             .filter(|(b, other)| {
-                referring[a].contains(other.table.as_str()) && referring[*b].contains(d.table.as_str())
+                referring[a].contains(other.table.as_str())
+                    && referring[*b].contains(d.table.as_str())
             })
             .map(|(b, _)| b)
             .collect();

@@ -17,6 +17,8 @@
 //! [`TableOwnership::Unowned`] (the company's own records, a catalogue), and `owner = "none"`
 //! says so where inference would find an owner.
 //!
+//! Cycles are those of the references between tables that are not subject tables (a
+//! subject's own references, such as a customer's last order, never make a path of ownership).
 //! In a cycle of references (a reply to a comment, a sub-folder of a folder) a row whose
 //! owning columns are NULL belongs to the row it refers to through the cycle (an anonymous
 //! reply is part of the thread); a row that names an owner of its own is that owner's, and
@@ -186,8 +188,15 @@ impl Ownership {
             })
             .collect();
         let names: Vec<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
-        let cycles = cycles(&names, &edges);
         let is_subject = |t: &str| declared.get(t).is_some_and(|d| !d.identity.is_empty());
+        // A subject's row is nobody's property, so its references (a customer's last order)
+        // close no cycle of ownership.
+        let owning_graph: Vec<Edge> = edges
+            .iter()
+            .filter(|e| !is_subject(&e.table))
+            .cloned()
+            .collect();
+        let cycles = cycles(&names, &owning_graph);
         let mut ineffective = Vec::new();
         let mut state: HashMap<&str, State> = HashMap::new();
         for &t in &names {
@@ -250,7 +259,9 @@ impl Ownership {
                         State::Done(TableOwnership::Unowned { declared: true })
                     }
                     Some(o) => match own.iter().find(|e| e.column() == o.value) {
-                        Some(e) if cycle.contains(&e.parent) => State::InCycle(Some((*e).clone()), true),
+                        Some(e) if cycle.contains(&e.parent) => {
+                            State::InCycle(Some((*e).clone()), true)
+                        }
                         Some(e) if owns_rows(state.get(e.parent.as_str())) == Some(true) => {
                             State::Done(TableOwnership::Owned {
                                 via: (*e).clone(),
@@ -342,9 +353,7 @@ impl Ownership {
         for &t in &names {
             let cycle = &cycles[t];
             let Some(TableOwnership::Owned {
-                via,
-                through_cycle,
-                ..
+                via, through_cycle, ..
             }) = tables.get(t)
             else {
                 continue;
@@ -419,10 +428,19 @@ impl Ownership {
                         .iter()
                         .find(|e| e.table == d.name.value && e.column() == column.value)
                     {
-                        Some(e) if tables.get(&e.table).is_some_and(|o| matches!(o, TableOwnership::Owned { via, .. } if via == e)) => {
+                        Some(e)
+                            if tables.get(&e.table).is_some_and(
+                                |o| matches!(o, TableOwnership::Owned { via, .. } if via == e),
+                            ) =>
+                        {
                             "it is the table's owning reference, not a mention".to_string()
                         }
-                        Some(e) if matches!(tables.get(&e.table), Some(TableOwnership::Ambiguous { .. })) => {
+                        Some(e)
+                            if matches!(
+                                tables.get(&e.table),
+                                Some(TableOwnership::Ambiguous { .. })
+                            ) =>
+                        {
                             format!("`{}` is ambiguous: declare its `owner` first", e.table)
                         }
                         Some(e) => format!(
@@ -443,7 +461,10 @@ impl Ownership {
                     });
                     continue;
                 };
-                let span = m.erase.as_ref().map_or(column.span, |e| e.span.or(column.span));
+                let span = m
+                    .erase
+                    .as_ref()
+                    .map_or(column.span, |e| e.span.or(column.span));
                 let columns: Vec<_> = mention
                     .edge
                     .columns
