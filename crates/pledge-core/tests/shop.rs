@@ -40,7 +40,11 @@ fn shop() -> SchemaGraph {
         tables: vec![
             table(
                 "address",
-                vec![id(), column("street", Text, true), column("city", Text, true)],
+                vec![
+                    id(),
+                    column("street", Text, true),
+                    column("city", Text, true),
+                ],
                 vec![],
             ),
             table(
@@ -135,9 +139,18 @@ fn every_table_has_one_owner_or_none() {
     assert_eq!(owner("orders").as_deref(), Some("customer"));
     assert_eq!(owner("order_line").as_deref(), Some("customer"));
     assert_eq!(owner("message").as_deref(), Some("customer"));
-    assert!(matches!(o.of("employee"), Some(TableOwnership::Subject { .. })));
-    assert!(matches!(o.of("address"), Some(TableOwnership::Unowned { .. })));
-    assert!(matches!(o.of("product"), Some(TableOwnership::Unowned { .. })));
+    assert!(matches!(
+        o.of("employee"),
+        Some(TableOwnership::Subject { .. })
+    ));
+    assert!(matches!(
+        o.of("address"),
+        Some(TableOwnership::Unowned { .. })
+    ));
+    assert!(matches!(
+        o.of("product"),
+        Some(TableOwnership::Unowned { .. })
+    ));
     let mentions: Vec<String> = o
         .mentions
         .iter()
@@ -181,7 +194,10 @@ fn without_an_owner_a_table_of_two_people_is_refused() {
     }
     // A product is no one's: planning for it is not stopped by the orders.
     let o = ownership_of(&text);
-    assert!(matches!(o.of("product"), Some(TableOwnership::Unowned { .. })));
+    assert!(matches!(
+        o.of("product"),
+        Some(TableOwnership::Unowned { .. })
+    ));
 }
 
 #[test]
@@ -267,7 +283,12 @@ fn an_employee_access_shows_orders_only_as_mentions() {
     };
     assert_eq!(columns, &["id", "employee_id", "ordered_on"]);
     assert_eq!(via, &["employee_id"]);
-    assert!(!plan.steps.iter().any(|s| s.table == "order_line" || s.table == "customer"));
+    assert!(
+        !plan
+            .steps
+            .iter()
+            .any(|s| s.table == "order_line" || s.table == "customer")
+    );
     insta::assert_json_snapshot!("shop_access_employee", plan);
 }
 
@@ -323,10 +344,7 @@ fn settings_that_cannot_take_effect_are_listed_and_noted() {
     insta::assert_json_snapshot!("shop_ineffective", o.ineffective);
     // An hmac on a foreign key would break it: the erasure that would sever it is refused.
     let err = plan_with(&text, &request(RequestKind::Erasure, "employee_id", "2")).unwrap_err();
-    assert!(
-        matches!(err, PlanError::MentionCannotSever { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, PlanError::MentionCannotSever { .. }), "{err}");
     // The others are noted in every plan.
     let plan = plan_with(&text, &request(RequestKind::Access, "customer_id", "1")).unwrap();
     assert!(
