@@ -132,8 +132,24 @@ fn access_reaches_invoices_and_their_lines_but_not_the_support_rep() {
         vec![],
     ))
     .unwrap();
-    let tables: Vec<&str> = plan.steps.iter().map(|s| s.table.as_str()).collect();
-    assert_eq!(tables, ["customer", "employee", "invoice", "invoice_line"]);
+    let tables: Vec<(&str, &str)> = plan
+        .steps
+        .iter()
+        .map(|s| (s.table.as_str(), s.action.name()))
+        .collect();
+    // The customers the employee serves and the employees who report to them only mention
+    // the person: they come out as such, not as the person's rows.
+    assert_eq!(
+        tables,
+        [
+            ("customer", "read"),
+            ("employee", "read"),
+            ("invoice", "read"),
+            ("invoice_line", "read"),
+            ("employee", "read-mentions"),
+            ("customer", "read-mentions")
+        ]
+    );
     insta::assert_json_snapshot!("access", plan);
 }
 
@@ -171,9 +187,36 @@ fn erasure_deletes_children_first_and_keeps_held_invoices_pseudonymised() {
 #[test]
 fn erasing_an_employee_does_not_claim_the_customers_they_serve() {
     let plan = plan_for(&request(RequestKind::Erasure, "employee_id", "1", vec![])).unwrap();
-    assert!(plan.steps.iter().all(|s| s.table == "employee"));
-    let Action::Delete { guards } = &plan.steps[0].action else {
-        panic!("first step deletes")
+    // The customers they serve (and the employees who report to them) only mention them:
+    // kept as they are, and said so.
+    let others: Vec<(&str, &str)> = plan
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.action, Action::Delete { .. } | Action::Mask { .. }))
+        .map(|s| (s.table.as_str(), s.action.name()))
+        .collect();
+    assert_eq!(
+        others,
+        [
+            ("employee", "keep"),
+            ("customer", "keep"),
+            // The employee table refers to itself: its deletion runs again as rows free others.
+            ("employee", "repeat")
+        ]
+    );
+    assert!(
+        plan.steps
+            .iter()
+            .filter(|s| s.table != "employee")
+            .all(|s| matches!(s.action, Action::Keep))
+    );
+    let delete = plan
+        .steps
+        .iter()
+        .find(|s| matches!(s.action, Action::Delete { .. }))
+        .expect("a delete");
+    let Action::Delete { guards } = &delete.action else {
+        panic!("a delete")
     };
     // The employee row is deleted only if no customer and no other employee refers to it.
     let guarded: Vec<&str> = guards
@@ -200,11 +243,14 @@ fn rectification_reaches_copies_before_the_original() {
         vec![change],
     ))
     .unwrap();
-    assert!(matches!(plan.steps[0].action, Action::SetCopies { .. }));
+    // Invoices kept for bookkeeping keep the address they were issued with.
+    assert!(matches!(plan.steps[0].action, Action::Keep));
     assert_eq!(plan.steps[0].table, "invoice");
-    assert!(matches!(plan.steps[1].action, Action::Set { .. }));
+    assert!(matches!(plan.steps[1].action, Action::SetCopies { .. }));
+    assert_eq!(plan.steps[1].table, "invoice");
+    assert!(matches!(plan.steps[2].action, Action::Set { .. }));
     // The identity value was typed after its column: customer_id is an integer.
-    let Filter::Identity { columns } = &plan.steps[1].filter else {
+    let Filter::Identity { columns } = &plan.steps[2].filter else {
         panic!()
     };
     assert_eq!(columns[0].1, vec![Value::Int(7)]);
