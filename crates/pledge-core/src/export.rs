@@ -349,8 +349,20 @@ fn html(
              Only their key, that reference and their dates are shown.</p>\n",
         );
         for t in mentions {
-            let role = t.mention.as_ref().map(|m| m.via.join(", ")).unwrap_or_default();
-            table_html(&mut out, t, format!("{} <small>as <code>{}</code></small>", escape(&t.table), escape(&role)));
+            let role = t
+                .mention
+                .as_ref()
+                .map(|m| m.via.join(", "))
+                .unwrap_or_default();
+            table_html(
+                &mut out,
+                t,
+                format!(
+                    "{} <small>as <code>{}</code></small>",
+                    escape(&t.table),
+                    escape(&role)
+                ),
+            );
         }
     }
     out.push_str("</body></html>\n");

@@ -5,6 +5,7 @@
 //! a [`Ctx`]. Where the law is unsettled a rule is a warning and its explanation says why.
 
 mod cookies;
+mod live;
 mod parties;
 mod processing;
 mod rights;
@@ -14,6 +15,8 @@ mod transfers;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::load::Declaration;
 use crate::source::Span;
+
+pub use live::live_findings;
 
 /// One rule of the law, as Pledge checks it.
 #[derive(Debug)]
@@ -144,6 +147,10 @@ pub fn rules() -> &'static [&'static Rule] {
         &rights::CCPA_OPT_OUT,
         &rights::CCPA_RIGHTS,
         &text::OUTDATED_REFERENCE,
+        &live::SCHEMA_MISMATCH,
+        &live::OWNER_AMBIGUOUS,
+        &live::SETTING_INEFFECTIVE,
+        &live::REQUEST_REFUSED,
     ];
     ALL
 }

@@ -14,6 +14,7 @@
 //! is then masked, children first, so that the seeds' identifying columns change last.
 //! Nothing here touches a database: connectors render and run the plan.
 
+pub mod map;
 pub mod ownership;
 pub mod retention;
 mod schema;
@@ -26,8 +27,8 @@ pub use value::{MentionRows, TableRows, Value};
 
 use crate::load::Declaration;
 use crate::model::{Basis, ColumnErasure, Dataset, MentionErasure, Role, Table, TableErasure};
-use ownership::{Mention, Ownership, TableOwnership};
 use crate::types::{CategoryId, DatasetId, IdentityKind};
+use ownership::{Mention, Ownership, TableOwnership};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use thiserror::Error;
@@ -653,7 +654,8 @@ impl<'a> Planner<'a> {
             .iter()
             .map(|name| {
                 let mut seen: HashSet<&str> = HashSet::new();
-                let mut stack: Vec<&str> = refers[name.as_str()].iter().map(String::as_str).collect();
+                let mut stack: Vec<&str> =
+                    refers[name.as_str()].iter().map(String::as_str).collect();
                 while let Some(t) = stack.pop() {
                     if seen.insert(t) {
                         stack.extend(refers[t].iter().map(String::as_str));
@@ -1035,7 +1037,8 @@ impl<'a> Planner<'a> {
                 }
             }
             for c in &ts.columns {
-                if c.kind == ValueKind::Temporal && !personal(&c.name) && !columns.contains(&c.name) {
+                if c.kind == ValueKind::Temporal && !personal(&c.name) && !columns.contains(&c.name)
+                {
                     columns.push(c.name.clone());
                 }
             }
@@ -1302,9 +1305,10 @@ impl<'a> Planner<'a> {
     /// The mentions of the person's rows (not those of rows found upwards): references from
     /// rows that are not the person's to rows that are.
     fn mentions_of_person(&self) -> impl Iterator<Item = &Mention> {
-        self.ownership.mentions.iter().filter(|m| {
-            self.reached(&m.edge.parent).is_some_and(|r| !r.upward)
-        })
+        self.ownership
+            .mentions
+            .iter()
+            .filter(|m| self.reached(&m.edge.parent).is_some_and(|r| !r.upward))
     }
 
     /// The rows that mention the person through `m`, the person's own rows left out.
@@ -1330,7 +1334,10 @@ impl<'a> Planner<'a> {
     fn whose(&self, m: &Mention) -> String {
         match &m.owner {
             Some(owner) if *owner == m.edge.table => {
-                format!("the rows of {} (other people)", self.table_label(&m.edge.table))
+                format!(
+                    "the rows of {} (other people)",
+                    self.table_label(&m.edge.table)
+                )
             }
             Some(owner) => format!(
                 "the rows of {} (records of other people in `{owner}`)",
@@ -1348,7 +1355,11 @@ impl<'a> Planner<'a> {
         let table = m.edge.table.as_str();
         let column = m.edge.columns.join(", ");
         let filter = self.mentioning(m);
-        let default = if m.declared { "" } else { " (the default for a mention)" };
+        let default = if m.declared {
+            ""
+        } else {
+            " (the default for a mention)"
+        };
         if m.erase == MentionErasure::Keep {
             return Ok(Step {
                 table: table.to_string(),
@@ -1371,16 +1382,24 @@ impl<'a> Planner<'a> {
             ),
             problem: problem.to_string(),
         };
-        let ts = self.schema.table(table).ok_or_else(|| refuse("the table is not in the database"))?;
-        let columns: Vec<&ColumnSchema> = m.edge.columns.iter().filter_map(|c| ts.column(c)).collect();
+        let ts = self
+            .schema
+            .table(table)
+            .ok_or_else(|| refuse("the table is not in the database"))?;
+        let columns: Vec<&ColumnSchema> =
+            m.edge.columns.iter().filter_map(|c| ts.column(c)).collect();
         let mask = match m.erase {
             MentionErasure::Null if columns.iter().any(|c| !c.nullable) => {
-                return Err(refuse("the column is NOT NULL, so the reference cannot be cleared; declare `erase = \"keep\"`"));
+                return Err(refuse(
+                    "the column is NOT NULL, so the reference cannot be cleared; declare `erase = \"keep\"`",
+                ));
             }
             MentionErasure::Hmac
                 if !m.edge.relation || columns.iter().any(|c| !c.kind.is_text_like()) =>
             {
-                return Err(refuse("a keyed pseudonym fits only a text column of a declared relation (a foreign key would break); declare `erase = \"null\"` or `\"keep\"`"));
+                return Err(refuse(
+                    "a keyed pseudonym fits only a text column of a declared relation (a foreign key would break); declare `erase = \"null\"` or `\"keep\"`",
+                ));
             }
             MentionErasure::Hmac => Mask::Hmac,
             _ => Mask::Null,
@@ -1402,7 +1421,11 @@ impl<'a> Planner<'a> {
             reason: format!(
                 "{} stay theirs; only their reference `{column}` to the person is {}: {}",
                 self.whose(m),
-                if mask == Mask::Null { "cleared" } else { "replaced by a keyed pseudonym" },
+                if mask == Mask::Null {
+                    "cleared"
+                } else {
+                    "replaced by a keyed pseudonym"
+                },
                 m.reason
             ),
         })
@@ -1599,7 +1622,11 @@ impl<'a> Planner<'a> {
             .filter(|r| r.name != table)
             .filter_map(|r| Some((r, self.declared.get(r.name.as_str())?)))
         {
-            for (name, _) in t.columns.iter().filter(|(_, c)| &c.category.value == category) {
+            for (name, _) in t
+                .columns
+                .iter()
+                .filter(|(_, c)| &c.category.value == category)
+            {
                 // A row shared with others is theirs too: it is not rewritten.
                 let filter = if r.upward {
                     Filter::all(vec![self.base(&r.name), self.only_the_persons(&r.name)])
@@ -1630,16 +1657,31 @@ impl<'a> Planner<'a> {
     /// For rectification: the rows of `filter` no legal hold keeps; a step saying that the
     /// held ones keep `column` as it was recorded (an invoice keeps the billing address it was
     /// issued with) goes to `steps`.
-    fn unless_held(&self, table: &str, filter: Filter, column: &str, steps: &mut Vec<Step>) -> Filter {
-        let (Some(held), Some(not_held), Some(t)) =
-            (self.held(table), self.not_held(table), self.declared.get(table))
-        else {
+    fn unless_held(
+        &self,
+        table: &str,
+        filter: Filter,
+        column: &str,
+        steps: &mut Vec<Step>,
+    ) -> Filter {
+        let (Some(held), Some(not_held), Some(t)) = (
+            self.held(table),
+            self.not_held(table),
+            self.declared.get(table),
+        ) else {
             return filter;
         };
         let holds: Vec<String> = t
             .holds
             .iter()
-            .map(|h| format!("{} under {} for {}", h.reason.value, h.law.value, h.period.to_words()))
+            .map(|h| {
+                format!(
+                    "{} under {} for {}",
+                    h.reason.value,
+                    h.law.value,
+                    h.period.to_words()
+                )
+            })
             .collect();
         steps.push(Step {
             table: table.to_string(),
@@ -1723,7 +1765,8 @@ fn repeat_groups(deletes: &[Step]) -> Vec<Vec<usize>> {
             .iter()
             .enumerate()
             .filter(|(b, other)| {
-                referring[a].contains(other.table.as_str()) && referring[*b].contains(d.table.as_str())
+                referring[a].contains(other.table.as_str())
+                    && referring[*b].contains(d.table.as_str())
             })
             .map(|(b, _)| b)
             .collect();

@@ -250,7 +250,9 @@ impl Ownership {
                         State::Done(TableOwnership::Unowned { declared: true })
                     }
                     Some(o) => match own.iter().find(|e| e.column() == o.value) {
-                        Some(e) if cycle.contains(&e.parent) => State::InCycle(Some((*e).clone()), true),
+                        Some(e) if cycle.contains(&e.parent) => {
+                            State::InCycle(Some((*e).clone()), true)
+                        }
                         Some(e) if owns_rows(state.get(e.parent.as_str())) == Some(true) => {
                             State::Done(TableOwnership::Owned {
                                 via: (*e).clone(),
@@ -342,9 +344,7 @@ impl Ownership {
         for &t in &names {
             let cycle = &cycles[t];
             let Some(TableOwnership::Owned {
-                via,
-                through_cycle,
-                ..
+                via, through_cycle, ..
             }) = tables.get(t)
             else {
                 continue;
@@ -419,10 +419,19 @@ impl Ownership {
                         .iter()
                         .find(|e| e.table == d.name.value && e.column() == column.value)
                     {
-                        Some(e) if tables.get(&e.table).is_some_and(|o| matches!(o, TableOwnership::Owned { via, .. } if via == e)) => {
+                        Some(e)
+                            if tables.get(&e.table).is_some_and(
+                                |o| matches!(o, TableOwnership::Owned { via, .. } if via == e),
+                            ) =>
+                        {
                             "it is the table's owning reference, not a mention".to_string()
                         }
-                        Some(e) if matches!(tables.get(&e.table), Some(TableOwnership::Ambiguous { .. })) => {
+                        Some(e)
+                            if matches!(
+                                tables.get(&e.table),
+                                Some(TableOwnership::Ambiguous { .. })
+                            ) =>
+                        {
                             format!("`{}` is ambiguous: declare its `owner` first", e.table)
                         }
                         Some(e) => format!(
@@ -443,7 +452,10 @@ impl Ownership {
                     });
                     continue;
                 };
-                let span = m.erase.as_ref().map_or(column.span, |e| e.span.or(column.span));
+                let span = m
+                    .erase
+                    .as_ref()
+                    .map_or(column.span, |e| e.span.or(column.span));
                 let columns: Vec<_> = mention
                     .edge
                     .columns
