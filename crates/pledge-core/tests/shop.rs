@@ -34,6 +34,7 @@ fn shop() -> SchemaGraph {
         columns,
         primary_key: vec!["id".into()],
         foreign_keys: fks,
+        ..TableSchema::default()
     };
     let id = || column("id", Integer, false);
     SchemaGraph {

@@ -14,6 +14,7 @@
 //! is then masked, children first, so that the seeds' identifying columns change last.
 //! Nothing here touches a database: connectors render and run the plan.
 
+pub mod map;
 pub mod ownership;
 pub mod retention;
 mod schema;
@@ -1055,13 +1056,16 @@ impl<'a> Planner<'a> {
             let Some(ts) = self.schema.table(&r.name) else {
                 continue;
             };
-            let enforced = r.parents.iter().any(|(columns, parent, parent_columns)| {
-                ts.foreign_keys.iter().any(|fk| {
-                    fk.columns == *columns
-                        && fk.ref_table == *parent
-                        && fk.ref_columns == *parent_columns
-                })
-            });
+            let enforced = r
+                .parents
+                .iter()
+                .any(|(columns, parent, parent_columns, _)| {
+                    ts.foreign_keys.iter().any(|fk| {
+                        fk.columns == *columns
+                            && fk.ref_table == *parent
+                            && fk.ref_columns == *parent_columns
+                    })
+                });
             if !ts.partitions.is_empty() && !r.parents.is_empty() && !enforced {
                 notes.push(format!(
                     "partitioned table `{}` is linked to the person's rows only by declared relations, which the database does not check (MariaDB and MySQL keep no foreign keys on partitioned tables): rows whose values match no row of the person are not found",
