@@ -460,6 +460,10 @@ pub fn plan(
     Ok(plan)
 }
 
+/// An edge to a table a reached table's rows are found through: (own columns, parent, parent
+/// columns, own columns that must be NULL for the edge to count).
+type ParentEdge = (Vec<String>, String, Vec<String>, Vec<String>);
+
 /// A table the person's rows were found in, and how.
 struct Reached {
     name: String,
@@ -470,7 +474,7 @@ struct Reached {
     /// to this one.
     /// The last: columns that must be NULL for the edge to make the row the person's (a row
     /// with no owner of its own belongs through its cycle).
-    parents: Vec<(Vec<String>, String, Vec<String>, Vec<String>)>,
+    parents: Vec<ParentEdge>,
     /// Reached upwards: a row the person's rows refer to (their address in a table of its
     /// own), which other people's rows may refer to as well.
     upward: bool,
