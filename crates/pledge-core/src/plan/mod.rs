@@ -1004,12 +1004,24 @@ impl<'a> Planner<'a> {
         let mut notes = Vec::new();
         let reached: HashSet<&str> = self.reached.iter().map(|r| r.name.as_str()).collect();
         for t in &self.dataset.tables {
-            if !reached.contains(t.name.as_str()) && !t.columns.is_empty() {
-                notes.push(format!(
-                    "declared table `{}` is not linked to the person's rows by any foreign key or relation, so it is not searched; declare its identity columns or a relation",
-                    t.name.value
-                ));
+            if reached.contains(t.name.as_str()) || t.columns.is_empty() {
+                continue;
             }
+            let name = &t.name.value;
+            notes.push(match self.ownership.of(name) {
+                Some(TableOwnership::Subject { .. }) => format!(
+                    "declared table `{name}` holds people found by other identities than the request names, so it is not searched"
+                ),
+                Some(TableOwnership::Owned { subject: Some(s), .. }) => format!(
+                    "declared table `{name}` holds records of `{s}` that are not the person's; those that mention the person are kept, severed or shown as mentions"
+                ),
+                Some(TableOwnership::Ambiguous { .. }) | Some(TableOwnership::Owned { .. }) => format!(
+                    "declared table `{name}` could belong to more than one person; declare its `owner`"
+                ),
+                _ => format!(
+                    "declared table `{name}` is not linked to the person's rows by any foreign key or relation, so it is not searched; declare its identity columns or a relation"
+                ),
+            });
         }
         for i in &self.ownership.ineffective {
             notes.push(format!(
