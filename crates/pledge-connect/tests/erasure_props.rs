@@ -927,8 +927,8 @@ fn reachable(case: &Case) -> BTreeSet<Key> {
     }
     loop {
         let before = reached.len();
-        for (i, t) in case.tables.iter().enumerate() {
-            for row in &case.rows[i] {
+        for (i, rows) in case.rows.iter().enumerate() {
+            for row in rows {
                 if belongs(case, i, row, &|t, id| reached.contains(&(t, id))) {
                     reached.insert((i, row.id));
                 }

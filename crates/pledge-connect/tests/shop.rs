@@ -7,7 +7,7 @@
 use pledge_connect::{Database, Options, Outcome};
 use pledge_core::export::{self, DatasetRows};
 use pledge_core::model::Engine;
-use pledge_core::plan::{self, Action, CivilTime, Plan, PlanError, RequestKind, Value};
+use pledge_core::plan::{self, Action, CivilTime, Plan, PlanError, RequestKind};
 use pledge_core::{Declaration, SourceMap, load};
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -363,3 +363,45 @@ fn settings_that_cannot_take_effect_are_listed_and_noted() {
     let o = ownership_of(&text);
     assert_eq!(o.ineffective.len(), 1, "{:?}", o.ineffective);
 }
+
+#[test]
+fn the_keys_are_checked_when_the_declaration_loads() {
+    let errors = |text: &str| -> Vec<String> {
+        load(&SourceMap::single("shop.toml", text))
+            .map(|_| Vec::new())
+            .unwrap_or_else(|e| {
+                e.into_iter()
+                    .map(|d| format!("{} {}", d.message, d.help.unwrap_or_default()))
+                    .collect()
+            })
+    };
+    let owner_and_mention = SHOP.replace(
+        "owner = \"sender_id\"",
+        "owner = \"sender_id\"\nmentions.sender_id = { erase = \"keep\" }",
+    );
+    let e = errors(&owner_and_mention);
+    assert!(
+        e.len() == 1 && e[0].contains("is the table's `owner`"),
+        "{e:?}"
+    );
+    for (from, to, suggestion) in [
+        ("owner = \"sender_id\"", "ownr = \"sender_id\"", "`owner`"),
+        (
+            "mentions.recipient_id = { erase = \"null\"",
+            "mentions.recipient_id = { erse = \"null\"",
+            "`erase`",
+        ),
+        (
+            "mentions.recipient_id = { erase = \"null\"",
+            "mentions.recipient_id = { erase = \"nul\"",
+            "`null`",
+        ),
+    ] {
+        let e = errors(&SHOP.replace(from, to));
+        assert!(
+            e.iter()
+                .any(|m| m.contains(&format!("did you mean {suggestion}"))),
+            "{to}: {e:?}"
+        );
+    }
+}

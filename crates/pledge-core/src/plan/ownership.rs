@@ -54,6 +54,8 @@ impl Edge {
 }
 
 /// Whose rows a table holds.
+// Built once per table and matched on everywhere: boxing the edges would only get in the way.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum TableOwnership {
@@ -222,13 +224,6 @@ impl Ownership {
             Some(State::Done(_)) => Some(true),
             _ => None,
         };
-        let subject_of = |state: &HashMap<&str, State>, t: &str| -> Option<String> {
-            match state.get(t) {
-                Some(State::Done(TableOwnership::Subject { .. })) => Some(t.to_string()),
-                Some(State::Done(TableOwnership::Owned { subject, .. })) => subject.clone(),
-                _ => None,
-            }
-        };
         // Outside cycles, parents first: a table is decided once every table it refers to
         // outside its cycle is.
         loop {
@@ -301,10 +296,10 @@ impl Ownership {
                                 ),
                                 span: o.span,
                             });
-                            infer_one(&outside, &inside, cycle, &state, &subject_of)
+                            infer_one(&outside, &inside, cycle, &state)
                         }
                     },
-                    None => infer_one(&outside, &inside, cycle, &state, &subject_of),
+                    None => infer_one(&outside, &inside, cycle, &state),
                 };
                 state.insert(t, decision);
                 changed = true;
@@ -548,13 +543,21 @@ impl Ownership {
     }
 }
 
+/// The subject table at the end of a decided table's owning path.
+fn subject_of(state: &HashMap<&str, State>, t: &str) -> Option<String> {
+    match state.get(t) {
+        Some(State::Done(TableOwnership::Subject { .. })) => Some(t.to_string()),
+        Some(State::Done(TableOwnership::Owned { subject, .. })) => subject.clone(),
+        _ => None,
+    }
+}
+
 /// The ownership of a table from its candidates outside its cycle.
 fn infer_one(
     outside: &[&Edge],
     inside: &[&Edge],
     cycle: &[String],
     state: &HashMap<&str, State>,
-    subject_of: &dyn Fn(&HashMap<&str, State>, &str) -> Option<String>,
 ) -> State {
     let owning = |e: &&&Edge| {
         matches!(
