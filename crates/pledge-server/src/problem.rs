@@ -144,9 +144,10 @@ impl From<StoreError> for Problem {
             StoreError::UnknownRequest(_) | StoreError::UnknownKey(_) => {
                 Problem::not_found(e.to_string())
             }
-            StoreError::Transition(pledge_core::workflow::TransitionError::ReasonRequired(_)) => {
-                Problem::invalid(e.to_string())
-            }
+            StoreError::Transition(
+                pledge_core::workflow::TransitionError::ReasonRequired(_)
+                | pledge_core::workflow::TransitionError::NoteRequired,
+            ) => Problem::invalid(e.to_string()),
             StoreError::Verification(v) => verification_problem(v, e.to_string()),
             StoreError::Transition(_) | StoreError::Conflict(_) => Problem::new(
                 StatusCode::CONFLICT,

@@ -279,7 +279,8 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?
                 .is_some();
-            self.notify_completed(&mut tx, request_id, has_export, now)
+            // Recipients may hold data about the person: no "no data held" here.
+            self.notify_completed(&mut tx, request_id, has_export, false, now)
                 .await?;
             self.event(
                 &mut tx,

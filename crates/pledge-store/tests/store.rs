@@ -2,7 +2,7 @@
 
 use pledge_core::workflow::{Regime, Right, State, Transition};
 use pledge_store::{
-    Backend, Error, LinkRefusal, NewRequest, RequestFilter, Role, SealedExport, Store,
+    Backend, Error, JobFailure, LinkRefusal, NewRequest, RequestFilter, Role, SealedExport, Store,
 };
 
 const T0: i64 = 1_795_000_000; // 2026-11-17
@@ -561,29 +561,127 @@ async fn jobs(store: &Store) {
     assert_eq!(completions, 1);
     assert_eq!(store.claim_job("w3", 30, now + 1000).await.unwrap(), None);
 
-    // A failure goes back to the queue until the attempts run out.
+    // A transient failure goes back to the queue, not claimed before its time.
     let r2 = store
         .create_request(new_request(Right::Erasure, true, false), "key:a")
         .await
         .unwrap();
     let j = store.claim_job("w1", 30, now).await.unwrap().unwrap();
-    store.fail_job(&j, "database down", 2, now).await.unwrap();
-    let j = store.claim_job("w1", 30, now + 1).await.unwrap().unwrap();
-    assert_eq!(j.attempts, 2);
-    store
-        .fail_job(&j, "database down", 2, now + 1)
+    assert_eq!(j.first_failed_at, None);
+    let retry = JobFailure::Retry {
+        error: "dataset `shop`: cannot connect",
+        at: now + 5,
+    };
+    assert!(store.fail_job(&j, retry, now).await.unwrap());
+    // Recorded once: the lease is gone.
+    assert!(!store.fail_job(&j, retry, now).await.unwrap());
+    let status = store.job_status(&r2.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            status.state.as_str(),
+            status.not_before,
+            status.first_failed_at
+        ),
+        ("queued", Some(now + 5), Some(now))
+    );
+    assert_eq!(store.claim_job("w1", 30, now + 4).await.unwrap(), None);
+    assert!(store.orphaned_requests().await.unwrap().is_empty());
+    let j = store.claim_job("w1", 30, now + 5).await.unwrap().unwrap();
+    assert_eq!((j.attempts, j.first_failed_at), (2, Some(now)));
+    // A permanent failure stops the job and asks staff to act.
+    let reason = "the identity matches 2 rows of `customer`";
+    assert!(
+        store
+            .fail_job(&j, JobFailure::NeedsAction { reason }, now + 6)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.claim_job("w1", 30, now + 1000).await.unwrap(), None);
+    let status = store.job_status(&r2.id).await.unwrap().unwrap();
+    assert_eq!(
+        (status.state.as_str(), status.error.as_deref()),
+        ("failed", Some(reason))
+    );
+    let stopped = store.get_request(&r2.id).await.unwrap();
+    assert_eq!(stopped.state, State::NeedsAction);
+    let events = store.request_events(&r2.id).await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.from_state, last.to_state, last.reason.as_deref()),
+        (Some(State::InProgress), State::NeedsAction, Some(reason))
+    );
+    assert!(store.orphaned_requests().await.unwrap().is_empty());
+    // Staff retry: the job is queued afresh and runs to completion.
+    let retried = store
+        .transition(
+            &r2.id,
+            &Transition::To(State::InProgress),
+            "key:staff",
+            now + 10,
+        )
         .await
         .unwrap();
-    assert_eq!(store.claim_job("w1", 30, now + 2).await.unwrap(), None);
-    let (state, attempts, error) = store.job_status(&r2.id).await.unwrap().unwrap();
-    assert_eq!(
-        (state.as_str(), attempts, error.as_deref()),
-        ("failed", 2, Some("database down"))
+    assert_eq!(retried.state, State::InProgress);
+    let j = store.claim_job("w1", 30, now + 11).await.unwrap().unwrap();
+    assert_eq!((j.request_id.as_str(), j.attempts), (r2.id.as_str(), 1));
+    assert!(
+        store
+            .complete_job(&j, &serde_json::json!({}), None, &[], now + 12)
+            .await
+            .unwrap()
     );
     assert_eq!(
         store.get_request(&r2.id).await.unwrap().state,
-        State::InProgress
+        State::Completed
     );
+
+    // Completed by hand from needs_action, with a note; never by hand while running.
+    let r3 = store
+        .create_request(new_request(Right::Rectification, true, false), "key:a")
+        .await
+        .unwrap();
+    let j = store.claim_job("w1", 30, now + 20).await.unwrap().unwrap();
+    let complete = Transition::Complete {
+        note: "corrected by the support desk".into(),
+    };
+    assert!(matches!(
+        store
+            .transition(&r3.id, &complete, "key:staff", now + 21)
+            .await,
+        Err(Error::Transition(_))
+    ));
+    store
+        .fail_job(
+            &j,
+            JobFailure::NeedsAction {
+                reason: "a declared column is missing",
+            },
+            now + 21,
+        )
+        .await
+        .unwrap();
+    let done = store
+        .transition(&r3.id, &complete, "key:staff", now + 22)
+        .await
+        .unwrap();
+    assert_eq!(done.state, State::Completed);
+    let outbox = store.outbox(&r3.id).await.unwrap();
+    assert!(
+        outbox
+            .iter()
+            .any(|m| m.event == pledge_store::notify::Event::Completed),
+        "{outbox:?}"
+    );
+    // One left waiting for staff: open, with its deadline running (see `listing`).
+    store
+        .create_request(new_request(Right::Access, true, false), "key:a")
+        .await
+        .unwrap();
+    let j = store.claim_job("w1", 30, now + 30).await.unwrap().unwrap();
+    let reason = JobFailure::NeedsAction {
+        reason: "gave up after 42 attempts",
+    };
+    assert!(store.fail_job(&j, reason, now + 31).await.unwrap());
 }
 
 async fn listing(store: &Store) {
