@@ -161,6 +161,14 @@ impl From<StoreError> for Problem {
                 "No report is awaited from this recipient",
                 e.to_string(),
             ),
+            // The store's database failing for now (a full disk, a lost connection, a
+            // lock): nothing was written; the same call may work later.
+            _ if e.retryable() => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "The store cannot take this now",
+                e.to_string(),
+            ),
             _ => Problem::internal(e.to_string()),
         }
     }

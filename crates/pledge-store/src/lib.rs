@@ -403,16 +403,23 @@ impl Store {
         Ok(())
     }
 
-    /// Whether the store can write: one small write transaction (the row of `store_probe`
-    /// gets `now`), as every state change needs. A failure is remembered for
+    /// Whether the store can write: one write transaction, as every state change needs (the
+    /// row of `store_probe` gets `now`). On SQLite the row is rewritten with 64 KiB of
+    /// fresh random padding, more than a state change writes: on a full disk a small write
+    /// can still land in space a failed one left allocated in the write-ahead log, so a
+    /// probe that small would pass while real writes fail (and padding that does not change
+    /// is not written again at all). A failure is remembered for
     /// [`Store::last_write_error`] until a probe succeeds.
     pub async fn probe_write(&self, now: i64) -> Result<()> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "UPDATE store_probe SET at = $1, pad = randomblob(65536) WHERE id = 1"
+            }
+            Backend::Postgres => "UPDATE store_probe SET at = $1 WHERE id = 1",
+        };
         let result = async {
             let mut tx = self.begin().await?;
-            sqlx::query("UPDATE store_probe SET at = $1 WHERE id = 1")
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(sql).bind(now).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok::<_, Error>(())
         }

@@ -285,12 +285,11 @@ const RETRIES: Migration = Migration {
     common: &[
         "ALTER TABLE jobs ADD COLUMN not_before BIGINT",
         "ALTER TABLE jobs ADD COLUMN first_failed_at BIGINT",
-        "CREATE TABLE store_probe (id BIGINT PRIMARY KEY, at BIGINT NOT NULL)",
         "INSERT INTO store_probe (id, at) VALUES (1, 0)",
         "UPDATE jobs SET state = 'queued', attempts = 0 WHERE state = 'failed' AND request_id IN (SELECT id FROM requests WHERE state IN ('in_progress', 'extended'))",
     ],
-    sqlite: &[],
-    postgres: &[],
+    sqlite: &["CREATE TABLE store_probe (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, pad BLOB)"],
+    postgres: &["CREATE TABLE store_probe (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, pad BYTEA)"],
 };
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock keeps two replicas that

@@ -1,15 +1,14 @@
 //! A SQLite store on a real filesystem that fills up: writes fail with a clear error while
 //! the disk is full and work again once space is freed, without reopening the store.
 //!
-//! The filesystem is a small tmpfs mounted for the test, which needs root (or the
-//! capability to mount). Elsewhere the test is skipped with the reason, except in CI, where
-//! it fails.
+//! The filesystem is a small tmpfs mounted for the test (`pledge_testkit::SmallDisk`),
+//! which needs root (or the capability to mount). Elsewhere the test is skipped with the
+//! reason, except in CI, where it fails.
 
 use pledge_core::workflow::{Regime, Right};
 use pledge_store::{NewRequest, Store};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use pledge_testkit::SmallDisk;
+use std::path::Path;
 
 const T0: i64 = 1_795_000_000;
 
@@ -25,56 +24,14 @@ fn request(n: usize) -> NewRequest {
     }
 }
 
-/// A tmpfs of `size` mounted at a fresh directory; unmounted when dropped.
-pub struct SmallDisk {
-    pub dir: PathBuf,
-}
-
-impl SmallDisk {
-    pub fn mount(name: &str, size: &str) -> Result<SmallDisk, String> {
-        let dir = std::env::temp_dir().join(format!("pledge-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir)
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            let _ = std::fs::remove_dir(&dir);
-            return Err(format!(
-                "cannot mount a tmpfs (needs root): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(SmallDisk { dir })
-    }
-
-    /// Writes a file until the filesystem is full; returns its path.
-    pub fn fill(&self) -> PathBuf {
-        let path = self.dir.join("filler");
-        let mut f = std::fs::File::create(&path).unwrap();
-        let block = vec![0u8; 4096];
-        while f.write_all(&block).is_ok() {}
-        let _ = f.sync_all();
-        path
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn store_url(dir: &Path) -> String {
     format!("sqlite:{}", dir.join("store.db").display())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_disk_fails_writes_clearly_and_the_store_recovers_when_space_is_back() {
-    let disk = SmallDisk::mount("disk-full", "2M");
-    let Some(disk) = pledge_testkit::require!("a mountable tmpfs", disk.ok()) else {
+    let disk = SmallDisk::mount("store-disk-full", "2M");
+    let Some(disk) = pledge_testkit::require!("a mountable tmpfs", disk) else {
         return;
     };
     let store = Store::open(&store_url(&disk.dir)).await.unwrap();
