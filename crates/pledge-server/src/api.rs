@@ -323,20 +323,38 @@ pub async fn get_request(
             .personal_data_reads
             .fetch_add(1, Ordering::Relaxed);
     }
+    // A failure's reason quotes what the database said, which may hold a value of the
+    // person's: only roles that see personal data read it.
+    let reasons = caller.sees_personal_data();
+    let failure_text = |e: &pledge_store::RequestEvent| {
+        let failure = e.to_state == RequestState::NeedsAction;
+        if failure && !reasons {
+            None
+        } else {
+            e.reason.clone()
+        }
+    };
     let extra = json!({
         "events": events.iter().map(|e| json!({
             "at": rfc3339(e.at),
             "from": e.from_state.map(|s| s.as_str()),
             "to": e.to_state.as_str(),
             "actor": e.actor,
-            "reason": e.reason,
+            "reason": failure_text(e),
         })).collect::<Vec<_>>(),
-        "job": job.as_ref().map(job_view),
+        "job": job.as_ref().map(|j| {
+            let mut v = job_view(j);
+            if !reasons && let Some(o) = v.as_object_mut() {
+                o.insert("error".into(), Value::Null);
+                o.insert("waiting_for".into(), Value::Null);
+            }
+            v
+        }),
         // Why the request stopped for staff, while it waits for them.
         "needs_action": (record.state == RequestState::NeedsAction).then(|| {
             let stopped = events.iter().rev().find(|e| e.to_state == RequestState::NeedsAction);
             json!({
-                "reason": stopped.and_then(|e| e.reason.clone()),
+                "reason": stopped.and_then(failure_text),
                 "since": stopped.map(|e| rfc3339(e.at)),
                 "actions": ["retry", "complete", "deny", "extend", "cancel"],
             })
