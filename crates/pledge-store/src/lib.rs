@@ -694,11 +694,13 @@ impl Store {
         request_id: &str,
         now: i64,
     ) -> Result<()> {
-        // One job per request: approving twice, or re-entering in_progress from
-        // awaiting_external, does not run it twice. A job stopped for staff (`failed`) is
-        // queued afresh: staff retry the request after fixing the cause.
+        // One job per request, and a request in progress always has it queued or running:
+        // approving twice does not run it twice (the second approval is refused), but a job
+        // that ended is queued afresh when the request enters in_progress again: stopped
+        // for staff (`failed`) and retried after they fixed the cause, or `done` and sent
+        // back from awaiting_external to run again (every write of a run is idempotent).
         sqlx::query(
-            "INSERT INTO jobs (request_id, state, attempts, created_at) VALUES ($1, 'queued', 0, $2) ON CONFLICT (request_id) DO UPDATE SET state = 'queued', attempts = 0, error = NULL, not_before = NULL, first_failed_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = NULL WHERE jobs.state = 'failed'",
+            "INSERT INTO jobs (request_id, state, attempts, created_at) VALUES ($1, 'queued', 0, $2) ON CONFLICT (request_id) DO UPDATE SET state = 'queued', attempts = 0, error = NULL, not_before = NULL, first_failed_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = NULL WHERE jobs.state IN ('failed', 'done')",
         )
         .bind(request_id)
         .bind(now)
@@ -1000,7 +1002,21 @@ impl Store {
             .ok_or_else(|| Error::UnknownRequest(job.request_id.clone()))?
             .try_get("state")?;
         let from: State = parse(&state)?;
-        let forwards = !forward_to.is_empty() && from.can_move_to(State::AwaitingExternal);
+        let mut forwards = !forward_to.is_empty() && from.can_move_to(State::AwaitingExternal);
+        if forwards {
+            // Queued (again, for those that failed); a request run again after every
+            // recipient already reported done does not wait for reports that never come.
+            self.queue_forwards(&mut tx, &job.request_id, forward_to, now)
+                .await?;
+            let open: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM forwards WHERE request_id = $1 AND state <> 'done'",
+            )
+            .bind(&job.request_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+            forwards = open > 0;
+        }
         let completes = !forwards && from.can_move_to(State::Completed);
         sqlx::query("UPDATE requests SET result = $1, updated_at = $2 WHERE id = $3")
             .bind(result.to_string())
@@ -1037,8 +1053,6 @@ impl Store {
             sqlx::query("UPDATE requests SET state = 'awaiting_external' WHERE id = $1")
                 .bind(&job.request_id)
                 .execute(&mut *tx)
-                .await?;
-            self.queue_forwards(&mut tx, &job.request_id, forward_to, now)
                 .await?;
             self.event(
                 &mut tx,

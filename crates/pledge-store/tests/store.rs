@@ -170,6 +170,117 @@ async fn forwarding(store: &Store) {
             .await,
         Err(Error::NotForwarded(_))
     ));
+
+    // Sent back from awaiting_external to run again: its job is queued afresh (a request
+    // in progress always has one), and the run waits only for what is still open.
+    let r = store
+        .create_request(new_request(Right::Erasure, true, false), "key:a")
+        .await
+        .unwrap();
+    let job = loop {
+        let job = store.claim_job("w", 30, now).await.unwrap().unwrap();
+        if job.request_id == r.id {
+            break job;
+        }
+        store
+            .complete_job(&job, &serde_json::json!({}), None, &[], now)
+            .await
+            .unwrap();
+    };
+    let to = ["crm".to_string()];
+    store
+        .complete_job(&job, &serde_json::json!({}), None, &to, now)
+        .await
+        .unwrap();
+    store
+        .transition(
+            &r.id,
+            &Transition::To(State::InProgress),
+            "key:staff",
+            now + 1,
+        )
+        .await
+        .unwrap();
+    assert!(store.orphaned_requests().await.unwrap().is_empty());
+    let job = store.claim_job("w", 30, now + 2).await.unwrap().unwrap();
+    assert_eq!(job.request_id, r.id);
+    store
+        .complete_job(&job, &serde_json::json!({}), None, &to, now + 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_request(&r.id).await.unwrap().state,
+        State::AwaitingExternal
+    );
+    store
+        .record_callback(&r.id, "crm", CallbackOutcome::Done, None, "key:s", now + 4)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_request(&r.id).await.unwrap().state,
+        State::Completed
+    );
+
+    // A delivery given up: no report will come, so the request needs action; staff retry
+    // it and the delivery is queued afresh.
+    let r = store
+        .create_request(new_request(Right::Erasure, true, false), "key:a")
+        .await
+        .unwrap();
+    let job = loop {
+        let job = store.claim_job("w", 30, now).await.unwrap().unwrap();
+        if job.request_id == r.id {
+            break job;
+        }
+        store
+            .complete_job(&job, &serde_json::json!({}), None, &[], now)
+            .await
+            .unwrap();
+    };
+    store
+        .complete_job(&job, &serde_json::json!({}), None, &to, now)
+        .await
+        .unwrap();
+    let claimed = store.claim_forwards(10, 30, now).await.unwrap();
+    let ours = claimed.iter().find(|f| f.request_id == r.id).unwrap();
+    store
+        .forward_failed(ours, "HTTP 410", ours.attempts, now + 1)
+        .await
+        .unwrap();
+    let stopped = store.get_request(&r.id).await.unwrap();
+    assert_eq!(stopped.state, State::NeedsAction);
+    let events = store.request_events(&r.id).await.unwrap();
+    assert!(
+        events
+            .last()
+            .unwrap()
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("the delivery to `crm` was given up")
+    );
+    store
+        .transition(
+            &r.id,
+            &Transition::To(State::InProgress),
+            "key:staff",
+            now + 2,
+        )
+        .await
+        .unwrap();
+    let job = store.claim_job("w", 30, now + 3).await.unwrap().unwrap();
+    assert_eq!(job.request_id, r.id);
+    store
+        .complete_job(&job, &serde_json::json!({}), None, &to, now + 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_request(&r.id).await.unwrap().state,
+        State::AwaitingExternal
+    );
+    let forwards = store.forwards(&r.id).await.unwrap();
+    assert_eq!(forwards[0].state, ForwardState::Queued);
+    assert_eq!(forwards[0].attempts, 0);
 }
 
 async fn task_leases(store: &Store) {
