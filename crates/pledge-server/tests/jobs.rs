@@ -57,6 +57,17 @@ async fn chinook_at(file: &Path) {
 /// A server on a fresh store in `dir` (or `store`), Chinook at `dir/chinook.db` (created
 /// unless `create_chinook` is false: a database that is not there yet), one worker.
 async fn env_with(name: &str, store: Option<Store>, create_chinook: bool, retry: Backoff) -> Env {
+    env_at(name, store, create_chinook, retry, None).await
+}
+
+/// [`env_with`], with the dataset at `url` instead of the SQLite file.
+async fn env_at(
+    name: &str,
+    store: Option<Store>,
+    create_chinook: bool,
+    retry: Backoff,
+    url: Option<String>,
+) -> Env {
     let dir = std::env::temp_dir().join(format!("pledge-jobs-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -82,7 +93,7 @@ async fn env_with(name: &str, store: Option<Store>, create_chinook: bool, retry:
         // database that is down cannot be reached.
         connections: vec![(
             "CHINOOK_DATABASE_URL".into(),
-            format!("sqlite:{}", chinook_file.display()),
+            url.unwrap_or_else(|| format!("sqlite:{}", chinook_file.display())),
         )],
         hmac_key: b"a-test-key-of-sixteen-bytes".to_vec(),
         poll: Duration::from_millis(10),
@@ -504,5 +515,68 @@ async fn a_full_store_disk_fails_clearly_and_recovers_without_restart() {
     assert_eq!(s, StatusCode::OK, "{body}");
     let id = e.create(intake).await;
     e.state_is(&id, "completed").await;
+    e.no_orphans().await;
+}
+
+/// A PostgreSQL database behind a port where nothing listens yet: the job is re-queued
+/// with back-off; once the port forwards to the real server, the next retry completes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postgres_database_on_a_closed_port_is_retried_until_it_answers() {
+    let Some(server) =
+        pledge_testkit::require!(pledge_testkit::POSTGRES_URL, pledge_testkit::postgres_url())
+    else {
+        return;
+    };
+    let real = pledge_testkit::postgres_database(&server, "pledge_jobs_down").await;
+    let mut db = Database::connect(None, &real).await.unwrap();
+    db.batch(&format!(
+        "BEGIN;\n{}\nCOMMIT;",
+        include_str!("../../pledge-connect/tests/fixtures/chinook/chinook_postgres.sql")
+    ))
+    .await
+    .unwrap();
+    db.close().await;
+    // A free port, closed again: connections to it are refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (authority, rest) = {
+        let after = real.split_once('@').unwrap().1;
+        after.split_once('/').unwrap()
+    };
+    let behind = real.replacen(authority, &format!("127.0.0.1:{port}"), 1);
+    assert!(behind.ends_with(rest));
+    let e = env_at("pg-down", None, true, Backoff::default(), Some(behind)).await;
+    let id = e
+        .create(json!({"kind": "access", "identities": {"email": LUIS}}))
+        .await;
+    let r = e.requeued(&id, 1).await;
+    let waiting = r["job"]["waiting_for"].as_str().unwrap();
+    assert!(
+        waiting.contains("cannot connect to the PostgreSQL database"),
+        "{waiting}"
+    );
+    e.no_orphans().await;
+    // The port opens: it forwards to the real server.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let target = authority.to_string();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    e.advance_to(rfc(&r["job"]["retry_at"]));
+    let done = e.state_is(&id, "completed").await;
+    assert_eq!(done["result"]["datasets"][0]["found"], true, "{done}");
+    assert_eq!(done["job"]["attempts"], 2);
     e.no_orphans().await;
 }
