@@ -24,6 +24,7 @@ pub mod node;
 pub mod notice;
 pub mod plan;
 pub mod report;
+pub mod retry;
 pub mod ropa;
 pub mod schema;
 pub mod source;

@@ -252,7 +252,8 @@ pub struct ListQuery {
     #[serde(default)]
     pub overdue: bool,
     /// Only requests in this state (received, verifying, verified, awaiting_approval,
-    /// in_progress, awaiting_external, completed, denied, extended, cancelled).
+    /// in_progress, awaiting_external, completed, denied, extended, cancelled,
+    /// needs_action).
     #[param(value_type = Option<String>)]
     pub state: Option<RequestState>,
     /// At most this many (default 1000).
@@ -322,23 +323,70 @@ pub async fn get_request(
             .personal_data_reads
             .fetch_add(1, Ordering::Relaxed);
     }
+    // A failure's reason quotes what the database said, which may hold a value of the
+    // person's: only roles that see personal data read it.
+    let reasons = caller.sees_personal_data();
+    let failure_text = |e: &pledge_store::RequestEvent| {
+        let failure = e.to_state == RequestState::NeedsAction;
+        if failure && !reasons {
+            None
+        } else {
+            e.reason.clone()
+        }
+    };
     let extra = json!({
         "events": events.iter().map(|e| json!({
             "at": rfc3339(e.at),
             "from": e.from_state.map(|s| s.as_str()),
             "to": e.to_state.as_str(),
             "actor": e.actor,
-            "reason": e.reason,
+            "reason": failure_text(e),
         })).collect::<Vec<_>>(),
-        "job": job.map(|(state, attempts, error)| json!({
-            "state": state,
-            "attempts": attempts,
-            "error": error,
-        })),
+        "job": job.as_ref().map(|j| {
+            let mut v = job_view(j);
+            if !reasons && let Some(o) = v.as_object_mut() {
+                o.insert("error".into(), Value::Null);
+                o.insert("waiting_for".into(), Value::Null);
+            }
+            v
+        }),
+        // Why the request stopped for staff, while it waits for them.
+        "needs_action": (record.state == RequestState::NeedsAction).then(|| {
+            let stopped = events.iter().rev().find(|e| e.to_state == RequestState::NeedsAction);
+            json!({
+                "reason": stopped.and_then(failure_text),
+                "since": stopped.map(|e| rfc3339(e.at)),
+                "actions": ["retry", "complete", "deny", "extend", "cancel"],
+            })
+        }),
         // Recipients the request was forwarded to, and what each reported.
         "forwards": state.store.forwards(&id).await?,
     });
     Ok(axum::Json(view(&record, &caller, Some(extra))).into_response())
+}
+
+/// A request's job as staff see it: for one waiting to be retried, what it waits for.
+fn job_view(job: &pledge_store::JobStatus) -> Value {
+    let waiting = (job.state == "queued")
+        .then_some(())
+        .and(job.not_before)
+        .map(|at| {
+            let time = rfc3339(at);
+            let clock = time.get(11..16).unwrap_or(&time).to_string();
+            format!(
+                "waiting for {}, retry {} at {clock} UTC",
+                job.error.as_deref().unwrap_or("a retry"),
+                job.attempts
+            )
+        });
+    json!({
+        "state": job.state,
+        "attempts": job.attempts,
+        "error": job.error,
+        "retry_at": job.not_before.map(rfc3339),
+        "failing_since": job.first_failed_at.map(rfc3339),
+        "waiting_for": waiting,
+    })
 }
 
 /// The body of deny and extend.
@@ -399,6 +447,73 @@ pub async fn approve(
         &caller,
         &id,
         Transition::To(RequestState::InProgress),
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/requests/{id}/retry", tag = "requests", description = "Run a request that needs action again (after fixing its cause: the declaration, an identity, a key): it goes back to a worker with a fresh retry budget", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The request after the change: in progress", body = Object),
+        (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The request does not need action", body = ProblemDoc, content_type = "application/problem+json"),
+        crate::problem::AuthProblems
+    ))]
+pub async fn retry(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller.require(STAFF, "change a request's state")?;
+    let record = state.store.get_request(&id).await?;
+    if record.state != RequestState::NeedsAction {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "transition-not-allowed",
+            "The request's state does not allow this",
+            format!(
+                "request {id} is {}: only a request that needs action is retried",
+                record.state
+            ),
+        ));
+    }
+    transition(
+        &state,
+        &caller,
+        &id,
+        Transition::To(RequestState::InProgress),
+    )
+    .await
+}
+
+/// The body of a completion by hand.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    /// What was done, for the record (not sent to the person).
+    pub note: String,
+}
+
+#[utoipa::path(post, path = "/v1/requests/{id}/complete", tag = "requests", description = "Complete a request that needs action by hand (answered outside Pledge), with a note for the record; the person gets the completion message", params(("id" = String, Path)), request_body = Note,
+    responses(
+        (status = 200, description = "The request after the change: completed", body = Object),
+        (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The request does not need action", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "No note, or a body that is not one", body = ProblemDoc, content_type = "application/problem+json"),
+        crate::problem::AuthProblems
+    ))]
+pub async fn complete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Result<ApiJson<Note>, Problem>,
+) -> Result<Response, Problem> {
+    caller.require(STAFF, "change a request's state")?;
+    let ApiJson(body) = body?;
+    transition(
+        &state,
+        &caller,
+        &id,
+        Transition::Complete { note: body.note },
     )
     .await
 }
@@ -517,7 +632,16 @@ pub async fn dry_run(
         .fetch_add(1, Ordering::Relaxed);
     let (plan, _) = crate::worker::execute(&state, &record, true)
         .await
-        .map_err(Problem::invalid)?;
+        .map_err(|e| match e.transience() {
+            // The databases may answer later: try again then.
+            pledge_core::retry::Transience::Transient => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "A database does not answer",
+                e.to_string(),
+            ),
+            pledge_core::retry::Transience::Permanent => Problem::invalid(e.to_string()),
+        })?;
     Ok(axum::Json(json!({ "id": id, "dry_run": true, "plan": plan })).into_response())
 }
 
@@ -634,9 +758,9 @@ pub async fn audit_verify(
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Pledge", description = "Rights requests: intake, workflow, deadlines, execution and the audit trail. Authenticate with `Authorization: Bearer <API key>`; the `public` endpoints, for the person, need no key and are rate-limited."),
-    paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, cancel, export, crate::links::create, crate::links::download, crate::forward::callback, crate::schedule::retention_runs, crate::schedule::maintenance_runs, audit_records, audit_verify,
+    paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, retry, complete, cancel, export, crate::links::create, crate::links::download, crate::forward::callback, crate::schedule::retention_runs, crate::schedule::maintenance_runs, audit_records, audit_verify,
         crate::public::create, crate::public::verify_code, crate::public::resend, crate::public::confirm_page, crate::public::verify_link, crate::public::status),
-    components(schemas(CreateRequest, Kind, Reason, ProblemDoc, crate::forward::Callback, crate::forward::CallbackStatus, crate::public::PublicRequest, crate::public::Code, crate::public::Resend)),
+    components(schemas(CreateRequest, Kind, Reason, Note, ProblemDoc, crate::forward::Callback, crate::forward::CallbackStatus, crate::public::PublicRequest, crate::public::Code, crate::public::Resend)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
 )]

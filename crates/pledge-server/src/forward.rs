@@ -15,6 +15,7 @@ use hyper::body::Bytes;
 use hyper::{Request, Uri, header};
 use hyper_util::rt::TokioIo;
 use pledge_core::model::RequestForwarding;
+use pledge_core::retry::Transience;
 use pledge_core::workflow::Right;
 use pledge_store::RequestRecord;
 use pledge_store::forward::Forward;
@@ -23,7 +24,52 @@ use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use thiserror::Error;
 use tokio::sync::watch;
+
+/// Why a delivery to a recipient failed, and whether delivering again later may work.
+#[derive(Debug, Error)]
+pub enum DeliveryError {
+    #[error("the declaration no longer forwards requests to `{0}`")]
+    NotForwarded(String),
+    #[error("set {0} to the webhook's secret")]
+    NoSecret(String),
+    #[error("webhook URL: {0}")]
+    Url(String),
+    #[error("cannot connect to {0}")]
+    Connect(String),
+    #[error("TLS with {0}")]
+    Tls(String),
+    #[error("no answer within {} s", TIMEOUT.as_secs())]
+    Timeout,
+    #[error("HTTP: {0}")]
+    Http(String),
+    #[error("the webhook answered HTTP {0}")]
+    Status(u16),
+    #[error("the store: {0}")]
+    Store(#[from] pledge_store::Error),
+}
+
+impl DeliveryError {
+    /// The network and the recipient's server errors (5xx, 408, 429) may pass; a refusal
+    /// (other 4xx), a bad URL or a missing secret will not until someone changes something.
+    pub fn transience(&self) -> Transience {
+        match self {
+            DeliveryError::NotForwarded(_) | DeliveryError::NoSecret(_) | DeliveryError::Url(_) => {
+                Transience::Permanent
+            }
+            DeliveryError::Connect(_)
+            | DeliveryError::Tls(_)
+            | DeliveryError::Timeout
+            | DeliveryError::Http(_) => Transience::Transient,
+            DeliveryError::Status(code) if *code >= 500 || matches!(code, 408 | 429) => {
+                Transience::Transient
+            }
+            DeliveryError::Status(_) => Transience::Permanent,
+            DeliveryError::Store(e) => e.transience(),
+        }
+    }
+}
 
 /// Attempts before a delivery is given up (then staff see it failed on the request).
 const MAX_ATTEMPTS: i64 = 8;
@@ -68,7 +114,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         let delivered = match deliver_due(&state).await {
             Ok(n) => n,
             Err(e) => {
-                eprintln!("forwarder: cannot read the queue: {e}");
+                tracing::warn!(error = %e, "the forwarder cannot read its queue");
                 0
             }
         };
@@ -93,13 +139,23 @@ pub async fn deliver_due(state: &AppState) -> Result<usize, pledge_store::Error>
         match deliver(state, forward).await {
             Ok(()) => state.store.forward_delivered(forward, state.now()).await?,
             Err(e) => {
-                eprintln!(
-                    "forwarder: request {} to {}: {e}",
-                    forward.request_id, forward.recipient
+                let transience = e.transience();
+                tracing::warn!(
+                    request = %forward.request_id,
+                    recipient = %forward.recipient,
+                    attempt = forward.attempts,
+                    transience = transience.as_str(),
+                    error = %e,
+                    "a forwarded request was not delivered"
                 );
+                // A permanent failure is given up now, for staff; a passing one retried.
+                let max = match transience {
+                    Transience::Permanent => forward.attempts,
+                    Transience::Transient => MAX_ATTEMPTS,
+                };
                 state
                     .store
-                    .forward_failed(forward, &e, MAX_ATTEMPTS, state.now())
+                    .forward_failed(forward, &e.to_string(), max, state.now())
                     .await?
             }
         }
@@ -107,21 +163,13 @@ pub async fn deliver_due(state: &AppState) -> Result<usize, pledge_store::Error>
     Ok(claimed.len())
 }
 
-async fn deliver(state: &AppState, forward: &Forward) -> Result<(), String> {
-    let config = forwarding(state, &forward.recipient).ok_or_else(|| {
-        format!(
-            "the declaration no longer forwards requests to `{}`",
-            forward.recipient
-        )
-    })?;
+async fn deliver(state: &AppState, forward: &Forward) -> Result<(), DeliveryError> {
+    let config = forwarding(state, &forward.recipient)
+        .ok_or_else(|| DeliveryError::NotForwarded(forward.recipient.clone()))?;
     let secret = state
         .variable(config.secret_env.value.as_str())
-        .ok_or_else(|| format!("set {} to the webhook's secret", config.secret_env.value))?;
-    let request = state
-        .store
-        .get_request(&forward.request_id)
-        .await
-        .map_err(|e| e.to_string())?;
+        .ok_or_else(|| DeliveryError::NoSecret(config.secret_env.value.to_string()))?;
+    let request = state.store.get_request(&forward.request_id).await?;
     let body = payload(&request, &forward.recipient, &state.config.public.base_url).to_string();
     let now = state.now();
     let signature = format!("t={now},v1={}", sign(secret.as_bytes(), now, &body));
@@ -129,7 +177,7 @@ async fn deliver(state: &AppState, forward: &Forward) -> Result<(), String> {
     if (200..300).contains(&status) {
         Ok(())
     } else {
-        Err(format!("the webhook answered HTTP {status}"))
+        Err(DeliveryError::Status(status))
     }
 }
 
@@ -172,20 +220,25 @@ pub fn sign(secret: &[u8], t: i64, body: &str) -> String {
 }
 
 /// POSTs `body` as JSON to `url` (http or https) and returns the response's status.
-async fn post(url: &str, body: String, signature: &str) -> Result<u16, String> {
+async fn post(url: &str, body: String, signature: &str) -> Result<u16, DeliveryError> {
     tokio::time::timeout(TIMEOUT, post_now(url, body, signature))
         .await
-        .map_err(|_| format!("no answer within {} s", TIMEOUT.as_secs()))?
+        .map_err(|_| DeliveryError::Timeout)?
 }
 
-async fn post_now(url: &str, body: String, signature: &str) -> Result<u16, String> {
-    let uri: Uri = url.parse().map_err(|e| format!("webhook URL: {e}"))?;
+async fn post_now(url: &str, body: String, signature: &str) -> Result<u16, DeliveryError> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| DeliveryError::Url(e.to_string()))?;
     let https = match uri.scheme_str() {
         Some("https") => true,
         Some("http") => false,
-        _ => return Err("the webhook URL must be http or https".into()),
+        _ => return Err(DeliveryError::Url("it must be http or https".into())),
     };
-    let host = uri.host().ok_or("the webhook URL has no host")?.to_string();
+    let host = uri
+        .host()
+        .ok_or_else(|| DeliveryError::Url("it has no host".into()))?
+        .to_string();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let authority = uri
         .authority()
@@ -197,37 +250,37 @@ async fn post_now(url: &str, body: String, signature: &str) -> Result<u16, Strin
         .header(header::USER_AGENT, "Pledge")
         .header("Pledge-Signature", signature)
         .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| DeliveryError::Url(e.to_string()))?;
     let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
         .await
-        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        .map_err(|e| DeliveryError::Connect(format!("{host}:{port}: {e}")))?;
     if https {
         let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
-            .map_err(|e| format!("{host}: {e}"))?;
-        let tls = tokio_rustls::TlsConnector::from(tls_config()?)
+            .map_err(|e| DeliveryError::Url(format!("{host}: {e}")))?;
+        let tls = tokio_rustls::TlsConnector::from(tls_config().map_err(DeliveryError::Tls)?)
             .connect(name, tcp)
             .await
-            .map_err(|e| format!("TLS with {host}: {e}"))?;
+            .map_err(|e| DeliveryError::Tls(format!("{host}: {e}")))?;
         send(TokioIo::new(tls), request).await
     } else {
         send(TokioIo::new(tcp), request).await
     }
 }
 
-async fn send<T>(io: T, request: Request<Full<Bytes>>) -> Result<u16, String>
+async fn send<T>(io: T, request: Request<Full<Bytes>>) -> Result<u16, DeliveryError>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| DeliveryError::Http(e.to_string()))?;
     // The connection is driven beside the request; it ends when the response is read.
     let driver = tokio::spawn(connection);
     let status = sender
         .send_request(request)
         .await
         .map(|r| r.status().as_u16())
-        .map_err(|e| e.to_string());
+        .map_err(|e| DeliveryError::Http(e.to_string()));
     driver.abort();
     status
 }

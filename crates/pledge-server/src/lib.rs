@@ -11,6 +11,7 @@ pub mod consent;
 mod consent_api;
 mod docs;
 pub mod forward;
+pub mod health;
 mod key_cache;
 mod links;
 pub mod mail;
@@ -85,6 +86,8 @@ pub struct Config {
     pub maintenance_schedule: Option<pledge_core::cron::Schedule>,
     /// How long after it closed a request is minimised.
     pub minimise_closed_after: pledge_core::types::IsoDuration,
+    /// When a job that failed on a passing fault is tried again, and for how long.
+    pub retry: pledge_core::retry::Backoff,
 }
 
 /// Public intake (`/public/...`, no API key).
@@ -197,6 +200,7 @@ impl Default for Config {
             retain_batch_size: 1000,
             maintenance_schedule: None,
             minimise_closed_after: pledge_core::types::IsoDuration::days(90),
+            retry: pledge_core::retry::Backoff::default(),
         }
     }
 }
@@ -209,6 +213,8 @@ pub struct Metrics {
     pub transitions: AtomicU64,
     pub jobs_completed: AtomicU64,
     pub jobs_failed: AtomicU64,
+    pub jobs_retried: AtomicU64,
+    pub jobs_needing_action: AtomicU64,
     pub personal_data_reads: AtomicU64,
     pub retention_runs: AtomicU64,
     pub retention_failures: AtomicU64,
@@ -242,6 +248,8 @@ pub struct AppState {
     pub wake_forward: Arc<Notify>,
     /// The public endpoints' rate limits (in this process's memory).
     pub limits: Arc<public::Limits>,
+    /// What `/readyz` reports: workers alive, datasets reachable.
+    pub health: Arc<health::Health>,
 }
 
 impl AppState {
@@ -279,6 +287,7 @@ impl AppState {
             wake_mail: Arc::new(Notify::new()),
             wake_forward: Arc::new(Notify::new()),
             limits: Arc::new(public::Limits::new(&config.public)),
+            health: Arc::new(health::Health::default()),
             config: Arc::new(config),
         }
     }
@@ -344,6 +353,8 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}/deny", post(api::deny))
         .route("/requests/{id}/extend", post(api::extend))
         .route("/requests/{id}/cancel", post(api::cancel))
+        .route("/requests/{id}/retry", post(api::retry))
+        .route("/requests/{id}/complete", post(api::complete))
         .route(
             "/requests/{id}/callbacks/{recipient}",
             post(forward::callback),
@@ -379,7 +390,7 @@ pub fn router(state: AppState) -> Router {
         app = app.nest("/public", public::routes(&state));
     }
     app.route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics))
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
@@ -436,19 +447,6 @@ fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
     Ok(key.trim())
 }
 
-async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => "ready\n".into_response(),
-        Err(e) => Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
-            "The store does not answer",
-            e.to_string(),
-        )
-        .into_response(),
-    }
-}
-
 /// Prometheus text format.
 async fn metrics(State(state): State<AppState>) -> Response {
     use std::fmt::Write;
@@ -486,6 +484,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "pledge_jobs_failed_total",
             "Failed job attempts in this process.",
             &m.jobs_failed,
+        ),
+        (
+            "pledge_jobs_retried_total",
+            "Failed job attempts put back in the queue with back-off in this process.",
+            &m.jobs_retried,
+        ),
+        (
+            "pledge_jobs_needing_action_total",
+            "Requests this process's workers stopped for staff (permanent failures, exhausted retries).",
+            &m.jobs_needing_action,
         ),
         (
             "pledge_personal_data_reads_total",
@@ -606,7 +614,7 @@ impl Bound {
         let (stop_tx, stop_rx) = watch::channel(false);
         // Decisions are answered from memory: load the ledger before taking connections.
         if let Err(e) = state.consent.catch_up().await {
-            eprintln!("consent index: cannot load the ledger: {e}");
+            tracing::error!(error = %e, "the consent index cannot load the ledger");
         }
         let follower = tokio::spawn(
             state
@@ -679,5 +687,5 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
-    eprintln!("shutting down: finishing requests in flight and the current job");
+    tracing::info!("shutting down: finishing requests in flight and the current job");
 }

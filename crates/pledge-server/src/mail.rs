@@ -8,11 +8,36 @@ use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use pledge_core::plan::CivilTime;
+use pledge_core::retry::Transience;
 use pledge_store::notify::{Event, OutboxMessage};
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use thiserror::Error;
 use tokio::sync::watch;
+
+/// Why a message was not sent, and whether sending it again later may work.
+#[derive(Debug, Error)]
+pub enum SendError {
+    #[error("recipient address: {0}")]
+    Address(String),
+    #[error("cannot build the message: {0}")]
+    Build(String),
+    #[error("SMTP: {0}")]
+    Smtp(#[from] lettre::transport::smtp::Error),
+}
+
+impl SendError {
+    /// A bad address or message stays bad; the SMTP server's permanent refusals (5xx)
+    /// stand; its temporary ones (4xx), a connection or TLS failure, a timeout may pass.
+    pub fn transience(&self) -> Transience {
+        match self {
+            SendError::Address(_) | SendError::Build(_) => Transience::Permanent,
+            SendError::Smtp(e) if e.is_permanent() => Transience::Permanent,
+            SendError::Smtp(_) => Transience::Transient,
+        }
+    }
+}
 
 const TEMPLATES: [(Event, &str); 6] = [
     (
@@ -124,6 +149,7 @@ pub fn render(event: Event, data: &Value, ctx: &Context) -> Result<Rendered, Str
         "authority_name": ctx.authority_name,
         "authority_website": ctx.authority_website,
         "has_export": data.get("has_export").and_then(Value::as_bool).unwrap_or(false),
+        "no_data_held": data.get("no_data_held").and_then(Value::as_bool).unwrap_or(false),
         // The hook for the export's download link: filled when the request has one.
         "export_url": data.get("export_url"),
     });
@@ -195,9 +221,11 @@ impl Sender {
         }
     }
 
-    pub async fn send(&self, to: &str, message: &Rendered) -> Result<(), String> {
+    pub async fn send(&self, to: &str, message: &Rendered) -> Result<(), SendError> {
         match self {
             Sender::Log => {
+                // The log stands in for the mail server (the demo, tests): the message is
+                // written whole, on stderr, apart from the structured log.
                 eprintln!(
                     "mail (not sent: no SMTP URL) to {to}\nSubject: {}\n\n{}\n-- end of mail",
                     message.subject, message.body
@@ -205,19 +233,18 @@ impl Sender {
                 Ok(())
             }
             Sender::Smtp { transport, from } => {
-                let to: Mailbox = to.parse().map_err(|e| format!("recipient address: {e}"))?;
+                let to: Mailbox = to.parse().map_err(|e: lettre::address::AddressError| {
+                    SendError::Address(e.to_string())
+                })?;
                 let email = Message::builder()
                     .from(from.clone())
                     .to(to)
                     .subject(message.subject.clone())
                     .header(ContentType::TEXT_PLAIN)
                     .body(message.body.clone())
-                    .map_err(|e| format!("cannot build the message: {e}"))?;
-                transport
-                    .send(email)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| format!("SMTP: {e}"))
+                    .map_err(|e| SendError::Build(e.to_string()))?;
+                transport.send(email).await.map(|_| ())?;
+                Ok(())
             }
         }
     }
@@ -229,7 +256,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     let sender = match Sender::new(&state.config.mail) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("mailer: not started: {e}");
+            tracing::error!(error = %e, "the mailer did not start");
             return;
         }
     };
@@ -243,13 +270,13 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         if now.saturating_sub(last_purge) >= PURGE_EVERY {
             last_purge = now;
             if let Err(e) = state.store.purge_expired_verifications(now).await {
-                eprintln!("mailer: cannot purge expired codes: {e}");
+                tracing::warn!(error = %e, "cannot purge expired codes");
             }
         }
         let sent = match drain_once(&state, &sender, &ctx).await {
             Ok(n) => n,
             Err(e) => {
-                eprintln!("mailer: cannot read the outbox: {e}");
+                tracing::warn!(error = %e, "the mailer cannot read the outbox");
                 0
             }
         };
@@ -303,8 +330,18 @@ async fn deliver(
         }
         Err(e) => {
             state.metrics.mail_failed.fetch_add(1, Ordering::Relaxed);
-            eprintln!("mailer: message {} ({}) not sent: {e}", m.id, m.event);
-            state.store.message_failed(m, &e, max, state.now()).await
+            let transience = e.transience();
+            // The address is personal data: the log names the message, not its recipient.
+            tracing::warn!(message = m.id, event = %m.event, transience = transience.as_str(), "a message was not sent");
+            // A permanent refusal is given up now; a passing one is retried with back-off.
+            let max = match transience {
+                Transience::Permanent => m.attempts,
+                Transience::Transient => max,
+            };
+            state
+                .store
+                .message_failed(m, &e.to_string(), max, state.now())
+                .await
         }
     }
 }
@@ -325,7 +362,9 @@ async fn with_export_link(state: &AppState, m: &OutboxMessage) -> Value {
     if let (true, Some(request_id)) = (wants_link, request_id) {
         match crate::links::mint(state, &request_id, "mailer").await {
             Ok(link) => data["export_url"] = json!(link.url),
-            Err(e) => eprintln!("mailer: no download link for request {request_id}: {e}"),
+            Err(e) => {
+                tracing::warn!(request = %request_id, error = %e, "no download link for the completion message")
+            }
         }
     }
     data
@@ -380,6 +419,18 @@ mod tests {
             ));
         }
         insta::assert_snapshot!(all);
+    }
+
+    #[test]
+    fn no_data_held_is_said_with_the_meta_information() {
+        let r = render(
+            Event::Completed,
+            &data(json!({"has_export": true, "no_data_held": true, "export_url": "https://x.example/e/2"})),
+            &ctx(),
+        )
+        .unwrap();
+        insta::assert_snapshot!(r.body);
+        assert!(!r.body.contains("Your data is ready"), "{}", r.body);
     }
 
     #[test]

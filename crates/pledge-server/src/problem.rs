@@ -144,9 +144,10 @@ impl From<StoreError> for Problem {
             StoreError::UnknownRequest(_) | StoreError::UnknownKey(_) => {
                 Problem::not_found(e.to_string())
             }
-            StoreError::Transition(pledge_core::workflow::TransitionError::ReasonRequired(_)) => {
-                Problem::invalid(e.to_string())
-            }
+            StoreError::Transition(
+                pledge_core::workflow::TransitionError::ReasonRequired(_)
+                | pledge_core::workflow::TransitionError::NoteRequired,
+            ) => Problem::invalid(e.to_string()),
             StoreError::Verification(v) => verification_problem(v, e.to_string()),
             StoreError::Transition(_) | StoreError::Conflict(_) => Problem::new(
                 StatusCode::CONFLICT,
@@ -158,6 +159,14 @@ impl From<StoreError> for Problem {
                 StatusCode::CONFLICT,
                 "not-awaiting-callback",
                 "No report is awaited from this recipient",
+                e.to_string(),
+            ),
+            // The store's database failing for now (a full disk, a lost connection, a
+            // lock): nothing was written; the same call may work later.
+            _ if e.retryable() => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "The store cannot take this now",
                 e.to_string(),
             ),
             _ => Problem::internal(e.to_string()),

@@ -508,10 +508,15 @@ pub async fn status(
     v["events"] = events
         .iter()
         .map(|e| {
+            // Why a request stopped for staff, how they resumed it, and their notes are
+            // for staff: the person sees the step, not the words.
+            let staff_only = e.to_state == RequestState::NeedsAction
+                || (e.from_state == Some(RequestState::NeedsAction)
+                    && !matches!(e.to_state, RequestState::Denied | RequestState::Extended));
             json!({
                 "at": CivilTime::from_unix(e.at).to_rfc3339(),
                 "state": e.to_state.as_str(),
-                "reason": e.reason,
+                "reason": if staff_only { None } else { e.reason.as_deref() },
             })
         })
         .collect();

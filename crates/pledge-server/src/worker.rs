@@ -12,19 +12,141 @@ use crate::AppState;
 use pledge_connect::{Database, Options, Outcome};
 use pledge_core::consent::SubjectRef;
 use pledge_core::export::{self, DatasetRows};
-use pledge_core::plan::{self, Change, CivilTime, RequestKind, TableRows, Value};
+use pledge_core::plan::{self, Change, CivilTime, PlanError, RequestKind, TableRows, Value};
+use pledge_core::retry::Transience;
 use pledge_core::types::IdentityKind;
-use pledge_store::{Job, RequestRecord, SealedExport};
+use pledge_store::{Job, JobFailure, RequestRecord, SealedExport};
 use serde_json::{Value as Json, json};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use thiserror::Error;
 use tokio::sync::watch;
 
-/// Attempts before a job is left failed for staff to look at.
-const MAX_ATTEMPTS: i64 = 5;
+/// Why a request could not be run. Each says whether it may pass by itself
+/// ([`JobError::transience`]): a transient failure is retried with back-off, a permanent
+/// one stops the request in `needs_action` for staff. The message is for staff (the request's
+/// job and events show it); it may name tables, columns and identity kinds, and quotes what
+/// the database said, so it is never written to the log (see [`JobError::kind`]).
+#[derive(Debug, Error)]
+pub enum JobError {
+    /// The application database failed or refused: the connector's error says which.
+    #[error("dataset `{dataset}`: {}", chain(.source))]
+    Dataset {
+        dataset: String,
+        #[source]
+        source: pledge_connect::Error,
+    },
+    /// The declaration does not fit the request or the database (a declared table or
+    /// column missing, a change of an unknown column, no identity column).
+    #[error("dataset `{dataset}`: {source}")]
+    Plan {
+        dataset: String,
+        #[source]
+        source: PlanError,
+    },
+    #[error("dataset `{dataset}`: set {variable} to its connection URL")]
+    NoConnection { dataset: String, variable: String },
+    #[error(
+        "dataset `{dataset}`: this erasure pseudonymises columns with a keyed hash: start the server with PLEDGE_HMAC_KEY set"
+    )]
+    NoHmacKey { dataset: String },
+    #[error("exports are encrypted at rest: start the server with PLEDGE_EXPORT_KEY set")]
+    NoExportKey,
+    #[error("the export cannot be sealed: {0}")]
+    Seal(#[from] crate::seal::SealError),
+    #[error("identity `{kind}`: {message}")]
+    Identity { kind: String, message: String },
+    #[error("consent ledger: {0}")]
+    Ledger(#[from] crate::consent::ConsentError),
+    #[error("the store: {0}")]
+    Store(#[from] pledge_store::Error),
+}
+
+impl JobError {
+    /// Whether trying again later may succeed. Exhaustive on purpose: a new variant must
+    /// say which it is.
+    pub fn transience(&self) -> Transience {
+        use crate::consent::ConsentError;
+        use crate::seal::SealError;
+        match self {
+            JobError::Dataset { source, .. } => source.transience(),
+            JobError::Store(e) => e.transience(),
+            JobError::Ledger(ConsentError::Store(e)) => e.transience(),
+            // The writer task is gone only while the server stops: another run will do.
+            JobError::Ledger(ConsentError::Writer(_)) => Transience::Transient,
+            JobError::Ledger(ConsentError::Invalid(_)) => Transience::Permanent,
+            JobError::Seal(SealError::Random(_)) => Transience::Transient,
+            JobError::Seal(
+                SealError::BadKey(_) | SealError::UnknownKey(_) | SealError::Tampered,
+            )
+            | JobError::Plan { .. }
+            | JobError::NoConnection { .. }
+            | JobError::NoHmacKey { .. }
+            | JobError::NoExportKey
+            | JobError::Identity { .. } => Transience::Permanent,
+        }
+    }
+
+    /// A short name of the failure, without its message: what the log says, since the
+    /// message may quote values the database rejected.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobError::Dataset { source, .. } => match source {
+                pledge_connect::Error::Connect { .. } => "connect",
+                pledge_connect::Error::Query { .. } | pledge_connect::Error::Step { .. } => "query",
+                pledge_connect::Error::Ambiguous { .. } => "ambiguous-identity",
+                pledge_connect::Error::NoSuchPerson { .. } => "no-such-person",
+                _ => "dataset",
+            },
+            JobError::Plan { .. } => "declaration-mismatch",
+            JobError::NoConnection { .. } => "no-connection-url",
+            JobError::NoHmacKey { .. } => "no-hmac-key",
+            JobError::NoExportKey => "no-export-key",
+            JobError::Seal(_) => "seal",
+            JobError::Identity { .. } => "identity",
+            JobError::Ledger(_) => "consent-ledger",
+            JobError::Store(_) => "store",
+        }
+    }
+
+    /// The database's code for the failure, if it gave one (for the log).
+    pub fn code(&self) -> Option<String> {
+        match self {
+            JobError::Dataset { source, .. } => source.code(),
+            _ => None,
+        }
+    }
+}
+
+/// A span of seconds in words: `45 s`, `12 min`, `3 h 5 min`.
+pub fn duration_words(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs / 60),
+        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+/// An error and its sources, joined by ": ".
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
 
 /// Runs until `shutdown` turns true. A job in hand is finished first.
 pub async fn run(state: AppState, owner: String, mut shutdown: watch::Receiver<bool>) {
+    // Counted alive until this task ends, however it ends (`/readyz`).
+    let _alive = state.health.worker_started();
     loop {
         if *shutdown.borrow() {
             return;
@@ -39,7 +161,7 @@ pub async fn run(state: AppState, owner: String, mut shutdown: watch::Receiver<b
                 continue;
             }
             Ok(None) => {}
-            Err(e) => eprintln!("worker {owner}: cannot claim a job: {e}"),
+            Err(e) => tracing::warn!(worker = %owner, error = %e, "cannot claim a job"),
         }
         tokio::select! {
             _ = state.wake.notified() => {}
@@ -84,15 +206,12 @@ async fn work(state: &AppState, job: Job) {
             forward_to = crate::forward::recipients_for(state, request.kind);
             execute(state, &request, false).await
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(JobError::Store(e)),
     };
     if let Some(pause) = state.config.pause_before_complete {
         // A test hook (PLEDGE_TEST_PAUSE_BEFORE_COMPLETE_MS): the window in which a crash
         // leaves the work done but not recorded.
-        eprintln!(
-            "worker: request {} executed; pausing before completion",
-            job.request_id
-        );
+        tracing::info!(request = %job.request_id, "request executed; pausing before completion");
         tokio::time::sleep(pause).await;
     }
     let _ = done_tx.send(true);
@@ -115,19 +234,80 @@ async fn work(state: &AppState, job: Job) {
                         state.wake_forward.notify_one();
                     }
                 }
-                Ok(false) => eprintln!(
-                    "worker: lost the lease of job {}; another worker finishes it",
-                    job.id
+                Ok(false) => tracing::info!(
+                    job = job.id,
+                    "lost the lease of the job; another worker finishes it"
                 ),
-                Err(e) => eprintln!("worker: cannot record job {}: {e}", job.id),
+                // The job stays running under its lease; when that ends, a worker runs the
+                // request again (idempotent) and records it.
+                Err(e) => {
+                    tracing::error!(job = job.id, error = %e, "cannot record the job's completion")
+                }
             }
         }
-        Err(error) => {
-            state.metrics.jobs_failed.fetch_add(1, Ordering::Relaxed);
-            eprintln!("worker: request {} failed: {error}", job.request_id);
-            if let Err(e) = state.store.fail_job(&job, &error, MAX_ATTEMPTS, now).await {
-                eprintln!("worker: cannot record the failure of job {}: {e}", job.id);
+        Err(error) => fail(state, &job, &error, now).await,
+    }
+}
+
+/// Records a failed attempt: a transient failure goes back to the queue after the back-off
+/// (the request stays in progress, showing what it waits for); a permanent one, or a
+/// transient one past its budget, moves the request to `needs_action` with the reason.
+/// Should even that write fail, the job keeps its lease until it ends and a worker takes it
+/// over: every path out of a job ends in completed, needs_action or queued again.
+async fn fail(state: &AppState, job: &Job, error: &JobError, now: i64) {
+    state.metrics.jobs_failed.fetch_add(1, Ordering::Relaxed);
+    let reason = error.to_string();
+    let transience = error.transience();
+    let schedule = &state.config.retry;
+    let retry = u32::try_from(job.attempts).unwrap_or(u32::MAX).max(1);
+    let first_failed_at = job.first_failed_at.unwrap_or(now);
+    let next = match transience {
+        Transience::Transient => {
+            // The jitter's randomness comes from the shell; without it, no jitter.
+            schedule.next_attempt(retry, first_failed_at, now, getrandom::u32().unwrap_or(0))
+        }
+        Transience::Permanent => None,
+    };
+    let gave_up;
+    let failure = match next {
+        Some(at) => JobFailure::Retry { error: &reason, at },
+        None if transience == Transience::Transient => {
+            gave_up = format!(
+                "gave up retrying after {} attempts over {}: {reason}",
+                job.attempts,
+                duration_words(now - first_failed_at)
+            );
+            JobFailure::NeedsAction { reason: &gave_up }
+        }
+        None => JobFailure::NeedsAction { reason: &reason },
+    };
+    tracing::warn!(
+        request = %job.request_id,
+        job = job.id,
+        attempt = job.attempts,
+        kind = error.kind(),
+        code = error.code().as_deref().unwrap_or(""),
+        transience = transience.as_str(),
+        retry_at = next.unwrap_or(0),
+        "the request failed"
+    );
+    match state.store.fail_job(job, failure, now).await {
+        Ok(true) => {
+            if matches!(failure, JobFailure::NeedsAction { .. }) {
+                state
+                    .metrics
+                    .jobs_needing_action
+                    .fetch_add(1, Ordering::Relaxed);
+            } else {
+                state.metrics.jobs_retried.fetch_add(1, Ordering::Relaxed);
             }
+        }
+        Ok(false) => tracing::info!(
+            job = job.id,
+            "lost the lease of the job before recording its failure"
+        ),
+        Err(e) => {
+            tracing::error!(job = job.id, error = %e, "cannot record the failure of the job; it is retried when its lease ends")
         }
     }
 }
@@ -140,7 +320,7 @@ pub async fn execute(
     state: &AppState,
     request: &RequestRecord,
     dry_run: bool,
-) -> Result<(Json, Option<SealedExport>), String> {
+) -> Result<(Json, Option<SealedExport>), JobError> {
     let decl = &state.decl;
     let Some(kind) = request.kind.plan_kind() else {
         let ledger = record_in_ledger(state, request, dry_run).await?;
@@ -148,7 +328,10 @@ pub async fn execute(
     };
     let mut identities: Vec<(IdentityKind, Vec<String>)> = Vec::new();
     for (k, v) in &request.identities {
-        let kind: IdentityKind = k.parse().map_err(|e| format!("identity `{k}`: {e}"))?;
+        let kind: IdentityKind = k.parse().map_err(|e| JobError::Identity {
+            kind: k.clone(),
+            message: format!("{e}"),
+        })?;
         match identities.iter_mut().find(|(x, _)| *x == kind) {
             Some((_, values)) => values.push(v.clone()),
             None => identities.push((kind, vec![v.clone()])),
@@ -178,18 +361,31 @@ pub async fn execute(
     };
     let mut datasets = Vec::new();
     let mut data: Vec<(String, Vec<TableRows>)> = Vec::new();
+    // Datasets in which someone with these identities was found.
+    let mut found = 0;
     for dataset in &decl.doc().datasets {
         let id = dataset.id.to_string();
-        let url = state.dataset_url(dataset)?;
-        let (mut db, schema) = Database::open_dataset(dataset, &url)
-            .await
-            .map_err(|e| format!("dataset `{id}`: {e}"))?;
-        let plan = plan::plan(decl, dataset, &schema, &plan_request)
-            .map_err(|e| format!("dataset `{id}`: {e}"))?;
+        let url = state
+            .dataset_url(dataset)
+            .map_err(|_| JobError::NoConnection {
+                dataset: id.clone(),
+                variable: dataset.connection_env.to_string(),
+            })?;
+        let opened = Database::open_dataset(dataset, &url).await;
+        state
+            .health
+            .dataset_seen(&id, state.now(), opened.as_ref().err().map(|e| chain(e)));
+        let (mut db, schema) = opened.map_err(|source| JobError::Dataset {
+            dataset: id.clone(),
+            source,
+        })?;
+        let plan =
+            plan::plan(decl, dataset, &schema, &plan_request).map_err(|source| JobError::Plan {
+                dataset: id.clone(),
+                source,
+            })?;
         if !dry_run && state.config.hmac_key.is_empty() && plan.uses_hmac() {
-            return Err(format!(
-                "dataset `{id}`: this erasure pseudonymises columns with a keyed hash: start the server with PLEDGE_HMAC_KEY set"
-            ));
+            return Err(JobError::NoHmacKey { dataset: id });
         }
         let progress = |_: usize, _: usize| {};
         let options = Options {
@@ -205,9 +401,31 @@ pub async fn execute(
         };
         let outcome: Result<Outcome, _> = db.execute(&schema, &plan, &options).await;
         db.close().await;
-        let outcome = outcome.map_err(|e| format!("dataset `{id}`: {e}"))?;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            // Nobody with these identities in this dataset: nothing of theirs is here (and
+            // nothing was changed). Not a failure: the answer may be "no data held".
+            Err(pledge_connect::Error::NoSuchPerson { .. }) => {
+                datasets.push(json!({
+                    "dataset": id,
+                    "found": false,
+                    "committed": false,
+                    "steps": [],
+                    "notes": plan.notes,
+                }));
+                continue;
+            }
+            Err(source) => {
+                return Err(JobError::Dataset {
+                    dataset: id,
+                    source,
+                });
+            }
+        };
+        found += 1;
         datasets.push(json!({
             "dataset": id,
+            "found": true,
             "committed": outcome.committed,
             "steps": plan.steps.iter().zip(&outcome.steps).map(|(s, o)| json!({
                 "table": s.table,
@@ -222,6 +440,13 @@ pub async fn execute(
             outcome.steps.into_iter().filter_map(|s| s.data).collect(),
         ));
     }
+    // No dataset holds anyone with these identities. For access and portability the answer
+    // is still an export: the statement that no data is held, with the meta-information of
+    // Art. 15(1) (purposes, recipients, retention, rights, the authority), and the person
+    // is told so. A rectification or restriction of nobody has nothing to change: it is
+    // completed the same way (an erasure of nobody already deletes nothing and completes).
+    let no_data_held =
+        found == 0 && !decl.doc().datasets.is_empty() && kind != RequestKind::Erasure;
     let export = if !dry_run && matches!(kind, RequestKind::Access | RequestKind::Portability) {
         let rows: Vec<DatasetRows<'_>> = data
             .iter()
@@ -231,19 +456,20 @@ pub async fn execute(
             })
             .collect();
         let files = export::render(decl, kind, &rows, &request.identities, now);
-        let keys =
-            state.config.export_keys.as_ref().ok_or(
-                "exports are encrypted at rest: start the server with PLEDGE_EXPORT_KEY set",
-            )?;
+        let keys = state
+            .config
+            .export_keys
+            .as_ref()
+            .ok_or(JobError::NoExportKey)?;
         let expires_at = now.to_unix() + state.config.export_ttl_secs;
-        Some(
-            keys.seal(&request.id, &zip_files(files), expires_at)
-                .map_err(|e| e.to_string())?,
-        )
+        Some(keys.seal(&request.id, &zip_files(files), expires_at)?)
     } else {
         None
     };
     let mut summary = json!({ "datasets": datasets });
+    if no_data_held {
+        summary["no_data_held"] = json!(true);
+    }
     if kind == RequestKind::Restriction {
         // Decisions deny restricted data from now on (Art. 18(2)).
         summary["ledger"] = record_in_ledger(state, request, dry_run).await?;
@@ -259,12 +485,13 @@ async fn record_in_ledger(
     state: &AppState,
     request: &RequestRecord,
     dry_run: bool,
-) -> Result<Json, String> {
+) -> Result<Json, JobError> {
     let mut subjects: Vec<SubjectRef> = Vec::new();
     for (kind, value) in &request.identities {
-        let subject: SubjectRef = value
-            .parse()
-            .map_err(|e| format!("identity `{kind}` as a consent subject: {e}"))?;
+        let subject: SubjectRef = value.parse().map_err(|e| JobError::Identity {
+            kind: kind.clone(),
+            message: format!("as a consent subject: {e}"),
+        })?;
         if !subjects.contains(&subject) {
             subjects.push(subject);
         }
@@ -275,8 +502,7 @@ async fn record_in_ledger(
         let events = state
             .consent
             .apply_right(request.kind, &subject, dry_run, &actor)
-            .await
-            .map_err(|e| format!("consent ledger: {e}"))?;
+            .await?;
         recorded.push(json!({ "subject": subject.as_str(), "events": events }));
     }
     Ok(Json::Array(recorded))

@@ -6,7 +6,7 @@
 //! in the same transaction.
 
 use crate::notify::{claim_due_sql, retry_delay_secs};
-use crate::{Backend, Error, Result, Store, parse};
+use crate::{Error, Result, Store, parse};
 use pledge_core::workflow::State;
 use serde::Serialize;
 use serde_json::json;
@@ -88,14 +88,9 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         for recipient in recipients {
-            let sql = match self.backend {
-                Backend::Postgres => {
-                    "INSERT INTO forwards (request_id, recipient, state, attempts, next_attempt_at, updated_at) VALUES ($1, $2, 'queued', 0, $3, $3) ON CONFLICT (request_id, recipient) DO NOTHING"
-                }
-                Backend::Sqlite => {
-                    "INSERT OR IGNORE INTO forwards (request_id, recipient, state, attempts, next_attempt_at, updated_at) VALUES ($1, $2, 'queued', 0, $3, $3)"
-                }
-            };
+            // A delivery given up (or reported failed) is queued afresh when the request is
+            // run again; one delivered or done stays as it is.
+            let sql = "INSERT INTO forwards (request_id, recipient, state, attempts, next_attempt_at, updated_at) VALUES ($1, $2, 'queued', 0, $3, $3) ON CONFLICT (request_id, recipient) DO UPDATE SET state = 'queued', attempts = 0, next_attempt_at = $3, lease_until = NULL, updated_at = $3 WHERE forwards.state = 'failed'";
             sqlx::query(sql)
                 .bind(request_id)
                 .bind(recipient)
@@ -188,6 +183,35 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
+            if state == ForwardState::Failed {
+                // No report will come for a delivery given up: the request waits for staff
+                // (a retry runs it again and delivers once more), not for ever.
+                let reason = format!(
+                    "the delivery to `{}` was given up after {} attempts: {}",
+                    forward.recipient,
+                    forward.attempts,
+                    error.unwrap_or("failed")
+                );
+                let moved = sqlx::query(
+                    "UPDATE requests SET state = 'needs_action', updated_at = $1 WHERE id = $2 AND state = 'awaiting_external'",
+                )
+                .bind(now)
+                .bind(&forward.request_id)
+                .execute(&mut *tx)
+                .await?;
+                if moved.rows_affected() == 1 {
+                    self.event(
+                        &mut tx,
+                        &forward.request_id,
+                        now,
+                        Some(State::AwaitingExternal),
+                        State::NeedsAction,
+                        "forwarder",
+                        Some(&reason),
+                    )
+                    .await?;
+                }
+            }
             let action = match state {
                 ForwardState::Delivered => "forward.delivered",
                 ForwardState::Failed => "forward.given_up",
@@ -228,7 +252,9 @@ impl Store {
             .ok_or_else(|| Error::UnknownRequest(request_id.to_string()))?
             .try_get("state")?;
         let from: State = parse(&state)?;
-        if from != State::AwaitingExternal {
+        // Also while the request waits for staff after another delivery was given up: a
+        // report that comes is still recorded.
+        if from != State::AwaitingExternal && from != State::NeedsAction {
             return Err(Error::NotForwarded(format!(
                 "request {request_id} is {from}, not waiting for other systems"
             )));
@@ -279,7 +305,8 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?
                 .is_some();
-            self.notify_completed(&mut tx, request_id, has_export, now)
+            // Recipients may hold data about the person: no "no data held" here.
+            self.notify_completed(&mut tx, request_id, has_export, false, now)
                 .await?;
             self.event(
                 &mut tx,

@@ -18,6 +18,7 @@ const MIGRATIONS: &[Migration] = &[
     PUBLIC_INTAKE,
     TASKS_AND_SEALED_EXPORTS,
     FORWARDS,
+    RETRIES,
 ];
 
 /// 1: keys, requests, events, jobs, exports and the audit log.
@@ -273,6 +274,22 @@ const FORWARDS: Migration = Migration {
     ],
     sqlite: &[],
     postgres: &[],
+};
+
+/// 6: jobs retried after transient failures wait for their time (`not_before`) within a
+/// budget counted from `first_failed_at`; `store_probe` is the row `/readyz` writes to check
+/// the store can write. Jobs left `failed` by the old fixed number of attempts, whose request
+/// is still open, are queued again to be classified afresh.
+const RETRIES: Migration = Migration {
+    version: 6,
+    common: &[
+        "ALTER TABLE jobs ADD COLUMN not_before BIGINT",
+        "ALTER TABLE jobs ADD COLUMN first_failed_at BIGINT",
+        "INSERT INTO store_probe (id, at) VALUES (1, 0)",
+        "UPDATE jobs SET state = 'queued', attempts = 0 WHERE state = 'failed' AND request_id IN (SELECT id FROM requests WHERE state IN ('in_progress', 'extended'))",
+    ],
+    sqlite: &["CREATE TABLE store_probe (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, pad BLOB)"],
+    postgres: &["CREATE TABLE store_probe (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, pad BYTEA)"],
 };
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock keeps two replicas that

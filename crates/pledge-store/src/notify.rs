@@ -187,11 +187,14 @@ impl Store {
     }
 
     /// The completion message of a request a job just completed, inside that transaction.
+    /// `no_data_held`: no dataset holds anyone with the request's identities, and the
+    /// message says so (for an access request, GDPR Art. 15(1) asks for that answer).
     pub(crate) async fn notify_completed(
         &self,
         tx: &mut Transaction<'static, Any>,
         request_id: &str,
         has_export: bool,
+        no_data_held: bool,
         now: i64,
     ) -> Result<()> {
         let sql = format!(
@@ -211,7 +214,7 @@ impl Store {
             tx,
             &record,
             Event::Completed,
-            json!({ "has_export": has_export }),
+            json!({ "has_export": has_export, "no_data_held": no_data_held }),
             now,
         )
         .await
@@ -336,6 +339,18 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The messages due to be sent at `now` and when the oldest of them fell due: how far
+    /// the mailer is behind (for `/readyz`).
+    pub async fn outbox_backlog(&self, now: i64) -> Result<(i64, Option<i64>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(next_attempt_at) AS oldest FROM outbox WHERE state = 'queued' AND next_attempt_at <= $1",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("oldest")?))
     }
 
     /// A request's messages, oldest first (for staff and tests).

@@ -2,7 +2,7 @@
 
 use pledge_core::workflow::{Regime, Right, State, Transition};
 use pledge_store::{
-    Backend, Error, LinkRefusal, NewRequest, RequestFilter, Role, SealedExport, Store,
+    Backend, Error, JobFailure, LinkRefusal, NewRequest, RequestFilter, Role, SealedExport, Store,
 };
 
 const T0: i64 = 1_795_000_000; // 2026-11-17
@@ -170,6 +170,117 @@ async fn forwarding(store: &Store) {
             .await,
         Err(Error::NotForwarded(_))
     ));
+
+    // Sent back from awaiting_external to run again: its job is queued afresh (a request
+    // in progress always has one), and the run waits only for what is still open.
+    let r = store
+        .create_request(new_request(Right::Erasure, true, false), "key:a")
+        .await
+        .unwrap();
+    let job = loop {
+        let job = store.claim_job("w", 30, now).await.unwrap().unwrap();
+        if job.request_id == r.id {
+            break job;
+        }
+        store
+            .complete_job(&job, &serde_json::json!({}), None, &[], now)
+            .await
+            .unwrap();
+    };
+    let to = ["crm".to_string()];
+    store
+        .complete_job(&job, &serde_json::json!({}), None, &to, now)
+        .await
+        .unwrap();
+    store
+        .transition(
+            &r.id,
+            &Transition::To(State::InProgress),
+            "key:staff",
+            now + 1,
+        )
+        .await
+        .unwrap();
+    assert!(store.orphaned_requests().await.unwrap().is_empty());
+    let job = store.claim_job("w", 30, now + 2).await.unwrap().unwrap();
+    assert_eq!(job.request_id, r.id);
+    store
+        .complete_job(&job, &serde_json::json!({}), None, &to, now + 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_request(&r.id).await.unwrap().state,
+        State::AwaitingExternal
+    );
+    store
+        .record_callback(&r.id, "crm", CallbackOutcome::Done, None, "key:s", now + 4)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_request(&r.id).await.unwrap().state,
+        State::Completed
+    );
+
+    // A delivery given up: no report will come, so the request needs action; staff retry
+    // it and the delivery is queued afresh.
+    let r = store
+        .create_request(new_request(Right::Erasure, true, false), "key:a")
+        .await
+        .unwrap();
+    let job = loop {
+        let job = store.claim_job("w", 30, now).await.unwrap().unwrap();
+        if job.request_id == r.id {
+            break job;
+        }
+        store
+            .complete_job(&job, &serde_json::json!({}), None, &[], now)
+            .await
+            .unwrap();
+    };
+    store
+        .complete_job(&job, &serde_json::json!({}), None, &to, now)
+        .await
+        .unwrap();
+    let claimed = store.claim_forwards(10, 30, now).await.unwrap();
+    let ours = claimed.iter().find(|f| f.request_id == r.id).unwrap();
+    store
+        .forward_failed(ours, "HTTP 410", ours.attempts, now + 1)
+        .await
+        .unwrap();
+    let stopped = store.get_request(&r.id).await.unwrap();
+    assert_eq!(stopped.state, State::NeedsAction);
+    let events = store.request_events(&r.id).await.unwrap();
+    assert!(
+        events
+            .last()
+            .unwrap()
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("the delivery to `crm` was given up")
+    );
+    store
+        .transition(
+            &r.id,
+            &Transition::To(State::InProgress),
+            "key:staff",
+            now + 2,
+        )
+        .await
+        .unwrap();
+    let job = store.claim_job("w", 30, now + 3).await.unwrap().unwrap();
+    assert_eq!(job.request_id, r.id);
+    store
+        .complete_job(&job, &serde_json::json!({}), None, &to, now + 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_request(&r.id).await.unwrap().state,
+        State::AwaitingExternal
+    );
+    let forwards = store.forwards(&r.id).await.unwrap();
+    assert_eq!(forwards[0].state, ForwardState::Queued);
+    assert_eq!(forwards[0].attempts, 0);
 }
 
 async fn task_leases(store: &Store) {
@@ -561,29 +672,127 @@ async fn jobs(store: &Store) {
     assert_eq!(completions, 1);
     assert_eq!(store.claim_job("w3", 30, now + 1000).await.unwrap(), None);
 
-    // A failure goes back to the queue until the attempts run out.
+    // A transient failure goes back to the queue, not claimed before its time.
     let r2 = store
         .create_request(new_request(Right::Erasure, true, false), "key:a")
         .await
         .unwrap();
     let j = store.claim_job("w1", 30, now).await.unwrap().unwrap();
-    store.fail_job(&j, "database down", 2, now).await.unwrap();
-    let j = store.claim_job("w1", 30, now + 1).await.unwrap().unwrap();
-    assert_eq!(j.attempts, 2);
-    store
-        .fail_job(&j, "database down", 2, now + 1)
+    assert_eq!(j.first_failed_at, None);
+    let retry = JobFailure::Retry {
+        error: "dataset `shop`: cannot connect",
+        at: now + 5,
+    };
+    assert!(store.fail_job(&j, retry, now).await.unwrap());
+    // Recorded once: the lease is gone.
+    assert!(!store.fail_job(&j, retry, now).await.unwrap());
+    let status = store.job_status(&r2.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            status.state.as_str(),
+            status.not_before,
+            status.first_failed_at
+        ),
+        ("queued", Some(now + 5), Some(now))
+    );
+    assert_eq!(store.claim_job("w1", 30, now + 4).await.unwrap(), None);
+    assert!(store.orphaned_requests().await.unwrap().is_empty());
+    let j = store.claim_job("w1", 30, now + 5).await.unwrap().unwrap();
+    assert_eq!((j.attempts, j.first_failed_at), (2, Some(now)));
+    // A permanent failure stops the job and asks staff to act.
+    let reason = "the identity matches 2 rows of `customer`";
+    assert!(
+        store
+            .fail_job(&j, JobFailure::NeedsAction { reason }, now + 6)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.claim_job("w1", 30, now + 1000).await.unwrap(), None);
+    let status = store.job_status(&r2.id).await.unwrap().unwrap();
+    assert_eq!(
+        (status.state.as_str(), status.error.as_deref()),
+        ("failed", Some(reason))
+    );
+    let stopped = store.get_request(&r2.id).await.unwrap();
+    assert_eq!(stopped.state, State::NeedsAction);
+    let events = store.request_events(&r2.id).await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.from_state, last.to_state, last.reason.as_deref()),
+        (Some(State::InProgress), State::NeedsAction, Some(reason))
+    );
+    assert!(store.orphaned_requests().await.unwrap().is_empty());
+    // Staff retry: the job is queued afresh and runs to completion.
+    let retried = store
+        .transition(
+            &r2.id,
+            &Transition::To(State::InProgress),
+            "key:staff",
+            now + 10,
+        )
         .await
         .unwrap();
-    assert_eq!(store.claim_job("w1", 30, now + 2).await.unwrap(), None);
-    let (state, attempts, error) = store.job_status(&r2.id).await.unwrap().unwrap();
-    assert_eq!(
-        (state.as_str(), attempts, error.as_deref()),
-        ("failed", 2, Some("database down"))
+    assert_eq!(retried.state, State::InProgress);
+    let j = store.claim_job("w1", 30, now + 11).await.unwrap().unwrap();
+    assert_eq!((j.request_id.as_str(), j.attempts), (r2.id.as_str(), 1));
+    assert!(
+        store
+            .complete_job(&j, &serde_json::json!({}), None, &[], now + 12)
+            .await
+            .unwrap()
     );
     assert_eq!(
         store.get_request(&r2.id).await.unwrap().state,
-        State::InProgress
+        State::Completed
     );
+
+    // Completed by hand from needs_action, with a note; never by hand while running.
+    let r3 = store
+        .create_request(new_request(Right::Rectification, true, false), "key:a")
+        .await
+        .unwrap();
+    let j = store.claim_job("w1", 30, now + 20).await.unwrap().unwrap();
+    let complete = Transition::Complete {
+        note: "corrected by the support desk".into(),
+    };
+    assert!(matches!(
+        store
+            .transition(&r3.id, &complete, "key:staff", now + 21)
+            .await,
+        Err(Error::Transition(_))
+    ));
+    store
+        .fail_job(
+            &j,
+            JobFailure::NeedsAction {
+                reason: "a declared column is missing",
+            },
+            now + 21,
+        )
+        .await
+        .unwrap();
+    let done = store
+        .transition(&r3.id, &complete, "key:staff", now + 22)
+        .await
+        .unwrap();
+    assert_eq!(done.state, State::Completed);
+    let outbox = store.outbox(&r3.id).await.unwrap();
+    assert!(
+        outbox
+            .iter()
+            .any(|m| m.event == pledge_store::notify::Event::Completed),
+        "{outbox:?}"
+    );
+    // One left waiting for staff: open, with its deadline running (see `listing`).
+    store
+        .create_request(new_request(Right::Access, true, false), "key:a")
+        .await
+        .unwrap();
+    let j = store.claim_job("w1", 30, now + 30).await.unwrap().unwrap();
+    let reason = JobFailure::NeedsAction {
+        reason: "gave up after 42 attempts",
+    };
+    assert!(store.fail_job(&j, reason, now + 31).await.unwrap());
 }
 
 async fn listing(store: &Store) {

@@ -76,6 +76,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    init_logging()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -136,6 +137,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
         export_ttl_secs: days(args.export_ttl_days.or(file.maintenance.export_ttl_days), 30, 3650, "export_ttl_days")? * 86_400,
         link_ttl_secs: days(args.link_ttl_days.or(file.maintenance.link_ttl_days), 7, 365, "link_ttl_days")? * 86_400,
         export_keys: export_keys()?,
+        retry: file.retry()?,
         ..Config::default()
     };
     pledge_server::mail::Sender::new(&config.mail).map_err(anyhow::Error::msg)?;
@@ -294,6 +296,27 @@ async fn serve(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The server's log on stderr: one line per event with its time (UTC), level and fields;
+/// `PLEDGE_LOG` sets the level (error, warn, info (default), debug, trace). The log never
+/// carries personal data: workers name requests by id and failures by kind and code.
+fn init_logging() -> Result<()> {
+    let level = match std::env::var(LOG_ENV).ok().filter(|v| !v.is_empty()) {
+        None => tracing::Level::INFO,
+        Some(v) => v.trim().parse().map_err(|_| {
+            anyhow::anyhow!("{LOG_ENV}=`{v}`: use error, warn, info, debug or trace")
+        })?,
+    };
+    // A second call (tests that start several servers in one process) keeps the first.
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+    Ok(())
+}
+
+const LOG_ENV: &str = "PLEDGE_LOG";
 const RETAIN_SCHEDULE_ENV: &str = "PLEDGE_RETAIN_SCHEDULE";
 const MAINTENANCE_SCHEDULE_ENV: &str = "PLEDGE_MAINTENANCE_SCHEDULE";
 const DEFAULT_MAINTENANCE_SCHEDULE: &str = "17 * * * *";

@@ -4,6 +4,7 @@
 //! environment: the file refuses them, so it can be kept in git.
 
 use anyhow::{Result, anyhow, bail};
+use pledge_core::retry::Backoff;
 use pledge_server::ratelimit::Rate;
 use pledge_server::{MailConfig, PublicConfig};
 use serde::Deserialize;
@@ -29,6 +30,22 @@ pub struct FileConfig {
     pub retention: RetentionFile,
     #[serde(default)]
     pub maintenance: MaintenanceFile,
+    #[serde(default)]
+    pub retry: RetryFile,
+}
+
+/// Retries of jobs that failed on a passing fault (a database down, a lock, a timeout).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryFile {
+    /// Seconds before the first retry; each later one waits twice as long.
+    pub first_delay_secs: Option<i64>,
+    /// The longest wait between two retries, in seconds.
+    pub max_delay_secs: Option<i64>,
+    /// Seconds from the first failure after which the request goes to staff.
+    pub budget_secs: Option<i64>,
+    /// Each wait is shortened at random by up to this share (0 to 100).
+    pub jitter_percent: Option<u8>,
 }
 
 /// The scheduled retention sweep.
@@ -223,6 +240,19 @@ pub fn apply_env(config: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) 
     if let Some(v) = get("PLEDGE_LINK_TTL_DAYS") {
         m.link_ttl_days = Some(parsed("PLEDGE_LINK_TTL_DAYS", &v)?);
     }
+    let r = &mut config.retry;
+    if let Some(v) = get("PLEDGE_RETRY_FIRST_DELAY_SECS") {
+        r.first_delay_secs = Some(parsed("PLEDGE_RETRY_FIRST_DELAY_SECS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_RETRY_MAX_DELAY_SECS") {
+        r.max_delay_secs = Some(parsed("PLEDGE_RETRY_MAX_DELAY_SECS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_RETRY_BUDGET_SECS") {
+        r.budget_secs = Some(parsed("PLEDGE_RETRY_BUDGET_SECS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_RETRY_JITTER_PERCENT") {
+        r.jitter_percent = Some(parsed("PLEDGE_RETRY_JITTER_PERCENT", &v)?);
+    }
     if let Some(v) = get("PLEDGE_MAIL_FROM") {
         config.mail.from = Some(v);
     }
@@ -264,6 +294,45 @@ impl FileConfig {
         })
     }
 
+    /// The retry schedule of jobs, over the defaults (5 s doubling to 10 minutes, for 6
+    /// hours, 20 % jitter).
+    pub fn retry(&self) -> Result<Backoff> {
+        let d = Backoff::default();
+        let r = &self.retry;
+        let b = Backoff {
+            first_secs: r.first_delay_secs.unwrap_or(d.first_secs),
+            max_secs: r.max_delay_secs.unwrap_or(d.max_secs),
+            budget_secs: r.budget_secs.unwrap_or(d.budget_secs),
+            jitter_percent: r.jitter_percent.unwrap_or(d.jitter_percent),
+        };
+        if !(1..=3600).contains(&b.first_secs) {
+            bail!(
+                "retry.first_delay_secs must be 1 to 3600, not {}",
+                b.first_secs
+            );
+        }
+        if !(b.first_secs..=86_400).contains(&b.max_secs) {
+            bail!(
+                "retry.max_delay_secs must be retry.first_delay_secs ({}) to 86400, not {}",
+                b.first_secs,
+                b.max_secs
+            );
+        }
+        if !(0..=30 * 86_400).contains(&b.budget_secs) {
+            bail!(
+                "retry.budget_secs must be 0 to 2592000 (30 days), not {}",
+                b.budget_secs
+            );
+        }
+        if b.jitter_percent > 100 {
+            bail!(
+                "retry.jitter_percent must be 0 to 100, not {}",
+                b.jitter_percent
+            );
+        }
+        Ok(b)
+    }
+
     /// The mail settings; the SMTP URL from the environment only.
     pub fn mail(&self, smtp_url: Option<String>) -> MailConfig {
         let d = MailConfig::default();
@@ -297,6 +366,29 @@ mod tests {
         assert_eq!(c.workers, Some(2));
         assert_eq!(c.retention.schedule.as_deref(), Some("0 3 * * *"));
         assert_eq!(c.maintenance.link_ttl_days, Some(7));
+        assert_eq!(c.retry().unwrap(), Backoff::default());
+    }
+
+    #[test]
+    fn the_retry_schedule_from_the_file_and_the_environment() {
+        let mut c = parse("[retry]\nfirst_delay_secs = 2\nbudget_secs = 3600\n").unwrap();
+        let env = |name: &str| (name == "PLEDGE_RETRY_MAX_DELAY_SECS").then(|| "120".to_string());
+        apply_env(&mut c, &env).unwrap();
+        let b = c.retry().unwrap();
+        assert_eq!(
+            (b.first_secs, b.max_secs, b.budget_secs, b.jitter_percent),
+            (2, 120, 3600, 20)
+        );
+        let mut c = parse("[retry]\nmax_delay_secs = 1\n").unwrap();
+        assert!(
+            c.retry()
+                .unwrap_err()
+                .to_string()
+                .contains("retry.max_delay_secs")
+        );
+        let bad = |name: &str| (name == "PLEDGE_RETRY_JITTER_PERCENT").then(|| "lots".to_string());
+        let e = apply_env(&mut c, &bad).unwrap_err().to_string();
+        assert!(e.contains("PLEDGE_RETRY_JITTER_PERCENT=`lots`"), "{e}");
     }
 
     #[test]
