@@ -2,6 +2,7 @@
 //! section, then resolve the references between sections. Every problem found on the way is
 //! reported, as many at once as can be, each with its place.
 
+use crate::consent::SubjectTemplate;
 use crate::de::{DecodeError, did_you_mean, from_node};
 use crate::diagnostic::Diagnostic;
 use crate::model::*;
@@ -171,6 +172,9 @@ impl Declaration {
                 if let Some(s) = &t.subject {
                     refs.one(s, &self.subjects, "data subject group", "subjects");
                 }
+                if let Some(template) = &t.consent_subject {
+                    consent_subject(t, template, refs.errors);
+                }
                 for column in t.columns.values() {
                     refs.category(&column.category);
                 }
@@ -181,6 +185,32 @@ impl Declaration {
                     if let Some(p) = &h.purpose {
                         refs.one(p, &self.purposes, "purpose", "purposes");
                     }
+                }
+            }
+        }
+    }
+}
+
+/// A table's `consent_subject` parses and names only identity kinds the table declares.
+fn consent_subject(t: &Table, template: &Spanned<String>, errors: &mut Vec<Diagnostic>) {
+    match template.value.parse::<SubjectTemplate>() {
+        Err(e) => errors.push(
+            Diagnostic::invalid(Some(template.span), e.0)
+                .with_help("fill the ledger's subject id from the table's identity columns, e.g. `customer-{customer_id}`"),
+        ),
+        Ok(parsed) => {
+            for kind in parsed.kinds() {
+                if !t.identity.keys().any(|k| k.value == *kind) {
+                    errors.push(
+                        Diagnostic::invalid(
+                            Some(template.span),
+                            format!(
+                                "`consent_subject` of table `{}` uses `{{{kind}}}`, which is not one of its `identity` kinds",
+                                t.name.value
+                            ),
+                        )
+                        .with_help(format!("declare it: identity = {{ {kind} = \"column\" }}")),
+                    );
                 }
             }
         }

@@ -18,6 +18,7 @@ const MIGRATIONS: &[Migration] = &[
     PUBLIC_INTAKE,
     TASKS_AND_SEALED_EXPORTS,
     FORWARDS,
+    PROOFS_AND_SIGNED_CALLBACKS,
 ];
 
 /// 1: keys, requests, events, jobs, exports and the audit log.
@@ -270,6 +271,20 @@ const FORWARDS: Migration = Migration {
             PRIMARY KEY (request_id, recipient)
         )",
         "CREATE INDEX forwards_due ON forwards (state, next_attempt_at)",
+    ],
+    sqlite: &[],
+    postgres: &[],
+};
+
+/// 6: how a request's identities were proved (`email_code`, `staff`, `service`), and the
+/// last signed report of each recipient (its time and signature), so a report is not taken
+/// twice.
+const PROOFS_AND_SIGNED_CALLBACKS: Migration = Migration {
+    version: 6,
+    common: &[
+        "ALTER TABLE requests ADD COLUMN proved_by TEXT",
+        "ALTER TABLE forwards ADD COLUMN callback_t BIGINT",
+        "ALTER TABLE forwards ADD COLUMN callback_signature TEXT",
     ],
     sqlite: &[],
     postgres: &[],
