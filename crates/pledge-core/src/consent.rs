@@ -121,7 +121,20 @@ impl FromStr for SubjectTemplate {
                     text.push('}');
                 }
                 '{' => {
-                    let name: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                    let mut name = String::new();
+                    let mut closed = false;
+                    for c in chars.by_ref() {
+                        if c == '}' {
+                            closed = true;
+                            break;
+                        }
+                        name.push(c);
+                    }
+                    if !closed {
+                        return Err(ParseError(format!(
+                            "`{s}` has a `{{` without its `}}`: write `{{{{` for a brace"
+                        )));
+                    }
                     let kind: IdentityKind = name.parse().map_err(|e| {
                         ParseError(format!(
                             "`{{{name}}}` in `{s}` does not name an identity kind: {e}"

@@ -545,6 +545,39 @@ mod tests {
     }
 
     #[test]
+    fn a_consent_subject_is_made_of_the_tables_identity_kinds() {
+        let table = |template: &str| {
+            format!(
+                "[[datasets]]\nid = \"shop\"\nconnection_env = \"SHOP_URL\"\n[[datasets.tables]]\nname = \"customer\"\nidentity = {{ email = \"email\", customer_id = \"id\" }}\nconsent_subject = \"{template}\"\n"
+            )
+        };
+        for good in ["customer-{customer_id}", "{customer_id}", "{{x}}-{email}"] {
+            let mut map = SourceMap::new();
+            map.add(SourceFile::new("p.toml", table(good)));
+            assert!(load(&map).is_ok(), "{good}");
+        }
+        for (bad, message) in [
+            ("customer-{user_id}", "not one of its `identity` kinds"),
+            ("customer", "names no identity column"),
+            ("{customer_id", "without its `}`"),
+            ("{Customer ID}", "does not name an identity kind"),
+            ("x}", "without its `{`"),
+        ] {
+            let errs = errors(&[("p.toml", &table(bad))]);
+            assert_eq!(errs.len(), 1, "{bad}: {errs:#?}");
+            assert_eq!(errs[0].0, "p.toml:7:19", "{bad}");
+            assert!(errs[0].1.contains(message), "{bad}: {}", errs[0].1);
+        }
+        let t: SubjectTemplate = "customer-{customer_id}".parse().unwrap();
+        let filled = |id: Option<&str>| {
+            t.render(|k| (k.as_str() == "customer_id").then(|| id.map(str::to_string))?)
+        };
+        assert_eq!(filled(Some("1")).unwrap().unwrap().as_str(), "customer-1");
+        assert!(filled(None).is_none(), "a NULL column names no subject");
+        assert!(filled(Some("has space")).unwrap().is_err());
+    }
+
+    #[test]
     fn references_are_resolved_with_suggestions() {
         let errs = errors(&[(
             "p.toml",
