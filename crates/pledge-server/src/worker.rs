@@ -329,10 +329,11 @@ fn proved_identities(request: &RequestRecord) -> Result<Vec<Known>, String> {
 }
 
 /// Finds the person behind the request's proved identities: in each dataset, the rows those
-/// identities select directly (the planner's seeds), and on them the other identity columns
-/// the declaration names (e.g. the customer id on the row of the address) and the ledger
-/// subject id (`consent_subject`). Only those rows count: never another person's row reached
-/// through a reference, and never an id the requester typed but did not prove. Read-only.
+/// identities select directly (the planner's seeds), and on them the ledger subject id
+/// (`consent_subject`) and, in tables of people (a declared `subject`), the other identity
+/// columns the declaration names (e.g. the customer id on the customer row of the address).
+/// Only those rows count: never another person's row reached through a reference, and never
+/// an id the requester typed but did not prove. Read-only.
 async fn resolve_person(state: &AppState, request: &RequestRecord) -> Result<Person, String> {
     let mut person = Person {
         identities: proved_identities(request)?,
@@ -401,7 +402,12 @@ async fn resolve_person(state: &AppState, request: &RequestRecord) -> Result<Per
                     let v = row.get(at)?;
                     (!v.is_null()).then(|| v.to_string())
                 };
-                for kind in table.identity.keys() {
+                // Other ids are taken only from a table of people (one that declares its
+                // `subject`: customers, staff), where a row is the person's record; a table
+                // anyone writes to (tickets, sign-ups) could pair an address with someone
+                // else's id.
+                let authoritative = table.subject.is_some();
+                for kind in table.identity.keys().filter(|_| authoritative) {
                     let Some(value) = value_of(&kind.value) else {
                         continue;
                     };

@@ -200,6 +200,17 @@ fn generous() -> PublicConfig {
 }
 
 async fn env(name: &str, store: Store, public: PublicConfig) -> Env {
+    env_with(name, store, public, "", "").await
+}
+
+/// `env`, with SQL run on the Chinook database and TOML added to its declaration.
+async fn env_with(
+    name: &str,
+    store: Store,
+    public: PublicConfig,
+    extra_sql: &str,
+    extra_toml: &str,
+) -> Env {
     let dir = std::env::temp_dir().join(format!("pledge-public-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -207,11 +218,12 @@ async fn env(name: &str, store: Store, public: PublicConfig) -> Env {
     let mut db = Database::connect(None, &format!("{chinook}?mode=rwc"))
         .await
         .unwrap();
-    db.batch(&format!("BEGIN;\n{CHINOOK}\nCOMMIT;"))
+    db.batch(&format!("BEGIN;\n{CHINOOK}\n{extra_sql}\nCOMMIT;"))
         .await
         .unwrap();
     db.close().await;
-    let text = std::fs::read_to_string(repo().join("examples/chinook/pledge.toml")).unwrap();
+    let mut text = std::fs::read_to_string(repo().join("examples/chinook/pledge.toml")).unwrap();
+    text.push_str(extra_toml);
     let decl = pledge_core::load(&pledge_core::SourceMap::single("pledge.toml", text)).unwrap();
     let (_, admin) = store
         .create_key(Role::Admin, None, "test", T0)
@@ -1099,4 +1111,67 @@ async fn the_approver_sees_what_the_address_resolved_to() {
         "{}",
         r.text
     );
+}
+
+/// A table anyone writes to (support tickets: an address and the customer number the sender
+/// claims) pairs the attacker's address with customer 10's id. It declares no `subject`, so
+/// the id is not taken from it: the attacker's confirmed request reaches their own ticket,
+/// never customer 10.
+#[tokio::test(flavor = "multi_thread")]
+async fn ids_are_taken_only_from_tables_of_people() {
+    let attacker = "me@attacker.example";
+    let e = env_with(
+        "tickets",
+        Store::open("sqlite::memory:").await.unwrap(),
+        PublicConfig {
+            needs_approval: false,
+            ..generous()
+        },
+        &format!(
+            "CREATE TABLE ticket (ticket_id INTEGER PRIMARY KEY, email TEXT NOT NULL, customer_id INTEGER, body TEXT);\n\
+             INSERT INTO ticket VALUES (1, '{attacker}', 10, 'I am customer 10, send me my data');"
+        ),
+        r#"
+[[datasets.tables]]
+name = "ticket"
+identity = { email = "email", customer_id = "customer_id" }
+columns = { email = "contact.email", body = "communication.message" }
+"#,
+    )
+    .await;
+    let _worker = start_worker(&e);
+    let (id, code, _, _) = submit(&e, attacker).await;
+    let r = e
+        .post(
+            &format!("/public/requests/{id}/verify"),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    wait_for_state(&e, &id, "completed").await;
+    let result = e
+        .state
+        .store
+        .get_request(&id)
+        .await
+        .unwrap()
+        .result
+        .unwrap();
+    assert_eq!(
+        result["identities"],
+        json!([{"kind": "email", "value": attacker, "proved_by": "email_code"}]),
+        "{result}"
+    );
+    let rows = |table: &str| -> u64 {
+        result["datasets"][0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["table"] == table)
+            .map(|s| s["rows"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(rows("ticket"), 1, "{result}");
+    assert_eq!(rows("customer"), 0, "customer 10 is not reached: {result}");
+    assert_eq!(rows("invoice"), 0, "{result}");
 }

@@ -278,11 +278,15 @@ const FORWARDS: Migration = Migration {
 
 /// 6: how a request's identities were proved (`email_code`, `staff`, `service`), and the
 /// last signed report of each recipient (its time and signature), so a report is not taken
-/// twice.
+/// twice. Requests taken in before are given theirs from who took them in: the person (the
+/// public form, whose requests then act on their address only), a service key, or staff.
 const PROOFS_AND_SIGNED_CALLBACKS: Migration = Migration {
     version: 6,
     common: &[
         "ALTER TABLE requests ADD COLUMN proved_by TEXT",
+        "UPDATE requests SET proved_by = 'email_code' WHERE proved_by IS NULL AND id IN (SELECT request_id FROM request_events WHERE from_state IS NULL AND actor = 'person')",
+        "UPDATE requests SET proved_by = 'service' WHERE proved_by IS NULL AND id IN (SELECT e.request_id FROM request_events e JOIN api_keys k ON e.actor = 'key:' || k.id WHERE e.from_state IS NULL AND k.role = 'service')",
+        "UPDATE requests SET proved_by = 'staff' WHERE proved_by IS NULL",
         "ALTER TABLE forwards ADD COLUMN callback_t BIGINT",
         "ALTER TABLE forwards ADD COLUMN callback_signature TEXT",
     ],
