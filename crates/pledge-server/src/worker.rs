@@ -366,12 +366,25 @@ async fn resolve_person(state: &AppState, request: &RequestRecord) -> Result<Per
                 return Err(format!("dataset `{id}`: {e}"));
             }
         };
+        // The person's own rows: the reads whose filter is the table's declared identity
+        // columns themselves (not rows found through references or mentions).
+        let own = |step: &plan::Step| match &step.filter {
+            plan::Filter::Identity { columns } => dataset.tables.iter().any(|t| {
+                t.name.value == step.table
+                    && columns
+                        .iter()
+                        .all(|(c, _)| t.identity.values().any(|i| i.value == *c))
+            }),
+            _ => false,
+        };
+        let mut steps: Vec<plan::Step> = Vec::new();
+        for step in plan.steps.iter().filter(|s| own(s)) {
+            if !steps.iter().any(|s| s.table == step.table) {
+                steps.push(step.clone());
+            }
+        }
         let own_rows = plan::Plan {
-            steps: plan
-                .steps
-                .into_iter()
-                .filter(|s| matches!(s.filter, plan::Filter::Identity { .. }))
-                .collect(),
+            steps,
             notes: Vec::new(),
             ..plan
         };
