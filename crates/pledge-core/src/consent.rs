@@ -12,7 +12,7 @@
 use crate::load::Declaration;
 use crate::model::{Basis, ConsentMechanism, CookieCategory};
 use crate::plan::CivilTime;
-use crate::types::{CategoryId, IsoDuration, ParseError, PurposeId};
+use crate::types::{CategoryId, IdentityKind, IsoDuration, ParseError, PurposeId};
 use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -57,6 +57,111 @@ impl fmt::Display for SubjectRef {
 impl Serialize for SubjectRef {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// The ledger's subject id of a dataset's row
+
+/// How the rows of a declared table name their person in the consent ledger: the table's
+/// `consent_subject`, text with `{identity_kind}` placeholders filled from the row's identity
+/// columns, e.g. `{customer_id}` or `customer-{customer_id}` when the application prefixes
+/// its user ids. `{{` and `}}` stand for braces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectTemplate {
+    parts: Vec<TemplatePart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TemplatePart {
+    Text(String),
+    Kind(IdentityKind),
+}
+
+impl SubjectTemplate {
+    /// The identity kinds it is made of, in order.
+    pub fn kinds(&self) -> impl Iterator<Item = &IdentityKind> {
+        self.parts.iter().filter_map(|p| match p {
+            TemplatePart::Kind(k) => Some(k),
+            TemplatePart::Text(_) => None,
+        })
+    }
+
+    /// The subject id of a row whose identity of kind `k` is `value(k)`; `None` when one is
+    /// missing (a NULL column), an error when the result is not a subject id.
+    pub fn render(
+        &self,
+        value: impl Fn(&IdentityKind) -> Option<String>,
+    ) -> Option<Result<SubjectRef, ParseError>> {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                TemplatePart::Text(t) => out.push_str(t),
+                TemplatePart::Kind(k) => out.push_str(&value(k)?),
+            }
+        }
+        Some(out.parse())
+    }
+}
+
+impl FromStr for SubjectTemplate {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let mut parts = Vec::new();
+        let mut text = String::new();
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    text.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    text.push('}');
+                }
+                '{' => {
+                    let mut name = String::new();
+                    let mut closed = false;
+                    for c in chars.by_ref() {
+                        if c == '}' {
+                            closed = true;
+                            break;
+                        }
+                        name.push(c);
+                    }
+                    if !closed {
+                        return Err(ParseError(format!(
+                            "`{s}` has a `{{` without its `}}`: write `{{{{` for a brace"
+                        )));
+                    }
+                    let kind: IdentityKind = name.parse().map_err(|e| {
+                        ParseError(format!(
+                            "`{{{name}}}` in `{s}` does not name an identity kind: {e}"
+                        ))
+                    })?;
+                    if !text.is_empty() {
+                        parts.push(TemplatePart::Text(std::mem::take(&mut text)));
+                    }
+                    parts.push(TemplatePart::Kind(kind));
+                }
+                '}' => {
+                    return Err(ParseError(format!(
+                        "`{s}` has a `}}` without its `{{`: write `}}}}` for a brace"
+                    )));
+                }
+                c => text.push(c),
+            }
+        }
+        if !text.is_empty() {
+            parts.push(TemplatePart::Text(text));
+        }
+        if !parts.iter().any(|p| matches!(p, TemplatePart::Kind(_))) {
+            return Err(ParseError(format!(
+                "`{s}` names no identity column: write e.g. `{{customer_id}}` or `customer-{{customer_id}}`"
+            )));
+        }
+        Ok(SubjectTemplate { parts })
     }
 }
 

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use pledge_core::plan::CivilTime;
 use pledge_core::types::IdentityKind;
 use pledge_core::workflow::{self, Regime, Right, State as RequestState, Transition};
-use pledge_store::{NewRequest, RequestFilter, RequestRecord, Role};
+use pledge_store::{NewRequest, ProvedBy, RequestFilter, RequestRecord, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -113,6 +113,13 @@ pub async fn create_request(
                 changes: body.changes.into_iter().collect(),
                 needs_approval: body.needs_approval,
                 verified: body.verified,
+                // Staff and services checked the person themselves: every identity they
+                // name counts as theirs.
+                proved_by: if caller.key.role == Role::Service {
+                    ProvedBy::Service
+                } else {
+                    ProvedBy::Staff
+                },
                 received_at: state.now(),
             },
             &caller.actor(),
@@ -228,6 +235,16 @@ fn view(r: &RequestRecord, caller: &Caller, extra: Option<Value>) -> Value {
     });
     if caller.sees_personal_data() {
         v["identities"] = json!(r.identities.iter().cloned().collect::<BTreeMap<_, _>>());
+        // How each identity was proved, for the approver.
+        v["proved_by"] = match r.proved_by {
+            Some(how) => json!(
+                r.identities
+                    .iter()
+                    .map(|(k, _)| (k.clone(), how.as_str()))
+                    .collect::<BTreeMap<_, _>>()
+            ),
+            None => Value::Null,
+        };
         v["changes"] = json!(r.changes.iter().cloned().collect::<BTreeMap<_, _>>());
         v["result"] = r.result.clone().unwrap_or(Value::Null);
     }
@@ -289,6 +306,7 @@ pub async fn list_requests(
             let mut v = view(r, &caller, None);
             if let Some(o) = v.as_object_mut() {
                 o.remove("identities");
+                o.remove("proved_by");
                 o.remove("changes");
                 o.remove("result");
             }

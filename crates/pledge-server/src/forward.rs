@@ -323,50 +323,179 @@ pub enum CallbackStatus {
     Failed,
 }
 
+/// How far a report's signed time may be from the server's clock, either way.
+pub const CALLBACK_WINDOW_SECS: i64 = 300;
+
+/// Why a report's signature was refused (the detail of the 401).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("no `Pledge-Signature` header: sign the report with the recipient's secret")]
+    Missing,
+    #[error("`Pledge-Signature` is not `t=<unix seconds>,v1=<hex HMAC-SHA256>`")]
+    Malformed,
+    #[error(
+        "the signature's time is more than {CALLBACK_WINDOW_SECS} seconds from ours: sign each report when it is sent"
+    )]
+    Stale,
+    #[error("the signature does not match the body under this recipient's secret")]
+    Mismatch,
+}
+
+/// Checks `header` (`t=...,v1=...`) against `body` under `secret` at `now`: the time within
+/// [`CALLBACK_WINDOW_SECS`], the HMAC compared in constant time. Returns the signed time and
+/// the signature.
+pub fn check_signature(
+    secret: &[u8],
+    header: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(i64, String), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let (mut t, mut v1) = (None, None);
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) => t = value.parse::<i64>().ok(),
+            Some(("v1", value)) => v1 = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else {
+        return Err(SignatureError::Malformed);
+    };
+    let tag = unhex(&v1).ok_or(SignatureError::Malformed)?;
+    if (now - t).abs() > CALLBACK_WINDOW_SECS {
+        return Err(SignatureError::Stale);
+    }
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    mac.verify_slice(&tag)
+        .map_err(|_| SignatureError::Mismatch)?;
+    Ok((t, v1.to_ascii_lowercase()))
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || s.is_empty() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 #[utoipa::path(post, path = "/v1/requests/{id}/callbacks/{recipient}", tag = "requests",
-    description = "A recipient the request was forwarded to reports back. The last `done` completes the request (and tells the person); `failed` leaves it waiting, with the detail, for staff.",
-    params(("id" = String, Path), ("recipient" = String, Path, description = "The recipient's id in the declaration")),
+    description = "A recipient the request was forwarded to reports back, signed with its own secret (the one its webhook deliveries are signed with): `Pledge-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, within five minutes of the server's clock, and never the same report twice. No API key counts here. The last `done` completes the request (and tells the person); `failed` leaves it waiting, with the detail, for staff. Every report, taken or refused, is audited.",
+    params(("id" = String, Path), ("recipient" = String, Path, description = "The recipient's id in the declaration"),
+        ("Pledge-Signature" = String, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256>` over `<t>.<body>` with the recipient's `secret_env` secret")),
     request_body = Callback,
+    security(()),
     responses(
         (status = 200, description = "Recorded: where the request stands with every recipient", body = Object),
-        (status = 404, description = "No such request", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "The request waits for no report from this recipient", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown field, wrong type or a detail over 2,000 characters", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        (status = 400, description = "Malformed JSON", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "No signature, a malformed or stale one, or one that does not match the body under the recipient's secret (`bad-signature`)", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such recipient takes forwarded requests, or no such request", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The request waits for no report from this recipient, or this report was taken already (a replay)", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown field, wrong type or a detail over 2,000 characters", body = crate::problem::ProblemDoc, content_type = "application/problem+json")
     ))]
 pub async fn callback(
     axum::extract::State(state): axum::extract::State<AppState>,
-    axum::Extension(caller): axum::Extension<crate::Caller>,
     axum::extract::Path((id, recipient)): axum::extract::Path<(String, String)>,
-    body: Result<crate::problem::ApiJson<Callback>, crate::problem::Problem>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
 ) -> Result<axum::response::Response, crate::problem::Problem> {
+    use crate::problem::Problem;
+    use axum::http::StatusCode;
     use axum::response::IntoResponse;
-    caller.require(crate::api::INTAKE, "report on forwarded requests")?;
-    let crate::problem::ApiJson(body) = body?;
+    let config = forwarding(&state, &recipient).ok_or_else(|| {
+        Problem::not_found(format!(
+            "no recipient `{recipient}` takes forwarded requests"
+        ))
+    })?;
+    let secret = state
+        .variable(config.secret_env.value.as_str())
+        .ok_or_else(|| {
+            Problem::internal(format!(
+                "set {} to the recipient's secret: its reports cannot be checked without it",
+                config.secret_env.value
+            ))
+        })?;
+    let now = state.now();
+    // A refused report is audited (when the request was sent to that recipient) and
+    // answered with its problem.
+    let refuse = |problem: Problem| {
+        let state = state.clone();
+        let (id, recipient) = (id.clone(), recipient.clone());
+        async move {
+            state
+                .store
+                .callback_refused(
+                    &id,
+                    &recipient,
+                    problem.status.as_u16(),
+                    &problem.detail,
+                    now,
+                )
+                .await?;
+            Err::<axum::response::Response, Problem>(problem)
+        }
+    };
+    let signature = headers
+        .get("pledge-signature")
+        .and_then(|v| v.to_str().ok());
+    let (t, signature) = match check_signature(secret.as_bytes(), signature, &body, now) {
+        Ok(signed) => signed,
+        Err(e) => {
+            return refuse(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "bad-signature",
+                "The report is not signed by this recipient",
+                e.to_string(),
+            ))
+            .await;
+        }
+    };
+    let body: Callback = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) if e.is_syntax() || e.is_eof() => {
+            return refuse(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-json",
+                "The body is not JSON",
+                e.to_string(),
+            ))
+            .await;
+        }
+        Err(e) => return refuse(Problem::invalid(e.to_string())).await,
+    };
     if body
         .detail
         .as_ref()
         .is_some_and(|d| d.chars().count() > 2000)
     {
-        return Err(crate::problem::Problem::invalid(
-            "`detail` holds at most 2,000 characters",
-        ));
+        return refuse(Problem::invalid("`detail` holds at most 2,000 characters")).await;
     }
     let outcome = match body.status {
         CallbackStatus::Done => pledge_store::forward::CallbackOutcome::Done,
         CallbackStatus::Failed => pledge_store::forward::CallbackOutcome::Failed,
     };
-    let forwards = state
+    let recorded = state
         .store
         .record_callback(
             &id,
             &recipient,
             outcome,
             body.detail.as_deref(),
-            &caller.actor(),
-            state.now(),
+            Some((t, &signature)),
+            &format!("recipient:{recipient}"),
+            now,
         )
-        .await?;
+        .await;
+    let forwards = match recorded {
+        Ok(f) => f,
+        Err(e) => return refuse(Problem::from(e)).await,
+    };
     state.wake_mail.notify_one();
     let request = state.store.get_request(&id).await?;
     Ok(axum::Json(json!({
@@ -380,6 +509,44 @@ pub async fn callback(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_is_checked_like_a_delivery_is_signed() {
+        let body = br#"{"status":"done"}"#;
+        let t = 1_800_000_000;
+        let v1 = sign(b"secret", t, r#"{"status":"done"}"#);
+        let header = format!("t={t},v1={v1}");
+        assert_eq!(
+            check_signature(b"secret", Some(&header), body, t + 10),
+            Ok((t, v1.clone()))
+        );
+        let upper = format!("t={t},v1={}", v1.to_ascii_uppercase());
+        assert!(check_signature(b"secret", Some(&upper), body, t).is_ok());
+        for (secret, header, now, error) in [
+            (&b"secret"[..], None, t, SignatureError::Missing),
+            (b"secret", Some("v1=ab"), t, SignatureError::Malformed),
+            (b"secret", Some("t=1,v1=xyz"), t, SignatureError::Malformed),
+            (
+                b"secret",
+                Some(header.as_str()),
+                t + 301,
+                SignatureError::Stale,
+            ),
+            (
+                b"secret",
+                Some(header.as_str()),
+                t - 301,
+                SignatureError::Stale,
+            ),
+            (b"other", Some(header.as_str()), t, SignatureError::Mismatch),
+        ] {
+            assert_eq!(check_signature(secret, header, body, now), Err(error));
+        }
+        assert_eq!(
+            check_signature(b"secret", Some(&header), br#"{"status":"failed"}"#, t),
+            Err(SignatureError::Mismatch)
+        );
+    }
 
     #[test]
     fn signatures_cover_the_time_and_the_body() {

@@ -355,10 +355,6 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}/cancel", post(api::cancel))
         .route("/requests/{id}/retry", post(api::retry))
         .route("/requests/{id}/complete", post(api::complete))
-        .route(
-            "/requests/{id}/callbacks/{recipient}",
-            post(forward::callback),
-        )
         .route("/requests/{id}/export", get(api::export))
         .route("/requests/{id}/export/link", post(links::create))
         .route("/retention/runs", get(schedule::retention_runs))
@@ -378,7 +374,13 @@ pub fn router(state: AppState) -> Router {
             "/subjects/{subject}/preference-links",
             post(banner::mint_links),
         )
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        // After the key layer, so outside it: a recipient proves itself by signing its report
+        // with its own secret, and no API key stands in for that.
+        .route(
+            "/requests/{id}/callbacks/{recipient}",
+            post(forward::callback),
+        );
     let mut app = Router::new()
         .route("/v1/openapi.json", get(api::openapi))
         .route("/docs", get(docs::page))

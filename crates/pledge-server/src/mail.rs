@@ -84,6 +84,8 @@ pub struct Context {
     pub base_url: String,
     pub authority_name: Option<String>,
     pub authority_website: Option<String>,
+    /// Purpose id → name, for what a request recorded in the consent ledger.
+    pub purposes: Vec<(String, String)>,
 }
 
 impl Context {
@@ -102,6 +104,11 @@ impl Context {
             authority_website: authority
                 .and_then(|a| a.website.as_ref())
                 .map(|w| w.value.to_string()),
+            purposes: doc
+                .purposes
+                .iter()
+                .map(|p| (p.id.value.to_string(), p.name.value.clone()))
+                .collect(),
         }
     }
 }
@@ -119,6 +126,38 @@ fn kind_label(kind: &str) -> &str {
         "opt_out" => "stop selling or sharing your personal information",
         other => other,
     }
+}
+
+/// One line per change a request recorded in the consent ledger (the message data's
+/// `ledger_changes`: kind, target, state), in words, with the purposes' names.
+fn ledger_lines(data: &Value, ctx: &Context) -> Vec<String> {
+    let name = |target: &str| -> String {
+        if let Some(category) = target.strip_prefix("cookies:") {
+            return format!("{} cookies", category.replace('_', " "));
+        }
+        let id = target.strip_prefix("purpose:").unwrap_or(target);
+        ctx.purposes
+            .iter()
+            .find(|(p, _)| p == id)
+            .map_or_else(|| id.to_string(), |(_, n)| n.clone())
+    };
+    let changes = data.get("ledger_changes").and_then(Value::as_array);
+    changes
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let get = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("");
+            match (get("kind"), get("state")) {
+                ("consent", state) => format!("consent {state}: {}", name(get("target"))),
+                ("objection", "raised") => format!("objection recorded: {}", name(get("target"))),
+                ("restriction", "raised") => "processing restricted".to_string(),
+                ("opt_out", "raised") => {
+                    "opted out of the sale and sharing of your personal information".to_string()
+                }
+                (kind, state) => format!("{kind} {state}"),
+            }
+        })
+        .collect()
 }
 
 fn date(unix: Option<i64>) -> String {
@@ -152,6 +191,8 @@ pub fn render(event: Event, data: &Value, ctx: &Context) -> Result<Rendered, Str
         "no_data_held": data.get("no_data_held").and_then(Value::as_bool).unwrap_or(false),
         // The hook for the export's download link: filled when the request has one.
         "export_url": data.get("export_url"),
+        "ledger_right": data.get("ledger_right").and_then(Value::as_bool).unwrap_or(false),
+        "ledger_changes": ledger_lines(data, ctx),
     });
     if event == Event::Verification {
         // A code sent again is issued later than the request was received.
@@ -380,6 +421,7 @@ mod tests {
             base_url: "https://privacy.example.com".into(),
             authority_name: Some("Datatilsynet".into()),
             authority_website: Some("https://www.datatilsynet.dk".into()),
+            purposes: vec![("newsletter".into(), "New releases newsletter".into())],
         }
     }
 
@@ -431,6 +473,26 @@ mod tests {
         .unwrap();
         insta::assert_snapshot!(r.body);
         assert!(!r.body.contains("Your data is ready"), "{}", r.body);
+    }
+
+    #[test]
+    fn the_completion_of_a_ledger_right_says_what_changed() {
+        let changes = json!({"kind": "withdraw_consent", "ledger_right": true, "ledger_changes": [
+            {"kind": "consent", "target": "purpose:newsletter", "state": "withdrawn"},
+            {"kind": "consent", "target": "cookies:social_media", "state": "withdrawn"},
+        ]});
+        let r = render(Event::Completed, &data(changes), &ctx()).unwrap();
+        assert!(
+            r.body
+                .contains("  - consent withdrawn: New releases newsletter\n")
+                && r.body
+                    .contains("  - consent withdrawn: social media cookies\n"),
+            "{}",
+            r.body
+        );
+        let nothing = json!({"kind": "opt_out", "ledger_right": true, "ledger_changes": []});
+        let r = render(Event::Completed, &data(nothing), &ctx()).unwrap();
+        assert!(r.body.contains("nothing to change"), "{}", r.body);
     }
 
     #[test]

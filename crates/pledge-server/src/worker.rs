@@ -10,12 +10,12 @@
 
 use crate::AppState;
 use pledge_connect::{Database, Options, Outcome};
-use pledge_core::consent::SubjectRef;
+use pledge_core::consent::{SubjectRef, SubjectTemplate};
 use pledge_core::export::{self, DatasetRows};
 use pledge_core::plan::{self, Change, CivilTime, PlanError, RequestKind, TableRows, Value};
 use pledge_core::retry::Transience;
 use pledge_core::types::IdentityKind;
-use pledge_store::{Job, JobFailure, RequestRecord, SealedExport};
+use pledge_store::{Job, JobFailure, ProvedBy, RequestRecord, SealedExport};
 use serde_json::{Value as Json, json};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -56,6 +56,12 @@ pub enum JobError {
     Seal(#[from] crate::seal::SealError),
     #[error("identity `{kind}`: {message}")]
     Identity { kind: String, message: String },
+    /// A public request whose confirmed address is gone, or a request with no identity.
+    #[error("the request names no identity it proved")]
+    NoProvedIdentity,
+    /// A `consent_subject` template that does not fit the person's row.
+    #[error("table `{table}`: consent_subject: {message}")]
+    ConsentSubject { table: String, message: String },
     #[error("consent ledger: {0}")]
     Ledger(#[from] crate::consent::ConsentError),
     #[error("the store: {0}")]
@@ -83,7 +89,9 @@ impl JobError {
             | JobError::NoConnection { .. }
             | JobError::NoHmacKey { .. }
             | JobError::NoExportKey
-            | JobError::Identity { .. } => Transience::Permanent,
+            | JobError::Identity { .. }
+            | JobError::NoProvedIdentity
+            | JobError::ConsentSubject { .. } => Transience::Permanent,
         }
     }
 
@@ -104,6 +112,8 @@ impl JobError {
             JobError::NoExportKey => "no-export-key",
             JobError::Seal(_) => "seal",
             JobError::Identity { .. } => "identity",
+            JobError::NoProvedIdentity => "no-proved-identity",
+            JobError::ConsentSubject { .. } => "consent-subject",
             JobError::Ledger(_) => "consent-ledger",
             JobError::Store(_) => "store",
         }
@@ -322,21 +332,15 @@ pub async fn execute(
     dry_run: bool,
 ) -> Result<(Json, Option<SealedExport>), JobError> {
     let decl = &state.decl;
+    let person = resolve_person(state, request).await?;
     let Some(kind) = request.kind.plan_kind() else {
-        let ledger = record_in_ledger(state, request, dry_run).await?;
-        return Ok((json!({ "datasets": [], "ledger": ledger }), None));
+        let ledger = record_in_ledger(state, request, &person, dry_run).await?;
+        return Ok((
+            json!({ "datasets": [], "identities": person.describe(), "ledger": ledger }),
+            None,
+        ));
     };
-    let mut identities: Vec<(IdentityKind, Vec<String>)> = Vec::new();
-    for (k, v) in &request.identities {
-        let kind: IdentityKind = k.parse().map_err(|e| JobError::Identity {
-            kind: k.clone(),
-            message: format!("{e}"),
-        })?;
-        match identities.iter_mut().find(|(x, _)| *x == kind) {
-            Some((_, values)) => values.push(v.clone()),
-            None => identities.push((kind, vec![v.clone()])),
-        }
-    }
+    let identities = grouped(person.identities.iter().map(|k| (&k.kind, &k.value)));
     let changes = request
         .changes
         .iter()
@@ -466,44 +470,321 @@ pub async fn execute(
     } else {
         None
     };
-    let mut summary = json!({ "datasets": datasets });
+    let mut summary = json!({ "datasets": datasets, "identities": person.describe() });
     if no_data_held {
         summary["no_data_held"] = json!(true);
     }
     if kind == RequestKind::Restriction {
         // Decisions deny restricted data from now on (Art. 18(2)).
-        summary["ledger"] = record_in_ledger(state, request, dry_run).await?;
+        summary["ledger"] = record_in_ledger(state, request, &person, dry_run).await?;
     }
     Ok((summary, export))
 }
 
-/// Records a right in the consent ledger for every subject the request names. The ledger's
-/// subjects are the ids an application uses with `/v1/consent` (its user id, or an e-mail
-/// address); each identity value of the request is taken as one, and ids linked to it
-/// share its state. Returns, per subject, what was (or, in a dry run, would be) recorded.
+/// One identity a request acts on, and why it is the person's.
+#[derive(Debug, Clone, PartialEq)]
+struct Known {
+    kind: IdentityKind,
+    value: String,
+    how: How,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum How {
+    /// Named by the request and proved (by the e-mail code, or by staff or a service).
+    Proved(&'static str),
+    /// Read from the person's own row: `dataset.table`.
+    FoundOn(String),
+}
+
+/// Who a request is about: the identities it acts on and the consent ledger's subjects its
+/// rows name (a table's `consent_subject`), with where each came from.
+#[derive(Debug, Default)]
+struct Person {
+    identities: Vec<Known>,
+    subjects: Vec<(SubjectRef, String)>,
+}
+
+impl Person {
+    /// For the result and the approver's dry run: each identity, and how it is known.
+    fn describe(&self) -> Json {
+        self.identities
+            .iter()
+            .map(|k| match &k.how {
+                How::Proved(by) => {
+                    json!({"kind": k.kind.to_string(), "value": k.value, "proved_by": by})
+                }
+                How::FoundOn(on) => {
+                    json!({"kind": k.kind.to_string(), "value": k.value, "found_on": on})
+                }
+            })
+            .collect()
+    }
+}
+
+/// Identity kind → values, in first-seen order, as the planner takes them.
+fn grouped<'a>(
+    pairs: impl Iterator<Item = (&'a IdentityKind, &'a String)>,
+) -> Vec<(IdentityKind, Vec<String>)> {
+    let mut identities: Vec<(IdentityKind, Vec<String>)> = Vec::new();
+    for (kind, value) in pairs {
+        match identities.iter_mut().find(|(x, _)| x == kind) {
+            Some((_, values)) if values.contains(value) => {}
+            Some((_, values)) => values.push(value.clone()),
+            None => identities.push((kind.clone(), vec![value.clone()])),
+        }
+    }
+    identities
+}
+
+/// The identities the request proved: from the public only the confirmed `email` (intake
+/// refuses any other, and a request stored otherwise is not trusted with it); from staff and
+/// services every one they named.
+fn proved_identities(request: &RequestRecord) -> Result<Vec<Known>, JobError> {
+    let mut proved = Vec::new();
+    for (k, v) in &request.identities {
+        let kind: IdentityKind = k.parse().map_err(|e| JobError::Identity {
+            kind: k.clone(),
+            message: format!("{e}"),
+        })?;
+        let how = match request.proved_by {
+            Some(ProvedBy::EmailCode) if k != "email" => continue,
+            Some(p) => p.as_str(),
+            None => "unrecorded",
+        };
+        proved.push(Known {
+            kind,
+            value: v.clone(),
+            how: How::Proved(how),
+        });
+    }
+    if proved.is_empty() {
+        return Err(JobError::NoProvedIdentity);
+    }
+    Ok(proved)
+}
+
+/// Finds the person behind the request's proved identities: in each dataset, the rows those
+/// identities select directly (the planner's seeds), and on them the ledger subject id
+/// (`consent_subject`) and, in tables of people (a declared `subject`), the other identity
+/// columns the declaration names (e.g. the customer id on the customer row of the address).
+/// Only those rows count: never another person's row reached through a reference, and never
+/// an id the requester typed but did not prove. Read-only.
+async fn resolve_person(state: &AppState, request: &RequestRecord) -> Result<Person, JobError> {
+    let mut person = Person {
+        identities: proved_identities(request)?,
+        subjects: Vec::new(),
+    };
+    let seeds = plan::Request {
+        kind: RequestKind::Access,
+        identities: grouped(person.identities.iter().map(|k| (&k.kind, &k.value))),
+        changes: Vec::new(),
+        now: CivilTime::from_unix(state.now()),
+    };
+    for dataset in &state.decl.doc().datasets {
+        if !dataset.tables.iter().any(|t| !t.identity.is_empty()) {
+            continue;
+        }
+        let id = dataset.id.to_string();
+        let url = state
+            .dataset_url(dataset)
+            .map_err(|_| JobError::NoConnection {
+                dataset: id.clone(),
+                variable: dataset.connection_env.to_string(),
+            })?;
+        let opened = Database::open_dataset(dataset, &url).await;
+        state
+            .health
+            .dataset_seen(&id, state.now(), opened.as_ref().err().map(|e| chain(e)));
+        let (mut db, schema) = opened.map_err(|source| JobError::Dataset {
+            dataset: id.clone(),
+            source,
+        })?;
+        let plan = match plan::plan(&state.decl, dataset, &schema, &seeds) {
+            Ok(plan) => plan,
+            // The proved identities name no table here: nothing to find in this dataset.
+            Err(plan::PlanError::NoIdentityColumn { .. }) => {
+                db.close().await;
+                continue;
+            }
+            Err(source) => {
+                db.close().await;
+                return Err(JobError::Plan {
+                    dataset: id,
+                    source,
+                });
+            }
+        };
+        // The person's own rows: the reads whose filter is the table's declared identity
+        // columns themselves (not rows found through references or mentions).
+        let own = |step: &plan::Step| match &step.filter {
+            plan::Filter::Identity { columns } => dataset.tables.iter().any(|t| {
+                t.name.value == step.table
+                    && columns
+                        .iter()
+                        .all(|(c, _)| t.identity.values().any(|i| i.value == *c))
+            }),
+            _ => false,
+        };
+        let mut steps: Vec<plan::Step> = Vec::new();
+        for step in plan.steps.iter().filter(|s| own(s)) {
+            if !steps.iter().any(|s| s.table == step.table) {
+                steps.push(step.clone());
+            }
+        }
+        let own_rows = plan::Plan {
+            steps,
+            notes: Vec::new(),
+            ..plan
+        };
+        let progress = |_: usize, _: usize| {};
+        let options = Options {
+            dry_run: true,
+            hmac_key: b"read-only: nothing is written",
+            expect_one_person: true,
+            progress: &progress,
+        };
+        let outcome = db.execute(&schema, &own_rows, &options).await;
+        db.close().await;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            // Nobody here has these identities: nothing more to find in this dataset.
+            Err(pledge_connect::Error::NoSuchPerson { .. }) => continue,
+            Err(source) => {
+                return Err(JobError::Dataset {
+                    dataset: id,
+                    source,
+                });
+            }
+        };
+        for rows in outcome.steps.into_iter().filter_map(|s| s.data) {
+            let Some(table) = dataset.tables.iter().find(|t| t.name.value == rows.table) else {
+                continue;
+            };
+            let found_on = format!("{id}.{}", rows.table);
+            for row in &rows.rows {
+                let value_of = |kind: &IdentityKind| -> Option<String> {
+                    let column = table.identity.get(kind)?;
+                    let at = rows.columns.iter().position(|c| *c == column.value)?;
+                    let v = row.get(at)?;
+                    (!v.is_null()).then(|| v.to_string())
+                };
+                // Other ids are taken only from a table of people (one that declares its
+                // `subject`: customers, staff), where a row is the person's record; a table
+                // anyone writes to (tickets, sign-ups) could pair an address with someone
+                // else's id.
+                let authoritative = table.subject.is_some();
+                for kind in table.identity.keys().filter(|_| authoritative) {
+                    let Some(value) = value_of(&kind.value) else {
+                        continue;
+                    };
+                    if !person
+                        .identities
+                        .iter()
+                        .any(|k| k.kind == kind.value && k.value == value)
+                    {
+                        person.identities.push(Known {
+                            kind: kind.value.clone(),
+                            value,
+                            how: How::FoundOn(found_on.clone()),
+                        });
+                    }
+                }
+                let Some(template) = &table.consent_subject else {
+                    continue;
+                };
+                // The declaration was checked when it was loaded: the template parses.
+                let template: SubjectTemplate =
+                    template
+                        .value
+                        .parse()
+                        .map_err(|e| JobError::ConsentSubject {
+                            table: found_on.clone(),
+                            message: format!("{e}"),
+                        })?;
+                if let Some(subject) = template.render(value_of) {
+                    let subject = subject.map_err(|e| JobError::ConsentSubject {
+                        table: found_on.clone(),
+                        message: format!("{e}"),
+                    })?;
+                    if !person.subjects.iter().any(|(s, _)| *s == subject) {
+                        person.subjects.push((subject, found_on.clone()));
+                    }
+                }
+            }
+        }
+    }
+    Ok(person)
+}
+
+/// The consent ledger's subjects of the person: the ids their rows name (`consent_subject`),
+/// then the request's identities taken as ids, as before: an e-mail address only when the
+/// ledger already knows it (so that no new address enters the append-only ledger), any other
+/// proved id (staff naming the application's user id) always, an id found on the person's
+/// rows when the ledger knows it. Ids that the ledger links count once, under the subject
+/// they resolve to.
+fn ledger_subjects(state: &AppState, person: &Person) -> Vec<(SubjectRef, Json)> {
+    let mut subjects: Vec<(SubjectRef, Json)> = person
+        .subjects
+        .iter()
+        .map(|(s, on)| (s.clone(), json!({ "found_on": on })))
+        .collect();
+    for k in &person.identities {
+        let Ok(subject) = k.value.parse::<SubjectRef>() else {
+            continue;
+        };
+        let known = state.consent.knows(&subject);
+        let (take, how) = match &k.how {
+            How::Proved(by) => (
+                known || k.kind.as_str() != "email",
+                json!({ "proved_by": by }),
+            ),
+            How::FoundOn(on) => (known, json!({ "found_on": on })),
+        };
+        if take {
+            subjects.push((subject, how));
+        }
+    }
+    let mut seen: Vec<SubjectRef> = Vec::new();
+    subjects.retain(|(s, _)| {
+        let resolved = state
+            .consent
+            .linked_ids(s)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| s.clone());
+        if seen.contains(&resolved) {
+            false
+        } else {
+            seen.push(resolved);
+            true
+        }
+    });
+    subjects
+}
+
+/// Records a right in the consent ledger for each of the person's subjects
+/// ([`ledger_subjects`]); ids linked to one share its state. Returns, per subject, where it
+/// came from and what was (or, in a dry run, would be) recorded: nothing when the person has
+/// no subject, which the completion message says.
 async fn record_in_ledger(
     state: &AppState,
     request: &RequestRecord,
+    person: &Person,
     dry_run: bool,
 ) -> Result<Json, JobError> {
-    let mut subjects: Vec<SubjectRef> = Vec::new();
-    for (kind, value) in &request.identities {
-        let subject: SubjectRef = value.parse().map_err(|e| JobError::Identity {
-            kind: kind.clone(),
-            message: format!("as a consent subject: {e}"),
-        })?;
-        if !subjects.contains(&subject) {
-            subjects.push(subject);
-        }
-    }
     let actor = format!("request:{}", request.id);
     let mut recorded = Vec::new();
-    for subject in subjects {
+    for (subject, how) in ledger_subjects(state, person) {
         let events = state
             .consent
             .apply_right(request.kind, &subject, dry_run, &actor)
             .await?;
-        recorded.push(json!({ "subject": subject.as_str(), "events": events }));
+        let mut entry = json!({ "subject": subject.as_str(), "events": events });
+        if let (Some(e), Json::Object(how)) = (entry.as_object_mut(), how) {
+            e.extend(how);
+        }
+        recorded.push(entry);
     }
     Ok(Json::Array(recorded))
 }

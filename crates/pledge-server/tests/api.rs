@@ -541,6 +541,7 @@ async fn authorization(e: &Env) {
         json!({"kind": "access", "identities": {"customer_id": "8"}, "needs_approval": true})
             .to_string();
     use Role::*;
+    // (A recipient's callback takes no key: it is signed, and `forward.rs` tests that.)
     let endpoints: Vec<(Method, String, Option<String>, &[Role])> = vec![
         (
             Method::POST,
@@ -607,12 +608,6 @@ async fn authorization(e: &Env) {
             format!("/v1/requests/{id}/export/link"),
             None,
             &[Admin, PrivacyOfficer],
-        ),
-        (
-            Method::POST,
-            format!("/v1/requests/{id}/callbacks/crm"),
-            Some(r#"{"status":"done"}"#.into()),
-            &[Admin, PrivacyOfficer, Service],
         ),
         (
             Method::GET,

@@ -183,6 +183,39 @@ pub struct ApiKey {
     pub revoked_at: Option<i64>,
 }
 
+/// How a request's identities were proved to be the person's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProvedBy {
+    /// The person confirmed the `email` identity with the code or link sent there (public
+    /// intake): the only identity such a request names.
+    EmailCode,
+    /// Staff took the request in with their key, having checked the person out of band.
+    Staff,
+    /// A service took it in with its key (the application, for a signed-in user).
+    Service,
+}
+
+impl ProvedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProvedBy::EmailCode => "email_code",
+            ProvedBy::Staff => "staff",
+            ProvedBy::Service => "service",
+        }
+    }
+}
+
+impl FromStr for ProvedBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [ProvedBy::EmailCode, ProvedBy::Staff, ProvedBy::Service]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown proof `{s}`: email_code, staff or service"))
+    }
+}
+
 /// A new request.
 #[derive(Debug, Clone)]
 pub struct NewRequest {
@@ -196,6 +229,8 @@ pub struct NewRequest {
     pub needs_approval: bool,
     /// Staff intake of a person already known: verification skipped.
     pub verified: bool,
+    /// How the identities are (or, before verification, will be) proved.
+    pub proved_by: ProvedBy,
     pub received_at: i64,
 }
 
@@ -208,6 +243,8 @@ pub struct RequestRecord {
     pub state: State,
     pub identities: Vec<(String, String)>,
     pub changes: Vec<(String, String)>,
+    /// How the identities were proved; `None` for requests taken in before it was recorded.
+    pub proved_by: Option<ProvedBy>,
     pub needs_approval: bool,
     pub received_at: i64,
     pub due_at: i64,
@@ -302,7 +339,7 @@ pub struct Store {
     last_write_error: std::sync::Arc<std::sync::Mutex<Option<(i64, String)>>>,
 }
 
-const REQUEST_COLUMNS: &str = "id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, extension_reason, denial_reason, result, updated_at";
+const REQUEST_COLUMNS: &str = "id, kind, regime, state, identities, changes, proved_by, needs_approval, received_at, due_at, confirm_by, extension_reason, denial_reason, result, updated_at";
 
 impl Store {
     /// Opens (and creates, for SQLite) the store at `url` and brings its schema up to date.
@@ -614,6 +651,7 @@ impl Store {
             state,
             identities: new.identities,
             changes: new.changes,
+            proved_by: Some(new.proved_by),
             needs_approval: new.needs_approval,
             received_at: new.received_at,
             due_at: deadlines.due.to_unix(),
@@ -624,7 +662,7 @@ impl Store {
             updated_at: new.received_at,
         };
         sqlx::query(
-            "INSERT INTO requests (id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO requests (id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, updated_at, proved_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&record.id)
         .bind(record.kind.as_str())
@@ -637,6 +675,7 @@ impl Store {
         .bind(record.due_at)
         .bind(record.confirm_by)
         .bind(record.updated_at)
+        .bind(record.proved_by.map(ProvedBy::as_str))
         .execute(&mut **tx)
         .await?;
         self.event(tx, &id, record.received_at, None, state, actor, None)
@@ -1079,6 +1118,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // The log keeps the result without the identities and ledger subjects in clear.
+        let mut logged = result.clone();
+        upkeep::hash_identities_in_result(&mut logged);
         self.audit(
             &mut tx,
             now,
@@ -1091,7 +1133,7 @@ impl Store {
                 "from": from.as_str(),
                 "to": if completes { "completed" } else if forwards { "awaiting_external" } else { from.as_str() },
                 "forwarded_to": forward_to,
-                "result": result,
+                "result": logged,
                 "export_bytes": export.map(|e| e.ciphertext.len()),
                 "export_key": export.map(|e| e.key_id.as_str()),
             }),
@@ -1310,6 +1352,10 @@ fn request_from_row(r: &AnyRow) -> Result<RequestRecord> {
         state: parse(&r.try_get::<String, _>("state")?)?,
         identities: pairs_from_json(&r.try_get::<String, _>("identities")?)?,
         changes: pairs_from_json(&r.try_get::<String, _>("changes")?)?,
+        proved_by: r
+            .try_get::<Option<String>, _>("proved_by")?
+            .map(|p| parse(&p))
+            .transpose()?,
         needs_approval: r.try_get::<i64, _>("needs_approval")? != 0,
         received_at: r.try_get("received_at")?,
         due_at: r.try_get("due_at")?,

@@ -19,6 +19,7 @@ const MIGRATIONS: &[Migration] = &[
     TASKS_AND_SEALED_EXPORTS,
     FORWARDS,
     RETRIES,
+    PROOFS_AND_SIGNED_CALLBACKS,
 ];
 
 /// 1: keys, requests, events, jobs, exports and the audit log.
@@ -290,6 +291,24 @@ const RETRIES: Migration = Migration {
     ],
     sqlite: &["CREATE TABLE store_probe (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, pad BLOB)"],
     postgres: &["CREATE TABLE store_probe (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, pad BYTEA)"],
+};
+
+/// 7: how a request's identities were proved (`email_code`, `staff`, `service`), and the
+/// last signed report of each recipient (its time and signature), so a report is not taken
+/// twice. Requests taken in before are given theirs from who took them in: the person (the
+/// public form, whose requests then act on their address only), a service key, or staff.
+const PROOFS_AND_SIGNED_CALLBACKS: Migration = Migration {
+    version: 7,
+    common: &[
+        "ALTER TABLE requests ADD COLUMN proved_by TEXT",
+        "UPDATE requests SET proved_by = 'email_code' WHERE proved_by IS NULL AND id IN (SELECT request_id FROM request_events WHERE from_state IS NULL AND actor = 'person')",
+        "UPDATE requests SET proved_by = 'service' WHERE proved_by IS NULL AND id IN (SELECT e.request_id FROM request_events e JOIN api_keys k ON e.actor = 'key:' || k.id WHERE e.from_state IS NULL AND k.role = 'service')",
+        "UPDATE requests SET proved_by = 'staff' WHERE proved_by IS NULL",
+        "ALTER TABLE forwards ADD COLUMN callback_t BIGINT",
+        "ALTER TABLE forwards ADD COLUMN callback_signature TEXT",
+    ],
+    sqlite: &[],
+    postgres: &[],
 };
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock keeps two replicas that

@@ -6,7 +6,7 @@
 //! reason, except in CI, where it fails.
 
 use pledge_core::workflow::{Regime, Right};
-use pledge_store::{NewRequest, Store};
+use pledge_store::{NewRequest, ProvedBy, Store};
 use pledge_testkit::SmallDisk;
 use std::path::Path;
 
@@ -20,6 +20,7 @@ fn request(n: usize) -> NewRequest {
         changes: vec![],
         needs_approval: true,
         verified: true,
+        proved_by: ProvedBy::Staff,
         received_at: T0,
     }
 }

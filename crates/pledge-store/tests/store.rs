@@ -2,7 +2,8 @@
 
 use pledge_core::workflow::{Regime, Right, State, Transition};
 use pledge_store::{
-    Backend, Error, JobFailure, LinkRefusal, NewRequest, RequestFilter, Role, SealedExport, Store,
+    Backend, Error, JobFailure, LinkRefusal, NewRequest, ProvedBy, RequestFilter, Role,
+    SealedExport, Store,
 };
 
 const T0: i64 = 1_795_000_000; // 2026-11-17
@@ -15,6 +16,7 @@ fn new_request(kind: Right, verified: bool, needs_approval: bool) -> NewRequest 
         changes: vec![],
         needs_approval,
         verified,
+        proved_by: ProvedBy::Staff,
         received_at: T0,
     }
 }
@@ -103,6 +105,7 @@ async fn forwarding(store: &Store) {
             "crm",
             CallbackOutcome::Done,
             None,
+            None,
             "key:s",
             now + 3601,
         )
@@ -121,6 +124,7 @@ async fn forwarding(store: &Store) {
                 "billing",
                 CallbackOutcome::Done,
                 None,
+                None,
                 "key:s",
                 now + 3601
             )
@@ -132,7 +136,8 @@ async fn forwarding(store: &Store) {
             &r.id,
             "mailer",
             CallbackOutcome::Failed,
-            Some("unknown subscriber id"),
+            Some("no subscriber ana@example.com"),
+            None,
             "key:s",
             now + 3602,
         )
@@ -147,6 +152,7 @@ async fn forwarding(store: &Store) {
             &r.id,
             "mailer",
             CallbackOutcome::Done,
+            Some("removed ana@example.com"),
             None,
             "key:s",
             now + 3603,
@@ -164,12 +170,53 @@ async fn forwarding(store: &Store) {
                 "mailer",
                 CallbackOutcome::Done,
                 None,
+                None,
                 "key:s",
                 now + 3604
             )
             .await,
         Err(Error::NotForwarded(_))
     ));
+    // The audit log, never minimised, holds what a recipient said only as a hash.
+    let reports = store
+        .audit_records_of("forward.reported", None, 100)
+        .await
+        .unwrap();
+    assert!(!reports.is_empty());
+    assert!(
+        !format!("{reports:?}").contains("ana@example.com"),
+        "{reports:?}"
+    );
+
+    // Minimised once closed long enough: no address is left in clear, in the request, its
+    // messages or what the recipients reported.
+    let before: Vec<String> = store
+        .outbox(&r.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.recipient.clone())
+        .collect();
+    assert!(
+        before.iter().all(|to| to == "ana@example.com"),
+        "{before:?}"
+    );
+    let expiry = store
+        .expire_own_data("maintenance", now + 10_000, now + 10_000)
+        .await
+        .unwrap();
+    assert!(expiry.requests_minimised.contains(&r.id));
+    let outbox = store.outbox(&r.id).await.unwrap();
+    assert!(!outbox.is_empty());
+    for m in &outbox {
+        assert!(m.recipient.starts_with("sha256:"), "{m:?}");
+        assert!(!format!("{m:?}").contains("ana@example.com"), "{m:?}");
+    }
+    for f in store.forwards(&r.id).await.unwrap() {
+        assert!(!format!("{f:?}").contains("ana@example.com"), "{f:?}");
+    }
+    let request = store.get_request(&r.id).await.unwrap();
+    assert!(!format!("{request:?}").contains("ana@example.com"));
 
     // Sent back from awaiting_external to run again: its job is queued afresh (a request
     // in progress always has one), and the run waits only for what is still open.
@@ -213,7 +260,15 @@ async fn forwarding(store: &Store) {
         State::AwaitingExternal
     );
     store
-        .record_callback(&r.id, "crm", CallbackOutcome::Done, None, "key:s", now + 4)
+        .record_callback(
+            &r.id,
+            "crm",
+            CallbackOutcome::Done,
+            None,
+            None,
+            "key:s",
+            now + 4,
+        )
         .await
         .unwrap();
     assert_eq!(
