@@ -106,6 +106,16 @@ impl Problem {
         response
     }
 
+    /// 503: the store did not answer in time (or at all); the call may be repeated.
+    pub fn store_unavailable(detail: impl Into<String>) -> Self {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store-unavailable",
+            "The server's store does not answer",
+            detail,
+        )
+    }
+
     pub fn internal(detail: impl Into<String>) -> Self {
         Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -116,14 +126,49 @@ impl Problem {
     }
 }
 
+tokio::task_local! {
+    /// Set by the API-key middleware around a call made with a staff key (admin, privacy
+    /// officer): such a caller is shown the text of internal errors.
+    pub(crate) static SHOWS_INTERNALS: bool;
+}
+
+/// A short random id that ties an answer to its line in the log.
+fn correlation_id() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Only a lookup aid: the clock will do when randomness is unavailable.
+        bytes = crate::now_unix().to_be_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = json!({
+        let mut body = json!({
             "type": format!("urn:pledge:problem:{}", self.kind),
             "title": self.title,
             "status": self.status.as_u16(),
             "detail": self.detail,
         });
+        // The text of an internal error (a database message, a pool timeout) says how the
+        // server is built: it goes to the log under an id, and the caller gets the id; only
+        // staff keys see the text too.
+        if self.kind == "internal" || self.kind == "store-unavailable" {
+            let id = correlation_id();
+            eprintln!(
+                "error {id}: {} {}: {}",
+                self.status.as_u16(),
+                self.kind,
+                self.detail
+            );
+            let staff = SHOWS_INTERNALS.try_with(|s| *s).unwrap_or(false);
+            if !staff {
+                body["detail"] = json!(format!(
+                    "the server could not answer this call; if it keeps happening, tell the operator the correlation id {id}"
+                ));
+            }
+            body["correlation_id"] = json!(id);
+        }
         let mut response = (self.status, body.to_string()).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -160,9 +205,21 @@ impl From<StoreError> for Problem {
                 "No report is awaited from this recipient",
                 e.to_string(),
             ),
+            _ if store_unavailable(&e) => Problem::store_unavailable(e.to_string()),
             _ => Problem::internal(e.to_string()),
         }
     }
+}
+
+/// Whether the store failed to answer at all (no connection in time, the pool closed, the
+/// network), as against refusing or failing a statement: worth a 503 and a retry.
+fn store_unavailable(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Database(
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+        )
+    )
 }
 
 fn verification_problem(v: &VerificationError, detail: String) -> Problem {
