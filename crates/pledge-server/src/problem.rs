@@ -142,6 +142,38 @@ fn correlation_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+impl Problem {
+    /// The text of an internal error (a database message, a pool timeout) says how the
+    /// server is built: it goes to the log under a correlation id, and this returns the id
+    /// and the sentence a caller who is not staff is shown instead. None for the other
+    /// problems, whose detail is meant for the caller.
+    fn redacted(&self) -> Option<(String, String)> {
+        if self.kind != "internal" && self.kind != "store-unavailable" {
+            return None;
+        }
+        let id = correlation_id();
+        eprintln!(
+            "error {id}: {} {}: {}",
+            self.status.as_u16(),
+            self.kind,
+            self.detail
+        );
+        Some((
+            id.clone(),
+            format!(
+                "the server could not answer this call; if it keeps happening, tell the operator the correlation id {id}"
+            ),
+        ))
+    }
+
+    /// The detail to put in a page for a person (no key): an internal error's text is
+    /// logged and replaced (see [`Problem::redacted`]).
+    pub fn public_detail(&self) -> String {
+        self.redacted()
+            .map_or_else(|| self.detail.clone(), |(_, shown)| shown)
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let mut body = json!({
@@ -150,22 +182,10 @@ impl IntoResponse for Problem {
             "status": self.status.as_u16(),
             "detail": self.detail,
         });
-        // The text of an internal error (a database message, a pool timeout) says how the
-        // server is built: it goes to the log under an id, and the caller gets the id; only
-        // staff keys see the text too.
-        if self.kind == "internal" || self.kind == "store-unavailable" {
-            let id = correlation_id();
-            eprintln!(
-                "error {id}: {} {}: {}",
-                self.status.as_u16(),
-                self.kind,
-                self.detail
-            );
+        if let Some((id, shown)) = self.redacted() {
             let staff = SHOWS_INTERNALS.try_with(|s| *s).unwrap_or(false);
             if !staff {
-                body["detail"] = json!(format!(
-                    "the server could not answer this call; if it keeps happening, tell the operator the correlation id {id}"
-                ));
+                body["detail"] = json!(shown);
             }
             body["correlation_id"] = json!(id);
         }

@@ -549,5 +549,9 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 }
 
 fn problem_page(p: &Problem) -> Response {
-    page(p.status, p.title, &format!("<p>{}</p>", escape(&p.detail)))
+    page(
+        p.status,
+        p.title,
+        &format!("<p>{}</p>", escape(&p.public_detail())),
+    )
 }

@@ -356,6 +356,21 @@ async fn errors_to_the_public_carry_no_internals() {
     for internal in ["pool", "database", "sqlx", "closed"] {
         assert!(!r.text.to_lowercase().contains(internal), "{}", r.text);
     }
+    // The pages for people too.
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/public/verify")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("token=abc"))
+        .unwrap();
+    let page = app.clone().oneshot(req).await.unwrap();
+    assert!(page.status().is_server_error());
+    let bytes = page.into_body().collect().await.unwrap().to_bytes();
+    let html = String::from_utf8_lossy(&bytes).to_lowercase();
+    assert!(html.contains("correlation id"), "{html}");
+    for internal in ["pool", "database", "sqlx"] {
+        assert!(!html.contains(internal), "{html}");
+    }
     let r = call(&app, Method::GET, "/readyz", None, None, &[]).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(!r.text.to_lowercase().contains("pool"), "{}", r.text);

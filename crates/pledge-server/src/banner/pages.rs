@@ -284,7 +284,7 @@ pub(super) async fn change_preference(
             &b,
             problem.status,
             "Please wait",
-            &problem.detail,
+            &problem.public_detail(),
             &controller,
         );
     }
@@ -339,7 +339,7 @@ pub(super) async fn change_preference(
             &b,
             problem.status,
             "Nothing was changed",
-            &problem.detail,
+            &problem.public_detail(),
             &controller,
         );
     }
