@@ -69,6 +69,13 @@ impl KeyCache {
         }
     }
 
+    /// Whether the store confirmed the key `secret` names before (it may be due for a
+    /// re-check): such a key is never refused for another client's guesses.
+    pub fn known(&self, secret: &str) -> bool {
+        let valid = self.valid.read().unwrap_or_else(|e| e.into_inner());
+        valid.contains_key(&sha256_hex(secret.as_bytes()))
+    }
+
     /// The live key `secret` names, trusted as far as `trust` allows.
     pub async fn authenticate(
         &self,

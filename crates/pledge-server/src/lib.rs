@@ -284,7 +284,13 @@ pub struct AppState {
     pub wake_forward: Arc<Notify>,
     /// The public endpoints' rate limits (in this process's memory).
     pub limits: Arc<public::Limits>,
+    /// Unknown API keys per client ([`AUTH_FAILURES`]).
+    auth_failures: Arc<ratelimit::Limiter>,
 }
+
+/// Unknown API keys a client (IPv4 address or IPv6 /64) may send before its key lookups are
+/// refused (429): a burst of 30, then 300 an hour.
+pub const AUTH_FAILURES: ratelimit::Rate = ratelimit::Rate::per_hour(30, 300);
 
 impl AppState {
     /// The connection URL of a dataset: the configured one, else its environment variable.
@@ -325,6 +331,7 @@ impl AppState {
             wake_mail: Arc::new(Notify::new()),
             wake_forward: Arc::new(Notify::new()),
             limits: Arc::new(public::Limits::new(&config.public)),
+            auth_failures: Arc::new(ratelimit::Limiter::new(AUTH_FAILURES)),
             config: Arc::new(config),
         }
     }
@@ -591,9 +598,36 @@ async fn authenticate_with(
     trust: key_cache::Trust,
 ) -> Result<Response, Problem> {
     let secret = bearer(req.headers())?;
+    // Guessing keys costs the store a lookup each: a client that sent too many unknown keys
+    // is refused before the store is asked for another new one (a key the store confirmed
+    // before is always checked, so guesses from a shared address lock no one out).
+    // (A call with no known address, which only a test makes, is not counted.)
+    let client = banner::client_ip(
+        &state,
+        req.headers(),
+        req.extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .cloned()
+            .map(axum::Extension),
+    )
+    .map(ratelimit::ip_key);
+    let now = state.now();
+    let limited = client
+        .as_ref()
+        .is_some_and(|c| state.auth_failures.exhausted(c, now));
+    if limited && !state.keys.known(secret) {
+        state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+        return Ok(Problem::rate_limited(
+            "too many unknown API keys from your address; try again later",
+            60,
+        ));
+    }
     let key = match state.keys.authenticate(&state.store, secret, trust).await {
         Ok(key) => key,
         Err(key_cache::KeyError::Unknown) => {
+            if let Some(client) = &client {
+                let _ = state.auth_failures.take(client, now);
+            }
             return Err(Problem::unauthorized("the API key is unknown or revoked"));
         }
         Err(key_cache::KeyError::Unavailable(why)) => {

@@ -92,6 +92,16 @@ impl Limiter {
         self.len() == 0
     }
 
+    /// Whether `key` has no whole token left at `now` (nothing is taken).
+    pub fn exhausted(&self, key: &str, now: i64) -> bool {
+        let burst = f64::from(self.rate.burst.max(1));
+        let index = (self.hasher.hash_one(key) % self.shards.len() as u64) as usize;
+        lock(&self.shards[index])
+            .buckets
+            .get(key)
+            .is_some_and(|b| refill(*b, now, self.rate.per_sec(), burst) < 1.0 - EPSILON)
+    }
+
     /// Takes one token for `key` at `now`; when none is left, the seconds until there is
     /// one (for `Retry-After`).
     pub fn take(&self, key: &str, now: i64) -> Result<(), u64> {

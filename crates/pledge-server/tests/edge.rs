@@ -760,3 +760,39 @@ async fn decisions_answer_from_memory_while_the_store_is_gone() {
     .expect("an unknown key waited on the store");
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
 }
+
+/// Guessing API keys from one address is cut off before it costs the store a lookup per
+/// guess; a key the server has confirmed before still works from that address.
+#[tokio::test(flavor = "multi_thread")]
+async fn guessing_keys_is_limited_per_client() {
+    let (state, keys) = make_state(
+        Store::open("sqlite::memory:").await.unwrap(),
+        Config::default(),
+    )
+    .await;
+    let admin = key(&keys, Role::Admin).to_string();
+    let (addr, _stop) = listen(state, EdgeConfig::default()).await;
+    let get = |bearer: String| async move {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            format!("GET /v1/requests HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {bearer}\r\nconnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out)
+            .split(' ')
+            .nth(1)
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(get(admin.clone()).await, "200");
+    let burst = pledge_server::AUTH_FAILURES.burst;
+    for i in 0..burst {
+        assert_eq!(get(format!("pledge_guess_{i}")).await, "401", "guess {i}");
+    }
+    assert_eq!(get("pledge_guess_more".into()).await, "429");
+    assert_eq!(get(admin).await, "200");
+}
