@@ -33,6 +33,12 @@ pub enum AuthProblems {
     /// The key's role may not do this
     #[response(status = 403, content_type = "application/problem+json")]
     Forbidden(ProblemDoc),
+    /// Too many unknown keys from this client (see Retry-After)
+    #[response(status = 429, content_type = "application/problem+json")]
+    TooManyUnknownKeys(ProblemDoc),
+    /// The store did not answer the key's check (decisions go on with a key confirmed recently); see Retry-After
+    #[response(status = 503, content_type = "application/problem+json")]
+    StoreUnavailable(ProblemDoc),
 }
 
 /// A problem document: `type` names the kind of problem, `detail` this occurrence.

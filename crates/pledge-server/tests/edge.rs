@@ -796,3 +796,35 @@ async fn guessing_keys_is_limited_per_client() {
     assert_eq!(get("pledge_guess_more".into()).await, "429");
     assert_eq!(get(admin).await, "200");
 }
+
+/// The OpenAPI document tells of the answers the edge adds to every keyed route.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_names_the_edge_answers() {
+    let (state, _) = make_state(
+        Store::open("sqlite::memory:").await.unwrap(),
+        Config::default(),
+    )
+    .await;
+    let doc = call(
+        &router(state),
+        Method::GET,
+        "/v1/openapi.json",
+        None,
+        None,
+        &[],
+    )
+    .await
+    .json;
+    let responses = &doc["paths"]["/v1/decisions"]["post"]["responses"];
+    for status in ["401", "403", "429", "503"] {
+        assert!(responses[status].is_object(), "{status}: {responses}");
+    }
+    let links = &doc["paths"]["/v1/subjects/{subject}/preference-links"]["post"]["responses"];
+    assert!(
+        links["503"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("link key"),
+        "{links}"
+    );
+}
