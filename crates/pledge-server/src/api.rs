@@ -68,9 +68,11 @@ pub struct CreateRequest {
     /// For rectification: column (or `table.column`) → new value.
     #[serde(default)]
     pub changes: BTreeMap<String, String>,
-    /// Whether a privacy officer approves it before it runs.
+    /// Whether a privacy officer approves it before it runs. Default: no for staff; a
+    /// service key's requests always wait for approval (only a withdrawal of consent or an
+    /// opt-out, which take nothing from the person, may be sent with `false`).
     #[serde(default)]
-    pub needs_approval: bool,
+    pub needs_approval: Option<bool>,
     /// False when the person's identity is still to be checked. Staff intake is verified.
     #[serde(default = "yes")]
     pub verified: bool,
@@ -102,6 +104,7 @@ pub async fn create_request(
     caller.require(INTAKE, "take in requests")?;
     let ApiJson(body) = body?;
     let kind = Right::from(body.kind);
+    let needs_approval = approval_for(&caller, kind, body.needs_approval)?;
     check_intake(&state, kind, &body.identities, &body.changes)?;
     let record = state
         .store
@@ -111,7 +114,7 @@ pub async fn create_request(
                 regime: body.regime,
                 identities: body.identities.into_iter().collect(),
                 changes: body.changes.into_iter().collect(),
-                needs_approval: body.needs_approval,
+                needs_approval,
                 verified: body.verified,
                 // Staff and services checked the person themselves: every identity they
                 // name counts as theirs.
@@ -143,6 +146,25 @@ pub async fn create_request(
         response.headers_mut().insert(header::LOCATION, value);
     }
     Ok(response)
+}
+
+/// Whether a request taken in by `caller` waits for a privacy officer. A service key is a
+/// machine: what it sends is reviewed by a person before anything is read, changed or erased
+/// (it may not skip approval, 403), except a withdrawal of consent or an opt-out, which only
+/// take something away from the company (as in public intake).
+fn approval_for(caller: &Caller, kind: Right, asked: Option<bool>) -> Result<bool, Problem> {
+    if caller.key.role != Role::Service {
+        return Ok(asked.unwrap_or(false));
+    }
+    let takes_nothing = matches!(kind, Right::WithdrawConsent | Right::OptOut);
+    match asked {
+        Some(false) if !takes_nothing => Err(Problem::forbidden(format!(
+            "a service key may not skip approval of a {} request: send it without `needs_approval` (a privacy officer approves it)",
+            kind.as_str()
+        ))),
+        Some(v) => Ok(v),
+        None => Ok(!takes_nothing),
+    }
 }
 
 /// The checks every intake makes, staff or public: the person is named by identities the

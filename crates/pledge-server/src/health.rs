@@ -87,7 +87,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => json!({ "ok": true }),
         Err(e) => {
             broken.push("store");
-            json!({ "ok": false, "error": e.to_string(), "retryable": e.retryable() })
+            // The reason is for the operator's log: `/readyz` answers anyone.
+            tracing::warn!(error = %e, "readyz: the store cannot write");
+            json!({ "ok": false, "retryable": e.retryable() })
         }
     };
 
@@ -106,6 +108,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             Some(seen) if now - seen.at < DATASET_CHECK_SECS => seen,
             _ => {
                 let error = check_dataset(&state, dataset).await.err();
+                if let Some(e) = &error {
+                    tracing::warn!(dataset = %id, error = %e, "readyz: the dataset's database does not answer");
+                }
                 state.health.dataset_seen(&id, now, error);
                 state.health.dataset(&id).unwrap_or(Seen {
                     at: now,
@@ -119,7 +124,6 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             json!({
                 "ok": seen.error.is_none(),
                 "checked_at": pledge_core::plan::CivilTime::from_unix(seen.at).to_rfc3339(),
-                "error": seen.error,
             }),
         );
     }
@@ -137,14 +141,20 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             }
             json!({ "ok": ok, "due": due, "oldest_due_secs": late })
         }
-        Err(e) => json!({ "ok": false, "error": e.to_string() }),
+        Err(e) => {
+            tracing::warn!(error = %e, "readyz: cannot read the outbox");
+            json!({ "ok": false })
+        }
     };
 
     // Shown, not counted against readiness: a request stuck by data would otherwise take
     // every replica out of service. Staff see it here and in `GET /v1/requests`.
     let requests = match state.store.orphaned_requests().await {
-        Ok(ids) => json!({ "ok": ids.is_empty(), "in_progress_without_job": ids }),
-        Err(e) => json!({ "ok": false, "error": e.to_string() }),
+        Ok(ids) => json!({ "ok": ids.is_empty(), "in_progress_without_job": ids.len() }),
+        Err(e) => {
+            tracing::warn!(error = %e, "readyz: cannot look for requests without a job");
+            json!({ "ok": false })
+        }
     };
 
     let body = json!({

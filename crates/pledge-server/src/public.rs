@@ -45,7 +45,8 @@ impl Limits {
     }
 }
 
-/// The client's address, put in the request by [`client_address`].
+/// The key the client is rate-limited under (its IPv4 address or IPv6 /64, see
+/// [`crate::ratelimit::client_key`]), put in the request by [`identify_client`].
 #[derive(Debug, Clone)]
 pub struct Client(pub String);
 
@@ -68,7 +69,8 @@ async fn identify_client(
     next: middleware::Next,
 ) -> Response {
     let client = client_address(&req, state.config.public.client_ip_header.as_deref());
-    req.extensions_mut().insert(Client(client));
+    req.extensions_mut()
+        .insert(Client(crate::ratelimit::client_key(&client)));
     next.run(req).await
 }
 
@@ -558,5 +560,9 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 }
 
 fn problem_page(p: &Problem) -> Response {
-    page(p.status, p.title, &format!("<p>{}</p>", escape(&p.detail)))
+    page(
+        p.status,
+        p.title,
+        &format!("<p>{}</p>", escape(&p.public_detail())),
+    )
 }

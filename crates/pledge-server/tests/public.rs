@@ -728,7 +728,11 @@ async fn rate_limits_answer_429_with_retry_after() {
     let second = e.call(Method::POST, &path, code(), &from("10.0.0.3")).await;
     assert_eq!(second.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(second.headers.contains_key(header::RETRY_AFTER));
-    let metrics = e.call(Method::GET, "/metrics", None, &[]).await.text;
+    let bearer = format!("Bearer {}", e.admin);
+    let metrics = e
+        .call(Method::GET, "/metrics", None, &[("authorization", &bearer)])
+        .await
+        .text;
     assert!(
         metrics.contains("pledge_rate_limited_total 3\n"),
         "{metrics}"

@@ -138,15 +138,19 @@ pub enum Role {
     PrivacyOfficer,
     /// Requests and their status; never personal data or exports.
     SupportAgent,
-    /// Machine intake: creates requests.
+    /// An application: takes requests in (each waits for approval), records consent and
+    /// asks for decisions; never personal data.
     Service,
+    /// A monitoring system: reads `/metrics`, nothing else.
+    Metrics,
 }
 
-pub const ROLES: [Role; 4] = [
+pub const ROLES: [Role; 5] = [
     Role::Admin,
     Role::PrivacyOfficer,
     Role::SupportAgent,
     Role::Service,
+    Role::Metrics,
 ];
 
 impl Role {
@@ -156,6 +160,7 @@ impl Role {
             Role::PrivacyOfficer => "privacy_officer",
             Role::SupportAgent => "support_agent",
             Role::Service => "service",
+            Role::Metrics => "metrics",
         }
     }
 }
@@ -168,7 +173,9 @@ impl FromStr for Role {
             .copied()
             .find(|r| r.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown role `{s}`: admin, privacy_officer, support_agent or service")
+                format!(
+                    "unknown role `{s}`: admin, privacy_officer, support_agent, service or metrics"
+                )
             })
     }
 }

@@ -1054,3 +1054,85 @@ async fn postgres_concurrent_writers_keep_one_chain() {
     };
     concurrent(&postgres_store(&url).await).await;
 }
+
+/// A burst of code checks at once, most of them wrong: no more than the allowed attempts are
+/// ever compared (answered "wrong" or accepted); the rest are refused as locked, whatever
+/// order they land in. Several rounds, since a race shows only sometimes.
+async fn attempts_hold_under_concurrency(store: &Store) {
+    use pledge_store::{VerificationError, VerificationPolicy};
+    let policy = VerificationPolicy {
+        ttl_secs: 3600,
+        max_attempts: 5,
+    };
+    for round in 0..8 {
+        let (record, secrets) = store
+            .create_public_request(new_request(Right::Access, false, true), policy)
+            .await
+            .unwrap();
+        let wrong = if secrets.code == "00000000" {
+            "11111111"
+        } else {
+            "00000000"
+        };
+        let mut tasks = Vec::new();
+        for i in 0..15 {
+            let store = store.clone();
+            let id = record.id.clone();
+            // The right code comes late in the burst, after the allowed number of guesses.
+            let code = if i == 5 + round % 10 {
+                secrets.code.clone()
+            } else {
+                wrong.to_string()
+            };
+            tasks.push(tokio::spawn(async move {
+                store.verify_code(&id, &code, T0 + 1).await
+            }));
+        }
+        let mut compared = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) | Err(Error::Verification(VerificationError::Wrong { .. })) => compared += 1,
+                Err(Error::Verification(
+                    VerificationError::TooManyAttempts | VerificationError::Used,
+                )) => {}
+                Err(e) => panic!("round {round}: unexpected {e}"),
+            }
+        }
+        assert!(
+            compared <= 5,
+            "round {round}: {compared} codes compared, 5 allowed"
+        );
+        // Once locked, even the right code is refused.
+        let after = store.verify_code(&record.id, &secrets.code, T0 + 2).await;
+        assert!(
+            matches!(
+                after,
+                Err(Error::Verification(
+                    VerificationError::TooManyAttempts | VerificationError::Used
+                ))
+            ),
+            "round {round}: {after:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_attempts_hold_under_concurrency() {
+    let dir = std::env::temp_dir().join(format!("pledge-store-attempts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(&format!("sqlite:{}", dir.join("store.db").display()))
+        .await
+        .unwrap();
+    attempts_hold_under_concurrency(&store).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_attempts_hold_under_concurrency() {
+    let Some(url) =
+        pledge_testkit::require!(pledge_testkit::POSTGRES_URL, pledge_testkit::postgres_url())
+    else {
+        return;
+    };
+    attempts_hold_under_concurrency(&postgres_store(&url).await).await;
+}

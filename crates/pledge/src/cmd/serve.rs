@@ -14,7 +14,6 @@ use pledge_server::{AppState, Bound, Config};
 use pledge_store::{Role, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// The Chinook declaration and database script, built into the binary for `--demo`.
 const DEMO_DECLARATION: &str = include_str!("../../../../examples/chinook/pledge.toml");
@@ -138,14 +137,21 @@ async fn serve(args: Args) -> Result<ExitCode> {
         link_ttl_secs: days(args.link_ttl_days.or(file.maintenance.link_ttl_days), 7, 365, "link_ttl_days")? * 86_400,
         export_keys: export_keys()?,
         retry: file.retry()?,
+        edge: file.edge()?,
+        metrics_public: file.metrics.public.unwrap_or(false),
         ..Config::default()
     };
+    (config.key_check_timeout, config.key_grace) =
+        file.key_trust((config.key_check_timeout, config.key_grace))?;
     pledge_server::mail::Sender::new(&config.mail).map_err(anyhow::Error::msg)?;
+    // A test hook for the crash tests, which run the debug binary cargo builds for them; a
+    // release build (what is installed and shipped) ignores the variable.
+    #[cfg(debug_assertions)]
     if let Some(ms) = std::env::var("PLEDGE_TEST_PAUSE_BEFORE_COMPLETE_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     {
-        config.pause_before_complete = Some(Duration::from_millis(ms));
+        config.pause_before_complete = Some(std::time::Duration::from_millis(ms));
     }
     config.hmac_key = match std::env::var(HMAC_KEY_ENV) {
         Ok(k) if k.len() >= 16 => k.into_bytes(),

@@ -6,9 +6,10 @@
 use anyhow::{Result, anyhow, bail};
 use pledge_core::retry::Backoff;
 use pledge_server::ratelimit::Rate;
-use pledge_server::{MailConfig, PublicConfig};
+use pledge_server::{EdgeConfig, MailConfig, PublicConfig};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The file, as written. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -32,6 +33,10 @@ pub struct FileConfig {
     pub maintenance: MaintenanceFile,
     #[serde(default)]
     pub retry: RetryFile,
+    #[serde(default)]
+    pub limits: LimitsFile,
+    #[serde(default)]
+    pub metrics: MetricsFile,
 }
 
 /// Retries of jobs that failed on a passing fault (a database down, a lock, a timeout).
@@ -46,6 +51,25 @@ pub struct RetryFile {
     pub budget_secs: Option<i64>,
     /// Each wait is shortened at random by up to this share (0 to 100).
     pub jitter_percent: Option<u8>,
+}
+
+/// Limits at the edge, and how long API keys are trusted while the store does not answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    pub header_read_timeout_secs: Option<u64>,
+    pub body_read_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub key_check_timeout_ms: Option<u64>,
+    pub key_grace_secs: Option<u64>,
+}
+
+/// `/metrics`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFile {
+    /// Serve `/metrics` without an API key (default: a metrics, admin or privacy officer key).
+    pub public: Option<bool>,
 }
 
 /// The scheduled retention sweep.
@@ -253,6 +277,25 @@ pub fn apply_env(config: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) 
     if let Some(v) = get("PLEDGE_RETRY_JITTER_PERCENT") {
         r.jitter_percent = Some(parsed("PLEDGE_RETRY_JITTER_PERCENT", &v)?);
     }
+    let l = &mut config.limits;
+    if let Some(v) = get("PLEDGE_HEADER_READ_TIMEOUT_SECS") {
+        l.header_read_timeout_secs = Some(parsed("PLEDGE_HEADER_READ_TIMEOUT_SECS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_BODY_READ_TIMEOUT_SECS") {
+        l.body_read_timeout_secs = Some(parsed("PLEDGE_BODY_READ_TIMEOUT_SECS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_MAX_CONNECTIONS") {
+        l.max_connections = Some(parsed("PLEDGE_MAX_CONNECTIONS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_KEY_CHECK_TIMEOUT_MS") {
+        l.key_check_timeout_ms = Some(parsed("PLEDGE_KEY_CHECK_TIMEOUT_MS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_KEY_GRACE_SECS") {
+        l.key_grace_secs = Some(parsed("PLEDGE_KEY_GRACE_SECS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_METRICS_PUBLIC") {
+        config.metrics.public = Some(parsed("PLEDGE_METRICS_PUBLIC", &v)?);
+    }
     if let Some(v) = get("PLEDGE_MAIL_FROM") {
         config.mail.from = Some(v);
     }
@@ -331,6 +374,53 @@ impl FileConfig {
             );
         }
         Ok(b)
+    }
+
+    /// The limits at the edge over the defaults, each within a sensible range.
+    pub fn edge(&self) -> Result<EdgeConfig> {
+        let d = EdgeConfig::default();
+        let l = &self.limits;
+        let secs = |v: Option<u64>, default: Duration, key: &str| -> Result<Duration> {
+            match v {
+                None => Ok(default),
+                Some(n @ 1..=3600) => Ok(Duration::from_secs(n)),
+                Some(n) => bail!("limits.{key} must be 1 to 3600 seconds, not {n}"),
+            }
+        };
+        let max_connections = l.max_connections.unwrap_or(d.max_connections);
+        if !(1..=1_000_000).contains(&max_connections) {
+            bail!("limits.max_connections must be 1 to 1000000, not {max_connections}");
+        }
+        Ok(EdgeConfig {
+            header_read_timeout: secs(
+                l.header_read_timeout_secs,
+                d.header_read_timeout,
+                "header_read_timeout_secs",
+            )?,
+            body_read_timeout: secs(
+                l.body_read_timeout_secs,
+                d.body_read_timeout,
+                "body_read_timeout_secs",
+            )?,
+            max_connections,
+        })
+    }
+
+    /// How long a key re-check waits for the store, and how long a key it confirmed still
+    /// works for decisions while it does not answer: `(timeout, grace)`.
+    pub fn key_trust(&self, defaults: (Duration, Duration)) -> Result<(Duration, Duration)> {
+        let l = &self.limits;
+        let timeout = match l.key_check_timeout_ms {
+            None => defaults.0,
+            Some(ms @ 10..=30_000) => Duration::from_millis(ms),
+            Some(ms) => bail!("limits.key_check_timeout_ms must be 10 to 30000, not {ms}"),
+        };
+        let grace = match l.key_grace_secs {
+            None => defaults.1,
+            Some(s @ 0..=86_400) => Duration::from_secs(s),
+            Some(s) => bail!("limits.key_grace_secs must be 0 to 86400, not {s}"),
+        };
+        Ok((timeout, grace))
     }
 
     /// The mail settings; the SMTP URL from the environment only.
@@ -470,5 +560,39 @@ mod tests {
                 .to_string()
                 .contains("BURST/PER_HOUR")
         );
+    }
+
+    #[test]
+    fn limits_come_from_the_file_and_the_environment() {
+        let mut c = parse(
+            "[limits]\nheader_read_timeout_secs = 5\nmax_connections = 300\n[metrics]\npublic = true\n",
+        )
+        .unwrap();
+        let env = |k: &str| match k {
+            "PLEDGE_BODY_READ_TIMEOUT_SECS" => Some("7".to_string()),
+            "PLEDGE_MAX_CONNECTIONS" => Some("200".to_string()),
+            "PLEDGE_KEY_GRACE_SECS" => Some("60".to_string()),
+            _ => None,
+        };
+        apply_env(&mut c, &env).unwrap();
+        let edge = c.edge().unwrap();
+        assert_eq!(edge.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(edge.body_read_timeout, Duration::from_secs(7));
+        assert_eq!(edge.max_connections, 200);
+        assert_eq!(c.metrics.public, Some(true));
+        let (timeout, grace) = c
+            .key_trust((Duration::from_secs(1), Duration::from_secs(300)))
+            .unwrap();
+        assert_eq!(
+            (timeout, grace),
+            (Duration::from_secs(1), Duration::from_secs(60))
+        );
+        let defaults = parse("").unwrap().edge().unwrap();
+        assert_eq!(
+            defaults.max_connections,
+            EdgeConfig::default().max_connections
+        );
+        let zero = parse("[limits]\nheader_read_timeout_secs = 0\n").unwrap();
+        assert!(zero.edge().is_err());
     }
 }
