@@ -19,6 +19,9 @@
 //!
 //! Cycles are those of the references between tables that are not subject tables (a
 //! subject's own references, such as a customer's last order, never make a path of ownership).
+//! A table whose one candidate leads to a subject whose own row refers back to it (a store,
+//! its manager, and the staff who work there) is ambiguous too: it could be the subject's or
+//! the company's, so `owner` must say.
 //! In a cycle of references (a reply to a comment, a sub-folder of a folder) a row whose
 //! owning columns are NULL belongs to the row it refers to through the cycle (an anonymous
 //! reply is part of the thread); a row that names an owner of its own is that owner's, and
@@ -199,6 +202,10 @@ impl Ownership {
             .cloned()
             .collect();
         let cycles = cycles(&names, &owning_graph);
+        // The cycles of every reference, a subject's included: a table whose one candidate
+        // leads to a subject whose row refers back to it (a store and the staff who work there
+        // and manage it) could be the subject's or the company's, and is not guessed.
+        let circles = self::cycles(&names, &edges);
         let mut ineffective = Vec::new();
         let mut state: HashMap<&str, State> = HashMap::new();
         for &t in &names {
@@ -296,10 +303,10 @@ impl Ownership {
                                 ),
                                 span: o.span,
                             });
-                            infer_one(&outside, &inside, cycle, &state)
+                            infer_one(&outside, &inside, cycle, &circles[t], &state)
                         }
                     },
-                    None => infer_one(&outside, &inside, cycle, &state),
+                    None => infer_one(&outside, &inside, cycle, &circles[t], &state),
                 };
                 state.insert(t, decision);
                 changed = true;
@@ -557,6 +564,7 @@ fn infer_one(
     outside: &[&Edge],
     inside: &[&Edge],
     cycle: &[String],
+    circle: &[String],
     state: &HashMap<&str, State>,
 ) -> State {
     let owning = |e: &&&Edge| {
@@ -567,7 +575,7 @@ fn infer_one(
     };
     let candidates: Vec<&Edge> = outside.iter().filter(owning).copied().collect();
     match candidates.as_slice() {
-        [one] => State::Done(TableOwnership::Owned {
+        [one] if !circle.contains(&one.parent) => State::Done(TableOwnership::Owned {
             via: (*one).clone(),
             subject: subject_of(state, &one.parent),
             declared: false,
@@ -601,6 +609,7 @@ fn infer_one(
                 }),
             }
         }
+        // Several, or one into a cycle through a subject's own references.
         many => State::Done(TableOwnership::Ambiguous {
             choices: many
                 .iter()
