@@ -18,6 +18,7 @@ const MIGRATIONS: &[Migration] = &[
     PUBLIC_INTAKE,
     TASKS_AND_SEALED_EXPORTS,
     FORWARDS,
+    CHECKPOINTS,
 ];
 
 /// 1: keys, requests, events, jobs, exports and the audit log.
@@ -271,6 +272,24 @@ const FORWARDS: Migration = Migration {
         )",
         "CREATE INDEX forwards_due ON forwards (state, next_attempt_at)",
     ],
+    sqlite: &[],
+    postgres: &[],
+};
+
+/// 6: the signed checkpoints of the audit log and the consent ledger (copies: the ones
+/// that count are kept outside the store), with the ledger's Merkle frontier at each.
+const CHECKPOINTS: Migration = Migration {
+    version: 6,
+    common: &["CREATE TABLE checkpoints (
+            log TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            at BIGINT NOT NULL,
+            head TEXT NOT NULL,
+            root TEXT NOT NULL,
+            note TEXT NOT NULL,
+            frontier TEXT,
+            PRIMARY KEY (log, size)
+        )"],
     sqlite: &[],
     postgres: &[],
 };
