@@ -7,6 +7,7 @@
 
 mod api;
 pub mod banner;
+pub mod checkpoints;
 pub mod consent;
 mod consent_api;
 mod docs;
@@ -85,6 +86,8 @@ pub struct Config {
     pub maintenance_schedule: Option<pledge_core::cron::Schedule>,
     /// How long after it closed a request is minimised.
     pub minimise_closed_after: pledge_core::types::IsoDuration,
+    /// Signed checkpoints of the audit log and the consent ledger; None: none are made.
+    pub checkpoints: Option<checkpoints::CheckpointConfig>,
 }
 
 /// Public intake (`/public/...`, no API key).
@@ -197,6 +200,7 @@ impl Default for Config {
             retain_batch_size: 1000,
             maintenance_schedule: None,
             minimise_closed_after: pledge_core::types::IsoDuration::days(90),
+            checkpoints: None,
         }
     }
 }
@@ -355,6 +359,8 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}/plan", get(api::dry_run))
         .route("/audit", get(api::audit_records))
         .route("/audit/verify", get(api::audit_verify))
+        .route("/audit/checkpoints", get(checkpoints::list))
+        .route("/audit/checkpoints/latest", get(checkpoints::latest))
         .route("/consent", post(consent_api::record))
         .route(
             "/subjects/{subject}/consent",
@@ -632,10 +638,21 @@ impl Bound {
         let owner = format!("tasks:{}-{}", std::process::id(), now_unix());
         // A replica started with no workers only serves the API: no background work at all.
         let scheduled = if state.config.workers > 0 {
-            vec![schedule::Task::Retention, schedule::Task::Maintenance]
+            vec![
+                schedule::Task::Retention,
+                schedule::Task::Maintenance,
+                schedule::Task::Checkpoint,
+            ]
         } else {
             Vec::new()
         };
+        if state.config.workers > 0 {
+            tasks.push(tokio::spawn(checkpoints::follow(
+                state.clone(),
+                owner.clone(),
+                stop_rx.clone(),
+            )));
+        }
         for task in scheduled {
             tasks.push(tokio::spawn(schedule::run(
                 state.clone(),

@@ -504,6 +504,16 @@ impl Store {
         Ok(check)
     }
 
+    /// Records a checkpoint run made outside the scheduler (`pledge audit checkpoint`) in the
+    /// audit log, with its report, as the scheduled runs are.
+    pub async fn record_checkpoint_run(&self, actor: &str, report: Value, now: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        self.audit(&mut tx, now, actor, "checkpoint.run", None, report)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Keeps a copy of a signed checkpoint (one per log and size: false if there is one).
     pub async fn save_checkpoint(&self, state: &LogState, at: i64, note: &str) -> Result<bool> {
         let done = sqlx::query(

@@ -29,6 +29,26 @@ pub struct FileConfig {
     pub retention: RetentionFile,
     #[serde(default)]
     pub maintenance: MaintenanceFile,
+    #[serde(default)]
+    pub checkpoints: CheckpointsFile,
+}
+
+/// Signed checkpoints of the audit log and the consent ledger.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointsFile {
+    /// The key's name, the first part of each checkpoint's origin line.
+    pub name: Option<String>,
+    /// A cron expression in UTC.
+    pub schedule: Option<String>,
+    /// Also after this many new audit records.
+    pub every_records: Option<u64>,
+    /// Where each log's checkpoints are appended (outside the store).
+    pub dir: Option<PathBuf>,
+    /// A file holding the signing key (its path; the key itself is refused here).
+    pub key_file: Option<PathBuf>,
+    /// Refused: a secret.
+    pub key: Option<toml::Spanned<toml::Value>>,
 }
 
 /// The scheduled retention sweep.
@@ -114,6 +134,12 @@ impl FileConfig {
                 locate(path, text, v.span().start)
             );
         }
+        if let Some(v) = &config.checkpoints.key {
+            bail!(
+                "{}: `checkpoints.key` is a secret: set it in the environment as PLEDGE_CHECKPOINT_KEY, or name a file with `checkpoints.key_file`",
+                locate(path, text, v.span().start)
+            );
+        }
         if let Some(store) = config.store.as_ref().filter(|s| has_password(s.get_ref())) {
             bail!(
                 "{}: `store` holds a password: set the URL in the environment as PLEDGE_STORE_URL, not in the file",
@@ -128,10 +154,16 @@ impl FileConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
         let mut config = FileConfig::parse(path, &text)?;
-        if let (Some(d), Some(dir)) = (&config.declaration, path.parent())
-            && d.is_relative()
-        {
-            config.declaration = Some(dir.join(d));
+        if let Some(dir) = path.parent() {
+            for p in [
+                &mut config.declaration,
+                &mut config.checkpoints.dir,
+                &mut config.checkpoints.key_file,
+            ] {
+                if let Some(d) = p.as_ref().filter(|d| d.is_relative()) {
+                    *p = Some(dir.join(d));
+                }
+            }
         }
         Ok(config)
     }
@@ -222,6 +254,22 @@ pub fn apply_env(config: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) 
     }
     if let Some(v) = get("PLEDGE_LINK_TTL_DAYS") {
         m.link_ttl_days = Some(parsed("PLEDGE_LINK_TTL_DAYS", &v)?);
+    }
+    let c = &mut config.checkpoints;
+    if let Some(v) = get("PLEDGE_CHECKPOINT_NAME") {
+        c.name = Some(v);
+    }
+    if let Some(v) = get("PLEDGE_CHECKPOINT_SCHEDULE") {
+        c.schedule = Some(v);
+    }
+    if let Some(v) = get("PLEDGE_CHECKPOINT_EVERY_RECORDS") {
+        c.every_records = Some(parsed("PLEDGE_CHECKPOINT_EVERY_RECORDS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_CHECKPOINT_DIR") {
+        c.dir = Some(PathBuf::from(v));
+    }
+    if let Some(v) = get("PLEDGE_CHECKPOINT_KEY_FILE") {
+        c.key_file = Some(PathBuf::from(v));
     }
     if let Some(v) = get("PLEDGE_MAIL_FROM") {
         config.mail.from = Some(v);
@@ -325,6 +373,7 @@ mod tests {
                 "serve.toml:3:12:",
             ),
             ("hmac_key = \"0123456789abcdef\"\n", "serve.toml:1:12:"),
+            ("[checkpoints]\nkey = \"c2VlZA==\"\n", "serve.toml:2:7:"),
             (
                 "\nstore = \"postgres://pledge:secret@db/pledge\"\n",
                 "serve.toml:2:9:",
