@@ -320,7 +320,8 @@ pub async fn status(state: &AppState, log: LogKind) -> Result<Json, pledge_store
         Some(s) => verifier.open(s.note.as_bytes()).ok().map(|c| (c, "store")),
         None => None,
     };
-    let Some((cp, source)) = [exported, stored]
+    // The larger one; on a tie the exported copy (`max_by_key` takes the last).
+    let Some((cp, source)) = [stored, exported]
         .into_iter()
         .flatten()
         .max_by_key(|(c, _)| (c.size, c.time))
