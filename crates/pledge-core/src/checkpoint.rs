@@ -8,8 +8,8 @@
 //! ```text
 //! pledge/audit-log                                       origin: key name, `/`, the log
 //! 1234                                                   size: records (the last seq)
-//! 3sYl0yXzJdQ1m4rS2cM0v4p1y5l7l4mB0sA1Jr+oJ7c=           root: base64 of 32 bytes
-//! head dec625d32cf325d4359b8ad2d9c334be29d72cb97979e...  the chain's head hash (hex)
+//! 3sYl0yzzJdQ1m4rS2cM0vinXLLl5eeD9Kl6MUb8Sq0A=           root: base64 of 32 bytes
+//! head dec625d32cf3...  (64 hex digits)                 the chain's head hash
 //! time 1796292000                                        when it was signed (unix s)
 //! ```
 //!
