@@ -272,15 +272,15 @@ impl Store {
         from: Option<&Prefix>,
     ) -> Result<std::result::Result<LogState, String>> {
         let walk = self.walk(log, from, &BTreeSet::new()).await?;
-        if let Some(p) = from.filter(|p| p.size > 0) {
-            if walk.heads.get(&p.size) != Some(&p.head) {
-                return Ok(Err(format!(
-                    "{} {} differs from the last checkpoint (or is gone): the {} was changed",
-                    log.unit(),
-                    p.size,
-                    log.describe()
-                )));
-            }
+        if let Some(p) = from.filter(|p| p.size > 0)
+            && walk.heads.get(&p.size) != Some(&p.head)
+        {
+            return Ok(Err(format!(
+                "{} {} differs from the last checkpoint (or is gone): the {} was changed",
+                log.unit(),
+                p.size,
+                log.describe()
+            )));
         }
         if let Some(b) = &walk.verification.first_broken {
             return Ok(Err(format!(

@@ -374,8 +374,7 @@ async fn anchor_rewrite(store: &Store) {
         .await
         .unwrap()
         .into_iter()
-        .filter(|r| r.action == "consent.appended")
-        .next_back()
+        .rfind(|r| r.action == "consent.appended")
         .unwrap()
         .seq;
     rewrite_audit(store, anchor, |r| {
