@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use pledge_core::checkpoint::{Checkpoint, LOGS, LogKind, SigningKey, split_notes};
 use pledge_core::cron::Schedule;
 use pledge_store::Store;
-use pledge_store::checkpoint::{Prefix, StoredCheckpoint};
+use pledge_store::checkpoint::Prefix;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use std::io::Write;
@@ -64,16 +64,19 @@ pub fn last_exported(dir: &Path, key: &SigningKey, log: LogKind) -> Option<(Chec
     })
 }
 
-/// The store's last copy of a checkpoint of `log`, if this key signed it.
+/// The store's last copy of a checkpoint of `log`, if this key signed it: the checkpoint as
+/// signed, and the ledger's frontier kept beside it.
 async fn last_stored(
     store: &Store,
     key: &SigningKey,
     log: LogKind,
-) -> Result<Option<StoredCheckpoint>, pledge_store::Error> {
-    Ok(store.latest_checkpoint(log).await?.filter(|s| {
+) -> Result<Option<(Checkpoint, Option<pledge_core::merkle::Frontier>)>, pledge_store::Error> {
+    Ok(store.latest_checkpoint(log).await?.and_then(|s| {
         key.verifier()
             .open(s.note.as_bytes())
-            .is_ok_and(|c| c.size == s.size && c.head == s.head && c.log() == Some(log))
+            .ok()
+            .filter(|c| c.log() == Some(log))
+            .map(|c| (c, s.frontier))
     }))
 }
 
@@ -112,18 +115,10 @@ async fn make_one(store: &Store, config: &CheckpointConfig, log: LogKind, now: i
         .as_deref()
         .and_then(|d| last_exported(d, &config.key, log));
     // Walk on from the larger of the two; the store's copy carries the ledger's frontier.
-    let prefix = match (&stored, &exported) {
-        (Some(s), Some((e, _))) if e.size > s.size => Some(Prefix {
-            size: e.size,
-            head: e.head.clone(),
-            frontier: None,
-        }),
-        (Some(s), _) => Some(s.prefix()),
-        (None, Some((e, _))) => Some(Prefix {
-            size: e.size,
-            head: e.head.clone(),
-            frontier: None,
-        }),
+    let prefix = match (stored, &exported) {
+        (Some((s, _)), Some((e, _))) if e.size > s.size => Some(Prefix::from_checkpoint(e, None)),
+        (Some((s, frontier)), _) => Some(Prefix::from_checkpoint(&s, frontier)),
+        (None, Some((e, _))) => Some(Prefix::from_checkpoint(e, None)),
         (None, None) => None,
     };
     let state = match store.log_state(log, prefix.as_ref()).await {
@@ -310,16 +305,14 @@ pub async fn status(state: &AppState, log: LogKind) -> Result<Json, pledge_store
     let Some(config) = &state.config.checkpoints else {
         return Ok(Json::Null);
     };
-    let verifier = config.key.verifier();
     let exported = config
         .dir
         .as_deref()
         .and_then(|d| last_exported(d, &config.key, log))
         .map(|(c, _)| (c, "export_dir"));
-    let stored = match last_stored(&state.store, &config.key, log).await? {
-        Some(s) => verifier.open(s.note.as_bytes()).ok().map(|c| (c, "store")),
-        None => None,
-    };
+    let stored = last_stored(&state.store, &config.key, log)
+        .await?
+        .map(|(c, _)| (c, "store"));
     // The larger one; on a tie the exported copy (`max_by_key` takes the last).
     let Some((cp, source)) = [stored, exported]
         .into_iter()

@@ -27,6 +27,8 @@ const AUDIT_PAGE: i64 = 5000;
 pub struct Prefix {
     pub size: u64,
     pub head: String,
+    /// The root the checkpoint signed: a frontier that does not give it is not used.
+    pub root: Hash,
     /// The ledger's Merkle frontier at `size` (walking the ledger on needs it; without it
     /// the ledger is walked from its start).
     pub frontier: Option<Frontier>,
@@ -73,11 +75,28 @@ pub struct StoredCheckpoint {
 }
 
 impl StoredCheckpoint {
+    /// The prefix this copy vouches for. The columns are the store's, so a caller that
+    /// does not trust them builds the prefix from the signed note instead (see
+    /// [`Prefix::from_checkpoint`]); a frontier that does not give the root is ignored.
     pub fn prefix(&self) -> Prefix {
         Prefix {
             size: self.size,
             head: self.head.clone(),
+            root: hash_from_hex(&self.root).unwrap_or([0; 32]),
             frontier: self.frontier.clone(),
+        }
+    }
+}
+
+impl Prefix {
+    /// The prefix a signed checkpoint vouches for, with the ledger's frontier if one is at
+    /// hand (used only if it gives the signed root).
+    pub fn from_checkpoint(cp: &Checkpoint, frontier: Option<Frontier>) -> Prefix {
+        Prefix {
+            size: cp.size,
+            head: cp.head.clone(),
+            root: cp.root,
+            frontier,
         }
     }
 }
@@ -188,7 +207,9 @@ impl Store {
         let from = from.filter(|p| {
             p.size > 0
                 && (log == LogKind::AuditLog
-                    || p.frontier.as_ref().is_some_and(|f| f.size() == p.size))
+                    || p.frontier
+                        .as_ref()
+                        .is_some_and(|f| f.size() == p.size && f.root() == p.root))
         });
         let mut heads = BTreeMap::new();
         let mut roots = BTreeMap::new();
