@@ -394,6 +394,28 @@ mod tests {
     }
 
     #[test]
+    fn checkpoint_settings_come_from_the_file_and_the_environment() {
+        let mut c = parse(
+            "[checkpoints]\nname = \"shop.example\"\nschedule = \"@hourly\"\ndir = \"cps\"\nkey_file = \"/etc/pledge/cp.key\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.checkpoints.name.as_deref(), Some("shop.example"));
+        assert_eq!(
+            c.checkpoints.key_file,
+            Some(PathBuf::from("/etc/pledge/cp.key"))
+        );
+        let env = |name: &str| match name {
+            "PLEDGE_CHECKPOINT_SCHEDULE" => Some("*/10 * * * *".to_string()),
+            "PLEDGE_CHECKPOINT_EVERY_RECORDS" => Some("500".to_string()),
+            _ => None,
+        };
+        apply_env(&mut c, &env).unwrap();
+        assert_eq!(c.checkpoints.schedule.as_deref(), Some("*/10 * * * *"));
+        assert_eq!(c.checkpoints.every_records, Some(500));
+        assert_eq!(c.checkpoints.dir, Some(PathBuf::from("cps")));
+    }
+
+    #[test]
     fn a_store_url_without_a_password_is_fine() {
         for url in [
             "sqlite:pledge-store.db",
