@@ -1079,6 +1079,113 @@ pub fn receipt(decl: &Declaration, e: &ConsentEvent, seq: i64, hash: &str) -> Va
     })
 }
 
+/// The proof that a receipt's event is in the consent ledger as a signed checkpoint saw it:
+/// the event's canonical entry (the leaf), its chain link, and the audit path from its leaf
+/// to the checkpoint's Merkle root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inclusion {
+    /// The ledger row's canonical JSON: the Merkle leaf, and what its chain hash covers.
+    pub entry: String,
+    pub prev_hash: String,
+    /// The signed note of the checkpoint it is proven against.
+    pub checkpoint: String,
+    pub tree_size: u64,
+    pub audit_path: Vec<crate::merkle::Hash>,
+}
+
+/// The receipt with its proof of inclusion under `"inclusion"`: the leaf index (the event's
+/// number less one), the tree size, the entry and the audit path, and the checkpoint.
+pub fn with_inclusion(mut receipt: Value, proof: &Inclusion) -> Value {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let seq = receipt["ledger"]["seq"].as_i64().unwrap_or(0);
+    receipt["inclusion"] = json!({
+        "hashing": "RFC 6962: leaf SHA-256(0x00 || entry), node SHA-256(0x01 || left || right)",
+        "leaf_index": seq - 1,
+        "tree_size": proof.tree_size,
+        "entry": proof.entry,
+        "prev_hash": proof.prev_hash,
+        "audit_path": proof.audit_path.iter().map(|h| b64.encode(h)).collect::<Vec<_>>(),
+        "checkpoint": proof.checkpoint,
+    });
+    receipt
+}
+
+/// Checks a receipt's proof of inclusion against `checkpoint` (a consent ledger
+/// checkpoint whose signature the caller checked): the entry is the receipt's event (its
+/// number and subject), its chain hash is the receipt's hash, and the audit path leads from
+/// its leaf to the checkpoint's root. Returns why not.
+pub fn verify_inclusion(
+    receipt: &Value,
+    checkpoint: &crate::checkpoint::Checkpoint,
+) -> Result<(), String> {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let inc = receipt
+        .get("inclusion")
+        .ok_or("the receipt carries no proof of inclusion")?;
+    let text = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| format!("the receipt has no `{k}`"))
+    };
+    let entry = text(inc, "entry")?;
+    let prev = text(inc, "prev_hash")?;
+    let hash = text(&receipt["ledger"], "hash")?;
+    let seq = receipt["ledger"]["seq"]
+        .as_i64()
+        .ok_or("the receipt has no ledger seq")?;
+    let index = inc["leaf_index"].as_i64().ok_or("no leaf_index")?;
+    let size = inc["tree_size"].as_u64().ok_or("no tree_size")?;
+    if index != seq - 1 || index < 0 {
+        return Err(format!("leaf {index} is not event {seq}"));
+    }
+    if size != checkpoint.size {
+        return Err(format!(
+            "the proof is for a tree of {size} events, the checkpoint signs {}",
+            checkpoint.size
+        ));
+    }
+    let parsed: Value =
+        serde_json::from_str(&entry).map_err(|_| "the entry is not JSON".to_string())?;
+    if parsed["seq"].as_i64() != Some(seq)
+        || parsed["subject"] != receipt["data_subject"]["id"]
+        || parsed["kind"] != receipt["event"]["kind"]
+        || parsed["state"] != receipt["event"]["state"]
+    {
+        return Err(
+            "the entry is not the receipt's event (number, subject, kind or state differ)".into(),
+        );
+    }
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(entry.as_bytes());
+    let computed: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    if computed != hash {
+        return Err("the entry and prev_hash do not give the receipt's hash".into());
+    }
+    let path = inc["audit_path"]
+        .as_array()
+        .ok_or("no audit_path")?
+        .iter()
+        .map(|p| {
+            p.as_str()
+                .and_then(|s| b64.decode(s).ok())
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or("the audit path is not base64 hashes")?;
+    let leaf = crate::merkle::leaf_hash(entry.as_bytes());
+    if !crate::merkle::verify_inclusion(index as u64, size, &leaf, &path, &checkpoint.root) {
+        return Err(format!(
+            "the audit path does not lead from event {seq} to the root the checkpoint signed"
+        ));
+    }
+    Ok(())
+}
+
 fn target_view(decl: &Declaration, target: &Target) -> Value {
     match target {
         Target::Purpose(p) => {

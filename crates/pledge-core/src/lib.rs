@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod banner;
+pub mod checkpoint;
 pub mod consent;
 mod countries;
 pub mod cron;
@@ -19,6 +20,7 @@ pub mod html;
 pub mod law;
 pub mod lint;
 pub mod load;
+pub mod merkle;
 pub mod model;
 pub mod node;
 pub mod notice;

@@ -423,6 +423,7 @@ fn a_record_in_a_cycle_with_a_person_needs_its_owner() {
                 ],
                 primary_key: vec!["id".into()],
                 foreign_keys: vec![fk("store_id", "store")],
+                ..TableSchema::default()
             },
             TableSchema {
                 name: "store".into(),
@@ -432,6 +433,7 @@ fn a_record_in_a_cycle_with_a_person_needs_its_owner() {
                 ],
                 primary_key: vec!["id".into()],
                 foreign_keys: vec![fk("manager_id", "staff")],
+                ..TableSchema::default()
             },
         ],
     };

@@ -769,7 +769,7 @@ pub async fn audit_records(
 
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
     responses(
-        (status = 200, description = "Whether the hash chain is intact, and the first broken record; the same for the consent ledger under `consent_ledger`", body = Object),
+        (status = 200, description = "Whether the hash chain is intact, and the first broken record; the latest signed checkpoint's status under `checkpoint` (null when the server signs none); the same for the consent ledger under `consent_ledger`, with its anchors in the audit log checked under `anchors`. `intact` is false when the chain, the checkpoint or the anchors fail", body = Object),
         crate::problem::AuthProblems
     ))]
 pub async fn audit_verify(
@@ -777,18 +777,26 @@ pub async fn audit_verify(
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, Problem> {
     caller.require(STAFF, "verify the audit log")?;
+    use pledge_core::checkpoint::LogKind;
     let v = state.store.verify_audit().await?;
     let c = state.store.verify_consent().await?;
+    let anchors = state.store.verify_anchors().await?;
+    let audit_cp = crate::checkpoints::status(&state, LogKind::AuditLog).await?;
+    let consent_cp = crate::checkpoints::status(&state, LogKind::ConsentLedger).await?;
+    let holds = |cp: &Value| cp.get("matches") != Some(&Value::Bool(false));
     Ok(axum::Json(json!({
-        "intact": v.first_broken.is_none(),
+        "intact": v.first_broken.is_none() && holds(&audit_cp),
         "records": v.records,
         "head": v.head,
         "first_broken": v.first_broken,
+        "checkpoint": audit_cp,
         "consent_ledger": {
-            "intact": c.first_broken.is_none(),
+            "intact": c.first_broken.is_none() && holds(&consent_cp) && anchors.first_problem.is_none(),
             "records": c.records,
             "head": c.head,
             "first_broken": c.first_broken,
+            "checkpoint": consent_cp,
+            "anchors": anchors,
         },
     }))
     .into_response())
@@ -798,7 +806,7 @@ pub async fn audit_verify(
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Pledge", description = "Rights requests: intake, workflow, deadlines, execution and the audit trail. Authenticate with `Authorization: Bearer <API key>`; the `public` endpoints, for the person, need no key and are rate-limited."),
-    paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, retry, complete, cancel, export, crate::links::create, crate::links::download, crate::forward::callback, crate::schedule::retention_runs, crate::schedule::maintenance_runs, audit_records, audit_verify,
+    paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, retry, complete, cancel, export, crate::links::create, crate::links::download, crate::forward::callback, crate::schedule::retention_runs, crate::schedule::maintenance_runs, audit_records, audit_verify, crate::checkpoints::list, crate::checkpoints::latest,
         crate::public::create, crate::public::verify_code, crate::public::resend, crate::public::confirm_page, crate::public::verify_link, crate::public::status),
     components(schemas(CreateRequest, Kind, Reason, Note, ProblemDoc, crate::forward::Callback, crate::forward::CallbackStatus, crate::public::PublicRequest, crate::public::Code, crate::public::Resend)),
     modifiers(&BearerAuth),

@@ -7,6 +7,7 @@
 
 mod api;
 pub mod banner;
+pub mod checkpoints;
 pub mod consent;
 mod consent_api;
 mod docs;
@@ -98,6 +99,8 @@ pub struct Config {
     pub minimise_closed_after: pledge_core::types::IsoDuration,
     /// When a job that failed on a passing fault is tried again, and for how long.
     pub retry: pledge_core::retry::Backoff,
+    /// Signed checkpoints of the audit log and the consent ledger; None: none are made.
+    pub checkpoints: Option<checkpoints::CheckpointConfig>,
 }
 
 /// Limits of the listener, so that clients that send slowly or hold connections open cannot
@@ -241,6 +244,7 @@ impl Default for Config {
             maintenance_schedule: None,
             minimise_closed_after: pledge_core::types::IsoDuration::days(90),
             retry: pledge_core::retry::Backoff::default(),
+            checkpoints: None,
         }
     }
 }
@@ -415,6 +419,8 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}/plan", get(api::dry_run))
         .route("/audit", get(api::audit_records))
         .route("/audit/verify", get(api::audit_verify))
+        .route("/audit/checkpoints", get(checkpoints::list))
+        .route("/audit/checkpoints/latest", get(checkpoints::latest))
         .route("/consent", post(consent_api::record))
         .route(
             "/subjects/{subject}/consent",
@@ -890,10 +896,21 @@ impl Bound {
         let owner = format!("tasks:{}-{}", std::process::id(), now_unix());
         // A replica started with no workers only serves the API: no background work at all.
         let scheduled = if state.config.workers > 0 {
-            vec![schedule::Task::Retention, schedule::Task::Maintenance]
+            vec![
+                schedule::Task::Retention,
+                schedule::Task::Maintenance,
+                schedule::Task::Checkpoint,
+            ]
         } else {
             Vec::new()
         };
+        if state.config.workers > 0 {
+            tasks.push(tokio::spawn(checkpoints::follow(
+                state.clone(),
+                owner.clone(),
+                stop_rx.clone(),
+            )));
+        }
         for task in scheduled {
             tasks.push(tokio::spawn(schedule::run(
                 state.clone(),

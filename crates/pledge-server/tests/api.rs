@@ -663,6 +663,18 @@ async fn authorization(e: &Env) {
             Some(r#"{}"#.into()),
             &[Admin, PrivacyOfficer, Service],
         ),
+        (
+            Method::GET,
+            "/v1/audit/checkpoints".into(),
+            None,
+            &[Admin, PrivacyOfficer],
+        ),
+        (
+            Method::GET,
+            "/v1/audit/checkpoints/latest".into(),
+            None,
+            &[Admin, PrivacyOfficer],
+        ),
     ];
     let (revoked_key, revoked_secret) = e
         .state

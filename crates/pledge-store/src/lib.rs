@@ -7,6 +7,7 @@
 //! trigger refuses UPDATE and DELETE) and hash-chained (see [`audit`]).
 
 pub mod audit;
+pub mod checkpoint;
 pub mod forward;
 mod intake;
 pub mod ledger;

@@ -20,6 +20,7 @@ const MIGRATIONS: &[Migration] = &[
     FORWARDS,
     RETRIES,
     PROOFS_AND_SIGNED_CALLBACKS,
+    CHECKPOINTS,
 ];
 
 /// 1: keys, requests, events, jobs, exports and the audit log.
@@ -307,6 +308,24 @@ const PROOFS_AND_SIGNED_CALLBACKS: Migration = Migration {
         "ALTER TABLE forwards ADD COLUMN callback_t BIGINT",
         "ALTER TABLE forwards ADD COLUMN callback_signature TEXT",
     ],
+    sqlite: &[],
+    postgres: &[],
+};
+
+/// 8: the signed checkpoints of the audit log and the consent ledger (copies: the ones
+/// that count are kept outside the store), with the ledger's Merkle frontier at each.
+const CHECKPOINTS: Migration = Migration {
+    version: 8,
+    common: &["CREATE TABLE checkpoints (
+            log TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            at BIGINT NOT NULL,
+            head TEXT NOT NULL,
+            root TEXT NOT NULL,
+            note TEXT NOT NULL,
+            frontier TEXT,
+            PRIMARY KEY (log, size)
+        )"],
     sqlite: &[],
     postgres: &[],
 };

@@ -145,6 +145,17 @@ pub struct Ownership {
 /// The reason given for a mention the declaration does not describe.
 pub const DEFAULT_MENTION_REASON: &str = "the row is another's record and only refers to the person; it stays as it is, and the person's row it refers to is masked instead of deleted";
 
+/// The reason given for a mention the declaration severs without saying why.
+pub const SEVERED_MENTION_REASON: &str = "the row is another's record and only refers to the person; the reference is cleared so that nothing of it points to the person";
+
+/// The default reason of a mention, by what erasure does to it.
+fn default_mention_reason(erase: MentionErasure) -> &'static str {
+    match erase {
+        MentionErasure::Keep => DEFAULT_MENTION_REASON,
+        MentionErasure::Null | MentionErasure::Hmac => SEVERED_MENTION_REASON,
+    }
+}
+
 /// Ownership as it is being computed.
 #[derive(Clone)]
 enum State {
@@ -403,9 +414,10 @@ impl Ownership {
             let erase = m
                 .and_then(|m| m.erase.as_ref())
                 .map_or(MentionErasure::Keep, |e| e.value);
-            let reason = m
-                .and_then(|m| m.reason.as_ref())
-                .map_or_else(|| DEFAULT_MENTION_REASON.to_string(), |r| r.value.clone());
+            let reason = m.and_then(|m| m.reason.as_ref()).map_or_else(
+                || default_mention_reason(erase).to_string(),
+                |r| r.value.clone(),
+            );
             mentions.push(Mention {
                 edge: e.clone(),
                 subject,

@@ -139,6 +139,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
         retry: file.retry()?,
         edge: file.edge()?,
         metrics_public: file.metrics.public.unwrap_or(false),
+        checkpoints: checkpoint_config(&file)?,
         ..Config::default()
     };
     (config.key_check_timeout, config.key_grace) =
@@ -242,6 +243,9 @@ async fn serve(args: Args) -> Result<ExitCode> {
     if config.mail.smtp_url.is_none() {
         println!("mail: no {SMTP_URL_ENV}: messages to people are written to the log, not sent");
     }
+    if let Some(c) = &config.checkpoints {
+        println!("checkpoints: signed by {}", c.key.verifier());
+    }
     if let Some(dir) = &demo_dir {
         let (key, secret) = store
             .create_key(Role::Admin, Some("demo"), "cli", now_unix())
@@ -343,6 +347,44 @@ fn schedule_from(
         .map(|t| t.parse::<Schedule>().with_context(|| variable.to_string()))
         .transpose()
 }
+
+/// Signed checkpoints: the key from the environment (or the key file), the schedule (every
+/// five minutes unless set), a count of new audit records, the export directory. None
+/// without a key; a configured section without one is an error.
+fn checkpoint_config(
+    file: &FileConfig,
+) -> Result<Option<pledge_server::checkpoints::CheckpointConfig>> {
+    use super::audit::{CHECKPOINT_KEY_ENV, DEFAULT_CHECKPOINT_NAME, signing_key};
+    let c = &file.checkpoints;
+    let name = c.name.as_deref().unwrap_or(DEFAULT_CHECKPOINT_NAME);
+    let Some(key) = signing_key(name, c.key_file.as_deref())? else {
+        if c.schedule.is_some() || c.dir.is_some() || c.every_records.is_some() {
+            bail!(
+                "checkpoints are configured but there is no key: set {CHECKPOINT_KEY_ENV} or checkpoints.key_file (`pledge audit generate-key` makes one)"
+            );
+        }
+        return Ok(None);
+    };
+    if let Some(n) = c.every_records
+        && n < 10
+    {
+        bail!(
+            "checkpoints.every_records must be at least 10, not {n} (each checkpoint run adds audit records itself)"
+        );
+    }
+    Ok(Some(pledge_server::checkpoints::CheckpointConfig {
+        key,
+        schedule: schedule_from(
+            None,
+            Some(c.schedule.as_deref().unwrap_or(DEFAULT_CHECKPOINT_SCHEDULE)),
+            "PLEDGE_CHECKPOINT_SCHEDULE",
+        )?,
+        every_records: c.every_records,
+        dir: c.dir.clone(),
+    }))
+}
+
+const DEFAULT_CHECKPOINT_SCHEDULE: &str = "*/5 * * * *";
 
 /// A number of days within `1..=max`, `default` when not given.
 fn days(value: Option<i64>, default: i64, max: i64, key: &str) -> Result<i64> {

@@ -37,6 +37,8 @@ pub struct FileConfig {
     pub limits: LimitsFile,
     #[serde(default)]
     pub metrics: MetricsFile,
+    #[serde(default)]
+    pub checkpoints: CheckpointsFile,
 }
 
 /// Retries of jobs that failed on a passing fault (a database down, a lock, a timeout).
@@ -70,6 +72,24 @@ pub struct LimitsFile {
 pub struct MetricsFile {
     /// Serve `/metrics` without an API key (default: a metrics, admin or privacy officer key).
     pub public: Option<bool>,
+}
+
+/// Signed checkpoints of the audit log and the consent ledger.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointsFile {
+    /// The key's name, the first part of each checkpoint's origin line.
+    pub name: Option<String>,
+    /// A cron expression in UTC.
+    pub schedule: Option<String>,
+    /// Also after this many new audit records.
+    pub every_records: Option<u64>,
+    /// Where each log's checkpoints are appended (outside the store).
+    pub dir: Option<PathBuf>,
+    /// A file holding the signing key (its path; the key itself is refused here).
+    pub key_file: Option<PathBuf>,
+    /// Refused: a secret.
+    pub key: Option<toml::Spanned<toml::Value>>,
 }
 
 /// The scheduled retention sweep.
@@ -155,6 +175,12 @@ impl FileConfig {
                 locate(path, text, v.span().start)
             );
         }
+        if let Some(v) = &config.checkpoints.key {
+            bail!(
+                "{}: `checkpoints.key` is a secret: set it in the environment as PLEDGE_CHECKPOINT_KEY, or name a file with `checkpoints.key_file`",
+                locate(path, text, v.span().start)
+            );
+        }
         if let Some(store) = config.store.as_ref().filter(|s| has_password(s.get_ref())) {
             bail!(
                 "{}: `store` holds a password: set the URL in the environment as PLEDGE_STORE_URL, not in the file",
@@ -169,10 +195,16 @@ impl FileConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
         let mut config = FileConfig::parse(path, &text)?;
-        if let (Some(d), Some(dir)) = (&config.declaration, path.parent())
-            && d.is_relative()
-        {
-            config.declaration = Some(dir.join(d));
+        if let Some(dir) = path.parent() {
+            for p in [
+                &mut config.declaration,
+                &mut config.checkpoints.dir,
+                &mut config.checkpoints.key_file,
+            ] {
+                if let Some(d) = p.as_ref().filter(|d| d.is_relative()) {
+                    *p = Some(dir.join(d));
+                }
+            }
         }
         Ok(config)
     }
@@ -295,6 +327,22 @@ pub fn apply_env(config: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) 
     }
     if let Some(v) = get("PLEDGE_METRICS_PUBLIC") {
         config.metrics.public = Some(parsed("PLEDGE_METRICS_PUBLIC", &v)?);
+    }
+    let c = &mut config.checkpoints;
+    if let Some(v) = get("PLEDGE_CHECKPOINT_NAME") {
+        c.name = Some(v);
+    }
+    if let Some(v) = get("PLEDGE_CHECKPOINT_SCHEDULE") {
+        c.schedule = Some(v);
+    }
+    if let Some(v) = get("PLEDGE_CHECKPOINT_EVERY_RECORDS") {
+        c.every_records = Some(parsed("PLEDGE_CHECKPOINT_EVERY_RECORDS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_CHECKPOINT_DIR") {
+        c.dir = Some(PathBuf::from(v));
+    }
+    if let Some(v) = get("PLEDGE_CHECKPOINT_KEY_FILE") {
+        c.key_file = Some(PathBuf::from(v));
     }
     if let Some(v) = get("PLEDGE_MAIL_FROM") {
         config.mail.from = Some(v);
@@ -507,6 +555,7 @@ mod tests {
                 "serve.toml:3:12:",
             ),
             ("hmac_key = \"0123456789abcdef\"\n", "serve.toml:1:12:"),
+            ("[checkpoints]\nkey = \"c2VlZA==\"\n", "serve.toml:2:7:"),
             (
                 "\nstore = \"postgres://pledge:secret@db/pledge\"\n",
                 "serve.toml:2:9:",
@@ -524,6 +573,28 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
+    }
+
+    #[test]
+    fn checkpoint_settings_come_from_the_file_and_the_environment() {
+        let mut c = parse(
+            "[checkpoints]\nname = \"shop.example\"\nschedule = \"@hourly\"\ndir = \"cps\"\nkey_file = \"/etc/pledge/cp.key\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.checkpoints.name.as_deref(), Some("shop.example"));
+        assert_eq!(
+            c.checkpoints.key_file,
+            Some(PathBuf::from("/etc/pledge/cp.key"))
+        );
+        let env = |name: &str| match name {
+            "PLEDGE_CHECKPOINT_SCHEDULE" => Some("*/10 * * * *".to_string()),
+            "PLEDGE_CHECKPOINT_EVERY_RECORDS" => Some("500".to_string()),
+            _ => None,
+        };
+        apply_env(&mut c, &env).unwrap();
+        assert_eq!(c.checkpoints.schedule.as_deref(), Some("*/10 * * * *"));
+        assert_eq!(c.checkpoints.every_records, Some(500));
+        assert_eq!(c.checkpoints.dir, Some(PathBuf::from("cps")));
     }
 
     #[test]
