@@ -22,6 +22,7 @@ pub mod load;
 pub mod model;
 pub mod node;
 pub mod notice;
+pub mod people;
 pub mod plan;
 pub mod report;
 pub mod ropa;

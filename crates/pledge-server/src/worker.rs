@@ -9,9 +9,10 @@
 //! not, and the job completes exactly once: completion is conditional on holding the lease.
 
 use crate::AppState;
-use pledge_connect::{Database, Options, Outcome};
+use pledge_connect::{Database, Options, Outcome, Who};
 use pledge_core::consent::SubjectRef;
 use pledge_core::export::{self, DatasetRows};
+use pledge_core::people::{self, Identities};
 use pledge_core::plan::{self, Change, CivilTime, RequestKind, TableRows, Value};
 use pledge_core::types::IdentityKind;
 use pledge_store::{Job, RequestRecord, SealedExport};
@@ -146,14 +147,19 @@ pub async fn execute(
         let ledger = record_in_ledger(state, request, dry_run).await?;
         return Ok((json!({ "datasets": [], "ledger": ledger }), None));
     };
-    let mut identities: Vec<(IdentityKind, Vec<String>)> = Vec::new();
-    for (k, v) in &request.identities {
-        let kind: IdentityKind = k.parse().map_err(|e| format!("identity `{k}`: {e}"))?;
-        match identities.iter_mut().find(|(x, _)| *x == kind) {
-            Some((_, values)) => values.push(v.clone()),
-            None => identities.push((kind, vec![v.clone()])),
-        }
-    }
+    // One request is one person: the identities must all find the same rows.
+    let person = Identities::new(
+        request
+            .identities
+            .iter()
+            .map(|(k, v)| {
+                let kind: IdentityKind = k.parse().map_err(|e| format!("identity `{k}`: {e}"))?;
+                Ok((kind, v.clone()))
+            })
+            .collect::<Result<Vec<_>, String>>()?,
+    )
+    .map_err(|e| e.to_string())?;
+    let identities = people::by_kind([&person]);
     let changes = request
         .changes
         .iter()
@@ -186,6 +192,8 @@ pub async fn execute(
             .map_err(|e| format!("dataset `{id}`: {e}"))?;
         let plan = plan::plan(decl, dataset, &schema, &plan_request)
             .map_err(|e| format!("dataset `{id}`: {e}"))?;
+        let who = plan::person(dataset, &schema, &person, None)
+            .map_err(|e| format!("dataset `{id}`: {e}"))?;
         if !dry_run && state.config.hmac_key.is_empty() && plan.uses_hmac() {
             return Err(format!(
                 "dataset `{id}`: this erasure pseudonymises columns with a keyed hash: start the server with PLEDGE_HMAC_KEY set"
@@ -200,12 +208,25 @@ pub async fn execute(
             } else {
                 &state.config.hmac_key
             },
-            expect_one_person: true,
+            who: Who::Person(&who),
             progress: &progress,
         };
         let outcome: Result<Outcome, _> = db.execute(&schema, &plan, &options).await;
         db.close().await;
-        let outcome = outcome.map_err(|e| format!("dataset `{id}`: {e}"))?;
+        let outcome = match outcome {
+            // Rows no column can mark: the consent ledger still records the restriction
+            // below, and decisions refuse processing from then on; the summary says so.
+            Err(e @ pledge_connect::Error::NotRestrictable { .. }) => {
+                datasets.push(json!({
+                    "dataset": id,
+                    "committed": false,
+                    "steps": [],
+                    "notes": [format!("{e}; the restriction is recorded in the consent ledger, whose decisions refuse processing of the person's data (Art. 18)")],
+                }));
+                continue;
+            }
+            other => other.map_err(|e| format!("dataset `{id}`: {e}"))?,
+        };
         datasets.push(json!({
             "dataset": id,
             "committed": outcome.committed,
