@@ -214,6 +214,9 @@ fn count_of(v: &Value) -> u64 {
     }
 }
 
+/// People of a batch (by their index) and the value each gives for one identity column.
+type Named<'v> = Vec<(usize, &'v Value)>;
+
 /// Every person of a batch on their own. A person named by one identity in a table can only
 /// be ambiguous there: those are checked together, per kind, with one grouped statement per
 /// few thousand values. A person named by several identities in a table gets a statement of
@@ -235,16 +238,12 @@ where
             .map_or_else(|| format!("person {}", i + 1), |a| a.to_string()),
         reason: e.to_string(),
     };
-    // (table, column, kind) → the people named there by that identity alone, and the value.
-    let mut single: Vec<((String, String, String), Vec<(usize, &Value)>)> = Vec::new();
+    // (table, column) → the people named there by one identity alone, each with its value.
+    let mut single: Vec<((String, String), Named<'_>)> = Vec::new();
     for (i, person) in people.iter().enumerate() {
         for table in &person.tables {
             if let [probe] = table.probes.as_slice() {
-                let key = (
-                    table.table.clone(),
-                    probe.column.clone(),
-                    probe.kind.to_string(),
-                );
+                let key = (table.table.clone(), probe.column.clone());
                 match single.iter_mut().find(|(k, _)| *k == key) {
                     Some((_, list)) => list.push((i, &probe.value)),
                     None => single.push((key, vec![(i, &probe.value)])),
@@ -257,7 +256,7 @@ where
         }
     }
     let filters: HashMap<&str, &Filter> = identity_steps(plan).collect();
-    for ((table, column, _), named) in &single {
+    for ((table, column), named) in &single {
         let Some(schema) = runner.schema.table(table).and_then(|t| t.column(column)) else {
             continue;
         };
