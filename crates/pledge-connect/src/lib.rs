@@ -56,7 +56,7 @@ pub enum Error {
     },
     /// Permanent: the same request is refused the same way.
     #[error(
-        "the identity matches {rows} rows of `{table}`: it does not name one person; nothing was changed (add another identity to tell them apart)"
+        "the identity matches {rows} rows of `{table}`: it does not name one person; nothing was changed (name the person by an identity only they have, such as their id)"
     )]
     Ambiguous { table: String, rows: u64 },
     /// The identities of one request select different rows of a table (or one selects rows

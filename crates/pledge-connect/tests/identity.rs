@@ -532,3 +532,136 @@ async fn restriction_marks_the_rows_with_a_column(mut s: Shop) {
     );
     assert_eq!(s.snapshot().await, before);
 }
+
+mod model {
+    //! The one-person rule against a model: random people in one table (ids, e-mail
+    //! addresses and first names from small pools, so that they collide) and a random
+    //! request of one to three identities; the model computes the rows each identity selects
+    //! and says what the check must answer. On SQLite, in memory.
+
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    const DECL: &str = r#"
+[[subjects]]
+id = "people"
+name = "People"
+
+[[purposes]]
+id = "p"
+name = "P"
+subjects = ["people"]
+categories = ["contact.email", "identity.name"]
+legal_bases = ["contract"]
+
+[[datasets]]
+id = "d"
+connection_env = "D_URL"
+
+[[datasets.tables]]
+name = "person"
+subject = "people"
+identity = { person_id = "person_id", email = "email", first_name = "first_name" }
+columns = { email = "contact.email", first_name = "identity.name" }
+"#;
+
+    #[derive(Debug, PartialEq)]
+    enum Answer {
+        Found(u64),
+        Conflict,
+        Ambiguous,
+    }
+
+    fn model(rows: &[(i64, String, String)], asked: &[(&str, String)]) -> Answer {
+        let selects = |kind: &str, value: &str| -> BTreeSet<i64> {
+            rows.iter()
+                .filter(|(id, email, name)| match kind {
+                    "person_id" => id.to_string() == value,
+                    "email" => email == value,
+                    _ => name == value,
+                })
+                .map(|(id, _, _)| *id)
+                .collect()
+        };
+        let sets: Vec<BTreeSet<i64>> = asked.iter().map(|(k, v)| selects(k, v)).collect();
+        if sets.windows(2).any(|w| w[0] != w[1]) {
+            Answer::Conflict
+        } else if sets[0].len() > 1 {
+            Answer::Ambiguous
+        } else {
+            Answer::Found(sets[0].len() as u64)
+        }
+    }
+
+    fn case() -> impl Strategy<Value = (Vec<(String, String)>, Vec<(usize, String)>)> {
+        let row = (
+            prop::sample::select(vec!["a@x", "b@x", "c@x"]).prop_map(String::from),
+            prop::sample::select(vec!["Ana", "Bo"]).prop_map(String::from),
+        );
+        let kinds = prop::sample::subsequence(vec![0usize, 1, 2], 1..=3);
+        (prop::collection::vec(row, 0..6), kinds).prop_flat_map(|(rows, kinds)| {
+            let values = kinds
+                .into_iter()
+                .map(|k| {
+                    let pool: Vec<String> = match k {
+                        0 => (1..=7).map(|i| i.to_string()).collect(),
+                        1 => ["a@x", "b@x", "c@x", "d@x"].map(String::from).to_vec(),
+                        _ => ["Ana", "Bo", "Cy"].map(String::from).to_vec(),
+                    };
+                    prop::sample::select(pool).prop_map(move |v| (k, v))
+                })
+                .collect::<Vec<_>>();
+            (Just(rows), values)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_check_answers_as_the_model((people, asked) in case()) {
+            let rows: Vec<(i64, String, String)> = people
+                .into_iter()
+                .enumerate()
+                .map(|(i, (e, n))| (i as i64 + 1, e, n))
+                .collect();
+            let kinds = ["person_id", "email", "first_name"];
+            let asked: Vec<(&str, String)> = asked.into_iter().map(|(k, v)| (kinds[k], v)).collect();
+            let want = model(&rows, &asked);
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let got = runtime.block_on(async {
+                let mut db = Database::connect(None, "sqlite::memory:").await.unwrap();
+                db.batch("CREATE TABLE person (person_id INTEGER PRIMARY KEY, email TEXT, first_name TEXT)").await.unwrap();
+                for (id, email, name) in &rows {
+                    db.batch(&format!("INSERT INTO person VALUES ({id}, '{email}', '{name}')")).await.unwrap();
+                }
+                let schema = db.introspect(None).await.unwrap();
+                let decl = load(&SourceMap::single("d.toml", DECL)).unwrap();
+                let dataset = &decl.doc().datasets[0];
+                let identities = Identities::new(asked.iter().map(|(k, v)| (k.parse().unwrap(), v.clone()))).unwrap();
+                let request = plan::Request {
+                    kind: RequestKind::Erasure,
+                    identities: pledge_core::people::by_kind([&identities]),
+                    changes: vec![],
+                    now: CivilTime::from_unix(NOW),
+                };
+                let plan = plan::plan(&decl, dataset, &schema, &request).unwrap();
+                let person = plan::person(dataset, &schema, &identities, None).unwrap();
+                let options = Options {
+                    dry_run: true,
+                    hmac_key: b"k",
+                    who: Who::Person(&person),
+                    progress: &|_, _| {},
+                };
+                match db.execute(&schema, &plan, &options).await {
+                    Ok(outcome) => Answer::Found(outcome.steps.iter().filter(|s| s.rows > 0).count().min(1) as u64),
+                    Err(Error::Conflict { .. }) => Answer::Conflict,
+                    Err(Error::Ambiguous { .. }) => Answer::Ambiguous,
+                    Err(e) => panic!("unexpected: {e}"),
+                }
+            });
+            prop_assert_eq!(got, want, "rows {:?}, asked {:?}", rows, asked);
+        }
+    }
+}
