@@ -594,7 +594,10 @@ columns = { email = "contact.email", first_name = "identity.name" }
         }
     }
 
-    fn case() -> impl Strategy<Value = (Vec<(String, String)>, Vec<(usize, String)>)> {
+    /// People as (e-mail, first name), and the request as (kind index, value).
+    type Case = (Vec<(String, String)>, Vec<(usize, String)>);
+
+    fn case() -> impl Strategy<Value = Case> {
         let row = (
             prop::sample::select(vec!["a@x", "b@x", "c@x"]).prop_map(String::from),
             prop::sample::select(vec!["Ana", "Bo"]).prop_map(String::from),
