@@ -2,7 +2,8 @@
 # The one command that runs Pledge's whole test suite, against real servers.
 #
 #   scripts/test.sh                 install what is missing, start a throwaway PostgreSQL and
-#                                   MariaDB on loopback, run fmt, clippy, doctests and tests
+#                                   MariaDB on loopback, run fmt, the dependency audit, clippy,
+#                                   doctests and tests
 #   scripts/test.sh -- CMD [ARG...] the same servers and variables, but run CMD instead of the
 #                                   suite (one test, a shell, a benchmark)
 #
@@ -485,6 +486,7 @@ else
     # The same profile, features and flags for every cargo step, so that clippy, the
     # doctests and the tests reuse each other's build-script and proc-macro artifacts.
     step fmt cargo fmt --all -- --check
+    step audit scripts/audit.sh
     step clippy cargo clippy --workspace --all-targets "${locked[@]}" -- -D warnings
     if cargo nextest --version >/dev/null 2>&1; then
         # nextest does not run doctests: they run first, so that the suite's last words are

@@ -1,6 +1,7 @@
 //! Running a plan: each step becomes one set-based statement (never one per row), all of a
 //! dataset's steps run in one transaction, and a dry run rolls that transaction back. The
-//! deletions of tables whose rows refer to each other run again while they still delete.
+//! deletions of tables whose rows refer to each other run again while they still delete, as
+//! the plan's `repeat` steps say.
 //!
 //! Idempotence: every write carries the condition that it still changes something (a masked
 //! column is not masked again, a pseudonym is not hashed again), so running the same erasure
@@ -10,8 +11,8 @@ use crate::dialect::{Dialect, col, to_sea};
 use crate::{Error, Outcome, StepOutcome, TableRows};
 use hmac::{Hmac, KeyInit, Mac};
 use pledge_core::plan::{
-    Action, Assignment, ColumnSchema, CycleLink, CycleMember, Filter, Mask, Person, Plan,
-    SchemaGraph, Step, Value, ValueKind,
+    Action, Assignment, ColumnSchema, CycleLink, CycleMember, Filter, Mask, MentionRows, Person,
+    Plan, SchemaGraph, Step, Value, ValueKind,
 };
 use sea_query::{
     Alias, BinOper, CommonTableExpression, Condition, Expr, ExprTrait, IntoIden, JoinType, Query,
@@ -20,7 +21,7 @@ use sea_query::{
 use sea_query_sqlx::{SqlxBinder, SqlxValues};
 use sha2::Sha256;
 use sqlx::{Acquire, AssertSqlSafe, Executor, IntoArguments};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// Prefix of the pseudonyms erasure writes, so they are recognised and not hashed again.
 pub const PSEUDONYM_PREFIX: &str = "h:";
@@ -82,24 +83,20 @@ where
     }
     crate::identify::check(&runner, &mut tx, plan).await?;
     let mut outcome = Outcome::default();
-    let cycles = delete_cycles(plan);
     for (index, step) in plan.steps.iter().enumerate() {
         let step_error = |index: usize, e: Error| Error::Step {
             index: index + 1,
             table: plan.steps[index].table.clone(),
             source: Box::new(e),
         };
-        let result = runner
-            .step(&mut tx, step)
-            .await
-            .map_err(|e| step_error(index, e))?;
-        outcome.steps.push(result);
         // Rows of tables that refer to each other free one another only as they go: the
-        // deletions of such a cycle run again until they delete nothing.
-        if let Some(cycle) = cycles.get(&index) {
+        // deletions of such a cycle run again until they delete nothing. The repeat step
+        // counts the rows its rounds deleted; each deletion's own count grows too.
+        if let Action::Repeat { steps } = &step.action {
+            let mut total = 0;
             loop {
                 let mut deleted = 0;
-                for &j in cycle {
+                for &j in steps.iter().filter(|&&j| j < index) {
                     let again = runner
                         .step(&mut tx, &plan.steps[j])
                         .await
@@ -107,11 +104,20 @@ where
                     outcome.steps[j].rows += again.rows;
                     deleted += again.rows;
                 }
+                total += deleted;
                 if deleted == 0 {
                     break;
                 }
             }
+            outcome.steps.push(StepOutcome::count(total));
+            (options.progress)(index + 1, plan.steps.len());
+            continue;
         }
+        let result = runner
+            .step(&mut tx, step)
+            .await
+            .map_err(|e| step_error(index, e))?;
+        outcome.steps.push(result);
         (options.progress)(index + 1, plan.steps.len());
     }
     if options.dry_run {
@@ -182,6 +188,27 @@ where
 
     /// The SQL condition for a filter on `table`.
     pub(crate) fn condition(&self, table: &str, filter: &Filter) -> Condition {
+        let condition = self.filter_condition(table, filter);
+        match self.own_rows(table) {
+            Some(own) => Condition::all().add(own).add(condition),
+            None => condition,
+        }
+    }
+
+    /// For a PostgreSQL table with inheritance children of their own: only the table's own
+    /// rows (`tableoid`), since the children's rows show in its scans and have their own steps.
+    fn own_rows(&self, table: &str) -> Option<Expr> {
+        let t = self.schema.table(table)?;
+        if t.children.is_empty() || !is_postgres::<DB>() {
+            return None;
+        }
+        // The name as SQL text would write it, so `regclass` finds the table the statement
+        // names (the same search path), whatever its case.
+        let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+        Some(col(table, "tableoid").eq(Expr::val(quoted).cast_as(Alias::new("regclass"))))
+    }
+
+    fn filter_condition(&self, table: &str, filter: &Filter) -> Condition {
         if let Some(seed) = self.seed(table, filter) {
             let mut keys = Query::select();
             keys.from(Alias::new(seed.temp_table.as_str()));
@@ -213,7 +240,32 @@ where
                     select.expr(col(parent, c));
                 }
                 select.cond_where(self.condition(parent, parent_filter));
+                if parent == table {
+                    // A row mentioning another of its own table (a reply by someone else).
+                    select = self.copy_of_own_table(select, parent_columns);
+                }
                 Condition::all().add(tuple(table, columns).in_subquery(select))
+            }
+            Filter::IsNull { column } => Condition::all().add(col(table, column).is_null()),
+            Filter::Not { filter } => {
+                // `NOT (condition)` is unknown, so false, where the condition is unknown (a
+                // NULL key): compare keys with the rows the condition selects instead.
+                let key = self
+                    .schema
+                    .table(table)
+                    .map(|t| t.primary_key.clone())
+                    .unwrap_or_default();
+                if key.is_empty() {
+                    return self.condition(table, filter).not();
+                }
+                let mut select = Query::select();
+                select.from(Alias::new(table));
+                for k in &key {
+                    select.expr(col(table, k));
+                }
+                select.cond_where(self.condition(table, filter));
+                let select = self.copy_of_own_table(select, &key);
+                Condition::all().add(tuple(table, &key).not_in_subquery(select))
             }
             Filter::Any { filters } if filters.is_empty() => {
                 Condition::all().add(Expr::cust("1 = 0"))
@@ -221,12 +273,12 @@ where
             Filter::All { filters } if filters.is_empty() => {
                 Condition::all().add(Expr::cust("1 = 1"))
             }
-            Filter::Any { filters } => filters
-                .iter()
-                .fold(Condition::any(), |c, f| c.add(self.condition(table, f))),
-            Filter::All { filters } => filters
-                .iter()
-                .fold(Condition::all(), |c, f| c.add(self.condition(table, f))),
+            Filter::Any { filters } => filters.iter().fold(Condition::any(), |c, f| {
+                c.add(self.filter_condition(table, f))
+            }),
+            Filter::All { filters } => filters.iter().fold(Condition::all(), |c, f| {
+                c.add(self.filter_condition(table, f))
+            }),
             Filter::Before { column, cutoff } => {
                 Condition::all().add(col(table, column).lt(DB::timestamp(cutoff)))
             }
@@ -365,6 +417,10 @@ where
                                 col(&m.table, c).equals((Alias::new(name.as_str()), slot(p, j))),
                             );
                         }
+                        // Only rows with no owner of their own belong through the link.
+                        for c in &l.when_null {
+                            pairs = pairs.add(col(&m.table, c).is_null());
+                        }
                         refers = refers.add(pairs);
                     }
                     on = on.add(refers);
@@ -410,6 +466,21 @@ where
         Condition::all().add(
             tuple(table, key).binary(BinOper::In, Expr::SubQuery(None, Box::new(query.into()))),
         )
+    }
+
+    /// A subquery over the very table a statement changes: MySQL refuses an UPDATE or DELETE
+    /// that reads its own table, so there it reads a derived table, which is a copy.
+    fn copy_of_own_table(&self, select: SelectStatement, columns: &[String]) -> SelectStatement {
+        if !DB::SELF_REFERENCE_NEEDS_DERIVED_TABLE {
+            return select;
+        }
+        let alias = "pledge_own";
+        let mut outer = Query::select();
+        outer.from_subquery(select, Alias::new(alias));
+        for c in columns {
+            outer.expr(col(alias, c));
+        }
+        outer
     }
 
     /// The row still holds a value the assignment would change.
@@ -543,6 +614,22 @@ where
         let filter = self.condition(table, &step.filter);
         match &step.action {
             Action::Read { columns } => self.read(conn, table, columns, filter).await,
+            Action::ReadMentions {
+                columns,
+                via,
+                mentioned,
+            } => {
+                let mut outcome = self.read(conn, table, columns, filter).await?;
+                if let Some(data) = &mut outcome.data {
+                    data.mention = Some(MentionRows {
+                        via: via.clone(),
+                        mentioned: mentioned.clone(),
+                    });
+                }
+                Ok(outcome)
+            }
+            // Run by `execute`, which holds the steps it repeats.
+            Action::Repeat { .. } => Ok(StepOutcome::count(0)),
             Action::Keep => Ok(StepOutcome::count(self.count(conn, table, filter).await?)),
             Action::Delete { guards } => {
                 let condition = guards.iter().fold(Condition::all().add(filter), |c, g| {
@@ -553,7 +640,9 @@ where
                 let (sql, values) = delete.build_sqlx(DB::builder());
                 Ok(StepOutcome::count(self.run(conn, sql, values).await?))
             }
-            Action::Mask { assignments } => self.mask(conn, table, assignments, filter).await,
+            Action::Mask { assignments } | Action::Sever { assignments } => {
+                self.mask(conn, table, assignments, filter).await
+            }
             Action::Set { column, value } => {
                 let schema = self.column(table, column);
                 let mut update = Query::update();
@@ -652,6 +741,7 @@ where
                 table: table.to_string(),
                 columns: names,
                 rows: data,
+                mention: None,
             }),
             keys: Vec::new(),
         })
@@ -865,61 +955,6 @@ fn and(a: Condition, b: impl sea_query::IntoCondition) -> Condition {
     Condition::all().add(a).add(b)
 }
 
-/// The delete steps of tables whose rows refer to each other (a table that refers to itself,
-/// or tables in a cycle of references, as the steps' guards tell), keyed by the last of them:
-/// each frees rows of the others only as they go.
-fn delete_cycles(plan: &Plan) -> HashMap<usize, Vec<usize>> {
-    let deletes: Vec<(usize, &str, Vec<&str>)> = plan
-        .steps
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| match &s.action {
-            Action::Delete { guards } => {
-                let referrers = guards
-                    .iter()
-                    .filter_map(|g| match g {
-                        Filter::Unreferenced { table, .. } => Some(table.as_str()),
-                        _ => None,
-                    })
-                    .collect();
-                Some((i, s.table.as_str(), referrers))
-            }
-            _ => None,
-        })
-        .collect();
-    // For each, the tables with deletions whose rows refer to its rows, at any remove.
-    let referring: Vec<HashSet<&str>> = deletes
-        .iter()
-        .map(|&(_, table, _)| {
-            let mut seen: HashSet<&str> = HashSet::new();
-            let mut stack = vec![table];
-            while let Some(t) = stack.pop() {
-                for (_, deleted, referrers) in &deletes {
-                    if *deleted == t {
-                        stack.extend(referrers.iter().filter(|r| seen.insert(r)));
-                    }
-                }
-            }
-            seen
-        })
-        .collect();
-    let mut cycles = HashMap::new();
-    for (a, (_, table, _)) in deletes.iter().enumerate() {
-        let members: Vec<usize> = deletes
-            .iter()
-            .enumerate()
-            .filter(|(b, (_, other, _))| {
-                referring[a].contains(other) && referring[*b].contains(table)
-            })
-            .map(|(_, (j, _, _))| *j)
-            .collect();
-        if let Some(&last) = members.iter().max() {
-            cycles.insert(last, members);
-        }
-    }
-    cycles
-}
-
 /// How many cycles nest in a filter, itself included: the name of each recursive table.
 fn cycle_depth(filter: &Filter) -> usize {
     match filter {
@@ -938,6 +973,7 @@ fn cycle_depth(filter: &Filter) -> usize {
         Filter::Any { filters } | Filter::All { filters } => {
             filters.iter().map(cycle_depth).max().unwrap_or(0)
         }
+        Filter::Not { filter } => cycle_depth(filter),
         _ => 0,
     }
 }

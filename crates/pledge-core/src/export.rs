@@ -1,6 +1,9 @@
 //! The copy of a person's data given on an access or portability request: the data as JSON
 //! (nested by dataset and table) and as one CSV per table, a readable HTML report, and a
 //! manifest with the meta-information of GDPR Art. 15(1)-(2) and the size of every file.
+//! Records of others that only mention the person (an order an employee took) have a section
+//! of their own: `records that mention you` in each dataset of `data.json`, one CSV each
+//! under `<dataset>/mentions/`, and their own part of the report.
 //! Pure: the shell packs the files into a zip and writes it.
 
 use crate::html::escape;
@@ -37,15 +40,28 @@ pub fn render(
     let mut nested = Map::new();
     for d in data {
         let mut tables = Map::new();
+        let mut mentions = Vec::new();
         for t in d.tables {
-            tables.insert(
-                t.table.clone(),
-                Json::Array(t.rows.iter().map(|r| row_object(t, r)).collect()),
-            );
+            if let Some(m) = &t.mention {
+                mentions.push(json!({
+                    "table": t.table,
+                    "role": m.via.join(", "),
+                    "refers_to": m.mentioned,
+                    "rows": t.rows.iter().map(|r| row_object(t, r)).collect::<Vec<_>>(),
+                }));
+            } else {
+                tables.insert(
+                    t.table.clone(),
+                    Json::Array(t.rows.iter().map(|r| row_object(t, r)).collect()),
+                );
+            }
             files.push(ExportFile {
-                path: format!("{}/{}.csv", d.dataset, t.table),
+                path: csv_path(d.dataset, t),
                 bytes: csv(t).into_bytes(),
             });
+        }
+        if !mentions.is_empty() {
+            tables.insert(MENTIONS_KEY.to_string(), Json::Array(mentions));
         }
         nested.insert(d.dataset.to_string(), Json::Object(tables));
     }
@@ -69,7 +85,7 @@ pub fn render(
                 .flat_map(|d| {
                     d.tables
                         .iter()
-                        .map(move |t| (format!("{}/{}.csv", d.dataset, t.table), t.rows.len()))
+                        .map(move |t| (csv_path(d.dataset, t), t.rows.len()))
                 })
                 .find(|(p, _)| *p == f.path)
                 .map(|(_, n)| n);
@@ -81,7 +97,8 @@ pub fn render(
         "generated_at": generated_at.to_string(),
         "controller": decl.doc().controller.as_ref().map(|c| c.name.value.clone()),
         "identities": identities.iter().map(|(k, v)| json!({ "kind": k, "value": v })).collect::<Vec<_>>(),
-        "rows": data.iter().flat_map(|d| d.tables.iter()).map(|t| t.rows.len()).sum::<usize>(),
+        "rows": data.iter().flat_map(|d| d.tables.iter()).filter(|t| t.mention.is_none()).map(|t| t.rows.len()).sum::<usize>(),
+        "mention_rows": data.iter().flat_map(|d| d.tables.iter()).filter(|t| t.mention.is_some()).map(|t| t.rows.len()).sum::<usize>(),
         "files": listed,
         "information": meta,
     });
@@ -90,6 +107,19 @@ pub fn render(
         bytes: pretty(&manifest),
     });
     files
+}
+
+/// The key of the records that mention the person, in each dataset of `data.json` (not a
+/// name a table can have without quoting).
+pub const MENTIONS_KEY: &str = "records that mention you";
+
+/// The path of a table's CSV file: `<dataset>/<table>.csv`, or for records that mention the
+/// person `<dataset>/mentions/<table>.<columns>.csv`.
+fn csv_path(dataset: &str, t: &TableRows) -> String {
+    match &t.mention {
+        Some(m) => format!("{dataset}/mentions/{}.{}.csv", t.table, m.via.join("-")),
+        None => format!("{dataset}/{}.csv", t.table),
+    }
 }
 
 fn pretty(v: &Json) -> Vec<u8> {
@@ -320,27 +350,57 @@ fn html(
         let _ = writeln!(out, "<p>You may complain to {}.</p>", escape(a));
     }
     out.push_str("<h2>Your data</h2>\n");
+    let table_html = |out: &mut String, t: &TableRows, title: String| {
+        let _ = write!(
+            out,
+            "<h3>{} <small>({} row{})</small></h3>\n<table><thead><tr>",
+            title,
+            t.rows.len(),
+            if t.rows.len() == 1 { "" } else { "s" }
+        );
+        for c in &t.columns {
+            let _ = write!(out, "<th scope=\"col\">{}</th>", escape(c));
+        }
+        out.push_str("</tr></thead><tbody>\n");
+        for row in &t.rows {
+            out.push_str("<tr>");
+            for v in row {
+                let _ = write!(out, "<td>{}</td>", escape(&v.to_string()));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</tbody></table>\n");
+    };
     for d in data {
-        for t in d.tables {
-            let _ = write!(
-                out,
-                "<h3>{} <small>({} row{})</small></h3>\n<table><thead><tr>",
-                escape(&t.table),
-                t.rows.len(),
-                if t.rows.len() == 1 { "" } else { "s" }
+        for t in d.tables.iter().filter(|t| t.mention.is_none()) {
+            table_html(&mut out, t, escape(&t.table));
+        }
+    }
+    let mentions: Vec<&TableRows> = data
+        .iter()
+        .flat_map(|d| d.tables.iter())
+        .filter(|t| t.mention.is_some())
+        .collect();
+    if !mentions.is_empty() {
+        out.push_str(
+            "<h2>Records that mention you</h2>\n<p>These records are not yours: they belong to other people or are our own, and refer to you in the role their column names. \
+             Only their key, that reference and their dates are shown.</p>\n",
+        );
+        for t in mentions {
+            let role = t
+                .mention
+                .as_ref()
+                .map(|m| m.via.join(", "))
+                .unwrap_or_default();
+            table_html(
+                &mut out,
+                t,
+                format!(
+                    "{} <small>as <code>{}</code></small>",
+                    escape(&t.table),
+                    escape(&role)
+                ),
             );
-            for c in &t.columns {
-                let _ = write!(out, "<th scope=\"col\">{}</th>", escape(c));
-            }
-            out.push_str("</tr></thead><tbody>\n");
-            for row in &t.rows {
-                out.push_str("<tr>");
-                for v in row {
-                    let _ = write!(out, "<td>{}</td>", escape(&v.to_string()));
-                }
-                out.push_str("</tr>\n");
-            }
-            out.push_str("</tbody></table>\n");
         }
     }
     out.push_str("</body></html>\n");
@@ -354,6 +414,7 @@ mod tests {
     #[test]
     fn csv_quotes_what_needs_quoting() {
         let t = TableRows {
+            mention: None,
             table: "t".into(),
             columns: vec!["a".into(), "b".into()],
             rows: vec![

@@ -182,6 +182,20 @@ impl Declaration {
                         refs.one(p, &self.purposes, "purpose", "purposes");
                     }
                 }
+                if let Some(owner) = &t.owner
+                    && let Some((column, _)) = t.mentions.get_key_value(&owner.value)
+                {
+                    refs.errors.push(
+                        Diagnostic::invalid(
+                            Some(column.span.or(owner.span)),
+                            format!(
+                                "`{}.{}` is the table's `owner`: the reference that makes the rows the owner's cannot also be a mention",
+                                t.name.value, owner.value
+                            ),
+                        )
+                        .with_help("remove it from `mentions`, or name another column as `owner`"),
+                    );
+                }
             }
         }
     }

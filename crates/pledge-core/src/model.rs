@@ -1027,6 +1027,45 @@ pub struct Table {
     /// Legal holds: rows kept for a law even after erasure is asked (Art. 17(3)).
     #[serde(default)]
     pub holds: Vec<Hold>,
+    /// Whose rows these are: the column (the first column of a foreign key or declared
+    /// relation) through which a row belongs to the owner of the row it refers to, e.g.
+    /// `owner = "customer_id"` on orders that also name the employee who took them; or
+    /// `"none"` for the company's own records, which only mention people. Needed where a
+    /// table could belong to more than one subject; inferred where there is one way.
+    #[serde(default)]
+    pub owner: Option<Spanned<String>>,
+    /// References to other people's rows (or to rows another person owns), column → how an
+    /// erasure of the person mentioned severs the reference: `keep` it (the default), set it
+    /// to `null`, or replace it with a keyed `hmac` (a declared relation only), with a reason.
+    #[serde(default)]
+    pub mentions: IndexMap<Spanned<String>, Mention>,
+}
+
+/// The `owner` value of a table whose rows belong to no one.
+pub const OWNER_NONE: &str = "none";
+
+/// How an erasure severs a row's reference to the person erased, when the row is someone
+/// else's (or the company's own record).
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mention {
+    /// `keep` (the default), `null` or `hmac`.
+    #[serde(default)]
+    pub erase: Option<Spanned<MentionErasure>>,
+    /// Why, in plain words: it goes into the report of every erasure this applies to.
+    #[serde(default)]
+    pub reason: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MentionErasure {
+    /// The reference stays; the person's row it points to is then masked, not deleted.
+    Keep,
+    /// The reference is set to NULL (the column must allow it), so the person's row can go.
+    Null,
+    /// The reference is replaced by a keyed pseudonym (text columns of a declared relation).
+    Hmac,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema, PartialEq, Deserialize)]

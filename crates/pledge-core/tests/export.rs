@@ -14,6 +14,7 @@ fn rows(table: &str, n: usize) -> TableRows {
         rows: (0..n)
             .map(|i| vec![Value::Text(format!("p{i}@example.com"))])
             .collect(),
+        mention: None,
     }
 }
 

@@ -31,6 +31,7 @@ fn chinook() -> SchemaGraph {
             columns,
             primary_key: vec![pk.into()],
             foreign_keys: fks,
+            ..Default::default()
         };
     SchemaGraph {
         tables: vec![
@@ -131,8 +132,24 @@ fn access_reaches_invoices_and_their_lines_but_not_the_support_rep() {
         vec![],
     ))
     .unwrap();
-    let tables: Vec<&str> = plan.steps.iter().map(|s| s.table.as_str()).collect();
-    assert_eq!(tables, ["customer", "employee", "invoice", "invoice_line"]);
+    let tables: Vec<(&str, &str)> = plan
+        .steps
+        .iter()
+        .map(|s| (s.table.as_str(), s.action.name()))
+        .collect();
+    // The customers the employee serves and the employees who report to them only mention
+    // the person: they come out as such, not as the person's rows.
+    assert_eq!(
+        tables,
+        [
+            ("customer", "read"),
+            ("employee", "read"),
+            ("invoice", "read"),
+            ("invoice_line", "read"),
+            ("employee", "read-mentions"),
+            ("customer", "read-mentions")
+        ]
+    );
     insta::assert_json_snapshot!("access", plan);
 }
 
@@ -170,9 +187,36 @@ fn erasure_deletes_children_first_and_keeps_held_invoices_pseudonymised() {
 #[test]
 fn erasing_an_employee_does_not_claim_the_customers_they_serve() {
     let plan = plan_for(&request(RequestKind::Erasure, "employee_id", "1", vec![])).unwrap();
-    assert!(plan.steps.iter().all(|s| s.table == "employee"));
-    let Action::Delete { guards } = &plan.steps[0].action else {
-        panic!("first step deletes")
+    // The customers they serve (and the employees who report to them) only mention them:
+    // kept as they are, and said so.
+    let others: Vec<(&str, &str)> = plan
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.action, Action::Delete { .. } | Action::Mask { .. }))
+        .map(|s| (s.table.as_str(), s.action.name()))
+        .collect();
+    assert_eq!(
+        others,
+        [
+            ("employee", "keep"),
+            ("customer", "keep"),
+            // The employee table refers to itself: its deletion runs again as rows free others.
+            ("employee", "repeat")
+        ]
+    );
+    assert!(
+        plan.steps
+            .iter()
+            .filter(|s| s.table != "employee")
+            .all(|s| matches!(s.action, Action::Keep))
+    );
+    let delete = plan
+        .steps
+        .iter()
+        .find(|s| matches!(s.action, Action::Delete { .. }))
+        .expect("a delete");
+    let Action::Delete { guards } = &delete.action else {
+        panic!("a delete")
     };
     // The employee row is deleted only if no customer and no other employee refers to it.
     let guarded: Vec<&str> = guards
@@ -199,11 +243,14 @@ fn rectification_reaches_copies_before_the_original() {
         vec![change],
     ))
     .unwrap();
-    assert!(matches!(plan.steps[0].action, Action::SetCopies { .. }));
+    // Invoices kept for bookkeeping keep the address they were issued with.
+    assert!(matches!(plan.steps[0].action, Action::Keep));
     assert_eq!(plan.steps[0].table, "invoice");
-    assert!(matches!(plan.steps[1].action, Action::Set { .. }));
+    assert!(matches!(plan.steps[1].action, Action::SetCopies { .. }));
+    assert_eq!(plan.steps[1].table, "invoice");
+    assert!(matches!(plan.steps[2].action, Action::Set { .. }));
     // The identity value was typed after its column: customer_id is an integer.
-    let Filter::Identity { columns } = &plan.steps[1].filter else {
+    let Filter::Identity { columns } = &plan.steps[2].filter else {
         panic!()
     };
     assert_eq!(columns[0].1, vec![Value::Int(7)]);
@@ -287,5 +334,65 @@ fn bad_requests_are_named() {
     assert_eq!(
         err.to_string(),
         "table `invoice` of dataset `chinook` is declared but not in the database"
+    );
+}
+
+#[test]
+fn a_declared_partition_names_the_table_to_declare() {
+    let mut schema = chinook();
+    let invoice = schema
+        .tables
+        .iter_mut()
+        .find(|t| t.name == "invoice")
+        .unwrap();
+    invoice.name = "invoice_2024".into();
+    let mut parent = invoice.clone();
+    parent.name = "invoice".into();
+    parent.partitions = vec!["invoice_2024".into(), "invoice_2025".into()];
+    schema.tables.retain(|t| t.name != "invoice_2024");
+    schema.tables.push(parent);
+    let text =
+        include_str!("plans/chinook.toml").replace("name = \"invoice\"", "name = \"invoice_2025\"");
+    let decl = load(&SourceMap::single("chinook.toml", text)).unwrap();
+    let err = plan(
+        &decl,
+        &decl.doc().datasets[0],
+        &schema,
+        &request(RequestKind::Access, "email", "a@b.c", vec![]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        PlanError::PartOfTable {
+            dataset: "chinook".into(),
+            table: "invoice_2025".into(),
+            parent: "invoice".into(),
+        }
+    );
+}
+
+#[test]
+fn a_parent_with_children_of_their_own_needs_them_declared() {
+    let mut schema = chinook();
+    let mut child = schema.table("customer").unwrap().clone();
+    child.name = "vip_customer".into();
+    schema.tables.push(child);
+    for t in &mut schema.tables {
+        if t.name == "customer" {
+            t.children = vec!["vip_customer".into()];
+        }
+    }
+    let text = include_str!("plans/chinook.toml");
+    let decl = load(&SourceMap::single("chinook.toml", text)).unwrap();
+    let err = plan(
+        &decl,
+        &decl.doc().datasets[0],
+        &schema,
+        &request(RequestKind::Access, "email", "a@b.c", vec![]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "table `customer` of dataset `chinook` has inheritance children with columns of their own (`vip_customer`), which are tables of their own: declare them too, since statements on `customer` reach only its own rows"
     );
 }

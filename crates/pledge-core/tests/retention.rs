@@ -33,6 +33,7 @@ fn app() -> SchemaGraph {
         columns,
         primary_key: vec!["id".into()],
         foreign_keys: fks,
+        ..Default::default()
     };
     SchemaGraph {
         tables: vec![

@@ -207,6 +207,63 @@ pub async fn postgres_database(server_url: &str, prefix: &str) -> String {
     format!("{base}/{name}{query}")
 }
 
+/// Loads PostgreSQL dumps in plain format (SQL statements and `COPY ... FROM stdin;` blocks
+/// ended by `\.`, as `pg_dump` writes them) into the database at `url`, one after the
+/// other, in one transaction on a connection of its own (a dump may change its session's
+/// settings). Panics with the failing part on any error: it is for fixtures.
+pub async fn load_postgres_dump(url: &str, dumps: &[&str]) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to load a dump: {e}"));
+    async fn run(conn: &mut sqlx::PgConnection, sql: &str) {
+        if sql.trim().is_empty() {
+            return;
+        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut *conn)
+            .await
+            .unwrap_or_else(|e| {
+                let head: String = sql.trim().chars().take(300).collect();
+                panic!("loading a dump failed: {e}\nin: {head}")
+            });
+    }
+    run(&mut conn, "BEGIN").await;
+    for dump in dumps {
+        let mut sql = String::new();
+        let mut lines = dump.split_inclusive('\n');
+        while let Some(line) = lines.next() {
+            let trimmed = line.trim_end();
+            if !(trimmed.starts_with("COPY ") && trimmed.ends_with("FROM stdin;")) {
+                sql.push_str(line);
+                continue;
+            }
+            run(&mut conn, &sql).await;
+            sql.clear();
+            let mut data = String::new();
+            for row in lines.by_ref() {
+                if row.trim_end() == "\\." {
+                    break;
+                }
+                data.push_str(row);
+            }
+            let mut copy = conn
+                .copy_in_raw(trimmed)
+                .await
+                .unwrap_or_else(|e| panic!("{trimmed} failed: {e}"));
+            copy.send(data.as_bytes())
+                .await
+                .unwrap_or_else(|e| panic!("{trimmed} failed: {e}"));
+            copy.finish()
+                .await
+                .unwrap_or_else(|e| panic!("{trimmed} failed: {e}"));
+        }
+        run(&mut conn, &sql).await;
+    }
+    run(&mut conn, "COMMIT").await;
+    let _ = conn.close().await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@
 //! is then masked, children first, so that the seeds' identifying columns change last.
 //! Nothing here touches a database: connectors render and run the plan.
 
+pub mod ownership;
 mod person;
 pub mod retention;
 mod schema;
@@ -23,11 +24,12 @@ mod value;
 pub use person::{Person, Probe, TableProbes, person, request_person};
 pub use schema::{ColumnSchema, ForeignKey, SchemaGraph, TableSchema, ValueKind};
 pub use time::CivilTime;
-pub use value::{TableRows, Value};
+pub use value::{MentionRows, TableRows, Value};
 
 use crate::load::Declaration;
-use crate::model::{Basis, ColumnErasure, Dataset, Role, Table, TableErasure};
+use crate::model::{Basis, ColumnErasure, Dataset, MentionErasure, Role, Table, TableErasure};
 use crate::types::{CategoryId, DatasetId, IdentityKind};
+use ownership::{Mention, Ownership, TableOwnership};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use thiserror::Error;
@@ -94,6 +96,15 @@ pub enum Filter {
     All {
         filters: Vec<Filter>,
     },
+    /// The rows the inner filter does not select (the person's own rows left out of a step
+    /// about the rows that mention them).
+    Not {
+        filter: Box<Filter>,
+    },
+    /// `column IS NULL`: a row with no owner of its own, which belongs through its cycle.
+    IsNull {
+        column: String,
+    },
     /// `column < cutoff`: the hold that runs from `column` has ended. NULL is still held.
     Before {
         column: String,
@@ -151,6 +162,10 @@ pub struct CycleLink {
     pub columns: Vec<String>,
     pub parent: String,
     pub parent_columns: Vec<String>,
+    /// The link holds only for rows whose own owning columns are NULL: a row that names an
+    /// owner of its own is that owner's, whatever it refers to in the cycle.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when_null: Vec<String>,
 }
 
 impl Filter {
@@ -225,10 +240,27 @@ pub enum Action {
     Restrict { column: Option<String> },
     /// Leave the rows as they are (said for the record).
     Keep,
+    /// Sever the reference of another's row to the person's (set it to NULL or a keyed
+    /// pseudonym), so the person's row can go while the other's row stays.
+    Sever { assignments: Vec<Assignment> },
+    /// Read rows that only mention the person: their key, the mentioning columns and their
+    /// dates, never the personal columns of whoever owns them.
+    ReadMentions {
+        columns: Vec<String>,
+        /// The mentioning columns (the person's role in the row, by the column's name).
+        via: Vec<String>,
+        /// The table of the person's rows they refer to.
+        mentioned: String,
+    },
+    /// Run the deletions of these steps (indices into the plan's steps) again until none of
+    /// them deletes a row: the rows of tables that refer to each other (or a table to
+    /// itself) free one another only as they go.
+    Repeat { steps: Vec<usize> },
 }
 
 impl Action {
-    /// A short name for reports: `read`, `delete`, `mask`, `set`, `set-copy`, `restrict`, `keep`.
+    /// A short name for reports: `read`, `delete`, `mask`, `set`, `set-copy`, `restrict`,
+    /// `keep`, `sever`, `read-mentions`, `repeat`.
     pub fn name(&self) -> &'static str {
         match self {
             Action::Read { .. } => "read",
@@ -238,6 +270,9 @@ impl Action {
             Action::SetCopies { .. } => "set-copy",
             Action::Restrict { .. } => "restrict",
             Action::Keep => "keep",
+            Action::Sever { .. } => "sever",
+            Action::ReadMentions { .. } => "read-mentions",
+            Action::Repeat { .. } => "repeat",
         }
     }
 }
@@ -264,7 +299,9 @@ impl Plan {
     /// Whether running the plan writes keyed pseudonyms, and so needs the controller's key.
     pub fn uses_hmac(&self) -> bool {
         self.steps.iter().any(|s| match &s.action {
-            Action::Mask { assignments } => assignments.iter().any(|a| a.mask == Mask::Hmac),
+            Action::Mask { assignments } | Action::Sever { assignments } => {
+                assignments.iter().any(|a| a.mask == Mask::Hmac)
+            }
             _ => false,
         })
     }
@@ -274,6 +311,22 @@ impl Plan {
 pub enum PlanError {
     #[error("table `{table}` of dataset `{dataset}` is declared but not in the database")]
     TableMissing { dataset: String, table: String },
+    #[error(
+        "table `{table}` of dataset `{dataset}` is part of `{parent}` (a partition, or an inheritance child without columns of its own), not a table of its own: declare `{parent}` instead; statements on `{parent}` reach its rows"
+    )]
+    PartOfTable {
+        dataset: String,
+        table: String,
+        parent: String,
+    },
+    #[error(
+        "table `{table}` of dataset `{dataset}` has inheritance children with columns of their own ({children}), which are tables of their own: declare them too, since statements on `{table}` reach only its own rows"
+    )]
+    UndeclaredChildren {
+        dataset: String,
+        table: String,
+        children: String,
+    },
     #[error("column `{table}.{column}` of dataset `{dataset}` is declared but not in the database")]
     ColumnMissing {
         dataset: String,
@@ -314,6 +367,22 @@ pub enum PlanError {
     NoChanges,
     #[error("table `{table}` of dataset `{dataset}` declares no retention")]
     NoRetention { dataset: String, table: String },
+    #[error(
+        "the rows of `{table}` (dataset `{dataset}`) could belong to more than one person: {choices}; declare whose they are with `owner = \"COLUMN\"` on the table (or `owner = \"none\"` for the company's own records), and the other references become mentions"
+    )]
+    AmbiguousOwner {
+        dataset: String,
+        table: String,
+        /// The candidate references, `column → table (subject table)`.
+        choices: String,
+    },
+    #[error("`{setting}` of `{table}` (dataset `{dataset}`) cannot take effect: {problem}")]
+    MentionCannotSever {
+        dataset: String,
+        table: String,
+        setting: String,
+        problem: String,
+    },
 }
 
 /// The edges of the dataset's graph: the database's foreign keys plus declared relations.
@@ -347,13 +416,35 @@ pub fn validate(dataset: &Dataset, schema: &SchemaGraph) -> Result<(), PlanError
         table: table.to_string(),
         column: column.to_string(),
     };
+    let missing_table = |table: &str| match schema.partition_parent(table) {
+        Some(parent) => PlanError::PartOfTable {
+            dataset: dataset.id.to_string(),
+            table: table.to_string(),
+            parent: parent.name.clone(),
+        },
+        None => PlanError::TableMissing {
+            dataset: dataset.id.to_string(),
+            table: table.to_string(),
+        },
+    };
     for t in &dataset.tables {
         let Some(ts) = schema.table(&t.name) else {
-            return Err(PlanError::TableMissing {
+            return Err(missing_table(&t.name));
+        };
+        let undeclared: Vec<String> = ts
+            .children
+            .iter()
+            .filter(|c| schema.table(c).is_some())
+            .filter(|c| !dataset.tables.iter().any(|d| d.name.as_str() == c.as_str()))
+            .map(|c| format!("`{c}`"))
+            .collect();
+        if !undeclared.is_empty() {
+            return Err(PlanError::UndeclaredChildren {
                 dataset: dataset.id.to_string(),
                 table: t.name.value.clone(),
+                children: undeclared.join(", "),
             });
-        };
+        }
         let named = t
             .identity
             .values()
@@ -386,10 +477,7 @@ pub fn validate(dataset: &Dataset, schema: &SchemaGraph) -> Result<(), PlanError
         for side in [&r.from, &r.to] {
             let ts = schema
                 .table(&side.table)
-                .ok_or_else(|| PlanError::TableMissing {
-                    dataset: dataset.id.to_string(),
-                    table: side.table.clone(),
-                })?;
+                .ok_or_else(|| missing_table(&side.table))?;
             if ts.column(&side.column).is_none() {
                 return Err(missing_column(&side.table, &side.column));
             }
@@ -425,7 +513,7 @@ pub fn plan(
     match request.kind {
         RequestKind::Access => planner.access(&mut plan),
         RequestKind::Portability => planner.portability(&mut plan),
-        RequestKind::Erasure => planner.erasure(&mut plan),
+        RequestKind::Erasure => planner.erasure(&mut plan)?,
         RequestKind::Rectification => planner.rectification(&mut plan)?,
         RequestKind::Restriction => planner.restriction(&mut plan),
     }
@@ -440,12 +528,16 @@ struct Reached {
     /// Edges to the reached tables it refers to, outside its cycle: (own columns, parent,
     /// parent columns). For a table reached upwards the "parent" is the table whose rows refer
     /// to this one.
-    parents: Vec<(Vec<String>, String, Vec<String>)>,
+    /// The last: columns that must be NULL for the edge to make the row the person's (a row
+    /// with no owner of its own belongs through its cycle).
+    parents: Vec<(Vec<String>, String, Vec<String>, Vec<String>)>,
     /// Reached upwards: a row the person's rows refer to (their address in a table of its
     /// own), which other people's rows may refer to as well.
     upward: bool,
     /// The tables of its cycle of references, itself included; empty when in none.
     cycle: Vec<String>,
+    /// Its owning references to other members of its cycle.
+    links: Vec<CycleLink>,
 }
 
 struct Planner<'a> {
@@ -454,6 +546,7 @@ struct Planner<'a> {
     schema: &'a SchemaGraph,
     request: &'a Request,
     edges: Vec<(String, ForeignKey)>,
+    ownership: Ownership,
     declared: HashMap<&'a str, &'a Table>,
     /// In discovery order: seeds first, then by depth.
     reached: Vec<Reached>,
@@ -516,30 +609,63 @@ impl<'a> Planner<'a> {
             schema,
             request,
             edges: foreign_keys(dataset, schema),
+            ownership: Ownership::infer(dataset, schema),
             declared,
             reached: Vec::new(),
             seeds,
         };
-        planner.reach();
+        planner.reach()?;
         Ok(planner)
     }
 
-    /// A table of people of its own, which the search for one person's rows does not enter.
-    fn holds_other_people(&self, table: &str) -> bool {
-        self.declared.get(table).is_some_and(|t| holds_people(t))
+    /// The owning references of a reached table that the search follows: its owning edge,
+    /// and in a cycle the edge its rows without an owner of their own belong through (with
+    /// the owning columns that must then be NULL).
+    fn owning_edges(&self, table: &str) -> Vec<(ForeignKey, Vec<String>)> {
+        let Some(TableOwnership::Owned {
+            via, through_cycle, ..
+        }) = self.ownership.of(table)
+        else {
+            return Vec::new();
+        };
+        let fk = |e: &ownership::Edge| ForeignKey {
+            columns: e.columns.clone(),
+            ref_table: e.parent.clone(),
+            ref_columns: e.parent_columns.clone(),
+        };
+        let mut out = vec![(fk(via), Vec::new())];
+        if let Some(t) = through_cycle {
+            out.push((fk(t), via.columns.clone()));
+        }
+        out
     }
 
-    /// Breadth-first from the seeds along "refers to" edges, children of reached tables. A
-    /// table's rows are then found through every reached table it refers to; tables that
-    /// refer to each other (or a table that refers to itself) form a cycle, whose rows are
-    /// found together by a recursive query.
-    fn reach(&mut self) {
+    /// Breadth-first from the seeds along owning references: the rows a person's rows own,
+    /// at any depth. A reference that does not make the row the person's (a mention) is not
+    /// followed; a table that could belong to more than one person is refused. Tables whose
+    /// rows belong to each other (a reply without an author of its own belongs to the thread)
+    /// form a cycle, whose rows are found together by a recursive query.
+    fn reach(&mut self) -> Result<(), PlanError> {
         let mut found: Vec<String> = self.seeds.keys().cloned().collect();
         let mut known: HashSet<String> = found.iter().cloned().collect();
         let mut queue: VecDeque<String> = found.iter().cloned().collect();
+        let mut ambiguous: Vec<String> = Vec::new();
         while let Some(parent) = queue.pop_front() {
-            for (child, fk) in &self.edges {
-                if fk.ref_table != parent || known.contains(child) || self.holds_other_people(child)
+            for (child, o) in &self.ownership.tables {
+                if known.contains(child) {
+                    continue;
+                }
+                if let TableOwnership::Ambiguous { choices } = o {
+                    if choices.iter().any(|c| c.edge.parent == parent) && !ambiguous.contains(child)
+                    {
+                        ambiguous.push(child.clone());
+                    }
+                    continue;
+                }
+                if !self
+                    .owning_edges(child)
+                    .iter()
+                    .any(|(fk, _)| fk.ref_table == parent)
                 {
                     continue;
                 }
@@ -548,22 +674,41 @@ impl<'a> Planner<'a> {
                 queue.push_back(child.clone());
             }
         }
-        // The edges from each reached table to the reached tables it refers to (seeds are found
-        // by identity alone).
-        let edges_of = |name: &str| -> Vec<&ForeignKey> {
+        if let Some(table) = ambiguous.first() {
+            let Some(TableOwnership::Ambiguous { choices }) = self.ownership.of(table) else {
+                unreachable!("collected as ambiguous");
+            };
+            let choices: Vec<String> = choices
+                .iter()
+                .map(|c| {
+                    let to = match &c.subject {
+                        Some(s) if *s != c.edge.parent => format!("{} (of {s})", c.edge.parent),
+                        _ => c.edge.parent.clone(),
+                    };
+                    format!("`{}` → {to}", c.edge.columns.join(", "))
+                })
+                .collect();
+            return Err(PlanError::AmbiguousOwner {
+                dataset: self.dataset.id.to_string(),
+                table: table.clone(),
+                choices: choices.join(", "),
+            });
+        }
+        // The owning edges from each reached table to the reached tables it belongs through
+        // (seeds are found by identity alone).
+        let edges_of = |name: &str| -> Vec<(ForeignKey, Vec<String>)> {
             if self.seeds.contains_key(name) {
                 return Vec::new();
             }
-            self.edges
-                .iter()
-                .filter(|(t, fk)| t == name && known.contains(&fk.ref_table))
-                .map(|(_, fk)| fk)
+            self.owning_edges(name)
+                .into_iter()
+                .filter(|(fk, _)| known.contains(&fk.ref_table))
                 .collect()
         };
-        let refers: HashMap<&str, Vec<&str>> = found
+        let refers: HashMap<&str, Vec<String>> = found
             .iter()
             .map(|name| {
-                let parents = edges_of(name).into_iter().map(|fk| fk.ref_table.as_str());
+                let parents = edges_of(name).into_iter().map(|(fk, _)| fk.ref_table);
                 (name.as_str(), parents.collect())
             })
             .collect();
@@ -572,10 +717,11 @@ impl<'a> Planner<'a> {
             .iter()
             .map(|name| {
                 let mut seen: HashSet<&str> = HashSet::new();
-                let mut stack: Vec<&str> = refers[name.as_str()].clone();
+                let mut stack: Vec<&str> =
+                    refers[name.as_str()].iter().map(String::as_str).collect();
                 while let Some(t) = stack.pop() {
                     if seen.insert(t) {
-                        stack.extend(refers[t].iter().copied());
+                        stack.extend(refers[t].iter().map(String::as_str));
                     }
                 }
                 (name.as_str(), seen)
@@ -608,8 +754,8 @@ impl<'a> Planner<'a> {
                 let own = group
                     .iter()
                     .flat_map(|m| refers[m].iter())
-                    .filter(|p| !group.contains(p))
-                    .map(|p| depth[p] + 1)
+                    .filter(|p| !group.contains(&p.as_str()))
+                    .map(|p| depth[p.as_str()] + 1)
                     .max()
                     .unwrap_or(1);
                 if own > depth[name.as_str()] {
@@ -625,16 +771,21 @@ impl<'a> Planner<'a> {
             .iter()
             .map(|name| {
                 let cycle = cycles[name.as_str()].clone();
+                let links: Vec<CycleLink> = edges_of(name)
+                    .into_iter()
+                    .filter(|(fk, _)| cycle.contains(&fk.ref_table))
+                    .map(|(fk, when_null)| CycleLink {
+                        table: name.clone(),
+                        columns: fk.columns,
+                        parent: fk.ref_table,
+                        parent_columns: fk.ref_columns,
+                        when_null,
+                    })
+                    .collect();
                 let parents = edges_of(name)
                     .into_iter()
-                    .filter(|fk| !cycle.contains(&fk.ref_table))
-                    .map(|fk| {
-                        (
-                            fk.columns.clone(),
-                            fk.ref_table.clone(),
-                            fk.ref_columns.clone(),
-                        )
-                    })
+                    .filter(|(fk, _)| !cycle.contains(&fk.ref_table))
+                    .map(|(fk, when_null)| (fk.columns, fk.ref_table, fk.ref_columns, when_null))
                     .collect();
                 Reached {
                     name: name.clone(),
@@ -642,14 +793,16 @@ impl<'a> Planner<'a> {
                     parents,
                     upward: false,
                     cycle,
+                    links,
                 }
             })
             .collect();
         self.reach_upwards();
+        Ok(())
     }
 
     /// One level upwards: declared tables with personal columns that the person's rows refer
-    /// to and that hold no people of their own (an `address` row of a customer).
+    /// to and that no subject owns (an `address` row of a customer).
     fn reach_upwards(&mut self) {
         let mut upward: Vec<Reached> = Vec::new();
         for (from, fk) in &self.edges {
@@ -660,15 +813,19 @@ impl<'a> Planner<'a> {
                 .get(target.as_str())
                 .is_some_and(|t| !t.columns.is_empty());
             let known = self.reached.iter().any(|r| &r.name == target);
-            if !from_reached
-                || !personal
-                || known
-                || target == from
-                || self.holds_other_people(target)
-            {
+            let unowned = matches!(
+                self.ownership.of(target),
+                Some(TableOwnership::Unowned { .. })
+            );
+            if !from_reached || !personal || known || target == from || !unowned {
                 continue;
             }
-            let edge = (fk.ref_columns.clone(), from.clone(), fk.columns.clone());
+            let edge = (
+                fk.ref_columns.clone(),
+                from.clone(),
+                fk.columns.clone(),
+                Vec::new(),
+            );
             match upward.iter_mut().find(|r| &r.name == target) {
                 Some(r) => r.parents.push(edge),
                 None => upward.push(Reached {
@@ -677,6 +834,7 @@ impl<'a> Planner<'a> {
                     parents: vec![edge],
                     upward: true,
                     cycle: Vec::new(),
+                    links: Vec::new(),
                 }),
             }
         }
@@ -721,12 +879,10 @@ impl<'a> Planner<'a> {
                     .filter(|k| !k.is_empty())
                     .unwrap_or_else(|| {
                         let mut key: Vec<String> = Vec::new();
-                        for (t, fk) in &self.edges {
-                            if fk.ref_table == *m && cycle.contains(t) {
-                                for c in &fk.ref_columns {
-                                    if !key.contains(c) {
-                                        key.push(c.clone());
-                                    }
+                        for l in self.cycle_links(cycle).filter(|l| l.parent == *m) {
+                            for c in &l.parent_columns {
+                                if !key.contains(c) {
+                                    key.push(c.clone());
                                 }
                             }
                         }
@@ -740,22 +896,20 @@ impl<'a> Planner<'a> {
                 }
             })
             .collect();
-        let links = self
-            .edges
-            .iter()
-            .filter(|(t, fk)| cycle.contains(t) && cycle.contains(&fk.ref_table))
-            .map(|(t, fk)| CycleLink {
-                table: t.clone(),
-                columns: fk.columns.clone(),
-                parent: fk.ref_table.clone(),
-                parent_columns: fk.ref_columns.clone(),
-            })
-            .collect();
+        let links = self.cycle_links(cycle).cloned().collect();
         Filter::Cycle {
             table: table.to_string(),
             members,
             links,
         }
+    }
+
+    /// The owning references between the members of a cycle.
+    fn cycle_links<'c>(&'c self, cycle: &'c [String]) -> impl Iterator<Item = &'c CycleLink> {
+        cycle
+            .iter()
+            .filter_map(|m| self.reached(m))
+            .flat_map(|r| r.links.iter())
     }
 
     /// Rows of a reached table that refer to the selected rows of its parents.
@@ -764,11 +918,23 @@ impl<'a> Planner<'a> {
             reached
                 .parents
                 .iter()
-                .map(|(columns, parent, parent_columns)| Filter::RefersTo {
-                    columns: columns.clone(),
-                    parent: parent.clone(),
-                    parent_columns: parent_columns.clone(),
-                    parent_filter: Box::new(parent_filter(parent)),
+                .map(|(columns, parent, parent_columns, when_null)| {
+                    let refers = Filter::RefersTo {
+                        columns: columns.clone(),
+                        parent: parent.clone(),
+                        parent_columns: parent_columns.clone(),
+                        parent_filter: Box::new(parent_filter(parent)),
+                    };
+                    if when_null.is_empty() {
+                        return refers;
+                    }
+                    let mut all = vec![refers];
+                    all.extend(
+                        when_null
+                            .iter()
+                            .map(|c| Filter::IsNull { column: c.clone() }),
+                    );
+                    Filter::All { filters: all }
                 })
                 .collect(),
         )
@@ -893,11 +1059,47 @@ impl<'a> Planner<'a> {
         let reached: HashSet<&str> = self.reached.iter().map(|r| r.name.as_str()).collect();
         for t in &self.dataset.tables {
             if !reached.contains(t.name.as_str()) && !t.columns.is_empty() {
+                let partitioned = self
+                    .schema
+                    .table(&t.name)
+                    .is_some_and(|ts| !ts.partitions.is_empty());
                 notes.push(format!(
-                    "declared table `{}` is not linked to the person's rows by any foreign key or relation, so it is not searched; declare its identity columns or a relation",
-                    t.name.value
+                    "declared table `{}` is not linked to the person's rows by any foreign key or relation, so it is not searched; declare its identity columns or a relation{}",
+                    t.name.value,
+                    if partitioned {
+                        " (it is partitioned: MariaDB and MySQL keep no foreign keys on partitioned tables)"
+                    } else {
+                        ""
+                    }
                 ));
             }
+        }
+        for r in self.reached.iter().filter(|r| !r.upward) {
+            let Some(ts) = self.schema.table(&r.name) else {
+                continue;
+            };
+            let enforced = r
+                .parents
+                .iter()
+                .any(|(columns, parent, parent_columns, _)| {
+                    ts.foreign_keys.iter().any(|fk| {
+                        fk.columns == *columns
+                            && fk.ref_table == *parent
+                            && fk.ref_columns == *parent_columns
+                    })
+                });
+            if !ts.partitions.is_empty() && !r.parents.is_empty() && !enforced {
+                notes.push(format!(
+                    "partitioned table `{}` is linked to the person's rows only by declared relations, which the database does not check (MariaDB and MySQL keep no foreign keys on partitioned tables): rows whose values match no row of the person are not found",
+                    r.name
+                ));
+            }
+        }
+        for i in &self.ownership.ineffective {
+            notes.push(format!(
+                "`{}` of table `{}` cannot take effect: {}",
+                i.setting, i.table, i.problem
+            ));
         }
         notes
     }
@@ -918,8 +1120,51 @@ impl<'a> Planner<'a> {
                 } else if r.depth == 0 {
                     format!("{} identifies the person", self.table_label(&r.name))
                 } else {
-                    format!("{} refers to the person's rows", self.table_label(&r.name))
+                    format!("{} belongs to the person's rows", self.table_label(&r.name))
                 },
+            });
+        }
+        self.mention_reads(plan);
+    }
+
+    /// Records of others that mention the person: their key, the mentioning columns and the
+    /// dates of the row, never the personal columns of whoever owns them (Art. 15(4)).
+    fn mention_reads(&self, plan: &mut Plan) {
+        for m in self.mentions_of_person() {
+            let table = m.edge.table.as_str();
+            let Some(ts) = self.schema.table(table) else {
+                continue;
+            };
+            let personal = |c: &str| {
+                self.declared
+                    .get(table)
+                    .is_some_and(|t| t.columns.contains_key(&c.to_string()))
+            };
+            let mut columns: Vec<String> = ts.primary_key.clone();
+            for c in &m.edge.columns {
+                if !columns.contains(c) {
+                    columns.push(c.clone());
+                }
+            }
+            for c in &ts.columns {
+                if c.kind == ValueKind::Temporal && !personal(&c.name) && !columns.contains(&c.name)
+                {
+                    columns.push(c.name.clone());
+                }
+            }
+            plan.steps.push(Step {
+                table: table.to_string(),
+                filter: self.mentioning(m),
+                action: Action::ReadMentions {
+                    columns,
+                    via: m.edge.columns.clone(),
+                    mentioned: m.edge.parent.clone(),
+                },
+                reason: format!(
+                    "{} mention the person as `{}`: their key, that reference and their dates are shown, nothing of whoever they belong to",
+                    self.whose(m),
+                    m.edge.columns.join(", ")
+                ),
             });
         }
     }
@@ -968,6 +1213,7 @@ impl<'a> Planner<'a> {
                 ),
             });
         }
+        self.mention_reads(plan);
     }
 
     /// The reached tables whose rows are deleted, in the order they are: rows before the rows
@@ -1055,7 +1301,7 @@ impl<'a> Planner<'a> {
     /// that remain are still found through the rows they refer to. Then, children first, what
     /// remains is masked; the tables the person was found through come last, as masking may
     /// change the very columns that found them.
-    fn erasure(&self, plan: &mut Plan) {
+    fn erasure(&self, plan: &mut Plan) -> Result<(), PlanError> {
         // Rows the person's rows refer to are found through those rows, so they are handled
         // first, while the person's rows are still there. They stay as rows (keys of others
         // may point to them); only those no one else refers to are masked.
@@ -1072,6 +1318,12 @@ impl<'a> Planner<'a> {
             let base = Filter::all(vec![self.base(table), self.only_the_persons(table)]);
             self.erasure_masks(table, base, reason, true, plan);
         }
+        // Rows of others that refer to the person's: left as they are, or their reference
+        // severed as declared, before the deletions, whose guards it frees.
+        for m in self.mentions_of_person() {
+            plan.steps.push(self.sever(m)?);
+        }
+        let mut deletes: Vec<Step> = Vec::new();
         for r in self.delete_order() {
             let table = r.name.as_str();
             let guards: Vec<Filter> = self
@@ -1090,7 +1342,7 @@ impl<'a> Planner<'a> {
             } else {
                 ""
             };
-            plan.steps.push(Step {
+            deletes.push(Step {
                 table: table.to_string(),
                 filter: self.deletable(table),
                 action: Action::Delete { guards },
@@ -1099,6 +1351,30 @@ impl<'a> Planner<'a> {
                     self.table_label(table)
                 ),
             });
+        }
+        let groups = repeat_groups(&deletes);
+        let mut at: Vec<usize> = Vec::with_capacity(deletes.len());
+        for (k, step) in deletes.into_iter().enumerate() {
+            at.push(plan.steps.len());
+            plan.steps.push(step);
+            for group in groups.iter().filter(|g| g.last() == Some(&k)) {
+                let steps: Vec<usize> = group.iter().map(|&j| at[j]).collect();
+                let tables: Vec<String> = group
+                    .iter()
+                    .map(|&j| format!("`{}`", plan.steps[at[j]].table))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                plan.steps.push(Step {
+                    table: plan.steps[at[k]].table.clone(),
+                    filter: Filter::NEVER,
+                    action: Action::Repeat { steps },
+                    reason: format!(
+                        "rows of {} refer to each other: their deletions run again until they delete nothing, as each frees others",
+                        tables.join(" and ")
+                    ),
+                });
+            }
         }
         let mut order: Vec<&Reached> = self.reached.iter().filter(|r| !r.upward).collect();
         // Children first; a stable sort keeps discovery order within a depth.
@@ -1133,6 +1409,153 @@ impl<'a> Planner<'a> {
             let remains = strategy != TableErasure::Delete || !self.deleted_whole(table);
             self.erasure_masks(table, base, reason, remains, plan);
         }
+        Ok(())
+    }
+
+    /// The mentions of the person's rows (not those of rows found upwards): references from
+    /// rows that are not the person's to rows that are.
+    fn mentions_of_person(&self) -> impl Iterator<Item = &Mention> {
+        self.ownership
+            .mentions
+            .iter()
+            .filter(|m| self.reached(&m.edge.parent).is_some_and(|r| !r.upward))
+    }
+
+    /// The rows that mention the person through `m`, the person's own rows left out.
+    fn mentioning(&self, m: &Mention) -> Filter {
+        self.referring(m, true)
+    }
+
+    /// The rows that refer to the person's rows through the edge of `m`; with `exclude_own`,
+    /// not the person's own rows.
+    fn referring(&self, m: &Mention, exclude_own: bool) -> Filter {
+        let refers = Filter::RefersTo {
+            columns: m.edge.columns.clone(),
+            parent: m.edge.parent.clone(),
+            parent_columns: m.edge.parent_columns.clone(),
+            parent_filter: Box::new(self.base(&m.edge.parent)),
+        };
+        match self.reached(&m.edge.table) {
+            Some(r) if !r.upward && exclude_own => Filter::all(vec![
+                refers,
+                Filter::Not {
+                    filter: Box::new(self.base(&m.edge.table)),
+                },
+            ]),
+            _ => refers,
+        }
+    }
+
+    /// Whose record a mentioning row is, in words.
+    fn whose(&self, m: &Mention) -> String {
+        match &m.owner {
+            Some(owner) if *owner == m.edge.table => {
+                format!(
+                    "the rows of {} (other people)",
+                    self.table_label(&m.edge.table)
+                )
+            }
+            Some(owner) => format!(
+                "the rows of {} (records of other people in `{owner}`)",
+                self.table_label(&m.edge.table)
+            ),
+            None => format!(
+                "the rows of {} (the company's own records)",
+                self.table_label(&m.edge.table)
+            ),
+        }
+    }
+
+    /// The erasure step for a mention: keep it (for the record), or sever it.
+    fn sever(&self, m: &Mention) -> Result<Step, PlanError> {
+        let table = m.edge.table.as_str();
+        let column = m.edge.columns.join(", ");
+        // The person's own rows are severed too (they are erased anyway, and a reference left
+        // from one of them would stop the deletion it points to, until the next erasure took
+        // the masked row for someone else's), except through the edge they belong through.
+        let belongs_through = matches!(
+            self.ownership.of(table),
+            Some(TableOwnership::Owned { through_cycle: Some(e), .. }) if *e == m.edge
+        );
+        let filter = if m.erase == MentionErasure::Keep || belongs_through {
+            self.mentioning(m)
+        } else {
+            self.referring(m, false)
+        };
+        let default = if m.declared {
+            ""
+        } else {
+            " (the default for a mention)"
+        };
+        if m.erase == MentionErasure::Keep {
+            return Ok(Step {
+                table: table.to_string(),
+                filter,
+                action: Action::Keep,
+                reason: format!(
+                    "{} that refer to the person through `{column}` are kept as they are{default}: {}",
+                    self.whose(m),
+                    m.reason
+                ),
+            });
+        }
+        let refuse = |problem: &str| PlanError::MentionCannotSever {
+            dataset: self.dataset.id.to_string(),
+            table: table.to_string(),
+            setting: format!(
+                "mentions.{}.erase = \"{}\"",
+                m.edge.column(),
+                crate::model::variant_name(&m.erase)
+            ),
+            problem: problem.to_string(),
+        };
+        let ts = self
+            .schema
+            .table(table)
+            .ok_or_else(|| refuse("the table is not in the database"))?;
+        let columns: Vec<&ColumnSchema> =
+            m.edge.columns.iter().filter_map(|c| ts.column(c)).collect();
+        let mask = match m.erase {
+            MentionErasure::Null if columns.iter().any(|c| !c.nullable) => {
+                return Err(refuse(
+                    "the column is NOT NULL, so the reference cannot be cleared; declare `erase = \"keep\"`",
+                ));
+            }
+            MentionErasure::Hmac
+                if !m.edge.relation || columns.iter().any(|c| !c.kind.is_text_like()) =>
+            {
+                return Err(refuse(
+                    "a keyed pseudonym fits only a text column of a declared relation (a foreign key would break); declare `erase = \"null\"` or `\"keep\"`",
+                ));
+            }
+            MentionErasure::Hmac => Mask::Hmac,
+            _ => Mask::Null,
+        };
+        Ok(Step {
+            table: table.to_string(),
+            filter,
+            action: Action::Sever {
+                assignments: m
+                    .edge
+                    .columns
+                    .iter()
+                    .map(|c| Assignment {
+                        column: c.clone(),
+                        mask: mask.clone(),
+                    })
+                    .collect(),
+            },
+            reason: format!(
+                "{} stay theirs; only their reference `{column}` to the person is {}: {}",
+                self.whose(m),
+                if mask == Mask::Null {
+                    "cleared"
+                } else {
+                    "replaced by a keyed pseudonym"
+                },
+                m.reason
+            ),
+        })
     }
 
     /// Whether the deletion of `table` takes every row of the person outside its own holds:
@@ -1177,19 +1600,30 @@ impl<'a> Planner<'a> {
                     )
                 };
                 let assignments = self.masks(table, only.as_deref());
-                if !assignments.is_empty() {
-                    let holds: Vec<String> = t
-                        .holds
-                        .iter()
-                        .map(|h| {
-                            format!(
-                                "{} under {} for {}",
-                                h.reason.value,
-                                h.law.value,
-                                h.period.to_words()
-                            )
-                        })
-                        .collect();
+                let holds: Vec<String> = t
+                    .holds
+                    .iter()
+                    .map(|h| {
+                        format!(
+                            "{} under {} for {}",
+                            h.reason.value,
+                            h.law.value,
+                            h.period.to_words()
+                        )
+                    })
+                    .collect();
+                if assignments.is_empty() {
+                    // Nothing to pseudonymise, but the person is told what is kept, and why.
+                    plan.steps.push(Step {
+                        table: table.to_string(),
+                        filter: Filter::all(vec![base.clone(), held]),
+                        action: Action::Keep,
+                        reason: format!(
+                            "kept for {} (Art. 17(3)(b)); they hold nothing to pseudonymise",
+                            holds.join(" and for ")
+                        ),
+                    });
+                } else {
                     plan.steps.push(Step {
                         table: table.to_string(),
                         filter: Filter::all(vec![base.clone(), held]),
@@ -1288,18 +1722,25 @@ impl<'a> Planner<'a> {
                     .and_then(|t| t.columns.get(&column.name))
                     .map(|c| c.category.value.clone());
                 if let Some(category) = category {
-                    copies.extend(self.copies_of(table, &column.name, &category, &value));
+                    for step in self.copies_of(table, &column.name, &category, &value) {
+                        // Held rows are said to be kept once, whichever copy they hold.
+                        if !(step.action == Action::Keep && copies.contains(&step)) {
+                            copies.push(step);
+                        }
+                    }
                 }
                 // A row the person's rows refer to (their address) is corrected only when it
                 // is theirs alone: a row others refer to as well is theirs too.
                 let upward = self.reached(table).is_some_and(|r| r.upward);
+                let base = if upward {
+                    Filter::all(vec![self.base(table), self.only_the_persons(table)])
+                } else {
+                    self.base(table)
+                };
+                let filter = self.unless_held(table, base, &mut own);
                 own.push(Step {
                     table: table.to_string(),
-                    filter: if upward {
-                        Filter::all(vec![self.base(table), self.only_the_persons(table)])
-                    } else {
-                        self.base(table)
-                    },
+                    filter,
                     action: Action::Set {
                         column: column.name.clone(),
                         value,
@@ -1334,22 +1775,28 @@ impl<'a> Planner<'a> {
         category: &CategoryId,
         value: &Value,
     ) -> Vec<Step> {
-        self.reached
+        let mut steps = Vec::new();
+        for (r, t) in self
+            .reached
             .iter()
             .filter(|r| r.name != table)
             .filter_map(|r| Some((r, self.declared.get(r.name.as_str())?)))
-            .flat_map(|(r, t)| {
-                t.columns
-                    .iter()
-                    .filter(|(_, c)| &c.category.value == category)
-                    .map(move |(name, _)| Step {
+        {
+            for (name, _) in t
+                .columns
+                .iter()
+                .filter(|(_, c)| &c.category.value == category)
+            {
+                // A row shared with others is theirs too: it is not rewritten.
+                let filter = if r.upward {
+                    Filter::all(vec![self.base(&r.name), self.only_the_persons(&r.name)])
+                } else {
+                    self.base(&r.name)
+                };
+                let filter = self.unless_held(&r.name, filter, &mut steps);
+                steps.push(Step {
                         table: r.name.clone(),
-                        // A row shared with others is theirs too: it is not rewritten.
-                        filter: if r.upward {
-                            Filter::all(vec![self.base(&r.name), self.only_the_persons(&r.name)])
-                        } else {
-                            self.base(&r.name)
-                        },
+                        filter,
                         action: Action::SetCopies {
                             column: name.value.clone(),
                             value: value.clone(),
@@ -1361,9 +1808,49 @@ impl<'a> Planner<'a> {
                             "`{}.{}` keeps a copy of `{table}.{column}` ({category}); copies that still hold the old value are corrected too",
                             r.name, name.value
                         ),
-                    })
+                    });
+            }
+        }
+        steps
+    }
+
+    /// For rectification: the rows of `filter` no legal hold keeps; a step saying that the
+    /// held ones keep what they recorded (an invoice keeps the billing address it was issued
+    /// with) goes to `steps`, once per table and filter.
+    fn unless_held(&self, table: &str, filter: Filter, steps: &mut Vec<Step>) -> Filter {
+        let (Some(held), Some(not_held), Some(t)) = (
+            self.held(table),
+            self.not_held(table),
+            self.declared.get(table),
+        ) else {
+            return filter;
+        };
+        let holds: Vec<String> = t
+            .holds
+            .iter()
+            .map(|h| {
+                format!(
+                    "{} under {} for {}",
+                    h.reason.value,
+                    h.law.value,
+                    h.period.to_words()
+                )
             })
-            .collect()
+            .collect();
+        let keep = Step {
+            table: table.to_string(),
+            filter: Filter::all(vec![filter.clone(), held]),
+            action: Action::Keep,
+            reason: format!(
+                "rows of {} under a legal hold keep what they recorded, uncorrected: they are kept for {} (Art. 17(3)(b)), as evidence of what was issued",
+                self.table_label(table),
+                holds.join(" and for ")
+            ),
+        };
+        if !steps.contains(&keep) {
+            steps.push(keep);
+        }
+        Filter::all(vec![filter, not_held])
     }
 
     fn restriction(&self, plan: &mut Plan) {
@@ -1395,6 +1882,58 @@ impl<'a> Planner<'a> {
             });
         }
     }
+}
+
+/// The delete steps of tables whose rows refer to each other (a table that refers to itself,
+/// or tables in a cycle of references, as the steps' guards tell), as groups of indices into
+/// `deletes`, each sorted: each frees rows of the others only as they go, so they run again,
+/// after the last of them, until none deletes a row.
+fn repeat_groups(deletes: &[Step]) -> Vec<Vec<usize>> {
+    let referrers: Vec<Vec<&str>> = deletes
+        .iter()
+        .map(|s| match &s.action {
+            Action::Delete { guards } => guards
+                .iter()
+                .filter_map(|g| match g {
+                    Filter::Unreferenced { table, .. } => Some(table.as_str()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    // For each, the tables with deletions whose rows refer to its rows, at any remove.
+    let referring: Vec<HashSet<&str>> = deletes
+        .iter()
+        .map(|d| {
+            let mut seen: HashSet<&str> = HashSet::new();
+            let mut stack = vec![d.table.as_str()];
+            while let Some(t) = stack.pop() {
+                for (other, refs) in deletes.iter().zip(&referrers) {
+                    if other.table == t {
+                        stack.extend(refs.iter().filter(|r| seen.insert(r)));
+                    }
+                }
+            }
+            seen
+        })
+        .collect();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (a, d) in deletes.iter().enumerate() {
+        let members: Vec<usize> = deletes
+            .iter()
+            .enumerate()
+            .filter(|(b, other)| {
+                referring[a].contains(other.table.as_str())
+                    && referring[*b].contains(d.table.as_str())
+            })
+            .map(|(b, _)| b)
+            .collect();
+        if !members.is_empty() && !groups.contains(&members) {
+            groups.push(members);
+        }
+    }
+    groups
 }
 
 /// A declared table of people of their own: a `subject` with identity columns.

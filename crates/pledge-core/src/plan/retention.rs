@@ -204,7 +204,13 @@ impl<'a> Sweeper<'a> {
         let table = t.name.as_str();
         // Validated: every declared table is in the schema.
         let Some(ts) = self.schema.table(table) else {
-            return Err(format!("table `{table}` is not in the database"));
+            return Err(match self.schema.partition_parent(table) {
+                Some(parent) => format!(
+                    "table `{table}` is part of `{}`, not a table of its own",
+                    parent.name
+                ),
+                None => format!("table `{table}` is not in the database"),
+            });
         };
         let Some(r) = &t.retention else {
             return Err(format!("table `{table}` declares no retention"));

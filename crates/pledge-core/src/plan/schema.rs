@@ -9,12 +9,23 @@ pub struct SchemaGraph {
     pub tables: Vec<TableSchema>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TableSchema {
     pub name: String,
     pub columns: Vec<ColumnSchema>,
     pub primary_key: Vec<String>,
     pub foreign_keys: Vec<ForeignKey>,
+    /// The partitions of a partitioned table, at any depth, and the inheritance children
+    /// folded into it (PostgreSQL children that add no columns of their own). They are not
+    /// tables of their own here: statements on this table reach their rows, and their keys
+    /// count as this table's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<String>,
+    /// PostgreSQL inheritance children that are tables of their own here (they add columns,
+    /// or inherit from more than one table). Their rows also show in this table's scans, so
+    /// every statement on this table is limited to its own rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -63,6 +74,13 @@ pub struct ForeignKey {
 impl SchemaGraph {
     pub fn table(&self, name: &str) -> Option<&TableSchema> {
         self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// The table that `name` is a partition (or folded inheritance child) of.
+    pub fn partition_parent(&self, name: &str) -> Option<&TableSchema> {
+        self.tables
+            .iter()
+            .find(|t| t.partitions.iter().any(|p| p == name))
     }
 
     /// Every foreign key pointing at `table`, as (referencing table, key).

@@ -64,4 +64,16 @@ pub struct TableRows {
     pub table: String,
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,
+    /// Set for rows that are not the person's but mention them ("records that mention you").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mention: Option<MentionRows>,
+}
+
+/// How the rows of a [`TableRows`] mention the person.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MentionRows {
+    /// The mentioning columns: the person's role in the row, by the column's name.
+    pub via: Vec<String>,
+    /// The table of the person's rows they refer to.
+    pub mentioned: String,
 }
