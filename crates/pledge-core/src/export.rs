@@ -171,7 +171,7 @@ pub fn csv(t: &TableRows) -> String {
 }
 
 /// The data subject groups the person was found as: the `subject` of every declared table
-/// the export has rows of.
+/// the export has rows of the person's own (not rows that only mention them).
 pub fn found_as(decl: &Declaration, data: &[DatasetRows<'_>]) -> Vec<SubjectId> {
     let mut subjects: Vec<SubjectId> = Vec::new();
     for d in data {
@@ -183,7 +183,13 @@ pub fn found_as(decl: &Declaration, data: &[DatasetRows<'_>]) -> Vec<SubjectId> 
         else {
             continue;
         };
-        for t in d.tables.iter().filter(|t| !t.rows.is_empty()) {
+        // Records that only mention the person are other people's: they say nothing of what
+        // the person is.
+        for t in d
+            .tables
+            .iter()
+            .filter(|t| !t.rows.is_empty() && t.mention.is_none())
+        {
             let subject = dataset
                 .tables
                 .iter()

@@ -70,4 +70,12 @@ fn an_employee_export_lists_the_staff_purposes_and_both_list_both() {
     assert_eq!(names, ["Staff administration"]);
     let (names, _) = purposes(&[rows("customer", 1), rows("employee", 1)]);
     assert_eq!(names.len(), 5);
+    // Customers that name the employee as their support rep only mention her.
+    let mut mentions = rows("customer", 2);
+    mentions.mention = Some(pledge_core::plan::MentionRows {
+        via: vec!["support_rep_id".into()],
+        mentioned: "employee".into(),
+    });
+    let (names, _) = purposes(&[rows("employee", 1), mentions]);
+    assert_eq!(names, ["Staff administration"]);
 }
