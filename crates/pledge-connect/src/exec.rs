@@ -197,7 +197,7 @@ where
 
     /// For a PostgreSQL table with inheritance children of their own: only the table's own
     /// rows (`tableoid`), since the children's rows show in its scans and have their own steps.
-    fn own_rows(&self, table: &str) -> Option<Expr> {
+    pub(crate) fn own_rows(&self, table: &str) -> Option<Expr> {
         let t = self.schema.table(table)?;
         if t.children.is_empty() || !is_postgres::<DB>() {
             return None;

@@ -176,11 +176,14 @@ where
             .iter()
             .fold(Condition::all(), |all, c| all.add(c.clone())),
     ));
-    select.cond_where(
-        conditions
-            .iter()
-            .fold(Condition::any(), |any, c| any.add(c.clone())),
-    );
+    let any = conditions
+        .iter()
+        .fold(Condition::any(), |any, c| any.add(c.clone()));
+    // A PostgreSQL table with inheritance children counts its own rows only.
+    select.cond_where(match runner.own_rows(t) {
+        Some(own) => Condition::all().add(own).add(any),
+        None => any,
+    });
     let rows = runner.fetch(conn, &select).await?;
     let row = rows
         .first()
@@ -281,6 +284,9 @@ where
                 }
                 _ => {
                     select.and_where(values);
+                    if let Some(own) = runner.own_rows(table) {
+                        select.and_where(own);
+                    }
                 }
             }
             for row in runner.fetch(conn, &select).await? {
