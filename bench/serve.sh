@@ -16,4 +16,4 @@ CHINOOK_DATABASE_URL=sqlite:$dir/unused.db "$pledge" serve examples/chinook --st
 pid=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 wrk -t2 -c16 -d${DURATION:-10s} -s bench/serve/intake.lua "http://127.0.0.1:$port/v1/requests"
-curl -s "http://127.0.0.1:$port/metrics" | grep -E '^pledge_(http_responses_total|requests_created_total)'
+curl -s -H "Authorization: Bearer $KEY" "http://127.0.0.1:$port/metrics" | grep -E '^pledge_(http_responses_total|requests_created_total)'

@@ -19,6 +19,7 @@ use pledge_core::model::{Dataset, Engine};
 pub use pledge_core::plan::TableRows;
 use pledge_core::plan::retention::RetentionPlan;
 use pledge_core::plan::{Plan, SchemaGraph, Value};
+pub use pledge_core::retry::Transience;
 use serde::Serialize;
 use sqlx::Connection as _;
 use thiserror::Error;
@@ -138,6 +139,65 @@ fn refusals_text(refused: &[Refusal]) -> String {
     out
 }
 
+/// Whether a failed attempt to connect may succeed later: a refused or lost connection, a
+/// server starting or shutting down, too many connections may; a wrong password, an unknown
+/// database or a malformed URL will not.
+fn connect_transience(e: &sqlx::Error) -> Transience {
+    match e {
+        sqlx::Error::Configuration(_) => Transience::Permanent,
+        // Class 28: invalid authorization; 3D000: no such database (PostgreSQL).
+        sqlx::Error::Database(db)
+            if db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+                && db
+                    .code()
+                    .is_some_and(|state| state.starts_with("28") || state == "3D000") =>
+        {
+            Transience::Permanent
+        }
+        // Access denied, unknown database (MariaDB/MySQL).
+        sqlx::Error::Database(db)
+            if db
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .is_some_and(|m| matches!(m.number(), 1044 | 1045 | 1049)) =>
+        {
+            Transience::Permanent
+        }
+        _ => sqlx_transience(e),
+    }
+}
+
+/// The transience of a database error, by the driver's error kind and the database's code.
+pub fn sqlx_transience(e: &sqlx::Error) -> Transience {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => Transience::Transient,
+        sqlx::Error::Database(db) => {
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLite's code is its (extended) result code, in decimal.
+                let code = db.code().and_then(|c| c.parse().ok()).unwrap_or(1);
+                return Transience::of_sqlite_code(code);
+            }
+            if let Some(e) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                && let Some(t) = Transience::of_mysql_error(e.number())
+            {
+                return t;
+            }
+            db.code().map_or(Transience::Permanent, |state| {
+                Transience::of_sqlstate(&state)
+            })
+        }
+        // Configuration, decoding, a missing column or type: the same next time.
+        _ => Transience::Permanent,
+    }
+}
+
 /// The connection URL of a dataset, from the environment variable it names.
 pub fn dataset_url(dataset: &Dataset) -> Result<String, Error> {
     let variable = dataset.connection_env.as_str();
@@ -151,6 +211,47 @@ pub fn dataset_url(dataset: &Dataset) -> Result<String, Error> {
 }
 
 impl Error {
+    /// Whether running the same thing again later may succeed: connection failures, pool
+    /// timeouts, deadlocks, serialization failures, locks, full disks and I/O errors may;
+    /// plan errors, missing tables or columns, identities that name several people, type
+    /// errors and wrong URLs will not. A `match` without a catch-all on purpose: a new
+    /// variant must say which it is.
+    pub fn transience(&self) -> Transience {
+        match self {
+            Error::Connect { source, .. } => connect_transience(source),
+            Error::Query { source, .. } => sqlx_transience(source),
+            Error::Step { source, .. } => source.transience(),
+            Error::WrongEngine { .. }
+            | Error::NoConnection { .. }
+            | Error::Decode(_)
+            | Error::Ambiguous { .. }
+            | Error::Conflict { .. }
+            | Error::BatchRefused { .. }
+            | Error::NotRestrictable { .. }
+            | Error::NoSuchPerson { .. }
+            | Error::Plan(_) => Transience::Permanent,
+        }
+    }
+
+    /// [`Error::transience`] is transient.
+    pub fn retryable(&self) -> bool {
+        self.transience() == Transience::Transient
+    }
+
+    /// The database's own code for the failure (SQLSTATE, MariaDB error number, SQLite
+    /// result code), if it gave one: for logs, which never carry the message (it may quote
+    /// a value).
+    pub fn code(&self) -> Option<String> {
+        match self {
+            Error::Connect { source, .. } | Error::Query { source, .. } => match source {
+                sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+                _ => None,
+            },
+            Error::Step { source, .. } => source.code(),
+            _ => None,
+        }
+    }
+
     fn query(sql: &str, source: sqlx::Error) -> Self {
         Error::Query {
             sql: sql.to_string(),

@@ -594,6 +594,27 @@ fn cycle_of(tables: &[Table], i: usize) -> BTreeSet<usize> {
 fn ownership(tables: &mut [Table], raw: &[RawTable]) {
     let n = tables.len();
     let cycles: Vec<BTreeSet<usize>> = (0..n).map(|i| cycle_of(tables, i)).collect();
+    // With the keys of tables of people: one candidate into such a cycle is no guess either.
+    let circles: Vec<BTreeSet<usize>> = (0..n)
+        .map(|i| {
+            let reach = |from: usize| {
+                let mut seen = BTreeSet::new();
+                let mut stack = vec![from];
+                while let Some(t) = stack.pop() {
+                    for fk in &tables[t].fks {
+                        if seen.insert(fk.target) {
+                            stack.push(fk.target);
+                        }
+                    }
+                }
+                seen
+            };
+            let mine = reach(i);
+            mine.into_iter()
+                .filter(|&o| reach(o).contains(&i))
+                .collect()
+        })
+        .collect();
     // None: undecided; Some(true): rows of someone; Some(false): rows of no one.
     let mut decided: Vec<Option<bool>> = tables.iter().map(|t| t.person.then_some(true)).collect();
     let mut in_cycle: Vec<Option<usize>> = vec![None; n];
@@ -624,8 +645,10 @@ fn ownership(tables: &mut [Table], raw: &[RawTable]) {
                 .collect();
             let pick = |list: &[usize]| list[raw[i].owner_choice % list.len()];
             changed = true;
+            let circular =
+                candidates.len() == 1 && circles[i].contains(&tables[i].fks[candidates[0]].target);
             match (candidates.len(), inside.len()) {
-                (1, _) => {
+                (1, _) if !circular => {
                     tables[i].owning = Owning::Via {
                         fk: candidates[0],
                         through: None,
@@ -927,8 +950,8 @@ fn reachable(case: &Case) -> BTreeSet<Key> {
     }
     loop {
         let before = reached.len();
-        for i in 0..case.tables.len() {
-            for row in &case.rows[i] {
+        for (i, rows) in case.rows.iter().enumerate() {
+            for row in rows {
                 if belongs(case, i, row, &|t, id| reached.contains(&(t, id))) {
                     reached.insert((i, row.id));
                 }
@@ -2010,6 +2033,11 @@ name = "subscriber"
 subject = "people"
 identity = {{ email = "email" }}
 columns = {{ email = {{ category = "contact.email", erasure = "hmac" }} }}
+
+# The subscriber's last order refers back: whose the orders are is declared, not guessed.
+[[datasets.tables]]
+name = "orders"
+owner = "customer_id"
 "#
         );
         runtime().block_on(async {

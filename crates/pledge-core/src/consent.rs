@@ -12,7 +12,7 @@
 use crate::load::Declaration;
 use crate::model::{Basis, ConsentMechanism, CookieCategory};
 use crate::plan::CivilTime;
-use crate::types::{CategoryId, IsoDuration, ParseError, PurposeId};
+use crate::types::{CategoryId, IdentityKind, IsoDuration, ParseError, PurposeId};
 use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -57,6 +57,111 @@ impl fmt::Display for SubjectRef {
 impl Serialize for SubjectRef {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// The ledger's subject id of a dataset's row
+
+/// How the rows of a declared table name their person in the consent ledger: the table's
+/// `consent_subject`, text with `{identity_kind}` placeholders filled from the row's identity
+/// columns, e.g. `{customer_id}` or `customer-{customer_id}` when the application prefixes
+/// its user ids. `{{` and `}}` stand for braces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectTemplate {
+    parts: Vec<TemplatePart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TemplatePart {
+    Text(String),
+    Kind(IdentityKind),
+}
+
+impl SubjectTemplate {
+    /// The identity kinds it is made of, in order.
+    pub fn kinds(&self) -> impl Iterator<Item = &IdentityKind> {
+        self.parts.iter().filter_map(|p| match p {
+            TemplatePart::Kind(k) => Some(k),
+            TemplatePart::Text(_) => None,
+        })
+    }
+
+    /// The subject id of a row whose identity of kind `k` is `value(k)`; `None` when one is
+    /// missing (a NULL column), an error when the result is not a subject id.
+    pub fn render(
+        &self,
+        value: impl Fn(&IdentityKind) -> Option<String>,
+    ) -> Option<Result<SubjectRef, ParseError>> {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                TemplatePart::Text(t) => out.push_str(t),
+                TemplatePart::Kind(k) => out.push_str(&value(k)?),
+            }
+        }
+        Some(out.parse())
+    }
+}
+
+impl FromStr for SubjectTemplate {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let mut parts = Vec::new();
+        let mut text = String::new();
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    text.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    text.push('}');
+                }
+                '{' => {
+                    let mut name = String::new();
+                    let mut closed = false;
+                    for c in chars.by_ref() {
+                        if c == '}' {
+                            closed = true;
+                            break;
+                        }
+                        name.push(c);
+                    }
+                    if !closed {
+                        return Err(ParseError(format!(
+                            "`{s}` has a `{{` without its `}}`: write `{{{{` for a brace"
+                        )));
+                    }
+                    let kind: IdentityKind = name.parse().map_err(|e| {
+                        ParseError(format!(
+                            "`{{{name}}}` in `{s}` does not name an identity kind: {e}"
+                        ))
+                    })?;
+                    if !text.is_empty() {
+                        parts.push(TemplatePart::Text(std::mem::take(&mut text)));
+                    }
+                    parts.push(TemplatePart::Kind(kind));
+                }
+                '}' => {
+                    return Err(ParseError(format!(
+                        "`{s}` has a `}}` without its `{{`: write `}}}}` for a brace"
+                    )));
+                }
+                c => text.push(c),
+            }
+        }
+        if !text.is_empty() {
+            parts.push(TemplatePart::Text(text));
+        }
+        if !parts.iter().any(|p| matches!(p, TemplatePart::Kind(_))) {
+            return Err(ParseError(format!(
+                "`{s}` names no identity column: write e.g. `{{customer_id}}` or `customer-{{customer_id}}`"
+            )));
+        }
+        Ok(SubjectTemplate { parts })
     }
 }
 
@@ -972,6 +1077,113 @@ pub fn receipt(decl: &Declaration, e: &ConsentEvent, seq: i64, hash: &str) -> Va
         "withdrawal": "send a new choice for the same purpose; it counts from then on",
         "ledger": {"seq": seq, "hash": hash},
     })
+}
+
+/// The proof that a receipt's event is in the consent ledger as a signed checkpoint saw it:
+/// the event's canonical entry (the leaf), its chain link, and the audit path from its leaf
+/// to the checkpoint's Merkle root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inclusion {
+    /// The ledger row's canonical JSON: the Merkle leaf, and what its chain hash covers.
+    pub entry: String,
+    pub prev_hash: String,
+    /// The signed note of the checkpoint it is proven against.
+    pub checkpoint: String,
+    pub tree_size: u64,
+    pub audit_path: Vec<crate::merkle::Hash>,
+}
+
+/// The receipt with its proof of inclusion under `"inclusion"`: the leaf index (the event's
+/// number less one), the tree size, the entry and the audit path, and the checkpoint.
+pub fn with_inclusion(mut receipt: Value, proof: &Inclusion) -> Value {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let seq = receipt["ledger"]["seq"].as_i64().unwrap_or(0);
+    receipt["inclusion"] = json!({
+        "hashing": "RFC 6962: leaf SHA-256(0x00 || entry), node SHA-256(0x01 || left || right)",
+        "leaf_index": seq - 1,
+        "tree_size": proof.tree_size,
+        "entry": proof.entry,
+        "prev_hash": proof.prev_hash,
+        "audit_path": proof.audit_path.iter().map(|h| b64.encode(h)).collect::<Vec<_>>(),
+        "checkpoint": proof.checkpoint,
+    });
+    receipt
+}
+
+/// Checks a receipt's proof of inclusion against `checkpoint` (a consent ledger
+/// checkpoint whose signature the caller checked): the entry is the receipt's event (its
+/// number and subject), its chain hash is the receipt's hash, and the audit path leads from
+/// its leaf to the checkpoint's root. Returns why not.
+pub fn verify_inclusion(
+    receipt: &Value,
+    checkpoint: &crate::checkpoint::Checkpoint,
+) -> Result<(), String> {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let inc = receipt
+        .get("inclusion")
+        .ok_or("the receipt carries no proof of inclusion")?;
+    let text = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| format!("the receipt has no `{k}`"))
+    };
+    let entry = text(inc, "entry")?;
+    let prev = text(inc, "prev_hash")?;
+    let hash = text(&receipt["ledger"], "hash")?;
+    let seq = receipt["ledger"]["seq"]
+        .as_i64()
+        .ok_or("the receipt has no ledger seq")?;
+    let index = inc["leaf_index"].as_i64().ok_or("no leaf_index")?;
+    let size = inc["tree_size"].as_u64().ok_or("no tree_size")?;
+    if index != seq - 1 || index < 0 {
+        return Err(format!("leaf {index} is not event {seq}"));
+    }
+    if size != checkpoint.size {
+        return Err(format!(
+            "the proof is for a tree of {size} events, the checkpoint signs {}",
+            checkpoint.size
+        ));
+    }
+    let parsed: Value =
+        serde_json::from_str(&entry).map_err(|_| "the entry is not JSON".to_string())?;
+    if parsed["seq"].as_i64() != Some(seq)
+        || parsed["subject"] != receipt["data_subject"]["id"]
+        || parsed["kind"] != receipt["event"]["kind"]
+        || parsed["state"] != receipt["event"]["state"]
+    {
+        return Err(
+            "the entry is not the receipt's event (number, subject, kind or state differ)".into(),
+        );
+    }
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(entry.as_bytes());
+    let computed: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    if computed != hash {
+        return Err("the entry and prev_hash do not give the receipt's hash".into());
+    }
+    let path = inc["audit_path"]
+        .as_array()
+        .ok_or("no audit_path")?
+        .iter()
+        .map(|p| {
+            p.as_str()
+                .and_then(|s| b64.decode(s).ok())
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or("the audit path is not base64 hashes")?;
+    let leaf = crate::merkle::leaf_hash(entry.as_bytes());
+    if !crate::merkle::verify_inclusion(index as u64, size, &leaf, &path, &checkpoint.root) {
+        return Err(format!(
+            "the audit path does not lead from event {seq} to the root the checkpoint signed"
+        ));
+    }
+    Ok(())
 }
 
 fn target_view(decl: &Declaration, target: &Target) -> Value {

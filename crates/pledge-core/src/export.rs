@@ -92,13 +92,29 @@ pub fn render(
             json!({ "path": f.path, "bytes": f.bytes.len(), "rows": rows })
         })
         .collect();
+    // The person's own rows, and the rows of others that only mention them.
+    let rows: usize = data
+        .iter()
+        .flat_map(|d| d.tables.iter())
+        .filter(|t| t.mention.is_none())
+        .map(|t| t.rows.len())
+        .sum();
+    let mention_rows: usize = data
+        .iter()
+        .flat_map(|d| d.tables.iter())
+        .filter(|t| t.mention.is_some())
+        .map(|t| t.rows.len())
+        .sum();
     let manifest = json!({
         "request": crate::model::variant_name(&kind),
+        // False when no dataset holds anyone with these identities: the export is then the
+        // answer "we hold no personal data about you" with the meta-information of Art. 15(1).
+        "personal_data_held": rows > 0,
         "generated_at": generated_at.to_string(),
         "controller": decl.doc().controller.as_ref().map(|c| c.name.value.clone()),
         "identities": identities.iter().map(|(k, v)| json!({ "kind": k, "value": v })).collect::<Vec<_>>(),
-        "rows": data.iter().flat_map(|d| d.tables.iter()).filter(|t| t.mention.is_none()).map(|t| t.rows.len()).sum::<usize>(),
-        "mention_rows": data.iter().flat_map(|d| d.tables.iter()).filter(|t| t.mention.is_some()).map(|t| t.rows.len()).sum::<usize>(),
+        "rows": rows,
+        "mention_rows": mention_rows,
         "files": listed,
         "information": meta,
     });
@@ -356,6 +372,15 @@ fn html(
         let _ = writeln!(out, "<p>You may complain to {}.</p>", escape(a));
     }
     out.push_str("<h2>Your data</h2>\n");
+    if data
+        .iter()
+        .all(|d| d.tables.iter().all(|t| t.rows.is_empty()))
+    {
+        out.push_str(
+            "<p>We searched every system this covers for the identity you gave and hold no personal data about you. \
+             What is written above is how we process personal data in general, which you are entitled to know all the same.</p>\n",
+        );
+    }
     let table_html = |out: &mut String, t: &TableRows, title: String| {
         let _ = write!(
             out,

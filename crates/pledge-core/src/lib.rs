@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod banner;
+pub mod checkpoint;
 pub mod consent;
 mod countries;
 pub mod cron;
@@ -19,12 +20,14 @@ pub mod html;
 pub mod law;
 pub mod lint;
 pub mod load;
+pub mod merkle;
 pub mod model;
 pub mod node;
 pub mod notice;
 pub mod people;
 pub mod plan;
 pub mod report;
+pub mod retry;
 pub mod ropa;
 pub mod schema;
 pub mod source;

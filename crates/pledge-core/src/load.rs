@@ -2,6 +2,7 @@
 //! section, then resolve the references between sections. Every problem found on the way is
 //! reported, as many at once as can be, each with its place.
 
+use crate::consent::SubjectTemplate;
 use crate::de::{DecodeError, did_you_mean, from_node};
 use crate::diagnostic::Diagnostic;
 use crate::model::*;
@@ -171,6 +172,9 @@ impl Declaration {
                 if let Some(s) = &t.subject {
                     refs.one(s, &self.subjects, "data subject group", "subjects");
                 }
+                if let Some(template) = &t.consent_subject {
+                    consent_subject(t, template, refs.errors);
+                }
                 for column in t.columns.values() {
                     refs.category(&column.category);
                 }
@@ -194,6 +198,32 @@ impl Declaration {
                             ),
                         )
                         .with_help("remove it from `mentions`, or name another column as `owner`"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A table's `consent_subject` parses and names only identity kinds the table declares.
+fn consent_subject(t: &Table, template: &Spanned<String>, errors: &mut Vec<Diagnostic>) {
+    match template.value.parse::<SubjectTemplate>() {
+        Err(e) => errors.push(
+            Diagnostic::invalid(Some(template.span), e.0)
+                .with_help("fill the ledger's subject id from the table's identity columns, e.g. `customer-{customer_id}`"),
+        ),
+        Ok(parsed) => {
+            for kind in parsed.kinds() {
+                if !t.identity.keys().any(|k| k.value == *kind) {
+                    errors.push(
+                        Diagnostic::invalid(
+                            Some(template.span),
+                            format!(
+                                "`consent_subject` of table `{}` uses `{{{kind}}}`, which is not one of its `identity` kinds",
+                                t.name.value
+                            ),
+                        )
+                        .with_help(format!("declare it: identity = {{ {kind} = \"column\" }}")),
                     );
                 }
             }
@@ -526,6 +556,39 @@ mod tests {
         assert_eq!(errs[1].0, "p.toml:7:13");
         assert!(errs[1].1.contains("ISO 8601"), "{}", errs[1].1);
         assert_eq!(errs[2].0, "p.toml:11:1");
+    }
+
+    #[test]
+    fn a_consent_subject_is_made_of_the_tables_identity_kinds() {
+        let table = |template: &str| {
+            format!(
+                "[[datasets]]\nid = \"shop\"\nconnection_env = \"SHOP_URL\"\n[[datasets.tables]]\nname = \"customer\"\nidentity = {{ email = \"email\", customer_id = \"id\" }}\nconsent_subject = \"{template}\"\n"
+            )
+        };
+        for good in ["customer-{customer_id}", "{customer_id}", "{{x}}-{email}"] {
+            let mut map = SourceMap::new();
+            map.add(SourceFile::new("p.toml", table(good)));
+            assert!(load(&map).is_ok(), "{good}");
+        }
+        for (bad, message) in [
+            ("customer-{user_id}", "not one of its `identity` kinds"),
+            ("customer", "names no identity column"),
+            ("{customer_id", "without its `}`"),
+            ("{Customer ID}", "does not name an identity kind"),
+            ("x}", "without its `{`"),
+        ] {
+            let errs = errors(&[("p.toml", &table(bad))]);
+            assert_eq!(errs.len(), 1, "{bad}: {errs:#?}");
+            assert_eq!(errs[0].0, "p.toml:7:19", "{bad}");
+            assert!(errs[0].1.contains(message), "{bad}: {}", errs[0].1);
+        }
+        let t: SubjectTemplate = "customer-{customer_id}".parse().unwrap();
+        let filled = |id: Option<&str>| {
+            t.render(|k| (k.as_str() == "customer_id").then(|| id.map(str::to_string))?)
+        };
+        assert_eq!(filled(Some("1")).unwrap().unwrap().as_str(), "customer-1");
+        assert!(filled(None).is_none(), "a NULL column names no subject");
+        assert!(filled(Some("has space")).unwrap().is_err());
     }
 
     #[test]

@@ -1008,6 +1008,11 @@ pub struct Table {
     /// `{ email = "email", customer_id = "customer_id" }`.
     #[serde(default)]
     pub identity: IndexMap<Spanned<IdentityKind>, Spanned<String>>,
+    /// The id the consent ledger knows the person of a row by, made from the row's identity
+    /// columns: `"{customer_id}"`, or `"customer-{customer_id}"` when the application
+    /// prefixes its user ids. Withdrawals, objections and opt-outs act on it.
+    #[serde(default)]
+    pub consent_subject: Option<Spanned<String>>,
     /// Columns holding personal data: column → category (or a table with the category and
     /// the erasure strategy).
     #[serde(default)]

@@ -448,30 +448,65 @@ impl JsonSchema for CountryCode {
     }
 }
 
-/// An e-mail address, checked for shape (one `@`, a dotted domain, no spaces).
+/// An e-mail address: a bare addr-spec (RFC 5321 `local@domain`), nothing around it. No
+/// display name, angle brackets, comments, quoted local parts, whitespace or control
+/// characters; a dot-atom local part of at most 64 bytes and a domain of dot-separated labels
+/// (letters, digits, hyphens; at most 63 bytes each, with a dot in it), 254 bytes in all.
+/// Letters beyond ASCII are kept (internationalised addresses).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
+
+/// The longest address that fits in an SMTP path (RFC 5321 4.5.3.1.3, less the brackets).
+pub const EMAIL_MAX_LEN: usize = 254;
 
 impl FromStr for Email {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, ParseError> {
-        let valid = match s.split_once('@') {
-            Some((local, domain)) => {
-                !local.is_empty()
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-                    && !domain.contains('@')
-                    && !s.chars().any(char::is_whitespace)
-            }
-            None => false,
-        };
-        if valid {
+        if email_shape(s) {
             Ok(Email(s.to_string()))
         } else {
-            Err(ParseError(format!("`{s}` is not an e-mail address")))
+            // The input is not echoed whole: it may be long, or carry control characters.
+            let shown: String = s
+                .chars()
+                .take(64)
+                .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                .collect();
+            Err(ParseError(format!(
+                "`{shown}` is not an e-mail address: give only the address, as name@example.com"
+            )))
         }
     }
+}
+
+/// Whether `s` is a bare addr-spec of the shape [`Email`] accepts.
+fn email_shape(s: &str) -> bool {
+    if s.len() > EMAIL_MAX_LEN {
+        return false;
+    }
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    // RFC 5322 atext, plus letters and digits beyond ASCII.
+    let atext = |c: char| {
+        c.is_ascii_alphanumeric()
+            || "!#$%&'*+-/=?^_`{|}~".contains(c)
+            || (!c.is_ascii() && c.is_alphanumeric())
+    };
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| {
+                c.is_ascii_alphanumeric() || c == '-' || (!c.is_ascii() && c.is_alphanumeric())
+            })
+    };
+    local.len() <= 64
+        && local
+            .split('.')
+            .all(|atom| !atom.is_empty() && atom.chars().all(atext))
+        && domain.contains('.')
+        && domain.split('.').all(label)
 }
 
 string_newtype!(
@@ -737,6 +772,55 @@ mod tests {
         assert!(err.0.contains("connection string"));
     }
 
+    #[test]
+    fn e_mail_addresses_are_bare_addr_specs() {
+        for good in [
+            "ana@example.com",
+            "luisg@embraer.com.br",
+            "first.last+tag@sub.example.co.uk",
+            "o'brien@example.ie",
+            "jörg@bücher.example",
+            "x@a-b.example",
+        ] {
+            assert!(good.parse::<Email>().is_ok(), "{good}");
+        }
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        let long_label = format!("a@{}.com", "b".repeat(64));
+        let long_total = format!("a@{}.com", vec!["c".repeat(60); 5].join("."));
+        for bad in [
+            "Evil <attacker@evil.test>",
+            "Evil<attacker@evil.test>",
+            "<attacker@evil.test>",
+            "attacker@evil.test (comment)",
+            "attacker(comment)@evil.test",
+            "\"quoted local\"@example.com",
+            "a@b@example.com",
+            "a@example.com\r\nBcc: x@evil.test",
+            "a@example.com\n",
+            "a\u{0}@example.com",
+            ".a@example.com",
+            "a..b@example.com",
+            "a.@example.com",
+            "a@example",
+            "a@.example.com",
+            "a@example..com",
+            "a@-example.com",
+            "a@example.com.",
+            "a@exa_mple.com",
+            "a@[127.0.0.1]",
+            "a,b@example.com",
+            "a;b@example.com",
+            "@example.com",
+            "a@",
+            "",
+            long_local.as_str(),
+            long_label.as_str(),
+            long_total.as_str(),
+        ] {
+            assert!(bad.parse::<Email>().is_err(), "{bad:?}");
+        }
+    }
+
     proptest! {
         #[test]
         fn any_duration_round_trips(y in 0u32..100, mo in 0u32..24, d in 0u32..400, h in 0u32..48) {
@@ -748,6 +832,29 @@ mod tests {
         #[test]
         fn duration_parser_never_panics(s in "\\PC{0,12}") {
             let _ = s.parse::<IsoDuration>();
+        }
+
+        #[test]
+        fn e_mail_parsing_never_panics_and_refuses_brackets_spaces_and_controls(s in "\\PC{0,80}|[ -~\t\r\n<>]{0,40}") {
+            if let Ok(email) = s.parse::<Email>() {
+                prop_assert!(!email.as_str().chars().any(|c| c == '<' || c == '>' || c.is_whitespace() || c.is_control()));
+                prop_assert!(email.as_str().len() <= EMAIL_MAX_LEN);
+                prop_assert_eq!(email.as_str().matches('@').count(), 1);
+            }
+        }
+
+        #[test]
+        fn wrapping_a_valid_address_is_refused(local in "[a-z0-9]{1,10}", domain in "[a-z]{1,10}\\.[a-z]{2,4}", name in "[A-Za-z]{0,8}", wrap in 0usize..5) {
+            let addr = format!("{local}@{domain}");
+            prop_assert!(addr.parse::<Email>().is_ok());
+            let wrapped = match wrap {
+                0 => format!("{name} <{addr}>"),
+                1 => format!("{name}<{addr}>"),
+                2 => format!("{addr} ({name})"),
+                3 => format!("{addr}\r\n"),
+                _ => format!(" {addr}"),
+            };
+            prop_assert!(wrapped.parse::<Email>().is_err(), "{:?}", wrapped);
         }
     }
 }

@@ -35,10 +35,15 @@ pub enum State {
     Extended,
     /// Withdrawn by the person or closed by staff without an answer. Final.
     Cancelled,
+    /// Stopped for staff: the run failed in a way that will not mend itself (an identity
+    /// that names several people, a declaration that does not match the database, a missing
+    /// key), or a passing fault outlasted its retry budget. No worker holds it; staff retry
+    /// it (after fixing the cause), complete it by hand, or deny it. The deadline still runs.
+    NeedsAction,
 }
 
 /// Every state, in workflow order.
-pub const STATES: [State; 10] = [
+pub const STATES: [State; 11] = [
     State::Received,
     State::Verifying,
     State::Verified,
@@ -49,6 +54,7 @@ pub const STATES: [State; 10] = [
     State::Denied,
     State::Extended,
     State::Cancelled,
+    State::NeedsAction,
 ];
 
 impl State {
@@ -65,6 +71,7 @@ impl State {
             State::Denied => "denied",
             State::Extended => "extended",
             State::Cancelled => "cancelled",
+            State::NeedsAction => "needs_action",
         }
     }
 
@@ -84,6 +91,9 @@ impl State {
             State::Denied => "dpv:RequestRejected",
             State::Extended => "dpv:RequestActionDelayed",
             State::Cancelled => "dpv:RequestUnfulfilled",
+            // The person waits on the controller, not the other way round: delayed, as an
+            // extension is (`RequestRequiresAction` is what `verifying` asks of the person).
+            State::NeedsAction => "dpv:RequestActionDelayed",
         }
     }
 
@@ -103,8 +113,10 @@ impl State {
             Verifying => &[Verified, Denied, Cancelled, Extended],
             Verified => &[AwaitingApproval, InProgress, Denied, Cancelled, Extended],
             AwaitingApproval => &[InProgress, Denied, Cancelled, Extended],
-            InProgress => &[AwaitingExternal, Completed, Denied, Extended],
-            AwaitingExternal => &[InProgress, Completed, Denied, Extended],
+            InProgress => &[AwaitingExternal, Completed, Denied, Extended, NeedsAction],
+            AwaitingExternal => &[InProgress, Completed, Denied, Extended, NeedsAction],
+            // Retry (back to a worker), complete by hand, deny, extend, or close.
+            NeedsAction => &[InProgress, Completed, Denied, Extended, Cancelled],
             // An extension only moves the deadline: the work goes on from wherever it was.
             Extended => &[
                 Verifying,
@@ -115,6 +127,7 @@ impl State {
                 Completed,
                 Denied,
                 Cancelled,
+                NeedsAction,
             ],
             Completed | Denied | Cancelled => &[],
         }
@@ -346,6 +359,10 @@ pub enum Transition {
     Deny { reason: String },
     /// Extend the deadline once, with the reason told to the person.
     Extend { reason: String },
+    /// Staff complete a request that needs action by hand (what they did, for the record;
+    /// the person is told it is done). Only from `needs_action`: a running request is
+    /// completed by its worker.
+    Complete { note: String },
 }
 
 impl Transition {
@@ -355,6 +372,7 @@ impl Transition {
             Transition::To(s) => *s,
             Transition::Deny { .. } => State::Denied,
             Transition::Extend { .. } => State::Extended,
+            Transition::Complete { .. } => State::Completed,
         }
     }
 }
@@ -370,6 +388,8 @@ pub enum TransitionError {
     NoExtension(Right),
     #[error("a {0} needs a reason, which is told to the person")]
     ReasonRequired(&'static str),
+    #[error("a completion by hand needs a note of what was done, for the record")]
+    NoteRequired,
     #[error("use the {0} transition, which carries the reason")]
     UseReasoned(&'static str),
 }
@@ -391,17 +411,23 @@ pub fn apply(request: &Request, transition: &Transition) -> Result<Applied, Tran
         Transition::To(State::Denied) => return Err(TransitionError::UseReasoned("deny")),
         Transition::To(State::Extended) => return Err(TransitionError::UseReasoned("extend")),
         Transition::To(_) => None,
-        Transition::Deny { reason } | Transition::Extend { reason } => {
+        Transition::Deny { reason }
+        | Transition::Extend { reason }
+        | Transition::Complete { note: reason } => {
             let reason = reason.trim();
             if reason.is_empty() {
-                return Err(TransitionError::ReasonRequired(match transition {
-                    Transition::Deny { .. } => "denial",
-                    _ => "extension",
-                }));
+                return Err(match transition {
+                    Transition::Deny { .. } => TransitionError::ReasonRequired("denial"),
+                    Transition::Extend { .. } => TransitionError::ReasonRequired("extension"),
+                    _ => TransitionError::NoteRequired,
+                });
             }
             Some(reason.to_string())
         }
     };
+    if matches!(transition, Transition::Complete { .. }) && from != State::NeedsAction {
+        return Err(TransitionError::NotAllowed { from, to });
+    }
     if !from.can_move_to(to) {
         return Err(TransitionError::NotAllowed { from, to });
     }
@@ -610,6 +636,49 @@ mod tests {
     }
 
     #[test]
+    fn needs_action_is_left_by_staff_only_and_keeps_the_deadline() {
+        use State::*;
+        for from in [InProgress, AwaitingExternal, Extended] {
+            assert!(from.can_move_to(NeedsAction), "{from}");
+        }
+        for to in [InProgress, Completed, Denied, Extended, Cancelled] {
+            assert!(NeedsAction.can_move_to(to), "{to}");
+        }
+        assert!(!NeedsAction.is_final());
+        let r = request(NeedsAction);
+        let retried = apply(&r, &Transition::To(InProgress)).unwrap();
+        assert_eq!(retried.due_at, r.due_at);
+        let done = apply(
+            &r,
+            &Transition::Complete {
+                note: "answered by post".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (done.to, done.reason.as_deref()),
+            (Completed, Some("answered by post"))
+        );
+        assert_eq!(
+            apply(&r, &Transition::Complete { note: " ".into() }),
+            Err(TransitionError::NoteRequired)
+        );
+        // A running request is completed by its worker, not by hand.
+        assert_eq!(
+            apply(
+                &request(InProgress),
+                &Transition::Complete { note: "x".into() }
+            ),
+            Err(TransitionError::NotAllowed {
+                from: InProgress,
+                to: Completed
+            })
+        );
+        let later = t("2026-06-01 00:00:00");
+        assert!(is_overdue(NeedsAction, r.due_at, later));
+    }
+
+    #[test]
     fn not_allowed_names_both_states() {
         let r = request(State::Completed);
         let e = apply(&r, &Transition::To(State::InProgress)).unwrap_err();
@@ -670,6 +739,7 @@ mod tests {
                 let transition = match (to, with_reason) {
                     (State::Denied, _) => Transition::Deny { reason: "r".into() },
                     (State::Extended, true) => Transition::Extend { reason: "r".into() },
+                    (State::Completed, true) => Transition::Complete { note: "r".into() },
                     (s, _) => Transition::To(s),
                 };
                 // A refused transition leaves the request as it was; an applied one is checked.

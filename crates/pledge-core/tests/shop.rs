@@ -34,8 +34,7 @@ fn shop() -> SchemaGraph {
         columns,
         primary_key: vec!["id".into()],
         foreign_keys: fks,
-        partitions: Vec::new(),
-        children: Vec::new(),
+        ..TableSchema::default()
     };
     let id = || column("id", Integer, false);
     SchemaGraph {
@@ -363,4 +362,110 @@ fn settings_that_cannot_take_effect_are_listed_and_noted() {
     );
     let o = ownership_of(&text);
     assert_eq!(o.ineffective.len(), 1, "{:?}", o.ineffective);
+}
+
+#[test]
+fn the_keys_are_checked_when_the_declaration_loads() {
+    let errors = |text: &str| -> Vec<String> {
+        load(&SourceMap::single("shop.toml", text))
+            .map(|_| Vec::new())
+            .unwrap_or_else(|e| {
+                e.into_iter()
+                    .map(|d| format!("{} {}", d.message, d.help.unwrap_or_default()))
+                    .collect()
+            })
+    };
+    let owner_and_mention = SHOP.replace(
+        "owner = \"sender_id\"",
+        "owner = \"sender_id\"\nmentions.sender_id = { erase = \"keep\" }",
+    );
+    let e = errors(&owner_and_mention);
+    assert!(
+        e.len() == 1 && e[0].contains("is the table's `owner`"),
+        "{e:?}"
+    );
+    for (from, to, suggestion) in [
+        ("owner = \"sender_id\"", "ownr = \"sender_id\"", "`owner`"),
+        (
+            "mentions.recipient_id = { erase = \"null\"",
+            "mentions.recipient_id = { erse = \"null\"",
+            "`erase`",
+        ),
+        (
+            "mentions.recipient_id = { erase = \"null\"",
+            "mentions.recipient_id = { erase = \"nul\"",
+            "`null`",
+        ),
+    ] {
+        let e = errors(&SHOP.replace(from, to));
+        assert!(
+            e.iter()
+                .any(|m| m.contains(&format!("did you mean {suggestion}"))),
+            "{to}: {e:?}"
+        );
+    }
+}
+
+/// A store refers to its manager, and the staff refer to the store they work at: the store's
+/// one candidate leads to a subject whose row refers back, so it is not taken for the
+/// manager's; `owner = "none"` makes it the company's, and the manager a mention.
+#[test]
+fn a_record_in_a_cycle_with_a_person_needs_its_owner() {
+    use ValueKind::*;
+    let schema = SchemaGraph {
+        tables: vec![
+            TableSchema {
+                name: "staff".into(),
+                columns: vec![
+                    column("id", Integer, false),
+                    column("email", Text, false),
+                    column("store_id", Integer, false),
+                ],
+                primary_key: vec!["id".into()],
+                foreign_keys: vec![fk("store_id", "store")],
+                ..TableSchema::default()
+            },
+            TableSchema {
+                name: "store".into(),
+                columns: vec![
+                    column("id", Integer, false),
+                    column("manager_id", Integer, false),
+                ],
+                primary_key: vec!["id".into()],
+                foreign_keys: vec![fk("manager_id", "staff")],
+                ..TableSchema::default()
+            },
+        ],
+    };
+    let text = |store: &str| {
+        format!(
+            "[[subjects]]\nid = \"staff\"\nname = \"Staff\"\n\n[[datasets]]\nid = \"rent\"\nconnection_env = \"RENT_URL\"\n\n[[datasets.tables]]\nname = \"staff\"\nsubject = \"staff\"\nidentity = {{ email = \"email\" }}\ncolumns = {{ email = \"contact.email\" }}\n{store}"
+        )
+    };
+    let infer = |t: &str| {
+        let decl = load(&SourceMap::single("rent.toml", t)).expect("loads");
+        let o = Ownership::infer(&decl.doc().datasets[0], &schema);
+        let request = request(RequestKind::Erasure, "email", "manager@example.com");
+        (o, plan(&decl, &decl.doc().datasets[0], &schema, &request))
+    };
+    let (o, planned) = infer(&text(""));
+    assert!(
+        matches!(o.of("store"), Some(TableOwnership::Ambiguous { choices }) if choices.len() == 1)
+    );
+    assert!(matches!(planned, Err(PlanError::AmbiguousOwner { .. })));
+    let (o, planned) = infer(&text(
+        "\n[[datasets.tables]]\nname = \"store\"\nowner = \"none\"\n",
+    ));
+    assert!(matches!(
+        o.of("store"),
+        Some(TableOwnership::Unowned { declared: true })
+    ));
+    assert_eq!(o.mentions.len(), 1);
+    let plan = planned.expect("a plan");
+    assert!(
+        plan.steps
+            .iter()
+            .filter(|s| s.table == "store")
+            .all(|s| matches!(s.action, Action::Keep))
+    );
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use pledge_core::plan::CivilTime;
 use pledge_core::types::IdentityKind;
 use pledge_core::workflow::{self, Regime, Right, State as RequestState, Transition};
-use pledge_store::{NewRequest, RequestFilter, RequestRecord, Role};
+use pledge_store::{NewRequest, ProvedBy, RequestFilter, RequestRecord, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -68,9 +68,11 @@ pub struct CreateRequest {
     /// For rectification: column (or `table.column`) → new value.
     #[serde(default)]
     pub changes: BTreeMap<String, String>,
-    /// Whether a privacy officer approves it before it runs.
+    /// Whether a privacy officer approves it before it runs. Default: no for staff; a
+    /// service key's requests always wait for approval (only a withdrawal of consent or an
+    /// opt-out, which take nothing from the person, may be sent with `false`).
     #[serde(default)]
-    pub needs_approval: bool,
+    pub needs_approval: Option<bool>,
     /// False when the person's identity is still to be checked. Staff intake is verified.
     #[serde(default = "yes")]
     pub verified: bool,
@@ -102,6 +104,7 @@ pub async fn create_request(
     caller.require(INTAKE, "take in requests")?;
     let ApiJson(body) = body?;
     let kind = Right::from(body.kind);
+    let needs_approval = approval_for(&caller, kind, body.needs_approval)?;
     check_intake(&state, kind, &body.identities, &body.changes)?;
     let record = state
         .store
@@ -111,8 +114,15 @@ pub async fn create_request(
                 regime: body.regime,
                 identities: body.identities.into_iter().collect(),
                 changes: body.changes.into_iter().collect(),
-                needs_approval: body.needs_approval,
+                needs_approval,
                 verified: body.verified,
+                // Staff and services checked the person themselves: every identity they
+                // name counts as theirs.
+                proved_by: if caller.key.role == Role::Service {
+                    ProvedBy::Service
+                } else {
+                    ProvedBy::Staff
+                },
                 received_at: state.now(),
             },
             &caller.actor(),
@@ -136,6 +146,25 @@ pub async fn create_request(
         response.headers_mut().insert(header::LOCATION, value);
     }
     Ok(response)
+}
+
+/// Whether a request taken in by `caller` waits for a privacy officer. A service key is a
+/// machine: what it sends is reviewed by a person before anything is read, changed or erased
+/// (it may not skip approval, 403), except a withdrawal of consent or an opt-out, which only
+/// take something away from the company (as in public intake).
+fn approval_for(caller: &Caller, kind: Right, asked: Option<bool>) -> Result<bool, Problem> {
+    if caller.key.role != Role::Service {
+        return Ok(asked.unwrap_or(false));
+    }
+    let takes_nothing = matches!(kind, Right::WithdrawConsent | Right::OptOut);
+    match asked {
+        Some(false) if !takes_nothing => Err(Problem::forbidden(format!(
+            "a service key may not skip approval of a {} request: send it without `needs_approval` (a privacy officer approves it)",
+            kind.as_str()
+        ))),
+        Some(v) => Ok(v),
+        None => Ok(!takes_nothing),
+    }
 }
 
 /// The checks every intake makes, staff or public: the person is named by identities the
@@ -263,6 +292,16 @@ fn view(r: &RequestRecord, caller: &Caller, extra: Option<Value>) -> Value {
     });
     if caller.sees_personal_data() {
         v["identities"] = json!(r.identities.iter().cloned().collect::<BTreeMap<_, _>>());
+        // How each identity was proved, for the approver.
+        v["proved_by"] = match r.proved_by {
+            Some(how) => json!(
+                r.identities
+                    .iter()
+                    .map(|(k, _)| (k.clone(), how.as_str()))
+                    .collect::<BTreeMap<_, _>>()
+            ),
+            None => Value::Null,
+        };
         v["changes"] = json!(r.changes.iter().cloned().collect::<BTreeMap<_, _>>());
         v["result"] = r.result.clone().unwrap_or(Value::Null);
     }
@@ -287,7 +326,8 @@ pub struct ListQuery {
     #[serde(default)]
     pub overdue: bool,
     /// Only requests in this state (received, verifying, verified, awaiting_approval,
-    /// in_progress, awaiting_external, completed, denied, extended, cancelled).
+    /// in_progress, awaiting_external, completed, denied, extended, cancelled,
+    /// needs_action).
     #[param(value_type = Option<String>)]
     pub state: Option<RequestState>,
     /// At most this many (default 1000).
@@ -323,6 +363,7 @@ pub async fn list_requests(
             let mut v = view(r, &caller, None);
             if let Some(o) = v.as_object_mut() {
                 o.remove("identities");
+                o.remove("proved_by");
                 o.remove("changes");
                 o.remove("result");
             }
@@ -357,23 +398,70 @@ pub async fn get_request(
             .personal_data_reads
             .fetch_add(1, Ordering::Relaxed);
     }
+    // A failure's reason quotes what the database said, which may hold a value of the
+    // person's: only roles that see personal data read it.
+    let reasons = caller.sees_personal_data();
+    let failure_text = |e: &pledge_store::RequestEvent| {
+        let failure = e.to_state == RequestState::NeedsAction;
+        if failure && !reasons {
+            None
+        } else {
+            e.reason.clone()
+        }
+    };
     let extra = json!({
         "events": events.iter().map(|e| json!({
             "at": rfc3339(e.at),
             "from": e.from_state.map(|s| s.as_str()),
             "to": e.to_state.as_str(),
             "actor": e.actor,
-            "reason": e.reason,
+            "reason": failure_text(e),
         })).collect::<Vec<_>>(),
-        "job": job.map(|(state, attempts, error)| json!({
-            "state": state,
-            "attempts": attempts,
-            "error": error,
-        })),
+        "job": job.as_ref().map(|j| {
+            let mut v = job_view(j);
+            if !reasons && let Some(o) = v.as_object_mut() {
+                o.insert("error".into(), Value::Null);
+                o.insert("waiting_for".into(), Value::Null);
+            }
+            v
+        }),
+        // Why the request stopped for staff, while it waits for them.
+        "needs_action": (record.state == RequestState::NeedsAction).then(|| {
+            let stopped = events.iter().rev().find(|e| e.to_state == RequestState::NeedsAction);
+            json!({
+                "reason": stopped.and_then(failure_text),
+                "since": stopped.map(|e| rfc3339(e.at)),
+                "actions": ["retry", "complete", "deny", "extend", "cancel"],
+            })
+        }),
         // Recipients the request was forwarded to, and what each reported.
         "forwards": state.store.forwards(&id).await?,
     });
     Ok(axum::Json(view(&record, &caller, Some(extra))).into_response())
+}
+
+/// A request's job as staff see it: for one waiting to be retried, what it waits for.
+fn job_view(job: &pledge_store::JobStatus) -> Value {
+    let waiting = (job.state == "queued")
+        .then_some(())
+        .and(job.not_before)
+        .map(|at| {
+            let time = rfc3339(at);
+            let clock = time.get(11..16).unwrap_or(&time).to_string();
+            format!(
+                "waiting for {}, retry {} at {clock} UTC",
+                job.error.as_deref().unwrap_or("a retry"),
+                job.attempts
+            )
+        });
+    json!({
+        "state": job.state,
+        "attempts": job.attempts,
+        "error": job.error,
+        "retry_at": job.not_before.map(rfc3339),
+        "failing_since": job.first_failed_at.map(rfc3339),
+        "waiting_for": waiting,
+    })
 }
 
 /// The body of deny and extend.
@@ -434,6 +522,73 @@ pub async fn approve(
         &caller,
         &id,
         Transition::To(RequestState::InProgress),
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/requests/{id}/retry", tag = "requests", description = "Run a request that needs action again (after fixing its cause: the declaration, an identity, a key): it goes back to a worker with a fresh retry budget", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The request after the change: in progress", body = Object),
+        (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The request does not need action", body = ProblemDoc, content_type = "application/problem+json"),
+        crate::problem::AuthProblems
+    ))]
+pub async fn retry(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller.require(STAFF, "change a request's state")?;
+    let record = state.store.get_request(&id).await?;
+    if record.state != RequestState::NeedsAction {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "transition-not-allowed",
+            "The request's state does not allow this",
+            format!(
+                "request {id} is {}: only a request that needs action is retried",
+                record.state
+            ),
+        ));
+    }
+    transition(
+        &state,
+        &caller,
+        &id,
+        Transition::To(RequestState::InProgress),
+    )
+    .await
+}
+
+/// The body of a completion by hand.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    /// What was done, for the record (not sent to the person).
+    pub note: String,
+}
+
+#[utoipa::path(post, path = "/v1/requests/{id}/complete", tag = "requests", description = "Complete a request that needs action by hand (answered outside Pledge), with a note for the record; the person gets the completion message", params(("id" = String, Path)), request_body = Note,
+    responses(
+        (status = 200, description = "The request after the change: completed", body = Object),
+        (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The request does not need action", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "No note, or a body that is not one", body = ProblemDoc, content_type = "application/problem+json"),
+        crate::problem::AuthProblems
+    ))]
+pub async fn complete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Result<ApiJson<Note>, Problem>,
+) -> Result<Response, Problem> {
+    caller.require(STAFF, "change a request's state")?;
+    let ApiJson(body) = body?;
+    transition(
+        &state,
+        &caller,
+        &id,
+        Transition::Complete { note: body.note },
     )
     .await
 }
@@ -552,7 +707,16 @@ pub async fn dry_run(
         .fetch_add(1, Ordering::Relaxed);
     let (plan, _) = crate::worker::execute(&state, &record, true)
         .await
-        .map_err(Problem::invalid)?;
+        .map_err(|e| match e.transience() {
+            // The databases may answer later: try again then.
+            pledge_core::retry::Transience::Transient => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "A database does not answer",
+                e.to_string(),
+            ),
+            pledge_core::retry::Transience::Permanent => Problem::invalid(e.to_string()),
+        })?;
     Ok(axum::Json(json!({ "id": id, "dry_run": true, "plan": plan })).into_response())
 }
 
@@ -640,7 +804,7 @@ pub async fn audit_records(
 
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
     responses(
-        (status = 200, description = "Whether the hash chain is intact, and the first broken record; the same for the consent ledger under `consent_ledger`", body = Object),
+        (status = 200, description = "Whether the hash chain is intact, and the first broken record; the latest signed checkpoint's status under `checkpoint` (null when the server signs none); the same for the consent ledger under `consent_ledger`, with its anchors in the audit log checked under `anchors`. `intact` is false when the chain, the checkpoint or the anchors fail", body = Object),
         crate::problem::AuthProblems
     ))]
 pub async fn audit_verify(
@@ -648,18 +812,26 @@ pub async fn audit_verify(
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, Problem> {
     caller.require(STAFF, "verify the audit log")?;
+    use pledge_core::checkpoint::LogKind;
     let v = state.store.verify_audit().await?;
     let c = state.store.verify_consent().await?;
+    let anchors = state.store.verify_anchors().await?;
+    let audit_cp = crate::checkpoints::status(&state, LogKind::AuditLog).await?;
+    let consent_cp = crate::checkpoints::status(&state, LogKind::ConsentLedger).await?;
+    let holds = |cp: &Value| cp.get("matches") != Some(&Value::Bool(false));
     Ok(axum::Json(json!({
-        "intact": v.first_broken.is_none(),
+        "intact": v.first_broken.is_none() && holds(&audit_cp),
         "records": v.records,
         "head": v.head,
         "first_broken": v.first_broken,
+        "checkpoint": audit_cp,
         "consent_ledger": {
-            "intact": c.first_broken.is_none(),
+            "intact": c.first_broken.is_none() && holds(&consent_cp) && anchors.first_problem.is_none(),
             "records": c.records,
             "head": c.head,
             "first_broken": c.first_broken,
+            "checkpoint": consent_cp,
+            "anchors": anchors,
         },
     }))
     .into_response())
@@ -669,9 +841,9 @@ pub async fn audit_verify(
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Pledge", description = "Rights requests: intake, workflow, deadlines, execution and the audit trail. Authenticate with `Authorization: Bearer <API key>`; the `public` endpoints, for the person, need no key and are rate-limited."),
-    paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, cancel, export, crate::links::create, crate::links::download, crate::forward::callback, crate::schedule::retention_runs, crate::schedule::maintenance_runs, audit_records, audit_verify,
+    paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, retry, complete, cancel, export, crate::links::create, crate::links::download, crate::forward::callback, crate::schedule::retention_runs, crate::schedule::maintenance_runs, audit_records, audit_verify, crate::checkpoints::list, crate::checkpoints::latest,
         crate::public::create, crate::public::verify_code, crate::public::resend, crate::public::confirm_page, crate::public::verify_link, crate::public::status),
-    components(schemas(CreateRequest, Kind, Reason, ProblemDoc, crate::forward::Callback, crate::forward::CallbackStatus, crate::public::PublicRequest, crate::public::Code, crate::public::Resend)),
+    components(schemas(CreateRequest, Kind, Reason, Note, ProblemDoc, crate::forward::Callback, crate::forward::CallbackStatus, crate::public::PublicRequest, crate::public::Code, crate::public::Resend)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
 )]

@@ -240,6 +240,12 @@ impl ConsentService {
         }
     }
 
+    /// Whether the ledger has anything for `subject`: events, or links to or from it.
+    pub fn knows(&self, subject: &SubjectRef) -> bool {
+        let index = self.read_index();
+        index.state(subject).is_some() || index.linked_ids(subject).len() > 1
+    }
+
     /// The ids whose events make up `subject`'s state: the subject it resolves to and every
     /// id linked to that one.
     pub fn linked_ids(&self, subject: &SubjectRef) -> Vec<SubjectRef> {

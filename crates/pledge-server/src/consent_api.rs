@@ -247,7 +247,7 @@ pub async fn record(
 #[utoipa::path(get, path = "/v1/subjects/{subject}/consent", tag = "consent",
     params(("subject" = String, Path, description = "A pseudonymous subject id")),
     responses(
-        (status = 200, description = "`{\"current\": {...}, \"history\": [...]}`: the state now and every ledger event of the subject and the ids linked to it (audited)", body = Object),
+        (status = 200, description = "`{\"current\": {...}, \"history\": [...]}`: the state now and every ledger event of the subject and the ids linked to it (audited). Admin and privacy officer keys only", body = Object),
         (status = 422, description = "Malformed subject id", body = ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems
     ))]
@@ -256,7 +256,9 @@ pub async fn subject_consent(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    caller.require(CONSENT, "read consent")?;
+    // The history holds the person's addresses and browsers: staff only, like other
+    // personal data; an application asks for decisions instead.
+    caller.require(crate::api::STAFF, "read consent histories")?;
     let subject = subject(&id)?;
     let current = state.consent.current(&subject);
     let ids = state.consent.linked_ids(&subject);

@@ -15,6 +15,7 @@ use hyper::body::Bytes;
 use hyper::{Request, Uri, header};
 use hyper_util::rt::TokioIo;
 use pledge_core::model::RequestForwarding;
+use pledge_core::retry::Transience;
 use pledge_core::workflow::Right;
 use pledge_store::RequestRecord;
 use pledge_store::forward::Forward;
@@ -23,7 +24,52 @@ use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use thiserror::Error;
 use tokio::sync::watch;
+
+/// Why a delivery to a recipient failed, and whether delivering again later may work.
+#[derive(Debug, Error)]
+pub enum DeliveryError {
+    #[error("the declaration no longer forwards requests to `{0}`")]
+    NotForwarded(String),
+    #[error("set {0} to the webhook's secret")]
+    NoSecret(String),
+    #[error("webhook URL: {0}")]
+    Url(String),
+    #[error("cannot connect to {0}")]
+    Connect(String),
+    #[error("TLS with {0}")]
+    Tls(String),
+    #[error("no answer within {} s", TIMEOUT.as_secs())]
+    Timeout,
+    #[error("HTTP: {0}")]
+    Http(String),
+    #[error("the webhook answered HTTP {0}")]
+    Status(u16),
+    #[error("the store: {0}")]
+    Store(#[from] pledge_store::Error),
+}
+
+impl DeliveryError {
+    /// The network and the recipient's server errors (5xx, 408, 429) may pass; a refusal
+    /// (other 4xx), a bad URL or a missing secret will not until someone changes something.
+    pub fn transience(&self) -> Transience {
+        match self {
+            DeliveryError::NotForwarded(_) | DeliveryError::NoSecret(_) | DeliveryError::Url(_) => {
+                Transience::Permanent
+            }
+            DeliveryError::Connect(_)
+            | DeliveryError::Tls(_)
+            | DeliveryError::Timeout
+            | DeliveryError::Http(_) => Transience::Transient,
+            DeliveryError::Status(code) if *code >= 500 || matches!(code, 408 | 429) => {
+                Transience::Transient
+            }
+            DeliveryError::Status(_) => Transience::Permanent,
+            DeliveryError::Store(e) => e.transience(),
+        }
+    }
+}
 
 /// Attempts before a delivery is given up (then staff see it failed on the request).
 const MAX_ATTEMPTS: i64 = 8;
@@ -68,7 +114,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         let delivered = match deliver_due(&state).await {
             Ok(n) => n,
             Err(e) => {
-                eprintln!("forwarder: cannot read the queue: {e}");
+                tracing::warn!(error = %e, "the forwarder cannot read its queue");
                 0
             }
         };
@@ -93,13 +139,23 @@ pub async fn deliver_due(state: &AppState) -> Result<usize, pledge_store::Error>
         match deliver(state, forward).await {
             Ok(()) => state.store.forward_delivered(forward, state.now()).await?,
             Err(e) => {
-                eprintln!(
-                    "forwarder: request {} to {}: {e}",
-                    forward.request_id, forward.recipient
+                let transience = e.transience();
+                tracing::warn!(
+                    request = %forward.request_id,
+                    recipient = %forward.recipient,
+                    attempt = forward.attempts,
+                    transience = transience.as_str(),
+                    error = %e,
+                    "a forwarded request was not delivered"
                 );
+                // A permanent failure is given up now, for staff; a passing one retried.
+                let max = match transience {
+                    Transience::Permanent => forward.attempts,
+                    Transience::Transient => MAX_ATTEMPTS,
+                };
                 state
                     .store
-                    .forward_failed(forward, &e, MAX_ATTEMPTS, state.now())
+                    .forward_failed(forward, &e.to_string(), max, state.now())
                     .await?
             }
         }
@@ -107,21 +163,13 @@ pub async fn deliver_due(state: &AppState) -> Result<usize, pledge_store::Error>
     Ok(claimed.len())
 }
 
-async fn deliver(state: &AppState, forward: &Forward) -> Result<(), String> {
-    let config = forwarding(state, &forward.recipient).ok_or_else(|| {
-        format!(
-            "the declaration no longer forwards requests to `{}`",
-            forward.recipient
-        )
-    })?;
+async fn deliver(state: &AppState, forward: &Forward) -> Result<(), DeliveryError> {
+    let config = forwarding(state, &forward.recipient)
+        .ok_or_else(|| DeliveryError::NotForwarded(forward.recipient.clone()))?;
     let secret = state
         .variable(config.secret_env.value.as_str())
-        .ok_or_else(|| format!("set {} to the webhook's secret", config.secret_env.value))?;
-    let request = state
-        .store
-        .get_request(&forward.request_id)
-        .await
-        .map_err(|e| e.to_string())?;
+        .ok_or_else(|| DeliveryError::NoSecret(config.secret_env.value.to_string()))?;
+    let request = state.store.get_request(&forward.request_id).await?;
     let body = payload(&request, &forward.recipient, &state.config.public.base_url).to_string();
     let now = state.now();
     let signature = format!("t={now},v1={}", sign(secret.as_bytes(), now, &body));
@@ -129,7 +177,7 @@ async fn deliver(state: &AppState, forward: &Forward) -> Result<(), String> {
     if (200..300).contains(&status) {
         Ok(())
     } else {
-        Err(format!("the webhook answered HTTP {status}"))
+        Err(DeliveryError::Status(status))
     }
 }
 
@@ -172,20 +220,25 @@ pub fn sign(secret: &[u8], t: i64, body: &str) -> String {
 }
 
 /// POSTs `body` as JSON to `url` (http or https) and returns the response's status.
-async fn post(url: &str, body: String, signature: &str) -> Result<u16, String> {
+async fn post(url: &str, body: String, signature: &str) -> Result<u16, DeliveryError> {
     tokio::time::timeout(TIMEOUT, post_now(url, body, signature))
         .await
-        .map_err(|_| format!("no answer within {} s", TIMEOUT.as_secs()))?
+        .map_err(|_| DeliveryError::Timeout)?
 }
 
-async fn post_now(url: &str, body: String, signature: &str) -> Result<u16, String> {
-    let uri: Uri = url.parse().map_err(|e| format!("webhook URL: {e}"))?;
+async fn post_now(url: &str, body: String, signature: &str) -> Result<u16, DeliveryError> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| DeliveryError::Url(e.to_string()))?;
     let https = match uri.scheme_str() {
         Some("https") => true,
         Some("http") => false,
-        _ => return Err("the webhook URL must be http or https".into()),
+        _ => return Err(DeliveryError::Url("it must be http or https".into())),
     };
-    let host = uri.host().ok_or("the webhook URL has no host")?.to_string();
+    let host = uri
+        .host()
+        .ok_or_else(|| DeliveryError::Url("it has no host".into()))?
+        .to_string();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let authority = uri
         .authority()
@@ -197,37 +250,37 @@ async fn post_now(url: &str, body: String, signature: &str) -> Result<u16, Strin
         .header(header::USER_AGENT, "Pledge")
         .header("Pledge-Signature", signature)
         .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| DeliveryError::Url(e.to_string()))?;
     let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
         .await
-        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        .map_err(|e| DeliveryError::Connect(format!("{host}:{port}: {e}")))?;
     if https {
         let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
-            .map_err(|e| format!("{host}: {e}"))?;
-        let tls = tokio_rustls::TlsConnector::from(tls_config()?)
+            .map_err(|e| DeliveryError::Url(format!("{host}: {e}")))?;
+        let tls = tokio_rustls::TlsConnector::from(tls_config().map_err(DeliveryError::Tls)?)
             .connect(name, tcp)
             .await
-            .map_err(|e| format!("TLS with {host}: {e}"))?;
+            .map_err(|e| DeliveryError::Tls(format!("{host}: {e}")))?;
         send(TokioIo::new(tls), request).await
     } else {
         send(TokioIo::new(tcp), request).await
     }
 }
 
-async fn send<T>(io: T, request: Request<Full<Bytes>>) -> Result<u16, String>
+async fn send<T>(io: T, request: Request<Full<Bytes>>) -> Result<u16, DeliveryError>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| DeliveryError::Http(e.to_string()))?;
     // The connection is driven beside the request; it ends when the response is read.
     let driver = tokio::spawn(connection);
     let status = sender
         .send_request(request)
         .await
         .map(|r| r.status().as_u16())
-        .map_err(|e| e.to_string());
+        .map_err(|e| DeliveryError::Http(e.to_string()));
     driver.abort();
     status
 }
@@ -270,50 +323,179 @@ pub enum CallbackStatus {
     Failed,
 }
 
+/// How far a report's signed time may be from the server's clock, either way.
+pub const CALLBACK_WINDOW_SECS: i64 = 300;
+
+/// Why a report's signature was refused (the detail of the 401).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("no `Pledge-Signature` header: sign the report with the recipient's secret")]
+    Missing,
+    #[error("`Pledge-Signature` is not `t=<unix seconds>,v1=<hex HMAC-SHA256>`")]
+    Malformed,
+    #[error(
+        "the signature's time is more than {CALLBACK_WINDOW_SECS} seconds from ours: sign each report when it is sent"
+    )]
+    Stale,
+    #[error("the signature does not match the body under this recipient's secret")]
+    Mismatch,
+}
+
+/// Checks `header` (`t=...,v1=...`) against `body` under `secret` at `now`: the time within
+/// [`CALLBACK_WINDOW_SECS`], the HMAC compared in constant time. Returns the signed time and
+/// the signature.
+pub fn check_signature(
+    secret: &[u8],
+    header: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(i64, String), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let (mut t, mut v1) = (None, None);
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) => t = value.parse::<i64>().ok(),
+            Some(("v1", value)) => v1 = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else {
+        return Err(SignatureError::Malformed);
+    };
+    let tag = unhex(&v1).ok_or(SignatureError::Malformed)?;
+    if (now - t).abs() > CALLBACK_WINDOW_SECS {
+        return Err(SignatureError::Stale);
+    }
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    mac.verify_slice(&tag)
+        .map_err(|_| SignatureError::Mismatch)?;
+    Ok((t, v1.to_ascii_lowercase()))
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || s.is_empty() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 #[utoipa::path(post, path = "/v1/requests/{id}/callbacks/{recipient}", tag = "requests",
-    description = "A recipient the request was forwarded to reports back. The last `done` completes the request (and tells the person); `failed` leaves it waiting, with the detail, for staff.",
-    params(("id" = String, Path), ("recipient" = String, Path, description = "The recipient's id in the declaration")),
+    description = "A recipient the request was forwarded to reports back, signed with its own secret (the one its webhook deliveries are signed with): `Pledge-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, within five minutes of the server's clock, and never the same report twice. No API key counts here. The last `done` completes the request (and tells the person); `failed` leaves it waiting, with the detail, for staff. Every report, taken or refused, is audited.",
+    params(("id" = String, Path), ("recipient" = String, Path, description = "The recipient's id in the declaration"),
+        ("Pledge-Signature" = String, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256>` over `<t>.<body>` with the recipient's `secret_env` secret")),
     request_body = Callback,
+    security(()),
     responses(
         (status = 200, description = "Recorded: where the request stands with every recipient", body = Object),
-        (status = 404, description = "No such request", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "The request waits for no report from this recipient", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown field, wrong type or a detail over 2,000 characters", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        (status = 400, description = "Malformed JSON", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "No signature, a malformed or stale one, or one that does not match the body under the recipient's secret (`bad-signature`)", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such recipient takes forwarded requests, or no such request", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The request waits for no report from this recipient, or this report was taken already (a replay)", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown field, wrong type or a detail over 2,000 characters", body = crate::problem::ProblemDoc, content_type = "application/problem+json")
     ))]
 pub async fn callback(
     axum::extract::State(state): axum::extract::State<AppState>,
-    axum::Extension(caller): axum::Extension<crate::Caller>,
     axum::extract::Path((id, recipient)): axum::extract::Path<(String, String)>,
-    body: Result<crate::problem::ApiJson<Callback>, crate::problem::Problem>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
 ) -> Result<axum::response::Response, crate::problem::Problem> {
+    use crate::problem::Problem;
+    use axum::http::StatusCode;
     use axum::response::IntoResponse;
-    caller.require(crate::api::INTAKE, "report on forwarded requests")?;
-    let crate::problem::ApiJson(body) = body?;
+    let config = forwarding(&state, &recipient).ok_or_else(|| {
+        Problem::not_found(format!(
+            "no recipient `{recipient}` takes forwarded requests"
+        ))
+    })?;
+    let secret = state
+        .variable(config.secret_env.value.as_str())
+        .ok_or_else(|| {
+            Problem::internal(format!(
+                "set {} to the recipient's secret: its reports cannot be checked without it",
+                config.secret_env.value
+            ))
+        })?;
+    let now = state.now();
+    // A refused report is audited (when the request was sent to that recipient) and
+    // answered with its problem.
+    let refuse = |problem: Problem| {
+        let state = state.clone();
+        let (id, recipient) = (id.clone(), recipient.clone());
+        async move {
+            state
+                .store
+                .callback_refused(
+                    &id,
+                    &recipient,
+                    problem.status.as_u16(),
+                    &problem.detail,
+                    now,
+                )
+                .await?;
+            Err::<axum::response::Response, Problem>(problem)
+        }
+    };
+    let signature = headers
+        .get("pledge-signature")
+        .and_then(|v| v.to_str().ok());
+    let (t, signature) = match check_signature(secret.as_bytes(), signature, &body, now) {
+        Ok(signed) => signed,
+        Err(e) => {
+            return refuse(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "bad-signature",
+                "The report is not signed by this recipient",
+                e.to_string(),
+            ))
+            .await;
+        }
+    };
+    let body: Callback = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) if e.is_syntax() || e.is_eof() => {
+            return refuse(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-json",
+                "The body is not JSON",
+                e.to_string(),
+            ))
+            .await;
+        }
+        Err(e) => return refuse(Problem::invalid(e.to_string())).await,
+    };
     if body
         .detail
         .as_ref()
         .is_some_and(|d| d.chars().count() > 2000)
     {
-        return Err(crate::problem::Problem::invalid(
-            "`detail` holds at most 2,000 characters",
-        ));
+        return refuse(Problem::invalid("`detail` holds at most 2,000 characters")).await;
     }
     let outcome = match body.status {
         CallbackStatus::Done => pledge_store::forward::CallbackOutcome::Done,
         CallbackStatus::Failed => pledge_store::forward::CallbackOutcome::Failed,
     };
-    let forwards = state
+    let recorded = state
         .store
         .record_callback(
             &id,
             &recipient,
             outcome,
             body.detail.as_deref(),
-            &caller.actor(),
-            state.now(),
+            Some((t, &signature)),
+            &format!("recipient:{recipient}"),
+            now,
         )
-        .await?;
+        .await;
+    let forwards = match recorded {
+        Ok(f) => f,
+        Err(e) => return refuse(Problem::from(e)).await,
+    };
     state.wake_mail.notify_one();
     let request = state.store.get_request(&id).await?;
     Ok(axum::Json(json!({
@@ -327,6 +509,44 @@ pub async fn callback(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_is_checked_like_a_delivery_is_signed() {
+        let body = br#"{"status":"done"}"#;
+        let t = 1_800_000_000;
+        let v1 = sign(b"secret", t, r#"{"status":"done"}"#);
+        let header = format!("t={t},v1={v1}");
+        assert_eq!(
+            check_signature(b"secret", Some(&header), body, t + 10),
+            Ok((t, v1.clone()))
+        );
+        let upper = format!("t={t},v1={}", v1.to_ascii_uppercase());
+        assert!(check_signature(b"secret", Some(&upper), body, t).is_ok());
+        for (secret, header, now, error) in [
+            (&b"secret"[..], None, t, SignatureError::Missing),
+            (b"secret", Some("v1=ab"), t, SignatureError::Malformed),
+            (b"secret", Some("t=1,v1=xyz"), t, SignatureError::Malformed),
+            (
+                b"secret",
+                Some(header.as_str()),
+                t + 301,
+                SignatureError::Stale,
+            ),
+            (
+                b"secret",
+                Some(header.as_str()),
+                t - 301,
+                SignatureError::Stale,
+            ),
+            (b"other", Some(header.as_str()), t, SignatureError::Mismatch),
+        ] {
+            assert_eq!(check_signature(secret, header, body, now), Err(error));
+        }
+        assert_eq!(
+            check_signature(b"secret", Some(&header), br#"{"status":"failed"}"#, t),
+            Err(SignatureError::Mismatch)
+        );
+    }
 
     #[test]
     fn signatures_cover_the_time_and_the_body() {

@@ -7,10 +7,12 @@
 
 mod api;
 pub mod banner;
+pub mod checkpoints;
 pub mod consent;
 mod consent_api;
 mod docs;
 pub mod forward;
+pub mod health;
 mod key_cache;
 mod links;
 pub mod mail;
@@ -62,6 +64,16 @@ pub struct Config {
     /// How long a valid API key is trusted without asking the store again: a revoked key
     /// stops working within this time (zero: every call asks the store).
     pub key_recheck: Duration,
+    /// How long a re-check of a key waits for the store before giving up.
+    pub key_check_timeout: Duration,
+    /// How long after the store last confirmed it a key still works for decisions (answered
+    /// from memory) while the store does not answer; zero: not at all.
+    pub key_grace: Duration,
+    /// Limits of the listener: timeouts and the connection cap.
+    pub edge: EdgeConfig,
+    /// Whether `/metrics` answers without an API key (default: it needs a metrics, admin or
+    /// privacy officer key).
+    pub metrics_public: bool,
     /// The cookie banner, preference centre and unsubscribe links.
     pub banner: banner::Settings,
     /// Public intake: the form's endpoints, codes and rate limits.
@@ -85,6 +97,36 @@ pub struct Config {
     pub maintenance_schedule: Option<pledge_core::cron::Schedule>,
     /// How long after it closed a request is minimised.
     pub minimise_closed_after: pledge_core::types::IsoDuration,
+    /// When a job that failed on a passing fault is tried again, and for how long.
+    pub retry: pledge_core::retry::Backoff,
+    /// Signed checkpoints of the audit log and the consent ledger; None: none are made.
+    pub checkpoints: Option<checkpoints::CheckpointConfig>,
+}
+
+/// Limits of the listener, so that clients that send slowly or hold connections open cannot
+/// tie the server up.
+#[derive(Clone, Debug)]
+pub struct EdgeConfig {
+    /// Time to send a request's head (request line and headers), counted from when the
+    /// server is ready to read it: from the connection's start, and on a kept-alive
+    /// connection from the end of the previous answer, so it is also how long an idle
+    /// connection is kept.
+    pub header_read_timeout: Duration,
+    /// Time to send a request's body once its head has arrived (bodies are at most
+    /// [`BODY_LIMIT`]); then 408.
+    pub body_read_timeout: Duration,
+    /// Connections served at once; one more is answered 503 and closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+        }
+    }
 }
 
 /// Public intake (`/public/...`, no API key).
@@ -186,6 +228,10 @@ impl Default for Config {
             pause_before_complete: None,
             consent_poll: Duration::from_millis(250),
             key_recheck: Duration::from_secs(1),
+            key_check_timeout: Duration::from_secs(1),
+            key_grace: Duration::from_secs(300),
+            edge: EdgeConfig::default(),
+            metrics_public: false,
             banner: banner::Settings::default(),
             public: PublicConfig::default(),
             mail: MailConfig::default(),
@@ -197,6 +243,8 @@ impl Default for Config {
             retain_batch_size: 1000,
             maintenance_schedule: None,
             minimise_closed_after: pledge_core::types::IsoDuration::days(90),
+            retry: pledge_core::retry::Backoff::default(),
+            checkpoints: None,
         }
     }
 }
@@ -209,6 +257,8 @@ pub struct Metrics {
     pub transitions: AtomicU64,
     pub jobs_completed: AtomicU64,
     pub jobs_failed: AtomicU64,
+    pub jobs_retried: AtomicU64,
+    pub jobs_needing_action: AtomicU64,
     pub personal_data_reads: AtomicU64,
     pub retention_runs: AtomicU64,
     pub retention_failures: AtomicU64,
@@ -221,6 +271,8 @@ pub struct Metrics {
     pub mail_failed: AtomicU64,
     pub rate_limited: AtomicU64,
     pub verifications_failed: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub connections_open: AtomicU64,
 }
 
 /// What every handler and worker shares.
@@ -242,7 +294,15 @@ pub struct AppState {
     pub wake_forward: Arc<Notify>,
     /// The public endpoints' rate limits (in this process's memory).
     pub limits: Arc<public::Limits>,
+    /// What `/readyz` reports: workers alive, datasets reachable.
+    pub health: Arc<health::Health>,
+    /// Unknown API keys per client ([`AUTH_FAILURES`]).
+    auth_failures: Arc<ratelimit::Limiter>,
 }
+
+/// Unknown API keys a client (IPv4 address or IPv6 /64) may send before its key lookups are
+/// refused (429): a burst of 30, then 300 an hour.
+pub const AUTH_FAILURES: ratelimit::Rate = ratelimit::Rate::per_hour(30, 300);
 
 impl AppState {
     /// The connection URL of a dataset: the configured one, else its environment variable.
@@ -271,7 +331,11 @@ impl AppState {
         let decl = Arc::new(decl);
         AppState {
             consent: consent::ConsentService::new(store.clone(), decl.clone()),
-            keys: Arc::new(key_cache::KeyCache::new(config.key_recheck)),
+            keys: Arc::new(key_cache::KeyCache::new(
+                config.key_recheck,
+                config.key_check_timeout,
+                config.key_grace,
+            )),
             store,
             decl,
             metrics: Arc::new(Metrics::default()),
@@ -279,6 +343,8 @@ impl AppState {
             wake_mail: Arc::new(Notify::new()),
             wake_forward: Arc::new(Notify::new()),
             limits: Arc::new(public::Limits::new(&config.public)),
+            health: Arc::new(health::Health::default()),
+            auth_failures: Arc::new(ratelimit::Limiter::new(AUTH_FAILURES)),
             config: Arc::new(config),
         }
     }
@@ -344,10 +410,8 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}/deny", post(api::deny))
         .route("/requests/{id}/extend", post(api::extend))
         .route("/requests/{id}/cancel", post(api::cancel))
-        .route(
-            "/requests/{id}/callbacks/{recipient}",
-            post(forward::callback),
-        )
+        .route("/requests/{id}/retry", post(api::retry))
+        .route("/requests/{id}/complete", post(api::complete))
         .route("/requests/{id}/export", get(api::export))
         .route("/requests/{id}/export/link", post(links::create))
         .route("/retention/runs", get(schedule::retention_runs))
@@ -355,19 +419,42 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}/plan", get(api::dry_run))
         .route("/audit", get(api::audit_records))
         .route("/audit/verify", get(api::audit_verify))
+        .route("/audit/checkpoints", get(checkpoints::list))
+        .route("/audit/checkpoints/latest", get(checkpoints::latest))
         .route("/consent", post(consent_api::record))
         .route(
             "/subjects/{subject}/consent",
             get(consent_api::subject_consent),
         )
         .route("/subjects/{subject}/link", post(consent_api::link))
-        .route("/decisions", post(consent_api::decide))
-        .route("/decisions/batch", post(consent_api::decide_batch))
         .route(
             "/subjects/{subject}/preference-links",
             post(banner::mint_links),
         )
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        // After the key layer, so outside it: a recipient proves itself by signing its report
+        // with its own secret, and no API key stands in for that.
+        .route(
+            "/requests/{id}/callbacks/{recipient}",
+            post(forward::callback),
+        );
+    // Decisions are answered from memory: a key the store confirmed recently still works
+    // for them while the store does not answer (see `key_cache`).
+    let decisions = Router::new()
+        .route("/decisions", post(consent_api::decide))
+        .route("/decisions/batch", post(consent_api::decide_batch))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            authenticate_for_decisions,
+        ));
+    let v1 = v1.merge(decisions);
+    let metrics_route = if state.config.metrics_public {
+        Router::new().route("/metrics", get(metrics))
+    } else {
+        Router::new()
+            .route("/metrics", get(metrics))
+            .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+    };
     let mut app = Router::new()
         .route("/v1/openapi.json", get(api::openapi))
         .route("/docs", get(docs::page))
@@ -379,8 +466,8 @@ pub fn router(state: AppState) -> Router {
         app = app.nest("/public", public::routes(&state));
     }
     app.route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/readyz", get(health::readyz))
+        .merge(metrics_route)
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             Problem::new(
@@ -391,6 +478,11 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            read_body_in_time,
+        ))
+        .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), count))
         .with_state(state)
 }
@@ -403,20 +495,180 @@ async fn count(State(state): State<AppState>, req: Request, next: Next) -> Respo
     response
 }
 
-/// Reads `Authorization: Bearer <key>` and puts the [`Caller`] in the request.
+/// The strict policy of every HTML page that sets none of its own: nothing loaded from
+/// anywhere, inline style only, forms only to this server, never in a frame.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The one place security headers are set: every answer says `nosniff`; every HTML page gets
+/// [`PAGE_CSP`] (unless it set a policy of its own), no referrer and no framing.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    let html = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    if html {
+        if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                header::HeaderValue::from_static(PAGE_CSP),
+            );
+        }
+        h.insert(
+            header::REFERRER_POLICY,
+            header::HeaderValue::from_static("no-referrer"),
+        );
+        h.insert(
+            header::X_FRAME_OPTIONS,
+            header::HeaderValue::from_static("DENY"),
+        );
+    }
+    response
+}
+
+/// Reads the body whole within [`EdgeConfig::body_read_timeout`] before any handler sees it:
+/// a client that trickles its body gets 408 and loses the connection, instead of holding a
+/// handler. Bodies over [`BODY_LIMIT`] get 413.
+async fn read_body_in_time(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    use axum::body::{Body, HttpBody};
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let limit = state.config.edge.body_read_timeout;
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(limit, axum::body::to_bytes(body, BODY_LIMIT)).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(e)) => {
+            let too_large =
+                std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .any(|e| e.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body-too-large",
+                    "The body is larger than the server accepts",
+                    format!("send at most {BODY_LIMIT} bytes"),
+                )
+                .into_response()
+            } else {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad-body",
+                    "The body cannot be read",
+                    "the body ended early or is not well framed",
+                )
+                .into_response()
+            }
+        }
+        Err(_) => {
+            let mut response = Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                "The body did not arrive in time",
+                format!(
+                    "send the whole body within {} seconds of the headers",
+                    limit.as_secs_f64()
+                ),
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            response
+        }
+    }
+}
+
+/// Reads `Authorization: Bearer <key>` and puts the [`Caller`] in the request; the key must
+/// be one the store confirms (or confirmed within the recheck period).
 async fn authenticate(
     State(state): State<AppState>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Result<Response, Problem> {
+    authenticate_with(state, req, next, key_cache::Trust::Confirmed).await
+}
+
+/// [`authenticate`] for the decision routes: while the store does not answer, a key it
+/// confirmed within the grace period still works.
+async fn authenticate_for_decisions(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, Problem> {
+    authenticate_with(state, req, next, key_cache::Trust::Recent).await
+}
+
+async fn authenticate_with(
+    state: AppState,
+    mut req: Request,
+    next: Next,
+    trust: key_cache::Trust,
+) -> Result<Response, Problem> {
     let secret = bearer(req.headers())?;
-    let key = state
-        .keys
-        .authenticate(&state.store, secret)
-        .await?
-        .ok_or_else(|| Problem::unauthorized("the API key is unknown or revoked"))?;
+    // Guessing keys costs the store a lookup each: a client that sent too many unknown keys
+    // is refused before the store is asked for another new one (a key the store confirmed
+    // before is always checked, so guesses from a shared address lock no one out).
+    // (A call with no known address, which only a test makes, is not counted.)
+    let client = banner::client_ip(
+        &state,
+        req.headers(),
+        req.extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .cloned()
+            .map(axum::Extension),
+    )
+    .map(ratelimit::ip_key);
+    let now = state.now();
+    let limited = client
+        .as_ref()
+        .is_some_and(|c| state.auth_failures.exhausted(c, now));
+    if limited && !state.keys.known(secret) {
+        state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+        return Ok(Problem::rate_limited(
+            "too many unknown API keys from your address; try again later",
+            60,
+        ));
+    }
+    let key = match state.keys.authenticate(&state.store, secret, trust).await {
+        Ok(key) => key,
+        Err(key_cache::KeyError::Unknown) => {
+            if let Some(client) = &client {
+                let _ = state.auth_failures.take(client, now);
+            }
+            return Err(Problem::unauthorized("the API key is unknown or revoked"));
+        }
+        Err(key_cache::KeyError::Unavailable(why)) => {
+            let mut response = Problem::store_unavailable(why).into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            return Ok(response);
+        }
+    };
+    let staff = matches!(key.role, Role::Admin | Role::PrivacyOfficer);
+    // `/metrics` behind this middleware: only the roles that may read it.
+    if req.uri().path() == "/metrics"
+        && !matches!(key.role, Role::Metrics | Role::Admin | Role::PrivacyOfficer)
+    {
+        return Err(Problem::forbidden(format!(
+            "a {} key may not read the metrics",
+            key.role.as_str()
+        )));
+    }
     req.extensions_mut().insert(Caller { key });
-    Ok(next.run(req).await)
+    Ok(problem::SHOWS_INTERNALS.scope(staff, next.run(req)).await)
 }
 
 fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
@@ -434,19 +686,6 @@ fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
         ));
     }
     Ok(key.trim())
-}
-
-async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => "ready\n".into_response(),
-        Err(e) => Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
-            "The store does not answer",
-            e.to_string(),
-        )
-        .into_response(),
-    }
 }
 
 /// Prometheus text format.
@@ -486,6 +725,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "pledge_jobs_failed_total",
             "Failed job attempts in this process.",
             &m.jobs_failed,
+        ),
+        (
+            "pledge_jobs_retried_total",
+            "Failed job attempts put back in the queue with back-off in this process.",
+            &m.jobs_retried,
+        ),
+        (
+            "pledge_jobs_needing_action_total",
+            "Requests this process's workers stopped for staff (permanent failures, exhausted retries).",
+            &m.jobs_needing_action,
         ),
         (
             "pledge_personal_data_reads_total",
@@ -547,11 +796,26 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "Codes and links refused (wrong, expired, used, locked, unknown).",
             &m.verifications_failed,
         ),
+        (
+            "pledge_connections_refused_total",
+            "Connections closed at once because the connection cap was reached.",
+            &m.connections_refused,
+        ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} counter");
         let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
     }
+    let _ = writeln!(
+        out,
+        "# HELP pledge_connections_open Connections this process serves now."
+    );
+    let _ = writeln!(out, "# TYPE pledge_connections_open gauge");
+    let _ = writeln!(
+        out,
+        "pledge_connections_open {}",
+        m.connections_open.load(Ordering::Relaxed)
+    );
     if let Ok(counts) = state.store.count_by_state().await {
         let _ = writeln!(
             out,
@@ -606,7 +870,7 @@ impl Bound {
         let (stop_tx, stop_rx) = watch::channel(false);
         // Decisions are answered from memory: load the ledger before taking connections.
         if let Err(e) = state.consent.catch_up().await {
-            eprintln!("consent index: cannot load the ledger: {e}");
+            tracing::error!(error = %e, "the consent index cannot load the ledger");
         }
         let follower = tokio::spawn(
             state
@@ -632,10 +896,21 @@ impl Bound {
         let owner = format!("tasks:{}-{}", std::process::id(), now_unix());
         // A replica started with no workers only serves the API: no background work at all.
         let scheduled = if state.config.workers > 0 {
-            vec![schedule::Task::Retention, schedule::Task::Maintenance]
+            vec![
+                schedule::Task::Retention,
+                schedule::Task::Maintenance,
+                schedule::Task::Checkpoint,
+            ]
         } else {
             Vec::new()
         };
+        if state.config.workers > 0 {
+            tasks.push(tokio::spawn(checkpoints::follow(
+                state.clone(),
+                owner.clone(),
+                stop_rx.clone(),
+            )));
+        }
         for task in scheduled {
             tasks.push(tokio::spawn(schedule::run(
                 state.clone(),
@@ -644,13 +919,11 @@ impl Bound {
                 stop_rx.clone(),
             )));
         }
-        // The peer address is the evidence a consent event keeps (truncated) and the key
-        // of the public routes' rate limits.
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(Error::Serve);
+        let edge = state.config.edge.clone();
+        let metrics = state.metrics.clone();
+        let app = router(state);
+        serve_connections(self.listener, app, &edge, metrics, shutdown_signal()).await;
+        let result = Ok(());
         let _ = stop_tx.send(true);
         for w in workers.into_iter().chain(tasks) {
             let _ = w.await;
@@ -658,6 +931,73 @@ impl Bound {
         let _ = follower.await;
         result
     }
+}
+
+/// The accept loop: each connection is served by hyper's HTTP/1 with the edge's header
+/// timeout, at most `max_connections` at once (one more is answered 503 and closed without
+/// waiting), until `shutdown`; then no new connection is taken and the open ones finish
+/// what they are doing.
+pub async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    edge: &EdgeConfig,
+    metrics: Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let slots = Arc::new(tokio::sync::Semaphore::new(edge.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(edge.header_read_timeout)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    eprintln!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+            // Best effort, without waiting: the client learns why, then the socket closes.
+            let _ = stream.try_write(
+                b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\nretry-after: 1\r\n\r\n",
+            );
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        // The peer address is the evidence a consent event keeps (truncated) and the key of
+        // the public routes' rate limits.
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                let mut app = app.clone();
+                async move { tower_service::Service::call(&mut app, req).await }
+            });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let metrics = metrics.clone();
+        metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            // A connection ends with an error when its client goes away or is too slow:
+            // nothing to do but close it.
+            let _ = connection.await;
+            metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 async fn shutdown_signal() {
@@ -679,5 +1019,5 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
-    eprintln!("shutting down: finishing requests in flight and the current job");
+    tracing::info!("shutting down: finishing requests in flight and the current job");
 }

@@ -8,11 +8,36 @@ use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use pledge_core::plan::CivilTime;
+use pledge_core::retry::Transience;
 use pledge_store::notify::{Event, OutboxMessage};
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use thiserror::Error;
 use tokio::sync::watch;
+
+/// Why a message was not sent, and whether sending it again later may work.
+#[derive(Debug, Error)]
+pub enum SendError {
+    #[error("recipient address: {0}")]
+    Address(String),
+    #[error("cannot build the message: {0}")]
+    Build(String),
+    #[error("SMTP: {0}")]
+    Smtp(#[from] lettre::transport::smtp::Error),
+}
+
+impl SendError {
+    /// A bad address or message stays bad; the SMTP server's permanent refusals (5xx)
+    /// stand; its temporary ones (4xx), a connection or TLS failure, a timeout may pass.
+    pub fn transience(&self) -> Transience {
+        match self {
+            SendError::Address(_) | SendError::Build(_) => Transience::Permanent,
+            SendError::Smtp(e) if e.is_permanent() => Transience::Permanent,
+            SendError::Smtp(_) => Transience::Transient,
+        }
+    }
+}
 
 const TEMPLATES: [(Event, &str); 6] = [
     (
@@ -59,6 +84,8 @@ pub struct Context {
     pub base_url: String,
     pub authority_name: Option<String>,
     pub authority_website: Option<String>,
+    /// Purpose id → name, for what a request recorded in the consent ledger.
+    pub purposes: Vec<(String, String)>,
 }
 
 impl Context {
@@ -77,6 +104,11 @@ impl Context {
             authority_website: authority
                 .and_then(|a| a.website.as_ref())
                 .map(|w| w.value.to_string()),
+            purposes: doc
+                .purposes
+                .iter()
+                .map(|p| (p.id.value.to_string(), p.name.value.clone()))
+                .collect(),
         }
     }
 }
@@ -94,6 +126,38 @@ fn kind_label(kind: &str) -> &str {
         "opt_out" => "stop selling or sharing your personal information",
         other => other,
     }
+}
+
+/// One line per change a request recorded in the consent ledger (the message data's
+/// `ledger_changes`: kind, target, state), in words, with the purposes' names.
+fn ledger_lines(data: &Value, ctx: &Context) -> Vec<String> {
+    let name = |target: &str| -> String {
+        if let Some(category) = target.strip_prefix("cookies:") {
+            return format!("{} cookies", category.replace('_', " "));
+        }
+        let id = target.strip_prefix("purpose:").unwrap_or(target);
+        ctx.purposes
+            .iter()
+            .find(|(p, _)| p == id)
+            .map_or_else(|| id.to_string(), |(_, n)| n.clone())
+    };
+    let changes = data.get("ledger_changes").and_then(Value::as_array);
+    changes
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let get = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("");
+            match (get("kind"), get("state")) {
+                ("consent", state) => format!("consent {state}: {}", name(get("target"))),
+                ("objection", "raised") => format!("objection recorded: {}", name(get("target"))),
+                ("restriction", "raised") => "processing restricted".to_string(),
+                ("opt_out", "raised") => {
+                    "opted out of the sale and sharing of your personal information".to_string()
+                }
+                (kind, state) => format!("{kind} {state}"),
+            }
+        })
+        .collect()
 }
 
 fn date(unix: Option<i64>) -> String {
@@ -124,8 +188,11 @@ pub fn render(event: Event, data: &Value, ctx: &Context) -> Result<Rendered, Str
         "authority_name": ctx.authority_name,
         "authority_website": ctx.authority_website,
         "has_export": data.get("has_export").and_then(Value::as_bool).unwrap_or(false),
+        "no_data_held": data.get("no_data_held").and_then(Value::as_bool).unwrap_or(false),
         // The hook for the export's download link: filled when the request has one.
         "export_url": data.get("export_url"),
+        "ledger_right": data.get("ledger_right").and_then(Value::as_bool).unwrap_or(false),
+        "ledger_changes": ledger_lines(data, ctx),
     });
     if event == Event::Verification {
         // A code sent again is issued later than the request was received.
@@ -195,9 +262,11 @@ impl Sender {
         }
     }
 
-    pub async fn send(&self, to: &str, message: &Rendered) -> Result<(), String> {
+    pub async fn send(&self, to: &str, message: &Rendered) -> Result<(), SendError> {
         match self {
             Sender::Log => {
+                // The log stands in for the mail server (the demo, tests): the message is
+                // written whole, on stderr, apart from the structured log.
                 eprintln!(
                     "mail (not sent: no SMTP URL) to {to}\nSubject: {}\n\n{}\n-- end of mail",
                     message.subject, message.body
@@ -205,19 +274,18 @@ impl Sender {
                 Ok(())
             }
             Sender::Smtp { transport, from } => {
-                let to: Mailbox = to.parse().map_err(|e| format!("recipient address: {e}"))?;
+                let to: Mailbox = to.parse().map_err(|e: lettre::address::AddressError| {
+                    SendError::Address(e.to_string())
+                })?;
                 let email = Message::builder()
                     .from(from.clone())
                     .to(to)
                     .subject(message.subject.clone())
                     .header(ContentType::TEXT_PLAIN)
                     .body(message.body.clone())
-                    .map_err(|e| format!("cannot build the message: {e}"))?;
-                transport
-                    .send(email)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| format!("SMTP: {e}"))
+                    .map_err(|e| SendError::Build(e.to_string()))?;
+                transport.send(email).await.map(|_| ())?;
+                Ok(())
             }
         }
     }
@@ -229,7 +297,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     let sender = match Sender::new(&state.config.mail) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("mailer: not started: {e}");
+            tracing::error!(error = %e, "the mailer did not start");
             return;
         }
     };
@@ -243,13 +311,13 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         if now.saturating_sub(last_purge) >= PURGE_EVERY {
             last_purge = now;
             if let Err(e) = state.store.purge_expired_verifications(now).await {
-                eprintln!("mailer: cannot purge expired codes: {e}");
+                tracing::warn!(error = %e, "cannot purge expired codes");
             }
         }
         let sent = match drain_once(&state, &sender, &ctx).await {
             Ok(n) => n,
             Err(e) => {
-                eprintln!("mailer: cannot read the outbox: {e}");
+                tracing::warn!(error = %e, "the mailer cannot read the outbox");
                 0
             }
         };
@@ -303,8 +371,18 @@ async fn deliver(
         }
         Err(e) => {
             state.metrics.mail_failed.fetch_add(1, Ordering::Relaxed);
-            eprintln!("mailer: message {} ({}) not sent: {e}", m.id, m.event);
-            state.store.message_failed(m, &e, max, state.now()).await
+            let transience = e.transience();
+            // The address is personal data: the log names the message, not its recipient.
+            tracing::warn!(message = m.id, event = %m.event, transience = transience.as_str(), "a message was not sent");
+            // A permanent refusal is given up now; a passing one is retried with back-off.
+            let max = match transience {
+                Transience::Permanent => m.attempts,
+                Transience::Transient => max,
+            };
+            state
+                .store
+                .message_failed(m, &e.to_string(), max, state.now())
+                .await
         }
     }
 }
@@ -325,7 +403,9 @@ async fn with_export_link(state: &AppState, m: &OutboxMessage) -> Value {
     if let (true, Some(request_id)) = (wants_link, request_id) {
         match crate::links::mint(state, &request_id, "mailer").await {
             Ok(link) => data["export_url"] = json!(link.url),
-            Err(e) => eprintln!("mailer: no download link for request {request_id}: {e}"),
+            Err(e) => {
+                tracing::warn!(request = %request_id, error = %e, "no download link for the completion message")
+            }
         }
     }
     data
@@ -341,6 +421,7 @@ mod tests {
             base_url: "https://privacy.example.com".into(),
             authority_name: Some("Datatilsynet".into()),
             authority_website: Some("https://www.datatilsynet.dk".into()),
+            purposes: vec![("newsletter".into(), "New releases newsletter".into())],
         }
     }
 
@@ -380,6 +461,38 @@ mod tests {
             ));
         }
         insta::assert_snapshot!(all);
+    }
+
+    #[test]
+    fn no_data_held_is_said_with_the_meta_information() {
+        let r = render(
+            Event::Completed,
+            &data(json!({"has_export": true, "no_data_held": true, "export_url": "https://x.example/e/2"})),
+            &ctx(),
+        )
+        .unwrap();
+        insta::assert_snapshot!(r.body);
+        assert!(!r.body.contains("Your data is ready"), "{}", r.body);
+    }
+
+    #[test]
+    fn the_completion_of_a_ledger_right_says_what_changed() {
+        let changes = json!({"kind": "withdraw_consent", "ledger_right": true, "ledger_changes": [
+            {"kind": "consent", "target": "purpose:newsletter", "state": "withdrawn"},
+            {"kind": "consent", "target": "cookies:social_media", "state": "withdrawn"},
+        ]});
+        let r = render(Event::Completed, &data(changes), &ctx()).unwrap();
+        assert!(
+            r.body
+                .contains("  - consent withdrawn: New releases newsletter\n")
+                && r.body
+                    .contains("  - consent withdrawn: social media cookies\n"),
+            "{}",
+            r.body
+        );
+        let nothing = json!({"kind": "opt_out", "ledger_right": true, "ledger_changes": []});
+        let r = render(Event::Completed, &data(nothing), &ctx()).unwrap();
+        assert!(r.body.contains("nothing to change"), "{}", r.body);
     }
 
     #[test]

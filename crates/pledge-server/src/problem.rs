@@ -33,6 +33,12 @@ pub enum AuthProblems {
     /// The key's role may not do this
     #[response(status = 403, content_type = "application/problem+json")]
     Forbidden(ProblemDoc),
+    /// Too many unknown keys from this client (see Retry-After)
+    #[response(status = 429, content_type = "application/problem+json")]
+    TooManyUnknownKeys(ProblemDoc),
+    /// The store did not answer the key's check (decisions go on with a key confirmed recently); see Retry-After
+    #[response(status = 503, content_type = "application/problem+json")]
+    StoreUnavailable(ProblemDoc),
 }
 
 /// A problem document: `type` names the kind of problem, `detail` this occurrence.
@@ -106,6 +112,16 @@ impl Problem {
         response
     }
 
+    /// 503: the store did not answer in time (or at all); the call may be repeated.
+    pub fn store_unavailable(detail: impl Into<String>) -> Self {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store-unavailable",
+            "The server's store does not answer",
+            detail,
+        )
+    }
+
     pub fn internal(detail: impl Into<String>) -> Self {
         Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -116,14 +132,69 @@ impl Problem {
     }
 }
 
+tokio::task_local! {
+    /// Set by the API-key middleware around a call made with a staff key (admin, privacy
+    /// officer): such a caller is shown the text of internal errors.
+    pub(crate) static SHOWS_INTERNALS: bool;
+}
+
+/// A short random id that ties an answer to its line in the log.
+fn correlation_id() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Only a lookup aid: the clock will do when randomness is unavailable.
+        bytes = crate::now_unix().to_be_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Problem {
+    /// The text of an internal error (a database message, a pool timeout) says how the
+    /// server is built: it goes to the log under a correlation id, and this returns the id
+    /// and the sentence a caller who is not staff is shown instead. None for the other
+    /// problems, whose detail is meant for the caller.
+    fn redacted(&self) -> Option<(String, String)> {
+        if self.kind != "internal" && self.kind != "store-unavailable" {
+            return None;
+        }
+        let id = correlation_id();
+        eprintln!(
+            "error {id}: {} {}: {}",
+            self.status.as_u16(),
+            self.kind,
+            self.detail
+        );
+        Some((
+            id.clone(),
+            format!(
+                "the server could not answer this call; if it keeps happening, tell the operator the correlation id {id}"
+            ),
+        ))
+    }
+
+    /// The detail to put in a page for a person (no key): an internal error's text is
+    /// logged and replaced (see [`Problem::redacted`]).
+    pub fn public_detail(&self) -> String {
+        self.redacted()
+            .map_or_else(|| self.detail.clone(), |(_, shown)| shown)
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = json!({
+        let mut body = json!({
             "type": format!("urn:pledge:problem:{}", self.kind),
             "title": self.title,
             "status": self.status.as_u16(),
             "detail": self.detail,
         });
+        if let Some((id, shown)) = self.redacted() {
+            let staff = SHOWS_INTERNALS.try_with(|s| *s).unwrap_or(false);
+            if !staff {
+                body["detail"] = json!(shown);
+            }
+            body["correlation_id"] = json!(id);
+        }
         let mut response = (self.status, body.to_string()).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -144,9 +215,10 @@ impl From<StoreError> for Problem {
             StoreError::UnknownRequest(_) | StoreError::UnknownKey(_) => {
                 Problem::not_found(e.to_string())
             }
-            StoreError::Transition(pledge_core::workflow::TransitionError::ReasonRequired(_)) => {
-                Problem::invalid(e.to_string())
-            }
+            StoreError::Transition(
+                pledge_core::workflow::TransitionError::ReasonRequired(_)
+                | pledge_core::workflow::TransitionError::NoteRequired,
+            ) => Problem::invalid(e.to_string()),
             StoreError::Verification(v) => verification_problem(v, e.to_string()),
             StoreError::Transition(_) | StoreError::Conflict(_) => Problem::new(
                 StatusCode::CONFLICT,
@@ -160,9 +232,25 @@ impl From<StoreError> for Problem {
                 "No report is awaited from this recipient",
                 e.to_string(),
             ),
+            // The store's database failing for now (a full disk, a lost connection, a lock,
+            // a pool timeout): nothing was written; the same call may work later.
+            _ if e.retryable() || store_unavailable(&e) => {
+                Problem::store_unavailable(e.to_string())
+            }
             _ => Problem::internal(e.to_string()),
         }
     }
+}
+
+/// Whether the store failed to answer at all (no connection in time, the pool closed, the
+/// network), as against refusing or failing a statement: worth a 503 and a retry.
+fn store_unavailable(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Database(
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+        )
+    )
 }
 
 fn verification_problem(v: &VerificationError, detail: String) -> Problem {

@@ -19,7 +19,7 @@ use pledge_core::html::escape;
 use pledge_core::plan::CivilTime;
 use pledge_core::types::Email;
 use pledge_core::workflow::{self, Regime, Right, State as RequestState};
-use pledge_store::{NewRequest, PERSON, RequestRecord, VerificationPolicy};
+use pledge_store::{NewRequest, ProvedBy, RequestRecord, VerificationPolicy};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -45,7 +45,8 @@ impl Limits {
     }
 }
 
-/// The client's address, put in the request by [`client_address`].
+/// The key the client is rate-limited under (its IPv4 address or IPv6 /64, see
+/// [`crate::ratelimit::client_key`]), put in the request by [`identify_client`].
 #[derive(Debug, Clone)]
 pub struct Client(pub String);
 
@@ -68,7 +69,8 @@ async fn identify_client(
     next: middleware::Next,
 ) -> Response {
     let client = client_address(&req, state.config.public.client_ip_header.as_deref());
-    req.extensions_mut().insert(Client(client));
+    req.extensions_mut()
+        .insert(Client(crate::ratelimit::client_key(&client)));
     next.run(req).await
 }
 
@@ -159,12 +161,32 @@ pub struct PublicRequest {
     /// Where the person lives, as an ISO 3166 code (`US-CA` or `CA` for California: CCPA;
     /// anything else: GDPR). Only a hint, used when `regime` is not given.
     pub jurisdiction: Option<String>,
-    /// Other identities the declaration's tables know, e.g. `{"phone": "+45..."}`.
+    /// Refused unless empty: a public request acts only on the address it confirms (and on
+    /// what that address leads to in the datasets). Kept in the schema so that a form which
+    /// sends other ids gets a clear answer, not an unknown field.
     #[serde(default)]
     pub identities: BTreeMap<String, String>,
     /// For rectification: column (or `table.column`) → new value.
     #[serde(default)]
     pub changes: BTreeMap<String, String>,
+}
+
+/// The public proves one identity, the address the code goes to: any other it names is
+/// refused (400), so that nobody can have someone else's data sent to their own address.
+fn unproven(identities: &BTreeMap<String, String>) -> Result<(), Problem> {
+    if identities.is_empty() {
+        return Ok(());
+    }
+    let kinds: Vec<String> = identities.keys().map(|k| format!("`{k}`")).collect();
+    Err(Problem::new(
+        StatusCode::BAD_REQUEST,
+        "unproven-identity",
+        "Only the e-mail address can be proved here",
+        format!(
+            "this form acts only on the e-mail address you confirm; {} cannot be proved here, so it is not taken: send `email` alone (we find your records from it), or ask our privacy team, who can check other ids",
+            kinds.join(", ")
+        ),
+    ))
 }
 
 fn regime_of(body: &PublicRequest) -> Regime {
@@ -178,10 +200,10 @@ fn regime_of(body: &PublicRequest) -> Regime {
 }
 
 #[utoipa::path(post, path = "/public/requests", tag = "public", request_body = PublicRequest, security(()),
-    description = "A request from the person: answered 202, and a one-time code and link go to the e-mail address. The request waits in `verifying` until one of them comes back.",
+    description = "A request from the person: answered 202, and a one-time code and link go to the e-mail address. The request waits in `verifying` until one of them comes back, whatever its kind; then it acts on the address's person only (the rows the address is found in, and the ledger subjects they name).",
     responses(
         (status = 202, description = "Taken in; the code is on its way", body = Object),
-        (status = 400, description = "Malformed JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON, or identities other than `email` (`unproven-identity`: the public proves only the address)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Unknown field, bad e-mail address, undeclared identity", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this address or for this e-mail; see Retry-After", body = ProblemDoc, content_type = "application/problem+json")
@@ -214,10 +236,8 @@ pub async fn create(
         "requests for this e-mail address",
     )?;
     let kind = Right::from(body.kind);
-    let mut identities = body.identities.clone();
-    if identities.insert("email".into(), email.clone()).is_some() {
-        return Err(Problem::invalid("give the e-mail address once, as `email`").into());
-    }
+    unproven(&body.identities)?;
+    let identities = BTreeMap::from([("email".to_string(), email.clone())]);
     check_intake(&state, kind, &identities, &body.changes)?;
     let config = &state.config.public;
     let new = NewRequest {
@@ -230,34 +250,22 @@ pub async fn create(
         needs_approval: config.needs_approval
             && !matches!(kind, Right::WithdrawConsent | Right::OptOut),
         verified: false,
+        proved_by: ProvedBy::EmailCode,
         received_at: now,
     };
-    let (record, next) = if kind.needs_verification() {
-        let policy = VerificationPolicy {
-            ttl_secs: config.code_ttl_secs,
-            max_attempts: config.max_attempts,
-        };
-        let (record, _secrets) = state.store.create_public_request(new, policy).await?;
-        let next = format!(
-            "we sent a code to {email}: POST it to /public/requests/{}/verify as {{\"code\": \"...\"}}, or open the link in the message",
-            record.id
-        );
-        (record, next)
-    } else {
-        // Withdrawing consent, objecting and opting out only take something away from the
-        // company: no proof of identity is asked (GDPR Art. 7(3), CCPA Regs. §7026(d)).
-        let new = NewRequest {
-            verified: true,
-            ..new
-        };
-        let record = state.store.create_request(new, PERSON).await?;
-        if record.state == RequestState::InProgress {
-            state.wake.notify_one();
-        }
-        let next =
-            format!("no proof of identity is needed: we will write to {email} when it is done");
-        (record, next)
+    // Every kind waits for the address to be confirmed. Withdrawing consent, objecting and
+    // opting out need no proof of identity (GDPR Art. 7(3), CCPA Regs. §7026(d)), but they
+    // act on the address's person, so the sender must show that the address is theirs:
+    // otherwise anyone could withdraw anyone's consent. They need no approval.
+    let policy = VerificationPolicy {
+        ttl_secs: config.code_ttl_secs,
+        max_attempts: config.max_attempts,
     };
+    let (record, _secrets) = state.store.create_public_request(new, policy).await?;
+    let next = format!(
+        "we sent a code to {email}: POST it to /public/requests/{}/verify as {{\"code\": \"...\"}}, or open the link in the message",
+        record.id
+    );
     state
         .metrics
         .requests_created
@@ -508,10 +516,15 @@ pub async fn status(
     v["events"] = events
         .iter()
         .map(|e| {
+            // Why a request stopped for staff, how they resumed it, and their notes are
+            // for staff: the person sees the step, not the words.
+            let staff_only = e.to_state == RequestState::NeedsAction
+                || (e.from_state == Some(RequestState::NeedsAction)
+                    && !matches!(e.to_state, RequestState::Denied | RequestState::Extended));
             json!({
                 "at": CivilTime::from_unix(e.at).to_rfc3339(),
                 "state": e.to_state.as_str(),
-                "reason": e.reason,
+                "reason": if staff_only { None } else { e.reason.as_deref() },
             })
         })
         .collect();
@@ -547,5 +560,9 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 }
 
 fn problem_page(p: &Problem) -> Response {
-    page(p.status, p.title, &format!("<p>{}</p>", escape(&p.detail)))
+    page(
+        p.status,
+        p.title,
+        &format!("<p>{}</p>", escape(&p.public_detail())),
+    )
 }

@@ -1,6 +1,7 @@
 //! Scheduled tasks: the retention sweep (the same as `pledge retain`, through
 //! `pledge_connect::sweep_dataset`) and maintenance (the expiry of Pledge's own data), each on
-//! a cron schedule from the configuration.
+//! a cron schedule from the configuration; and signed checkpoints of the chains (see
+//! [`crate::checkpoints`]).
 //!
 //! One runner at a time across replicas: at each fire time every replica asks the store for
 //! the task's lease; the one whose compare-and-set wins runs it, renewing the lease while it
@@ -30,6 +31,8 @@ pub enum Task {
     Retention,
     /// Expired exports and links deleted, closed requests minimised.
     Maintenance,
+    /// Signed checkpoints of the audit log and the consent ledger.
+    Checkpoint,
 }
 
 impl Task {
@@ -38,6 +41,7 @@ impl Task {
         match self {
             Task::Retention => "retention",
             Task::Maintenance => "maintenance",
+            Task::Checkpoint => "checkpoint",
         }
     }
 
@@ -46,6 +50,7 @@ impl Task {
         match self {
             Task::Retention => "retention.run",
             Task::Maintenance => "maintenance.run",
+            Task::Checkpoint => "checkpoint.run",
         }
     }
 
@@ -53,6 +58,11 @@ impl Task {
         match self {
             Task::Retention => state.config.retain_schedule.as_ref(),
             Task::Maintenance => state.config.maintenance_schedule.as_ref(),
+            Task::Checkpoint => state
+                .config
+                .checkpoints
+                .as_ref()
+                .and_then(|c| c.schedule.as_ref()),
         }
     }
 }
@@ -127,6 +137,10 @@ pub async fn run_once(
     let mut report = match task {
         Task::Retention => sweep(state, shutdown).await,
         Task::Maintenance => maintain(state, owner).await,
+        Task::Checkpoint => match &state.config.checkpoints {
+            Some(config) => crate::checkpoints::make(&state.store, config, now_unix()).await,
+            None => json!({ "error": "no checkpoint key is configured" }),
+        },
     };
     let _ = done_tx.send(true);
     let _ = renewer.await;

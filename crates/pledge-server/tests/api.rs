@@ -541,6 +541,7 @@ async fn authorization(e: &Env) {
         json!({"kind": "access", "identities": {"customer_id": "8"}, "needs_approval": true})
             .to_string();
     use Role::*;
+    // (A recipient's callback takes no key: it is signed, and `forward.rs` tests that.)
     let endpoints: Vec<(Method, String, Option<String>, &[Role])> = vec![
         (
             Method::POST,
@@ -609,12 +610,6 @@ async fn authorization(e: &Env) {
             &[Admin, PrivacyOfficer],
         ),
         (
-            Method::POST,
-            format!("/v1/requests/{id}/callbacks/crm"),
-            Some(r#"{"status":"done"}"#.into()),
-            &[Admin, PrivacyOfficer, Service],
-        ),
-        (
             Method::GET,
             "/v1/retention/runs".into(),
             None,
@@ -635,6 +630,48 @@ async fn authorization(e: &Env) {
         (
             Method::GET,
             "/v1/audit/verify".into(),
+            None,
+            &[Admin, PrivacyOfficer],
+        ),
+        (
+            Method::GET,
+            "/v1/subjects/customer-1/consent".into(),
+            None,
+            &[Admin, PrivacyOfficer],
+        ),
+        (
+            Method::POST,
+            "/v1/decisions".into(),
+            Some(r#"{"subject":"customer-1","purpose":"newsletter"}"#.into()),
+            &[Admin, PrivacyOfficer, Service],
+        ),
+        (
+            Method::POST,
+            "/v1/decisions/batch".into(),
+            Some(r#"{"decisions":[{"subject":"customer-1","purpose":"newsletter"}]}"#.into()),
+            &[Admin, PrivacyOfficer, Service],
+        ),
+        (
+            Method::POST,
+            "/v1/subjects/customer-1/link".into(),
+            Some(r#"{"anonymous":"visitor-1"}"#.into()),
+            &[Admin, PrivacyOfficer, Service],
+        ),
+        (
+            Method::POST,
+            "/v1/subjects/customer-1/preference-links".into(),
+            Some(r#"{}"#.into()),
+            &[Admin, PrivacyOfficer, Service],
+        ),
+        (
+            Method::GET,
+            "/v1/audit/checkpoints".into(),
+            None,
+            &[Admin, PrivacyOfficer],
+        ),
+        (
+            Method::GET,
+            "/v1/audit/checkpoints/latest".into(),
             None,
             &[Admin, PrivacyOfficer],
         ),
@@ -687,7 +724,8 @@ async fn authorization(e: &Env) {
     for (method, path, _, _) in &endpoints {
         let template = path
             .replace(&id, "{id}")
-            .replace("/callbacks/crm", "/callbacks/{recipient}");
+            .replace("/callbacks/crm", "/callbacks/{recipient}")
+            .replace("/customer-1/", "/{subject}/");
         let op = &doc["paths"][&template][method.as_str().to_lowercase()];
         assert!(
             op.is_object(),
@@ -704,9 +742,38 @@ async fn authorization(e: &Env) {
         }
     }
     assert!(doc["components"]["schemas"]["CreateRequest"]["properties"]["kind"].is_object());
-    for path in ["/healthz", "/readyz", "/metrics"] {
+    for path in ["/healthz", "/readyz"] {
         let (s, _, _) = e.call(Method::GET, path, None, None).await;
         assert_eq!(s, StatusCode::OK, "{path}");
+    }
+    // Metrics need a key of a role that may read them (see tests/edge.rs).
+    let (s, _, _) = e.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, _) = e
+        .call(Method::GET, "/metrics", Some(e.key(Metrics)), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // The table above is the one docs/security.md shows.
+    let doc = std::fs::read_to_string(repo().join("docs/security.md")).unwrap();
+    for (method, path, _, allowed) in &endpoints {
+        let template = path
+            .replace(&id, "{id}")
+            .replace("/callbacks/crm", "/callbacks/{recipient}")
+            .replace("/customer-1/", "/{subject}/");
+        let row = format!("| `{method} {template}` |");
+        let line = doc
+            .lines()
+            .find(|l| l.starts_with(&row))
+            .unwrap_or_else(|| panic!("docs/security.md has no row {row}"));
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        for (i, role) in pledge_store::ROLES.iter().enumerate() {
+            let shown = cells.get(i + 2).copied().unwrap_or("");
+            assert_eq!(
+                shown == "yes",
+                allowed.contains(role),
+                "docs/security.md, {row} {role:?}: `{shown}`"
+            );
+        }
     }
 }
 

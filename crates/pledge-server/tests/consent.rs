@@ -280,7 +280,7 @@ async fn suite(e: &Env) {
     };
     assert!(e.state.consent.decide(&user, &q).allow);
 
-    // State and history, for the service and staff; the read is audited.
+    // State and history, for staff only; the read is audited.
     let (s, j) = e
         .call(
             Method::GET,

@@ -81,6 +81,33 @@ impl Env {
         (status, serde_json::from_slice(&bytes).unwrap_or(Json::Null))
     }
 
+    /// A callback as a recipient sends it: no API key, a `Pledge-Signature`.
+    async fn signed(&self, path: &str, body: &str, signature: &str) -> (StatusCode, Json) {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("pledge-signature", signature)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = self.app.clone().oneshot(req).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Json::Null))
+    }
+
+    async fn state_of(&self, id: &str) -> String {
+        let (_, j) = self
+            .call(
+                Role::Admin,
+                Method::GET,
+                &format!("/v1/requests/{id}"),
+                None,
+            )
+            .await;
+        j["state"].as_str().unwrap().to_string()
+    }
+
     async fn wait_for(&self, id: &str, state: &str) -> Json {
         for _ in 0..400 {
             let (_, j) = self
@@ -98,6 +125,20 @@ impl Env {
         }
         panic!("request {id} never became {state}");
     }
+}
+
+fn unix_now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+fn sign_with(secret: &str, t: i64, body: &str) -> String {
+    format!("t={t},v1={}", forward::sign(secret.as_bytes(), t, body))
 }
 
 async fn env(port: u16) -> Env {
@@ -202,55 +243,92 @@ async fn an_erasure_waits_for_the_recipient_and_completes_on_its_callback() {
             .ends_with(&format!("/v1/requests/{id}/callbacks/newsletter-service"))
     );
 
-    // Reports: a support agent may not make one, a bad body writes nothing.
+    // Reports must be signed by the recipient, over their time and body, with its secret:
+    // an API key of any role, another secret, an old or replayed signature are refused.
     let path = format!("/v1/requests/{id}/callbacks/newsletter-service");
+    let done = json!({"status": "done", "detail": "unsubscribed and deleted"}).to_string();
+    let now = unix_now();
+    for role in [Role::Service, Role::Admin, Role::PrivacyOfficer] {
+        let (s, p) = e
+            .call(role, Method::POST, &path, Some(json!({"status": "done"})))
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{role:?}: {p}");
+        assert_eq!(p["type"], "urn:pledge:problem:bad-signature", "{p}");
+    }
+    let forged = [
+        sign_with("another-secret", now, &done),
+        sign_with(SECRET, now - 600, &done),
+        sign_with(SECRET, now + 600, &done),
+        format!("t={now},v1=00"),
+        "v1=abc".to_string(),
+    ];
+    for signature in &forged {
+        let (s, p) = e.signed(&path, &done, signature).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{signature}: {p}");
+    }
+    // A body other than the one signed.
     let (s, _) = e
-        .call(
-            Role::SupportAgent,
-            Method::POST,
+        .signed(
             &path,
-            Some(json!({"status": "done"})),
+            r#"{"status": "done"}"#,
+            &sign_with(SECRET, now, &done),
         )
         .await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, p) = e
-        .call(
-            Role::Service,
-            Method::POST,
-            &path,
-            Some(json!({"status": "finished"})),
-        )
-        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        e.state_of(&id).await,
+        "awaiting_external",
+        "no forgery completed it"
+    );
+
+    // Signed by the recipient: a bad body writes nothing; a report for a recipient it
+    // was not sent to is refused; then `done` completes the request, once.
+    let bad = json!({"status": "finished"}).to_string();
+    let (s, p) = e.signed(&path, &bad, &sign_with(SECRET, now, &bad)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     let (s, p) = e
-        .call(
-            Role::Service,
-            Method::POST,
+        .signed(
             &format!("/v1/requests/{id}/callbacks/crm"),
-            Some(json!({"status": "done"})),
+            &done,
+            &sign_with(SECRET, now, &done),
         )
         .await;
-    assert_eq!(s, StatusCode::CONFLICT, "{p}");
-    let (s, j) = e
-        .call(
-            Role::Service,
-            Method::POST,
-            &path,
-            Some(json!({"status": "done", "detail": "unsubscribed and deleted"})),
-        )
-        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "no such recipient: {p}");
+    let (s, j) = e.signed(&path, &done, &sign_with(SECRET, now, &done)).await;
     assert_eq!(s, StatusCode::OK, "{j}");
     assert_eq!(j["state"], "completed");
     assert_eq!(j["forwards"][0]["state"], "done");
+    let (s, _) = e.signed(&path, &done, &sign_with(SECRET, now, &done)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "a replay is refused");
     let (s, _) = e
-        .call(
-            Role::Service,
-            Method::POST,
-            &path,
-            Some(json!({"status": "done"})),
-        )
+        .signed(&path, &done, &sign_with(SECRET, now + 1, &done))
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "reported once");
+
+    // Every report is audited: who, which recipient, the outcome.
+    let (_, audit) = e
+        .call(Role::Admin, Method::GET, "/v1/audit?limit=1000", None)
+        .await;
+    let records = audit["records"].as_array().unwrap();
+    let of =
+        |action: &str| -> Vec<&Json> { records.iter().filter(|r| r["action"] == action).collect() };
+    let refused = of("forward.callback_refused");
+    // Three API keys, the forged signatures, the body not signed, the bad body, the replay
+    // and the second `done`.
+    assert_eq!(refused.len(), 3 + forged.len() + 1 + 1 + 2, "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|r| r["detail"]["recipient"] == "newsletter-service")
+    );
+    let reported = of("forward.reported");
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert_eq!(reported[0]["actor"], "recipient:newsletter-service");
+    assert_eq!(reported[0]["detail"]["outcome"], "done");
+    assert!(
+        !audit.to_string().contains("unsubscribed and deleted"),
+        "the detail only as a hash"
+    );
 
     // An access request is not forwarded (erasure, rectification, restriction are).
     let (_, r) = e

@@ -200,6 +200,17 @@ fn generous() -> PublicConfig {
 }
 
 async fn env(name: &str, store: Store, public: PublicConfig) -> Env {
+    env_with(name, store, public, "", "").await
+}
+
+/// `env`, with SQL run on the Chinook database and TOML added to its declaration.
+async fn env_with(
+    name: &str,
+    store: Store,
+    public: PublicConfig,
+    extra_sql: &str,
+    extra_toml: &str,
+) -> Env {
     let dir = std::env::temp_dir().join(format!("pledge-public-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -207,11 +218,12 @@ async fn env(name: &str, store: Store, public: PublicConfig) -> Env {
     let mut db = Database::connect(None, &format!("{chinook}?mode=rwc"))
         .await
         .unwrap();
-    db.batch(&format!("BEGIN;\n{CHINOOK}\nCOMMIT;"))
+    db.batch(&format!("BEGIN;\n{CHINOOK}\n{extra_sql}\nCOMMIT;"))
         .await
         .unwrap();
     db.close().await;
-    let text = std::fs::read_to_string(repo().join("examples/chinook/pledge.toml")).unwrap();
+    let mut text = std::fs::read_to_string(repo().join("examples/chinook/pledge.toml")).unwrap();
+    text.push_str(extra_toml);
     let decl = pledge_core::load(&pledge_core::SourceMap::single("pledge.toml", text)).unwrap();
     let (_, admin) = store
         .create_key(Role::Admin, None, "test", T0)
@@ -571,7 +583,11 @@ async fn bad_input(e: &Env) {
         (json!({"kind": "teleport", "email": LUIS}), 422),
         (
             json!({"kind": "access", "email": LUIS, "identities": {"shoe_size": "44"}}),
-            422,
+            400,
+        ),
+        (
+            json!({"kind": "access", "email": LUIS, "identities": {"email": LUIS}}),
+            400,
         ),
         (
             json!({"kind": "access", "email": LUIS, "changes": {"address": "x"}}),
@@ -712,7 +728,11 @@ async fn rate_limits_answer_429_with_retry_after() {
     let second = e.call(Method::POST, &path, code(), &from("10.0.0.3")).await;
     assert_eq!(second.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(second.headers.contains_key(header::RETRY_AFTER));
-    let metrics = e.call(Method::GET, "/metrics", None, &[]).await.text;
+    let bearer = format!("Bearer {}", e.admin);
+    let metrics = e
+        .call(Method::GET, "/metrics", None, &[("authorization", &bearer)])
+        .await
+        .text;
     assert!(
         metrics.contains("pledge_rate_limited_total 3\n"),
         "{metrics}"
@@ -834,15 +854,328 @@ async fn the_completion_message_carries_a_single_use_download_link() {
     let second = e.call(Method::GET, &path, None, &[]).await;
     assert_eq!(second.status, StatusCode::GONE, "{}", second.text);
 
+    // An opt-out needs the address confirmed, and no approval; it acts on the person the
+    // address belongs to (customer 1, `customer-1` in the ledger).
     let r = e
         .post(
             "/public/requests",
-            json!({"kind": "opt_out", "email": "optout@example.com", "jurisdiction": "US-CA"}),
+            json!({"kind": "opt_out", "email": LUIS, "jurisdiction": "US-CA"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    assert_ne!(r.json["state"], "verifying");
-    wait_until_completed(r.json["id"].as_str().unwrap().to_string()).await;
-    let subject = "optout@example.com".parse().unwrap();
+    assert_eq!(r.json["state"], "verifying");
+    let id = r.json["id"].as_str().unwrap().to_string();
+    let (code, _, _) = secrets(&e.mail().await[0]);
+    let r = e
+        .post(
+            &format!("/public/requests/{id}/verify"),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.json["state"], "in_progress", "{}", r.text);
+    wait_until_completed(id).await;
+    let subject = "customer-1".parse().unwrap();
     assert!(e.state.consent.current(&subject).opted_out_since.is_some());
+    // An address the ledger does not know is not written into it.
+    let stranger = format!("{LUIS}x").parse().unwrap();
+    assert!(!e.state.consent.knows(&stranger));
+}
+
+/// Runs a worker for `e` until the returned sender is dropped.
+fn start_worker(e: &Env) -> tokio::sync::watch::Sender<bool> {
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(pledge_server::worker::run(
+        e.state.clone(),
+        "worker:test".into(),
+        stop_rx,
+    ));
+    stop
+}
+
+async fn wait_for_state(e: &Env, id: &str, state: &str) {
+    for _ in 0..400 {
+        if e.state_of(id).await == state {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!(
+        "request {id} never became {state}: {}",
+        e.state_of(id).await
+    );
+}
+
+async fn give_consent(e: &Env, subject: &str) {
+    use pledge_core::consent::{Action, ConsentState, Method as How, Target};
+    e.state
+        .consent
+        .record_actions(
+            &subject.parse().unwrap(),
+            vec![Action::Consent {
+                target: Target::Purpose("newsletter".parse().unwrap()),
+                state: ConsentState::Given,
+            }],
+            How::Api,
+            "test",
+        )
+        .await
+        .unwrap();
+}
+
+fn newsletter(e: &Env, subject: &str) -> String {
+    let query = pledge_core::consent::Query {
+        target: pledge_core::consent::Target::Purpose("newsletter".parse().unwrap()),
+        categories: Vec::new(),
+    };
+    let decision = e.state.consent.decide(&subject.parse().unwrap(), &query);
+    serde_json::to_value(decision.reason).unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The attacks of the security review, replayed: the public names someone else's ids next
+/// to an address it can confirm. Every one is refused at intake, writes nothing and sends
+/// nothing; the person behind an address is found from the address alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_public_acts_only_on_the_address_it_proves() {
+    let public = PublicConfig {
+        needs_approval: false,
+        ..generous()
+    };
+    let e = env(
+        "proof",
+        Store::open("sqlite::memory:").await.unwrap(),
+        public,
+    )
+    .await;
+    let _worker = start_worker(&e);
+    let attacker = "me@attacker.example";
+    let before = e.audit_records().await;
+    for body in [
+        // The export of customer 10, mailed to the attacker.
+        json!({"kind": "access", "email": attacker, "identities": {"customer_id": "10"}}),
+        // An employee's record, birth date included.
+        json!({"kind": "portability", "email": attacker, "identities": {"employee_id": "1"}}),
+        // Customer 12's address rewritten to the attacker's.
+        json!({"kind": "rectification", "email": attacker, "identities": {"customer_id": "12"}, "changes": {"email": attacker}}),
+        // Someone else's consent withdrawn, with no key.
+        json!({"kind": "withdraw_consent", "email": attacker, "identities": {"customer_id": "user-777"}}),
+        json!({"kind": "opt_out", "email": attacker, "identities": {"customer_id": "user-777"}}),
+    ] {
+        let r = e.post("/public/requests", body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text);
+        assert_eq!(
+            r.json["type"], "urn:pledge:problem:unproven-identity",
+            "{body}"
+        );
+        assert!(
+            r.json["detail"].as_str().unwrap().contains("customer_id")
+                || r.json["detail"].as_str().unwrap().contains("employee_id"),
+            "{}",
+            r.text
+        );
+    }
+    assert_eq!(e.audit_records().await, before, "nothing written");
+    assert!(e.mail().await.is_empty(), "nothing sent");
+    let chinook = e.state.config.connections[0].1.clone();
+    let mut db = Database::connect(None, &chinook).await.unwrap();
+    let rows = db
+        .query("SELECT email FROM customer WHERE customer_id = 12")
+        .await
+        .unwrap();
+    db.close().await;
+    assert_eq!(
+        rows[0][0],
+        pledge_core::plan::Value::Text("roberto.almeida@riotur.gov.br".into())
+    );
+
+    // A withdrawal for someone else's address does nothing until that address confirms it.
+    give_consent(&e, "user-777").await;
+    give_consent(&e, "customer-1").await;
+    let r = e
+        .post(
+            "/public/requests",
+            json!({"kind": "withdraw_consent", "email": LUIS}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert_eq!(
+        r.json["state"], "verifying",
+        "the address confirms it first"
+    );
+    let id = r.json["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(newsletter(&e, "customer-1"), "consent_given");
+    assert_eq!(newsletter(&e, "user-777"), "consent_given");
+
+    // Confirmed: the request acts on the person the address belongs to in the dataset
+    // (customer 1, whom the application knows as `customer-1`), says so in its result and
+    // in the message, and leaves everyone else alone.
+    let mails = e.mail().await;
+    let (code, _, _) = secrets(&mails[0]);
+    let r = e
+        .post(
+            &format!("/public/requests/{id}/verify"),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    wait_for_state(&e, &id, "completed").await;
+    assert_eq!(newsletter(&e, "customer-1"), "consent_withdrawn");
+    assert_eq!(newsletter(&e, "user-777"), "consent_given");
+    let done = e.state.store.get_request(&id).await.unwrap();
+    let result = done.result.unwrap();
+    let ledger = result["ledger"].as_array().unwrap();
+    assert_eq!(ledger.len(), 1, "{result}");
+    assert_eq!(ledger[0]["subject"], "customer-1", "{result}");
+    assert_eq!(ledger[0]["found_on"], "chinook.customer", "{result}");
+    assert_eq!(ledger[0]["events"][0]["state"], "withdrawn", "{result}");
+    let mails = e
+        .mail()
+        .await
+        .join("\n")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    assert!(mails.contains("We have finished your request"), "{mails}");
+    assert!(
+        mails.contains("consent withdrawn: New releases newsletter"),
+        "{mails}"
+    );
+
+    // Staff see how each identity was proved.
+    let r = e
+        .call(
+            Method::GET,
+            &format!("/v1/requests/{id}"),
+            None,
+            &[("authorization", &format!("Bearer {}", e.admin))],
+        )
+        .await;
+    assert_eq!(
+        r.json["proved_by"],
+        json!({"email": "email_code"}),
+        "{}",
+        r.text
+    );
+    let r = e
+        .staff(
+            "/v1/requests",
+            json!({"kind": "access", "identities": {"customer_id": "10"}, "needs_approval": true}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "staff may name any id: {}",
+        r.text
+    );
+    assert_eq!(
+        r.json["proved_by"],
+        json!({"customer_id": "staff"}),
+        "{}",
+        r.text
+    );
+}
+
+/// A public access request finds the person by the confirmed address alone; the other ids
+/// of that person's row (the customer id) come from the row, and the approver sees them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_approver_sees_what_the_address_resolved_to() {
+    let e = env(
+        "resolve",
+        Store::open("sqlite::memory:").await.unwrap(),
+        generous(),
+    )
+    .await;
+    let (id, code, _, _) = submit(&e, LUIS).await;
+    let r = e
+        .post(
+            &format!("/public/requests/{id}/verify"),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.json["state"], "awaiting_approval", "{}", r.text);
+    let r = e
+        .call(
+            Method::GET,
+            &format!("/v1/requests/{id}/plan"),
+            None,
+            &[("authorization", &format!("Bearer {}", e.admin))],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let identities = &r.json["plan"]["identities"];
+    assert_eq!(
+        identities,
+        &json!([
+            {"kind": "email", "value": LUIS, "proved_by": "email_code"},
+            {"kind": "customer_id", "value": "1", "found_on": "chinook.customer"},
+        ]),
+        "{}",
+        r.text
+    );
+}
+
+/// A table anyone writes to (support tickets: an address and the customer number the sender
+/// claims) pairs the attacker's address with customer 10's id. It declares no `subject`, so
+/// the id is not taken from it: the attacker's confirmed request reaches their own ticket,
+/// never customer 10.
+#[tokio::test(flavor = "multi_thread")]
+async fn ids_are_taken_only_from_tables_of_people() {
+    let attacker = "me@attacker.example";
+    let e = env_with(
+        "tickets",
+        Store::open("sqlite::memory:").await.unwrap(),
+        PublicConfig {
+            needs_approval: false,
+            ..generous()
+        },
+        &format!(
+            "CREATE TABLE ticket (ticket_id INTEGER PRIMARY KEY, email TEXT NOT NULL, customer_id INTEGER, body TEXT);\n\
+             INSERT INTO ticket VALUES (1, '{attacker}', 10, 'I am customer 10, send me my data');"
+        ),
+        r#"
+[[datasets.tables]]
+name = "ticket"
+identity = { email = "email", customer_id = "customer_id" }
+columns = { email = "contact.email", body = "communication.message" }
+"#,
+    )
+    .await;
+    let _worker = start_worker(&e);
+    let (id, code, _, _) = submit(&e, attacker).await;
+    let r = e
+        .post(
+            &format!("/public/requests/{id}/verify"),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    wait_for_state(&e, &id, "completed").await;
+    let result = e
+        .state
+        .store
+        .get_request(&id)
+        .await
+        .unwrap()
+        .result
+        .unwrap();
+    assert_eq!(
+        result["identities"],
+        json!([{"kind": "email", "value": attacker, "proved_by": "email_code"}]),
+        "{result}"
+    );
+    let rows = |table: &str| -> u64 {
+        result["datasets"][0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["table"] == table)
+            .map(|s| s["rows"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(rows("ticket"), 1, "{result}");
+    assert_eq!(rows("customer"), 0, "customer 10 is not reached: {result}");
+    assert_eq!(rows("invoice"), 0, "{result}");
 }

@@ -6,7 +6,7 @@
 //! in the same transaction.
 
 use crate::notify::{claim_due_sql, retry_delay_secs};
-use crate::{Backend, Error, Result, Store, parse};
+use crate::{Error, Result, Store, parse};
 use pledge_core::workflow::State;
 use serde::Serialize;
 use serde_json::json;
@@ -88,14 +88,9 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         for recipient in recipients {
-            let sql = match self.backend {
-                Backend::Postgres => {
-                    "INSERT INTO forwards (request_id, recipient, state, attempts, next_attempt_at, updated_at) VALUES ($1, $2, 'queued', 0, $3, $3) ON CONFLICT (request_id, recipient) DO NOTHING"
-                }
-                Backend::Sqlite => {
-                    "INSERT OR IGNORE INTO forwards (request_id, recipient, state, attempts, next_attempt_at, updated_at) VALUES ($1, $2, 'queued', 0, $3, $3)"
-                }
-            };
+            // A delivery given up (or reported failed) is queued afresh when the request is
+            // run again; one delivered or done stays as it is.
+            let sql = "INSERT INTO forwards (request_id, recipient, state, attempts, next_attempt_at, updated_at) VALUES ($1, $2, 'queued', 0, $3, $3) ON CONFLICT (request_id, recipient) DO UPDATE SET state = 'queued', attempts = 0, next_attempt_at = $3, lease_until = NULL, updated_at = $3 WHERE forwards.state = 'failed'";
             sqlx::query(sql)
                 .bind(request_id)
                 .bind(recipient)
@@ -188,6 +183,35 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
+            if state == ForwardState::Failed {
+                // No report will come for a delivery given up: the request waits for staff
+                // (a retry runs it again and delivers once more), not for ever.
+                let reason = format!(
+                    "the delivery to `{}` was given up after {} attempts: {}",
+                    forward.recipient,
+                    forward.attempts,
+                    error.unwrap_or("failed")
+                );
+                let moved = sqlx::query(
+                    "UPDATE requests SET state = 'needs_action', updated_at = $1 WHERE id = $2 AND state = 'awaiting_external'",
+                )
+                .bind(now)
+                .bind(&forward.request_id)
+                .execute(&mut *tx)
+                .await?;
+                if moved.rows_affected() == 1 {
+                    self.event(
+                        &mut tx,
+                        &forward.request_id,
+                        now,
+                        Some(State::AwaitingExternal),
+                        State::NeedsAction,
+                        "forwarder",
+                        Some(&reason),
+                    )
+                    .await?;
+                }
+            }
             let action = match state {
                 ForwardState::Delivered => "forward.delivered",
                 ForwardState::Failed => "forward.given_up",
@@ -210,17 +234,48 @@ impl Store {
     /// A recipient's report on a forwarded request. `done` from the last recipient that
     /// owed one completes the request (with its completion message); `failed` leaves it
     /// waiting, with the failure for staff to act on. Reports on a request that is no longer
-    /// waiting, or from a recipient it was not sent to, are refused.
+    /// waiting, or from a recipient it was not sent to, are refused. A signed report
+    /// (`signed`: its time and signature) is refused when it is the last one taken again, or
+    /// older than it: a captured report cannot be replayed.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_callback(
         &self,
         request_id: &str,
         recipient: &str,
         outcome: CallbackOutcome,
         detail: Option<&str>,
+        signed: Option<(i64, &str)>,
         actor: &str,
         now: i64,
     ) -> Result<Vec<ForwardStatus>> {
         let mut tx = self.begin().await?;
+        if let Some((t, signature)) = signed {
+            let last = sqlx::query(
+                "SELECT callback_t, callback_signature FROM forwards WHERE request_id = $1 AND recipient = $2",
+            )
+            .bind(request_id)
+            .bind(recipient)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(last) = last {
+                let last_t: Option<i64> = last.try_get("callback_t")?;
+                let last_signature: Option<String> = last.try_get("callback_signature")?;
+                if last_t.is_some_and(|l| t < l) || last_signature.as_deref() == Some(signature) {
+                    return Err(Error::NotForwarded(format!(
+                        "this report from `{recipient}` was taken already, or is older than the last one taken: sign each report when it is sent"
+                    )));
+                }
+            }
+            sqlx::query(
+                "UPDATE forwards SET callback_t = $1, callback_signature = $2 WHERE request_id = $3 AND recipient = $4",
+            )
+            .bind(t)
+            .bind(signature)
+            .bind(request_id)
+            .bind(recipient)
+            .execute(&mut *tx)
+            .await?;
+        }
         let state: String = sqlx::query("SELECT state FROM requests WHERE id = $1")
             .bind(request_id)
             .fetch_optional(&mut *tx)
@@ -228,7 +283,9 @@ impl Store {
             .ok_or_else(|| Error::UnknownRequest(request_id.to_string()))?
             .try_get("state")?;
         let from: State = parse(&state)?;
-        if from != State::AwaitingExternal {
+        // Also while the request waits for staff after another delivery was given up: a
+        // report that comes is still recorded.
+        if from != State::AwaitingExternal && from != State::NeedsAction {
             return Err(Error::NotForwarded(format!(
                 "request {request_id} is {from}, not waiting for other systems"
             )));
@@ -258,7 +315,13 @@ impl Store {
             actor,
             "forward.reported",
             Some(request_id),
-            json!({ "recipient": recipient, "outcome": new_state.as_str(), "detail": detail }),
+            // What the recipient wrote may name the person: the log, kept for good, holds
+            // its hash; the text is on the forward until the request is minimised.
+            json!({
+                "recipient": recipient,
+                "outcome": new_state.as_str(),
+                "detail_sha256": detail.map(|d| crate::audit::sha256_hex(d.as_bytes())),
+            }),
         )
         .await?;
         let open: i64 = sqlx::query(
@@ -279,7 +342,8 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?
                 .is_some();
-            self.notify_completed(&mut tx, request_id, has_export, now)
+            // Recipients may hold data about the person: no "no data held" here.
+            self.notify_completed(&mut tx, request_id, has_export, false, now)
                 .await?;
             self.event(
                 &mut tx,
@@ -303,6 +367,41 @@ impl Store {
         }
         tx.commit().await?;
         self.forwards(request_id).await
+    }
+
+    /// Audits a report refused before it was taken (a missing or bad signature, a bad body,
+    /// a replay), if `request_id` was forwarded to `recipient`; returns whether it was. Reports
+    /// about requests that were never sent there are not recorded (the log is not a sink for
+    /// anyone's guesses).
+    pub async fn callback_refused(
+        &self,
+        request_id: &str,
+        recipient: &str,
+        status: u16,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let known =
+            sqlx::query("SELECT 1 AS one FROM forwards WHERE request_id = $1 AND recipient = $2")
+                .bind(request_id)
+                .bind(recipient)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+        if known {
+            self.audit(
+                &mut tx,
+                now,
+                "unauthenticated",
+                "forward.callback_refused",
+                Some(request_id),
+                json!({ "recipient": recipient, "status": status, "reason": reason }),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(known)
     }
 
     /// Where the request stands with each recipient it was forwarded to.

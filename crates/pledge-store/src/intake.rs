@@ -153,6 +153,7 @@ impl Store {
                 state: first_state(new),
                 identities: new.identities.clone(),
                 changes: new.changes.clone(),
+                proved_by: Some(new.proved_by),
                 needs_approval: new.needs_approval,
                 received_at: new.received_at,
                 due_at: deadlines.due.to_unix(),
@@ -164,9 +165,9 @@ impl Store {
             });
         }
         let mut tx = self.begin().await?;
-        let rows = multi_values(11, records.len());
+        let rows = multi_values(12, records.len());
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO requests (id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, updated_at) VALUES {rows}"
+            "INSERT INTO requests (id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, updated_at, proved_by) VALUES {rows}"
         )));
         for r in &records {
             q = q
@@ -180,7 +181,8 @@ impl Store {
                 .bind(r.received_at)
                 .bind(r.due_at)
                 .bind(r.confirm_by)
-                .bind(r.updated_at);
+                .bind(r.updated_at)
+                .bind(r.proved_by.map(crate::ProvedBy::as_str));
         }
         q.execute(&mut *tx).await?;
 

@@ -170,8 +170,9 @@ fn row_from(r: &AnyRow) -> Result<LedgerRow> {
 
 impl Store {
     /// Appends `events` in order, in one transaction: chained to the ledger's head, and
-    /// anchored in the audit log by one record naming the first and last number and the new
-    /// head (so cutting the ledger's tail shows against the audit chain). Appenders are
+    /// anchored in the audit log by one record naming the first and last number, the count
+    /// and the new head (checked by [`Store::verify_anchors`]: editing the ledger and hashing
+    /// it again, or cutting its tail, shows against the audit chain). Appenders are
     /// serialised (SQLite's write lock, an advisory lock on PostgreSQL), so the chain never
     /// forks and numbers commit in order.
     pub async fn append_consent(&self, events: &[ConsentEvent]) -> Result<Vec<LedgerRow>> {
@@ -252,7 +253,7 @@ impl Store {
             },
             "consent.appended",
             None,
-            json!({"from_seq": first.seq, "to_seq": last.seq, "head": last.hash}),
+            json!({"from_seq": first.seq, "to_seq": last.seq, "count": rows.len(), "head": last.hash}),
         )
         .await?;
         tx.commit().await?;

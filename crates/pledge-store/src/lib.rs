@@ -7,6 +7,7 @@
 //! trigger refuses UPDATE and DELETE) and hash-chained (see [`audit`]).
 
 pub mod audit;
+pub mod checkpoint;
 pub mod forward;
 mod intake;
 pub mod ledger;
@@ -65,6 +66,62 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+pub use pledge_core::retry::Transience;
+
+impl Error {
+    /// Whether the same call may succeed later: the database failing (a lost connection, a
+    /// pool timeout, a lock, a deadlock, a full disk, I/O) may, as may an interrupted
+    /// write; a wrong request, a conflict with a concurrent change or a corrupt value will
+    /// not by itself. A `match` without a catch-all on purpose: a new variant must say
+    /// which it is.
+    pub fn transience(&self) -> Transience {
+        match self {
+            Error::Database(e) => sqlx_transience(e),
+            Error::Interrupted | Error::Random(_) => Transience::Transient,
+            Error::BadUrl(_)
+            | Error::Corrupt(_)
+            | Error::UnknownRequest(_)
+            | Error::UnknownKey(_)
+            | Error::Transition(_)
+            | Error::Conflict(_)
+            | Error::Verification(_)
+            | Error::NoExport(_)
+            | Error::Link(_)
+            | Error::Sealed(_)
+            | Error::NotForwarded(_) => Transience::Permanent,
+        }
+    }
+
+    /// [`Error::transience`] is transient.
+    pub fn retryable(&self) -> bool {
+        self.transience() == Transience::Transient
+    }
+}
+
+/// The transience of an error of the store's database, by the driver's error kind and the
+/// database's code (SQLSTATE on PostgreSQL, the result code on SQLite).
+fn sqlx_transience(e: &sqlx::Error) -> Transience {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed
+        | sqlx::Error::InvalidSavePointStatement => Transience::Transient,
+        sqlx::Error::Database(db) => {
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                Transience::of_sqlite_code(db.code().and_then(|c| c.parse().ok()).unwrap_or(1))
+            } else {
+                db.code()
+                    .map_or(Transience::Permanent, |s| Transience::of_sqlstate(&s))
+            }
+        }
+        _ => Transience::Permanent,
+    }
+}
+
 /// Which database holds the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -82,15 +139,19 @@ pub enum Role {
     PrivacyOfficer,
     /// Requests and their status; never personal data or exports.
     SupportAgent,
-    /// Machine intake: creates requests.
+    /// An application: takes requests in (each waits for approval), records consent and
+    /// asks for decisions; never personal data.
     Service,
+    /// A monitoring system: reads `/metrics`, nothing else.
+    Metrics,
 }
 
-pub const ROLES: [Role; 4] = [
+pub const ROLES: [Role; 5] = [
     Role::Admin,
     Role::PrivacyOfficer,
     Role::SupportAgent,
     Role::Service,
+    Role::Metrics,
 ];
 
 impl Role {
@@ -100,6 +161,7 @@ impl Role {
             Role::PrivacyOfficer => "privacy_officer",
             Role::SupportAgent => "support_agent",
             Role::Service => "service",
+            Role::Metrics => "metrics",
         }
     }
 }
@@ -112,7 +174,9 @@ impl FromStr for Role {
             .copied()
             .find(|r| r.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown role `{s}`: admin, privacy_officer, support_agent or service")
+                format!(
+                    "unknown role `{s}`: admin, privacy_officer, support_agent, service or metrics"
+                )
             })
     }
 }
@@ -125,6 +189,39 @@ pub struct ApiKey {
     pub label: Option<String>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+}
+
+/// How a request's identities were proved to be the person's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProvedBy {
+    /// The person confirmed the `email` identity with the code or link sent there (public
+    /// intake): the only identity such a request names.
+    EmailCode,
+    /// Staff took the request in with their key, having checked the person out of band.
+    Staff,
+    /// A service took it in with its key (the application, for a signed-in user).
+    Service,
+}
+
+impl ProvedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProvedBy::EmailCode => "email_code",
+            ProvedBy::Staff => "staff",
+            ProvedBy::Service => "service",
+        }
+    }
+}
+
+impl FromStr for ProvedBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [ProvedBy::EmailCode, ProvedBy::Staff, ProvedBy::Service]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown proof `{s}`: email_code, staff or service"))
+    }
 }
 
 /// A new request.
@@ -140,6 +237,8 @@ pub struct NewRequest {
     pub needs_approval: bool,
     /// Staff intake of a person already known: verification skipped.
     pub verified: bool,
+    /// How the identities are (or, before verification, will be) proved.
+    pub proved_by: ProvedBy,
     pub received_at: i64,
 }
 
@@ -152,6 +251,8 @@ pub struct RequestRecord {
     pub state: State,
     pub identities: Vec<(String, String)>,
     pub changes: Vec<(String, String)>,
+    /// How the identities were proved; `None` for requests taken in before it was recorded.
+    pub proved_by: Option<ProvedBy>,
     pub needs_approval: bool,
     pub received_at: i64,
     pub due_at: i64,
@@ -204,6 +305,35 @@ pub struct Job {
     pub request_id: String,
     pub attempts: i64,
     pub owner: String,
+    /// When the current run of transient failures began (none: the last attempt did not
+    /// fail, or this is the first): the retry budget counts from here.
+    pub first_failed_at: Option<i64>,
+}
+
+/// What becomes of a job whose attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobFailure<'a> {
+    /// A transient fault: back to the queue, not claimed before `at`; the request stays in
+    /// progress, showing what it waits for.
+    Retry { error: &'a str, at: i64 },
+    /// A permanent fault, or a transient one that outlasted its budget: the job stops and
+    /// the request moves to `needs_action`, with `reason` for staff.
+    NeedsAction { reason: &'a str },
+}
+
+/// Where a request's job stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobStatus {
+    /// `queued`, `running`, `done`, or `failed` (stopped for staff).
+    pub state: String,
+    /// Claims so far (a retry after staff fixed the cause starts again from 0).
+    pub attempts: i64,
+    /// The last failure, for staff.
+    pub error: Option<String>,
+    /// A job waiting to be retried is not claimed before this time.
+    pub not_before: Option<i64>,
+    /// When the current run of transient failures began.
+    pub first_failed_at: Option<i64>,
 }
 
 /// The store.
@@ -213,9 +343,11 @@ pub struct Store {
     backend: Backend,
     /// Intake waiting for its group commit (see `intake.rs`).
     intake: std::sync::Arc<intake::IntakeQueue>,
+    /// The last failure of the write probe, until a probe succeeds: `(when, error)`.
+    last_write_error: std::sync::Arc<std::sync::Mutex<Option<(i64, String)>>>,
 }
 
-const REQUEST_COLUMNS: &str = "id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, extension_reason, denial_reason, result, updated_at";
+const REQUEST_COLUMNS: &str = "id, kind, regime, state, identities, changes, proved_by, needs_approval, received_at, due_at, confirm_by, extension_reason, denial_reason, result, updated_at";
 
 impl Store {
     /// Opens (and creates, for SQLite) the store at `url` and brings its schema up to date.
@@ -258,6 +390,25 @@ impl Store {
             } else {
                 Some(Duration::from_secs(1800))
             })
+            // A write that fails on a full disk (or any I/O error) may make SQLite roll its
+            // transaction back by itself; the driver's own ROLLBACK, queued when the
+            // transaction is dropped, then fails ("no transaction is active") and the driver
+            // still counts the transaction open, so every later `BEGIN` on that connection
+            // is refused ("non-zero transaction depth") until a restart. On release, such a
+            // connection is flushed and, if the driver still counts a transaction, closed:
+            // the pool opens a fresh one, and the store writes again once space is back.
+            // (Not for an in-memory store: closing its one connection would lose it.)
+            .after_release(move |conn, _| {
+                Box::pin(async move {
+                    use sqlx::Connection as _;
+                    if memory || !conn.is_in_transaction() {
+                        return Ok(true);
+                    }
+                    // Runs after the ROLLBACK the dropped transaction queued.
+                    sqlx::query("SELECT 1").execute(&mut *conn).await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -281,6 +432,7 @@ impl Store {
             pool,
             backend,
             intake: Default::default(),
+            last_write_error: Default::default(),
         };
         migrate::run(&store.pool, backend).await?;
         Ok(store)
@@ -294,6 +446,46 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
         Ok(())
+    }
+
+    /// Whether the store can write: one write transaction, as every state change needs (the
+    /// row of `store_probe` gets `now`). On SQLite the row is rewritten with 64 KiB of
+    /// fresh random padding, more than a state change writes: on a full disk a small write
+    /// can still land in space a failed one left allocated in the write-ahead log, so a
+    /// probe that small would pass while real writes fail (and padding that does not change
+    /// is not written again at all). A failure is remembered for
+    /// [`Store::last_write_error`] until a probe succeeds.
+    pub async fn probe_write(&self, now: i64) -> Result<()> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "UPDATE store_probe SET at = $1, pad = randomblob(65536) WHERE id = 1"
+            }
+            Backend::Postgres => "UPDATE store_probe SET at = $1 WHERE id = 1",
+        };
+        let result = async {
+            let mut tx = self.begin().await?;
+            sqlx::query(sql).bind(now).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok::<_, Error>(())
+        }
+        .await;
+        let mut last = self
+            .last_write_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &result {
+            Ok(()) => *last = None,
+            Err(e) => *last = Some((now, e.to_string())),
+        }
+        result
+    }
+
+    /// The last failed write probe, `(when, error)`, unless a later one succeeded.
+    pub fn last_write_error(&self) -> Option<(i64, String)> {
+        self.last_write_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     pub async fn close(&self) {
@@ -467,6 +659,7 @@ impl Store {
             state,
             identities: new.identities,
             changes: new.changes,
+            proved_by: Some(new.proved_by),
             needs_approval: new.needs_approval,
             received_at: new.received_at,
             due_at: deadlines.due.to_unix(),
@@ -477,7 +670,7 @@ impl Store {
             updated_at: new.received_at,
         };
         sqlx::query(
-            "INSERT INTO requests (id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO requests (id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, updated_at, proved_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&record.id)
         .bind(record.kind.as_str())
@@ -490,6 +683,7 @@ impl Store {
         .bind(record.due_at)
         .bind(record.confirm_by)
         .bind(record.updated_at)
+        .bind(record.proved_by.map(ProvedBy::as_str))
         .execute(&mut **tx)
         .await?;
         self.event(tx, &id, record.received_at, None, state, actor, None)
@@ -547,10 +741,13 @@ impl Store {
         request_id: &str,
         now: i64,
     ) -> Result<()> {
-        // One job per request: approving twice, or re-entering in_progress from
-        // awaiting_external, does not run it twice.
+        // One job per request, and a request in progress always has it queued or running:
+        // approving twice does not run it twice (the second approval is refused), but a job
+        // that ended is queued afresh when the request enters in_progress again: stopped
+        // for staff (`failed`) and retried after they fixed the cause, or `done` and sent
+        // back from awaiting_external to run again (every write of a run is idempotent).
         sqlx::query(
-            "INSERT INTO jobs (request_id, state, attempts, created_at) VALUES ($1, 'queued', 0, $2) ON CONFLICT (request_id) DO NOTHING",
+            "INSERT INTO jobs (request_id, state, attempts, created_at) VALUES ($1, 'queued', 0, $2) ON CONFLICT (request_id) DO UPDATE SET state = 'queued', attempts = 0, error = NULL, not_before = NULL, first_failed_at = NULL, lease_owner = NULL, lease_until = NULL, finished_at = NULL WHERE jobs.state IN ('failed', 'done')",
         )
         .bind(request_id)
         .bind(now)
@@ -721,6 +918,16 @@ impl Store {
         if let Some(event) = notify::Event::for_state(applied.to) {
             self.notify(tx, &record, event, json!({}), now).await?;
         }
+        if applied.to == State::Completed {
+            // Completed by hand (from needs_action): the person is told, as by a worker.
+            let has_export = sqlx::query("SELECT 1 AS one FROM exports WHERE request_id = $1")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?
+                .is_some();
+            self.notify_completed(tx, id, has_export, false, now)
+                .await?;
+        }
         Ok(record)
     }
 
@@ -749,20 +956,20 @@ impl Store {
     // ------------------------------------------------------------------------------------
     // Jobs
 
-    /// Claims the oldest job that is queued, or running under a lease that expired (its
-    /// worker died), for `lease_secs`. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so replicas
+    /// Claims the oldest job that is queued (and not waiting for a retry time still to
+    /// come), or running under a lease that expired (its worker died), for `lease_secs`. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so replicas
     /// never wait for each other; SQLite: one conditional UPDATE under the write lock.
     pub async fn claim_job(&self, owner: &str, lease_secs: i64, now: i64) -> Result<Option<Job>> {
         let pick = match self.backend {
             Backend::Postgres => {
-                "SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_until < $3) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+                "SELECT id FROM jobs WHERE (state = 'queued' AND (not_before IS NULL OR not_before <= $3)) OR (state = 'running' AND lease_until < $3) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
             }
             Backend::Sqlite => {
-                "SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_until < $3) ORDER BY id LIMIT 1"
+                "SELECT id FROM jobs WHERE (state = 'queued' AND (not_before IS NULL OR not_before <= $3)) OR (state = 'running' AND lease_until < $3) ORDER BY id LIMIT 1"
             }
         };
         let sql = format!(
-            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1 WHERE id = ({pick}) RETURNING id, request_id, attempts"
+            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1 WHERE id = ({pick}) RETURNING id, request_id, attempts, first_failed_at"
         );
         let mut tx = self.begin().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -780,6 +987,7 @@ impl Store {
             request_id: row.try_get("request_id")?,
             attempts: row.try_get("attempts")?,
             owner: owner.to_string(),
+            first_failed_at: row.try_get("first_failed_at")?,
         };
         self.audit(
             &mut tx,
@@ -824,7 +1032,7 @@ impl Store {
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE jobs SET state = 'done', finished_at = $1, error = NULL WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
+            "UPDATE jobs SET state = 'done', finished_at = $1, error = NULL, not_before = NULL, first_failed_at = NULL WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
         )
         .bind(now)
         .bind(job.id)
@@ -841,7 +1049,21 @@ impl Store {
             .ok_or_else(|| Error::UnknownRequest(job.request_id.clone()))?
             .try_get("state")?;
         let from: State = parse(&state)?;
-        let forwards = !forward_to.is_empty() && from.can_move_to(State::AwaitingExternal);
+        let mut forwards = !forward_to.is_empty() && from.can_move_to(State::AwaitingExternal);
+        if forwards {
+            // Queued (again, for those that failed); a request run again after every
+            // recipient already reported done does not wait for reports that never come.
+            self.queue_forwards(&mut tx, &job.request_id, forward_to, now)
+                .await?;
+            let open: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM forwards WHERE request_id = $1 AND state <> 'done'",
+            )
+            .bind(&job.request_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+            forwards = open > 0;
+        }
         let completes = !forwards && from.can_move_to(State::Completed);
         sqlx::query("UPDATE requests SET result = $1, updated_at = $2 WHERE id = $3")
             .bind(result.to_string())
@@ -854,8 +1076,15 @@ impl Store {
                 .bind(&job.request_id)
                 .execute(&mut *tx)
                 .await?;
-            self.notify_completed(&mut tx, &job.request_id, export.is_some(), now)
-                .await?;
+            let no_data_held = result.get("no_data_held") == Some(&Value::Bool(true));
+            self.notify_completed(
+                &mut tx,
+                &job.request_id,
+                export.is_some(),
+                no_data_held,
+                now,
+            )
+            .await?;
             self.event(
                 &mut tx,
                 &job.request_id,
@@ -871,8 +1100,6 @@ impl Store {
             sqlx::query("UPDATE requests SET state = 'awaiting_external' WHERE id = $1")
                 .bind(&job.request_id)
                 .execute(&mut *tx)
-                .await?;
-            self.queue_forwards(&mut tx, &job.request_id, forward_to, now)
                 .await?;
             self.event(
                 &mut tx,
@@ -899,6 +1126,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // The log keeps the result without the identities and ledger subjects in clear.
+        let mut logged = result.clone();
+        upkeep::hash_identities_in_result(&mut logged);
         self.audit(
             &mut tx,
             now,
@@ -911,7 +1141,7 @@ impl Store {
                 "from": from.as_str(),
                 "to": if completes { "completed" } else if forwards { "awaiting_external" } else { from.as_str() },
                 "forwarded_to": forward_to,
-                "result": result,
+                "result": logged,
                 "export_bytes": export.map(|e| e.ciphertext.len()),
                 "export_key": export.map(|e| e.key_id.as_str()),
             }),
@@ -921,62 +1151,118 @@ impl Store {
         Ok(true)
     }
 
-    /// Records a failed attempt. The job goes back to the queue, or stays failed after
-    /// `max_attempts`; the request stays in progress, with the error visible to staff.
-    pub async fn fail_job(
-        &self,
-        job: &Job,
-        error: &str,
-        max_attempts: i64,
-        now: i64,
-    ) -> Result<()> {
-        let next = if job.attempts >= max_attempts {
-            "failed"
-        } else {
-            "queued"
-        };
+    /// Records a failed attempt, only if this worker still holds the lease (else false and
+    /// nothing changes). A [`JobFailure::Retry`] puts the job back in the queue until its
+    /// time; the request stays in progress. A [`JobFailure::NeedsAction`] stops the job and
+    /// moves the request to `needs_action` with the reason (its event and audit record in
+    /// the same transaction), unless it was closed meanwhile. Either way the job leaves the
+    /// worker's hands: no request stays in progress without a job a worker will take.
+    pub async fn fail_job(&self, job: &Job, failure: JobFailure<'_>, now: i64) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
-            "UPDATE jobs SET state = $1, error = $2, lease_owner = NULL, lease_until = NULL WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
-        )
-        .bind(next)
-        .bind(error)
+        let done = match failure {
+            JobFailure::Retry { error, at } => sqlx::query(
+                "UPDATE jobs SET state = 'queued', error = $1, not_before = $2, first_failed_at = COALESCE(first_failed_at, $3), lease_owner = NULL, lease_until = NULL WHERE id = $4 AND lease_owner = $5 AND state = 'running'",
+            )
+            .bind(error)
+            .bind(at)
+            .bind(now),
+            JobFailure::NeedsAction { reason } => sqlx::query(
+                "UPDATE jobs SET state = 'failed', error = $1, not_before = NULL, first_failed_at = COALESCE(first_failed_at, $2), finished_at = $2, lease_owner = NULL, lease_until = NULL WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
+            )
+            .bind(reason)
+            .bind(now),
+        }
         .bind(job.id)
         .bind(&job.owner)
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 1 {
-            self.audit(
-                &mut tx,
-                now,
-                &job.owner,
-                "job.failed",
-                Some(&job.request_id),
-                json!({"job": job.id, "attempt": job.attempts, "error": error, "next": next}),
-            )
-            .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
         }
+        let (error, next, retry_at) = match failure {
+            JobFailure::Retry { error, at } => (error, "queued", Some(at)),
+            JobFailure::NeedsAction { reason } => (reason, "needs_action", None),
+        };
+        let mut moved = None;
+        if let JobFailure::NeedsAction { reason } = failure {
+            let state: String = sqlx::query("SELECT state FROM requests WHERE id = $1")
+                .bind(&job.request_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| Error::UnknownRequest(job.request_id.clone()))?
+                .try_get("state")?;
+            let from: State = parse(&state)?;
+            if from.can_move_to(State::NeedsAction) {
+                sqlx::query(
+                    "UPDATE requests SET state = 'needs_action', updated_at = $1 WHERE id = $2 AND state = $3",
+                )
+                .bind(now)
+                .bind(&job.request_id)
+                .bind(from.as_str())
+                .execute(&mut *tx)
+                .await?;
+                self.event(
+                    &mut tx,
+                    &job.request_id,
+                    now,
+                    Some(from),
+                    State::NeedsAction,
+                    &job.owner,
+                    Some(reason),
+                )
+                .await?;
+                moved = Some(from);
+            }
+        }
+        self.audit(
+            &mut tx,
+            now,
+            &job.owner,
+            "job.failed",
+            Some(&job.request_id),
+            json!({
+                "job": job.id,
+                "attempt": job.attempts,
+                "error": error,
+                "next": next,
+                "retry_at": retry_at,
+                "from": moved.map(State::as_str),
+            }),
+        )
+        .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
-    /// The state of a request's job and its last error: `(state, attempts, error)`.
-    pub async fn job_status(
-        &self,
-        request_id: &str,
-    ) -> Result<Option<(String, i64, Option<String>)>> {
-        let row = sqlx::query("SELECT state, attempts, error FROM jobs WHERE request_id = $1")
-            .bind(request_id)
-            .fetch_optional(&self.pool)
-            .await?;
+    /// Where a request's job stands, if it has one.
+    pub async fn job_status(&self, request_id: &str) -> Result<Option<JobStatus>> {
+        let row = sqlx::query(
+            "SELECT state, attempts, error, not_before, first_failed_at FROM jobs WHERE request_id = $1",
+        )
+        .bind(request_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| {
-            Ok((
-                r.try_get("state")?,
-                r.try_get("attempts")?,
-                r.try_get("error")?,
-            ))
+            Ok(JobStatus {
+                state: r.try_get("state")?,
+                attempts: r.try_get("attempts")?,
+                error: r.try_get("error")?,
+                not_before: r.try_get("not_before")?,
+                first_failed_at: r.try_get("first_failed_at")?,
+            })
         })
         .transpose()
+    }
+
+    /// Requests in progress whose job no worker holds or will take: none is queued or
+    /// running for them. The invariant is that there are none; tests and `/readyz` check.
+    pub async fn orphaned_requests(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT r.id AS id FROM requests r LEFT JOIN jobs j ON j.request_id = r.id WHERE r.state = 'in_progress' AND (j.id IS NULL OR j.state NOT IN ('queued', 'running')) ORDER BY r.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
     }
 
     // ------------------------------------------------------------------------------------
@@ -1074,6 +1360,10 @@ fn request_from_row(r: &AnyRow) -> Result<RequestRecord> {
         state: parse(&r.try_get::<String, _>("state")?)?,
         identities: pairs_from_json(&r.try_get::<String, _>("identities")?)?,
         changes: pairs_from_json(&r.try_get::<String, _>("changes")?)?,
+        proved_by: r
+            .try_get::<Option<String>, _>("proved_by")?
+            .map(|p| parse(&p))
+            .transpose()?,
         needs_approval: r.try_get::<i64, _>("needs_approval")? != 0,
         received_at: r.try_get("received_at")?,
         due_at: r.try_get("due_at")?,

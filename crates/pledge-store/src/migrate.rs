@@ -18,6 +18,9 @@ const MIGRATIONS: &[Migration] = &[
     PUBLIC_INTAKE,
     TASKS_AND_SEALED_EXPORTS,
     FORWARDS,
+    RETRIES,
+    PROOFS_AND_SIGNED_CALLBACKS,
+    CHECKPOINTS,
 ];
 
 /// 1: keys, requests, events, jobs, exports and the audit log.
@@ -271,6 +274,58 @@ const FORWARDS: Migration = Migration {
         )",
         "CREATE INDEX forwards_due ON forwards (state, next_attempt_at)",
     ],
+    sqlite: &[],
+    postgres: &[],
+};
+
+/// 6: jobs retried after transient failures wait for their time (`not_before`) within a
+/// budget counted from `first_failed_at`; `store_probe` is the row `/readyz` writes to check
+/// the store can write. Jobs left `failed` by the old fixed number of attempts, whose request
+/// is still open, are queued again to be classified afresh.
+const RETRIES: Migration = Migration {
+    version: 6,
+    common: &[
+        "ALTER TABLE jobs ADD COLUMN not_before BIGINT",
+        "ALTER TABLE jobs ADD COLUMN first_failed_at BIGINT",
+        "INSERT INTO store_probe (id, at) VALUES (1, 0)",
+        "UPDATE jobs SET state = 'queued', attempts = 0 WHERE state = 'failed' AND request_id IN (SELECT id FROM requests WHERE state IN ('in_progress', 'extended'))",
+    ],
+    sqlite: &["CREATE TABLE store_probe (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, pad BLOB)"],
+    postgres: &["CREATE TABLE store_probe (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, pad BYTEA)"],
+};
+
+/// 7: how a request's identities were proved (`email_code`, `staff`, `service`), and the
+/// last signed report of each recipient (its time and signature), so a report is not taken
+/// twice. Requests taken in before are given theirs from who took them in: the person (the
+/// public form, whose requests then act on their address only), a service key, or staff.
+const PROOFS_AND_SIGNED_CALLBACKS: Migration = Migration {
+    version: 7,
+    common: &[
+        "ALTER TABLE requests ADD COLUMN proved_by TEXT",
+        "UPDATE requests SET proved_by = 'email_code' WHERE proved_by IS NULL AND id IN (SELECT request_id FROM request_events WHERE from_state IS NULL AND actor = 'person')",
+        "UPDATE requests SET proved_by = 'service' WHERE proved_by IS NULL AND id IN (SELECT e.request_id FROM request_events e JOIN api_keys k ON e.actor = 'key:' || k.id WHERE e.from_state IS NULL AND k.role = 'service')",
+        "UPDATE requests SET proved_by = 'staff' WHERE proved_by IS NULL",
+        "ALTER TABLE forwards ADD COLUMN callback_t BIGINT",
+        "ALTER TABLE forwards ADD COLUMN callback_signature TEXT",
+    ],
+    sqlite: &[],
+    postgres: &[],
+};
+
+/// 8: the signed checkpoints of the audit log and the consent ledger (copies: the ones
+/// that count are kept outside the store), with the ledger's Merkle frontier at each.
+const CHECKPOINTS: Migration = Migration {
+    version: 8,
+    common: &["CREATE TABLE checkpoints (
+            log TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            at BIGINT NOT NULL,
+            head TEXT NOT NULL,
+            root TEXT NOT NULL,
+            note TEXT NOT NULL,
+            frontier TEXT,
+            PRIMARY KEY (log, size)
+        )"],
     sqlite: &[],
     postgres: &[],
 };

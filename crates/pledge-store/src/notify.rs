@@ -4,7 +4,7 @@
 //! outcome; a failed attempt is retried later with a growing delay.
 
 use crate::{Any, Backend, Error, RequestRecord, Result, Store, parse, request_from_row};
-use pledge_core::workflow::State;
+use pledge_core::workflow::{Right, State};
 use serde_json::{Value, json};
 use sqlx::{Row, Transaction};
 use std::fmt;
@@ -159,6 +159,28 @@ pub(crate) fn outbox_row(record: &RequestRecord, extra: Value) -> Option<(String
     Some((to.to_string(), data.to_string()))
 }
 
+/// What a request recorded in the consent ledger, for its completion message: the kind,
+/// target and state of each event of its result's `ledger` (whichever subject it was for),
+/// once each. The person is told what changed, not under which ids.
+pub fn ledger_changes(record: &RequestRecord) -> Vec<Value> {
+    let mut changes: Vec<Value> = Vec::new();
+    let subjects = record
+        .result
+        .as_ref()
+        .and_then(|r| r.get("ledger"))
+        .and_then(Value::as_array);
+    for subject in subjects.into_iter().flatten() {
+        let events = subject.get("events").and_then(Value::as_array);
+        for e in events.into_iter().flatten() {
+            let change = json!({"kind": e["kind"], "target": e["target"], "state": e["state"]});
+            if !changes.contains(&change) {
+                changes.push(change);
+            }
+        }
+    }
+    changes
+}
+
 impl Store {
     /// Puts a message about `record` in the outbox, inside `tx`. Nothing if the request
     /// names no e-mail address. `extra` is merged into the template data.
@@ -187,11 +209,14 @@ impl Store {
     }
 
     /// The completion message of a request a job just completed, inside that transaction.
+    /// `no_data_held`: no dataset holds anyone with the request's identities, and the
+    /// message says so (for an access request, GDPR Art. 15(1) asks for that answer).
     pub(crate) async fn notify_completed(
         &self,
         tx: &mut Transaction<'static, Any>,
         request_id: &str,
         has_export: bool,
+        no_data_held: bool,
         now: i64,
     ) -> Result<()> {
         let sql = format!(
@@ -207,11 +232,20 @@ impl Store {
         record.state = State::Completed;
         // `export_url` is left for the download link of the export (the mailer fills it
         // when one exists); the template says how else the export reaches the person.
+        let ledger_right = matches!(
+            record.kind,
+            Right::WithdrawConsent | Right::Objection | Right::OptOut
+        );
         self.notify(
             tx,
             &record,
             Event::Completed,
-            json!({ "has_export": has_export }),
+            json!({
+                "has_export": has_export,
+                "no_data_held": no_data_held,
+                "ledger_right": ledger_right,
+                "ledger_changes": ledger_changes(&record),
+            }),
             now,
         )
         .await
@@ -328,7 +362,8 @@ impl Store {
                     "message": message.id,
                     "event": message.event.as_str(),
                     "attempt": message.attempts,
-                    "error": error,
+                    // The log outlives the request's identities: no address in it.
+                    "error": crate::audit::redact_addresses(error),
                     "next": if give_up { "failed" } else { "queued" },
                 }),
             )
@@ -336,6 +371,18 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The messages due to be sent at `now` and when the oldest of them fell due: how far
+    /// the mailer is behind (for `/readyz`).
+    pub async fn outbox_backlog(&self, now: i64) -> Result<(i64, Option<i64>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(next_attempt_at) AS oldest FROM outbox WHERE state = 'queued' AND next_attempt_at <= $1",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("oldest")?))
     }
 
     /// A request's messages, oldest first (for staff and tests).

@@ -146,35 +146,55 @@ impl Store {
             // Unknown request and purged code look alike from outside, on purpose.
             return Err(VerificationError::NoCode(request_id.to_string()).into());
         };
-        let stored: String = row.try_get("code_hash")?;
-        let attempts: i64 = row.try_get("attempts")?;
-        let max_attempts: i64 = row.try_get("max_attempts")?;
         check_usable(
             row.try_get("used_at")?,
             row.try_get("expires_at")?,
-            attempts,
-            max_attempts,
+            row.try_get("attempts")?,
+            row.try_get("max_attempts")?,
             now,
         )?;
-        if !same(&stored, &code_hash(request_id, code.trim())) {
-            let counted = sqlx::query(
-                "UPDATE verifications SET attempts = attempts + 1 WHERE request_id = $1 AND attempts < max_attempts AND used_at IS NULL",
+        // Every check, right or wrong, first claims one of the allowed attempts with one
+        // conditional update (which holds the row until this transaction ends): concurrent
+        // checks queue on it, so no more than `max_attempts` codes are ever compared, however
+        // many arrive at once. Reading the count and comparing first would let a burst of
+        // guesses all see the same count.
+        let claimed = sqlx::query(
+            "UPDATE verifications SET attempts = attempts + 1 WHERE request_id = $1 AND attempts < max_attempts AND used_at IS NULL AND expires_at > $2 RETURNING code_hash, attempts, max_attempts",
+        )
+        .bind(request_id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(claimed) = claimed else {
+            // Spent, expired or locked by a concurrent check meanwhile: say which.
+            let now_row = sqlx::query(
+                "SELECT expires_at, attempts, max_attempts, used_at FROM verifications WHERE request_id = $1",
             )
             .bind(request_id)
-            .execute(&mut *tx)
-            .await?;
-            if counted.rows_affected() != 1 {
-                // Spent or locked by a concurrent attempt meanwhile.
-                return Err(VerificationError::TooManyAttempts.into());
-            }
-            let left = max_attempts - attempts - 1;
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| VerificationError::NoCode(request_id.to_string()))?;
+            check_usable(
+                now_row.try_get("used_at")?,
+                now_row.try_get("expires_at")?,
+                now_row.try_get("attempts")?,
+                now_row.try_get("max_attempts")?,
+                now,
+            )?;
+            return Err(VerificationError::TooManyAttempts.into());
+        };
+        let stored: String = claimed.try_get("code_hash")?;
+        let attempts: i64 = claimed.try_get("attempts")?;
+        let max_attempts: i64 = claimed.try_get("max_attempts")?;
+        if !same(&stored, &code_hash(request_id, code.trim())) {
+            let left = max_attempts - attempts;
             self.audit(
                 &mut tx,
                 now,
                 PERSON,
                 "verification.failed",
                 Some(request_id),
-                json!({"attempt": attempts + 1, "attempts_left": left}),
+                json!({"attempt": attempts, "attempts_left": left}),
             )
             .await?;
             tx.commit().await?;

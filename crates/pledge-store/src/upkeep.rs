@@ -16,8 +16,8 @@ use crate::audit::{self, AuditRecord};
 use crate::{Error, Result, Store, audit_from_row};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 /// An export as the server hands it to the store: encrypted, with its wrapped data key.
 #[derive(Debug, Clone, PartialEq)]
@@ -370,7 +370,7 @@ impl Store {
             ..Expiry::default()
         };
         let closed = sqlx::query(
-            "SELECT id, identities, changes FROM requests WHERE state IN ('completed', 'denied', 'cancelled') AND minimised_at IS NULL AND updated_at < $1 ORDER BY updated_at, id LIMIT $2",
+            "SELECT id, identities, changes, result FROM requests WHERE state IN ('completed', 'denied', 'cancelled') AND minimised_at IS NULL AND updated_at < $1 ORDER BY updated_at, id LIMIT $2",
         )
         .bind(closed_before)
         .bind(MINIMISE_PER_RUN + 1)
@@ -381,13 +381,18 @@ impl Store {
             let id: String = row.try_get("id")?;
             let identities = hashed_pairs(&row.try_get::<String, _>("identities")?)?;
             let changes = hashed_pairs(&row.try_get::<String, _>("changes")?)?;
-            sqlx::query("UPDATE requests SET identities = $1, changes = $2, minimised_at = $3 WHERE id = $4 AND minimised_at IS NULL")
+            let result = row
+                .try_get::<Option<String>, _>("result")?
+                .map(|r| minimised_result(&r));
+            sqlx::query("UPDATE requests SET identities = $1, changes = $2, result = $3, minimised_at = $4 WHERE id = $5 AND minimised_at IS NULL")
                 .bind(identities)
                 .bind(changes)
+                .bind(result)
                 .bind(now)
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
+            minimise_traces(&mut tx, &id).await?;
             sqlx::query("DELETE FROM export_links WHERE request_id = $1")
                 .bind(&id)
                 .execute(&mut *tx)
@@ -422,6 +427,92 @@ impl Store {
     }
 }
 
+/// `sha256:<hex>` of `value`, once: a value already hashed stays as it is.
+fn hashed(value: &str) -> String {
+    if value.starts_with("sha256:") {
+        value.to_string()
+    } else {
+        format!("sha256:{}", audit::sha256_hex(value.as_bytes()))
+    }
+}
+
+/// What else of a minimised request can hold an e-mail address: its messages' recipients,
+/// data and errors (a message still queued is given up), what its recipients reported, and
+/// its job's error. Addresses are hashed like the identities, or cut out of error texts.
+async fn minimise_traces(tx: &mut Transaction<'static, Any>, request_id: &str) -> Result<()> {
+    let messages = sqlx::query("SELECT id, recipient, error FROM outbox WHERE request_id = $1")
+        .bind(request_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    for m in &messages {
+        let error: Option<String> = m.try_get("error")?;
+        sqlx::query("UPDATE outbox SET recipient = $1, data = NULL, lease_until = NULL, error = $2, state = CASE WHEN state = 'queued' THEN 'failed' ELSE state END WHERE id = $3")
+            .bind(hashed(&m.try_get::<String, _>("recipient")?))
+            .bind(error.map(|e| audit::redact_addresses(&e)))
+            .bind(m.try_get::<i64, _>("id")?)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let forwards = sqlx::query(
+        "SELECT recipient, detail FROM forwards WHERE request_id = $1 AND detail IS NOT NULL",
+    )
+    .bind(request_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for f in &forwards {
+        let detail: String = f.try_get("detail")?;
+        sqlx::query("UPDATE forwards SET detail = $1 WHERE request_id = $2 AND recipient = $3")
+            .bind(hashed(&detail))
+            .bind(request_id)
+            .bind(f.try_get::<String, _>("recipient")?)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let job_error: Option<String> =
+        sqlx::query("SELECT error FROM jobs WHERE request_id = $1 AND error IS NOT NULL")
+            .bind(request_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| r.try_get("error"))
+            .transpose()?;
+    if let Some(error) = job_error {
+        sqlx::query("UPDATE jobs SET error = $1 WHERE request_id = $2")
+            .bind(audit::redact_addresses(&error))
+            .bind(request_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A request's stored result with the identities and ledger subjects it names hashed.
+fn minimised_result(text: &str) -> String {
+    match serde_json::from_str::<Value>(text) {
+        Ok(mut result) => {
+            hash_identities_in_result(&mut result);
+            result.to_string()
+        }
+        // Not JSON (never written so): nothing of it is kept.
+        Err(_) => "null".to_string(),
+    }
+}
+
+/// Hashes the identity values (`identities[].value`) and ledger subjects (`ledger[].subject`)
+/// a request's result names: the steps, counts, where each identity was found and what the
+/// ledger recorded stay. For minimised requests, and for the audit log from the start.
+pub(crate) fn hash_identities_in_result(result: &mut Value) {
+    for (list, key) in [("identities", "value"), ("ledger", "subject")] {
+        let items = result.get_mut(list).and_then(|v| v.as_array_mut());
+        for item in items.into_iter().flatten() {
+            if let Some(v) = item.get_mut(key)
+                && let Some(text) = v.as_str()
+            {
+                *v = Value::String(hashed(text));
+            }
+        }
+    }
+}
+
 /// The short, public id of a link: the start of its token's hash (never the token).
 fn link_id(token_hash: &str) -> &str {
     token_hash.get(..12).unwrap_or(token_hash)
@@ -432,17 +523,7 @@ fn link_id(token_hash: &str) -> &str {
 /// against it, but the store no longer holds it.
 fn hashed_pairs(text: &str) -> Result<String> {
     let pairs = crate::pairs_from_json(text)?;
-    let hashed: Vec<(String, String)> = pairs
-        .into_iter()
-        .map(|(k, v)| {
-            let value = if v.starts_with("sha256:") {
-                v
-            } else {
-                format!("sha256:{}", audit::sha256_hex(v.as_bytes()))
-            };
-            (k, value)
-        })
-        .collect();
+    let hashed: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (k, hashed(&v))).collect();
     Ok(crate::pairs_json(&hashed))
 }
 

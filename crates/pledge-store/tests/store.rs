@@ -2,7 +2,8 @@
 
 use pledge_core::workflow::{Regime, Right, State, Transition};
 use pledge_store::{
-    Backend, Error, LinkRefusal, NewRequest, RequestFilter, Role, SealedExport, Store,
+    Backend, Error, JobFailure, LinkRefusal, NewRequest, ProvedBy, RequestFilter, Role,
+    SealedExport, Store,
 };
 
 const T0: i64 = 1_795_000_000; // 2026-11-17
@@ -15,6 +16,7 @@ fn new_request(kind: Right, verified: bool, needs_approval: bool) -> NewRequest 
         changes: vec![],
         needs_approval,
         verified,
+        proved_by: ProvedBy::Staff,
         received_at: T0,
     }
 }
@@ -103,6 +105,7 @@ async fn forwarding(store: &Store) {
             "crm",
             CallbackOutcome::Done,
             None,
+            None,
             "key:s",
             now + 3601,
         )
@@ -121,6 +124,7 @@ async fn forwarding(store: &Store) {
                 "billing",
                 CallbackOutcome::Done,
                 None,
+                None,
                 "key:s",
                 now + 3601
             )
@@ -132,7 +136,8 @@ async fn forwarding(store: &Store) {
             &r.id,
             "mailer",
             CallbackOutcome::Failed,
-            Some("unknown subscriber id"),
+            Some("no subscriber ana@example.com"),
+            None,
             "key:s",
             now + 3602,
         )
@@ -147,6 +152,7 @@ async fn forwarding(store: &Store) {
             &r.id,
             "mailer",
             CallbackOutcome::Done,
+            Some("removed ana@example.com"),
             None,
             "key:s",
             now + 3603,
@@ -164,12 +170,172 @@ async fn forwarding(store: &Store) {
                 "mailer",
                 CallbackOutcome::Done,
                 None,
+                None,
                 "key:s",
                 now + 3604
             )
             .await,
         Err(Error::NotForwarded(_))
     ));
+    // The audit log, never minimised, holds what a recipient said only as a hash.
+    let reports = store
+        .audit_records_of("forward.reported", None, 100)
+        .await
+        .unwrap();
+    assert!(!reports.is_empty());
+    assert!(
+        !format!("{reports:?}").contains("ana@example.com"),
+        "{reports:?}"
+    );
+
+    // Minimised once closed long enough: no address is left in clear, in the request, its
+    // messages or what the recipients reported.
+    let before: Vec<String> = store
+        .outbox(&r.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.recipient.clone())
+        .collect();
+    assert!(
+        before.iter().all(|to| to == "ana@example.com"),
+        "{before:?}"
+    );
+    let expiry = store
+        .expire_own_data("maintenance", now + 10_000, now + 10_000)
+        .await
+        .unwrap();
+    assert!(expiry.requests_minimised.contains(&r.id));
+    let outbox = store.outbox(&r.id).await.unwrap();
+    assert!(!outbox.is_empty());
+    for m in &outbox {
+        assert!(m.recipient.starts_with("sha256:"), "{m:?}");
+        assert!(!format!("{m:?}").contains("ana@example.com"), "{m:?}");
+    }
+    for f in store.forwards(&r.id).await.unwrap() {
+        assert!(!format!("{f:?}").contains("ana@example.com"), "{f:?}");
+    }
+    let request = store.get_request(&r.id).await.unwrap();
+    assert!(!format!("{request:?}").contains("ana@example.com"));
+
+    // Sent back from awaiting_external to run again: its job is queued afresh (a request
+    // in progress always has one), and the run waits only for what is still open.
+    let r = store
+        .create_request(new_request(Right::Erasure, true, false), "key:a")
+        .await
+        .unwrap();
+    let job = loop {
+        let job = store.claim_job("w", 30, now).await.unwrap().unwrap();
+        if job.request_id == r.id {
+            break job;
+        }
+        store
+            .complete_job(&job, &serde_json::json!({}), None, &[], now)
+            .await
+            .unwrap();
+    };
+    let to = ["crm".to_string()];
+    store
+        .complete_job(&job, &serde_json::json!({}), None, &to, now)
+        .await
+        .unwrap();
+    store
+        .transition(
+            &r.id,
+            &Transition::To(State::InProgress),
+            "key:staff",
+            now + 1,
+        )
+        .await
+        .unwrap();
+    assert!(store.orphaned_requests().await.unwrap().is_empty());
+    let job = store.claim_job("w", 30, now + 2).await.unwrap().unwrap();
+    assert_eq!(job.request_id, r.id);
+    store
+        .complete_job(&job, &serde_json::json!({}), None, &to, now + 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_request(&r.id).await.unwrap().state,
+        State::AwaitingExternal
+    );
+    store
+        .record_callback(
+            &r.id,
+            "crm",
+            CallbackOutcome::Done,
+            None,
+            None,
+            "key:s",
+            now + 4,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_request(&r.id).await.unwrap().state,
+        State::Completed
+    );
+
+    // A delivery given up: no report will come, so the request needs action; staff retry
+    // it and the delivery is queued afresh.
+    let r = store
+        .create_request(new_request(Right::Erasure, true, false), "key:a")
+        .await
+        .unwrap();
+    let job = loop {
+        let job = store.claim_job("w", 30, now).await.unwrap().unwrap();
+        if job.request_id == r.id {
+            break job;
+        }
+        store
+            .complete_job(&job, &serde_json::json!({}), None, &[], now)
+            .await
+            .unwrap();
+    };
+    store
+        .complete_job(&job, &serde_json::json!({}), None, &to, now)
+        .await
+        .unwrap();
+    let claimed = store.claim_forwards(10, 30, now).await.unwrap();
+    let ours = claimed.iter().find(|f| f.request_id == r.id).unwrap();
+    store
+        .forward_failed(ours, "HTTP 410", ours.attempts, now + 1)
+        .await
+        .unwrap();
+    let stopped = store.get_request(&r.id).await.unwrap();
+    assert_eq!(stopped.state, State::NeedsAction);
+    let events = store.request_events(&r.id).await.unwrap();
+    assert!(
+        events
+            .last()
+            .unwrap()
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("the delivery to `crm` was given up")
+    );
+    store
+        .transition(
+            &r.id,
+            &Transition::To(State::InProgress),
+            "key:staff",
+            now + 2,
+        )
+        .await
+        .unwrap();
+    let job = store.claim_job("w", 30, now + 3).await.unwrap().unwrap();
+    assert_eq!(job.request_id, r.id);
+    store
+        .complete_job(&job, &serde_json::json!({}), None, &to, now + 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_request(&r.id).await.unwrap().state,
+        State::AwaitingExternal
+    );
+    let forwards = store.forwards(&r.id).await.unwrap();
+    assert_eq!(forwards[0].state, ForwardState::Queued);
+    assert_eq!(forwards[0].attempts, 0);
 }
 
 async fn task_leases(store: &Store) {
@@ -561,29 +727,127 @@ async fn jobs(store: &Store) {
     assert_eq!(completions, 1);
     assert_eq!(store.claim_job("w3", 30, now + 1000).await.unwrap(), None);
 
-    // A failure goes back to the queue until the attempts run out.
+    // A transient failure goes back to the queue, not claimed before its time.
     let r2 = store
         .create_request(new_request(Right::Erasure, true, false), "key:a")
         .await
         .unwrap();
     let j = store.claim_job("w1", 30, now).await.unwrap().unwrap();
-    store.fail_job(&j, "database down", 2, now).await.unwrap();
-    let j = store.claim_job("w1", 30, now + 1).await.unwrap().unwrap();
-    assert_eq!(j.attempts, 2);
-    store
-        .fail_job(&j, "database down", 2, now + 1)
+    assert_eq!(j.first_failed_at, None);
+    let retry = JobFailure::Retry {
+        error: "dataset `shop`: cannot connect",
+        at: now + 5,
+    };
+    assert!(store.fail_job(&j, retry, now).await.unwrap());
+    // Recorded once: the lease is gone.
+    assert!(!store.fail_job(&j, retry, now).await.unwrap());
+    let status = store.job_status(&r2.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            status.state.as_str(),
+            status.not_before,
+            status.first_failed_at
+        ),
+        ("queued", Some(now + 5), Some(now))
+    );
+    assert_eq!(store.claim_job("w1", 30, now + 4).await.unwrap(), None);
+    assert!(store.orphaned_requests().await.unwrap().is_empty());
+    let j = store.claim_job("w1", 30, now + 5).await.unwrap().unwrap();
+    assert_eq!((j.attempts, j.first_failed_at), (2, Some(now)));
+    // A permanent failure stops the job and asks staff to act.
+    let reason = "the identity matches 2 rows of `customer`";
+    assert!(
+        store
+            .fail_job(&j, JobFailure::NeedsAction { reason }, now + 6)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.claim_job("w1", 30, now + 1000).await.unwrap(), None);
+    let status = store.job_status(&r2.id).await.unwrap().unwrap();
+    assert_eq!(
+        (status.state.as_str(), status.error.as_deref()),
+        ("failed", Some(reason))
+    );
+    let stopped = store.get_request(&r2.id).await.unwrap();
+    assert_eq!(stopped.state, State::NeedsAction);
+    let events = store.request_events(&r2.id).await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.from_state, last.to_state, last.reason.as_deref()),
+        (Some(State::InProgress), State::NeedsAction, Some(reason))
+    );
+    assert!(store.orphaned_requests().await.unwrap().is_empty());
+    // Staff retry: the job is queued afresh and runs to completion.
+    let retried = store
+        .transition(
+            &r2.id,
+            &Transition::To(State::InProgress),
+            "key:staff",
+            now + 10,
+        )
         .await
         .unwrap();
-    assert_eq!(store.claim_job("w1", 30, now + 2).await.unwrap(), None);
-    let (state, attempts, error) = store.job_status(&r2.id).await.unwrap().unwrap();
-    assert_eq!(
-        (state.as_str(), attempts, error.as_deref()),
-        ("failed", 2, Some("database down"))
+    assert_eq!(retried.state, State::InProgress);
+    let j = store.claim_job("w1", 30, now + 11).await.unwrap().unwrap();
+    assert_eq!((j.request_id.as_str(), j.attempts), (r2.id.as_str(), 1));
+    assert!(
+        store
+            .complete_job(&j, &serde_json::json!({}), None, &[], now + 12)
+            .await
+            .unwrap()
     );
     assert_eq!(
         store.get_request(&r2.id).await.unwrap().state,
-        State::InProgress
+        State::Completed
     );
+
+    // Completed by hand from needs_action, with a note; never by hand while running.
+    let r3 = store
+        .create_request(new_request(Right::Rectification, true, false), "key:a")
+        .await
+        .unwrap();
+    let j = store.claim_job("w1", 30, now + 20).await.unwrap().unwrap();
+    let complete = Transition::Complete {
+        note: "corrected by the support desk".into(),
+    };
+    assert!(matches!(
+        store
+            .transition(&r3.id, &complete, "key:staff", now + 21)
+            .await,
+        Err(Error::Transition(_))
+    ));
+    store
+        .fail_job(
+            &j,
+            JobFailure::NeedsAction {
+                reason: "a declared column is missing",
+            },
+            now + 21,
+        )
+        .await
+        .unwrap();
+    let done = store
+        .transition(&r3.id, &complete, "key:staff", now + 22)
+        .await
+        .unwrap();
+    assert_eq!(done.state, State::Completed);
+    let outbox = store.outbox(&r3.id).await.unwrap();
+    assert!(
+        outbox
+            .iter()
+            .any(|m| m.event == pledge_store::notify::Event::Completed),
+        "{outbox:?}"
+    );
+    // One left waiting for staff: open, with its deadline running (see `listing`).
+    store
+        .create_request(new_request(Right::Access, true, false), "key:a")
+        .await
+        .unwrap();
+    let j = store.claim_job("w1", 30, now + 30).await.unwrap().unwrap();
+    let reason = JobFailure::NeedsAction {
+        reason: "gave up after 42 attempts",
+    };
+    assert!(store.fail_job(&j, reason, now + 31).await.unwrap());
 }
 
 async fn listing(store: &Store) {
@@ -789,4 +1053,86 @@ async fn postgres_concurrent_writers_keep_one_chain() {
         return;
     };
     concurrent(&postgres_store(&url).await).await;
+}
+
+/// A burst of code checks at once, most of them wrong: no more than the allowed attempts are
+/// ever compared (answered "wrong" or accepted); the rest are refused as locked, whatever
+/// order they land in. Several rounds, since a race shows only sometimes.
+async fn attempts_hold_under_concurrency(store: &Store) {
+    use pledge_store::{VerificationError, VerificationPolicy};
+    let policy = VerificationPolicy {
+        ttl_secs: 3600,
+        max_attempts: 5,
+    };
+    for round in 0..8 {
+        let (record, secrets) = store
+            .create_public_request(new_request(Right::Access, false, true), policy)
+            .await
+            .unwrap();
+        let wrong = if secrets.code == "00000000" {
+            "11111111"
+        } else {
+            "00000000"
+        };
+        let mut tasks = Vec::new();
+        for i in 0..15 {
+            let store = store.clone();
+            let id = record.id.clone();
+            // The right code comes late in the burst, after the allowed number of guesses.
+            let code = if i == 5 + round % 10 {
+                secrets.code.clone()
+            } else {
+                wrong.to_string()
+            };
+            tasks.push(tokio::spawn(async move {
+                store.verify_code(&id, &code, T0 + 1).await
+            }));
+        }
+        let mut compared = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) | Err(Error::Verification(VerificationError::Wrong { .. })) => compared += 1,
+                Err(Error::Verification(
+                    VerificationError::TooManyAttempts | VerificationError::Used,
+                )) => {}
+                Err(e) => panic!("round {round}: unexpected {e}"),
+            }
+        }
+        assert!(
+            compared <= 5,
+            "round {round}: {compared} codes compared, 5 allowed"
+        );
+        // Once locked, even the right code is refused.
+        let after = store.verify_code(&record.id, &secrets.code, T0 + 2).await;
+        assert!(
+            matches!(
+                after,
+                Err(Error::Verification(
+                    VerificationError::TooManyAttempts | VerificationError::Used
+                ))
+            ),
+            "round {round}: {after:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_attempts_hold_under_concurrency() {
+    let dir = std::env::temp_dir().join(format!("pledge-store-attempts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(&format!("sqlite:{}", dir.join("store.db").display()))
+        .await
+        .unwrap();
+    attempts_hold_under_concurrency(&store).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_attempts_hold_under_concurrency() {
+    let Some(url) =
+        pledge_testkit::require!(pledge_testkit::POSTGRES_URL, pledge_testkit::postgres_url())
+    else {
+        return;
+    };
+    attempts_hold_under_concurrency(&postgres_store(&url).await).await;
 }

@@ -21,7 +21,10 @@
 //! Tests create their own databases inside these servers; the URLs name the servers'
 //! default database (`postgres`, `mysql`) and a superuser.
 
+pub mod disk;
 pub mod webdriver;
+
+pub use disk::SmallDisk;
 
 use std::env;
 use std::ffi::OsString;

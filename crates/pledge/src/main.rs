@@ -31,6 +31,9 @@ enum Command {
     /// Run a rights request (access, portability, erase, rectify, restrict) against the
     /// declared datasets.
     Request(cmd::request::Args),
+    /// Show whose data is where: which subject owns each table of the live databases, which
+    /// references only mention a person, and what each request would do.
+    Map(cmd::map::Args),
     /// Delete or anonymise the rows whose retention period has run out, in short batches.
     Retain(cmd::retain::Args),
     /// List the lint rules.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Categories(args) => cmd::categories::run(args),
         Command::Rules(args) => cmd::rules::run(args),
         Command::Request(args) => cmd::request::run(args),
+        Command::Map(args) => cmd::map::run(args),
         Command::Retain(args) => cmd::retain::run(args),
         Command::Notice(args) => cmd::notice::run(args),
         Command::Ropa(args) => cmd::ropa::run(args),

@@ -14,6 +14,7 @@
 //! is then masked, children first, so that the seeds' identifying columns change last.
 //! Nothing here touches a database: connectors render and run the plan.
 
+pub mod map;
 pub mod ownership;
 mod person;
 pub mod retention;
@@ -520,6 +521,10 @@ pub fn plan(
     Ok(plan)
 }
 
+/// An edge to a table a reached table's rows are found through: (own columns, parent, parent
+/// columns, own columns that must be NULL for the edge to count).
+type ParentEdge = (Vec<String>, String, Vec<String>, Vec<String>);
+
 /// A table the person's rows were found in, and how.
 struct Reached {
     name: String,
@@ -530,7 +535,7 @@ struct Reached {
     /// to this one.
     /// The last: columns that must be NULL for the edge to make the row the person's (a row
     /// with no owner of its own belongs through its cycle).
-    parents: Vec<(Vec<String>, String, Vec<String>, Vec<String>)>,
+    parents: Vec<ParentEdge>,
     /// Reached upwards: a row the person's rows refer to (their address in a table of its
     /// own), which other people's rows may refer to as well.
     upward: bool,
@@ -1058,21 +1063,29 @@ impl<'a> Planner<'a> {
         let mut notes = Vec::new();
         let reached: HashSet<&str> = self.reached.iter().map(|r| r.name.as_str()).collect();
         for t in &self.dataset.tables {
-            if !reached.contains(t.name.as_str()) && !t.columns.is_empty() {
-                let partitioned = self
-                    .schema
-                    .table(&t.name)
-                    .is_some_and(|ts| !ts.partitions.is_empty());
-                notes.push(format!(
-                    "declared table `{}` is not linked to the person's rows by any foreign key or relation, so it is not searched; declare its identity columns or a relation{}",
-                    t.name.value,
-                    if partitioned {
+            if reached.contains(t.name.as_str()) || t.columns.is_empty() {
+                continue;
+            }
+            let name = &t.name.value;
+            notes.push(match self.ownership.of(name) {
+                Some(TableOwnership::Subject { .. }) => format!(
+                    "declared table `{name}` holds people found by other identities than the request names, so it is not searched"
+                ),
+                Some(TableOwnership::Owned { subject: Some(s), .. }) => format!(
+                    "declared table `{name}` holds records of `{s}` that are not the person's; those that mention the person are kept, severed or shown as mentions"
+                ),
+                Some(TableOwnership::Ambiguous { .. }) | Some(TableOwnership::Owned { .. }) => format!(
+                    "declared table `{name}` could belong to more than one person; declare its `owner`"
+                ),
+                _ => format!(
+                    "declared table `{name}` is not linked to the person's rows by any foreign key or relation, so it is not searched; declare its identity columns or a relation{}",
+                    if self.schema.table(name).is_some_and(|ts| !ts.partitions.is_empty()) {
                         " (it is partitioned: MariaDB and MySQL keep no foreign keys on partitioned tables)"
                     } else {
                         ""
                     }
-                ));
-            }
+                ),
+            });
         }
         for r in self.reached.iter().filter(|r| !r.upward) {
             let Some(ts) = self.schema.table(&r.name) else {

@@ -19,6 +19,9 @@
 //!
 //! Cycles are those of the references between tables that are not subject tables (a
 //! subject's own references, such as a customer's last order, never make a path of ownership).
+//! A table whose one candidate leads to a subject whose own row refers back to it (a store,
+//! its manager, and the staff who work there) is ambiguous too: it could be the subject's or
+//! the company's, so `owner` must say.
 //! In a cycle of references (a reply to a comment, a sub-folder of a folder) a row whose
 //! owning columns are NULL belongs to the row it refers to through the cycle (an anonymous
 //! reply is part of the thread); a row that names an owner of its own is that owner's, and
@@ -54,6 +57,8 @@ impl Edge {
 }
 
 /// Whose rows a table holds.
+// Built once per table and matched on everywhere: boxing the edges would only get in the way.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum TableOwnership {
@@ -140,6 +145,17 @@ pub struct Ownership {
 /// The reason given for a mention the declaration does not describe.
 pub const DEFAULT_MENTION_REASON: &str = "the row is another's record and only refers to the person; it stays as it is, and the person's row it refers to is masked instead of deleted";
 
+/// The reason given for a mention the declaration severs without saying why.
+pub const SEVERED_MENTION_REASON: &str = "the row is another's record and only refers to the person; the reference is cleared so that nothing of it points to the person";
+
+/// The default reason of a mention, by what erasure does to it.
+fn default_mention_reason(erase: MentionErasure) -> &'static str {
+    match erase {
+        MentionErasure::Keep => DEFAULT_MENTION_REASON,
+        MentionErasure::Null | MentionErasure::Hmac => SEVERED_MENTION_REASON,
+    }
+}
+
 /// Ownership as it is being computed.
 #[derive(Clone)]
 enum State {
@@ -197,6 +213,10 @@ impl Ownership {
             .cloned()
             .collect();
         let cycles = cycles(&names, &owning_graph);
+        // The cycles of every reference, a subject's included: a table whose one candidate
+        // leads to a subject whose row refers back to it (a store and the staff who work there
+        // and manage it) could be the subject's or the company's, and is not guessed.
+        let circles = self::cycles(&names, &edges);
         let mut ineffective = Vec::new();
         let mut state: HashMap<&str, State> = HashMap::new();
         for &t in &names {
@@ -221,13 +241,6 @@ impl Ownership {
             Some(State::Done(TableOwnership::Unowned { .. })) => Some(false),
             Some(State::Done(_)) => Some(true),
             _ => None,
-        };
-        let subject_of = |state: &HashMap<&str, State>, t: &str| -> Option<String> {
-            match state.get(t) {
-                Some(State::Done(TableOwnership::Subject { .. })) => Some(t.to_string()),
-                Some(State::Done(TableOwnership::Owned { subject, .. })) => subject.clone(),
-                _ => None,
-            }
         };
         // Outside cycles, parents first: a table is decided once every table it refers to
         // outside its cycle is.
@@ -301,10 +314,10 @@ impl Ownership {
                                 ),
                                 span: o.span,
                             });
-                            infer_one(&outside, &inside, cycle, &state, &subject_of)
+                            infer_one(&outside, &inside, cycle, &circles[t], &state)
                         }
                     },
-                    None => infer_one(&outside, &inside, cycle, &state, &subject_of),
+                    None => infer_one(&outside, &inside, cycle, &circles[t], &state),
                 };
                 state.insert(t, decision);
                 changed = true;
@@ -401,9 +414,10 @@ impl Ownership {
             let erase = m
                 .and_then(|m| m.erase.as_ref())
                 .map_or(MentionErasure::Keep, |e| e.value);
-            let reason = m
-                .and_then(|m| m.reason.as_ref())
-                .map_or_else(|| DEFAULT_MENTION_REASON.to_string(), |r| r.value.clone());
+            let reason = m.and_then(|m| m.reason.as_ref()).map_or_else(
+                || default_mention_reason(erase).to_string(),
+                |r| r.value.clone(),
+            );
             mentions.push(Mention {
                 edge: e.clone(),
                 subject,
@@ -548,13 +562,22 @@ impl Ownership {
     }
 }
 
+/// The subject table at the end of a decided table's owning path.
+fn subject_of(state: &HashMap<&str, State>, t: &str) -> Option<String> {
+    match state.get(t) {
+        Some(State::Done(TableOwnership::Subject { .. })) => Some(t.to_string()),
+        Some(State::Done(TableOwnership::Owned { subject, .. })) => subject.clone(),
+        _ => None,
+    }
+}
+
 /// The ownership of a table from its candidates outside its cycle.
 fn infer_one(
     outside: &[&Edge],
     inside: &[&Edge],
     cycle: &[String],
+    circle: &[String],
     state: &HashMap<&str, State>,
-    subject_of: &dyn Fn(&HashMap<&str, State>, &str) -> Option<String>,
 ) -> State {
     let owning = |e: &&&Edge| {
         matches!(
@@ -564,7 +587,7 @@ fn infer_one(
     };
     let candidates: Vec<&Edge> = outside.iter().filter(owning).copied().collect();
     match candidates.as_slice() {
-        [one] => State::Done(TableOwnership::Owned {
+        [one] if !circle.contains(&one.parent) => State::Done(TableOwnership::Owned {
             via: (*one).clone(),
             subject: subject_of(state, &one.parent),
             declared: false,
@@ -598,6 +621,7 @@ fn infer_one(
                 }),
             }
         }
+        // Several, or one into a cycle through a subject's own references.
         many => State::Done(TableOwnership::Ambiguous {
             choices: many
                 .iter()

@@ -506,8 +506,8 @@ const LINK_MINTERS: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::Service
     responses(
         (status = 200, description = "The preference link, and the unsubscribe link and e-mail headers", body = Object),
         (status = 422, description = "Unknown subject format or a purpose one cannot unsubscribe from", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 503, description = "No link key is configured", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::problem::AuthProblems,
+        (status = 503, description = "No link key is configured, or the store did not answer the key's check (see Retry-After)", body = crate::problem::ProblemDoc, content_type = "application/problem+json")
     ))]
 pub async fn mint_links(
     State(state): State<AppState>,

@@ -67,13 +67,14 @@ pub(super) fn page(status: StatusCode, name: &str, ctx: Value) -> Response {
     };
     let (status, body) = match rendered {
         Ok(body) => (status, body),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!(
-                "<!doctype html><title>Error</title><p>The page cannot be shown: {}</p>",
-                pledge_core::html::escape(&e)
-            ),
-        ),
+        Err(e) => {
+            // The template's error is for the log, not for the person.
+            eprintln!("page {name}: cannot render: {e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<!doctype html><title>Error</title><p>The page cannot be shown just now. Please try again later.</p>".to_string(),
+            )
+        }
     };
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
@@ -82,16 +83,7 @@ pub(super) fn page(status: StatusCode, name: &str, ctx: Value) -> Response {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    // The policy, no-referrer and no-framing headers are the router's, as on every page.
     response
 }
 
@@ -292,7 +284,7 @@ pub(super) async fn change_preference(
             &b,
             problem.status,
             "Please wait",
-            &problem.detail,
+            &problem.public_detail(),
             &controller,
         );
     }
@@ -347,7 +339,7 @@ pub(super) async fn change_preference(
             &b,
             problem.status,
             "Nothing was changed",
-            &problem.detail,
+            &problem.public_detail(),
             &controller,
         );
     }

@@ -110,7 +110,7 @@ pub(super) async fn one_click(
             &b,
             problem.status,
             "Please wait",
-            &problem.detail,
+            &problem.public_detail(),
             &controller,
         );
     }
@@ -142,7 +142,7 @@ pub(super) async fn one_click(
             &b,
             problem.status,
             "Nothing was changed",
-            &problem.detail,
+            &problem.public_detail(),
             &controller,
         );
     }

@@ -25,6 +25,12 @@ pub struct Args {
     /// Leave out findings below this severity.
     #[arg(long, value_enum, default_value_t = Level::Info)]
     min: Level,
+    /// Also check the declaration against each dataset's live database (its connection
+    /// variable must be set): every table's owner, the settings that cannot take effect,
+    /// and whether an access and an erasure of every subject can be planned (`pledge map`
+    /// shows the same in full).
+    #[arg(long)]
+    live: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -60,7 +66,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let path = input::declaration_path(args.path);
     let (sources, diagnostics, invalid) = match input::load_or_report(&path)? {
         Ok((sources, decl)) => {
-            let findings: Vec<Diagnostic> = lint::lint(&decl)
+            let mut all = lint::lint(&decl);
+            if args.live {
+                let maps = super::runtime()?.block_on(super::map::maps(&decl, None))?;
+                all.extend(lint::live_findings(&maps));
+            }
+            let findings: Vec<Diagnostic> = all
                 .iter()
                 .filter(|f| !args.allow.iter().any(|a| a == f.rule))
                 .filter(|f| f.severity >= args.min.into())

@@ -18,7 +18,7 @@ pub struct Args {
 enum Action {
     /// Create a key and print it once: only its SHA-256 hash is stored.
     Create {
-        /// admin, privacy_officer, support_agent or service.
+        /// admin, privacy_officer, support_agent, service or metrics.
         #[arg(long, value_parser = parse_role)]
         role: Role,
         /// A note on whom or what the key is for.

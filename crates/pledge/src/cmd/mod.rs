@@ -5,6 +5,7 @@ pub mod categories;
 pub mod check;
 pub mod init;
 pub mod keys;
+pub mod map;
 pub mod notice;
 pub mod request;
 pub mod retain;

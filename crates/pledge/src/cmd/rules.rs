@@ -1,7 +1,7 @@
 //! `pledge rules`: the lint rules with their legal sources.
 
 use anyhow::Result;
-use pledge_core::lint::rules;
+use pledge_core::lint::{live_rules, rules};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -36,8 +36,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             )?;
         }
         None => {
-            let width = rules().iter().map(|r| r.id.len()).max().unwrap_or(0);
-            for r in rules() {
+            let all = || rules().iter().chain(live_rules());
+            let width = all().map(|r| r.id.len()).max().unwrap_or(0);
+            for r in all() {
                 writeln!(
                     out,
                     "{:width$}  {:7}  {}  ({})",

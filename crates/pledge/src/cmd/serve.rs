@@ -14,7 +14,6 @@ use pledge_server::{AppState, Bound, Config};
 use pledge_store::{Role, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// The Chinook declaration and database script, built into the binary for `--demo`.
 const DEMO_DECLARATION: &str = include_str!("../../../../examples/chinook/pledge.toml");
@@ -76,6 +75,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    init_logging()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -136,14 +136,23 @@ async fn serve(args: Args) -> Result<ExitCode> {
         export_ttl_secs: days(args.export_ttl_days.or(file.maintenance.export_ttl_days), 30, 3650, "export_ttl_days")? * 86_400,
         link_ttl_secs: days(args.link_ttl_days.or(file.maintenance.link_ttl_days), 7, 365, "link_ttl_days")? * 86_400,
         export_keys: export_keys()?,
+        retry: file.retry()?,
+        edge: file.edge()?,
+        metrics_public: file.metrics.public.unwrap_or(false),
+        checkpoints: checkpoint_config(&file)?,
         ..Config::default()
     };
+    (config.key_check_timeout, config.key_grace) =
+        file.key_trust((config.key_check_timeout, config.key_grace))?;
     pledge_server::mail::Sender::new(&config.mail).map_err(anyhow::Error::msg)?;
+    // A test hook for the crash tests, which run the debug binary cargo builds for them; a
+    // release build (what is installed and shipped) ignores the variable.
+    #[cfg(debug_assertions)]
     if let Some(ms) = std::env::var("PLEDGE_TEST_PAUSE_BEFORE_COMPLETE_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     {
-        config.pause_before_complete = Some(Duration::from_millis(ms));
+        config.pause_before_complete = Some(std::time::Duration::from_millis(ms));
     }
     config.hmac_key = match std::env::var(HMAC_KEY_ENV) {
         Ok(k) if k.len() >= 16 => k.into_bytes(),
@@ -234,6 +243,9 @@ async fn serve(args: Args) -> Result<ExitCode> {
     if config.mail.smtp_url.is_none() {
         println!("mail: no {SMTP_URL_ENV}: messages to people are written to the log, not sent");
     }
+    if let Some(c) = &config.checkpoints {
+        println!("checkpoints: signed by {}", c.key.verifier());
+    }
     if let Some(dir) = &demo_dir {
         let (key, secret) = store
             .create_key(Role::Admin, Some("demo"), "cli", now_unix())
@@ -294,6 +306,27 @@ async fn serve(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The server's log on stderr: one line per event with its time (UTC), level and fields;
+/// `PLEDGE_LOG` sets the level (error, warn, info (default), debug, trace). The log never
+/// carries personal data: workers name requests by id and failures by kind and code.
+fn init_logging() -> Result<()> {
+    let level = match std::env::var(LOG_ENV).ok().filter(|v| !v.is_empty()) {
+        None => tracing::Level::INFO,
+        Some(v) => v.trim().parse().map_err(|_| {
+            anyhow::anyhow!("{LOG_ENV}=`{v}`: use error, warn, info, debug or trace")
+        })?,
+    };
+    // A second call (tests that start several servers in one process) keeps the first.
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+    Ok(())
+}
+
+const LOG_ENV: &str = "PLEDGE_LOG";
 const RETAIN_SCHEDULE_ENV: &str = "PLEDGE_RETAIN_SCHEDULE";
 const MAINTENANCE_SCHEDULE_ENV: &str = "PLEDGE_MAINTENANCE_SCHEDULE";
 const DEFAULT_MAINTENANCE_SCHEDULE: &str = "17 * * * *";
@@ -314,6 +347,44 @@ fn schedule_from(
         .map(|t| t.parse::<Schedule>().with_context(|| variable.to_string()))
         .transpose()
 }
+
+/// Signed checkpoints: the key from the environment (or the key file), the schedule (every
+/// five minutes unless set), a count of new audit records, the export directory. None
+/// without a key; a configured section without one is an error.
+fn checkpoint_config(
+    file: &FileConfig,
+) -> Result<Option<pledge_server::checkpoints::CheckpointConfig>> {
+    use super::audit::{CHECKPOINT_KEY_ENV, DEFAULT_CHECKPOINT_NAME, signing_key};
+    let c = &file.checkpoints;
+    let name = c.name.as_deref().unwrap_or(DEFAULT_CHECKPOINT_NAME);
+    let Some(key) = signing_key(name, c.key_file.as_deref())? else {
+        if c.schedule.is_some() || c.dir.is_some() || c.every_records.is_some() {
+            bail!(
+                "checkpoints are configured but there is no key: set {CHECKPOINT_KEY_ENV} or checkpoints.key_file (`pledge audit generate-key` makes one)"
+            );
+        }
+        return Ok(None);
+    };
+    if let Some(n) = c.every_records
+        && n < 10
+    {
+        bail!(
+            "checkpoints.every_records must be at least 10, not {n} (each checkpoint run adds audit records itself)"
+        );
+    }
+    Ok(Some(pledge_server::checkpoints::CheckpointConfig {
+        key,
+        schedule: schedule_from(
+            None,
+            Some(c.schedule.as_deref().unwrap_or(DEFAULT_CHECKPOINT_SCHEDULE)),
+            "PLEDGE_CHECKPOINT_SCHEDULE",
+        )?,
+        every_records: c.every_records,
+        dir: c.dir.clone(),
+    }))
+}
+
+const DEFAULT_CHECKPOINT_SCHEDULE: &str = "*/5 * * * *";
 
 /// A number of days within `1..=max`, `default` when not given.
 fn days(value: Option<i64>, default: i64, max: i64, key: &str) -> Result<i64> {

@@ -4,10 +4,12 @@
 //! environment: the file refuses them, so it can be kept in git.
 
 use anyhow::{Result, anyhow, bail};
+use pledge_core::retry::Backoff;
 use pledge_server::ratelimit::Rate;
-use pledge_server::{MailConfig, PublicConfig};
+use pledge_server::{EdgeConfig, MailConfig, PublicConfig};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The file, as written. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -29,6 +31,65 @@ pub struct FileConfig {
     pub retention: RetentionFile,
     #[serde(default)]
     pub maintenance: MaintenanceFile,
+    #[serde(default)]
+    pub retry: RetryFile,
+    #[serde(default)]
+    pub limits: LimitsFile,
+    #[serde(default)]
+    pub metrics: MetricsFile,
+    #[serde(default)]
+    pub checkpoints: CheckpointsFile,
+}
+
+/// Retries of jobs that failed on a passing fault (a database down, a lock, a timeout).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryFile {
+    /// Seconds before the first retry; each later one waits twice as long.
+    pub first_delay_secs: Option<i64>,
+    /// The longest wait between two retries, in seconds.
+    pub max_delay_secs: Option<i64>,
+    /// Seconds from the first failure after which the request goes to staff.
+    pub budget_secs: Option<i64>,
+    /// Each wait is shortened at random by up to this share (0 to 100).
+    pub jitter_percent: Option<u8>,
+}
+
+/// Limits at the edge, and how long API keys are trusted while the store does not answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    pub header_read_timeout_secs: Option<u64>,
+    pub body_read_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub key_check_timeout_ms: Option<u64>,
+    pub key_grace_secs: Option<u64>,
+}
+
+/// `/metrics`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFile {
+    /// Serve `/metrics` without an API key (default: a metrics, admin or privacy officer key).
+    pub public: Option<bool>,
+}
+
+/// Signed checkpoints of the audit log and the consent ledger.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointsFile {
+    /// The key's name, the first part of each checkpoint's origin line.
+    pub name: Option<String>,
+    /// A cron expression in UTC.
+    pub schedule: Option<String>,
+    /// Also after this many new audit records.
+    pub every_records: Option<u64>,
+    /// Where each log's checkpoints are appended (outside the store).
+    pub dir: Option<PathBuf>,
+    /// A file holding the signing key (its path; the key itself is refused here).
+    pub key_file: Option<PathBuf>,
+    /// Refused: a secret.
+    pub key: Option<toml::Spanned<toml::Value>>,
 }
 
 /// The scheduled retention sweep.
@@ -114,6 +175,12 @@ impl FileConfig {
                 locate(path, text, v.span().start)
             );
         }
+        if let Some(v) = &config.checkpoints.key {
+            bail!(
+                "{}: `checkpoints.key` is a secret: set it in the environment as PLEDGE_CHECKPOINT_KEY, or name a file with `checkpoints.key_file`",
+                locate(path, text, v.span().start)
+            );
+        }
         if let Some(store) = config.store.as_ref().filter(|s| has_password(s.get_ref())) {
             bail!(
                 "{}: `store` holds a password: set the URL in the environment as PLEDGE_STORE_URL, not in the file",
@@ -128,10 +195,16 @@ impl FileConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
         let mut config = FileConfig::parse(path, &text)?;
-        if let (Some(d), Some(dir)) = (&config.declaration, path.parent())
-            && d.is_relative()
-        {
-            config.declaration = Some(dir.join(d));
+        if let Some(dir) = path.parent() {
+            for p in [
+                &mut config.declaration,
+                &mut config.checkpoints.dir,
+                &mut config.checkpoints.key_file,
+            ] {
+                if let Some(d) = p.as_ref().filter(|d| d.is_relative()) {
+                    *p = Some(dir.join(d));
+                }
+            }
         }
         Ok(config)
     }
@@ -223,6 +296,54 @@ pub fn apply_env(config: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) 
     if let Some(v) = get("PLEDGE_LINK_TTL_DAYS") {
         m.link_ttl_days = Some(parsed("PLEDGE_LINK_TTL_DAYS", &v)?);
     }
+    let r = &mut config.retry;
+    if let Some(v) = get("PLEDGE_RETRY_FIRST_DELAY_SECS") {
+        r.first_delay_secs = Some(parsed("PLEDGE_RETRY_FIRST_DELAY_SECS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_RETRY_MAX_DELAY_SECS") {
+        r.max_delay_secs = Some(parsed("PLEDGE_RETRY_MAX_DELAY_SECS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_RETRY_BUDGET_SECS") {
+        r.budget_secs = Some(parsed("PLEDGE_RETRY_BUDGET_SECS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_RETRY_JITTER_PERCENT") {
+        r.jitter_percent = Some(parsed("PLEDGE_RETRY_JITTER_PERCENT", &v)?);
+    }
+    let l = &mut config.limits;
+    if let Some(v) = get("PLEDGE_HEADER_READ_TIMEOUT_SECS") {
+        l.header_read_timeout_secs = Some(parsed("PLEDGE_HEADER_READ_TIMEOUT_SECS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_BODY_READ_TIMEOUT_SECS") {
+        l.body_read_timeout_secs = Some(parsed("PLEDGE_BODY_READ_TIMEOUT_SECS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_MAX_CONNECTIONS") {
+        l.max_connections = Some(parsed("PLEDGE_MAX_CONNECTIONS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_KEY_CHECK_TIMEOUT_MS") {
+        l.key_check_timeout_ms = Some(parsed("PLEDGE_KEY_CHECK_TIMEOUT_MS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_KEY_GRACE_SECS") {
+        l.key_grace_secs = Some(parsed("PLEDGE_KEY_GRACE_SECS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_METRICS_PUBLIC") {
+        config.metrics.public = Some(parsed("PLEDGE_METRICS_PUBLIC", &v)?);
+    }
+    let c = &mut config.checkpoints;
+    if let Some(v) = get("PLEDGE_CHECKPOINT_NAME") {
+        c.name = Some(v);
+    }
+    if let Some(v) = get("PLEDGE_CHECKPOINT_SCHEDULE") {
+        c.schedule = Some(v);
+    }
+    if let Some(v) = get("PLEDGE_CHECKPOINT_EVERY_RECORDS") {
+        c.every_records = Some(parsed("PLEDGE_CHECKPOINT_EVERY_RECORDS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_CHECKPOINT_DIR") {
+        c.dir = Some(PathBuf::from(v));
+    }
+    if let Some(v) = get("PLEDGE_CHECKPOINT_KEY_FILE") {
+        c.key_file = Some(PathBuf::from(v));
+    }
     if let Some(v) = get("PLEDGE_MAIL_FROM") {
         config.mail.from = Some(v);
     }
@@ -264,6 +385,92 @@ impl FileConfig {
         })
     }
 
+    /// The retry schedule of jobs, over the defaults (5 s doubling to 10 minutes, for 6
+    /// hours, 20 % jitter).
+    pub fn retry(&self) -> Result<Backoff> {
+        let d = Backoff::default();
+        let r = &self.retry;
+        let b = Backoff {
+            first_secs: r.first_delay_secs.unwrap_or(d.first_secs),
+            max_secs: r.max_delay_secs.unwrap_or(d.max_secs),
+            budget_secs: r.budget_secs.unwrap_or(d.budget_secs),
+            jitter_percent: r.jitter_percent.unwrap_or(d.jitter_percent),
+        };
+        if !(1..=3600).contains(&b.first_secs) {
+            bail!(
+                "retry.first_delay_secs must be 1 to 3600, not {}",
+                b.first_secs
+            );
+        }
+        if !(b.first_secs..=86_400).contains(&b.max_secs) {
+            bail!(
+                "retry.max_delay_secs must be retry.first_delay_secs ({}) to 86400, not {}",
+                b.first_secs,
+                b.max_secs
+            );
+        }
+        if !(0..=30 * 86_400).contains(&b.budget_secs) {
+            bail!(
+                "retry.budget_secs must be 0 to 2592000 (30 days), not {}",
+                b.budget_secs
+            );
+        }
+        if b.jitter_percent > 100 {
+            bail!(
+                "retry.jitter_percent must be 0 to 100, not {}",
+                b.jitter_percent
+            );
+        }
+        Ok(b)
+    }
+
+    /// The limits at the edge over the defaults, each within a sensible range.
+    pub fn edge(&self) -> Result<EdgeConfig> {
+        let d = EdgeConfig::default();
+        let l = &self.limits;
+        let secs = |v: Option<u64>, default: Duration, key: &str| -> Result<Duration> {
+            match v {
+                None => Ok(default),
+                Some(n @ 1..=3600) => Ok(Duration::from_secs(n)),
+                Some(n) => bail!("limits.{key} must be 1 to 3600 seconds, not {n}"),
+            }
+        };
+        let max_connections = l.max_connections.unwrap_or(d.max_connections);
+        if !(1..=1_000_000).contains(&max_connections) {
+            bail!("limits.max_connections must be 1 to 1000000, not {max_connections}");
+        }
+        Ok(EdgeConfig {
+            header_read_timeout: secs(
+                l.header_read_timeout_secs,
+                d.header_read_timeout,
+                "header_read_timeout_secs",
+            )?,
+            body_read_timeout: secs(
+                l.body_read_timeout_secs,
+                d.body_read_timeout,
+                "body_read_timeout_secs",
+            )?,
+            max_connections,
+        })
+    }
+
+    /// How long a key re-check waits for the store, and how long a key it confirmed still
+    /// works for decisions while it does not answer: `(timeout, grace)`.
+    pub fn key_trust(&self, defaults: (Duration, Duration)) -> Result<(Duration, Duration)> {
+        let l = &self.limits;
+        let timeout = match l.key_check_timeout_ms {
+            None => defaults.0,
+            Some(ms @ 10..=30_000) => Duration::from_millis(ms),
+            Some(ms) => bail!("limits.key_check_timeout_ms must be 10 to 30000, not {ms}"),
+        };
+        let grace = match l.key_grace_secs {
+            None => defaults.1,
+            Some(s @ 0..=86_400) => Duration::from_secs(s),
+            Some(s) => bail!("limits.key_grace_secs must be 0 to 86400, not {s}"),
+        };
+        Ok((timeout, grace))
+    }
+
     /// The mail settings; the SMTP URL from the environment only.
     pub fn mail(&self, smtp_url: Option<String>) -> MailConfig {
         let d = MailConfig::default();
@@ -297,6 +504,29 @@ mod tests {
         assert_eq!(c.workers, Some(2));
         assert_eq!(c.retention.schedule.as_deref(), Some("0 3 * * *"));
         assert_eq!(c.maintenance.link_ttl_days, Some(7));
+        assert_eq!(c.retry().unwrap(), Backoff::default());
+    }
+
+    #[test]
+    fn the_retry_schedule_from_the_file_and_the_environment() {
+        let mut c = parse("[retry]\nfirst_delay_secs = 2\nbudget_secs = 3600\n").unwrap();
+        let env = |name: &str| (name == "PLEDGE_RETRY_MAX_DELAY_SECS").then(|| "120".to_string());
+        apply_env(&mut c, &env).unwrap();
+        let b = c.retry().unwrap();
+        assert_eq!(
+            (b.first_secs, b.max_secs, b.budget_secs, b.jitter_percent),
+            (2, 120, 3600, 20)
+        );
+        let mut c = parse("[retry]\nmax_delay_secs = 1\n").unwrap();
+        assert!(
+            c.retry()
+                .unwrap_err()
+                .to_string()
+                .contains("retry.max_delay_secs")
+        );
+        let bad = |name: &str| (name == "PLEDGE_RETRY_JITTER_PERCENT").then(|| "lots".to_string());
+        let e = apply_env(&mut c, &bad).unwrap_err().to_string();
+        assert!(e.contains("PLEDGE_RETRY_JITTER_PERCENT=`lots`"), "{e}");
     }
 
     #[test]
@@ -325,6 +555,7 @@ mod tests {
                 "serve.toml:3:12:",
             ),
             ("hmac_key = \"0123456789abcdef\"\n", "serve.toml:1:12:"),
+            ("[checkpoints]\nkey = \"c2VlZA==\"\n", "serve.toml:2:7:"),
             (
                 "\nstore = \"postgres://pledge:secret@db/pledge\"\n",
                 "serve.toml:2:9:",
@@ -342,6 +573,28 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
+    }
+
+    #[test]
+    fn checkpoint_settings_come_from_the_file_and_the_environment() {
+        let mut c = parse(
+            "[checkpoints]\nname = \"shop.example\"\nschedule = \"@hourly\"\ndir = \"cps\"\nkey_file = \"/etc/pledge/cp.key\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.checkpoints.name.as_deref(), Some("shop.example"));
+        assert_eq!(
+            c.checkpoints.key_file,
+            Some(PathBuf::from("/etc/pledge/cp.key"))
+        );
+        let env = |name: &str| match name {
+            "PLEDGE_CHECKPOINT_SCHEDULE" => Some("*/10 * * * *".to_string()),
+            "PLEDGE_CHECKPOINT_EVERY_RECORDS" => Some("500".to_string()),
+            _ => None,
+        };
+        apply_env(&mut c, &env).unwrap();
+        assert_eq!(c.checkpoints.schedule.as_deref(), Some("*/10 * * * *"));
+        assert_eq!(c.checkpoints.every_records, Some(500));
+        assert_eq!(c.checkpoints.dir, Some(PathBuf::from("cps")));
     }
 
     #[test]
@@ -378,5 +631,39 @@ mod tests {
                 .to_string()
                 .contains("BURST/PER_HOUR")
         );
+    }
+
+    #[test]
+    fn limits_come_from_the_file_and_the_environment() {
+        let mut c = parse(
+            "[limits]\nheader_read_timeout_secs = 5\nmax_connections = 300\n[metrics]\npublic = true\n",
+        )
+        .unwrap();
+        let env = |k: &str| match k {
+            "PLEDGE_BODY_READ_TIMEOUT_SECS" => Some("7".to_string()),
+            "PLEDGE_MAX_CONNECTIONS" => Some("200".to_string()),
+            "PLEDGE_KEY_GRACE_SECS" => Some("60".to_string()),
+            _ => None,
+        };
+        apply_env(&mut c, &env).unwrap();
+        let edge = c.edge().unwrap();
+        assert_eq!(edge.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(edge.body_read_timeout, Duration::from_secs(7));
+        assert_eq!(edge.max_connections, 200);
+        assert_eq!(c.metrics.public, Some(true));
+        let (timeout, grace) = c
+            .key_trust((Duration::from_secs(1), Duration::from_secs(300)))
+            .unwrap();
+        assert_eq!(
+            (timeout, grace),
+            (Duration::from_secs(1), Duration::from_secs(60))
+        );
+        let defaults = parse("").unwrap().edge().unwrap();
+        assert_eq!(
+            defaults.max_connections,
+            EdgeConfig::default().max_connections
+        );
+        let zero = parse("[limits]\nheader_read_timeout_secs = 0\n").unwrap();
+        assert!(zero.edge().is_err());
     }
 }
