@@ -11,8 +11,8 @@ use crate::dialect::{Dialect, col, to_sea};
 use crate::{Error, Outcome, StepOutcome, TableRows};
 use hmac::{Hmac, KeyInit, Mac};
 use pledge_core::plan::{
-    Action, Assignment, ColumnSchema, CycleLink, CycleMember, Filter, Mask, MentionRows, Plan,
-    SchemaGraph, Step, Value, ValueKind,
+    Action, Assignment, ColumnSchema, CycleLink, CycleMember, Filter, Mask, MentionRows, Person,
+    Plan, SchemaGraph, Step, Value, ValueKind,
 };
 use sea_query::{
     Alias, BinOper, CommonTableExpression, Condition, Expr, ExprTrait, IntoIden, JoinType, Query,
@@ -32,11 +32,20 @@ pub struct Options<'a> {
     pub dry_run: bool,
     /// The controller's key for HMAC pseudonyms.
     pub hmac_key: &'a [u8],
-    /// Refuse to run when an identity matches more than one row of a table (one person's
-    /// request); off for batches.
-    pub expect_one_person: bool,
+    /// Who the request is about: checked before anything runs (see `identify`).
+    pub who: Who<'a>,
     /// Called after each step with (steps done, steps in all).
     pub progress: &'a (dyn Fn(usize, usize) + Sync),
+}
+
+/// Who a plan is run for. The plan's identity filters select the rows of all of them; the
+/// check before the plan runs makes sure those are one person's (or each person's).
+#[derive(Clone, Copy)]
+pub enum Who<'a> {
+    /// One person: in every table, each identity selects the same row (or none at all).
+    Person(&'a Person),
+    /// A batch: each person on their own; one that fails refuses the whole batch.
+    Batch(&'a [Person]),
 }
 
 pub(crate) async fn execute<DB: Dialect>(
@@ -72,7 +81,7 @@ where
     if is_postgres::<DB>() && identity_values(plan) >= SEED_TABLE_MIN_VALUES {
         runner.seeds = runner.resolve_seeds(&mut tx, plan).await?;
     }
-    runner.check_identity(&mut tx, plan).await?;
+    crate::identify::check(&runner, &mut tx, plan).await?;
     let mut outcome = Outcome::default();
     for (index, step) in plan.steps.iter().enumerate() {
         let step_error = |index: usize, e: Error| Error::Step {
@@ -188,7 +197,7 @@ where
 
     /// For a PostgreSQL table with inheritance children of their own: only the table's own
     /// rows (`tableoid`), since the children's rows show in its scans and have their own steps.
-    fn own_rows(&self, table: &str) -> Option<Expr> {
+    pub(crate) fn own_rows(&self, table: &str) -> Option<Expr> {
         let t = self.schema.table(table)?;
         if t.children.is_empty() || !is_postgres::<DB>() {
             return None;
@@ -535,7 +544,7 @@ where
     }
 
     /// The seed resolving `filter` on `table`, if it is a resolved identity filter.
-    fn seed(&self, table: &str, filter: &Filter) -> Option<&Seed> {
+    pub(crate) fn seed(&self, table: &str, filter: &Filter) -> Option<&Seed> {
         if !matches!(filter, Filter::Identity { .. }) {
             return None;
         }
@@ -594,35 +603,6 @@ where
             });
         }
         Ok(seeds)
-    }
-
-    /// Before anything runs: the person exists, and (for one person's request) only once
-    /// per table.
-    async fn check_identity(&self, conn: &mut DB::Connection, plan: &Plan) -> Result<(), Error> {
-        let mut seen = Vec::new();
-        let mut found = 0;
-        for step in &plan.steps {
-            if !matches!(step.filter, Filter::Identity { .. }) || seen.contains(&step.table) {
-                continue;
-            }
-            seen.push(step.table.clone());
-            let n = self
-                .count(conn, &step.table, self.condition(&step.table, &step.filter))
-                .await?;
-            if n > 1 && self.options.expect_one_person {
-                return Err(Error::Ambiguous {
-                    table: step.table.clone(),
-                    rows: n,
-                });
-            }
-            found += n;
-        }
-        if found == 0 && plan.kind != pledge_core::plan::RequestKind::Erasure {
-            return Err(Error::NoSuchPerson {
-                tables: seen.join(", "),
-            });
-        }
-        Ok(())
     }
 
     pub(crate) async fn step(

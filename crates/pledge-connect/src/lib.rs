@@ -5,10 +5,11 @@
 
 mod dialect;
 mod exec;
+mod identify;
 mod introspect;
 mod retain;
 
-pub use exec::{Options, PSEUDONYM_PREFIX, pseudonym};
+pub use exec::{Options, PSEUDONYM_PREFIX, Who, pseudonym};
 pub use retain::{
     BatchOptions, DatasetSweep, RetentionOutcome, SweepOutcome, action_name,
     datasets_with_retention, sweep_dataset,
@@ -54,14 +55,88 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// Permanent: the same request is refused the same way.
     #[error(
-        "the identity matches {rows} rows of `{table}`: it does not name one person; nothing was changed (add another identity to tell them apart)"
+        "the identity matches {rows} rows of `{table}`: it does not name one person; nothing was changed (name the person by an identity only they have, such as their id)"
     )]
     Ambiguous { table: String, rows: u64 },
+    /// The identities of one request select different rows of a table (or one selects rows
+    /// and another none): they are not one person's. Permanent.
+    #[error(
+        "the identities do not name one person: in `{table}`, {}, and {all} {} all of them; nothing was changed",
+        matches_text(matched),
+        if *all == 1 { "row matches" } else { "rows match" }
+    )]
+    Conflict {
+        table: String,
+        matched: Vec<KindMatch>,
+        all: u64,
+    },
+    /// People of a batch that are not each one person: the whole batch is refused. Permanent.
+    #[error(
+        "{} of the {people} people of the batch {} not name one person each; nothing was changed: {}",
+        refused.len(),
+        if refused.len() == 1 { "does" } else { "do" },
+        refusals_text(refused)
+    )]
+    BatchRefused {
+        people: usize,
+        refused: Vec<Refusal>,
+    },
     #[error("no one with this identity was found (searched {tables}); nothing was changed")]
     NoSuchPerson { tables: String },
+    /// A restriction whose person has rows in tables that declare no `restrict_column`:
+    /// nothing could mark them. Permanent, until the declaration names a column.
+    #[error(
+        "the person's rows in {tables} cannot be marked as restricted: the table declares no restrict_column; nothing was changed"
+    )]
+    NotRestrictable { tables: String },
     #[error(transparent)]
     Plan(#[from] pledge_core::plan::PlanError),
+}
+
+/// How many rows of a table one identity kind selected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KindMatch {
+    pub kind: String,
+    pub rows: u64,
+}
+
+/// A person of a batch that was refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// Where the person is in the batch (`line 7`).
+    pub at: String,
+    pub reason: String,
+}
+
+fn matches_text(matched: &[KindMatch]) -> String {
+    matched
+        .iter()
+        .map(|m| {
+            format!(
+                "`{}` matches {} row{}",
+                m.kind,
+                m.rows,
+                if m.rows == 1 { "" } else { "s" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The first refusals of a batch, one per line.
+fn refusals_text(refused: &[Refusal]) -> String {
+    const SHOWN: usize = 20;
+    let mut out: String = refused
+        .iter()
+        .take(SHOWN)
+        .map(|r| format!("\n  {}: {}", r.at, r.reason))
+        .collect();
+    if refused.len() > SHOWN {
+        out.push_str(&format!("\n  ... and {} more", refused.len() - SHOWN));
+    }
+    out
 }
 
 /// Whether a failed attempt to connect may succeed later: a refused or lost connection, a
@@ -150,6 +225,9 @@ impl Error {
             | Error::NoConnection { .. }
             | Error::Decode(_)
             | Error::Ambiguous { .. }
+            | Error::Conflict { .. }
+            | Error::BatchRefused { .. }
+            | Error::NotRestrictable { .. }
             | Error::NoSuchPerson { .. }
             | Error::Plan(_) => Transience::Permanent,
         }

@@ -80,7 +80,7 @@ where
     let exec = Options {
         dry_run: options.dry_run,
         hmac_key: b"",
-        expect_one_person: false,
+        who: crate::Who::Batch(&[]),
         progress: &|_, _| {},
     };
     let runner = Runner::<DB> {

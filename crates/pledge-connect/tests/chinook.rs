@@ -2,8 +2,9 @@
 //! by row. PostgreSQL and MariaDB are the real servers `scripts/test.sh` starts; each test
 //! loads Chinook into a fresh database of its own.
 
-use pledge_connect::{Database, Error, Options, Outcome};
+use pledge_connect::{Database, Error, Options, Outcome, Who};
 use pledge_core::model::Engine;
+use pledge_core::people::Identities;
 use pledge_core::plan::{
     self, Change, CivilTime, Plan, PlanError, RequestKind, SchemaGraph, Value,
 };
@@ -195,6 +196,19 @@ impl Fixture {
         )
     }
 
+    /// The one person an identity names.
+    fn person(&self, identity: (&str, &str)) -> plan::Person {
+        let identities = Identities::new([(identity.0.parse().unwrap(), identity.1.to_string())])
+            .expect("an identity");
+        plan::person(
+            &self.decl.doc().datasets[0],
+            &self.schema,
+            &identities,
+            None,
+        )
+        .expect("a person")
+    }
+
     async fn run(
         &mut self,
         kind: RequestKind,
@@ -213,10 +227,11 @@ impl Fixture {
         dry_run: bool,
     ) -> Result<Outcome, Error> {
         let plan = self.plan(kind, identity, changes, now).expect("plans");
+        let person = self.person(identity);
         let options = Options {
             dry_run,
             hmac_key: KEY,
-            expect_one_person: true,
+            who: Who::Person(&person),
             progress: &|_, _| {},
         };
         self.db.execute(&self.schema, &plan, &options).await
@@ -271,7 +286,7 @@ on_every_engine![
     erasing_a_manager_masks_instead_of_breaking_references,
     erasing_an_employee_nobody_refers_to_deletes_the_row,
     rectification_reaches_the_invoice_copies,
-    restriction_records_the_rows,
+    restriction_without_a_column_is_refused,
     a_dry_run_changes_nothing,
     an_ambiguous_identity_changes_nothing,
     an_unknown_person_is_an_error,
@@ -402,10 +417,11 @@ async fn a_batch_of_people_is_exported_and_erased_whole(mut f: Fixture) {
     let dataset = &f.decl.doc().datasets[0];
     let access = plan::plan(&f.decl, dataset, &f.schema, &request(RequestKind::Access)).unwrap();
     let erasure = plan::plan(&f.decl, dataset, &f.schema, &request(RequestKind::Erasure)).unwrap();
+    let people: Vec<plan::Person> = emails.iter().map(|e| f.person(("email", e))).collect();
     let options = Options {
         dry_run: false,
         hmac_key: KEY,
-        expect_one_person: false,
+        who: Who::Batch(&people),
         progress: &|_, _| {},
     };
 
@@ -635,15 +651,17 @@ async fn rectification_reaches_the_invoice_copies(mut f: Fixture) {
     );
 }
 
-async fn restriction_records_the_rows(mut f: Fixture) {
+async fn restriction_without_a_column_is_refused(mut f: Fixture) {
     let before = f.snapshot().await;
-    let outcome = f.run(RequestKind::Restriction, LUIS, TODAY).await.unwrap();
-    assert_eq!(outcome.steps[0].keys, vec![vec![Value::Int(1)]]);
-    assert_eq!(
-        f.snapshot().await,
-        before,
-        "Chinook has no restriction column: recorded, not written"
+    let error = f
+        .run(RequestKind::Restriction, LUIS, TODAY)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::NotRestrictable { tables } if tables == "customer"),
+        "Chinook has no restriction column, so nothing could mark the customer: {error}"
     );
+    assert_eq!(f.snapshot().await, before);
 }
 
 async fn a_dry_run_changes_nothing(mut f: Fixture) {

@@ -31,7 +31,7 @@
 //! The failures these properties found are kept below as named tests, which also run on
 //! PostgreSQL and MariaDB when `scripts/test.sh` provides them.
 
-use pledge_connect::{Database, Error, Options, Outcome, pseudonym};
+use pledge_connect::{Database, Error, Options, Outcome, Who, pseudonym};
 use pledge_core::model::Engine;
 use pledge_core::plan::{self, CivilTime, Plan, RequestKind, Value};
 use pledge_core::types::IsoDuration;
@@ -1312,11 +1312,14 @@ impl Setup {
         plan::plan(&self.decl, dataset, &self.schema, &request(kind, target)).expect("a plan")
     }
 
-    async fn run(&mut self, plan: &Plan, dry_run: bool) -> Result<Outcome, Error> {
+    async fn run(&mut self, plan: &Plan, target: &str, dry_run: bool) -> Result<Outcome, Error> {
+        let dataset = &self.decl.doc().datasets[0];
+        let person = plan::request_person(dataset, &self.schema, &request(plan.kind, target))
+            .expect("a person");
         let options = Options {
             dry_run,
             hmac_key: KEY,
-            expect_one_person: true,
+            who: Who::Person(&person),
             progress: &|_, _| {},
         };
         self.db.execute(&self.schema, plan, &options).await
@@ -1340,13 +1343,13 @@ fn check_erasure(case: &Case) -> Result<(), TestCaseError> {
         let plan_text = format!("{plan:#?}");
 
         // (5) A dry run changes nothing.
-        s.run(&plan, true).await.map_err(|e| {
+        s.run(&plan, &case.target, true).await.map_err(|e| {
             TestCaseError::fail(format!("dry run failed: {e:#}: {:?}\n{plan_text}", source(&e)))
         })?;
         prop_assert_eq!(&snapshot(&mut s.db, case).await, &before, "a dry run changed the database");
 
         // (1) The erasure runs, and leaves every foreign key whole.
-        s.run(&plan, false).await.map_err(|e| {
+        s.run(&plan, &case.target, false).await.map_err(|e| {
             TestCaseError::fail(format!("erasure failed: {e}: {:?}\n{plan_text}", source(&e)))
         })?;
         prop_assert_eq!(foreign_key_violations(&mut s.db).await, 0, "broken foreign keys");
@@ -1489,7 +1492,7 @@ fn check_erasure(case: &Case) -> Result<(), TestCaseError> {
 
         // (4) Erasing again changes nothing.
         let again = s.plan(RequestKind::Erasure, &case.target);
-        s.run(&again, false)
+        s.run(&again, &case.target, false)
             .await
             .map_err(|e| TestCaseError::fail(format!("second erasure failed: {e}: {:?}", source(&e))))?;
         prop_assert_eq!(&snapshot(&mut s.db, case).await, &after, "a second erasure changed the database");
@@ -1503,7 +1506,7 @@ fn check_access(case: &Case) -> Result<(), TestCaseError> {
         let reached = reachable(case);
         let reached: BTreeSet<Key> = reached.union(&upward(case, &reached)).cloned().collect();
         let plan = s.plan(RequestKind::Access, &case.target);
-        let outcome = s.run(&plan, false).await;
+        let outcome = s.run(&plan, &case.target, false).await;
         let outcome = match outcome {
             Err(Error::NoSuchPerson { .. }) if reached.is_empty() => return Ok(()),
             Err(e) => return Err(TestCaseError::fail(format!("access failed: {e}"))),
@@ -1710,10 +1713,12 @@ impl Regression {
         let dataset = &self.decl.doc().datasets[0];
         let plan =
             plan::plan(&self.decl, dataset, &self.schema, &request(kind, email)).expect("a plan");
+        let person =
+            plan::request_person(dataset, &self.schema, &request(kind, email)).expect("a person");
         let options = Options {
             dry_run: false,
             hmac_key: KEY,
-            expect_one_person: true,
+            who: Who::Person(&person),
             progress: &|_, _| {},
         };
         match self.db.execute(&self.schema, &plan, &options).await {

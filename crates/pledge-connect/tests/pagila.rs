@@ -2,7 +2,7 @@
 //! partitioned by month and its foreign keys are declared on each partition. Each test loads
 //! Pagila into a fresh database of the test PostgreSQL server.
 
-use pledge_connect::{Database, Options, Outcome};
+use pledge_connect::{Database, Options, Outcome, Who};
 use pledge_core::plan::{self, CivilTime, Plan, PlanError, RequestKind, SchemaGraph, Value};
 use pledge_core::{Declaration, SourceMap, load};
 use std::collections::BTreeMap;
@@ -55,10 +55,11 @@ impl Pagila {
         dry_run: bool,
     ) -> (Plan, Outcome) {
         let plan = self.plan(kind, identity, now);
+        let person = one_person(&self.decl, &self.schema, identity);
         let options = Options {
             dry_run,
             hmac_key: KEY,
-            expect_one_person: true,
+            who: Who::Person(&person),
             progress: &|_, _| {},
         };
         let outcome = self
@@ -92,6 +93,16 @@ impl Pagila {
             })
             .collect()
     }
+}
+
+/// The one person an identity names.
+fn one_person(decl: &Declaration, schema: &SchemaGraph, identity: (&str, &str)) -> plan::Person {
+    let identities = pledge_core::people::Identities::new([(
+        identity.0.parse().unwrap(),
+        identity.1.to_string(),
+    )])
+    .unwrap();
+    plan::person(&decl.doc().datasets[0], schema, &identities, None).unwrap()
 }
 
 fn plan_with(

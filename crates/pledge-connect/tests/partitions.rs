@@ -3,7 +3,7 @@
 //! children folded into their parent or tables of their own) and MariaDB (partitioned tables,
 //! which keep no foreign keys) are the real servers `scripts/test.sh` starts.
 
-use pledge_connect::{Database, Options, Outcome};
+use pledge_connect::{Database, Options, Outcome, Who};
 use pledge_core::plan::{self, CivilTime, ForeignKey, Plan, PlanError, RequestKind, Value};
 use pledge_core::{Declaration, SourceMap, load};
 
@@ -49,10 +49,12 @@ async fn run(
         &request(kind, email),
     )
     .expect("plans");
+    let person = plan::request_person(&decl.doc().datasets[0], &schema, &request(kind, email))
+        .expect("a person");
     let options = Options {
         dry_run: false,
         hmac_key: b"key",
-        expect_one_person: true,
+        who: Who::Person(&person),
         progress: &|_, _| {},
     };
     let outcome = db.execute(&schema, &plan, &options).await.expect("runs");

@@ -4,7 +4,7 @@
 //! A request for one person never changes a row another person owns, beyond severing a
 //! declared mention.
 
-use pledge_connect::{Database, Options, Outcome};
+use pledge_connect::{Database, Options, Outcome, Who};
 use pledge_core::export::{self, DatasetRows};
 use pledge_core::model::Engine;
 use pledge_core::plan::{self, Action, CivilTime, Plan, PlanError, RequestKind};
@@ -103,10 +103,22 @@ impl Shop {
         dry_run: bool,
     ) -> (Plan, Outcome) {
         let plan = self.plan(kind, identity).expect("a plan");
+        let identities = pledge_core::people::Identities::new([(
+            identity.0.parse().unwrap(),
+            identity.1.to_string(),
+        )])
+        .unwrap();
+        let person = plan::person(
+            &self.decl.doc().datasets[0],
+            &self.schema,
+            &identities,
+            None,
+        )
+        .expect("a person");
         let options = Options {
             dry_run,
             hmac_key: b"shop-test-key",
-            expect_one_person: true,
+            who: Who::Person(&person),
             progress: &|_, _| {},
         };
         let outcome = self

@@ -1,7 +1,7 @@
 //! Rows the person's rows refer to: an address kept in a table of its own. Access reaches it;
 //! erasure masks it only when no one else refers to it.
 
-use pledge_connect::{Database, Options};
+use pledge_connect::{Database, Options, Who};
 use pledge_core::plan::{self, CivilTime, RequestKind, Value};
 use pledge_core::{SourceMap, load};
 
@@ -53,10 +53,11 @@ async fn run(db: &mut Database, kind: RequestKind, email: &str) -> pledge_connec
         now: CivilTime::from_unix(1_795_392_000),
     };
     let plan = plan::plan(&decl, &decl.doc().datasets[0], &schema, &request).unwrap();
+    let person = plan::request_person(&decl.doc().datasets[0], &schema, &request).unwrap();
     let options = Options {
         dry_run: false,
         hmac_key: b"key",
-        expect_one_person: true,
+        who: Who::Person(&person),
         progress: &|_, _| {},
     };
     db.execute(&schema, &plan, &options).await.unwrap()

@@ -10,6 +10,7 @@ use crate::html::escape;
 use crate::load::Declaration;
 use crate::model::{Right, Role, SourceKind};
 use crate::plan::{CivilTime, RequestKind, TableRows, Value};
+use crate::types::SubjectId;
 use serde_json::{Map, Value as Json, json};
 use std::fmt::Write;
 
@@ -64,7 +65,7 @@ pub fn render(
         }
         nested.insert(d.dataset.to_string(), Json::Object(tables));
     }
-    let meta = meta_information(decl);
+    let meta = meta_information(decl, &found_as(decl, data));
     files.insert(
         0,
         ExportFile {
@@ -185,13 +186,56 @@ pub fn csv(t: &TableRows) -> String {
     out
 }
 
-/// What Art. 15(1)(a)-(h) and 15(2) entitle the person to know besides the data itself.
-pub fn meta_information(decl: &Declaration) -> Json {
+/// The data subject groups the person was found as: the `subject` of every declared table
+/// the export has rows of the person's own (not rows that only mention them).
+pub fn found_as(decl: &Declaration, data: &[DatasetRows<'_>]) -> Vec<SubjectId> {
+    let mut subjects: Vec<SubjectId> = Vec::new();
+    for d in data {
+        let Some(dataset) = decl
+            .doc()
+            .datasets
+            .iter()
+            .find(|x| x.id.as_str() == d.dataset)
+        else {
+            continue;
+        };
+        // Records that only mention the person are other people's: they say nothing of what
+        // the person is.
+        for t in d
+            .tables
+            .iter()
+            .filter(|t| !t.rows.is_empty() && t.mention.is_none())
+        {
+            let subject = dataset
+                .tables
+                .iter()
+                .find(|x| x.name.value == t.table)
+                .and_then(|x| x.subject.as_ref());
+            if let Some(subject) = subject
+                && !subjects.contains(&subject.value)
+            {
+                subjects.push(subject.value.clone());
+            }
+        }
+    }
+    subjects
+}
+
+/// What Art. 15(1)(a)-(h) and 15(2) entitle the person to know besides the data itself: the
+/// purposes (with their recipients, transfers, retention...) that concern the subject groups
+/// the person was found as (`found_as`), and purposes that name no group. With no group
+/// known (no table of the person's rows declares a `subject`), every purpose.
+pub fn meta_information(decl: &Declaration, found_as: &[SubjectId]) -> Json {
     let doc = decl.doc();
     let purposes: Vec<Json> = decl
         .purposes()
         .iter()
         .filter(|p| p.role == Role::Controller)
+        .filter(|p| {
+            found_as.is_empty()
+                || p.subjects.is_empty()
+                || p.subjects.iter().any(|s| found_as.contains(&s.value))
+        })
         .map(|p| {
             json!({
                 "purpose": p.name.value,

@@ -24,6 +24,7 @@ pub mod merkle;
 pub mod model;
 pub mod node;
 pub mod notice;
+pub mod people;
 pub mod plan;
 pub mod report;
 pub mod retry;

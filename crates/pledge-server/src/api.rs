@@ -207,13 +207,48 @@ pub(crate) fn check_intake(
                 "a rectification needs `changes`: {\"column\": \"new value\"}",
             ));
         }
-        (Right::Rectification, false) => {}
+        (Right::Rectification, false) => check_changes(state, changes)?,
         (_, false) => {
             return Err(Problem::invalid(
                 "`changes` is only for rectification requests",
             ));
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// A change may name its table (`address.line`): it must be a table a dataset declares.
+/// Whether the column exists, and whether the table holds the person's rows, the worker
+/// learns from the database.
+fn check_changes(state: &AppState, changes: &BTreeMap<String, String>) -> Result<(), Problem> {
+    let datasets = &state.decl.doc().datasets;
+    for target in changes.keys() {
+        let (table, column) = match target.rsplit_once('.') {
+            Some((t, c)) => (Some(t), c),
+            None => (None, target.as_str()),
+        };
+        if column.trim().is_empty() || table.is_some_and(|t| t.trim().is_empty()) {
+            return Err(Problem::invalid(format!(
+                "change `{target}` is not `column` or `table.column`"
+            )));
+        }
+        if let Some(table) = table
+            && !datasets
+                .iter()
+                .any(|d| d.tables.iter().any(|t| t.name.value == table))
+        {
+            let mut declared: Vec<&str> = datasets
+                .iter()
+                .flat_map(|d| d.tables.iter().map(|t| t.name.as_str()))
+                .collect();
+            declared.sort_unstable();
+            declared.dedup();
+            return Err(Problem::invalid(format!(
+                "change `{target}`: no dataset declares a table `{table}`; declared tables: {}",
+                declared.join(", ")
+            )));
+        }
     }
     Ok(())
 }

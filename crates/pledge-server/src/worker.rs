@@ -9,9 +9,10 @@
 //! not, and the job completes exactly once: completion is conditional on holding the lease.
 
 use crate::AppState;
-use pledge_connect::{Database, Options, Outcome};
+use pledge_connect::{Database, Options, Outcome, Who};
 use pledge_core::consent::{SubjectRef, SubjectTemplate};
 use pledge_core::export::{self, DatasetRows};
+use pledge_core::people::{self, Identities};
 use pledge_core::plan::{self, Change, CivilTime, PlanError, RequestKind, TableRows, Value};
 use pledge_core::retry::Transience;
 use pledge_core::types::IdentityKind;
@@ -103,6 +104,7 @@ impl JobError {
                 pledge_connect::Error::Connect { .. } => "connect",
                 pledge_connect::Error::Query { .. } | pledge_connect::Error::Step { .. } => "query",
                 pledge_connect::Error::Ambiguous { .. } => "ambiguous-identity",
+                pledge_connect::Error::Conflict { .. } => "conflicting-identities",
                 pledge_connect::Error::NoSuchPerson { .. } => "no-such-person",
                 _ => "dataset",
             },
@@ -340,7 +342,19 @@ pub async fn execute(
             None,
         ));
     };
-    let identities = grouped(person.identities.iter().map(|k| (&k.kind, &k.value)));
+    // One request is one person: the identities it acts on (those it proved, and those found
+    // on the person's own rows) must all find the same rows.
+    let one = Identities::new(
+        person
+            .identities
+            .iter()
+            .map(|k| (k.kind.clone(), k.value.clone())),
+    )
+    .map_err(|e| JobError::Identity {
+        kind: String::new(),
+        message: e.to_string(),
+    })?;
+    let identities = people::by_kind([&one]);
     let changes = request
         .changes
         .iter()
@@ -388,6 +402,10 @@ pub async fn execute(
                 dataset: id.clone(),
                 source,
             })?;
+        let who = plan::person(dataset, &schema, &one, None).map_err(|source| JobError::Plan {
+            dataset: id.clone(),
+            source,
+        })?;
         if !dry_run && state.config.hmac_key.is_empty() && plan.uses_hmac() {
             return Err(JobError::NoHmacKey { dataset: id });
         }
@@ -400,7 +418,7 @@ pub async fn execute(
             } else {
                 &state.config.hmac_key
             },
-            expect_one_person: true,
+            who: Who::Person(&who),
             progress: &progress,
         };
         let outcome: Result<Outcome, _> = db.execute(&schema, &plan, &options).await;
@@ -417,6 +435,19 @@ pub async fn execute(
                     "steps": [],
                     "notes": plan.notes,
                 }));
+                continue;
+            }
+            // Rows no column can mark: the consent ledger still records the restriction
+            // below, and decisions refuse processing from then on; the summary says so.
+            Err(e @ pledge_connect::Error::NotRestrictable { .. }) => {
+                datasets.push(json!({
+                    "dataset": id,
+                    "found": true,
+                    "committed": false,
+                    "steps": [],
+                    "notes": [format!("{e}; the restriction is recorded in the consent ledger, whose decisions refuse processing of the person's data (Art. 18)")],
+                }));
+                found += 1;
                 continue;
             }
             Err(source) => {
@@ -522,24 +553,11 @@ impl Person {
     }
 }
 
-/// Identity kind → values, in first-seen order, as the planner takes them.
-fn grouped<'a>(
-    pairs: impl Iterator<Item = (&'a IdentityKind, &'a String)>,
-) -> Vec<(IdentityKind, Vec<String>)> {
-    let mut identities: Vec<(IdentityKind, Vec<String>)> = Vec::new();
-    for (kind, value) in pairs {
-        match identities.iter_mut().find(|(x, _)| x == kind) {
-            Some((_, values)) if values.contains(value) => {}
-            Some((_, values)) => values.push(value.clone()),
-            None => identities.push((kind.clone(), vec![value.clone()])),
-        }
-    }
-    identities
-}
-
 /// The identities the request proved: from the public only the confirmed `email` (intake
 /// refuses any other, and a request stored otherwise is not trusted with it); from staff and
 /// services every one they named.
+// JobError is as large as the connector's error it carries; this runs once per request.
+#[allow(clippy::result_large_err)]
 fn proved_identities(request: &RequestRecord) -> Result<Vec<Known>, JobError> {
     let mut proved = Vec::new();
     for (k, v) in &request.identities {
@@ -575,9 +593,19 @@ async fn resolve_person(state: &AppState, request: &RequestRecord) -> Result<Per
         identities: proved_identities(request)?,
         subjects: Vec::new(),
     };
+    let proved = Identities::new(
+        person
+            .identities
+            .iter()
+            .map(|k| (k.kind.clone(), k.value.clone())),
+    )
+    .map_err(|e| JobError::Identity {
+        kind: String::new(),
+        message: e.to_string(),
+    })?;
     let seeds = plan::Request {
         kind: RequestKind::Access,
-        identities: grouped(person.identities.iter().map(|k| (&k.kind, &k.value))),
+        identities: people::by_kind([&proved]),
         changes: Vec::new(),
         now: CivilTime::from_unix(state.now()),
     };
@@ -637,11 +665,22 @@ async fn resolve_person(state: &AppState, request: &RequestRecord) -> Result<Per
             notes: Vec::new(),
             ..plan
         };
+        // The proved identities must name one person here too.
+        let who = match plan::person(dataset, &schema, &proved, None) {
+            Ok(who) => who,
+            Err(source) => {
+                db.close().await;
+                return Err(JobError::Plan {
+                    dataset: id,
+                    source,
+                });
+            }
+        };
         let progress = |_: usize, _: usize| {};
         let options = Options {
             dry_run: true,
             hmac_key: b"read-only: nothing is written",
-            expect_one_person: true,
+            who: Who::Person(&who),
             progress: &progress,
         };
         let outcome = db.execute(&schema, &own_rows, &options).await;

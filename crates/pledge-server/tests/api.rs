@@ -1155,3 +1155,114 @@ async fn postgres_store() {
     let database = pledge_testkit::postgres_database(&url, "pledge_api").await;
     suite("postgres", Store::open(&database).await.unwrap()).await;
 }
+
+/// Wait (bounded) for the request's job to have failed once, and return its error.
+async fn job_error(e: &Env, id: &str) -> String {
+    for _ in 0..400 {
+        let (_, r) = e
+            .admin(Method::GET, &format!("/v1/requests/{id}"), None)
+            .await;
+        if let Some(error) = r["job"]["error"].as_str() {
+            return error.to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the job of request {id} never failed");
+}
+
+/// Changes to a table no dataset declares are refused at intake, naming the table, instead
+/// of failing in the worker.
+#[tokio::test(flavor = "multi_thread")]
+async fn intake_refuses_changes_to_undeclared_tables() {
+    let e = env_without_worker("changes", Store::open("sqlite::memory:").await.unwrap()).await;
+    let (s, p) = e
+        .admin(
+            Method::POST,
+            "/v1/requests",
+            Some(&json!({"kind": "rectification", "identities": {"email": LUIS}, "changes": {"warehouse.address": "x"}}).to_string()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("no dataset declares a table `warehouse`"),
+        "{detail}"
+    );
+    let (s, p) = e
+        .admin(
+            Method::POST,
+            "/v1/requests",
+            Some(&json!({"kind": "rectification", "identities": {"email": LUIS}, "changes": {"customer.": "x"}}).to_string()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    // A declared table is taken in.
+    let (s, p) = e
+        .admin(
+            Method::POST,
+            "/v1/requests",
+            Some(&json!({"kind": "rectification", "identities": {"email": LUIS}, "changes": {"customer.address": "Rua Nova, 2"}, "needs_approval": true}).to_string()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+}
+
+/// The identities of one request that name two people: the worker refuses it and changes
+/// nothing, as the command line does.
+#[tokio::test(flavor = "multi_thread")]
+async fn identities_of_two_people_change_nothing() {
+    let e = env("two-people", Store::open("sqlite::memory:").await.unwrap()).await;
+    let before = e
+        .query("SELECT customer_id, first_name, email FROM customer ORDER BY customer_id")
+        .await;
+    let (s, r) = e
+        .admin(
+            Method::POST,
+            "/v1/requests",
+            Some(
+                &json!({"kind": "erasure", "identities": {"email": LUIS, "customer_id": "2"}})
+                    .to_string(),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let error = job_error(&e, r["id"].as_str().unwrap()).await;
+    assert!(
+        error.contains("the identities do not name one person: in `customer`"),
+        "{error}"
+    );
+    assert_eq!(
+        e.query("SELECT customer_id, first_name, email FROM customer ORDER BY customer_id")
+            .await,
+        before
+    );
+}
+
+/// Chinook declares no restriction column: the rows are not marked, the summary says so,
+/// and the consent ledger records the restriction.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restriction_without_a_column_is_recorded_in_the_ledger() {
+    let e = env("restrict", Store::open("sqlite::memory:").await.unwrap()).await;
+    let (_, r) = e
+        .admin(
+            Method::POST,
+            "/v1/requests",
+            Some(&json!({"kind": "restriction", "identities": {"email": LEONIE}}).to_string()),
+        )
+        .await;
+    let done = e.wait_for(r["id"].as_str().unwrap(), "completed").await;
+    let result = &done["result"];
+    let note = result["datasets"][0]["notes"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        note.contains("cannot be marked as restricted")
+            && note.contains("recorded in the consent ledger"),
+        "{result}"
+    );
+    assert_eq!(result["datasets"][0]["committed"], false);
+    assert!(
+        result["ledger"].as_array().is_some_and(|l| !l.is_empty()),
+        "{result}"
+    );
+}

@@ -228,3 +228,192 @@ fn bad_input_is_named() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("CHINOOK_DATABASE_URL"));
 }
+
+/// A query on the Chinook copy, for "nothing changed" checks.
+fn query(url: &str, sql: &str) -> Vec<Vec<pledge_core::plan::Value>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut conn = pledge_connect::Database::connect(None, url).await.unwrap();
+        let rows = conn.query(sql).await.unwrap();
+        conn.close().await;
+        rows
+    })
+}
+
+const CUSTOMERS: &str = "SELECT customer_id, first_name, email FROM customer ORDER BY customer_id";
+
+#[test]
+fn identities_of_two_people_are_refused_and_change_nothing() {
+    let (dir, url) = chinook("two-people");
+    let before = query(&url, CUSTOMERS);
+    let out = pledge(
+        &[
+            "request",
+            "erase",
+            &example(),
+            "-i",
+            "customer_id=5",
+            "-i",
+            "email=luisg@embraer.com.br",
+        ],
+        &dir,
+        &url,
+        Some("a key of at least sixteen characters"),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the identities do not name one person: in `customer`, `customer_id` matches 1 row, `email` matches 1 row, and 0 rows match all of them"),
+        "{stderr}"
+    );
+    assert_eq!(query(&url, CUSTOMERS), before);
+
+    // The same person by two identities runs.
+    let out = pledge(
+        &[
+            "request",
+            "access",
+            &example(),
+            "-i",
+            "customer_id=1",
+            "-i",
+            "email=luisg@embraer.com.br",
+            "-o",
+            "one.zip",
+        ],
+        &dir,
+        &url,
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn one_request_names_one_person_on_the_command_line() {
+    let (dir, url) = chinook("one-person");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["-i", "email=a@example.com", "-i", "email=b@example.com"],
+            "two different values for `email`",
+        ),
+        (
+            &["-i", "customer_id=abc"],
+            "identity `customer_id` must be an integer: it is looked up in `customer.customer_id`",
+        ),
+        (
+            &["-i", "email=a@example.com", "--identities", "people.txt"],
+            "cannot be used with",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let declaration = example();
+        let mut args = vec!["request", "access", declaration.as_str()];
+        args.extend_from_slice(extra);
+        let out = pledge(&args, &dir, &url, None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        // One clear message, not the database's error.
+        assert_eq!(stderr.matches(expected).count(), 1, "{stderr}");
+        assert!(!stderr.contains("refused a query"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_batch_file_has_one_person_per_record() {
+    let (dir, url) = chinook("batch");
+    std::fs::write(
+        dir.join("people.csv"),
+        "customer_id,email\n1,luisg@embraer.com.br\n,leonekohler@surfeu.de\n3,\n",
+    )
+    .unwrap();
+    let out = pledge(
+        &[
+            "request",
+            "access",
+            &example(),
+            "--identities",
+            "people.csv",
+            "-o",
+            "batch.zip",
+            "--format",
+            "json",
+        ],
+        &dir,
+        &url,
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let customers = report["datasets"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["table"] == "customer")
+        .unwrap()["rows"]
+        .clone();
+    assert_eq!(customers, 3);
+
+    // A record whose identities are two people's, and one whose e-mail two customers share:
+    // the whole batch is refused, each named by its line.
+    query(
+        &url,
+        "UPDATE customer SET email = 'luisg@embraer.com.br' WHERE customer_id = 4",
+    );
+    let before = query(&url, CUSTOMERS);
+    std::fs::write(
+        dir.join("people.txt"),
+        "# two bad records\nemail=leonekohler@surfeu.de\ncustomer_id=3,email=leonekohler@surfeu.de\nemail=luisg@embraer.com.br\n",
+    )
+    .unwrap();
+    let out = pledge(
+        &["request", "erase", &example(), "--identities", "people.txt"],
+        &dir,
+        &url,
+        Some("a key of at least sixteen characters"),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("2 of the 3 people of the batch do not name one person each"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 3: the identities do not name one person"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 4: the identity matches 2 rows of `customer`"),
+        "{stderr}"
+    );
+    assert_eq!(query(&url, CUSTOMERS), before);
+}
+
+#[test]
+fn restriction_without_a_column_is_refused() {
+    let (dir, url) = chinook("restrict");
+    let out = pledge(
+        &["request", "restrict", &example(), "-i", "customer_id=1"],
+        &dir,
+        &url,
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the person's rows in customer cannot be marked as restricted: the table declares no restrict_column; nothing was changed"),
+        "{stderr}"
+    );
+}

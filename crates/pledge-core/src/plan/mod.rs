@@ -16,11 +16,13 @@
 
 pub mod map;
 pub mod ownership;
+mod person;
 pub mod retention;
 mod schema;
 mod time;
 mod value;
 
+pub use person::{Person, Probe, TableProbes, person, request_person};
 pub use schema::{ColumnSchema, ForeignKey, SchemaGraph, TableSchema, ValueKind};
 pub use time::CivilTime;
 pub use value::{MentionRows, TableRows, Value};
@@ -53,7 +55,9 @@ pub enum RequestKind {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub kind: RequestKind,
-    /// The person (or, for batches, people): identity kind → values.
+    /// The person (or, for batches, people): identity kind → values. The planner finds the
+    /// rows any of them select; that these are one person's (or each person's of a batch) is
+    /// checked by the connector against [`person`] before anything runs.
     pub identities: Vec<(IdentityKind, Vec<String>)>,
     /// For rectification: the new values.
     pub changes: Vec<Change>,
@@ -232,7 +236,8 @@ pub enum Action {
         source_column: String,
         source_filter: Filter,
     },
-    /// Restriction: set the flag column to true, if there is one, and record the rows.
+    /// Restriction: set the flag column to true and record the rows' keys. Without a
+    /// column nothing can mark the rows: connectors refuse the request if it selects any.
     Restrict { column: Option<String> },
     /// Leave the rows as they are (said for the record).
     Keep,
@@ -335,6 +340,26 @@ pub enum PlanError {
     NoIdentity,
     #[error("`{column}` is not a column of the tables that identify the person ({tables})")]
     UnknownChangeColumn { column: String, tables: String },
+    #[error(
+        "cannot correct `{table}.{column}`: table `{table}` holds none of the person's rows in dataset `{dataset}` (their rows are in {tables})"
+    )]
+    ChangeTableNotReached {
+        dataset: String,
+        table: String,
+        column: String,
+        tables: String,
+    },
+    #[error("cannot correct `{table}.{column}`: table `{table}` has no column `{column}`")]
+    ChangeColumnMissing { table: String, column: String },
+    #[error(
+        "identity `{kind}` must be {expected}: it is looked up in `{table}.{column}`; nothing was changed"
+    )]
+    IdentityType {
+        kind: String,
+        table: String,
+        column: String,
+        expected: String,
+    },
     #[error("`{table}.{column}` is a key column and cannot be rectified")]
     KeyColumnChange { table: String, column: String },
     #[error("a {kind} request takes no changes")]
@@ -554,22 +579,20 @@ impl<'a> Planner<'a> {
             .collect();
         let mut seeds = BTreeMap::new();
         for t in &dataset.tables {
-            let columns: Vec<(String, Vec<Value>)> = request
-                .identities
-                .iter()
-                .filter(|(_, values)| !values.is_empty())
-                .filter_map(|(kind, values)| {
-                    let column = t.identity.get(kind)?;
-                    let kind_of = schema
-                        .table(&t.name)
-                        .and_then(|ts| ts.column(column))
-                        .map(|c| c.kind);
-                    Some((
-                        column.value.clone(),
-                        values.iter().map(|v| typed(v, kind_of)).collect(),
-                    ))
-                })
-                .collect();
+            let mut columns: Vec<(String, Vec<Value>)> = Vec::new();
+            for (kind, values) in &request.identities {
+                let mut column = None;
+                let mut typed_values = Vec::with_capacity(values.len());
+                for v in values {
+                    if let Some((c, value)) = person::identity_value(t, schema, kind, v)? {
+                        column = Some(c);
+                        typed_values.push(value);
+                    }
+                }
+                if let Some(column) = column {
+                    columns.push((column, typed_values));
+                }
+            }
             if !columns.is_empty() {
                 seeds.insert(t.name.value.clone(), Filter::Identity { columns });
             }
@@ -1656,7 +1679,20 @@ impl<'a> Planner<'a> {
         let mut own = Vec::new();
         for change in &self.request.changes {
             let targets: Vec<&str> = match &change.table {
-                Some(t) => vec![t.as_str()],
+                // A table named with the column: any table of the person's rows, those their
+                // rows refer to (their address) included.
+                Some(t) if self.reached(t).is_some() => vec![t.as_str()],
+                Some(t) => {
+                    let mut tables: Vec<&str> =
+                        self.reached.iter().map(|r| r.name.as_str()).collect();
+                    tables.sort_unstable();
+                    return Err(PlanError::ChangeTableNotReached {
+                        dataset: self.dataset.id.to_string(),
+                        table: t.clone(),
+                        column: change.column.clone(),
+                        tables: tables.join(", "),
+                    });
+                }
                 None => self
                     .seeds
                     .keys()
@@ -1669,7 +1705,7 @@ impl<'a> Planner<'a> {
                     .collect(),
             };
             let seeds_named: Vec<&str> = self.seeds.keys().map(String::as_str).collect();
-            if targets.is_empty() || targets.iter().any(|t| !self.seeds.contains_key(*t)) {
+            if targets.is_empty() {
                 return Err(PlanError::UnknownChangeColumn {
                     column: change.column.clone(),
                     tables: seeds_named.join(", "),
@@ -1678,9 +1714,9 @@ impl<'a> Planner<'a> {
             for table in targets {
                 let ts = self.schema.table(table).expect("seed tables are validated");
                 let Some(column) = ts.column(&change.column) else {
-                    return Err(PlanError::UnknownChangeColumn {
-                        column: format!("{table}.{}", change.column),
-                        tables: seeds_named.join(", "),
+                    return Err(PlanError::ChangeColumnMissing {
+                        table: table.to_string(),
+                        column: change.column.clone(),
                     });
                 };
                 if ts.is_key_column(&column.name) {
@@ -1706,7 +1742,15 @@ impl<'a> Planner<'a> {
                         }
                     }
                 }
-                let filter = self.unless_held(table, self.base(table), &mut own);
+                // A row the person's rows refer to (their address) is corrected only when it
+                // is theirs alone: a row others refer to as well is theirs too.
+                let upward = self.reached(table).is_some_and(|r| r.upward);
+                let base = if upward {
+                    Filter::all(vec![self.base(table), self.only_the_persons(table)])
+                } else {
+                    self.base(table)
+                };
+                let filter = self.unless_held(table, base, &mut own);
                 own.push(Step {
                     table: table.to_string(),
                     filter,
@@ -1714,10 +1758,17 @@ impl<'a> Planner<'a> {
                         column: column.name.clone(),
                         value,
                     },
-                    reason: format!(
-                        "the person asked to correct `{table}.{}` (Art. 16)",
-                        column.name
-                    ),
+                    reason: if upward {
+                        format!(
+                            "the person asked to correct `{table}.{}` (Art. 16); a row other people's rows refer to as well is left as it is",
+                            column.name
+                        )
+                    } else {
+                        format!(
+                            "the person asked to correct `{table}.{}` (Art. 16)",
+                            column.name
+                        )
+                    },
                 });
             }
         }
@@ -1829,8 +1880,10 @@ impl<'a> Planner<'a> {
                     "`{}.{c}` is set so the application stops processing these rows (Art. 18)",
                     r.name
                 ),
+                // The connector refuses the request when these rows turn out to be the
+                // person's: nothing could mark them.
                 None => format!(
-                    "{} has no restriction column: the restriction is recorded by Pledge, which refuses processing of these rows in its decisions (Art. 18)",
+                    "{} declares no restrict_column: its rows cannot be marked in the database (Art. 18)",
                     self.table_label(&r.name)
                 ),
             };

@@ -4,11 +4,11 @@ use super::ReportFormat;
 use crate::input;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use pledge_connect::{Database, Options, Outcome};
+use pledge_connect::{Database, Options, Outcome, Who};
 use pledge_core::export::{self, DatasetRows};
 use pledge_core::model::Dataset;
+use pledge_core::people::{self, Identities, Record};
 use pledge_core::plan::{self, Change, CivilTime, Plan, RequestKind, TableRows, Value};
-use pledge_core::types::IdentityKind;
 use pledge_core::{Declaration, report};
 use std::io::Write;
 use std::path::PathBuf;
@@ -42,16 +42,18 @@ enum Kind {
 struct Common {
     /// The declaration (file or folder). Default: pledge.toml.
     path: Option<PathBuf>,
-    /// Who: an identity kind the datasets declare and its value, e.g. email=ana@example.com
-    /// (repeatable; several values of one kind make a batch).
+    /// Who: an identity kind the datasets declare and its value, e.g. email=ana@example.com.
+    /// Repeatable, for one person: every identity must find the same rows.
     #[arg(
         long = "identity",
         short = 'i',
         value_name = "KIND=VALUE",
-        required_unless_present = "identities"
+        required_unless_present = "identities",
+        conflicts_with = "identities"
     )]
     identity: Vec<String>,
-    /// A batch: a file with one KIND=VALUE per line.
+    /// A batch, one person per record: lines of KIND=VALUE[,KIND=VALUE...], a JSON array
+    /// of objects or JSON lines, or CSV with a header of identity kinds.
     #[arg(long, value_name = "FILE")]
     identities: Option<PathBuf>,
     /// For rectify: the new value of a column, `column=value` or `table.column=value`.
@@ -94,12 +96,11 @@ async fn run_request(kind: RequestKind, args: Common) -> Result<ExitCode> {
         }
     };
     drop(sources);
-    let identities = parse_identities(&args)?;
+    let people = parse_people(&args)?;
     let changes = parse_changes(&args.set)?;
-    let batch = identities.iter().map(|(_, v)| v.len()).sum::<usize>() > 1;
     let request = plan::Request {
         kind,
-        identities: identities.clone(),
+        identities: people::by_kind(people.iter().map(|r| &r.identities)),
         changes,
         now: crate::clock::now(),
     };
@@ -118,7 +119,7 @@ async fn run_request(kind: RequestKind, args: Common) -> Result<ExitCode> {
     let key = hmac_key(args.dry_run)?;
     let mut results = Vec::new();
     for dataset in datasets {
-        let result = run_dataset(&decl, dataset, &request, &args, &key, batch)
+        let result = run_dataset(&decl, dataset, &request, &people, &args, &key)
             .await
             .with_context(|| format!("dataset `{}`", dataset.id.value))?;
         results.push(result);
@@ -129,7 +130,7 @@ async fn run_request(kind: RequestKind, args: Common) -> Result<ExitCode> {
             &decl,
             kind,
             &results,
-            &identities,
+            &people,
             request.now,
             args.out.clone(),
         )?)
@@ -150,12 +151,26 @@ async fn run_dataset(
     decl: &Declaration,
     dataset: &Dataset,
     request: &plan::Request,
+    people: &[Record],
     args: &Common,
     key: &[u8],
-    batch: bool,
 ) -> Result<DatasetResult> {
     let url = pledge_connect::dataset_url(dataset)?;
     let (mut db, schema) = Database::open_dataset(dataset, &url).await?;
+    // Each person's identities typed as the columns hold them, a batch's with where they are.
+    let batch = args.identities.is_some();
+    let persons = people
+        .iter()
+        .map(|r| {
+            plan::person(dataset, &schema, &r.identities, batch.then_some(r.at)).map_err(|e| {
+                if batch {
+                    anyhow::anyhow!("{}: {e}", r.at)
+                } else {
+                    e.into()
+                }
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let plan = plan::plan(decl, dataset, &schema, request)?;
     if key.is_empty() && plan.uses_hmac() {
         bail!(
@@ -179,7 +194,10 @@ async fn run_dataset(
     let options = Options {
         dry_run: args.dry_run,
         hmac_key: key,
-        expect_one_person: !batch,
+        who: match persons.as_slice() {
+            [one] if !batch => Who::Person(one),
+            all => Who::Batch(all),
+        },
         progress: &progress,
     };
     let outcome = db.execute(&schema, &plan, &options).await;
@@ -194,37 +212,18 @@ async fn run_dataset(
     })
 }
 
-fn parse_identities(args: &Common) -> Result<Vec<(IdentityKind, Vec<String>)>> {
-    let mut lines: Vec<String> = args.identity.clone();
+/// One person from `-i`, or the people of the `--identities` file.
+fn parse_people(args: &Common) -> Result<Vec<Record>> {
     if let Some(file) = &args.identities {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
-        lines.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(String::from),
-        );
+        return people::parse_batch(&text).with_context(|| format!("{}", file.display()));
     }
-    let mut identities: Vec<(IdentityKind, Vec<String>)> = Vec::new();
-    for line in lines {
-        let Some((kind, value)) = line.split_once('=') else {
-            bail!("identity `{line}` is not KIND=VALUE (e.g. email=ana@example.com)");
-        };
-        let kind: IdentityKind = kind
-            .trim()
-            .parse()
-            .map_err(|e| anyhow::anyhow!("identity `{line}`: {e}"))?;
-        let value = value.trim().to_string();
-        if value.is_empty() {
-            bail!("identity `{line}` has no value");
-        }
-        match identities.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, values)) => values.push(value),
-            None => identities.push((kind, vec![value])),
-        }
-    }
-    Ok(identities)
+    let identities = Identities::from_pairs(&args.identity)?;
+    Ok(vec![Record {
+        at: people::Position::Line(0),
+        identities,
+    }])
 }
 
 fn parse_changes(set: &[String]) -> Result<Vec<Change>> {
@@ -260,7 +259,7 @@ fn write_export(
     decl: &Declaration,
     kind: RequestKind,
     results: &[DatasetResult],
-    identities: &[(IdentityKind, Vec<String>)],
+    people: &[Record],
     at: CivilTime,
     out: Option<PathBuf>,
 ) -> Result<PathBuf> {
@@ -284,9 +283,10 @@ fn write_export(
             tables: t,
         })
         .collect();
-    let named: Vec<(String, String)> = identities
+    let named: Vec<(String, String)> = people
         .iter()
-        .flat_map(|(k, vs)| vs.iter().map(move |v| (k.to_string(), v.clone())))
+        .flat_map(|r| r.identities.pairs())
+        .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     let files = export::render(decl, kind, &data, &named, at);
     let stamp = at.to_string().replace([' ', ':'], "-");
