@@ -342,20 +342,28 @@ pub async fn execute(
             None,
         ));
     };
-    // One request is one person: the identities it acts on (those it proved, and those found
-    // on the person's own rows) must all find the same rows.
-    let one = Identities::new(
-        person
-            .identities
-            .iter()
-            .map(|k| (k.kind.clone(), k.value.clone())),
-    )
-    .map_err(|e| JobError::Identity {
-        kind: String::new(),
-        message: e.to_string(),
-    })?;
-    let identities = people::by_kind([&one]);
-    let changes = request
+    // One request is one person: the identities it acts on in a dataset (those it proved,
+    // and those found on the person's own rows in *other* datasets) must all find the same
+    // rows. Within the dataset they were read from, found identities add nothing (the row was
+    // found by the proved ones, and the rest is reached through it) and could mislead: a
+    // value an earlier erasure overwrote with a fixed text is shared by everyone erased.
+    let identities_for = |dataset: &str| -> Result<Identities, JobError> {
+        Identities::new(
+            person
+                .identities
+                .iter()
+                .filter(|k| match &k.how {
+                    How::FoundOn(on) => on.split_once('.').is_none_or(|(d, _)| d != dataset),
+                    How::Proved(_) => true,
+                })
+                .map(|k| (k.kind.clone(), k.value.clone())),
+        )
+        .map_err(|e| JobError::Identity {
+            kind: String::new(),
+            message: e.to_string(),
+        })
+    };
+    let changes: Vec<Change> = request
         .changes
         .iter()
         .map(|(target, value)| {
@@ -371,12 +379,6 @@ pub async fn execute(
         })
         .collect();
     let now = CivilTime::from_unix(state.now());
-    let plan_request = plan::Request {
-        kind,
-        identities,
-        changes,
-        now,
-    };
     let mut datasets = Vec::new();
     let mut data: Vec<(String, Vec<TableRows>)> = Vec::new();
     // Datasets in which someone with these identities was found.
@@ -397,6 +399,13 @@ pub async fn execute(
             dataset: id.clone(),
             source,
         })?;
+        let one = identities_for(&id)?;
+        let plan_request = plan::Request {
+            kind,
+            identities: people::by_kind([&one]),
+            changes: changes.clone(),
+            now,
+        };
         let plan =
             plan::plan(decl, dataset, &schema, &plan_request).map_err(|source| JobError::Plan {
                 dataset: id.clone(),

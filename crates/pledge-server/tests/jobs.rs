@@ -580,3 +580,29 @@ async fn a_postgres_database_on_a_closed_port_is_retried_until_it_answers() {
     assert_eq!(done["job"]["attempts"], 2);
     e.no_orphans().await;
 }
+
+/// Identities found on the person's row are not searched again in the dataset they were read
+/// from: once two customers are erased, both rows carry the same masked e-mail ("erased"), and a
+/// later request by customer id must still find one person and run (it failed as a conflict
+/// of identities, and could not have been trusted to stay with one person).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_after_erasures_finds_one_person_by_its_proved_identity() {
+    let e = env("after-erasures").await;
+    for customer in ["1", "2"] {
+        let id = e
+            .create(json!({"kind": "erasure", "identities": {"customer_id": customer}, "verified": true}))
+            .await;
+        e.state_is(&id, "completed").await;
+    }
+    let id = e
+        .create(json!({"kind": "access", "identities": {"customer_id": "1"}, "verified": true}))
+        .await;
+    let done = e.state_is(&id, "completed").await;
+    let steps = done["result"]["datasets"][0]["steps"].as_array().unwrap();
+    let customer_rows = steps
+        .iter()
+        .find(|s| s["table"] == "customer" && s["action"] == "read")
+        .unwrap();
+    assert_eq!(customer_rows["rows"], 1, "{done}");
+    e.no_orphans().await;
+}
