@@ -386,7 +386,16 @@ async fn codes(e: &Env) {
     let r = e
         .call(
             Method::GET,
-            &format!("/public/requests/{id}?token=00{}", &status_token[2..]),
+            // Another token: its first two characters changed (to ones it does not start with).
+            &format!(
+                "/public/requests/{id}?token={}{}",
+                if status_token.starts_with("00") {
+                    "11"
+                } else {
+                    "00"
+                },
+                &status_token[2..]
+            ),
             None,
             &[],
         )
