@@ -347,7 +347,7 @@ pub async fn execute(
     // rows. Within the dataset they were read from, found identities add nothing (the row was
     // found by the proved ones, and the rest is reached through it) and could mislead: a
     // value an earlier erasure overwrote with a fixed text is shared by everyone erased.
-    let identities_for = |dataset: &str| -> Result<Identities, JobError> {
+    let identities_for = |dataset: &str| {
         Identities::new(
             person
                 .identities
@@ -358,10 +358,6 @@ pub async fn execute(
                 })
                 .map(|k| (k.kind.clone(), k.value.clone())),
         )
-        .map_err(|e| JobError::Identity {
-            kind: String::new(),
-            message: e.to_string(),
-        })
     };
     let changes: Vec<Change> = request
         .changes
@@ -399,7 +395,10 @@ pub async fn execute(
             dataset: id.clone(),
             source,
         })?;
-        let one = identities_for(&id)?;
+        let one = identities_for(&id).map_err(|e| JobError::Identity {
+            kind: String::new(),
+            message: e.to_string(),
+        })?;
         let plan_request = plan::Request {
             kind,
             identities: people::by_kind([&one]),
