@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const SHOP: &str = include_str!("fixtures/shop/shop.sql");
+const SHOP: &str = include_str!("../../pledge-connect/tests/fixtures/shop/shop.sql");
 const SHOP_DECLARATION: &str = include_str!("fixtures/shop/pledge.toml");
 const CHINOOK: &str =
     include_str!("../../pledge-connect/tests/fixtures/chinook/chinook_sqlite.sql");
