@@ -76,12 +76,13 @@ where
         options,
         batch: None,
         seeds: Vec::new(),
+        absent: Vec::new(),
         marker: std::marker::PhantomData,
     };
     if is_postgres::<DB>() && identity_values(plan) >= SEED_TABLE_MIN_VALUES {
         runner.seeds = runner.resolve_seeds(&mut tx, plan).await?;
     }
-    crate::identify::check(&runner, &mut tx, plan).await?;
+    runner.absent = crate::identify::check(&runner, &mut tx, plan).await?;
     let mut outcome = Outcome::default();
     for (index, step) in plan.steps.iter().enumerate() {
         let step_error = |index: usize, e: Error| Error::Step {
@@ -139,6 +140,9 @@ pub(crate) struct Runner<'a, DB> {
     /// Identity filters already resolved into the matching rows' keys (large batches on
     /// PostgreSQL): such a filter renders as a semi-join on its seed table.
     pub(crate) seeds: Vec<Seed>,
+    /// The tables in which the check before the plan found none of the person's rows: a step
+    /// whose filter starts from them only is skipped (it selects nothing).
+    pub(crate) absent: Vec<String>,
     pub(crate) marker: std::marker::PhantomData<DB>,
 }
 
@@ -611,6 +615,13 @@ where
         step: &Step,
     ) -> Result<StepOutcome, Error> {
         let table = step.table.as_str();
+        if !self.absent.is_empty()
+            && step
+                .filter
+                .selects_nothing(table, &|t| self.absent.iter().any(|a| a == t))
+        {
+            return Ok(self.nothing(table, &step.action));
+        }
         let filter = self.condition(table, &step.filter);
         match &step.action {
             Action::Read { columns } => self.read(conn, table, columns, filter).await,
@@ -697,6 +708,39 @@ where
             Action::Restrict { column } => {
                 self.restrict(conn, table, column.as_deref(), filter).await
             }
+        }
+    }
+
+    /// What a step whose filter selects nothing would have returned: no row changed or
+    /// counted, and for a read the table's columns with no row.
+    fn nothing(&self, table: &str, action: &Action) -> StepOutcome {
+        let columns = match action {
+            Action::Read { columns } | Action::ReadMentions { columns, .. } => columns,
+            _ => return StepOutcome::count(0),
+        };
+        let names = self.schema.table(table).map_or_else(Vec::new, |schema| {
+            columns
+                .iter()
+                .filter(|c| schema.column(c).is_some())
+                .cloned()
+                .collect()
+        });
+        let mention = match action {
+            Action::ReadMentions { via, mentioned, .. } => Some(MentionRows {
+                via: via.clone(),
+                mentioned: mentioned.clone(),
+            }),
+            _ => None,
+        };
+        StepOutcome {
+            rows: 0,
+            data: Some(TableRows {
+                table: table.to_string(),
+                columns: names,
+                rows: Vec::new(),
+                mention,
+            }),
+            keys: Vec::new(),
         }
     }
 

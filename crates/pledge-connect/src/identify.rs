@@ -23,29 +23,43 @@ use std::collections::HashMap;
 /// Values of one kind bound in one statement of a batch check.
 const CHUNK: usize = 5_000;
 
-/// Runs every check; `Ok` means the plan may run.
+/// Runs every check; `Ok` means the plan may run, and holds the tables whose identity filter
+/// selects none of the person's rows (the plan's steps that start from those select
+/// nothing, and need not run: see [`Filter::selects_nothing`]).
 pub(crate) async fn check<DB: Dialect>(
     runner: &Runner<'_, DB>,
     conn: &mut DB::Connection,
     plan: &Plan,
-) -> Result<(), Error>
+) -> Result<Vec<String>, Error>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     SqlxValues: IntoArguments<DB>,
 {
-    let found = match runner.options.who {
+    let mut absent = Vec::new();
+    let mut found = 0;
+    match runner.options.who {
+        // The plan's identity filter of a table is the disjunction of the person's probes
+        // there (both come from `person::identity_value` over the same identities), so the
+        // rows the probes select are the rows the filter selects.
         Who::Person(person) => {
-            let mut found = 0;
             for table in &person.tables {
-                found += one_person(runner, conn, table).await?.rows()?;
+                let rows = one_person(runner, conn, table).await?.rows()?;
+                if rows == 0 {
+                    absent.push(table.table.clone());
+                }
+                found += rows;
             }
-            found
         }
         Who::Batch(people) => {
             batch(runner, conn, plan, people).await?;
-            identity_rows(runner, conn, plan).await?
+            for (table, rows) in identity_rows(runner, conn, plan).await? {
+                if rows == 0 {
+                    absent.push(table.to_string());
+                }
+                found += rows;
+            }
         }
-    };
+    }
     if found == 0 && plan.kind != RequestKind::Erasure {
         let mut tables: Vec<&str> = identity_steps(plan).map(|(t, _)| t).collect();
         tables.dedup();
@@ -75,7 +89,7 @@ where
             });
         }
     }
-    Ok(())
+    Ok(absent)
 }
 
 /// The tables the plan finds people in, each with its identity filter.
@@ -90,21 +104,22 @@ fn identity_steps(plan: &Plan) -> impl Iterator<Item = (&str, &Filter)> {
     })
 }
 
-/// Rows the identity filters select, all tables together.
-async fn identity_rows<DB: Dialect>(
+/// Rows each table's identity filter selects.
+async fn identity_rows<'p, DB: Dialect>(
     runner: &Runner<'_, DB>,
     conn: &mut DB::Connection,
-    plan: &Plan,
-) -> Result<u64, Error>
+    plan: &'p Plan,
+) -> Result<Vec<(&'p str, u64)>, Error>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     SqlxValues: IntoArguments<DB>,
 {
-    let mut found = 0;
+    let mut found = Vec::new();
     for (table, filter) in identity_steps(plan) {
-        found += runner
+        let rows = runner
             .count(conn, table, runner.condition(table, filter))
             .await?;
+        found.push((table, rows));
     }
     Ok(found)
 }

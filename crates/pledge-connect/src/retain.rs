@@ -88,6 +88,7 @@ where
         options: &exec,
         batch: None,
         seeds: Vec::new(),
+        absent: Vec::new(),
         marker: std::marker::PhantomData,
     };
     // PostgreSQL compiles statements its planner costs above `jit_above_cost` to machine
@@ -247,6 +248,7 @@ where
             options: runner.options,
             batch: Some(batch),
             seeds: Vec::new(),
+            absent: Vec::new(),
             marker: std::marker::PhantomData,
         };
         let mut deleted_here = 0;

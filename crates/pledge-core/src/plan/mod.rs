@@ -179,6 +179,37 @@ impl Filter {
         filters: Vec::new(),
     };
 
+    /// Whether the filter, on `table`, selects no row once it is known which tables hold none
+    /// of the person's rows: `absent(t)` says the identity filter of `t` selects nothing. An
+    /// identity filter then selects nothing, and so does a reference to what selects nothing,
+    /// a conjunction with a part that selects nothing, a disjunction of parts that all select
+    /// nothing and a cycle none of whose members is entered. Every other filter may select
+    /// rows (`false` is always a safe answer). The executor skips such a step: it would
+    /// change or read nothing.
+    pub fn selects_nothing(&self, table: &str, absent: &dyn Fn(&str) -> bool) -> bool {
+        match self {
+            Filter::Identity { .. } => absent(table),
+            Filter::RefersTo {
+                parent,
+                parent_filter,
+                ..
+            } => parent_filter.selects_nothing(parent, absent),
+            Filter::Any { filters } => filters.iter().all(|f| f.selects_nothing(table, absent)),
+            Filter::All { filters } => filters.iter().any(|f| f.selects_nothing(table, absent)),
+            Filter::Cycle { members, .. } => members.iter().all(|m| {
+                m.entry.selects_nothing(&m.table, absent)
+                    || m.only.selects_nothing(&m.table, absent)
+            }),
+            Filter::Not { .. }
+            | Filter::IsNull { .. }
+            | Filter::Before { .. }
+            | Filter::NotBefore { .. }
+            | Filter::Unreferenced { .. }
+            | Filter::Unmasked { .. }
+            | Filter::Batch => false,
+        }
+    }
+
     fn all(filters: Vec<Filter>) -> Filter {
         if filters.len() == 1 {
             filters.into_iter().next().expect("one element")
@@ -1998,5 +2029,76 @@ fn neutral(kind: ValueKind) -> Value {
         ValueKind::Temporal => Value::Text("1970-01-01".into()),
         ValueKind::Bytes => Value::Bytes(Vec::new()),
         ValueKind::Text | ValueKind::Other => Value::Text("erased".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> Filter {
+        Filter::Identity {
+            columns: vec![("email".into(), vec![Value::Text("a@example.com".into())])],
+        }
+    }
+
+    fn refers_to(parent: &str, parent_filter: Filter) -> Filter {
+        Filter::RefersTo {
+            columns: vec!["customer_id".into()],
+            parent: parent.into(),
+            parent_columns: vec!["customer_id".into()],
+            parent_filter: Box::new(parent_filter),
+        }
+    }
+
+    #[test]
+    fn a_filter_from_a_table_without_the_person_selects_nothing() {
+        let absent = |t: &str| t == "employee";
+        assert!(identity().selects_nothing("employee", &absent));
+        assert!(!identity().selects_nothing("customer", &absent));
+        // Rows that refer to the absent person's rows, and a conjunction with them.
+        let mentions = refers_to("employee", identity());
+        assert!(mentions.selects_nothing("customer", &absent));
+        let held = Filter::All {
+            filters: vec![
+                refers_to("employee", identity()),
+                Filter::IsNull { column: "x".into() },
+            ],
+        };
+        assert!(held.selects_nothing("invoice", &absent));
+        // A disjunction selects nothing only when every part does.
+        let either = Filter::Any {
+            filters: vec![
+                refers_to("employee", identity()),
+                refers_to("customer", identity()),
+            ],
+        };
+        assert!(!either.selects_nothing("invoice", &absent));
+        assert!(Filter::NEVER.selects_nothing("invoice", &absent));
+        // What the check does not know about may select rows.
+        let not = Filter::Not {
+            filter: Box::new(refers_to("employee", identity())),
+        };
+        assert!(!not.selects_nothing("customer", &absent));
+        assert!(!Filter::ALWAYS.selects_nothing("customer", &absent));
+        assert!(!Filter::Batch.selects_nothing("customer", &absent));
+    }
+
+    #[test]
+    fn a_cycle_selects_nothing_when_no_member_is_entered() {
+        let member = |table: &str, entry: Filter| CycleMember {
+            table: table.into(),
+            key: vec!["id".into()],
+            entry,
+            only: Filter::ALWAYS,
+        };
+        let cycle = |entry: Filter| Filter::Cycle {
+            table: "employee".into(),
+            members: vec![member("employee", entry), member("team", Filter::NEVER)],
+            links: Vec::new(),
+        };
+        let absent = |t: &str| t == "employee";
+        assert!(cycle(identity()).selects_nothing("employee", &absent));
+        assert!(!cycle(identity()).selects_nothing("employee", &|_| false));
     }
 }
