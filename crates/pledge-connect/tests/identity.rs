@@ -227,6 +227,7 @@ on_every_engine![
     an_identity_that_finds_no_one_beside_one_that_does_conflicts,
     a_batch_with_several_kinds_per_record_runs_each_person,
     an_ambiguous_or_conflicting_record_refuses_the_whole_batch,
+    a_batch_of_one_person_is_checked_and_erased_as_that_person,
     a_large_batch_with_one_ambiguous_person_is_refused,
     an_identity_the_column_cannot_hold_is_refused_before_any_statement,
     rectification_reaches_the_persons_own_address_row,
@@ -393,6 +394,68 @@ async fn an_ambiguous_or_conflicting_record_refuses_the_whole_batch(mut s: Shop)
         other => panic!("expected the batch refused, got {other}"),
     }
     assert_eq!(s.snapshot().await, before, "nothing changed");
+}
+
+/// A batch file of one record runs that person's own check: refused as a batch, with the
+/// record's line, when it does not name one person; erased otherwise.
+async fn a_batch_of_one_person_is_checked_and_erased_as_that_person(mut s: Shop) {
+    let before = s.snapshot().await;
+    let error = s
+        .run(
+            RequestKind::Erasure,
+            &[person(&[("first_name", "Marion")])],
+            true,
+            vec![],
+        )
+        .await
+        .unwrap_err();
+    match &error {
+        Error::BatchRefused { people, refused } => {
+            assert_eq!(*people, 1);
+            assert_eq!(refused.len(), 1, "{error}");
+            assert_eq!(refused[0].at, "line 1");
+            assert!(refused[0].reason.contains("3 rows"), "{error}");
+        }
+        other => panic!("{:?}: expected the batch refused, got {other}", s.engine),
+    }
+    assert_eq!(s.snapshot().await, before, "nothing changed");
+    let conflict = s
+        .run(
+            RequestKind::Erasure,
+            &[person(&[
+                ("email", "ana@example.com"),
+                ("customer_id", "5"),
+            ])],
+            true,
+            vec![],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&conflict, Error::BatchRefused { refused, .. } if refused[0].reason.contains("do not name one person")),
+        "{conflict}"
+    );
+    assert_eq!(s.snapshot().await, before, "nothing changed");
+    let outcome = s
+        .run(
+            RequestKind::Erasure,
+            &[person(&[("email", "bo@example.com")])],
+            true,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(outcome.committed);
+    let bo =
+        s.db.query("SELECT first_name, email FROM customer WHERE customer_id = 11")
+            .await
+            .unwrap();
+    assert_eq!(
+        bo,
+        [[Value::Text("erased".into()), Value::Text("erased".into())]],
+        "{:?}",
+        s.engine
+    );
 }
 
 /// More values than PostgreSQL checks in plain `IN` lists: its seeds are resolved into key
