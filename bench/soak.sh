@@ -10,7 +10,9 @@
 #     SOAK_SAMPLE seconds) over the second half of the run never exceeds the RSS at the end of
 #     the warm-up (SOAK_WARMUP seconds, default 120, or a fifth of a shorter run) by more than
 #     SOAK_RSS_TOLERANCE percent (default 10), and its least-squares slope over that half is
-#     under SOAK_SLOPE_LIMIT MiB a minute (default 1).
+#     under SOAK_SLOPE_LIMIT MiB a minute (default 1). Runs shorter than 300 s print this
+#     verdict without failing on it: the RSS is still warming up for the first 2-3 minutes
+#     (SQLite's page caches, allocator arenas), so a short run shows only that the script works.
 #
 # Prints the rates achieved, the status counts, the RSS series (MiB) and `uptime` before and
 # after. Rates (requests/s, each stream paced by connections and a per-connection delay):
@@ -148,6 +150,10 @@ echo "== the server's log: $warnings warnings and errors; messages printed for p
 grep -E '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "$dir/serve.log" | cut -c1-200 | sort -k3 | uniq -c -f2 | sort -rn | head -5 || true
 fail=0
 if [ "$five" != 0 ] || [ "$bad_stream" != 0 ]; then echo "FAIL: 5xx responses"; fail=1; fi
-case $verdict in flat*) ;; *) echo "FAIL: memory not flat"; fail=1 ;; esac
+case $verdict in
+    flat*) ;;
+    *) if [ "$seconds" -ge 300 ]; then echo "FAIL: memory not flat"; fail=1
+       else echo "(memory not judged: a run under 300 s is all warm-up)"; fi ;;
+esac
 [ "$fail" = 0 ] && echo "PASS"
 exit "$fail"
