@@ -323,7 +323,7 @@ impl Progress<'_> {
                 "table": done.table,
                 "at_most_rows": batch_size,
             });
-            record["recorded_at"] = json!(CivilTime::from_unix(now_unix()).to_rfc3339());
+            record["progress_at"] = json!(CivilTime::from_unix(now_unix()).to_rfc3339());
         });
         let pause = self.state.config.pause_after_batch;
         Box::pin(async move {

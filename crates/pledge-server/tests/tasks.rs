@@ -333,6 +333,7 @@ async fn killed_sweeps(name: &str, store: Store) {
     );
     assert_eq!(a["in_flight"]["table"], "sessions", "{a}");
     assert_eq!(a["in_flight"]["at_most_rows"], 1, "{a}");
+    assert!(a["progress_at"].is_string(), "{a}");
     assert_eq!(a["datasets"][0]["dataset"], "app", "{a}");
     // Nothing left to recover.
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
