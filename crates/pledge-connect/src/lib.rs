@@ -11,7 +11,7 @@ mod retain;
 
 pub use exec::{Options, PSEUDONYM_PREFIX, Who, pseudonym};
 pub use retain::{
-    BatchOptions, DatasetSweep, RetentionOutcome, SweepOutcome, action_name,
+    BatchHook, BatchOptions, DatasetSweep, RetentionOutcome, SweepOutcome, action_name,
     datasets_with_retention, sweep_dataset,
 };
 

@@ -19,6 +19,8 @@ use sea_query_sqlx::SqlxValues;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{Acquire, AssertSqlSafe, Executor, IntoArguments};
+use std::future::Future;
+use std::pin::Pin;
 
 /// How a retention plan is run.
 pub struct BatchOptions<'a> {
@@ -33,7 +35,16 @@ pub struct BatchOptions<'a> {
     /// Called before a table's sweep and after each batch with (table, rows examined so far,
     /// rows pending at the start if counted).
     pub progress: &'a (dyn Fn(&str, u64, Option<u64>) + Sync),
+    /// Awaited before a table's first batch and after each committed batch, with the table's
+    /// counts so far; the next batch waits for it. Not called in a dry run. The server
+    /// records the counts in its store here, so a sweep killed between batches leaves a
+    /// record of what it deleted.
+    pub on_batch: Option<&'a BatchHook<'a>>,
 }
+
+/// What [`BatchOptions::on_batch`] is: given a table's counts so far, a future to await.
+pub type BatchHook<'a> =
+    dyn Fn(&SweepOutcome) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> + Sync + 'a;
 
 /// What the sweep of one table did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -197,6 +208,10 @@ where
         None
     };
     (options.progress)(table, 0, total);
+    let on_batch = options.on_batch.filter(|_| !options.dry_run);
+    if let Some(hook) = on_batch {
+        hook(&out).await;
+    }
     let key_columns: Vec<_> = sweep
         .key
         .iter()
@@ -285,6 +300,9 @@ where
         picked += size;
         out.batches += 1;
         (options.progress)(table, picked, total);
+        if let Some(hook) = on_batch {
+            hook(&out).await;
+        }
         cursor = Some(last);
     };
     out.complete = !stopped;

@@ -154,6 +154,7 @@ impl Fixture {
             count_first: true,
             stop,
             progress: &|_, _, _| {},
+            on_batch: None,
         };
         self.db
             .execute_batched(&self.schema, &plan, &options)

@@ -124,7 +124,7 @@ async fn make_one(store: &Store, config: &CheckpointConfig, log: LogKind, now: i
     let state = match store.log_state(log, prefix.as_ref()).await {
         Ok(Ok(state)) => state,
         Ok(Err(why)) => {
-            eprintln!("checkpoint of the {}: refused: {why}", log.describe());
+            tracing::error!(log = log.describe(), reason = %why, "checkpoint refused");
             return json!({ "refused": why });
         }
         Err(e) => return json!({ "error": e.to_string() }),
@@ -144,7 +144,7 @@ async fn make_one(store: &Store, config: &CheckpointConfig, log: LogKind, now: i
         Some(dir) => match export(dir, log, &note) {
             Ok(()) => json!(true),
             Err(e) => {
-                eprintln!("checkpoint of the {}: not exported: {e}", log.describe());
+                tracing::warn!(log = log.describe(), error = %e, "checkpoint saved in the store but not exported");
                 json!({ "error": format!("cannot append to {}: {e}", export_file(dir, log).display()) })
             }
         },
@@ -194,7 +194,7 @@ pub async fn follow(state: AppState, owner: String, mut shutdown: watch::Receive
             )
             .await
             {
-                eprintln!("checkpoint: {e}");
+                tracing::error!(error = %e, "checkpoint failed");
             }
         }
     }

@@ -536,7 +536,7 @@ impl ConsentService {
             tokio::select! {
                 _ = tick.tick() => {
                     if let Err(e) = self.catch_up().await {
-                        eprintln!("consent index: cannot follow the ledger: {e}");
+                        tracing::warn!(error = %e, "the consent index cannot follow the ledger");
                     }
                 }
                 _ = stop.changed() => return,

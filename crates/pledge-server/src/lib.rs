@@ -59,6 +59,9 @@ pub struct Config {
     pub workers: usize,
     /// Test hook: wait this long between executing a request and recording it.
     pub pause_before_complete: Option<Duration>,
+    /// Test hook: wait this long after each committed batch of the scheduled retention
+    /// sweep (once its progress is recorded), so a test can kill the runner between batches.
+    pub pause_after_batch: Option<Duration>,
     /// How often this replica reads consent events other replicas appended.
     pub consent_poll: Duration,
     /// How long a valid API key is trusted without asking the store again: a revoked key
@@ -226,6 +229,7 @@ impl Default for Config {
             poll: Duration::from_millis(500),
             workers: 1,
             pause_before_complete: None,
+            pause_after_batch: None,
             consent_poll: Duration::from_millis(250),
             key_recheck: Duration::from_secs(1),
             key_check_timeout: Duration::from_secs(1),
@@ -958,7 +962,7 @@ pub async fn serve_connections(
                 Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: pause rather than spin.
-                    eprintln!("accept failed: {e}");
+                    tracing::warn!(error = %e, "accept failed; pausing 50 ms");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }

@@ -158,11 +158,12 @@ impl Problem {
             return None;
         }
         let id = correlation_id();
-        eprintln!(
-            "error {id}: {} {}: {}",
-            self.status.as_u16(),
-            self.kind,
-            self.detail
+        tracing::error!(
+            correlation_id = %id,
+            status = self.status.as_u16(),
+            kind = self.kind,
+            detail = %self.detail,
+            "internal error"
         );
         Some((
             id.clone(),

@@ -9,6 +9,13 @@
 //! the next fire time is taken over by whichever replica wakes for it; the sweep is
 //! idempotent and resumable, so that run finishes the work. Each run's report goes to the
 //! audit log in the transaction that releases the lease.
+//!
+//! A run also writes its progress to the store as it goes: when it starts, and for the
+//! sweep after every committed batch (the next batch waits for that write). A runner killed
+//! mid-run leaves it behind; whoever next finds the lease expired (a replica at its start,
+//! or the runner of the next fire time) records the run under its action as `interrupted`,
+//! with the counts of every batch it recorded. At most one batch more may have committed
+//! after the last write (the record's `in_flight` names its table and its most rows).
 
 use crate::api::STAFF;
 use crate::problem::{ApiQuery, Problem};
@@ -16,11 +23,15 @@ use crate::{AppState, Caller, now_unix};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use pledge_connect::BatchOptions;
+use pledge_connect::{BatchOptions, SweepOutcome};
 use pledge_core::plan::CivilTime;
+use pledge_store::Recovery;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
-use std::sync::atomic::Ordering;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -73,12 +84,21 @@ pub async fn run(state: AppState, task: Task, owner: String, mut shutdown: watch
     let Some(schedule) = task.schedule(&state).cloned() else {
         return;
     };
+    // A run this task's last runner never finished is recorded now, not at the next fire
+    // time (which may be a day away).
+    tokio::spawn(recover(
+        state.clone(),
+        task,
+        owner.clone(),
+        shutdown.clone(),
+    ));
     loop {
         let now = now_unix();
         let Some(fire) = schedule.next_after(now) else {
-            eprintln!(
-                "{}: the schedule `{schedule}` never fires; the task is off",
-                task.name()
+            tracing::warn!(
+                task = task.name(),
+                schedule = %schedule,
+                "the schedule never fires; the task is off"
             );
             return;
         };
@@ -92,9 +112,53 @@ pub async fn run(state: AppState, task: Task, owner: String, mut shutdown: watch
         }
         match run_once(&state, task, &owner, fire, &shutdown).await {
             Ok(_) => {}
-            Err(e) => eprintln!("{}: {e}", task.name()),
+            Err(e) => {
+                tracing::error!(task = task.name(), fire, error = %e, "a scheduled run failed")
+            }
         }
     }
+}
+
+/// Records a run of `task` that started and never finished (see the module's note), if its
+/// lease has expired; if the lease is still live, looks again once it would have expired
+/// (a runner that renewed it meanwhile is alive, and records its own run).
+pub async fn recover(
+    state: AppState,
+    task: Task,
+    owner: String,
+    mut shutdown: watch::Receiver<bool>,
+) -> Option<Json> {
+    for attempt in 0..2 {
+        match state
+            .store
+            .recover_interrupted_task(task.name(), &owner, now_unix())
+            .await
+        {
+            Ok(Recovery::Nothing) => return None,
+            Ok(Recovery::Recorded(detail)) => {
+                tracing::warn!(
+                    task = task.name(),
+                    runner = detail["runner"].as_str().unwrap_or("unknown"),
+                    started_at = detail["started_at"].as_str().unwrap_or(""),
+                    "a run that never finished was recorded as interrupted"
+                );
+                return Some(detail);
+            }
+            Ok(Recovery::Running { lease_until }) if attempt == 0 => {
+                let wait = u64::try_from(lease_until + 1 - now_unix()).unwrap_or(0);
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(wait)) => {}
+                    _ = shutdown.changed() => return None,
+                }
+            }
+            Ok(Recovery::Running { .. }) => return None,
+            Err(e) => {
+                tracing::warn!(task = task.name(), error = %e, "cannot look for an interrupted run");
+                return None;
+            }
+        }
+    }
+    None
 }
 
 /// Takes the task's lease for the fire time `fire` and runs it. Returns the report that was
@@ -115,6 +179,20 @@ pub async fn run_once(
         return Ok(None);
     }
     let started = now_unix();
+    let mut progress = json!({
+        "action": task.action(),
+        "runner": owner,
+        "fire": CivilTime::from_unix(fire).to_rfc3339(),
+        "started_at": CivilTime::from_unix(started).to_rfc3339(),
+    });
+    if task == Task::Retention {
+        progress["batch_size"] = json!(state.config.retain_batch_size);
+        progress["datasets"] = json!([]);
+    }
+    state
+        .store
+        .record_task_progress(task.name(), owner, &progress)
+        .await?;
     // Renew the lease while the task runs, so a long sweep is not taken over.
     let (done_tx, mut done_rx) = watch::channel(false);
     let renewer = {
@@ -135,7 +213,7 @@ pub async fn run_once(
         })
     };
     let mut report = match task {
-        Task::Retention => sweep(state, shutdown).await,
+        Task::Retention => sweep(state, owner, progress, shutdown).await,
         Task::Maintenance => maintain(state, owner).await,
         Task::Checkpoint => match &state.config.checkpoints {
             Some(config) => crate::checkpoints::make(&state.store, config, now_unix()).await,
@@ -160,23 +238,146 @@ pub async fn run_once(
     Ok(Some(report))
 }
 
+/// The sweep's progress as the store keeps it (see the module's note): the reports of the
+/// datasets done, and the counts so far of the one being swept.
+struct Progress<'a> {
+    state: &'a AppState,
+    owner: &'a str,
+    record: Mutex<Json>,
+    /// The progress could not be written (the lease is lost, or the store does not
+    /// answer): the sweep stops rather than delete what would not be on record.
+    stop: AtomicBool,
+}
+
+impl Progress<'_> {
+    fn update(&self, change: impl FnOnce(&mut Json)) -> Json {
+        // A panic while the lock was held cannot leave the JSON half-changed in a way that
+        // matters more than losing the progress: take it as it is.
+        let mut record = self.record.lock().unwrap_or_else(|e| e.into_inner());
+        change(&mut record);
+        record.clone()
+    }
+
+    /// The dataset being swept: the last entry of `datasets`, started if `dataset` is new.
+    fn current<'j>(record: &'j mut Json, dataset: &str) -> &'j mut Json {
+        if !record["datasets"].is_array() {
+            record["datasets"] = json!([]);
+        }
+        let datasets = record["datasets"]
+            .as_array_mut()
+            .expect("made an array just above");
+        if datasets.last().is_none_or(|d| d["dataset"] != dataset) {
+            datasets.push(json!({ "dataset": dataset, "tables": [], "complete": false }));
+        }
+        datasets.last_mut().expect("pushed just above if empty")
+    }
+
+    async fn write(&self, record: Json) {
+        match self
+            .state
+            .store
+            .record_task_progress(Task::Retention.name(), self.owner, &record)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!("retention: the lease was taken over; the sweep stops");
+                self.stop.store(true, Ordering::SeqCst);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "retention: cannot record the sweep's progress; the sweep stops");
+                self.stop.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// After a committed batch (or before a table's first): the table's counts so far, and
+    /// the batch that may commit before the next write.
+    fn batch<'s>(
+        &'s self,
+        dataset: &str,
+        done: &SweepOutcome,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 's>> {
+        let counts = json!({
+            "table": done.table,
+            "deleted": done.deleted,
+            "anonymised": done.anonymised,
+            "deleted_along": done.deleted_along.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>(),
+            "batches": done.batches,
+        });
+        let batch_size = self.state.config.retain_batch_size;
+        let record = self.update(|record| {
+            let current = Self::current(record, dataset);
+            if !current["tables"].is_array() {
+                current["tables"] = json!([]);
+            }
+            let tables = current["tables"]
+                .as_array_mut()
+                .expect("made an array just above");
+            match tables.iter_mut().find(|t| t["table"] == counts["table"]) {
+                Some(t) => *t = counts.clone(),
+                None => tables.push(counts.clone()),
+            }
+            record["in_flight"] = json!({
+                "dataset": dataset,
+                "table": done.table,
+                "at_most_rows": batch_size,
+            });
+            record["progress_at"] = json!(CivilTime::from_unix(now_unix()).to_rfc3339());
+        });
+        let pause = self.state.config.pause_after_batch;
+        Box::pin(async move {
+            self.write(record).await;
+            if let Some(pause) = pause {
+                tokio::time::sleep(pause).await;
+            }
+        })
+    }
+
+    /// A dataset is done: its whole report replaces its counts.
+    async fn dataset_done(&self, dataset: &str, report: Json) {
+        let record = self.update(|record| {
+            *Self::current(record, dataset) = report;
+            if let Some(fields) = record.as_object_mut() {
+                fields.remove("in_flight");
+            }
+        });
+        self.write(record).await;
+    }
+}
+
 /// The retention sweep over every dataset with a retention; a dataset that fails is named
-/// in the report and the others still run.
-async fn sweep(state: &AppState, shutdown: &watch::Receiver<bool>) -> Json {
+/// in the report and the others still run. `progress` is the run's record in progress
+/// (see the module's note).
+async fn sweep(
+    state: &AppState,
+    owner: &str,
+    progress: Json,
+    shutdown: &watch::Receiver<bool>,
+) -> Json {
     let m = &state.metrics;
     m.retention_runs.fetch_add(1, Ordering::Relaxed);
     let now = CivilTime::from_unix(now_unix());
-    let stop = || *shutdown.borrow();
-    let progress = |_: &str, _: u64, _: Option<u64>| {};
-    let options = BatchOptions {
-        batch_size: state.config.retain_batch_size,
-        dry_run: false,
-        count_first: false,
-        stop: &stop,
-        progress: &progress,
+    let record = Progress {
+        state,
+        owner,
+        record: Mutex::new(progress),
+        stop: AtomicBool::new(false),
     };
+    let stop = || *shutdown.borrow() || record.stop.load(Ordering::SeqCst);
+    let tick = |_: &str, _: u64, _: Option<u64>| {};
     let mut datasets = Vec::new();
     for dataset in pledge_connect::datasets_with_retention(&state.decl, None, None) {
+        let id = dataset.id.to_string();
+        let on_batch = |done: &SweepOutcome| record.batch(&id, done);
+        let options = BatchOptions {
+            batch_size: state.config.retain_batch_size,
+            dry_run: false,
+            count_first: false,
+            stop: &stop,
+            progress: &tick,
+            on_batch: Some(&on_batch),
+        };
         let swept = match state.dataset_url(dataset) {
             Ok(url) => {
                 pledge_connect::sweep_dataset(&state.decl, dataset, &url, now, None, &options)
@@ -193,12 +394,19 @@ async fn sweep(state: &AppState, shutdown: &watch::Receiver<bool>) -> Json {
                     m.retention_rows_anonymised
                         .fetch_add(o.anonymised, Ordering::Relaxed);
                 }
-                datasets.push(done.report());
+                let report = done.report();
+                record.dataset_done(&id, report.clone()).await;
+                datasets.push(report);
             }
             Err(error) => {
                 m.retention_failures.fetch_add(1, Ordering::Relaxed);
-                eprintln!("retention: dataset `{}`: {error}", dataset.id);
-                datasets.push(json!({ "dataset": dataset.id.to_string(), "error": error }));
+                tracing::warn!(dataset = %dataset.id, error = %error, "retention: the dataset's sweep failed");
+                // What its batches committed before the failure stays in the record.
+                let mut report = Json::Null;
+                record.update(|r| report = Progress::current(r, &id).clone());
+                report["error"] = json!(error);
+                record.dataset_done(&id, report.clone()).await;
+                datasets.push(report);
             }
         }
         if stop() {
@@ -241,7 +449,7 @@ async fn maintain(state: &AppState, owner: &str) -> Json {
             "minimise_closed_after": state.config.minimise_closed_after.to_string(),
         }),
         Err(e) => {
-            eprintln!("maintenance: {e}");
+            tracing::error!(error = %e, "maintenance failed");
             json!({ "error": e.to_string() })
         }
     }

@@ -13,6 +13,7 @@ use pledge_server::{AppState, Config, router};
 use pledge_store::{Role, Store};
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tower::ServiceExt;
 
 const DECLARATION: &str = "../pledge-core/tests/plans/retention.toml";
@@ -229,6 +230,179 @@ async fn suite(name: &str, store: Store) {
     );
     let (_, verify) = get(&r.a, "/v1/audit/verify", &r.admin).await;
     assert_eq!(verify["intact"], true);
+}
+
+/// The deleted count the progress or record of a run gives for `table` of its first
+/// dataset (0 if the table has not started).
+fn deleted(run: &Json, table: &str) -> u64 {
+    run["datasets"][0]["tables"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["table"] == table))
+        .and_then(|t| t["deleted"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Starts the sweep of `fire` as `owner` and kills it (drops it between two awaits, as a
+/// SIGKILL would stop it: nothing after that point runs) once its progress in the store
+/// shows `at_least` sessions deleted.
+async fn kill_mid_sweep(state: &AppState, owner: &'static str, fire: i64, at_least: u64) {
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let run = tokio::spawn({
+        let state = state.clone();
+        async move { schedule::run_once(&state, Task::Retention, owner, fire, &stop_rx).await }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let progress = state.store.task_progress("retention").await.unwrap();
+        if progress.is_some_and(|p| p["runner"] == owner && deleted(&p, "sessions") >= at_least) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep made no progress"
+        );
+        assert!(!run.is_finished(), "the sweep ended before it was killed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    run.abort();
+    assert!(run.await.unwrap_err().is_cancelled());
+}
+
+/// Issue 12: a scheduled sweep killed between batches left no run record of the rows it had
+/// deleted. Now the run's progress is in the store after every batch: a replica that starts
+/// (or the runner of the next fire time) records the dead run as interrupted, with its
+/// counts, and the next run goes on where it stopped.
+async fn killed_sweeps(name: &str, store: Store) {
+    let r = replicas(name, store).await;
+    // 30 more sessions expired long ago, referenced by nothing: 31 are deleted in all
+    // (session 1 with its event; session 2 is referenced, so it is anonymised).
+    let mut db = Database::connect(None, &r.app_db).await.unwrap();
+    let more: Vec<String> = (100..130)
+        .map(|i| {
+            format!("({i}, 2, '2000-01-03 00:00:00', '2000-01-01 00:00:00', '10.0.1.1', 'ua')")
+        })
+        .collect();
+    db.batch(&format!("INSERT INTO sessions VALUES {};", more.join(", ")))
+        .await
+        .unwrap();
+    db.close().await;
+    let sessions = || async {
+        match count(&r.app_db, "SELECT COUNT(*) FROM sessions").await[0][0] {
+            Value::Int(n) => u64::try_from(n).unwrap(),
+            ref v => panic!("{v:?}"),
+        }
+    };
+    assert_eq!(sessions().await, 33);
+    let mut config = (*r.a.config).clone();
+    config.lease_secs = 1;
+    config.pause_after_batch = Some(Duration::from_millis(300));
+    let paused = AppState::new(r.a.store.clone(), (*r.a.decl).clone(), config.clone());
+    config.pause_after_batch = None;
+    let plain = AppState::new(r.a.store.clone(), (*r.a.decl).clone(), config);
+    let fire = 1_795_000_000 - 1_795_000_000 % 86_400 + 3 * 3600;
+
+    kill_mid_sweep(&paused, "replica-a", fire, 3).await;
+    let deleted_by_a = 33 - sessions().await;
+    assert!(deleted_by_a >= 3, "{deleted_by_a}");
+    let (_, runs) = get(&r.a, "/v1/retention/runs", &r.admin).await;
+    assert_eq!(
+        runs["runs"],
+        Json::Array(vec![]),
+        "nothing recorded yet: {runs}"
+    );
+    // A replica starts while the dead runner's lease is still live: it waits for the lease
+    // to expire, then records the run.
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let recorded = schedule::recover(plain.clone(), Task::Retention, "replica-b".into(), stop_rx)
+        .await
+        .expect("the interrupted run is recorded");
+    assert_eq!(recorded["interrupted"], true, "{recorded}");
+    let (_, runs) = get(&r.a, "/v1/retention/runs", &r.admin).await;
+    let listed = runs["runs"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{runs}");
+    let a = &listed[0];
+    assert_eq!(a["interrupted"], true, "{a}");
+    assert_eq!(a["runner"], "replica-a", "{a}");
+    assert_eq!(a["recorded_by"], "replica-b", "{a}");
+    assert_eq!(a["batch_size"], 1, "{a}");
+    // Every batch it recorded, and at most the one batch in flight more.
+    let recorded_a = deleted(a, "sessions");
+    assert!(
+        recorded_a <= deleted_by_a && deleted_by_a <= recorded_a + 1,
+        "recorded {recorded_a}, deleted {deleted_by_a}: {a}"
+    );
+    assert_eq!(a["in_flight"]["table"], "sessions", "{a}");
+    assert_eq!(a["in_flight"]["at_most_rows"], 1, "{a}");
+    assert!(a["progress_at"].is_string(), "{a}");
+    assert_eq!(a["datasets"][0]["dataset"], "app", "{a}");
+    // Nothing left to recover.
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    assert!(
+        schedule::recover(plain.clone(), Task::Retention, "replica-b".into(), stop_rx)
+            .await
+            .is_none()
+    );
+
+    // The next fire time goes on where it stopped; killed too, its run is recorded by the
+    // runner of the fire time after, when it takes the expired lease, before it sweeps.
+    kill_mid_sweep(&paused, "replica-b", fire + 86_400, 2).await;
+    let deleted_by_b = 33 - deleted_by_a - sessions().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let c = schedule::run_once(
+        &plain,
+        Task::Retention,
+        "replica-c",
+        fire + 2 * 86_400,
+        &stop_rx,
+    )
+    .await
+    .unwrap()
+    .expect("the lease expired");
+    assert_eq!(sessions().await, 2);
+    let (_, runs) = get(&r.a, "/v1/retention/runs", &r.admin).await;
+    let listed = runs["runs"].as_array().unwrap();
+    assert_eq!(listed.len(), 3, "{runs}");
+    assert_eq!(listed[0]["runner"], "replica-c");
+    assert!(listed[0].get("interrupted").is_none(), "{}", listed[0]);
+    assert_eq!(listed[1]["runner"], "replica-b");
+    assert_eq!(listed[1]["interrupted"], true);
+    assert_eq!(listed[1]["recorded_by"], "replica-c");
+    let recorded_b = deleted(&listed[1], "sessions");
+    assert!(
+        recorded_b <= deleted_by_b && deleted_by_b <= recorded_b + 1,
+        "{}",
+        listed[1]
+    );
+    let recorded_c = deleted(&c, "sessions");
+    assert_eq!(recorded_c, 31 - deleted_by_a - deleted_by_b, "{c}");
+    let total = recorded_a + recorded_b + recorded_c;
+    assert!((29..=31).contains(&total), "{total}");
+    assert_eq!(r.a.store.task_progress("retention").await.unwrap(), None);
+    let (_, verify) = get(&r.a, "/v1/audit/verify", &r.admin).await;
+    assert_eq!(verify["intact"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_sweep_leaves_a_record_of_what_it_deleted_sqlite() {
+    let dir = std::env::temp_dir().join(format!("pledge-tasks-killed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(&format!("sqlite:{}", dir.join("store.db").display()))
+        .await
+        .unwrap();
+    killed_sweeps("killed-sqlite", store).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_sweep_leaves_a_record_of_what_it_deleted_postgres() {
+    let Some(url) =
+        pledge_testkit::require!(pledge_testkit::POSTGRES_URL, pledge_testkit::postgres_url())
+    else {
+        return;
+    };
+    let database = pledge_testkit::postgres_database(&url, "pledge_tasks_killed").await;
+    killed_sweeps("killed-postgres", Store::open(&database).await.unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

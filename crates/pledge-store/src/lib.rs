@@ -18,7 +18,7 @@ mod public;
 mod upkeep;
 
 pub use public::{PERSON, PublicSecrets, VerificationError, VerificationPolicy};
-pub use upkeep::{Expiry, LinkRefusal, SealedExport, StoredExport};
+pub use upkeep::{Expiry, LinkRefusal, Recovery, SealedExport, StoredExport};
 
 use audit::{AuditRecord, GENESIS, Verification, Walker};
 use pledge_core::plan::CivilTime;

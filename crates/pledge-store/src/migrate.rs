@@ -21,6 +21,7 @@ const MIGRATIONS: &[Migration] = &[
     RETRIES,
     PROOFS_AND_SIGNED_CALLBACKS,
     CHECKPOINTS,
+    RUN_PROGRESS,
 ];
 
 /// 1: keys, requests, events, jobs, exports and the audit log.
@@ -326,6 +327,16 @@ const CHECKPOINTS: Migration = Migration {
             frontier TEXT,
             PRIMARY KEY (log, size)
         )"],
+    sqlite: &[],
+    postgres: &[],
+};
+
+/// 9: what a scheduled run has done so far (its report in progress, JSON), written as it goes
+/// and cleared when the run is recorded: a runner killed mid-run leaves it, and whoever next
+/// finds the lease expired records the run as interrupted with those counts.
+const RUN_PROGRESS: Migration = Migration {
+    version: 9,
+    common: &["ALTER TABLE task_leases ADD COLUMN run_progress TEXT"],
     sqlite: &[],
     postgres: &[],
 };

@@ -3,7 +3,10 @@
 //! - **Task leases**: one runner of a scheduled task (the retention sweep, maintenance) at a
 //!   time across replicas. A row per task holds the owner, the lease's end and the last fire
 //!   time taken; a replica takes it with one compare-and-set `UPDATE` (free or expired lease,
-//!   fire time not yet taken), which works alike on SQLite and PostgreSQL.
+//!   fire time not yet taken), which works alike on SQLite and PostgreSQL. The row also holds
+//!   the running task's progress, written as it goes (the retention sweep: after every
+//!   committed batch): a runner killed mid-run leaves it, and the run is then recorded as
+//!   interrupted with what it had done.
 //! - **Sealed exports**: the export zip as ciphertext, with the wrapped data key and the id of
 //!   the master key that wrapped it (the cryptography is the server's; the store keeps bytes).
 //! - **Download links**: a random token the person gets, stored as its SHA-256, that expires
@@ -86,6 +89,17 @@ pub struct Expiry {
     pub verifications_purged: u64,
 }
 
+/// What [`Store::recover_interrupted_task`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recovery {
+    /// No run left unfinished.
+    Nothing,
+    /// A run is under way and its lease is live until then (unix seconds).
+    Running { lease_until: i64 },
+    /// A dead run was recorded as interrupted, with this detail.
+    Recorded(Value),
+}
+
 /// Closed requests minimised per maintenance run (the rest wait for the next run).
 const MINIMISE_PER_RUN: i64 = 500;
 
@@ -98,7 +112,9 @@ impl Store {
 
     /// Takes the lease of `task` for the fire time `fire` if no live runner holds it and no
     /// runner took this fire time already. Compare-and-set: of replicas that try together, one
-    /// wins. An expired lease (its runner died) is taken over. The start is audited.
+    /// wins. An expired lease (its runner died) is taken over; if that runner left the
+    /// progress of a run it never finished, the run is recorded as interrupted first. The
+    /// start is audited.
     pub async fn take_task_lease(
         &self,
         task: &str,
@@ -125,6 +141,17 @@ impl Store {
         .rows_affected()
             == 1;
         if taken {
+            // The last runner died mid-run: its progress is still here. Recorded before
+            // this run starts, so the audit log has what it did.
+            let left = sqlx::query("SELECT run_progress FROM task_leases WHERE task = $1")
+                .bind(task)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get::<Option<String>, _>("run_progress")?;
+            if let Some(progress) = left {
+                self.record_interrupted(&mut tx, task, owner, &progress, now)
+                    .await?;
+            }
             self.audit(
                 &mut tx,
                 now,
@@ -137,6 +164,121 @@ impl Store {
         }
         tx.commit().await?;
         Ok(taken)
+    }
+
+    /// Records what the running task has done so far (`progress`: its report in progress,
+    /// with `action`, e.g. `retention.run`, and `runner`), durably at once: a runner killed
+    /// before it records the run leaves this, and the run is recorded as interrupted with
+    /// it (see [`Store::recover_interrupted_task`]). False if this runner no longer holds the
+    /// lease (nothing is written then).
+    pub async fn record_task_progress(
+        &self,
+        task: &str,
+        owner: &str,
+        progress: &Value,
+    ) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE task_leases SET run_progress = $1 WHERE task = $2 AND owner = $3")
+                .bind(progress.to_string())
+                .bind(task)
+                .bind(owner)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The progress the current (or a dead) run of `task` last recorded, if any.
+    pub async fn task_progress(&self, task: &str) -> Result<Option<Value>> {
+        let row = sqlx::query("SELECT run_progress FROM task_leases WHERE task = $1")
+            .bind(task)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(row
+            .try_get::<Option<String>, _>("run_progress")?
+            .map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    }
+
+    /// Finds a run of `task` that started and never finished (its runner died: the lease
+    /// has expired and its progress is still there) and records it in the audit log as
+    /// interrupted, with what it had done, under the run's own action; `by` is who noticed.
+    /// A run whose lease is still live is left alone: its runner may be working.
+    pub async fn recover_interrupted_task(
+        &self,
+        task: &str,
+        by: &str,
+        now: i64,
+    ) -> Result<Recovery> {
+        let mut tx = self.begin().await?;
+        let row =
+            sqlx::query("SELECT owner, lease_until, run_progress FROM task_leases WHERE task = $1")
+                .bind(task)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(row) = row else {
+            return Ok(Recovery::Nothing);
+        };
+        let Some(progress) = row.try_get::<Option<String>, _>("run_progress")? else {
+            return Ok(Recovery::Nothing);
+        };
+        let owner: Option<String> = row.try_get("owner")?;
+        let until: Option<i64> = row.try_get("lease_until")?;
+        if let (Some(_), Some(until)) = (owner, until)
+            && until >= now
+        {
+            return Ok(Recovery::Running { lease_until: until });
+        }
+        // Compare-and-set, so of two replicas that notice together one records it.
+        let cleared = sqlx::query(
+            "UPDATE task_leases SET owner = NULL, lease_until = NULL WHERE task = $1 AND run_progress IS NOT NULL AND (owner IS NULL OR lease_until < $2)",
+        )
+        .bind(task)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !cleared {
+            return Ok(Recovery::Nothing);
+        }
+        let detail = self
+            .record_interrupted(&mut tx, task, by, &progress, now)
+            .await?;
+        tx.commit().await?;
+        Ok(Recovery::Recorded(detail))
+    }
+
+    /// Audits the run whose progress was left behind as interrupted, and clears it.
+    async fn record_interrupted(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        task: &str,
+        by: &str,
+        progress: &str,
+        now: i64,
+    ) -> Result<Value> {
+        let mut detail = match serde_json::from_str::<Value>(progress) {
+            Ok(Value::Object(fields)) => Value::Object(fields),
+            Ok(other) => json!({ "progress": other }),
+            Err(_) => json!({ "progress": progress }),
+        };
+        let action = detail["action"]
+            .as_str()
+            .map_or_else(|| format!("{task}.run"), str::to_string);
+        let runner = detail["runner"].as_str().unwrap_or("unknown").to_string();
+        if let Some(fields) = detail.as_object_mut() {
+            fields.insert("interrupted".into(), json!(true));
+            fields.insert("recorded_by".into(), json!(by));
+        }
+        sqlx::query("UPDATE task_leases SET run_progress = NULL WHERE task = $1")
+            .bind(task)
+            .execute(&mut **tx)
+            .await?;
+        self.audit(tx, now, &runner, &action, None, detail.clone())
+            .await?;
+        Ok(detail)
     }
 
     /// Extends a task lease this runner still holds. False if another took it over.
@@ -157,8 +299,8 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Releases the lease and records the run (`action`, e.g. `retention.run`, with its
-    /// report) in the audit log, in one transaction. The run is recorded even if the lease
+    /// Releases the lease, clears the run's progress and records the run (`action`, e.g.
+    /// `retention.run`, with its report) in the audit log, in one transaction. The run is recorded even if the lease
     /// was lost meanwhile: the work was done either way.
     pub async fn finish_task(
         &self,
@@ -170,7 +312,7 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         let held = sqlx::query(
-            "UPDATE task_leases SET owner = NULL, lease_until = NULL WHERE task = $1 AND owner = $2",
+            "UPDATE task_leases SET owner = NULL, lease_until = NULL, run_progress = NULL WHERE task = $1 AND owner = $2",
         )
         .bind(task)
         .bind(owner)

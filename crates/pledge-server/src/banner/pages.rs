@@ -69,7 +69,7 @@ pub(super) fn page(status: StatusCode, name: &str, ctx: Value) -> Response {
         Ok(body) => (status, body),
         Err(e) => {
             // The template's error is for the log, not for the person.
-            eprintln!("page {name}: cannot render: {e}");
+            tracing::error!(page = name, error = %e, "a page cannot be rendered");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "<!doctype html><title>Error</title><p>The page cannot be shown just now. Please try again later.</p>".to_string(),

@@ -127,6 +127,7 @@ async fn run_dataset(
         count_first: bar.is_some(),
         stop: &should_stop,
         progress: &progress,
+        on_batch: None,
     };
     let swept =
         pledge_connect::sweep_dataset(decl, dataset, &url, now, args.table.as_deref(), &options)

@@ -154,6 +154,13 @@ async fn serve(args: Args) -> Result<ExitCode> {
     {
         config.pause_before_complete = Some(std::time::Duration::from_millis(ms));
     }
+    #[cfg(debug_assertions)]
+    if let Some(ms) = std::env::var("PLEDGE_TEST_PAUSE_AFTER_BATCH_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        config.pause_after_batch = Some(std::time::Duration::from_millis(ms));
+    }
     config.hmac_key = match std::env::var(HMAC_KEY_ENV) {
         Ok(k) if k.len() >= 16 => k.into_bytes(),
         Ok(_) => bail!("{HMAC_KEY_ENV} must hold at least 16 characters"),
