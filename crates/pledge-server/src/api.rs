@@ -2,7 +2,7 @@
 //! store (which asks the workflow) to make the change.
 
 use crate::problem::{ApiJson, ApiQuery, Problem, ProblemDoc};
-use crate::{AppState, Caller, now_unix};
+use crate::{AppState, Caller};
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -139,7 +139,7 @@ pub async fn create_request(
     let location = format!("/v1/requests/{}", record.id);
     let mut response = (
         StatusCode::CREATED,
-        axum::Json(view(&record, &caller, None)),
+        axum::Json(view(&record, &caller, None, state.now())),
     )
         .into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
@@ -269,8 +269,7 @@ fn declared_identity_kinds(state: &AppState) -> Vec<IdentityKind> {
 
 /// The API's view of a request. Identities, changes and results are personal data: only
 /// for roles that may see them.
-fn view(r: &RequestRecord, caller: &Caller, extra: Option<Value>) -> Value {
-    let now = now_unix();
+fn view(r: &RequestRecord, caller: &Caller, extra: Option<Value>, now: i64) -> Value {
     let dpv = r.state.dpv();
     let mut v = json!({
         "id": r.id,
@@ -360,7 +359,7 @@ pub async fn list_requests(
     let items: Vec<Value> = records
         .iter()
         .map(|r| {
-            let mut v = view(r, &caller, None);
+            let mut v = view(r, &caller, None, state.now());
             if let Some(o) = v.as_object_mut() {
                 o.remove("identities");
                 o.remove("proved_by");
@@ -437,7 +436,7 @@ pub async fn get_request(
         // Recipients the request was forwarded to, and what each reported.
         "forwards": state.store.forwards(&id).await?,
     });
-    Ok(axum::Json(view(&record, &caller, Some(extra))).into_response())
+    Ok(axum::Json(view(&record, &caller, Some(extra), state.now())).into_response())
 }
 
 /// A request's job as staff see it: for one waiting to be retried, what it waits for.
@@ -487,7 +486,7 @@ async fn transition(
         state.wake.notify_one();
     }
     state.wake_mail.notify_one();
-    Ok(axum::Json(view(&record, caller, None)).into_response())
+    Ok(axum::Json(view(&record, caller, None, state.now())).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/requests/{id}/verify", tag = "requests", description = "Mark the person verified", params(("id" = String, Path)),

@@ -184,7 +184,7 @@ pub async fn follow(state: AppState, owner: String, mut shutdown: watch::Receive
         // A record numbered `every` after the last checkpoint: that many are new.
         let after = i64::try_from(last + every - 1).unwrap_or(i64::MAX);
         if matches!(state.store.audit_records(after, 1).await, Ok(r) if !r.is_empty()) {
-            let fire = crate::now_unix();
+            let fire = state.now();
             if let Err(e) = crate::schedule::run_once(
                 &state,
                 crate::schedule::Task::Checkpoint,

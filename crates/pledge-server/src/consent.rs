@@ -7,7 +7,7 @@
 //! its sequence number (see [`ConsentService::follow`]), so an append on one replica shows in
 //! the decisions of the others within one poll interval.
 
-use crate::now_unix;
+use crate::Clock;
 use crate::problem::Problem;
 use axum::http::HeaderMap;
 use pledge_core::Declaration;
@@ -137,6 +137,8 @@ pub struct ConsentService {
 struct Shared {
     store: Store,
     decl: Arc<Declaration>,
+    /// Where "now" comes from: the server's clock (expiry and decisions follow it).
+    clock: Clock,
     policy: ConsentPolicy,
     index: RwLock<ConsentIndex>,
     /// One catch-up at a time, so pages are applied in order.
@@ -148,12 +150,13 @@ struct Shared {
 impl ConsentService {
     /// A service with an empty index: call [`ConsentService::catch_up`] before answering
     /// decisions (`Bound::serve` does).
-    pub fn new(store: Store, decl: Arc<Declaration>) -> Self {
+    pub fn new(store: Store, decl: Arc<Declaration>, clock: Clock) -> Self {
         let policy = ConsentPolicy::new(&decl);
         ConsentService {
             inner: Arc::new(Shared {
                 store,
                 decl,
+                clock,
                 policy,
                 index: RwLock::new(ConsentIndex::default()),
                 catching_up: Mutex::new(()),
@@ -186,7 +189,7 @@ impl ConsentService {
 
     /// The decision for `subject`, from memory.
     pub fn decide(&self, subject: &SubjectRef, query: &Query) -> Decision {
-        self.decide_at(subject, query, now_unix())
+        self.decide_at(subject, query, self.inner.clock.now())
     }
 
     pub fn decide_at(&self, subject: &SubjectRef, query: &Query, now: i64) -> Decision {
@@ -199,7 +202,7 @@ impl ConsentService {
         &self,
         queries: impl Iterator<Item = (&'a SubjectRef, &'a Query)>,
     ) -> Vec<Decision> {
-        let now = now_unix();
+        let now = self.inner.clock.now();
         let index = self.read_index();
         queries
             .map(|(s, q)| index.decide(&self.inner.policy, s, q, now))
@@ -214,7 +217,7 @@ impl ConsentService {
 
     /// The subject's consent now, from memory.
     pub fn current(&self, subject: &SubjectRef) -> SubjectConsent {
-        let now = now_unix();
+        let now = self.inner.clock.now();
         let index = self.read_index();
         let resolved = index.resolve(subject).clone();
         let state = index.state(subject).cloned().unwrap_or_default();
@@ -278,7 +281,7 @@ impl ConsentService {
                 state: c.state,
             });
         }
-        let now = now_unix();
+        let now = self.inner.clock.now();
         let evidence = Evidence::new(r.ip, r.user_agent.as_deref());
         let mut events: Vec<ConsentEvent> = actions
             .into_iter()
@@ -335,7 +338,7 @@ impl ConsentService {
         method: Method,
         actor: &str,
     ) -> Result<Vec<Receipt>, ConsentError> {
-        let now = now_unix();
+        let now = self.inner.clock.now();
         let events = actions
             .into_iter()
             .map(|action| ConsentEvent {
@@ -383,7 +386,7 @@ impl ConsentService {
         method: Method,
         actor: &str,
     ) -> Result<Vec<Receipt>, ConsentError> {
-        let now = now_unix();
+        let now = self.inner.clock.now();
         let actions: Vec<Action> = self
             .read_index()
             .state(subject)
@@ -435,7 +438,7 @@ impl ConsentService {
                 self.policy(),
                 right,
                 index.state(subject),
-                now_unix(),
+                self.inner.clock.now(),
             )
         };
         let described: Vec<serde_json::Value> = actions

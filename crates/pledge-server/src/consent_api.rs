@@ -265,7 +265,7 @@ pub async fn subject_consent(
     let rows = state.store.consent_history(&ids).await?;
     state
         .store
-        .record_consent_read(&subject, &caller.actor(), crate::now_unix())
+        .record_consent_read(&subject, &caller.actor(), state.now())
         .await?;
     let history: Vec<serde_json::Value> = rows
         .iter()

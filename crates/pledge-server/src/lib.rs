@@ -201,7 +201,7 @@ pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
 
 impl Clock {
     pub fn system() -> Self {
-        Clock(Arc::new(now_unix))
+        Clock(Arc::new(system_now))
     }
 
     /// A clock that reads `t` (tests move it).
@@ -334,7 +334,11 @@ impl AppState {
     pub fn new(store: Store, decl: Declaration, config: Config) -> Self {
         let decl = Arc::new(decl);
         AppState {
-            consent: consent::ConsentService::new(store.clone(), decl.clone()),
+            consent: consent::ConsentService::new(
+                store.clone(),
+                decl.clone(),
+                config.clock.clone(),
+            ),
             keys: Arc::new(key_cache::KeyCache::new(
                 config.key_recheck,
                 config.key_check_timeout,
@@ -841,8 +845,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Seconds since the Unix epoch: the shell owns the clock.
-pub fn now_unix() -> i64 {
+/// Seconds since the Unix epoch, from the system clock. The one wall-clock read of the
+/// server: everything else asks [`Clock`] (a tidy test holds this).
+fn system_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -884,7 +889,7 @@ impl Bound {
         );
         let mut workers = Vec::new();
         for i in 0..state.config.workers {
-            let owner = format!("worker:{}-{}-{i}", std::process::id(), now_unix());
+            let owner = format!("worker:{}-{}-{i}", std::process::id(), state.now());
             workers.push(tokio::spawn(worker::run(
                 state.clone(),
                 owner,
@@ -897,7 +902,7 @@ impl Bound {
             workers.push(tokio::spawn(forward::run(state.clone(), stop_rx.clone())));
         }
         let mut tasks = Vec::new();
-        let owner = format!("tasks:{}-{}", std::process::id(), now_unix());
+        let owner = format!("tasks:{}-{}", std::process::id(), state.now());
         // A replica started with no workers only serves the API: no background work at all.
         let scheduled = if state.config.workers > 0 {
             vec![

@@ -54,7 +54,7 @@ pub async fn create(
 }
 
 /// A download link just made: its URL (shown once), path and end.
-pub struct Link {
+pub struct DownloadLink {
     pub url: String,
     pub path: String,
     pub expires_at: i64,
@@ -64,7 +64,11 @@ pub struct Link {
 /// only as its hash, that expires after the configured time (never after the export).
 /// Staff make them through the API; the mailer makes one for the completion message. The
 /// URL starts with the server's public URL (`public.base_url`).
-pub async fn mint(state: &AppState, request_id: &str, actor: &str) -> Result<Link, StoreError> {
+pub async fn mint(
+    state: &AppState,
+    request_id: &str,
+    actor: &str,
+) -> Result<DownloadLink, StoreError> {
     let mut token = [0u8; TOKEN_BYTES];
     getrandom::fill(&mut token).map_err(|e| StoreError::Random(e.to_string()))?;
     let token = audit::hex(&token);
@@ -85,7 +89,7 @@ pub async fn mint(state: &AppState, request_id: &str, actor: &str) -> Result<Lin
         .fetch_add(1, Ordering::Relaxed);
     let path = format!("/public/exports/{token}");
     let base = state.config.public.base_url.trim_end_matches('/');
-    Ok(Link {
+    Ok(DownloadLink {
         url: format!("{base}{path}"),
         path,
         expires_at,

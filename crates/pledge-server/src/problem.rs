@@ -142,8 +142,11 @@ tokio::task_local! {
 fn correlation_id() -> String {
     let mut bytes = [0u8; 8];
     if getrandom::fill(&mut bytes).is_err() {
-        // Only a lookup aid: the clock will do when randomness is unavailable.
-        bytes = crate::now_unix().to_be_bytes();
+        // Only a lookup aid: a counter will do when randomness is unavailable.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        bytes = NEXT
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_be_bytes();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

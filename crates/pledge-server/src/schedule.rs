@@ -19,7 +19,7 @@
 
 use crate::api::STAFF;
 use crate::problem::{ApiQuery, Problem};
-use crate::{AppState, Caller, now_unix};
+use crate::{AppState, Caller};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -93,7 +93,7 @@ pub async fn run(state: AppState, task: Task, owner: String, mut shutdown: watch
         shutdown.clone(),
     ));
     loop {
-        let now = now_unix();
+        let now = state.now();
         let Some(fire) = schedule.next_after(now) else {
             tracing::warn!(
                 task = task.name(),
@@ -131,7 +131,7 @@ pub async fn recover(
     for attempt in 0..2 {
         match state
             .store
-            .recover_interrupted_task(task.name(), &owner, now_unix())
+            .recover_interrupted_task(task.name(), &owner, state.now())
             .await
         {
             Ok(Recovery::Nothing) => return None,
@@ -145,7 +145,7 @@ pub async fn recover(
                 return Some(detail);
             }
             Ok(Recovery::Running { lease_until }) if attempt == 0 => {
-                let wait = u64::try_from(lease_until + 1 - now_unix()).unwrap_or(0);
+                let wait = u64::try_from(lease_until + 1 - state.now()).unwrap_or(0);
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(wait)) => {}
                     _ = shutdown.changed() => return None,
@@ -173,12 +173,12 @@ pub async fn run_once(
     let lease = state.config.lease_secs;
     if !state
         .store
-        .take_task_lease(task.name(), owner, fire, lease, now_unix())
+        .take_task_lease(task.name(), owner, fire, lease, state.now())
         .await?
     {
         return Ok(None);
     }
-    let started = now_unix();
+    let started = state.now();
     let mut progress = json!({
         "action": task.action(),
         "runner": owner,
@@ -197,13 +197,14 @@ pub async fn run_once(
     let (done_tx, mut done_rx) = watch::channel(false);
     let renewer = {
         let store = state.store.clone();
+        let clock = state.config.clock.clone();
         let owner = owner.to_string();
         tokio::spawn(async move {
             let every = Duration::from_secs(u64::try_from(lease / 3).unwrap_or(1).max(1));
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {
-                        if !matches!(store.renew_task_lease(task.name(), &owner, lease, now_unix()).await, Ok(true)) {
+                        if !matches!(store.renew_task_lease(task.name(), &owner, lease, clock.now()).await, Ok(true)) {
                             return;
                         }
                     }
@@ -216,7 +217,7 @@ pub async fn run_once(
         Task::Retention => sweep(state, owner, progress, shutdown).await,
         Task::Maintenance => maintain(state, owner).await,
         Task::Checkpoint => match &state.config.checkpoints {
-            Some(config) => crate::checkpoints::make(&state.store, config, now_unix()).await,
+            Some(config) => crate::checkpoints::make(&state.store, config, state.now()).await,
             None => json!({ "error": "no checkpoint key is configured" }),
         },
     };
@@ -224,7 +225,7 @@ pub async fn run_once(
     let _ = renewer.await;
     report["fire"] = json!(CivilTime::from_unix(fire).to_rfc3339());
     report["started_at"] = json!(CivilTime::from_unix(started).to_rfc3339());
-    report["finished_at"] = json!(CivilTime::from_unix(now_unix()).to_rfc3339());
+    report["finished_at"] = json!(CivilTime::from_unix(state.now()).to_rfc3339());
     state
         .store
         .finish_task(
@@ -232,7 +233,7 @@ pub async fn run_once(
             owner,
             task.action(),
             report.clone(),
-            now_unix(),
+            state.now(),
         )
         .await?;
     Ok(Some(report))
@@ -323,7 +324,7 @@ impl Progress<'_> {
                 "table": done.table,
                 "at_most_rows": batch_size,
             });
-            record["progress_at"] = json!(CivilTime::from_unix(now_unix()).to_rfc3339());
+            record["progress_at"] = json!(CivilTime::from_unix(self.state.now()).to_rfc3339());
         });
         let pause = self.state.config.pause_after_batch;
         Box::pin(async move {
@@ -357,7 +358,7 @@ async fn sweep(
 ) -> Json {
     let m = &state.metrics;
     m.retention_runs.fetch_add(1, Ordering::Relaxed);
-    let now = CivilTime::from_unix(now_unix());
+    let now = CivilTime::from_unix(state.now());
     let record = Progress {
         state,
         owner,
@@ -435,7 +436,7 @@ async fn maintain(state: &AppState, owner: &str) -> Json {
         .metrics
         .maintenance_runs
         .fetch_add(1, Ordering::Relaxed);
-    let now = now_unix();
+    let now = state.now();
     let closed_before = CivilTime::from_unix(now)
         .minus(&state.config.minimise_closed_after)
         .to_unix();

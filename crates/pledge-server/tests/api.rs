@@ -444,7 +444,7 @@ async fn export_links(e: &Env) {
     let stored = e
         .state
         .store
-        .export(&id, pledge_server::now_unix())
+        .export(&id, pledge_server::Clock::system().now())
         .await
         .unwrap()
         .unwrap();

@@ -8,11 +8,13 @@ use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use pledge_core::consent::{ConsentState, Method as ConsentMethod, SubjectRef, Target};
 use pledge_server::banner::{Settings, token};
-use pledge_server::{AppState, Config, router};
+use pledge_server::{AppState, Clock, Config, router};
 use pledge_store::{Role, Store};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use tower::ServiceExt;
 
 const SHOP: &str = include_str!("fixtures/banner/shop.toml");
@@ -52,6 +54,10 @@ impl Reply {
 }
 
 async fn env(name: &str, settings: Settings) -> Env {
+    env_clocked(name, settings, Clock::system()).await
+}
+
+async fn env_clocked(name: &str, settings: Settings, clock: Clock) -> Env {
     let dir = std::env::temp_dir().join(format!("pledge-banner-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -61,10 +67,10 @@ async fn env(name: &str, settings: Settings) -> Env {
     ))
     .await
     .unwrap();
-    env_on(store, dir, settings).await
+    env_on(store, dir, settings, clock).await
 }
 
-async fn env_on(store: Store, dir: PathBuf, settings: Settings) -> Env {
+async fn env_on(store: Store, dir: PathBuf, settings: Settings, clock: Clock) -> Env {
     let (_, admin) = store
         .create_key(Role::Admin, None, "test", 1)
         .await
@@ -77,6 +83,7 @@ async fn env_on(store: Store, dir: PathBuf, settings: Settings) -> Env {
     let config = Config {
         workers: 0,
         banner: settings,
+        clock,
         ..Config::default()
     };
     let state = AppState::new(store, decl, config);
@@ -603,7 +610,7 @@ async fn the_preference_centre_shows_and_changes_each_choice() {
     // Links that do not work show a page and change nothing.
     let expired = token::sign(
         LINK_KEY,
-        &token::Link {
+        &token::SignedLink {
             kind: token::LinkKind::Preferences,
             subject: "user-42".into(),
             purposes: Vec::new(),
@@ -700,6 +707,43 @@ async fn unsubscribe_withdraws_on_post_only(e: &Env) {
         .await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(seq(e), before);
+
+    // The page after an unsubscribe offers a fresh preference link: minted, so audited,
+    // like the links the API makes.
+    let audit = e.state.store.audit_records(0, 1000).await.unwrap();
+    let by_page: Vec<_> = audit
+        .iter()
+        .filter(|r| r.action == "consent.links_minted" && r.actor == "unsubscribe")
+        .collect();
+    assert_eq!(
+        by_page.len(),
+        2,
+        "one per page shown after a one-click POST"
+    );
+    assert_eq!(by_page[0].detail["links"], json!(["preferences"]));
+}
+
+/// Links and consent follow the server's clock, not the wall clock: a test (or an operator
+/// replaying) that turns it sees links expire and consent lapse at the turned time.
+#[tokio::test]
+async fn links_expire_by_the_servers_clock() {
+    let now = Arc::new(AtomicI64::new(1_900_000_000));
+    let e = env_clocked("clock", settings(), Clock::manual(now.clone())).await;
+    let links = e
+        .mint(&e.admin, "user-8", json!({"purposes": ["newsletter"]}))
+        .await
+        .json();
+    // Minted on the server's clock, 30 days on.
+    assert_eq!(
+        links["preferences"]["expires_at"], "2030-04-16T17:46:40Z",
+        "{links}"
+    );
+    let prefs = path_of(links["preferences"]["url"].as_str().unwrap());
+    assert_eq!(e.get(&prefs).await.status, StatusCode::OK);
+    now.fetch_add(31 * 86_400, Ordering::SeqCst);
+    let expired = e.get(&prefs).await;
+    assert_ne!(expired.status, StatusCode::OK);
+    assert!(expired.text().contains("expired"), "{}", expired.text());
 }
 
 /// The ledger's two paths here, choices from the banner and one-click unsubscribe, on a
@@ -726,7 +770,7 @@ async fn on_a_postgres_store() {
     let (base, _) = url.rsplit_once('/').unwrap();
     let store = Store::open(&format!("{base}/{name}")).await.unwrap();
     let dir = std::env::temp_dir().join(format!("pledge-banner-pg-{}", std::process::id()));
-    let e = env_on(store, dir, settings()).await;
+    let e = env_on(store, dir, settings(), Clock::system()).await;
     choices_reach_the_ledger(&e).await;
     unsubscribe_withdraws_on_post_only(&e).await;
 }

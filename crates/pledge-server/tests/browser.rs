@@ -508,11 +508,11 @@ fn the_preference_centre_changes_a_choice_with_one_click() {
         return;
     };
     let s = site("preferences");
-    let link = token::Link {
+    let link = token::SignedLink {
         kind: token::LinkKind::Preferences,
         subject: "user-42".into(),
         purposes: Vec::new(),
-        expires_at: pledge_server::now_unix() + 3600,
+        expires_at: pledge_server::Clock::system().now() + 3600,
     };
     let url = format!(
         "{}/preferences?token={}",

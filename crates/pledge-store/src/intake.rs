@@ -8,15 +8,15 @@
 //! caller that gets it writes everything queued so far (its own and the others'), on a
 //! spawned task so a caller that goes away cannot cut a batch in half.
 
-use crate::audit::{AuditRecord, GENESIS};
+use crate::audit::AuditRecord;
 use crate::{
-    Any, Backend, Error, NewRequest, RequestRecord, Result, State, Store, audit, pairs_json,
+    Any, Error, NewRequest, RequestRecord, Result, State, Store, audit, chain, pairs_json,
     random_hex,
 };
 use pledge_core::plan::CivilTime;
 use pledge_core::workflow;
 use serde_json::{Value, json};
-use sqlx::{Row, Transaction};
+use sqlx::Transaction;
 use std::sync::Mutex;
 use tokio::sync::oneshot;
 
@@ -165,7 +165,7 @@ impl Store {
             });
         }
         let mut tx = self.begin().await?;
-        let rows = multi_values(12, records.len());
+        let rows = chain::values(self.backend(), 12, records.len(), "");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO requests (id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, updated_at, proved_by) VALUES {rows}"
         )));
@@ -186,7 +186,7 @@ impl Store {
         }
         q.execute(&mut *tx).await?;
 
-        let rows = multi_values(4, records.len());
+        let rows = chain::values(self.backend(), 4, records.len(), "");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO request_events (request_id, at, to_state, actor) VALUES {rows}"
         )));
@@ -204,7 +204,7 @@ impl Store {
             .filter(|r| r.state == State::InProgress)
             .collect();
         if !queued.is_empty() {
-            let rows = multi_values_with(2, queued.len(), ", 'queued', 0");
+            let rows = chain::values(self.backend(), 2, queued.len(), ", 'queued', 0");
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO jobs (request_id, created_at, state, attempts) VALUES {rows}"
             )));
@@ -219,7 +219,12 @@ impl Store {
             .filter_map(|r| crate::notify::outbox_row(r, json!({})).map(|(to, data)| (r, to, data)))
             .collect();
         if !messages.is_empty() {
-            let rows = multi_values_with(5, messages.len(), ", 'received', 'queued', 0");
+            let rows = chain::values(
+                self.backend(),
+                5,
+                messages.len(),
+                ", 'received', 'queued', 0",
+            );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO outbox (request_id, recipient, data, next_attempt_at, created_at, event, state, attempts) VALUES {rows}"
             )));
@@ -240,7 +245,7 @@ impl Store {
             .map(|(r, (_, actor))| AuditEntry {
                 at: r.received_at,
                 actor: actor.clone(),
-                action: "request.created",
+                action: "request.created".to_string(),
                 request_id: Some(r.id.clone()),
                 detail: json!({
                     "kind": r.kind.as_str(),
@@ -257,62 +262,25 @@ impl Store {
         Ok(records)
     }
 
-    /// Appends several audit records inside `tx` with one read of the head and one INSERT,
-    /// under the same lock as [`Store::audit`].
+    /// Appends several audit records inside `tx` with one read of the head, through the
+    /// one chain append ([`chain::append`]).
     pub(crate) async fn audit_many(
         &self,
         tx: &mut Transaction<'static, Any>,
         entries: Vec<AuditEntry>,
     ) -> Result<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(7071955)::text")
-                .fetch_one(&mut **tx)
-                .await?;
-        }
-        let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut **tx)
-            .await?;
-        let (mut seq, mut prev) = match head {
-            Some(row) => (
-                row.try_get::<i64, _>("seq")?,
-                row.try_get::<String, _>("hash")?,
-            ),
-            None => (0, GENESIS.to_string()),
-        };
-        let mut records = Vec::with_capacity(entries.len());
-        for e in entries {
-            seq += 1;
-            let r = AuditRecord::new(
+        chain::append(self.backend(), tx, entries, |seq, prev, e: AuditEntry| {
+            AuditRecord::new(
                 seq,
                 e.at,
                 &e.actor,
-                e.action,
+                &e.action,
                 e.request_id.as_deref(),
                 e.detail,
                 prev,
-            );
-            prev = r.hash.clone();
-            records.push(r);
-        }
-        let rows = multi_values(8, records.len());
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO audit_log (seq, at, actor, action, request_id, detail, prev_hash, hash) VALUES {rows}"
-        )));
-        for r in records {
-            q = q
-                .bind(r.seq)
-                .bind(r.at)
-                .bind(r.actor)
-                .bind(r.action)
-                .bind(r.request_id)
-                .bind(r.detail_text)
-                .bind(r.prev_hash)
-                .bind(r.hash);
-        }
-        q.execute(&mut **tx).await?;
+            )
+        })
+        .await?;
         Ok(())
     }
 }
@@ -321,46 +289,7 @@ impl Store {
 pub(crate) struct AuditEntry {
     pub at: i64,
     pub actor: String,
-    pub action: &'static str,
+    pub action: String,
     pub request_id: Option<String>,
     pub detail: Value,
-}
-
-/// `($1, $2), ($3, $4)` for `rows` rows of `columns` placeholders.
-fn multi_values(columns: usize, rows: usize) -> String {
-    multi_values_with(columns, rows, "")
-}
-
-/// The same, with `suffix` (literal values) after each row's placeholders.
-fn multi_values_with(columns: usize, rows: usize, suffix: &str) -> String {
-    let mut out = String::new();
-    let mut n = 0;
-    for row in 0..rows {
-        if row > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        for c in 0..columns {
-            n += 1;
-            if c > 0 {
-                out.push_str(", ");
-            }
-            out.push('$');
-            out.push_str(&n.to_string());
-        }
-        out.push_str(suffix);
-        out.push(')');
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_number_on_across_rows() {
-        assert_eq!(multi_values(2, 2), "($1, $2), ($3, $4)");
-        assert_eq!(multi_values_with(1, 2, ", 0"), "($1, 0), ($2, 0)");
-    }
 }

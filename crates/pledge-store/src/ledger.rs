@@ -2,16 +2,13 @@
 //! pseudonymous subjects, append-only and hash-chained like the audit log (same hash, same
 //! [`Walker`]). Appends are grouped: many events, one transaction, one fsync.
 
-use crate::audit::{Chained, GENESIS, Verification, Walker, chain_hash, push_json_string};
-use crate::{Backend, Error, Result, Store};
+use crate::audit::{Chained, Verification, Walker, chain_hash, push_json_string};
+use crate::{Backend, Error, Result, Store, chain};
 use pledge_core::consent::{Action, ConsentEvent, Evidence, SubjectRef};
 use serde_json::json;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::fmt::Write;
-
-/// Rows per INSERT statement: 15 parameters each stays far below every engine's limit.
-const ROWS_PER_INSERT: usize = 64;
 
 /// How many events a verification or a catch-up reads per query.
 pub const PAGE: i64 = 20_000;
@@ -20,6 +17,8 @@ pub const PAGE: i64 = 20_000;
 /// the four connections of a SQLite pool.
 const VERIFY_PARTS: i64 = 4;
 
+/// The columns of a ledger row, as one list for SELECTs (the same as
+/// [`chain::ChainRow::COLUMNS`], checked by a test).
 const COLUMNS: &str = "seq, at, subject, kind, target, state, expires_at, notice_version, text_hash, method, ip, user_agent, actor, prev_hash, hash";
 
 /// One event as stored: the text of every column, which is what the hash covers, so a row
@@ -133,6 +132,45 @@ impl LedgerRow {
     }
 }
 
+impl chain::ChainRow for LedgerRow {
+    const TABLE: &'static str = "consent_events";
+    const COLUMNS: &'static [&'static str] = &[
+        "seq",
+        "at",
+        "subject",
+        "kind",
+        "target",
+        "state",
+        "expires_at",
+        "notice_version",
+        "text_hash",
+        "method",
+        "ip",
+        "user_agent",
+        "actor",
+        "prev_hash",
+        "hash",
+    ];
+    const LOCK: chain::Lock = chain::Lock::ConsentLedger;
+    fn bind<'q>(&self, q: chain::AnyQuery<'q>) -> chain::AnyQuery<'q> {
+        q.bind(self.seq)
+            .bind(self.at)
+            .bind(self.subject.clone())
+            .bind(self.kind.clone())
+            .bind(self.target.clone())
+            .bind(self.state.clone())
+            .bind(self.expires_at)
+            .bind(self.notice_version.clone())
+            .bind(self.text_hash.clone())
+            .bind(self.method.clone())
+            .bind(self.ip.clone())
+            .bind(self.user_agent.clone())
+            .bind(self.actor.clone())
+            .bind(self.prev_hash.clone())
+            .bind(self.hash.clone())
+    }
+}
+
 impl Chained for LedgerRow {
     fn seq(&self) -> i64 {
         self.seq
@@ -180,68 +218,10 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut tx = self.begin().await?;
-        if self.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(7071957)::text")
-                .fetch_one(&mut *tx)
-                .await?;
-        }
-        let head = sqlx::query("SELECT seq, hash FROM consent_events ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await?;
-        let (mut seq, mut prev) = match head {
-            Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
-            None => (0, GENESIS.to_string()),
-        };
-        let rows: Vec<LedgerRow> = events
-            .iter()
-            .map(|e| {
-                seq += 1;
-                let row = LedgerRow::new(seq, e, std::mem::take(&mut prev));
-                prev.clone_from(&row.hash);
-                row
-            })
-            .collect();
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
-            // SQLite binds a numbered parameter by searching the list of parameter names,
-            // once per parameter: with hundreds of `$N` that search was most of an append.
-            // Anonymous `?` parameters are bound by position.
-            let backend = self.backend();
-            let placeholders: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let p: Vec<String> = (1..=15)
-                        .map(|c| match backend {
-                            Backend::Sqlite => "?".to_string(),
-                            Backend::Postgres => format!("${}", i * 15 + c),
-                        })
-                        .collect();
-                    format!("({})", p.join(", "))
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO consent_events ({COLUMNS}) VALUES {}",
-                placeholders.join(", ")
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for r in chunk {
-                q = q
-                    .bind(r.seq)
-                    .bind(r.at)
-                    .bind(&r.subject)
-                    .bind(&r.kind)
-                    .bind(&r.target)
-                    .bind(&r.state)
-                    .bind(r.expires_at)
-                    .bind(&r.notice_version)
-                    .bind(&r.text_hash)
-                    .bind(&r.method)
-                    .bind(&r.ip)
-                    .bind(&r.user_agent)
-                    .bind(&r.actor)
-                    .bind(&r.prev_hash)
-                    .bind(&r.hash);
-            }
-            q.execute(&mut *tx).await?;
-        }
+        let rows = chain::append(self.backend(), &mut tx, events, |seq, prev, e| {
+            LedgerRow::new(seq, e, prev)
+        })
+        .await?;
         let (first, last) = (&rows[0], &rows[rows.len() - 1]);
         self.audit(
             &mut tx,
@@ -469,7 +449,14 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::GENESIS;
     use pledge_core::consent::{ConsentState, Method, Target};
+
+    #[test]
+    fn the_select_columns_are_the_insert_columns() {
+        use chain::ChainRow;
+        assert_eq!(COLUMNS, LedgerRow::COLUMNS.join(", "));
+    }
 
     fn event(n: i64) -> ConsentEvent {
         ConsentEvent {

@@ -7,6 +7,7 @@
 //! trigger refuses UPDATE and DELETE) and hash-chained (see [`audit`]).
 
 pub mod audit;
+mod chain;
 pub mod checkpoint;
 pub mod forward;
 mod intake;
@@ -20,7 +21,7 @@ mod upkeep;
 pub use public::{PERSON, PublicSecrets, VerificationError, VerificationPolicy};
 pub use upkeep::{Expiry, LinkRefusal, Recovery, SealedExport, StoredExport};
 
-use audit::{AuditRecord, GENESIS, Verification, Walker};
+use audit::{AuditRecord, Verification, Walker};
 use pledge_core::plan::CivilTime;
 use pledge_core::workflow::{self, Regime, Right, State, Transition, TransitionError};
 use serde::Serialize;
@@ -501,9 +502,8 @@ impl Store {
         })
     }
 
-    /// Appends an audit record inside `tx`: the chain's head is read under a lock that
-    /// serialises appenders (SQLite's write lock; a transaction-scoped advisory lock on
-    /// PostgreSQL), so two transactions cannot fork the chain.
+    /// Appends an audit record inside `tx`, through the one chain append
+    /// ([`chain::append`]), so two transactions cannot fork the chain.
     async fn audit(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -513,36 +513,14 @@ impl Store {
         request_id: Option<&str>,
         detail: Value,
     ) -> Result<()> {
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(7071955)::text")
-                .fetch_one(&mut **tx)
-                .await?;
-        }
-        let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut **tx)
-            .await?;
-        let (seq, prev_hash) = match head {
-            Some(row) => (
-                row.try_get::<i64, _>("seq")? + 1,
-                row.try_get::<String, _>("hash")?,
-            ),
-            None => (1, GENESIS.to_string()),
+        let entry = intake::AuditEntry {
+            at,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            request_id: request_id.map(str::to_string),
+            detail,
         };
-        let record = AuditRecord::new(seq, at, actor, action, request_id, detail, prev_hash);
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor, action, request_id, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(record.seq)
-        .bind(record.at)
-        .bind(record.actor)
-        .bind(record.action)
-        .bind(record.request_id)
-        .bind(record.detail_text)
-        .bind(record.prev_hash)
-        .bind(record.hash)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        self.audit_many(tx, vec![entry]).await
     }
 
     // ------------------------------------------------------------------------------------
@@ -1376,6 +1354,31 @@ fn request_from_row(r: &AnyRow) -> Result<RequestRecord> {
             .transpose()?,
         updated_at: r.try_get("updated_at")?,
     })
+}
+
+impl chain::ChainRow for AuditRecord {
+    const TABLE: &'static str = "audit_log";
+    const COLUMNS: &'static [&'static str] = &[
+        "seq",
+        "at",
+        "actor",
+        "action",
+        "request_id",
+        "detail",
+        "prev_hash",
+        "hash",
+    ];
+    const LOCK: chain::Lock = chain::Lock::AuditLog;
+    fn bind<'q>(&self, q: chain::AnyQuery<'q>) -> chain::AnyQuery<'q> {
+        q.bind(self.seq)
+            .bind(self.at)
+            .bind(self.actor.clone())
+            .bind(self.action.clone())
+            .bind(self.request_id.clone())
+            .bind(self.detail_text.clone())
+            .bind(self.prev_hash.clone())
+            .bind(self.hash.clone())
+    }
 }
 
 pub(crate) fn audit_from_row(r: &AnyRow) -> Result<AuditRecord> {

@@ -1,6 +1,7 @@
 //! The store's schema, as numbered migrations embedded in the binary and run on start.
 //! `schema_version` records which ran; each runs in its own transaction with its record.
 
+use crate::chain::{self, Lock};
 use crate::{Backend, Result};
 use sqlx::{AnyPool, Row};
 
@@ -345,17 +346,9 @@ const RUN_PROGRESS: Migration = Migration {
 /// start together from running the same migration twice.
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<()> {
     let mut conn = pool.acquire().await?;
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_lock(7071956)::text")
-            .fetch_one(&mut *conn)
-            .await?;
-    }
+    chain::session_lock(backend, &mut conn, Lock::Migrations, true).await?;
     let result = run_locked(&mut conn, backend).await;
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_unlock(7071956)::text")
-            .fetch_one(&mut *conn)
-            .await?;
-    }
+    chain::session_lock(backend, &mut conn, Lock::Migrations, false).await?;
     result
 }
 
@@ -384,18 +377,19 @@ async fn run_locked(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)")
-            .bind(m.version)
-            .bind(unix_now())
-            .execute(&mut *tx)
-            .await?;
+        // When the database applied it, by the database's own clock: the store takes its
+        // time as a parameter everywhere else, and opening it has none to give.
+        let applied_at = match backend {
+            Backend::Sqlite => "CAST(strftime('%s', 'now') AS INTEGER)",
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)",
+        };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO schema_version (version, applied_at) VALUES ($1, {applied_at})"
+        )))
+        .bind(m.version)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
     }
     Ok(())
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

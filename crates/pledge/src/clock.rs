@@ -1,13 +1,12 @@
-//! The only place the CLI reads the system clock. The core takes time as a value.
+//! The CLI's "now": the server's one clock ([`pledge_server::Clock`]), read here and passed
+//! on as a value. The core takes time as a value.
 
 use pledge_core::plan::CivilTime;
 use pledge_core::types::Date;
 
 /// Seconds since 1970-01-01T00:00:00Z.
 pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    pledge_server::Clock::system().now()
 }
 
 /// The current UTC time, to the second.

@@ -16,7 +16,7 @@ mod unsubscribe;
 use crate::consent::{Choice, RecordConsent, SubjectConsent, gpc_signal};
 use crate::problem::{ApiJson, Problem};
 use crate::ratelimit::{Limiter, Rate};
-use crate::{AppState, Caller, now_unix};
+use crate::{AppState, Caller};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use token::{Link, LinkKind};
+use token::{LinkKind, SignedLink};
 
 const SCRIPT: &str = include_str!("../../assets/banner.js");
 const STYLE: &str = include_str!("../../assets/banner.css");
@@ -517,7 +517,8 @@ pub async fn mint_links(
 ) -> Result<Response, Problem> {
     caller.require(LINK_MINTERS, "mint preference links")?;
     let ApiJson(request) = body?;
-    let key = link_key(&state)?;
+    // 503 before anything else when links are off.
+    link_key(&state)?;
     let subject: SubjectRef = subject
         .parse()
         .map_err(|e| Problem::invalid(format!("subject: {e}")))?;
@@ -539,33 +540,17 @@ pub async fn mint_links(
             .map_err(|e| Problem::invalid(format!("purpose `{p}`: {e}")))?;
         purposes.push(id);
     }
-    let settings = &state.config.banner;
+    let minted = mint_preference_links(&state, &subject, purposes, &caller.actor()).await?;
     let base = public_base(&state);
-    let now = now_unix();
-    let preferences = Link {
-        kind: LinkKind::Preferences,
-        subject: subject.to_string(),
-        purposes: Vec::new(),
-        expires_at: now + i64::from(settings.preference_link_days) * 86_400,
-    };
     let mut out = json!({
         "subject": subject.as_str(),
         "preferences": {
-            "url": format!("{base}/preferences?token={}", token::sign(key, &preferences)),
-            "expires_at": CivilTime::from_unix(preferences.expires_at).to_rfc3339(),
+            "url": format!("{base}/{}", minted.preferences.path),
+            "expires_at": CivilTime::from_unix(minted.preferences.expires_at).to_rfc3339(),
         },
     });
-    if !purposes.is_empty() {
-        let unsubscribe = Link {
-            kind: LinkKind::Unsubscribe,
-            subject: subject.to_string(),
-            purposes,
-            expires_at: now + i64::from(settings.unsubscribe_link_days) * 86_400,
-        };
-        let url = format!(
-            "{base}/unsubscribe?token={}",
-            token::sign(key, &unsubscribe)
-        );
+    if let Some(unsubscribe) = &minted.unsubscribe {
+        let url = format!("{base}/{}", unsubscribe.path);
         out["unsubscribe"] = json!({
             "url": url,
             "expires_at": CivilTime::from_unix(unsubscribe.expires_at).to_rfc3339(),
@@ -575,26 +560,80 @@ pub async fn mint_links(
             },
         });
     }
-    let mut kinds = vec!["preferences"];
-    if out.get("unsubscribe").is_some() {
-        kinds.push("unsubscribe");
-    }
-    // The links let their holder change the person's choices: who made them is kept.
-    state
-        .store
-        .record_links_minted(
-            subject.as_str(),
-            &kinds,
-            &request.purposes,
-            &caller.actor(),
-            now,
-        )
-        .await?;
     let mut response = axum::Json(out).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// A signed link just made: its path under the public URL (`preferences?token=...`) and
+/// when it stops working.
+pub(crate) struct MintedLink {
+    pub path: String,
+    pub expires_at: i64,
+}
+
+/// The links minted for one subject: always a preference link, and an unsubscribe link when
+/// purposes were named.
+pub(crate) struct MintedLinks {
+    pub preferences: MintedLink,
+    pub unsubscribe: Option<MintedLink>,
+}
+
+/// The one way preference and unsubscribe links are made: signed under the link key, timed
+/// by the server's clock, and recorded in the audit log (the links let their holder change
+/// the person's choices, so who made them, for whom, is kept). No link is handed out when
+/// the record cannot be written.
+pub(crate) async fn mint_preference_links(
+    state: &AppState,
+    subject: &SubjectRef,
+    unsubscribe: Vec<PurposeId>,
+    actor: &str,
+) -> Result<MintedLinks, Problem> {
+    let key = link_key(state)?;
+    let settings = &state.config.banner;
+    let now = state.now();
+    let sign = |kind: LinkKind, purposes: Vec<PurposeId>, days: u32| {
+        let link = SignedLink {
+            kind,
+            subject: subject.to_string(),
+            purposes,
+            expires_at: now + i64::from(days) * 86_400,
+        };
+        let page = match kind {
+            LinkKind::Preferences => "preferences",
+            LinkKind::Unsubscribe => "unsubscribe",
+        };
+        MintedLink {
+            path: format!("{page}?token={}", token::sign(key, &link)),
+            expires_at: link.expires_at,
+        }
+    };
+    let purposes: Vec<String> = unsubscribe.iter().map(ToString::to_string).collect();
+    let minted = MintedLinks {
+        preferences: sign(
+            LinkKind::Preferences,
+            Vec::new(),
+            settings.preference_link_days,
+        ),
+        unsubscribe: (!unsubscribe.is_empty()).then(|| {
+            sign(
+                LinkKind::Unsubscribe,
+                unsubscribe,
+                settings.unsubscribe_link_days,
+            )
+        }),
+    };
+    let mut kinds = vec!["preferences"];
+    if minted.unsubscribe.is_some() {
+        kinds.push("unsubscribe");
+    }
+    state
+        .store
+        .record_links_minted(subject.as_str(), &kinds, &purposes, actor, now)
+        .await?;
+    Ok(minted)
 }
 
 /// The link key, or 503 when none is configured.

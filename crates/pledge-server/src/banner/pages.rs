@@ -2,11 +2,11 @@
 //! choice that depends on them and changes each with one click (`POST /preferences`).
 //! Pages for people answer errors with a page, not a problem document.
 
-use super::token::{self, Link, LinkKind, TokenError};
+use super::token::{self, LinkKind, SignedLink, TokenError};
 use super::{Banner, client_ip, link_key, user_agent};
+use crate::AppState;
 use crate::consent::{Choice, RecordConsent, SubjectConsent};
 use crate::problem::Problem;
-use crate::{AppState, now_unix};
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -155,7 +155,7 @@ pub(super) fn verified(
     state: &AppState,
     token: Option<&str>,
     kind: LinkKind,
-) -> Result<(Link, SubjectRef), Refusal> {
+) -> Result<(SignedLink, SubjectRef), Refusal> {
     let key = link_key(state).map_err(|problem| Refusal::new(problem.status, problem.detail))?;
     let Some(token) = token else {
         return Err(Refusal::new(
@@ -163,7 +163,7 @@ pub(super) fn verified(
             "The link is incomplete: open it again from the e-mail you received.",
         ));
     };
-    let link = token::verify(key, token, now_unix()).map_err(|e| {
+    let link = token::verify(key, token, state.now()).map_err(|e| {
         let status = match e {
             TokenError::Invalid => StatusCode::BAD_REQUEST,
             TokenError::Expired => StatusCode::GONE,

@@ -33,7 +33,7 @@ pub enum LinkKind {
 
 /// The content of a verified link.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Link {
+pub struct SignedLink {
     pub kind: LinkKind,
     /// The subject id, as the ledger names the person.
     pub subject: String,
@@ -71,7 +71,7 @@ fn mac(key: &[u8], encoded_payload: &str) -> Hmac<Sha256> {
 }
 
 /// The token for `link` under `key`.
-pub fn sign(key: &[u8], link: &Link) -> String {
+pub fn sign(key: &[u8], link: &SignedLink) -> String {
     let payload = Payload {
         k: link.kind,
         s: link.subject.clone(),
@@ -86,7 +86,7 @@ pub fn sign(key: &[u8], link: &Link) -> String {
 }
 
 /// Checks the tag (in constant time), then the content, then the expiry at `now`.
-pub fn verify(key: &[u8], token: &str, now: i64) -> Result<Link, TokenError> {
+pub fn verify(key: &[u8], token: &str, now: i64) -> Result<SignedLink, TokenError> {
     let (encoded, tag) = token.split_once('.').ok_or(TokenError::Invalid)?;
     let tag = URL_SAFE_NO_PAD
         .decode(tag)
@@ -107,7 +107,7 @@ pub fn verify(key: &[u8], token: &str, now: i64) -> Result<Link, TokenError> {
     if now >= payload.e {
         return Err(TokenError::Expired);
     }
-    Ok(Link {
+    Ok(SignedLink {
         kind: payload.k,
         subject: payload.s,
         purposes,
@@ -122,8 +122,8 @@ mod tests {
 
     const KEY: &[u8] = b"a test key of at least thirty-two bytes";
 
-    fn link(kind: LinkKind) -> Link {
-        Link {
+    fn link(kind: LinkKind) -> SignedLink {
+        SignedLink {
             kind,
             subject: "user-42".to_string(),
             purposes: vec!["newsletter".parse().expect("a valid purpose id")],

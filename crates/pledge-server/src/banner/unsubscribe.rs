@@ -12,9 +12,9 @@
 //! button: it never changes anything.
 
 use super::pages::{RecordFor, controller_name, field, message, page, record, verified};
-use super::token::{self, Link, LinkKind};
+use super::token::{LinkKind, SignedLink};
 use super::{Banner, client_ip, user_agent};
-use crate::{AppState, now_unix};
+use crate::AppState;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The preferences an unsubscribe link withdraws.
-fn named<'a>(all: &'a [Preference], link: &Link) -> Vec<&'a Preference> {
+fn named<'a>(all: &'a [Preference], link: &SignedLink) -> Vec<&'a Preference> {
     all.iter()
         .filter(|p| link.purposes.iter().any(|id| id.as_str() == p.purpose))
         .collect()
@@ -146,16 +146,12 @@ pub(super) async fn one_click(
             &controller,
         );
     }
-    // A fresh preference link, so the person can see the rest from here.
-    let preferences_url = super::link_key(&state).ok().map(|key| {
-        let link = Link {
-            kind: LinkKind::Preferences,
-            subject: subject.to_string(),
-            purposes: Vec::new(),
-            expires_at: now_unix() + i64::from(state.config.banner.preference_link_days) * 86_400,
-        };
-        format!("preferences?token={}", token::sign(key, &link))
-    });
+    // A fresh preference link, so the person can see the rest from here (none when links
+    // cannot be made or recorded just now: the withdrawal above stands either way).
+    let preferences_url = super::mint_preference_links(&state, &subject, Vec::new(), "unsubscribe")
+        .await
+        .ok()
+        .map(|minted| minted.preferences.path);
     page(
         StatusCode::OK,
         "message.html",
