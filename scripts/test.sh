@@ -30,7 +30,7 @@ cd "$ROOT"
 STARTED=$SECONDS
 SERVER_TIMEOUT=${PLEDGE_TEST_SERVER_TIMEOUT:-60}
 DB_USER=pledge
-APT_PACKAGES=(postgresql mariadb-server mariadb-client chromium chromium-driver fonts-liberation)
+APT_PACKAGES=(postgresql mariadb-server mariadb-client chromium chromium-driver fonts-liberation python3 unzip)
 
 ci=false
 case "${CI:-}" in "" | 0 | false | FALSE | False) ;; *) ci=true ;; esac

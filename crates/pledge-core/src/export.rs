@@ -155,35 +155,15 @@ fn row_object(t: &TableRows, row: &[Value]) -> Json {
     )
 }
 
-/// RFC 4180 CSV with a header row.
+/// The table as CSV with a header row, through the one CSV writer ([`crate::csv`]: RFC
+/// 4180, formulas neutralised).
 pub fn csv(t: &TableRows) -> String {
-    fn field(out: &mut String, text: &str) {
-        if text.contains([',', '"', '\n', '\r']) {
-            out.push('"');
-            out.push_str(&text.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(text);
-        }
-    }
-    let mut out = String::new();
-    for (i, c) in t.columns.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        field(&mut out, c);
-    }
-    out.push_str("\r\n");
+    let mut w = crate::csv::Writer::new();
+    w.row(&t.columns);
     for row in &t.rows {
-        for (i, v) in row.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            field(&mut out, &v.to_string());
-        }
-        out.push_str("\r\n");
+        w.row(row.iter().map(ToString::to_string));
     }
-    out
+    w.finish()
 }
 
 /// The data subject groups the person was found as: the `subject` of every declared table
@@ -454,5 +434,24 @@ mod tests {
             ],
         };
         assert_eq!(csv(&t), "a,b\r\n\"x,y\",\"say \"\"hi\"\"\"\r\n,3\r\n");
+    }
+
+    /// A name typed as a formula into a sign-up form does not run when the export is opened
+    /// in a spreadsheet; a negative number stays a number.
+    #[test]
+    fn csv_cells_never_run_as_formulas() {
+        let t = TableRows {
+            mention: None,
+            table: "t".into(),
+            columns: vec!["name".into(), "balance".into()],
+            rows: vec![vec![
+                Value::Text("=HYPERLINK(\"https://evil.test\")".into()),
+                Value::Int(-5),
+            ]],
+        };
+        assert_eq!(
+            csv(&t),
+            "name,balance\r\n\"'=HYPERLINK(\"\"https://evil.test\"\")\",-5\r\n"
+        );
     }
 }

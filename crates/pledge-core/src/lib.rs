@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod consent;
 mod countries;
 pub mod cron;
+pub mod csv;
 pub mod de;
 pub mod diagnostic;
 pub mod export;

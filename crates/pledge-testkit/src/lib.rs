@@ -28,7 +28,7 @@ pub use disk::SmallDisk;
 
 use std::env;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `postgres://user:password@127.0.0.1:PORT/postgres`: a superuser on a throwaway PostgreSQL.
 pub const POSTGRES_URL: &str = "PLEDGE_TEST_POSTGRES_URL";
@@ -57,6 +57,16 @@ pub fn chromium() -> Option<PathBuf> {
 /// The ChromeDriver binary, if one was provided.
 pub fn chromedriver() -> Option<PathBuf> {
     var_os(CHROMEDRIVER).map(PathBuf::from)
+}
+
+/// The program `name` on `PATH` (`python3`, `unzip`), if there is one: for tests that check
+/// our output with an independent tool. Pass it to [`require!`].
+pub fn program(name: &str) -> Option<PathBuf> {
+    env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(name))
+        .find(|p| p.is_file())
 }
 
 /// Whether the tests run in CI, where a missing server fails the test instead of skipping it.

@@ -496,29 +496,13 @@ pub fn render(
     })
 }
 
-/// RFC 4180 CSV with a header row, CRLF line ends.
+/// The record as CSV with a header row, through the one CSV writer ([`crate::csv`]: RFC
+/// 4180, formulas neutralised).
 pub fn csv(record: &Record) -> String {
-    let mut out = String::new();
-    let row = |out: &mut String, cells: &mut dyn Iterator<Item = String>| {
-        let mut first = true;
-        for cell in cells {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            if cell.contains([',', '"', '\n', '\r']) {
-                out.push('"');
-                out.push_str(&cell.replace('"', "\"\""));
-                out.push('"');
-            } else {
-                out.push_str(&cell);
-            }
-        }
-        out.push_str("\r\n");
-    };
-    row(&mut out, &mut COLUMNS.iter().map(|c| c.header.to_string()));
+    let mut w = crate::csv::Writer::new();
+    w.row(COLUMNS.iter().map(|c| c.header));
     for a in &record.activities {
-        row(&mut out, &mut COLUMNS.iter().map(|c| (c.value)(a)));
+        w.row(COLUMNS.iter().map(|c| (c.value)(a)));
     }
-    out
+    w.finish()
 }
