@@ -492,7 +492,46 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), count))
+        .layer(middleware::from_fn(request_span))
         .with_state(state)
+}
+
+/// The header that names a request in the log, end to end.
+const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// Runs each request in a span carrying its id, method and route, so every event logged
+/// while it is served names it; the id goes back in `X-Request-Id`. The caller's own id is
+/// kept when it is 1-64 visible ASCII characters (a proxy's or a client's); otherwise a
+/// random one is made. The route is the template (`/v1/requests/{id}`), never the path,
+/// which may hold a download token or a subject id.
+async fn request_span(req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(problem::correlation_id, str::to_string);
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("(none)", |p| p.as_str())
+        .to_string();
+    let span =
+        tracing::info_span!("http", request_id = %id, method = %req.method(), route = %route);
+    let started = std::time::Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(
+            status = response.status().as_u16(),
+            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "answered"
+        );
+    });
+    if let Ok(value) = header::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
 }
 
 /// Counts responses by status class.

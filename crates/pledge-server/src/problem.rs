@@ -139,7 +139,7 @@ tokio::task_local! {
 }
 
 /// A short random id that ties an answer to its line in the log.
-fn correlation_id() -> String {
+pub(crate) fn correlation_id() -> String {
     let mut bytes = [0u8; 8];
     if getrandom::fill(&mut bytes).is_err() {
         // Only a lookup aid: a counter will do when randomness is unavailable.

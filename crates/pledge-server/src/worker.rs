@@ -67,6 +67,9 @@ pub enum JobError {
     Ledger(#[from] crate::consent::ConsentError),
     #[error("the store: {0}")]
     Store(#[from] pledge_store::Error),
+    /// The thread that renders and seals the export was stopped (the server is stopping).
+    #[error("the export was interrupted; it is made again on the next attempt")]
+    Interrupted,
 }
 
 impl JobError {
@@ -82,7 +85,7 @@ impl JobError {
             // The writer task is gone only while the server stops: another run will do.
             JobError::Ledger(ConsentError::Writer(_)) => Transience::Transient,
             JobError::Ledger(ConsentError::Invalid(_)) => Transience::Permanent,
-            JobError::Seal(SealError::Random(_)) => Transience::Transient,
+            JobError::Seal(SealError::Random(_)) | JobError::Interrupted => Transience::Transient,
             JobError::Seal(
                 SealError::BadKey(_) | SealError::UnknownKey(_) | SealError::Tampered,
             )
@@ -118,6 +121,7 @@ impl JobError {
             JobError::ConsentSubject { .. } => "consent-subject",
             JobError::Ledger(_) => "consent-ledger",
             JobError::Store(_) => "store",
+            JobError::Interrupted => "interrupted",
         }
     }
 
@@ -491,21 +495,37 @@ pub async fn execute(
     let no_data_held =
         found == 0 && !decl.doc().datasets.is_empty() && kind != RequestKind::Erasure;
     let export = if !dry_run && matches!(kind, RequestKind::Access | RequestKind::Portability) {
-        let rows: Vec<DatasetRows<'_>> = data
-            .iter()
-            .map(|(d, t)| DatasetRows {
-                dataset: d,
-                tables: t,
-            })
-            .collect();
-        let files = export::render(decl, kind, &rows, &request.identities, now);
         let keys = state
             .config
             .export_keys
-            .as_ref()
+            .clone()
             .ok_or(JobError::NoExportKey)?;
         let expires_at = now.to_unix() + state.config.export_ttl_secs;
-        Some(keys.seal(&request.id, &zip_files(files), expires_at)?)
+        // Rendering, compressing and encrypting an export of thousands of rows is CPU work
+        // of up to seconds: on a blocking thread, so the runtime's threads go on serving.
+        let (decl, identities, id) = (
+            std::sync::Arc::clone(decl),
+            request.identities.clone(),
+            request.id.clone(),
+        );
+        let sealed = tokio::task::spawn_blocking(move || {
+            let rows: Vec<DatasetRows<'_>> = data
+                .iter()
+                .map(|(d, t)| DatasetRows {
+                    dataset: d,
+                    tables: t,
+                })
+                .collect();
+            let files = export::render(&decl, kind, &rows, &identities, now);
+            keys.seal(&id, &zip_files(files), expires_at)
+        })
+        .await
+        .map_err(|e| match e.try_into_panic() {
+            // A panic there is a panic here, as it was before the work moved.
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => JobError::Interrupted,
+        })??;
+        Some(sealed)
     } else {
         None
     };

@@ -828,3 +828,48 @@ async fn the_openapi_document_names_the_edge_answers() {
         "{links}"
     );
 }
+
+/// Every answer names its request in `X-Request-Id`, the id its log events carry: a
+/// caller's (or proxy's) own id is kept when it is short and printable, replaced otherwise
+/// (it goes into the log, so it may not carry line breaks or unbounded text).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_answer_names_its_request() {
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let (state, _) = make_state(store, Config::default()).await;
+    let app = router(state);
+    let id = |r: &Reply| {
+        r.headers
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let own = call(&app, Method::GET, "/healthz", None, None, &[]).await;
+    let made = id(&own).expect("an id when the caller gave none");
+    assert_eq!(made.len(), 16);
+    let other = call(&app, Method::GET, "/healthz", None, None, &[]).await;
+    assert_ne!(id(&other).unwrap(), made, "a fresh id per request");
+    let kept = call(
+        &app,
+        Method::GET,
+        "/nowhere",
+        None,
+        None,
+        &[("x-request-id", "proxy-7f3a")],
+    )
+    .await;
+    assert_eq!(kept.status, StatusCode::NOT_FOUND);
+    assert_eq!(id(&kept).as_deref(), Some("proxy-7f3a"));
+    for bad in ["with space", &"x".repeat(65)] {
+        let r = call(
+            &app,
+            Method::GET,
+            "/healthz",
+            None,
+            None,
+            &[("x-request-id", bad)],
+        )
+        .await;
+        let got = id(&r).unwrap();
+        assert_ne!(got, bad);
+        assert_eq!(got.len(), 16);
+    }
+}

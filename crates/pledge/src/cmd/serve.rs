@@ -181,10 +181,10 @@ async fn serve(args: Args) -> Result<ExitCode> {
             .push((DEMO_CONNECTION_ENV.to_string(), url));
         if config.export_keys.is_none() {
             let key = MasterKey::generate().context("cannot make a demo export key")?;
-            eprintln!(
-                "warning: demo export key {} generated for this run only ({EXPORT_KEY_ENV}={}); exports made now cannot be opened after a restart without it. Never use a demo key for real data.",
-                key.id(),
-                key.to_hex()
+            // The key itself is a secret: the log names it by id only.
+            tracing::warn!(
+                key = %key.id(),
+                "demo export key generated for this run only: exports made now cannot be opened after a restart. Never use a demo key for real data"
             );
             config.export_keys = Some(ExportKeys::new(key, Vec::new()));
         }
@@ -226,8 +226,8 @@ async fn serve(args: Args) -> Result<ExitCode> {
         (decl, store, None)
     };
     if config.export_keys.is_none() {
-        eprintln!(
-            "warning: {EXPORT_KEY_ENV} is not set: access and portability requests will fail until it is (exports are encrypted at rest)"
+        tracing::warn!(
+            "{EXPORT_KEY_ENV} is not set: access and portability requests will fail until it is (exports are encrypted at rest)"
         );
     }
     let store_url = normalise(&store_url);
@@ -313,9 +313,12 @@ async fn serve(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The server's log on stderr: one line per event with its time (UTC), level and fields;
-/// `PLEDGE_LOG` sets the level (error, warn, info (default), debug, trace). The log never
-/// carries personal data: workers name requests by id and failures by kind and code.
+/// The server's log on stderr: one line per event with its time (UTC), level and fields, or
+/// one JSON object per event with `PLEDGE_LOG_FORMAT=json` (for a log collector); HTTP
+/// events carry the request's id, method and route (never the path itself, which can hold
+/// a token or a subject id). `PLEDGE_LOG` sets the level (error, warn, info (default), debug,
+/// trace). The log never carries personal data: workers name requests by id and failures by
+/// kind and code.
 fn init_logging() -> Result<()> {
     let level = match std::env::var(LOG_ENV).ok().filter(|v| !v.is_empty()) {
         None => tracing::Level::INFO,
@@ -323,16 +326,32 @@ fn init_logging() -> Result<()> {
             anyhow::anyhow!("{LOG_ENV}=`{v}`: use error, warn, info, debug or trace")
         })?,
     };
-    // A second call (tests that start several servers in one process) keeps the first.
-    let _ = tracing_subscriber::fmt()
+    let json = match std::env::var(LOG_FORMAT_ENV).ok().filter(|v| !v.is_empty()) {
+        None => false,
+        Some(v) => match v.trim() {
+            "text" => false,
+            "json" => true,
+            other => anyhow::bail!("{LOG_FORMAT_ENV}=`{other}`: use text or json"),
+        },
+    };
+    let log = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_ansi(false)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    // A second call (tests that start several servers in one process) keeps the first.
+    let _ = if json {
+        log.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        log.try_init()
+    };
     Ok(())
 }
 
+const LOG_FORMAT_ENV: &str = "PLEDGE_LOG_FORMAT";
 const LOG_ENV: &str = "PLEDGE_LOG";
 const RETAIN_SCHEDULE_ENV: &str = "PLEDGE_RETAIN_SCHEDULE";
 const MAINTENANCE_SCHEDULE_ENV: &str = "PLEDGE_MAINTENANCE_SCHEDULE";
