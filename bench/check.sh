@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Whole-process timing of `pledge check` on a generated declaration of 2,000 purposes and
-# 200 datasets (DESIGN.md section 6: under 100 ms). Needs hyperfine (apt-get install hyperfine).
+# 200 datasets (goal: under 100 ms). Needs hyperfine (apt-get install hyperfine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)

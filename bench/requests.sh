@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Whole-process timing of one rights request for one Chinook customer (DESIGN.md section 6:
+# Whole-process timing of one rights request for one Chinook customer (goal:
 # one access request under 30 ms, one erasure under 60 ms, as a CLI process against
 # PostgreSQL), with SQLite and MariaDB for reference.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Retention sweep at scale (DESIGN.md section 6, issue 7: within 1.3x of a hand-written
+# Retention sweep at scale (issue 7: within 1.3x of a hand-written
 # batched DELETE). On PostgreSQL, a table of ROWS sessions (default 5,000,000) with one event
 # per session in a dependent table; every fifth session expired (1,000,000). Two identical
 # copies: `pledge retain` sweeps one, the hand-written batched DELETE of the same rows with

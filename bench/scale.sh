@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Erasure and export of a batch of people at scale, Pledge against hand-written SQL that
-# touches the same rows (DESIGN.md section 6: at least 1,000 people/s, within 1.5x of the
+# touches the same rows (goal: at least 1,000 people/s, within 1.5x of the
 # hand-written SQL), on PostgreSQL with the scale data set of bench/scale/.
 #
 #   bench/scale.sh [POSTGRES_URL]

@@ -60,16 +60,13 @@ where
     for<'c> &'c mut DB::Connection: Acquire<'c, Database = DB>,
 {
     let mut tx = conn.begin().await.map_err(|e| Error::query("BEGIN", e))?;
-    if is_postgres::<DB>() {
-        // PostgreSQL compiles any statement its planner costs above `jit_above_cost` to
-        // machine code. Pledge's statements over a batch carry thousands of bound values, and
-        // compiling them costs far more than running them (68 s for the pseudonym update of
-        // 10,000 people at scale, against 0.3 s to run it). Off for this transaction only.
+    if let Some(no_jit) = DB::NO_JIT {
+        // Off for this transaction only (see `Dialect::NO_JIT`).
         let no_values = SqlxValues(sea_query::Values(Vec::new()));
-        sqlx::query_with(AssertSqlSafe("SET LOCAL jit = off"), no_values)
+        sqlx::query_with(AssertSqlSafe(no_jit.in_transaction), no_values)
             .execute(&mut *tx)
             .await
-            .map_err(|e| Error::query("SET LOCAL jit = off", e))?;
+            .map_err(|e| Error::query(no_jit.in_transaction, e))?;
     }
     let mut runner = Runner::<DB> {
         schema,
@@ -79,7 +76,7 @@ where
         absent: Vec::new(),
         marker: std::marker::PhantomData,
     };
-    if is_postgres::<DB>() && identity_values(plan) >= SEED_TABLE_MIN_VALUES {
+    if DB::SEED_TABLE && identity_values(plan) >= SEED_TABLE_MIN_VALUES {
         runner.seeds = runner.resolve_seeds(&mut tx, plan).await?;
     }
     runner.absent = crate::identify::check(&runner, &mut tx, plan).await?;
@@ -203,7 +200,7 @@ where
     /// rows (`tableoid`), since the children's rows show in its scans and have their own steps.
     pub(crate) fn own_rows(&self, table: &str) -> Option<Expr> {
         let t = self.schema.table(table)?;
-        if t.children.is_empty() || !is_postgres::<DB>() {
+        if t.children.is_empty() || !DB::TABLE_INHERITANCE {
             return None;
         }
         // The name as SQL text would write it, so `regclass` finds the table the statement
@@ -847,7 +844,7 @@ where
                         continue;
                     }
                     let max = schema.and_then(|c| c.max_length);
-                    if is_postgres::<DB>()
+                    if DB::JSON_LOOKUP
                         && schema.is_some_and(|c| c.kind == ValueKind::Text)
                         && originals.iter().all(|v| matches!(v, Value::Text(_)))
                     {
@@ -971,10 +968,6 @@ where
 
 /// The alias of the single-row subquery holding the pseudonym maps (PostgreSQL).
 const MAP_ALIAS: &str = "pledge_map";
-
-fn is_postgres<DB: sqlx::Database>() -> bool {
-    DB::NAME == <sqlx::Postgres as sqlx::Database>::NAME
-}
 
 /// `s` as a JSON string.
 fn json_string(out: &mut String, s: &str) {

@@ -102,17 +102,16 @@ where
         absent: Vec::new(),
         marker: std::marker::PhantomData,
     };
-    // PostgreSQL compiles statements its planner costs above `jit_above_cost` to machine
-    // code; for a prepared statement over a key range it may, and the compilation costs more
-    // than the batch. Off while the sweep runs, on this connection only.
-    let postgres = DB::NAME == <sqlx::Postgres as sqlx::Database>::NAME;
-    if postgres {
-        setting(conn, "SET jit = off").await?;
+    // For a prepared statement over a key range the planner may compile it, and the
+    // compilation costs more than the batch: off while the sweep runs, on this connection
+    // only (see `Dialect::NO_JIT`).
+    if let Some(no_jit) = DB::NO_JIT {
+        setting(conn, no_jit.in_session).await?;
     }
     let outcome = sweep_or_roll_back(&runner, conn, plan, options).await;
-    if postgres {
+    if let Some(no_jit) = DB::NO_JIT {
         // The sweep's own error, if any, is the one to report.
-        let reset = setting(conn, "RESET jit").await;
+        let reset = setting(conn, no_jit.reset).await;
         return outcome.and_then(|o| reset.map(|()| o));
     }
     outcome

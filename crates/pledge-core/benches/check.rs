@@ -1,5 +1,5 @@
 //! `pledge check` in process: parse, load and lint a generated declaration of 2,000 purposes
-//! and 200 datasets. Goal (DESIGN.md section 6): under 100 ms.
+//! and 200 datasets. Goal: under 100 ms.
 //!
 //! Run: `cargo bench -p pledge-core --bench check`; for the whole `pledge check` process,
 //! `bench/check.sh`.
