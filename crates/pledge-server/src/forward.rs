@@ -9,11 +9,8 @@
 //! and refuses old timestamps, so a captured delivery cannot be replayed later.
 
 use crate::AppState;
+use axum::body::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper::{Request, Uri, header};
-use hyper_util::rt::TokioIo;
 use pledge_core::model::RequestForwarding;
 use pledge_core::retry::Transience;
 use pledge_core::workflow::Right;
@@ -38,8 +35,8 @@ pub enum DeliveryError {
     Url(String),
     #[error("cannot connect to {0}")]
     Connect(String),
-    #[error("TLS with {0}")]
-    Tls(String),
+    #[error("the webhook client cannot be made: {0}")]
+    Client(String),
     #[error("no answer within {} s", TIMEOUT.as_secs())]
     Timeout,
     #[error("HTTP: {0}")]
@@ -55,13 +52,13 @@ impl DeliveryError {
     /// (other 4xx), a bad URL or a missing secret will not until someone changes something.
     pub fn transience(&self) -> Transience {
         match self {
-            DeliveryError::NotForwarded(_) | DeliveryError::NoSecret(_) | DeliveryError::Url(_) => {
-                Transience::Permanent
+            DeliveryError::NotForwarded(_)
+            | DeliveryError::NoSecret(_)
+            | DeliveryError::Url(_)
+            | DeliveryError::Client(_) => Transience::Permanent,
+            DeliveryError::Connect(_) | DeliveryError::Timeout | DeliveryError::Http(_) => {
+                Transience::Transient
             }
-            DeliveryError::Connect(_)
-            | DeliveryError::Tls(_)
-            | DeliveryError::Timeout
-            | DeliveryError::Http(_) => Transience::Transient,
             DeliveryError::Status(code) if *code >= 500 || matches!(code, 408 | 429) => {
                 Transience::Transient
             }
@@ -221,88 +218,78 @@ pub fn sign(secret: &[u8], t: i64, body: &str) -> String {
 
 /// POSTs `body` as JSON to `url` (http or https) and returns the response's status.
 async fn post(url: &str, body: String, signature: &str) -> Result<u16, DeliveryError> {
-    tokio::time::timeout(TIMEOUT, post_now(url, body, signature))
-        .await
-        .map_err(|_| DeliveryError::Timeout)?
-}
-
-async fn post_now(url: &str, body: String, signature: &str) -> Result<u16, DeliveryError> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e: hyper::http::uri::InvalidUri| DeliveryError::Url(e.to_string()))?;
-    let https = match uri.scheme_str() {
-        Some("https") => true,
-        Some("http") => false,
-        _ => return Err(DeliveryError::Url("it must be http or https".into())),
-    };
-    let host = uri
-        .host()
-        .ok_or_else(|| DeliveryError::Url("it has no host".into()))?
-        .to_string();
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let authority = uri
-        .authority()
-        .map_or_else(|| host.clone(), ToString::to_string);
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let request = Request::post(path)
-        .header(header::HOST, authority)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::USER_AGENT, "Pledge")
-        .header("Pledge-Signature", signature)
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| DeliveryError::Url(e.to_string()))?;
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| DeliveryError::Connect(format!("{host}:{port}: {e}")))?;
-    if https {
-        let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
-            .map_err(|e| DeliveryError::Url(format!("{host}: {e}")))?;
-        let tls = tokio_rustls::TlsConnector::from(tls_config().map_err(DeliveryError::Tls)?)
-            .connect(name, tcp)
-            .await
-            .map_err(|e| DeliveryError::Tls(format!("{host}: {e}")))?;
-        send(TokioIo::new(tls), request).await
-    } else {
-        send(TokioIo::new(tcp), request).await
+    let url = reqwest::Url::parse(url).map_err(|e| DeliveryError::Url(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(DeliveryError::Url("it must be http or https".into()));
     }
+    if url.host_str().is_none() {
+        return Err(DeliveryError::Url("it has no host".into()));
+    }
+    let response = client()?
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("Pledge-Signature", signature)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                DeliveryError::Timeout
+            } else if e.is_connect() {
+                // Refused, unreachable, or the TLS handshake failed: the chain says which.
+                DeliveryError::Connect(error_chain(&e))
+            } else if e.is_builder() {
+                DeliveryError::Url(error_chain(&e))
+            } else {
+                DeliveryError::Http(error_chain(&e))
+            }
+        })?;
+    Ok(response.status().as_u16())
 }
 
-async fn send<T>(io: T, request: Request<Full<Bytes>>) -> Result<u16, DeliveryError>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| DeliveryError::Http(e.to_string()))?;
-    // The connection is driven beside the request; it ends when the response is read.
-    let driver = tokio::spawn(connection);
-    let status = sender
-        .send_request(request)
-        .await
-        .map(|r| r.status().as_u16())
-        .map_err(|e| DeliveryError::Http(e.to_string()));
-    driver.abort();
-    status
+/// An error with its causes, `a: b: c` (reqwest's own message is only the outermost).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
-/// TLS with the web's root certificates (bundled: no system store is read), built once.
-fn tls_config() -> Result<Arc<tokio_rustls::rustls::ClientConfig>, String> {
-    static CONFIG: OnceLock<Result<Arc<tokio_rustls::rustls::ClientConfig>, String>> =
-        OnceLock::new();
-    CONFIG
+/// The one webhook client, built once: it keeps connections to each recipient open between
+/// deliveries (a burst of forwarded requests reuses them), answers within [`TIMEOUT`] or
+/// fails, and follows no redirect (a recipient's URL is where its data goes; a redirect to
+/// elsewhere is refused as a 3xx status). TLS is rustls on ring with the web's root
+/// certificates bundled, so no system store is read.
+fn client() -> Result<&'static reqwest::Client, DeliveryError> {
+    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    CLIENT
         .get_or_init(|| {
-            use tokio_rustls::rustls;
             let roots = rustls::RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             };
-            rustls::ClientConfig::builder_with_provider(Arc::new(
+            let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
                 rustls::crypto::ring::default_provider(),
             ))
             .with_safe_default_protocol_versions()
-            .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            reqwest::Client::builder()
+                .tls_backend_preconfigured(tls)
+                .user_agent("Pledge")
+                .timeout(TIMEOUT)
+                .connect_timeout(TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_idle_timeout(Duration::from_secs(90))
+                .build()
+                .map_err(|e| error_chain(&e))
         })
-        .clone()
+        .as_ref()
+        .map_err(|e| DeliveryError::Client(e.clone()))
 }
 
 /// `POST /v1/requests/{id}/callbacks/{recipient}`: what the recipient reports.

@@ -11,6 +11,7 @@ use pledge_server::{AppState, Config, forward, router, worker};
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tower::ServiceExt;
@@ -40,6 +41,52 @@ async fn receiver() -> (u16, Received) {
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (port, received)
+}
+
+/// A recipient's endpoint that speaks HTTP/1.1 keep-alive by hand and counts the
+/// connections it accepts and the requests it answers (204 each).
+async fn counting_receiver() -> (u16, Arc<(AtomicUsize, AtomicUsize)>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let counts: Arc<(AtomicUsize, AtomicUsize)> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let kept = counts.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            kept.0.fetch_add(1, Ordering::SeqCst);
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut stream = BufReader::new(stream);
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':') {
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap();
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    stream.read_exact(&mut body).await.unwrap();
+                    kept.1.fetch_add(1, Ordering::SeqCst);
+                    let answer = b"HTTP/1.1 204 No Content\r\n\r\n";
+                    if stream.get_mut().write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, counts)
 }
 
 struct Env {
@@ -142,7 +189,9 @@ fn sign_with(secret: &str, t: i64, body: &str) -> String {
 }
 
 async fn env(port: u16) -> Env {
-    let dir = std::env::temp_dir().join(format!("pledge-forward-{}", std::process::id()));
+    static ENVS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = ENVS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("pledge-forward-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let chinook = format!("sqlite:{}", dir.join("chinook.db").display());
@@ -342,4 +391,42 @@ async fn an_erasure_waits_for_the_recipient_and_completes_on_its_callback() {
     let done = e.wait_for(r["id"].as_str().unwrap(), "completed").await;
     assert_eq!(done["forwards"], json!([]));
     assert_eq!(received.lock().unwrap().len(), 1);
+}
+
+/// Deliveries to one recipient reuse the connection: a burst of forwarded requests is one
+/// TCP (and TLS) handshake, not one per request.
+#[tokio::test(flavor = "multi_thread")]
+async fn deliveries_to_a_recipient_reuse_its_connection() {
+    let (port, counts) = counting_receiver().await;
+    let e = env(port).await;
+    for email in [LUIS, "leonekohler@surfeu.de", "ftremblay@gmail.com"] {
+        let (s, r) = e
+            .call(
+                Role::Admin,
+                Method::POST,
+                "/v1/requests",
+                Some(json!({"kind": "erasure", "identities": {"email": email}, "verified": true})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+        let id = r["id"].as_str().unwrap().to_string();
+        e.wait_for(&id, "awaiting_external").await;
+        // Each delivery done before the next request, so each could have opened its own.
+        for _ in 0..400 {
+            let (_, j) = e
+                .call(
+                    Role::Admin,
+                    Method::GET,
+                    &format!("/v1/requests/{id}"),
+                    None,
+                )
+                .await;
+            if j["forwards"][0]["state"] == "delivered" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    assert_eq!(counts.1.load(Ordering::SeqCst), 3, "three deliveries");
+    assert_eq!(counts.0.load(Ordering::SeqCst), 1, "over one connection");
 }
