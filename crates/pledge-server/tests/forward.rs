@@ -69,10 +69,10 @@ async fn counting_receiver() -> (u16, Arc<(AtomicUsize, AtomicUsize)>) {
                         if line == "\r\n" {
                             break;
                         }
-                        if let Some((name, value)) = line.split_once(':') {
-                            if name.eq_ignore_ascii_case("content-length") {
-                                length = value.trim().parse().unwrap();
-                            }
+                        if let Some((name, value)) = line.split_once(':')
+                            && name.eq_ignore_ascii_case("content-length")
+                        {
+                            length = value.trim().parse().unwrap();
                         }
                     }
                     let mut body = vec![0; length];
