@@ -564,16 +564,14 @@ impl FromStr for Date {
         let year: u16 = y.parse().map_err(|_| bad())?;
         let month: u8 = m.parse().map_err(|_| bad())?;
         let day: u8 = d.parse().map_err(|_| bad())?;
-        let leap =
-            (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
-        let days_in_month = match month {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            2 if leap => 29,
-            2 => 28,
-            _ => return Err(bad()),
-        };
-        if day == 0 || day > days_in_month {
+        // The calendar's own rules (months, leap years) are jiff's.
+        if jiff::civil::Date::new(
+            i16::try_from(year).map_err(|_| bad())?,
+            i8::try_from(month).map_err(|_| bad())?,
+            i8::try_from(day).map_err(|_| bad())?,
+        )
+        .is_err()
+        {
             return Err(bad());
         }
         Ok(Date { year, month, day })

@@ -15,79 +15,97 @@ pub struct CivilTime {
     pub second: u32,
 }
 
+/// The first second jiff (and so Pledge) counts, in year -9999.
+fn min() -> CivilTime {
+    CivilTime::from_jiff(jiff::tz::TimeZone::UTC.to_datetime(jiff::Timestamp::MIN))
+}
+
+/// The last second jiff (and so Pledge) counts, in year 9999.
+fn max() -> CivilTime {
+    CivilTime::from_jiff(jiff::tz::TimeZone::UTC.to_datetime(jiff::Timestamp::MAX))
+}
+
 impl CivilTime {
-    /// From seconds since 1970-01-01T00:00:00Z.
+    /// From seconds since 1970-01-01T00:00:00Z. Before year -9999 or after 9999 (a period
+    /// of millennia added to now) it is the first or last second of that range.
     pub fn from_unix(secs: i64) -> Self {
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
-        CivilTime {
-            year,
-            month,
-            day,
-            hour: (rem / 3600) as u32,
-            minute: (rem % 3600 / 60) as u32,
-            second: (rem % 60) as u32,
+        match jiff::Timestamp::from_second(secs) {
+            Ok(ts) => CivilTime::from_jiff(jiff::tz::TimeZone::UTC.to_datetime(ts)),
+            Err(_) if secs < 0 => min(),
+            Err(_) => max(),
         }
     }
 
     pub fn to_unix(self) -> i64 {
-        days_from_civil(self.year, self.month, self.day) * 86_400
-            + i64::from(self.hour) * 3600
-            + i64::from(self.minute) * 60
-            + i64::from(self.second)
+        jiff::tz::TimeZone::UTC
+            .to_timestamp(self.to_jiff())
+            .map_or(0, jiff::Timestamp::as_second)
+    }
+
+    /// The jiff value: fields out of range (a value built by hand) are clamped to it.
+    fn to_jiff(self) -> jiff::civil::DateTime {
+        let clamped = self.clamp(min(), max());
+        let year = i16::try_from(clamped.year).unwrap_or(9999);
+        let month = i8::try_from(clamped.month.clamp(1, 12)).unwrap_or(1);
+        let first = jiff::civil::Date::new(year, month, 1).unwrap_or(jiff::civil::Date::MAX);
+        let day = i8::try_from(clamped.day)
+            .unwrap_or(1)
+            .clamp(1, first.days_in_month());
+        jiff::civil::DateTime::new(
+            year,
+            month,
+            day,
+            i8::try_from(clamped.hour.min(23)).unwrap_or(0),
+            i8::try_from(clamped.minute.min(59)).unwrap_or(0),
+            i8::try_from(clamped.second.min(59)).unwrap_or(0),
+            0,
+        )
+        .unwrap_or(jiff::civil::DateTime::MAX)
+    }
+
+    fn from_jiff(dt: jiff::civil::DateTime) -> Self {
+        // jiff's fields are in range by construction: none of these conversions can fail.
+        let field = |v: i8| u32::try_from(v).unwrap_or(0);
+        CivilTime {
+            year: i32::from(dt.year()),
+            month: field(dt.month()),
+            day: field(dt.day()),
+            hour: field(dt.hour()),
+            minute: field(dt.minute()),
+            second: field(dt.second()),
+        }
+    }
+
+    /// The time `months` calendar months later (earlier when negative), the day clamped to
+    /// the month's last (31 January plus one month is 28 or 29 February); past the range
+    /// of years, its end.
+    fn plus_months(self, months: i64) -> Self {
+        let span = jiff::Span::new().try_months(months);
+        match span.and_then(|span| self.to_jiff().checked_add(span)) {
+            Ok(dt) => CivilTime::from_jiff(dt),
+            Err(_) if months < 0 => min(),
+            Err(_) => max(),
+        }
     }
 
     /// The time `d` earlier. Years and months move the calendar (clamping the day: 31 March
     /// minus one month is 28 or 29 February); weeks, days and smaller units are exact.
     pub fn minus(self, d: &IsoDuration) -> Self {
-        let months_back = i64::from(d.years) * 12 + i64::from(d.months);
-        let total = i64::from(self.year) * 12 + i64::from(self.month - 1) - months_back;
-        let year = total.div_euclid(12) as i32;
-        let month = total.rem_euclid(12) as u32 + 1;
-        let day = self.day.min(days_in_month(year, month));
-        let shifted = CivilTime {
-            year,
-            month,
-            day,
-            ..self
-        };
-        let exact = i64::from(d.weeks) * 7 * 86_400
-            + i64::from(d.days) * 86_400
-            + i64::from(d.hours) * 3600
-            + i64::from(d.minutes) * 60
-            + i64::from(d.seconds);
-        CivilTime::from_unix(shifted.to_unix() - exact)
+        let shifted = self.plus_months(-calendar_months(d));
+        CivilTime::from_unix(shifted.to_unix().saturating_sub(exact_seconds(d)))
     }
 
     /// The time `d` later: the mirror of [`CivilTime::minus`]. Years and months move the
     /// calendar and clamp the day (31 January plus one month is 28 or 29 February, the rule
     /// of Regulation 1182/71 Art. 3(2)(c) for periods in months); smaller units are exact.
     pub fn plus(self, d: &IsoDuration) -> Self {
-        let months = i64::from(d.years) * 12 + i64::from(d.months);
-        let total = i64::from(self.year) * 12 + i64::from(self.month - 1) + months;
-        let year = total.div_euclid(12) as i32;
-        let month = total.rem_euclid(12) as u32 + 1;
-        let day = self.day.min(days_in_month(year, month));
-        let shifted = CivilTime {
-            year,
-            month,
-            day,
-            ..self
-        };
-        let exact = i64::from(d.weeks) * 7 * 86_400
-            + i64::from(d.days) * 86_400
-            + i64::from(d.hours) * 3600
-            + i64::from(d.minutes) * 60
-            + i64::from(d.seconds);
-        CivilTime::from_unix(shifted.to_unix() + exact)
+        let shifted = self.plus_months(calendar_months(d));
+        CivilTime::from_unix(shifted.to_unix().saturating_add(exact_seconds(d)))
     }
 
     /// The day of the week, 1 (Monday) to 7 (Sunday), ISO 8601.
     pub fn weekday(self) -> u32 {
-        // 1970-01-01 was a Thursday (4).
-        let days = days_from_civil(self.year, self.month, self.day);
-        (days + 3).rem_euclid(7) as u32 + 1
+        u32::try_from(self.to_jiff().weekday().to_monday_one_offset()).unwrap_or(1)
     }
 
     /// The same time `n` business days later: Saturdays and Sundays are skipped (public
@@ -158,37 +176,18 @@ impl fmt::Display for CivilTime {
     }
 }
 
-fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        _ => 28,
-    }
+/// The years and months of `d`, in months: the part that moves the calendar.
+fn calendar_months(d: &IsoDuration) -> i64 {
+    i64::from(d.years) * 12 + i64::from(d.months)
 }
 
-// Howard Hinnant's algorithms for the proleptic Gregorian calendar.
-fn days_from_civil(y: i32, m: u32, d: u32) -> i64 {
-    let y = i64::from(y) - i64::from(m <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i32, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y as i32, m, d)
+/// The weeks, days, hours, minutes and seconds of `d`, in seconds: the exact part.
+fn exact_seconds(d: &IsoDuration) -> i64 {
+    i64::from(d.weeks) * 7 * 86_400
+        + i64::from(d.days) * 86_400
+        + i64::from(d.hours) * 3600
+        + i64::from(d.minutes) * 60
+        + i64::from(d.seconds)
 }
 
 #[cfg(test)]
@@ -198,6 +197,53 @@ mod tests {
 
     fn t(s: &str) -> CivilTime {
         s.parse().unwrap()
+    }
+
+    /// An independent model of the proleptic Gregorian calendar (Howard Hinnant's
+    /// `civil_from_days`), to check the conversions jiff does for us.
+    fn model_from_unix(secs: i64) -> CivilTime {
+        let z = secs.div_euclid(86_400) + 719_468;
+        let rem = secs.rem_euclid(86_400);
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+        CivilTime {
+            year,
+            month,
+            day,
+            hour: (rem / 3600) as u32,
+            minute: (rem % 3600 / 60) as u32,
+            second: (rem % 60) as u32,
+        }
+    }
+
+    /// The model's days in a month, for the clamping rule.
+    fn model_days_in_month(year: i32, month: u32) -> u32 {
+        match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+            _ => 28,
+        }
+    }
+
+    #[test]
+    fn millennia_saturate_at_the_end_of_the_range() {
+        assert_eq!(CivilTime::from_unix(i64::MAX), max());
+        assert_eq!(CivilTime::from_unix(i64::MIN), min());
+        assert_eq!(max().year, 9999);
+        assert_eq!(CivilTime::from_unix(max().to_unix()), max());
+        let far = IsoDuration {
+            years: 100_000,
+            ..IsoDuration::days(0)
+        };
+        assert_eq!(t("2026-01-01 00:00:00").plus(&far), max());
+        assert_eq!(t("2026-01-01 00:00:00").minus(&far), min());
     }
 
     #[test]
@@ -325,6 +371,23 @@ mod tests {
         #[test]
         fn unix_round_trips(secs in -5_000_000_000i64..5_000_000_000) {
             prop_assert_eq!(CivilTime::from_unix(secs).to_unix(), secs);
+        }
+
+        /// jiff's calendar agrees with the independent model, over 10,000 years.
+        #[test]
+        fn the_calendar_agrees_with_the_model(secs in -62_000_000_000i64..253_000_000_000) {
+            prop_assert_eq!(CivilTime::from_unix(secs), model_from_unix(secs));
+        }
+
+        /// Months move the calendar as the model says: same day, clamped to the month.
+        #[test]
+        fn months_clamp_as_the_model_says(secs in -2_000_000_000i64..5_000_000_000, months in 0u32..400) {
+            let at = CivilTime::from_unix(secs);
+            let later = at.plus(&IsoDuration { months, ..IsoDuration::days(0) });
+            let total = i64::from(at.year) * 12 + i64::from(at.month - 1) + i64::from(months);
+            let (year, month) = (total.div_euclid(12) as i32, total.rem_euclid(12) as u32 + 1);
+            let day = at.day.min(model_days_in_month(year, month));
+            prop_assert_eq!(later, CivilTime { year, month, day, ..at });
         }
     }
 }
