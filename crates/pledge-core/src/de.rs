@@ -130,7 +130,32 @@ pub fn did_you_mean<'a>(
 
 /// Deserialize a `T` from a node.
 pub fn from_node<'de, T: de::Deserialize<'de>>(node: &Node) -> Result<T, DecodeError> {
-    T::deserialize(NodeDeserializer(node)).map_err(|e| e.located(node.span))
+    let (result, mut typos) = from_node_recovering(node);
+    match result {
+        // A typo recovered from is still an error for this caller.
+        Ok(_) if !typos.is_empty() => Err(typos.remove(0)),
+        other => other,
+    }
+}
+
+std::thread_local! {
+    /// The unknown keys met while one [`from_node_recovering`] runs (serde's visitors give
+    /// a deserializer no other way to hand back more than one error).
+    static TYPOS: std::cell::RefCell<Vec<DecodeError>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Deserialize a `T` from a node, going on past unknown keys so that one run reports every
+/// typo: a key close to one the table takes and does not have (`categries`) is read as that
+/// key, any other unknown key is skipped. Returns the result and the unknown keys, each an
+/// error with its "did you mean"; the result is what the declaration would be with the
+/// typos corrected.
+pub fn from_node_recovering<'de, T: de::Deserialize<'de>>(
+    node: &Node,
+) -> (Result<T, DecodeError>, Vec<DecodeError>) {
+    let outer = TYPOS.with(|t| std::mem::take(&mut *t.borrow_mut()));
+    let result = T::deserialize(NodeDeserializer(node)).map_err(|e| e.located(node.span));
+    let typos = TYPOS.with(|t| std::mem::replace(&mut *t.borrow_mut(), outer));
+    (result, typos)
 }
 
 pub struct NodeDeserializer<'a>(pub &'a Node);
@@ -150,8 +175,11 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
                 items: items.iter(),
             }),
             NodeKind::Map(entries) => visitor.visit_map(MapAccess {
+                all: entries,
                 entries: entries.iter(),
                 value: None,
+                fields: None,
+                recovered: Vec::new(),
             }),
         };
         result.map_err(|e| e.located(node.span))
@@ -196,7 +224,18 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
                 ))
             });
         }
-        self.deserialize_any(visitor)
+        let NodeKind::Map(entries) = &self.0.kind else {
+            return self.deserialize_any(visitor);
+        };
+        visitor
+            .visit_map(MapAccess {
+                all: entries,
+                entries: entries.iter(),
+                value: None,
+                fields: Some(fields),
+                recovered: Vec::new(),
+            })
+            .map_err(|e| e.located(self.0.span))
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -253,8 +292,14 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'_> {
 }
 
 struct MapAccess<'a> {
+    /// Every entry of the table, to tell whether a key a typo resembles is given too.
+    all: &'a [(Key, Node)],
     entries: std::slice::Iter<'a, (Key, Node)>,
     value: Option<&'a Node>,
+    /// The keys the struct being read takes (none for a map of arbitrary keys).
+    fields: Option<&'static [&'static str]>,
+    /// Keys read in place of typos so far (each stands in for one typo only).
+    recovered: Vec<&'static str>,
 }
 
 impl<'de> de::MapAccess<'de> for MapAccess<'_> {
@@ -264,13 +309,31 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, DecodeError> {
-        match self.entries.next() {
-            None => Ok(None),
-            Some((key, value)) => {
+        loop {
+            let Some((key, value)) = self.entries.next() else {
+                return Ok(None);
+            };
+            let Some(fields) = self.fields.filter(|f| !f.contains(&key.name.as_str())) else {
                 self.value = Some(value);
-                seed.deserialize(KeyDeserializer(key))
+                return seed
+                    .deserialize(KeyDeserializer(key))
                     .map(Some)
-                    .map_err(|e| e.located(key.span))
+                    .map_err(|e| e.located(key.span));
+            };
+            // An unknown key: recorded, then read as the key it resembles when the table
+            // lacks that one, else skipped, so the rest of the table is still checked.
+            let error = <DecodeError as de::Error>::unknown_field(&key.name, fields);
+            TYPOS.with(|t| t.borrow_mut().push(error.located(key.span)));
+            let given = |name: &str| self.all.iter().any(|(k, _)| k.name == name);
+            if let Some(meant) = did_you_mean(&key.name, fields.iter().copied())
+                .filter(|meant| !given(meant) && !self.recovered.contains(meant))
+            {
+                self.recovered.push(meant);
+                self.value = Some(value);
+                return seed
+                    .deserialize(meant.into_deserializer())
+                    .map(Some)
+                    .map_err(|e: DecodeError| e.located(key.span));
             }
         }
     }

@@ -3,7 +3,7 @@
 //! reported, as many at once as can be, each with its place.
 
 use crate::consent::SubjectTemplate;
-use crate::de::{DecodeError, did_you_mean, from_node};
+use crate::de::{DecodeError, did_you_mean, from_node_recovering};
 use crate::diagnostic::Diagnostic;
 use crate::model::*;
 use crate::node::{self, Key, Node, NodeKind};
@@ -350,12 +350,43 @@ impl References<'_> {
 
 /// Load a declaration from its files (one, or several to be merged).
 pub fn load(sources: &SourceMap) -> Result<Declaration, Vec<Diagnostic>> {
-    let doc = decode(sources)?;
-    Declaration::from_doc(doc)
+    let Decoded {
+        doc,
+        mut errors,
+        only_typos,
+    } = decode_all(sources);
+    if errors.is_empty() {
+        return Declaration::from_doc(doc);
+    }
+    // Typos alone left a declaration as if they were corrected: its references are checked
+    // too, so one run reports every mistake of the file, not those of the first layer.
+    if only_typos && let Err(more) = Declaration::from_doc(doc) {
+        errors.extend(more);
+    }
+    errors.sort_by_key(|e| e.span.map(|s| (s.file, s.start)));
+    Err(errors)
 }
 
 /// Parse, merge and decode, without resolving references.
 pub fn decode(sources: &SourceMap) -> Result<DeclarationDoc, Vec<Diagnostic>> {
+    let Decoded { doc, errors, .. } = decode_all(sources);
+    if errors.is_empty() {
+        Ok(doc)
+    } else {
+        Err(errors)
+    }
+}
+
+/// What decoding gave: the document (complete when `only_typos`), and every error, sorted.
+struct Decoded {
+    doc: DeclarationDoc,
+    errors: Vec<Diagnostic>,
+    /// Every error is an unknown key the decoder read past: the document is what the
+    /// declaration says with them corrected.
+    only_typos: bool,
+}
+
+fn decode_all(sources: &SourceMap) -> Decoded {
     let mut errors = Vec::new();
     let mut roots = Vec::new();
     for (id, file) in sources.files() {
@@ -367,12 +398,13 @@ pub fn decode(sources: &SourceMap) -> Result<DeclarationDoc, Vec<Diagnostic>> {
         }
     }
     let sections = merge(&roots, &mut errors);
-    let doc = decode_sections(&sections, &mut errors);
-    if errors.is_empty() {
-        Ok(doc)
-    } else {
-        errors.sort_by_key(|e| e.span.map(|s| (s.file, s.start)));
-        Err(errors)
+    let mut only_typos = errors.is_empty();
+    let doc = decode_sections(&sections, &mut errors, &mut only_typos);
+    errors.sort_by_key(|e| e.span.map(|s| (s.file, s.start)));
+    Decoded {
+        doc,
+        errors,
+        only_typos,
     }
 }
 
@@ -426,6 +458,7 @@ fn merge<'a>(roots: &'a [Node], errors: &mut Vec<Diagnostic>) -> Vec<(&'a Key, S
 fn decode_sections(
     sections: &[(&Key, Section<'_>)],
     errors: &mut Vec<Diagnostic>,
+    only_typos: &mut bool,
 ) -> DeclarationDoc {
     let mut doc = DeclarationDoc::default();
     for (key, section) in sections {
@@ -433,6 +466,7 @@ fn decode_sections(
             key,
             section,
             errors,
+            only_typos,
         };
         match key.name.as_str() {
             "policy" => doc.policy = ctx.single(),
@@ -460,6 +494,8 @@ struct SectionDecoder<'a, 'b> {
     key: &'a Key,
     section: &'a Section<'a>,
     errors: &'b mut Vec<Diagnostic>,
+    /// Cleared by any error other than an unknown key read past.
+    only_typos: &'b mut bool,
 }
 
 impl SectionDecoder<'_, '_> {
@@ -467,6 +503,7 @@ impl SectionDecoder<'_, '_> {
         match self.section {
             Section::Single(node) => self.decode(node),
             Section::List(_) => {
+                *self.only_typos = false;
                 self.errors.push(
                     Diagnostic::invalid(
                         Some(self.key.span),
@@ -487,6 +524,7 @@ impl SectionDecoder<'_, '_> {
             // Each item decodes on its own, so one broken purpose does not hide the others.
             Section::List(items) => items.iter().filter_map(|n| self.decode(n)).collect(),
             Section::Single(node) => {
+                *self.only_typos = false;
                 self.errors.push(
                     Diagnostic::invalid(
                         Some(node.span),
@@ -504,9 +542,13 @@ impl SectionDecoder<'_, '_> {
     }
 
     fn decode<T: serde::de::DeserializeOwned>(&mut self, node: &Node) -> Option<T> {
-        match from_node(node) {
+        let (result, typos) = from_node_recovering(node);
+        self.errors
+            .extend(typos.into_iter().map(|e| decode_diagnostic(e, node.span)));
+        match result {
             Ok(value) => Some(value),
             Err(e) => {
+                *self.only_typos = false;
                 self.errors.push(decode_diagnostic(e, node.span));
                 None
             }
@@ -556,6 +598,41 @@ mod tests {
         assert_eq!(errs[1].0, "p.toml:7:13");
         assert!(errs[1].1.contains("ISO 8601"), "{}", errs[1].1);
         assert_eq!(errs[2].0, "p.toml:11:1");
+    }
+
+    /// Typos do not hide one another: each unknown key is reported, a key close to one the
+    /// table lacks is read as that key, and the declaration read that way has its
+    /// references checked in the same run (five typos, one run; it took three).
+    #[test]
+    fn every_typo_is_reported_in_one_run() {
+        let errs = errors(&[(
+            "p.toml",
+            "[[recipients]]\nid = \"aws\"\nnme = \"AWS\"\nrole = \"processor\"\ncolour = \"red\"\n\n[[purposes]]\nid = \"a\"\nname = \"A\"\nrecipients = [\"aws\"]\ncategries = [\"contact.emial\"]\n",
+        )]);
+        let messages: Vec<&str> = errs.iter().map(|e| e.1.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "unknown key `nme`",
+                "unknown key `colour`",
+                "unknown key `categries`",
+                "unknown data category `contact.emial`",
+            ],
+            "{errs:#?}"
+        );
+        assert_eq!(errs[0].2.as_deref(), Some("did you mean `name`?"));
+        assert_eq!(errs[2].0, "p.toml:11:1");
+        assert_eq!(errs[3].2.as_deref(), Some("did you mean `contact.email`?"));
+        // Two typos of one key: the second is reported, not read as a duplicate.
+        let errs = errors(&[(
+            "p.toml",
+            "[[recipients]]\nid = \"aws\"\nnme = \"AWS\"\nnam = \"AWS\"\nrole = \"processor\"\n",
+        )]);
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(
+            errs.iter().all(|e| e.1.starts_with("unknown key")),
+            "{errs:#?}"
+        );
     }
 
     #[test]

@@ -414,7 +414,12 @@ async fn sweep(
             break;
         }
     }
-    json!({ "datasets": datasets, "batch_size": state.config.retain_batch_size })
+    let mut report = json!({ "datasets": datasets, "batch_size": state.config.retain_batch_size });
+    if pledge_connect::datasets_with_retention(&state.decl, None, None).is_empty() {
+        report["note"] =
+            json!("no table of the declaration has a `retention` rule: there was nothing to sweep");
+    }
+    report
 }
 
 /// The error and its causes, one sentence each (the database's reason is in the source).

@@ -177,3 +177,50 @@ fn the_rule_reference_is_current() {
         "docs/rules.md is stale: run `cargo run -p pledge -- rules --markdown > docs/rules.md`"
     );
 }
+
+#[test]
+fn a_misspelt_rule_id_gets_a_did_you_mean() {
+    let dir = temp_dir("allow-typo");
+    init(&dir);
+    let o = pledge(&["check", "--allow", "consent-invaild"], &dir);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("did you mean `consent-invalid`?"), "{err}");
+    let o = pledge(&["rules", "dpia-likly"], &dir);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("did you mean `dpia-likely`?"), "{err}");
+}
+
+/// The README's tour starts here: `init --sample-db` writes the declaration and the Chinook
+/// database that `examples/chinook` describes, and the tour's first request finds Luís.
+#[test]
+fn init_writes_the_sample_database_the_tour_uses() {
+    let dir = temp_dir("sample-db");
+    let o = pledge(&["init", "--sample-db", "chinook.db"], &dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.join("pledge.toml").is_file() && dir.join("chinook.db").is_file());
+    let chinook = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/chinook");
+    let o = Command::new(env!("CARGO_BIN_EXE_pledge"))
+        .args(["request", "access"])
+        .arg(&chinook)
+        .args(["-i", "email=luisg@embraer.com.br", "--output", "luis.zip"])
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .env("CHINOOK_DATABASE_URL", "sqlite:chinook.db")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout(&o).contains("customer                   1 row"),
+        "{}",
+        stdout(&o)
+    );
+    // A second run overwrites nothing.
+    let o = pledge(&["init", "--sample-db", "chinook.db"], &dir);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

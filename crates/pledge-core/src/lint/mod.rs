@@ -201,6 +201,11 @@ pub fn markdown_reference() -> String {
 }
 
 /// A rule by its id, of the declaration's or the live ones.
+/// The rule id closest to a misspelt `id`, for a "did you mean".
+pub fn similar_rule(id: &str) -> Option<&'static str> {
+    crate::de::did_you_mean(id, rules().iter().chain(live_rules()).map(|r| r.id))
+}
+
 pub fn rule(id: &str) -> Option<&'static Rule> {
     rules()
         .iter()

@@ -60,7 +60,10 @@ impl From<Level> for Severity {
 pub fn run(args: Args) -> Result<ExitCode> {
     for rule in &args.allow {
         if lint::rule(rule).is_none() {
-            anyhow::bail!("--allow {rule}: no such rule (`pledge rules` lists them)");
+            match lint::similar_rule(rule) {
+                Some(near) => anyhow::bail!("--allow {rule}: no such rule; did you mean `{near}`?"),
+                None => anyhow::bail!("--allow {rule}: no such rule (`pledge rules` lists them)"),
+            }
         }
     }
     let path = input::declaration_path(args.path);

@@ -15,6 +15,26 @@ pub struct Args {
     /// Overwrite an existing file.
     #[arg(long)]
     force: bool,
+    /// Also write the Chinook music store's sample database (SQLite) to this file: the
+    /// data `examples/chinook` describes, for trying requests (the README's tour).
+    #[arg(long, value_name = "FILE")]
+    sample_db: Option<PathBuf>,
+}
+
+/// The Chinook sample database (its licence is beside the file in the repository).
+const CHINOOK_SQL: &str =
+    include_str!("../../../pledge-connect/tests/fixtures/chinook/chinook_sqlite.sql");
+
+/// A fresh Chinook database in a SQLite file (`sqlite:PATH`).
+pub async fn build_chinook(url: &str) -> Result<()> {
+    let mut db = pledge_connect::Database::connect(None, &format!("{url}?mode=rwc"))
+        .await
+        .context("cannot create the sample database")?;
+    db.batch(&format!("BEGIN;\n{CHINOOK_SQL}\nCOMMIT;"))
+        .await
+        .context("cannot load the Chinook data")?;
+    db.close().await;
+    Ok(())
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -22,6 +42,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
         bail!(
             "{} already exists (use --force to overwrite it)",
             args.path.display()
+        );
+    }
+    if let Some(db) = &args.sample_db {
+        if db.exists() && !args.force {
+            bail!(
+                "{} already exists (use --force to overwrite it)",
+                db.display()
+            );
+        }
+        if db.exists() {
+            std::fs::remove_file(db).with_context(|| format!("cannot replace {}", db.display()))?;
+        }
+        super::runtime()?.block_on(build_chinook(&format!("sqlite:{}", db.display())))?;
+        eprintln!(
+            "wrote {}: the Chinook sample database (try CHINOOK_DATABASE_URL=sqlite:{} with examples/chinook)",
+            db.display(),
+            db.display()
         );
     }
     std::fs::write(&args.path, TEMPLATE)

@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long, value_name = "ID")]
     dataset: Option<String>,
     /// Write to this file instead of standard output.
-    #[arg(long, short = 'o', value_name = "FILE")]
+    #[arg(long = "output", alias = "out", short = 'o', value_name = "FILE")]
     out: Option<PathBuf>,
 }
 

@@ -66,7 +66,7 @@ struct Common {
     #[arg(long, value_name = "ID")]
     dataset: Option<String>,
     /// Where to write the export (access, portability). Default: pledge-<kind>-<time>.zip.
-    #[arg(long, short = 'o', value_name = "FILE")]
+    #[arg(long = "output", alias = "out", short = 'o', value_name = "FILE")]
     out: Option<PathBuf>,
     /// Output format of the report.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]

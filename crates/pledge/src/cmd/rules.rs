@@ -23,7 +23,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     match args.rule {
         Some(id) => {
             let Some(r) = pledge_core::lint::rule(&id) else {
-                anyhow::bail!("no rule `{id}` (`pledge rules` lists them)");
+                match pledge_core::lint::similar_rule(&id) {
+                    Some(near) => anyhow::bail!("no rule `{id}`: did you mean `{near}`?"),
+                    None => anyhow::bail!("no rule `{id}` (`pledge rules` lists them)"),
+                }
             };
             writeln!(
                 out,

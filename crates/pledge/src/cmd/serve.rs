@@ -17,8 +17,6 @@ use std::process::ExitCode;
 
 /// The Chinook declaration and database script, built into the binary for `--demo`.
 const DEMO_DECLARATION: &str = include_str!("../../../../examples/chinook/pledge.toml");
-const DEMO_CHINOOK_SQL: &str =
-    include_str!("../../../pledge-connect/tests/fixtures/chinook/chinook_sqlite.sql");
 const DEMO_CONNECTION_ENV: &str = "CHINOOK_DATABASE_URL";
 
 #[derive(clap::Args)]
@@ -175,7 +173,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let db = dir.join("chinook.db");
         let url = format!("sqlite:{}", db.display());
-        build_chinook(&url).await?;
+        super::init::build_chinook(&url).await?;
         config
             .connections
             .push((DEMO_CONNECTION_ENV.to_string(), url));
@@ -252,6 +250,15 @@ async fn serve(args: Args) -> Result<ExitCode> {
     }
     if let Some(c) = &config.checkpoints {
         println!("checkpoints: signed by {}", c.key.verifier());
+    }
+    if config.retain_schedule.is_some()
+        && pledge_connect::datasets_with_retention(&decl, None, None).is_empty()
+    {
+        // A schedule that can delete nothing is a mistake worth saying at once: purposes
+        // state retention periods, but only a table's `retention` tells the sweep what to do.
+        println!(
+            "retention: scheduled, but no table of the declaration has a `retention` rule: the sweep will delete nothing (see docs/retention.md)"
+        );
     }
     if let Some(dir) = &demo_dir {
         let (key, secret) = store
@@ -436,16 +443,4 @@ fn export_keys() -> Result<Option<ExportKeys>> {
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| PREVIOUS_EXPORT_KEYS_ENV.to_string())?;
     Ok(Some(ExportKeys::new(current, previous)))
-}
-
-/// A fresh Chinook database in a SQLite file.
-async fn build_chinook(url: &str) -> Result<()> {
-    let mut db = pledge_connect::Database::connect(None, &format!("{url}?mode=rwc"))
-        .await
-        .context("cannot create the demo database")?;
-    db.batch(&format!("BEGIN;\n{DEMO_CHINOOK_SQL}\nCOMMIT;"))
-        .await
-        .context("cannot load the Chinook data")?;
-    db.close().await;
-    Ok(())
 }

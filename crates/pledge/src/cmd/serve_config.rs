@@ -153,6 +153,22 @@ fn locate(path: &Path, text: &str, offset: usize) -> String {
     format!("{}:{line}:{column}", path.display())
 }
 
+/// serde's "unknown field `x`, expected one of `a`, `b`" with a "did you mean" added when
+/// one of the expected keys is close to `x`.
+fn with_suggestion(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_string();
+    };
+    let Some((field, expected)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    let keys = expected.split('`').skip(1).step_by(2);
+    match pledge_core::de::did_you_mean(field, keys) {
+        Some(near) => format!("{message} (did you mean `{near}`?)"),
+        None => message.to_string(),
+    }
+}
+
 impl FileConfig {
     /// Parses the file's text. Errors name the file, line and column.
     pub fn parse(path: &Path, text: &str) -> Result<FileConfig> {
@@ -161,7 +177,7 @@ impl FileConfig {
                 || path.display().to_string(),
                 |s| locate(path, text, s.start),
             );
-            anyhow!("{at}: {}", e.message())
+            anyhow!("{at}: {}", with_suggestion(e.message()))
         })?;
         if let Some(v) = &config.mail.smtp_url {
             bail!(
@@ -492,6 +508,19 @@ mod tests {
 
     fn error(text: &str) -> String {
         parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_misspelt_key_gets_a_did_you_mean() {
+        let e = error("workrs = 2\n");
+        assert!(
+            e.starts_with("serve.toml:1:1: unknown field `workrs`"),
+            "{e}"
+        );
+        assert!(e.ends_with("(did you mean `workers`?)"), "{e}");
+        let e = error("[retention]\nschedul = \"@daily\"\n");
+        assert!(e.ends_with("(did you mean `schedule`?)"), "{e}");
+        assert!(!error("zzz = 1\n").contains("did you mean"));
     }
 
     #[test]
