@@ -20,6 +20,7 @@ pub mod problem;
 mod public;
 pub mod ratelimit;
 pub mod schedule;
+mod schemas;
 pub mod seal;
 pub mod worker;
 
@@ -28,7 +29,6 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use pledge_core::Declaration;
 use pledge_store::{ApiKey, Role, Store};
 use problem::Problem;
@@ -38,6 +38,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{Notify, watch};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -405,78 +407,81 @@ impl Caller {
     }
 }
 
-/// The whole HTTP application.
-pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
-        .route(
-            "/requests",
-            post(api::create_request).get(api::list_requests),
-        )
-        .route("/requests/{id}", get(api::get_request))
-        .route("/requests/{id}/verify", post(api::verify))
-        .route("/requests/{id}/approve", post(api::approve))
-        .route("/requests/{id}/deny", post(api::deny))
-        .route("/requests/{id}/extend", post(api::extend))
-        .route("/requests/{id}/cancel", post(api::cancel))
-        .route("/requests/{id}/retry", post(api::retry))
-        .route("/requests/{id}/complete", post(api::complete))
-        .route("/requests/{id}/export", get(api::export))
-        .route("/requests/{id}/export/link", post(links::create))
-        .route("/retention/runs", get(schedule::retention_runs))
-        .route("/maintenance/runs", get(schedule::maintenance_runs))
-        .route("/requests/{id}/plan", get(api::dry_run))
-        .route("/audit", get(api::audit_records))
-        .route("/audit/verify", get(api::audit_verify))
-        .route("/audit/checkpoints", get(checkpoints::list))
-        .route("/audit/checkpoints/latest", get(checkpoints::latest))
-        .route("/consent", post(consent_api::record))
-        .route(
-            "/subjects/{subject}/consent",
-            get(consent_api::subject_consent),
-        )
-        .route("/subjects/{subject}/link", post(consent_api::link))
-        .route(
-            "/subjects/{subject}/preference-links",
-            post(banner::mint_links),
-        )
+/// Every route of the server with its OpenAPI description, and the middleware each group
+/// sits behind. The one place a route is declared: each is registered with `routes!`, which
+/// takes its method and path from the handler's `#[utoipa::path]`, so a route cannot be
+/// served without being in the document (a test refuses plain `.route` calls in `src/`).
+/// [`router`] serves it; [`openapi`] is its document.
+pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(api::create_request, api::list_requests))
+        .routes(routes!(api::get_request))
+        .routes(routes!(api::verify))
+        .routes(routes!(api::approve))
+        .routes(routes!(api::deny))
+        .routes(routes!(api::extend))
+        .routes(routes!(api::cancel))
+        .routes(routes!(api::retry))
+        .routes(routes!(api::complete))
+        .routes(routes!(api::export))
+        .routes(routes!(links::create))
+        .routes(routes!(schedule::retention_runs))
+        .routes(routes!(schedule::maintenance_runs))
+        .routes(routes!(api::dry_run))
+        .routes(routes!(api::audit_records))
+        .routes(routes!(api::audit_verify))
+        .routes(routes!(checkpoints::list))
+        .routes(routes!(checkpoints::latest))
+        .routes(routes!(consent_api::record))
+        .routes(routes!(consent_api::subject_consent))
+        .routes(routes!(consent_api::link))
+        .routes(routes!(banner::mint_links))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         // After the key layer, so outside it: a recipient proves itself by signing its report
         // with its own secret, and no API key stands in for that.
-        .route(
-            "/requests/{id}/callbacks/{recipient}",
-            post(forward::callback),
-        );
+        .routes(routes!(forward::callback));
     // Decisions are answered from memory: a key the store confirmed recently still works
     // for them while the store does not answer (see `key_cache`).
-    let decisions = Router::new()
-        .route("/decisions", post(consent_api::decide))
-        .route("/decisions/batch", post(consent_api::decide_batch))
+    let decisions = OpenApiRouter::new()
+        .routes(routes!(consent_api::decide))
+        .routes(routes!(consent_api::decide_batch))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             authenticate_for_decisions,
         ));
     let v1 = v1.merge(decisions);
     let metrics_route = if state.config.metrics_public {
-        Router::new().route("/metrics", get(metrics))
+        OpenApiRouter::new().routes(routes!(metrics_open))
     } else {
-        Router::new()
-            .route("/metrics", get(metrics))
+        OpenApiRouter::new()
+            .routes(routes!(metrics))
             .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
     };
-    let mut app = Router::new()
-        .route("/v1/openapi.json", get(api::openapi))
-        .route("/docs", get(docs::page))
-        .nest("/v1", v1)
-        .route("/.well-known/gpc.json", get(consent_api::gpc_json))
-        .route("/public/exports/{token}", get(links::download))
-        .merge(banner::routes(&state));
+    let mut app = OpenApiRouter::with_openapi(api::document_frame())
+        .routes(routes!(api::openapi))
+        .routes(routes!(docs::page))
+        .merge(v1)
+        .routes(routes!(consent_api::gpc_json))
+        .routes(routes!(links::download))
+        .merge(banner::routes(state));
     if state.config.public.enabled {
-        app = app.nest("/public", public::routes(&state));
+        app = app.merge(public::routes(state));
     }
-    app.route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(health::readyz))
+    app.routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
         .merge(metrics_route)
-        .fallback(|| async { Problem::not_found("no such endpoint") })
+}
+
+/// The OpenAPI document of the routes [`router`] serves with this state.
+pub fn openapi(state: &AppState) -> utoipa::openapi::OpenApi {
+    app(state).into_openapi()
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let (app, doc) = app(&state).split_for_parts();
+    let doc = api::Document::new(&doc);
+    app.fallback(|| async { Problem::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             Problem::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -485,6 +490,8 @@ pub fn router(state: AppState) -> Router {
                 "this endpoint does not take that method",
             )
         })
+        // Innermost, so `GET /v1/openapi.json` finds the document of the very routes served.
+        .layer(axum::Extension(doc))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -696,8 +703,26 @@ fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
     Ok(key.trim())
 }
 
-/// Prometheus text format.
+/// `GET /metrics` behind an API key (the default; see [`Config::metrics_public`]).
+#[utoipa::path(get, path = "/metrics", summary = "Metrics", tag = "operations", operation_id = "metrics",
+    security(("api_key" = ["metrics", "admin", "privacy_officer"])),
+    responses(
+        (status = 200, description = "Counters and gauges in the Prometheus text format", content_type = "text/plain", body = String),
+        problem::AuthProblems
+    ))]
 async fn metrics(State(state): State<AppState>) -> Response {
+    metrics_text(&state).await
+}
+
+/// `GET /metrics` without a key, when [`Config::metrics_public`] says so.
+#[utoipa::path(get, path = "/metrics", summary = "Metrics", tag = "operations", operation_id = "metrics", security(()),
+    responses((status = 200, description = "Counters and gauges in the Prometheus text format", content_type = "text/plain", body = String)))]
+async fn metrics_open(State(state): State<AppState>) -> Response {
+    metrics_text(&state).await
+}
+
+/// Prometheus text format.
+async fn metrics_text(state: &AppState) -> Response {
     use std::fmt::Write;
     let m = &state.metrics;
     let mut out = String::new();
