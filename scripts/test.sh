@@ -41,6 +41,13 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || APT_PACKAGES+=(python3-venv)
 # The OpenAPI validators the suite runs on the server's document (crates/pledge-server/tests/openapi.rs),
 # pinned, installed under target/ (ignored by git) rather than system-wide.
 OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
+# Its dependencies, pinned too, so that a new release of one cannot change a run.
+OPENAPI_SPEC_VALIDATOR_DEPS=(annotated-types==0.8.0 attrs==26.1.0 jsonschema==4.26.0
+    jsonschema-path==0.5.0 jsonschema-specifications==2025.9.1 lazy-object-proxy==1.13.0
+    openapi-schema-validator==0.9.0 pathable==0.6.0 pydantic==2.14.4 pydantic-settings==2.16.3
+    pydantic_core==2.50.5 python-dotenv==1.2.4 PyYAML==6.0.4 referencing==0.37.0
+    rfc3339-validator==0.1.4 rpds-py==2026.9.1 six==1.17.0 typing-inspection==0.4.5
+    typing_extensions==4.16.0)
 REDOCLY_CLI_VERSION=2.77.0
 TOOLS="$ROOT/target/tools"
 
@@ -414,21 +421,23 @@ install_openapi_tools() {
     local venv="$TOOLS/venv" npm_dir="$TOOLS/npm"
     local validator="$venv/bin/openapi-spec-validator" redocly="$npm_dir/node_modules/.bin/redocly"
     mkdir -p "$TOOLS"
-    if [ "$(cat "$venv/.pinned" 2>/dev/null)" != "$OPENAPI_SPEC_VALIDATOR_VERSION" ] || [ ! -x "$validator" ]; then
+    local pins="openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION ${OPENAPI_SPEC_VALIDATOR_DEPS[*]}"
+    if [ "$(cat "$venv/.pinned" 2>/dev/null)" != "$pins" ] || [ ! -x "$validator" ]; then
         log "openapi-spec-validator $OPENAPI_SPEC_VALIDATOR_VERSION: installing into $venv"
         command -v python3 >/dev/null || fail "python3 not found (needed for openapi-spec-validator)"
         rm -rf "$venv"
         python3 -m venv "$venv" || fail "cannot make a Python virtual environment (package python3-venv)"
-        "$venv/bin/pip" install --quiet --disable-pip-version-check \
-            "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION" ||
+        # --no-deps: exactly the pinned set, nothing resolved anew.
+        # shellcheck disable=SC2086 # $pins is a list of words
+        "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps $pins ||
             fail "pip could not install openapi-spec-validator $OPENAPI_SPEC_VALIDATOR_VERSION"
-        echo "$OPENAPI_SPEC_VALIDATOR_VERSION" >"$venv/.pinned"
+        echo "$pins" >"$venv/.pinned"
     fi
     if [ "$(cat "$npm_dir/.pinned" 2>/dev/null)" != "$REDOCLY_CLI_VERSION" ] || [ ! -x "$redocly" ]; then
         log "@redocly/cli $REDOCLY_CLI_VERSION: installing into $npm_dir"
         command -v npm >/dev/null || fail "npm not found (needed for @redocly/cli)"
         rm -rf "$npm_dir"
-        npm install --prefix "$npm_dir" --no-audit --no-fund --loglevel=error \
+        npm install --prefix "$npm_dir" --no-audit --no-fund --loglevel=error --save-exact \
             --cache "$TOOLS/npm-cache" "@redocly/cli@$REDOCLY_CLI_VERSION" ||
             fail "npm could not install @redocly/cli $REDOCLY_CLI_VERSION"
         echo "$REDOCLY_CLI_VERSION" >"$npm_dir/.pinned"
