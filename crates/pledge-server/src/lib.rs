@@ -477,6 +477,122 @@ pub fn openapi(state: &AppState) -> utoipa::openapi::OpenApi {
     app(state).into_openapi()
 }
 
+/// Who may call a route, as its operation in the OpenAPI document says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// No credential: the public routes, the pages opened from e-mails, the banner, probes.
+    Open,
+    /// An API key of one of these roles (others get 403, no key 401).
+    Key(Vec<Role>),
+    /// A recipient's report, signed with its own webhook secret (no API key).
+    RecipientSignature,
+}
+
+/// One route the server serves.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub method: axum::http::Method,
+    /// The path template, e.g. `/v1/requests/{id}`.
+    pub path: String,
+    pub operation_id: String,
+    pub access: Access,
+}
+
+/// The route table could not be read from the document (a handler's annotation names a
+/// security scheme or role that does not exist).
+#[derive(Debug, Error)]
+pub enum RouteTableError {
+    #[error("{method} {path}: unknown security scheme `{scheme}`")]
+    UnknownScheme {
+        method: String,
+        path: String,
+        scheme: String,
+    },
+    #[error("{method} {path}: `{role}` is not a role")]
+    UnknownRole {
+        method: String,
+        path: String,
+        role: String,
+    },
+    #[error("{method} {path}: {why}")]
+    Unreadable {
+        method: String,
+        path: String,
+        why: String,
+    },
+}
+
+/// Every route [`router`] serves with this state: method, path and who may call it, read
+/// from the routes' own OpenAPI description (the tests' authorization table).
+pub fn route_table(state: &AppState) -> Result<Vec<Route>, RouteTableError> {
+    use axum::http::Method;
+    let doc = openapi(state);
+    let mut table = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let operations = [
+            (Method::GET, &item.get),
+            (Method::PUT, &item.put),
+            (Method::POST, &item.post),
+            (Method::DELETE, &item.delete),
+            (Method::OPTIONS, &item.options),
+            (Method::HEAD, &item.head),
+            (Method::PATCH, &item.patch),
+            (Method::TRACE, &item.trace),
+        ];
+        for (method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let unreadable = |why: String| RouteTableError::Unreadable {
+                method: method.to_string(),
+                path: path.clone(),
+                why,
+            };
+            // A requirement's schemes are private to utoipa; its JSON form is the
+            // document's, `{"scheme": ["scope", ...]}`.
+            let security =
+                serde_json::to_value(&operation.security).map_err(|e| unreadable(e.to_string()))?;
+            let mut access = Access::Open;
+            for requirement in security.as_array().into_iter().flatten() {
+                let Some(schemes) = requirement.as_object() else {
+                    return Err(unreadable(format!("security requirement {requirement}")));
+                };
+                for (scheme, scopes) in schemes {
+                    access = match scheme.as_str() {
+                        "api_key" => {
+                            let mut roles = Vec::new();
+                            for scope in scopes.as_array().into_iter().flatten() {
+                                let name = scope.as_str().unwrap_or_default();
+                                roles.push(name.parse().map_err(|_| {
+                                    RouteTableError::UnknownRole {
+                                        method: method.to_string(),
+                                        path: path.clone(),
+                                        role: name.to_string(),
+                                    }
+                                })?);
+                            }
+                            Access::Key(roles)
+                        }
+                        "recipient_signature" => Access::RecipientSignature,
+                        other => {
+                            return Err(RouteTableError::UnknownScheme {
+                                method: method.to_string(),
+                                path: path.clone(),
+                                scheme: other.to_string(),
+                            });
+                        }
+                    };
+                }
+            }
+            table.push(Route {
+                method,
+                path: path.clone(),
+                operation_id: operation.operation_id.clone().unwrap_or_default(),
+                access,
+            });
+        }
+    }
+    Ok(table)
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let (app, doc) = app(&state).split_for_parts();

@@ -540,10 +540,10 @@ async fn authorization(e: &Env) {
     let intake =
         json!({"kind": "access", "identities": {"customer_id": "8"}, "needs_approval": true})
             .to_string();
-    // Every route behind an API key, with the roles allowed, from the OpenAPI document of
-    // the very routes the router serves: a route added there is tested here. (A recipient's
-    // callback takes no key: it is signed, and `forward.rs` tests that; the public routes
-    // take none either.)
+    // Every route behind an API key, with the roles allowed, from the route table the router
+    // and the OpenAPI document are built from: a route added there is tested here. (A
+    // recipient's callback takes no key: it is signed, and `forward.rs` tests that; the
+    // public routes take none either.)
     let doc = serde_json::to_value(pledge_server::openapi(&e.state)).unwrap();
     let bodies: &[(&str, &str)] = &[
         ("POST /v1/requests", &intake),
@@ -571,34 +571,21 @@ async fn authorization(e: &Env) {
     ];
     let mut templates: Vec<(Method, String)> = Vec::new();
     let mut endpoints: Vec<(Method, String, Option<String>, Vec<Role>)> = Vec::new();
-    for (template, item) in doc["paths"].as_object().unwrap() {
-        for (method, op) in item.as_object().unwrap() {
-            let Some(roles) = op["security"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find_map(|requirement| requirement.get("api_key"))
-            else {
-                continue;
-            };
-            let roles: Vec<Role> = roles
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r.as_str().unwrap().parse().unwrap())
-                .collect();
-            let method: Method = method.to_uppercase().parse().unwrap();
-            let key = format!("{method} {template}");
-            let body = bodies
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, b)| b.to_string());
-            let path = template
-                .replace("{id}", &id)
-                .replace("{subject}", "customer-1");
-            templates.push((method.clone(), template.clone()));
-            endpoints.push((method, path, body, roles));
-        }
+    for route in pledge_server::route_table(&e.state).unwrap() {
+        let pledge_server::Access::Key(roles) = route.access else {
+            continue;
+        };
+        let key = format!("{} {}", route.method, route.path);
+        let body = bodies
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, b)| b.to_string());
+        let path = route
+            .path
+            .replace("{id}", &id)
+            .replace("{subject}", "customer-1");
+        templates.push((route.method.clone(), route.path));
+        endpoints.push((route.method, path, body, roles));
     }
     // The table is not empty by accident: the routes this test has always called are in it.
     for route in [

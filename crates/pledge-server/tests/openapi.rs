@@ -171,6 +171,28 @@ async fn every_operation_has_a_unique_id_a_summary_and_says_who_may_call_it() {
         doc.get("security").is_none(),
         "a document-wide security default"
     );
+    // The route table the tests use is the document's, one route per operation.
+    let table = pledge_server::route_table(&state(Config::default()).await).unwrap();
+    assert_eq!(table.len(), operations(&doc).len());
+    let access = |method: &str, path: &str| {
+        table
+            .iter()
+            .find(|r| r.method.as_str() == method && r.path == path)
+            .map(|r| r.access.clone())
+            .unwrap_or_else(|| panic!("{method} {path} is not in the route table"))
+    };
+    use pledge_server::Access;
+    use pledge_store::Role;
+    assert_eq!(
+        access("POST", "/v1/requests/{id}/callbacks/{recipient}"),
+        Access::RecipientSignature
+    );
+    assert_eq!(access("POST", "/public/requests"), Access::Open);
+    assert_eq!(access("POST", "/banner/consent"), Access::Open);
+    assert_eq!(
+        access("GET", "/v1/requests"),
+        Access::Key(vec![Role::Admin, Role::PrivacyOfficer, Role::SupportAgent])
+    );
     // The routes that were once left out.
     for route in [
         "get /banner.js",
