@@ -457,6 +457,9 @@ pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
             .routes(routes!(metrics))
             .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
     };
+    // The handlers' annotations give whole paths (`/v1/...`, `/public/...`), as the document
+    // shows them: the groups are merged, not nested, and each group's `route_layer` still
+    // wraps only its own routes.
     let mut app = OpenApiRouter::with_openapi(api::document_frame())
         .routes(routes!(api::openapi))
         .routes(routes!(docs::page))
