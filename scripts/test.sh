@@ -19,6 +19,8 @@
 #   PLEDGE_TEST_POSTGRES_URL   postgres://USER:PASS@127.0.0.1:PORT/postgres (a superuser)
 #   PLEDGE_TEST_MYSQL_URL      mysql://USER:PASS@127.0.0.1:PORT/mysql (all privileges)
 #   PLEDGE_TEST_CHROMIUM, PLEDGE_TEST_CHROMEDRIVER   /usr/bin/chromium, /usr/bin/chromedriver
+#   PLEDGE_TEST_OPENAPI_SPEC_VALIDATOR, PLEDGE_TEST_REDOCLY   the OpenAPI validators, installed
+#                              (pinned) under target/tools/ with pip and npm
 #
 # The servers and their data live in one temporary directory that is removed on exit,
 # whether the run passes, fails or is interrupted.
@@ -31,6 +33,23 @@ STARTED=$SECONDS
 SERVER_TIMEOUT=${PLEDGE_TEST_SERVER_TIMEOUT:-60}
 DB_USER=pledge
 APT_PACKAGES=(postgresql mariadb-server mariadb-client chromium chromium-driver fonts-liberation python3 unzip)
+# What the OpenAPI validators run on, unless the machine has it from elsewhere (a Node.js
+# whose package ships npm, a Python with its own venv): Debian's would conflict with it.
+command -v node >/dev/null || APT_PACKAGES+=(nodejs)
+command -v npm >/dev/null || APT_PACKAGES+=(npm)
+python3 -c 'import venv, ensurepip' 2>/dev/null || APT_PACKAGES+=(python3-venv)
+# The OpenAPI validators the suite runs on the server's document (crates/pledge-server/tests/openapi.rs),
+# pinned, installed under target/ (ignored by git) rather than system-wide.
+OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
+# Its dependencies, pinned too, so that a new release of one cannot change a run.
+OPENAPI_SPEC_VALIDATOR_DEPS=(annotated-types==0.8.0 attrs==26.1.0 jsonschema==4.26.0
+    jsonschema-path==0.5.0 jsonschema-specifications==2025.9.1 lazy-object-proxy==1.13.0
+    openapi-schema-validator==0.9.0 pathable==0.6.0 pydantic==2.14.4 pydantic-settings==2.16.3
+    pydantic_core==2.50.5 python-dotenv==1.2.4 PyYAML==6.0.4 referencing==0.37.0
+    rfc3339-validator==0.1.4 rpds-py==2026.9.1 six==1.17.0 typing-inspection==0.4.5
+    typing_extensions==4.16.0)
+REDOCLY_CLI_VERSION=2.77.0
+TOOLS="$ROOT/target/tools"
 
 ci=false
 case "${CI:-}" in "" | 0 | false | FALSE | False) ;; *) ci=true ;; esac
@@ -396,6 +415,49 @@ export_browser() {
     fi
 }
 
+# The OpenAPI validators: openapi-spec-validator in a virtual environment, @redocly/cli in an
+# npm prefix, both under target/tools, reinstalled only when the pinned version changes.
+install_openapi_tools() {
+    local venv="$TOOLS/venv" npm_dir="$TOOLS/npm"
+    local validator="$venv/bin/openapi-spec-validator" redocly="$npm_dir/node_modules/.bin/redocly"
+    mkdir -p "$TOOLS"
+    local pins="openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION ${OPENAPI_SPEC_VALIDATOR_DEPS[*]}"
+    if [ "$(cat "$venv/.pinned" 2>/dev/null)" != "$pins" ] || [ ! -x "$validator" ]; then
+        log "openapi-spec-validator $OPENAPI_SPEC_VALIDATOR_VERSION: installing into $venv"
+        command -v python3 >/dev/null || fail "python3 not found (needed for openapi-spec-validator)"
+        rm -rf "$venv"
+        python3 -m venv "$venv" || fail "cannot make a Python virtual environment (package python3-venv)"
+        # --no-deps: exactly the pinned set, nothing resolved anew.
+        # shellcheck disable=SC2086 # $pins is a list of words
+        "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps $pins ||
+            fail "pip could not install openapi-spec-validator $OPENAPI_SPEC_VALIDATOR_VERSION"
+        echo "$pins" >"$venv/.pinned"
+    fi
+    if [ "$(cat "$npm_dir/.pinned" 2>/dev/null)" != "$REDOCLY_CLI_VERSION" ] || [ ! -x "$redocly" ]; then
+        log "@redocly/cli $REDOCLY_CLI_VERSION: installing into $npm_dir"
+        command -v npm >/dev/null || fail "npm not found (needed for @redocly/cli)"
+        rm -rf "$npm_dir"
+        npm install --prefix "$npm_dir" --no-audit --no-fund --loglevel=error --save-exact \
+            --cache "$TOOLS/npm-cache" "@redocly/cli@$REDOCLY_CLI_VERSION" ||
+            fail "npm could not install @redocly/cli $REDOCLY_CLI_VERSION"
+        echo "$REDOCLY_CLI_VERSION" >"$npm_dir/.pinned"
+    fi
+    export PLEDGE_TEST_OPENAPI_SPEC_VALIDATOR=$validator PLEDGE_TEST_REDOCLY=$redocly
+    log "openapi: openapi-spec-validator $OPENAPI_SPEC_VALIDATOR_VERSION, @redocly/cli $REDOCLY_CLI_VERSION"
+}
+
+# With PLEDGE_TEST_SKIP_SERVERS nothing is installed, but validators installed by an earlier
+# run are used.
+export_openapi_tools() {
+    local validator="$TOOLS/venv/bin/openapi-spec-validator" redocly="$TOOLS/npm/node_modules/.bin/redocly"
+    if [ -x "$validator" ] && [ -x "$redocly" ]; then
+        export PLEDGE_TEST_OPENAPI_SPEC_VALIDATOR=$validator PLEDGE_TEST_REDOCLY=$redocly
+        log "openapi: using the validators in $TOOLS"
+    else
+        log "openapi: validators not installed; the OpenAPI validation tests will skip"
+    fi
+}
+
 # ---------------------------------------------------------------------------------------------
 # Clean-up and summary
 
@@ -462,8 +524,10 @@ fi
 if [ "$skip_servers" = true ]; then
     log "PLEDGE_TEST_SKIP_SERVERS=1: no installs and no servers; the tests that need PostgreSQL or MariaDB will skip (unless you set their PLEDGE_TEST_*_URL yourself)"
     export_browser
+    export_openapi_tools
 else
     phase install install_packages
+    phase tools install_openapi_tools
     t0=$SECONDS
     reap_stale_runs
     make_tmp

@@ -86,9 +86,9 @@ fn yes() -> bool {
     true
 }
 
-#[utoipa::path(post, path = "/v1/requests", tag = "requests", request_body = CreateRequest,
+#[utoipa::path(post, path = "/v1/requests", summary = "Take in a request", security(("api_key" = ["admin", "privacy_officer", "service"])), tag = "requests", request_body = CreateRequest,
     responses(
-        (status = 201, description = "Taken in; `Location` names it", body = Object),
+        (status = 201, description = "Taken in; `Location` names it", body = crate::schemas::RequestView),
         (status = 400, description = "Malformed JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 413, description = "Body over the limit", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = ProblemDoc, content_type = "application/problem+json"),
@@ -333,9 +333,9 @@ pub struct ListQuery {
     pub limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/v1/requests", tag = "requests", params(ListQuery),
+#[utoipa::path(get, path = "/v1/requests", summary = "List requests", security(("api_key" = ["admin", "privacy_officer", "support_agent"])), tag = "requests", params(ListQuery),
     responses(
-        (status = 200, description = "Requests by deadline, soonest first, without personal data", body = Object),
+        (status = 200, description = "Requests by deadline, soonest first, without personal data", body = crate::schemas::RequestList),
         (status = 400, description = "Bad query string", body = ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems
     ))]
@@ -372,9 +372,9 @@ pub async fn list_requests(
     Ok(axum::Json(json!({ "requests": items })).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/requests/{id}", tag = "requests", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/requests/{id}", summary = "Read a request", security(("api_key" = ["admin", "privacy_officer", "support_agent"])), tag = "requests", params(("id" = String, Path)),
     responses(
-        (status = 200, description = "The request, its events and job; identities and result for admins and privacy officers (audited)", body = Object),
+        (status = 200, description = "The request, its events and job; identities and result for admins and privacy officers (audited)", body = crate::schemas::RequestDetail),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems
     ))]
@@ -489,9 +489,9 @@ async fn transition(
     Ok(axum::Json(view(&record, caller, None, state.now())).into_response())
 }
 
-#[utoipa::path(post, path = "/v1/requests/{id}/verify", tag = "requests", description = "Mark the person verified", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/requests/{id}/verify", summary = "Mark the person verified", operation_id = "verify_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", description = "Mark the person verified", params(("id" = String, Path)),
     responses(
-        (status = 200, description = "The request after the change", body = Object),
+        (status = 200, description = "The request after the change", body = crate::schemas::RequestView),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems
@@ -504,9 +504,9 @@ pub async fn verify(
     transition(&state, &caller, &id, Transition::To(RequestState::Verified)).await
 }
 
-#[utoipa::path(post, path = "/v1/requests/{id}/approve", tag = "requests", description = "Approve: a worker runs it", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/requests/{id}/approve", summary = "Approve a request", operation_id = "approve_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", description = "Approve: a worker runs it", params(("id" = String, Path)),
     responses(
-        (status = 200, description = "The request after the change", body = Object),
+        (status = 200, description = "The request after the change", body = crate::schemas::RequestView),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems
@@ -525,9 +525,9 @@ pub async fn approve(
     .await
 }
 
-#[utoipa::path(post, path = "/v1/requests/{id}/retry", tag = "requests", description = "Run a request that needs action again (after fixing its cause: the declaration, an identity, a key): it goes back to a worker with a fresh retry budget", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/requests/{id}/retry", summary = "Run a request again", operation_id = "retry_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", description = "Run a request that needs action again (after fixing its cause: the declaration, an identity, a key): it goes back to a worker with a fresh retry budget", params(("id" = String, Path)),
     responses(
-        (status = 200, description = "The request after the change: in progress", body = Object),
+        (status = 200, description = "The request after the change: in progress", body = crate::schemas::RequestView),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request does not need action", body = ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems
@@ -567,9 +567,9 @@ pub struct Note {
     pub note: String,
 }
 
-#[utoipa::path(post, path = "/v1/requests/{id}/complete", tag = "requests", description = "Complete a request that needs action by hand (answered outside Pledge), with a note for the record; the person gets the completion message", params(("id" = String, Path)), request_body = Note,
+#[utoipa::path(post, path = "/v1/requests/{id}/complete", summary = "Complete a request by hand", operation_id = "complete_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", description = "Complete a request that needs action by hand (answered outside Pledge), with a note for the record; the person gets the completion message", params(("id" = String, Path)), request_body = Note,
     responses(
-        (status = 200, description = "The request after the change: completed", body = Object),
+        (status = 200, description = "The request after the change: completed", body = crate::schemas::RequestView),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request does not need action", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "No note, or a body that is not one", body = ProblemDoc, content_type = "application/problem+json"),
@@ -592,9 +592,9 @@ pub async fn complete(
     .await
 }
 
-#[utoipa::path(post, path = "/v1/requests/{id}/cancel", tag = "requests", description = "Cancel", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/requests/{id}/cancel", summary = "Cancel a request", operation_id = "cancel_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", description = "Cancel", params(("id" = String, Path)),
     responses(
-        (status = 200, description = "The request after the change", body = Object),
+        (status = 200, description = "The request after the change", body = crate::schemas::RequestView),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems
@@ -613,9 +613,9 @@ pub async fn cancel(
     .await
 }
 
-#[utoipa::path(post, path = "/v1/requests/{id}/deny", tag = "requests", description = "Deny, with the reason told to the person", params(("id" = String, Path)), request_body = Reason,
+#[utoipa::path(post, path = "/v1/requests/{id}/deny", summary = "Deny a request", operation_id = "deny_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", description = "Deny, with the reason told to the person", params(("id" = String, Path)), request_body = Reason,
     responses(
-        (status = 200, description = "The request after the change", body = Object),
+        (status = 200, description = "The request after the change", body = crate::schemas::RequestView),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "No reason, or a body that is not one", body = ProblemDoc, content_type = "application/problem+json"),
@@ -640,9 +640,9 @@ pub async fn deny(
     .await
 }
 
-#[utoipa::path(post, path = "/v1/requests/{id}/extend", tag = "requests", description = "Extend the deadline once, with the reason told to the person", params(("id" = String, Path)), request_body = Reason,
+#[utoipa::path(post, path = "/v1/requests/{id}/extend", summary = "Extend the deadline", operation_id = "extend_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", description = "Extend the deadline once, with the reason told to the person", params(("id" = String, Path)), request_body = Reason,
     responses(
-        (status = 200, description = "The request after the change", body = Object),
+        (status = 200, description = "The request after the change", body = crate::schemas::RequestView),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "No reason, or a body that is not one", body = ProblemDoc, content_type = "application/problem+json"),
@@ -669,9 +669,9 @@ pub async fn extend(
 
 /// `GET /v1/requests/{id}/plan`: what the request would do, run against the databases and
 /// rolled back, for the privacy officer who approves it.
-#[utoipa::path(get, path = "/v1/requests/{id}/plan", tag = "requests", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/requests/{id}/plan", summary = "Plan a request (dry run)", operation_id = "plan_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", params(("id" = String, Path)),
     responses(
-        (status = 200, description = "Per dataset, the steps with the rows each would touch, and their reasons; nothing was changed", body = Object),
+        (status = 200, description = "Per dataset, the steps with the rows each would touch, and their reasons; nothing was changed", body = crate::schemas::PlanView),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request is closed", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "The request cannot be planned (unknown identity, missing connection)", body = ProblemDoc, content_type = "application/problem+json"),
@@ -720,7 +720,7 @@ pub async fn dry_run(
 }
 
 /// `GET /v1/requests/{id}/export`: the zip of an access or portability request.
-#[utoipa::path(get, path = "/v1/requests/{id}/export", tag = "requests", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/requests/{id}/export", summary = "Download the export", operation_id = "download_request_export", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", params(("id" = String, Path)),
     responses(
         (status = 200, description = "The export (zip) of an access or portability request; the read is audited", content_type = "application/zip", body = Vec<u8>),
         (status = 404, description = "No such request, or it has no export", body = ProblemDoc, content_type = "application/problem+json"),
@@ -783,9 +783,9 @@ pub struct AuditQuery {
     pub limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
+#[utoipa::path(get, path = "/v1/audit", summary = "Audit records", security(("api_key" = ["admin", "privacy_officer"])), tag = "audit", params(AuditQuery),
     responses(
-        (status = 200, description = "Audit records after `after`, oldest first", body = Object),
+        (status = 200, description = "Audit records after `after`, oldest first", body = crate::schemas::AuditRecords),
         crate::problem::AuthProblems
     ))]
 pub async fn audit_records(
@@ -801,9 +801,9 @@ pub async fn audit_records(
     Ok(axum::Json(json!({ "records": records })).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
+#[utoipa::path(get, path = "/v1/audit/verify", summary = "Verify the audit log and the consent ledger", security(("api_key" = ["admin", "privacy_officer"])), tag = "audit",
     responses(
-        (status = 200, description = "Whether the hash chain is intact, and the first broken record; the latest signed checkpoint's status under `checkpoint` (null when the server signs none); the same for the consent ledger under `consent_ledger`, with its anchors in the audit log checked under `anchors`. `intact` is false when the chain, the checkpoint or the anchors fail", body = Object),
+        (status = 200, description = "Whether the hash chain is intact, and the first broken record; the latest signed checkpoint's status under `checkpoint` (null when the server signs none); the same for the consent ledger under `consent_ledger`, with its anchors in the audit log checked under `anchors`. `intact` is false when the chain, the checkpoint or the anchors fail", body = crate::schemas::AuditVerification),
         crate::problem::AuthProblems
     ))]
 pub async fn audit_verify(
@@ -836,35 +836,91 @@ pub async fn audit_verify(
     .into_response())
 }
 
-/// The OpenAPI 3.1 document, generated from the handlers and types above.
+/// What the OpenAPI document says besides its paths: the title, the tags and the security
+/// schemes. The paths come from the routes themselves ([`crate::app`]).
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "Pledge", description = "Rights requests: intake, workflow, deadlines, execution and the audit trail. Authenticate with `Authorization: Bearer <API key>`; the `public` endpoints, for the person, need no key and are rate-limited."),
-    paths(create_request, list_requests, get_request, dry_run, verify, approve, deny, extend, retry, complete, cancel, export, crate::links::create, crate::links::download, crate::forward::callback, crate::schedule::retention_runs, crate::schedule::maintenance_runs, audit_records, audit_verify, crate::checkpoints::list, crate::checkpoints::latest,
-        crate::public::create, crate::public::verify_code, crate::public::resend, crate::public::confirm_page, crate::public::verify_link, crate::public::status),
-    components(schemas(CreateRequest, Kind, Reason, Note, ProblemDoc, crate::forward::Callback, crate::forward::CallbackStatus, crate::public::PublicRequest, crate::public::Code, crate::public::Resend)),
-    modifiers(&BearerAuth),
-    security(("api_key" = [])),
+    info(title = "Pledge", version = env!("CARGO_PKG_VERSION"),
+        description = "Rights requests: intake, workflow, deadlines, execution and the audit trail; consent decisions and the ledger; the cookie banner, preference centre and unsubscribe links; public intake. Authenticate with `Authorization: Bearer <API key>`; each operation's `api_key` requirement lists the roles whose keys may call it. The operations with no security requirement (the `public` and `banner` tags, health) need no key and are rate-limited where they write.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")),
+    servers((url = "/", description = "This server")),
+    tags(
+        (name = "requests", description = "Rights requests: intake, workflow, plans, exports"),
+        (name = "consent", description = "Consent decisions, the ledger, subjects' links"),
+        (name = "audit", description = "The audit log, its verification and signed checkpoints"),
+        (name = "retention", description = "Scheduled retention sweeps and maintenance"),
+        (name = "public", description = "The person's own intake, verification and status; download links"),
+        (name = "banner", description = "The cookie banner, preference centre and one-click unsubscribe"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    ),
+    modifiers(&SecuritySchemes),
 )]
 pub struct ApiDoc;
 
-struct BearerAuth;
+/// The frame [`crate::app`] adds its routes to.
+pub(crate) fn document_frame() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    ApiDoc::openapi()
+}
 
-impl utoipa::Modify for BearerAuth {
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("Pledge API key")
+                    .description(Some(
+                        "An API key as `Authorization: Bearer <key>`. The scopes an operation lists are the roles (admin, privacy_officer, support_agent, service, metrics) whose keys may call it; other keys get 403.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "recipient_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Pledge-Signature",
+                "`t=<unix seconds>,v1=<hex HMAC-SHA256>` of the timestamp and body, with the recipient's own webhook secret (no API key).",
+            ))),
         );
     }
 }
 
-pub async fn openapi() -> Response {
-    use utoipa::OpenApi;
-    let mut doc = ApiDoc::openapi();
-    doc.merge(crate::consent_api::ConsentApiDoc::openapi());
-    doc.merge(crate::banner::BannerApiDoc::openapi());
-    axum::Json(doc).into_response()
+/// The document served at `/v1/openapi.json`, serialised once when the router is built.
+#[derive(Clone)]
+pub(crate) struct Document(std::sync::Arc<str>);
+
+impl Document {
+    pub(crate) fn new(doc: &utoipa::openapi::OpenApi) -> Self {
+        // The document is plain data (strings, maps, numbers): serialising it cannot fail
+        // but for a bug, which the tests would catch; then the route answers 500.
+        let json = doc.to_json().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the OpenAPI document cannot be serialised");
+            String::new()
+        });
+        Document(json.into())
+    }
+}
+
+#[utoipa::path(get, path = "/v1/openapi.json", summary = "This document", tag = "operations", operation_id = "openapi_document", security(()),
+    responses(
+        (status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json", body = Object),
+        (status = 500, description = "The document could not be serialised", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
+pub async fn openapi(Extension(doc): Extension<Document>) -> Response {
+    if doc.0.is_empty() {
+        return Problem::internal("the OpenAPI document cannot be serialised").into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.0.to_string(),
+    )
+        .into_response()
 }

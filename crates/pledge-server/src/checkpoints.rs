@@ -227,9 +227,9 @@ fn public_key(state: &AppState) -> Option<String> {
         .map(|c| c.key.verifier().to_string())
 }
 
-#[utoipa::path(get, path = "/v1/audit/checkpoints", tag = "audit", params(CheckpointsQuery),
+#[utoipa::path(get, path = "/v1/audit/checkpoints", summary = "Signed checkpoints", operation_id = "list_checkpoints", security(("api_key" = ["admin", "privacy_officer"])), tag = "audit", params(CheckpointsQuery),
     responses(
-        (status = 200, description = "The store's copies of the signed checkpoints of one log, by size, with the public key they verify with: `{\"public_key\", \"checkpoints\": [{\"log\", \"size\", \"at\", \"head\", \"root\", \"note\"}]}`", body = Object),
+        (status = 200, description = "The store's copies of the signed checkpoints of one log, by size, with the public key they verify with: `{\"public_key\", \"checkpoints\": [{\"log\", \"size\", \"at\", \"head\", \"root\", \"note\"}]}`", body = crate::schemas::CheckpointList),
         (status = 400, description = "Bad query", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems
     ))]
@@ -262,9 +262,9 @@ pub struct LatestQuery {
     pub log: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/audit/checkpoints/latest", tag = "audit", params(LatestQuery),
+#[utoipa::path(get, path = "/v1/audit/checkpoints/latest", summary = "The latest signed checkpoint", operation_id = "latest_checkpoint", security(("api_key" = ["admin", "privacy_officer"])), tag = "audit", params(LatestQuery),
     responses(
-        (status = 200, description = "The latest checkpoint of each log (`{\"public_key\", \"audit_log\", \"consent_ledger\"}`, null where none was made); with `log`, that log's note as text", body = Object),
+        (status = 200, description = "The latest checkpoint of each log (`{\"public_key\", \"audit_log\", \"consent_ledger\"}`, null where none was made); with `log`, that log's note as text", body = crate::schemas::LatestCheckpoints),
         (status = 400, description = "Bad query", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No checkpoint of that log yet", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems

@@ -124,9 +124,9 @@ fn query(d: &DecisionIn) -> Result<(SubjectRef, Query), Problem> {
     Ok((subject(&d.subject)?, Query { target, categories }))
 }
 
-#[utoipa::path(post, path = "/v1/decisions", tag = "consent", request_body = DecisionIn,
+#[utoipa::path(post, path = "/v1/decisions", summary = "Ask for a decision", operation_id = "decide", security(("api_key" = ["admin", "privacy_officer", "service"])), tag = "consent", request_body = DecisionIn,
     responses(
-        (status = 200, description = "`{\"allow\": bool, \"reason\": {\"code\": ...}, \"basis\": ...}`", body = Object),
+        (status = 200, description = "`{\"allow\": bool, \"reason\": {\"code\": ...}, \"basis\": ...}`", body = crate::schemas::Decision),
         (status = 422, description = "Malformed subject, purpose or category", body = ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems
     ))]
@@ -142,9 +142,9 @@ pub async fn decide(
     Ok(axum::Json(decision).into_response())
 }
 
-#[utoipa::path(post, path = "/v1/decisions/batch", tag = "consent", request_body = BatchIn,
+#[utoipa::path(post, path = "/v1/decisions/batch", summary = "Ask for many decisions", operation_id = "decide_batch", security(("api_key" = ["admin", "privacy_officer", "service"])), tag = "consent", request_body = BatchIn,
     responses(
-        (status = 200, description = "`{\"decisions\": [...]}` in the order asked", body = Object),
+        (status = 200, description = "`{\"decisions\": [...]}` in the order asked", body = crate::schemas::Decisions),
         (status = 422, description = "Malformed item (named by its index) or more than 1000", body = ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems
     ))]
@@ -174,10 +174,10 @@ pub async fn decide_batch(
     Ok(axum::Json(json!({ "decisions": decisions })).into_response())
 }
 
-#[utoipa::path(post, path = "/v1/consent", tag = "consent", request_body = RecordIn,
+#[utoipa::path(post, path = "/v1/consent", summary = "Record consent", operation_id = "record_consent", security(("api_key" = ["admin", "privacy_officer", "service"])), tag = "consent", request_body = RecordIn,
     params(("Sec-GPC" = Option<String>, Header, description = "`1`: also records an opt-out of sale, sharing and targeted advertising")),
     responses(
-        (status = 201, description = "Recorded: `{\"receipts\": [...]}`, one per event", body = Object),
+        (status = 201, description = "Recorded: `{\"receipts\": [...]}`, one per event", body = crate::schemas::Receipts),
         (status = 422, description = "Undeclared purpose or category, bad state, method or hash", body = ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems
     ))]
@@ -244,10 +244,10 @@ pub async fn record(
         .into_response())
 }
 
-#[utoipa::path(get, path = "/v1/subjects/{subject}/consent", tag = "consent",
+#[utoipa::path(get, path = "/v1/subjects/{subject}/consent", summary = "A subject's consent", operation_id = "subject_consent", security(("api_key" = ["admin", "privacy_officer"])), tag = "consent",
     params(("subject" = String, Path, description = "A pseudonymous subject id")),
     responses(
-        (status = 200, description = "`{\"current\": {...}, \"history\": [...]}`: the state now and every ledger event of the subject and the ids linked to it (audited). Admin and privacy officer keys only", body = Object),
+        (status = 200, description = "`{\"current\": {...}, \"history\": [...]}`: the state now and every ledger event of the subject and the ids linked to it (audited). Admin and privacy officer keys only", body = crate::schemas::SubjectConsent),
         (status = 422, description = "Malformed subject id", body = ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems
     ))]
@@ -282,10 +282,10 @@ pub async fn subject_consent(
     Ok(axum::Json(json!({ "current": current, "history": history })).into_response())
 }
 
-#[utoipa::path(post, path = "/v1/subjects/{subject}/link", tag = "consent", request_body = LinkIn,
+#[utoipa::path(post, path = "/v1/subjects/{subject}/link", summary = "Link an anonymous subject to a known one", operation_id = "link_subjects", security(("api_key" = ["admin", "privacy_officer", "service"])), tag = "consent", request_body = LinkIn,
     params(("subject" = String, Path, description = "The known subject")),
     responses(
-        (status = 201, description = "Linked: `{\"receipts\": [...]}`", body = Object),
+        (status = 201, description = "Linked: `{\"receipts\": [...]}`", body = crate::schemas::Receipts),
         (status = 422, description = "Malformed ids, or a link to itself", body = ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems
     ))]
@@ -311,6 +311,9 @@ pub async fn link(
 }
 
 /// `GET /.well-known/gpc.json`: this site honours Global Privacy Control.
+#[utoipa::path(get, path = "/.well-known/gpc.json", summary = "Global Privacy Control support", tag = "consent", operation_id = "gpc_support", security(()),
+    description = "The Global Privacy Control support resource: this site honours the signal.",
+    responses((status = 200, description = "`gpc: true` and when the resource last changed", content_type = "application/json", body = crate::schemas::GpcSupport)))]
 pub async fn gpc_json(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -318,11 +321,3 @@ pub async fn gpc_json(State(state): State<AppState>) -> Response {
     )
         .into_response()
 }
-
-/// The consent endpoints in the OpenAPI document.
-#[derive(utoipa::OpenApi)]
-#[openapi(
-    paths(decide, decide_batch, record, subject_consent, link),
-    components(schemas(DecisionIn, BatchIn, RecordIn, ChoiceIn, LinkIn))
-)]
-pub struct ConsentApiDoc;

@@ -7,6 +7,9 @@ use axum::response::{Html, IntoResponse, Response};
 
 const PAGE: &str = include_str!("../assets/docs.html");
 
+#[utoipa::path(get, path = "/docs", summary = "A page to browse this document", tag = "operations", operation_id = "api_docs_page", security(()),
+    description = "A browsable page for the OpenAPI document.",
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
 pub async fn page() -> Response {
     let mut response = Html(PAGE).into_response();
     // Only this page's own inline script and style, and fetches to this server.

@@ -372,14 +372,12 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-#[utoipa::path(post, path = "/v1/requests/{id}/callbacks/{recipient}", tag = "requests",
+#[utoipa::path(post, path = "/v1/requests/{id}/callbacks/{recipient}", summary = "A recipient's report", operation_id = "recipient_callback", security(("recipient_signature" = [])), tag = "requests",
     description = "A recipient the request was forwarded to reports back, signed with its own secret (the one its webhook deliveries are signed with): `Pledge-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, within five minutes of the server's clock, and never the same report twice. No API key counts here. The last `done` completes the request (and tells the person); `failed` leaves it waiting, with the detail, for staff. Every report, taken or refused, is audited.",
-    params(("id" = String, Path), ("recipient" = String, Path, description = "The recipient's id in the declaration"),
-        ("Pledge-Signature" = String, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256>` over `<t>.<body>` with the recipient's `secret_env` secret")),
+    params(("id" = String, Path), ("recipient" = String, Path, description = "The recipient's id in the declaration")),
     request_body = Callback,
-    security(()),
     responses(
-        (status = 200, description = "Recorded: where the request stands with every recipient", body = Object),
+        (status = 200, description = "Recorded: where the request stands with every recipient", body = crate::schemas::CallbackAnswer),
         (status = 400, description = "Malformed JSON", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No signature, a malformed or stale one, or one that does not match the body under the recipient's secret (`bad-signature`)", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "No such recipient takes forwarded requests, or no such request", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),

@@ -78,7 +78,20 @@ impl Health {
     }
 }
 
+/// `GET /healthz`: the liveness probe; the process answers.
+#[utoipa::path(get, path = "/healthz", summary = "Liveness", tag = "operations", security(()),
+    responses((status = 200, description = "The process answers: `ok`", content_type = "text/plain", body = String)))]
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
 /// `GET /readyz`.
+#[utoipa::path(get, path = "/readyz", summary = "Readiness", tag = "operations", security(()),
+    description = "Whether this replica can do its work: the store takes a write, the workers run, the datasets are reachable, the mailer keeps up.",
+    responses(
+        (status = 200, description = "Every check passed; the checks", body = crate::schemas::Readiness),
+        (status = 503, description = "Some check failed; the checks, naming the broken ones", body = crate::schemas::Readiness)
+    ))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let now = state.now();
     let mut broken: Vec<&str> = Vec::new();

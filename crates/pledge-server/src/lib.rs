@@ -20,6 +20,7 @@ pub mod problem;
 mod public;
 pub mod ratelimit;
 pub mod schedule;
+mod schemas;
 pub mod seal;
 pub mod worker;
 
@@ -28,7 +29,6 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use pledge_core::Declaration;
 use pledge_store::{ApiKey, Role, Store};
 use problem::Problem;
@@ -38,6 +38,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{Notify, watch};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -405,78 +407,200 @@ impl Caller {
     }
 }
 
-/// The whole HTTP application.
-pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
-        .route(
-            "/requests",
-            post(api::create_request).get(api::list_requests),
-        )
-        .route("/requests/{id}", get(api::get_request))
-        .route("/requests/{id}/verify", post(api::verify))
-        .route("/requests/{id}/approve", post(api::approve))
-        .route("/requests/{id}/deny", post(api::deny))
-        .route("/requests/{id}/extend", post(api::extend))
-        .route("/requests/{id}/cancel", post(api::cancel))
-        .route("/requests/{id}/retry", post(api::retry))
-        .route("/requests/{id}/complete", post(api::complete))
-        .route("/requests/{id}/export", get(api::export))
-        .route("/requests/{id}/export/link", post(links::create))
-        .route("/retention/runs", get(schedule::retention_runs))
-        .route("/maintenance/runs", get(schedule::maintenance_runs))
-        .route("/requests/{id}/plan", get(api::dry_run))
-        .route("/audit", get(api::audit_records))
-        .route("/audit/verify", get(api::audit_verify))
-        .route("/audit/checkpoints", get(checkpoints::list))
-        .route("/audit/checkpoints/latest", get(checkpoints::latest))
-        .route("/consent", post(consent_api::record))
-        .route(
-            "/subjects/{subject}/consent",
-            get(consent_api::subject_consent),
-        )
-        .route("/subjects/{subject}/link", post(consent_api::link))
-        .route(
-            "/subjects/{subject}/preference-links",
-            post(banner::mint_links),
-        )
+/// Every route of the server with its OpenAPI description, and the middleware each group
+/// sits behind. The one place a route is declared: each is registered with `routes!`, which
+/// takes its method and path from the handler's `#[utoipa::path]`, so a route cannot be
+/// served without being in the document (a test refuses plain `.route` calls in `src/`).
+/// [`router`] serves it; [`openapi`] is its document.
+pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(api::create_request, api::list_requests))
+        .routes(routes!(api::get_request))
+        .routes(routes!(api::verify))
+        .routes(routes!(api::approve))
+        .routes(routes!(api::deny))
+        .routes(routes!(api::extend))
+        .routes(routes!(api::cancel))
+        .routes(routes!(api::retry))
+        .routes(routes!(api::complete))
+        .routes(routes!(api::export))
+        .routes(routes!(links::create))
+        .routes(routes!(schedule::retention_runs))
+        .routes(routes!(schedule::maintenance_runs))
+        .routes(routes!(api::dry_run))
+        .routes(routes!(api::audit_records))
+        .routes(routes!(api::audit_verify))
+        .routes(routes!(checkpoints::list))
+        .routes(routes!(checkpoints::latest))
+        .routes(routes!(consent_api::record))
+        .routes(routes!(consent_api::subject_consent))
+        .routes(routes!(consent_api::link))
+        .routes(routes!(banner::mint_links))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         // After the key layer, so outside it: a recipient proves itself by signing its report
         // with its own secret, and no API key stands in for that.
-        .route(
-            "/requests/{id}/callbacks/{recipient}",
-            post(forward::callback),
-        );
+        .routes(routes!(forward::callback));
     // Decisions are answered from memory: a key the store confirmed recently still works
     // for them while the store does not answer (see `key_cache`).
-    let decisions = Router::new()
-        .route("/decisions", post(consent_api::decide))
-        .route("/decisions/batch", post(consent_api::decide_batch))
+    let decisions = OpenApiRouter::new()
+        .routes(routes!(consent_api::decide))
+        .routes(routes!(consent_api::decide_batch))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             authenticate_for_decisions,
         ));
     let v1 = v1.merge(decisions);
     let metrics_route = if state.config.metrics_public {
-        Router::new().route("/metrics", get(metrics))
+        OpenApiRouter::new().routes(routes!(metrics_open))
     } else {
-        Router::new()
-            .route("/metrics", get(metrics))
+        OpenApiRouter::new()
+            .routes(routes!(metrics))
             .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
     };
-    let mut app = Router::new()
-        .route("/v1/openapi.json", get(api::openapi))
-        .route("/docs", get(docs::page))
-        .nest("/v1", v1)
-        .route("/.well-known/gpc.json", get(consent_api::gpc_json))
-        .route("/public/exports/{token}", get(links::download))
-        .merge(banner::routes(&state));
+    // The handlers' annotations give whole paths (`/v1/...`, `/public/...`), as the document
+    // shows them: the groups are merged, not nested, and each group's `route_layer` still
+    // wraps only its own routes.
+    let mut app = OpenApiRouter::with_openapi(api::document_frame())
+        .routes(routes!(api::openapi))
+        .routes(routes!(docs::page))
+        .merge(v1)
+        .routes(routes!(consent_api::gpc_json))
+        .routes(routes!(links::download))
+        .merge(banner::routes(state));
     if state.config.public.enabled {
-        app = app.nest("/public", public::routes(&state));
+        app = app.merge(public::routes(state));
     }
-    app.route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(health::readyz))
+    app.routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
         .merge(metrics_route)
-        .fallback(|| async { Problem::not_found("no such endpoint") })
+}
+
+/// The OpenAPI document of the routes [`router`] serves with this state.
+pub fn openapi(state: &AppState) -> utoipa::openapi::OpenApi {
+    app(state).into_openapi()
+}
+
+/// Who may call a route, as its operation in the OpenAPI document says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// No credential: the public routes, the pages opened from e-mails, the banner, probes.
+    Open,
+    /// An API key of one of these roles (others get 403, no key 401).
+    Key(Vec<Role>),
+    /// A recipient's report, signed with its own webhook secret (no API key).
+    RecipientSignature,
+}
+
+/// One route the server serves.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub method: axum::http::Method,
+    /// The path template, e.g. `/v1/requests/{id}`.
+    pub path: String,
+    pub operation_id: String,
+    pub access: Access,
+}
+
+/// The route table could not be read from the document (a handler's annotation names a
+/// security scheme or role that does not exist).
+#[derive(Debug, Error)]
+pub enum RouteTableError {
+    #[error("{method} {path}: unknown security scheme `{scheme}`")]
+    UnknownScheme {
+        method: String,
+        path: String,
+        scheme: String,
+    },
+    #[error("{method} {path}: `{role}` is not a role")]
+    UnknownRole {
+        method: String,
+        path: String,
+        role: String,
+    },
+    #[error("{method} {path}: {why}")]
+    Unreadable {
+        method: String,
+        path: String,
+        why: String,
+    },
+}
+
+/// Every route [`router`] serves with this state: method, path and who may call it, read
+/// from the routes' own OpenAPI description (the tests' authorization table).
+pub fn route_table(state: &AppState) -> Result<Vec<Route>, RouteTableError> {
+    use axum::http::Method;
+    let doc = openapi(state);
+    let mut table = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let operations = [
+            (Method::GET, &item.get),
+            (Method::PUT, &item.put),
+            (Method::POST, &item.post),
+            (Method::DELETE, &item.delete),
+            (Method::OPTIONS, &item.options),
+            (Method::HEAD, &item.head),
+            (Method::PATCH, &item.patch),
+            (Method::TRACE, &item.trace),
+        ];
+        for (method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let unreadable = |why: String| RouteTableError::Unreadable {
+                method: method.to_string(),
+                path: path.clone(),
+                why,
+            };
+            // A requirement's schemes are private to utoipa; its JSON form is the
+            // document's, `{"scheme": ["scope", ...]}`.
+            let security =
+                serde_json::to_value(&operation.security).map_err(|e| unreadable(e.to_string()))?;
+            let mut access = Access::Open;
+            for requirement in security.as_array().into_iter().flatten() {
+                let Some(schemes) = requirement.as_object() else {
+                    return Err(unreadable(format!("security requirement {requirement}")));
+                };
+                for (scheme, scopes) in schemes {
+                    access = match scheme.as_str() {
+                        "api_key" => {
+                            let mut roles = Vec::new();
+                            for scope in scopes.as_array().into_iter().flatten() {
+                                let name = scope.as_str().unwrap_or_default();
+                                roles.push(name.parse().map_err(|_| {
+                                    RouteTableError::UnknownRole {
+                                        method: method.to_string(),
+                                        path: path.clone(),
+                                        role: name.to_string(),
+                                    }
+                                })?);
+                            }
+                            Access::Key(roles)
+                        }
+                        "recipient_signature" => Access::RecipientSignature,
+                        other => {
+                            return Err(RouteTableError::UnknownScheme {
+                                method: method.to_string(),
+                                path: path.clone(),
+                                scheme: other.to_string(),
+                            });
+                        }
+                    };
+                }
+            }
+            table.push(Route {
+                method,
+                path: path.clone(),
+                operation_id: operation.operation_id.clone().unwrap_or_default(),
+                access,
+            });
+        }
+    }
+    Ok(table)
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let (app, doc) = app(&state).split_for_parts();
+    let doc = api::Document::new(&doc);
+    app.fallback(|| async { Problem::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             Problem::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -485,6 +609,8 @@ pub fn router(state: AppState) -> Router {
                 "this endpoint does not take that method",
             )
         })
+        // Innermost, so `GET /v1/openapi.json` finds the document of the very routes served.
+        .layer(axum::Extension(doc))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -735,8 +861,26 @@ fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
     Ok(key.trim())
 }
 
-/// Prometheus text format.
+/// `GET /metrics` behind an API key (the default; see [`Config::metrics_public`]).
+#[utoipa::path(get, path = "/metrics", summary = "Metrics", tag = "operations", operation_id = "metrics",
+    security(("api_key" = ["metrics", "admin", "privacy_officer"])),
+    responses(
+        (status = 200, description = "Counters and gauges in the Prometheus text format", content_type = "text/plain", body = String),
+        problem::AuthProblems
+    ))]
 async fn metrics(State(state): State<AppState>) -> Response {
+    metrics_text(&state).await
+}
+
+/// `GET /metrics` without a key, when [`Config::metrics_public`] says so.
+#[utoipa::path(get, path = "/metrics", summary = "Metrics", tag = "operations", operation_id = "metrics", security(()),
+    responses((status = 200, description = "Counters and gauges in the Prometheus text format", content_type = "text/plain", body = String)))]
+async fn metrics_open(State(state): State<AppState>) -> Response {
+    metrics_text(&state).await
+}
+
+/// Prometheus text format.
+async fn metrics_text(state: &AppState) -> Response {
     use std::fmt::Write;
     let m = &state.metrics;
     let mut out = String::new();

@@ -18,11 +18,11 @@ use std::sync::atomic::Ordering;
 /// Random bytes in a token: 256 bits, written as 64 hex digits.
 const TOKEN_BYTES: usize = 32;
 
-#[utoipa::path(post, path = "/v1/requests/{id}/export/link", tag = "requests",
+#[utoipa::path(post, path = "/v1/requests/{id}/export/link", summary = "Make a download link", operation_id = "create_download_link", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests",
     description = "Make a single-use download link to the request's export, for the person. The link expires (by default after 7 days, never after the export); the URL is shown once.",
     params(("id" = String, Path)),
     responses(
-        (status = 201, description = "The link: `url`, `expires_at`", body = Object),
+        (status = 201, description = "The link: `url`, `expires_at`", body = crate::schemas::DownloadLink),
         (status = 404, description = "No such request, or it has no export (or it expired)", body = ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems
     ))]
@@ -96,7 +96,7 @@ pub async fn mint(
     })
 }
 
-#[utoipa::path(get, path = "/public/exports/{token}", tag = "public",
+#[utoipa::path(get, path = "/public/exports/{token}", summary = "Download an export through its link", tag = "public", operation_id = "download_export",
     description = "The export behind a download link, decrypted; works once.",
     params(("token" = String, Path)),
     security(()),

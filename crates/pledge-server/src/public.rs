@@ -12,9 +12,8 @@ use crate::{AppState, PublicConfig};
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Form, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Router, middleware};
 use pledge_core::html::escape;
 use pledge_core::plan::CivilTime;
 use pledge_core::types::Email;
@@ -26,6 +25,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The rate limits of the public endpoints.
 #[derive(Debug)]
@@ -50,13 +51,13 @@ impl Limits {
 #[derive(Debug, Clone)]
 pub struct Client(pub String);
 
-pub fn routes(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/requests", post(create))
-        .route("/requests/{id}", get(status))
-        .route("/requests/{id}/verify", post(verify_code))
-        .route("/requests/{id}/resend", post(resend))
-        .route("/verify", get(confirm_page).post(verify_link))
+pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(status))
+        .routes(routes!(verify_code))
+        .routes(routes!(resend))
+        .routes(routes!(confirm_page, verify_link))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             identify_client,
@@ -199,10 +200,10 @@ fn regime_of(body: &PublicRequest) -> Regime {
     }
 }
 
-#[utoipa::path(post, path = "/public/requests", tag = "public", request_body = PublicRequest, security(()),
+#[utoipa::path(post, path = "/public/requests", summary = "Send a request (the person)", tag = "public", operation_id = "public_create_request", request_body = PublicRequest, security(()),
     description = "A request from the person: answered 202, and a one-time code and link go to the e-mail address. The request waits in `verifying` until one of them comes back, whatever its kind; then it acts on the address's person only (the rows the address is found in, and the ledger subjects they name).",
     responses(
-        (status = 202, description = "Taken in; the code is on its way", body = Object),
+        (status = 202, description = "Taken in; the code is on its way", body = crate::schemas::PublicIntake),
         (status = 400, description = "Malformed JSON, or identities other than `email` (`unproven-identity`: the public proves only the address)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Unknown field, bad e-mail address, undeclared identity", body = ProblemDoc, content_type = "application/problem+json"),
@@ -304,10 +305,10 @@ pub struct Code {
     pub code: String,
 }
 
-#[utoipa::path(post, path = "/public/requests/{id}/verify", tag = "public", request_body = Code, security(()), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/public/requests/{id}/verify", summary = "Verify with the code", tag = "public", operation_id = "public_verify_code", request_body = Code, security(()), params(("id" = String, Path)),
     description = "The code from the message. Right: the request goes on (to approval, or to a worker). Each wrong code counts; after the last allowed one the code is locked.",
     responses(
-        (status = 200, description = "Verified; the request as the person sees it", body = Object),
+        (status = 200, description = "Verified; the request as the person sees it", body = crate::schemas::PersonView),
         (status = 404, description = "No code for this request (unknown, or purged)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request was closed meanwhile", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 410, description = "The code expired or was already used", body = ProblemDoc, content_type = "application/problem+json"),
@@ -346,10 +347,10 @@ pub struct Resend {
     pub token: String,
 }
 
-#[utoipa::path(post, path = "/public/requests/{id}/resend", tag = "public", request_body = Resend, security(()), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/public/requests/{id}/resend", summary = "Send a new code", tag = "public", operation_id = "public_resend_code", request_body = Resend, security(()), params(("id" = String, Path)),
     description = "A new code and link for a request still in `verifying` (the first expired, was locked, or never arrived); the old code stops working. Counts against the same limits as new requests.",
     responses(
-        (status = 202, description = "A new code is on its way", body = Object),
+        (status = 202, description = "A new code is on its way", body = crate::schemas::PersonView),
         (status = 404, description = "Unknown request, or a token that does not match", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request is no longer waiting for verification", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this address or for this e-mail; see Retry-After", body = ProblemDoc, content_type = "application/problem+json")
@@ -417,7 +418,7 @@ pub struct Token {
     pub token: String,
 }
 
-#[utoipa::path(get, path = "/public/verify", tag = "public", params(Token), security(()),
+#[utoipa::path(get, path = "/public/verify", summary = "The confirmation page of a link", tag = "public", operation_id = "public_confirm_page", params(Token), security(()),
     description = "The link in the message. It changes nothing (mail scanners open links): it shows a page whose button confirms with a POST.",
     responses((status = 200, description = "The confirmation page", content_type = "text/html", body = String)))]
 pub async fn confirm_page(State(state): State<AppState>, ApiQuery(q): ApiQuery<Token>) -> Response {
@@ -433,7 +434,7 @@ pub async fn confirm_page(State(state): State<AppState>, ApiQuery(q): ApiQuery<T
     page(StatusCode::OK, "Confirm your request", &body)
 }
 
-#[utoipa::path(post, path = "/public/verify", tag = "public", security(()),
+#[utoipa::path(post, path = "/public/verify", summary = "Confirm through the link", tag = "public", operation_id = "public_verify_link", security(()),
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token=...` from the link"),
     description = "The confirmation page's button. The same outcomes as the code, as a page.",
     responses(
@@ -500,10 +501,10 @@ pub async fn verify_link(
     }
 }
 
-#[utoipa::path(get, path = "/public/requests/{id}", tag = "public", params(("id" = String, Path), Token), security(()),
+#[utoipa::path(get, path = "/public/requests/{id}", summary = "A request's status (the person)", tag = "public", operation_id = "public_request_status", params(("id" = String, Path), Token), security(()),
     description = "Where the request stands, for the person holding the status token from the first message.",
     responses(
-        (status = 200, description = "State, deadlines, reasons and history; never personal data", body = Object),
+        (status = 200, description = "State, deadlines, reasons and history; never personal data", body = crate::schemas::PublicStatus),
         (status = 404, description = "Unknown request, or a token that does not match", body = ProblemDoc, content_type = "application/problem+json")
     ))]
 pub async fn status(

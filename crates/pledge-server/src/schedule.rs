@@ -472,9 +472,9 @@ pub struct RunsQuery {
     pub limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/v1/retention/runs", tag = "retention", params(RunsQuery),
+#[utoipa::path(get, path = "/v1/retention/runs", summary = "Retention runs", security(("api_key" = ["admin", "privacy_officer"])), tag = "retention", params(RunsQuery),
     responses(
-        (status = 200, description = "Scheduled retention runs, newest first, each with its per-table report (examined, deleted, anonymised, held back and why)", body = Object),
+        (status = 200, description = "Scheduled retention runs, newest first, each with its per-table report (examined, deleted, anonymised, held back and why)", body = crate::schemas::Runs),
         (status = 400, description = "Bad query", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems
     ))]
@@ -487,9 +487,9 @@ pub async fn retention_runs(
     runs(&state, Task::Retention, query?.0).await
 }
 
-#[utoipa::path(get, path = "/v1/maintenance/runs", tag = "retention", params(RunsQuery),
+#[utoipa::path(get, path = "/v1/maintenance/runs", summary = "Maintenance runs", security(("api_key" = ["admin", "privacy_officer"])), tag = "retention", params(RunsQuery),
     responses(
-        (status = 200, description = "Maintenance runs, newest first: exports and links deleted, requests minimised", body = Object),
+        (status = 200, description = "Maintenance runs, newest first: exports and links deleted, requests minimised", body = crate::schemas::Runs),
         (status = 400, description = "Bad query", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems
     ))]

@@ -1,4 +1,5 @@
-//! The cookie banner in a real headless Chromium, driven through ChromeDriver.
+//! The cookie banner (and the API docs page) in a real headless Chromium, driven through
+//! ChromeDriver.
 //!
 //! Each test starts the real server (in process, on a random port, with a SQLite store) and
 //! a second server for a shop's test page on another port, so the banner works across
@@ -603,4 +604,46 @@ fn nothing_to_ask_shows_no_banner() {
         .unwrap();
     assert_eq!(shown, json!([false, false]));
     assert_eq!(ran(&b), json!({"essential": true}));
+}
+
+/// `/docs` renders every operation of the document with who may call it.
+#[test]
+fn the_docs_page_shows_every_operation_and_who_may_call_it() {
+    let Some(b) = browser("the_docs_page_shows_every_operation_and_who_may_call_it") else {
+        return;
+    };
+    let s = site("docs");
+    b.goto(&format!("{}/docs", s.pledge)).unwrap();
+    b.wait_for(
+        "the operations",
+        "return document.querySelectorAll('details summary').length > 0",
+    )
+    .unwrap();
+    let shown = b
+        .run(
+            "return [...document.querySelectorAll('details summary')].map(s =>
+                [s.querySelector('.method').textContent, s.querySelector('code').textContent,
+                 s.querySelector('.lock').textContent]);",
+        )
+        .unwrap();
+    let shown: Vec<(String, String, String)> = serde_json::from_value(shown).unwrap();
+    let table = pledge_server::route_table(&s.state).unwrap();
+    assert_eq!(shown.len(), table.len(), "{shown:?}");
+    let lock = |method: &str, path: &str| {
+        shown
+            .iter()
+            .find(|(m, p, _)| m == method && p == path)
+            .map(|(_, _, lock)| lock.clone())
+            .unwrap_or_else(|| panic!("{method} {path} is not on the page"))
+    };
+    assert_eq!(
+        lock("get", "/v1/requests"),
+        "API key: admin, privacy_officer, support_agent"
+    );
+    assert_eq!(
+        lock("post", "/v1/requests/{id}/callbacks/{recipient}"),
+        "signed by the recipient"
+    );
+    assert_eq!(lock("post", "/public/requests"), "no key");
+    assert_eq!(lock("options", "/banner/consent"), "no key");
 }

@@ -2,7 +2,8 @@
 //!
 //! `scripts/test.sh` starts a throwaway PostgreSQL and MariaDB on loopback, finds Chromium
 //! and ChromeDriver, and tells the tests where they are through environment variables
-//! ([`POSTGRES_URL`], [`MYSQL_URL`], [`CHROMIUM`], [`CHROMEDRIVER`]). A test that needs one
+//! ([`POSTGRES_URL`], [`MYSQL_URL`], [`CHROMIUM`], [`CHROMEDRIVER`]), and installs the
+//! OpenAPI validators ([`OPENAPI_SPEC_VALIDATOR`], [`REDOCLY`]). A test that needs one
 //! of them asks with [`require!`]:
 //!
 //! ```no_run
@@ -38,6 +39,10 @@ pub const MYSQL_URL: &str = "PLEDGE_TEST_MYSQL_URL";
 pub const CHROMIUM: &str = "PLEDGE_TEST_CHROMIUM";
 /// The ChromeDriver binary matching [`CHROMIUM`].
 pub const CHROMEDRIVER: &str = "PLEDGE_TEST_CHROMEDRIVER";
+/// The `openapi-spec-validator` command (PyPI `openapi-spec-validator`).
+pub const OPENAPI_SPEC_VALIDATOR: &str = "PLEDGE_TEST_OPENAPI_SPEC_VALIDATOR";
+/// The `redocly` command (npm `@redocly/cli`).
+pub const REDOCLY: &str = "PLEDGE_TEST_REDOCLY";
 
 /// The URL of the test PostgreSQL server, if one was provided.
 pub fn postgres_url() -> Option<String> {
@@ -67,6 +72,16 @@ pub fn program(name: &str) -> Option<PathBuf> {
         .split(':')
         .map(|dir| Path::new(dir).join(name))
         .find(|p| p.is_file())
+}
+
+/// The `openapi-spec-validator` command, if one was provided.
+pub fn openapi_spec_validator() -> Option<PathBuf> {
+    var_os(OPENAPI_SPEC_VALIDATOR).map(PathBuf::from)
+}
+
+/// The `redocly` command, if one was provided.
+pub fn redocly() -> Option<PathBuf> {
+    var_os(REDOCLY).map(PathBuf::from)
 }
 
 /// Whether the tests run in CI, where a missing server fails the test instead of skipping it.

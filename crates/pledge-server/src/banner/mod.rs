@@ -17,11 +17,10 @@ use crate::consent::{Choice, RecordConsent, SubjectConsent, gpc_signal};
 use crate::problem::{ApiJson, Problem};
 use crate::ratelimit::{Limiter, Rate};
 use crate::{AppState, Caller};
+use axum::Extension;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Router};
 use pledge_core::banner::{self as core_banner, BannerConfig};
 use pledge_core::consent::{ConsentState, Method, SubjectRef, Target, cookie_category_name};
 use pledge_core::plan::CivilTime;
@@ -34,6 +33,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use token::{LinkKind, SignedLink};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const SCRIPT: &str = include_str!("../../assets/banner.js");
 const STYLE: &str = include_str!("../../assets/banner.css");
@@ -174,21 +175,15 @@ fn etag(bytes: &[u8]) -> String {
 }
 
 /// The public routes, to merge into the application.
-pub fn routes(state: &AppState) -> Router<AppState> {
+pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
     let banner = Arc::new(Banner::new(state));
-    Router::new()
-        .route("/banner.js", get(script))
-        .route("/banner.css", get(style))
-        .route("/banner/config.json", get(config).options(preflight))
-        .route("/banner/consent", post(record_choice).options(preflight))
-        .route(
-            "/preferences",
-            get(pages::preference_centre).post(pages::change_preference),
-        )
-        .route(
-            "/unsubscribe",
-            get(unsubscribe::confirm_page).post(unsubscribe::one_click),
-        )
+    OpenApiRouter::new()
+        .routes(routes!(script))
+        .routes(routes!(style))
+        .routes(routes!(config, config_preflight))
+        .routes(routes!(record_choice, choice_preflight))
+        .routes(routes!(pages::preference_centre, pages::change_preference))
+        .routes(routes!(unsubscribe::confirm_page, unsubscribe::one_click))
         .layer(Extension(banner))
 }
 
@@ -213,6 +208,12 @@ fn asset(
     response
 }
 
+#[utoipa::path(get, path = "/banner.js", summary = "The banner's script", tag = "banner", operation_id = "banner_script", security(()),
+    description = "The banner's script, for the company's pages.",
+    responses(
+        (status = 200, description = "The script, with its `ETag`", content_type = "text/javascript", body = String),
+        (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`")
+    ))]
 async fn script(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Response {
     asset(
         &headers,
@@ -222,6 +223,12 @@ async fn script(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Res
     )
 }
 
+#[utoipa::path(get, path = "/banner.css", summary = "The banner's style sheet", tag = "banner", operation_id = "banner_style", security(()),
+    description = "The banner's style sheet.",
+    responses(
+        (status = 200, description = "The style sheet, with its `ETag`", content_type = "text/css", body = String),
+        (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`")
+    ))]
 async fn style(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Response {
     asset(&headers, STYLE, &b.style_etag, "text/css; charset=utf-8")
 }
@@ -229,6 +236,12 @@ async fn style(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Resp
 /// `GET /banner/config.json`. A browser that sends `Sec-GPC: 1` is told so (`"gpc": true`),
 /// so the script honours the signal even where the page cannot see it in
 /// `navigator.globalPrivacyControl`.
+#[utoipa::path(get, path = "/banner/config.json", summary = "The banner's configuration", tag = "banner", operation_id = "banner_config", security(()),
+    params(("Sec-GPC" = Option<String>, Header, description = "`1`: the browser sends Global Privacy Control")),
+    responses(
+        (status = 200, description = "The notice, its categories and text hash, and whether the browser sent GPC", content_type = "application/json", body = crate::schemas::BannerConfig),
+        (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`")
+    ))]
 async fn config(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Response {
     let (tag, body) = &b.config_json[usize::from(gpc_signal(&headers))];
     let mut response = if unchanged(&headers, tag) {
@@ -260,6 +273,20 @@ fn cors(b: &Banner, headers: &HeaderMap, mut response: Response) -> Response {
     response
 }
 
+#[utoipa::path(options, path = "/banner/config.json", summary = "CORS preflight of the configuration", tag = "banner", operation_id = "banner_config_preflight", security(()),
+    description = "The CORS preflight of `GET /banner/config.json`.",
+    responses((status = 204, description = "Allowed methods and headers for a declared origin")))]
+async fn config_preflight(b: Extension<Arc<Banner>>, headers: HeaderMap) -> Response {
+    preflight(b, headers).await
+}
+
+#[utoipa::path(options, path = "/banner/consent", summary = "CORS preflight of a choice", tag = "banner", operation_id = "banner_consent_preflight", security(()),
+    description = "The CORS preflight of `POST /banner/consent`.",
+    responses((status = 204, description = "Allowed methods and headers for a declared origin")))]
+async fn choice_preflight(b: Extension<Arc<Banner>>, headers: HeaderMap) -> Response {
+    preflight(b, headers).await
+}
+
 /// The CORS preflight of the banner's calls.
 async fn preflight(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -282,7 +309,7 @@ async fn preflight(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> 
 }
 
 /// `POST /banner/consent`: a choice made in the banner.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BannerChoice {
     /// The visitor's random id (32 lower-case hex digits), kept by the script; recorded as
@@ -314,6 +341,17 @@ fn visitor_subject(id: &str) -> Result<SubjectRef, Problem> {
         .map_err(|e| Problem::invalid(format!("`subject`: {e}")))
 }
 
+#[utoipa::path(post, path = "/banner/consent", summary = "Record a choice made in the banner", tag = "banner", operation_id = "banner_record_choice", security(()),
+    description = "A choice made in the banner, recorded in the consent ledger. No API key: CORS limits it to the declared origins, and writes are rate-limited per network.",
+    request_body = BannerChoice,
+    responses(
+        (status = 201, description = "Recorded: the ledger's receipts", body = crate::schemas::Receipts),
+        (status = 400, description = "Malformed JSON", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "An origin the banner is not declared for", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The notice changed since the banner was shown", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Not a visitor id, or a category the banner does not offer", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Too many writes from this network; see Retry-After", body = crate::problem::ProblemDoc, content_type = "application/problem+json")
+    ))]
 async fn record_choice(
     State(state): State<AppState>,
     Extension(b): Extension<Arc<Banner>>,
@@ -492,19 +530,13 @@ pub struct LinkRequest {
     pub purposes: Vec<String>,
 }
 
-/// The staff route of this module, for the OpenAPI document (the public routes serve
-/// browsers and mail clients, not API clients).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(mint_links), components(schemas(LinkRequest)))]
-pub struct BannerApiDoc;
-
 const LINK_MINTERS: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::Service];
 
-#[utoipa::path(post, path = "/v1/subjects/{subject}/preference-links", tag = "consent",
+#[utoipa::path(post, path = "/v1/subjects/{subject}/preference-links", summary = "Mint preference and unsubscribe links", operation_id = "mint_preference_links", security(("api_key" = ["admin", "privacy_officer", "service"])), tag = "consent",
     params(("subject" = String, Path, description = "The person's subject id, as the application names it")),
     request_body = LinkRequest,
     responses(
-        (status = 200, description = "The preference link, and the unsubscribe link and e-mail headers", body = Object),
+        (status = 200, description = "The preference link, and the unsubscribe link and e-mail headers", body = crate::schemas::PreferenceLinks),
         (status = 422, description = "Unknown subject format or a purpose one cannot unsubscribe from", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
         crate::problem::AuthProblems,
         (status = 503, description = "No link key is configured, or the store did not answer the key's check (see Retry-After)", body = crate::problem::ProblemDoc, content_type = "application/problem+json")

@@ -217,6 +217,15 @@ fn day(t: i64) -> String {
 }
 
 /// `GET /preferences?token=...`
+#[utoipa::path(get, path = "/preferences", summary = "The preference centre", tag = "banner", operation_id = "preference_centre", security(()),
+    description = "The preference centre: the person's purposes and their state, from a signed link.",
+    params(("token" = String, Query, description = "The signed preference link's token")),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 400, description = "A link that is not one (a page saying so)", content_type = "text/html", body = String),
+        (status = 410, description = "An expired link (a page saying so)", content_type = "text/html", body = String),
+        (status = 503, description = "No link key is configured (a page saying so)", content_type = "text/html", body = String)
+    ))]
 pub(super) async fn preference_centre(
     State(state): State<AppState>,
     Extension(b): Extension<Arc<Banner>>,
@@ -265,6 +274,16 @@ pub(super) async fn preference_centre(
 
 /// `POST /preferences` (form: `token`, `purpose` or `*`, `choice` = `on` | `off`): records
 /// the change with method `form`, then sends the person back to the page (303).
+#[utoipa::path(post, path = "/preferences", summary = "Change a preference", tag = "banner", operation_id = "change_preference", security(()),
+    description = "A change made in the preference centre, recorded in the consent ledger with method `form`.",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token`, `purpose` (or `*`), `choice` = `on` | `off`"),
+    responses(
+        (status = 303, description = "Recorded: back to the preference centre"),
+        (status = 400, description = "A link or form that is not one (a page saying so)", content_type = "text/html", body = String),
+        (status = 410, description = "An expired link (a page saying so)", content_type = "text/html", body = String),
+        (status = 429, description = "Too many writes from this network (a page saying so)", content_type = "text/html", body = String),
+        (status = 503, description = "No link key is configured (a page saying so)", content_type = "text/html", body = String)
+    ))]
 pub(super) async fn change_preference(
     State(state): State<AppState>,
     Extension(b): Extension<Arc<Banner>>,

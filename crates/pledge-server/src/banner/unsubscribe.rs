@@ -46,6 +46,15 @@ fn names(chosen: &[&Preference]) -> String {
 }
 
 /// `GET /unsubscribe?token=...`: a page with the button; changes nothing.
+#[utoipa::path(get, path = "/unsubscribe", summary = "The unsubscribe page", tag = "banner", operation_id = "unsubscribe_page", security(()),
+    description = "The page behind an e-mail's unsubscribe link: a button; it changes nothing (mail scanners follow links).",
+    params(("token" = String, Query, description = "The signed unsubscribe link's token")),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 400, description = "A link that is not one (a page saying so)", content_type = "text/html", body = String),
+        (status = 410, description = "An expired link (a page saying so)", content_type = "text/html", body = String),
+        (status = 503, description = "No link key is configured (a page saying so)", content_type = "text/html", body = String)
+    ))]
 pub(super) async fn confirm_page(
     State(state): State<AppState>,
     Extension(b): Extension<Arc<Banner>>,
@@ -76,6 +85,17 @@ pub(super) async fn confirm_page(
 }
 
 /// `POST /unsubscribe?token=...` with `List-Unsubscribe=One-Click`.
+#[utoipa::path(post, path = "/unsubscribe", summary = "One-click unsubscribe", tag = "banner", operation_id = "unsubscribe_one_click", security(()),
+    description = "One-click unsubscribe (RFC 8058): the marketing purposes named in the link are withdrawn.",
+    params(("token" = String, Query, description = "The signed unsubscribe link's token")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`List-Unsubscribe=One-Click` (also accepted as `multipart/form-data`)"),
+    responses(
+        (status = 200, description = "Unsubscribed (a page saying so)", content_type = "text/html", body = String),
+        (status = 400, description = "No `List-Unsubscribe=One-Click`, or a link that is not one", content_type = "text/html", body = String),
+        (status = 410, description = "An expired link (a page saying so)", content_type = "text/html", body = String),
+        (status = 429, description = "Too many writes from this network (a page saying so)", content_type = "text/html", body = String),
+        (status = 503, description = "No link key is configured (a page saying so)", content_type = "text/html", body = String)
+    ))]
 pub(super) async fn one_click(
     State(state): State<AppState>,
     Extension(b): Extension<Arc<Banner>>,
