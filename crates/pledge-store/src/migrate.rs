@@ -5,12 +5,31 @@ use crate::chain::{self, Lock};
 use crate::{Backend, Result};
 use sqlx::{AnyPool, Row};
 
-/// One migration: its number, then its statements (portable SQL unless per backend).
+/// One migration: its number, then its statements, run in the order written.
 struct Migration {
     version: i64,
-    common: &'static [&'static str],
-    sqlite: &'static [&'static str],
-    postgres: &'static [&'static str],
+    steps: &'static [Step],
+}
+
+/// A statement of a migration: portable SQL, or SQL for one backend only.
+enum Step {
+    Both(&'static str),
+    Sqlite(&'static str),
+    Postgres(&'static str),
+}
+
+use Step::{Both, Postgres, Sqlite};
+
+impl Step {
+    /// The statement, if it runs on `backend`.
+    fn on(&self, backend: Backend) -> Option<&'static str> {
+        match (self, backend) {
+            (Both(sql), _)
+            | (Sqlite(sql), Backend::Sqlite)
+            | (Postgres(sql), Backend::Postgres) => Some(sql),
+            _ => None,
+        }
+    }
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -28,8 +47,9 @@ const MIGRATIONS: &[Migration] = &[
 /// 1: keys, requests, events, jobs, exports and the audit log.
 const SCHEMA: Migration = Migration {
     version: 1,
-    common: &[
-        "CREATE TABLE api_keys (
+    steps: &[
+        Both(
+            "CREATE TABLE api_keys (
             id TEXT PRIMARY KEY,
             hash TEXT NOT NULL UNIQUE,
             role TEXT NOT NULL,
@@ -37,7 +57,9 @@ const SCHEMA: Migration = Migration {
             created_at BIGINT NOT NULL,
             revoked_at BIGINT
         )",
-        "CREATE TABLE requests (
+        ),
+        Both(
+            "CREATE TABLE requests (
             id TEXT PRIMARY KEY,
             kind TEXT NOT NULL,
             regime TEXT NOT NULL,
@@ -53,12 +75,9 @@ const SCHEMA: Migration = Migration {
             result TEXT,
             updated_at BIGINT NOT NULL
         )",
-        "CREATE INDEX requests_by_due ON requests (due_at)",
-        "CREATE INDEX events_by_request ON request_events (request_id, id)",
-        "CREATE INDEX jobs_by_state ON jobs (state, id)",
-    ],
-    sqlite: &[
-        "CREATE TABLE request_events (
+        ),
+        Sqlite(
+            "CREATE TABLE request_events (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             request_id TEXT NOT NULL REFERENCES requests (id),
             at BIGINT NOT NULL,
@@ -67,7 +86,9 @@ const SCHEMA: Migration = Migration {
             actor TEXT NOT NULL,
             reason TEXT
         )",
-        "CREATE TABLE jobs (
+        ),
+        Sqlite(
+            "CREATE TABLE jobs (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             request_id TEXT NOT NULL UNIQUE REFERENCES requests (id),
             state TEXT NOT NULL,
@@ -78,12 +99,16 @@ const SCHEMA: Migration = Migration {
             finished_at BIGINT,
             error TEXT
         )",
-        "CREATE TABLE exports (
+        ),
+        Sqlite(
+            "CREATE TABLE exports (
             request_id TEXT PRIMARY KEY REFERENCES requests (id),
             created_at BIGINT NOT NULL,
             bytes BLOB NOT NULL
         )",
-        "CREATE TABLE audit_log (
+        ),
+        Sqlite(
+            "CREATE TABLE audit_log (
             seq BIGINT PRIMARY KEY,
             at BIGINT NOT NULL,
             actor TEXT NOT NULL,
@@ -93,13 +118,17 @@ const SCHEMA: Migration = Migration {
             prev_hash TEXT NOT NULL,
             hash TEXT NOT NULL
         )",
-        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        ),
+        Sqlite(
+            "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
          BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        ),
+        Sqlite(
+            "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
          BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-    ],
-    postgres: &[
-        "CREATE TABLE request_events (
+        ),
+        Postgres(
+            "CREATE TABLE request_events (
             id BIGSERIAL PRIMARY KEY,
             request_id TEXT NOT NULL REFERENCES requests (id),
             at BIGINT NOT NULL,
@@ -108,7 +137,9 @@ const SCHEMA: Migration = Migration {
             actor TEXT NOT NULL,
             reason TEXT
         )",
-        "CREATE TABLE jobs (
+        ),
+        Postgres(
+            "CREATE TABLE jobs (
             id BIGSERIAL PRIMARY KEY,
             request_id TEXT NOT NULL UNIQUE REFERENCES requests (id),
             state TEXT NOT NULL,
@@ -119,12 +150,16 @@ const SCHEMA: Migration = Migration {
             finished_at BIGINT,
             error TEXT
         )",
-        "CREATE TABLE exports (
+        ),
+        Postgres(
+            "CREATE TABLE exports (
             request_id TEXT PRIMARY KEY REFERENCES requests (id),
             created_at BIGINT NOT NULL,
             bytes BYTEA NOT NULL
         )",
-        "CREATE TABLE audit_log (
+        ),
+        Postgres(
+            "CREATE TABLE audit_log (
             seq BIGINT PRIMARY KEY,
             at BIGINT NOT NULL,
             actor TEXT NOT NULL,
@@ -134,18 +169,27 @@ const SCHEMA: Migration = Migration {
             prev_hash TEXT NOT NULL,
             hash TEXT NOT NULL
         )",
-        "CREATE FUNCTION pledge_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+        ),
+        Postgres(
+            "CREATE FUNCTION pledge_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
          $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$",
-        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+        ),
+        Postgres(
+            "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
          FOR EACH ROW EXECUTE FUNCTION pledge_audit_append_only()",
+        ),
+        Both("CREATE INDEX requests_by_due ON requests (due_at)"),
+        Both("CREATE INDEX events_by_request ON request_events (request_id, id)"),
+        Both("CREATE INDEX jobs_by_state ON jobs (state, id)"),
     ],
 };
 
 /// 2: the consent ledger, append-only and hash-chained like the audit log.
 const CONSENT_LEDGER: Migration = Migration {
     version: 2,
-    common: &[
-        "CREATE TABLE consent_events (
+    steps: &[
+        Both(
+            "CREATE TABLE consent_events (
         seq BIGINT PRIMARY KEY,
         at BIGINT NOT NULL,
         subject TEXT NOT NULL,
@@ -162,19 +206,24 @@ const CONSENT_LEDGER: Migration = Migration {
         prev_hash TEXT NOT NULL,
         hash TEXT NOT NULL
     )",
-        "CREATE INDEX consent_events_by_subject ON consent_events (subject, seq)",
-    ],
-    sqlite: &[
-        "CREATE TRIGGER consent_events_no_update BEFORE UPDATE ON consent_events
+        ),
+        Sqlite(
+            "CREATE TRIGGER consent_events_no_update BEFORE UPDATE ON consent_events
      BEGIN SELECT RAISE(ABORT, 'the consent ledger is append-only'); END",
-        "CREATE TRIGGER consent_events_no_delete BEFORE DELETE ON consent_events
+        ),
+        Sqlite(
+            "CREATE TRIGGER consent_events_no_delete BEFORE DELETE ON consent_events
      BEGIN SELECT RAISE(ABORT, 'the consent ledger is append-only'); END",
-    ],
-    postgres: &[
-        "CREATE FUNCTION pledge_consent_append_only() RETURNS trigger LANGUAGE plpgsql AS
+        ),
+        Postgres(
+            "CREATE FUNCTION pledge_consent_append_only() RETURNS trigger LANGUAGE plpgsql AS
      $$ BEGIN RAISE EXCEPTION 'the consent ledger is append-only'; END $$",
-        "CREATE TRIGGER consent_events_append_only BEFORE UPDATE OR DELETE ON consent_events
+        ),
+        Postgres(
+            "CREATE TRIGGER consent_events_append_only BEFORE UPDATE OR DELETE ON consent_events
      FOR EACH ROW EXECUTE FUNCTION pledge_consent_append_only()",
+        ),
+        Both("CREATE INDEX consent_events_by_subject ON consent_events (subject, seq)"),
     ],
 };
 
@@ -182,8 +231,9 @@ const CONSENT_LEDGER: Migration = Migration {
 /// the outbox of e-mails written with the state change they tell of.
 const PUBLIC_INTAKE: Migration = Migration {
     version: 3,
-    common: &[
-        "CREATE TABLE verifications (
+    steps: &[
+        Both(
+            "CREATE TABLE verifications (
             request_id TEXT PRIMARY KEY REFERENCES requests (id),
             code_hash TEXT NOT NULL,
             link_hash TEXT NOT NULL UNIQUE,
@@ -192,14 +242,15 @@ const PUBLIC_INTAKE: Migration = Migration {
             max_attempts BIGINT NOT NULL,
             used_at BIGINT
         )",
-        "CREATE TABLE status_tokens (
+        ),
+        Both(
+            "CREATE TABLE status_tokens (
             request_id TEXT PRIMARY KEY REFERENCES requests (id),
             token_hash TEXT NOT NULL
         )",
-        "CREATE INDEX verifications_by_expiry ON verifications (expires_at)",
-        "CREATE INDEX outbox_due ON outbox (state, next_attempt_at)",
-    ],
-    sqlite: &["CREATE TABLE outbox (
+        ),
+        Sqlite(
+            "CREATE TABLE outbox (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             request_id TEXT REFERENCES requests (id),
             recipient TEXT NOT NULL,
@@ -212,8 +263,10 @@ const PUBLIC_INTAKE: Migration = Migration {
             created_at BIGINT NOT NULL,
             sent_at BIGINT,
             error TEXT
-        )"],
-    postgres: &["CREATE TABLE outbox (
+        )",
+        ),
+        Postgres(
+            "CREATE TABLE outbox (
             id BIGSERIAL PRIMARY KEY,
             request_id TEXT REFERENCES requests (id),
             recipient TEXT NOT NULL,
@@ -226,21 +279,28 @@ const PUBLIC_INTAKE: Migration = Migration {
             created_at BIGINT NOT NULL,
             sent_at BIGINT,
             error TEXT
-        )"],
+        )",
+        ),
+        Both("CREATE INDEX verifications_by_expiry ON verifications (expires_at)"),
+        Both("CREATE INDEX outbox_due ON outbox (state, next_attempt_at)"),
+    ],
 };
 
 /// 4: scheduled tasks (one runner at a time across replicas), exports encrypted at rest with
 /// expiring single-use download links, and the minimisation of closed requests.
 const TASKS_AND_SEALED_EXPORTS: Migration = Migration {
     version: 4,
-    common: &[
-        "CREATE TABLE task_leases (
+    steps: &[
+        Both(
+            "CREATE TABLE task_leases (
         task TEXT PRIMARY KEY,
         owner TEXT,
         lease_until BIGINT,
         last_fire BIGINT
     )",
-        "CREATE TABLE export_links (
+        ),
+        Both(
+            "CREATE TABLE export_links (
         token_hash TEXT PRIMARY KEY,
         request_id TEXT NOT NULL REFERENCES requests (id),
         created_at BIGINT NOT NULL,
@@ -248,22 +308,24 @@ const TASKS_AND_SEALED_EXPORTS: Migration = Migration {
         used_at BIGINT,
         created_by TEXT NOT NULL
     )",
-        "ALTER TABLE exports ADD COLUMN export_id TEXT",
-        "ALTER TABLE exports ADD COLUMN key_id TEXT",
-        "ALTER TABLE exports ADD COLUMN expires_at BIGINT",
-        "ALTER TABLE requests ADD COLUMN minimised_at BIGINT",
-        "CREATE INDEX audit_by_action ON audit_log (action, seq)",
-        "CREATE INDEX links_by_request ON export_links (request_id)",
+        ),
+        Sqlite("ALTER TABLE exports ADD COLUMN wrapped_key BLOB"),
+        Postgres("ALTER TABLE exports ADD COLUMN wrapped_key BYTEA"),
+        Both("ALTER TABLE exports ADD COLUMN export_id TEXT"),
+        Both("ALTER TABLE exports ADD COLUMN key_id TEXT"),
+        Both("ALTER TABLE exports ADD COLUMN expires_at BIGINT"),
+        Both("ALTER TABLE requests ADD COLUMN minimised_at BIGINT"),
+        Both("CREATE INDEX audit_by_action ON audit_log (action, seq)"),
+        Both("CREATE INDEX links_by_request ON export_links (request_id)"),
     ],
-    sqlite: &["ALTER TABLE exports ADD COLUMN wrapped_key BLOB"],
-    postgres: &["ALTER TABLE exports ADD COLUMN wrapped_key BYTEA"],
 };
 
 /// 5: rights requests forwarded to recipients no dataset reaches, and their callbacks.
 const FORWARDS: Migration = Migration {
     version: 5,
-    common: &[
-        "CREATE TABLE forwards (
+    steps: &[
+        Both(
+            "CREATE TABLE forwards (
             request_id TEXT NOT NULL REFERENCES requests (id),
             recipient TEXT NOT NULL,
             state TEXT NOT NULL,
@@ -274,10 +336,9 @@ const FORWARDS: Migration = Migration {
             updated_at BIGINT NOT NULL,
             PRIMARY KEY (request_id, recipient)
         )",
-        "CREATE INDEX forwards_due ON forwards (state, next_attempt_at)",
+        ),
+        Both("CREATE INDEX forwards_due ON forwards (state, next_attempt_at)"),
     ],
-    sqlite: &[],
-    postgres: &[],
 };
 
 /// 6: jobs retried after transient failures wait for their time (`not_before`) within a
@@ -286,14 +347,16 @@ const FORWARDS: Migration = Migration {
 /// is still open, are queued again to be classified afresh.
 const RETRIES: Migration = Migration {
     version: 6,
-    common: &[
-        "ALTER TABLE jobs ADD COLUMN not_before BIGINT",
-        "ALTER TABLE jobs ADD COLUMN first_failed_at BIGINT",
-        "INSERT INTO store_probe (id, at) VALUES (1, 0)",
-        "UPDATE jobs SET state = 'queued', attempts = 0 WHERE state = 'failed' AND request_id IN (SELECT id FROM requests WHERE state IN ('in_progress', 'extended'))",
+    steps: &[
+        Sqlite("CREATE TABLE store_probe (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, pad BLOB)"),
+        Postgres("CREATE TABLE store_probe (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, pad BYTEA)"),
+        Both("ALTER TABLE jobs ADD COLUMN not_before BIGINT"),
+        Both("ALTER TABLE jobs ADD COLUMN first_failed_at BIGINT"),
+        Both("INSERT INTO store_probe (id, at) VALUES (1, 0)"),
+        Both(
+            "UPDATE jobs SET state = 'queued', attempts = 0 WHERE state = 'failed' AND request_id IN (SELECT id FROM requests WHERE state IN ('in_progress', 'extended'))",
+        ),
     ],
-    sqlite: &["CREATE TABLE store_probe (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, pad BLOB)"],
-    postgres: &["CREATE TABLE store_probe (id BIGINT PRIMARY KEY, at BIGINT NOT NULL, pad BYTEA)"],
 };
 
 /// 7: how a request's identities were proved (`email_code`, `staff`, `service`), and the
@@ -302,23 +365,26 @@ const RETRIES: Migration = Migration {
 /// public form, whose requests then act on their address only), a service key, or staff.
 const PROOFS_AND_SIGNED_CALLBACKS: Migration = Migration {
     version: 7,
-    common: &[
-        "ALTER TABLE requests ADD COLUMN proved_by TEXT",
-        "UPDATE requests SET proved_by = 'email_code' WHERE proved_by IS NULL AND id IN (SELECT request_id FROM request_events WHERE from_state IS NULL AND actor = 'person')",
-        "UPDATE requests SET proved_by = 'service' WHERE proved_by IS NULL AND id IN (SELECT e.request_id FROM request_events e JOIN api_keys k ON e.actor = 'key:' || k.id WHERE e.from_state IS NULL AND k.role = 'service')",
-        "UPDATE requests SET proved_by = 'staff' WHERE proved_by IS NULL",
-        "ALTER TABLE forwards ADD COLUMN callback_t BIGINT",
-        "ALTER TABLE forwards ADD COLUMN callback_signature TEXT",
+    steps: &[
+        Both("ALTER TABLE requests ADD COLUMN proved_by TEXT"),
+        Both(
+            "UPDATE requests SET proved_by = 'email_code' WHERE proved_by IS NULL AND id IN (SELECT request_id FROM request_events WHERE from_state IS NULL AND actor = 'person')",
+        ),
+        Both(
+            "UPDATE requests SET proved_by = 'service' WHERE proved_by IS NULL AND id IN (SELECT e.request_id FROM request_events e JOIN api_keys k ON e.actor = 'key:' || k.id WHERE e.from_state IS NULL AND k.role = 'service')",
+        ),
+        Both("UPDATE requests SET proved_by = 'staff' WHERE proved_by IS NULL"),
+        Both("ALTER TABLE forwards ADD COLUMN callback_t BIGINT"),
+        Both("ALTER TABLE forwards ADD COLUMN callback_signature TEXT"),
     ],
-    sqlite: &[],
-    postgres: &[],
 };
 
 /// 8: the signed checkpoints of the audit log and the consent ledger (copies: the ones
 /// that count are kept outside the store), with the ledger's Merkle frontier at each.
 const CHECKPOINTS: Migration = Migration {
     version: 8,
-    common: &["CREATE TABLE checkpoints (
+    steps: &[Both(
+        "CREATE TABLE checkpoints (
             log TEXT NOT NULL,
             size BIGINT NOT NULL,
             at BIGINT NOT NULL,
@@ -327,9 +393,8 @@ const CHECKPOINTS: Migration = Migration {
             note TEXT NOT NULL,
             frontier TEXT,
             PRIMARY KEY (log, size)
-        )"],
-    sqlite: &[],
-    postgres: &[],
+        )",
+    )],
 };
 
 /// 9: what a scheduled run has done so far (its report in progress, JSON), written as it goes
@@ -337,9 +402,7 @@ const CHECKPOINTS: Migration = Migration {
 /// finds the lease expired records the run as interrupted with those counts.
 const RUN_PROGRESS: Migration = Migration {
     version: 9,
-    common: &["ALTER TABLE task_leases ADD COLUMN run_progress TEXT"],
-    sqlite: &[],
-    postgres: &[],
+    steps: &[Both("ALTER TABLE task_leases ADD COLUMN run_progress TEXT")],
 };
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock keeps two replicas that
@@ -362,18 +425,8 @@ async fn run_locked(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<
         .try_get("v")?;
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        // Tables the common indexes refer to are created first.
-        let specific = match backend {
-            Backend::Sqlite => m.sqlite,
-            Backend::Postgres => m.postgres,
-        };
-        let (tables, rest): (Vec<&str>, Vec<&str>) = m
-            .common
-            .iter()
-            .copied()
-            .partition(|s| s.trim_start().starts_with("CREATE TABLE"));
-        for statement in tables.iter().chain(specific).chain(rest.iter()) {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(*statement))
+        for statement in m.steps.iter().filter_map(|s| s.on(backend)) {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
                 .execute(&mut *tx)
                 .await?;
         }
