@@ -1,17 +1,35 @@
-//! Data-driven lint tests: `tests/rules/<rule-id>.toml` is the clean base with one change that
-//! must make rule `<rule-id>` fire. Each fixture's whole report is kept as a snapshot, so a
-//! change in any rule's behaviour shows up in review.
+//! Data-driven lint tests: `tests/rules/clean.toml` is a declaration with no finding, and
+//! `tests/rules/<rule-id>.patch` is one change to it (a unified diff, `diff -u` output) that
+//! must make rule `<rule-id>` fire. A change to the base is one edit, not one per rule; a
+//! patch that no longer applies fails with its name. Each fixture's whole report is kept as
+//! a snapshot, so a change in any rule's behaviour shows up in review.
 
 use pledge_core::lint::{lint, rules};
 use pledge_core::{SourceFile, SourceMap, load, report};
 use std::path::Path;
 
+fn rules_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The fixture `name`: the clean base, with `<name>.patch` applied unless it is `clean`.
+fn fixture(name: &str) -> String {
+    let base = read(&rules_dir().join("clean.toml"));
+    if name == "clean" {
+        return base;
+    }
+    let text = read(&rules_dir().join(format!("{name}.patch")));
+    let patch = diffy::Patch::from_str(&text).unwrap_or_else(|e| panic!("{name}.patch: {e}"));
+    diffy::apply(&base, &patch)
+        .unwrap_or_else(|e| panic!("{name}.patch no longer applies to clean.toml: {e}"))
+}
+
 fn check(name: &str) -> (Vec<pledge_core::lint::Finding>, String) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/rules")
-        .join(format!("{name}.toml"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let sources = SourceMap::single(format!("{name}.toml"), text);
+    let sources = SourceMap::single(format!("{name}.toml"), fixture(name));
     let decl = load(&sources).unwrap_or_else(|errors| {
         panic!(
             "{name}.toml does not load:\n{}",
@@ -44,16 +62,19 @@ fn every_rule_fires_on_its_fixture() {
 
 #[test]
 fn every_fixture_names_a_rule() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules");
-    for entry in std::fs::read_dir(dir).unwrap() {
+    for entry in std::fs::read_dir(rules_dir()).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        let Some(stem) = name.strip_suffix(".toml") else {
-            continue;
-        };
-        assert!(
-            stem == "clean" || pledge_core::lint::rule(stem).is_some(),
-            "{name} names no rule"
-        );
+        if let Some(stem) = name.strip_suffix(".patch") {
+            assert!(
+                pledge_core::lint::rule(stem).is_some(),
+                "{name} names no rule"
+            );
+        } else {
+            assert_eq!(
+                name, "clean.toml",
+                "the fixtures are clean.toml and <rule-id>.patch"
+            );
+        }
     }
 }
 
