@@ -996,14 +996,23 @@ async fn rights_in_the_ledger(e: &Env) {
     assert_eq!(s, StatusCode::OK);
 }
 
-async fn suite(name: &str, store: Store) {
-    let e = env(name, store).await;
-    workflow(&e).await;
-    export_links(&e).await;
-    rights_in_the_ledger(&e).await;
-    authorization(&e).await;
-    bad_input(&e).await;
+/// A scenario of this file, on the env of one store.
+type Scenario<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>;
+
+/// Runs one scenario on a fresh store of `backend` and a fresh copy of Chinook.
+async fn run(
+    backend: pledge_testkit::StoreBackend,
+    test: &str,
+    scenario: impl for<'a> FnOnce(&'a Env) -> Scenario<'a>,
+) {
+    let Some(url) = pledge_testkit::store_url(backend, test).await else {
+        return;
+    };
+    let e = env(&test.replace("::", "-"), Store::open(&url).await.unwrap()).await;
+    scenario(&e).await;
 }
+
+pledge_testkit::scenarios!(run; workflow, export_links, rights_in_the_ledger, authorization, bad_input);
 
 /// A request denied while its job waited is not run when a worker gets to the job.
 #[tokio::test(flavor = "multi_thread")]
@@ -1058,28 +1067,6 @@ async fn a_request_denied_before_its_job_ran_is_not_run() {
         .await,
         vec![vec![Value::Int(1)]]
     );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sqlite_store() {
-    let dir = std::env::temp_dir().join(format!("pledge-api-store-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::open(&format!("sqlite:{}", dir.join("store.db").display()))
-        .await
-        .unwrap();
-    suite("sqlite", store).await;
-    std::fs::remove_dir_all(&dir).ok();
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn postgres_store() {
-    let Some(url) =
-        pledge_testkit::require!(pledge_testkit::POSTGRES_URL, pledge_testkit::postgres_url())
-    else {
-        return;
-    };
-    let database = pledge_testkit::postgres_database(&url, "pledge_api").await;
-    suite("postgres", Store::open(&database).await.unwrap()).await;
 }
 
 /// Wait (bounded) for the request's job to have failed once, and return its error.

@@ -205,6 +205,82 @@ fn var_os(name: &str) -> Option<OsString> {
     env::var_os(name).filter(|value| !value.is_empty())
 }
 
+/// The two backends a store test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreBackend {
+    Sqlite,
+    Postgres,
+}
+
+/// A store URL of its own for the test `test` (its path, e.g. `api::sqlite::workflow`): a
+/// fresh SQLite file under the temporary directory, or a fresh database on the test
+/// PostgreSQL server. `None` when the server is not configured (the test then returns:
+/// [`require_as`] skipped it, or failed it in CI).
+pub async fn store_url(backend: StoreBackend, test: &str) -> Option<String> {
+    match backend {
+        StoreBackend::Sqlite => {
+            let dir = env::temp_dir().join(format!(
+                "pledge-store-{}-{}",
+                test.replace("::", "-"),
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("a temporary directory");
+            Some(format!(
+                "sqlite:{}?mode=rwc",
+                dir.join("store.db").display()
+            ))
+        }
+        StoreBackend::Postgres => {
+            let server = require_as(test, POSTGRES_URL, postgres_url())?;
+            let prefix: String = test
+                .rsplit("::")
+                .next()
+                .unwrap_or("t")
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(20)
+                .collect();
+            Some(postgres_database(&server, &format!("pledge_{prefix}")).await)
+        }
+    }
+}
+
+/// `scenarios!(run; a, b, c)`: one test per scenario and store backend, in modules `sqlite`
+/// and `postgres`, each calling `run(backend, "module::path::a", a)`. A failure names its
+/// scenario and backend, and no scenario hides another's failure.
+#[macro_export]
+macro_rules! scenarios {
+    ($run:ident; $($scenario:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $scenario() {
+                    super::$run(
+                        $crate::StoreBackend::Sqlite,
+                        concat!(module_path!(), "::", stringify!($scenario)),
+                        |e| Box::pin(super::$scenario(e)),
+                    )
+                    .await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $scenario() {
+                    super::$run(
+                        $crate::StoreBackend::Postgres,
+                        concat!(module_path!(), "::", stringify!($scenario)),
+                        |e| Box::pin(super::$scenario(e)),
+                    )
+                    .await;
+                }
+            )+
+        }
+    };
+}
+
 /// Creates a database of its own for one test inside the test PostgreSQL server at
 /// `server_url` (a superuser's URL, as [`postgres_url`] gives), named `PREFIX_` and random
 /// hex, and returns its URL. Tests never share a database, so they can run in parallel.
