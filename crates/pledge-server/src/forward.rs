@@ -116,6 +116,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
             }
         };
         if delivered > 0 {
+            state.progressed();
             continue;
         }
         tokio::select! {

@@ -298,6 +298,10 @@ pub struct AppState {
     pub wake_mail: Arc<Notify>,
     /// Wakes the forwarder when a request was queued for recipients.
     pub wake_forward: Arc<Notify>,
+    /// Counts the pieces of background work whose outcome is recorded (a job, a batch of
+    /// messages, a batch of deliveries): what waits for the background waits on this,
+    /// instead of polling (see [`AppState::progress`]).
+    progress: Arc<watch::Sender<u64>>,
     /// The public endpoints' rate limits (in this process's memory).
     pub limits: Arc<public::Limits>,
     /// What `/readyz` reports: workers alive, datasets reachable.
@@ -352,11 +356,24 @@ impl AppState {
             wake: Arc::new(Notify::new()),
             wake_mail: Arc::new(Notify::new()),
             wake_forward: Arc::new(Notify::new()),
+            progress: Arc::new(watch::Sender::new(0)),
             limits: Arc::new(public::Limits::new(&config.public)),
             health: Arc::new(health::Health::default()),
             auth_failures: Arc::new(ratelimit::Limiter::new(AUTH_FAILURES)),
             config: Arc::new(config),
         }
+    }
+
+    /// A receiver that changes each time a worker, the mailer or the forwarder has recorded
+    /// the outcome of some work. To wait for a condition: mark the receiver seen
+    /// (`borrow_and_update`), check, then await `changed()`.
+    pub fn progress(&self) -> watch::Receiver<u64> {
+        self.progress.subscribe()
+    }
+
+    /// Announces that background work recorded an outcome.
+    pub(crate) fn progressed(&self) {
+        self.progress.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Now, from the configured clock.

@@ -322,6 +322,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
             }
         };
         if sent > 0 {
+            state.progressed();
             continue;
         }
         tokio::select! {

@@ -174,6 +174,7 @@ pub async fn run(state: AppState, owner: String, mut shutdown: watch::Receiver<b
         match claimed {
             Ok(Some(job)) => {
                 work(&state, job).await;
+                state.progressed();
                 continue;
             }
             Ok(None) => {}

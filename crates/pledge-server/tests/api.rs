@@ -74,16 +74,23 @@ impl Env {
     }
 
     async fn wait_for(&self, id: &str, state: &str) -> Json {
-        for _ in 0..200 {
+        self.until(&format!("request {id} becomes {state}"), || async {
             let (_, j) = self
                 .admin(Method::GET, &format!("/v1/requests/{id}"), None)
                 .await;
-            if j["state"] == state {
-                return j;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("request {id} never became {state}");
+            (j["state"] == state).then_some(j)
+        })
+        .await
+    }
+
+    /// Waits (bounded) for `check` to give a value, checking when background work records
+    /// something.
+    async fn until<T, Fut: std::future::Future<Output = Option<T>>>(
+        &self,
+        what: &str,
+        check: impl FnMut() -> Fut,
+    ) -> T {
+        pledge_testkit::until(what, Duration::from_secs(10), self.state.progress(), check).await
     }
 
     async fn query(&self, sql: &str) -> Vec<Vec<Value>> {
@@ -95,24 +102,22 @@ impl Env {
 
     /// Wait (bounded) until no request is in progress, so that no worker writes meanwhile.
     async fn wait_until_idle(&self) {
-        for _ in 0..400 {
+        self.until("no request in progress and every job finished", || async {
             let (_, list) = self.admin(Method::GET, "/v1/requests", None).await;
-            let busy = list["requests"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|r| r["state"] == "in_progress");
-            if !busy {
-                // A job records its end after the request's state: let that write land too.
-                let first = self.counts().await;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                if self.counts().await == first {
-                    return;
-                }
+            let mut idle = true;
+            for r in list["requests"].as_array().unwrap() {
+                let id = r["id"].as_str().unwrap();
+                let (_, one) = self
+                    .admin(Method::GET, &format!("/v1/requests/{id}"), None)
+                    .await;
+                // A job records its end after the request's state: both must have landed.
+                let job_running =
+                    matches!(one["job"]["state"].as_str(), Some("queued" | "running"));
+                idle &= one["state"] != "in_progress" && !job_running;
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("requests still in progress after 10 s");
+            idle.then_some(())
+        })
+        .await;
     }
 
     async fn counts(&self) -> (usize, u64) {
@@ -1040,17 +1045,14 @@ async fn a_request_denied_before_its_job_ran_is_not_run() {
         "worker:late".into(),
         e.stop_rx.clone(),
     ));
-    let mut done = json!(null);
-    for _ in 0..200 {
-        let (_, r) = e
-            .admin(Method::GET, &format!("/v1/requests/{id}"), None)
-            .await;
-        if r["job"]["state"] == "done" {
-            done = r;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let done = e
+        .until("the denied request's job is done", || async {
+            let (_, r) = e
+                .admin(Method::GET, &format!("/v1/requests/{id}"), None)
+                .await;
+            (r["job"]["state"] == "done").then_some(r)
+        })
+        .await;
     assert_eq!(done["state"], "denied", "{done}");
     let stored = e.state.store.get_request(&id).await.unwrap();
     assert!(
@@ -1071,16 +1073,13 @@ async fn a_request_denied_before_its_job_ran_is_not_run() {
 
 /// Wait (bounded) for the request's job to have failed once, and return its error.
 async fn job_error(e: &Env, id: &str) -> String {
-    for _ in 0..400 {
+    e.until(&format!("the job of request {id} fails"), || async {
         let (_, r) = e
             .admin(Method::GET, &format!("/v1/requests/{id}"), None)
             .await;
-        if let Some(error) = r["job"]["error"].as_str() {
-            return error.to_string();
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the job of request {id} never failed");
+        r["job"]["error"].as_str().map(str::to_string)
+    })
+    .await
 }
 
 /// Changes to a table no dataset declares are refused at intake, naming the table, instead

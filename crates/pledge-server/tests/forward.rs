@@ -91,6 +91,7 @@ async fn counting_receiver() -> (u16, Arc<(AtomicUsize, AtomicUsize)>) {
 
 struct Env {
     app: axum::Router,
+    state: AppState,
     keys: Vec<(Role, String)>,
     _stop: tokio::sync::watch::Sender<bool>,
     dir: std::path::PathBuf,
@@ -156,7 +157,7 @@ impl Env {
     }
 
     async fn wait_for(&self, id: &str, state: &str) -> Json {
-        for _ in 0..400 {
+        self.until(&format!("request {id} becomes {state}"), || async {
             let (_, j) = self
                 .call(
                     Role::Admin,
@@ -165,12 +166,19 @@ impl Env {
                     None,
                 )
                 .await;
-            if j["state"] == state {
-                return j;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("request {id} never became {state}");
+            (j["state"] == state).then_some(j)
+        })
+        .await
+    }
+
+    /// Waits (bounded) for `check` to give a value, checking when background work records
+    /// something.
+    async fn until<T, Fut: std::future::Future<Output = Option<T>>>(
+        &self,
+        what: &str,
+        check: impl FnMut() -> Fut,
+    ) -> T {
+        pledge_testkit::until(what, Duration::from_secs(10), self.state.progress(), check).await
     }
 }
 
@@ -239,7 +247,8 @@ requests = {{ webhook = "http://127.0.0.1:{port}/pledge", secret_env = "NEWSLETT
     ));
     tokio::spawn(forward::run(state.clone(), stop_rx));
     Env {
-        app: router(state),
+        app: router(state.clone()),
+        state,
         keys,
         _stop: stop,
         dir,
@@ -263,15 +272,11 @@ async fn an_erasure_waits_for_the_recipient_and_completes_on_its_callback() {
     let waiting = e.wait_for(&id, "awaiting_external").await;
     assert_eq!(waiting["status"]["dpv"], "dpv:RequestAccepted");
     // The webhook arrives, signed over its time and body.
-    let mut delivered = None;
-    for _ in 0..400 {
-        if let Some(d) = received.lock().unwrap().first().cloned() {
-            delivered = Some(d);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let (headers, body) = delivered.expect("the webhook was delivered");
+    let (headers, body) = e
+        .until("the webhook is delivered", || async {
+            received.lock().unwrap().first().cloned()
+        })
+        .await;
     let signature = headers["pledge-signature"].to_str().unwrap();
     let (t, v1) = signature
         .strip_prefix("t=")
@@ -412,7 +417,7 @@ async fn deliveries_to_a_recipient_reuse_its_connection() {
         let id = r["id"].as_str().unwrap().to_string();
         e.wait_for(&id, "awaiting_external").await;
         // Each delivery done before the next request, so each could have opened its own.
-        for _ in 0..400 {
+        e.until("the delivery is made", || async {
             let (_, j) = e
                 .call(
                     Role::Admin,
@@ -421,11 +426,9 @@ async fn deliveries_to_a_recipient_reuse_its_connection() {
                     None,
                 )
                 .await;
-            if j["forwards"][0]["state"] == "delivered" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+            (j["forwards"][0]["state"] == "delivered").then_some(())
+        })
+        .await;
     }
     assert_eq!(counts.1.load(Ordering::SeqCst), 3, "three deliveries");
     assert_eq!(counts.0.load(Ordering::SeqCst), 1, "over one connection");

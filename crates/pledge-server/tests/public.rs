@@ -541,7 +541,10 @@ async fn expiry_and_attempts(e: &Env) {
         .purge_expired_verifications(e.clock.load(Ordering::SeqCst) + 3600)
         .await
         .unwrap();
-    assert!(purged >= 1, "this scenario's expired and exhausted codes: {purged}");
+    assert!(
+        purged >= 1,
+        "this scenario's expired and exhausted codes: {purged}"
+    );
     let r = e
         .post(
             &format!("/public/requests/{id}/verify"),
@@ -811,15 +814,7 @@ async fn the_completion_message_carries_a_single_use_download_link() {
     ));
     let wait_until_completed = |id: String| {
         let e = &e;
-        async move {
-            for _ in 0..400 {
-                if e.state_of(&id).await == "completed" {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-            }
-            panic!("request {id} never completed");
-        }
+        async move { wait_for_state(e, &id, "completed").await }
     };
     let (id, code, _, _) = submit(&e, LUIS).await;
     let r = e
@@ -891,16 +886,13 @@ fn start_worker(e: &Env) -> tokio::sync::watch::Sender<bool> {
 }
 
 async fn wait_for_state(e: &Env, id: &str, state: &str) {
-    for _ in 0..400 {
-        if e.state_of(id).await == state {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!(
-        "request {id} never became {state}: {}",
-        e.state_of(id).await
-    );
+    pledge_testkit::until(
+        &format!("request {id} becomes {state}"),
+        std::time::Duration::from_secs(10),
+        e.state.progress(),
+        || async { (e.state_of(id).await == state).then_some(()) },
+    )
+    .await;
 }
 
 async fn give_consent(e: &Env, subject: &str) {

@@ -205,6 +205,40 @@ fn var_os(name: &str) -> Option<OsString> {
     env::var_os(name).filter(|value| !value.is_empty())
 }
 
+/// Waits until `check` gives a value, checking again each time `progress` changes (the
+/// server's `AppState::progress`, the signal that background work recorded something),
+/// at most `within`; panics naming `what` after that. No sleeping: a check runs when
+/// something happened, and once more in case the change came before the wait began.
+///
+pub async fn until<T, F, Fut>(
+    what: &str,
+    within: std::time::Duration,
+    mut progress: tokio::sync::watch::Receiver<u64>,
+    mut check: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        progress.borrow_and_update();
+        if let Some(value) = check().await {
+            return value;
+        }
+        match tokio::time::timeout_at(deadline, progress.changed()).await {
+            Ok(Ok(())) => {}
+            // The sender is gone (the server stopped): one last check.
+            Ok(Err(_)) => {
+                return check()
+                    .await
+                    .unwrap_or_else(|| panic!("{what}: the server stopped first"));
+            }
+            Err(_) => panic!("{what}: not within {within:?}"),
+        }
+    }
+}
+
 /// The two backends a store test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreBackend {
