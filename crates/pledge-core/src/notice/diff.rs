@@ -14,12 +14,12 @@
 //! Purposes, recipients and transfers are matched by id: renaming an id reads as one removed
 //! and one added.
 
-use super::view::{date_text, lower_first};
+use super::view::lower_first;
 use crate::law;
 use crate::load::Declaration;
 use crate::model::*;
 use crate::source::Spanned;
-use crate::types::{CategoryId, IsoDuration};
+use crate::types::{CategoryId, Date, IsoDuration};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -1656,4 +1656,37 @@ fn recipient_name(decl: &Declaration, id: &str) -> String {
         .iter()
         .find(|r| r.id.as_str() == id)
         .map_or_else(|| id.to_string(), |r| r.name.value.clone())
+}
+
+/// A date in words: "1 March 2026".
+fn date_text(d: Date) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let month = MONTHS
+        .get(usize::from(d.month).saturating_sub(1))
+        .copied()
+        .unwrap_or("?");
+    format!("{} {month} {}", d.day, d.year)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_read_as_words() {
+        assert_eq!(date_text("2026-03-01".parse().unwrap()), "1 March 2026");
+    }
 }
