@@ -814,3 +814,15 @@ fn a_language_is_templates_and_a_catalogue() {
     assert!(text.contains("1. marts 2026"), "{text}");
     assert!(text.contains("published in engelsk og dansk."), "{text}");
 }
+
+#[test]
+fn periods_are_written_by_the_catalogue() {
+    let mut d = doc("complete.toml");
+    d.rights.as_mut().unwrap().response_time =
+        Some(pledge_core::Spanned::unspanned("P1M15D".parse().unwrap()));
+    let md = render(&declaration(d), Format::Markdown);
+    assert!(
+        md.contains("at the latest within 1 month and 15 days of receiving"),
+        "{md}"
+    );
+}

@@ -157,6 +157,32 @@ pub struct Show {
     pub transfer_countries: Vec<CountryRef>,
 }
 
+/// A period as its non-zero parts, largest first: `P1Y6M` is 1 `year` and 6 `month`.
+pub type Period = Vec<PeriodPart>;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodPart {
+    pub count: u32,
+    /// `year`, `month`, `week`, `day`, `hour`, `minute` or `second`.
+    pub unit: &'static str,
+}
+
+fn period(d: &IsoDuration) -> Period {
+    [
+        (d.years, "year"),
+        (d.months, "month"),
+        (d.weeks, "week"),
+        (d.days, "day"),
+        (d.hours, "hour"),
+        (d.minutes, "minute"),
+        (d.seconds, "second"),
+    ]
+    .into_iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, unit)| PeriodPart { count, unit })
+    .collect()
+}
+
 /// A country: its ISO 3166 code, and its English name, for a language without names of its
 /// own.
 #[derive(Debug, Clone, Serialize)]
@@ -294,6 +320,9 @@ pub struct Summary {
     pub transfer_countries: Vec<String>,
     /// The shortest and longest retention periods, in words.
     pub retention_range: Option<(String, String)>,
+    /// The same two periods as parts, for the catalogue to write.
+    #[serde(skip_serializing_if = "derived")]
+    pub retention_periods: Option<(Period, Period)>,
     pub automated: bool,
     pub sells_or_shares: bool,
     /// Short names of the rights offered, e.g. "Access".
@@ -578,6 +607,9 @@ pub struct RightsView {
     pub verification: Option<String>,
     /// The promised answer time in words, e.g. "1 month".
     pub response_time: Option<String>,
+    /// The same as parts, for the catalogue to write.
+    #[serde(skip_serializing_if = "derived")]
+    pub response_period: Option<Period>,
     pub authorized_agents: bool,
     /// The right to object, to be shown apart (Art. 21(4)).
     pub objection: Option<ObjectionView>,
@@ -611,6 +643,9 @@ pub struct CookieConsentView {
     pub mechanism_label: &'static str,
     pub reject_all: bool,
     pub reask_after: Option<String>,
+    /// The same as parts, for the catalogue to write.
+    #[serde(skip_serializing_if = "derived")]
+    pub reask_period: Option<Period>,
     pub honours_gpc: bool,
 }
 
@@ -631,6 +666,12 @@ pub struct CookieView {
     pub kind: &'static str,
     /// "session", "13 months", or none when not stated.
     pub duration: Option<String>,
+    /// Until the browser is closed.
+    #[serde(skip_serializing_if = "derived")]
+    pub session: bool,
+    /// How long a persistent one lasts, as parts, for the catalogue to write.
+    #[serde(skip_serializing_if = "derived")]
+    pub period: Option<Period>,
     pub purpose: Option<String>,
     pub purpose_anchor: Option<String>,
     pub description: Option<String>,
@@ -1185,6 +1226,7 @@ impl<'a> Builder<'a> {
                 .or(controller_contact),
             verification: text(&r.verification),
             response_time: r.response_time.as_ref().map(|t| t.to_words()),
+            response_period: r.response_time.as_ref().map(|t| period(t)),
             authorized_agents: r.authorized_agents,
             objection,
         })
@@ -1214,6 +1256,14 @@ impl<'a> Builder<'a> {
                         CookieDuration::Session => "until you close the browser".to_string(),
                         CookieDuration::Persistent(p) => p.to_words(),
                     }),
+                    session: c
+                        .duration
+                        .as_ref()
+                        .is_some_and(|d| d.value == CookieDuration::Session),
+                    period: c.duration.as_ref().and_then(|d| match d.value {
+                        CookieDuration::Session => None,
+                        CookieDuration::Persistent(p) => Some(period(&p)),
+                    }),
                     purpose: purpose.map(|p| p.name.value.clone()),
                     purpose_anchor: purpose
                         .filter(|p| p.role == Role::Controller)
@@ -1239,6 +1289,7 @@ impl<'a> Builder<'a> {
                 mechanism_label: cc.mechanism.label(),
                 reject_all: cc.reject_all,
                 reask_after: cc.reask_after.as_ref().map(|d| d.to_words()),
+                reask_period: cc.reask_after.as_ref().map(|d| period(d)),
                 honours_gpc: cc.honours_gpc,
             }),
             categories,
@@ -1331,6 +1382,7 @@ impl<'a> Builder<'a> {
             retention_range: shortest
                 .zip(longest)
                 .map(|(s, l)| (s.to_words(), l.to_words())),
+            retention_periods: shortest.zip(longest).map(|(s, l)| (period(s), period(l))),
             automated: purposes.iter().any(|p| p.automated.is_some()),
             sells_or_shares: ccpa.is_some_and(|c| c.sells_or_shares),
             rights: offered,
