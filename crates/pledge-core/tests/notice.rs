@@ -763,3 +763,66 @@ fn request_states_map_to_dpv_terms() {
         assert!(dpv.contains(term), "{state}: {term} is not in DPV");
     }
 }
+
+#[test]
+fn words_from_the_catalogue_are_escaped_once_in_html() {
+    let mut d = doc("complete.toml");
+    d.controller.as_mut().unwrap().group =
+        Some(pledge_core::Spanned::unspanned("Smith & <Co>".into()));
+    let decl = declaration(d);
+    let html = render(&decl, Format::Html);
+    assert!(html.contains("the Smith &amp; &lt;Co&gt; group"), "{html}");
+    assert!(!html.contains("&amp;amp;") && !html.contains("<Co>"));
+    let md = render(&decl, Format::Markdown);
+    assert!(md.contains("We are part of the Smith & <Co> group."));
+}
+
+/// A language is its templates and its catalogue: here the English templates with a Danish
+/// catalogue, which is enough to give dates, lists and language names in Danish.
+#[test]
+fn a_language_is_templates_and_a_catalogue() {
+    let mut templates = notice::Templates::builtin();
+    let builtin = |name| notice::Templates::builtin_source("en", name).unwrap();
+    templates.set("da", "notice.md", builtin("notice.md"));
+    let messages = builtin("messages.jinja")
+        .replace(r#"{% set and = "and" %}"#, r#"{% set and = "og" %}"#)
+        .replace("%} and {%", "%} og {%")
+        .replace(
+            r#"{{ d.day }} {{ ["January""#,
+            r#"{{ d.day }}. {{ ["januar""#,
+        )
+        .replace(r#""March""#, r#""marts""#)
+        .replace(r#""en": "English""#, r#""en": "engelsk""#)
+        .replace(r#""da": "Danish""#, r#""da": "dansk""#);
+    templates.set("da", "messages.jinja", messages);
+    let options = Options {
+        format: Format::Markdown,
+        lang: "da".into(),
+        effective_date: Some(Date {
+            year: 2026,
+            month: 3,
+            day: 1,
+        }),
+        templates,
+    };
+    let mut d = doc("complete.toml");
+    d.policy.as_mut().unwrap().languages = vec![
+        pledge_core::Spanned::unspanned("en".into()),
+        pledge_core::Spanned::unspanned("da-DK".into()),
+    ];
+    let text = notice::render(&declaration(d), &options).unwrap().text;
+    assert!(text.contains("1. marts 2026"), "{text}");
+    assert!(text.contains("published in engelsk og dansk."), "{text}");
+}
+
+#[test]
+fn periods_are_written_by_the_catalogue() {
+    let mut d = doc("complete.toml");
+    d.rights.as_mut().unwrap().response_time =
+        Some(pledge_core::Spanned::unspanned("P1M15D".parse().unwrap()));
+    let md = render(&declaration(d), Format::Markdown);
+    assert!(
+        md.contains("at the latest within 1 month and 15 days of receiving"),
+        "{md}"
+    );
+}

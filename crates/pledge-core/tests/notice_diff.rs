@@ -353,3 +353,194 @@ fn reports_read_and_parse() {
     assert_eq!(json["material"][0]["purpose"], "security");
     assert_eq!(json["editorial"][0]["kind"], "purpose_description_changed");
 }
+
+/// Every leaf path of the declaration's JSON Schema, as `purposes[].retention.period`.
+fn schema_paths() -> Vec<String> {
+    fn walk(
+        schema: &serde_json::Value,
+        defs: &serde_json::Value,
+        path: &str,
+        depth: usize,
+        out: &mut Vec<String>,
+    ) {
+        let resolved = match schema.get("$ref").and_then(|r| r.as_str()) {
+            Some(r) => &defs[r.trim_start_matches("#/$defs/")],
+            None => schema,
+        };
+        if let Some(items) = resolved.get("items") {
+            return walk(items, defs, &format!("{path}[]"), depth, out);
+        }
+        for key in ["anyOf", "oneOf", "allOf"] {
+            if let Some(variants) = resolved.get(key).and_then(|v| v.as_array()) {
+                let before = out.len();
+                for v in variants {
+                    walk(v, defs, path, depth, out);
+                }
+                if out.len() > before {
+                    return;
+                }
+            }
+        }
+        match resolved.get("properties").and_then(|p| p.as_object()) {
+            Some(props) if depth < 8 => {
+                for (name, prop) in props {
+                    let inner = if path.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{path}.{name}")
+                    };
+                    walk(prop, defs, &inner, depth + 1, out);
+                }
+            }
+            _ if !path.is_empty() => out.push(path.to_string()),
+            _ => {}
+        }
+    }
+    let schema: serde_json::Value =
+        serde_json::from_str(&pledge_core::schema::json_schema()).unwrap();
+    let mut out = Vec::new();
+    walk(&schema, &schema["$defs"], "", 0, &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The declaration fields the diff does not compare, and why. Any other field of the schema
+/// must have its entry in the diff's table: adding a field to the declaration means adding
+/// one entry there, or one here with its reason.
+const NOT_COMPARED: &[(&str, &str)] = &[
+    // Keys: items are matched by them, so a changed key reads as one removed and one added.
+    ("purposes[].id", "key"),
+    ("recipients[].id", "key"),
+    ("transfers[].id", "key"),
+    ("cookies[].name", "key"),
+    (
+        "subjects[].id",
+        "key; purposes name their subjects, compared with the purpose",
+    ),
+    (
+        "categories[].id",
+        "key; purposes name their categories, compared with the purpose",
+    ),
+    // Not in the notice.
+    (
+        "datasets",
+        "where the data is stored, not what the notice says",
+    ),
+    (
+        "recipients[].requests",
+        "how requests are forwarded to the recipient",
+    ),
+    ("recipients[].contract", "checked by the rules, not shown"),
+    (
+        "purposes[].consent_expires_after",
+        "when consent is asked again, not shown",
+    ),
+    (
+        "purposes[].legal_bases[].balancing_test",
+        "checked by the rules, not shown",
+    ),
+    (
+        "transfers[].consent_mechanism",
+        "checked by the rules, not shown",
+    ),
+    // In the notice, but a change to them is not reported yet.
+    ("categories[].name", "shown, not yet compared"),
+    ("categories[].description", "shown, not yet compared"),
+    (
+        "subjects[].name",
+        "compared through the purposes that name the group",
+    ),
+    ("subjects[].description", "shown, not yet compared"),
+    ("subjects[].children", "shown, not yet compared"),
+    ("policy.cites[]", "shown, not yet compared"),
+    ("policy.languages[]", "shown, not yet compared"),
+    ("controller.group", "shown, not yet compared"),
+    ("controller.dpo.country", "shown, not yet compared"),
+    (
+        "controller.representative.country",
+        "shown, not yet compared",
+    ),
+    ("supervisory_authority.country", "shown, not yet compared"),
+    ("supervisory_authority.phone", "shown, not yet compared"),
+    (
+        "purposes[].automated_decisions.consequences",
+        "shown, not yet compared",
+    ),
+    (
+        "purposes[].automated_decisions.exception",
+        "shown, not yet compared",
+    ),
+    (
+        "purposes[].legal_bases[].withdrawable",
+        "shown, not yet compared",
+    ),
+    (
+        "purposes[].sources[].categories[]",
+        "shown, not yet compared",
+    ),
+    ("recipients[].website", "shown, not yet compared"),
+    ("transfers[].recipient", "shown, not yet compared"),
+    ("rights.authorized_agents", "shown, not yet compared"),
+    ("cookie_consent.reject_all", "shown, not yet compared"),
+    ("cookie_consent.reask_after", "shown, not yet compared"),
+    ("cookie_consent.honours_gpc", "shown, not yet compared"),
+    ("cookies[].kind", "shown, not yet compared"),
+    ("cookies[].purpose", "shown, not yet compared"),
+    ("cookies[].description", "shown, not yet compared"),
+    ("security[].description", "shown, not yet compared"),
+    ("ccpa.opt_out_link", "shown, not yet compared"),
+    ("ccpa.honours_gpc", "shown, not yet compared"),
+    ("ccpa.financial_incentive", "shown, not yet compared"),
+    ("ccpa.sells_minors", "shown, not yet compared"),
+];
+
+#[test]
+fn every_field_has_one_entry_in_the_diff_table() {
+    let compared = pledge_core::notice::diff::compared_paths();
+    let schema = schema_paths();
+    // A path the schema also has below it (a list that may be written as a string, an
+    // optional table) is not a field of its own.
+    let leaves: Vec<&String> = schema
+        .iter()
+        .filter(|p| {
+            !schema.iter().any(|q| {
+                q.len() > p.len()
+                    && q.starts_with(p.as_str())
+                    && q[p.len()..].starts_with(['.', '['])
+            })
+        })
+        .collect();
+    let listed = |p: &str| {
+        NOT_COMPARED.iter().any(|(n, _)| {
+            p == *n
+                || p.strip_prefix(n)
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+        })
+    };
+    let missing: Vec<&&String> = leaves
+        .iter()
+        .filter(|p| !compared.contains(p) && !listed(p))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "fields neither in the diff table nor in NOT_COMPARED: {missing:#?}"
+    );
+    let unknown: Vec<&String> = compared
+        .iter()
+        .filter(|p| !schema.contains(p) && !p.ends_with("[]"))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "the diff table names no such field: {unknown:#?}"
+    );
+    let both: Vec<&str> = NOT_COMPARED
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| compared.iter().any(|c| c == n))
+        .collect();
+    assert!(
+        both.is_empty(),
+        "compared and listed as not compared: {both:?}"
+    );
+}

@@ -14,12 +14,12 @@
 //! Purposes, recipients and transfers are matched by id: renaming an id reads as one removed
 //! and one added.
 
-use super::view::{date_text, lower_first};
+use super::view::lower_first;
 use crate::law;
 use crate::load::Declaration;
 use crate::model::*;
 use crate::source::Spanned;
-use crate::types::{CategoryId, IsoDuration};
+use crate::types::{CategoryId, Date, IsoDuration};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -94,23 +94,19 @@ impl NoticeDiff {
     }
 }
 
-/// Compare two declarations.
+/// Compare two declarations: walk [`DOC`], the table of the fields the notice shows.
 pub fn diff(old: &Declaration, new: &Declaration) -> NoticeDiff {
-    let mut d = Differ {
+    let scope = Scope::default();
+    let pair = Pair {
         old,
         new,
-        changes: Vec::new(),
+        old_decl: old,
+        new_decl: new,
+        scope: &scope,
     };
-    d.policy();
-    d.parties();
-    d.purposes();
-    d.recipients();
-    d.transfers();
-    d.rights();
-    d.cookies();
-    d.security();
-    d.ccpa();
-    let (material, editorial) = d.changes.into_iter().partition(|c| c.material);
+    let mut changes = Vec::new();
+    walk(DOC, &pair, &mut changes);
+    let (material, editorial) = changes.into_iter().partition(|c| c.material);
     NoticeDiff {
         old_version: super::version(old),
         new_version: super::version(new),
@@ -119,10 +115,344 @@ pub fn diff(old: &Declaration, new: &Declaration) -> NoticeDiff {
     }
 }
 
-struct Differ<'a> {
-    old: &'a Declaration,
-    new: &'a Declaration,
-    changes: Vec<Change>,
+/// The declaration paths the diff compares, as `purposes[].retention`: every entry of the
+/// tables, nested ones included.
+pub fn compared_paths() -> Vec<String> {
+    paths(DOC, "")
+}
+
+/// One item on each side (the whole declaration, a purpose, a recipient...), the
+/// declarations they are in, and where they are.
+struct Pair<'a, T> {
+    old: &'a T,
+    new: &'a T,
+    old_decl: &'a Declaration,
+    new_decl: &'a Declaration,
+    scope: &'a Scope,
+}
+
+/// Where in the declaration a comparison is.
+#[derive(Debug, Clone, Default)]
+struct Scope {
+    /// The purpose compared, by id: its changes name it, and their messages begin with it.
+    purpose: Option<String>,
+    /// The purpose is decided by us; purposes carried out for customers are described in
+    /// their notices, so changes to them are reported but are not ours to announce.
+    own: bool,
+    /// The recipient or transfer serves one of our own purposes.
+    used: bool,
+}
+
+/// Reads a field of one side, as text; `None` when it is not stated.
+type Get<T> = fn(&Declaration, &T) -> Option<String>;
+
+/// One field of the declaration the notice shows: where it is, and how a change to it is
+/// found, described and weighed.
+struct Field<T: 'static> {
+    /// Where the field is in the declaration, as the schema names it; several when the diff
+    /// compares them as one (a party's contact details).
+    paths: &'static [&'static str],
+    compare: Compare<T>,
+}
+
+/// Whether a change must be told to people before it takes effect.
+enum Material<T: 'static> {
+    No,
+    Yes,
+    /// When the purpose is ours.
+    OwnPurpose,
+    /// When the recipient or transfer serves one of our purposes.
+    Used,
+    /// As the pair decides (a tracker that needs consent, a weaker consent mechanism).
+    When(fn(&Pair<T>) -> bool),
+}
+
+impl<T> Material<T> {
+    fn holds(&self, pair: &Pair<T>) -> bool {
+        match self {
+            Material::No => false,
+            Material::Yes => true,
+            Material::OwnPurpose => pair.scope.own,
+            Material::Used => pair.scope.used,
+            Material::When(f) => f(pair),
+        }
+    }
+}
+
+/// What a change reports as its old and new values.
+enum Values<T: 'static> {
+    None,
+    /// The compared text itself.
+    Key,
+    /// Another reading of the field (a mechanism's label where its code is compared).
+    Other(Get<T>),
+}
+
+/// A member of a list field: its key, matched across the sides, and its words.
+struct Member {
+    key: String,
+    text: String,
+    /// A special category or criminal-offence data, which the message points out.
+    special: bool,
+}
+
+impl Member {
+    fn new(key: impl Into<String>, text: impl Into<String>) -> Member {
+        Member {
+            key: key.into(),
+            text: text.into(),
+            special: false,
+        }
+    }
+}
+
+/// A change a rule of its own found.
+struct Found {
+    kind: &'static str,
+    material: bool,
+    message: String,
+    old: Option<String>,
+    new: Option<String>,
+}
+
+enum Compare<T: 'static> {
+    /// An optional text: a change is editorial and reads "<what> changed from "a" to "b"".
+    Text {
+        kind: &'static str,
+        what: fn(&T) -> String,
+        get: Get<T>,
+    },
+    /// A value compared by `key`: a change reads as `message` says.
+    Value {
+        kind: &'static str,
+        material: Material<T>,
+        key: Get<T>,
+        values: Values<T>,
+        message: fn(&Pair<T>, &Option<String>, &Option<String>) -> String,
+    },
+    /// The members of a list: those new and those gone. `covers(a, b)`: member `a` is
+    /// already said by member `b` (equal, or a narrower data category).
+    Members {
+        added: (&'static str, Material<T>, fn(&Member) -> String),
+        removed: (&'static str, Material<T>, fn(&Member) -> String),
+        members: fn(&Declaration, &T) -> Vec<Member>,
+        covers: fn(&str, &str) -> bool,
+    },
+    /// A yes-or-no: "now involves <what>", "no longer involves <what>"; turning it on
+    /// weighs as `material`, turning it off is editorial.
+    Flag {
+        added: &'static str,
+        removed: &'static str,
+        what: &'static str,
+        material: Material<T>,
+        get: fn(&T) -> bool,
+    },
+    /// Items matched by id (purposes, recipients...), each compared by a table of its own.
+    Each {
+        walk: fn(&Pair<T>, &mut Vec<Change>),
+        fields: fn(&str) -> Vec<String>,
+    },
+    /// A field weighed by a rule of its own (retention, automated decisions): the rule is
+    /// beside the table, named by it.
+    Rule(fn(&Pair<T>) -> Option<Found>),
+}
+
+fn push<T>(
+    out: &mut Vec<Change>,
+    pair: &Pair<T>,
+    kind: &'static str,
+    material: bool,
+    message: String,
+    old: Option<String>,
+    new: Option<String>,
+) {
+    let message = match &pair.scope.purpose {
+        Some(id) => format!("purpose `{id}`: {message}"),
+        None => message,
+    };
+    out.push(Change {
+        kind,
+        material,
+        purpose: pair.scope.purpose.clone(),
+        message,
+        old,
+        new,
+    });
+}
+
+fn walk<T>(fields: &[Field<T>], pair: &Pair<T>, out: &mut Vec<Change>) {
+    for field in fields {
+        compare(&field.compare, pair, out);
+    }
+}
+
+fn compare<T>(c: &Compare<T>, pair: &Pair<T>, out: &mut Vec<Change>) {
+    match c {
+        Compare::Text { kind, what, get } => {
+            let (o, n) = (get(pair.old_decl, pair.old), get(pair.new_decl, pair.new));
+            if o != n {
+                let message = format!(
+                    "{} changed from {} to {}",
+                    what(pair.new),
+                    quoted(&o),
+                    quoted(&n)
+                );
+                push(out, pair, kind, false, message, o, n);
+            }
+        }
+        Compare::Value {
+            kind,
+            material,
+            key,
+            values,
+            message,
+        } => {
+            let (o, n) = (key(pair.old_decl, pair.old), key(pair.new_decl, pair.new));
+            if o != n {
+                let text = message(pair, &o, &n);
+                let (vo, vn) = match values {
+                    Values::None => (None, None),
+                    Values::Key => (o, n),
+                    Values::Other(get) => {
+                        (get(pair.old_decl, pair.old), get(pair.new_decl, pair.new))
+                    }
+                };
+                push(out, pair, kind, material.holds(pair), text, vo, vn);
+            }
+        }
+        Compare::Members {
+            added,
+            removed,
+            members,
+            covers,
+        } => {
+            let (om, nm) = (
+                members(pair.old_decl, pair.old),
+                members(pair.new_decl, pair.new),
+            );
+            for m in nm
+                .iter()
+                .filter(|m| !om.iter().any(|o| covers(&m.key, &o.key)))
+            {
+                push(
+                    out,
+                    pair,
+                    added.0,
+                    added.1.holds(pair),
+                    added.2(m),
+                    None,
+                    None,
+                );
+            }
+            for m in om
+                .iter()
+                .filter(|m| !nm.iter().any(|n| covers(&m.key, &n.key)))
+            {
+                let material = removed.1.holds(pair);
+                push(out, pair, removed.0, material, removed.2(m), None, None);
+            }
+        }
+        Compare::Flag {
+            added,
+            removed,
+            what,
+            material,
+            get,
+        } => match (get(pair.old), get(pair.new)) {
+            (false, true) => {
+                let message = format!("now involves {what}");
+                push(out, pair, added, material.holds(pair), message, None, None);
+            }
+            (true, false) => {
+                let message = format!("no longer involves {what}");
+                push(out, pair, removed, false, message, None, None);
+            }
+            _ => {}
+        },
+        Compare::Each { walk, .. } => walk(pair, out),
+        Compare::Rule(rule) => {
+            if let Some(f) = rule(pair) {
+                push(out, pair, f.kind, f.material, f.message, f.old, f.new);
+            }
+        }
+    }
+}
+
+fn paths<T>(fields: &[Field<T>], prefix: &str) -> Vec<String> {
+    let mut all = Vec::new();
+    for f in fields {
+        for p in f.paths {
+            all.push(format!("{prefix}{p}"));
+        }
+        if let Compare::Each { fields, .. } = &f.compare {
+            let inner = format!("{prefix}{}", f.paths.first().copied().unwrap_or_default());
+            all.extend(fields(&inner));
+        }
+    }
+    all
+}
+
+/// How an item that appears or goes is reported.
+struct Appears<C: 'static> {
+    kind: &'static str,
+    material: fn(&C) -> bool,
+    message: fn(&C) -> String,
+}
+
+/// A list of items matched by id across the sides, compared field by field.
+struct Collection<C: 'static> {
+    key: fn(&C) -> String,
+    /// The scope of an item's own fields, from the declaration it is in and the parent's.
+    scope: fn(&Declaration, &Scope, &C) -> Scope,
+    /// A new item: reported when given.
+    added: Option<Appears<C>>,
+    /// An item gone: reported, always as editorial, when given.
+    removed: Option<Appears<C>>,
+    fields: &'static [Field<C>],
+}
+
+fn each<P, C>(pair: &Pair<P>, old: &[C], new: &[C], c: &Collection<C>, out: &mut Vec<Change>) {
+    let appears = |out: &mut Vec<Change>, scope: Scope, kind, material, message| {
+        out.push(Change {
+            kind,
+            material,
+            purpose: scope.purpose,
+            message,
+            old: None,
+            new: None,
+        });
+    };
+    for n in new {
+        let key = (c.key)(n);
+        match old.iter().find(|o| (c.key)(o) == key) {
+            None => {
+                if let Some(a) = &c.added {
+                    let scope = (c.scope)(pair.new_decl, pair.scope, n);
+                    appears(out, scope, a.kind, (a.material)(n), (a.message)(n));
+                }
+            }
+            Some(o) => {
+                let scope = (c.scope)(pair.new_decl, pair.scope, n);
+                let inner = Pair {
+                    old: o,
+                    new: n,
+                    old_decl: pair.old_decl,
+                    new_decl: pair.new_decl,
+                    scope: &scope,
+                };
+                walk(c.fields, &inner, out);
+            }
+        }
+    }
+    if let Some(r) = &c.removed {
+        for o in old {
+            let key = (c.key)(o);
+            if !new.iter().any(|n| (c.key)(n) == key) {
+                let scope = (c.scope)(pair.old_decl, pair.scope, o);
+                appears(out, scope, r.kind, false, (r.message)(o));
+            }
+        }
+    }
 }
 
 fn txt(s: &Option<Spanned<String>>) -> Option<String> {
@@ -138,6 +468,1040 @@ fn words<T: Serialize>(v: &T) -> String {
 fn quoted(s: &Option<String>) -> String {
     s.as_ref()
         .map_or_else(|| "nothing".to_string(), |s| format!("\"{s}\""))
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a == b
+}
+
+/// Category `a` is `b` or narrower than it.
+fn within(a: &str, b: &str) -> bool {
+    match (a.parse::<CategoryId>(), b.parse::<CategoryId>()) {
+        (Ok(a), Ok(b)) => a.is_within(&b),
+        _ => a == b,
+    }
+}
+
+/// Texts joined by ", ", the stated ones only.
+fn joined(parts: impl IntoIterator<Item = Option<String>>) -> String {
+    parts.into_iter().flatten().collect::<Vec<_>>().join(", ")
+}
+
+fn policy(d: &Declaration) -> Option<&Policy> {
+    d.doc().policy.as_ref()
+}
+
+fn controller(d: &Declaration) -> Option<&Controller> {
+    d.doc().controller.as_ref()
+}
+
+fn rights(d: &Declaration) -> Option<&Rights> {
+    d.doc().rights.as_ref()
+}
+
+fn party(p: Option<&Party>) -> Option<String> {
+    p.map(|p| {
+        joined([
+            txt(&p.name),
+            txt(&p.address),
+            p.email.as_ref().map(|e| e.to_string()),
+            txt(&p.phone),
+            p.website.as_ref().map(|u| u.to_string()),
+        ])
+    })
+}
+
+fn ccpa_list(d: &Declaration, f: fn(&Ccpa) -> &Vec<Spanned<CategoryId>>) -> Vec<Member> {
+    let set: BTreeSet<String> = d
+        .doc()
+        .ccpa
+        .as_ref()
+        .map(|c| f(c).iter().map(|x| x.to_string()).collect())
+        .unwrap_or_default();
+    set.into_iter().map(|c| Member::new(c.clone(), c)).collect()
+}
+
+/// The fields of the whole declaration, in the order the report lists their changes.
+static DOC: &[Field<Declaration>] = &[
+    Field {
+        paths: &["policy.title"],
+        compare: Compare::Text {
+            kind: "title_changed",
+            what: |_| "the notice's title".into(),
+            get: |d, _| policy(d).and_then(|p| txt(&p.title)),
+        },
+    },
+    Field {
+        paths: &["policy.url"],
+        compare: Compare::Text {
+            kind: "url_changed",
+            what: |_| "the notice's address".into(),
+            get: |d, _| policy(d).and_then(|p| p.url.as_ref().map(|u| u.to_string())),
+        },
+    },
+    Field {
+        paths: &["policy.changes"],
+        compare: Compare::Text {
+            kind: "changes_policy_changed",
+            what: |_| "how people are told of changes".into(),
+            get: |d, _| policy(d).and_then(|p| txt(&p.changes)),
+        },
+    },
+    Field {
+        paths: &["policy.effective_date"],
+        compare: Compare::Text {
+            kind: "effective_date_changed",
+            what: |_| "the effective date".into(),
+            get: |d, _| {
+                policy(d).and_then(|p| p.effective_date.as_ref().map(|d| date_text(d.value)))
+            },
+        },
+    },
+    Field {
+        paths: &["policy.regimes[]"],
+        compare: Compare::Members {
+            added: ("regime_added", Material::No, |m| {
+                format!("the notice now also addresses {}", m.text)
+            }),
+            removed: ("regime_removed", Material::No, |m| {
+                format!("the notice no longer addresses {}", m.text)
+            }),
+            members: |d, _| {
+                let set: BTreeSet<String> = d.regimes().iter().map(words).collect();
+                set.into_iter()
+                    .map(|r| {
+                        let text = r.replace("gdpr", "GDPR").replace("ccpa", "CCPA");
+                        Member::new(r, text)
+                    })
+                    .collect()
+            },
+            covers: same,
+        },
+    },
+    Field {
+        paths: &["controller.name"],
+        compare: Compare::Value {
+            kind: "controller_changed",
+            material: Material::Yes,
+            key: |d, _| controller(d).map(|c| c.name.value.trim().to_string()),
+            values: Values::Key,
+            message: |_, o, n| {
+                format!("the controller changes from {} to {}", quoted(o), quoted(n))
+            },
+        },
+    },
+    Field {
+        paths: &[
+            "controller.legal_form",
+            "controller.registration",
+            "controller.address",
+            "controller.country",
+            "controller.email",
+            "controller.phone",
+            "controller.website",
+            "controller.contact_form",
+        ],
+        compare: Compare::Text {
+            kind: "controller_details_changed",
+            what: |_| "the controller's details".into(),
+            get: |d, _| {
+                controller(d).map(|c| {
+                    joined([
+                        txt(&c.legal_form),
+                        txt(&c.registration),
+                        txt(&c.address),
+                        c.country.map(|x| x.to_string()),
+                        c.email.as_ref().map(|e| e.to_string()),
+                        txt(&c.phone),
+                        c.website.as_ref().map(|u| u.to_string()),
+                        c.contact_form.as_ref().map(|u| u.to_string()),
+                    ])
+                })
+            },
+        },
+    },
+    Field {
+        paths: &[
+            "controller.representative.name",
+            "controller.representative.address",
+            "controller.representative.email",
+            "controller.representative.phone",
+            "controller.representative.website",
+        ],
+        compare: Compare::Text {
+            kind: "representative_changed",
+            what: |_| "the EU representative".into(),
+            get: |d, _| party(controller(d).and_then(|c| c.representative.as_ref())),
+        },
+    },
+    Field {
+        paths: &[
+            "controller.dpo.name",
+            "controller.dpo.address",
+            "controller.dpo.email",
+            "controller.dpo.phone",
+            "controller.dpo.website",
+        ],
+        compare: Compare::Text {
+            kind: "dpo_changed",
+            what: |_| "the data protection officer".into(),
+            get: |d, _| party(controller(d).and_then(|c| c.dpo.as_ref())),
+        },
+    },
+    Field {
+        paths: &[
+            "supervisory_authority.name",
+            "supervisory_authority.address",
+            "supervisory_authority.email",
+            "supervisory_authority.website",
+        ],
+        compare: Compare::Text {
+            kind: "authority_changed",
+            what: |_| "the supervisory authority".into(),
+            get: |d, _| {
+                d.doc().supervisory_authority.as_ref().map(|a| {
+                    joined([
+                        Some(a.name.value.clone()),
+                        txt(&a.address),
+                        a.email.as_ref().map(|e| e.to_string()),
+                        a.website.as_ref().map(|u| u.to_string()),
+                    ])
+                })
+            },
+        },
+    },
+    Field {
+        paths: &["purposes[]"],
+        compare: Compare::Each {
+            walk: |p, out| each(p, p.old.purposes(), p.new.purposes(), &PURPOSES, out),
+            fields: |prefix| paths(PURPOSE, &format!("{prefix}.")),
+        },
+    },
+    Field {
+        paths: &["recipients[]"],
+        compare: Compare::Each {
+            walk: |p, out| {
+                let (o, n) = (&p.old.doc().recipients, &p.new.doc().recipients);
+                each(p, o, n, &RECIPIENTS, out)
+            },
+            fields: |prefix| paths(RECIPIENT, &format!("{prefix}.")),
+        },
+    },
+    Field {
+        paths: &["transfers[]"],
+        compare: Compare::Each {
+            walk: |p, out| {
+                let (o, n) = (&p.old.doc().transfers, &p.new.doc().transfers);
+                each(p, o, n, &TRANSFERS, out)
+            },
+            fields: |prefix| paths(TRANSFER, &format!("{prefix}.")),
+        },
+    },
+    Field {
+        paths: &["rights.offered[]"],
+        compare: Compare::Members {
+            added: ("right_added", Material::No, |m| {
+                format!("{} is now offered", m.text)
+            }),
+            // A right withdrawn is a promise weakened.
+            removed: ("right_removed", Material::Yes, |m| {
+                format!("{} is no longer offered", m.text)
+            }),
+            members: |d, _| {
+                let set: BTreeSet<Right> = rights(d)
+                    .map(|r| r.offered.iter().map(|x| x.value).collect())
+                    .unwrap_or_default();
+                set.iter()
+                    .map(|r| Member::new(variant_name(r), r.label()))
+                    .collect()
+            },
+            covers: same,
+        },
+    },
+    Field {
+        paths: &["rights.contact"],
+        compare: Compare::Text {
+            kind: "rights_contact_changed",
+            what: |_| "where to send a request".into(),
+            get: |d, _| rights(d).and_then(|r| txt(&r.contact)),
+        },
+    },
+    Field {
+        paths: &["rights.verification"],
+        compare: Compare::Text {
+            kind: "verification_changed",
+            what: |_| "how identity is verified".into(),
+            get: |d, _| rights(d).and_then(|r| txt(&r.verification)),
+        },
+    },
+    Field {
+        paths: &["rights.response_time"],
+        compare: Compare::Rule(response_time),
+    },
+    Field {
+        paths: &["cookies[]"],
+        compare: Compare::Each {
+            walk: |p, out| {
+                let (o, n) = (&p.old.doc().cookies, &p.new.doc().cookies);
+                each(p, o, n, &COOKIES, out)
+            },
+            fields: |prefix| paths(COOKIE, &format!("{prefix}.")),
+        },
+    },
+    Field {
+        paths: &["cookie_consent.mechanism"],
+        compare: Compare::Value {
+            kind: "cookie_consent_changed",
+            // Weaker than a clear affirmative act, or no longer stated, while some tracker
+            // needs consent.
+            material: Material::When(|p| {
+                let mech = p
+                    .new
+                    .doc()
+                    .cookie_consent
+                    .as_ref()
+                    .map(|c| c.mechanism.value);
+                mech != Some(ConsentMechanism::OptIn)
+                    && p.new
+                        .doc()
+                        .cookies
+                        .iter()
+                        .any(|c| c.category.needs_consent())
+            }),
+            key: |d, _| {
+                d.doc()
+                    .cookie_consent
+                    .as_ref()
+                    .map(|c| variant_name(&c.mechanism.value))
+            },
+            values: Values::None,
+            message: |p, _, _| {
+                let mech = p
+                    .new
+                    .doc()
+                    .cookie_consent
+                    .as_ref()
+                    .map(|c| c.mechanism.value);
+                format!(
+                    "consent to cookies is now obtained by {}",
+                    mech.map_or("no stated means", |m| m.label())
+                )
+            },
+        },
+    },
+    Field {
+        paths: &["security[].measure"],
+        compare: Compare::Members {
+            added: ("security_added", Material::No, |m| {
+                format!("new security measure: {}", m.text.to_lowercase())
+            }),
+            removed: ("security_removed", Material::Yes, |m| {
+                format!("security measure withdrawn: {}", m.text.to_lowercase())
+            }),
+            members: |d, _| {
+                let set: BTreeSet<&str> =
+                    d.doc().security.iter().map(|m| m.measure.label()).collect();
+                set.into_iter().map(|m| Member::new(m, m)).collect()
+            },
+            covers: same,
+        },
+    },
+    Field {
+        paths: &["ccpa.sold[]"],
+        compare: Compare::Members {
+            added: ("ccpa_sold_added", Material::Yes, |m| {
+                format!("{} is now sold (CCPA)", m.text)
+            }),
+            removed: ("ccpa_sold_removed", Material::No, |m| {
+                format!("{} is no longer sold (CCPA)", m.text)
+            }),
+            members: |d, _| ccpa_list(d, |c| &c.sold),
+            covers: same,
+        },
+    },
+    Field {
+        paths: &["ccpa.shared[]"],
+        compare: Compare::Members {
+            added: ("ccpa_shared_added", Material::Yes, |m| {
+                format!("{} is now shared (CCPA)", m.text)
+            }),
+            removed: ("ccpa_shared_removed", Material::No, |m| {
+                format!("{} is no longer shared (CCPA)", m.text)
+            }),
+            members: |d, _| ccpa_list(d, |c| &c.shared),
+            covers: same,
+        },
+    },
+];
+
+/// Purposes, matched by id: renaming an id reads as one removed and one added.
+static PURPOSES: Collection<Purpose> = Collection {
+    key: |p| p.id.to_string(),
+    scope: |_, _, p| Scope {
+        purpose: Some(p.id.to_string()),
+        own: p.role == Role::Controller,
+        used: false,
+    },
+    // New processing of our own; one done for customers is theirs to announce.
+    added: Some(Appears {
+        kind: "purpose_added",
+        material: |p| p.role == Role::Controller,
+        message: |p| {
+            format!(
+                "new purpose `{}` ({}){}",
+                p.id,
+                p.name.value,
+                if p.role == Role::Processor {
+                    ", processed for customers"
+                } else {
+                    ""
+                }
+            )
+        },
+    }),
+    removed: Some(Appears {
+        kind: "purpose_removed",
+        material: |_| false,
+        message: |p| {
+            format!(
+                "purpose `{}` ({}) is no longer carried out",
+                p.id, p.name.value
+            )
+        },
+    }),
+    fields: PURPOSE,
+};
+
+/// The fields of one purpose.
+static PURPOSE: &[Field<Purpose>] = &[
+    Field {
+        paths: &["name"],
+        compare: Compare::Value {
+            kind: "purpose_renamed",
+            material: Material::No,
+            key: |_, p| Some(p.name.value.clone()),
+            values: Values::Key,
+            message: |_, o, n| format!("renamed from {} to {}", quoted(o), quoted(n)),
+        },
+    },
+    Field {
+        paths: &["description"],
+        compare: Compare::Text {
+            kind: "purpose_description_changed",
+            what: |_| "the description".into(),
+            get: |_, p| txt(&p.description),
+        },
+    },
+    Field {
+        paths: &["role"],
+        compare: Compare::Value {
+            kind: "role_changed",
+            // Becoming the controller of data processed for customers is new processing of
+            // our own; handing it to customers narrows ours.
+            material: Material::When(|p| p.new.role == Role::Controller),
+            key: |_, p| Some(words(&p.role)),
+            values: Values::None,
+            message: |p, _, _| {
+                format!(
+                    "we now act as {} (was {})",
+                    words(&p.new.role),
+                    words(&p.old.role)
+                )
+            },
+        },
+    },
+    Field {
+        paths: &["categories[]"],
+        compare: Compare::Members {
+            added: ("category_added", Material::OwnPurpose, |m| {
+                let extra = if m.special {
+                    ", a special category"
+                } else {
+                    ""
+                };
+                format!("now collects {}{extra}", m.text)
+            }),
+            removed: ("category_removed", Material::No, |m| {
+                format!("no longer collects {}", m.text)
+            }),
+            members: |d, p| {
+                p.categories
+                    .iter()
+                    .map(|c| Member {
+                        key: c.to_string(),
+                        text: d.category(c).map_or_else(
+                            || c.to_string(),
+                            |i| format!("{} [{}]", lower_first(&i.label), c.value),
+                        ),
+                        special: d
+                            .category(c)
+                            .is_some_and(|i| i.sensitivity.special || i.sensitivity.criminal),
+                    })
+                    .collect()
+            },
+            // A narrower category says nothing new.
+            covers: within,
+        },
+    },
+    Field {
+        paths: &["subjects[]"],
+        compare: Compare::Members {
+            added: ("subject_added", Material::OwnPurpose, |m| {
+                format!("now concerns {}", m.text)
+            }),
+            removed: ("subject_removed", Material::No, |m| {
+                format!("no longer concerns {}", m.text)
+            }),
+            members: |d, p| {
+                let set: BTreeSet<String> = p
+                    .subjects
+                    .iter()
+                    .map(|s| {
+                        d.subject(s)
+                            .map_or_else(|| s.to_string(), |x| x.name.value.clone())
+                    })
+                    .collect();
+                set.into_iter().map(|s| Member::new(s.clone(), s)).collect()
+            },
+            covers: same,
+        },
+    },
+    Field {
+        paths: &["legal_bases[].basis"],
+        compare: Compare::Value {
+            kind: "basis_changed",
+            material: Material::OwnPurpose,
+            key: |_, p| Some(bases_text(p)),
+            values: Values::Key,
+            message: |_, o, n| {
+                format!(
+                    "the legal basis changes from {} to {}",
+                    o.as_deref().unwrap_or_default(),
+                    n.as_deref().unwrap_or_default()
+                )
+            },
+        },
+    },
+    Field {
+        paths: &["legal_bases[]"],
+        compare: Compare::Each {
+            walk: |p, out| each(p, &p.old.legal_bases, &p.new.legal_bases, &BASES, out),
+            fields: |prefix| paths(BASIS, &format!("{prefix}.")),
+        },
+    },
+    Field {
+        paths: &["special_condition"],
+        compare: Compare::Value {
+            kind: "special_condition_changed",
+            material: Material::OwnPurpose,
+            key: |_, p| p.special_condition.as_ref().map(|c| variant_name(&c.value)),
+            values: Values::Other(|_, p| {
+                p.special_condition
+                    .as_ref()
+                    .map(|c| c.article().to_string())
+            }),
+            message: |p, _, _| {
+                let show = |p: &Purpose| {
+                    p.special_condition
+                        .as_ref()
+                        .map_or_else(|| "none".to_string(), |c| c.article().to_string())
+                };
+                format!(
+                    "the condition for special categories changes from {} to {}",
+                    show(p.old),
+                    show(p.new)
+                )
+            },
+        },
+    },
+    Field {
+        paths: &["sources[].kind", "sources[].name"],
+        compare: Compare::Members {
+            added: ("source_added", Material::OwnPurpose, |m| {
+                format!("data now also comes {}", m.text)
+            }),
+            removed: ("source_removed", Material::No, |m| {
+                format!("data no longer comes {}", m.text)
+            }),
+            members: |_, p| {
+                p.sources
+                    .iter()
+                    .map(|s| {
+                        let name = txt(&s.name);
+                        let text = match &name {
+                            Some(name) => format!("{name} ({})", s.kind.label()),
+                            None => s.kind.label().to_string(),
+                        };
+                        Member::new(
+                            format!("{}\u{0}{name:?}", variant_name(&s.kind.value)),
+                            text.replace("(from", "("),
+                        )
+                    })
+                    .collect()
+            },
+            covers: same,
+        },
+    },
+    Field {
+        paths: &["retention.period", "retention.after", "retention.criteria"],
+        compare: Compare::Rule(retention),
+    },
+    Field {
+        paths: &["recipients[]"],
+        compare: Compare::Members {
+            added: ("recipient_added", Material::OwnPurpose, |m| {
+                format!("data now goes to {}", m.text)
+            }),
+            removed: ("recipient_removed", Material::No, |m| {
+                format!("data no longer goes to {}", m.text)
+            }),
+            members: |d, p| {
+                let set: BTreeSet<&str> = p.recipients.iter().map(|r| r.as_str()).collect();
+                set.into_iter()
+                    .map(|r| Member::new(r, recipient_name(d, r)))
+                    .collect()
+            },
+            covers: same,
+        },
+    },
+    Field {
+        paths: &["transfers[]"],
+        compare: Compare::Members {
+            added: ("transfer_added", Material::OwnPurpose, |m| {
+                format!("data is now transferred {}", m.text)
+            }),
+            removed: ("transfer_removed", Material::No, |m| {
+                format!("transfer `{}` no longer applies", m.key)
+            }),
+            members: |d, p| {
+                let set: BTreeSet<&str> = p.transfers.iter().map(|t| t.as_str()).collect();
+                set.into_iter()
+                    .map(|t| {
+                        let desc = d
+                            .doc()
+                            .transfers
+                            .iter()
+                            .find(|x| x.id.as_str() == t)
+                            .map_or_else(
+                                || format!("`{t}`"),
+                                |x| format!("to {} ({})", x.country.name(), x.mechanism.label()),
+                            );
+                        Member::new(t, desc)
+                    })
+                    .collect()
+            },
+            covers: same,
+        },
+    },
+    Field {
+        paths: &[
+            "automated_decisions.logic",
+            "automated_decisions.significant_effects",
+            "automated_decisions.human_review",
+        ],
+        compare: Compare::Rule(automated),
+    },
+    Field {
+        paths: &["profiling"],
+        compare: Compare::Flag {
+            added: "profiling_added",
+            removed: "profiling_removed",
+            what: "profiling",
+            material: Material::OwnPurpose,
+            get: |p| p.profiling,
+        },
+    },
+    Field {
+        paths: &["direct_marketing"],
+        compare: Compare::Flag {
+            added: "direct_marketing_added",
+            removed: "direct_marketing_removed",
+            what: "direct marketing",
+            material: Material::OwnPurpose,
+            get: |p| p.direct_marketing,
+        },
+    },
+    Field {
+        paths: &["requirement.kind", "requirement.consequences"],
+        compare: Compare::Text {
+            kind: "requirement_changed",
+            what: |_| "whether the data is required".into(),
+            get: |_, p| {
+                p.requirement.as_ref().map(|r| {
+                    format!(
+                        "{}{}",
+                        r.kind.label(),
+                        txt(&r.consequences)
+                            .map(|c| format!("; {c}"))
+                            .unwrap_or_default()
+                    )
+                })
+            },
+        },
+    },
+];
+
+/// "Consent (GDPR Art. 6(1)(a)), ..." or "none".
+fn bases_text(p: &Purpose) -> String {
+    let set: BTreeSet<Basis> = p.legal_bases.iter().map(|b| b.basis.value).collect();
+    if set.is_empty() {
+        return "none".to_string();
+    }
+    set.iter()
+        .map(|b| format!("{} ({})", b.label(), b.article()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn consent_mechanism(b: &LegalBasis) -> ConsentMechanism {
+    b.mechanism
+        .as_ref()
+        .map_or(ConsentMechanism::OptIn, |m| m.value)
+}
+
+/// The legal bases of a purpose kept in both versions, matched by basis: a basis added or
+/// removed is `basis_changed` above.
+static BASES: Collection<Spanned<LegalBasis>> = Collection {
+    key: |b| variant_name(&b.basis.value),
+    scope: |_, parent, _| parent.clone(),
+    added: None,
+    removed: None,
+    fields: BASIS,
+};
+
+static BASIS: &[Field<Spanned<LegalBasis>>] = &[
+    Field {
+        paths: &["interest"],
+        compare: Compare::Value {
+            kind: "interest_changed",
+            material: Material::OwnPurpose,
+            key: |_, b| txt(&b.interest),
+            values: Values::Key,
+            message: |_, o, n| {
+                format!(
+                    "the legitimate interest changes from {} to {}",
+                    quoted(o),
+                    quoted(n)
+                )
+            },
+        },
+    },
+    Field {
+        paths: &["law"],
+        compare: Compare::Text {
+            kind: "basis_law_changed",
+            what: |_| "the law relied on".into(),
+            get: |_, b| txt(&b.law),
+        },
+    },
+    Field {
+        paths: &["withdrawal"],
+        compare: Compare::Text {
+            kind: "withdrawal_changed",
+            what: |_| "how to withdraw consent".into(),
+            get: |_, b| txt(&b.withdrawal),
+        },
+    },
+    Field {
+        paths: &["mechanism"],
+        compare: Compare::Value {
+            kind: "consent_mechanism_changed",
+            // Anything but a clear affirmative act is consent weakened.
+            material: Material::When(|p| {
+                p.scope.own && consent_mechanism(p.new) != ConsentMechanism::OptIn
+            }),
+            key: |_, b| {
+                (b.basis.value == Basis::Consent).then(|| variant_name(&consent_mechanism(b)))
+            },
+            values: Values::None,
+            message: |p, _, _| {
+                format!(
+                    "consent is now obtained by {}",
+                    consent_mechanism(p.new).label()
+                )
+            },
+        },
+    },
+];
+
+/// Recipients kept in both versions; one added to or removed from a purpose is reported
+/// with the purpose.
+static RECIPIENTS: Collection<Recipient> = Collection {
+    key: |r| r.id.to_string(),
+    scope: |d, _, r| Scope {
+        purpose: None,
+        own: false,
+        used: used_by_own_purpose(d, Some(r.id.as_str()), None),
+    },
+    added: None,
+    removed: None,
+    fields: RECIPIENT,
+};
+
+static RECIPIENT: &[Field<Recipient>] = &[
+    Field {
+        paths: &["name"],
+        compare: Compare::Value {
+            kind: "recipient_renamed",
+            material: Material::No,
+            key: |_, r| Some(r.name.value.clone()),
+            values: Values::None,
+            message: |p, _, _| {
+                format!(
+                    "recipient `{}` is now called {}",
+                    p.new.id, p.new.name.value
+                )
+            },
+        },
+    },
+    Field {
+        paths: &["role"],
+        compare: Compare::Value {
+            kind: "recipient_role_changed",
+            material: Material::Used,
+            key: |_, r| Some(variant_name(&r.role.value)),
+            values: Values::None,
+            message: |p, _, _| {
+                format!(
+                    "recipient {} is now a {} (was a {})",
+                    p.new.name.value,
+                    p.new.role.label(),
+                    p.old.role.label()
+                )
+            },
+        },
+    },
+    Field {
+        paths: &["country"],
+        compare: Compare::Value {
+            kind: "recipient_country_changed",
+            // Data newly going outside the EEA for a purpose of ours.
+            material: Material::When(|p| {
+                p.scope.used && p.new.country.is_some_and(|c| !law::in_eea(c.value))
+            }),
+            key: |_, r| r.country.map(|c| c.name().to_string()),
+            values: Values::Key,
+            message: |p, _, n| {
+                format!(
+                    "recipient {} now processes data in {}",
+                    p.new.name.value,
+                    n.as_deref().unwrap_or("an unstated country")
+                )
+            },
+        },
+    },
+    Field {
+        paths: &["service"],
+        compare: Compare::Text {
+            kind: "recipient_service_changed",
+            what: |r| format!("what {} does", r.name.value),
+            get: |_, r| txt(&r.service),
+        },
+    },
+    Field {
+        paths: &["disclosure"],
+        compare: Compare::Text {
+            kind: "recipient_disclosure_changed",
+            what: |r| format!("when data is disclosed to {}", r.name.value),
+            get: |_, r| txt(&r.disclosure),
+        },
+    },
+];
+
+/// Transfers kept in both versions; one added to or removed from a purpose is reported with
+/// the purpose.
+static TRANSFERS: Collection<Transfer> = Collection {
+    key: |t| t.id.to_string(),
+    scope: |d, _, t| Scope {
+        purpose: None,
+        own: false,
+        used: used_by_own_purpose(d, None, Some(t.id.as_str())),
+    },
+    added: None,
+    removed: None,
+    fields: TRANSFER,
+};
+
+static TRANSFER: &[Field<Transfer>] = &[
+    Field {
+        paths: &["country"],
+        compare: Compare::Value {
+            kind: "transfer_country_changed",
+            material: Material::Used,
+            key: |_, t| Some(t.country.name().to_string()),
+            values: Values::Key,
+            message: |p, o, n| {
+                format!(
+                    "transfer `{}` now goes to {} (was {})",
+                    p.new.id,
+                    n.as_deref().unwrap_or_default(),
+                    o.as_deref().unwrap_or_default()
+                )
+            },
+        },
+    },
+    Field {
+        paths: &["mechanism", "derogation"],
+        compare: Compare::Value {
+            kind: "transfer_safeguard_changed",
+            material: Material::Used,
+            key: |_, t| {
+                Some(format!(
+                    "{}/{:?}",
+                    variant_name(&t.mechanism.value),
+                    t.derogation.as_ref().map(|d| variant_name(&d.value))
+                ))
+            },
+            values: Values::Other(|_, t| Some(t.mechanism.label().to_string())),
+            message: |p, _, _| {
+                format!(
+                    "transfer `{}` to {} now relies on {}",
+                    p.new.id,
+                    p.new.country.name(),
+                    p.new.mechanism.label()
+                )
+            },
+        },
+    },
+    Field {
+        paths: &["copy"],
+        compare: Compare::Text {
+            kind: "transfer_copy_changed",
+            what: |t| {
+                format!(
+                    "how to obtain a copy of the safeguards of transfer `{}`",
+                    t.id
+                )
+            },
+            get: |_, t| txt(&t.copy),
+        },
+    },
+    Field {
+        paths: &["supplementary_measures"],
+        compare: Compare::Text {
+            kind: "transfer_measures_changed",
+            what: |t| format!("the supplementary measures of transfer `{}`", t.id),
+            get: |_, t| txt(&t.supplementary_measures),
+        },
+    },
+];
+
+/// Cookies and trackers, matched by name.
+static COOKIES: Collection<Cookie> = Collection {
+    key: |c| c.name.value.clone(),
+    scope: |_, _, _| Scope::default(),
+    added: Some(Appears {
+        kind: "cookie_added",
+        material: |c| c.category.needs_consent(),
+        message: |c| {
+            format!(
+                "new {} tracker `{}`",
+                c.category.label().to_lowercase(),
+                c.name.value
+            )
+        },
+    }),
+    removed: Some(Appears {
+        kind: "cookie_removed",
+        material: |_| false,
+        message: |c| format!("tracker `{}` is no longer used", c.name.value),
+    }),
+    fields: COOKIE,
+};
+
+/// A tracker's lifetime in days for comparison: a session counts as none.
+fn cookie_days(c: &Cookie) -> Option<f64> {
+    c.duration.as_ref().map(|d| match d.value {
+        CookieDuration::Persistent(p) => p.approx_days(),
+        CookieDuration::Session => 0.0,
+    })
+}
+
+static COOKIE: &[Field<Cookie>] = &[
+    Field {
+        paths: &["category"],
+        compare: Compare::Value {
+            kind: "cookie_category_changed",
+            material: Material::When(|p| p.new.category.needs_consent()),
+            key: |_, c| Some(variant_name(&c.category.value)),
+            values: Values::None,
+            message: |p, _, _| {
+                format!(
+                    "tracker `{}` is now {}",
+                    p.new.name.value,
+                    p.new.category.label().to_lowercase()
+                )
+            },
+        },
+    },
+    Field {
+        paths: &["duration"],
+        compare: Compare::Value {
+            kind: "cookie_duration_changed",
+            // Longer, or no longer stated, for a tracker that needs consent.
+            material: Material::When(|p| {
+                let (od, nd) = (cookie_days(p.old), cookie_days(p.new));
+                let longer = nd.is_none() || od.is_some_and(|a| nd.is_some_and(|b| b > a + 0.5));
+                longer && p.new.category.needs_consent()
+            }),
+            key: |_, c| cookie_days(c).map(|d| d.to_string()),
+            values: Values::None,
+            message: |p, _, _| {
+                format!(
+                    "tracker `{}` now lasts {}",
+                    p.new.name.value,
+                    p.new.duration.as_ref().map_or_else(
+                        || "an unstated time".to_string(),
+                        |d| match d.value {
+                            CookieDuration::Session => "for the session".to_string(),
+                            CookieDuration::Persistent(p) => p.to_words(),
+                        }
+                    )
+                )
+            },
+        },
+    },
+    Field {
+        paths: &["provider"],
+        compare: Compare::Value {
+            kind: "cookie_provider_changed",
+            material: Material::When(|p| p.new.category.needs_consent()),
+            key: |_, c| txt(&c.provider),
+            values: Values::None,
+            message: |p, _, n| {
+                format!(
+                    "tracker `{}` is now set by {}",
+                    p.new.name.value,
+                    n.as_deref().unwrap_or("us")
+                )
+            },
+        },
+    },
+];
+
+/// Requests answered later than before is a promise weakened.
+fn response_time(p: &Pair<Declaration>) -> Option<Found> {
+    let time = |d: &Declaration| rights(d).and_then(|r| r.response_time.as_ref().map(|t| t.value));
+    let (ot, nt) = (time(p.old), time(p.new));
+    if ot == nt {
+        return None;
+    }
+    let days = |t: Option<IsoDuration>| t.unwrap_or(law::GDPR_RESPONSE).approx_days();
+    let longer = days(nt) > days(ot) + 0.5;
+    Some(Found {
+        kind: if longer {
+            "response_time_longer"
+        } else {
+            "response_time_changed"
+        },
+        material: longer,
+        message: format!(
+            "requests are now answered within {}",
+            nt.map_or_else(|| "the legal time".to_string(), |t| t.to_words())
+        ),
+        old: ot.map(|t| t.to_words()),
+        new: nt.map(|t| t.to_words()),
+    })
 }
 
 /// Retention in days for comparison: `None` when no period is given.
@@ -170,1055 +1534,120 @@ fn retention_text(r: &Option<Spanned<Retention>>) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" "))
 }
 
-impl Differ<'_> {
-    fn push(&mut self, kind: &'static str, material: bool, purpose: Option<&str>, message: String) {
-        self.push_values(kind, material, purpose, message, None, None);
+/// Longer or no longer stated retention is material; shorter from the same start is not.
+fn retention(p: &Pair<Purpose>) -> Option<Found> {
+    let (o, n) = (p.old, p.new);
+    let own = p.scope.own;
+    let (ot, nt) = (retention_text(&o.retention), retention_text(&n.retention));
+    if ot == nt {
+        return None;
     }
+    let (od, nd) = (retention_days(&o.retention), retention_days(&n.retention));
+    let after = |p: &Purpose| p.retention.as_ref().and_then(|r| txt(&r.after));
+    let same_start = after(o) == after(n);
+    let (kind, material, what) = match (od, nd) {
+        _ if nt.is_none() => (
+            "retention_removed",
+            own,
+            "the retention is no longer stated",
+        ),
+        _ if ot.is_none() => ("retention_added", false, "the retention is now stated"),
+        (Some(a), Some(b)) if b > a + 0.5 => ("retention_longer", own, "data is kept longer"),
+        (Some(a), Some(b)) if b < a - 0.5 && same_start => {
+            ("retention_shorter", false, "data is kept for less time")
+        }
+        (Some(_), None) => (
+            "retention_changed",
+            own,
+            "the retention period is replaced by criteria",
+        ),
+        // Another starting event, or other criteria: whether data is now kept longer
+        // cannot be told from the declaration, so the change counts as one to tell.
+        _ => ("retention_changed", own, "the retention changes"),
+    };
+    Some(Found {
+        kind,
+        material,
+        message: format!(
+            "{what} ({} -> {})",
+            ot.clone().unwrap_or_else(|| "not stated".into()),
+            nt.clone().unwrap_or_else(|| "not stated".into())
+        ),
+        old: ot,
+        new: nt,
+    })
+}
 
-    fn push_values(
-        &mut self,
-        kind: &'static str,
-        material: bool,
-        purpose: Option<&str>,
-        message: String,
-        old: Option<String>,
-        new: Option<String>,
-    ) {
-        self.changes.push(Change {
-            kind,
-            material,
-            purpose: purpose.map(str::to_string),
-            message,
-            old,
-            new,
-        });
-    }
-
-    /// Report a changed optional text as an editorial change.
-    fn text_field(
-        &mut self,
-        kind: &'static str,
-        what: &str,
-        purpose: Option<&str>,
-        old: Option<String>,
-        new: Option<String>,
-    ) {
-        if old != new {
-            let message = format!("{what} changed from {} to {}", quoted(&old), quoted(&new));
-            self.push_values(kind, false, purpose, message, old, new);
-        }
-    }
-
-    fn policy(&mut self) {
-        let (o, n) = (
-            self.old.doc().policy.as_ref(),
-            self.new.doc().policy.as_ref(),
-        );
-        let title = |p: Option<&Policy>| p.and_then(|p| txt(&p.title));
-        self.text_field(
-            "title_changed",
-            "the notice's title",
-            None,
-            title(o),
-            title(n),
-        );
-        let url = |p: Option<&Policy>| p.and_then(|p| p.url.as_ref().map(|u| u.to_string()));
-        self.text_field("url_changed", "the notice's address", None, url(o), url(n));
-        let changes = |p: Option<&Policy>| p.and_then(|p| txt(&p.changes));
-        self.text_field(
-            "changes_policy_changed",
-            "how people are told of changes",
-            None,
-            changes(o),
-            changes(n),
-        );
-        let date = |p: Option<&Policy>| {
-            p.and_then(|p| p.effective_date.as_ref().map(|d| date_text(d.value)))
-        };
-        self.text_field(
-            "effective_date_changed",
-            "the effective date",
-            None,
-            date(o),
-            date(n),
-        );
-        let (old_r, new_r): (BTreeSet<String>, BTreeSet<String>) = (
-            self.old.regimes().iter().map(words).collect(),
-            self.new.regimes().iter().map(words).collect(),
-        );
-        for r in new_r.difference(&old_r) {
-            self.push(
-                "regime_added",
-                false,
-                None,
-                format!(
-                    "the notice now also addresses {}",
-                    r.replace("gdpr", "GDPR").replace("ccpa", "CCPA")
-                ),
-            );
-        }
-        for r in old_r.difference(&new_r) {
-            self.push(
-                "regime_removed",
-                false,
-                None,
-                format!(
-                    "the notice no longer addresses {}",
-                    r.replace("gdpr", "GDPR").replace("ccpa", "CCPA")
-                ),
-            );
-        }
-    }
-
-    fn parties(&mut self) {
-        let (o, n) = (self.old.doc(), self.new.doc());
-        let name = |c: Option<&Controller>| c.map(|c| c.name.value.trim().to_string());
-        let (old_name, new_name) = (name(o.controller.as_ref()), name(n.controller.as_ref()));
-        if old_name != new_name {
-            self.push_values(
-                "controller_changed",
-                true,
-                None,
-                format!(
-                    "the controller changes from {} to {}",
-                    quoted(&old_name),
-                    quoted(&new_name)
-                ),
-                old_name,
-                new_name,
-            );
-        }
-        let contact = |c: Option<&Controller>| {
-            c.map(|c| {
-                [
-                    txt(&c.legal_form),
-                    txt(&c.registration),
-                    txt(&c.address),
-                    c.country.map(|x| x.to_string()),
-                    c.email.as_ref().map(|e| e.to_string()),
-                    txt(&c.phone),
-                    c.website.as_ref().map(|u| u.to_string()),
-                    c.contact_form.as_ref().map(|u| u.to_string()),
-                ]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(", ")
-            })
-        };
-        self.text_field(
-            "controller_details_changed",
-            "the controller's details",
-            None,
-            contact(o.controller.as_ref()),
-            contact(n.controller.as_ref()),
-        );
-        let party = |p: Option<&Party>| {
-            p.map(|p| {
-                [
-                    txt(&p.name),
-                    txt(&p.address),
-                    p.email.as_ref().map(|e| e.to_string()),
-                    txt(&p.phone),
-                    p.website.as_ref().map(|u| u.to_string()),
-                ]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(", ")
-            })
-        };
-        let rep = |d: &DeclarationDoc| {
-            party(
-                d.controller
-                    .as_ref()
-                    .and_then(|c| c.representative.as_ref()),
-            )
-        };
-        self.text_field(
-            "representative_changed",
-            "the EU representative",
-            None,
-            rep(o),
-            rep(n),
-        );
-        let dpo = |d: &DeclarationDoc| party(d.controller.as_ref().and_then(|c| c.dpo.as_ref()));
-        self.text_field(
-            "dpo_changed",
-            "the data protection officer",
-            None,
-            dpo(o),
-            dpo(n),
-        );
-        let authority = |d: &DeclarationDoc| {
-            d.supervisory_authority.as_ref().map(|a| {
-                [
-                    Some(a.name.value.clone()),
-                    txt(&a.address),
-                    a.email.as_ref().map(|e| e.to_string()),
-                    a.website.as_ref().map(|u| u.to_string()),
-                ]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(", ")
-            })
-        };
-        self.text_field(
-            "authority_changed",
-            "the supervisory authority",
-            None,
-            authority(o),
-            authority(n),
-        );
-    }
-
-    fn category_label(decl: &Declaration, id: &CategoryId) -> String {
-        decl.category(id).map_or_else(
-            || id.to_string(),
-            |c| format!("{} [{id}]", lower_first(&c.label)),
-        )
-    }
-
-    fn purposes(&mut self) {
-        let (old, new) = (self.old, self.new);
-        for p in new.purposes() {
-            let id = p.id.as_str();
-            match old.purpose(&p.id) {
-                None => self.push(
-                    "purpose_added",
-                    p.role == Role::Controller,
-                    Some(id),
-                    format!(
-                        "new purpose `{id}` ({}){}",
-                        p.name.value,
-                        if p.role == Role::Processor {
-                            ", processed for customers"
-                        } else {
-                            ""
-                        }
-                    ),
-                ),
-                Some(o) => self.purpose(o, p),
-            }
-        }
-        for p in old.purposes() {
-            if new.purpose(&p.id).is_none() {
-                let id = p.id.as_str();
-                self.push(
-                    "purpose_removed",
-                    false,
-                    Some(id),
-                    format!("purpose `{id}` ({}) is no longer carried out", p.name.value),
-                );
-            }
-        }
-    }
-
-    fn purpose(&mut self, o: &Purpose, n: &Purpose) {
-        let id = n.id.as_str();
-        let pid = Some(id);
-        let at = |what: &str| format!("purpose `{id}`: {what}");
-        if o.name.value != n.name.value {
-            let m = at(&format!(
-                "renamed from \"{}\" to \"{}\"",
-                o.name.value, n.name.value
-            ));
-            self.push_values(
-                "purpose_renamed",
-                false,
-                pid,
-                m,
-                Some(o.name.value.clone()),
-                Some(n.name.value.clone()),
-            );
-        }
-        self.text_field(
-            "purpose_description_changed",
-            &at("the description"),
-            pid,
-            txt(&o.description),
-            txt(&n.description),
-        );
-        if o.role != n.role {
-            // Becoming the controller of data processed for customers is new processing of
-            // our own; handing it to customers narrows ours.
-            let material = n.role == Role::Controller;
-            self.push(
-                "role_changed",
-                material,
-                pid,
-                at(&format!(
-                    "we now act as {} (was {})",
-                    words(&n.role),
-                    words(&o.role)
-                )),
-            );
-        }
-        // Data processed for customers is described in their notices; changes to it are
-        // reported, but are ours to tell customers under the processing agreement.
-        let controller = n.role == Role::Controller;
-
-        for c in &n.categories {
-            if !o.categories.iter().any(|x| c.is_within(x)) {
-                let label = Self::category_label(self.new, c);
-                let special = self
-                    .new
-                    .category(c)
-                    .is_some_and(|i| i.sensitivity.special || i.sensitivity.criminal);
-                let extra = if special { ", a special category" } else { "" };
-                self.push(
-                    "category_added",
-                    controller,
-                    pid,
-                    at(&format!("now collects {label}{extra}")),
-                );
-            }
-        }
-        for c in &o.categories {
-            if !n.categories.iter().any(|x| c.is_within(x)) {
-                let label = Self::category_label(self.old, c);
-                self.push(
-                    "category_removed",
-                    false,
-                    pid,
-                    at(&format!("no longer collects {label}")),
-                );
-            }
-        }
-        let subjects = |d: &Declaration, p: &Purpose| -> BTreeSet<String> {
-            p.subjects
-                .iter()
-                .map(|s| {
-                    d.subject(s)
-                        .map_or_else(|| s.to_string(), |x| x.name.value.clone())
-                })
-                .collect()
-        };
-        let (os, ns) = (subjects(self.old, o), subjects(self.new, n));
-        for s in ns.difference(&os) {
-            self.push(
-                "subject_added",
-                controller,
-                pid,
-                at(&format!("now concerns {s}")),
-            );
-        }
-        for s in os.difference(&ns) {
-            self.push(
-                "subject_removed",
-                false,
-                pid,
-                at(&format!("no longer concerns {s}")),
-            );
-        }
-        self.bases(o, n, controller);
-        let (oc, nc) = (
-            o.special_condition.as_ref().map(|c| c.value),
-            n.special_condition.as_ref().map(|c| c.value),
-        );
-        if oc != nc {
-            let show = |c: Option<SpecialCondition>| {
-                c.map_or_else(|| "none".to_string(), |c| c.article().to_string())
-            };
-            self.push_values(
-                "special_condition_changed",
-                controller,
-                pid,
-                at(&format!(
-                    "the condition for special categories changes from {} to {}",
-                    show(oc),
-                    show(nc)
-                )),
-                oc.map(|c| c.article().to_string()),
-                nc.map(|c| c.article().to_string()),
-            );
-        }
-        self.sources(o, n, controller);
-        self.retention(o, n, controller);
-        let (orr, nrr): (BTreeSet<&str>, BTreeSet<&str>) = (
-            o.recipients.iter().map(|r| r.as_str()).collect(),
-            n.recipients.iter().map(|r| r.as_str()).collect(),
-        );
-        for r in nrr.difference(&orr) {
-            let name = recipient_name(self.new, r);
-            self.push(
-                "recipient_added",
-                controller,
-                pid,
-                at(&format!("data now goes to {name}")),
-            );
-        }
-        for r in orr.difference(&nrr) {
-            let name = recipient_name(self.old, r);
-            self.push(
-                "recipient_removed",
-                false,
-                pid,
-                at(&format!("data no longer goes to {name}")),
-            );
-        }
-        let (ot, nt): (BTreeSet<&str>, BTreeSet<&str>) = (
-            o.transfers.iter().map(|t| t.as_str()).collect(),
-            n.transfers.iter().map(|t| t.as_str()).collect(),
-        );
-        for t in nt.difference(&ot) {
-            let desc = self
-                .new
-                .doc()
-                .transfers
-                .iter()
-                .find(|x| x.id.as_str() == *t)
-                .map_or_else(
-                    || format!("`{t}`"),
-                    |x| format!("to {} ({})", x.country.name(), x.mechanism.label()),
-                );
-            self.push(
-                "transfer_added",
-                controller,
-                pid,
-                at(&format!("data is now transferred {desc}")),
-            );
-        }
-        for t in ot.difference(&nt) {
-            self.push(
-                "transfer_removed",
-                false,
-                pid,
-                at(&format!("transfer `{t}` no longer applies")),
-            );
-        }
-        let automated = |p: &Purpose| {
-            p.automated_decisions.as_ref().map(|a| {
-                format!(
-                    "{}{}{}",
-                    a.logic.value.trim(),
-                    if a.significant_effects {
-                        " [significant effects]"
-                    } else {
-                        ""
-                    },
-                    if a.human_review {
-                        " [human review]"
-                    } else {
-                        ""
-                    }
-                )
-            })
-        };
-        match (automated(o), automated(n)) {
-            (None, Some(a)) => self.push_values(
-                "automated_decisions_added",
-                controller,
-                pid,
-                at("now makes automated decisions"),
-                None,
-                Some(a),
-            ),
-            (Some(a), None) => self.push_values(
-                "automated_decisions_removed",
-                false,
-                pid,
-                at("no longer makes automated decisions"),
-                Some(a),
-                None,
-            ),
-            (Some(a), Some(b)) if a != b => {
-                let old_ad = o.automated_decisions.as_ref();
-                let new_ad = n.automated_decisions.as_ref();
-                let weaker = new_ad.is_some_and(|x| x.significant_effects)
-                    && !old_ad.is_some_and(|x| x.significant_effects)
-                    || old_ad.is_some_and(|x| x.human_review)
-                        && !new_ad.is_some_and(|x| x.human_review)
-                    || old_ad.map(|x| x.logic.value.trim()) != new_ad.map(|x| x.logic.value.trim());
-                self.push_values(
-                    "automated_decisions_changed",
-                    controller && weaker,
-                    pid,
-                    at("the automated decisions change"),
-                    Some(a),
-                    Some(b),
-                );
-            }
-            _ => {}
-        }
-        for (flag_old, flag_new, added, removed, what) in [
-            (
-                o.profiling,
-                n.profiling,
-                "profiling_added",
-                "profiling_removed",
-                "profiling",
-            ),
-            (
-                o.direct_marketing,
-                n.direct_marketing,
-                "direct_marketing_added",
-                "direct_marketing_removed",
-                "direct marketing",
-            ),
-        ] {
-            if flag_new && !flag_old {
-                self.push(added, controller, pid, at(&format!("now involves {what}")));
-            } else if flag_old && !flag_new {
-                self.push(
-                    removed,
-                    false,
-                    pid,
-                    at(&format!("no longer involves {what}")),
-                );
-            }
-        }
-        let requirement = |p: &Purpose| {
-            p.requirement.as_ref().map(|r| {
-                format!(
-                    "{}{}",
-                    r.kind.label(),
-                    txt(&r.consequences)
-                        .map(|c| format!("; {c}"))
-                        .unwrap_or_default()
-                )
-            })
-        };
-        self.text_field(
-            "requirement_changed",
-            &at("whether the data is required"),
-            pid,
-            requirement(o),
-            requirement(n),
-        );
-    }
-
-    fn bases(&mut self, o: &Purpose, n: &Purpose, controller: bool) {
-        let id = n.id.as_str();
-        let pid = Some(id);
-        let set = |p: &Purpose| -> BTreeSet<Basis> {
-            p.legal_bases.iter().map(|b| b.basis.value).collect()
-        };
-        let (ob, nb) = (set(o), set(n));
-        let show = |s: &BTreeSet<Basis>| {
-            if s.is_empty() {
-                "none".to_string()
-            } else {
-                s.iter()
-                    .map(|b| format!("{} ({})", b.label(), b.article()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        };
-        if ob != nb {
-            self.push_values(
-                "basis_changed",
-                controller,
-                pid,
-                format!(
-                    "purpose `{id}`: the legal basis changes from {} to {}",
-                    show(&ob),
-                    show(&nb)
-                ),
-                Some(show(&ob)),
-                Some(show(&nb)),
-            );
-        }
-        for b in n.legal_bases.iter() {
-            let Some(old) = o
-                .legal_bases
-                .iter()
-                .find(|x| x.basis.value == b.basis.value)
-            else {
-                continue;
-            };
-            let (oi, ni) = (txt(&old.interest), txt(&b.interest));
-            if oi != ni {
-                self.push_values(
-                    "interest_changed",
-                    controller,
-                    pid,
-                    format!(
-                        "purpose `{id}`: the legitimate interest changes from {} to {}",
-                        quoted(&oi),
-                        quoted(&ni)
-                    ),
-                    oi,
-                    ni,
-                );
-            }
-            self.text_field(
-                "basis_law_changed",
-                &format!("purpose `{id}`: the law relied on"),
-                pid,
-                txt(&old.law),
-                txt(&b.law),
-            );
-            self.text_field(
-                "withdrawal_changed",
-                &format!("purpose `{id}`: how to withdraw consent"),
-                pid,
-                txt(&old.withdrawal),
-                txt(&b.withdrawal),
-            );
-            let mech = |x: &LegalBasis| {
-                x.mechanism
-                    .as_ref()
-                    .map_or(ConsentMechanism::OptIn, |m| m.value)
-            };
-            if b.basis.value == Basis::Consent && mech(old) != mech(b) {
-                self.push(
-                    "consent_mechanism_changed",
-                    controller && mech(b) != ConsentMechanism::OptIn,
-                    pid,
-                    format!(
-                        "purpose `{id}`: consent is now obtained by {}",
-                        mech(b).label()
-                    ),
-                );
-            }
-        }
-    }
-
-    fn sources(&mut self, o: &Purpose, n: &Purpose, controller: bool) {
-        let id = n.id.as_str();
-        let key = |s: &Source| (variant_name(&s.kind.value), txt(&s.name));
-        let describe = |s: &Source| match txt(&s.name) {
-            Some(name) => format!("{name} ({})", s.kind.label()),
-            None => s.kind.label().to_string(),
-        };
-        for s in &n.sources {
-            if !o.sources.iter().any(|x| key(x) == key(s)) {
-                self.push(
-                    "source_added",
-                    controller,
-                    Some(id),
-                    format!(
-                        "purpose `{id}`: data now also comes {}",
-                        describe(s).replace("(from", "(")
-                    ),
-                );
-            }
-        }
-        for s in &o.sources {
-            if !n.sources.iter().any(|x| key(x) == key(s)) {
-                self.push(
-                    "source_removed",
-                    false,
-                    Some(id),
-                    format!(
-                        "purpose `{id}`: data no longer comes {}",
-                        describe(s).replace("(from", "(")
-                    ),
-                );
-            }
-        }
-    }
-
-    fn retention(&mut self, o: &Purpose, n: &Purpose, controller: bool) {
-        let id = n.id.as_str();
-        let (ot, nt) = (retention_text(&o.retention), retention_text(&n.retention));
-        if ot == nt {
-            return;
-        }
-        let (od, nd) = (retention_days(&o.retention), retention_days(&n.retention));
-        let after = |p: &Purpose| p.retention.as_ref().and_then(|r| txt(&r.after));
-        let same_start = after(o) == after(n);
-        let (kind, material, what) = match (od, nd) {
-            _ if nt.is_none() => (
-                "retention_removed",
-                controller,
-                "the retention is no longer stated",
-            ),
-            _ if ot.is_none() => ("retention_added", false, "the retention is now stated"),
-            (Some(a), Some(b)) if b > a + 0.5 => {
-                ("retention_longer", controller, "data is kept longer")
-            }
-            (Some(a), Some(b)) if b < a - 0.5 && same_start => {
-                ("retention_shorter", false, "data is kept for less time")
-            }
-            (Some(_), None) => (
-                "retention_changed",
-                controller,
-                "the retention period is replaced by criteria",
-            ),
-            // Another starting event, or other criteria: whether data is now kept longer
-            // cannot be told from the declaration, so the change counts as one to tell.
-            _ => ("retention_changed", controller, "the retention changes"),
-        };
-        self.push_values(
-            kind,
-            material,
-            Some(id),
+/// New automated decisions are material; changed ones when their logic changes, their
+/// effects become significant or human review goes.
+fn automated(p: &Pair<Purpose>) -> Option<Found> {
+    let text = |p: &Purpose| {
+        p.automated_decisions.as_ref().map(|a| {
             format!(
-                "purpose `{id}`: {what} ({} -> {})",
-                ot.clone().unwrap_or_else(|| "not stated".into()),
-                nt.clone().unwrap_or_else(|| "not stated".into())
-            ),
-            ot,
-            nt,
-        );
-    }
-
-    fn used_by_controller_purpose(&self, recipient: Option<&str>, transfer: Option<&str>) -> bool {
-        self.new.purposes().iter().any(|p| {
-            p.role == Role::Controller
-                && (recipient.is_some_and(|r| p.recipients.iter().any(|x| x.as_str() == r))
-                    || transfer.is_some_and(|t| p.transfers.iter().any(|x| x.as_str() == t)))
-        })
-    }
-
-    fn recipients(&mut self) {
-        for n in &self.new.doc().recipients {
-            let Some(o) = self
-                .old
-                .doc()
-                .recipients
-                .iter()
-                .find(|r| r.id.value == n.id.value)
-            else {
-                continue;
-            };
-            let id = n.id.as_str();
-            let used = self.used_by_controller_purpose(Some(id), None);
-            if o.name.value != n.name.value {
-                self.push(
-                    "recipient_renamed",
-                    false,
-                    None,
-                    format!("recipient `{id}` is now called {}", n.name.value),
-                );
-            }
-            if o.role.value != n.role.value {
-                self.push(
-                    "recipient_role_changed",
-                    used,
-                    None,
-                    format!(
-                        "recipient {} is now a {} (was a {})",
-                        n.name.value,
-                        n.role.label(),
-                        o.role.label()
-                    ),
-                );
-            }
-            let (oc, nc) = (o.country.map(|c| c.value), n.country.map(|c| c.value));
-            if oc != nc {
-                let now_abroad = nc.is_some_and(|c| !law::in_eea(c));
-                self.push_values(
-                    "recipient_country_changed",
-                    used && now_abroad,
-                    None,
-                    format!(
-                        "recipient {} now processes data in {}",
-                        n.name.value,
-                        nc.map_or("an unstated country", |c| c.name())
-                    ),
-                    oc.map(|c| c.name().to_string()),
-                    nc.map(|c| c.name().to_string()),
-                );
-            }
-            self.text_field(
-                "recipient_service_changed",
-                &format!("what {} does", n.name.value),
-                None,
-                txt(&o.service),
-                txt(&n.service),
-            );
-            self.text_field(
-                "recipient_disclosure_changed",
-                &format!("when data is disclosed to {}", n.name.value),
-                None,
-                txt(&o.disclosure),
-                txt(&n.disclosure),
-            );
-        }
-    }
-
-    fn transfers(&mut self) {
-        for n in &self.new.doc().transfers {
-            let Some(o) = self
-                .old
-                .doc()
-                .transfers
-                .iter()
-                .find(|t| t.id.value == n.id.value)
-            else {
-                continue;
-            };
-            let id = n.id.as_str();
-            let used = self.used_by_controller_purpose(None, Some(id));
-            if o.country.value != n.country.value {
-                self.push_values(
-                    "transfer_country_changed",
-                    used,
-                    None,
-                    format!(
-                        "transfer `{id}` now goes to {} (was {})",
-                        n.country.name(),
-                        o.country.name()
-                    ),
-                    Some(o.country.name().to_string()),
-                    Some(n.country.name().to_string()),
-                );
-            }
-            if o.mechanism.value != n.mechanism.value
-                || o.derogation.as_ref().map(|d| d.value) != n.derogation.as_ref().map(|d| d.value)
-            {
-                self.push_values(
-                    "transfer_safeguard_changed",
-                    used,
-                    None,
-                    format!(
-                        "transfer `{id}` to {} now relies on {}",
-                        n.country.name(),
-                        n.mechanism.label()
-                    ),
-                    Some(o.mechanism.label().to_string()),
-                    Some(n.mechanism.label().to_string()),
-                );
-            }
-            self.text_field(
-                "transfer_copy_changed",
-                &format!("how to obtain a copy of the safeguards of transfer `{id}`"),
-                None,
-                txt(&o.copy),
-                txt(&n.copy),
-            );
-            self.text_field(
-                "transfer_measures_changed",
-                &format!("the supplementary measures of transfer `{id}`"),
-                None,
-                txt(&o.supplementary_measures),
-                txt(&n.supplementary_measures),
-            );
-        }
-    }
-
-    fn rights(&mut self) {
-        let (o, n) = (
-            self.old.doc().rights.as_ref(),
-            self.new.doc().rights.as_ref(),
-        );
-        let offered = |r: Option<&Rights>| -> BTreeSet<Right> {
-            r.map(|r| r.offered.iter().map(|x| x.value).collect())
-                .unwrap_or_default()
-        };
-        let (or, nr) = (offered(o), offered(n));
-        for r in nr.difference(&or) {
-            self.push(
-                "right_added",
-                false,
-                None,
-                format!("{} is now offered", r.label()),
-            );
-        }
-        for r in or.difference(&nr) {
-            self.push(
-                "right_removed",
-                true,
-                None,
-                format!("{} is no longer offered", r.label()),
-            );
-        }
-        let contact = |r: Option<&Rights>| r.and_then(|r| txt(&r.contact));
-        self.text_field(
-            "rights_contact_changed",
-            "where to send a request",
-            None,
-            contact(o),
-            contact(n),
-        );
-        let verification = |r: Option<&Rights>| r.and_then(|r| txt(&r.verification));
-        self.text_field(
-            "verification_changed",
-            "how identity is verified",
-            None,
-            verification(o),
-            verification(n),
-        );
-        let time = |r: Option<&Rights>| r.and_then(|r| r.response_time.as_ref().map(|t| t.value));
-        let (ot, nt) = (time(o), time(n));
-        if ot != nt {
-            let days = |t: Option<IsoDuration>| t.unwrap_or(law::GDPR_RESPONSE).approx_days();
-            let longer = days(nt) > days(ot) + 0.5;
-            self.push_values(
-                if longer {
-                    "response_time_longer"
+                "{}{}{}",
+                a.logic.value.trim(),
+                if a.significant_effects {
+                    " [significant effects]"
                 } else {
-                    "response_time_changed"
+                    ""
                 },
-                longer,
-                None,
-                format!(
-                    "requests are now answered within {}",
-                    nt.map_or_else(|| "the legal time".to_string(), |t| t.to_words())
-                ),
-                ot.map(|t| t.to_words()),
-                nt.map(|t| t.to_words()),
-            );
-        }
-    }
-
-    fn cookies(&mut self) {
-        let (o, n) = (self.old.doc(), self.new.doc());
-        for c in &n.cookies {
-            match o.cookies.iter().find(|x| x.name.value == c.name.value) {
-                None => self.push(
-                    "cookie_added",
-                    c.category.needs_consent(),
-                    None,
-                    format!(
-                        "new {} tracker `{}`",
-                        c.category.label().to_lowercase(),
-                        c.name.value
-                    ),
-                ),
-                Some(x) => {
-                    if x.category.value != c.category.value {
-                        self.push(
-                            "cookie_category_changed",
-                            c.category.needs_consent(),
-                            None,
-                            format!(
-                                "tracker `{}` is now {}",
-                                c.name.value,
-                                c.category.label().to_lowercase()
-                            ),
-                        );
-                    }
-                    let days =
-                        |d: &Option<Spanned<CookieDuration>>| match d.as_ref().map(|d| d.value) {
-                            Some(CookieDuration::Persistent(p)) => Some(p.approx_days()),
-                            Some(CookieDuration::Session) => Some(0.0),
-                            None => None,
-                        };
-                    let (od, nd) = (days(&x.duration), days(&c.duration));
-                    if od != nd {
-                        let longer =
-                            nd.is_none() || od.is_some_and(|a| nd.is_some_and(|b| b > a + 0.5));
-                        self.push(
-                            "cookie_duration_changed",
-                            longer && c.category.needs_consent(),
-                            None,
-                            format!(
-                                "tracker `{}` now lasts {}",
-                                c.name.value,
-                                c.duration.as_ref().map_or_else(
-                                    || "an unstated time".to_string(),
-                                    |d| match d.value {
-                                        CookieDuration::Session => "for the session".to_string(),
-                                        CookieDuration::Persistent(p) => p.to_words(),
-                                    }
-                                )
-                            ),
-                        );
-                    }
-                    if txt(&x.provider) != txt(&c.provider) {
-                        self.push(
-                            "cookie_provider_changed",
-                            c.category.needs_consent(),
-                            None,
-                            format!(
-                                "tracker `{}` is now set by {}",
-                                c.name.value,
-                                txt(&c.provider).unwrap_or_else(|| "us".into())
-                            ),
-                        );
-                    }
+                if a.human_review {
+                    " [human review]"
+                } else {
+                    ""
                 }
-            }
+            )
+        })
+    };
+    let (o, n) = (p.old, p.new);
+    let found = |kind, material, message: &str, old, new| Found {
+        kind,
+        material,
+        message: message.to_string(),
+        old,
+        new,
+    };
+    match (text(o), text(n)) {
+        (None, Some(a)) => Some(found(
+            "automated_decisions_added",
+            p.scope.own,
+            "now makes automated decisions",
+            None,
+            Some(a),
+        )),
+        (Some(a), None) => Some(found(
+            "automated_decisions_removed",
+            false,
+            "no longer makes automated decisions",
+            Some(a),
+            None,
+        )),
+        (Some(a), Some(b)) if a != b => {
+            let old_ad = o.automated_decisions.as_ref();
+            let new_ad = n.automated_decisions.as_ref();
+            let weaker = new_ad.is_some_and(|x| x.significant_effects)
+                && !old_ad.is_some_and(|x| x.significant_effects)
+                || old_ad.is_some_and(|x| x.human_review)
+                    && !new_ad.is_some_and(|x| x.human_review)
+                || old_ad.map(|x| x.logic.value.trim()) != new_ad.map(|x| x.logic.value.trim());
+            Some(found(
+                "automated_decisions_changed",
+                p.scope.own && weaker,
+                "the automated decisions change",
+                Some(a),
+                Some(b),
+            ))
         }
-        for c in &o.cookies {
-            if !n.cookies.iter().any(|x| x.name.value == c.name.value) {
-                self.push(
-                    "cookie_removed",
-                    false,
-                    None,
-                    format!("tracker `{}` is no longer used", c.name.value),
-                );
-            }
-        }
-        let mech = |d: &DeclarationDoc| d.cookie_consent.as_ref().map(|c| c.mechanism.value);
-        if mech(o) != mech(n) {
-            let weaker = mech(n).is_some_and(|m| m != ConsentMechanism::OptIn) || mech(n).is_none();
-            self.push(
-                "cookie_consent_changed",
-                weaker && n.cookies.iter().any(|c| c.category.needs_consent()),
-                None,
-                format!(
-                    "consent to cookies is now obtained by {}",
-                    mech(n).map_or("no stated means", |m| m.label())
-                ),
-            );
-        }
+        _ => None,
     }
+}
 
-    fn security(&mut self) {
-        let set = |d: &DeclarationDoc| -> BTreeSet<String> {
-            d.security
-                .iter()
-                .map(|m| m.measure.label().to_string())
-                .collect()
-        };
-        let (o, n) = (set(self.old.doc()), set(self.new.doc()));
-        for m in n.difference(&o) {
-            self.push(
-                "security_added",
-                false,
-                None,
-                format!("new security measure: {}", m.to_lowercase()),
-            );
-        }
-        for m in o.difference(&n) {
-            self.push(
-                "security_removed",
-                true,
-                None,
-                format!("security measure withdrawn: {}", m.to_lowercase()),
-            );
-        }
-    }
-
-    fn ccpa(&mut self) {
-        let list =
-            |d: &Declaration, f: fn(&Ccpa) -> &Vec<Spanned<CategoryId>>| -> BTreeSet<String> {
-                d.doc()
-                    .ccpa
-                    .as_ref()
-                    .map(|c| f(c).iter().map(|x| x.to_string()).collect())
-                    .unwrap_or_default()
-            };
-        for (what, f) in [
-            (
-                "sold",
-                (|c: &Ccpa| &c.sold) as fn(&Ccpa) -> &Vec<Spanned<CategoryId>>,
-            ),
-            ("shared", |c: &Ccpa| &c.shared),
-        ] {
-            let (o, n) = (list(self.old, f), list(self.new, f));
-            for c in n.difference(&o) {
-                self.push(
-                    if what == "sold" {
-                        "ccpa_sold_added"
-                    } else {
-                        "ccpa_shared_added"
-                    },
-                    true,
-                    None,
-                    format!("{c} is now {what} (CCPA)"),
-                );
-            }
-            for c in o.difference(&n) {
-                self.push(
-                    if what == "sold" {
-                        "ccpa_sold_removed"
-                    } else {
-                        "ccpa_shared_removed"
-                    },
-                    false,
-                    None,
-                    format!("{c} is no longer {what} (CCPA)"),
-                );
-            }
-        }
-    }
+fn used_by_own_purpose(d: &Declaration, recipient: Option<&str>, transfer: Option<&str>) -> bool {
+    d.purposes().iter().any(|p| {
+        p.role == Role::Controller
+            && (recipient.is_some_and(|r| p.recipients.iter().any(|x| x.as_str() == r))
+                || transfer.is_some_and(|t| p.transfers.iter().any(|x| x.as_str() == t)))
+    })
 }
 
 fn recipient_name(decl: &Declaration, id: &str) -> String {
@@ -1227,4 +1656,37 @@ fn recipient_name(decl: &Declaration, id: &str) -> String {
         .iter()
         .find(|r| r.id.as_str() == id)
         .map_or_else(|| id.to_string(), |r| r.name.value.clone())
+}
+
+/// A date in words: "1 March 2026".
+fn date_text(d: Date) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let month = MONTHS
+        .get(usize::from(d.month).saturating_sub(1))
+        .copied()
+        .unwrap_or("?");
+    format!("{} {month} {}", d.day, d.year)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_read_as_words() {
+        assert_eq!(date_text("2026-03-01".parse().unwrap()), "1 March 2026");
+    }
 }

@@ -114,7 +114,7 @@ fn content_digest(content: &Content) -> String {
     let mut hasher = Hashing(Sha256::new());
     // The content holds only strings, booleans, lists and structs, and the writer cannot
     // fail: serialising it cannot fail.
-    let _ = serde_json::to_writer(&mut hasher, content);
+    let _ = view::hashing(|| serde_json::to_writer(&mut hasher, content));
     let hash = hasher.0.finalize();
     let mut hex = String::with_capacity(64);
     for byte in hash.iter() {

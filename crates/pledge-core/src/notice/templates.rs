@@ -1,13 +1,18 @@
 //! The minijinja templates of the notice and the record of processing: English built in,
-//! any of them replaceable, and more languages added by giving their templates.
+//! any of them replaceable, and more languages added by giving their templates. A language
+//! is its templates and its message catalogue, `messages.jinja`: the macros that turn the
+//! view's values (dates, language tags, countries, lists) into words.
 
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 use std::collections::BTreeMap;
 use thiserror::Error;
 
-/// The templates a renderer may ask for.
-pub const NAMES: &[&str] = &["notice.html", "notice.md", "ropa.html"];
+/// The templates a renderer may ask for, and the message catalogue they import.
+pub const NAMES: &[&str] = &["notice.html", "notice.md", "ropa.html", MESSAGES];
+
+/// The message catalogue of a language, imported by its templates.
+pub const MESSAGES: &str = "messages.jinja";
 
 /// The built-in language.
 pub const DEFAULT_LANG: &str = "en";
@@ -27,6 +32,11 @@ const BUILTIN: &[(&str, &str, &str)] = &[
         "en",
         "ropa.html",
         include_str!("../../templates/en/ropa.html"),
+    ),
+    (
+        "en",
+        MESSAGES,
+        include_str!("../../templates/en/messages.jinja"),
     ),
 ];
 
@@ -114,8 +124,19 @@ impl Templates {
             name: name.to_string(),
             message: describe(&e),
         };
-        let env = environment().map_err(invalid)?;
-        let template = env.template_from_named_str(name, source).map_err(invalid)?;
+        let mut env = environment().map_err(invalid)?;
+        // The catalogue of the same language, for the template to import; a template that
+        // imports nothing renders without one.
+        if let Some(messages) = self.source(lang, MESSAGES).filter(|_| name != MESSAGES) {
+            env.add_template(MESSAGES, messages)
+                .map_err(|e| TemplateError::Invalid {
+                    lang: lang.to_string(),
+                    name: MESSAGES.to_string(),
+                    message: describe(&e),
+                })?;
+        }
+        env.add_template(name, source).map_err(invalid)?;
+        let template = env.get_template(name).map_err(invalid)?;
         template.render(context).map_err(invalid)
     }
 }
@@ -132,7 +153,7 @@ fn describe(e: &minijinja::Error) -> String {
     message
 }
 
-fn environment() -> Result<Environment<'static>, minijinja::Error> {
+fn environment<'s>() -> Result<Environment<'s>, minijinja::Error> {
     let mut env = Environment::new();
     env.set_syntax(
         SyntaxConfig::builder()
@@ -163,12 +184,14 @@ fn cell(value: String) -> String {
     value.replace('|', "\\|").replace(['\r', '\n'], " ")
 }
 
-/// `["a", "b", "c"]` → "a, b and c".
-fn join_and(values: Vec<String>) -> String {
+/// `["a", "b", "c"]` → "a, b and c", with the word of the language's catalogue
+/// (`join_and(m.and)`); without one, the English "and" of templates older than catalogues.
+fn join_and(values: Vec<String>, word: Option<String>) -> String {
+    let word = word.as_deref().unwrap_or("and");
     match values.as_slice() {
         [] => String::new(),
         [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        [init @ .., last] => format!("{} {word} {last}", init.join(", ")),
     }
 }
 
@@ -246,8 +269,12 @@ mod tests {
     #[test]
     fn filters_read_naturally() {
         assert_eq!(
-            join_and(vec!["a".into(), "b".into(), "c".into()]),
+            join_and(vec!["a".into(), "b".into(), "c".into()], None),
             "a, b and c"
+        );
+        assert_eq!(
+            join_and(vec!["a".into(), "b".into()], Some("og".into())),
+            "a og b"
         );
         assert_eq!(sentence("Kept 5 years".into()), "Kept 5 years.");
         assert_eq!(sentence("Done.".into()), "Done.");

@@ -5,6 +5,12 @@
 //!
 //! Each item of GDPR Art. 13 and 14 has its own field, so that an absent item is absent from
 //! the view and therefore from every format.
+//!
+//! The view also decides what the templates show ([`Show`], and the fields marked `derived`
+//! on its parts: a section's presence, which note applies, which mark a category carries),
+//! so that the HTML and Markdown templates of every language share one set of decisions and
+//! hold only layout and wording. Words that depend on a value (a date, a language, a country
+//! in a sentence) are left to the language's message catalogue: the view gives the value.
 
 use crate::law::{self, CcpaCategory};
 use crate::load::{CategoryInfo, Declaration};
@@ -26,10 +32,43 @@ pub struct NoticeView {
     pub digest: String,
     /// `YYYY-MM-DD`.
     pub effective_date: Option<String>,
-    /// The date in words, e.g. "1 March 2026".
-    pub effective_date_text: Option<String>,
+    /// The same date as numbers, for the language's templates to write in words.
+    pub effective_date_parts: Option<DateParts>,
     #[serde(flatten)]
     pub content: Content,
+}
+
+/// A date as numbers: `month` is 1 for January.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct DateParts {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+}
+
+thread_local! {
+    static HASHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Serialise for the digest: the fields marked `derived` are left out. They are decided from
+/// the rest of the content (what a section shows, which words fit), so hashing them would add
+/// nothing, and leaving them out keeps the version of a notice the same as before they
+/// existed.
+pub(crate) fn hashing<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            HASHING.with(|h| h.set(false));
+        }
+    }
+    HASHING.with(|h| h.set(true));
+    let _reset = Reset;
+    f()
+}
+
+/// Whether a derived field is left out: only while hashing.
+fn derived<T>(_: &T) -> bool {
+    HASHING.with(std::cell::Cell::get)
 }
 
 /// What the notice says. Serialised in a fixed order, so equal content hashes equally.
@@ -67,10 +106,89 @@ pub struct Content {
     pub changes: Option<String>,
     /// Laws and instruments the declaration says the notice cites, as written.
     pub cites: Vec<String>,
-    /// The languages the notice is published in, by name ("English", "Danish").
+    /// The languages the notice is published in, by English name ("English", "Danish"); the
+    /// templates use `show.language_codes`.
     pub languages: Vec<String>,
     /// The sections the notice has, in order, for the table of contents.
     pub sections: Vec<Section>,
+    /// What each part of the notice shows, decided here once for every format.
+    #[serde(skip_serializing_if = "derived")]
+    pub show: Show,
+}
+
+/// The decisions the templates would otherwise each make: which sections and notes a notice
+/// has, and the codes a language's templates turn into words.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Show {
+    pub who_we_are: bool,
+    pub purposes: bool,
+    pub data: bool,
+    pub sources: bool,
+    pub recipients: bool,
+    pub transfers: bool,
+    pub retention: bool,
+    pub requirements: bool,
+    pub automated: bool,
+    pub rights: bool,
+    pub consent: bool,
+    pub complaints: bool,
+    pub cookies: bool,
+    pub for_customers: bool,
+    pub security: bool,
+    pub children: bool,
+    pub california: bool,
+    /// The summary's retention is one period (the shortest is the longest).
+    pub retention_same: bool,
+    /// The section that says how to exercise the rights of the summary: `rights` or
+    /// `california`.
+    pub rights_anchor: &'static str,
+    /// Where to write to exercise the GDPR rights, when the notice has them and an address.
+    pub rights_contact: Option<Contact>,
+    /// The note on special categories under the data table (GDPR Art. 9).
+    pub special_note: bool,
+    /// Some group of data subjects has a description: the "Whose data" list is shown.
+    pub subject_descriptions: bool,
+    /// The notice is published in more than one language.
+    pub languages: bool,
+    /// The BCP 47 tags of those languages, as declared.
+    pub language_codes: Vec<String>,
+    /// The countries outside the EEA data goes to, in the order of
+    /// `summary.transfer_countries`.
+    pub transfer_countries: Vec<CountryRef>,
+}
+
+/// A period as its non-zero parts, largest first: `P1Y6M` is 1 `year` and 6 `month`.
+pub type Period = Vec<PeriodPart>;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodPart {
+    pub count: u32,
+    /// `year`, `month`, `week`, `day`, `hour`, `minute` or `second`.
+    pub unit: &'static str,
+}
+
+fn period(d: &IsoDuration) -> Period {
+    [
+        (d.years, "year"),
+        (d.months, "month"),
+        (d.weeks, "week"),
+        (d.days, "day"),
+        (d.hours, "hour"),
+        (d.minutes, "minute"),
+        (d.seconds, "second"),
+    ]
+    .into_iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, unit)| PeriodPart { count, unit })
+    .collect()
+}
+
+/// A country: its ISO 3166 code, and its English name, for a language without names of its
+/// own.
+#[derive(Debug, Clone, Serialize)]
+pub struct CountryRef {
+    pub code: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -96,21 +214,30 @@ pub struct Section {
 pub struct Contact {
     pub text: String,
     pub href: Option<String>,
+    /// An e-mail address.
+    #[serde(skip_serializing_if = "derived")]
+    pub email: bool,
+    /// A web address shown as itself (the text is the address).
+    #[serde(skip_serializing_if = "derived")]
+    pub bare: bool,
 }
 
 impl Contact {
-    fn email(e: &str) -> Contact {
+    fn new(text: String, href: Option<String>) -> Contact {
         Contact {
-            text: e.to_string(),
-            href: Some(format!("mailto:{e}")),
+            email: href.as_deref().is_some_and(|h| h.starts_with("mailto:")),
+            bare: href.as_deref() == Some(text.as_str()),
+            text,
+            href,
         }
     }
 
+    fn email(e: &str) -> Contact {
+        Contact::new(e.to_string(), Some(format!("mailto:{e}")))
+    }
+
     fn url(u: &str) -> Contact {
-        Contact {
-            text: u.to_string(),
-            href: Some(u.to_string()),
-        }
+        Contact::new(u.to_string(), Some(u.to_string()))
     }
 
     /// An e-mail address, a web address, or other text (a postal address, "our app").
@@ -121,10 +248,7 @@ impl Contact {
         } else if !t.contains(char::is_whitespace) && t.contains('@') && !t.contains("://") {
             Contact::email(t)
         } else {
-            Contact {
-                text: t.to_string(),
-                href: None,
-            }
+            Contact::new(t.to_string(), None)
         }
     }
 }
@@ -139,6 +263,9 @@ pub struct ControllerView {
     pub country: Option<String>,
     /// Whether the address already ends with the country, so it is not repeated.
     pub address_has_country: bool,
+    /// The country, when the address does not already end with it.
+    #[serde(skip_serializing_if = "derived")]
+    pub country_line: Option<String>,
     pub email: Option<Contact>,
     pub phone: Option<String>,
     pub website: Option<Contact>,
@@ -153,6 +280,9 @@ pub struct PartyView {
     pub country: Option<String>,
     /// Whether the address already ends with the country, so it is not repeated.
     pub address_has_country: bool,
+    /// The country, when the address does not already end with it.
+    #[serde(skip_serializing_if = "derived")]
+    pub country_line: Option<String>,
     pub email: Option<Contact>,
     pub phone: Option<String>,
     pub website: Option<Contact>,
@@ -164,6 +294,9 @@ pub struct AuthorityView {
     pub country: Option<String>,
     /// Whether the address already ends with the country, so it is not repeated.
     pub address_has_country: bool,
+    /// The country, when the address does not already end with it.
+    #[serde(skip_serializing_if = "derived")]
+    pub country_line: Option<String>,
     pub address: Option<String>,
     pub email: Option<Contact>,
     pub phone: Option<String>,
@@ -182,10 +315,14 @@ pub struct Summary {
     pub indirect: bool,
     /// Recipient names, grouped by role label.
     pub recipients: Vec<RecipientGroup>,
-    /// Countries outside the EEA data goes to.
+    /// Countries outside the EEA data goes to, in English sentence form; the templates use
+    /// `show.transfer_countries`.
     pub transfer_countries: Vec<String>,
     /// The shortest and longest retention periods, in words.
     pub retention_range: Option<(String, String)>,
+    /// The same two periods as parts, for the catalogue to write.
+    #[serde(skip_serializing_if = "derived")]
+    pub retention_periods: Option<(Period, Period)>,
     pub automated: bool,
     pub sells_or_shares: bool,
     /// Short names of the rights offered, e.g. "Access".
@@ -225,6 +362,9 @@ pub struct CategoryRef {
     pub ccpa_sensitive: bool,
     /// The description of a category of the company's own.
     pub description: Option<String>,
+    /// The mark the category carries: `special` (Art. 9) or else `criminal` (Art. 10).
+    #[serde(skip_serializing_if = "derived")]
+    pub tag: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -251,6 +391,9 @@ pub struct PurposeView {
     pub profiling: bool,
     /// Names of the cookies and trackers that serve this purpose.
     pub cookies: Vec<String>,
+    /// Profiling without automated decisions: the purpose says so instead.
+    #[serde(skip_serializing_if = "derived")]
+    pub profiling_only: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -399,6 +542,9 @@ pub struct TransferView {
     pub copy: Option<Contact>,
     pub supplementary_measures: Option<String>,
     pub purposes: Vec<String>,
+    /// A mechanism that has no copy to give (a derogation, an adequacy decision).
+    #[serde(skip_serializing_if = "derived")]
+    pub copy_not_applicable: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -461,6 +607,9 @@ pub struct RightsView {
     pub verification: Option<String>,
     /// The promised answer time in words, e.g. "1 month".
     pub response_time: Option<String>,
+    /// The same as parts, for the catalogue to write.
+    #[serde(skip_serializing_if = "derived")]
+    pub response_period: Option<Period>,
     pub authorized_agents: bool,
     /// The right to object, to be shown apart (Art. 21(4)).
     pub objection: Option<ObjectionView>,
@@ -472,6 +621,9 @@ pub struct ObjectionView {
     pub marketing: Vec<String>,
     /// Purposes on legitimate interests or a public task (Art. 21(1)).
     pub other: Vec<String>,
+    /// Neither: the right is stated in general.
+    #[serde(skip_serializing_if = "derived")]
+    pub general: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -485,9 +637,15 @@ pub struct CookiesView {
 #[derive(Debug, Clone, Serialize)]
 pub struct CookieConsentView {
     pub mechanism: String,
+    /// Consent by a clear affirmative act, before any tracker that needs it is set.
+    #[serde(skip_serializing_if = "derived")]
+    pub opt_in: bool,
     pub mechanism_label: &'static str,
     pub reject_all: bool,
     pub reask_after: Option<String>,
+    /// The same as parts, for the catalogue to write.
+    #[serde(skip_serializing_if = "derived")]
+    pub reask_period: Option<Period>,
     pub honours_gpc: bool,
 }
 
@@ -508,6 +666,12 @@ pub struct CookieView {
     pub kind: &'static str,
     /// "session", "13 months", or none when not stated.
     pub duration: Option<String>,
+    /// Until the browser is closed.
+    #[serde(skip_serializing_if = "derived")]
+    pub session: bool,
+    /// How long a persistent one lasts, as parts, for the catalogue to write.
+    #[serde(skip_serializing_if = "derived")]
+    pub period: Option<Period>,
     pub purpose: Option<String>,
     pub purpose_anchor: Option<String>,
     pub description: Option<String>,
@@ -551,6 +715,9 @@ pub struct CcpaCategoryView {
     pub shared: bool,
     /// Each retention phrase with the purposes it applies to.
     pub retention: Vec<(String, Vec<String>)>,
+    /// `sold_and_shared`, `sold`, `shared` or `neither`.
+    #[serde(skip_serializing_if = "derived")]
+    pub sale: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -558,29 +725,6 @@ pub struct CcpaRightView {
     pub code: String,
     pub label: &'static str,
     pub description: &'static str,
-}
-
-/// A date in words: "1 March 2026".
-pub fn date_text(d: Date) -> String {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    let month = MONTHS
-        .get(usize::from(d.month).saturating_sub(1))
-        .copied()
-        .unwrap_or("?");
-    format!("{} {month} {}", d.day, d.year)
 }
 
 /// Build the view of a declaration. `version` and `digest` are left empty; [`super::view`]
@@ -607,7 +751,11 @@ pub(crate) fn build(decl: &Declaration, lang: &str, effective_date: Option<Date>
         version: String::new(),
         digest: String::new(),
         effective_date: effective_date.map(|d| d.to_string()),
-        effective_date_text: effective_date.map(date_text),
+        effective_date_parts: effective_date.map(|d| DateParts {
+            year: d.year,
+            month: d.month,
+            day: d.day,
+        }),
         content,
     }
 }
@@ -764,6 +912,11 @@ impl<'a> Builder<'a> {
                 let country = a.country.map(|c| c.name().to_string());
                 AuthorityView {
                     name: a.name.value.clone(),
+                    country_line: if ends_with_country(&address, &country) {
+                        None
+                    } else {
+                        country.clone()
+                    },
                     address_has_country: ends_with_country(&address, &country),
                     country,
                     address,
@@ -805,11 +958,13 @@ impl<'a> Builder<'a> {
             purposes,
             processor_purposes,
             sections: Vec::new(),
+            show: Show::default(),
         };
         if !content.regimes.any_gdpr {
             without_gdpr(&mut content);
         }
         content.sections = sections(&content);
+        decide(&mut content, doc);
         content
     }
 
@@ -840,6 +995,13 @@ impl<'a> Builder<'a> {
             special: info.sensitivity.special,
             criminal: info.sensitivity.criminal,
             ccpa_sensitive: info.sensitivity.ccpa_sensitive,
+            tag: if info.sensitivity.special {
+                Some("special")
+            } else if info.sensitivity.criminal {
+                Some("criminal")
+            } else {
+                None
+            },
             description: self
                 .doc()
                 .categories
@@ -944,6 +1106,7 @@ impl<'a> Builder<'a> {
             direct_marketing: p.direct_marketing,
             profiling: p.profiling,
             cookies,
+            profiling_only: false,
         }
     }
 
@@ -1006,6 +1169,7 @@ impl<'a> Builder<'a> {
                 }),
                 copy: t.copy.as_ref().map(|c| Contact::parse(c)),
                 supplementary_measures: text(&t.supplementary_measures),
+                copy_not_applicable: t.copy.is_none() && !t.mechanism.has_copy(),
                 purposes: Self::names(&self.by_transfer, t.id.as_str()),
             })
             .collect()
@@ -1045,6 +1209,7 @@ impl<'a> Builder<'a> {
         let objection = offered.contains(&Right::Objection).then(|| ObjectionView {
             marketing: names_where(&|p| p.direct_marketing),
             other: names_where(&|p| !p.direct_marketing && basis_is(p, Basis::objectable)),
+            general: false,
         });
         let controller_contact = self.doc().controller.as_ref().and_then(|c| {
             c.email
@@ -1061,6 +1226,7 @@ impl<'a> Builder<'a> {
                 .or(controller_contact),
             verification: text(&r.verification),
             response_time: r.response_time.as_ref().map(|t| t.to_words()),
+            response_period: r.response_time.as_ref().map(|t| period(t)),
             authorized_agents: r.authorized_agents,
             objection,
         })
@@ -1090,6 +1256,14 @@ impl<'a> Builder<'a> {
                         CookieDuration::Session => "until you close the browser".to_string(),
                         CookieDuration::Persistent(p) => p.to_words(),
                     }),
+                    session: c
+                        .duration
+                        .as_ref()
+                        .is_some_and(|d| d.value == CookieDuration::Session),
+                    period: c.duration.as_ref().and_then(|d| match d.value {
+                        CookieDuration::Session => None,
+                        CookieDuration::Persistent(p) => Some(period(&p)),
+                    }),
                     purpose: purpose.map(|p| p.name.value.clone()),
                     purpose_anchor: purpose
                         .filter(|p| p.role == Role::Controller)
@@ -1111,9 +1285,11 @@ impl<'a> Builder<'a> {
             any_consent: categories.iter().any(|c| c.needs_consent),
             consent: doc.cookie_consent.as_ref().map(|cc| CookieConsentView {
                 mechanism: variant_name(&cc.mechanism.value),
+                opt_in: cc.mechanism.value == ConsentMechanism::OptIn,
                 mechanism_label: cc.mechanism.label(),
                 reject_all: cc.reject_all,
                 reask_after: cc.reask_after.as_ref().map(|d| d.to_words()),
+                reask_period: cc.reask_after.as_ref().map(|d| period(d)),
                 honours_gpc: cc.honours_gpc,
             }),
             categories,
@@ -1206,6 +1382,7 @@ impl<'a> Builder<'a> {
             retention_range: shortest
                 .zip(longest)
                 .map(|(s, l)| (s.to_words(), l.to_words())),
+            retention_periods: shortest.zip(longest).map(|(s, l)| (period(s), period(l))),
             automated: purposes.iter().any(|p| p.automated.is_some()),
             sells_or_shares: ccpa.is_some_and(|c| c.sells_or_shares),
             rights: offered,
@@ -1246,6 +1423,7 @@ impl<'a> Builder<'a> {
                     sold: false,
                     shared: false,
                     retention: Vec::new(),
+                    sale: "neither",
                 });
                 push_unique(&mut view.examples, lower_first(&c.label));
                 push_unique(&mut view.purposes, p.name.clone());
@@ -1331,6 +1509,10 @@ fn push_unique(list: &mut Vec<String>, item: String) {
 
 /// The English name of a BCP 47 tag's language, for the languages of the EU/EEA and a few
 /// more; other tags are given as written.
+///
+/// Only for `Content::languages`, which is hashed: the versions of published notices were
+/// computed over these names, so they stay. The templates write the names from
+/// `show.language_codes` with their language's catalogue.
 fn language_name(tag: &str) -> String {
     const NAMES: &[(&str, &str)] = &[
         ("bg", "Bulgarian"),
@@ -1395,7 +1577,10 @@ fn sentence(text: &str) -> String {
 }
 
 /// A country name as it reads in a sentence: "the United States", "Japan".
-pub fn country_in_sentence(name: &str) -> String {
+///
+/// Only for `Summary::transfer_countries`, which is hashed (see [`language_name`]); the
+/// templates write the countries of `show.transfer_countries` with their catalogue.
+fn country_in_sentence(name: &str) -> String {
     const WITH_THE: &[&str] = &[
         "Netherlands",
         "Philippines",
@@ -1451,6 +1636,11 @@ fn controller_view(c: &Controller) -> ControllerView {
         name,
         full_name,
         registration: text(&c.registration),
+        country_line: if ends_with_country(&address, &country) {
+            None
+        } else {
+            country.clone()
+        },
         address_has_country: ends_with_country(&address, &country),
         address,
         country,
@@ -1467,6 +1657,11 @@ fn party_view(p: &Party) -> PartyView {
     let country = p.country.map(|c| c.name().to_string());
     PartyView {
         name: text(&p.name),
+        country_line: if ends_with_country(&address, &country) {
+            None
+        } else {
+            country.clone()
+        },
         address_has_country: ends_with_country(&address, &country),
         address,
         country,
@@ -1629,6 +1824,94 @@ fn without_gdpr(c: &mut Content) {
     });
 }
 
+/// Decide, once for every format and language, what each part of the notice shows.
+fn decide(c: &mut Content, doc: &DeclarationDoc) {
+    let has = |id: &str| c.sections.iter().any(|s| s.id == id);
+    let rights_contact = c.rights.as_ref().and_then(|r| r.contact.clone());
+    let mut show = Show {
+        who_we_are: has("who-we-are"),
+        purposes: has("purposes"),
+        data: has("data"),
+        sources: has("sources"),
+        recipients: has("recipients"),
+        transfers: has("transfers"),
+        retention: has("retention"),
+        requirements: has("requirements"),
+        automated: has("automated"),
+        rights: has("rights"),
+        consent: has("consent"),
+        complaints: has("complaints"),
+        cookies: has("cookies"),
+        for_customers: has("for-customers"),
+        security: has("security"),
+        children: has("children"),
+        california: has("california"),
+        retention_same: c
+            .summary
+            .retention_range
+            .as_ref()
+            .is_some_and(|(shortest, longest)| shortest == longest),
+        rights_anchor: if c.rights.is_some() {
+            "rights"
+        } else {
+            "california"
+        },
+        rights_contact,
+        special_note: c.summary.special && c.regimes.any_gdpr,
+        subject_descriptions: c.subjects.iter().any(|s| s.description.is_some()),
+        languages: c.languages.len() > 1,
+        language_codes: doc
+            .policy
+            .as_ref()
+            .map(|p| {
+                p.languages
+                    .iter()
+                    .map(|l| l.value.trim().to_string())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        transfer_countries: Vec::new(),
+    };
+    // The countries the summary names, in its order (where the GDPR does not apply, none).
+    for t in &doc.transfers {
+        let code = t.country.to_string();
+        if !c.summary.transfer_countries.is_empty()
+            && !show.transfer_countries.iter().any(|x| x.code == code)
+        {
+            show.transfer_countries.push(CountryRef {
+                code,
+                name: t.country.name().to_string(),
+            });
+        }
+    }
+    show.transfer_countries.sort_by_key(|x| {
+        let phrase = country_in_sentence(&x.name);
+        c.summary
+            .transfer_countries
+            .iter()
+            .position(|p| *p == phrase)
+    });
+    c.show = show;
+    for p in c.purposes.iter_mut().chain(c.processor_purposes.iter_mut()) {
+        // Without automated decisions (or with them left out, where the GDPR does not
+        // apply), profiling is said on its own.
+        p.profiling_only = p.profiling && p.automated.is_none();
+    }
+    if let Some(o) = c.rights.as_mut().and_then(|r| r.objection.as_mut()) {
+        o.general = o.marketing.is_empty() && o.other.is_empty();
+    }
+    if let Some(ca) = c.ccpa.as_mut() {
+        for cat in &mut ca.collected {
+            cat.sale = match (cat.sold, cat.shared) {
+                (true, true) => "sold_and_shared",
+                (true, false) => "sold",
+                (false, true) => "shared",
+                (false, false) => "neither",
+            };
+        }
+    }
+}
+
 /// The sections a notice has, given its content.
 fn sections(c: &Content) -> Vec<Section> {
     let mut s = Vec::new();
@@ -1732,10 +2015,5 @@ mod tests {
     fn labels_lose_their_capital_unless_an_acronym() {
         assert_eq!(lower_first("E-mail address"), "e-mail address");
         assert_eq!(lower_first("IP address"), "IP address");
-    }
-
-    #[test]
-    fn dates_read_as_words() {
-        assert_eq!(date_text("2026-03-01".parse().unwrap()), "1 March 2026");
     }
 }
