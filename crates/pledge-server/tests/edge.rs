@@ -845,6 +845,7 @@ async fn every_answer_names_its_request() {
     let own = call(&app, Method::GET, "/healthz", None, None, &[]).await;
     let made = id(&own).expect("an id when the caller gave none");
     assert_eq!(made.len(), 16);
+    assert!(made.bytes().all(|b| b.is_ascii_hexdigit()));
     let other = call(&app, Method::GET, "/healthz", None, None, &[]).await;
     assert_ne!(id(&other).unwrap(), made, "a fresh id per request");
     let kept = call(
