@@ -1001,14 +1001,11 @@ async fn rights_in_the_ledger(e: &Env) {
     assert_eq!(s, StatusCode::OK);
 }
 
-/// A scenario of this file, on the env of one store.
-type Scenario<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>;
-
 /// Runs one scenario on a fresh store of `backend` and a fresh copy of Chinook.
 async fn run(
     backend: pledge_testkit::StoreBackend,
     test: &str,
-    scenario: impl for<'a> FnOnce(&'a Env) -> Scenario<'a>,
+    scenario: impl for<'a> FnOnce(&'a Env) -> pledge_testkit::Scenario<'a>,
 ) {
     let Some(url) = pledge_testkit::store_url(backend, test).await else {
         return;

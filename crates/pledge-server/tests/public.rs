@@ -656,14 +656,11 @@ async fn delivery_failure(e: &Env) {
     assert_eq!(store.outbox(&id).await.unwrap()[0].state, "sent");
 }
 
-/// A scenario of this file, on the env of one store.
-type Scenario<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>;
-
 /// Runs one scenario on a fresh store of `backend`, with generous limits.
 async fn run(
     backend: pledge_testkit::StoreBackend,
     test: &str,
-    scenario: impl for<'a> FnOnce(&'a Env) -> Scenario<'a>,
+    scenario: impl for<'a> FnOnce(&'a Env) -> pledge_testkit::Scenario<'a>,
 ) {
     let Some(url) = pledge_testkit::store_url(backend, test).await else {
         return;

@@ -280,6 +280,9 @@ pub async fn store_url(backend: StoreBackend, test: &str) -> Option<String> {
     }
 }
 
+/// A scenario as [`scenarios!`] passes it: an async function of the test's environment.
+pub type Scenario<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>;
+
 /// `scenarios!(run; a, b, c)`: one test per scenario and store backend, in modules `sqlite`
 /// and `postgres`, each calling `run(backend, "module::path::a", a)`. A failure names its
 /// scenario and backend, and no scenario hides another's failure.

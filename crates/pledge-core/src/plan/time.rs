@@ -17,12 +17,19 @@ pub struct CivilTime {
 
 /// The first second jiff (and so Pledge) counts, in year -9999.
 fn min() -> CivilTime {
-    CivilTime::from_jiff(jiff::tz::TimeZone::UTC.to_datetime(jiff::Timestamp::MIN))
+    // Computed once: `to_jiff` clamps against it on every conversion.
+    static MIN: std::sync::OnceLock<CivilTime> = std::sync::OnceLock::new();
+    *MIN.get_or_init(|| {
+        CivilTime::from_jiff(jiff::tz::TimeZone::UTC.to_datetime(jiff::Timestamp::MIN))
+    })
 }
 
 /// The last second jiff (and so Pledge) counts, in year 9999.
 fn max() -> CivilTime {
-    CivilTime::from_jiff(jiff::tz::TimeZone::UTC.to_datetime(jiff::Timestamp::MAX))
+    static MAX: std::sync::OnceLock<CivilTime> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        CivilTime::from_jiff(jiff::tz::TimeZone::UTC.to_datetime(jiff::Timestamp::MAX))
+    })
 }
 
 impl CivilTime {
