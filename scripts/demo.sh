@@ -18,7 +18,7 @@ command -v cargo >/dev/null || PATH="$HOME/.cargo/bin:$PATH"
 target=${CARGO_TARGET_DIR:-target}
 pledge="$target/release/pledge"
 if [ -x "$pledge" ]; then
-    echo "== building pledge (release; an incremental build takes seconds to a minute)"
+    echo "== building pledge (release; an incremental build takes seconds, or a few minutes after a change to the core)"
 else
     echo "== building pledge (release): a first build compiles ~300 crates and takes"
     echo "   about 10-15 minutes on 2 cores; cargo's progress follows"
