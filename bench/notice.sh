@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cargo build --release -q -p pledge
-cargo bench -q -p pledge-core --bench notice -- --write "$work/generated.toml" >/dev/null
+cargo bench -q -p pledge-docs --bench notice -- --write "$work/generated.toml" >/dev/null
 command -v hyperfine >/dev/null || { echo "hyperfine is not installed (apt-get install hyperfine)" >&2; exit 1; }
 pledge=target/release/pledge
 decl="$work/generated.toml"

@@ -4,7 +4,7 @@
 //! generically, in `exec.rs` and `retain.rs`, asking the trait.
 
 use crate::Error;
-use pledge_core::plan::{ColumnSchema, Value, ValueKind};
+use pledge_plan::{ColumnSchema, Value, ValueKind};
 use sea_query::{
     Alias, Expr, MysqlQueryBuilder, PostgresQueryBuilder, QueryBuilder, SqliteQueryBuilder,
 };

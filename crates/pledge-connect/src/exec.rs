@@ -10,7 +10,7 @@
 use crate::dialect::{Dialect, col, to_sea};
 use crate::{Error, Outcome, StepOutcome, TableRows};
 use hmac::{Hmac, KeyInit, Mac};
-use pledge_core::plan::{
+use pledge_plan::{
     Action, Assignment, ColumnSchema, CycleLink, CycleMember, Filter, Mask, MentionRows, Person,
     Plan, SchemaGraph, Step, Value, ValueKind,
 };

@@ -14,7 +14,8 @@
 use crate::dialect::{Dialect, col};
 use crate::exec::{Runner, Who};
 use crate::{Error, KindMatch, Refusal};
-use pledge_core::plan::{Action, Filter, Person, Plan, RequestKind, TableProbes, Value};
+use pledge_lang::rights::RequestKind;
+use pledge_plan::{Action, Filter, Person, Plan, TableProbes, Value};
 use sea_query::{Alias, CaseStatement, Condition, Expr, ExprTrait, Func, Query};
 use sea_query_sqlx::SqlxValues;
 use sqlx::{Executor, IntoArguments};

@@ -2,7 +2,7 @@
 
 use crate::Error;
 use crate::dialect::kind_of;
-use pledge_core::plan::{ColumnSchema, ForeignKey, SchemaGraph, TableSchema};
+use pledge_plan::{ColumnSchema, ForeignKey, SchemaGraph, TableSchema};
 use sqlx::Row;
 use std::collections::BTreeMap;
 

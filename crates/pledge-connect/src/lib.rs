@@ -15,11 +15,11 @@ pub use retain::{
     datasets_with_retention, sweep_dataset,
 };
 
-use pledge_core::model::{Dataset, Engine};
-pub use pledge_core::plan::TableRows;
-use pledge_core::plan::retention::RetentionPlan;
-use pledge_core::plan::{Plan, SchemaGraph, Value};
-pub use pledge_core::retry::Transience;
+use pledge_lang::model::{Dataset, Engine};
+pub use pledge_plan::TableRows;
+use pledge_plan::retention::RetentionPlan;
+pub use pledge_plan::retry::Transience;
+use pledge_plan::{Plan, SchemaGraph, Value};
 use serde::Serialize;
 use sqlx::Connection as _;
 use thiserror::Error;
@@ -92,7 +92,7 @@ pub enum Error {
     )]
     NotRestrictable { tables: String },
     #[error(transparent)]
-    Plan(#[from] pledge_core::plan::PlanError),
+    Plan(#[from] pledge_plan::PlanError),
 }
 
 /// How many rows of a table one identity kind selected.
@@ -301,7 +301,7 @@ impl Database {
             _ => {
                 return Err(Error::WrongEngine {
                     engine: declared.map_or("postgres, mysql or sqlite".into(), |e| {
-                        pledge_core::model::variant_name(&e)
+                        pledge_lang::model::variant_name(&e)
                     }),
                     url_scheme: format!("{scheme}:"),
                 });
@@ -311,7 +311,7 @@ impl Database {
             && declared != engine
         {
             return Err(Error::WrongEngine {
-                engine: pledge_core::model::variant_name(&declared),
+                engine: pledge_lang::model::variant_name(&declared),
                 url_scheme: format!("{scheme}:"),
             });
         }

@@ -10,10 +10,11 @@
 use crate::dialect::{Dialect, col};
 use crate::exec::Runner;
 use crate::{Database, Error, Options};
-use pledge_core::Declaration;
-use pledge_core::model::{Dataset, RetentionAction};
-use pledge_core::plan::retention::{self, RetentionPlan, Sweep};
-use pledge_core::plan::{Action, CivilTime, ColumnSchema, SchemaGraph, Value};
+use pledge_lang::Declaration;
+use pledge_lang::model::{Dataset, RetentionAction};
+use pledge_lang::time::CivilTime;
+use pledge_plan::retention::{self, RetentionPlan, Sweep};
+use pledge_plan::{Action, ColumnSchema, SchemaGraph, Value};
 use sea_query::{Alias, Condition, Expr, ExprTrait, Func, Query};
 use sea_query_sqlx::SqlxValues;
 use serde::Serialize;

@@ -3,12 +3,12 @@
 //! loads Chinook into a fresh database of its own.
 
 use pledge_connect::{Database, Error, Options, Outcome, Who};
-use pledge_core::model::Engine;
-use pledge_core::people::Identities;
-use pledge_core::plan::{
-    self, Change, CivilTime, Plan, PlanError, RequestKind, SchemaGraph, Value,
-};
-use pledge_core::{Declaration, SourceMap, load};
+use pledge_lang::model::Engine;
+use pledge_lang::rights::RequestKind;
+use pledge_lang::time::CivilTime;
+use pledge_lang::{Declaration, SourceMap, load};
+use pledge_plan::people::Identities;
+use pledge_plan::{self as plan, Change, Plan, PlanError, SchemaGraph, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const DECLARATION: &str = include_str!("../../../examples/chinook/pledge.toml");

@@ -32,10 +32,12 @@
 //! PostgreSQL and MariaDB when `scripts/test.sh` provides them.
 
 use pledge_connect::{Database, Error, Options, Outcome, Who, pseudonym};
-use pledge_core::model::Engine;
-use pledge_core::plan::{self, CivilTime, Plan, RequestKind, Value};
-use pledge_core::types::IsoDuration;
-use pledge_core::{Declaration, SourceMap, load};
+use pledge_lang::model::Engine;
+use pledge_lang::rights::RequestKind;
+use pledge_lang::time::CivilTime;
+use pledge_lang::types::IsoDuration;
+use pledge_lang::{Declaration, SourceMap, load};
+use pledge_plan::{self as plan, Plan, Value};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use sqlx::{Row, TypeInfo, ValueRef};

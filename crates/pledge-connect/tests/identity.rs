@@ -4,10 +4,12 @@
 //! with an address row of their own (or shared), invoices, employees.
 
 use pledge_connect::{Database, Error, KindMatch, Options, Outcome, Who};
-use pledge_core::model::Engine;
-use pledge_core::people::{Identities, Position, parse_batch};
-use pledge_core::plan::{self, Change, CivilTime, PlanError, RequestKind, SchemaGraph, Value};
-use pledge_core::{Declaration, SourceMap, load};
+use pledge_lang::model::Engine;
+use pledge_lang::rights::RequestKind;
+use pledge_lang::time::CivilTime;
+use pledge_lang::{Declaration, SourceMap, load};
+use pledge_plan::people::{Identities, Position, parse_batch};
+use pledge_plan::{self as plan, Change, PlanError, SchemaGraph, Value};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE address (address_id INTEGER PRIMARY KEY, address VARCHAR(70), city VARCHAR(40))",
@@ -163,7 +165,7 @@ impl Shop {
         let dataset = &self.decl.doc().datasets[0];
         let request = plan::Request {
             kind,
-            identities: pledge_core::people::by_kind(people),
+            identities: pledge_plan::people::by_kind(people),
             changes,
             now: CivilTime::from_unix(NOW),
         };
@@ -708,7 +710,7 @@ columns = { email = "contact.email", first_name = "identity.name" }
                 let identities = Identities::new(asked.iter().map(|(k, v)| (k.parse().unwrap(), v.clone()))).unwrap();
                 let request = plan::Request {
                     kind: RequestKind::Erasure,
-                    identities: pledge_core::people::by_kind([&identities]),
+                    identities: pledge_plan::people::by_kind([&identities]),
                     changes: vec![],
                     now: CivilTime::from_unix(NOW),
                 };

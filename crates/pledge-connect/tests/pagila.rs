@@ -3,8 +3,10 @@
 //! Pagila into a fresh database of the test PostgreSQL server.
 
 use pledge_connect::{Database, Options, Outcome, Who};
-use pledge_core::plan::{self, CivilTime, Plan, PlanError, RequestKind, SchemaGraph, Value};
-use pledge_core::{Declaration, SourceMap, load};
+use pledge_lang::rights::RequestKind;
+use pledge_lang::time::CivilTime;
+use pledge_lang::{Declaration, SourceMap, load};
+use pledge_plan::{self as plan, Plan, PlanError, SchemaGraph, Value};
 use std::collections::BTreeMap;
 
 const DECLARATION: &str = include_str!("../../../examples/pagila/pledge.toml");
@@ -97,7 +99,7 @@ impl Pagila {
 
 /// The one person an identity names.
 fn one_person(decl: &Declaration, schema: &SchemaGraph, identity: (&str, &str)) -> plan::Person {
-    let identities = pledge_core::people::Identities::new([(
+    let identities = pledge_plan::people::Identities::new([(
         identity.0.parse().unwrap(),
         identity.1.to_string(),
     )])

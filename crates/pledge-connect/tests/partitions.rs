@@ -4,8 +4,10 @@
 //! which keep no foreign keys) are the real servers `scripts/test.sh` starts.
 
 use pledge_connect::{Database, Options, Outcome, Who};
-use pledge_core::plan::{self, CivilTime, ForeignKey, Plan, PlanError, RequestKind, Value};
-use pledge_core::{Declaration, SourceMap, load};
+use pledge_lang::rights::RequestKind;
+use pledge_lang::time::CivilTime;
+use pledge_lang::{Declaration, SourceMap, load};
+use pledge_plan::{self as plan, ForeignKey, Plan, PlanError, Value};
 
 fn declaration(datasets: &str) -> Declaration {
     let text = format!(

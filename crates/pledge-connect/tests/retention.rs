@@ -4,13 +4,14 @@
 //! starts.
 
 use pledge_connect::{BatchOptions, Database, RetentionOutcome, SweepOutcome};
-use pledge_core::model::Engine;
-use pledge_core::plan::retention::retention;
-use pledge_core::plan::{CivilTime, SchemaGraph, Value};
-use pledge_core::{Declaration, SourceMap, load};
+use pledge_lang::model::Engine;
+use pledge_lang::time::CivilTime;
+use pledge_lang::{Declaration, SourceMap, load};
+use pledge_plan::retention::retention;
+use pledge_plan::{SchemaGraph, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-const DECLARATION: &str = include_str!("../../pledge-core/tests/plans/retention.toml");
+const DECLARATION: &str = include_str!("../../pledge-plan/tests/plans/retention.toml");
 
 /// 2026-11-22 00:00:00. Sessions expire before 2025-10-22 00:00:00 (13 months), audit log
 /// entries before 2024-11-22 (2 years), closed accounts before 2021-11-22 (5 years); the

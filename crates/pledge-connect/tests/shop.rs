@@ -5,14 +5,16 @@
 //! declared mention.
 
 use pledge_connect::{Database, Options, Outcome, Who};
-use pledge_core::export::{self, DatasetRows};
-use pledge_core::model::Engine;
-use pledge_core::plan::{self, Action, CivilTime, Plan, PlanError, RequestKind};
-use pledge_core::{Declaration, SourceMap, load};
+use pledge_docs::export::{self, DatasetRows};
+use pledge_lang::model::Engine;
+use pledge_lang::rights::RequestKind;
+use pledge_lang::time::CivilTime;
+use pledge_lang::{Declaration, SourceMap, load};
+use pledge_plan::{self as plan, Action, Plan, PlanError};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const SQL: &str = include_str!("fixtures/shop/shop.sql");
-const DECLARATION: &str = include_str!("../../pledge-core/tests/plans/shop.toml");
+const DECLARATION: &str = include_str!("../../pledge-plan/tests/plans/shop.toml");
 /// 2026-11-22: orders of 2026 are inside the five-year bookkeeping hold, those of 2019 not.
 const NOW: i64 = 1_795_392_000;
 const ENGINES: [Engine; 3] = [Engine::Sqlite, Engine::Postgres, Engine::Mysql];
@@ -103,7 +105,7 @@ impl Shop {
         dry_run: bool,
     ) -> (Plan, Outcome) {
         let plan = self.plan(kind, identity).expect("a plan");
-        let identities = pledge_core::people::Identities::new([(
+        let identities = pledge_plan::people::Identities::new([(
             identity.0.parse().unwrap(),
             identity.1.to_string(),
         )])

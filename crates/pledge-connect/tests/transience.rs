@@ -23,7 +23,7 @@ async fn a_database_that_cannot_be_reached_is_transient() {
     }
     // A URL for another engine than the declared one is a set-up error.
     let e = Database::connect(
-        Some(pledge_core::model::Engine::Postgres),
+        Some(pledge_lang::model::Engine::Postgres),
         "sqlite::memory:",
     )
     .await

@@ -2,8 +2,10 @@
 //! erasure masks it only when no one else refers to it.
 
 use pledge_connect::{Database, Options, Who};
-use pledge_core::plan::{self, CivilTime, RequestKind, Value};
-use pledge_core::{SourceMap, load};
+use pledge_lang::rights::RequestKind;
+use pledge_lang::time::CivilTime;
+use pledge_lang::{SourceMap, load};
+use pledge_plan::{self as plan, Value};
 
 const SCHEMA: &str = "
 CREATE TABLE address (address_id INTEGER PRIMARY KEY, line TEXT, phone TEXT);

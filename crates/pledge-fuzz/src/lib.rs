@@ -13,8 +13,9 @@
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode};
-use pledge_core::cron::Schedule;
-use pledge_core::{SourceMap, lint};
+use pledge_domain::cron::Schedule;
+use pledge_lang::SourceMap;
+use pledge_law::lint;
 use pledge_server::{AppState, Config, router};
 use pledge_store::{Role, Store};
 use std::net::SocketAddr;
@@ -45,7 +46,7 @@ pub fn declaration(data: &[u8]) {
     };
     let text = String::from_utf8_lossy(rest).into_owned();
     let sources = SourceMap::single(name, text);
-    if let Ok(decl) = pledge_core::load(&sources) {
+    if let Ok(decl) = pledge_lang::load(&sources) {
         let _ = lint::lint(&decl);
     }
 }
@@ -71,7 +72,7 @@ pub fn cron(data: &[u8]) {
             "{text:?}: next fire time {next} is not after {after}"
         );
         assert!(
-            schedule.matches(pledge_core::plan::CivilTime::from_unix(next)),
+            schedule.matches(pledge_lang::time::CivilTime::from_unix(next)),
             "{text:?}: next fire time {next} does not match the schedule"
         );
     }
@@ -99,7 +100,7 @@ fn build(name: &str, declaration: &str) -> Server {
     let dir = std::env::temp_dir().join(format!("pledge-fuzz-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
-    let decl = pledge_core::load(&SourceMap::single("pledge.toml", declaration))
+    let decl = pledge_lang::load(&SourceMap::single("pledge.toml", declaration))
         .expect("the fuzzed server's declaration loads");
     let (app, admin) = runtime.block_on(async {
         let url = format!("sqlite:{}", dir.join("store.db").display());

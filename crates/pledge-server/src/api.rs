@@ -7,9 +7,10 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pledge_core::plan::CivilTime;
-use pledge_core::types::IdentityKind;
-use pledge_core::workflow::{self, Regime, Right, State as RequestState, Transition};
+use pledge_domain::workflow::{self, Regime, State as RequestState, Transition};
+use pledge_lang::rights::Right;
+use pledge_lang::time::CivilTime;
+use pledge_lang::types::IdentityKind;
 use pledge_store::{NewRequest, ProvedBy, RequestFilter, RequestRecord, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -708,13 +709,13 @@ pub async fn dry_run(
         .await
         .map_err(|e| match e.transience() {
             // The databases may answer later: try again then.
-            pledge_core::retry::Transience::Transient => Problem::new(
+            pledge_plan::retry::Transience::Transient => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "A database does not answer",
                 e.to_string(),
             ),
-            pledge_core::retry::Transience::Permanent => Problem::invalid(e.to_string()),
+            pledge_plan::retry::Transience::Permanent => Problem::invalid(e.to_string()),
         })?;
     Ok(axum::Json(json!({ "id": id, "dry_run": true, "plan": plan })).into_response())
 }
@@ -811,7 +812,7 @@ pub async fn audit_verify(
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, Problem> {
     caller.require(STAFF, "verify the audit log")?;
-    use pledge_core::checkpoint::LogKind;
+    use pledge_domain::checkpoint::LogKind;
     let v = state.store.verify_audit().await?;
     let c = state.store.verify_consent().await?;
     let anchors = state.store.verify_anchors().await?;

@@ -1,6 +1,6 @@
 //! Signed checkpoints of the audit log and the consent ledger, made by the server on a
 //! schedule (and after a number of new audit records), kept in the store, appended to files
-//! in a directory outside it, and served to staff; see `pledge_core::checkpoint` for the
+//! in a directory outside it, and served to staff; see `pledge_domain::checkpoint` for the
 //! format and `pledge_store::checkpoint` for what the store is checked against.
 //!
 //! Each checkpoint is made by walking on from the last one (the store's copy or the
@@ -15,8 +15,8 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use pledge_core::checkpoint::{Checkpoint, LOGS, LogKind, SigningKey, split_notes};
-use pledge_core::cron::Schedule;
+use pledge_domain::checkpoint::{Checkpoint, LOGS, LogKind, SigningKey, split_notes};
+use pledge_domain::cron::Schedule;
 use pledge_store::Store;
 use pledge_store::checkpoint::Prefix;
 use serde::Deserialize;
@@ -70,7 +70,7 @@ async fn last_stored(
     store: &Store,
     key: &SigningKey,
     log: LogKind,
-) -> Result<Option<(Checkpoint, Option<pledge_core::merkle::Frontier>)>, pledge_store::Error> {
+) -> Result<Option<(Checkpoint, Option<pledge_domain::merkle::Frontier>)>, pledge_store::Error> {
     Ok(store.latest_checkpoint(log).await?.and_then(|s| {
         key.verifier()
             .open(s.note.as_bytes())
@@ -329,7 +329,7 @@ pub async fn status(state: &AppState, log: LogKind) -> Result<Json, pledge_store
     Ok(json!({
         "source": source,
         "size": cp.size,
-        "signed_at": pledge_core::plan::CivilTime::from_unix(cp.time).to_rfc3339(),
+        "signed_at": pledge_lang::time::CivilTime::from_unix(cp.time).to_rfc3339(),
         "matches": problem.is_none(),
         "problem": problem,
         "not_yet_checkpointed": check.not_yet_checkpointed,

@@ -10,12 +10,13 @@
 use crate::Clock;
 use crate::problem::Problem;
 use axum::http::HeaderMap;
-use pledge_core::Declaration;
-use pledge_core::consent::{
+use pledge_domain::consent::{
     Action, ConsentEvent, ConsentIndex, ConsentPolicy, ConsentState, Decision, Evidence, Method,
-    Query, SubjectRef, Target,
+    Query, Target,
 };
-use pledge_core::types::PurposeId;
+use pledge_lang::Declaration;
+use pledge_lang::types::PurposeId;
+use pledge_lang::types::SubjectRef;
 use pledge_store::Store;
 use pledge_store::ledger::{LedgerRow, PAGE};
 use serde::Serialize;
@@ -422,19 +423,19 @@ impl ConsentService {
 
     /// For a rights request the ledger carries (withdrawal of consent, objection,
     /// restriction, CCPA opt-out): records for `subject` what the right changes, and only
-    /// that ([`pledge_core::consent::request_actions`]), so a job run again after a crash
+    /// that ([`pledge_domain::consent::request_actions`]), so a job run again after a crash
     /// records nothing twice. With `dry_run`, records nothing. Returns the actions as the
     /// ledger's columns, with their receipts' sequence numbers when recorded.
     pub async fn apply_right(
         &self,
-        right: pledge_core::workflow::Right,
+        right: pledge_lang::rights::Right,
         subject: &SubjectRef,
         dry_run: bool,
         actor: &str,
     ) -> Result<Vec<serde_json::Value>, ConsentError> {
         let actions = {
             let index = self.read_index();
-            pledge_core::consent::request_actions(
+            pledge_domain::consent::request_actions(
                 self.policy(),
                 right,
                 index.state(subject),
@@ -485,7 +486,7 @@ impl ConsentService {
             .map(|(e, row)| Receipt {
                 seq: row.seq,
                 hash: row.hash.clone(),
-                document: pledge_core::consent::receipt(&self.inner.decl, e, row.seq, &row.hash),
+                document: pledge_domain::consent::receipt(&self.inner.decl, e, row.seq, &row.hash),
             })
             .collect())
     }

@@ -10,10 +10,9 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pledge_core::consent::{
-    ConsentState, Method, Query, SubjectRef, Target, parse_cookie_category,
-};
-use pledge_core::types::CategoryId;
+use pledge_domain::consent::{ConsentState, Method, Query, Target, parse_cookie_category};
+use pledge_lang::types::CategoryId;
+use pledge_lang::types::SubjectRef;
 use pledge_store::Role;
 use serde::Deserialize;
 use serde_json::json;
@@ -85,7 +84,7 @@ pub struct LinkIn {
 
 fn subject(s: &str) -> Result<SubjectRef, Problem> {
     s.parse()
-        .map_err(|e: pledge_core::types::ParseError| Problem::invalid(format!("`subject`: {e}")))
+        .map_err(|e: pledge_lang::types::ParseError| Problem::invalid(format!("`subject`: {e}")))
 }
 
 fn target(purpose: Option<&str>, cookie: Option<&str>) -> Result<Target, Problem> {
@@ -93,7 +92,7 @@ fn target(purpose: Option<&str>, cookie: Option<&str>) -> Result<Target, Problem
         (Some(p), None) => {
             p.parse()
                 .map(Target::Purpose)
-                .map_err(|e: pledge_core::types::ParseError| {
+                .map_err(|e: pledge_lang::types::ParseError| {
                     Problem::invalid(format!("`purpose`: {e}"))
                 })
         }

@@ -11,9 +11,9 @@
 use crate::AppState;
 use axum::body::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
-use pledge_core::model::RequestForwarding;
-use pledge_core::retry::Transience;
-use pledge_core::workflow::Right;
+use pledge_lang::model::RequestForwarding;
+use pledge_lang::rights::Right;
+use pledge_plan::retry::Transience;
 use pledge_store::RequestRecord;
 use pledge_store::forward::Forward;
 use serde_json::{Value, json};
@@ -197,7 +197,7 @@ pub fn payload(request: &RequestRecord, recipient: &str, base_url: &str) -> Valu
         "regime": request.regime.as_str(),
         "identities": identities,
         "changes": changes,
-        "due_at": pledge_core::plan::CivilTime::from_unix(request.due_at).to_rfc3339(),
+        "due_at": pledge_lang::time::CivilTime::from_unix(request.due_at).to_rfc3339(),
         "recipient": recipient,
         "callback": format!(
             "{}/v1/requests/{}/callbacks/{recipient}",

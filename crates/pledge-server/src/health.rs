@@ -136,7 +136,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             id,
             json!({
                 "ok": seen.error.is_none(),
-                "checked_at": pledge_core::plan::CivilTime::from_unix(seen.at).to_rfc3339(),
+                "checked_at": pledge_lang::time::CivilTime::from_unix(seen.at).to_rfc3339(),
             }),
         );
     }
@@ -192,7 +192,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 /// Connects to a dataset's database (and lets go): whether it answers.
 async fn check_dataset(
     state: &AppState,
-    dataset: &pledge_core::model::Dataset,
+    dataset: &pledge_lang::model::Dataset,
 ) -> Result<(), String> {
     let url = state
         .dataset_url(dataset)

@@ -29,7 +29,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use pledge_core::Declaration;
+use pledge_lang::Declaration;
 use pledge_store::{ApiKey, Role, Store};
 use problem::Problem;
 use std::net::SocketAddr;
@@ -95,15 +95,15 @@ pub struct Config {
     /// How long a download link works (at most as long as its export).
     pub link_ttl_secs: i64,
     /// When the retention sweep runs (cron, UTC); None: never on its own.
-    pub retain_schedule: Option<pledge_core::cron::Schedule>,
+    pub retain_schedule: Option<pledge_domain::cron::Schedule>,
     /// Rows per batch in the scheduled sweep.
     pub retain_batch_size: u64,
     /// When maintenance runs (expired exports and links, minimisation of closed requests).
-    pub maintenance_schedule: Option<pledge_core::cron::Schedule>,
+    pub maintenance_schedule: Option<pledge_domain::cron::Schedule>,
     /// How long after it closed a request is minimised.
-    pub minimise_closed_after: pledge_core::types::IsoDuration,
+    pub minimise_closed_after: pledge_lang::types::IsoDuration,
     /// When a job that failed on a passing fault is tried again, and for how long.
-    pub retry: pledge_core::retry::Backoff,
+    pub retry: pledge_plan::retry::Backoff,
     /// Signed checkpoints of the audit log and the consent ledger; None: none are made.
     pub checkpoints: Option<checkpoints::CheckpointConfig>,
 }
@@ -248,8 +248,8 @@ impl Default for Config {
             retain_schedule: None,
             retain_batch_size: 1000,
             maintenance_schedule: None,
-            minimise_closed_after: pledge_core::types::IsoDuration::days(90),
-            retry: pledge_core::retry::Backoff::default(),
+            minimise_closed_after: pledge_lang::types::IsoDuration::days(90),
+            retry: pledge_plan::retry::Backoff::default(),
             checkpoints: None,
         }
     }
@@ -316,7 +316,7 @@ pub const AUTH_FAILURES: ratelimit::Rate = ratelimit::Rate::per_hour(30, 300);
 
 impl AppState {
     /// The connection URL of a dataset: the configured one, else its environment variable.
-    pub fn dataset_url(&self, dataset: &pledge_core::model::Dataset) -> Result<String, String> {
+    pub fn dataset_url(&self, dataset: &pledge_lang::model::Dataset) -> Result<String, String> {
         let variable = dataset.connection_env.as_str();
         self.variable(variable).ok_or_else(|| {
             format!(
@@ -1052,7 +1052,7 @@ async fn metrics_text(state: &AppState) -> Response {
             "# HELP pledge_requests Requests in the store by state."
         );
         let _ = writeln!(out, "# TYPE pledge_requests gauge");
-        for s in pledge_core::workflow::STATES {
+        for s in pledge_domain::workflow::STATES {
             let n = counts.iter().find(|(x, _)| *x == s).map_or(0, |(_, n)| *n);
             let _ = writeln!(out, "pledge_requests{{state=\"{s}\"}} {n}");
         }

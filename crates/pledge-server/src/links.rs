@@ -10,7 +10,7 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pledge_core::plan::CivilTime;
+use pledge_lang::time::CivilTime;
 use pledge_store::{Error as StoreError, LinkRefusal, audit};
 use serde_json::json;
 use std::sync::atomic::Ordering;

@@ -220,8 +220,8 @@ impl From<StoreError> for Problem {
                 Problem::not_found(e.to_string())
             }
             StoreError::Transition(
-                pledge_core::workflow::TransitionError::ReasonRequired(_)
-                | pledge_core::workflow::TransitionError::NoteRequired,
+                pledge_domain::workflow::TransitionError::ReasonRequired(_)
+                | pledge_domain::workflow::TransitionError::NoteRequired,
             ) => Problem::invalid(e.to_string()),
             StoreError::Verification(v) => verification_problem(v, e.to_string()),
             StoreError::Transition(_) | StoreError::Conflict(_) => Problem::new(

@@ -24,7 +24,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use pledge_connect::{BatchOptions, SweepOutcome};
-use pledge_core::plan::CivilTime;
+use pledge_lang::time::CivilTime;
 use pledge_store::Recovery;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
@@ -65,7 +65,7 @@ impl Task {
         }
     }
 
-    fn schedule(self, state: &AppState) -> Option<&pledge_core::cron::Schedule> {
+    fn schedule(self, state: &AppState) -> Option<&pledge_domain::cron::Schedule> {
         match self {
             Task::Retention => state.config.retain_schedule.as_ref(),
             Task::Maintenance => state.config.maintenance_schedule.as_ref(),

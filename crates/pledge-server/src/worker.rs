@@ -10,12 +10,14 @@
 
 use crate::AppState;
 use pledge_connect::{Database, Options, Outcome, Who};
-use pledge_core::consent::{SubjectRef, SubjectTemplate};
-use pledge_core::export::{self, DatasetRows};
-use pledge_core::people::{self, Identities};
-use pledge_core::plan::{self, Change, CivilTime, PlanError, RequestKind, TableRows, Value};
-use pledge_core::retry::Transience;
-use pledge_core::types::IdentityKind;
+use pledge_docs::export::{self, DatasetRows};
+use pledge_lang::rights::RequestKind;
+use pledge_lang::time::CivilTime;
+use pledge_lang::types::IdentityKind;
+use pledge_lang::types::{SubjectRef, SubjectTemplate};
+use pledge_plan::people::{self, Identities};
+use pledge_plan::retry::Transience;
+use pledge_plan::{self as plan, Change, PlanError, TableRows, Value};
 use pledge_store::{Job, JobFailure, ProvedBy, RequestRecord, SealedExport};
 use serde_json::{Value as Json, json};
 use std::sync::atomic::Ordering;
@@ -862,5 +864,5 @@ fn zip_files(files: Vec<export::ExportFile>) -> Vec<u8> {
         .iter()
         .map(|f| (f.path.as_str(), f.bytes.as_slice()))
         .collect();
-    pledge_core::archive::zip(&entries)
+    pledge_docs::archive::zip(&entries)
 }

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use pledge_connect::Database;
-use pledge_core::plan::Value;
+use pledge_plan::Value;
 use pledge_server::seal::{ExportKeys, MasterKey};
 use pledge_server::{AppState, Config, router, worker};
 use pledge_store::{Role, Store};
@@ -161,8 +161,8 @@ async fn env_without_worker(name: &str, store: Store) -> Env {
         .unwrap();
     db.close().await;
     let text = std::fs::read_to_string(repo().join("examples/chinook/pledge.toml")).unwrap();
-    let sources = pledge_core::SourceMap::single("pledge.toml", text);
-    let decl = pledge_core::load(&sources).unwrap();
+    let sources = pledge_lang::SourceMap::single("pledge.toml", text);
+    let decl = pledge_lang::load(&sources).unwrap();
     let mut keys = Vec::new();
     for role in pledge_store::ROLES {
         let (_, secret) = store.create_key(role, None, "test", 1).await.unwrap();

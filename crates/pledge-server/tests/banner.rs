@@ -6,7 +6,8 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use pledge_core::consent::{ConsentState, Method as ConsentMethod, SubjectRef, Target};
+use pledge_domain::consent::{ConsentState, Method as ConsentMethod, Target};
+use pledge_lang::types::SubjectRef;
 use pledge_server::banner::{Settings, token};
 use pledge_server::{AppState, Clock, Config, router};
 use pledge_store::{Role, Store};
@@ -79,7 +80,7 @@ async fn env_on(store: Store, dir: PathBuf, settings: Settings, clock: Clock) ->
         .create_key(Role::SupportAgent, None, "test", 1)
         .await
         .unwrap();
-    let decl = pledge_core::load(&pledge_core::SourceMap::single("shop.toml", SHOP)).unwrap();
+    let decl = pledge_lang::load(&pledge_lang::SourceMap::single("shop.toml", SHOP)).unwrap();
     let config = Config {
         workers: 0,
         banner: settings,
@@ -172,7 +173,7 @@ impl Env {
 }
 
 fn cookies(name: &str) -> Target {
-    Target::Cookies(pledge_core::consent::parse_cookie_category(name).unwrap())
+    Target::Cookies(pledge_domain::consent::parse_cookie_category(name).unwrap())
 }
 
 fn purpose(id: &str) -> Target {
@@ -336,7 +337,7 @@ async fn choices_reach_the_ledger(e: &Env) {
     let ip = std::net::IpAddr::from([203, 0, 113, 77]);
     assert_eq!(
         receipt["evidence"],
-        json!({"ip_truncated": pledge_core::consent::truncate_ip(ip), "user_agent": "test-agent/1.0"})
+        json!({"ip_truncated": pledge_domain::consent::truncate_ip(ip), "user_agent": "test-agent/1.0"})
     );
     assert!(!receipt.to_string().contains("203.0.113.77"));
     assert_eq!(

@@ -7,7 +7,8 @@
 //! (inline and from a file) and a tagged advertising script, each of which notes in
 //! `window.ran` that it ran. The ledger is read back through the consent service.
 
-use pledge_core::consent::{ConsentState, Method as ConsentMethod, SubjectRef, Target};
+use pledge_domain::consent::{ConsentState, Method as ConsentMethod, Target};
+use pledge_lang::types::SubjectRef;
 use pledge_server::banner::{Settings, token};
 use pledge_server::{AppState, Bound, Config};
 use pledge_store::Store;
@@ -71,7 +72,7 @@ fn site_of(name: &str, declaration: &str) -> Site {
         .await
         .unwrap();
         let decl =
-            pledge_core::load(&pledge_core::SourceMap::single("shop.toml", declaration)).unwrap();
+            pledge_lang::load(&pledge_lang::SourceMap::single("shop.toml", declaration)).unwrap();
         let config = Config {
             workers: 0,
             banner: Settings {
@@ -147,7 +148,7 @@ impl Site {
 }
 
 fn cookies(name: &str) -> Target {
-    Target::Cookies(pledge_core::consent::parse_cookie_category(name).unwrap())
+    Target::Cookies(pledge_domain::consent::parse_cookie_category(name).unwrap())
 }
 
 /// What ran on the page: `{essential, analyticsInline, analyticsFile, advertising}`.
@@ -297,7 +298,7 @@ fn accept_runs_analytics_and_withdrawing_stops_it() {
             )
         })
         .collect();
-    let ip = pledge_core::consent::truncate_ip([127, 0, 0, 1].into());
+    let ip = pledge_domain::consent::truncate_ip([127, 0, 0, 1].into());
     assert_eq!(
         analytics,
         [

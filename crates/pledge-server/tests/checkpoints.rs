@@ -7,8 +7,8 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use pledge_core::checkpoint::SigningKey;
-use pledge_core::consent::{Action, ConsentEvent, ConsentState, Evidence, Method as How, Target};
+use pledge_domain::checkpoint::SigningKey;
+use pledge_domain::consent::{Action, ConsentEvent, ConsentState, Evidence, Method as How, Target};
 use pledge_server::checkpoints::CheckpointConfig;
 use pledge_server::schedule::{self, Task};
 use pledge_server::{AppState, Config, router};
@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 use std::path::Path;
 use tower::ServiceExt;
 
-const DECLARATION: &str = "../pledge-core/tests/plans/retention.toml";
+const DECLARATION: &str = "../pledge-plan/tests/plans/retention.toml";
 
 async fn get(state: &AppState, path: &str, key: &str) -> (StatusCode, Json) {
     let req = Request::builder()
@@ -57,7 +57,7 @@ async fn suite(name: &str, store: Store) {
     let _ = std::fs::remove_dir_all(&dir);
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(DECLARATION)).unwrap();
-    let decl = pledge_core::load(&pledge_core::SourceMap::single("retention.toml", text)).unwrap();
+    let decl = pledge_lang::load(&pledge_lang::SourceMap::single("retention.toml", text)).unwrap();
     let key = SigningKey::from_seed("shop.example", [3; 32]).unwrap();
     let config = Config {
         workers: 0,
@@ -99,7 +99,7 @@ async fn suite(name: &str, store: Store) {
 
     // Exported outside the store, one file per log.
     let exported = std::fs::read_to_string(dir.join("checkpoints/audit-log.checkpoints")).unwrap();
-    let notes = pledge_core::checkpoint::split_notes(&exported);
+    let notes = pledge_domain::checkpoint::split_notes(&exported);
     assert_eq!(notes.len(), 1);
     let signed = key.verifier().open(notes[0].as_bytes()).unwrap();
     assert!(signed.size >= 4, "{signed:?}");

@@ -6,8 +6,8 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use pledge_core::consent::{Query, Target};
-use pledge_core::{SourceMap, load};
+use pledge_domain::consent::{Query, Target};
+use pledge_lang::{SourceMap, load};
 use pledge_server::{AppState, Config, router};
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};
@@ -273,7 +273,7 @@ async fn suite(e: &Env) {
     );
 
     // The library call gives the same answer as the API.
-    let user: pledge_core::consent::SubjectRef = "user-1".parse().unwrap();
+    let user: pledge_lang::types::SubjectRef = "user-1".parse().unwrap();
     let q = Query {
         target: Target::Purpose("newsletter".parse().unwrap()),
         categories: vec![],
@@ -302,7 +302,7 @@ async fn suite(e: &Env) {
     let receipts = e
         .state
         .consent
-        .withdraw_all(&user, pledge_core::consent::Method::RightsRequest, "test")
+        .withdraw_all(&user, pledge_domain::consent::Method::RightsRequest, "test")
         .await
         .unwrap();
     assert_eq!(receipts.len(), 2); // newsletter and ads were given

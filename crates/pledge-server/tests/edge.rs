@@ -28,9 +28,9 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn declaration() -> pledge_core::Declaration {
+fn declaration() -> pledge_lang::Declaration {
     let text = std::fs::read_to_string(repo().join("examples/chinook/pledge.toml")).unwrap();
-    pledge_core::load(&pledge_core::SourceMap::single("pledge.toml", text)).unwrap()
+    pledge_lang::load(&pledge_lang::SourceMap::single("pledge.toml", text)).unwrap()
 }
 
 /// A state on `store` with one key of each role.

@@ -221,7 +221,7 @@ role = "processor"
 requests = {{ webhook = "http://127.0.0.1:{port}/pledge", secret_env = "NEWSLETTER_WEBHOOK_SECRET" }}
 "#
     ));
-    let decl = pledge_core::load(&pledge_core::SourceMap::single("pledge.toml", text)).unwrap();
+    let decl = pledge_lang::load(&pledge_lang::SourceMap::single("pledge.toml", text)).unwrap();
     let store = Store::open("sqlite::memory:").await.unwrap();
     let mut keys = Vec::new();
     for role in pledge_store::ROLES {

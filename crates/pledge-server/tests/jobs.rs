@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use pledge_connect::Database;
-use pledge_core::retry::Backoff;
+use pledge_plan::retry::Backoff;
 use pledge_server::seal::{ExportKeys, MasterKey};
 use pledge_server::{AppState, Clock, Config, router, worker};
 use pledge_store::{Role, Store};
@@ -82,7 +82,7 @@ async fn env_at(
             .unwrap(),
     };
     let text = std::fs::read_to_string(repo().join("examples/chinook/pledge.toml")).unwrap();
-    let decl = pledge_core::load(&pledge_core::SourceMap::single("pledge.toml", text)).unwrap();
+    let decl = pledge_lang::load(&pledge_lang::SourceMap::single("pledge.toml", text)).unwrap();
     let (_, key) = store
         .create_key(Role::Admin, None, "test", 1)
         .await
@@ -232,7 +232,7 @@ impl Env {
 fn rfc(t: &Json) -> i64 {
     t.as_str()
         .unwrap()
-        .parse::<pledge_core::plan::CivilTime>()
+        .parse::<pledge_lang::time::CivilTime>()
         .unwrap()
         .to_unix()
 }

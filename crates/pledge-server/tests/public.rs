@@ -224,7 +224,7 @@ async fn env_with(
     db.close().await;
     let mut text = std::fs::read_to_string(repo().join("examples/chinook/pledge.toml")).unwrap();
     text.push_str(extra_toml);
-    let decl = pledge_core::load(&pledge_core::SourceMap::single("pledge.toml", text)).unwrap();
+    let decl = pledge_lang::load(&pledge_lang::SourceMap::single("pledge.toml", text)).unwrap();
     let (_, admin) = store
         .create_key(Role::Admin, None, "test", T0)
         .await
@@ -893,7 +893,7 @@ async fn wait_for_state(e: &Env, id: &str, state: &str) {
 }
 
 async fn give_consent(e: &Env, subject: &str) {
-    use pledge_core::consent::{Action, ConsentState, Method as How, Target};
+    use pledge_domain::consent::{Action, ConsentState, Method as How, Target};
     e.state
         .consent
         .record_actions(
@@ -910,8 +910,8 @@ async fn give_consent(e: &Env, subject: &str) {
 }
 
 fn newsletter(e: &Env, subject: &str) -> String {
-    let query = pledge_core::consent::Query {
-        target: pledge_core::consent::Target::Purpose("newsletter".parse().unwrap()),
+    let query = pledge_domain::consent::Query {
+        target: pledge_domain::consent::Target::Purpose("newsletter".parse().unwrap()),
         categories: Vec::new(),
     };
     let decision = e.state.consent.decide(&subject.parse().unwrap(), &query);
@@ -974,7 +974,7 @@ async fn the_public_acts_only_on_the_address_it_proves() {
     db.close().await;
     assert_eq!(
         rows[0][0],
-        pledge_core::plan::Value::Text("roberto.almeida@riotur.gov.br".into())
+        pledge_plan::Value::Text("roberto.almeida@riotur.gov.br".into())
     );
 
     // A withdrawal for someone else's address does nothing until that address confirms it.

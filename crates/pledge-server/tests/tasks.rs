@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use pledge_connect::Database;
-use pledge_core::plan::Value;
+use pledge_plan::Value;
 use pledge_server::schedule::{self, Task};
 use pledge_server::{AppState, Config, router};
 use pledge_store::{Role, Store};
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tower::ServiceExt;
 
-const DECLARATION: &str = "../pledge-core/tests/plans/retention.toml";
+const DECLARATION: &str = "../pledge-plan/tests/plans/retention.toml";
 
 /// Dates far in the past expire, dates far in the future do not, whenever the test runs.
 const APP: &str = "
@@ -66,8 +66,8 @@ async fn replicas(name: &str, store: Store) -> Replicas {
     db.close().await;
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(DECLARATION)).unwrap();
-    let sources = pledge_core::SourceMap::single("retention.toml", text);
-    let decl = pledge_core::load(&sources).unwrap();
+    let sources = pledge_lang::SourceMap::single("retention.toml", text);
+    let decl = pledge_lang::load(&sources).unwrap();
     let config = Config {
         connections: vec![("APP_DATABASE_URL".into(), app_db.clone())],
         retain_schedule: Some("0 3 * * *".parse().unwrap()),

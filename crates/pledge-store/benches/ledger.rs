@@ -8,7 +8,7 @@
 //! chain to verify, `-- --verify-only` to skip the append figures). The store runs SQLite in WAL mode with `synchronous = NORMAL`: a commit
 //! survives a crash of the process, and is written to disk at the next checkpoint.
 
-use pledge_core::consent::{Action, ConsentEvent, ConsentState, Evidence, Method, Target};
+use pledge_domain::consent::{Action, ConsentEvent, ConsentState, Evidence, Method, Target};
 use pledge_store::Store;
 use sqlx::Connection;
 use std::time::Instant;

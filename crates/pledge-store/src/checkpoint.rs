@@ -1,4 +1,4 @@
-//! The store's side of signed checkpoints (see `pledge_core::checkpoint`): the state of each
+//! The store's side of signed checkpoints (see `pledge_domain::checkpoint`): the state of each
 //! chain to sign, walked on from the last checkpoint; the checkpoints' copies in the store;
 //! the store checked against checkpoints kept elsewhere; and the consent ledger's anchors in
 //! the audit log checked against the ledger.
@@ -11,9 +11,9 @@
 
 use crate::audit::{Chained, GENESIS, Verification, Walker, hex};
 use crate::{Error, Result, Store};
-use pledge_core::checkpoint::{Checkpoint, LogKind, hash_from_hex};
-use pledge_core::merkle::{self, Frontier, Hash};
-use pledge_core::plan::CivilTime;
+use pledge_domain::checkpoint::{Checkpoint, LogKind, hash_from_hex};
+use pledge_domain::merkle::{self, Frontier, Hash};
+use pledge_lang::time::CivilTime;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::Row;

@@ -7,7 +7,7 @@
 
 use crate::notify::{claim_due_sql, retry_delay_secs};
 use crate::{Error, Result, Store, parse};
-use pledge_core::workflow::State;
+use pledge_domain::workflow::State;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{Any, Row, Transaction};
@@ -38,7 +38,7 @@ impl ForwardState {
 }
 
 impl std::str::FromStr for ForwardState {
-    type Err = pledge_core::workflow::UnknownName;
+    type Err = pledge_lang::rights::UnknownName;
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
         [
             ForwardState::Queued,
@@ -48,7 +48,7 @@ impl std::str::FromStr for ForwardState {
         ]
         .into_iter()
         .find(|f| f.as_str() == s)
-        .ok_or_else(|| pledge_core::workflow::UnknownName(s.to_string()))
+        .ok_or_else(|| pledge_lang::rights::UnknownName(s.to_string()))
     }
 }
 

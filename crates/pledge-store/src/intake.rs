@@ -13,8 +13,8 @@ use crate::{
     Any, Error, NewRequest, RequestRecord, Result, State, Store, audit, chain, pairs_json,
     random_hex,
 };
-use pledge_core::plan::CivilTime;
-use pledge_core::workflow;
+use pledge_domain::workflow;
+use pledge_lang::time::CivilTime;
 use serde_json::{Value, json};
 use sqlx::Transaction;
 use std::sync::Mutex;

@@ -4,7 +4,8 @@
 
 use crate::audit::{Chained, Verification, Walker, chain_hash, push_json_string};
 use crate::{Backend, Error, Result, Store, chain};
-use pledge_core::consent::{Action, ConsentEvent, Evidence, SubjectRef};
+use pledge_domain::consent::{Action, ConsentEvent, Evidence};
+use pledge_lang::types::SubjectRef;
 use serde_json::json;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -111,7 +112,7 @@ impl LedgerRow {
 
     /// The event the row records.
     pub fn event(&self) -> Result<ConsentEvent> {
-        let corrupt = |e: pledge_core::types::ParseError| {
+        let corrupt = |e: pledge_lang::types::ParseError| {
             Error::Corrupt(format!("consent event {}: {}", self.seq, e.0))
         };
         Ok(ConsentEvent {
@@ -450,7 +451,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::audit::GENESIS;
-    use pledge_core::consent::{ConsentState, Method, Target};
+    use pledge_domain::consent::{ConsentState, Method, Target};
 
     #[test]
     fn the_select_columns_are_the_insert_columns() {

@@ -22,8 +22,9 @@ pub use public::{PERSON, PublicSecrets, VerificationError, VerificationPolicy};
 pub use upkeep::{Expiry, LinkRefusal, Recovery, SealedExport, StoredExport};
 
 use audit::{AuditRecord, Verification, Walker};
-use pledge_core::plan::CivilTime;
-use pledge_core::workflow::{self, Regime, Right, State, Transition, TransitionError};
+use pledge_domain::workflow::{self, Regime, State, Transition, TransitionError};
+use pledge_lang::rights::Right;
+use pledge_lang::time::CivilTime;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -67,7 +68,7 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-pub use pledge_core::retry::Transience;
+pub use pledge_plan::retry::Transience;
 
 impl Error {
     /// Whether the same call may succeed later: the database failing (a lost connection, a
@@ -1333,7 +1334,7 @@ fn request_from_row(r: &AnyRow) -> Result<RequestRecord> {
         id: r.try_get("id")?,
         kind: kind
             .parse()
-            .map_err(|e: workflow::UnknownName| Error::Corrupt(e.to_string()))?,
+            .map_err(|e: pledge_lang::rights::UnknownName| Error::Corrupt(e.to_string()))?,
         regime: parse(&r.try_get::<String, _>("regime")?)?,
         state: parse(&r.try_get::<String, _>("state")?)?,
         identities: pairs_from_json(&r.try_get::<String, _>("identities")?)?,

@@ -4,7 +4,8 @@
 //! outcome; a failed attempt is retried later with a growing delay.
 
 use crate::{Any, Backend, Error, RequestRecord, Result, Store, parse, request_from_row};
-use pledge_core::workflow::{Right, State};
+use pledge_domain::workflow::State;
+use pledge_lang::rights::Right;
 use serde_json::{Value, json};
 use sqlx::{Row, Transaction};
 use std::fmt;

@@ -7,7 +7,7 @@ use crate::notify::Event;
 use crate::{
     Any, Error, NewRequest, RequestEvent, RequestRecord, Result, Store, audit, random_hex,
 };
-use pledge_core::workflow::{State, Transition};
+use pledge_domain::workflow::{State, Transition};
 use serde_json::json;
 use sqlx::{Row, Transaction};
 

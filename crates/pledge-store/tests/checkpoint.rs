@@ -3,8 +3,8 @@
 //! chains' own verification, then caught by a signed checkpoint kept outside the store, or
 //! by the consent ledger's anchors in the audit log.
 
-use pledge_core::checkpoint::{Checkpoint, LogKind, SigningKey};
-use pledge_core::consent::{Action, ConsentEvent, ConsentState, Evidence, Method, Target};
+use pledge_domain::checkpoint::{Checkpoint, LogKind, SigningKey};
+use pledge_domain::consent::{Action, ConsentEvent, ConsentState, Evidence, Method, Target};
 use pledge_store::audit::{AuditRecord, Chained};
 use pledge_store::checkpoint::LogCheck;
 use pledge_store::{Backend, Role, Store};

@@ -5,7 +5,8 @@
 //! which needs root (or the capability to mount). Elsewhere the test is skipped with the
 //! reason, except in CI, where it fails.
 
-use pledge_core::workflow::{Regime, Right};
+use pledge_domain::workflow::Regime;
+use pledge_lang::rights::Right;
 use pledge_store::{NewRequest, ProvedBy, Store};
 use pledge_testkit::SmallDisk;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! grouped appends keep one chain, the audit log anchors each group, the rows read back as
 //! the events written, and verification names an edited or deleted event.
 
-use pledge_core::consent::{Action, ConsentEvent, ConsentState, Evidence, Method, Target};
+use pledge_domain::consent::{Action, ConsentEvent, ConsentState, Evidence, Method, Target};
 use pledge_store::Store;
 
 const T0: i64 = 1_795_000_000;

@@ -1,6 +1,7 @@
 //! The same suite on SQLite (always) and PostgreSQL (the server scripts/test.sh starts).
 
-use pledge_core::workflow::{Regime, Right, State, Transition};
+use pledge_domain::workflow::{Regime, State, Transition};
+use pledge_lang::rights::Right;
 use pledge_store::{
     Backend, Error, JobFailure, LinkRefusal, NewRequest, ProvedBy, RequestFilter, Role,
     SealedExport, Store,

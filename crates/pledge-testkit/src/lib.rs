@@ -23,6 +23,7 @@
 //! default database (`postgres`, `mysql`) and a superuser.
 
 pub mod disk;
+pub mod generate;
 pub mod webdriver;
 
 pub use disk::SmallDisk;
@@ -403,6 +404,24 @@ pub async fn load_postgres_dump(url: &str, dumps: &[&str]) {
     }
     run(&mut conn, "COMMIT").await;
     let _ = conn.close().await;
+}
+
+/// The terms of one list of the W3C Data Privacy Vocabulary (`dpv.csv`, `eu-gdpr.csv`,
+/// `pd.csv`, kept in this crate's `data/dpv` with their licence), each with its prefix
+/// (`dpv:ConsentGiven`): what the notices and consent receipts must use, and only that.
+pub fn dpv_terms(file: &str) -> std::collections::BTreeSet<String> {
+    let prefix = file
+        .strip_suffix(".csv")
+        .expect("a DPV list is a .csv file");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/dpv")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .skip(1)
+        .filter_map(|l| l.strip_prefix('"')?.split('"').next())
+        .map(|term| format!("{prefix}:{term}"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! The CLI's "now": the server's one clock ([`pledge_server::Clock`]), read here and passed
 //! on as a value. The core takes time as a value.
 
-use pledge_core::plan::CivilTime;
-use pledge_core::types::Date;
+use pledge_lang::time::CivilTime;
+use pledge_lang::types::Date;
 
 /// Seconds since 1970-01-01T00:00:00Z.
 pub fn now_unix() -> i64 {

@@ -2,7 +2,7 @@
 //! a folder (merged). The only place the CLI turns paths into a `SourceMap`.
 
 use anyhow::{Context, Result, bail};
-use pledge_core::{Declaration, Diagnostic, SourceFile, SourceMap};
+use pledge_lang::{Declaration, Diagnostic, SourceFile, SourceMap};
 use std::path::{Path, PathBuf};
 
 /// The declaration looked for when no path is given.
@@ -67,7 +67,7 @@ pub type Loaded = std::result::Result<(SourceMap, Declaration), (SourceMap, Vec<
 /// Read and load a declaration. The outer error is a file that cannot be read at all.
 pub fn load_or_report(path: &Path) -> Result<Loaded> {
     let sources = read_sources(path)?;
-    Ok(match pledge_core::load(&sources) {
+    Ok(match pledge_lang::load(&sources) {
         Ok(decl) => Ok((sources, decl)),
         Err(diagnostics) => Err((sources, diagnostics)),
     })

@@ -3,7 +3,7 @@
 //! against them by `verify` (intact, then with its tail cut), checkpoints refused for a bad
 //! signature or another key, and a consent receipt proven offline by `verify-receipt`.
 
-use pledge_core::consent::{Action, ConsentEvent, ConsentState, Evidence, Method, Target};
+use pledge_domain::consent::{Action, ConsentEvent, ConsentState, Evidence, Method, Target};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

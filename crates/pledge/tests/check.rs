@@ -173,7 +173,7 @@ fn the_rule_reference_is_current() {
     let committed = include_str!("../../../docs/rules.md");
     assert_eq!(
         committed,
-        pledge_core::lint::markdown_reference(),
+        pledge_law::lint::markdown_reference(),
         "docs/rules.md is stale: run `cargo run -p pledge -- rules --markdown > docs/rules.md`"
     );
 }

@@ -125,7 +125,7 @@ fn a_tampered_log_names_the_record() {
 
 #[test]
 fn a_tampered_consent_ledger_names_the_event() {
-    use pledge_core::consent::{Action, ConsentEvent, ConsentState, Evidence, Method, Target};
+    use pledge_domain::consent::{Action, ConsentEvent, ConsentState, Evidence, Method, Target};
     let d = dir("consent");
     let url = format!("sqlite:{}", d.join("store.db").display());
     let runtime = tokio::runtime::Builder::new_current_thread()

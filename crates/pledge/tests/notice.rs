@@ -32,7 +32,7 @@ fn temp_dir(name: &str) -> PathBuf {
 fn with_fixture(name: &str) -> PathBuf {
     let dir = temp_dir(name);
     let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../pledge-core/tests/fixtures/complete.toml");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../pledge-docs/tests/fixtures/complete.toml");
     std::fs::copy(fixture, dir.join("pledge.toml")).unwrap();
     dir
 }

@@ -230,7 +230,7 @@ fn bad_input_is_named() {
 }
 
 /// A query on the Chinook copy, for "nothing changed" checks.
-fn query(url: &str, sql: &str) -> Vec<Vec<pledge_core::plan::Value>> {
+fn query(url: &str, sql: &str) -> Vec<Vec<pledge_plan::Value>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const DECLARATION: &str = "../pledge-core/tests/plans/retention.toml";
+const DECLARATION: &str = "../pledge-plan/tests/plans/retention.toml";
 
 /// Dates far in the past expire, dates far in the future do not, whenever the test runs.
 const DATA: &str = "

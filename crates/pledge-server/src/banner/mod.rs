@@ -21,10 +21,11 @@ use axum::Extension;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pledge_core::banner::{self as core_banner, BannerConfig};
-use pledge_core::consent::{ConsentState, Method, SubjectRef, Target, cookie_category_name};
-use pledge_core::plan::CivilTime;
-use pledge_core::types::PurposeId;
+use pledge_docs::banner::{self as core_banner, BannerConfig};
+use pledge_domain::consent::{ConsentState, Method, Target, cookie_category_name};
+use pledge_lang::time::CivilTime;
+use pledge_lang::types::PurposeId;
+use pledge_lang::types::SubjectRef;
 use pledge_store::Role;
 use serde::Deserialize;
 use serde_json::json;
@@ -508,7 +509,7 @@ impl RateLimiter {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
-        let key = ip.map_or_else(String::new, pledge_core::consent::truncate_ip);
+        let key = ip.map_or_else(String::new, pledge_domain::consent::truncate_ip);
         limiter.take(&key, now).map_err(|wait| {
             Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,

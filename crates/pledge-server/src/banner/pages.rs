@@ -13,10 +13,11 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::{AutoEscape, Environment, Value, context};
-use pledge_core::banner::{Preference, PreferenceBasis, preferences};
-use pledge_core::consent::{Action, ConsentState, Method, SubjectRef, Target};
-use pledge_core::plan::CivilTime;
-use pledge_core::types::PurposeId;
+use pledge_docs::banner::{Preference, PreferenceBasis, preferences};
+use pledge_domain::consent::{Action, ConsentState, Method, Target};
+use pledge_lang::time::CivilTime;
+use pledge_lang::types::PurposeId;
+use pledge_lang::types::SubjectRef;
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
@@ -36,7 +37,7 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
     // The one HTML escaper of the project; the built-in one also escapes `/`.
     env.set_formatter(|out, state, value| match value.as_str() {
         Some(s) if matches!(state.auto_escape(), AutoEscape::Html) && !value.is_safe() => {
-            Ok(out.write_str(&pledge_core::html::escape(s))?)
+            Ok(out.write_str(&pledge_docs::html::escape(s))?)
         }
         _ => minijinja::escape_formatter(out, state, value),
     });

@@ -10,7 +10,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
-use pledge_core::types::PurposeId;
+use pledge_lang::types::PurposeId;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use thiserror::Error;

@@ -21,8 +21,8 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use minijinja::context;
-use pledge_core::banner::{Preference, preferences};
-use pledge_core::consent::Method;
+use pledge_docs::banner::{Preference, preferences};
+use pledge_domain::consent::Method;
 use std::net::SocketAddr;
 use std::sync::Arc;
 

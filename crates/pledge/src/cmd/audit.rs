@@ -5,8 +5,8 @@
 use super::store::{StoreArg, with_store};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
-use pledge_core::checkpoint::{Checkpoint, LOGS, LogKind, SigningKey, VerifierKey, split_notes};
-use pledge_core::plan::CivilTime;
+use pledge_domain::checkpoint::{Checkpoint, LOGS, LogKind, SigningKey, VerifierKey, split_notes};
+use pledge_lang::time::CivilTime;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -299,7 +299,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let decl = match crate::input::load_or_report(&path)? {
                 Ok((_, decl)) => decl,
                 Err((sources, errors)) => {
-                    anstream::eprint!("{}", pledge_core::report::human(&errors, &sources, true));
+                    anstream::eprint!("{}", pledge_law::report::human(&errors, &sources, true));
                     return Ok(super::exit_invalid());
                 }
             };
@@ -308,18 +308,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     bail!("the ledger has no event {seq} among its first {}", cp.size);
                 };
                 let event = row.event()?;
-                let receipt = pledge_core::consent::receipt(&decl, &event, row.seq, &row.hash);
-                let proof = pledge_core::consent::Inclusion {
+                let receipt = pledge_domain::consent::receipt(&decl, &event, row.seq, &row.hash);
+                let proof = pledge_domain::consent::Inclusion {
                     entry: row.canonical(),
                     prev_hash: row.prev_hash.clone(),
                     checkpoint: note.to_string(),
                     tree_size: cp.size,
                     audit_path,
                 };
-                let proven = pledge_core::consent::with_inclusion(receipt, &proof);
+                let proven = pledge_domain::consent::with_inclusion(receipt, &proof);
                 // Checked before it is handed out: a store that no longer matches the
                 // checkpoint gives no proof.
-                if let Err(why) = pledge_core::consent::verify_inclusion(&proven, cp) {
+                if let Err(why) = pledge_domain::consent::verify_inclusion(&proven, cp) {
                     bail!("the store does not match the checkpoint: {why}");
                 }
                 println!("{}", serde_json::to_string_pretty(&proven)?);
@@ -360,7 +360,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 );
                 return Ok(ExitCode::FAILURE);
             };
-            match pledge_core::consent::verify_inclusion(&doc, cp) {
+            match pledge_domain::consent::verify_inclusion(&doc, cp) {
                 Ok(()) => {
                     anstream::println!(
                         "receipt proven: event {} is in the consent ledger of {} events signed at {}",

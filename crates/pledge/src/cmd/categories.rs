@@ -1,7 +1,7 @@
 //! `pledge categories`: the built-in data category taxonomy.
 
 use anyhow::Result;
-use pledge_core::taxonomy::{BUILTIN, dpv_iri};
+use pledge_lang::taxonomy::{BUILTIN, dpv_iri};
 use std::io::Write;
 use std::process::ExitCode;
 

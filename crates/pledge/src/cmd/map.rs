@@ -6,9 +6,10 @@ use crate::input;
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use pledge_connect::Database;
-use pledge_core::model::Dataset;
-use pledge_core::plan::map::{self, DatasetMap};
-use pledge_core::{Declaration, report};
+use pledge_lang::Declaration;
+use pledge_lang::model::Dataset;
+use pledge_law::report;
+use pledge_plan::map::{self, DatasetMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,10 +51,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let runtime = super::runtime()?;
     let maps = runtime.block_on(maps(&decl, args.dataset.as_deref()))?;
     let text = match args.format {
-        Format::Human => map::human(&maps),
+        Format::Human => pledge_docs::map::human(&maps),
         Format::Json => serde_json::to_string_pretty(&maps)? + "\n",
-        Format::Dot => map::dot(&maps),
-        Format::Html => map::html(&maps),
+        Format::Dot => pledge_docs::map::dot(&maps),
+        Format::Html => pledge_docs::map::html(&maps),
     };
     match &args.out {
         Some(file) => std::fs::write(file, text)

@@ -3,15 +3,16 @@
 //!
 //! The shell's part: read the declaration and the template files, decide the effective date
 //! (the one place the clock is read), run `git show` for `git:REV:path` arguments, write the
-//! output. Everything else is `pledge_core::notice`.
+//! output. Everything else is `pledge_docs::notice`.
 
 use super::{EXIT_FINDINGS, EXIT_OK, exit_invalid};
 use crate::input;
 use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
-use pledge_core::notice::{self, Options, TEMPLATE_NAMES, Templates};
-use pledge_core::types::Date;
-use pledge_core::{Declaration, Diagnostic, Severity, SourceFile, SourceMap, lint, report};
+use pledge_docs::notice::{self, Options, TEMPLATE_NAMES, Templates};
+use pledge_lang::types::Date;
+use pledge_lang::{Declaration, Diagnostic, Severity, SourceFile, SourceMap};
+use pledge_law::{lint, report};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, ExitCode};
@@ -284,7 +285,7 @@ impl Source {
             Source::Path(p) => input::read_sources(p)?,
             Source::Git { rev, path } => git_sources(rev, path)?,
         };
-        match pledge_core::load(&sources) {
+        match pledge_lang::load(&sources) {
             Ok(decl) => Ok(Some(decl)),
             Err(diagnostics) => {
                 anstream::eprint!("{}", report::human(&diagnostics, &sources, true));

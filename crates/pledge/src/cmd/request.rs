@@ -5,11 +5,14 @@ use crate::input;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use pledge_connect::{Database, Options, Outcome, Who};
-use pledge_core::export::{self, DatasetRows};
-use pledge_core::model::Dataset;
-use pledge_core::people::{self, Identities, Record};
-use pledge_core::plan::{self, Change, CivilTime, Plan, RequestKind, TableRows, Value};
-use pledge_core::{Declaration, report};
+use pledge_docs::export::{self, DatasetRows};
+use pledge_lang::Declaration;
+use pledge_lang::model::Dataset;
+use pledge_lang::rights::RequestKind;
+use pledge_lang::time::CivilTime;
+use pledge_law::report;
+use pledge_plan::people::{self, Identities, Record};
+use pledge_plan::{self as plan, Change, Plan, TableRows, Value};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -293,14 +296,14 @@ fn write_export(
     let path = out.unwrap_or_else(|| {
         PathBuf::from(format!(
             "pledge-{}-{stamp}.zip",
-            pledge_core::model::variant_name(&kind)
+            pledge_lang::model::variant_name(&kind)
         ))
     });
     let entries: Vec<(&str, &[u8])> = files
         .iter()
         .map(|f| (f.path.as_str(), f.bytes.as_slice()))
         .collect();
-    std::fs::write(&path, pledge_core::archive::zip(&entries))
+    std::fs::write(&path, pledge_docs::archive::zip(&entries))
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
@@ -315,7 +318,7 @@ fn print_report(
     let mut out = anstream::stdout();
     if let ReportFormat::Json = args.format {
         let doc = serde_json::json!({
-            "request": pledge_core::model::variant_name(&kind),
+            "request": pledge_lang::model::variant_name(&kind),
             "dry_run": args.dry_run,
             "datasets": results.iter().map(|r| serde_json::json!({
                 "dataset": r.dataset,
@@ -365,7 +368,7 @@ fn print_report(
     writeln!(
         out,
         "{} request finished in {} ms",
-        pledge_core::model::variant_name(&kind),
+        pledge_lang::model::variant_name(&kind),
         took.as_millis()
     )?;
     Ok(())

@@ -1,7 +1,7 @@
 //! `pledge rules`: the lint rules with their legal sources.
 
 use anyhow::Result;
-use pledge_core::lint::{live_rules, rules};
+use pledge_law::lint::{live_rules, rules};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -17,13 +17,13 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if args.markdown {
-        out.write_all(pledge_core::lint::markdown_reference().as_bytes())?;
+        out.write_all(pledge_law::lint::markdown_reference().as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
     match args.rule {
         Some(id) => {
-            let Some(r) = pledge_core::lint::rule(&id) else {
-                match pledge_core::lint::similar_rule(&id) {
+            let Some(r) = pledge_law::lint::rule(&id) else {
+                match pledge_law::lint::similar_rule(&id) {
                     Some(near) => anyhow::bail!("no rule `{id}`: did you mean `{near}`?"),
                     None => anyhow::bail!("no rule `{id}` (`pledge rules` lists them)"),
                 }

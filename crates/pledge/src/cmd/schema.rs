@@ -9,6 +9,6 @@ pub struct Args {}
 
 pub fn run(_: Args) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    out.write_all(pledge_core::schema::json_schema().as_bytes())?;
+    out.write_all(pledge_lang::schema::json_schema().as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,9 +6,10 @@ use crate::clock::now_unix;
 use crate::cmd::request::HMAC_KEY_ENV;
 use crate::input;
 use anyhow::{Context, Result, bail};
-use pledge_core::cron::Schedule;
-use pledge_core::types::IsoDuration;
-use pledge_core::{SourceMap, report};
+use pledge_domain::cron::Schedule;
+use pledge_lang::SourceMap;
+use pledge_lang::types::IsoDuration;
+use pledge_law::report;
 use pledge_server::seal::{ExportKeys, MasterKey};
 use pledge_server::{AppState, Bound, Config};
 use pledge_store::{Role, Store};
@@ -201,7 +202,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
             .into_bytes();
         }
         let sources = SourceMap::single("examples/chinook/pledge.toml", DEMO_DECLARATION);
-        let decl = pledge_core::load(&sources)
+        let decl = pledge_lang::load(&sources)
             .map_err(|_| anyhow::anyhow!("the built-in demo declaration does not load"))?;
         let store = format!("sqlite:{}", dir.join("pledge-store.db").display());
         (decl, store, Some(dir))

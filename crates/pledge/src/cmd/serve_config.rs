@@ -4,7 +4,7 @@
 //! environment: the file refuses them, so it can be kept in git.
 
 use anyhow::{Result, anyhow, bail};
-use pledge_core::retry::Backoff;
+use pledge_plan::retry::Backoff;
 use pledge_server::ratelimit::Rate;
 use pledge_server::{EdgeConfig, MailConfig, PublicConfig};
 use serde::Deserialize;
@@ -163,7 +163,7 @@ fn with_suggestion(message: &str) -> String {
         return message.to_string();
     };
     let keys = expected.split('`').skip(1).step_by(2);
-    match pledge_core::de::did_you_mean(field, keys) {
+    match pledge_lang::de::did_you_mean(field, keys) {
         Some(near) => format!("{message} (did you mean `{near}`?)"),
         None => message.to_string(),
     }

@@ -1,4 +1,0 @@
-//! Shared by the benchmarks.
-#![allow(dead_code)]
-
-pub mod generate;
