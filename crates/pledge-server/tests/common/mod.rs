@@ -83,6 +83,8 @@ pub struct Builder {
     store: Option<Store>,
     declaration: (String, String),
     chinook: Chinook,
+    /// SQLite datasets to create in the test's directory: (variable, file, SQL).
+    datasets: Vec<(String, String, String)>,
     config: Config,
     roles: Vec<Role>,
     keys_created_at: i64,
@@ -141,6 +143,14 @@ impl Builder {
     /// down. [`TestApp::chinook_file`] is where to create it.
     pub fn chinook_missing(mut self) -> Self {
         self.chinook = Chinook::Missing;
+        self
+    }
+
+    /// A SQLite database `file` in the test's directory made by `sql`, the connection of
+    /// the declaration's `variable`.
+    pub fn sqlite_dataset(mut self, variable: &str, file: &str, sql: &str) -> Self {
+        self.datasets
+            .push((variable.to_string(), file.to_string(), sql.to_string()));
         self
     }
 
@@ -235,6 +245,15 @@ impl Builder {
                     format!("sqlite:{}", chinook_file.display()),
                 ),
             );
+        }
+        for (variable, file, sql) in &self.datasets {
+            let url = format!("sqlite:{}", dir.join(file).display());
+            let mut db = Database::connect(None, &format!("{url}?mode=rwc"))
+                .await
+                .unwrap();
+            db.batch(sql).await.unwrap();
+            db.close().await;
+            config.connections.push((variable.clone(), url));
         }
         let store = match self.store {
             Some(store) => store,
@@ -345,6 +364,7 @@ impl TestApp {
             store: None,
             declaration: ("pledge.toml".into(), chinook_declaration()),
             chinook: Chinook::None,
+            datasets: Vec::new(),
             config: Config::default(),
             roles: pledge_store::ROLES.to_vec(),
             keys_created_at: 1,
@@ -367,6 +387,13 @@ impl TestApp {
     /// The base URL of the listener, with [`Builder::listen`].
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr.expect("the server listens"))
+    }
+
+    /// The connection URL the server has for a declaration's variable.
+    pub fn dataset_url(&self, variable: &str) -> String {
+        self.state
+            .variable(variable)
+            .unwrap_or_else(|| panic!("no connection for {variable}"))
     }
 
     /// The URL of the Chinook copy.
