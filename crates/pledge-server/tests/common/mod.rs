@@ -55,6 +55,16 @@ pub async fn store(backend: pledge_testkit::StoreBackend, test: &str) -> Option<
     Some(Store::open(&url).await.unwrap())
 }
 
+/// The directory of the test `name` ([`TestApp::builder`]'s), which the harness makes
+/// empty when it starts and removes when it ends: for configuration that names a path.
+pub fn test_dir(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "pledge-{}-{}",
+        name.replace("::", "-"),
+        std::process::id()
+    ))
+}
+
 /// Loads the Chinook fixture (and `extra_sql` after it) into a new SQLite file.
 pub async fn chinook_at(file: &Path, extra_sql: &str) {
     let mut db = Database::connect(None, &format!("sqlite:{}?mode=rwc", file.display()))
@@ -221,11 +231,7 @@ impl Builder {
     }
 
     pub async fn spawn(self) -> TestApp {
-        let dir = std::env::temp_dir().join(format!(
-            "pledge-{}-{}",
-            self.name.replace("::", "-"),
-            std::process::id()
-        ));
+        let dir = test_dir(&self.name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let chinook_file = dir.join("chinook.db");
