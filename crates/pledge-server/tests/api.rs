@@ -6,8 +6,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use pledge_connect::Database;
 use pledge_core::plan::Value;
+use pledge_server::Config;
 use pledge_server::seal::{ExportKeys, MasterKey};
-use pledge_server::{Config, worker};
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};
 use std::time::Duration;
@@ -968,11 +968,7 @@ async fn a_request_denied_before_its_job_ran_is_not_run() {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
-    tokio::spawn(worker::run(
-        e.state.clone(),
-        "worker:late".into(),
-        e.stop_rx.clone(),
-    ));
+    e.start_worker("worker:late");
     let done = e
         .until("the denied request's job is done", || async {
             let (_, r) = e

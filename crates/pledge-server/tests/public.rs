@@ -82,7 +82,7 @@ impl Sink {
 }
 
 /// The server of one test: the harness's, with its clock, the SMTP sink and the mailer's
-/// sender. No worker unless the test starts one ([`start_worker`]).
+/// sender. No worker unless the test starts one ([`TestApp::start_worker`]).
 struct Env {
     app: TestApp,
     clock: Arc<AtomicI64>,
@@ -781,12 +781,7 @@ async fn the_completion_message_carries_a_single_use_download_link() {
         public,
     )
     .await;
-    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(pledge_server::worker::run(
-        e.state.clone(),
-        "worker:test".into(),
-        stop_rx,
-    ));
+    e.start_worker("worker:test");
     let wait_until_completed = |id: String| {
         let e = &e;
         async move { wait_for_state(e, &id, "completed").await }
@@ -849,17 +844,6 @@ async fn the_completion_message_carries_a_single_use_download_link() {
     assert!(!e.state.consent.knows(&stranger));
 }
 
-/// Runs a worker for `e` until the returned sender is dropped.
-fn start_worker(e: &Env) -> tokio::sync::watch::Sender<bool> {
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(pledge_server::worker::run(
-        e.state.clone(),
-        "worker:test".into(),
-        stop_rx,
-    ));
-    stop
-}
-
 async fn wait_for_state(e: &Env, id: &str, state: &str) {
     pledge_testkit::until(
         &format!("request {id} becomes {state}"),
@@ -914,7 +898,7 @@ async fn the_public_acts_only_on_the_address_it_proves() {
         public,
     )
     .await;
-    let _worker = start_worker(&e);
+    e.start_worker("worker:test");
     let attacker = "me@attacker.example";
     let before = e.audit_records().await;
     for body in [
@@ -1109,7 +1093,7 @@ columns = { email = "contact.email", body = "communication.message" }
 "#,
     )
     .await;
-    let _worker = start_worker(&e);
+    e.start_worker("worker:test");
     let (id, code, _, _) = submit(&e, attacker).await;
     let r = e
         .post(

@@ -284,13 +284,6 @@ impl Builder {
         // Decisions are answered from memory: the index holds the ledger before any call.
         state.consent.catch_up().await.unwrap();
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        if self.worker {
-            tokio::spawn(worker::run(
-                state.clone(),
-                "worker:test".into(),
-                stop_rx.clone(),
-            ));
-        }
         if self.forwarder {
             tokio::spawn(forward::run(state.clone(), stop_rx.clone()));
         }
@@ -302,7 +295,7 @@ impl Builder {
         } else {
             None
         };
-        TestApp {
+        let app = TestApp {
             app: router(state.clone()),
             state,
             keys,
@@ -311,7 +304,11 @@ impl Builder {
             dir,
             stop,
             stop_rx,
+        };
+        if self.worker {
+            app.start_worker("worker:test");
         }
+        app
     }
 }
 
@@ -378,6 +375,16 @@ impl TestApp {
             forwarder: false,
             listen: false,
         }
+    }
+
+    /// Starts a worker named `owner`, which runs until the server is dropped: for tests that
+    /// built the server [`Builder::without_worker`] and queue work before it runs.
+    pub fn start_worker(&self, owner: &str) {
+        tokio::spawn(worker::run(
+            self.state.clone(),
+            owner.to_string(),
+            self.stop_rx.clone(),
+        ));
     }
 
     /// The key of `role` (the builder made one for it).
