@@ -236,10 +236,8 @@ impl Builder {
         std::fs::create_dir_all(&dir).unwrap();
         let chinook_file = dir.join("chinook.db");
         let mut config = self.config;
-        match &self.chinook {
-            Chinook::None => {}
-            Chinook::Copy { extra_sql } => chinook_at(&chinook_file, extra_sql).await,
-            Chinook::Missing => {}
+        if let Chinook::Copy { extra_sql } = &self.chinook {
+            chinook_at(&chinook_file, extra_sql).await;
         }
         if !matches!(self.chinook, Chinook::None) {
             // Without `mode=rwc`: a database file that is missing cannot be opened, as a
