@@ -329,6 +329,7 @@ impl Progress<'_> {
         let pause = self.state.config.pause_after_batch;
         Box::pin(async move {
             self.write(record).await;
+            self.state.progressed();
             if let Some(pause) = pause {
                 tokio::time::sleep(pause).await;
             }

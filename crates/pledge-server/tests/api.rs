@@ -4,37 +4,32 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
 use pledge_connect::Database;
 use pledge_plan::Value;
+use pledge_server::Config;
 use pledge_server::seal::{ExportKeys, MasterKey};
-use pledge_server::{AppState, Config, router, worker};
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tower::ServiceExt;
 
-const CHINOOK: &str =
-    include_str!("../../pledge-connect/tests/fixtures/chinook/chinook_sqlite.sql");
+mod common;
+use common::{TestApp, repo};
+
 const LUIS: &str = "luisg@embraer.com.br";
 const LEONIE: &str = "leonekohler@surfeu.de";
 
-struct Env {
-    app: axum::Router,
-    state: AppState,
-    chinook: String,
-    keys: Vec<(Role, String)>,
-    _stop: tokio::sync::watch::Sender<bool>,
-    stop_rx: tokio::sync::watch::Receiver<bool>,
-    dir: PathBuf,
+/// The server of one test: the harness's, with the calls these scenarios make.
+struct Env(TestApp);
+
+impl std::ops::Deref for Env {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
 
 impl Env {
-    fn key(&self, role: Role) -> &str {
-        &self.keys.iter().find(|(r, _)| *r == role).unwrap().1
-    }
-
     async fn call(
         &self,
         method: Method,
@@ -53,17 +48,13 @@ impl Env {
             None => req.body(Body::empty()),
         }
         .unwrap();
-        let response = self.app.clone().oneshot(req).await.unwrap();
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap().to_string());
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let json = serde_json::from_slice(&bytes).unwrap_or_else(
+        let reply = self.send(req).await;
+        let content_type = reply.header(header::CONTENT_TYPE).map(str::to_string);
+        let bytes = &reply.body;
+        let json = serde_json::from_slice(bytes).unwrap_or_else(
             |_| json!({ "raw_len": bytes.len(), "starts_pk": bytes.starts_with(b"PK") }),
         );
-        (status, content_type, json)
+        (reply.status, content_type, json)
     }
 
     async fn admin(&self, method: Method, path: &str, body: Option<&str>) -> (StatusCode, Json) {
@@ -73,28 +64,8 @@ impl Env {
         (s, j)
     }
 
-    async fn wait_for(&self, id: &str, state: &str) -> Json {
-        self.until(&format!("request {id} becomes {state}"), || async {
-            let (_, j) = self
-                .admin(Method::GET, &format!("/v1/requests/{id}"), None)
-                .await;
-            (j["state"] == state).then_some(j)
-        })
-        .await
-    }
-
-    /// Waits (bounded) for `check` to give a value, checking when background work records
-    /// something.
-    async fn until<T, Fut: std::future::Future<Output = Option<T>>>(
-        &self,
-        what: &str,
-        check: impl FnMut() -> Fut,
-    ) -> T {
-        pledge_testkit::until(what, Duration::from_secs(10), self.state.progress(), check).await
-    }
-
     async fn query(&self, sql: &str) -> Vec<Vec<Value>> {
-        let mut db = Database::connect(None, &self.chinook).await.unwrap();
+        let mut db = Database::connect(None, &self.chinook_url()).await.unwrap();
         let rows = db.query(sql).await.unwrap();
         db.close().await;
         rows
@@ -128,64 +99,24 @@ impl Env {
     }
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+fn builder(name: &str, store: Store) -> common::Builder {
+    TestApp::builder(&format!("api-{name}"))
+        .store(store)
+        .chinook()
+        .config(Config {
+            hmac_key: b"a-test-key-of-sixteen-bytes".to_vec(),
+            poll: Duration::from_millis(20),
+            export_keys: Some(ExportKeys::new(MasterKey::new([42; 32]), Vec::new())),
+            ..Config::default()
+        })
 }
 
 async fn env(name: &str, store: Store) -> Env {
-    let e = env_without_worker(name, store).await;
-    tokio::spawn(worker::run(
-        e.state.clone(),
-        "worker:test".into(),
-        e.stop_rx.clone(),
-    ));
-    e
+    Env(builder(name, store).spawn().await)
 }
 
 async fn env_without_worker(name: &str, store: Store) -> Env {
-    let dir = std::env::temp_dir().join(format!("pledge-api-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let chinook = format!("sqlite:{}", dir.join("chinook.db").display());
-    let mut db = Database::connect(None, &format!("{chinook}?mode=rwc"))
-        .await
-        .unwrap();
-    db.batch(&format!("BEGIN;\n{CHINOOK}\nCOMMIT;"))
-        .await
-        .unwrap();
-    db.close().await;
-    let text = std::fs::read_to_string(repo().join("examples/chinook/pledge.toml")).unwrap();
-    let sources = pledge_lang::SourceMap::single("pledge.toml", text);
-    let decl = pledge_lang::load(&sources).unwrap();
-    let mut keys = Vec::new();
-    for role in pledge_store::ROLES {
-        let (_, secret) = store.create_key(role, None, "test", 1).await.unwrap();
-        keys.push((role, secret));
-    }
-    let config = Config {
-        connections: vec![("CHINOOK_DATABASE_URL".into(), chinook.clone())],
-        hmac_key: b"a-test-key-of-sixteen-bytes".to_vec(),
-        poll: Duration::from_millis(20),
-        export_keys: Some(ExportKeys::new(MasterKey::new([42; 32]), Vec::new())),
-        ..Config::default()
-    };
-    let state = AppState::new(store, decl, config);
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    Env {
-        app: router(state.clone()),
-        state,
-        chinook,
-        keys,
-        _stop: stop,
-        stop_rx,
-        dir,
-    }
+    Env(builder(name, store).without_worker().spawn().await)
 }
 
 async fn workflow(e: &Env) {
@@ -1037,11 +968,7 @@ async fn a_request_denied_before_its_job_ran_is_not_run() {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
-    tokio::spawn(worker::run(
-        e.state.clone(),
-        "worker:late".into(),
-        e.stop_rx.clone(),
-    ));
+    e.start_worker("worker:late");
     let done = e
         .until("the denied request's job is done", || async {
             let (_, r) = e

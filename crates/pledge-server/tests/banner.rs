@@ -4,53 +4,31 @@
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::http::{Request, StatusCode, header};
 use pledge_domain::consent::{ConsentState, Method as ConsentMethod, Target};
 use pledge_lang::types::SubjectRef;
 use pledge_server::banner::{Settings, token};
-use pledge_server::{AppState, Clock, Config, router};
+use pledge_server::{Clock, Config};
 use pledge_store::{Role, Store};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use tower::ServiceExt;
+
+mod common;
+use common::{Reply, TestApp};
 
 const SHOP: &str = include_str!("fixtures/banner/shop.toml");
 const LINK_KEY: &[u8] = b"a link key for tests, thirty-two bytes or more";
 const VISITOR: &str = "0123456789abcdef0123456789abcdef";
 
-struct Env {
-    app: axum::Router,
-    state: AppState,
-    admin: String,
-    support: String,
-    dir: PathBuf,
-}
+/// The server of one test: the harness's, with the banner's calls.
+struct Env(TestApp);
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    fn header(&self, name: header::HeaderName) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
+impl std::ops::Deref for Env {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
     }
 }
 
@@ -59,42 +37,25 @@ async fn env(name: &str, settings: Settings) -> Env {
 }
 
 async fn env_clocked(name: &str, settings: Settings, clock: Clock) -> Env {
-    let dir = std::env::temp_dir().join(format!("pledge-banner-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::open(&format!(
-        "sqlite:{}?mode=rwc",
-        dir.join("store.db").display()
-    ))
-    .await
-    .unwrap();
-    env_on(store, dir, settings, clock).await
+    env_on(name, None, settings, clock).await
 }
 
-async fn env_on(store: Store, dir: PathBuf, settings: Settings, clock: Clock) -> Env {
-    let (_, admin) = store
-        .create_key(Role::Admin, None, "test", 1)
-        .await
-        .unwrap();
-    let (_, support) = store
-        .create_key(Role::SupportAgent, None, "test", 1)
-        .await
-        .unwrap();
-    let decl = pledge_lang::load(&pledge_lang::SourceMap::single("shop.toml", SHOP)).unwrap();
-    let config = Config {
-        workers: 0,
-        banner: settings,
-        clock,
-        ..Config::default()
-    };
-    let state = AppState::new(store, decl, config);
-    Env {
-        app: router(state.clone()),
-        state,
-        admin,
-        support,
-        dir,
+/// A server on `store` (default: a SQLite file of its own), no worker.
+async fn env_on(name: &str, store: Option<Store>, settings: Settings, clock: Clock) -> Env {
+    let mut builder = TestApp::builder(&format!("banner-{name}"))
+        .declaration("shop.toml", SHOP)
+        .keys(&[Role::Admin, Role::SupportAgent])
+        .config(Config {
+            workers: 0,
+            ..Config::default()
+        })
+        .settings(settings)
+        .clock(clock)
+        .without_worker();
+    if let Some(store) = store {
+        builder = builder.store(store);
     }
+    Env(builder.spawn().await)
 }
 
 fn settings() -> Settings {
@@ -105,18 +66,6 @@ fn settings() -> Settings {
 }
 
 impl Env {
-    async fn send(&self, req: Request<Body>) -> Reply {
-        let response = self.app.clone().oneshot(req).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        Reply {
-            status,
-            headers,
-            body: body.to_vec(),
-        }
-    }
-
     async fn get(&self, path: &str) -> Reply {
         self.send(Request::get(path).body(Body::empty()).unwrap())
             .await
@@ -462,11 +411,17 @@ async fn writes_are_rate_limited_per_network() {
 #[tokio::test]
 async fn minting_links_needs_a_role_a_key_and_marketing_purposes() {
     let e = env("mint", settings()).await;
-    let reply = e.mint(&e.support, "user-42", json!({})).await;
+    let reply = e
+        .mint(e.key(Role::SupportAgent), "user-42", json!({}))
+        .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     for purposes in [json!(["audience"]), json!(["nothing"])] {
         let reply = e
-            .mint(&e.admin, "user-42", json!({ "purposes": purposes }))
+            .mint(
+                e.key(Role::Admin),
+                "user-42",
+                json!({ "purposes": purposes }),
+            )
             .await;
         assert_eq!(
             reply.status,
@@ -476,7 +431,11 @@ async fn minting_links_needs_a_role_a_key_and_marketing_purposes() {
         );
     }
     let reply = e
-        .mint(&e.admin, "user-42", json!({"purposes": ["newsletter"]}))
+        .mint(
+            e.key(Role::Admin),
+            "user-42",
+            json!({"purposes": ["newsletter"]}),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let links = reply.json();
@@ -526,7 +485,7 @@ async fn minting_links_needs_a_role_a_key_and_marketing_purposes() {
 
     let without_key = env("mint-nokey", Settings::default()).await;
     let reply = without_key
-        .mint(&without_key.admin, "user-42", json!({}))
+        .mint(without_key.key(Role::Admin), "user-42", json!({}))
         .await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
 }
@@ -534,7 +493,10 @@ async fn minting_links_needs_a_role_a_key_and_marketing_purposes() {
 #[tokio::test]
 async fn the_preference_centre_shows_and_changes_each_choice() {
     let e = env("prefs", settings()).await;
-    let links = e.mint(&e.admin, "user-42", json!({})).await.json();
+    let links = e
+        .mint(e.key(Role::Admin), "user-42", json!({}))
+        .await
+        .json();
     let page_path = path_of(links["preferences"]["url"].as_str().unwrap());
     let token = page_path.split_once("token=").unwrap().1.to_string();
 
@@ -646,7 +608,11 @@ async fn one_click_unsubscribe_withdraws_on_post_only() {
 
 async fn unsubscribe_withdraws_on_post_only(e: &Env) {
     let links = e
-        .mint(&e.admin, "user-7", json!({"purposes": ["newsletter"]}))
+        .mint(
+            e.key(Role::Admin),
+            "user-7",
+            json!({"purposes": ["newsletter"]}),
+        )
         .await
         .json();
     let prefs = path_of(links["preferences"]["url"].as_str().unwrap());
@@ -731,7 +697,11 @@ async fn links_expire_by_the_servers_clock() {
     let now = Arc::new(AtomicI64::new(1_900_000_000));
     let e = env_clocked("clock", settings(), Clock::manual(now.clone())).await;
     let links = e
-        .mint(&e.admin, "user-8", json!({"purposes": ["newsletter"]}))
+        .mint(
+            e.key(Role::Admin),
+            "user-8",
+            json!({"purposes": ["newsletter"]}),
+        )
         .await
         .json();
     // Minted on the server's clock, 30 days on.
@@ -756,22 +726,9 @@ async fn on_a_postgres_store() {
     else {
         return;
     };
-    use sqlx::Connection;
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    let mut buf = [0u8; 6];
-    getrandom::fill(&mut buf).unwrap();
-    let name = format!(
-        "pledge_banner_{}",
-        buf.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (base, _) = url.rsplit_once('/').unwrap();
-    let store = Store::open(&format!("{base}/{name}")).await.unwrap();
-    let dir = std::env::temp_dir().join(format!("pledge-banner-pg-{}", std::process::id()));
-    let e = env_on(store, dir, settings(), Clock::system()).await;
+    let database = pledge_testkit::postgres_database(&url, "pledge_banner").await;
+    let store = Store::open(&database).await.unwrap();
+    let e = env_on("pg", Some(store), settings(), Clock::system()).await;
     choices_reach_the_ledger(&e).await;
     unsubscribe_withdraws_on_post_only(&e).await;
 }

@@ -9,30 +9,33 @@
 
 use pledge_domain::consent::{ConsentState, Method as ConsentMethod, Target};
 use pledge_lang::types::SubjectRef;
+use pledge_server::Config;
 use pledge_server::banner::{Settings, token};
-use pledge_server::{AppState, Bound, Config};
-use pledge_store::Store;
 use pledge_testkit::webdriver::{Browser, keys};
 use serde_json::{Value, json};
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
+
+mod common;
+use common::TestApp;
 
 const SHOP: &str = include_str!("fixtures/banner/shop.toml");
 const PAGE: &str = include_str!("fixtures/banner/page.html");
 const LINK_KEY: &[u8] = b"a link key for browser tests, 32 bytes or more";
 
-/// The servers of one test: Pledge and the shop's page, on a runtime of their own.
+/// The servers of one test: Pledge (the harness's, listening) and the shop's page, on a
+/// runtime of their own.
 struct Site {
     pledge: String,
     page: String,
-    state: AppState,
-    dir: PathBuf,
+    app: TestApp,
     runtime: tokio::runtime::Runtime,
 }
 
-impl Drop for Site {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+impl std::ops::Deref for Site {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
     }
 }
 
@@ -59,33 +62,25 @@ fn site_of(name: &str, declaration: &str) -> Site {
         .enable_all()
         .build()
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("pledge-browser-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (pledge, page, state) = runtime.block_on(async {
+    let (pledge, page, app) = runtime.block_on(async {
         let page_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let page_origin = format!("http://{}", page_listener.local_addr().unwrap());
-        let store = Store::open(&format!(
-            "sqlite:{}?mode=rwc",
-            dir.join("store.db").display()
-        ))
-        .await
-        .unwrap();
-        let decl =
-            pledge_lang::load(&pledge_lang::SourceMap::single("shop.toml", declaration)).unwrap();
-        let config = Config {
-            workers: 0,
-            banner: Settings {
+        let app = TestApp::builder(&format!("browser-{name}"))
+            .declaration("shop.toml", declaration)
+            .keys(&[])
+            .config(Config {
+                workers: 0,
+                ..Config::default()
+            })
+            .settings(Settings {
                 link_key: LINK_KEY.to_vec(),
                 origins: vec![page_origin.clone()],
                 ..Settings::default()
-            },
-            ..Config::default()
-        };
-        let state = AppState::new(store, decl, config);
-        let bound = Bound::bind("127.0.0.1:0").await.unwrap();
-        let pledge = format!("http://{}", bound.local_addr().unwrap());
-        tokio::spawn(bound.serve(state.clone()));
+            })
+            .listen()
+            .spawn()
+            .await;
+        let pledge = app.base_url();
 
         let html = PAGE.replace("PLEDGE_SERVER", &pledge);
         let shop = axum::Router::new()
@@ -106,13 +101,12 @@ fn site_of(name: &str, declaration: &str) -> Site {
                 }),
             );
         tokio::spawn(async move { axum::serve(page_listener, shop).await });
-        (pledge, format!("{page_origin}/"), state)
+        (pledge, format!("{page_origin}/"), app)
     });
     Site {
         pledge,
         page,
-        state,
-        dir,
+        app,
         runtime,
     }
 }
@@ -133,17 +127,14 @@ impl Site {
     /// Waits until the ledger holds `expected` for the target: the browser sends choices
     /// asynchronously.
     fn wait_for_ledger(&self, subject: &str, target: &Target, expected: ConsentState) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if self.ledger(subject, target).map(|(s, _)| s) == Some(expected) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!(
-            "the ledger never held {expected:?} for {target:?} of {subject}: {:?}",
-            self.ledger(subject, target)
-        );
+        self.runtime.block_on(pledge_testkit::until(
+            &format!("the ledger holds {expected:?} for {target:?} of {subject}"),
+            Duration::from_secs(20),
+            self.state.progress(),
+            || async {
+                (self.ledger(subject, target).map(|(s, _)| s) == Some(expected)).then_some(())
+            },
+        ));
     }
 }
 

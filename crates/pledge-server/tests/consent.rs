@@ -3,16 +3,15 @@
 //! roles, bad input that writes nothing, a restart that reloads the index, and a second
 //! replica that follows the ledger.
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::http::{Method, StatusCode};
 use pledge_domain::consent::{Query, Target};
-use pledge_lang::{SourceMap, load};
-use pledge_server::{AppState, Config, router};
+use pledge_server::Config;
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};
 use std::time::Duration;
-use tower::ServiceExt;
+
+mod common;
+use common::TestApp;
 
 const DECLARATION: &str = r#"
 [policy]
@@ -66,37 +65,32 @@ category = "advertising"
 purpose = "ads"
 "#;
 
-struct Env {
-    app: axum::Router,
-    state: AppState,
-    keys: Vec<(Role, String)>,
+/// The server of one test: the harness's (no worker), with the consent API's calls.
+struct Env(TestApp);
+
+impl std::ops::Deref for Env {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
 
-async fn env(store: Store) -> Env {
-    let decl = load(&SourceMap::single("shop.toml", DECLARATION.to_string())).unwrap();
-    let mut keys = Vec::new();
-    for role in [Role::Admin, Role::Service, Role::SupportAgent] {
-        let (_, secret) = store.create_key(role, None, "test", 1).await.unwrap();
-        keys.push((role, secret));
-    }
-    let config = Config {
-        workers: 0,
-        ..Config::default()
-    };
-    let state = AppState::new(store, decl, config);
-    state.consent.catch_up().await.unwrap();
-    Env {
-        app: router(state.clone()),
-        state,
-        keys,
-    }
+async fn env(name: &str, store: Store) -> Env {
+    let app = TestApp::builder(&format!("consent-{name}"))
+        .store(store)
+        .declaration("shop.toml", DECLARATION)
+        .keys(&[Role::Admin, Role::Service, Role::SupportAgent])
+        .config(Config {
+            workers: 0,
+            ..Config::default()
+        })
+        .without_worker()
+        .spawn()
+        .await;
+    Env(app)
 }
 
 impl Env {
-    fn key(&self, role: Role) -> &str {
-        &self.keys.iter().find(|(r, _)| *r == role).unwrap().1
-    }
-
     async fn call(
         &self,
         method: Method,
@@ -105,26 +99,27 @@ impl Env {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> (StatusCode, Json) {
-        let mut req = Request::builder().method(method).uri(path);
+        let mut req = axum::http::Request::builder().method(method).uri(path);
         if let Some(role) = key {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {}", self.key(role)));
+            req = req.header(
+                axum::http::header::AUTHORIZATION,
+                format!("Bearer {}", self.key(role)),
+            );
         }
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
+        // The body as given, byte for byte: bad JSON is a case.
         let req = match body {
             Some(b) => req
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
+                .header(axum::http::header::CONTENT_TYPE, "application/json")
+                .body(axum::body::Body::from(b.to_string())),
+            None => req.body(axum::body::Body::empty()),
         }
         .unwrap();
-        let response = self.app.clone().oneshot(req).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Json::Null))
+        let r = self.send(req).await;
+        (r.status, r.json())
     }
-
     async fn post(&self, path: &str, body: Json) -> (StatusCode, Json) {
         self.call(
             Method::POST,
@@ -152,15 +147,8 @@ impl Env {
     }
 }
 
-async fn suite(e: &Env) {
-    // Nothing recorded: consent is missing, a contract needs none.
-    let d = e.decide("user-1", "newsletter").await;
-    assert_eq!(
-        (d["allow"].clone(), d["reason"]["code"].clone()),
-        (json!(false), json!("consent_missing"))
-    );
-    assert_eq!(e.decide("user-1", "orders").await["allow"], true);
-
+/// The ledger's first steps, with their assertions, in the order the scenarios build on.
+async fn record(e: &Env) {
     // Recording: one receipt per choice, evidence truncated.
     let (s, j) = e
         .post(
@@ -197,7 +185,9 @@ async fn suite(e: &Env) {
     assert_eq!(d["allow"], true, "{d}");
     assert_eq!(d["reason"]["code"], "consent_given");
     assert_eq!(d["basis"], "consent");
+}
 
+async fn gpc(e: &Env) {
     // GPC: exactly "1" records an opt-out; anything else does not.
     for (value, opted_out) in [("0", false), (" 1", false), ("true", false), ("1", true)] {
         let (s, j) = e
@@ -226,7 +216,9 @@ async fn suite(e: &Env) {
         e.decide("visitor-9", "ads").await["reason"]["code"],
         "opt_out"
     );
+}
 
+async fn link(e: &Env) {
     // Linking: the visitor's opt-out and consent now belong to user-1.
     let (s, j) = e
         .post(
@@ -240,7 +232,57 @@ async fn suite(e: &Env) {
         .post("/v1/subjects/user-1/link", json!({"anonymous": "user-1"}))
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+}
 
+async fn withdraw(e: &Env) {
+    let user: pledge_lang::types::SubjectRef = "user-1".parse().unwrap();
+    // Withdrawing everything (what a withdraw-consent request will call).
+    let receipts = e
+        .state
+        .consent
+        .withdraw_all(&user, pledge_domain::consent::Method::RightsRequest, "test")
+        .await
+        .unwrap();
+    assert_eq!(receipts.len(), 2); // newsletter and ads were given
+    assert_eq!(
+        e.decide("user-1", "newsletter").await["reason"]["code"],
+        "consent_withdrawn"
+    );
+}
+
+/// What a restart and a second replica are checked against: every step that writes.
+async fn the_whole_ledger(e: &Env) {
+    record(e).await;
+    gpc(e).await;
+    link(e).await;
+    withdraw(e).await;
+}
+
+async fn nothing_recorded_means_consent_missing(e: &Env) {
+    // Nothing recorded: consent is missing, a contract needs none.
+    let d = e.decide("user-1", "newsletter").await;
+    assert_eq!(
+        (d["allow"].clone(), d["reason"]["code"].clone()),
+        (json!(false), json!("consent_missing"))
+    );
+    assert_eq!(e.decide("user-1", "orders").await["allow"], true);
+}
+
+async fn recording_gives_a_receipt_per_choice_read_at_once(e: &Env) {
+    record(e).await;
+}
+
+async fn gpc_exactly_1_records_an_opt_out(e: &Env) {
+    gpc(e).await;
+}
+
+async fn linking_moves_a_visitors_choices_to_the_subject(e: &Env) {
+    gpc(e).await;
+    link(e).await;
+}
+
+async fn the_batch_answers_in_order(e: &Env) {
+    record(e).await;
     // The batch answers in order.
     let (s, j) = e
         .post(
@@ -271,15 +313,23 @@ async fn suite(e: &Env) {
             "consent_refused"
         ]
     );
+}
 
-    // The library call gives the same answer as the API.
+async fn the_library_call_gives_the_same_answer(e: &Env) {
+    record(e).await;
     let user: pledge_lang::types::SubjectRef = "user-1".parse().unwrap();
+    // The library call gives the same answer as the API.
     let q = Query {
         target: Target::Purpose("newsletter".parse().unwrap()),
         categories: vec![],
     };
     assert!(e.state.consent.decide(&user, &q).allow);
+}
 
+async fn state_and_history_are_for_staff_and_audited(e: &Env) {
+    record(e).await;
+    gpc(e).await;
+    link(e).await;
     // State and history, for staff only; the read is audited.
     let (s, j) = e
         .call(
@@ -297,22 +347,16 @@ async fn suite(e: &Env) {
     assert!(history.iter().any(|h| h["kind"] == "link"));
     let audit = e.state.store.audit_records(0, 1000).await.unwrap();
     assert!(audit.iter().any(|r| r.action == "consent.read"));
+}
 
-    // Withdrawing everything (what a withdraw-consent request will call).
-    let receipts = e
-        .state
-        .consent
-        .withdraw_all(&user, pledge_domain::consent::Method::RightsRequest, "test")
-        .await
-        .unwrap();
-    assert_eq!(receipts.len(), 2); // newsletter and ads were given
-    assert_eq!(
-        e.decide("user-1", "newsletter").await["reason"]["code"],
-        "consent_withdrawn"
-    );
+async fn withdrawing_everything(e: &Env) {
+    record(e).await;
+    gpc(e).await;
+    link(e).await;
+    withdraw(e).await;
+}
 
-    bad_input(e).await;
-
+async fn public_gpc_statement_and_openapi(e: &Env) {
     // Public: the GPC statement, and the routes in the OpenAPI document.
     let (s, j) = e
         .call(Method::GET, "/.well-known/gpc.json", None, &[], None)
@@ -331,7 +375,10 @@ async fn suite(e: &Env) {
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
+}
 
+async fn the_ledger_verifies(e: &Env) {
+    the_whole_ledger(e).await;
     let v = e.state.store.verify_consent().await.unwrap();
     assert_eq!(v.first_broken, None);
     let (s, j) = e
@@ -392,47 +439,62 @@ async fn bad_input(e: &Env) {
     );
 }
 
-fn temp_sqlite(name: &str) -> (std::path::PathBuf, String) {
-    let dir = std::env::temp_dir().join(format!("pledge-consent-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite:{}", dir.join("store.db").display());
-    (dir, url)
+/// Runs one scenario on a fresh store of `backend`.
+async fn run(
+    backend: pledge_testkit::StoreBackend,
+    test: &str,
+    scenario: impl for<'a> FnOnce(&'a Env) -> pledge_testkit::Scenario<'a>,
+) {
+    let Some(store) = common::store(backend, test).await else {
+        return;
+    };
+    scenario(&env(&test.replace("::", "-"), store).await).await;
 }
 
+pledge_testkit::scenarios!(run;
+    nothing_recorded_means_consent_missing,
+    recording_gives_a_receipt_per_choice_read_at_once,
+    gpc_exactly_1_records_an_opt_out,
+    linking_moves_a_visitors_choices_to_the_subject,
+    the_batch_answers_in_order,
+    the_library_call_gives_the_same_answer,
+    state_and_history_are_for_staff_and_audited,
+    withdrawing_everything,
+    bad_input,
+    public_gpc_statement_and_openapi,
+    the_ledger_verifies,
+);
+
+/// A restart loads the index from the ledger: the same answers.
 #[tokio::test(flavor = "multi_thread")]
-async fn sqlite_store() {
-    let (dir, url) = temp_sqlite("api");
-    let e = env(Store::open(&url).await.unwrap()).await;
-    suite(&e).await;
-    // A restart loads the index from the ledger: the same answers.
+async fn a_restart_reloads_the_index_sqlite() {
+    let test = "consent::a_restart_reloads_the_index_sqlite";
+    let url = pledge_testkit::store_url(pledge_testkit::StoreBackend::Sqlite, test)
+        .await
+        .unwrap();
+    let e = env("restart", Store::open(&url).await.unwrap()).await;
+    the_whole_ledger(&e).await;
     let before = e.decide("user-1", "ads").await;
     e.state.store.close().await;
-    let again = env(Store::open(&url).await.unwrap()).await;
+    let again = env("restart-again", Store::open(&url).await.unwrap()).await;
     assert_eq!(again.decide("user-1", "ads").await, before);
     assert_eq!(again.decide("visitor-9", "ads").await, before);
     again.state.store.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A fresh database inside the test PostgreSQL server.
-async fn postgres_store(url: &str) -> Store {
-    let database = pledge_testkit::postgres_database(url, "pledge_consent").await;
-    Store::open(&database).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn postgres_store_and_a_second_replica() {
+async fn a_second_replica_loads_the_ledger_and_follows_it_postgres() {
     let Some(url) =
         pledge_testkit::require!(pledge_testkit::POSTGRES_URL, pledge_testkit::postgres_url())
     else {
         return;
     };
-    let store = postgres_store(&url).await;
-    let e = env(store.clone()).await;
-    suite(&e).await;
+    let database = pledge_testkit::postgres_database(&url, "pledge_consent").await;
+    let store = Store::open(&database).await.unwrap();
+    let e = env("replica-a", store.clone()).await;
+    the_whole_ledger(&e).await;
     // A second replica on the same database: it loads what the first wrote, then follows.
-    let replica = env(store).await;
+    let replica = env("replica-b", store).await;
     assert_eq!(
         replica.decide("user-1", "newsletter").await["reason"]["code"],
         "consent_withdrawn"

@@ -16,7 +16,7 @@ use pledge_server::{AppState, Config, EdgeConfig, PublicConfig, router, serve_co
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -24,23 +24,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::TestApp;
 
-fn declaration() -> pledge_lang::Declaration {
-    let text = std::fs::read_to_string(repo().join("examples/chinook/pledge.toml")).unwrap();
-    pledge_lang::load(&pledge_lang::SourceMap::single("pledge.toml", text)).unwrap()
-}
-
-/// A state on `store` with one key of each role.
+/// A state on `store` with the Chinook declaration and one key of each role, from the
+/// harness (no worker); the tests serve it themselves, through the router or the accept
+/// loop with an edge configuration of their own.
 async fn make_state(store: Store, config: Config) -> (AppState, Vec<(Role, String)>) {
-    let mut keys = Vec::new();
-    for role in pledge_store::ROLES {
-        let (_, secret) = store.create_key(role, None, "test", 1).await.unwrap();
-        keys.push((role, secret));
-    }
-    (AppState::new(store, declaration(), config), keys)
+    static STATES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STATES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let app = TestApp::builder(&format!("edge-{n}"))
+        .store(store)
+        .config(config)
+        .without_worker()
+        .spawn()
+        .await;
+    (app.state.clone(), app.keys.clone())
 }
 
 fn key(keys: &[(Role, String)], role: Role) -> &str {

@@ -4,20 +4,17 @@
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
-use pledge_connect::Database;
 use pledge_server::seal::{ExportKeys, MasterKey};
-use pledge_server::{AppState, Config, forward, router, worker};
+use pledge_server::{Config, forward};
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tower::ServiceExt;
 
-const CHINOOK: &str =
-    include_str!("../../pledge-connect/tests/fixtures/chinook/chinook_sqlite.sql");
+mod common;
+use common::TestApp;
+
 const LUIS: &str = "luisg@embraer.com.br";
 const SECRET: &str = "a-shared-webhook-secret";
 
@@ -89,46 +86,17 @@ async fn counting_receiver() -> (u16, Arc<(AtomicUsize, AtomicUsize)>) {
     (port, counts)
 }
 
-struct Env {
-    app: axum::Router,
-    state: AppState,
-    keys: Vec<(Role, String)>,
-    _stop: tokio::sync::watch::Sender<bool>,
-    dir: std::path::PathBuf,
-}
+/// The server of one test: the harness's, with a recipient's callback.
+struct Env(TestApp);
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+impl std::ops::Deref for Env {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
     }
 }
 
 impl Env {
-    async fn call(
-        &self,
-        role: Role,
-        method: Method,
-        path: &str,
-        body: Option<Json>,
-    ) -> (StatusCode, Json) {
-        let key = &self.keys.iter().find(|(r, _)| *r == role).unwrap().1;
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {key}"));
-        let req = match body {
-            Some(b) => req
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        let response = self.app.clone().oneshot(req).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Json::Null))
-    }
-
     /// A callback as a recipient sends it: no API key, a `Pledge-Signature`.
     async fn signed(&self, path: &str, body: &str, signature: &str) -> (StatusCode, Json) {
         let req = Request::builder()
@@ -138,10 +106,8 @@ impl Env {
             .header("pledge-signature", signature)
             .body(Body::from(body.to_string()))
             .unwrap();
-        let response = self.app.clone().oneshot(req).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Json::Null))
+        let reply = self.send(req).await;
+        (reply.status, reply.json())
     }
 
     async fn state_of(&self, id: &str) -> String {
@@ -154,31 +120,6 @@ impl Env {
             )
             .await;
         j["state"].as_str().unwrap().to_string()
-    }
-
-    async fn wait_for(&self, id: &str, state: &str) -> Json {
-        self.until(&format!("request {id} becomes {state}"), || async {
-            let (_, j) = self
-                .call(
-                    Role::Admin,
-                    Method::GET,
-                    &format!("/v1/requests/{id}"),
-                    None,
-                )
-                .await;
-            (j["state"] == state).then_some(j)
-        })
-        .await
-    }
-
-    /// Waits (bounded) for `check` to give a value, checking when background work records
-    /// something.
-    async fn until<T, Fut: std::future::Future<Output = Option<T>>>(
-        &self,
-        what: &str,
-        check: impl FnMut() -> Fut,
-    ) -> T {
-        pledge_testkit::until(what, Duration::from_secs(10), self.state.progress(), check).await
     }
 }
 
@@ -199,60 +140,29 @@ fn sign_with(secret: &str, t: i64, body: &str) -> String {
 async fn env(port: u16) -> Env {
     static ENVS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = ENVS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("pledge-forward-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let chinook = format!("sqlite:{}", dir.join("chinook.db").display());
-    let mut db = Database::connect(None, &format!("{chinook}?mode=rwc"))
-        .await
-        .unwrap();
-    db.batch(&format!("BEGIN;\n{CHINOOK}\nCOMMIT;"))
-        .await
-        .unwrap();
-    db.close().await;
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut text = std::fs::read_to_string(repo.join("examples/chinook/pledge.toml")).unwrap();
-    text.push_str(&format!(
-        r#"
+    let app = TestApp::builder(&format!("forward-{n}"))
+        .store(Store::open("sqlite::memory:").await.unwrap())
+        .chinook()
+        .declare(&format!(
+            r#"
 [[recipients]]
 id = "newsletter-service"
 name = "Newsletter service"
 role = "processor"
 requests = {{ webhook = "http://127.0.0.1:{port}/pledge", secret_env = "NEWSLETTER_WEBHOOK_SECRET" }}
 "#
-    ));
-    let decl = pledge_lang::load(&pledge_lang::SourceMap::single("pledge.toml", text)).unwrap();
-    let store = Store::open("sqlite::memory:").await.unwrap();
-    let mut keys = Vec::new();
-    for role in pledge_store::ROLES {
-        let (_, secret) = store.create_key(role, None, "test", 1).await.unwrap();
-        keys.push((role, secret));
-    }
-    let config = Config {
-        connections: vec![
-            ("CHINOOK_DATABASE_URL".into(), chinook),
-            ("NEWSLETTER_WEBHOOK_SECRET".into(), SECRET.into()),
-        ],
-        hmac_key: b"a-test-key-of-sixteen-bytes".to_vec(),
-        poll: Duration::from_millis(20),
-        export_keys: Some(ExportKeys::new(MasterKey::new([9; 32]), Vec::new())),
-        ..Config::default()
-    };
-    let state = AppState::new(store, decl, config);
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(worker::run(
-        state.clone(),
-        "worker:test".into(),
-        stop_rx.clone(),
-    ));
-    tokio::spawn(forward::run(state.clone(), stop_rx));
-    Env {
-        app: router(state.clone()),
-        state,
-        keys,
-        _stop: stop,
-        dir,
-    }
+        ))
+        .config(Config {
+            connections: vec![("NEWSLETTER_WEBHOOK_SECRET".into(), SECRET.into())],
+            hmac_key: b"a-test-key-of-sixteen-bytes".to_vec(),
+            poll: Duration::from_millis(20),
+            export_keys: Some(ExportKeys::new(MasterKey::new([9; 32]), Vec::new())),
+            ..Config::default()
+        })
+        .forwarder()
+        .spawn()
+        .await;
+    Env(app)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,59 +3,44 @@
 //! running. Time moves only through the configured clock, so retries come when the test
 //! turns it, not after a sleep.
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::http::{Method, StatusCode};
 use pledge_connect::Database;
 use pledge_plan::retry::Backoff;
 use pledge_server::seal::{ExportKeys, MasterKey};
-use pledge_server::{AppState, Clock, Config, router, worker};
+use pledge_server::{Clock, Config};
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
-use tower::ServiceExt;
 
-const CHINOOK: &str =
-    include_str!("../../pledge-connect/tests/fixtures/chinook/chinook_sqlite.sql");
+mod common;
+use common::TestApp;
+
 const LUIS: &str = "luisg@embraer.com.br";
 const NOBODY: &str = "nobody-here@example.org";
 const T0: i64 = 1_795_000_000;
 
+/// The server of one test: the harness's, with its manual clock.
 struct Env {
-    app: axum::Router,
-    state: AppState,
-    key: String,
+    app: TestApp,
     clock: Arc<AtomicI64>,
-    chinook_file: PathBuf,
-    dir: PathBuf,
-    _stop: tokio::sync::watch::Sender<bool>,
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+impl std::ops::Deref for Env {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
     }
 }
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 async fn chinook_at(file: &Path) {
-    let mut db = Database::connect(None, &format!("sqlite:{}?mode=rwc", file.display()))
-        .await
-        .unwrap();
-    db.batch(&format!("BEGIN;\n{CHINOOK}\nCOMMIT;"))
-        .await
-        .unwrap();
-    db.close().await;
+    common::chinook_at(file, "").await;
 }
 
-/// A server on a fresh store in `dir` (or `store`), Chinook at `dir/chinook.db` (created
-/// unless `create_chinook` is false: a database that is not there yet), one worker.
+/// A server on a fresh store in its directory (or `store`), Chinook at `chinook.db` there
+/// (created unless `create_chinook` is false: a database that is not there yet), one worker.
 async fn env_with(name: &str, store: Option<Store>, create_chinook: bool, retry: Backoff) -> Env {
     env_at(name, store, create_chinook, retry, None).await
 }
@@ -68,51 +53,28 @@ async fn env_at(
     retry: Backoff,
     url: Option<String>,
 ) -> Env {
-    let dir = std::env::temp_dir().join(format!("pledge-jobs-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let chinook_file = dir.join("chinook.db");
-    if create_chinook {
-        chinook_at(&chinook_file).await;
-    }
-    let store = match store {
-        Some(s) => s,
-        None => Store::open(&format!("sqlite:{}", dir.join("store.db").display()))
-            .await
-            .unwrap(),
-    };
-    let text = std::fs::read_to_string(repo().join("examples/chinook/pledge.toml")).unwrap();
-    let decl = pledge_lang::load(&pledge_lang::SourceMap::single("pledge.toml", text)).unwrap();
-    let (_, key) = store
-        .create_key(Role::Admin, None, "test", 1)
-        .await
-        .unwrap();
     let clock = Arc::new(AtomicI64::new(T0));
-    let config = Config {
-        // Without `mode=rwc`: a database file that is missing cannot be opened, as a
-        // database that is down cannot be reached.
-        connections: vec![(
-            "CHINOOK_DATABASE_URL".into(),
-            url.unwrap_or_else(|| format!("sqlite:{}", chinook_file.display())),
-        )],
-        hmac_key: b"a-test-key-of-sixteen-bytes".to_vec(),
-        poll: Duration::from_millis(10),
-        export_keys: Some(ExportKeys::new(MasterKey::new([7; 32]), Vec::new())),
-        clock: Clock::manual(clock.clone()),
-        retry,
-        ..Config::default()
+    let mut builder = TestApp::builder(&format!("jobs-{name}"))
+        .keys(&[Role::Admin])
+        .config(Config {
+            hmac_key: b"a-test-key-of-sixteen-bytes".to_vec(),
+            poll: Duration::from_millis(10),
+            export_keys: Some(ExportKeys::new(MasterKey::new([7; 32]), Vec::new())),
+            retry,
+            ..Config::default()
+        })
+        .clock(Clock::manual(clock.clone()));
+    if let Some(store) = store {
+        builder = builder.store(store);
+    }
+    builder = match url {
+        Some(url) => builder.connection("CHINOOK_DATABASE_URL", url),
+        None if create_chinook => builder.chinook(),
+        None => builder.chinook_missing(),
     };
-    let state = AppState::new(store, decl, config);
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(worker::run(state.clone(), "worker:test".into(), stop_rx));
     Env {
-        app: router(state.clone()),
-        state,
-        key,
+        app: builder.spawn().await,
         clock,
-        chinook_file,
-        dir,
-        _stop: stop,
     }
 }
 
@@ -122,7 +84,8 @@ async fn env(name: &str) -> Env {
 
 impl Env {
     async fn call(&self, method: Method, path: &str, body: Option<Json>) -> (StatusCode, Json) {
-        self.call_as(&self.key, method, path, body).await
+        self.call_as(self.key(Role::Admin), method, path, body)
+            .await
     }
 
     async fn call_as(
@@ -132,21 +95,10 @@ impl Env {
         path: &str,
         body: Option<Json>,
     ) -> (StatusCode, Json) {
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {key}"));
-        let req = match body {
-            Some(b) => req
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        let response = self.app.clone().oneshot(req).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Json::Null))
+        let r = self
+            .request(method, path, Some(key), body.as_ref(), &[])
+            .await;
+        (r.status, r.json())
     }
 
     async fn create(&self, body: Json) -> String {
@@ -161,25 +113,23 @@ impl Env {
             .1
     }
 
-    /// Polls (bounded) until `done` holds for the request.
-    async fn until(&self, id: &str, what: &str, done: impl Fn(&Json) -> bool) -> Json {
-        for _ in 0..1000 {
-            let r = self.get(id).await;
-            if done(&r) {
-                return r;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("request {id}: never {what}: {}", self.get(id).await);
+    /// Waits (bounded) until `done` holds for the request, checking when a job ends.
+    async fn request_until(&self, id: &str, what: &str, done: impl Fn(&Json) -> bool) -> Json {
+        self.app
+            .until(&format!("request {id}: {what}"), || async {
+                let r = self.get(id).await;
+                done(&r).then_some(r)
+            })
+            .await
     }
 
     async fn state_is(&self, id: &str, state: &str) -> Json {
-        self.until(id, state, |r| r["state"] == state).await
+        self.request_until(id, state, |r| r["state"] == state).await
     }
 
     /// Until the job went back to the queue after `attempts` failed attempts.
     async fn requeued(&self, id: &str, attempts: i64) -> Json {
-        self.until(id, "re-queued", |r| {
+        self.request_until(id, "re-queued", |r| {
             r["job"]["state"] == "queued" && r["job"]["attempts"] == attempts
         })
         .await
@@ -190,9 +140,7 @@ impl Env {
     }
 
     async fn sql(&self, sql: &str) {
-        let mut db = Database::connect(None, &format!("sqlite:{}", self.chinook_file.display()))
-            .await
-            .unwrap();
+        let mut db = Database::connect(None, &self.chinook_url()).await.unwrap();
         db.batch(sql).await.unwrap();
         db.close().await;
     }
@@ -405,7 +353,16 @@ async fn a_database_that_is_down_is_retried_with_back_off_until_it_is_back() {
         e.no_orphans().await;
         // Not before its time.
         e.advance_to(retry_at - 1);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let claimed = e
+            .state
+            .store
+            .claim_job("probe", e.state.config.lease_secs, e.state.now())
+            .await
+            .unwrap();
+        assert!(
+            claimed.is_none(),
+            "a job claimed before its time: {claimed:?}"
+        );
         assert_eq!(e.get(&id).await["job"]["attempts"], attempt);
         last_retry_at = retry_at;
         if attempt < 3 {

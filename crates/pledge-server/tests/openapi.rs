@@ -14,18 +14,22 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use tower::ServiceExt;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::TestApp;
 
-fn declaration() -> pledge_lang::Declaration {
-    let text = std::fs::read_to_string(repo().join("examples/chinook/pledge.toml")).unwrap();
-    pledge_lang::load(&pledge_lang::SourceMap::single("pledge.toml", text)).unwrap()
-}
-
+/// A state on an in-memory store with the Chinook declaration and no keys, from the
+/// harness (no worker).
 async fn state(config: Config) -> AppState {
-    let store = Store::open("sqlite::memory:").await.unwrap();
-    AppState::new(store, declaration(), config)
+    static STATES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STATES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let app = TestApp::builder(&format!("openapi-{n}"))
+        .store(Store::open("sqlite::memory:").await.unwrap())
+        .config(config)
+        .keys(&[])
+        .without_worker()
+        .spawn()
+        .await;
+    app.state.clone()
 }
 
 /// The document as JSON, from the state's routes.

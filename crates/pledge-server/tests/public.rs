@@ -6,22 +6,20 @@
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
 use pledge_connect::Database;
 use pledge_server::mail::{self, Context, Sender};
 use pledge_server::ratelimit::Rate;
 use pledge_server::seal::{ExportKeys, MasterKey};
-use pledge_server::{AppState, Clock, Config, MailConfig, PublicConfig, router};
+use pledge_server::{Clock, Config, MailConfig, PublicConfig};
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tower::ServiceExt;
 
-const CHINOOK: &str =
-    include_str!("../../pledge-connect/tests/fixtures/chinook/chinook_sqlite.sql");
+mod common;
+use common::TestApp;
+
 const LUIS: &str = "luisg@embraer.com.br";
 const T0: i64 = 1_780_000_000;
 
@@ -83,19 +81,20 @@ impl Sink {
     }
 }
 
+/// The server of one test: the harness's, with its clock, the SMTP sink and the mailer's
+/// sender. No worker unless the test starts one ([`TestApp::start_worker`]).
 struct Env {
-    app: axum::Router,
-    state: AppState,
+    app: TestApp,
     clock: Arc<AtomicI64>,
     sink: Sink,
     sender: Sender,
     admin: String,
-    dir: PathBuf,
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+impl std::ops::Deref for Env {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
     }
 }
 
@@ -123,16 +122,12 @@ impl Env {
             None => req.body(Body::empty()),
         }
         .unwrap();
-        let response = self.app.clone().oneshot(req).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let text = String::from_utf8_lossy(&bytes).to_string();
+        let reply = self.app.send(req).await;
         Reply {
-            status,
-            headers,
-            json: serde_json::from_str(&text).unwrap_or(Json::Null),
-            text,
+            status: reply.status,
+            json: reply.json(),
+            text: reply.text(),
+            headers: reply.headers,
         }
     }
 
@@ -185,10 +180,6 @@ impl Env {
     }
 }
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn generous() -> PublicConfig {
     PublicConfig {
         base_url: "https://privacy.example.com/".into(),
@@ -211,24 +202,6 @@ async fn env_with(
     extra_sql: &str,
     extra_toml: &str,
 ) -> Env {
-    let dir = std::env::temp_dir().join(format!("pledge-public-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let chinook = format!("sqlite:{}", dir.join("chinook.db").display());
-    let mut db = Database::connect(None, &format!("{chinook}?mode=rwc"))
-        .await
-        .unwrap();
-    db.batch(&format!("BEGIN;\n{CHINOOK}\n{extra_sql}\nCOMMIT;"))
-        .await
-        .unwrap();
-    db.close().await;
-    let mut text = std::fs::read_to_string(repo().join("examples/chinook/pledge.toml")).unwrap();
-    text.push_str(extra_toml);
-    let decl = pledge_lang::load(&pledge_lang::SourceMap::single("pledge.toml", text)).unwrap();
-    let (_, admin) = store
-        .create_key(Role::Admin, None, "test", T0)
-        .await
-        .unwrap();
     let sink = Sink::start().await;
     let clock = Arc::new(AtomicI64::new(T0));
     let mail = MailConfig {
@@ -237,28 +210,33 @@ async fn env_with(
         max_attempts: 3,
     };
     let sender = Sender::new(&mail).unwrap();
-    let config = Config {
-        connections: vec![("CHINOOK_DATABASE_URL".into(), chinook)],
-        public,
-        mail,
-        clock: Clock::manual(clock.clone()),
-        poll: std::time::Duration::from_millis(20),
-        export_keys: Some(ExportKeys::new(MasterKey::new([7; 32]), Vec::new())),
-        ..Config::default()
-    };
-    let state = AppState::new(store, decl, config);
+    let app = TestApp::builder(&format!("public-{name}"))
+        .store(store)
+        .chinook_with(extra_sql)
+        .declare(extra_toml)
+        .keys(&[Role::Admin])
+        .keys_created_at(T0)
+        .config(Config {
+            mail,
+            poll: std::time::Duration::from_millis(20),
+            export_keys: Some(ExportKeys::new(MasterKey::new([7; 32]), Vec::new())),
+            ..Config::default()
+        })
+        .public(public)
+        .clock(Clock::manual(clock.clone()))
+        .without_worker()
+        .spawn()
+        .await;
+    let admin = app.key(Role::Admin).to_string();
     Env {
-        app: router(state.clone()),
-        state,
+        app,
         clock,
         sink,
         sender,
         admin,
-        dir,
     }
 }
 
-/// The eight-digit code, the link token and the status token in a verification message.
 fn secrets(message: &str) -> (String, String, String) {
     // Quoted-printable may fold long lines: undo soft breaks first.
     let text = message.replace("=\n", "").replace("=3D", "=");
@@ -803,12 +781,7 @@ async fn the_completion_message_carries_a_single_use_download_link() {
         public,
     )
     .await;
-    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(pledge_server::worker::run(
-        e.state.clone(),
-        "worker:test".into(),
-        stop_rx,
-    ));
+    e.start_worker("worker:test");
     let wait_until_completed = |id: String| {
         let e = &e;
         async move { wait_for_state(e, &id, "completed").await }
@@ -871,17 +844,6 @@ async fn the_completion_message_carries_a_single_use_download_link() {
     assert!(!e.state.consent.knows(&stranger));
 }
 
-/// Runs a worker for `e` until the returned sender is dropped.
-fn start_worker(e: &Env) -> tokio::sync::watch::Sender<bool> {
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(pledge_server::worker::run(
-        e.state.clone(),
-        "worker:test".into(),
-        stop_rx,
-    ));
-    stop
-}
-
 async fn wait_for_state(e: &Env, id: &str, state: &str) {
     pledge_testkit::until(
         &format!("request {id} becomes {state}"),
@@ -936,7 +898,7 @@ async fn the_public_acts_only_on_the_address_it_proves() {
         public,
     )
     .await;
-    let _worker = start_worker(&e);
+    e.start_worker("worker:test");
     let attacker = "me@attacker.example";
     let before = e.audit_records().await;
     for body in [
@@ -992,7 +954,8 @@ async fn the_public_acts_only_on_the_address_it_proves() {
         "the address confirms it first"
     );
     let id = r.json["id"].as_str().unwrap().to_string();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Nothing is queued for an address that has not confirmed: no worker can act on it.
+    assert_eq!(e.state.store.job_status(&id).await.unwrap(), None);
     assert_eq!(newsletter(&e, "customer-1"), "consent_given");
     assert_eq!(newsletter(&e, "user-777"), "consent_given");
 
@@ -1130,7 +1093,7 @@ columns = { email = "contact.email", body = "communication.message" }
 "#,
     )
     .await;
-    let _worker = start_worker(&e);
+    e.start_worker("worker:test");
     let (id, code, _, _) = submit(&e, attacker).await;
     let r = e
         .post(

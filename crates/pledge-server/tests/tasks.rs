@@ -3,18 +3,19 @@
 //! and one runs it against a real SQLite application database; the run and its per-table
 //! report are in the audit log and the API; maintenance expires what it should.
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::http::{Method, StatusCode};
 use pledge_connect::Database;
 use pledge_plan::Value;
 use pledge_server::schedule::{self, Task};
-use pledge_server::{AppState, Config, router};
+use pledge_server::{AppState, Clock, Config};
 use pledge_store::{Role, Store};
 use serde_json::Value as Json;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
-use tower::ServiceExt;
+
+mod common;
+use common::TestApp;
 
 const DECLARATION: &str = "../pledge-plan/tests/plans/retention.toml";
 
@@ -39,73 +40,72 @@ INSERT INTO session_events VALUES (1, 1, '/a'), (2, 3, '/b');
 INSERT INTO audit_log VALUES (1, 2, '2099-01-01 00:00:00', '10.0.0.2');
 ";
 
+/// Two replicas on one store: `a` is the harness's server (no worker: the tests run the
+/// tasks), `b` a second state on the same store and configuration.
 struct Replicas {
-    a: AppState,
+    a: TestApp,
     b: AppState,
     app_db: String,
-    admin: String,
-    support: String,
-    dir: PathBuf,
 }
 
-impl Drop for Replicas {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+impl std::ops::Deref for Replicas {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.a
+    }
+}
+
+impl Replicas {
+    async fn get(&self, state: &AppState, path: &str, role: Role) -> (StatusCode, Json) {
+        let app = pledge_server::router(state.clone());
+        let req = axum::http::Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(
+                axum::http::header::AUTHORIZATION,
+                format!("Bearer {}", self.a.key(role)),
+            )
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = tower::ServiceExt::oneshot(app, req).await.unwrap();
+        let status = response.status();
+        let bytes = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, body)
+    }
+
+    /// A GET on replica `a` as an admin.
+    async fn admin(&self, path: &str) -> (StatusCode, Json) {
+        self.get(&self.a.state, path, Role::Admin).await
     }
 }
 
 async fn replicas(name: &str, store: Store) -> Replicas {
-    let dir = std::env::temp_dir().join(format!("pledge-tasks-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let app_db = format!("sqlite:{}", dir.join("app.db").display());
-    let mut db = Database::connect(None, &format!("{app_db}?mode=rwc"))
-        .await
-        .unwrap();
-    db.batch(APP).await.unwrap();
-    db.close().await;
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(DECLARATION)).unwrap();
-    let sources = pledge_lang::SourceMap::single("retention.toml", text);
-    let decl = pledge_lang::load(&sources).unwrap();
-    let config = Config {
-        connections: vec![("APP_DATABASE_URL".into(), app_db.clone())],
-        retain_schedule: Some("0 3 * * *".parse().unwrap()),
-        retain_batch_size: 1,
-        workers: 0,
-        ..Config::default()
-    };
-    let (_, admin) = store
-        .create_key(Role::Admin, None, "test", 1)
-        .await
-        .unwrap();
-    let (_, support) = store
-        .create_key(Role::SupportAgent, None, "test", 1)
-        .await
-        .unwrap();
-    Replicas {
-        a: AppState::new(store.clone(), decl.clone(), config.clone()),
-        b: AppState::new(store, decl, config),
-        app_db,
-        admin,
-        support,
-        dir,
-    }
-}
-
-async fn get(state: &AppState, path: &str, key: &str) -> (StatusCode, Json) {
-    let req = Request::builder()
-        .method(Method::GET)
-        .uri(path)
-        .header(header::AUTHORIZATION, format!("Bearer {key}"))
-        .body(Body::empty())
-        .unwrap();
-    let response = router(state.clone()).oneshot(req).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&bytes).into_owned()));
-    (status, body)
+    let a = TestApp::builder(&format!("tasks-{name}"))
+        .store(store)
+        .declaration_file(DECLARATION)
+        .sqlite_dataset("APP_DATABASE_URL", "app.db", APP)
+        .keys(&[Role::Admin, Role::SupportAgent])
+        .config(Config {
+            retain_schedule: Some("0 3 * * *".parse().unwrap()),
+            retain_batch_size: 1,
+            workers: 0,
+            ..Config::default()
+        })
+        .without_worker()
+        .spawn()
+        .await;
+    let b = AppState::new(
+        a.state.store.clone(),
+        (*a.state.decl).clone(),
+        (*a.state.config).clone(),
+    );
+    let app_db = a.dataset_url("APP_DATABASE_URL");
+    Replicas { a, b, app_db }
 }
 
 async fn count(url: &str, sql: &str) -> Vec<Vec<Value>> {
@@ -132,34 +132,50 @@ fn counts(run: &Json) -> Vec<(String, u64, u64, u64)> {
         .collect()
 }
 
-async fn suite(name: &str, store: Store) {
-    let r = replicas(name, store).await;
-    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    let fire = 1_795_000_000 - 1_795_000_000 % 86_400 + 3 * 3600;
-    // Both replicas wake for the same fire time: one runs it.
-    let (ra, rb) = tokio::join!(
-        schedule::run_once(&r.a, Task::Retention, "replica-a", fire, &stop_rx),
-        schedule::run_once(&r.b, Task::Retention, "replica-b", fire, &stop_rx),
-    );
-    let reports: Vec<Json> = [ra.unwrap(), rb.unwrap()].into_iter().flatten().collect();
-    assert_eq!(reports.len(), 1, "{reports:?}");
-    let expected = vec![
+const FIRE: i64 = 1_795_000_000 - 1_795_000_000 % 86_400 + 3 * 3600;
+
+fn expected() -> Vec<(String, u64, u64, u64)> {
+    vec![
         ("audit_log".to_string(), 0, 0, 0),
         ("sessions".to_string(), 2, 1, 1),
         ("accounts".to_string(), 1, 0, 1),
-    ];
-    assert_eq!(counts(&reports[0]), expected);
+    ]
+}
+
+/// Runs `task` for the fire time `fire` on `state` as `owner`: the report it recorded.
+async fn run_task(state: &AppState, task: Task, owner: &str, fire: i64) -> Json {
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    schedule::run_once(state, task, owner, fire, &stop_rx)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{owner} did not get the lease of {fire}"))
+}
+
+/// Both replicas wake for the same fire time: one runs it.
+async fn two_replicas_wake_and_one_runs(r: Replicas) {
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let (ra, rb) = tokio::join!(
+        schedule::run_once(&r.a.state, Task::Retention, "replica-a", FIRE, &stop_rx),
+        schedule::run_once(&r.b, Task::Retention, "replica-b", FIRE, &stop_rx),
+    );
+    let reports: Vec<Json> = [ra.unwrap(), rb.unwrap()].into_iter().flatten().collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(counts(&reports[0]), expected());
     assert_eq!(
         count(&r.app_db, "SELECT COUNT(*) FROM sessions").await,
         vec![vec![Value::Int(2)]]
     );
-    // The run through the API, with its report; staff only.
-    let (s, runs) = get(&r.a, "/v1/retention/runs", &r.admin).await;
+}
+
+/// The run through the API, with its report; staff only.
+async fn the_run_is_listed_for_staff_only(r: Replicas) {
+    run_task(&r.b, Task::Retention, "replica-b", FIRE).await;
+    let (s, runs) = r.admin("/v1/retention/runs").await;
     assert_eq!(s, StatusCode::OK, "{runs}");
     assert_eq!(runs["schedule"], "0 3 * * *");
     let listed = runs["runs"].as_array().unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(counts(&listed[0]), expected);
+    assert_eq!(counts(&listed[0]), expected());
     assert!(
         listed[0]["runner"]
             .as_str()
@@ -169,28 +185,36 @@ async fn suite(name: &str, store: Store) {
     assert_eq!(listed[0]["datasets"][0]["committed"], true);
     let held = &listed[0]["datasets"][0]["tables"][1];
     assert_eq!(held["deleted_along"][0]["table"], "session_events");
-    let (s, _) = get(&r.a, "/v1/retention/runs", &r.support).await;
+    let (s, _) = r
+        .get(&r.a.state, "/v1/retention/runs", Role::SupportAgent)
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, bad) = get(&r.a, "/v1/retention/runs?limit=x", &r.admin).await;
+    let (s, bad) = r.admin("/v1/retention/runs?limit=x").await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
-    // The next fire time: nothing left to do, and recorded too.
-    let next = schedule::run_once(&r.b, Task::Retention, "replica-b", fire + 86_400, &stop_rx)
-        .await
-        .unwrap()
-        .unwrap();
+}
+
+/// The next fire time: nothing left to do, and recorded too.
+async fn the_next_fire_time_has_nothing_to_do_and_is_recorded(r: Replicas) {
+    run_task(&r.a.state, Task::Retention, "replica-a", FIRE).await;
+    let next = run_task(&r.b, Task::Retention, "replica-b", FIRE + 86_400).await;
     assert!(
         counts(&next)
             .iter()
             .all(|(_, e, d, a)| (*e, *d, *a) == (0, 0, 0)),
         "{next}"
     );
-    let (_, runs) = get(&r.a, "/v1/retention/runs?limit=1", &r.admin).await;
+    let (_, runs) = r.admin("/v1/retention/runs?limit=1").await;
     assert_eq!(runs["runs"].as_array().unwrap().len(), 1);
     assert_eq!(runs["runs"][0]["runner"], "replica-b");
-    // Metrics count the runs of each process.
-    let (_, metrics) = get(&r.a, "/metrics", &r.admin).await;
+}
+
+/// Metrics count the runs of each process.
+async fn metrics_count_the_runs_of_each_process(r: Replicas) {
+    run_task(&r.a.state, Task::Retention, "replica-a", FIRE).await;
+    run_task(&r.b, Task::Retention, "replica-b", FIRE + 86_400).await;
+    let (_, metrics) = r.admin("/metrics").await;
     let metrics = metrics.as_str().unwrap().to_string();
-    let (_, metrics_b) = get(&r.b, "/metrics", &r.admin).await;
+    let (_, metrics_b) = r.get(&r.b, "/metrics", Role::Admin).await;
     let metrics_b = metrics_b.as_str().unwrap().to_string();
     let runs_total = |m: &str| {
         m.lines()
@@ -199,36 +223,31 @@ async fn suite(name: &str, store: Store) {
             .unwrap()
     };
     assert_eq!(runs_total(&metrics) + runs_total(&metrics_b), 2);
-    // Maintenance runs under its own lease and is listed.
-    let m = schedule::run_once(&r.a, Task::Maintenance, "replica-a", fire, &stop_rx)
-        .await
-        .unwrap()
-        .unwrap();
+}
+
+/// Maintenance runs under its own lease and is listed.
+async fn maintenance_runs_under_its_own_lease(r: Replicas) {
+    run_task(&r.a.state, Task::Retention, "replica-a", FIRE).await;
+    let m = run_task(&r.a.state, Task::Maintenance, "replica-a", FIRE).await;
     assert_eq!(m["exports_deleted"], 0, "{m}");
-    let (_, runs) = get(&r.a, "/v1/maintenance/runs", &r.admin).await;
+    let (_, runs) = r.admin("/v1/maintenance/runs").await;
     assert_eq!(runs["runs"].as_array().unwrap().len(), 1);
-    // A broken dataset is named in the report and the run is still recorded.
-    let mut broken = (*r.a.config).clone();
+}
+
+/// A broken dataset is named in the report and the run is still recorded.
+async fn a_broken_dataset_is_named_and_the_run_recorded(r: Replicas) {
+    let mut broken = (*r.a.state.config).clone();
     broken.connections = vec![(
         "APP_DATABASE_URL".into(),
-        format!("sqlite:{}", r.dir.join("missing/app.db").display()),
+        format!("sqlite:{}", r.a.dir.join("missing/app.db").display()),
     )];
-    let broken = AppState::new(r.a.store.clone(), (*r.a.decl).clone(), broken);
-    let failed = schedule::run_once(
-        &broken,
-        Task::Retention,
-        "replica-c",
-        fire + 2 * 86_400,
-        &stop_rx,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let broken = AppState::new(r.a.state.store.clone(), (*r.a.state.decl).clone(), broken);
+    let failed = run_task(&broken, Task::Retention, "replica-c", FIRE).await;
     assert!(
         failed["datasets"][0]["error"].as_str().is_some(),
         "{failed}"
     );
-    let (_, verify) = get(&r.a, "/v1/audit/verify", &r.admin).await;
+    let (_, verify) = r.admin("/v1/audit/verify").await;
     assert_eq!(verify["intact"], true);
 }
 
@@ -251,19 +270,22 @@ async fn kill_mid_sweep(state: &AppState, owner: &'static str, fire: i64, at_lea
         let state = state.clone();
         async move { schedule::run_once(&state, Task::Retention, owner, fire, &stop_rx).await }
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let progress = state.store.task_progress("retention").await.unwrap();
-        if progress.is_some_and(|p| p["runner"] == owner && deleted(&p, "sessions") >= at_least) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the sweep made no progress"
-        );
-        assert!(!run.is_finished(), "the sweep ended before it was killed");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // The sweep announces each batch it recorded: look at its progress then.
+    pledge_testkit::until(
+        &format!("{owner}'s sweep records {at_least} sessions deleted"),
+        Duration::from_secs(60),
+        state.progress(),
+        || async {
+            let progress = state.store.task_progress("retention").await.unwrap();
+            if progress.is_some_and(|p| p["runner"] == owner && deleted(&p, "sessions") >= at_least)
+            {
+                return Some(());
+            }
+            assert!(!run.is_finished(), "the sweep ended before it was killed");
+            None
+        },
+    )
+    .await;
     run.abort();
     assert!(run.await.unwrap_err().is_cancelled());
 }
@@ -272,8 +294,7 @@ async fn kill_mid_sweep(state: &AppState, owner: &'static str, fire: i64, at_lea
 /// deleted. Now the run's progress is in the store after every batch: a replica that starts
 /// (or the runner of the next fire time) records the dead run as interrupted, with its
 /// counts, and the next run goes on where it stopped.
-async fn killed_sweeps(name: &str, store: Store) {
-    let r = replicas(name, store).await;
+async fn a_killed_sweep_leaves_a_record_of_what_it_deleted(r: Replicas) {
     // 30 more sessions expired long ago, referenced by nothing: 31 are deleted in all
     // (session 1 with its event; session 2 is referenced, so it is anonymised).
     let mut db = Database::connect(None, &r.app_db).await.unwrap();
@@ -293,18 +314,22 @@ async fn killed_sweeps(name: &str, store: Store) {
         }
     };
     assert_eq!(sessions().await, 33);
-    let mut config = (*r.a.config).clone();
+    let mut config = (*r.a.state.config).clone();
     config.lease_secs = 1;
     config.pause_after_batch = Some(Duration::from_millis(300));
-    let paused = AppState::new(r.a.store.clone(), (*r.a.decl).clone(), config.clone());
+    let paused = AppState::new(
+        r.a.state.store.clone(),
+        (*r.a.state.decl).clone(),
+        config.clone(),
+    );
     config.pause_after_batch = None;
-    let plain = AppState::new(r.a.store.clone(), (*r.a.decl).clone(), config);
+    let plain = AppState::new(r.a.state.store.clone(), (*r.a.state.decl).clone(), config);
     let fire = 1_795_000_000 - 1_795_000_000 % 86_400 + 3 * 3600;
 
     kill_mid_sweep(&paused, "replica-a", fire, 3).await;
     let deleted_by_a = 33 - sessions().await;
     assert!(deleted_by_a >= 3, "{deleted_by_a}");
-    let (_, runs) = get(&r.a, "/v1/retention/runs", &r.admin).await;
+    let (_, runs) = r.admin("/v1/retention/runs").await;
     assert_eq!(
         runs["runs"],
         Json::Array(vec![]),
@@ -317,7 +342,7 @@ async fn killed_sweeps(name: &str, store: Store) {
         .await
         .expect("the interrupted run is recorded");
     assert_eq!(recorded["interrupted"], true, "{recorded}");
-    let (_, runs) = get(&r.a, "/v1/retention/runs", &r.admin).await;
+    let (_, runs) = r.admin("/v1/retention/runs").await;
     let listed = runs["runs"].as_array().unwrap();
     assert_eq!(listed.len(), 1, "{runs}");
     let a = &listed[0];
@@ -347,10 +372,16 @@ async fn killed_sweeps(name: &str, store: Store) {
     // runner of the fire time after, when it takes the expired lease, before it sweeps.
     kill_mid_sweep(&paused, "replica-b", fire + 86_400, 2).await;
     let deleted_by_b = 33 - deleted_by_a - sessions().await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The runner of the fire time after comes once the dead runner's lease (1 s) has
+    // expired: its clock is past it, rather than the test waiting for the wall clock.
+    let mut later = (*plain.config).clone();
+    later.clock = Clock::manual(Arc::new(AtomicI64::new(
+        Clock::system().now() + later.lease_secs + 1,
+    )));
+    let later = AppState::new(plain.store.clone(), (*plain.decl).clone(), later);
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
     let c = schedule::run_once(
-        &plain,
+        &later,
         Task::Retention,
         "replica-c",
         fire + 2 * 86_400,
@@ -360,7 +391,7 @@ async fn killed_sweeps(name: &str, store: Store) {
     .unwrap()
     .expect("the lease expired");
     assert_eq!(sessions().await, 2);
-    let (_, runs) = get(&r.a, "/v1/retention/runs", &r.admin).await;
+    let (_, runs) = r.admin("/v1/retention/runs").await;
     let listed = runs["runs"].as_array().unwrap();
     assert_eq!(listed.len(), 3, "{runs}");
     assert_eq!(listed[0]["runner"], "replica-c");
@@ -378,54 +409,35 @@ async fn killed_sweeps(name: &str, store: Store) {
     assert_eq!(recorded_c, 31 - deleted_by_a - deleted_by_b, "{c}");
     let total = recorded_a + recorded_b + recorded_c;
     assert!((29..=31).contains(&total), "{total}");
-    assert_eq!(r.a.store.task_progress("retention").await.unwrap(), None);
-    let (_, verify) = get(&r.a, "/v1/audit/verify", &r.admin).await;
+    assert_eq!(
+        r.a.state.store.task_progress("retention").await.unwrap(),
+        None
+    );
+    let (_, verify) = r.admin("/v1/audit/verify").await;
     assert_eq!(verify["intact"], true);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_killed_sweep_leaves_a_record_of_what_it_deleted_sqlite() {
-    let dir = std::env::temp_dir().join(format!("pledge-tasks-killed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::open(&format!("sqlite:{}", dir.join("store.db").display()))
-        .await
-        .unwrap();
-    killed_sweeps("killed-sqlite", store).await;
-    std::fs::remove_dir_all(&dir).ok();
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_killed_sweep_leaves_a_record_of_what_it_deleted_postgres() {
-    let Some(url) =
-        pledge_testkit::require!(pledge_testkit::POSTGRES_URL, pledge_testkit::postgres_url())
-    else {
+/// Runs one scenario on two fresh replicas on a store of `backend`.
+async fn run(
+    backend: pledge_testkit::StoreBackend,
+    test: &str,
+    scenario: impl FnOnce(Replicas) -> pledge_testkit::Scenario<'static>,
+) {
+    let Some(store) = common::store(backend, test).await else {
         return;
     };
-    let database = pledge_testkit::postgres_database(&url, "pledge_tasks_killed").await;
-    killed_sweeps("killed-postgres", Store::open(&database).await.unwrap()).await;
+    scenario(replicas(&test.replace("::", "-"), store).await).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sqlite_store() {
-    let dir = std::env::temp_dir().join(format!("pledge-tasks-store-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::open(&format!("sqlite:{}", dir.join("store.db").display()))
-        .await
-        .unwrap();
-    suite("sqlite", store).await;
-    std::fs::remove_dir_all(&dir).ok();
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn postgres_store() {
-    let Some(url) =
-        pledge_testkit::require!(pledge_testkit::POSTGRES_URL, pledge_testkit::postgres_url())
-    else {
-        return;
-    };
-    let database = pledge_testkit::postgres_database(&url, "pledge_tasks").await;
-    suite("postgres", Store::open(&database).await.unwrap()).await;
-}
+pledge_testkit::scenarios!(run;
+    two_replicas_wake_and_one_runs,
+    the_run_is_listed_for_staff_only,
+    the_next_fire_time_has_nothing_to_do_and_is_recorded,
+    metrics_count_the_runs_of_each_process,
+    maintenance_runs_under_its_own_lease,
+    a_broken_dataset_is_named_and_the_run_recorded,
+    a_killed_sweep_leaves_a_record_of_what_it_deleted,
+);
 
 #[test]
 fn the_openapi_document_lists_the_new_endpoints() {
@@ -436,7 +448,7 @@ fn the_openapi_document_lists_the_new_endpoints() {
     runtime.block_on(async {
         let store = Store::open("sqlite::memory:").await.unwrap();
         let r = replicas("openapi", store).await;
-        let (s, doc) = get(&r.a, "/v1/openapi.json", &r.admin).await;
+        let (s, doc) = r.admin("/v1/openapi.json").await;
         assert_eq!(s, StatusCode::OK);
         for path in [
             "/v1/retention/runs",

@@ -410,6 +410,7 @@ async fn record_choice_inner(
             actor: "banner".to_string(),
         })
         .await?;
+    state.progressed();
     let receipts: Vec<_> = receipts
         .into_iter()
         .map(|r| json!({"seq": r.seq, "hash": r.hash, "receipt": r.document}))
