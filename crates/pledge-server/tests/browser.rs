@@ -87,12 +87,24 @@ fn site_of(name: &str, declaration: &str) -> Site {
         tokio::spawn(bound.serve(state.clone()));
 
         let html = PAGE.replace("PLEDGE_SERVER", &pledge);
+        // The same page, far longer than the window: the banner must not scroll it.
+        let long = html.replace(
+            "</body>",
+            "<div style=\"height: 6000px\"></div>\n<p id=\"end\">End</p>\n</body>",
+        );
         let shop = axum::Router::new()
             .route(
                 "/",
                 axum::routing::get(move || {
                     let html = html.clone();
                     async move { axum::response::Html(html) }
+                }),
+            )
+            .route(
+                "/long",
+                axum::routing::get(move || {
+                    let long = long.clone();
+                    async move { axum::response::Html(long) }
                 }),
             )
             .route(
@@ -646,4 +658,113 @@ fn the_docs_page_shows_every_operation_and_who_may_call_it() {
     );
     assert_eq!(lock("post", "/public/requests"), "no key");
     assert_eq!(lock("options", "/banner/consent"), "no key");
+}
+
+/// A first-time visitor of a long page stays at its top: the banner takes the focus only once
+/// its style sheet has placed it in the window, and without scrolling.
+#[test]
+fn the_banner_does_not_scroll_a_long_page() {
+    let Some(b) = browser("the_banner_does_not_scroll_a_long_page") else {
+        return;
+    };
+    let s = site("long");
+    b.goto(&format!("{}long", s.page)).unwrap();
+    banner_shown(&b);
+    b.wait_for(
+        "the focus in the banner",
+        "return document.readyState === 'complete' && document.getElementById('pledge-banner').contains(document.activeElement)",
+    )
+    .unwrap();
+    let shown = b
+        .run(
+            "var d = document.getElementById('pledge-banner');
+             return [window.scrollY, document.documentElement.scrollHeight > 3 * innerHeight,
+                     getComputedStyle(d).position];",
+        )
+        .unwrap();
+    assert_eq!(shown, json!([0, true, "fixed"]));
+}
+
+/// Each cookie is listed with who sets it, how long it lasts and what it is for, as the
+/// banner's configuration gives them.
+#[test]
+fn the_banner_lists_each_cookie_with_its_lifetime_description_and_purpose() {
+    let Some(b) = browser("the_banner_lists_each_cookie_with_its_lifetime_description_and_purpose")
+    else {
+        return;
+    };
+    let s = site("cookie-facts");
+    b.goto(&s.page).unwrap();
+    banner_shown(&b);
+    b.click(&b.find("[data-pledge-action=choose]").unwrap())
+        .unwrap();
+    let text = |category: &str| -> String {
+        b.run(&format!(
+            "return document.getElementById('pledge-cat-{category}-desc').innerText"
+        ))
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string()
+    };
+    let necessary = text("strictly_necessary");
+    for shown in [
+        "session",
+        "until the browser is closed",
+        "Keeps the basket.",
+    ] {
+        assert!(
+            necessary.contains(shown),
+            "{shown} missing from {necessary}"
+        );
+    }
+    let analytics = text("analytics");
+    for shown in ["_stats", "1 year", "Audience measurement"] {
+        assert!(
+            analytics.contains(shown),
+            "{shown} missing from {analytics}"
+        );
+    }
+    let advertising = text("advertising");
+    for shown in [
+        "_adid",
+        "Ad Network Inc.",
+        "3 months",
+        "Advertising on other sites",
+    ] {
+        assert!(
+            advertising.contains(shown),
+            "{shown} missing from {advertising}"
+        );
+    }
+}
+
+/// `/docs` on a phone: nothing wider than the window, and code shown as code, not as
+/// backticks.
+#[test]
+fn the_docs_page_fits_a_phone_and_shows_no_backticks() {
+    let Some(b) = browser("the_docs_page_fits_a_phone_and_shows_no_backticks") else {
+        return;
+    };
+    let s = site("docs-phone");
+    b.cdp(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 375, "height": 740, "deviceScaleFactor": 1, "mobile": true}),
+    )
+    .unwrap();
+    b.goto(&format!("{}/docs", s.pledge)).unwrap();
+    b.wait_for(
+        "the operations",
+        "return document.querySelectorAll('details summary').length > 0",
+    )
+    .unwrap();
+    let shown = b
+        .run(
+            "document.querySelectorAll('details').forEach(d => { d.open = true; });
+             var text = document.body.innerText;
+             return [innerWidth, document.documentElement.scrollWidth <= innerWidth,
+                     text.includes('`'), document.querySelectorAll('.body p code').length > 0];",
+        )
+        .unwrap();
+    assert_eq!(shown, json!([375, true, false, true]));
 }
