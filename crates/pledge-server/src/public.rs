@@ -644,10 +644,17 @@ pub async fn verify_code(
 
 #[utoipa::path(get, path = "/public/requests/{id}/code", summary = "The page to type the code on", tag = "public", operation_id = "public_code_page", security(()), params(("id" = String, Path)),
     description = "A page with one field for the code from the message; it posts to `POST /public/requests/{id}/verify` as a plain form, without script. The message links to it.",
-    responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 404, description = "Not a request id (a page saying so)", content_type = "text/html", body = String)
+    ))]
 pub async fn code_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     // The page says nothing about the request, so it needs no check that it exists: the
-    // code does that when it is sent.
+    // code does that when it is sent. The id goes into the form's address, so it must look
+    // like one (`req_` and hex digits), not like a path.
+    if !looks_like_request_id(&id) {
+        return problem_page(&Problem::not_found("no such request"));
+    }
     let body = format!(
         "<p>Type the eight-digit code from the message we sent you, to confirm that you sent this request to {controller}.</p>\n{form}\n\
          <p>No message? It may take a few minutes, and may be in the spam folder. The code works once, for {minutes} minutes.</p>",
@@ -656,6 +663,13 @@ pub async fn code_page(State(state): State<AppState>, Path(id): Path<String>) ->
         minutes = state.config.public.code_ttl_secs / 60,
     );
     page(StatusCode::OK, "Confirm your request", &body)
+}
+
+/// Whether `id` has the shape of the store's request ids: `req_` and lower-case hex digits.
+fn looks_like_request_id(id: &str) -> bool {
+    id.strip_prefix("req_").is_some_and(|hex| {
+        !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 /// The page that says a request is confirmed and what comes next.

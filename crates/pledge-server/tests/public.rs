@@ -493,7 +493,13 @@ async fn expiry_and_attempts(e: &Env) {
     // A new code, with the status token of the first message; the old one stops working.
     let resend_path = format!("/public/requests/{id}/resend");
     let resend = |token: String| e.post(&resend_path, json!({ "token": token }));
-    let r = resend(format!("00{}", &status_token[2..])).await;
+    // Another token: its first two digits changed (to `11` when they are `00`).
+    let prefix = if status_token.starts_with("00") {
+        "11"
+    } else {
+        "00"
+    };
+    let r = resend(format!("{prefix}{}", &status_token[2..])).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = resend(status_token.clone()).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
@@ -1262,6 +1268,10 @@ async fn a_form_post_is_answered_with_a_page_and_its_code_form_verifies() {
     assert!(!page.text.contains("<script"), "{}", page.text);
     assert_eq!(form_request_id(&page.text), id);
     assert!(page.text.contains("name=\"code\""), "{}", page.text);
+    let odd = e
+        .call(Method::GET, "/public/requests/..%2Fx/code", None, &[])
+        .await;
+    assert_eq!(odd.status, StatusCode::NOT_FOUND);
 
     // A wrong code: a page saying so, with the form again.
     let wrong = if code == "00000000" {
