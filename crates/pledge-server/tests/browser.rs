@@ -92,7 +92,22 @@ fn site_of(name: &str, declaration: &str) -> Site {
             "</body>",
             "<div style=\"height: 6000px\"></div>\n<p id=\"end\">End</p>\n</body>",
         );
+        // A request form on the company's own page, posting straight to Pledge.
+        let form = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Your data</title></head><body>\n\
+             <form method=\"post\" action=\"{pledge}/public/requests\">\n\
+             <select name=\"kind\"><option value=\"access\">See my data</option></select>\n\
+             <input type=\"email\" name=\"email\" id=\"email\" required>\n\
+             <button type=\"submit\" id=\"send\">Send</button>\n</form></body></html>"
+        );
         let shop = axum::Router::new()
+            .route(
+                "/form",
+                axum::routing::get(move || {
+                    let form = form.clone();
+                    async move { axum::response::Html(form) }
+                }),
+            )
             .route(
                 "/",
                 axum::routing::get(move || {
@@ -767,4 +782,66 @@ fn the_docs_page_fits_a_phone_and_shows_no_backticks() {
         )
         .unwrap();
     assert_eq!(shown, json!([375, true, false, true]));
+}
+
+/// A request form on the company's own site posts to Pledge without script or CORS; the page
+/// that answers says what happens next and has the field for the code, which posts in turn.
+#[test]
+fn a_form_on_the_company_site_sends_a_request_and_the_code_field_posts() {
+    let Some(b) = browser("a_form_on_the_company_site_sends_a_request_and_the_code_field_posts")
+    else {
+        return;
+    };
+    let chinook = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/chinook/pledge.toml"),
+    )
+    .unwrap();
+    let s = site_of("form", &chinook);
+    b.goto(&format!("{}form", s.page)).unwrap();
+    b.run("document.getElementById('email').value = 'ana@example.com'; return true")
+        .unwrap();
+    b.click(&b.find("#send").unwrap()).unwrap();
+    b.wait_for(
+        "the answer page",
+        "return document.title === 'Check your e-mail' && document.readyState === 'complete'",
+    )
+    .unwrap();
+    let answer = b
+        .run(
+            "var f = document.querySelector('form');
+             return [location.origin, f.getAttribute('action'), !!document.getElementById('code'),
+                     document.scripts.length];",
+        )
+        .unwrap();
+    assert_eq!(answer[0], json!(s.pledge), "{answer}");
+    assert_eq!(answer[3], json!(0), "no script on the page");
+    let action = answer[1].as_str().unwrap();
+    let id = action
+        .strip_prefix("/public/requests/")
+        .and_then(|rest| rest.strip_suffix("/verify"))
+        .unwrap_or_else(|| panic!("the code form's action: {action}"));
+    let state = s
+        .runtime
+        .block_on(s.state.store.get_request(id))
+        .unwrap()
+        .state;
+    assert_eq!(state.as_str(), "verifying");
+
+    // The code field posts as a plain form: a wrong code is answered with a page that says
+    // so and offers the field again.
+    b.run("document.getElementById('code').value = '0000 0000'; return true")
+        .unwrap();
+    b.click(&b.find("form button").unwrap()).unwrap();
+    b.wait_for(
+        "the wrong-code page",
+        "return document.readyState === 'complete' && document.body.innerText.includes('attempt')",
+    )
+    .unwrap();
+    let again = b
+        .run("return [!!document.getElementById('code'), location.pathname]")
+        .unwrap();
+    assert_eq!(
+        again,
+        json!([true, format!("/public/requests/{id}/verify")])
+    );
 }
