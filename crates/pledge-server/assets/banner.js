@@ -61,6 +61,21 @@
     return node;
   }
 
+  /* `session`, or an ISO 8601 duration (`P1Y`, `P13M`, `P30D`, `PT12H`) in words. */
+  function lifetime(duration) {
+    if (!duration) return "not stated";
+    if (duration === "session") return "until the browser is closed";
+    var m = /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/.exec(duration);
+    if (!m) return duration;
+    var units = ["year", "month", "week", "day", "hour", "minute", "second"];
+    var parts = [];
+    for (var i = 0; i < units.length; i++) {
+      var n = m[i + 1] ? parseInt(m[i + 1], 10) : 0;
+      if (n) parts.push(n + " " + units[i] + (n === 1 ? "" : "s"));
+    }
+    return parts.length ? parts.join(" ") : duration;
+  }
+
   function optional(category) {
     return !category.essential;
   }
@@ -239,14 +254,28 @@
         box.checked = !!(choice && choice.categories && choice.categories[c.id] === true);
       }
       var note = c.essential ? " (" + t.always_on + ")" : blockedByGpc(c) ? " (" + t.gpc_off + ")" : "";
-      var names = (c.trackers || []).map(function (t) {
-        return t.name + (t.provider ? " (" + t.provider + ")" : "");
-      }).join(", ");
+      var purposes = (c.purposes || []).map(function (p) { return p.name; }).join(", ");
+      var desc = el("div", { id: id + "-desc", "class": "pledge-description" }, [
+        el("p", { text: c.description }),
+        purposes ? el("p", { text: (t.purposes || "Purposes:") + " " + purposes + "." }) : null
+      ]);
+      /* Each cookie with who sets it, how long it lasts and what it does. */
+      if ((c.trackers || []).length) {
+        desc.appendChild(el("p", { "class": "pledge-used", text: t.used }));
+        desc.appendChild(el("ul", { "class": "pledge-trackers" }, c.trackers.map(function (k) {
+          var facts = [k.kind];
+          if (k.provider) facts.push((t.provider || "set by") + " " + k.provider);
+          facts.push((t.lifetime || "lifetime:") + " " + lifetime(k.duration));
+          var item = el("li", {}, [el("strong", { text: k.name })]);
+          item.appendChild(document.createTextNode(" (" + facts.join("; ") + ")"));
+          if (k.description) item.appendChild(document.createTextNode(": " + k.description));
+          return item;
+        })));
+      }
       list.appendChild(el("div", { "class": "pledge-category" }, [
         box,
         el("label", { "for": id, text: c.label + note }),
-        el("p", { id: id + "-desc", "class": "pledge-description",
-          text: c.description + (names ? " " + t.used + " " + names + "." : "") })
+        desc
       ]));
     });
 
@@ -309,7 +338,8 @@
     root = build();
     document.body.appendChild(root);
     root.hidden = false;
-    root.focus();
+    /* The dialog is fixed at the bottom of the window; focusing it must not scroll the page. */
+    root.focus({ preventScroll: true });
   }
 
   function reopenLinks() {
@@ -328,8 +358,20 @@
     }
   }
 
-  function stylesheet() {
+  /* Loads the style sheet; calls `ready` once it has loaded (or failed, or after two
+   * seconds), so that the banner is shown and focused only once it is laid out as it will be:
+   * unstyled, it sits at the end of the page, and taking the focus there scrolled to it. */
+  function stylesheet(ready) {
+    var done = false;
+    function once() {
+      if (done) return;
+      done = true;
+      ready();
+    }
     var link = el("link", { rel: "stylesheet", href: base + "/banner.css" });
+    link.addEventListener("load", once);
+    link.addEventListener("error", once);
+    setTimeout(once, 2000);
     document.head.appendChild(link);
   }
 
@@ -343,13 +385,13 @@
       activate();
       return;
     }
-    stylesheet();
     reopenLinks();
     if (stale(stored)) {
       choice = null;
-      open(null);
+      stylesheet(function () { open(null); });
       return;
     }
+    stylesheet(function () { /* shown when reopened */ });
     choice = stored;
     activate();
     if (stored.pending) send(stored).catch(function () { /* next page */ });

@@ -21,3 +21,17 @@ pub async fn page() -> Response {
     );
     response
 }
+
+#[utoipa::path(get, path = "/", summary = "Where the server's root leads", tag = "operations", operation_id = "root_redirect", security(()),
+    description = "A redirect (307) to the privacy notice the declaration publishes (`policy.url`), the page a person arriving here most likely looks for; without one, to this document's page, `/docs`.",
+    responses((status = 307, description = "To the privacy notice, or to `/docs`", headers(("Location" = String, description = "Where to go")))))]
+pub async fn root(axum::extract::State(state): axum::extract::State<crate::AppState>) -> Response {
+    let notice = state
+        .decl
+        .doc()
+        .policy
+        .as_ref()
+        .and_then(|p| p.url.as_ref())
+        .map(|u| u.value.to_string());
+    axum::response::Redirect::temporary(notice.as_deref().unwrap_or("/docs")).into_response()
+}

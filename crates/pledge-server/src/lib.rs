@@ -480,6 +480,7 @@ pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
     let mut app = OpenApiRouter::with_openapi(api::document_frame())
         .routes(routes!(api::openapi))
         .routes(routes!(docs::page))
+        .routes(routes!(docs::root))
         .merge(v1)
         .routes(routes!(consent_api::gpc_json))
         .routes(routes!(links::download))

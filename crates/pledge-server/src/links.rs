@@ -8,7 +8,7 @@ use crate::problem::{Problem, ProblemDoc};
 use crate::{AppState, Caller};
 use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pledge_lang::time::CivilTime;
 use pledge_store::{Error as StoreError, LinkRefusal, audit};
@@ -97,7 +97,7 @@ pub async fn mint(
 }
 
 #[utoipa::path(get, path = "/public/exports/{token}", summary = "Download an export through its link", tag = "public", operation_id = "download_export",
-    description = "The export behind a download link, decrypted; works once.",
+    description = "The export behind a download link, decrypted; works once. Only a real `GET` spends it: a `HEAD` (what mail scanners and link previews send) and a browser's prefetch (`Sec-Purpose: prefetch`) are answered with the headers alone and leave the link as it was.",
     params(("token" = String, Path)),
     security(()),
     responses(
@@ -107,30 +107,15 @@ pub async fn mint(
     ))]
 pub async fn download(
     State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, Problem> {
     if token.len() != 2 * TOKEN_BYTES || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Problem::not_found("no such download link"));
     }
-    let keys = state.config.export_keys.clone();
-    let (request_id, zip) = state
-        .store
-        .use_export_link(
-            &audit::sha256_hex(token.to_ascii_lowercase().as_bytes()),
-            state.now(),
-            |stored| match &keys {
-                Some(keys) => keys.open(stored).map_err(|e| e.to_string()),
-                None if stored.key_id.is_none() => Ok(stored.bytes.clone()),
-                None => Err("the server has no export key (PLEDGE_EXPORT_KEY)".into()),
-            },
-        )
-        .await
-        .map_err(link_problem)?;
-    state
-        .metrics
-        .export_link_downloads
-        .fetch_add(1, Ordering::Relaxed);
-    Ok((
+    let hash = audit::sha256_hex(token.to_ascii_lowercase().as_bytes());
+    let headers_out = |request_id: &str| {
         [
             (header::CONTENT_TYPE, "application/zip".to_string()),
             (
@@ -138,10 +123,56 @@ pub async fn download(
                 format!("attachment; filename=\"pledge-{request_id}.zip\""),
             ),
             (header::CACHE_CONTROL, "no-store".to_string()),
-        ],
-        zip,
-    )
-        .into_response())
+        ]
+    };
+    if method == Method::HEAD || prefetch(&headers) {
+        // A look, not a download: the same checks in the same transaction, which `open`
+        // then abandons, so it rolls back and the link stays unused.
+        let looked = state
+            .store
+            .use_export_link(&hash, state.now(), |_| Err(LOOK_ONLY.to_string()))
+            .await;
+        return match looked {
+            Err(StoreError::Sealed(why)) if why == LOOK_ONLY => Ok([
+                (header::CONTENT_TYPE, "application/zip"),
+                (header::CACHE_CONTROL, "no-store"),
+            ]
+            .into_response()),
+            Err(e) => Err(link_problem(e)),
+            // `open` never succeeds: nothing was handed out.
+            Ok(_) => Err(Problem::internal("a look at a download link handed it out")),
+        };
+    }
+    let keys = state.config.export_keys.clone();
+    let (request_id, zip) = state
+        .store
+        .use_export_link(&hash, state.now(), |stored| match &keys {
+            Some(keys) => keys.open(stored).map_err(|e| e.to_string()),
+            None if stored.key_id.is_none() => Ok(stored.bytes.clone()),
+            None => Err("the server has no export key (PLEDGE_EXPORT_KEY)".into()),
+        })
+        .await
+        .map_err(link_problem)?;
+    state
+        .metrics
+        .export_link_downloads
+        .fetch_add(1, Ordering::Relaxed);
+    Ok((headers_out(&request_id), zip).into_response())
+}
+
+/// What [`download`]'s look-only `open` answers, to tell its own refusal from a real one.
+const LOOK_ONLY: &str = "a look at the link, not a download";
+
+/// Whether the browser fetches the link ahead of a click (`Sec-Purpose: prefetch`, or the
+/// older `Purpose: prefetch`): that is not the person downloading.
+fn prefetch(headers: &HeaderMap) -> bool {
+    [
+        header::HeaderName::from_static("sec-purpose"),
+        header::HeaderName::from_static("purpose"),
+    ]
+    .iter()
+    .filter_map(|name| headers.get(name)?.to_str().ok())
+    .any(|v| v.to_ascii_lowercase().contains("prefetch"))
 }
 
 fn link_problem(e: StoreError) -> Problem {

@@ -114,7 +114,7 @@ impl Context {
 }
 
 /// The words for what a kind of request asks, after "to".
-fn kind_label(kind: &str) -> &str {
+pub(crate) fn kind_label(kind: &str) -> &str {
     match kind {
         "access" => "see the personal data we hold about you",
         "portability" => "receive your personal data in a portable format",
@@ -208,6 +208,10 @@ pub fn render(event: Event, data: &Value, ctx: &Context) -> Result<Rendered, Str
             "{}/public/verify?token={}",
             ctx.base_url,
             get("link_token")
+        ));
+        vars["code_url"] = json!(format!(
+            "{}/public/requests/{request_id}/code",
+            ctx.base_url
         ));
         vars["status_url"] = json!(format!(
             "{}/public/requests/{request_id}?token={}",

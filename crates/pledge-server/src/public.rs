@@ -9,9 +9,10 @@ use crate::api::{Kind, check_intake};
 use crate::problem::{ApiJson, ApiQuery, Problem, ProblemDoc};
 use crate::ratelimit::Limiter;
 use crate::{AppState, PublicConfig};
+use axum::body::Bytes;
 use axum::extract::connect_info::ConnectInfo;
-use axum::extract::{Form, Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Form, FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
 use pledge_docs::html::escape;
@@ -21,6 +22,7 @@ use pledge_lang::time::CivilTime;
 use pledge_lang::types::Email;
 use pledge_store::{NewRequest, ProvedBy, RequestRecord, VerificationPolicy};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -54,15 +56,203 @@ pub struct Client(pub String);
 
 pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create))
+        .routes(routes!(create, create_preflight))
         .routes(routes!(status))
-        .routes(routes!(verify_code))
-        .routes(routes!(resend))
+        .routes(routes!(verify_code, verify_preflight))
+        .routes(routes!(code_page))
+        .routes(routes!(resend, resend_preflight))
         .routes(routes!(confirm_page, verify_link))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             identify_client,
         ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), cors))
+}
+
+/// Whether a page of `origin` may call public intake from a script (CORS): an origin of
+/// `banner.public_origins`, or any where that holds `*`. A plain HTML form post needs no
+/// CORS: the browser navigates to the answer.
+fn allowed_origin(state: &AppState, headers: &HeaderMap) -> Option<HeaderValue> {
+    let origin = headers.get(header::ORIGIN)?;
+    let text = origin.to_str().ok()?;
+    let origins = &state.config.banner.public_origins;
+    if origins.iter().any(|o| o == "*") {
+        // Never with credentials: the answer says `*`, not the caller's origin, and no
+        // `Access-Control-Allow-Credentials` is ever sent.
+        return Some(HeaderValue::from_static("*"));
+    }
+    origins.iter().any(|o| o == text).then(|| origin.clone())
+}
+
+/// Adds `Access-Control-Allow-Origin` to the answers of public intake for an allowed origin.
+async fn cors(State(state): State<AppState>, req: Request, next: middleware::Next) -> Response {
+    let origin = allowed_origin(&state, req.headers());
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(origin) = origin {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("retry-after"),
+        );
+    }
+    response
+}
+
+/// The CORS preflight of a `POST` of public intake: allowed for the configured origins
+/// (204 with the methods and headers), refused (403, no CORS headers) for any other.
+fn preflight(state: &AppState, headers: &HeaderMap) -> Response {
+    if allowed_origin(state, headers).is_none() {
+        return Problem::forbidden("this origin may not call public intake from a page's script")
+            .into_response();
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("content-type, accept"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    response
+}
+
+#[utoipa::path(options, path = "/public/requests", summary = "CORS preflight of a request", tag = "public", operation_id = "public_create_request_preflight", security(()),
+    description = "The CORS preflight of `POST /public/requests` from a page's script on an allowed origin (`PLEDGE_PUBLIC_ORIGINS`).",
+    responses(
+        (status = 204, description = "Allowed: the methods and headers"),
+        (status = 403, description = "Not an allowed origin (no CORS headers)", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
+pub async fn create_preflight(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    preflight(&state, &headers)
+}
+
+#[utoipa::path(options, path = "/public/requests/{id}/verify", summary = "CORS preflight of a code", tag = "public", operation_id = "public_verify_code_preflight", security(()), params(("id" = String, Path)),
+    description = "The CORS preflight of `POST /public/requests/{id}/verify` from a page's script on an allowed origin.",
+    responses(
+        (status = 204, description = "Allowed: the methods and headers"),
+        (status = 403, description = "Not an allowed origin (no CORS headers)", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
+pub async fn verify_preflight(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    preflight(&state, &headers)
+}
+
+#[utoipa::path(options, path = "/public/requests/{id}/resend", summary = "CORS preflight of a new code", tag = "public", operation_id = "public_resend_code_preflight", security(()), params(("id" = String, Path)),
+    description = "The CORS preflight of `POST /public/requests/{id}/resend` from a page's script on an allowed origin.",
+    responses(
+        (status = 204, description = "Allowed: the methods and headers"),
+        (status = 403, description = "Not an allowed origin (no CORS headers)", body = ProblemDoc, content_type = "application/problem+json")
+    ))]
+pub async fn resend_preflight(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    preflight(&state, &headers)
+}
+
+/// Whether the body is an HTML form's (`application/x-www-form-urlencoded`).
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// Whether the caller would rather have HTML than JSON: `Accept` gives `text/html` a higher
+/// weight than `application/json` (a browser opening a link). `*/*` counts for neither.
+fn wants_html(headers: &HeaderMap) -> bool {
+    let mut html = 0.0_f32;
+    let mut json = 0.0_f32;
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else { continue };
+        for range in value.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            match media.as_str() {
+                "text/html" | "application/xhtml+xml" => html = html.max(q),
+                "application/json" | "application/problem+json" => json = json.max(q),
+                _ => {}
+            }
+        }
+    }
+    html > json
+}
+
+/// A body sent as JSON (an API client, a page's script) or as an HTML form
+/// (`application/x-www-form-urlencoded`): the same fields either way. In a form, a map is
+/// sent as `changes[column]=value`, and empty fields count as not sent.
+pub struct Posted<T>(pub T);
+
+impl<T, S> FromRequest<S> for Posted<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        if !is_form(req.headers()) {
+            let ApiJson(value) = ApiJson::<T>::from_request(req, state).await?;
+            return Ok(Posted(value));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            Problem::new(
+                e.status(),
+                "bad-body",
+                "The body cannot be read",
+                e.body_text(),
+            )
+        })?;
+        let fields = form_fields(&bytes)?;
+        serde_json::from_value(fields)
+            .map(Posted)
+            .map_err(|e| Problem::invalid(e.to_string()))
+    }
+}
+
+/// The fields of a form body as the JSON object the API takes.
+fn form_fields(body: &[u8]) -> Result<Value, Problem> {
+    let mut fields = serde_json::Map::new();
+    for (key, value) in form_urlencoded::parse(body) {
+        if value.trim().is_empty() {
+            continue;
+        }
+        let nested = ["changes", "identities"].into_iter().find_map(|map| {
+            let inner = key
+                .strip_prefix(map)?
+                .strip_prefix('[')?
+                .strip_suffix(']')?;
+            Some((map, inner.to_string()))
+        });
+        let (target, name) = match nested {
+            Some((map, inner)) => {
+                let entry = fields
+                    .entry(map)
+                    .or_insert_with(|| Value::Object(serde_json::Map::new()));
+                match entry.as_object_mut() {
+                    Some(object) => (object, inner),
+                    None => return Err(Problem::invalid(format!("`{map}` is given twice"))),
+                }
+            }
+            None => (&mut fields, key.to_string()),
+        };
+        if target.insert(name, json!(value)).is_some() {
+            return Err(Problem::invalid(format!("`{key}` is given twice")));
+        }
+    }
+    Ok(Value::Object(fields))
 }
 
 async fn identify_client(
@@ -109,6 +299,39 @@ impl From<pledge_store::Error> for Rejection {
     fn from(e: pledge_store::Error) -> Self {
         Rejection::Problem(e.into())
     }
+}
+
+impl Rejection {
+    /// The refusal as a page for the person, with `more` (HTML) after the words.
+    fn page(self, more: &str) -> Response {
+        match self {
+            Rejection::Problem(p) => {
+                let body = format!("<p>{}</p>\n{more}", escape(&p.public_detail()));
+                page(p.status, p.title, &body)
+            }
+            Rejection::Limited {
+                detail,
+                retry_after,
+            } => {
+                let mut response = page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many requests",
+                    &format!("<p>{}.</p>", escape(&capitalised(&detail))),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, retry_after.into());
+                response
+            }
+        }
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 impl IntoResponse for Rejection {
@@ -201,29 +424,63 @@ fn regime_of(body: &PublicRequest) -> Regime {
     }
 }
 
-#[utoipa::path(post, path = "/public/requests", summary = "Send a request (the person)", tag = "public", operation_id = "public_create_request", request_body = PublicRequest, security(()),
-    description = "A request from the person: answered 202, and a one-time code and link go to the e-mail address. The request waits in `verifying` until one of them comes back, whatever its kind; then it acts on the address's person only (the rows the address is found in, and the ledger subjects they name).",
+#[utoipa::path(post, path = "/public/requests", summary = "Send a request (the person)", tag = "public", operation_id = "public_create_request", security(()),
+    request_body(content(
+        (PublicRequest = "application/json"),
+        (PublicRequest = "application/x-www-form-urlencoded")
+    ), description = "JSON, or an HTML form with the same fields (`kind`, `email`, `regime`, `jurisdiction`, `changes[column]`); empty form fields count as not sent"),
+    description = "A request from the person: answered 202, and a one-time code and link go to the e-mail address. The request waits in `verifying` until one of them comes back, whatever its kind; then it acts on the address's person only (the rows the address is found in, and the ledger subjects they name). A form post is answered with a page (what happens next, and a field for the code); JSON with JSON. Pages of the origins in `PLEDGE_PUBLIC_ORIGINS` may call it from a script (CORS).",
     responses(
-        (status = 202, description = "Taken in; the code is on its way", body = crate::schemas::PublicIntake),
+        (status = 202, description = "Taken in; the code is on its way (a page for a form post)", content(
+            (crate::schemas::PublicIntake = "application/json"),
+            (String = "text/html")
+        )),
         (status = 400, description = "Malformed JSON, or identities other than `email` (`unproven-identity`: the public proves only the address)", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, description = "Neither JSON nor a form", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Unknown field, bad e-mail address, undeclared identity", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this address or for this e-mail; see Retry-After", body = ProblemDoc, content_type = "application/problem+json")
     ))]
 pub async fn create(
     State(state): State<AppState>,
     axum::Extension(client): axum::Extension<Client>,
-    body: Result<ApiJson<PublicRequest>, Problem>,
-) -> Result<Response, Rejection> {
+    headers: HeaderMap,
+    body: Result<Posted<PublicRequest>, Problem>,
+) -> Response {
+    let form = is_form(&headers);
+    match take_in(&state, &client, body).await {
+        Ok((record, email)) => {
+            if form {
+                return sent_page(&state, &record, &email);
+            }
+            let next = format!(
+                "we sent a code to {email}: POST it to /public/requests/{}/verify as {{\"code\": \"...\"}}, or open the link in the message",
+                record.id
+            );
+            let mut v = person_view(&record, state.now());
+            v["next"] = json!(next);
+            (StatusCode::ACCEPTED, axum::Json(v)).into_response()
+        }
+        Err(rejection) if form => rejection.page(""),
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// Takes a public request in: the checks, the record, the message queued. Returns the
+/// record and the address the code goes to.
+async fn take_in(
+    state: &AppState,
+    client: &Client,
+    body: Result<Posted<PublicRequest>, Problem>,
+) -> Result<(RequestRecord, String), Rejection> {
     let now = state.now();
     limit(
-        &state,
+        state,
         &state.limits.intake_per_ip,
         &client.0,
         now,
         "requests from your address",
     )?;
-    let ApiJson(body) = body?;
+    let Posted(body) = body?;
     let email: Email = body
         .email
         .trim()
@@ -231,7 +488,7 @@ pub async fn create(
         .map_err(|e| Problem::invalid(format!("`email`: {e}")))?;
     let email = email.to_string();
     limit(
-        &state,
+        state,
         &state.limits.intake_per_email,
         &email.to_lowercase(),
         now,
@@ -240,7 +497,7 @@ pub async fn create(
     let kind = Right::from(body.kind);
     unproven(&body.identities)?;
     let identities = BTreeMap::from([("email".to_string(), email.clone())]);
-    check_intake(&state, kind, &identities, &body.changes)?;
+    check_intake(state, kind, &identities, &body.changes)?;
     let config = &state.config.public;
     let new = NewRequest {
         kind,
@@ -264,18 +521,40 @@ pub async fn create(
         max_attempts: config.max_attempts,
     };
     let (record, _secrets) = state.store.create_public_request(new, policy).await?;
-    let next = format!(
-        "we sent a code to {email}: POST it to /public/requests/{}/verify as {{\"code\": \"...\"}}, or open the link in the message",
-        record.id
-    );
     state
         .metrics
         .requests_created
         .fetch_add(1, Ordering::Relaxed);
     state.wake_mail.notify_one();
-    let mut v = person_view(&record, now);
-    v["next"] = json!(next);
-    Ok((StatusCode::ACCEPTED, axum::Json(v)).into_response())
+    Ok((record, email))
+}
+
+/// The answer to a form post: the message is on its way, and where the code goes.
+fn sent_page(state: &AppState, record: &RequestRecord, email: &str) -> Response {
+    let minutes = state.config.public.code_ttl_secs / 60;
+    let body = format!(
+        "<p>Thank you. To make sure that the request comes from you, we sent a message to <strong>{email}</strong>. \
+         It holds an eight-digit code and a link; it may take a few minutes to arrive (look in the spam folder too).</p>\n\
+         <p>Type the code here, or open the link in the message and press the button there. Both work once, for {minutes} minutes. \
+         Until you confirm, nothing happens with your request.</p>\n{form}\n\
+         <p>The message also holds a link to follow your request. Reference: <code>{id}</code>.</p>",
+        email = escape(email),
+        form = code_form(&record.id),
+        id = escape(&record.id),
+    );
+    page(StatusCode::ACCEPTED, "Check your e-mail", &body)
+}
+
+/// The form that sends a code to `POST /public/requests/{id}/verify`, without script.
+fn code_form(id: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/public/requests/{id}/verify\">\n\
+         <label for=\"code\">Your code</label><br>\n\
+         <input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \
+         pattern=\"[0-9 ]{{8,9}}\" maxlength=\"9\" required>\n\
+         <button type=\"submit\">Confirm my request</button>\n</form>",
+        id = escape(id),
+    )
 }
 
 /// What the person sees of their request: no identities, no results.
@@ -306,10 +585,17 @@ pub struct Code {
     pub code: String,
 }
 
-#[utoipa::path(post, path = "/public/requests/{id}/verify", summary = "Verify with the code", tag = "public", operation_id = "public_verify_code", request_body = Code, security(()), params(("id" = String, Path)),
-    description = "The code from the message. Right: the request goes on (to approval, or to a worker). Each wrong code counts; after the last allowed one the code is locked.",
+#[utoipa::path(post, path = "/public/requests/{id}/verify", summary = "Verify with the code", tag = "public", operation_id = "public_verify_code", security(()), params(("id" = String, Path)),
+    request_body(content(
+        (Code = "application/json"),
+        (Code = "application/x-www-form-urlencoded")
+    ), description = "JSON, or the form of the code page (`code=...`)"),
+    description = "The code from the message. Right: the request goes on (to approval, or to a worker). Each wrong code counts; after the last allowed one the code is locked. A form post (the code page's) is answered with a page, JSON with JSON.",
     responses(
-        (status = 200, description = "Verified; the request as the person sees it", body = crate::schemas::PersonView),
+        (status = 200, description = "Verified; the request as the person sees it (a page for a form post)", content(
+            (crate::schemas::PersonView = "application/json"),
+            (String = "text/html")
+        )),
         (status = 404, description = "No code for this request (unknown, or purged)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request was closed meanwhile", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 410, description = "The code expired or was already used", body = ProblemDoc, content_type = "application/problem+json"),
@@ -320,24 +606,96 @@ pub async fn verify_code(
     State(state): State<AppState>,
     axum::Extension(client): axum::Extension<Client>,
     Path(id): Path<String>,
-    body: Result<ApiJson<Code>, Problem>,
-) -> Result<Response, Rejection> {
+    headers: HeaderMap,
+    body: Result<Posted<Code>, Problem>,
+) -> Response {
+    let form = is_form(&headers);
     let now = state.now();
-    limit(
-        &state,
-        &state.limits.verify_per_ip,
-        &client.0,
-        now,
-        "code checks from your address",
-    )?;
-    let ApiJson(body) = body?;
-    let record = state
-        .store
-        .verify_code(&id, &body.code, now)
-        .await
-        .map_err(|e| refused(&state, e))?;
-    went_on(&state, &record);
-    Ok(axum::Json(person_view(&record, now)).into_response())
+    let checked = async {
+        limit(
+            &state,
+            &state.limits.verify_per_ip,
+            &client.0,
+            now,
+            "code checks from your address",
+        )?;
+        let Posted(body) = body?;
+        // The code page lets people type the digits in two groups.
+        let code: String = body.code.split_whitespace().collect();
+        let record = state
+            .store
+            .verify_code(&id, &code, now)
+            .await
+            .map_err(|e| refused(&state, e))?;
+        went_on(&state, &record);
+        Ok::<_, Rejection>(record)
+    }
+    .await;
+    match checked {
+        Ok(record) if form => confirmed_page(&record),
+        Ok(record) => axum::Json(person_view(&record, now)).into_response(),
+        Err(rejection) if form => {
+            // A wrong code may be typed again; anything else is final for this form.
+            let again = matches!(&rejection, Rejection::Problem(p) if p.status == StatusCode::UNPROCESSABLE_ENTITY);
+            rejection.page(&if again { code_form(&id) } else { String::new() })
+        }
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+#[utoipa::path(get, path = "/public/requests/{id}/code", summary = "The page to type the code on", tag = "public", operation_id = "public_code_page", security(()), params(("id" = String, Path)),
+    description = "A page with one field for the code from the message; it posts to `POST /public/requests/{id}/verify` as a plain form, without script. The message links to it.",
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 404, description = "Not a request id (a page saying so)", content_type = "text/html", body = String)
+    ))]
+pub async fn code_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    // The page says nothing about the request, so it needs no check that it exists: the
+    // code does that when it is sent. The id goes into the form's address, so it must look
+    // like one (`req_` and hex digits), not like a path.
+    if !looks_like_request_id(&id) {
+        return problem_page(&Problem::not_found("no such request"));
+    }
+    let body = format!(
+        "<p>Type the eight-digit code from the message we sent you, to confirm that you sent this request to {controller}.</p>\n{form}\n\
+         <p>No message? It may take a few minutes, and may be in the spam folder. The code works once, for {minutes} minutes.</p>",
+        controller = escape(&controller_name(&state)),
+        form = code_form(&id),
+        minutes = state.config.public.code_ttl_secs / 60,
+    );
+    page(StatusCode::OK, "Confirm your request", &body)
+}
+
+/// Whether `id` has the shape of the store's request ids: `req_` and lower-case hex digits.
+fn looks_like_request_id(id: &str) -> bool {
+    id.strip_prefix("req_").is_some_and(|hex| {
+        !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+/// The page that says a request is confirmed and what comes next.
+fn confirmed_page(record: &RequestRecord) -> Response {
+    let next = if record.state == RequestState::AwaitingApproval {
+        "Our privacy team reviews it next."
+    } else {
+        "We are working on it now."
+    };
+    page(
+        StatusCode::OK,
+        "Request confirmed",
+        &format!(
+            "<p>Thank you: your {} request ({}) is confirmed. {next} We will write to you at each step, and by {} at the latest.</p>",
+            escape(record.kind.as_str()),
+            escape(&record.id),
+            day(record.due_at),
+        ),
+    )
+}
+
+/// `2026-11-22`: the day of a time, as pages show it.
+fn day(t: i64) -> String {
+    let stamp = CivilTime::from_unix(t).to_rfc3339();
+    stamp.get(..10).unwrap_or(&stamp).to_string()
 }
 
 /// The body of `POST /public/requests/{id}/resend`.
@@ -479,58 +837,147 @@ pub async fn verify_link(
     {
         Ok(record) => {
             went_on(&state, &record);
-            let next = if record.state == RequestState::AwaitingApproval {
-                "Our privacy team reviews it next."
-            } else {
-                "We are working on it now."
-            };
-            page(
-                StatusCode::OK,
-                "Request confirmed",
-                &format!(
-                    "<p>Thank you: your {} request ({}) is confirmed. {next} We will write to you at each step, and by {} at the latest.</p>",
-                    escape(record.kind.as_str()),
-                    escape(&record.id),
-                    CivilTime::from_unix(record.due_at)
-                        .to_rfc3339()
-                        .get(..10)
-                        .unwrap_or(""),
-                ),
-            )
+            confirmed_page(&record)
         }
         Err(e) => problem_page(&Problem::from(e)),
     }
 }
 
 #[utoipa::path(get, path = "/public/requests/{id}", summary = "A request's status (the person)", tag = "public", operation_id = "public_request_status", params(("id" = String, Path), Token), security(()),
-    description = "Where the request stands, for the person holding the status token from the first message.",
+    description = "Where the request stands, for the person holding the status token from the first message. A browser (`Accept` preferring `text/html`, as when the link in the message is opened) gets a page; anyone else JSON.",
     responses(
-        (status = 200, description = "State, deadlines, reasons and history; never personal data", body = crate::schemas::PublicStatus),
+        (status = 200, description = "State, deadlines, reasons and history; never personal data", content(
+            (crate::schemas::PublicStatus = "application/json"),
+            (String = "text/html")
+        )),
         (status = 404, description = "Unknown request, or a token that does not match", body = ProblemDoc, content_type = "application/problem+json")
     ))]
 pub async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<Token>,
-) -> Result<Response, Problem> {
-    let (record, events) = state.store.public_status(&id, &q.token).await?;
-    let mut v = person_view(&record, state.now());
-    v["events"] = events
-        .iter()
-        .map(|e| {
-            // Why a request stopped for staff, how they resumed it, and their notes are
-            // for staff: the person sees the step, not the words.
-            let staff_only = e.to_state == RequestState::NeedsAction
-                || (e.from_state == Some(RequestState::NeedsAction)
-                    && !matches!(e.to_state, RequestState::Denied | RequestState::Extended));
-            json!({
-                "at": CivilTime::from_unix(e.at).to_rfc3339(),
-                "state": e.to_state.as_str(),
-                "reason": if staff_only { None } else { e.reason.as_deref() },
-            })
-        })
-        .collect();
-    Ok(axum::Json(v).into_response())
+    headers: HeaderMap,
+    query: Result<ApiQuery<Token>, Problem>,
+) -> Response {
+    let html = wants_html(&headers);
+    let found = async {
+        let ApiQuery(q) = query?;
+        Ok::<_, Problem>(state.store.public_status(&id, &q.token).await?)
+    }
+    .await;
+    let mut response = match found {
+        Ok((record, events)) => {
+            let now = state.now();
+            if html {
+                status_page(&state, &record, &events, now)
+            } else {
+                let mut v = person_view(&record, now);
+                v["events"] = events
+                    .iter()
+                    .map(|e| {
+                        json!({
+                            "at": CivilTime::from_unix(e.at).to_rfc3339(),
+                            "state": e.to_state.as_str(),
+                            "reason": shown_reason(e),
+                        })
+                    })
+                    .collect();
+                axum::Json(v).into_response()
+            }
+        }
+        Err(p) if html => problem_page(&p),
+        Err(p) => p.into_response(),
+    };
+    // The same address answers a page or JSON: caches must keep them apart.
+    response
+        .headers_mut()
+        .append(header::VARY, HeaderValue::from_static("Accept"));
+    response
+}
+
+/// The reason of a step as the person sees it. Why a request stopped for staff, how they
+/// resumed it, and their notes are for staff: the person sees the step, not the words.
+fn shown_reason(e: &pledge_store::RequestEvent) -> Option<&str> {
+    let staff_only = e.to_state == RequestState::NeedsAction
+        || (e.from_state == Some(RequestState::NeedsAction)
+            && !matches!(e.to_state, RequestState::Denied | RequestState::Extended));
+    if staff_only {
+        None
+    } else {
+        e.reason.as_deref()
+    }
+}
+
+/// A state in words for the person.
+fn state_words(state: RequestState) -> &'static str {
+    match state {
+        RequestState::Received => "Received",
+        RequestState::Verifying => "Waiting for you to confirm it (with the code or link we sent)",
+        RequestState::Verified => "Confirmed",
+        RequestState::AwaitingApproval => "Confirmed; our privacy team is reviewing it",
+        RequestState::InProgress => "Being carried out",
+        RequestState::AwaitingExternal => "Waiting for others who hold your data to answer",
+        RequestState::Completed => "Done",
+        RequestState::Denied => "Refused",
+        RequestState::Extended => "The deadline is extended",
+        RequestState::Cancelled => "Cancelled",
+        RequestState::NeedsAction => "Our privacy team is looking into it",
+    }
+}
+
+/// The status link's page.
+fn status_page(
+    state: &AppState,
+    record: &RequestRecord,
+    events: &[pledge_store::RequestEvent],
+    now: i64,
+) -> Response {
+    let overdue = workflow::is_overdue(
+        record.state,
+        CivilTime::from_unix(record.due_at),
+        CivilTime::from_unix(now),
+    );
+    let mut body = format!(
+        "<p>Your request to {controller} to {what}.</p>\n<dl>\n\
+         <dt>Where it stands</dt><dd><strong>{words}</strong></dd>\n\
+         <dt>Received</dt><dd>{received}</dd>\n\
+         <dt>Answer due by</dt><dd>{due}{late}</dd>\n\
+         <dt>Reference</dt><dd><code>{id}</code></dd>\n</dl>\n",
+        controller = escape(&controller_name(state)),
+        what = escape(crate::mail::kind_label(record.kind.as_str())),
+        words = escape(state_words(record.state)),
+        received = day(record.received_at),
+        due = day(record.due_at),
+        late = if overdue { " (overdue)" } else { "" },
+        id = escape(&record.id),
+    );
+    for (label, reason) in [
+        ("Why the deadline is extended", &record.extension_reason),
+        ("Why it was refused", &record.denial_reason),
+    ] {
+        if let Some(reason) = reason {
+            body.push_str(&format!("<p>{label}: {}</p>\n", escape(reason)));
+        }
+    }
+    if record.state == RequestState::Verifying {
+        body.push_str(&format!(
+            "<p><a href=\"/public/requests/{}/code\">Type the code from the message</a></p>\n",
+            escape(&record.id)
+        ));
+    }
+    if !events.is_empty() {
+        body.push_str("<h2>Steps</h2>\n<ol>\n");
+        for e in events {
+            let reason = shown_reason(e).map(|r| format!(": {}", escape(r)));
+            body.push_str(&format!(
+                "<li>{}: {}{}</li>\n",
+                day(e.at),
+                escape(state_words(e.to_state)),
+                reason.unwrap_or_default()
+            ));
+        }
+        body.push_str("</ol>\n");
+    }
+    page(StatusCode::OK, "Your request", &body)
 }
 
 pub(crate) fn controller_name(state: &AppState) -> String {
@@ -549,7 +996,8 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"referrer\" content=\"no-referrer\">\
          <title>{t}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em}}\
-         button{{font:inherit;padding:.5em 1em}}</style></head>\n<body><h1>{t}</h1>\n{body}\n</body></html>\n",
+         button,input{{font:inherit;padding:.5em 1em}}input{{margin:.25em .5em .5em 0;max-width:100%;box-sizing:border-box}}\
+         code{{overflow-wrap:anywhere}}dt{{font-weight:600}}dd{{margin:0 0 .5em}}</style></head>\n<body><h1>{t}</h1>\n{body}\n</body></html>\n",
         t = escape(title),
     );
     let mut response = (status, Html(html)).into_response();

@@ -732,3 +732,60 @@ async fn on_a_postgres_store() {
     choices_reach_the_ledger(&e).await;
     unsubscribe_withdraws_on_post_only(&e).await;
 }
+
+/// The preference centre says whose it is, and does not offer switches for what cookies do:
+/// those are chosen in each browser's banner, and the page names them and says so.
+#[tokio::test]
+async fn the_preference_centre_names_the_company_and_leaves_cookies_to_the_banner() {
+    let e = env("prefs-company", settings()).await;
+    let links = e
+        .mint(e.key(Role::Admin), "user-42", json!({}))
+        .await
+        .json();
+    let page_path = path_of(links["preferences"]["url"].as_str().unwrap());
+    let token = page_path.split_once("token=").unwrap().1.to_string();
+    let html = e.get(&page_path).await.text();
+    assert!(
+        html.contains("<h1>Your privacy choices with Shop Example Ltd</h1>"),
+        "{html}"
+    );
+    // Audience measurement and advertising are what the analytics and advertising cookies
+    // do: named, without a switch. The newsletter keeps its switch.
+    assert!(
+        html.contains("<li>Audience measurement (analytics cookies)</li>"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("name=\"purpose\" value=\"audience\""),
+        "{html}"
+    );
+    assert!(!html.contains("name=\"purpose\" value=\"ads\""), "{html}");
+    assert!(
+        html.contains("name=\"purpose\" value=\"newsletter\""),
+        "{html}"
+    );
+    // A post for a cookie purpose changes nothing, and everything off leaves it alone.
+    let form = "application/x-www-form-urlencoded";
+    let refused = e
+        .form(
+            "/preferences",
+            form,
+            &format!("token={token}&purpose=audience&choice=on"),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        refused.text()
+    );
+    let all = e
+        .form(
+            "/preferences",
+            form,
+            &format!("token={token}&purpose=*&choice=off"),
+        )
+        .await;
+    assert_eq!(all.status, StatusCode::SEE_OTHER);
+    assert_eq!(e.state_of("user-42", &purpose("audience")), None);
+}

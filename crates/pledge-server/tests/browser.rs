@@ -83,12 +83,39 @@ fn site_of(name: &str, declaration: &str) -> Site {
         let pledge = app.base_url();
 
         let html = PAGE.replace("PLEDGE_SERVER", &pledge);
+        // The same page, far longer than the window: the banner must not scroll it.
+        let long = html.replace(
+            "</body>",
+            "<div style=\"height: 6000px\"></div>\n<p id=\"end\">End</p>\n</body>",
+        );
+        // A request form on the company's own page, posting straight to Pledge.
+        let form = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Your data</title></head><body>\n\
+             <form method=\"post\" action=\"{pledge}/public/requests\">\n\
+             <select name=\"kind\"><option value=\"access\">See my data</option></select>\n\
+             <input type=\"email\" name=\"email\" id=\"email\" required>\n\
+             <button type=\"submit\" id=\"send\">Send</button>\n</form></body></html>"
+        );
         let shop = axum::Router::new()
+            .route(
+                "/form",
+                axum::routing::get(move || {
+                    let form = form.clone();
+                    async move { axum::response::Html(form) }
+                }),
+            )
             .route(
                 "/",
                 axum::routing::get(move || {
                     let html = html.clone();
                     async move { axum::response::Html(html) }
+                }),
+            )
+            .route(
+                "/long",
+                axum::routing::get(move || {
+                    let long = long.clone();
+                    async move { axum::response::Html(long) }
                 }),
             )
             .route(
@@ -638,4 +665,175 @@ fn the_docs_page_shows_every_operation_and_who_may_call_it() {
     );
     assert_eq!(lock("post", "/public/requests"), "no key");
     assert_eq!(lock("options", "/banner/consent"), "no key");
+}
+
+/// A first-time visitor of a long page stays at its top: the banner takes the focus only once
+/// its style sheet has placed it in the window, and without scrolling.
+#[test]
+fn the_banner_does_not_scroll_a_long_page() {
+    let Some(b) = browser("the_banner_does_not_scroll_a_long_page") else {
+        return;
+    };
+    let s = site("long");
+    b.goto(&format!("{}long", s.page)).unwrap();
+    banner_shown(&b);
+    b.wait_for(
+        "the focus in the banner",
+        "return document.readyState === 'complete' && document.getElementById('pledge-banner').contains(document.activeElement)",
+    )
+    .unwrap();
+    let shown = b
+        .run(
+            "var d = document.getElementById('pledge-banner');
+             return [window.scrollY, document.documentElement.scrollHeight > 3 * innerHeight,
+                     getComputedStyle(d).position];",
+        )
+        .unwrap();
+    assert_eq!(shown, json!([0, true, "fixed"]));
+}
+
+/// Each cookie is listed with who sets it, how long it lasts and what it is for, as the
+/// banner's configuration gives them.
+#[test]
+fn the_banner_lists_each_cookie_with_its_lifetime_description_and_purpose() {
+    let Some(b) = browser("the_banner_lists_each_cookie_with_its_lifetime_description_and_purpose")
+    else {
+        return;
+    };
+    let s = site("cookie-facts");
+    b.goto(&s.page).unwrap();
+    banner_shown(&b);
+    b.click(&b.find("[data-pledge-action=choose]").unwrap())
+        .unwrap();
+    let text = |category: &str| -> String {
+        b.run(&format!(
+            "return document.getElementById('pledge-cat-{category}-desc').innerText"
+        ))
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string()
+    };
+    let necessary = text("strictly_necessary");
+    for shown in [
+        "session",
+        "until the browser is closed",
+        "Keeps the basket.",
+    ] {
+        assert!(
+            necessary.contains(shown),
+            "{shown} missing from {necessary}"
+        );
+    }
+    let analytics = text("analytics");
+    for shown in ["_stats", "1 year", "Audience measurement"] {
+        assert!(
+            analytics.contains(shown),
+            "{shown} missing from {analytics}"
+        );
+    }
+    let advertising = text("advertising");
+    for shown in [
+        "_adid",
+        "Ad Network Inc.",
+        "3 months",
+        "Advertising on other sites",
+    ] {
+        assert!(
+            advertising.contains(shown),
+            "{shown} missing from {advertising}"
+        );
+    }
+}
+
+/// `/docs` on a phone: nothing wider than the window, and code shown as code, not as
+/// backticks.
+#[test]
+fn the_docs_page_fits_a_phone_and_shows_no_backticks() {
+    let Some(b) = browser("the_docs_page_fits_a_phone_and_shows_no_backticks") else {
+        return;
+    };
+    let s = site("docs-phone");
+    b.cdp(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 375, "height": 740, "deviceScaleFactor": 1, "mobile": true}),
+    )
+    .unwrap();
+    b.goto(&format!("{}/docs", s.pledge)).unwrap();
+    b.wait_for(
+        "the operations",
+        "return document.querySelectorAll('details summary').length > 0",
+    )
+    .unwrap();
+    let shown = b
+        .run(
+            "document.querySelectorAll('details').forEach(d => { d.open = true; });
+             var text = document.body.innerText;
+             return [innerWidth, document.documentElement.scrollWidth <= innerWidth,
+                     text.includes('`'), document.querySelectorAll('.body p code').length > 0];",
+        )
+        .unwrap();
+    assert_eq!(shown, json!([375, true, false, true]));
+}
+
+/// A request form on the company's own site posts to Pledge without script or CORS; the page
+/// that answers says what happens next and has the field for the code, which posts in turn.
+#[test]
+fn a_form_on_the_company_site_sends_a_request_and_the_code_field_posts() {
+    let Some(b) = browser("a_form_on_the_company_site_sends_a_request_and_the_code_field_posts")
+    else {
+        return;
+    };
+    let chinook = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/chinook/pledge.toml"),
+    )
+    .unwrap();
+    let s = site_of("form", &chinook);
+    b.goto(&format!("{}form", s.page)).unwrap();
+    b.run("document.getElementById('email').value = 'ana@example.com'; return true")
+        .unwrap();
+    b.click(&b.find("#send").unwrap()).unwrap();
+    b.wait_for(
+        "the answer page",
+        "return document.title === 'Check your e-mail' && document.readyState === 'complete'",
+    )
+    .unwrap();
+    let answer = b
+        .run(
+            "var f = document.querySelector('form');
+             return [location.origin, f.getAttribute('action'), !!document.getElementById('code'),
+                     document.scripts.length];",
+        )
+        .unwrap();
+    assert_eq!(answer[0], json!(s.pledge), "{answer}");
+    assert_eq!(answer[3], json!(0), "no script on the page");
+    let action = answer[1].as_str().unwrap();
+    let id = action
+        .strip_prefix("/public/requests/")
+        .and_then(|rest| rest.strip_suffix("/verify"))
+        .unwrap_or_else(|| panic!("the code form's action: {action}"));
+    let state = s
+        .runtime
+        .block_on(s.state.store.get_request(id))
+        .unwrap()
+        .state;
+    assert_eq!(state.as_str(), "verifying");
+
+    // The code field posts as a plain form: a wrong code is answered with a page that says
+    // so and offers the field again.
+    b.run("document.getElementById('code').value = '0000 0000'; return true")
+        .unwrap();
+    b.click(&b.find("form button").unwrap()).unwrap();
+    b.wait_for(
+        "the wrong-code page",
+        "return document.readyState === 'complete' && document.body.innerText.includes('attempt')",
+    )
+    .unwrap();
+    let again = b
+        .run("return [!!document.getElementById('code'), location.pathname]")
+        .unwrap();
+    assert_eq!(
+        again,
+        json!([true, format!("/public/requests/{id}/verify")])
+    );
 }

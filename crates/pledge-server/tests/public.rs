@@ -7,6 +7,7 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use pledge_connect::Database;
+use pledge_server::banner::Settings;
 use pledge_server::mail::{self, Context, Sender};
 use pledge_server::ratelimit::Rate;
 use pledge_server::seal::{ExportKeys, MasterKey};
@@ -202,6 +203,26 @@ async fn env_with(
     extra_sql: &str,
     extra_toml: &str,
 ) -> Env {
+    env_full(
+        name,
+        store,
+        public,
+        Settings::default(),
+        extra_sql,
+        extra_toml,
+    )
+    .await
+}
+
+/// `env_with`, with the public consent routes' settings (the origins of CORS) too.
+async fn env_full(
+    name: &str,
+    store: Store,
+    public: PublicConfig,
+    banner: Settings,
+    extra_sql: &str,
+    extra_toml: &str,
+) -> Env {
     let sink = Sink::start().await;
     let clock = Arc::new(AtomicI64::new(T0));
     let mail = MailConfig {
@@ -223,6 +244,7 @@ async fn env_with(
             ..Config::default()
         })
         .public(public)
+        .settings(banner)
         .clock(Clock::manual(clock.clone()))
         .without_worker()
         .spawn()
@@ -449,7 +471,13 @@ async fn expiry_and_attempts(e: &Env) {
     // A new code, with the status token of the first message; the old one stops working.
     let resend_path = format!("/public/requests/{id}/resend");
     let resend = |token: String| e.post(&resend_path, json!({ "token": token }));
-    let r = resend(format!("00{}", &status_token[2..])).await;
+    // Another token: its first two digits changed (to `11` when they are `00`).
+    let prefix = if status_token.starts_with("00") {
+        "11"
+    } else {
+        "00"
+    };
+    let r = resend(format!("{prefix}{}", &status_token[2..])).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = resend(status_token.clone()).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
@@ -1128,4 +1156,391 @@ columns = { email = "contact.email", body = "communication.message" }
     assert_eq!(rows("ticket"), 1, "{result}");
     assert_eq!(rows("customer"), 0, "customer 10 is not reached: {result}");
     assert_eq!(rows("invoice"), 0, "{result}");
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// The id in a page's code form (`action="/public/requests/{id}/verify"`).
+fn form_request_id(html: &str) -> String {
+    let marker = "action=\"/public/requests/";
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("a code form in {html}"));
+    let rest = &html[at + marker.len()..];
+    rest[..rest.find("/verify\"").expect("the verify action")].to_string()
+}
+
+/// A company's own page posts a plain HTML form: the answer is a page saying what happens
+/// next (with a field for the code), and the request is in the store, waiting for the code.
+/// The code typed into that field, posted as the browser posts it, confirms the request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_form_post_is_answered_with_a_page_and_its_code_form_verifies() {
+    let e = env(
+        "form",
+        Store::open("sqlite::memory:").await.unwrap(),
+        generous(),
+    )
+    .await;
+    let r = e
+        .call(
+            Method::POST,
+            "/public/requests",
+            Some((
+                FORM,
+                format!(
+                    "kind=access&email={}&jurisdiction=",
+                    LUIS.replace('@', "%40")
+                ),
+            )),
+            &[("accept", "text/html")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert!(
+        r.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(r.headers.contains_key(header::CONTENT_SECURITY_POLICY));
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    assert!(r.text.contains("Check your e-mail"), "{}", r.text);
+    assert!(r.text.contains(LUIS), "{}", r.text);
+    let id = form_request_id(&r.text);
+    assert_eq!(e.state_of(&id).await, "verifying");
+    let stored = e.state.store.get_request(&id).await.unwrap();
+    assert_eq!(stored.kind.as_str(), "access");
+    let mails = e.mail().await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let (code, _, _) = secrets(&mails[0]);
+    // The message names the page to type the code on.
+    let unfolded = mails[0].replace("=\n", "").replace("=3D", "=");
+    let code_url = format!("https://privacy.example.com/public/requests/{id}/code");
+    assert!(unfolded.contains(&code_url), "{unfolded}");
+
+    // The code page: a plain form to the verification endpoint, no script.
+    let page = e
+        .call(
+            Method::GET,
+            &format!("/public/requests/{id}/code"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.text.contains("<script"), "{}", page.text);
+    assert_eq!(form_request_id(&page.text), id);
+    assert!(page.text.contains("name=\"code\""), "{}", page.text);
+    let odd = e
+        .call(Method::GET, "/public/requests/..%2Fx/code", None, &[])
+        .await;
+    assert_eq!(odd.status, StatusCode::NOT_FOUND);
+
+    // A wrong code: a page saying so, with the form again.
+    let wrong = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    let r = e
+        .call(
+            Method::POST,
+            &format!("/public/requests/{id}/verify"),
+            Some((FORM, format!("code={wrong}"))),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.starts_with("<!doctype html>"), "{}", r.text);
+    assert_eq!(form_request_id(&r.text), id);
+    // The right one, typed in two groups as people do.
+    let typed = format!("{} {}", &code[..4], &code[4..]);
+    let r = e
+        .call(
+            Method::POST,
+            &format!("/public/requests/{id}/verify"),
+            Some((FORM, format!("code={}", typed.replace(' ', "+")))),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("Request confirmed"), "{}", r.text);
+    assert_eq!(e.state_of(&id).await, "awaiting_approval");
+
+    // A form's mistakes are answered with pages too: an unknown field, another identity.
+    for (body, status) in [
+        (
+            format!("kind=access&email={LUIS}&customer_id=1"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("kind=access&email={LUIS}&identities%5Bcustomer_id%5D=1"),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let r = e
+            .call(Method::POST, "/public/requests", Some((FORM, body)), &[])
+            .await;
+        assert_eq!(r.status, status, "{}", r.text);
+        assert!(r.text.starts_with("<!doctype html>"), "{}", r.text);
+    }
+    // JSON is answered as before.
+    let r = e
+        .post("/public/requests", json!({"kind": "access", "email": LUIS}))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(r.json["state"], "verifying");
+}
+
+/// A page's script on an allowed origin may call intake (CORS); another origin's preflight
+/// is refused, and no origin is allowed unless configured.
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_is_answered_for_the_allowed_origins_only() {
+    let shop = "https://shop.example";
+    let e = env_full(
+        "cors",
+        Store::open("sqlite::memory:").await.unwrap(),
+        generous(),
+        Settings {
+            public_origins: vec![shop.into()],
+            ..Settings::default()
+        },
+        "",
+        "",
+    )
+    .await;
+    let preflight = |origin: &'static str| {
+        [
+            ("origin", origin),
+            ("access-control-request-method", "POST"),
+            ("access-control-request-headers", "content-type"),
+        ]
+    };
+    let r = e
+        .call(Method::OPTIONS, "/public/requests", None, &preflight(shop))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(r.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], shop);
+    assert!(
+        r.headers[header::ACCESS_CONTROL_ALLOW_METHODS]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    assert!(
+        r.headers[header::ACCESS_CONTROL_ALLOW_HEADERS]
+            .to_str()
+            .unwrap()
+            .contains("content-type")
+    );
+    assert!(
+        !r.headers
+            .contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+    );
+    let r = e
+        .call(
+            Method::OPTIONS,
+            "/public/requests/req_x/verify",
+            None,
+            &preflight(shop),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+
+    let r = e
+        .call(
+            Method::OPTIONS,
+            "/public/requests",
+            None,
+            &preflight("https://elsewhere.example"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert!(!r.headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+
+    // The real call: the allowed origin may read the answer, another may not.
+    let body = || {
+        Some((
+            "application/json",
+            json!({"kind": "access", "email": LUIS}).to_string(),
+        ))
+    };
+    let r = e
+        .call(
+            Method::POST,
+            "/public/requests",
+            body(),
+            &[("origin", shop)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert_eq!(r.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], shop);
+    assert!(
+        r.headers
+            .get_all(header::VARY)
+            .iter()
+            .any(|v| v.to_str().unwrap().contains("Origin"))
+    );
+    let r = e
+        .call(
+            Method::POST,
+            "/public/requests",
+            body(),
+            &[("origin", "https://elsewhere.example")],
+        )
+        .await;
+    assert!(!r.headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+
+    // By default no origin is allowed.
+    let closed = env(
+        "cors-default",
+        Store::open("sqlite::memory:").await.unwrap(),
+        generous(),
+    )
+    .await;
+    let r = closed
+        .call(Method::OPTIONS, "/public/requests", None, &preflight(shop))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(!r.headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+}
+
+/// The status link in the message opens a page in a browser, and stays JSON for others.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_link_is_a_page_for_a_browser_and_json_otherwise() {
+    let e = env(
+        "status-page",
+        Store::open("sqlite::memory:").await.unwrap(),
+        generous(),
+    )
+    .await;
+    let (id, _, _, token) = submit(&e, LUIS).await;
+    let path = format!("/public/requests/{id}?token={token}");
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let r = e
+        .call(Method::GET, &path, None, &[("accept", browser)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(
+        r.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(r.text.contains("Your request"), "{}", r.text);
+    assert!(
+        r.text.contains("Waiting for you to confirm it"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains(&format!("/public/requests/{id}/code")),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains(LUIS), "no personal data on the page");
+    assert!(
+        r.headers
+            .get_all(header::VARY)
+            .iter()
+            .any(|v| v.to_str().unwrap().contains("Accept"))
+    );
+    for accept in [None, Some("application/json"), Some("*/*")] {
+        let headers: Vec<(&str, &str)> = accept.map(|a| ("accept", a)).into_iter().collect();
+        let r = e.call(Method::GET, &path, None, &headers).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.json["state"], "verifying", "{accept:?}: {}", r.text);
+    }
+    // A wrong token: a page for the browser, a problem for others.
+    let wrong = format!("/public/requests/{id}?token=nope");
+    let r = e
+        .call(Method::GET, &wrong, None, &[("accept", browser)])
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.text.starts_with("<!doctype html>"), "{}", r.text);
+    let r = e.call(Method::GET, &wrong, None, &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json["status"], 404, "{}", r.text);
+}
+
+/// `/` leads to the privacy notice the declaration publishes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_root_redirects_to_the_privacy_notice() {
+    let e = env(
+        "root",
+        Store::open("sqlite::memory:").await.unwrap(),
+        generous(),
+    )
+    .await;
+    let r = e.call(Method::GET, "/", None, &[]).await;
+    assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT, "{}", r.text);
+    assert_eq!(
+        r.headers[header::LOCATION],
+        "https://www.chinookcorp.com/privacy"
+    );
+}
+
+/// What a mail scanner sends (`HEAD`) and a browser's prefetch do not spend a single-use
+/// download link: the real download after them gets the export.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_head_does_not_spend_a_download_link() {
+    let e = env(
+        "head",
+        Store::open("sqlite::memory:").await.unwrap(),
+        PublicConfig {
+            needs_approval: false,
+            ..generous()
+        },
+    )
+    .await;
+    e.start_worker("worker:test");
+    let (id, code, _, _) = submit(&e, LUIS).await;
+    let r = e
+        .post(
+            &format!("/public/requests/{id}/verify"),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    wait_for_state(&e, &id, "completed").await;
+    let mails = e
+        .mail()
+        .await
+        .join("\n")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let marker = "https://privacy.example.com/public/exports/";
+    let at = mails
+        .find(marker)
+        .unwrap_or_else(|| panic!("a link in {mails}"));
+    let token: String = mails[at + marker.len()..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    let path = format!("/public/exports/{token}");
+    for _ in 0..2 {
+        let head = e.call(Method::HEAD, &path, None, &[]).await;
+        assert_eq!(head.status, StatusCode::OK, "{}", head.text);
+        assert!(head.text.is_empty());
+        assert_eq!(head.headers[header::CONTENT_TYPE], "application/zip");
+    }
+    let prefetch = e
+        .call(Method::GET, &path, None, &[("sec-purpose", "prefetch")])
+        .await;
+    assert_eq!(prefetch.status, StatusCode::OK);
+    assert!(prefetch.text.is_empty(), "a prefetch gets no export");
+    let download = e.call(Method::GET, &path, None, &[]).await;
+    assert_eq!(download.status, StatusCode::OK, "{}", download.text);
+    assert!(download.text.starts_with("PK"), "a zip");
+    // Spent now: a look says so too, and a second download is refused.
+    let head = e.call(Method::HEAD, &path, None, &[]).await;
+    assert_eq!(head.status, StatusCode::GONE);
+    let again = e.call(Method::GET, &path, None, &[]).await;
+    assert_eq!(again.status, StatusCode::GONE);
+    // An unknown link is unknown to a look too.
+    let unknown = format!("/public/exports/{}", "0".repeat(64));
+    assert_eq!(
+        e.call(Method::HEAD, &unknown, None, &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
 }

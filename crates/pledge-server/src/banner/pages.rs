@@ -217,6 +217,33 @@ fn day(t: i64) -> String {
     stamp.get(..10).unwrap_or(&stamp).to_string()
 }
 
+/// The preferences the centre switches: every one but those of purposes that only the
+/// declared cookies serve, which are chosen in each browser's banner (a switch here would
+/// not reach the cookies), and those purposes, for the page to name.
+fn split_preferences(
+    state: &AppState,
+    b: &Banner,
+) -> (Vec<Preference>, Vec<(Preference, Vec<&'static str>)>) {
+    let mut switched = Vec::new();
+    let mut cookies = Vec::new();
+    for p in preferences(&state.decl) {
+        let categories: Vec<&'static str> = b
+            .config
+            .categories
+            .iter()
+            .filter(|c| c.purposes.iter().any(|cp| cp.id == p.purpose))
+            .map(|c| c.label)
+            .collect();
+        // Direct marketing is reached by e-mail too: it keeps its switch.
+        if categories.is_empty() || p.marketing {
+            switched.push(p);
+        } else {
+            cookies.push((p, categories));
+        }
+    }
+    (switched, cookies)
+}
+
 /// `GET /preferences?token=...`
 #[utoipa::path(get, path = "/preferences", summary = "The preference centre", tag = "banner", operation_id = "preference_centre", security(()),
     description = "The preference centre: the person's purposes and their state, from a signed link.",
@@ -241,7 +268,17 @@ pub(super) async fn preference_centre(
     let saved = field(query.as_bytes(), "saved").is_some();
     let current = state.consent.current(&subject);
     let mut any_on = false;
-    let items: Vec<Value> = preferences(&state.decl)
+    let (switched, by_cookie) = split_preferences(&state, &b);
+    let cookie_items: Vec<Value> = by_cookie
+        .iter()
+        .map(|(p, categories)| {
+            context! {
+                name => p.name.clone(),
+                categories => categories.join(", ").to_lowercase(),
+            }
+        })
+        .collect();
+    let items: Vec<Value> = switched
         .iter()
         .map(|p| {
             let (on, since) = is_on(&current, p);
@@ -269,6 +306,7 @@ pub(super) async fn preference_centre(
             saved,
             any_on,
             preferences => items,
+            cookie_purposes => cookie_items,
         },
     )
 }
@@ -322,7 +360,7 @@ pub(super) async fn change_preference(
         }
     };
     let purpose = field(&body, "purpose").unwrap_or_default();
-    let all = preferences(&state.decl);
+    let (all, _) = split_preferences(&state, &b);
     let chosen: Vec<&Preference> = all
         .iter()
         .filter(|p| purpose == "*" || p.purpose == purpose)
