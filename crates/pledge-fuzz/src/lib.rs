@@ -111,7 +111,7 @@ fn build(name: &str, declaration: &str) -> Server {
             .expect("a key is created");
         let config = Config {
             workers: 0,
-            banner: pledge_server::banner::Settings {
+            banner: pledge_server::http::banner::Settings {
                 link_key: LINK_KEY.to_vec(),
                 origins: vec!["https://shop.example".into()],
                 ..Default::default()

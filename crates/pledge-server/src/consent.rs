@@ -8,7 +8,7 @@
 //! the decisions of the others within one poll interval.
 
 use crate::Clock;
-use crate::problem::Problem;
+use crate::http::problem::Problem;
 use axum::http::HeaderMap;
 use pledge_domain::consent::{
     Action, ConsentEvent, ConsentIndex, ConsentPolicy, ConsentState, Decision, Evidence, Method,

@@ -7,7 +7,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use pledge_connect::Database;
 use pledge_plan::Value;
 use pledge_server::Config;
-use pledge_server::seal::{ExportKeys, MasterKey};
+use pledge_server::crypto::seal::{ExportKeys, MasterKey};
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};
 use std::time::Duration;

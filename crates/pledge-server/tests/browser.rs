@@ -10,7 +10,8 @@
 use pledge_domain::consent::{ConsentState, Method as ConsentMethod, Target};
 use pledge_lang::types::SubjectRef;
 use pledge_server::Config;
-use pledge_server::banner::{Settings, token};
+use pledge_server::crypto::token;
+use pledge_server::http::banner::Settings;
 use pledge_testkit::webdriver::{Browser, keys};
 use serde_json::{Value, json};
 

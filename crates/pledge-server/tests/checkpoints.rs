@@ -7,8 +7,8 @@
 use axum::http::{Method, StatusCode};
 use pledge_domain::checkpoint::SigningKey;
 use pledge_domain::consent::{Action, ConsentEvent, ConsentState, Evidence, Method as How, Target};
-use pledge_server::checkpoints::CheckpointConfig;
-use pledge_server::schedule::{self, Task};
+use pledge_server::jobs::checkpoints::CheckpointConfig;
+use pledge_server::jobs::schedule::{self, Task};
 use pledge_server::{AppState, Config};
 use pledge_store::{Backend, Role};
 use serde_json::Value as Json;

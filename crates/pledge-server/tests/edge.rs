@@ -11,7 +11,7 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use pledge_server::ratelimit::Rate;
+use pledge_server::http::ratelimit::Rate;
 use pledge_server::{AppState, Config, EdgeConfig, PublicConfig, router, serve_connections};
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};
@@ -601,7 +601,7 @@ async fn every_page_has_a_content_security_policy() {
         .headers
         .get(header::CONTENT_SECURITY_POLICY)
         .unwrap(),
-        pledge_server::PAGE_CSP
+        pledge_server::http::PAGE_CSP
     );
 }
 

@@ -4,8 +4,9 @@
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use pledge_server::seal::{ExportKeys, MasterKey};
-use pledge_server::{Config, forward};
+use pledge_server::Config;
+use pledge_server::crypto::seal::{ExportKeys, MasterKey};
+use pledge_server::jobs::forward;
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -6,7 +6,7 @@
 use axum::http::{Method, StatusCode};
 use pledge_connect::Database;
 use pledge_plan::retry::Backoff;
-use pledge_server::seal::{ExportKeys, MasterKey};
+use pledge_server::crypto::seal::{ExportKeys, MasterKey};
 use pledge_server::{Clock, Config};
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};
@@ -154,7 +154,7 @@ impl Env {
     }
 
     /// The completion message of a request, rendered as the mailer would send it.
-    async fn completion_mail(&self, id: &str) -> pledge_server::mail::Rendered {
+    async fn completion_mail(&self, id: &str) -> pledge_server::jobs::mail::Rendered {
         let messages = self
             .state
             .store
@@ -168,10 +168,10 @@ impl Env {
                     && m.event == pledge_store::notify::Event::Completed
             })
             .unwrap_or_else(|| panic!("no completion message for {id}: {messages:?}"));
-        pledge_server::mail::render(
+        pledge_server::jobs::mail::render(
             m.event,
             &m.data,
-            &pledge_server::mail::Context::of(&self.state),
+            &pledge_server::jobs::mail::Context::of(&self.state),
         )
         .unwrap()
     }
@@ -429,7 +429,7 @@ async fn readyz_names_an_unreachable_dataset() {
     assert_eq!(body["checks"]["workers"]["alive"], 1);
     chinook_at(&e.chinook_file).await;
     // The result is cached: it is checked again once it is old.
-    e.advance_to(T0 + pledge_server::health::DATASET_CHECK_SECS);
+    e.advance_to(T0 + pledge_server::http::health::DATASET_CHECK_SECS);
     let (s, body) = e.call(Method::GET, "/readyz", None).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["ready"], true);

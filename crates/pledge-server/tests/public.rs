@@ -7,10 +7,10 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use pledge_connect::Database;
-use pledge_server::banner::Settings;
-use pledge_server::mail::{self, Context, Sender};
-use pledge_server::ratelimit::Rate;
-use pledge_server::seal::{ExportKeys, MasterKey};
+use pledge_server::crypto::seal::{ExportKeys, MasterKey};
+use pledge_server::http::banner::Settings;
+use pledge_server::http::ratelimit::Rate;
+use pledge_server::jobs::mail::{self, Context, Sender};
 use pledge_server::{Clock, Config, MailConfig, PublicConfig};
 use pledge_store::{Role, Store};
 use serde_json::{Value as Json, json};

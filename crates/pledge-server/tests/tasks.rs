@@ -6,7 +6,7 @@
 use axum::http::{Method, StatusCode};
 use pledge_connect::Database;
 use pledge_plan::Value;
-use pledge_server::schedule::{self, Task};
+use pledge_server::jobs::schedule::{self, Task};
 use pledge_server::{AppState, Clock, Config};
 use pledge_store::{Role, Store};
 use serde_json::Value as Json;

@@ -224,7 +224,7 @@ fn preference_links_are_minted_in_one_place() {
     let found = offenders(
         &["token::sign("],
         |file| file.starts_with("pledge-server/"),
-        &["pledge-server/src/banner/mod.rs"],
+        &["pledge-server/src/http/banner/mod.rs"],
     );
     assert!(
         found.is_empty(),
@@ -244,7 +244,7 @@ fn libraries_log_through_tracing() {
                 .iter()
                 .any(|c| file.starts_with(c))
         },
-        &["pledge-server/src/mail.rs"],
+        &["pledge-server/src/jobs/mail.rs"],
     );
     assert!(
         found.is_empty(),

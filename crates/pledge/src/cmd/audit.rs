@@ -217,14 +217,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Action::Checkpoint { store, name, dir } => {
             let key = required_key(&name.resolve())?;
             with_store(&store, async |s| {
-                let config = pledge_server::checkpoints::CheckpointConfig {
+                let config = pledge_server::jobs::checkpoints::CheckpointConfig {
                     key: key.clone(),
                     schedule: None,
                     every_records: None,
                     dir: dir.clone(),
                 };
                 let now = crate::clock::now_unix();
-                let report = pledge_server::checkpoints::make(s, &config, now).await;
+                let report = pledge_server::jobs::checkpoints::make(s, &config, now).await;
                 s.record_checkpoint_run("cli", report.clone(), now).await?;
                 let mut ok = true;
                 for log in LOGS {
@@ -260,7 +260,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Action::GenerateKey { name } => {
-            let key = pledge_server::checkpoints::generate_key(&name.resolve())
+            let key = pledge_server::jobs::checkpoints::generate_key(&name.resolve())
                 .map_err(anyhow::Error::msg)?;
             println!("{CHECKPOINT_KEY_ENV}={}", key.seed_base64());
             println!("public key: {}", key.verifier());

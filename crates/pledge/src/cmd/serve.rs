@@ -10,7 +10,7 @@ use pledge_domain::cron::Schedule;
 use pledge_lang::SourceMap;
 use pledge_lang::types::IsoDuration;
 use pledge_law::report;
-use pledge_server::seal::{ExportKeys, MasterKey};
+use pledge_server::crypto::seal::{ExportKeys, MasterKey};
 use pledge_server::{AppState, Bound, Config};
 use pledge_store::{Role, Store};
 use std::path::PathBuf;
@@ -143,7 +143,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
     };
     (config.key_check_timeout, config.key_grace) =
         file.key_trust((config.key_check_timeout, config.key_grace))?;
-    pledge_server::mail::Sender::new(&config.mail).map_err(anyhow::Error::msg)?;
+    pledge_server::jobs::mail::Sender::new(&config.mail).map_err(anyhow::Error::msg)?;
     // A test hook for the crash tests, which run the debug binary cargo builds for them; a
     // release build (what is installed and shipped) ignores the variable.
     #[cfg(debug_assertions)]
@@ -165,7 +165,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
         Ok(_) => bail!("{HMAC_KEY_ENV} must hold at least 16 characters"),
         Err(_) => Vec::new(),
     };
-    config.banner = pledge_server::banner::Settings::from_vars(|k| std::env::var(k).ok())
+    config.banner = pledge_server::http::banner::Settings::from_vars(|k| std::env::var(k).ok())
         .map_err(anyhow::Error::msg)?;
     let (decl, store_url, demo_dir) = if args.demo {
         let dir = std::env::temp_dir().join(format!("pledge-demo-{}", std::process::id()));
@@ -387,7 +387,7 @@ fn schedule_from(
 /// without a key; a configured section without one is an error.
 fn checkpoint_config(
     file: &FileConfig,
-) -> Result<Option<pledge_server::checkpoints::CheckpointConfig>> {
+) -> Result<Option<pledge_server::jobs::checkpoints::CheckpointConfig>> {
     use super::audit::{CHECKPOINT_KEY_ENV, DEFAULT_CHECKPOINT_NAME, signing_key};
     let c = &file.checkpoints;
     let name = c.name.as_deref().unwrap_or(DEFAULT_CHECKPOINT_NAME);
@@ -406,7 +406,7 @@ fn checkpoint_config(
             "checkpoints.every_records must be at least 10, not {n} (each checkpoint run adds audit records itself)"
         );
     }
-    Ok(Some(pledge_server::checkpoints::CheckpointConfig {
+    Ok(Some(pledge_server::jobs::checkpoints::CheckpointConfig {
         key,
         schedule: schedule_from(
             None,

@@ -5,7 +5,7 @@
 
 use anyhow::{Result, anyhow, bail};
 use pledge_plan::retry::Backoff;
-use pledge_server::ratelimit::Rate;
+use pledge_server::http::ratelimit::Rate;
 use pledge_server::{EdgeConfig, MailConfig, PublicConfig};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};

@@ -2,12 +2,12 @@
 //! address with a one-time code or link sent there, and follows the request with a status
 //! token. Rate-limited per client address and per e-mail address (in memory, per replica).
 //!
-//! New request kinds slot in through [`crate::api::Kind`]: whatever staff intake takes, the
-//! public form takes too, with the same checks ([`crate::api::check_intake`]).
+//! New request kinds slot in through [`crate::http::api::Kind`]: whatever staff intake takes, the
+//! public form takes too, with the same checks ([`crate::http::api::check_intake`]).
 
-use crate::api::{Kind, check_intake};
-use crate::problem::{ApiJson, ApiQuery, Problem, ProblemDoc};
-use crate::ratelimit::Limiter;
+use crate::http::api::{Kind, check_intake};
+use crate::http::problem::{ApiJson, ApiQuery, Problem, ProblemDoc};
+use crate::http::ratelimit::Limiter;
 use crate::{AppState, PublicConfig};
 use axum::body::Bytes;
 use axum::extract::connect_info::ConnectInfo;
@@ -50,7 +50,7 @@ impl Limits {
 }
 
 /// The key the client is rate-limited under (its IPv4 address or IPv6 /64, see
-/// [`crate::ratelimit::client_key`]), put in the request by [`identify_client`].
+/// [`crate::http::ratelimit::client_key`]), put in the request by [`identify_client`].
 #[derive(Debug, Clone)]
 pub struct Client(pub String);
 
@@ -262,7 +262,7 @@ async fn identify_client(
 ) -> Response {
     let client = client_address(&req, state.config.public.client_ip_header.as_deref());
     req.extensions_mut()
-        .insert(Client(crate::ratelimit::client_key(&client)));
+        .insert(Client(crate::http::ratelimit::client_key(&client)));
     next.run(req).await
 }
 
@@ -432,7 +432,7 @@ fn regime_of(body: &PublicRequest) -> Regime {
     description = "A request from the person: answered 202, and a one-time code and link go to the e-mail address. The request waits in `verifying` until one of them comes back, whatever its kind; then it acts on the address's person only (the rows the address is found in, and the ledger subjects they name). A form post is answered with a page (what happens next, and a field for the code); JSON with JSON. Pages of the origins in `PLEDGE_PUBLIC_ORIGINS` may call it from a script (CORS).",
     responses(
         (status = 202, description = "Taken in; the code is on its way (a page for a form post)", content(
-            (crate::schemas::PublicIntake = "application/json"),
+            (crate::http::schemas::PublicIntake = "application/json"),
             (String = "text/html")
         )),
         (status = 400, description = "Malformed JSON, or identities other than `email` (`unproven-identity`: the public proves only the address)", body = ProblemDoc, content_type = "application/problem+json"),
@@ -593,7 +593,7 @@ pub struct Code {
     description = "The code from the message. Right: the request goes on (to approval, or to a worker). Each wrong code counts; after the last allowed one the code is locked. A form post (the code page's) is answered with a page, JSON with JSON.",
     responses(
         (status = 200, description = "Verified; the request as the person sees it (a page for a form post)", content(
-            (crate::schemas::PersonView = "application/json"),
+            (crate::http::schemas::PersonView = "application/json"),
             (String = "text/html")
         )),
         (status = 404, description = "No code for this request (unknown, or purged)", body = ProblemDoc, content_type = "application/problem+json"),
@@ -709,7 +709,7 @@ pub struct Resend {
 #[utoipa::path(post, path = "/public/requests/{id}/resend", summary = "Send a new code", tag = "public", operation_id = "public_resend_code", request_body = Resend, security(()), params(("id" = String, Path)),
     description = "A new code and link for a request still in `verifying` (the first expired, was locked, or never arrived); the old code stops working. Counts against the same limits as new requests.",
     responses(
-        (status = 202, description = "A new code is on its way", body = crate::schemas::PersonView),
+        (status = 202, description = "A new code is on its way", body = crate::http::schemas::PersonView),
         (status = 404, description = "Unknown request, or a token that does not match", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request is no longer waiting for verification", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this address or for this e-mail; see Retry-After", body = ProblemDoc, content_type = "application/problem+json")
@@ -847,7 +847,7 @@ pub async fn verify_link(
     description = "Where the request stands, for the person holding the status token from the first message. A browser (`Accept` preferring `text/html`, as when the link in the message is opened) gets a page; anyone else JSON.",
     responses(
         (status = 200, description = "State, deadlines, reasons and history; never personal data", content(
-            (crate::schemas::PublicStatus = "application/json"),
+            (crate::http::schemas::PublicStatus = "application/json"),
             (String = "text/html")
         )),
         (status = 404, description = "Unknown request, or a token that does not match", body = ProblemDoc, content_type = "application/problem+json")
@@ -943,7 +943,7 @@ fn status_page(
          <dt>Answer due by</dt><dd>{due}{late}</dd>\n\
          <dt>Reference</dt><dd><code>{id}</code></dd>\n</dl>\n",
         controller = escape(&controller_name(state)),
-        what = escape(crate::mail::kind_label(record.kind.as_str())),
+        what = escape(crate::jobs::mail::kind_label(record.kind.as_str())),
         words = escape(state_words(record.state)),
         received = day(record.received_at),
         due = day(record.due_at),

@@ -3,8 +3,8 @@
 //! out once, decrypted. Only the token's SHA-256 is stored; the link expires, and is marked
 //! used in the transaction that hands the export out, so a second use gets 410 Gone.
 
-use crate::api::STAFF;
-use crate::problem::{Problem, ProblemDoc};
+use crate::http::api::STAFF;
+use crate::http::problem::{Problem, ProblemDoc};
 use crate::{AppState, Caller};
 use axum::Extension;
 use axum::extract::{Path, State};
@@ -22,9 +22,9 @@ const TOKEN_BYTES: usize = 32;
     description = "Make a single-use download link to the request's export, for the person. The link expires (by default after 7 days, never after the export); the URL is shown once.",
     params(("id" = String, Path)),
     responses(
-        (status = 201, description = "The link: `url`, `expires_at`", body = crate::schemas::DownloadLink),
+        (status = 201, description = "The link: `url`, `expires_at`", body = crate::http::schemas::DownloadLink),
         (status = 404, description = "No such request, or it has no export (or it expired)", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn create(
     State(state): State<AppState>,

@@ -1,7 +1,7 @@
 //! Scheduled tasks: the retention sweep (the same as `pledge retain`, through
 //! `pledge_connect::sweep_dataset`) and maintenance (the expiry of Pledge's own data), each on
 //! a cron schedule from the configuration; and signed checkpoints of the chains (see
-//! [`crate::checkpoints`]).
+//! [`crate::jobs::checkpoints`]).
 //!
 //! One runner at a time across replicas: at each fire time every replica asks the store for
 //! the task's lease; the one whose compare-and-set wins runs it, renewing the lease while it
@@ -17,8 +17,8 @@
 //! with the counts of every batch it recorded. At most one batch more may have committed
 //! after the last write (the record's `in_flight` names its table and its most rows).
 
-use crate::api::STAFF;
-use crate::problem::{ApiQuery, Problem};
+use crate::http::api::STAFF;
+use crate::http::problem::{ApiQuery, Problem};
 use crate::{AppState, Caller};
 use axum::Extension;
 use axum::extract::State;
@@ -217,7 +217,7 @@ pub async fn run_once(
         Task::Retention => sweep(state, owner, progress, shutdown).await,
         Task::Maintenance => maintain(state, owner).await,
         Task::Checkpoint => match &state.config.checkpoints {
-            Some(config) => crate::checkpoints::make(&state.store, config, state.now()).await,
+            Some(config) => crate::jobs::checkpoints::make(&state.store, config, state.now()).await,
             None => json!({ "error": "no checkpoint key is configured" }),
         },
     };
@@ -475,9 +475,9 @@ pub struct RunsQuery {
 
 #[utoipa::path(get, path = "/v1/retention/runs", summary = "Retention runs", security(("api_key" = ["admin", "privacy_officer"])), tag = "retention", params(RunsQuery),
     responses(
-        (status = 200, description = "Scheduled retention runs, newest first, each with its per-table report (examined, deleted, anonymised, held back and why)", body = crate::schemas::Runs),
-        (status = 400, description = "Bad query", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        (status = 200, description = "Scheduled retention runs, newest first, each with its per-table report (examined, deleted, anonymised, held back and why)", body = crate::http::schemas::Runs),
+        (status = 400, description = "Bad query", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json"),
+        crate::http::problem::AuthProblems
     ))]
 pub async fn retention_runs(
     State(state): State<AppState>,
@@ -490,9 +490,9 @@ pub async fn retention_runs(
 
 #[utoipa::path(get, path = "/v1/maintenance/runs", summary = "Maintenance runs", security(("api_key" = ["admin", "privacy_officer"])), tag = "retention", params(RunsQuery),
     responses(
-        (status = 200, description = "Maintenance runs, newest first: exports and links deleted, requests minimised", body = crate::schemas::Runs),
-        (status = 400, description = "Bad query", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        (status = 200, description = "Maintenance runs, newest first: exports and links deleted, requests minimised", body = crate::http::schemas::Runs),
+        (status = 400, description = "Bad query", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json"),
+        crate::http::problem::AuthProblems
     ))]
 pub async fn maintenance_runs(
     State(state): State<AppState>,

@@ -89,8 +89,8 @@ pub async fn healthz() -> &'static str {
 #[utoipa::path(get, path = "/readyz", summary = "Readiness", tag = "operations", security(()),
     description = "Whether this replica can do its work: the store takes a write, the workers run, the datasets are reachable, the mailer keeps up.",
     responses(
-        (status = 200, description = "Every check passed; the checks", body = crate::schemas::Readiness),
-        (status = 503, description = "Some check failed; the checks, naming the broken ones", body = crate::schemas::Readiness)
+        (status = 200, description = "Every check passed; the checks", body = crate::http::schemas::Readiness),
+        (status = 503, description = "Some check failed; the checks, naming the broken ones", body = crate::http::schemas::Readiness)
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let now = state.now();
@@ -208,7 +208,7 @@ async fn check_dataset(
             db.close().await;
             Ok(())
         }
-        Ok(Err(e)) => Err(crate::worker::chain(&e)),
+        Ok(Err(e)) => Err(crate::jobs::worker::chain(&e)),
         Err(_) => Err(format!(
             "no connection within {} s",
             DATASET_TIMEOUT.as_secs()

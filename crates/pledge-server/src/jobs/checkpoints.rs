@@ -8,8 +8,8 @@
 //! longer holds what was signed, or whose chain is broken, is not signed again; the refusal
 //! is in the run's audit record and the server's log.
 
-use crate::api::STAFF;
-use crate::problem::{ApiQuery, Problem};
+use crate::http::api::STAFF;
+use crate::http::problem::{ApiQuery, Problem};
 use crate::{AppState, Caller};
 use axum::Extension;
 use axum::extract::State;
@@ -185,9 +185,9 @@ pub async fn follow(state: AppState, owner: String, mut shutdown: watch::Receive
         let after = i64::try_from(last + every - 1).unwrap_or(i64::MAX);
         if matches!(state.store.audit_records(after, 1).await, Ok(r) if !r.is_empty()) {
             let fire = state.now();
-            if let Err(e) = crate::schedule::run_once(
+            if let Err(e) = crate::jobs::schedule::run_once(
                 &state,
-                crate::schedule::Task::Checkpoint,
+                crate::jobs::schedule::Task::Checkpoint,
                 &owner,
                 fire,
                 &shutdown,
@@ -229,9 +229,9 @@ fn public_key(state: &AppState) -> Option<String> {
 
 #[utoipa::path(get, path = "/v1/audit/checkpoints", summary = "Signed checkpoints", operation_id = "list_checkpoints", security(("api_key" = ["admin", "privacy_officer"])), tag = "audit", params(CheckpointsQuery),
     responses(
-        (status = 200, description = "The store's copies of the signed checkpoints of one log, by size, with the public key they verify with: `{\"public_key\", \"checkpoints\": [{\"log\", \"size\", \"at\", \"head\", \"root\", \"note\"}]}`", body = crate::schemas::CheckpointList),
-        (status = 400, description = "Bad query", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        (status = 200, description = "The store's copies of the signed checkpoints of one log, by size, with the public key they verify with: `{\"public_key\", \"checkpoints\": [{\"log\", \"size\", \"at\", \"head\", \"root\", \"note\"}]}`", body = crate::http::schemas::CheckpointList),
+        (status = 400, description = "Bad query", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json"),
+        crate::http::problem::AuthProblems
     ))]
 pub async fn list(
     State(state): State<AppState>,
@@ -264,10 +264,10 @@ pub struct LatestQuery {
 
 #[utoipa::path(get, path = "/v1/audit/checkpoints/latest", summary = "The latest signed checkpoint", operation_id = "latest_checkpoint", security(("api_key" = ["admin", "privacy_officer"])), tag = "audit", params(LatestQuery),
     responses(
-        (status = 200, description = "The latest checkpoint of each log (`{\"public_key\", \"audit_log\", \"consent_ledger\"}`, null where none was made); with `log`, that log's note as text", body = crate::schemas::LatestCheckpoints),
-        (status = 400, description = "Bad query", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "No checkpoint of that log yet", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        (status = 200, description = "The latest checkpoint of each log (`{\"public_key\", \"audit_log\", \"consent_ledger\"}`, null where none was made); with `log`, that log's note as text", body = crate::http::schemas::LatestCheckpoints),
+        (status = 400, description = "Bad query", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No checkpoint of that log yet", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json"),
+        crate::http::problem::AuthProblems
     ))]
 pub async fn latest(
     State(state): State<AppState>,

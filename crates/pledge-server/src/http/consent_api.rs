@@ -4,7 +4,7 @@
 //! [`ConsentService`]: crate::consent::ConsentService
 
 use crate::consent::{Choice, RecordConsent, gpc_signal};
-use crate::problem::{ApiJson, Problem, ProblemDoc};
+use crate::http::problem::{ApiJson, Problem, ProblemDoc};
 use crate::{AppState, Caller};
 use axum::Extension;
 use axum::extract::{Path, State};
@@ -125,9 +125,9 @@ fn query(d: &DecisionIn) -> Result<(SubjectRef, Query), Problem> {
 
 #[utoipa::path(post, path = "/v1/decisions", summary = "Ask for a decision", operation_id = "decide", security(("api_key" = ["admin", "privacy_officer", "service"])), tag = "consent", request_body = DecisionIn,
     responses(
-        (status = 200, description = "`{\"allow\": bool, \"reason\": {\"code\": ...}, \"basis\": ...}`", body = crate::schemas::Decision),
+        (status = 200, description = "`{\"allow\": bool, \"reason\": {\"code\": ...}, \"basis\": ...}`", body = crate::http::schemas::Decision),
         (status = 422, description = "Malformed subject, purpose or category", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn decide(
     State(state): State<AppState>,
@@ -143,9 +143,9 @@ pub async fn decide(
 
 #[utoipa::path(post, path = "/v1/decisions/batch", summary = "Ask for many decisions", operation_id = "decide_batch", security(("api_key" = ["admin", "privacy_officer", "service"])), tag = "consent", request_body = BatchIn,
     responses(
-        (status = 200, description = "`{\"decisions\": [...]}` in the order asked", body = crate::schemas::Decisions),
+        (status = 200, description = "`{\"decisions\": [...]}` in the order asked", body = crate::http::schemas::Decisions),
         (status = 422, description = "Malformed item (named by its index) or more than 1000", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn decide_batch(
     State(state): State<AppState>,
@@ -176,9 +176,9 @@ pub async fn decide_batch(
 #[utoipa::path(post, path = "/v1/consent", summary = "Record consent", operation_id = "record_consent", security(("api_key" = ["admin", "privacy_officer", "service"])), tag = "consent", request_body = RecordIn,
     params(("Sec-GPC" = Option<String>, Header, description = "`1`: also records an opt-out of sale, sharing and targeted advertising")),
     responses(
-        (status = 201, description = "Recorded: `{\"receipts\": [...]}`, one per event", body = crate::schemas::Receipts),
+        (status = 201, description = "Recorded: `{\"receipts\": [...]}`, one per event", body = crate::http::schemas::Receipts),
         (status = 422, description = "Undeclared purpose or category, bad state, method or hash", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn record(
     State(state): State<AppState>,
@@ -246,9 +246,9 @@ pub async fn record(
 #[utoipa::path(get, path = "/v1/subjects/{subject}/consent", summary = "A subject's consent", operation_id = "subject_consent", security(("api_key" = ["admin", "privacy_officer"])), tag = "consent",
     params(("subject" = String, Path, description = "A pseudonymous subject id")),
     responses(
-        (status = 200, description = "`{\"current\": {...}, \"history\": [...]}`: the state now and every ledger event of the subject and the ids linked to it (audited). Admin and privacy officer keys only", body = crate::schemas::SubjectConsent),
+        (status = 200, description = "`{\"current\": {...}, \"history\": [...]}`: the state now and every ledger event of the subject and the ids linked to it (audited). Admin and privacy officer keys only", body = crate::http::schemas::SubjectConsent),
         (status = 422, description = "Malformed subject id", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn subject_consent(
     State(state): State<AppState>,
@@ -257,7 +257,7 @@ pub async fn subject_consent(
 ) -> Result<Response, Problem> {
     // The history holds the person's addresses and browsers: staff only, like other
     // personal data; an application asks for decisions instead.
-    caller.require(crate::api::STAFF, "read consent histories")?;
+    caller.require(crate::http::api::STAFF, "read consent histories")?;
     let subject = subject(&id)?;
     let current = state.consent.current(&subject);
     let ids = state.consent.linked_ids(&subject);
@@ -284,9 +284,9 @@ pub async fn subject_consent(
 #[utoipa::path(post, path = "/v1/subjects/{subject}/link", summary = "Link an anonymous subject to a known one", operation_id = "link_subjects", security(("api_key" = ["admin", "privacy_officer", "service"])), tag = "consent", request_body = LinkIn,
     params(("subject" = String, Path, description = "The known subject")),
     responses(
-        (status = 201, description = "Linked: `{\"receipts\": [...]}`", body = crate::schemas::Receipts),
+        (status = 201, description = "Linked: `{\"receipts\": [...]}`", body = crate::http::schemas::Receipts),
         (status = 422, description = "Malformed ids, or a link to itself", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn link(
     State(state): State<AppState>,
@@ -312,7 +312,7 @@ pub async fn link(
 /// `GET /.well-known/gpc.json`: this site honours Global Privacy Control.
 #[utoipa::path(get, path = "/.well-known/gpc.json", summary = "Global Privacy Control support", tag = "consent", operation_id = "gpc_support", security(()),
     description = "The Global Privacy Control support resource: this site honours the signal.",
-    responses((status = 200, description = "`gpc: true` and when the resource last changed", content_type = "application/json", body = crate::schemas::GpcSupport)))]
+    responses((status = 200, description = "`gpc: true` and when the resource last changed", content_type = "application/json", body = crate::http::schemas::GpcSupport)))]
 pub async fn gpc_json(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],

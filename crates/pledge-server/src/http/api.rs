@@ -1,7 +1,7 @@
 //! The `/v1` handlers. Each checks the caller's role first, then the input, then asks the
 //! store (which asks the workflow) to make the change.
 
-use crate::problem::{ApiJson, ApiQuery, Problem, ProblemDoc};
+use crate::http::problem::{ApiJson, ApiQuery, Problem, ProblemDoc};
 use crate::{AppState, Caller};
 use axum::Extension;
 use axum::extract::{Path, State};
@@ -89,12 +89,12 @@ fn yes() -> bool {
 
 #[utoipa::path(post, path = "/v1/requests", summary = "Take in a request", security(("api_key" = ["admin", "privacy_officer", "service"])), tag = "requests", request_body = CreateRequest,
     responses(
-        (status = 201, description = "Taken in; `Location` names it", body = crate::schemas::RequestView),
+        (status = 201, description = "Taken in; `Location` names it", body = crate::http::schemas::RequestView),
         (status = 400, description = "Malformed JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 413, description = "Body over the limit", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "Unknown field, wrong type or invalid value", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn create_request(
     State(state): State<AppState>,
@@ -336,9 +336,9 @@ pub struct ListQuery {
 
 #[utoipa::path(get, path = "/v1/requests", summary = "List requests", security(("api_key" = ["admin", "privacy_officer", "support_agent"])), tag = "requests", params(ListQuery),
     responses(
-        (status = 200, description = "Requests by deadline, soonest first, without personal data", body = crate::schemas::RequestList),
+        (status = 200, description = "Requests by deadline, soonest first, without personal data", body = crate::http::schemas::RequestList),
         (status = 400, description = "Bad query string", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn list_requests(
     State(state): State<AppState>,
@@ -375,9 +375,9 @@ pub async fn list_requests(
 
 #[utoipa::path(get, path = "/v1/requests/{id}", summary = "Read a request", security(("api_key" = ["admin", "privacy_officer", "support_agent"])), tag = "requests", params(("id" = String, Path)),
     responses(
-        (status = 200, description = "The request, its events and job; identities and result for admins and privacy officers (audited)", body = crate::schemas::RequestDetail),
+        (status = 200, description = "The request, its events and job; identities and result for admins and privacy officers (audited)", body = crate::http::schemas::RequestDetail),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn get_request(
     State(state): State<AppState>,
@@ -492,10 +492,10 @@ async fn transition(
 
 #[utoipa::path(post, path = "/v1/requests/{id}/verify", summary = "Mark the person verified", operation_id = "verify_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", description = "Mark the person verified", params(("id" = String, Path)),
     responses(
-        (status = 200, description = "The request after the change", body = crate::schemas::RequestView),
+        (status = 200, description = "The request after the change", body = crate::http::schemas::RequestView),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn verify(
     State(state): State<AppState>,
@@ -507,10 +507,10 @@ pub async fn verify(
 
 #[utoipa::path(post, path = "/v1/requests/{id}/approve", summary = "Approve a request", operation_id = "approve_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", description = "Approve: a worker runs it", params(("id" = String, Path)),
     responses(
-        (status = 200, description = "The request after the change", body = crate::schemas::RequestView),
+        (status = 200, description = "The request after the change", body = crate::http::schemas::RequestView),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn approve(
     State(state): State<AppState>,
@@ -528,10 +528,10 @@ pub async fn approve(
 
 #[utoipa::path(post, path = "/v1/requests/{id}/retry", summary = "Run a request again", operation_id = "retry_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", description = "Run a request that needs action again (after fixing its cause: the declaration, an identity, a key): it goes back to a worker with a fresh retry budget", params(("id" = String, Path)),
     responses(
-        (status = 200, description = "The request after the change: in progress", body = crate::schemas::RequestView),
+        (status = 200, description = "The request after the change: in progress", body = crate::http::schemas::RequestView),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request does not need action", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn retry(
     State(state): State<AppState>,
@@ -570,11 +570,11 @@ pub struct Note {
 
 #[utoipa::path(post, path = "/v1/requests/{id}/complete", summary = "Complete a request by hand", operation_id = "complete_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", description = "Complete a request that needs action by hand (answered outside Pledge), with a note for the record; the person gets the completion message", params(("id" = String, Path)), request_body = Note,
     responses(
-        (status = 200, description = "The request after the change: completed", body = crate::schemas::RequestView),
+        (status = 200, description = "The request after the change: completed", body = crate::http::schemas::RequestView),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request does not need action", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "No note, or a body that is not one", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn complete(
     State(state): State<AppState>,
@@ -595,10 +595,10 @@ pub async fn complete(
 
 #[utoipa::path(post, path = "/v1/requests/{id}/cancel", summary = "Cancel a request", operation_id = "cancel_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", description = "Cancel", params(("id" = String, Path)),
     responses(
-        (status = 200, description = "The request after the change", body = crate::schemas::RequestView),
+        (status = 200, description = "The request after the change", body = crate::http::schemas::RequestView),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -616,11 +616,11 @@ pub async fn cancel(
 
 #[utoipa::path(post, path = "/v1/requests/{id}/deny", summary = "Deny a request", operation_id = "deny_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", description = "Deny, with the reason told to the person", params(("id" = String, Path)), request_body = Reason,
     responses(
-        (status = 200, description = "The request after the change", body = crate::schemas::RequestView),
+        (status = 200, description = "The request after the change", body = crate::http::schemas::RequestView),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "No reason, or a body that is not one", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn deny(
     State(state): State<AppState>,
@@ -643,11 +643,11 @@ pub async fn deny(
 
 #[utoipa::path(post, path = "/v1/requests/{id}/extend", summary = "Extend the deadline", operation_id = "extend_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", description = "Extend the deadline once, with the reason told to the person", params(("id" = String, Path)), request_body = Reason,
     responses(
-        (status = 200, description = "The request after the change", body = crate::schemas::RequestView),
+        (status = 200, description = "The request after the change", body = crate::http::schemas::RequestView),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request's state does not allow this", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "No reason, or a body that is not one", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn extend(
     State(state): State<AppState>,
@@ -672,11 +672,11 @@ pub async fn extend(
 /// rolled back, for the privacy officer who approves it.
 #[utoipa::path(get, path = "/v1/requests/{id}/plan", summary = "Plan a request (dry run)", operation_id = "plan_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", params(("id" = String, Path)),
     responses(
-        (status = 200, description = "Per dataset, the steps with the rows each would touch, and their reasons; nothing was changed", body = crate::schemas::PlanView),
+        (status = 200, description = "Per dataset, the steps with the rows each would touch, and their reasons; nothing was changed", body = crate::http::schemas::PlanView),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "The request is closed", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "The request cannot be planned (unknown identity, missing connection)", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn dry_run(
     State(state): State<AppState>,
@@ -705,7 +705,7 @@ pub async fn dry_run(
         .metrics
         .personal_data_reads
         .fetch_add(1, Ordering::Relaxed);
-    let (plan, _) = crate::worker::execute(&state, &record, true)
+    let (plan, _) = crate::jobs::worker::execute(&state, &record, true)
         .await
         .map_err(|e| match e.transience() {
             // The databases may answer later: try again then.
@@ -725,7 +725,7 @@ pub async fn dry_run(
     responses(
         (status = 200, description = "The export (zip) of an access or portability request; the read is audited", content_type = "application/zip", body = Vec<u8>),
         (status = 404, description = "No such request, or it has no export", body = ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems
+        crate::http::problem::AuthProblems
     ))]
 pub async fn export(
     State(state): State<AppState>,
@@ -786,8 +786,8 @@ pub struct AuditQuery {
 
 #[utoipa::path(get, path = "/v1/audit", summary = "Audit records", security(("api_key" = ["admin", "privacy_officer"])), tag = "audit", params(AuditQuery),
     responses(
-        (status = 200, description = "Audit records after `after`, oldest first", body = crate::schemas::AuditRecords),
-        crate::problem::AuthProblems
+        (status = 200, description = "Audit records after `after`, oldest first", body = crate::http::schemas::AuditRecords),
+        crate::http::problem::AuthProblems
     ))]
 pub async fn audit_records(
     State(state): State<AppState>,
@@ -804,8 +804,8 @@ pub async fn audit_records(
 
 #[utoipa::path(get, path = "/v1/audit/verify", summary = "Verify the audit log and the consent ledger", security(("api_key" = ["admin", "privacy_officer"])), tag = "audit",
     responses(
-        (status = 200, description = "Whether the hash chain is intact, and the first broken record; the latest signed checkpoint's status under `checkpoint` (null when the server signs none); the same for the consent ledger under `consent_ledger`, with its anchors in the audit log checked under `anchors`. `intact` is false when the chain, the checkpoint or the anchors fail", body = crate::schemas::AuditVerification),
-        crate::problem::AuthProblems
+        (status = 200, description = "Whether the hash chain is intact, and the first broken record; the latest signed checkpoint's status under `checkpoint` (null when the server signs none); the same for the consent ledger under `consent_ledger`, with its anchors in the audit log checked under `anchors`. `intact` is false when the chain, the checkpoint or the anchors fail", body = crate::http::schemas::AuditVerification),
+        crate::http::problem::AuthProblems
     ))]
 pub async fn audit_verify(
     State(state): State<AppState>,
@@ -816,8 +816,8 @@ pub async fn audit_verify(
     let v = state.store.verify_audit().await?;
     let c = state.store.verify_consent().await?;
     let anchors = state.store.verify_anchors().await?;
-    let audit_cp = crate::checkpoints::status(&state, LogKind::AuditLog).await?;
-    let consent_cp = crate::checkpoints::status(&state, LogKind::ConsentLedger).await?;
+    let audit_cp = crate::jobs::checkpoints::status(&state, LogKind::AuditLog).await?;
+    let consent_cp = crate::jobs::checkpoints::status(&state, LogKind::ConsentLedger).await?;
     let holds = |cp: &Value| cp.get("matches") != Some(&Value::Bool(false));
     Ok(axum::Json(json!({
         "intact": v.first_broken.is_none() && holds(&audit_cp),

@@ -378,20 +378,20 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     params(("id" = String, Path), ("recipient" = String, Path, description = "The recipient's id in the declaration")),
     request_body = Callback,
     responses(
-        (status = 200, description = "Recorded: where the request stands with every recipient", body = crate::schemas::CallbackAnswer),
-        (status = 400, description = "Malformed JSON", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "No signature, a malformed or stale one, or one that does not match the body under the recipient's secret (`bad-signature`)", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "No such recipient takes forwarded requests, or no such request", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "The request waits for no report from this recipient, or this report was taken already (a replay)", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown field, wrong type or a detail over 2,000 characters", body = crate::problem::ProblemDoc, content_type = "application/problem+json")
+        (status = 200, description = "Recorded: where the request stands with every recipient", body = crate::http::schemas::CallbackAnswer),
+        (status = 400, description = "Malformed JSON", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "No signature, a malformed or stale one, or one that does not match the body under the recipient's secret (`bad-signature`)", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such recipient takes forwarded requests, or no such request", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The request waits for no report from this recipient, or this report was taken already (a replay)", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown field, wrong type or a detail over 2,000 characters", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json")
     ))]
 pub async fn callback(
     axum::extract::State(state): axum::extract::State<AppState>,
     axum::extract::Path((id, recipient)): axum::extract::Path<(String, String)>,
     headers: axum::http::HeaderMap,
     body: Bytes,
-) -> Result<axum::response::Response, crate::problem::Problem> {
-    use crate::problem::Problem;
+) -> Result<axum::response::Response, crate::http::problem::Problem> {
+    use crate::http::problem::Problem;
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
     let config = forwarding(&state, &recipient).ok_or_else(|| {

@@ -10,12 +10,12 @@
 //! notice version and the hash of the text the person saw.
 
 mod pages;
-pub mod token;
 mod unsubscribe;
 
 use crate::consent::{Choice, RecordConsent, SubjectConsent, gpc_signal};
-use crate::problem::{ApiJson, Problem};
-use crate::ratelimit::{Limiter, Rate};
+use crate::crypto::token::{self, LinkKind, SignedLink};
+use crate::http::problem::{ApiJson, Problem};
+use crate::http::ratelimit::{Limiter, Rate};
 use crate::{AppState, Caller};
 use axum::Extension;
 use axum::extract::{ConnectInfo, Path, State};
@@ -33,12 +33,11 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use token::{LinkKind, SignedLink};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-const SCRIPT: &str = include_str!("../../assets/banner.js");
-const STYLE: &str = include_str!("../../assets/banner.css");
+const SCRIPT: &str = include_str!("../../../assets/banner.js");
+const STYLE: &str = include_str!("../../../assets/banner.css");
 
 /// Settings of the public consent routes, from the environment (see `docs/banner.md`).
 #[derive(Clone, Debug)]
@@ -252,7 +251,7 @@ async fn style(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Resp
 #[utoipa::path(get, path = "/banner/config.json", summary = "The banner's configuration", tag = "banner", operation_id = "banner_config", security(()),
     params(("Sec-GPC" = Option<String>, Header, description = "`1`: the browser sends Global Privacy Control")),
     responses(
-        (status = 200, description = "The notice, its categories and text hash, and whether the browser sent GPC", content_type = "application/json", body = crate::schemas::BannerConfig),
+        (status = 200, description = "The notice, its categories and text hash, and whether the browser sent GPC", content_type = "application/json", body = crate::http::schemas::BannerConfig),
         (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`")
     ))]
 async fn config(Extension(b): Extension<Arc<Banner>>, headers: HeaderMap) -> Response {
@@ -358,12 +357,12 @@ fn visitor_subject(id: &str) -> Result<SubjectRef, Problem> {
     description = "A choice made in the banner, recorded in the consent ledger. No API key: CORS limits it to the declared origins, and writes are rate-limited per network.",
     request_body = BannerChoice,
     responses(
-        (status = 201, description = "Recorded: the ledger's receipts", body = crate::schemas::Receipts),
-        (status = 400, description = "Malformed JSON", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "An origin the banner is not declared for", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "The notice changed since the banner was shown", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Not a visitor id, or a category the banner does not offer", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 429, description = "Too many writes from this network; see Retry-After", body = crate::problem::ProblemDoc, content_type = "application/problem+json")
+        (status = 201, description = "Recorded: the ledger's receipts", body = crate::http::schemas::Receipts),
+        (status = 400, description = "Malformed JSON", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "An origin the banner is not declared for", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The notice changed since the banner was shown", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Not a visitor id, or a category the banner does not offer", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Too many writes from this network; see Retry-After", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json")
     ))]
 async fn record_choice(
     State(state): State<AppState>,
@@ -498,7 +497,7 @@ pub(crate) fn client_ip(
         .public
         .client_ip_header
         .as_deref()
-        .and_then(|name| crate::public::last_entry(headers, name))
+        .and_then(|name| crate::http::public::last_entry(headers, name))
         .and_then(|v| v.parse().ok());
     forwarded.or_else(|| peer.map(|Extension(ConnectInfo(addr))| addr.ip()))
 }
@@ -550,10 +549,10 @@ const LINK_MINTERS: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::Service
     params(("subject" = String, Path, description = "The person's subject id, as the application names it")),
     request_body = LinkRequest,
     responses(
-        (status = 200, description = "The preference link, and the unsubscribe link and e-mail headers", body = crate::schemas::PreferenceLinks),
-        (status = 422, description = "Unknown subject format or a purpose one cannot unsubscribe from", body = crate::problem::ProblemDoc, content_type = "application/problem+json"),
-        crate::problem::AuthProblems,
-        (status = 503, description = "No link key is configured, or the store did not answer the key's check (see Retry-After)", body = crate::problem::ProblemDoc, content_type = "application/problem+json")
+        (status = 200, description = "The preference link, and the unsubscribe link and e-mail headers", body = crate::http::schemas::PreferenceLinks),
+        (status = 422, description = "Unknown subject format or a purpose one cannot unsubscribe from", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json"),
+        crate::http::problem::AuthProblems,
+        (status = 503, description = "No link key is configured, or the store did not answer the key's check (see Retry-After)", body = crate::http::problem::ProblemDoc, content_type = "application/problem+json")
     ))]
 pub async fn mint_links(
     State(state): State<AppState>,

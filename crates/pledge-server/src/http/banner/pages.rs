@@ -2,11 +2,11 @@
 //! choice that depends on them and changes each with one click (`POST /preferences`).
 //! Pages for people answer errors with a page, not a problem document.
 
-use super::token::{self, LinkKind, SignedLink, TokenError};
 use super::{Banner, client_ip, link_key, user_agent};
 use crate::AppState;
 use crate::consent::{Choice, RecordConsent, SubjectConsent};
-use crate::problem::Problem;
+use crate::crypto::token::{self, LinkKind, SignedLink, TokenError};
+use crate::http::problem::Problem;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -43,15 +43,15 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
     });
     env.add_template(
         "layout.html",
-        include_str!("../../assets/pages/layout.html"),
+        include_str!("../../../assets/pages/layout.html"),
     )?;
     env.add_template(
         "preferences.html",
-        include_str!("../../assets/pages/preferences.html"),
+        include_str!("../../../assets/pages/preferences.html"),
     )?;
     env.add_template(
         "message.html",
-        include_str!("../../assets/pages/message.html"),
+        include_str!("../../../assets/pages/message.html"),
     )?;
     Ok(env)
 }

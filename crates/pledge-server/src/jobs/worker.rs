@@ -56,7 +56,7 @@ pub enum JobError {
     #[error("exports are encrypted at rest: start the server with PLEDGE_EXPORT_KEY set")]
     NoExportKey,
     #[error("the export cannot be sealed: {0}")]
-    Seal(#[from] crate::seal::SealError),
+    Seal(#[from] crate::crypto::seal::SealError),
     #[error("identity `{kind}`: {message}")]
     Identity { kind: String, message: String },
     /// A public request whose confirmed address is gone, or a request with no identity.
@@ -79,7 +79,7 @@ impl JobError {
     /// say which it is.
     pub fn transience(&self) -> Transience {
         use crate::consent::ConsentError;
-        use crate::seal::SealError;
+        use crate::crypto::seal::SealError;
         match self {
             JobError::Dataset { source, .. } => source.transience(),
             JobError::Store(e) => e.transience(),
@@ -222,7 +222,7 @@ async fn work(state: &AppState, job: Job) {
             None,
         )),
         Ok(request) => {
-            forward_to = crate::forward::recipients_for(state, request.kind);
+            forward_to = crate::jobs::forward::recipients_for(state, request.kind);
             execute(state, &request, false).await
         }
         Err(e) => Err(JobError::Store(e)),

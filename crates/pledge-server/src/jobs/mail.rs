@@ -42,25 +42,28 @@ impl SendError {
 const TEMPLATES: [(Event, &str); 6] = [
     (
         Event::Verification,
-        include_str!("../templates/mail/verification.txt"),
+        include_str!("../../templates/mail/verification.txt"),
     ),
     (
         Event::Received,
-        include_str!("../templates/mail/received.txt"),
+        include_str!("../../templates/mail/received.txt"),
     ),
     (
         Event::Verified,
-        include_str!("../templates/mail/verified.txt"),
+        include_str!("../../templates/mail/verified.txt"),
     ),
     (
         Event::Extended,
-        include_str!("../templates/mail/extended.txt"),
+        include_str!("../../templates/mail/extended.txt"),
     ),
     (
         Event::Completed,
-        include_str!("../templates/mail/completed.txt"),
+        include_str!("../../templates/mail/completed.txt"),
     ),
-    (Event::Denied, include_str!("../templates/mail/denied.txt")),
+    (
+        Event::Denied,
+        include_str!("../../templates/mail/denied.txt"),
+    ),
 ];
 
 /// Messages claimed at once.
@@ -93,7 +96,7 @@ impl Context {
         let doc = state.decl.doc();
         let authority = doc.supervisory_authority.as_ref();
         Context {
-            controller: crate::public::controller_name(state),
+            controller: crate::http::public::controller_name(state),
             base_url: state
                 .config
                 .public
@@ -406,7 +409,7 @@ async fn with_export_link(state: &AppState, m: &OutboxMessage) -> Value {
         .and_then(Value::as_str)
         .map(str::to_string);
     if let (true, Some(request_id)) = (wants_link, request_id) {
-        match crate::links::mint(state, &request_id, "mailer").await {
+        match crate::http::links::mint(state, &request_id, "mailer").await {
             Ok(link) => data["export_url"] = json!(link.url),
             Err(e) => {
                 tracing::warn!(request = %request_id, error = %e, "no download link for the completion message")

@@ -5,7 +5,7 @@
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 
-const PAGE: &str = include_str!("../assets/docs.html");
+const PAGE: &str = include_str!("../../assets/docs.html");
 
 #[utoipa::path(get, path = "/docs", summary = "A page to browse this document", tag = "operations", operation_id = "api_docs_page", security(()),
     description = "A browsable page for the OpenAPI document.",
