@@ -3,7 +3,8 @@
 //! server's mailer claims due messages with a short lease, sends them, and records the
 //! outcome; a failed attempt is retried later with a growing delay.
 
-use crate::{Any, Backend, Error, RequestRecord, Result, Store, parse, request_from_row};
+use crate::requests::request_from_row;
+use crate::{Any, Backend, Error, RequestRecord, Result, Store, parse};
 use pledge_domain::workflow::State;
 use pledge_lang::rights::Right;
 use serde_json::{Value, json};
