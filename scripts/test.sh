@@ -553,11 +553,14 @@ else
     step audit scripts/audit.sh
     step clippy cargo clippy --workspace --all-targets "${locked[@]}" -- -D warnings
     if cargo nextest --version >/dev/null 2>&1; then
-        # nextest does not run doctests: they run first, so that the suite's last words are
-        # nextest's summary of all the other tests.
-        step doctests cargo test --doc --workspace "${locked[@]}"
         nextest_profile=()
         [ "$ci" = true ] && nextest_profile=(--profile ci)
+        # The build of the test profile is a step of its own, so that the time of each
+        # step says what it is: compiling, or running. nextest does not run doctests: they
+        # run next (on the libraries just built), so that the suite's last words are
+        # nextest's summary of all the other tests.
+        step build cargo nextest run --workspace --no-run "${locked[@]}" "${nextest_profile[@]}"
+        step doctests cargo test --doc --workspace "${locked[@]}"
         step tests cargo nextest run --workspace "${locked[@]}" "${nextest_profile[@]}"
     else
         warn "cargo-nextest not found; running the tests with cargo test"
