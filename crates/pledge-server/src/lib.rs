@@ -141,6 +141,10 @@ pub struct PublicConfig {
     /// The header a trusted reverse proxy puts the client's address in (its last entry is
     /// taken); none: the TCP peer's address.
     pub client_ip_header: Option<String>,
+    /// Origins (`https://shop.example`) whose pages may call public intake
+    /// (`/public/requests...`) from a script (CORS); default none, `*` every origin (never
+    /// with credentials: none are taken). A plain HTML form post needs none of this.
+    pub origins: Vec<String>,
 }
 
 impl Default for PublicConfig {
@@ -155,6 +159,7 @@ impl Default for PublicConfig {
             intake_per_email: ratelimit::Rate::per_hour(3, 5),
             verify_per_ip: ratelimit::Rate::per_hour(10, 60),
             client_ip_header: None,
+            origins: Vec::new(),
         }
     }
 }

@@ -8,7 +8,6 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use pledge_connect::Database;
 use pledge_server::crypto::seal::{ExportKeys, MasterKey};
-use pledge_server::http::banner::Settings;
 use pledge_server::http::ratelimit::Rate;
 use pledge_server::jobs::mail::{self, Context, Sender};
 use pledge_server::{Clock, Config, MailConfig, PublicConfig};
@@ -203,26 +202,6 @@ async fn env_with(
     extra_sql: &str,
     extra_toml: &str,
 ) -> Env {
-    env_full(
-        name,
-        store,
-        public,
-        Settings::default(),
-        extra_sql,
-        extra_toml,
-    )
-    .await
-}
-
-/// `env_with`, with the public consent routes' settings (the origins of CORS) too.
-async fn env_full(
-    name: &str,
-    store: Store,
-    public: PublicConfig,
-    banner: Settings,
-    extra_sql: &str,
-    extra_toml: &str,
-) -> Env {
     let sink = Sink::start().await;
     let clock = Arc::new(AtomicI64::new(T0));
     let mail = MailConfig {
@@ -244,7 +223,6 @@ async fn env_full(
             ..Config::default()
         })
         .public(public)
-        .settings(banner)
         .clock(Clock::manual(clock.clone()))
         .without_worker()
         .spawn()
@@ -1297,16 +1275,13 @@ async fn a_form_post_is_answered_with_a_page_and_its_code_form_verifies() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cors_is_answered_for_the_allowed_origins_only() {
     let shop = "https://shop.example";
-    let e = env_full(
+    let e = env(
         "cors",
         Store::open("sqlite::memory:").await.unwrap(),
-        generous(),
-        Settings {
-            public_origins: vec![shop.into()],
-            ..Settings::default()
+        PublicConfig {
+            origins: vec![shop.into()],
+            ..generous()
         },
-        "",
-        "",
     )
     .await;
     let preflight = |origin: &'static str| {

@@ -70,12 +70,12 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
 }
 
 /// Whether a page of `origin` may call public intake from a script (CORS): an origin of
-/// `banner.public_origins`, or any where that holds `*`. A plain HTML form post needs no
+/// `public.origins`, or any where that holds `*`. A plain HTML form post needs no
 /// CORS: the browser navigates to the answer.
 fn allowed_origin(state: &AppState, headers: &HeaderMap) -> Option<HeaderValue> {
     let origin = headers.get(header::ORIGIN)?;
     let text = origin.to_str().ok()?;
-    let origins = &state.config.banner.public_origins;
+    let origins = &state.config.public.origins;
     if origins.iter().any(|o| o == "*") {
         // Never with credentials: the answer says `*`, not the caller's origin, and no
         // `Access-Control-Allow-Credentials` is ever sent.
@@ -125,7 +125,7 @@ fn preflight(state: &AppState, headers: &HeaderMap) -> Response {
 }
 
 #[utoipa::path(options, path = "/public/requests", summary = "CORS preflight of a request", tag = "public", operation_id = "public_create_request_preflight", security(()),
-    description = "The CORS preflight of `POST /public/requests` from a page's script on an allowed origin (`PLEDGE_PUBLIC_ORIGINS`).",
+    description = "The CORS preflight of `POST /public/requests` from a page's script on an allowed origin (`public.origins`, `PLEDGE_PUBLIC_ORIGINS`).",
     responses(
         (status = 204, description = "Allowed: the methods and headers"),
         (status = 403, description = "Not an allowed origin (no CORS headers)", body = ProblemDoc, content_type = "application/problem+json")
@@ -429,7 +429,7 @@ fn regime_of(body: &PublicRequest) -> Regime {
         (PublicRequest = "application/json"),
         (PublicRequest = "application/x-www-form-urlencoded")
     ), description = "JSON, or an HTML form with the same fields (`kind`, `email`, `regime`, `jurisdiction`, `changes[column]`); empty form fields count as not sent"),
-    description = "A request from the person: answered 202, and a one-time code and link go to the e-mail address. The request waits in `verifying` until one of them comes back, whatever its kind; then it acts on the address's person only (the rows the address is found in, and the ledger subjects they name). A form post is answered with a page (what happens next, and a field for the code); JSON with JSON. Pages of the origins in `PLEDGE_PUBLIC_ORIGINS` may call it from a script (CORS).",
+    description = "A request from the person: answered 202, and a one-time code and link go to the e-mail address. The request waits in `verifying` until one of them comes back, whatever its kind; then it acts on the address's person only (the rows the address is found in, and the ledger subjects they name). A form post is answered with a page (what happens next, and a field for the code); JSON with JSON. Pages of the origins in `public.origins` (`PLEDGE_PUBLIC_ORIGINS`) may call it from a script (CORS).",
     responses(
         (status = 202, description = "Taken in; the code is on its way (a page for a form post)", content(
             (crate::http::schemas::PublicIntake = "application/json"),

@@ -124,6 +124,8 @@ pub struct PublicFile {
     pub intake_per_ip: Option<RateFile>,
     pub intake_per_email: Option<RateFile>,
     pub verify_per_ip: Option<RateFile>,
+    /// Origins whose pages may call public intake from a script (CORS).
+    pub origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -144,6 +146,27 @@ pub struct MailFile {
 
 /// The environment variable for the SMTP URL (a secret).
 pub const SMTP_URL_ENV: &str = "PLEDGE_SMTP_URL";
+
+/// The origins of `[public] origins`: `scheme://host[:port]` each (a trailing `/` is
+/// dropped, as browsers send none), or `*`.
+fn origins(list: &[String]) -> Result<Vec<String>> {
+    list.iter()
+        .map(|o| o.trim().trim_end_matches('/'))
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let ok = o == "*"
+                || ((o.starts_with("https://") || o.starts_with("http://"))
+                    && !o
+                        .split_once("://")
+                        .is_some_and(|(_, rest)| rest.is_empty() || rest.contains('/')));
+            if ok {
+                Ok(o.to_string())
+            } else {
+                bail!("public.origins: `{o}` is not an origin (scheme://host[:port], or *)")
+            }
+        })
+        .collect()
+}
 
 /// `file:line:column` of a byte offset.
 fn locate(path: &Path, text: &str, offset: usize) -> String {
@@ -293,6 +316,9 @@ pub fn apply_env(config: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) 
     if let Some(v) = get("PLEDGE_PUBLIC_VERIFY_PER_IP") {
         p.verify_per_ip = Some(rate("PLEDGE_PUBLIC_VERIFY_PER_IP", &v)?);
     }
+    if let Some(v) = get("PLEDGE_PUBLIC_ORIGINS") {
+        p.origins = Some(v.split(',').map(str::to_string).collect());
+    }
     if let Some(v) = get("PLEDGE_RETAIN_SCHEDULE") {
         config.retention.schedule = Some(v);
     }
@@ -398,6 +424,7 @@ impl FileConfig {
             intake_per_email: rate(p.intake_per_email, d.intake_per_email),
             verify_per_ip: rate(p.verify_per_ip, d.verify_per_ip),
             client_ip_header: p.client_ip_header.clone(),
+            origins: origins(p.origins.as_deref().unwrap_or_default())?,
         })
     }
 
@@ -624,6 +651,27 @@ mod tests {
         assert_eq!(c.checkpoints.schedule.as_deref(), Some("*/10 * * * *"));
         assert_eq!(c.checkpoints.every_records, Some(500));
         assert_eq!(c.checkpoints.dir, Some(PathBuf::from("cps")));
+    }
+
+    #[test]
+    fn public_origins_come_from_the_file_or_the_environment_and_must_be_origins() {
+        let c =
+            parse("[public]\norigins = [\"https://shop.example/\", \"http://localhost:3000\"]\n")
+                .unwrap();
+        assert_eq!(
+            c.public("127.0.0.1:8080").unwrap().origins,
+            ["https://shop.example", "http://localhost:3000"]
+        );
+        let mut c = parse("").unwrap();
+        assert!(c.public("127.0.0.1:8080").unwrap().origins.is_empty());
+        let env = |name: &str| (name == "PLEDGE_PUBLIC_ORIGINS").then(|| "*".to_string());
+        apply_env(&mut c, &env).unwrap();
+        assert_eq!(c.public("127.0.0.1:8080").unwrap().origins, ["*"]);
+        for bad in ["shop.example", "https://shop.example/form", "https://"] {
+            let c = parse(&format!("[public]\norigins = [\"{bad}\"]\n")).unwrap();
+            let e = c.public("127.0.0.1:8080").unwrap_err().to_string();
+            assert!(e.contains("is not an origin"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -48,11 +48,6 @@ pub struct Settings {
     /// Origins (`https://shop.example`) whose pages may call the banner routes, besides the
     /// origin of the declaration's `policy.url`. `*` allows every origin.
     pub origins: Vec<String>,
-    /// Origins whose pages may call public intake (`/public/requests...`) from a script
-    /// (CORS); default none, `*` every origin (never with credentials: none are taken). A
-    /// plain HTML form post needs none of this. Read here, with the banner's origins, from
-    /// `PLEDGE_PUBLIC_ORIGINS`.
-    pub public_origins: Vec<String>,
     /// Writes (choices, unsubscribes) each network (/24 or /48) may make per minute, per
     /// replica; 0: no limit.
     pub writes_per_minute: u32,
@@ -67,7 +62,6 @@ impl Default for Settings {
         Settings {
             link_key: Vec::new(),
             origins: Vec::new(),
-            public_origins: Vec::new(),
             writes_per_minute: 60,
             preference_link_days: 30,
             unsubscribe_link_days: 730,
@@ -79,7 +73,6 @@ impl Settings {
     /// The environment variables the settings are read from.
     pub const LINK_KEY_ENV: &'static str = "PLEDGE_LINK_KEY";
     pub const ORIGINS_ENV: &'static str = "PLEDGE_BANNER_ORIGINS";
-    pub const PUBLIC_ORIGINS_ENV: &'static str = "PLEDGE_PUBLIC_ORIGINS";
     pub const WRITES_PER_MINUTE_ENV: &'static str = "PLEDGE_BANNER_WRITES_PER_MINUTE";
 
     /// Reads the settings through `var` (the caller's access to the environment): a link key
@@ -104,9 +97,6 @@ impl Settings {
         };
         if let Some(origins) = var(Self::ORIGINS_ENV) {
             settings.origins = list(origins);
-        }
-        if let Some(origins) = var(Self::PUBLIC_ORIGINS_ENV) {
-            settings.public_origins = list(origins);
         }
         if let Some(n) = var(Self::WRITES_PER_MINUTE_ENV).filter(|v| !v.is_empty()) {
             settings.writes_per_minute = n.trim().parse().map_err(|_| {
