@@ -145,6 +145,9 @@ pub struct PublicConfig {
     /// (`/public/requests...`) from a script (CORS); default none, `*` every origin (never
     /// with credentials: none are taken). A plain HTML form post needs none of this.
     pub origins: Vec<String>,
+    /// The colour of the privacy center's buttons (`#rrggbb`, white text on it); none: the
+    /// pages' own.
+    pub accent_color: Option<String>,
 }
 
 impl Default for PublicConfig {
@@ -160,6 +163,7 @@ impl Default for PublicConfig {
             verify_per_ip: ratelimit::Rate::per_hour(10, 60),
             client_ip_header: None,
             origins: Vec::new(),
+            accent_color: None,
         }
     }
 }

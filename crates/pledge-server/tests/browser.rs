@@ -838,3 +838,60 @@ fn a_form_on_the_company_site_sends_a_request_and_the_code_field_posts() {
         json!([true, format!("/public/requests/{id}/verify")])
     );
 }
+
+/// The privacy center works on a phone without script: at 375 px nothing overflows, every
+/// field has its label, and the form sends the request the person chose, answered with the
+/// page that asks for the code.
+#[test]
+fn the_privacy_center_sends_a_request_from_a_phone() {
+    let Some(b) = browser("the_privacy_center_sends_a_request_from_a_phone") else {
+        return;
+    };
+    let chinook = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/chinook/pledge.toml"),
+    )
+    .unwrap();
+    let s = site_of("privacy-center", &chinook);
+    b.cdp(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 375, "height": 740, "deviceScaleFactor": 1, "mobile": true}),
+    )
+    .unwrap();
+    b.goto(&format!("{}/privacy", s.pledge)).unwrap();
+    b.wait_for(
+        "the privacy center",
+        "return document.readyState === 'complete' && !!document.querySelector('form')",
+    )
+    .unwrap();
+    let shown = b
+        .run(
+            "var unlabelled = Array.from(document.querySelectorAll('input:not([type=hidden]), select'))
+                 .filter(el => !document.querySelector('label[for=\"' + el.id + '\"]')).length;
+             return [innerWidth, document.documentElement.scrollWidth <= innerWidth,
+                     unlabelled, document.scripts.length, document.documentElement.lang];",
+        )
+        .unwrap();
+    assert_eq!(shown, json!([375, true, 0, 0, "en"]));
+    b.click(&b.find("#kind-erasure").unwrap()).unwrap();
+    b.run("document.getElementById('email').value = 'ana@example.com'; return true")
+        .unwrap();
+    b.click(&b.find("form button[type=submit]").unwrap())
+        .unwrap();
+    b.wait_for(
+        "the answer page",
+        "return document.title === 'Check your e-mail' && document.readyState === 'complete'",
+    )
+    .unwrap();
+    let action = b
+        .run("return document.querySelector('form').getAttribute('action')")
+        .unwrap();
+    let id = action
+        .as_str()
+        .and_then(|a| a.strip_prefix("/public/requests/"))
+        .and_then(|rest| rest.strip_suffix("/verify"))
+        .unwrap_or_else(|| panic!("the code form's action: {action}"))
+        .to_string();
+    let record = s.runtime.block_on(s.state.store.get_request(&id)).unwrap();
+    assert_eq!(record.kind.as_str(), "erasure");
+    assert_eq!(record.state.as_str(), "verifying");
+}

@@ -1438,9 +1438,10 @@ async fn the_status_link_is_a_page_for_a_browser_and_json_otherwise() {
     assert_eq!(r.json["status"], 404, "{}", r.text);
 }
 
-/// `/` leads to the privacy notice the declaration publishes.
+/// `/` leads to the person's page: the privacy center where public intake is on, else the
+/// privacy notice the declaration publishes.
 #[tokio::test(flavor = "multi_thread")]
-async fn the_root_redirects_to_the_privacy_notice() {
+async fn the_root_redirects_to_the_privacy_center_or_the_notice() {
     let e = env(
         "root",
         Store::open("sqlite::memory:").await.unwrap(),
@@ -1449,10 +1450,112 @@ async fn the_root_redirects_to_the_privacy_notice() {
     .await;
     let r = e.call(Method::GET, "/", None, &[]).await;
     assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT, "{}", r.text);
+    assert_eq!(r.headers[header::LOCATION], "/privacy");
+    let e = env(
+        "root-off",
+        Store::open("sqlite::memory:").await.unwrap(),
+        PublicConfig {
+            enabled: false,
+            ..generous()
+        },
+    )
+    .await;
+    let r = e.call(Method::GET, "/", None, &[]).await;
     assert_eq!(
         r.headers[header::LOCATION],
         "https://www.chinookcorp.com/privacy"
     );
+    let r = e.call(Method::GET, "/privacy", None, &[]).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "no intake, no privacy center"
+    );
+}
+
+/// The privacy center is one page with no script: a form for every kind of request the
+/// declaration's laws give, where the person lives, the correct values of the declared
+/// columns for a correction, the company's name and accent colour, a link to the notice.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_privacy_center_offers_every_kind_of_request_the_laws_give() {
+    let e = env(
+        "center",
+        Store::open("sqlite::memory:").await.unwrap(),
+        PublicConfig {
+            accent_color: Some("#1a5fb4".into()),
+            ..generous()
+        },
+    )
+    .await;
+    let r = e.call(Method::GET, "/privacy", None, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let page = &r.text;
+    assert!(page.contains("Your privacy with Chinook"), "{page}");
+    assert!(page.contains("<form method=\"post\" action=\"/public/requests\">"));
+    assert!(!page.contains("<script"), "no script");
+    let kinds: Vec<&str> = page
+        .split("name=\"kind\" value=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .collect();
+    // Chinook declares the GDPR alone: its rights, no CCPA opt-out, no place the CCPA
+    // covers, and no law named beside a kind (they all come from the one law).
+    assert_eq!(
+        kinds,
+        [
+            "access",
+            "portability",
+            "rectification",
+            "erasure",
+            "restriction",
+            "objection",
+            "withdraw_consent"
+        ]
+    );
+    assert!(!page.contains("California"));
+    assert!(!page.contains("Where the GDPR applies"));
+    assert!(page.contains("<option value=\"GB\">The United Kingdom</option>"));
+    assert!(page.contains("name=\"changes["), "the columns to correct");
+    assert!(page.contains("background: #1a5fb4"), "the accent colour");
+    assert!(page.contains("href=\"https://www.chinookcorp.com/privacy\""));
+}
+
+/// What the privacy center's form sends is a request of the kind and law the person chose:
+/// a correction from California, with a correct value, waits for the code.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_privacy_center_form_sends_a_request_under_the_chosen_law() {
+    let e = env(
+        "center-post",
+        Store::open("sqlite::memory:").await.unwrap(),
+        generous(),
+    )
+    .await;
+    let page = e.call(Method::GET, "/privacy", None, &[]).await.text;
+    let column = page
+        .split("name=\"changes[")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .expect("a column to correct")
+        .to_string();
+    let body = format!(
+        "kind=rectification&jurisdiction=US-CA&changes%5B{column}%5D=Ana+Lopes&email=ana%40example.com"
+    );
+    let r = e
+        .call(Method::POST, "/public/requests", Some((FORM, body)), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert!(r.text.contains("Check your e-mail"), "{}", r.text);
+    let id = r
+        .text
+        .split("action=\"/public/requests/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("the code form names the request")
+        .to_string();
+    let record = e.state.store.get_request(&id).await.unwrap();
+    assert_eq!(record.kind.as_str(), "rectification");
+    assert_eq!(record.regime.as_str(), "ccpa");
+    assert_eq!(record.state.as_str(), "verifying");
 }
 
 /// What a mail scanner sends (`HEAD`) and a browser's prefetch do not spend a single-use

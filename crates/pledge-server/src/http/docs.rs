@@ -23,8 +23,8 @@ pub async fn page() -> Response {
 }
 
 #[utoipa::path(get, path = "/", summary = "Where the server's root leads", tag = "operations", operation_id = "root_redirect", security(()),
-    description = "A redirect (307) to the privacy notice the declaration publishes (`policy.url`), the page a person arriving here most likely looks for; without one, to this document's page, `/docs`.",
-    responses((status = 307, description = "To the privacy notice, or to `/docs`", headers(("Location" = String, description = "Where to go")))))]
+    description = "A redirect (307) to the page a person arriving here most likely looks for: the privacy center (`/privacy`) where public intake is on; otherwise the privacy notice the declaration publishes (`policy.url`), and without one this document's page, `/docs`.",
+    responses((status = 307, description = "To the privacy center, the privacy notice, or `/docs`", headers(("Location" = String, description = "Where to go")))))]
 pub async fn root(axum::extract::State(state): axum::extract::State<crate::AppState>) -> Response {
     let notice = state
         .decl
@@ -33,5 +33,10 @@ pub async fn root(axum::extract::State(state): axum::extract::State<crate::AppSt
         .as_ref()
         .and_then(|p| p.url.as_ref())
         .map(|u| u.value.to_string());
-    axum::response::Redirect::temporary(notice.as_deref().unwrap_or("/docs")).into_response()
+    let to = if state.config.public.enabled {
+        "/privacy"
+    } else {
+        notice.as_deref().unwrap_or("/docs")
+    };
+    axum::response::Redirect::temporary(to).into_response()
 }

@@ -11,6 +11,7 @@ pub(crate) mod docs;
 pub mod health;
 pub(crate) mod key_cache;
 pub(crate) mod links;
+pub(crate) mod privacy;
 pub mod problem;
 pub(crate) mod public;
 pub mod ratelimit;
@@ -96,7 +97,9 @@ pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(links::download))
         .merge(banner::routes(state));
     if state.config.public.enabled {
-        app = app.merge(public::routes(state));
+        app = app
+            .merge(public::routes(state))
+            .routes(routes!(privacy::privacy_center));
     }
     app.routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

@@ -126,6 +126,8 @@ pub struct PublicFile {
     pub verify_per_ip: Option<RateFile>,
     /// Origins whose pages may call public intake from a script (CORS).
     pub origins: Option<Vec<String>>,
+    /// The privacy center's accent colour, `#rrggbb`.
+    pub accent_color: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -166,6 +168,32 @@ fn origins(list: &[String]) -> Result<Vec<String>> {
             }
         })
         .collect()
+}
+
+/// The privacy center's accent colour: `#rrggbb`, dark enough that its buttons' white text
+/// reads (a contrast of at least 4.5:1, WCAG 2.2's level AA for text).
+fn accent_color(text: &str) -> Result<String> {
+    let hex = text
+        .strip_prefix('#')
+        .filter(|h| h.len() == 6 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| anyhow::anyhow!("public.accent_color: `{text}` is not a colour #rrggbb"))?;
+    // Relative luminance of sRGB (WCAG 2.2, definitions).
+    let channel = |i: usize| {
+        let v = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0)) / 255.0;
+        if v <= 0.04045 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let luminance = 0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4);
+    let contrast = 1.05 / (luminance + 0.05);
+    if contrast < 4.5 {
+        bail!(
+            "public.accent_color: white text on {text} has a contrast of {contrast:.1}:1, under the 4.5:1 text needs; choose a darker colour"
+        );
+    }
+    Ok(text.to_ascii_lowercase())
 }
 
 /// `file:line:column` of a byte offset.
@@ -316,6 +344,9 @@ pub fn apply_env(config: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) 
     if let Some(v) = get("PLEDGE_PUBLIC_VERIFY_PER_IP") {
         p.verify_per_ip = Some(rate("PLEDGE_PUBLIC_VERIFY_PER_IP", &v)?);
     }
+    if let Some(v) = get("PLEDGE_PUBLIC_ACCENT_COLOR") {
+        p.accent_color = Some(v);
+    }
     if let Some(v) = get("PLEDGE_PUBLIC_ORIGINS") {
         p.origins = Some(v.split(',').map(str::to_string).collect());
     }
@@ -425,6 +456,7 @@ impl FileConfig {
             verify_per_ip: rate(p.verify_per_ip, d.verify_per_ip),
             client_ip_header: p.client_ip_header.clone(),
             origins: origins(p.origins.as_deref().unwrap_or_default())?,
+            accent_color: p.accent_color.as_deref().map(accent_color).transpose()?,
         })
     }
 
@@ -651,6 +683,22 @@ mod tests {
         assert_eq!(c.checkpoints.schedule.as_deref(), Some("*/10 * * * *"));
         assert_eq!(c.checkpoints.every_records, Some(500));
         assert_eq!(c.checkpoints.dir, Some(PathBuf::from("cps")));
+    }
+
+    #[test]
+    fn the_accent_colour_is_a_colour_white_text_reads_on() {
+        for (colour, ok) in [
+            ("#1a5fb4", true),
+            ("#000000", true),
+            ("#767676", true),
+            ("#777777", false),
+            ("#ffcc00", false),
+            ("blue", false),
+            ("#12345", false),
+        ] {
+            let c = parse(&format!("[public]\naccent_color = \"{colour}\"\n")).unwrap();
+            assert_eq!(c.public("127.0.0.1:8080").is_ok(), ok, "{colour}");
+        }
     }
 
     #[test]

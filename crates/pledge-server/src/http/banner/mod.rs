@@ -9,7 +9,7 @@
 //! (see `token.rs`), and choices recorded only through the consent ledger, each with the
 //! notice version and the hash of the text the person saw.
 
-mod pages;
+pub(crate) mod pages;
 mod unsubscribe;
 
 use crate::consent::{Choice, RecordConsent, SubjectConsent, gpc_signal};

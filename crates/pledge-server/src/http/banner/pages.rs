@@ -50,6 +50,10 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
         include_str!("../../../assets/pages/preferences.html"),
     )?;
     env.add_template(
+        "privacy.html",
+        include_str!("../../../assets/pages/privacy.html"),
+    )?;
+    env.add_template(
         "message.html",
         include_str!("../../../assets/pages/message.html"),
     )?;
@@ -58,7 +62,7 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
 
 /// Renders a page with the headers every page of a link gets: the token is in the address,
 /// so no referrer leaves it, no cache keeps it, no frame shows it.
-pub(super) fn page(status: StatusCode, name: &str, ctx: Value) -> Response {
+pub(crate) fn page(status: StatusCode, name: &str, ctx: Value) -> Response {
     let rendered = match TEMPLATES.as_ref() {
         Ok(env) => env
             .get_template(name)
