@@ -21,6 +21,8 @@
 #   PLEDGE_TEST_CHROMIUM, PLEDGE_TEST_CHROMEDRIVER   /usr/bin/chromium, /usr/bin/chromedriver
 #   PLEDGE_TEST_OPENAPI_SPEC_VALIDATOR, PLEDGE_TEST_REDOCLY   the OpenAPI validators, installed
 #                              (pinned) under target/tools/ with pip and npm
+#   PLEDGE_TEST_AXE            axe-core's axe.min.js (npm, pinned, under target/tools/), the
+#                              accessibility checker the browser tests run in each page
 #
 # The servers and their data live in one temporary directory that is removed on exit,
 # whether the run passes, fails or is interrupted.
@@ -49,6 +51,7 @@ OPENAPI_SPEC_VALIDATOR_DEPS=(annotated-types==0.8.0 attrs==26.1.0 jsonschema==4.
     rfc3339-validator==0.1.4 rpds-py==2026.9.1 six==1.17.0 typing-inspection==0.4.5
     typing_extensions==4.16.0)
 REDOCLY_CLI_VERSION=2.77.0
+AXE_CORE_VERSION=4.14.1
 TOOLS="$ROOT/target/tools"
 
 ci=false
@@ -444,6 +447,18 @@ install_openapi_tools() {
     fi
     export PLEDGE_TEST_OPENAPI_SPEC_VALIDATOR=$validator PLEDGE_TEST_REDOCLY=$redocly
     log "openapi: openapi-spec-validator $OPENAPI_SPEC_VALIDATOR_VERSION, @redocly/cli $REDOCLY_CLI_VERSION"
+    local axe_dir="$TOOLS/axe" axe="$TOOLS/axe/node_modules/axe-core/axe.min.js"
+    if [ "$(cat "$axe_dir/.pinned" 2>/dev/null)" != "$AXE_CORE_VERSION" ] || [ ! -f "$axe" ]; then
+        log "axe-core $AXE_CORE_VERSION: installing into $axe_dir"
+        command -v npm >/dev/null || fail "npm not found (needed for axe-core)"
+        rm -rf "$axe_dir"
+        npm install --prefix "$axe_dir" --no-audit --no-fund --loglevel=error --save-exact \
+            --cache "$TOOLS/npm-cache" "axe-core@$AXE_CORE_VERSION" ||
+            fail "npm could not install axe-core $AXE_CORE_VERSION"
+        echo "$AXE_CORE_VERSION" >"$axe_dir/.pinned"
+    fi
+    export PLEDGE_TEST_AXE=$axe
+    log "accessibility: axe-core $AXE_CORE_VERSION"
 }
 
 # With PLEDGE_TEST_SKIP_SERVERS nothing is installed, but validators installed by an earlier
@@ -455,6 +470,9 @@ export_openapi_tools() {
         log "openapi: using the validators in $TOOLS"
     else
         log "openapi: validators not installed; the OpenAPI validation tests will skip"
+    fi
+    if [ -f "$TOOLS/axe/node_modules/axe-core/axe.min.js" ]; then
+        export PLEDGE_TEST_AXE="$TOOLS/axe/node_modules/axe-core/axe.min.js"
     fi
 }
 

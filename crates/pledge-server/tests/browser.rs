@@ -895,3 +895,75 @@ fn the_privacy_center_sends_a_request_from_a_phone() {
     assert_eq!(record.kind.as_str(), "erasure");
     assert_eq!(record.state.as_str(), "verifying");
 }
+
+/// The pages a person sees, checked by axe-core (WCAG 2.2 A and AA rules, and axe's best
+/// practices) at desktop and phone widths: no serious or critical violation. A screenshot of
+/// each is kept under the target directory (`browser-screenshots/`).
+#[test]
+fn the_person_s_pages_have_no_serious_accessibility_violation() {
+    let test = "the_person_s_pages_have_no_serious_accessibility_violation";
+    let Some(b) = browser(test) else {
+        return;
+    };
+    let Some(axe) = pledge_testkit::require_as(test, pledge_testkit::AXE, pledge_testkit::axe())
+    else {
+        return;
+    };
+    let axe = std::fs::read_to_string(&axe).expect("axe-core's script");
+    let chinook = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/chinook/pledge.toml"),
+    )
+    .unwrap();
+    let s = site_of("accessibility", &chinook);
+    // A request, for the pages that follow one.
+    b.goto(&format!("{}/privacy", s.pledge)).unwrap();
+    b.click(&b.find("#kind-access").unwrap()).unwrap();
+    b.run("document.getElementById('email').value = 'ana@example.com'; return true")
+        .unwrap();
+    b.click(&b.find("form button[type=submit]").unwrap())
+        .unwrap();
+    b.wait_for(
+        "the answer page",
+        "return document.title === 'Check your e-mail' && document.readyState === 'complete'",
+    )
+    .unwrap();
+    let code_form = b
+        .run("return document.querySelector('form').getAttribute('action')")
+        .unwrap();
+    let id = code_form
+        .as_str()
+        .and_then(|a| a.strip_prefix("/public/requests/"))
+        .and_then(|rest| rest.strip_suffix("/verify"))
+        .expect("the code form names the request")
+        .to_string();
+    let pages = [
+        ("privacy-center", format!("{}/privacy", s.pledge)),
+        ("code", format!("{}/public/requests/{id}/code", s.pledge)),
+        ("docs", format!("{}/docs", s.pledge)),
+        ("banner", s.page.clone()),
+    ];
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+    let mut found = Vec::new();
+    for (width, height, device) in [(1280, 900, "desktop"), (375, 740, "phone")] {
+        b.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": device == "phone"}),
+        )
+        .unwrap();
+        for (name, url) in &pages {
+            b.goto(url).unwrap();
+            b.wait_for("the page", "return document.readyState === 'complete'")
+                .unwrap();
+            b.screenshot(&shots.join(format!("{name}-{device}.png")))
+                .unwrap();
+            for v in b.accessibility_violations(&axe).unwrap() {
+                found.push(format!("{name} ({device}): {v}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "serious or critical accessibility violations:\n{}",
+        found.join("\n")
+    );
+}

@@ -44,6 +44,8 @@ pub const CHROMEDRIVER: &str = "PLEDGE_TEST_CHROMEDRIVER";
 pub const OPENAPI_SPEC_VALIDATOR: &str = "PLEDGE_TEST_OPENAPI_SPEC_VALIDATOR";
 /// The `redocly` command (npm `@redocly/cli`).
 pub const REDOCLY: &str = "PLEDGE_TEST_REDOCLY";
+/// axe-core's `axe.min.js` (npm `axe-core`), the accessibility checker browser tests run.
+pub const AXE: &str = "PLEDGE_TEST_AXE";
 
 /// The URL of the test PostgreSQL server, if one was provided.
 pub fn postgres_url() -> Option<String> {
@@ -73,6 +75,11 @@ pub fn program(name: &str) -> Option<PathBuf> {
         .split(':')
         .map(|dir| Path::new(dir).join(name))
         .find(|p| p.is_file())
+}
+
+/// axe-core's script, if one was provided.
+pub fn axe() -> Option<PathBuf> {
+    var_os(AXE).map(PathBuf::from)
 }
 
 /// The `openapi-spec-validator` command, if one was provided.

@@ -200,6 +200,46 @@ impl Browser {
         )
     }
 
+    /// The serious and critical accessibility violations axe-core finds in the page (WCAG
+    /// 2.2 A and AA rules and axe's best practices), each as `rule: selector, ...`.
+    /// `axe_source` is the text of `axe.min.js`; it runs in the page through WebDriver,
+    /// which the page's Content-Security-Policy does not govern.
+    pub fn accessibility_violations(&self, axe_source: &str) -> Result<Vec<String>, Error> {
+        let script = format!(
+            "{axe_source}\n;return axe.run(document, {{resultTypes: ['violations']}}).then(function (r) {{
+                return r.violations
+                    .filter(function (v) {{ return v.impact === 'serious' || v.impact === 'critical'; }})
+                    .map(function (v) {{
+                        return v.id + ' (' + v.impact + '): ' + v.nodes.map(function (n) {{ return n.target.join(' '); }}).join(', ');
+                    }});
+            }});"
+        );
+        let found = self.run(&script)?;
+        Ok(found
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Saves a PNG of the window to `path` (a test's artefact: what the page looked like).
+    pub fn screenshot(&self, path: &Path) -> Result<(), Error> {
+        use base64::Engine as _;
+        let shot = self.call("GET", &self.session_path("/screenshot"), None)?;
+        let png = shot
+            .as_str()
+            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+            .ok_or_else(|| Error::Protocol("a screenshot that is not base64 PNG".into()))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, png)?;
+        Ok(())
+    }
+
     /// Runs `script` until it returns `true`, or fails after a while naming `what`.
     pub fn wait_for(&self, what: &str, script: &str) -> Result<(), Error> {
         let deadline = Instant::now() + PATIENCE;
