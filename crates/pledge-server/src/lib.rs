@@ -29,6 +29,17 @@ use tokio::sync::{Notify, watch};
 /// The largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// The staff's digest of deadlines (`[digest]`).
+#[derive(Debug, Clone)]
+pub struct DigestConfig {
+    /// When it is sent (cron, UTC), e.g. every morning.
+    pub schedule: pledge_domain::cron::Schedule,
+    /// Who receives it: staff e-mail addresses.
+    pub recipients: Vec<String>,
+    /// "Due soon" means due within this many days.
+    pub window_days: i64,
+}
+
 /// How the server runs.
 #[derive(Clone)]
 pub struct Config {
@@ -89,6 +100,8 @@ pub struct Config {
     pub minimise_closed_after: pledge_lang::types::IsoDuration,
     /// When a job that failed on a passing fault is tried again, and for how long.
     pub retry: pledge_plan::retry::Backoff,
+    /// The staff's daily digest of deadlines; None: none is sent.
+    pub digest: Option<DigestConfig>,
     /// Signed checkpoints of the audit log and the consent ledger; None: none are made.
     pub checkpoints: Option<checkpoints::CheckpointConfig>,
 }
@@ -244,6 +257,7 @@ impl Default for Config {
             maintenance_schedule: None,
             minimise_closed_after: pledge_lang::types::IsoDuration::days(90),
             retry: pledge_plan::retry::Backoff::default(),
+            digest: None,
             checkpoints: None,
         }
     }

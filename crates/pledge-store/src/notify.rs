@@ -28,15 +28,18 @@ pub enum Event {
     Completed,
     /// Refused, with the reason and the right to complain (GDPR Art. 12(4)).
     Denied,
+    /// To staff, not to a person: the requests due soon, overdue or waiting for someone.
+    Digest,
 }
 
-pub const EVENTS: [Event; 6] = [
+pub const EVENTS: [Event; 7] = [
     Event::Received,
     Event::Verification,
     Event::Verified,
     Event::Extended,
     Event::Completed,
     Event::Denied,
+    Event::Digest,
 ];
 
 impl Event {
@@ -48,6 +51,7 @@ impl Event {
             Event::Extended => "extended",
             Event::Completed => "completed",
             Event::Denied => "denied",
+            Event::Digest => "digest",
         }
     }
 
@@ -208,6 +212,59 @@ impl Store {
         .execute(&mut **tx)
         .await?;
         Ok(())
+    }
+
+    /// Queues the staff's digest of deadlines, one message to each of `recipients`, with
+    /// its audit record (the number of recipients and of requests, never the addresses),
+    /// in one transaction. The message belongs to no request.
+    pub async fn enqueue_digest(
+        &self,
+        recipients: &[String],
+        data: &Value,
+        actor: &str,
+        now: i64,
+    ) -> Result<()> {
+        let text = data.to_string();
+        let mut tx = self.begin().await?;
+        for to in recipients {
+            sqlx::query(
+                "INSERT INTO outbox (request_id, recipient, event, data, state, attempts, next_attempt_at, created_at) VALUES (NULL, $1, $2, $3, 'queued', 0, $4, $4)",
+            )
+            .bind(to)
+            .bind(Event::Digest.as_str())
+            .bind(&text)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let count = |k: &str| data.get(k).and_then(Value::as_array).map_or(0, Vec::len);
+        self.audit(
+            &mut tx,
+            now,
+            actor,
+            "digest.queued",
+            None,
+            json!({
+                "recipients": recipients.len(),
+                "due_soon": count("due_soon"),
+                "overdue": count("overdue"),
+                "needs_action": count("needs_action"),
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The messages of the outbox that belong to no request (the staff's digests), newest
+    /// last, as listed for staff and tests.
+    pub async fn staff_outbox(&self) -> Result<Vec<OutboxEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, request_id, recipient, event, state, attempts, error FROM outbox WHERE request_id IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(entry_from_row).collect()
     }
 
     /// The completion message of a request a job just completed, inside that transaction.
@@ -395,20 +452,20 @@ impl Store {
         .bind(request_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(OutboxEntry {
-                    id: r.try_get("id")?,
-                    request_id: r.try_get("request_id")?,
-                    recipient: r.try_get("recipient")?,
-                    event: parse(&r.try_get::<String, _>("event")?)?,
-                    state: r.try_get("state")?,
-                    attempts: r.try_get("attempts")?,
-                    error: r.try_get("error")?,
-                })
-            })
-            .collect()
+        rows.iter().map(entry_from_row).collect()
     }
+}
+
+fn entry_from_row(r: &sqlx::any::AnyRow) -> Result<OutboxEntry> {
+    Ok(OutboxEntry {
+        id: r.try_get("id")?,
+        request_id: r.try_get("request_id")?,
+        recipient: r.try_get("recipient")?,
+        event: parse(&r.try_get::<String, _>("event")?)?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        error: r.try_get("error")?,
+    })
 }
 
 #[cfg(test)]

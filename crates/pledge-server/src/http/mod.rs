@@ -737,6 +737,7 @@ impl Bound {
                 schedule::Task::Retention,
                 schedule::Task::Maintenance,
                 schedule::Task::Checkpoint,
+                schedule::Task::Digest,
             ]
         } else {
             Vec::new()

@@ -39,7 +39,7 @@ impl SendError {
     }
 }
 
-const TEMPLATES: [(Event, &str); 6] = [
+const TEMPLATES: [(Event, &str); 7] = [
     (
         Event::Verification,
         include_str!("../../templates/mail/verification.txt"),
@@ -63,6 +63,10 @@ const TEMPLATES: [(Event, &str); 6] = [
     (
         Event::Denied,
         include_str!("../../templates/mail/denied.txt"),
+    ),
+    (
+        Event::Digest,
+        include_str!("../../templates/mail/digest.txt"),
     ),
 ];
 
@@ -197,6 +201,9 @@ pub fn render(event: Event, data: &Value, ctx: &Context) -> Result<Rendered, Str
         "ledger_right": data.get("ledger_right").and_then(Value::as_bool).unwrap_or(false),
         "ledger_changes": ledger_lines(data, ctx),
     });
+    if event == Event::Digest {
+        vars["digest"] = data.clone();
+    }
     if event == Event::Verification {
         // A code sent again is issued later than the request was received.
         let issued = data
@@ -458,6 +465,10 @@ mod tests {
             json!({"extension_reason": "backups in three systems", "due_at": 1_775_001_600}),
             json!({"has_export": true}),
             json!({"denial_reason": "we hold no data about this address"}),
+            json!({"window_days": 7, "as_of": "2026-03-01",
+                   "overdue": [{"id": "req_1", "kind": "erasure", "regime": "gdpr", "state": "awaiting_approval", "due": "2026-02-27", "url": "https://privacy.example.com/console/requests/req_1"}],
+                   "due_soon": [{"id": "req_2", "kind": "access", "regime": "ccpa", "state": "in_progress", "due": "2026-03-05", "url": "https://privacy.example.com/console/requests/req_2"}],
+                   "needs_action": []}),
         ];
         let mut all = String::new();
         for (event, extra) in pledge_store::notify::EVENTS.iter().zip(extras) {

@@ -24,6 +24,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use pledge_connect::{BatchOptions, SweepOutcome};
+use pledge_domain::workflow::State as RequestState;
 use pledge_lang::time::CivilTime;
 use pledge_store::Recovery;
 use serde::Deserialize;
@@ -44,6 +45,8 @@ pub enum Task {
     Maintenance,
     /// Signed checkpoints of the audit log and the consent ledger.
     Checkpoint,
+    /// The staff's digest of deadlines: what is overdue, due soon, or waiting.
+    Digest,
 }
 
 impl Task {
@@ -53,6 +56,7 @@ impl Task {
             Task::Retention => "retention",
             Task::Maintenance => "maintenance",
             Task::Checkpoint => "checkpoint",
+            Task::Digest => "digest",
         }
     }
 
@@ -62,6 +66,7 @@ impl Task {
             Task::Retention => "retention.run",
             Task::Maintenance => "maintenance.run",
             Task::Checkpoint => "checkpoint.run",
+            Task::Digest => "digest.run",
         }
     }
 
@@ -74,6 +79,7 @@ impl Task {
                 .checkpoints
                 .as_ref()
                 .and_then(|c| c.schedule.as_ref()),
+            Task::Digest => state.config.digest.as_ref().map(|d| &d.schedule),
         }
     }
 }
@@ -220,6 +226,7 @@ pub async fn run_once(
             Some(config) => crate::jobs::checkpoints::make(&state.store, config, state.now()).await,
             None => json!({ "error": "no checkpoint key is configured" }),
         },
+        Task::Digest => digest(state, owner).await,
     };
     let _ = done_tx.send(true);
     let _ = renewer.await;
@@ -433,6 +440,91 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// The staff's digest: the open requests overdue, those due within the window, and those
+/// waiting for someone (a failure to look at, a recipient to answer), each with its deadline
+/// as the workflow counted it and a link to its page in the console; one message to each
+/// recipient of the setting, none when nothing is listed.
+async fn digest(state: &AppState, owner: &str) -> Json {
+    let Some(config) = state.config.digest.as_ref() else {
+        return json!({ "error": "no digest is configured" });
+    };
+    let now = state.now();
+    let window = config.window_days * 86_400;
+    let open = state
+        .store
+        .list_requests(&pledge_store::RequestFilter {
+            due_before: Some(now + window),
+            limit: Some(10_000),
+            ..Default::default()
+        })
+        .await;
+    let waiting = async {
+        let mut all = Vec::new();
+        for s in [RequestState::NeedsAction, RequestState::AwaitingExternal] {
+            all.extend(
+                state
+                    .store
+                    .list_requests(&pledge_store::RequestFilter {
+                        state: Some(s),
+                        limit: Some(10_000),
+                        ..Default::default()
+                    })
+                    .await?,
+            );
+        }
+        Ok::<_, pledge_store::Error>(all)
+    }
+    .await;
+    let (open, mut waiting) = match (open, waiting) {
+        (Ok(o), Ok(w)) => (o, w),
+        (Err(e), _) | (_, Err(e)) => return json!({ "error": e.to_string() }),
+    };
+    waiting.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
+    let base = state.config.public.base_url.trim_end_matches('/');
+    let item = |r: &pledge_store::RequestRecord| {
+        json!({
+            "id": r.id,
+            "kind": r.kind.as_str(),
+            "regime": r.regime.as_str(),
+            "state": r.state.as_str(),
+            "due": CivilTime::from_unix(r.due_at).to_rfc3339().get(..10).unwrap_or_default(),
+            "url": format!("{base}/console/requests/{}", r.id),
+        })
+    };
+    let overdue: Vec<Json> = open.iter().filter(|r| r.due_at < now).map(item).collect();
+    let due_soon: Vec<Json> = open.iter().filter(|r| r.due_at >= now).map(item).collect();
+    // Each request in one list: an overdue or soon-due one is listed by its deadline.
+    let needs_action: Vec<Json> = waiting
+        .iter()
+        .filter(|w| !open.iter().any(|o| o.id == w.id))
+        .map(item)
+        .collect();
+    let counts = json!({
+        "overdue": overdue.len(),
+        "due_soon": due_soon.len(),
+        "needs_action": needs_action.len(),
+        "recipients": config.recipients.len(),
+    });
+    if overdue.is_empty() && due_soon.is_empty() && needs_action.is_empty() {
+        return json!({ "sent": false, "counts": counts });
+    }
+    let data = json!({
+        "as_of": CivilTime::from_unix(now).to_rfc3339().get(..10).unwrap_or_default(),
+        "window_days": config.window_days,
+        "overdue": overdue,
+        "due_soon": due_soon,
+        "needs_action": needs_action,
+    });
+    match state
+        .store
+        .enqueue_digest(&config.recipients, &data, owner, now)
+        .await
+    {
+        Ok(()) => json!({ "sent": true, "counts": counts }),
+        Err(e) => json!({ "error": e.to_string(), "counts": counts }),
+    }
 }
 
 /// Expired exports and links, and closed requests past the minimisation period. The store

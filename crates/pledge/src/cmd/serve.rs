@@ -139,6 +139,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
         edge: file.edge()?,
         metrics_public: file.metrics.public.unwrap_or(false),
         checkpoints: checkpoint_config(&file)?,
+        digest: digest_config(&file)?,
         ..Config::default()
     };
     (config.key_check_timeout, config.key_grace) =
@@ -419,6 +420,43 @@ fn checkpoint_config(
 }
 
 const DEFAULT_CHECKPOINT_SCHEDULE: &str = "*/5 * * * *";
+
+/// The staff's digest: on when it has recipients (each an e-mail address), every morning
+/// unless scheduled otherwise; "due soon" within 1 to 90 days (7).
+fn digest_config(file: &FileConfig) -> Result<Option<pledge_server::DigestConfig>> {
+    let d = &file.digest;
+    let recipients: Vec<String> = d
+        .recipients
+        .iter()
+        .flatten()
+        .map(|r| r.trim())
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            r.parse::<pledge_lang::types::Email>()
+                .map(|_| r.to_string())
+                .map_err(|e| anyhow::anyhow!("digest.recipients: `{r}`: {e}"))
+        })
+        .collect::<Result<_>>()?;
+    if recipients.is_empty() {
+        if d.schedule.is_some() || d.window_days.is_some() {
+            bail!(
+                "digest is configured but has no recipients: set digest.recipients (or PLEDGE_DIGEST_RECIPIENTS)"
+            );
+        }
+        return Ok(None);
+    }
+    let schedule = schedule_from(
+        None,
+        Some(d.schedule.as_deref().unwrap_or("0 7 * * *")),
+        "PLEDGE_DIGEST_SCHEDULE",
+    )?
+    .context("digest.schedule is empty")?;
+    Ok(Some(pledge_server::DigestConfig {
+        schedule,
+        recipients,
+        window_days: days(d.window_days, 7, 90, "digest.window_days")?,
+    }))
+}
 
 /// A number of days within `1..=max`, `default` when not given.
 fn days(value: Option<i64>, default: i64, max: i64, key: &str) -> Result<i64> {

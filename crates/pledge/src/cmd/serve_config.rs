@@ -39,6 +39,20 @@ pub struct FileConfig {
     pub metrics: MetricsFile,
     #[serde(default)]
     pub checkpoints: CheckpointsFile,
+    #[serde(default)]
+    pub digest: DigestFile,
+}
+
+/// The staff's digest of deadlines, by e-mail.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestFile {
+    /// A cron expression in UTC (default every day at 07:00).
+    pub schedule: Option<String>,
+    /// Staff e-mail addresses; none: no digest.
+    pub recipients: Option<Vec<String>>,
+    /// "Due soon": within this many days (default 7).
+    pub window_days: Option<i64>,
 }
 
 /// Retries of jobs that failed on a passing fault (a database down, a lock, a timeout).
@@ -404,6 +418,12 @@ pub fn apply_env(config: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) 
     let c = &mut config.checkpoints;
     if let Some(v) = get("PLEDGE_CHECKPOINT_NAME") {
         c.name = Some(v);
+    }
+    if let Some(v) = get("PLEDGE_DIGEST_SCHEDULE") {
+        config.digest.schedule = Some(v);
+    }
+    if let Some(v) = get("PLEDGE_DIGEST_RECIPIENTS") {
+        config.digest.recipients = Some(v.split(',').map(str::to_string).collect());
     }
     if let Some(v) = get("PLEDGE_CHECKPOINT_SCHEDULE") {
         c.schedule = Some(v);
