@@ -10,6 +10,7 @@ pub mod banner;
 pub mod checkpoints;
 pub mod consent;
 mod consent_api;
+pub mod console;
 mod docs;
 pub mod forward;
 pub mod health;
@@ -106,6 +107,8 @@ pub struct Config {
     pub retry: pledge_plan::retry::Backoff,
     /// Signed checkpoints of the audit log and the consent ledger; None: none are made.
     pub checkpoints: Option<checkpoints::CheckpointConfig>,
+    /// The console's sign-in lock-out and session lifetimes.
+    pub console: pledge_store::staff::SessionPolicy,
 }
 
 /// Limits of the listener, so that clients that send slowly or hold connections open cannot
@@ -251,6 +254,7 @@ impl Default for Config {
             minimise_closed_after: pledge_lang::types::IsoDuration::days(90),
             retry: pledge_plan::retry::Backoff::default(),
             checkpoints: None,
+            console: pledge_store::staff::SessionPolicy::default(),
         }
     }
 }
@@ -484,7 +488,8 @@ pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(v1)
         .routes(routes!(consent_api::gpc_json))
         .routes(routes!(links::download))
-        .merge(banner::routes(state));
+        .merge(banner::routes(state))
+        .merge(console::routes());
     if state.config.public.enabled {
         app = app.merge(public::routes(state));
     }
