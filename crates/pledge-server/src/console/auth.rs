@@ -39,19 +39,14 @@ fn form_page(status: StatusCode, token: &str, error: Option<&str>, email: &str) 
     response
 }
 
-/// A fresh sign-in token: 32 random bytes, hex.
-fn fresh_token() -> Result<String, Response> {
+/// A fresh sign-in token: 32 random bytes, hex; `None` without randomness.
+fn fresh_token() -> Option<String> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| {
+    if let Err(e) = getrandom::fill(&mut bytes) {
         tracing::error!(error = %e, "console: no randomness for a sign-in token");
-        message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Not available just now",
-            "The sign-in page cannot be shown just now. Please try again in a moment.",
-            ("/console/sign-in", "Try again"),
-        )
-    })?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        return None;
+    }
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[utoipa::path(get, path = "/console/sign-in", summary = "The console's sign-in page", tag = "console", operation_id = "console_sign_in_page", security(()),
@@ -62,8 +57,15 @@ pub(super) async fn sign_in_page(headers: HeaderMap) -> Response {
     let token = match cookie(&headers, SIGN_IN_COOKIE).filter(|t| is_token(t)) {
         Some(t) => t.to_string(),
         None => match fresh_token() {
-            Ok(t) => t,
-            Err(response) => return response,
+            Some(t) => t,
+            None => {
+                return message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Not available just now",
+                    "The sign-in page cannot be shown just now. Please try again in a moment.",
+                    ("/console/sign-in", "Try again"),
+                );
+            }
         },
     };
     form_page(StatusCode::OK, &token, None, "")
