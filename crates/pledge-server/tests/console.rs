@@ -546,6 +546,83 @@ async fn the_list_filters(e: Env) {
     assert!(text.contains("not understood"), "{text}");
 }
 
+/// The dashboard: a run that stopped for staff is needing action, a request past its
+/// deadline is overdue, and open requests are counted by regime and kind.
+async fn the_dashboard_shows_what_needs_staff(e: Env) {
+    let (_, r) = e
+        .call(
+            Role::Admin,
+            Method::POST,
+            "/v1/requests",
+            Some(json!({"kind": "access", "identities": {"email": "x@example.com"}})),
+        )
+        .await;
+    let id = r["id"].as_str().unwrap().to_string();
+    // No dataset can be reached here: the run stops for staff.
+    e.start_worker("worker:console");
+    e.wait_for(&id, "needs_action").await;
+    e.add("ada@example.com", Role::SupportAgent).await;
+    let s = e.sign_in("ada@example.com").await;
+    let section = |text: &str, heading: &str| {
+        let start = text.find(&format!("id=\"{heading}\"")).unwrap();
+        let end = text[start..].find("</section>").unwrap() + start;
+        text[start..end].to_string()
+    };
+    let text = e.get("/console", Some(&s)).await.text();
+    assert!(section(&text, "action-h").contains(&id), "{text}");
+    assert!(!section(&text, "overdue-h").contains(&id));
+    assert!(section(&text, "counts-h").contains(">1</a>"), "{text}");
+    // A month and a day later (the session is a new one: the old one ran out).
+    e.advance(32 * 86_400);
+    let s = e.sign_in("ada@example.com").await;
+    let text = e.get("/console", Some(&s)).await.text();
+    let overdue = section(&text, "overdue-h");
+    assert!(overdue.contains(&id), "{text}");
+    assert!(overdue.contains("overdue by"), "{overdue}");
+    assert!(text.contains("The chain of"));
+}
+
+/// Failed sign-ins from one network, at any accounts, run out its budget of failed
+/// credentials: then even a right password from there is refused (429) unchecked, while
+/// other networks sign in.
+async fn one_network_cannot_guess_at_many_accounts(e: Env) {
+    e.add("ada@example.com", Role::Admin).await;
+    let from = |ip: &str, email: &str, password: &str| {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        let email = email.to_string();
+        let password = password.to_string();
+        let e = &e;
+        async move {
+            let token = e.sign_in_token().await;
+            let body = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([("csrf", &token), ("email", &email), ("password", &password)])
+                .finish();
+            let mut req = Request::builder()
+                .method(Method::POST)
+                .uri("/console/sign-in")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::COOKIE, format!("{SIGN_IN}={token}"))
+                .body(Body::from(body))
+                .unwrap();
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+                    ip, 40_000,
+                )));
+            e.send(req).await
+        }
+    };
+    for n in 0..30 {
+        let r = from("203.0.113.9", &format!("guess{n}@example.com"), "guess").await;
+        assert_eq!(r.status, StatusCode::OK, "attempt {n}");
+    }
+    let r = from("203.0.113.9", "ada@example.com", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(set_cookie(&r, SESSION).is_none());
+    let r = from("198.51.100.7", "ada@example.com", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(set_cookie(&r, SESSION).is_some());
+}
+
 async fn run(
     backend: pledge_testkit::StoreBackend,
     test: &str,
@@ -567,4 +644,6 @@ pledge_testkit::scenarios!(run;
     sessions_run_out,
     a_support_agent_sees_no_identities,
     the_list_filters,
+    the_dashboard_shows_what_needs_staff,
+    one_network_cannot_guess_at_many_accounts,
 );

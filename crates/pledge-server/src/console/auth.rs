@@ -10,12 +10,15 @@ use super::{
     see_other, set_cookie, signed_in_with_form, store_failed,
 };
 use crate::AppState;
+use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use minijinja::{Value, context};
 use pledge_store::staff::SignIn;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 
 /// How long the sign-in form's token lasts, in seconds.
 const SIGN_IN_TOKEN_SECS: i64 = 60 * 60;
@@ -84,13 +87,37 @@ pub const REFUSED: &str = "That e-mail address and password do not open an accou
     responses(
         (status = 303, description = "Signed in: on to the dashboard"),
         (status = 200, description = "Refused: the form again, with the one message for every reason", content_type = "text/html", body = String),
-        (status = 403, description = "The form's token is missing or wrong: nothing was checked", content_type = "text/html", body = String)
+        (status = 403, description = "The form's token is missing or wrong: nothing was checked", content_type = "text/html", body = String),
+        (status = 429, description = "Too many failed sign-ins and unknown API keys from this network: nothing was checked", content_type = "text/html", body = String)
     ))]
 pub(super) async fn sign_in(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Failed sign-ins count against the client's network as unknown API keys do (one budget
+    // of failed credentials, [`crate::AUTH_FAILURES`]): the lock-out stops guessing at one
+    // account, this stops one network guessing at many. A call with no known address,
+    // which only a test makes, is not counted.
+    let client = crate::banner::client_ip(&state, &headers, peer).map(crate::ratelimit::ip_key);
+    let now = state.now();
+    if client
+        .as_ref()
+        .is_some_and(|c| state.auth_failures.exhausted(c, now))
+    {
+        state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+        let mut response = message(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed sign-ins",
+            "Too many failed sign-ins came from your network. Please wait a few minutes and try again.",
+            ("/console/sign-in", "Open the sign-in page"),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return response;
+    }
     let fields = form(&body);
     let expected = cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
     let given = field(&fields, CSRF_FIELD).unwrap_or_default();
@@ -105,11 +132,7 @@ pub(super) async fn sign_in(
     let email = field(&fields, "email").unwrap_or_default();
     let password = field(&fields, "password").unwrap_or_default();
     let policy = state.config.console;
-    match state
-        .store
-        .sign_in(email, password, &policy, state.now())
-        .await
-    {
+    match state.store.sign_in(email, password, &policy, now).await {
         Ok(SignIn::Accepted { account, session }) => {
             tracing::info!(account = %account.id, "console: signed in");
             let mut response = see_other("/console");
@@ -131,7 +154,12 @@ pub(super) async fn sign_in(
             response
         }
         // The address typed is shown again, which tells nothing the typist did not know.
-        Ok(SignIn::Refused) => form_page(StatusCode::OK, expected, Some(REFUSED), email.trim()),
+        Ok(SignIn::Refused) => {
+            if let Some(client) = &client {
+                let _ = state.auth_failures.take(client, now);
+            }
+            form_page(StatusCode::OK, expected, Some(REFUSED), email.trim())
+        }
         Err(e) => store_failed(&e),
     }
 }
