@@ -115,6 +115,7 @@ pub(super) async fn dashboard(State(state): State<AppState>, headers: HeaderMap)
         Ok(l) => l,
         Err(e) => return store_failed(&e),
     };
+    let open_total: i64 = counts.iter().map(|c| c.count).sum();
     let counts: Vec<Value> = counts
         .iter()
         .map(|c| {
@@ -123,10 +124,6 @@ pub(super) async fn dashboard(State(state): State<AppState>, headers: HeaderMap)
             }))
         })
         .collect();
-    let open_total: i64 = counts
-        .iter()
-        .filter_map(|c| c.get_attr("count").ok().and_then(|v| i64::try_from(v).ok()))
-        .sum();
     let runs: Vec<Value> = runs
         .iter()
         .map(|r| {
@@ -323,7 +320,11 @@ pub(super) async fn requests(
         Err(e) => return store_failed(&e),
     };
     let pages = ((found.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
-    let options = |all: Vec<&'static str>| all;
+    let states: Vec<&str> = workflow::STATES.iter().map(|s| s.as_str()).collect();
+    let kinds: Vec<&str> = pledge_lang::rights::RIGHTS
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
     page(
         StatusCode::OK,
         "requests.html",
@@ -341,8 +342,7 @@ pub(super) async fn requests(
                 received_from => filters.received_from.clone(),
                 received_to => filters.received_to.clone(), q => filters.q.clone(),
             },
-            states => options(workflow::STATES.iter().map(|s| s.as_str()).collect()),
-            kinds => options(pledge_lang::rights::RIGHTS.iter().map(|r| r.as_str()).collect()),
+            states, kinds,
         },
     )
 }
