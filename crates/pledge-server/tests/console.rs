@@ -420,6 +420,20 @@ async fn sessions_run_out(e: Env) {
         e.advance(20 * 60);
     }
     assert!(!e.signed_in(&s).await, "12 hours at most");
+    // A session nobody came back to is gone after the next sign-in.
+    let forgotten = e.sign_in("ada@example.com").await;
+    e.advance(31 * 60);
+    let _ = e.sign_in("ada@example.com").await;
+    let left = e
+        .state
+        .store
+        .execute_raw(&format!(
+            "DELETE FROM staff_sessions WHERE csrf = '{}'",
+            forgotten.csrf
+        ))
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the forgotten session was still stored");
     let bob = e.sign_in("bob@example.com").await;
     e.state
         .store

@@ -426,6 +426,12 @@ impl Store {
         .bind(&account.id.0)
         .execute(&mut *tx)
         .await?;
+        // Sessions that ran out without being looked at again go here, so the table holds
+        // only live ones (and at most a day's worth of dead ones) with no task of its own.
+        sqlx::query("DELETE FROM staff_sessions WHERE idle_expires_at <= $1 OR expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         let token = format!("stfs_{}", random_hex(32)?);
         let csrf = random_hex(32)?;
         let expires_at = now + policy.absolute_secs;
