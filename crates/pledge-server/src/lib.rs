@@ -104,6 +104,8 @@ pub struct Config {
     pub digest: Option<DigestConfig>,
     /// Signed checkpoints of the audit log and the consent ledger; None: none are made.
     pub checkpoints: Option<checkpoints::CheckpointConfig>,
+    /// The console's sign-in lock-out and session lifetimes.
+    pub console: pledge_store::staff::SessionPolicy,
 }
 
 /// Limits of the listener, so that clients that send slowly or hold connections open cannot
@@ -259,6 +261,7 @@ impl Default for Config {
             retry: pledge_plan::retry::Backoff::default(),
             digest: None,
             checkpoints: None,
+            console: pledge_store::staff::SessionPolicy::default(),
         }
     }
 }

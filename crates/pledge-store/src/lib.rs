@@ -7,6 +7,7 @@
 //! trigger refuses UPDATE and DELETE) and hash-chained (see [`audit`]).
 
 pub mod audit;
+pub mod browse;
 mod chain;
 pub mod checkpoint;
 pub mod forward;
@@ -19,6 +20,7 @@ mod migrate;
 pub mod notify;
 mod public;
 mod requests;
+pub mod staff;
 mod upkeep;
 
 pub use jobs::{Job, JobFailure, JobStatus};
@@ -70,6 +72,8 @@ pub enum Error {
     Interrupted,
     #[error("{0}")]
     NotForwarded(String),
+    #[error(transparent)]
+    Staff(#[from] staff::StaffError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -96,7 +100,8 @@ impl Error {
             | Error::NoExport(_)
             | Error::Link(_)
             | Error::Sealed(_)
-            | Error::NotForwarded(_) => Transience::Permanent,
+            | Error::NotForwarded(_)
+            | Error::Staff(_) => Transience::Permanent,
         }
     }
 
@@ -148,7 +153,7 @@ pub struct Store {
     last_write_error: std::sync::Arc<std::sync::Mutex<Option<(i64, String)>>>,
 }
 
-const REQUEST_COLUMNS: &str = "id, kind, regime, state, identities, changes, proved_by, needs_approval, received_at, due_at, confirm_by, extension_reason, denial_reason, result, updated_at";
+pub(crate) const REQUEST_COLUMNS: &str = "id, kind, regime, state, identities, changes, proved_by, needs_approval, received_at, due_at, confirm_by, extension_reason, denial_reason, result, updated_at";
 
 impl Store {
     /// Opens (and creates, for SQLite) the store at `url` and brings its schema up to date.

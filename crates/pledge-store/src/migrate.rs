@@ -42,6 +42,7 @@ const MIGRATIONS: &[Migration] = &[
     PROOFS_AND_SIGNED_CALLBACKS,
     CHECKPOINTS,
     RUN_PROGRESS,
+    STAFF,
 ];
 
 /// 1: keys, requests, events, jobs, exports and the audit log.
@@ -403,6 +404,39 @@ const CHECKPOINTS: Migration = Migration {
 const RUN_PROGRESS: Migration = Migration {
     version: 9,
     steps: &[Both("ALTER TABLE task_leases ADD COLUMN run_progress TEXT")],
+};
+
+/// 10: the console's staff accounts (an Argon2id hash of the password, the lock-out
+/// count) and their sessions (the SHA-256 of the token, the CSRF secret of its forms).
+const STAFF: Migration = Migration {
+    version: 10,
+    steps: &[
+        Both(
+            "CREATE TABLE staff_accounts (
+            id TEXT PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            failed_attempts BIGINT NOT NULL DEFAULT 0,
+            locked_until BIGINT,
+            disabled_at BIGINT,
+            created_at BIGINT NOT NULL
+        )",
+        ),
+        Both(
+            "CREATE TABLE staff_sessions (
+            hash TEXT PRIMARY KEY,
+            account_id TEXT NOT NULL REFERENCES staff_accounts (id),
+            csrf TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            last_seen BIGINT NOT NULL,
+            idle_expires_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL
+        )",
+        ),
+        Both("CREATE INDEX staff_sessions_account ON staff_sessions (account_id)"),
+    ],
 };
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock keeps two replicas that

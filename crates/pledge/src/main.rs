@@ -44,6 +44,8 @@ enum Command {
     Ropa(cmd::ropa::Args),
     /// Create, list and revoke the server's API keys.
     Keys(cmd::keys::Args),
+    /// Add, list and disable the staff accounts of the console.
+    Users(cmd::users::Args),
     /// Check the audit log's hash chain.
     Audit(cmd::audit::Args),
     /// Run the server: the rights-request API and its workers (--demo: a ready-to-try one).
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Notice(args) => cmd::notice::run(args),
         Command::Ropa(args) => cmd::ropa::run(args),
         Command::Keys(args) => cmd::keys::run(args),
+        Command::Users(args) => cmd::users::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Serve(args) => cmd::serve::run(args),
     };

@@ -7,6 +7,7 @@
 pub(crate) mod api;
 pub mod banner;
 pub(crate) mod consent_api;
+pub mod console;
 pub(crate) mod docs;
 pub mod health;
 pub(crate) mod key_cache;
@@ -95,7 +96,8 @@ pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(v1)
         .routes(routes!(consent_api::gpc_json))
         .routes(routes!(links::download))
-        .merge(banner::routes(state));
+        .merge(banner::routes(state))
+        .merge(console::routes());
     if state.config.public.enabled {
         app = app
             .merge(public::routes(state))

@@ -15,6 +15,7 @@ pub mod schema;
 pub mod serve;
 mod serve_config;
 pub mod store;
+pub mod users;
 
 use std::process::ExitCode;
 

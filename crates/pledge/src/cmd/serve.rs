@@ -247,6 +247,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
     println!("pledge serve: listening on http://{addr}");
     println!("store: {}", redact(&store_url));
     println!("API documentation: http://{addr}/docs");
+    println!("staff console: http://{addr}/console (accounts: pledge users add)");
     if config.mail.smtp_url.is_none() {
         println!("mail: no {SMTP_URL_ENV}: messages to people are written to the log, not sent");
     }

@@ -1,0 +1,290 @@
+//! The staff console at `/console`: pages rendered on the server from templates embedded in
+//! the binary, no script, one style sheet of its own, for staff signed in with an account
+//! of the store (`pledge users add`), not an API key.
+//!
+//! - `auth.rs`: sign-in (with its own CSRF token, so nobody can sign a browser into an
+//!   account of theirs), sign-out, sign-out everywhere.
+//! - `pages.rs`: the dashboard, the list of requests, one request.
+//!
+//! Every page but sign-in needs a live session (the cookie [`SESSION_COOKIE`]); without one
+//! it redirects to sign-in. Every form carries the session's CSRF secret, checked in
+//! constant time before anything is done. The routes are in the OpenAPI document as every
+//! route is (security `()`: the session is not an API key), under the `console` tag.
+
+mod auth;
+mod pages;
+
+use crate::AppState;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use minijinja::{AutoEscape, Environment, Value};
+use pledge_store::staff::StaffSession;
+use std::sync::LazyLock;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The session cookie. Not `__Host-`: that prefix demands `Path=/`, and the cookie is for
+/// the console's paths only. `__Secure-` demands `Secure`, which it has anyway (Chromium
+/// and Firefox take Secure cookies from http://127.0.0.1 and localhost, secure contexts).
+pub const SESSION_COOKIE: &str = "__Secure-pledge-console";
+/// The sign-in form's own token (login CSRF), set by the sign-in page, before any session.
+pub const SIGN_IN_COOKIE: &str = "__Secure-pledge-sign-in";
+/// The name of every form's hidden CSRF field.
+pub const CSRF_FIELD: &str = "csrf";
+
+/// The policy of every console page: nothing from anywhere but the console's own style
+/// sheet, no script at all, forms only to this server, never in a frame.
+pub const CONSOLE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const STYLE: &str = include_str!("../../../templates/console/console.css");
+
+/// What the OpenAPI document says of the console's routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(tags((name = "console", description = "The staff console: HTML pages for staff accounts signed in with a session cookie (not an API key)")))]
+struct ConsoleDoc;
+
+/// The console's routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    use utoipa::OpenApi;
+    OpenApiRouter::with_openapi(ConsoleDoc::openapi())
+        .routes(routes!(pages::dashboard))
+        .routes(routes!(style))
+        .routes(routes!(auth::sign_in_page, auth::sign_in))
+        .routes(routes!(auth::sign_out))
+        .routes(routes!(auth::sign_out_everywhere))
+        .routes(routes!(pages::requests))
+        .routes(routes!(pages::request))
+}
+
+#[utoipa::path(get, path = "/console/console.css", summary = "The console's style sheet", tag = "console", operation_id = "console_style", security(()),
+    responses((status = 200, description = "The style sheet", content_type = "text/css", body = String)))]
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        STYLE,
+    )
+        .into_response()
+}
+
+static TEMPLATES: LazyLock<Result<Environment<'static>, minijinja::Error>> =
+    LazyLock::new(templates);
+
+fn templates() -> Result<Environment<'static>, minijinja::Error> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()?,
+    );
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    // The one HTML escaper of the project.
+    env.set_formatter(|out, state, value| match value.as_str() {
+        Some(s) if matches!(state.auto_escape(), AutoEscape::Html) && !value.is_safe() => {
+            Ok(out.write_str(&pledge_docs::html::escape(s))?)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    });
+    for (name, text) in [
+        (
+            "layout.html",
+            include_str!("../../../templates/console/layout.html"),
+        ),
+        (
+            "sign_in.html",
+            include_str!("../../../templates/console/sign_in.html"),
+        ),
+        (
+            "message.html",
+            include_str!("../../../templates/console/message.html"),
+        ),
+        (
+            "dashboard.html",
+            include_str!("../../../templates/console/dashboard.html"),
+        ),
+        (
+            "requests.html",
+            include_str!("../../../templates/console/requests.html"),
+        ),
+        (
+            "request.html",
+            include_str!("../../../templates/console/request.html"),
+        ),
+    ] {
+        env.add_template(name, text)?;
+    }
+    Ok(env)
+}
+
+/// A console page: HTML, never cached, under [`CONSOLE_CSP`].
+fn page(status: StatusCode, name: &str, ctx: Value) -> Response {
+    let rendered = match TEMPLATES.as_ref() {
+        Ok(env) => env
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let (status, body) = match rendered {
+        Ok(body) => (status, body),
+        Err(e) => {
+            tracing::error!(page = name, error = %e, "a console page cannot be rendered");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<!doctype html><html lang=\"en\"><title>Error</title><p>The page cannot be shown just now.</p></html>".to_string(),
+            )
+        }
+    };
+    let mut response = (status, body).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONSOLE_CSP),
+    );
+    response
+}
+
+/// A page that says something went wrong (or was refused), with a way on.
+fn message(status: StatusCode, title: &str, text: &str, link: (&str, &str)) -> Response {
+    page(
+        status,
+        "message.html",
+        minijinja::context! { title, text, link_href => link.0, link_text => link.1, staff => Value::from(()) },
+    )
+}
+
+/// `303 See Other` to `to` (a path of the console).
+fn see_other(to: &'static str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, to), (header::CACHE_CONTROL, "no-store")],
+    )
+        .into_response()
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value with every attribute the console's cookies have; `max_age: 0`
+/// deletes the cookie.
+fn set_cookie(name: &str, value: &str, path: &str, max_age: i64) -> HeaderValue {
+    let text = format!(
+        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict"
+    );
+    // Names are constants, values hex, paths fixed: always a valid header value; if not,
+    // a cookie that deletes nothing beats a panic.
+    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("x=; Max-Age=0"))
+}
+
+/// Whether `given` is `expected`, in time that does not depend on where they differ.
+fn same_secret(given: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    !expected.is_empty() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// The fields of a form body (`application/x-www-form-urlencoded`).
+fn form(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The signed-in staff member of a request, or the answer to give instead: a redirect to
+/// sign-in when there is no live session, a page when the store fails.
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<StaffSession, Response> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Err(see_other("/console/sign-in"));
+    };
+    match state
+        .store
+        .staff_session(token, &state.config.console, state.now())
+        .await
+    {
+        Ok(Some(session)) => Ok(session),
+        Ok(None) => {
+            let mut response = see_other("/console/sign-in");
+            response.headers_mut().insert(
+                header::SET_COOKIE,
+                set_cookie(SESSION_COOKIE, "", "/console", 0),
+            );
+            Err(response)
+        }
+        Err(e) => Err(store_failed(&e)),
+    }
+}
+
+/// The store failed: said in the log, and on a page without its details.
+fn store_failed(e: &pledge_store::Error) -> Response {
+    tracing::error!(error = %e, "console: the store failed");
+    message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Not available just now",
+        "The console cannot reach its store. Please try again in a moment.",
+        ("/console", "Back to the dashboard"),
+    )
+}
+
+/// A signed-in session and the CSRF field of its form, or the refusal (403, nothing done).
+async fn signed_in_with_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(StaffSession, Vec<(String, String)>), Response> {
+    let session = signed_in(state, headers).await?;
+    let fields = form(body);
+    let given = field(&fields, CSRF_FIELD).unwrap_or_default();
+    if !same_secret(given, &session.csrf) {
+        tracing::warn!(account = %session.account.id, "console: a form without its CSRF token was refused");
+        return Err(forbidden_form());
+    }
+    Ok((session, fields))
+}
+
+fn forbidden_form() -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        "The form was refused",
+        "The form did not carry this session's token, so nothing was done. Open the page again and send the form from there.",
+        ("/console", "Back to the dashboard"),
+    )
+}
+
+/// What the layout shows of the signed-in staff member.
+fn staff_view(session: &StaffSession) -> Value {
+    minijinja::context! {
+        name => session.account.name.clone(),
+        role => session.account.role.as_str(),
+        csrf => session.csrf.clone(),
+    }
+}
+
+/// Whether the session's role sees personal data (identities, results), as with API keys.
+fn sees_personal_data(session: &StaffSession) -> bool {
+    matches!(
+        session.account.role,
+        pledge_store::Role::Admin | pledge_store::Role::PrivacyOfficer
+    )
+}

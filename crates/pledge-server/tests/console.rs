@@ -1,0 +1,663 @@
+//! The staff console over HTTP, on a SQLite store and a PostgreSQL one: sign-in and its
+//! one answer for every refusal, lock-out and its end on the manual clock, sign-out and
+//! sign-out everywhere, forms without their CSRF token refused, sessions that run out,
+//! disabled accounts, and what each role sees.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use pledge_server::Clock;
+use pledge_store::Role;
+use pledge_store::staff::NewStaff;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+mod common;
+use common::{Reply, TestApp};
+
+const T0: i64 = 1_800_000_000;
+const PASSWORD: &str = "a long staff password";
+
+struct Env {
+    app: TestApp,
+    clock: Arc<AtomicI64>,
+}
+
+impl std::ops::Deref for Env {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
+/// The value of the cookie `name` that `reply` sets, if it sets one.
+fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
+    reply
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_string()
+}
+
+/// The value of the hidden `csrf` field of a page.
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .unwrap_or_else(|| panic!("no csrf field in {page}"));
+    let rest = &page[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+const SESSION: &str = "__Secure-pledge-console";
+const SIGN_IN: &str = "__Secure-pledge-sign-in";
+
+/// A browser's session: its cookie and its forms' token.
+#[derive(Clone, Debug)]
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+impl Env {
+    fn now(&self) -> i64 {
+        self.clock.load(Ordering::SeqCst)
+    }
+
+    fn advance(&self, secs: i64) {
+        self.clock.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    async fn add(&self, email: &str, role: Role) {
+        self.state
+            .store
+            .create_staff(
+                NewStaff {
+                    email,
+                    name: "Staff Member",
+                    role,
+                    password: PASSWORD,
+                },
+                "test",
+                self.now(),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn get(&self, path: &str, session: Option<&Session>) -> Reply {
+        let mut req = Request::builder().method(Method::GET).uri(path);
+        if let Some(s) = session {
+            req = req.header(header::COOKIE, format!("{SESSION}={}", s.cookie));
+        }
+        self.send(req.body(Body::empty()).unwrap()).await
+    }
+
+    async fn post(&self, path: &str, cookies: &str, form: &[(&str, &str)]) -> Reply {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, cookies)
+            .body(Body::from(body))
+            .unwrap();
+        self.send(req).await
+    }
+
+    /// The sign-in page's token, as its cookie and field give it.
+    async fn sign_in_token(&self) -> String {
+        let page = self.get("/console/sign-in", None).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let token = cookie_value(&set_cookie(&page, SIGN_IN).expect("the sign-in cookie"));
+        assert_eq!(csrf_of(&page.text()), token);
+        token
+    }
+
+    /// Posts the sign-in form.
+    async fn try_sign_in(&self, email: &str, password: &str) -> Reply {
+        let token = self.sign_in_token().await;
+        self.post(
+            "/console/sign-in",
+            &format!("{SIGN_IN}={token}"),
+            &[("csrf", &token), ("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    /// Signs in, and reads the session's token from the dashboard.
+    async fn sign_in(&self, email: &str) -> Session {
+        let r = self.try_sign_in(email, PASSWORD).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        assert_eq!(r.header(header::LOCATION), Some("/console"));
+        let set = set_cookie(&r, SESSION).expect("a session cookie");
+        for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/console"] {
+            assert!(set.contains(attribute), "{set} lacks {attribute}");
+        }
+        let cookie = cookie_value(&set);
+        let dashboard = self
+            .get(
+                "/console",
+                Some(&Session {
+                    cookie: cookie.clone(),
+                    csrf: String::new(),
+                }),
+            )
+            .await;
+        assert_eq!(dashboard.status, StatusCode::OK);
+        Session {
+            csrf: csrf_of(&dashboard.text()),
+            cookie,
+        }
+    }
+
+    async fn signed_in(&self, session: &Session) -> bool {
+        let r = self.get("/console", Some(session)).await;
+        match r.status {
+            StatusCode::OK => true,
+            StatusCode::SEE_OTHER => {
+                assert_eq!(r.header(header::LOCATION), Some("/console/sign-in"));
+                false
+            }
+            s => panic!("GET /console: {s}"),
+        }
+    }
+
+    async fn actions(&self) -> Vec<String> {
+        self.state
+            .store
+            .audit_records(0, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.action)
+            .collect()
+    }
+}
+
+async fn env(name: &str, store: pledge_store::Store) -> Env {
+    let clock = Arc::new(AtomicI64::new(T0));
+    let app = TestApp::builder(name)
+        .store(store)
+        .clock(Clock::manual(clock.clone()))
+        .without_worker()
+        .spawn()
+        .await;
+    Env { app, clock }
+}
+
+/// A right password opens a session; its cookie is what the console asks for; the pages
+/// have the console's own strict policy; signing out ends it, and the chain says so.
+async fn signs_in_and_out(e: Env) {
+    e.add("ada@example.com", Role::Admin).await;
+    // Without a session, every page sends to sign-in.
+    for path in ["/console", "/console/requests", "/console/requests/req_x"] {
+        let r = e.get(path, None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(r.header(header::LOCATION), Some("/console/sign-in"));
+    }
+    // The address is found whatever its case and the spaces around it.
+    let s = e.sign_in(" ADA@example.com").await;
+    let page = e.get("/console", Some(&s)).await;
+    let csp = page.header(header::CONTENT_SECURITY_POLICY).unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("style-src 'self'"));
+    assert!(!csp.contains("unsafe"), "{csp}");
+    assert!(page.text().contains("<html lang=\"en\">"));
+    assert!(page.text().contains("The chain of"), "{}", page.text());
+    assert!(page.body.len() < 100_000);
+    let css = e.get("/console/console.css", None).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(
+        css.header(header::CONTENT_TYPE)
+            .unwrap()
+            .starts_with("text/css")
+    );
+    // The API and the root are as they were.
+    let r = e.get("/v1/requests", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = e
+        .post(
+            "/console/sign-out",
+            &format!("{SESSION}={}", s.cookie),
+            &[("csrf", &s.csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(set_cookie(&r, SESSION).unwrap().contains("Max-Age=0"));
+    assert!(!e.signed_in(&s).await);
+    let actions = e.actions().await;
+    for action in ["staff.created", "staff.signed_in", "staff.signed_out"] {
+        assert!(actions.iter().any(|a| a == action), "{action}: {actions:?}");
+    }
+    assert!(
+        e.state
+            .store
+            .verify_audit()
+            .await
+            .unwrap()
+            .first_broken
+            .is_none()
+    );
+}
+
+/// An unknown address, a wrong password, a locked and a disabled account get the very same
+/// page, with no session.
+async fn every_refusal_reads_the_same(e: Env) {
+    e.add("ada@example.com", Role::Admin).await;
+    e.add("bob@example.com", Role::SupportAgent).await;
+    e.state
+        .store
+        .disable_staff("bob@example.com", "test", e.now())
+        .await
+        .unwrap();
+    let unknown = e.try_sign_in("nobody@example.com", PASSWORD).await;
+    let wrong = e.try_sign_in("ada@example.com", "not the password").await;
+    let disabled = e.try_sign_in("bob@example.com", PASSWORD).await;
+    for r in [&unknown, &wrong, &disabled] {
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(set_cookie(r, SESSION).is_none());
+        assert!(r.text().contains("do not open an account"), "{}", r.text());
+    }
+    // The pages differ only in the address typed and the form's token.
+    let scrub = |r: &Reply, email: &str| {
+        let text = r.text().replace(email, "EMAIL");
+        text.replace(&csrf_of(&text), "TOKEN")
+    };
+    assert_eq!(
+        scrub(&unknown, "nobody@example.com"),
+        scrub(&wrong, "ada@example.com")
+    );
+    assert_eq!(
+        scrub(&unknown, "nobody@example.com"),
+        scrub(&disabled, "bob@example.com")
+    );
+    let actions = e.actions().await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "staff.sign_in_failed")
+            .count(),
+        3
+    );
+}
+
+/// Five wrong passwords in a row lock the account for 15 minutes: the right password is
+/// refused as any other meanwhile, and works once the lock has run out.
+async fn five_failures_lock_the_account_for_15_minutes(e: Env) {
+    e.add("ada@example.com", Role::Admin).await;
+    let refused = e.try_sign_in("ada@example.com", "wrong").await.text();
+    for _ in 0..4 {
+        e.try_sign_in("ada@example.com", "wrong").await;
+    }
+    assert!(e.actions().await.iter().any(|a| a == "staff.locked_out"));
+    let r = e.try_sign_in("ada@example.com", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(set_cookie(&r, SESSION).is_none());
+    let token = |t: &str| t.replace(&csrf_of(t), "TOKEN");
+    assert_eq!(token(&r.text()), token(&refused));
+    e.advance(15 * 60 - 1);
+    let r = e.try_sign_in("ada@example.com", PASSWORD).await;
+    assert!(set_cookie(&r, SESSION).is_none(), "still locked");
+    e.advance(1);
+    e.sign_in("ada@example.com").await;
+    let account = &e.state.store.list_staff().await.unwrap()[0];
+    assert_eq!(account.failed_attempts, 0);
+    assert_eq!(account.locked_until, None);
+}
+
+/// The sign-in form without its token, or with another one, is refused before anything is
+/// checked: no session, no attempt counted.
+async fn sign_in_without_its_token_is_refused(e: Env) {
+    e.add("ada@example.com", Role::Admin).await;
+    let token = e.sign_in_token().await;
+    let other = e.sign_in_token().await;
+    assert_ne!(token, other);
+    for (cookies, field) in [
+        (String::new(), token.clone()),
+        (format!("{SIGN_IN}={token}"), String::new()),
+        (format!("{SIGN_IN}={token}"), other.clone()),
+    ] {
+        let r = e
+            .post(
+                "/console/sign-in",
+                &cookies,
+                &[
+                    ("csrf", &field),
+                    ("email", "ada@example.com"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(set_cookie(&r, SESSION).is_none());
+    }
+    assert!(
+        !e.actions()
+            .await
+            .iter()
+            .any(|a| a.starts_with("staff.sign"))
+    );
+}
+
+/// A form of a session without the session's token, or with a wrong one, is refused (403)
+/// and does nothing.
+async fn forms_without_the_session_token_are_refused(e: Env) {
+    e.add("ada@example.com", Role::Admin).await;
+    let s = e.sign_in("ada@example.com").await;
+    let mut wrong = s.csrf.clone();
+    wrong.replace_range(..1, if wrong.starts_with('0') { "1" } else { "0" });
+    for path in ["/console/sign-out", "/console/sign-out-everywhere"] {
+        for form in [vec![], vec![("csrf", wrong.as_str())], vec![("csrf", "")]] {
+            let r = e
+                .post(path, &format!("{SESSION}={}", s.cookie), &form)
+                .await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{path} {form:?}");
+            assert!(e.signed_in(&s).await, "{path} {form:?} did something");
+        }
+    }
+    // Without a session there is nothing to refuse: on to sign-in.
+    let r = e
+        .post("/console/sign-out", "", &[("csrf", s.csrf.as_str())])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(e.signed_in(&s).await);
+}
+
+/// Signing out everywhere ends every session of the account, and only its own.
+async fn sign_out_everywhere_ends_every_session(e: Env) {
+    e.add("ada@example.com", Role::Admin).await;
+    e.add("cy@example.com", Role::PrivacyOfficer).await;
+    let first = e.sign_in("ada@example.com").await;
+    let second = e.sign_in("ada@example.com").await;
+    let other = e.sign_in("cy@example.com").await;
+    let r = e
+        .post(
+            "/console/sign-out-everywhere",
+            &format!("{SESSION}={}", second.cookie),
+            &[("csrf", &second.csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(!e.signed_in(&first).await);
+    assert!(!e.signed_in(&second).await);
+    assert!(e.signed_in(&other).await);
+    assert!(
+        e.actions()
+            .await
+            .iter()
+            .any(|a| a == "staff.signed_out_everywhere")
+    );
+}
+
+/// A session ends after 30 idle minutes, and after 12 hours however much it is used; a
+/// disabled account's sessions end at once.
+async fn sessions_run_out(e: Env) {
+    e.add("ada@example.com", Role::Admin).await;
+    e.add("bob@example.com", Role::SupportAgent).await;
+    let s = e.sign_in("ada@example.com").await;
+    e.advance(29 * 60);
+    assert!(e.signed_in(&s).await);
+    e.advance(29 * 60);
+    assert!(e.signed_in(&s).await, "use moves the idle expiry on");
+    e.advance(30 * 60);
+    assert!(!e.signed_in(&s).await, "30 idle minutes");
+    let s = e.sign_in("ada@example.com").await;
+    for _ in 0..(12 * 3) {
+        assert!(e.signed_in(&s).await);
+        e.advance(20 * 60);
+    }
+    assert!(!e.signed_in(&s).await, "12 hours at most");
+    // A session nobody came back to is gone after the next sign-in.
+    let forgotten = e.sign_in("ada@example.com").await;
+    e.advance(31 * 60);
+    let _ = e.sign_in("ada@example.com").await;
+    let left = e
+        .state
+        .store
+        .execute_raw(&format!(
+            "DELETE FROM staff_sessions WHERE csrf = '{}'",
+            forgotten.csrf
+        ))
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the forgotten session was still stored");
+    let bob = e.sign_in("bob@example.com").await;
+    e.state
+        .store
+        .disable_staff("bob@example.com", "test", e.now())
+        .await
+        .unwrap();
+    assert!(!e.signed_in(&bob).await);
+    assert!(e.actions().await.iter().any(|a| a == "staff.disabled"));
+}
+
+/// Every role of the console sees requests; only admins and privacy officers see whose
+/// they are, and their view is audited.
+async fn a_support_agent_sees_no_identities(e: Env) {
+    let (s, r) = e
+        .call(
+            Role::Admin,
+            Method::POST,
+            "/v1/requests",
+            Some(json!({"kind": "access", "identities": {"email": "luis.goncalves@example.com"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    e.call(
+        Role::Admin,
+        Method::POST,
+        "/v1/requests",
+        Some(json!({"kind": "erasure", "regime": "ccpa", "identities": {"email": "someone@example.com"}})),
+    )
+    .await;
+    for (email, role, sees) in [
+        ("ada@example.com", Role::Admin, true),
+        ("cy@example.com", Role::PrivacyOfficer, true),
+        ("bob@example.com", Role::SupportAgent, false),
+    ] {
+        e.add(email, role).await;
+        let session = e.sign_in(email).await;
+        let list = e.get("/console/requests", Some(&session)).await;
+        assert_eq!(list.status, StatusCode::OK);
+        assert!(list.text().contains(&id), "{role:?}");
+        assert!(list.text().contains("2 requests"), "{}", list.text());
+        let page = e
+            .get(&format!("/console/requests/{id}"), Some(&session))
+            .await;
+        assert_eq!(page.status, StatusCode::OK);
+        let text = page.text();
+        for shown in [&id, "access", "gdpr"] {
+            assert!(text.contains(shown), "{shown}");
+        }
+        assert_eq!(
+            text.contains("luis.goncalves@example.com"),
+            sees,
+            "{role:?}"
+        );
+        assert_eq!(text.contains("identities-hidden"), !sees, "{role:?}");
+        // No page of the console shows identities to a support agent.
+        for path in ["/console", "/console/requests?state=open"] {
+            let text = e.get(path, Some(&session)).await.text();
+            assert!(!text.contains("luis.goncalves@example.com"), "{path}");
+        }
+    }
+    let reads = e
+        .state
+        .store
+        .audit_records(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "request.read" && r.actor.starts_with("staff:"))
+        .count();
+    assert_eq!(reads, 2, "the admin's and the privacy officer's views");
+    let admin = e.sign_in("ada@example.com").await;
+    let missing = e.get("/console/requests/req_nope", Some(&admin)).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+/// The list's filters: kind, regime, state, due, received and part of the id.
+async fn the_list_filters(e: Env) {
+    let mut ids = Vec::new();
+    for (kind, regime) in [("access", "gdpr"), ("erasure", "ccpa"), ("erasure", "gdpr")] {
+        let (_, r) = e
+            .call(
+                Role::Admin,
+                Method::POST,
+                "/v1/requests",
+                Some(json!({"kind": kind, "regime": regime, "identities": {"email": "x@example.com"}})),
+            )
+            .await;
+        ids.push(r["id"].as_str().unwrap().to_string());
+    }
+    e.add("ada@example.com", Role::Admin).await;
+    let s = e.sign_in("ada@example.com").await;
+    let ids = &ids;
+    let found = |query: &str| {
+        let s = s.clone();
+        let query = query.to_string();
+        let e = &e;
+        async move {
+            let text = e
+                .get(&format!("/console/requests?{query}"), Some(&s))
+                .await
+                .text();
+            let n: Vec<&String> = ids.iter().filter(|id| text.contains(id.as_str())).collect();
+            (n.len(), text)
+        }
+    };
+    assert_eq!(found("kind=erasure").await.0, 2);
+    assert_eq!(found("kind=erasure&regime=gdpr").await.0, 1);
+    assert_eq!(found("state=completed").await.0, 0);
+    assert_eq!(found("state=open").await.0, 3);
+    assert_eq!(found("due=overdue").await.0, 0);
+    assert_eq!(
+        found("due=30d").await.0,
+        0,
+        "a month and 45 days are further"
+    );
+    assert_eq!(found(&format!("q={}", &ids[1][4..12])).await.0, 1);
+    assert_eq!(found("q=req_").await.0, 3);
+    assert_eq!(found("q=%25").await.0, 0, "a wildcard is no id");
+    assert_eq!(found("received_from=2027-01-15").await.0, 3);
+    assert_eq!(found("received_to=2027-01-14").await.0, 0);
+    let (n, text) = found("kind=nonsense").await;
+    assert_eq!(n, 3);
+    assert!(text.contains("not understood"), "{text}");
+}
+
+/// The dashboard: a run that stopped for staff is needing action, a request past its
+/// deadline is overdue, and open requests are counted by regime and kind.
+async fn the_dashboard_shows_what_needs_staff(e: Env) {
+    let (_, r) = e
+        .call(
+            Role::Admin,
+            Method::POST,
+            "/v1/requests",
+            Some(json!({"kind": "access", "identities": {"email": "x@example.com"}})),
+        )
+        .await;
+    let id = r["id"].as_str().unwrap().to_string();
+    // No dataset can be reached here: the run stops for staff.
+    e.start_worker("worker:console");
+    e.wait_for(&id, "needs_action").await;
+    e.add("ada@example.com", Role::SupportAgent).await;
+    let s = e.sign_in("ada@example.com").await;
+    let section = |text: &str, heading: &str| {
+        let start = text.find(&format!("id=\"{heading}\"")).unwrap();
+        let end = text[start..].find("</section>").unwrap() + start;
+        text[start..end].to_string()
+    };
+    let text = e.get("/console", Some(&s)).await.text();
+    assert!(section(&text, "action-h").contains(&id), "{text}");
+    assert!(!section(&text, "overdue-h").contains(&id));
+    assert!(section(&text, "counts-h").contains(">1</a>"), "{text}");
+    // A month and a day later (the session is a new one: the old one ran out).
+    e.advance(32 * 86_400);
+    let s = e.sign_in("ada@example.com").await;
+    let text = e.get("/console", Some(&s)).await.text();
+    let overdue = section(&text, "overdue-h");
+    assert!(overdue.contains(&id), "{text}");
+    assert!(overdue.contains("overdue by"), "{overdue}");
+    assert!(text.contains("The chain of"));
+}
+
+/// Failed sign-ins from one network, at any accounts, run out its budget of failed
+/// credentials: then even a right password from there is refused (429) unchecked, while
+/// other networks sign in.
+async fn one_network_cannot_guess_at_many_accounts(e: Env) {
+    e.add("ada@example.com", Role::Admin).await;
+    let from = |ip: &str, email: &str, password: &str| {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        let email = email.to_string();
+        let password = password.to_string();
+        let e = &e;
+        async move {
+            let token = e.sign_in_token().await;
+            let body = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([("csrf", &token), ("email", &email), ("password", &password)])
+                .finish();
+            let mut req = Request::builder()
+                .method(Method::POST)
+                .uri("/console/sign-in")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::COOKIE, format!("{SIGN_IN}={token}"))
+                .body(Body::from(body))
+                .unwrap();
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+                    ip, 40_000,
+                )));
+            e.send(req).await
+        }
+    };
+    for n in 0..30 {
+        let r = from("203.0.113.9", &format!("guess{n}@example.com"), "guess").await;
+        assert_eq!(r.status, StatusCode::OK, "attempt {n}");
+    }
+    let r = from("203.0.113.9", "ada@example.com", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(set_cookie(&r, SESSION).is_none());
+    let r = from("198.51.100.7", "ada@example.com", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(set_cookie(&r, SESSION).is_some());
+}
+
+async fn run(
+    backend: pledge_testkit::StoreBackend,
+    test: &str,
+    scenario: impl FnOnce(Env) -> pledge_testkit::Scenario<'static>,
+) {
+    let Some(store) = common::store(backend, test).await else {
+        return;
+    };
+    scenario(env(&test.replace("::", "-"), store).await).await;
+}
+
+pledge_testkit::scenarios!(run;
+    signs_in_and_out,
+    every_refusal_reads_the_same,
+    five_failures_lock_the_account_for_15_minutes,
+    sign_in_without_its_token_is_refused,
+    forms_without_the_session_token_are_refused,
+    sign_out_everywhere_ends_every_session,
+    sessions_run_out,
+    a_support_agent_sees_no_identities,
+    the_list_filters,
+    the_dashboard_shows_what_needs_staff,
+    one_network_cannot_guess_at_many_accounts,
+);

@@ -1,0 +1,182 @@
+//! The staff console in a real headless Chromium, driven through ChromeDriver: the sign-in
+//! form typed into and sent, the session cookie kept over plain HTTP on 127.0.0.1 (a secure
+//! context for Chromium, so `Secure` and the `__Secure-` prefix hold), the dashboard shown at
+//! desktop width and at 375 px, with screenshots of both kept under the target directory.
+
+use base64::Engine;
+use pledge_server::Config;
+use pledge_store::Role;
+use pledge_store::staff::NewStaff;
+use pledge_testkit::webdriver::Browser;
+use serde_json::json;
+use std::path::PathBuf;
+
+mod common;
+use common::TestApp;
+
+fn browser(test: &str) -> Option<Browser> {
+    let chromium =
+        pledge_testkit::require_as(test, pledge_testkit::CHROMIUM, pledge_testkit::chromium())?;
+    let driver = pledge_testkit::require_as(
+        test,
+        pledge_testkit::CHROMEDRIVER,
+        pledge_testkit::chromedriver(),
+    )?;
+    Some(Browser::start(&driver, &chromium).expect("ChromeDriver and Chromium start"))
+}
+
+/// Where the screenshots are kept: under the target directory, for a person to look at.
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn screenshot(b: &Browser, name: &str) {
+    let shot = b
+        .cdp(
+            "Page.captureScreenshot",
+            json!({"format": "png", "captureBeyondViewport": true}),
+        )
+        .unwrap();
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap())
+        .unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    std::fs::write(screenshots().join(name), png).unwrap();
+}
+
+/// Clicks the field `css` and types `text` into it, key by key.
+fn type_into(b: &Browser, css: &str, text: &str) {
+    let field = b.find(css).unwrap();
+    b.click(&field).unwrap();
+    let keys: Vec<String> = text.chars().map(String::from).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    b.press(&keys).unwrap();
+}
+
+#[test]
+fn the_console_signs_in_and_shows_the_dashboard() {
+    let Some(b) = browser("the_console_signs_in_and_shows_the_dashboard") else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = runtime.block_on(async {
+        let app = TestApp::builder("console-browser")
+            .config(Config {
+                workers: 0,
+                ..Config::default()
+            })
+            .listen()
+            .spawn()
+            .await;
+        app.state
+            .store
+            .create_staff(
+                NewStaff {
+                    email: "ana@example.com",
+                    name: "Ana Lima",
+                    role: Role::PrivacyOfficer,
+                    password: "a long staff password",
+                },
+                "test",
+                app.state.now(),
+            )
+            .await
+            .unwrap();
+        for (kind, regime) in [("access", "gdpr"), ("erasure", "ccpa"), ("opt_out", "ccpa")] {
+            let (status, body) = app
+                .call(
+                    Role::Admin,
+                    axum::http::Method::POST,
+                    "/v1/requests",
+                    Some(json!({"kind": kind, "regime": regime, "identities": {"email": "luis@example.com"}})),
+                )
+                .await;
+            assert!(status.is_success(), "{body}");
+        }
+        app
+    });
+    let base = app.base_url();
+
+    // Not signed in: the console sends the browser to sign-in.
+    b.goto(&format!("{base}/console")).unwrap();
+    b.wait_for(
+        "the sign-in page",
+        "return location.pathname === '/console/sign-in' && !!document.getElementById('email')",
+    )
+    .unwrap();
+    type_into(&b, "#email", "ana@example.com");
+    type_into(&b, "#password", "a long staff password");
+    b.click(&b.find("#sign-in").unwrap()).unwrap();
+    b.wait_for(
+        "the dashboard",
+        "return location.pathname === '/console' && document.querySelector('h1') && document.querySelector('h1').textContent === 'Dashboard'",
+    )
+    .unwrap();
+    let shown = b
+        .run(
+            "return [document.documentElement.lang, document.querySelectorAll('main').length,
+                     document.querySelectorAll('nav').length, document.cookie,
+                     getComputedStyle(document.body).fontFamily.length > 0,
+                     document.getElementById('chain-state').textContent.includes('intact'),
+                     document.querySelector('#counts-h .count').textContent];",
+        )
+        .unwrap();
+    // The session cookie is HttpOnly: the page's script cannot read it.
+    assert_eq!(shown, json!(["en", 1, 1, "", true, true, "3"]));
+    b.cdp(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
+    )
+    .unwrap();
+    screenshot(&b, "dashboard-desktop.png");
+
+    // At phone width nothing is wider than the window.
+    b.cdp(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 375, "height": 740, "deviceScaleFactor": 1, "mobile": true}),
+    )
+    .unwrap();
+    b.reload().unwrap();
+    b.wait_for(
+        "the dashboard at 375 px",
+        "return document.readyState === 'complete' && innerWidth === 375",
+    )
+    .unwrap();
+    let fits = b
+        .run("return document.documentElement.scrollWidth <= innerWidth")
+        .unwrap();
+    assert_eq!(fits, json!(true));
+    screenshot(&b, "dashboard-phone.png");
+
+    // The list, and signing out through the header's form.
+    b.goto(&format!("{base}/console/requests")).unwrap();
+    b.wait_for(
+        "the list",
+        "return document.getElementById('found') && document.getElementById('found').textContent.startsWith('3 requests')",
+    )
+    .unwrap();
+    let fits = b
+        .run("return document.documentElement.scrollWidth <= innerWidth")
+        .unwrap();
+    assert_eq!(fits, json!(true));
+    screenshot(&b, "requests-phone.png");
+    b.click(&b.find(".who button").unwrap()).unwrap();
+    b.wait_for(
+        "the sign-in page again",
+        "return location.pathname === '/console/sign-in'",
+    )
+    .unwrap();
+    b.goto(&format!("{base}/console")).unwrap();
+    b.wait_for(
+        "signed out",
+        "return location.pathname === '/console/sign-in'",
+    )
+    .unwrap();
+    drop(app);
+}
