@@ -76,6 +76,12 @@ impl StaffAccount {
     }
 }
 
+/// A strong password for an account made by a program (the demo's admin): 96 random bits as
+/// 24 hexadecimal digits, shown once to whoever runs it.
+pub fn random_password() -> Result<String> {
+    random_hex(12)
+}
+
 /// A new account.
 #[derive(Debug, Clone)]
 pub struct NewStaff<'a> {

@@ -272,6 +272,25 @@ async fn serve(args: Args) -> Result<ExitCode> {
         println!("  {}", dir.display());
         println!("Admin API key ({}, shown once):", key.id);
         println!("  {secret}");
+        let password = pledge_store::staff::random_password()?;
+        let admin = store
+            .create_staff(
+                pledge_store::staff::NewStaff {
+                    email: "admin@demo.example",
+                    name: "Demo admin",
+                    role: Role::Admin,
+                    password: &password,
+                },
+                "cli",
+                now_unix(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+        println!(
+            "Staff console: http://{addr}/console, sign in as {} with password {password} (shown once)",
+            admin.email
+        );
+        println!("The person's page: http://{addr}/privacy");
         println!();
         println!("Try:");
         println!("  export KEY={secret}");
