@@ -96,9 +96,6 @@ impl Action {
     /// The message for `?done=` on the request page: only these fixed sentences are shown,
     /// never text from the address.
     pub(super) fn done_message(done: &str) -> Option<&'static str> {
-        if done == "link" {
-            return None;
-        }
         Action::parse(done).map(Action::done)
     }
 }
