@@ -503,8 +503,18 @@ async fn a_support_agent_sees_no_identities(e: Env) {
         .unwrap()
         .into_iter()
         .filter(|r| r.action == "request.read" && r.actor.starts_with("staff:"))
-        .count();
-    assert_eq!(reads, 2, "the admin's and the privacy officer's views");
+        .map(|r| r.detail["what"].as_str().unwrap().to_string())
+        .collect::<Vec<_>>();
+    // The admin's and the privacy officer's views, each with the dry run of its preview.
+    assert_eq!(
+        reads,
+        [
+            "request with identities (console)",
+            "dry-run plan (console)",
+            "request with identities (console)",
+            "dry-run plan (console)",
+        ],
+    );
     let admin = e.sign_in("ada@example.com").await;
     let missing = e.get("/console/requests/req_nope", Some(&admin)).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
@@ -661,3 +671,308 @@ pledge_testkit::scenarios!(run;
     the_dashboard_shows_what_needs_staff,
     one_network_cannot_guess_at_many_accounts,
 );
+
+/// Acting on a request from its page, on the Chinook dataset (so the preview has rows to
+/// show): each action by an allowed role changes the state and is audited as the staff
+/// account; a support agent, a form without its token and an action the state does not
+/// allow change nothing.
+mod actions {
+    use super::*;
+    use pledge_server::Config;
+    use pledge_server::crypto::seal::{ExportKeys, MasterKey};
+
+    const LUIS: &str = "luisg@embraer.com.br";
+
+    async fn env(name: &str, store: pledge_store::Store) -> Env {
+        let clock = Arc::new(AtomicI64::new(T0));
+        let app = TestApp::builder(name)
+            .store(store)
+            .chinook()
+            .config(Config {
+                export_keys: Some(ExportKeys::new(MasterKey::new([7; 32]), Vec::new())),
+                ..Config::default()
+            })
+            .clock(Clock::manual(clock.clone()))
+            .without_worker()
+            .spawn()
+            .await;
+        Env { app, clock }
+    }
+
+    impl Env {
+        /// A request taken in through the API; its id.
+        async fn request(&self, body: serde_json::Value) -> String {
+            let (s, r) = self
+                .call(Role::Admin, Method::POST, "/v1/requests", Some(body))
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{r}");
+            r["id"].as_str().unwrap().to_string()
+        }
+
+        async fn state_of(&self, id: &str) -> String {
+            self.state
+                .store
+                .get_request(id)
+                .await
+                .unwrap()
+                .state
+                .as_str()
+                .to_string()
+        }
+
+        /// Posts an action's form with the session's cookie.
+        async fn act(&self, s: &Session, id: &str, action: &str, form: &[(&str, &str)]) -> Reply {
+            let mut fields = vec![("csrf", s.csrf.as_str())];
+            fields.extend_from_slice(form);
+            self.post(
+                &format!("/console/requests/{id}/actions/{action}"),
+                &format!("{SESSION}={}", s.cookie),
+                &fields,
+            )
+            .await
+        }
+
+        /// The audit records of `id`'s transitions by staff accounts.
+        async fn staff_transitions(&self, id: &str) -> Vec<String> {
+            self.state
+                .store
+                .audit_records(0, 10_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|r| {
+                    r.actor.starts_with("staff:stf_")
+                        && r.request_id.as_deref() == Some(id)
+                        && r.action == "request.transition"
+                })
+                .map(|r| r.action)
+                .collect()
+        }
+    }
+
+    fn awaiting() -> serde_json::Value {
+        json!({"kind": "access", "identities": {"email": LUIS}, "needs_approval": true})
+    }
+
+    /// Approve, then (on others) deny with a ground, extend with a ground, cancel: each
+    /// redirects back with a message, changes the state and is audited as the account.
+    async fn each_action_changes_the_state(e: Env) {
+        e.add("po@example.com", Role::PrivacyOfficer).await;
+        let po = e.sign_in("po@example.com").await;
+        let id = e.request(awaiting()).await;
+        assert_eq!(e.state_of(&id).await, "awaiting_approval");
+        let page = e
+            .get(&format!("/console/requests/{id}"), Some(&po))
+            .await
+            .text();
+        for shown in [
+            "action-approve",
+            "action-deny",
+            "action-extend",
+            "action-cancel",
+        ] {
+            assert!(page.contains(shown), "{shown} in {page}");
+        }
+        for hidden in ["action-retry", "action-complete", "action-link"] {
+            assert!(!page.contains(hidden), "{hidden}");
+        }
+        let r = e.act(&po, &id, "approve", &[]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        let back = r.header(header::LOCATION).unwrap().to_string();
+        assert_eq!(back, format!("/console/requests/{id}?done=approve"));
+        assert_eq!(e.state_of(&id).await, "in_progress");
+        let page = e.get(&back, Some(&po)).await.text();
+        assert!(page.contains("id=\"done\""), "{page}");
+        assert!(!e.staff_transitions(&id).await.is_empty());
+
+        let id = e.request(awaiting()).await;
+        let r = e
+            .act(
+                &po,
+                &id,
+                "extend",
+                &[("ground", "complexity"), ("details", "Three systems.")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        let record = e.state.store.get_request(&id).await.unwrap();
+        assert_eq!(record.state.as_str(), "extended");
+        assert_eq!(
+            record.extension_reason.as_deref(),
+            Some("The request is complex, so we need more time (GDPR Art. 12(3)). Three systems.")
+        );
+        // Extended once: the form is not offered again.
+        let page = e
+            .get(&format!("/console/requests/{id}"), Some(&po))
+            .await
+            .text();
+        assert!(!page.contains("action-extend"), "{page}");
+        let r = e.act(&po, &id, "deny", &[("ground", "identity")]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        let record = e.state.store.get_request(&id).await.unwrap();
+        assert_eq!(record.state.as_str(), "denied");
+        assert_eq!(
+            record.denial_reason.as_deref(),
+            Some("We could not establish your identity (GDPR Art. 12(6)).")
+        );
+        assert!(e.staff_transitions(&id).await.len() >= 2);
+
+        let id = e.request(awaiting()).await;
+        let r = e.act(&po, &id, "cancel", &[]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        assert_eq!(e.state_of(&id).await, "cancelled");
+        // Closed: no action is offered, and one posted anyway is refused (409).
+        let page = e
+            .get(&format!("/console/requests/{id}"), Some(&po))
+            .await
+            .text();
+        assert!(!page.contains("id=\"actions\""), "{page}");
+        for action in ["approve", "cancel", "retry", "complete"] {
+            let r = e
+                .act(&po, &id, action, &[("details", "done by hand")])
+                .await;
+            assert_eq!(r.status, StatusCode::CONFLICT, "{action}: {}", r.text());
+        }
+        assert_eq!(e.state_of(&id).await, "cancelled");
+    }
+
+    /// A support agent sees the request, no action, no preview; posting one is refused.
+    /// A form without the session's token, or with a wrong one, is refused too.
+    async fn refusals_change_nothing(e: Env) {
+        e.add("bob@example.com", Role::SupportAgent).await;
+        e.add("po@example.com", Role::PrivacyOfficer).await;
+        let bob = e.sign_in("bob@example.com").await;
+        let po = e.sign_in("po@example.com").await;
+        let id = e.request(awaiting()).await;
+        let page = e.get(&format!("/console/requests/{id}"), Some(&bob)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let text = page.text();
+        assert!(!text.contains("id=\"actions\""), "{text}");
+        assert!(!text.contains("id=\"preview\""), "{text}");
+        assert!(!text.contains(LUIS));
+        let before = e.actions().await.len();
+        for action in ["approve", "deny", "extend", "cancel"] {
+            let r = e.act(&bob, &id, action, &[("ground", "identity")]).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{action}");
+        }
+        for csrf in [None, Some("0".repeat(64))] {
+            let mut form = vec![];
+            if let Some(c) = &csrf {
+                form.push(("csrf", c.as_str()));
+            }
+            let r = e
+                .post(
+                    &format!("/console/requests/{id}/actions/approve"),
+                    &format!("{SESSION}={}", po.cookie),
+                    &form,
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{csrf:?}");
+        }
+        assert_eq!(e.state_of(&id).await, "awaiting_approval");
+        assert_eq!(e.actions().await.len(), before, "nothing audited");
+    }
+
+    /// Deny and extend without a ground show the form again with its error.
+    async fn a_reason_is_required(e: Env) {
+        e.add("po@example.com", Role::PrivacyOfficer).await;
+        let po = e.sign_in("po@example.com").await;
+        let id = e.request(awaiting()).await;
+        for action in ["deny", "extend"] {
+            let r = e.act(&po, &id, action, &[("details", "no ground")]).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{action}");
+            let text = r.text();
+            assert!(text.contains(&format!("id=\"{action}-error\"")), "{text}");
+            assert!(text.contains(&format!("action-{action}")));
+        }
+        assert_eq!(e.state_of(&id).await, "awaiting_approval");
+    }
+
+    /// The preview is the dry run's plan, as tables, and changes nothing.
+    async fn the_preview_shows_the_plan(e: Env) {
+        e.add("po@example.com", Role::PrivacyOfficer).await;
+        let po = e.sign_in("po@example.com").await;
+        let id = e.request(awaiting()).await;
+        let text = e
+            .get(&format!("/console/requests/{id}"), Some(&po))
+            .await
+            .text();
+        assert!(text.contains("id=\"preview\""), "{text}");
+        assert!(!text.contains("preview-error"), "{text}");
+        assert!(text.contains("<table class=\"plan\">"), "{text}");
+        assert!(text.contains("customer"), "{text}");
+        assert!(text.contains("Whose rows"), "{text}");
+        assert_eq!(e.state_of(&id).await, "awaiting_approval");
+        let (_, plan) = e
+            .call(
+                Role::Admin,
+                Method::GET,
+                &format!("/v1/requests/{id}/plan"),
+                None,
+            )
+            .await;
+        for d in plan["plan"]["datasets"].as_array().unwrap() {
+            let caption = format!("Dataset {}", d["dataset"].as_str().unwrap());
+            assert!(text.contains(&caption), "{caption}");
+        }
+    }
+
+    /// A completed access request gets a link from its page: shown once, works once.
+    async fn a_download_link_works_once(e: Env) {
+        e.add("po@example.com", Role::PrivacyOfficer).await;
+        let po = e.sign_in("po@example.com").await;
+        e.start_worker("console-test");
+        let id = e
+            .request(json!({"kind": "access", "identities": {"email": LUIS}}))
+            .await;
+        e.wait_for(&id, "completed").await;
+        let page = e
+            .get(&format!("/console/requests/{id}"), Some(&po))
+            .await
+            .text();
+        assert!(page.contains("action-link"), "{page}");
+        let r = e
+            .post(
+                &format!("/console/requests/{id}/download-link"),
+                &format!("{SESSION}={}", po.cookie),
+                &[("csrf", &po.csrf)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let text = r.text();
+        let at = text.find("/public/exports/").expect("the link");
+        let path: String = text[at..]
+            .chars()
+            .take_while(|c| *c != '<' && *c != '"')
+            .collect();
+        let first = e.get(&path, None).await;
+        assert_eq!(first.status, StatusCode::OK);
+        let second = e.get(&path, None).await;
+        assert_eq!(second.status, StatusCode::GONE);
+        // Reloading the page does not show it again.
+        let again = e
+            .get(&format!("/console/requests/{id}"), Some(&po))
+            .await
+            .text();
+        assert!(!again.contains(&path));
+    }
+
+    async fn run(
+        backend: pledge_testkit::StoreBackend,
+        test: &str,
+        scenario: impl FnOnce(Env) -> pledge_testkit::Scenario<'static>,
+    ) {
+        let Some(store) = common::store(backend, test).await else {
+            return;
+        };
+        scenario(env(&test.replace("::", "-"), store).await).await;
+    }
+
+    pledge_testkit::scenarios!(run;
+        each_action_changes_the_state,
+        refusals_change_nothing,
+        a_reason_is_required,
+        the_preview_shows_the_plan,
+        a_download_link_works_once,
+    );
+}

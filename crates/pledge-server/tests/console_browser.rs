@@ -180,3 +180,81 @@ fn the_console_signs_in_and_shows_the_dashboard() {
     .unwrap();
     drop(app);
 }
+
+/// A privacy officer opens a request awaiting approval, reviews the dry run's preview on
+/// its page, approves it with the page's form, and sees the new state.
+#[test]
+fn a_privacy_officer_reviews_the_preview_and_approves() {
+    let Some(b) = browser("a_privacy_officer_reviews_the_preview_and_approves") else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (app, id) = runtime.block_on(async {
+        let app = TestApp::builder("console-browser-approve")
+            .chinook()
+            .config(Config {
+                workers: 0,
+                ..Config::default()
+            })
+            .listen()
+            .spawn()
+            .await;
+        app.state
+            .store
+            .create_staff(
+                NewStaff {
+                    email: "ana@example.com",
+                    name: "Ana Lima",
+                    role: Role::PrivacyOfficer,
+                    password: "a long staff password",
+                },
+                "test",
+                app.state.now(),
+            )
+            .await
+            .unwrap();
+        let (status, body) = app
+            .call(
+                Role::Admin,
+                axum::http::Method::POST,
+                "/v1/requests",
+                Some(json!({"kind": "erasure", "identities": {"email": "luisg@embraer.com.br"}, "needs_approval": true})),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+        let id = body["id"].as_str().unwrap().to_string();
+        (app, id)
+    });
+    let base = app.base_url();
+    b.goto(&format!("{base}/console/requests/{id}")).unwrap();
+    b.wait_for(
+        "the sign-in page",
+        "return location.pathname === '/console/sign-in' && !!document.getElementById('email')",
+    )
+    .unwrap();
+    type_into(&b, "#email", "ana@example.com");
+    type_into(&b, "#password", "a long staff password");
+    b.click(&b.find("#sign-in").unwrap()).unwrap();
+    b.wait_for("the dashboard", "return location.pathname === '/console'")
+        .unwrap();
+    b.goto(&format!("{base}/console/requests/{id}")).unwrap();
+    b.wait_for(
+        "the request's page with its preview",
+        "return document.getElementById('state') && document.getElementById('state').textContent === 'awaiting_approval' && document.querySelectorAll('#preview table.plan tbody tr').length > 0",
+    )
+    .unwrap();
+    screenshot(&b, "request-preview.png");
+    b.click(&b.find("#action-approve button").unwrap()).unwrap();
+    b.wait_for(
+        "the request approved",
+        "return document.getElementById('state') && document.getElementById('state').textContent === 'in_progress' && !!document.getElementById('done')",
+    )
+    .unwrap();
+    let state = runtime.block_on(async { app.state.store.get_request(&id).await.unwrap().state });
+    assert_eq!(state.as_str(), "in_progress");
+    drop(app);
+}

@@ -77,7 +77,9 @@ pub struct RequestRecord {
 }
 
 impl RequestRecord {
-    fn workflow(&self) -> workflow::Request {
+    /// What the workflow needs of this request to check a transition (the console asks it
+    /// which actions to offer).
+    pub fn workflow(&self) -> workflow::Request {
         workflow::Request {
             regime: self.regime,
             right: self.kind,

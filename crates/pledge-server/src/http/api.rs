@@ -478,16 +478,37 @@ async fn transition(
     t: Transition,
 ) -> Result<Response, Problem> {
     caller.require(STAFF, "change a request's state")?;
-    let record = state
-        .store
-        .transition(id, &t, &caller.actor(), state.now())
-        .await?;
+    let record = change_state(state, id, &t, &caller.actor()).await?;
+    Ok(axum::Json(view(&record, caller, None, state.now())).into_response())
+}
+
+/// Makes a staff member's change of a request's state (the store asks the workflow and
+/// audits it as `actor`), then wakes the worker and the mailer. The one place the API and
+/// the console change a request; the caller has checked the role.
+pub(crate) async fn change_state(
+    state: &AppState,
+    id: &str,
+    t: &Transition,
+    actor: &str,
+) -> Result<RequestRecord, pledge_store::Error> {
+    let record = state.store.transition(id, t, actor, state.now()).await?;
     state.metrics.transitions.fetch_add(1, Ordering::Relaxed);
     if record.state == RequestState::InProgress {
         state.wake.notify_one();
     }
     state.wake_mail.notify_one();
-    Ok(axum::Json(view(&record, caller, None, state.now())).into_response())
+    Ok(record)
+}
+
+/// Why a retry is refused before the workflow is asked: only a request that needs action
+/// is run again (an approval is a different act, though the same transition).
+pub(crate) fn retry_refusal(record: &RequestRecord) -> Option<String> {
+    (record.state != RequestState::NeedsAction).then(|| {
+        format!(
+            "request {} is {}: only a request that needs action is retried",
+            record.id, record.state
+        )
+    })
 }
 
 #[utoipa::path(post, path = "/v1/requests/{id}/verify", summary = "Mark the person verified", operation_id = "verify_request", security(("api_key" = ["admin", "privacy_officer"])), tag = "requests", description = "Mark the person verified", params(("id" = String, Path)),
@@ -540,15 +561,12 @@ pub async fn retry(
 ) -> Result<Response, Problem> {
     caller.require(STAFF, "change a request's state")?;
     let record = state.store.get_request(&id).await?;
-    if record.state != RequestState::NeedsAction {
+    if let Some(why) = retry_refusal(&record) {
         return Err(Problem::new(
             StatusCode::CONFLICT,
             "transition-not-allowed",
             "The request's state does not allow this",
-            format!(
-                "request {id} is {}: only a request that needs action is retried",
-                record.state
-            ),
+            why,
         ));
     }
     transition(

@@ -140,6 +140,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
         metrics_public: file.metrics.public.unwrap_or(false),
         checkpoints: checkpoint_config(&file)?,
         digest: digest_config(&file)?,
+        console: file.console()?,
         ..Config::default()
     };
     (config.key_check_timeout, config.key_grace) =

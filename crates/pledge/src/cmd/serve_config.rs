@@ -7,6 +7,7 @@ use anyhow::{Result, anyhow, bail};
 use pledge_plan::retry::Backoff;
 use pledge_server::http::ratelimit::Rate;
 use pledge_server::{EdgeConfig, MailConfig, PublicConfig};
+use pledge_store::staff::SessionPolicy;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,6 +42,22 @@ pub struct FileConfig {
     pub checkpoints: CheckpointsFile,
     #[serde(default)]
     pub digest: DigestFile,
+    #[serde(default)]
+    pub console: ConsoleFile,
+}
+
+/// The staff console's sign-in and sessions (`pledge_store::staff::SessionPolicy`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleFile {
+    /// Failed sign-ins in a row that lock an account (default 5).
+    pub max_failures: Option<i64>,
+    /// How long a lock-out lasts, in seconds (default 900).
+    pub lockout_secs: Option<i64>,
+    /// A session unused this long ends, in seconds (default 1800).
+    pub idle_secs: Option<i64>,
+    /// A session ends this long after sign-in however much it is used (default 43200).
+    pub absolute_secs: Option<i64>,
 }
 
 /// The staff's digest of deadlines, by e-mail.
@@ -419,6 +436,19 @@ pub fn apply_env(config: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) 
     if let Some(v) = get("PLEDGE_CHECKPOINT_NAME") {
         c.name = Some(v);
     }
+    let k = &mut config.console;
+    if let Some(v) = get("PLEDGE_CONSOLE_MAX_FAILURES") {
+        k.max_failures = Some(parsed("PLEDGE_CONSOLE_MAX_FAILURES", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_CONSOLE_LOCKOUT_SECS") {
+        k.lockout_secs = Some(parsed("PLEDGE_CONSOLE_LOCKOUT_SECS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_CONSOLE_IDLE_SECS") {
+        k.idle_secs = Some(parsed("PLEDGE_CONSOLE_IDLE_SECS", &v)?);
+    }
+    if let Some(v) = get("PLEDGE_CONSOLE_ABSOLUTE_SECS") {
+        k.absolute_secs = Some(parsed("PLEDGE_CONSOLE_ABSOLUTE_SECS", &v)?);
+    }
     if let Some(v) = get("PLEDGE_DIGEST_SCHEDULE") {
         config.digest.schedule = Some(v);
     }
@@ -517,6 +547,46 @@ impl FileConfig {
             );
         }
         Ok(b)
+    }
+
+    /// The console's sign-in and session policy over the defaults, each within a range
+    /// that keeps it a protection: a lock that lets guessing go on, or a session that
+    /// outlives a working day by much, is refused.
+    pub fn console(&self) -> Result<SessionPolicy> {
+        let d = SessionPolicy::default();
+        let k = &self.console;
+        let p = SessionPolicy {
+            max_failures: k.max_failures.unwrap_or(d.max_failures),
+            lockout_secs: k.lockout_secs.unwrap_or(d.lockout_secs),
+            idle_secs: k.idle_secs.unwrap_or(d.idle_secs),
+            absolute_secs: k.absolute_secs.unwrap_or(d.absolute_secs),
+        };
+        if !(1..=100).contains(&p.max_failures) {
+            bail!(
+                "console.max_failures must be 1 to 100, not {}",
+                p.max_failures
+            );
+        }
+        if !(60..=86_400).contains(&p.lockout_secs) {
+            bail!(
+                "console.lockout_secs must be 60 to 86400 (a day), not {}",
+                p.lockout_secs
+            );
+        }
+        if !(60..=86_400).contains(&p.idle_secs) {
+            bail!(
+                "console.idle_secs must be 60 to 86400 (a day), not {}",
+                p.idle_secs
+            );
+        }
+        if !(p.idle_secs..=7 * 86_400).contains(&p.absolute_secs) {
+            bail!(
+                "console.absolute_secs must be console.idle_secs ({}) to 604800 (7 days), not {}",
+                p.idle_secs,
+                p.absolute_secs
+            );
+        }
+        Ok(p)
     }
 
     /// The limits at the edge over the defaults, each within a sensible range.
@@ -740,6 +810,54 @@ mod tests {
             let e = c.public("127.0.0.1:8080").unwrap_err().to_string();
             assert!(e.contains("is not an origin"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn console_settings_come_from_the_file_and_the_environment() {
+        let c = parse("").unwrap();
+        let p = c.console().unwrap();
+        assert_eq!(
+            (p.max_failures, p.lockout_secs, p.idle_secs, p.absolute_secs),
+            (5, 900, 1800, 43_200)
+        );
+        let mut c = parse("[console]\nmax_failures = 3\nidle_secs = 600\n").unwrap();
+        let env = |name: &str| match name {
+            "PLEDGE_CONSOLE_LOCKOUT_SECS" => Some("3600".to_string()),
+            "PLEDGE_CONSOLE_IDLE_SECS" => Some("900".to_string()),
+            _ => None,
+        };
+        apply_env(&mut c, &env).unwrap();
+        let p = c.console().unwrap();
+        assert_eq!(
+            (p.max_failures, p.lockout_secs, p.idle_secs, p.absolute_secs),
+            (3, 3600, 900, 43_200)
+        );
+        for (bad, says) in [
+            ("max_failures = 0", "console.max_failures must be 1 to 100"),
+            (
+                "lockout_secs = 5",
+                "console.lockout_secs must be 60 to 86400",
+            ),
+            (
+                "idle_secs = 100000",
+                "console.idle_secs must be 60 to 86400",
+            ),
+            (
+                "idle_secs = 3600\nabsolute_secs = 600",
+                "console.absolute_secs must be console.idle_secs (3600)",
+            ),
+        ] {
+            let e = parse(&format!("[console]\n{bad}\n"))
+                .unwrap()
+                .console()
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        let e = error("[console]\nidle_sec = 60\n");
+        assert!(e.ends_with("(did you mean `idle_secs`?)"), "{e}");
+        let env = |name: &str| (name == "PLEDGE_CONSOLE_MAX_FAILURES").then(|| "many".to_string());
+        assert!(apply_env(&mut parse("").unwrap(), &env).is_err());
     }
 
     #[test]

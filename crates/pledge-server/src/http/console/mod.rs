@@ -4,15 +4,21 @@
 //!
 //! - `auth.rs`: sign-in (with its own CSRF token, so nobody can sign a browser into an
 //!   account of theirs), sign-out, sign-out everywhere.
-//! - `pages.rs`: the dashboard, the list of requests, one request.
+//! - `pages.rs`: the dashboard, the list of requests, one request (with the dry run's
+//!   preview for those who see personal data).
+//! - `actions.rs`: the forms of a request's page: approve, deny, extend, cancel, retry,
+//!   complete by hand, a download link; each as the API does it.
 //!
 //! Every page but sign-in needs a live session (the cookie [`SESSION_COOKIE`]); without one
 //! it redirects to sign-in. Every form carries the session's CSRF secret, checked in
 //! constant time before anything is done. The routes are in the OpenAPI document as every
 //! route is (security `()`: the session is not an API key), under the `console` tag.
 
+mod actions;
 mod auth;
 mod pages;
+
+use pages::request_page;
 
 use crate::AppState;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -54,6 +60,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::sign_out_everywhere))
         .routes(routes!(pages::requests))
         .routes(routes!(pages::request))
+        .routes(routes!(actions::act))
+        .routes(routes!(actions::download_link))
 }
 
 #[utoipa::path(get, path = "/console/console.css", summary = "The console's style sheet", tag = "console", operation_id = "console_style", security(()),

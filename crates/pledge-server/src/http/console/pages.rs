@@ -1,7 +1,9 @@
 //! The dashboard, the list of requests and the page of one request.
 
+use super::actions::{ACTIONS, Action, grounds};
 use super::{page, sees_personal_data, signed_in, staff_view, store_failed};
 use crate::AppState;
+use crate::http::api::STAFF;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -11,6 +13,7 @@ use pledge_lang::rights::Right;
 use pledge_lang::time::CivilTime;
 use pledge_store::RequestRecord;
 use pledge_store::browse::{RequestPage, RequestQuery};
+use pledge_store::staff::StaffSession;
 use serde_json::json;
 
 const DAY: i64 = 86_400;
@@ -24,7 +27,7 @@ fn data(v: serde_json::Value) -> Value {
     Value::from(minijinja::value::Serde(v))
 }
 
-fn when(t: i64) -> String {
+pub(super) fn when(t: i64) -> String {
     format!("{} UTC", CivilTime::from_unix(t))
 }
 
@@ -348,8 +351,8 @@ pub(super) async fn requests(
 }
 
 #[utoipa::path(get, path = "/console/requests/{id}", summary = "One request in the console", tag = "console", operation_id = "console_request", security(()),
-    description = "A request's state, kind, regime, dates, deadlines and history; its identities only for admins and privacy officers (the read is audited). Without a session: a redirect to sign-in.",
-    params(("id" = String, Path, description = "The request's id")),
+    description = "A request's state, kind, regime, dates, deadlines and history, and the forms of the actions the role and the state allow; its identities and the dry run's preview only for admins and privacy officers (the reads are audited). Without a session: a redirect to sign-in.",
+    params(("id" = String, Path, description = "The request's id"), ("done" = Option<String>, Query, description = "The action just taken, said on the page")),
     responses(
         (status = 200, description = "The page", content_type = "text/html", body = String),
         (status = 303, description = "Not signed in: to the sign-in page"),
@@ -359,13 +362,58 @@ pub(super) async fn request(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
     let session = match signed_in(&state, &headers).await {
         Ok(s) => s,
         Err(response) => return response,
     };
+    let done = form_urlencoded::parse(raw.as_deref().unwrap_or_default().as_bytes())
+        .find(|(n, _)| n == "done")
+        .and_then(|(_, v)| Action::done_message(&v));
+    request_page(
+        &state,
+        &session,
+        &id,
+        Extras {
+            done,
+            ..Extras::default()
+        },
+    )
+    .await
+}
+
+/// What a request's page shows besides the request: the answer to a form just sent.
+pub(in crate::http::console) struct Extras {
+    pub status: StatusCode,
+    /// What was just done (after the redirect).
+    pub done: Option<&'static str>,
+    /// A form sent without what it needs: the action and what is missing.
+    pub form_error: Option<(&'static str, &'static str)>,
+    /// A download link just made, and when it expires: shown this once.
+    pub link: Option<(String, String)>,
+}
+
+impl Default for Extras {
+    fn default() -> Self {
+        Extras {
+            status: StatusCode::OK,
+            done: None,
+            form_error: None,
+            link: None,
+        }
+    }
+}
+
+/// The page of request `id` as `session` may see it.
+pub(in crate::http::console) async fn request_page(
+    state: &AppState,
+    session: &StaffSession,
+    id: &str,
+    extras: Extras,
+) -> Response {
     let now = state.now();
-    let record = match state.store.get_request(&id).await {
+    let record = match state.store.get_request(id).await {
         Ok(r) => r,
         Err(pledge_store::Error::UnknownRequest(_)) => {
             return page(
@@ -375,22 +423,22 @@ pub(super) async fn request(
                     title => "No such request",
                     text => "No request has that id.",
                     link_href => "/console/requests", link_text => "All requests",
-                    staff => staff_view(&session),
+                    staff => staff_view(session),
                 },
             );
         }
         Err(e) => return store_failed(&e),
     };
-    let events = match state.store.request_events(&id).await {
+    let events = match state.store.request_events(id).await {
         Ok(e) => e,
         Err(e) => return store_failed(&e),
     };
-    let personal = sees_personal_data(&session);
+    let personal = sees_personal_data(session);
     if personal
         && let Err(e) = state
             .store
             .record_read(
-                &id,
+                id,
                 &session.account.actor(),
                 "request with identities (console)",
                 now,
@@ -426,15 +474,124 @@ pub(super) async fn request(
             }))
         })
         .collect();
+    // The actions the API lets this role take, of those the workflow allows from here.
+    let may_act = STAFF.contains(&session.account.role);
+    let actions: Vec<Value> = if may_act {
+        ACTIONS
+            .iter()
+            .filter(|a| a.allowed(&record))
+            .map(|a| {
+                let grounds: Vec<Value> = grounds(*a, record.regime)
+                    .iter()
+                    .map(|g| data(json!({"value": g.value, "text": g.text})))
+                    .collect();
+                let error = extras
+                    .form_error
+                    .filter(|(name, _)| *name == a.as_str())
+                    .map(|(_, e)| e);
+                data(json!({"name": a.as_str(), "grounds": grounds, "error": error}))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let exportable = may_act
+        && record.state == RequestState::Completed
+        && matches!(record.kind, Right::Access | Right::Portability);
+    let preview = if personal && !record.state.is_final() {
+        Some(preview(state, session, &record).await)
+    } else {
+        None
+    };
     page(
-        StatusCode::OK,
+        extras.status,
         "request.html",
         context! {
-            staff => staff_view(&session),
+            staff => staff_view(session),
             r => row(&record, now),
-            personal, identities, events,
+            personal, identities, events, actions, exportable, preview,
+            done => extras.done,
+            link => extras.link.as_ref().map(|(url, until)| context! { url, until }),
             extension_reason => record.extension_reason.clone(),
             denial_reason => record.denial_reason.clone(),
         },
     )
+}
+
+/// The plan of a dry run, as `POST /v1/requests/{id}/plan` gives it (the same worker run,
+/// rolled back, audited as a read), made into tables; or what kept it from being made.
+async fn preview(state: &AppState, session: &StaffSession, record: &RequestRecord) -> Value {
+    if let Err(e) = state
+        .store
+        .record_read(
+            &record.id,
+            &session.account.actor(),
+            "dry-run plan (console)",
+            state.now(),
+        )
+        .await
+    {
+        tracing::error!(error = %e, "console: the dry run's read cannot be audited");
+        return context! { error => "The preview cannot be made: the store did not record the read." };
+    }
+    state
+        .metrics
+        .personal_data_reads
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    match crate::jobs::worker::execute(state, record, true).await {
+        Ok((plan, _)) => {
+            let datasets: Vec<Value> = plan["datasets"]
+                .as_array()
+                .map(|d| {
+                    d.iter()
+                        .map(|d| {
+                            data(json!({
+                                "dataset": d["dataset"],
+                                "found": d["found"].as_bool().unwrap_or(false),
+                                "steps": d["steps"].as_array().cloned().unwrap_or_default().iter().map(|s| json!({
+                                    "table": s["table"],
+                                    "action": s["action"],
+                                    "rows": s["rows"],
+                                    "reason": s["reason"],
+                                })).collect::<Vec<_>>(),
+                                "notes": d["notes"],
+                            }))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let whose: Vec<Value> = plan["identities"]
+                .as_array()
+                .map(|ids| {
+                    ids.iter()
+                        .map(|i| {
+                            data(json!({
+                                "kind": i["kind"],
+                                "value": i["value"],
+                                "how": i.get("proved_by").map(|b| format!("proved by {}", b.as_str().unwrap_or("?")))
+                                    .or_else(|| i.get("found_on").map(|o| format!("found on {o}"))),
+                            }))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            context! {
+                error => Value::from(()),
+                datasets, whose,
+                no_data => plan["no_data_held"].as_bool().unwrap_or(false),
+            }
+        }
+        Err(e) => {
+            // What the database said may quote a value of the person's: not in the log.
+            let transient = matches!(e.transience(), pledge_plan::retry::Transience::Transient);
+            tracing::warn!(request = %record.id, transient, "console: the dry run failed");
+            context! {
+                error => if transient {
+                    "The databases do not answer just now, so the preview cannot be made. Try again in a moment.".to_string()
+                } else {
+                    format!("The request cannot be planned: {e}")
+                },
+            }
+        }
+    }
 }
