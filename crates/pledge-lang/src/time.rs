@@ -136,6 +136,11 @@ impl CivilTime {
             self.year, self.month, self.day, self.hour, self.minute, self.second
         )
     }
+
+    /// `YYYY-MM-DD`: the day, as pages, messages and digests show it.
+    pub fn to_date_string(self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
 }
 
 impl std::str::FromStr for CivilTime {

@@ -26,13 +26,7 @@ pub async fn page() -> Response {
     description = "A redirect (307) to the page a person arriving here most likely looks for: the privacy center (`/privacy`) where public intake is on; otherwise the privacy notice the declaration publishes (`policy.url`), and without one this document's page, `/docs`.",
     responses((status = 307, description = "To the privacy center, the privacy notice, or `/docs`", headers(("Location" = String, description = "Where to go")))))]
 pub async fn root(axum::extract::State(state): axum::extract::State<crate::AppState>) -> Response {
-    let notice = state
-        .decl
-        .doc()
-        .policy
-        .as_ref()
-        .and_then(|p| p.url.as_ref())
-        .map(|u| u.value.to_string());
+    let notice = crate::http::public::notice_url(&state);
     let to = if state.config.public.enabled {
         "/privacy"
     } else {

@@ -142,7 +142,11 @@ fn corrections(state: &AppState) -> Vec<Correction> {
                 let label = taxonomy::builtin(category).map_or(category, |b| b.label);
                 out.push(Correction {
                     column: column.value.clone(),
-                    label: format!("{} ({})", capitalised(label), column.value),
+                    label: format!(
+                        "{} ({})",
+                        crate::http::public::capitalised(label),
+                        column.value
+                    ),
                 });
             }
         }
@@ -150,26 +154,14 @@ fn corrections(state: &AppState) -> Vec<Correction> {
     out
 }
 
-fn capitalised(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect()
-    })
-}
-
 #[utoipa::path(get, path = "/privacy", summary = "The privacy center", tag = "public", operation_id = "privacy_center", security(()),
     description = "The person's page: a form for every kind of request the declaration's laws give, with where the person lives and, for a correction, the correct values; it posts to `POST /public/requests` as a plain HTML form.",
     responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
 pub async fn privacy_center(State(state): State<AppState>) -> Response {
     let decl = &state.decl;
-    let gdpr = decl.applies(LawRegime::Gdpr) || decl.applies(LawRegime::UkGdpr);
+    let gdpr = decl.gdpr_applies();
     let ccpa = decl.applies(LawRegime::Ccpa);
-    let notice_url = decl
-        .doc()
-        .policy
-        .as_ref()
-        .and_then(|p| p.url.as_ref())
-        .map(|u| u.value.to_string());
+    let notice_url = crate::http::public::notice_url(&state);
     page(
         StatusCode::OK,
         "privacy.html",

@@ -327,7 +327,8 @@ impl Rejection {
     }
 }
 
-fn capitalised(s: &str) -> String {
+/// `s` with its first letter in capitals: a label that begins a sentence or a heading.
+pub(crate) fn capitalised(s: &str) -> String {
     let mut chars = s.chars();
     chars
         .next()
@@ -687,15 +688,9 @@ fn confirmed_page(record: &RequestRecord) -> Response {
             "<p>Thank you: your {} request ({}) is confirmed. {next} We will write to you at each step, and by {} at the latest.</p>",
             escape(record.kind.as_str()),
             escape(&record.id),
-            day(record.due_at),
+            CivilTime::from_unix(record.due_at).to_date_string(),
         ),
     )
-}
-
-/// `2026-11-22`: the day of a time, as pages show it.
-fn day(t: i64) -> String {
-    let stamp = CivilTime::from_unix(t).to_rfc3339();
-    stamp.get(..10).unwrap_or(&stamp).to_string()
 }
 
 /// The body of `POST /public/requests/{id}/resend`.
@@ -945,8 +940,8 @@ fn status_page(
         controller = escape(&controller_name(state)),
         what = escape(crate::jobs::mail::kind_label(record.kind.as_str())),
         words = escape(state_words(record.state)),
-        received = day(record.received_at),
-        due = day(record.due_at),
+        received = CivilTime::from_unix(record.received_at).to_date_string(),
+        due = CivilTime::from_unix(record.due_at).to_date_string(),
         late = if overdue { " (overdue)" } else { "" },
         id = escape(&record.id),
     );
@@ -970,7 +965,7 @@ fn status_page(
             let reason = shown_reason(e).map(|r| format!(": {}", escape(r)));
             body.push_str(&format!(
                 "<li>{}: {}{}</li>\n",
-                day(e.at),
+                CivilTime::from_unix(e.at).to_date_string(),
                 escape(state_words(e.to_state)),
                 reason.unwrap_or_default()
             ));
@@ -978,6 +973,17 @@ fn status_page(
         body.push_str("</ol>\n");
     }
     page(StatusCode::OK, "Your request", &body)
+}
+
+/// Where the declaration publishes its privacy notice (`policy.url`), if it says.
+pub(crate) fn notice_url(state: &AppState) -> Option<String> {
+    state
+        .decl
+        .doc()
+        .policy
+        .as_ref()
+        .and_then(|p| p.url.as_ref())
+        .map(|u| u.value.to_string())
 }
 
 pub(crate) fn controller_name(state: &AppState) -> String {

@@ -168,11 +168,8 @@ fn ledger_lines(data: &Value, ctx: &Context) -> Vec<String> {
 }
 
 fn date(unix: Option<i64>) -> String {
-    unix.map(|t| {
-        let s = CivilTime::from_unix(t).to_rfc3339();
-        s.get(..10).unwrap_or(&s).to_string()
-    })
-    .unwrap_or_default()
+    unix.map(|t| CivilTime::from_unix(t).to_date_string())
+        .unwrap_or_default()
 }
 
 /// Renders `event`'s template with the message data. Pure: the same input, the same text.

@@ -489,7 +489,7 @@ async fn digest(state: &AppState, owner: &str) -> Json {
             "kind": r.kind.as_str(),
             "regime": r.regime.as_str(),
             "state": r.state.as_str(),
-            "due": CivilTime::from_unix(r.due_at).to_rfc3339().get(..10).unwrap_or_default(),
+            "due": CivilTime::from_unix(r.due_at).to_date_string(),
             "url": format!("{base}/console/requests/{}", r.id),
         })
     };
@@ -511,7 +511,7 @@ async fn digest(state: &AppState, owner: &str) -> Json {
         return json!({ "sent": false, "counts": counts });
     }
     let data = json!({
-        "as_of": CivilTime::from_unix(now).to_rfc3339().get(..10).unwrap_or_default(),
+        "as_of": CivilTime::from_unix(now).to_date_string(),
         "window_days": config.window_days,
         "overdue": overdue,
         "due_soon": due_soon,

@@ -173,7 +173,10 @@ pub(super) fn verified(
             TokenError::Invalid => StatusCode::BAD_REQUEST,
             TokenError::Expired => StatusCode::GONE,
         };
-        Refusal::new(status, format!("{}.", capitalised(&e.to_string())))
+        Refusal::new(
+            status,
+            format!("{}.", crate::http::public::capitalised(&e.to_string())),
+        )
     })?;
     if link.kind != kind {
         return Err(Refusal::new(
@@ -186,13 +189,6 @@ pub(super) fn verified(
         .parse()
         .map_err(|_| Refusal::new(StatusCode::BAD_REQUEST, "The link is not one of ours."))?;
     Ok((link, subject))
-}
-
-fn capitalised(s: &str) -> String {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 /// Whether a preference is on for the subject now, and since when.
@@ -213,12 +209,6 @@ pub(super) fn is_on(current: &SubjectConsent, p: &Preference) -> (bool, Option<i
             None,
         ),
     }
-}
-
-/// `2026-11-22`: the day of a time, as the page shows it.
-fn day(t: i64) -> String {
-    let stamp = CivilTime::from_unix(t).to_rfc3339();
-    stamp.get(..10).unwrap_or(&stamp).to_string()
 }
 
 /// The preferences the centre switches: every one but those of purposes that only the
@@ -296,7 +286,7 @@ pub(super) async fn preference_centre(
                     PreferenceBasis::Objection => "objection",
                 },
                 on,
-                since => since.map(day),
+                since => since.map(|t| CivilTime::from_unix(t).to_date_string()),
             }
         })
         .collect();
