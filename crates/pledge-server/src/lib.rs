@@ -319,6 +319,28 @@ pub struct AppState {
     pub health: Arc<health::Health>,
     /// Unknown API keys per client ([`AUTH_FAILURES`]).
     auth_failures: Arc<ratelimit::Limiter>,
+    /// How far this process has walked the audit chain and found it intact: the dashboard
+    /// walks only the records added since ([`AppState::audit_chain`]).
+    audit_seen: Arc<tokio::sync::Mutex<Option<AuditSeen>>>,
+}
+
+/// The audit chain as a walk from its first record found it, continued since.
+#[derive(Debug, Clone)]
+struct AuditSeen {
+    records: u64,
+    head: String,
+    /// When the chain was last walked from its first record.
+    full_at: i64,
+}
+
+/// The audit chain's state for the dashboard ([`AppState::audit_chain`]).
+#[derive(Debug, Clone)]
+pub struct AuditChainState {
+    pub records: u64,
+    /// The first broken record, by sequence number.
+    pub first_broken: Option<i64>,
+    /// When the chain was last walked from its first record (unix seconds).
+    pub full_at: i64,
 }
 
 /// Unknown API keys a client (IPv4 address or IPv6 /64) may send before its key lookups are
@@ -371,8 +393,57 @@ impl AppState {
             limits: Arc::new(public::Limits::new(&config.public)),
             health: Arc::new(health::Health::default()),
             auth_failures: Arc::new(ratelimit::Limiter::new(AUTH_FAILURES)),
+            audit_seen: Arc::new(tokio::sync::Mutex::new(None)),
             config: Arc::new(config),
         }
+    }
+
+    /// The audit chain's state, walking only the records added since this process last
+    /// found it intact (the first call, and any after a break was found, walk it all). What
+    /// was walked before is not walked again here: the audit page's button and
+    /// `GET /v1/audit/verify` walk the whole chain, and the signed checkpoints hold its past.
+    pub async fn audit_chain(&self) -> Result<AuditChainState, pledge_store::Error> {
+        let mut seen = self.audit_seen.lock().await;
+        let (v, before, full_at) = match seen.as_ref() {
+            Some(s) => (
+                self.store
+                    .verify_audit_after(Some((s.records as i64, &s.head)))
+                    .await?,
+                s.records,
+                s.full_at,
+            ),
+            None => (self.store.verify_audit().await?, 0, self.now()),
+        };
+        let records = before + v.records;
+        let first_broken = v.first_broken.as_ref().map(|b| b.seq);
+        *seen = match first_broken {
+            None => Some(AuditSeen {
+                records,
+                head: v.head,
+                full_at,
+            }),
+            Some(_) => None,
+        };
+        Ok(AuditChainState {
+            records,
+            first_broken,
+            full_at,
+        })
+    }
+
+    /// Key `id` was revoked by this process: it stops working here at once.
+    pub(crate) fn forget_key(&self, id: &str) {
+        self.keys.forget(id);
+    }
+
+    /// A walk of the whole audit chain (`verify_logs`'s answer) found it intact or broken:
+    /// the dashboard goes on from there.
+    pub(crate) async fn note_audit_walk(&self, records: u64, head: &str, intact: bool) {
+        *self.audit_seen.lock().await = intact.then(|| AuditSeen {
+            records,
+            head: head.to_string(),
+            full_at: self.now(),
+        });
     }
 
     /// A receiver that changes each time a worker, the mailer or the forwarder has recorded

@@ -976,3 +976,475 @@ mod actions {
         a_download_link_works_once,
     );
 }
+
+/// The pages beyond requests: people, the declaration, the notice's versions, the record,
+/// the audit log and administration; and every console route against every role.
+mod pages {
+    use super::*;
+
+    /// Every console route, as the OpenAPI document lists it, with a path to try and the
+    /// roles that get the page (the others get 403); POST routes are tried without their
+    /// CSRF token, which every role gets refused.
+    const ROUTES: &[(&str, &str, &[Role])] = &[
+        ("/console", "/console", ALL),
+        ("/console/console.css", "/console/console.css", ALL),
+        ("/console/sign-in", "/console/sign-in", ALL),
+        ("/console/requests", "/console/requests", ALL),
+        ("/console/requests/{id}", "/console/requests/req_none", ALL),
+        (
+            "/console/people",
+            "/console/people?q=ana%40example.com",
+            PERSONAL,
+        ),
+        ("/console/declaration", "/console/declaration", ALL),
+        (
+            "/console/declaration/{section}",
+            "/console/declaration/purposes",
+            ALL,
+        ),
+        ("/console/notice", "/console/notice", ALL),
+        ("/console/notice/{version}", "/console/notice/none", ALL),
+        (
+            "/console/notice-diff",
+            "/console/notice-diff?from=a&to=b",
+            ALL,
+        ),
+        ("/console/record", "/console/record?format=csv", ALL),
+        ("/console/audit", "/console/audit", PERSONAL),
+        ("/console/admin", "/console/admin", ADMIN),
+    ];
+    const POSTS: &[&str] = &[
+        "/console/sign-out",
+        "/console/sign-out-everywhere",
+        "/console/requests/{id}/actions/{action}",
+        "/console/requests/{id}/download-link",
+        "/console/audit/verify",
+        "/console/admin/staff",
+        "/console/admin/staff/disable",
+        "/console/admin/keys",
+        "/console/admin/keys/revoke",
+    ];
+    const ALL: &[Role] = &[Role::Admin, Role::PrivacyOfficer, Role::SupportAgent];
+    const PERSONAL: &[Role] = &[Role::Admin, Role::PrivacyOfficer];
+    const ADMIN: &[Role] = &[Role::Admin];
+
+    async fn signed_in_as(e: &Env, role: Role) -> Session {
+        let email = format!("{}@example.com", role.as_str().replace('_', "-"));
+        e.add(&email, role).await;
+        e.sign_in(&email).await
+    }
+
+    /// The matrix: each route of the document is in it; each role gets what it may have;
+    /// a POST without the session's token changes nothing for anyone.
+    async fn every_route_answers_every_role_as_documented(e: Env) {
+        let (_, doc) = e
+            .call(Role::Admin, Method::GET, "/v1/openapi.json", None)
+            .await;
+        let mut documented: Vec<String> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|p| p.starts_with("/console"))
+            .cloned()
+            .collect();
+        documented.sort();
+        let mut listed: Vec<String> = ROUTES
+            .iter()
+            .map(|(p, _, _)| p.to_string())
+            .chain(POSTS.iter().map(|p| p.to_string()))
+            .collect();
+        listed.sort();
+        listed.dedup();
+        assert_eq!(documented, listed, "every console route is in the matrix");
+        for role in ALL {
+            let s = signed_in_as(&e, *role).await;
+            for (route, path, allowed) in ROUTES {
+                let r = e.get(path, Some(&s)).await;
+                let expected_ok = allowed.contains(role);
+                if expected_ok {
+                    assert!(
+                        matches!(r.status, StatusCode::OK | StatusCode::NOT_FOUND),
+                        "{route} as {role:?}: {}",
+                        r.status
+                    );
+                } else {
+                    assert_eq!(r.status, StatusCode::FORBIDDEN, "{route} as {role:?}");
+                    assert!(!r.text().contains("ana@example.com"), "{route}");
+                }
+                if r.header(header::CONTENT_TYPE)
+                    .is_some_and(|t| t.starts_with("text/html"))
+                {
+                    assert!(r.body.len() < 100_000, "{route}: {} bytes", r.body.len());
+                    assert!(
+                        r.header(header::CONTENT_SECURITY_POLICY).is_some(),
+                        "{route}"
+                    );
+                }
+            }
+            let before = e.state.store.audit_records(0, 10_000).await.unwrap().len();
+            for route in POSTS {
+                let path = route
+                    .replace("{id}", "req_none")
+                    .replace("{action}", "approve");
+                let r = e
+                    .post(
+                        &path,
+                        &format!("{SESSION}={}", s.cookie),
+                        &[("email", "x@example.com")],
+                    )
+                    .await;
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{route} as {role:?}");
+            }
+            let after = e.state.store.audit_records(0, 10_000).await.unwrap().len();
+            assert_eq!(before, after, "a refused form writes nothing");
+            assert!(e.signed_in(&s).await, "a refused sign-out signs nobody out");
+        }
+        // Without a session, every page but sign-in and the style sheet sends to sign-in.
+        for (route, path, _) in ROUTES {
+            let r = e.get(path, None).await;
+            if !matches!(*route, "/console/sign-in" | "/console/console.css") {
+                assert_eq!(r.status, StatusCode::SEE_OTHER, "{route}");
+            }
+        }
+    }
+
+    /// A person found by the identity their request names and by their ledger subject:
+    /// their requests, the decision for each purpose with its reason, the history with
+    /// receipts; the lookup is audited.
+    async fn a_person_is_found_with_requests_and_consent(e: Env) {
+        let (s, r) = e
+            .call(
+                Role::Admin,
+                Method::POST,
+                "/v1/requests",
+                Some(json!({"kind": "access", "identities": {"email": "Ana.Lopez@example.com"}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+        let id = r["id"].as_str().unwrap().to_string();
+        e.call(
+            Role::Admin,
+            Method::POST,
+            "/v1/requests",
+            Some(json!({"kind": "access", "identities": {"email": "ana.lopez@example.com.evil"}})),
+        )
+        .await;
+        let (s, r) = e
+            .call(
+                Role::Admin,
+                Method::POST,
+                "/v1/consent",
+                Some(json!({"subject": "cust-42", "method": "form", "choices": [{"purpose": "newsletter", "state": "given"}]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+        let po = signed_in_as(&e, Role::PrivacyOfficer).await;
+        let page = e
+            .get("/console/people?q=ana.lopez%40EXAMPLE.com", Some(&po))
+            .await;
+        assert_eq!(page.status, StatusCode::OK);
+        let text = page.text();
+        assert!(text.contains(&id), "{text}");
+        assert!(
+            !text.contains("example.com.evil"),
+            "only the whole address matches"
+        );
+        assert!(text.contains("The consent ledger knows no subject"));
+        let page = e.get("/console/people?q=cust-42", Some(&po)).await.text();
+        assert!(page.contains("id=\"decisions\""), "{page}");
+        assert!(page.contains("New releases newsletter"));
+        assert!(page.contains("consent given"), "{page}");
+        assert!(page.contains("id=\"consent-history\""));
+        assert!(page.contains("#1 "), "the receipt's number: {page}");
+        let reads: Vec<String> = e
+            .state
+            .store
+            .audit_records(0, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.actor.starts_with("staff:"))
+            .map(|r| r.action)
+            .collect();
+        assert!(reads.iter().any(|a| a == "request.read"), "{reads:?}");
+        assert!(reads.iter().any(|a| a == "consent.read"), "{reads:?}");
+    }
+
+    /// The declaration's pages, its findings, the record's downloads, and the notice's
+    /// versions compared: a version published with another category reads as material.
+    async fn the_declaration_notice_and_record_are_pages(e: Env) {
+        let s = signed_in_as(&e, Role::SupportAgent).await;
+        let overview = e.get("/console/declaration", Some(&s)).await.text();
+        assert!(overview.contains("id=\"check-summary\""), "{overview}");
+        for (section, shown) in [
+            ("purposes", "Customer accounts and orders"),
+            ("categories", "contact.email"),
+            ("recipients", "Purposes"),
+            ("transfers", "Transfers"),
+            ("datasets", "Connection from the environment variable"),
+        ] {
+            let r = e
+                .get(&format!("/console/declaration/{section}"), Some(&s))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{section}");
+            assert!(r.text().contains(shown), "{section}: {}", r.text());
+        }
+        let csv = e.get("/console/record?format=csv", Some(&s)).await;
+        assert!(
+            csv.header(header::CONTENT_TYPE)
+                .unwrap()
+                .starts_with("text/csv")
+        );
+        assert!(csv.text().contains("Customer accounts and orders"));
+        let xlsx = e.get("/console/record?format=xlsx", Some(&s)).await;
+        assert_eq!(&xlsx.body[..2], b"PK");
+        let html = e.get("/console/record", Some(&s)).await;
+        assert!(
+            html.header(header::CONTENT_SECURITY_POLICY)
+                .unwrap()
+                .contains("default-src 'none'")
+        );
+        // The page of versions records the running one.
+        let notices = e.get("/console/notice", Some(&s)).await.text();
+        let versions = e.state.store.notice_versions().await.unwrap();
+        assert_eq!(versions.len(), 1);
+        let current = versions[0].version.clone();
+        assert!(notices.contains(&current));
+        let published = e.get(&format!("/console/notice/{current}"), Some(&s)).await;
+        assert!(published.text().contains("<h1"), "the notice as published");
+        // A later declaration: one more category for a purpose.
+        let stored = e.state.store.notice(&current).await.unwrap().unwrap();
+        let mut doc: serde_json::Value = serde_json::from_str(&stored.declaration).unwrap();
+        doc["purposes"][0]["categories"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("location.precise"));
+        let text = doc.to_string();
+        e.state
+            .store
+            .publish_notice(
+                &pledge_store::notices::NewNotice {
+                    version: "0123456789ab",
+                    digest: "sha256:0123",
+                    effective_date: None,
+                    declaration: &text,
+                    html: "<p>later</p>",
+                },
+                "test",
+                e.now() + 60,
+            )
+            .await
+            .unwrap();
+        let diff = e
+            .get(
+                &format!("/console/notice-diff?from={current}&to=0123456789ab"),
+                Some(&s),
+            )
+            .await;
+        assert_eq!(diff.status, StatusCode::OK, "{}", diff.text());
+        let text = diff.text();
+        let material = &text[text.find("material-h").unwrap()..text.find("editorial-h").unwrap()];
+        assert!(material.contains("precise"), "{text}");
+        let same = e
+            .get(
+                &format!("/console/notice-diff?from={current}&to={current}"),
+                Some(&s),
+            )
+            .await;
+        assert!(same.text().contains("id=\"no-change\""));
+    }
+
+    /// The log filtered by actor and action; the button walks the chains and names the
+    /// first broken record after someone edits one.
+    async fn the_audit_page_filters_and_names_the_first_broken_record(e: Env) {
+        let admin = signed_in_as(&e, Role::Admin).await;
+        e.call(
+            Role::Admin,
+            Method::POST,
+            "/v1/requests",
+            Some(json!({"kind": "access", "identities": {"email": "ana@example.com"}})),
+        )
+        .await;
+        let page = e
+            .get("/console/audit?action=staff.", Some(&admin))
+            .await
+            .text();
+        assert!(page.contains("staff.signed_in"), "{page}");
+        assert!(!page.contains("request.created"));
+        let page = e
+            .get("/console/audit?actor=key%3A", Some(&admin))
+            .await
+            .text();
+        assert!(page.contains("request.created"), "{page}");
+        assert!(!page.contains("staff.signed_in"));
+        let bad = e
+            .get("/console/audit?from=yesterday", Some(&admin))
+            .await
+            .text();
+        assert!(bad.contains("from `yesterday`"));
+        let cookies = format!("{SESSION}={}", admin.cookie);
+        let ok = e
+            .post("/console/audit/verify", &cookies, &[("csrf", &admin.csrf)])
+            .await;
+        assert_eq!(ok.status, StatusCode::OK);
+        assert!(ok.text().contains("Audit log: "), "{}", ok.text());
+        assert!(ok.text().contains("intact"));
+        // Someone who can write the store, past its triggers, edits a record.
+        let store = &e.state.store;
+        match store.backend() {
+            pledge_store::Backend::Sqlite => {
+                store.execute_raw("DROP TRIGGER audit_log_no_update").await
+            }
+            pledge_store::Backend::Postgres => {
+                store
+                    .execute_raw("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+                    .await
+            }
+        }
+        .unwrap();
+        store
+            .execute_raw("UPDATE audit_log SET actor = 'someone' WHERE seq = 2")
+            .await
+            .unwrap();
+        let broken = e
+            .post("/console/audit/verify", &cookies, &[("csrf", &admin.csrf)])
+            .await;
+        assert!(
+            broken.text().contains("broken at record 2"),
+            "{}",
+            broken.text()
+        );
+        let dashboard = e.get("/console", Some(&admin)).await.text();
+        assert!(dashboard.contains("broken at record 2"), "{dashboard}");
+    }
+
+    /// An admin adds an account (its password shown once signs in), creates a key (shown
+    /// once, it works), revokes it (refused at once) and disables the account.
+    async fn an_admin_manages_accounts_and_keys(e: Env) {
+        let admin = signed_in_as(&e, Role::Admin).await;
+        let cookies = format!("{SESSION}={}", admin.cookie);
+        let r = e
+            .post(
+                "/console/admin/staff",
+                &cookies,
+                &[
+                    ("csrf", &admin.csrf),
+                    ("email", "new@example.com"),
+                    ("name", "New One"),
+                    ("role", "support_agent"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let text = r.text();
+        let secret = |text: &str| {
+            let at = text.find("id=\"secret\">").unwrap() + "id=\"secret\">".len();
+            text[at..at + text[at..].find('<').unwrap()].to_string()
+        };
+        let password = secret(&text);
+        let signed = e.try_sign_in("new@example.com", &password).await;
+        assert_eq!(signed.status, StatusCode::SEE_OTHER);
+        let again = e
+            .post(
+                "/console/admin/staff",
+                &cookies,
+                &[
+                    ("csrf", &admin.csrf),
+                    ("email", "new@example.com"),
+                    ("name", "Twice"),
+                    ("role", "admin"),
+                ],
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let r = e
+            .post(
+                "/console/admin/keys",
+                &cookies,
+                &[
+                    ("csrf", &admin.csrf),
+                    ("role", "service"),
+                    ("label", "shop backend"),
+                ],
+            )
+            .await;
+        let key = secret(&r.text());
+        let id = {
+            let t = r.text();
+            let at = t.find("Created key ").unwrap() + "Created key ".len();
+            t[at..at + t[at..].find(' ').unwrap()].to_string()
+        };
+        let decide = |key: String| {
+            let e = &e;
+            async move {
+                let req = Request::builder()
+                    .method(Method::POST)
+                    .uri("/v1/decisions")
+                    .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(
+                        json!({"subject": "cust-1", "purpose": "newsletter"}).to_string(),
+                    ))
+                    .unwrap();
+                e.send(req).await.status
+            }
+        };
+        assert_eq!(decide(key.clone()).await, StatusCode::OK);
+        let r = e
+            .post(
+                "/console/admin/keys/revoke",
+                &cookies,
+                &[("csrf", &admin.csrf), ("id", &id)],
+            )
+            .await;
+        assert!(r.text().contains("Revoked key"), "{}", r.text());
+        assert_eq!(decide(key).await, StatusCode::UNAUTHORIZED);
+        let r = e
+            .post(
+                "/console/admin/staff/disable",
+                &cookies,
+                &[("csrf", &admin.csrf), ("email", "admin@example.com")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "not one's own");
+        let r = e
+            .post(
+                "/console/admin/staff/disable",
+                &cookies,
+                &[("csrf", &admin.csrf), ("email", "new@example.com")],
+            )
+            .await;
+        assert!(r.text().contains("Disabled new@example.com"));
+        let page = e.get("/console/admin", Some(&admin)).await.text();
+        assert!(page.contains("id=\"settings\""));
+        assert!(!page.contains("smtp://"), "no secret among the settings");
+        let actions = e.actions().await;
+        for a in [
+            "staff.created",
+            "key.created",
+            "key.revoked",
+            "staff.disabled",
+        ] {
+            assert!(actions.iter().any(|x| x == a), "{a}");
+        }
+    }
+
+    async fn run(
+        backend: pledge_testkit::StoreBackend,
+        test: &str,
+        scenario: impl FnOnce(Env) -> pledge_testkit::Scenario<'static>,
+    ) {
+        let Some(store) = common::store(backend, test).await else {
+            return;
+        };
+        scenario(env(&test.replace("::", "-"), store).await).await;
+    }
+
+    pledge_testkit::scenarios!(run;
+        every_route_answers_every_role_as_documented,
+        a_person_is_found_with_requests_and_consent,
+        the_declaration_notice_and_record_are_pages,
+        the_audit_page_filters_and_names_the_first_broken_record,
+        an_admin_manages_accounts_and_keys,
+    );
+}

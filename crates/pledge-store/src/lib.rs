@@ -17,6 +17,7 @@ mod keys;
 pub mod ledger;
 mod links;
 mod migrate;
+pub mod notices;
 pub mod notify;
 mod public;
 mod requests;
@@ -345,8 +346,17 @@ impl Store {
 
     /// Walks the whole chain, in pages, and names the first broken record.
     pub async fn verify_audit(&self) -> Result<Verification> {
-        let mut walker = Walker::default();
-        let mut after = 0;
+        self.verify_audit_after(None).await
+    }
+
+    /// Walks the chain after record `seq`, trusting `head` as that record's hash (a walk
+    /// done before verified it), or from the first record when `None`: `records` counts
+    /// the records walked now.
+    pub async fn verify_audit_after(&self, from: Option<(i64, &str)>) -> Result<Verification> {
+        let (mut walker, mut after) = match from {
+            Some((seq, head)) => (Walker::starting_at(seq + 1, head), seq),
+            None => (Walker::default(), 0),
+        };
         'pages: loop {
             let page = self.audit_records(after, 5000).await?;
             let Some(last) = page.last() else { break };

@@ -43,6 +43,7 @@ const MIGRATIONS: &[Migration] = &[
     CHECKPOINTS,
     RUN_PROGRESS,
     STAFF,
+    NOTICES,
 ];
 
 /// 1: keys, requests, events, jobs, exports and the audit log.
@@ -437,6 +438,23 @@ const STAFF: Migration = Migration {
         ),
         Both("CREATE INDEX staff_sessions_account ON staff_sessions (account_id)"),
     ],
+};
+
+/// 11: every version of the privacy notice the server has published: when it first served
+/// it, the notice's HTML as published, and the declaration it was made from (JSON), so
+/// that any two versions can be compared later.
+const NOTICES: Migration = Migration {
+    version: 11,
+    steps: &[Both(
+        "CREATE TABLE notices (
+            version TEXT PRIMARY KEY,
+            digest TEXT NOT NULL,
+            effective_date TEXT,
+            published_at BIGINT NOT NULL,
+            declaration TEXT NOT NULL,
+            html TEXT NOT NULL
+        )",
+    )],
 };
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock keeps two replicas that

@@ -830,14 +830,21 @@ pub async fn audit_verify(
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, Problem> {
     caller.require(STAFF, "verify the audit log")?;
+    Ok(axum::Json(verify_logs(&state).await?).into_response())
+}
+
+/// Walks the audit log and the consent ledger from their first records, checks the latest
+/// signed checkpoints and the ledger's anchors: what `GET /v1/audit/verify` answers and the
+/// console's audit page shows.
+pub(crate) async fn verify_logs(state: &AppState) -> Result<Value, pledge_store::Error> {
     use pledge_domain::checkpoint::LogKind;
     let v = state.store.verify_audit().await?;
     let c = state.store.verify_consent().await?;
     let anchors = state.store.verify_anchors().await?;
-    let audit_cp = crate::jobs::checkpoints::status(&state, LogKind::AuditLog).await?;
-    let consent_cp = crate::jobs::checkpoints::status(&state, LogKind::ConsentLedger).await?;
+    let audit_cp = crate::jobs::checkpoints::status(state, LogKind::AuditLog).await?;
+    let consent_cp = crate::jobs::checkpoints::status(state, LogKind::ConsentLedger).await?;
     let holds = |cp: &Value| cp.get("matches") != Some(&Value::Bool(false));
-    Ok(axum::Json(json!({
+    Ok(json!({
         "intact": v.first_broken.is_none() && holds(&audit_cp),
         "records": v.records,
         "head": v.head,
@@ -852,7 +859,6 @@ pub async fn audit_verify(
             "anchors": anchors,
         },
     }))
-    .into_response())
 }
 
 /// What the OpenAPI document says besides its paths: the title, the tags and the security

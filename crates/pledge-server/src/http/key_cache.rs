@@ -71,6 +71,14 @@ impl KeyCache {
 
     /// Whether the store confirmed the key `secret` names before (it may be due for a
     /// re-check): such a key is never refused for another client's guesses.
+    /// Forgets key `id` (revoked here): its next use asks the store.
+    pub fn forget(&self, id: &str) {
+        self.valid
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, entry| entry.key.id != id);
+    }
+
     pub fn known(&self, secret: &str) -> bool {
         let valid = self.valid.read().unwrap_or_else(|e| e.into_inner());
         valid.contains_key(&sha256_hex(secret.as_bytes()))

@@ -711,6 +711,10 @@ impl Bound {
         if let Err(e) = state.consent.catch_up().await {
             tracing::error!(error = %e, "the consent index cannot load the ledger");
         }
+        // The notice this declaration publishes, recorded if its version is new.
+        if let Err(e) = console::publish_notice(&state).await {
+            tracing::error!(error = %e, "the notice cannot be recorded as published");
+        }
         let follower = tokio::spawn(
             state
                 .consent

@@ -15,8 +15,14 @@
 //! route is (security `()`: the session is not an API key), under the `console` tag.
 
 mod actions;
+mod admin;
+mod audit;
 mod auth;
+mod declaration;
 mod pages;
+mod people;
+
+pub(crate) use declaration::publish_notice;
 
 use pages::request_page;
 
@@ -62,6 +68,20 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(pages::request))
         .routes(routes!(actions::act))
         .routes(routes!(actions::download_link))
+        .routes(routes!(people::people))
+        .routes(routes!(audit::audit))
+        .routes(routes!(audit::verify))
+        .routes(routes!(declaration::overview))
+        .routes(routes!(declaration::section))
+        .routes(routes!(declaration::notices))
+        .routes(routes!(declaration::notice_version))
+        .routes(routes!(declaration::notice_diff))
+        .routes(routes!(declaration::record))
+        .routes(routes!(admin::admin))
+        .routes(routes!(admin::add_staff))
+        .routes(routes!(admin::disable_staff))
+        .routes(routes!(admin::create_key))
+        .routes(routes!(admin::revoke_key))
 }
 
 #[utoipa::path(get, path = "/console/console.css", summary = "The console's style sheet", tag = "console", operation_id = "console_style", security(()),
@@ -121,6 +141,34 @@ fn templates() -> Result<Environment<'static>, minijinja::Error> {
         (
             "request.html",
             include_str!("../../../templates/console/request.html"),
+        ),
+        (
+            "people.html",
+            include_str!("../../../templates/console/people.html"),
+        ),
+        (
+            "audit.html",
+            include_str!("../../../templates/console/audit.html"),
+        ),
+        (
+            "declaration.html",
+            include_str!("../../../templates/console/declaration.html"),
+        ),
+        (
+            "declaration_section.html",
+            include_str!("../../../templates/console/declaration_section.html"),
+        ),
+        (
+            "notice.html",
+            include_str!("../../../templates/console/notice.html"),
+        ),
+        (
+            "notice_diff.html",
+            include_str!("../../../templates/console/notice_diff.html"),
+        ),
+        (
+            "admin.html",
+            include_str!("../../../templates/console/admin.html"),
         ),
     ] {
         env.add_template(name, text)?;
@@ -286,6 +334,9 @@ fn staff_view(session: &StaffSession) -> Value {
         name => session.account.name.clone(),
         role => session.account.role.as_str(),
         csrf => session.csrf.clone(),
+        personal => sees_personal_data(session),
+        audit => crate::http::api::STAFF.contains(&session.account.role),
+        admin => session.account.role == pledge_store::Role::Admin,
     }
 }
 

@@ -110,7 +110,7 @@ pub(super) async fn dashboard(State(state): State<AppState>, headers: HeaderMap)
         .await?;
         let counts = store.open_counts().await?;
         let runs = store.audit_records_of("retention.run", None, 5).await?;
-        let chain = store.verify_audit().await?;
+        let chain = state.audit_chain().await?;
         Ok::<_, pledge_store::Error>((overdue, due_soon, action, counts, runs, chain))
     }
     .await;
@@ -154,7 +154,8 @@ pub(super) async fn dashboard(State(state): State<AppState>, headers: HeaderMap)
             chain => context! {
                 intact => chain.first_broken.is_none(),
                 records => chain.records,
-                first_broken => chain.first_broken.as_ref().map(|b| b.seq),
+                first_broken => chain.first_broken,
+                walked => when(chain.full_at),
             },
         },
     )

@@ -1,0 +1,182 @@
+//! Looking a person up: by an identity their requests name (an e-mail address, a customer
+//! number) or by the pseudonymous subject id of the consent ledger. Their requests, the
+//! decision for every declared purpose now with its reason, and their consent history
+//! with each event's receipt (sequence number and hash). Personal data: admins and
+//! privacy officers only, every lookup that finds something audited as a read.
+
+use super::pages::when;
+use super::{message, page, sees_personal_data, signed_in, staff_view, store_failed};
+use crate::AppState;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use minijinja::{Value, context};
+use pledge_domain::consent::{Query, Reason, Target};
+use pledge_lang::types::SubjectRef;
+use serde_json::json;
+
+/// Requests shown for one identity.
+const REQUESTS: i64 = 50;
+
+fn data(v: serde_json::Value) -> Value {
+    Value::from(minijinja::value::Serde(v))
+}
+
+/// Why a decision came out as it did, in words.
+fn reason_words(r: &Reason) -> String {
+    match r {
+        Reason::NotDeclared => "not in the declaration".into(),
+        Reason::CategoryNotDeclared { category } => {
+            format!("the category {category} is not declared for it")
+        }
+        Reason::NoLegalBasis => "the purpose declares no legal basis".into(),
+        Reason::LegalBasis => "a legal basis other than consent".into(),
+        Reason::Exempt => "strictly necessary: no consent needed".into(),
+        Reason::InvalidConsentMechanism { mechanism } => {
+            let how = serde_json::to_value(mechanism)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            format!("the declared way of asking ({how}) is not valid consent")
+        }
+        Reason::ConsentGiven { at, expires_at } => match expires_at {
+            Some(e) => format!("consent given {}, until {}", when(*at), when(*e)),
+            None => format!("consent given {}", when(*at)),
+        },
+        Reason::ConsentMissing => "no consent recorded".into(),
+        Reason::ConsentRefused { at } => format!("consent refused {}", when(*at)),
+        Reason::ConsentWithdrawn { at } => format!("consent withdrawn {}", when(*at)),
+        Reason::ConsentExpired { at } => format!("consent expired {}", when(*at)),
+        Reason::Objection { at } => format!("objected {} (Art. 21)", when(*at)),
+        Reason::Restriction { at } => {
+            format!("processing restricted since {} (Art. 18)", when(*at))
+        }
+        Reason::OptOut { at } => format!("opted out of sale and sharing {}", when(*at)),
+    }
+}
+
+#[utoipa::path(get, path = "/console/people", summary = "Look a person up", tag = "console", operation_id = "console_people", security(()),
+    description = "By an identity a request names or by a consent subject id: the person's requests, the decision for every declared purpose now with its reason, and their consent history with receipts. Admins and privacy officers only (403 for support agents); a lookup that finds something is audited as a read of personal data.",
+    params(("q" = Option<String>, Query, description = "An identity (e-mail address, customer number) or a subject id")),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to the sign-in page"),
+        (status = 403, description = "The role sees no personal data", content_type = "text/html", body = String)
+    ))]
+pub(super) async fn people(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let session = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    if !sees_personal_data(&session) {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Not for this role",
+            "Looking people up shows their personal data: admins and privacy officers only.",
+            ("/console", "Back to the dashboard"),
+        );
+    }
+    let q = form_urlencoded::parse(raw.as_deref().unwrap_or_default().as_bytes())
+        .find(|(n, _)| n == "q")
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    if q.is_empty() {
+        return page(
+            StatusCode::OK,
+            "people.html",
+            context! { staff => staff_view(&session), q, searched => false },
+        );
+    }
+    let now = state.now();
+    let actor = session.account.actor();
+    let requests = match state.store.requests_naming(&q, REQUESTS).await {
+        Ok(r) => r,
+        Err(e) => return store_failed(&e),
+    };
+    for r in &requests {
+        if let Err(e) = state
+            .store
+            .record_read(&r.id, &actor, "person lookup (console)", now)
+            .await
+        {
+            return store_failed(&e);
+        }
+    }
+    let requests: Vec<Value> = requests
+        .iter()
+        .map(|r| {
+            data(json!({
+                "id": r.id, "kind": r.kind.as_str(), "regime": r.regime.as_str(),
+                "state": r.state.as_str(), "received": when(r.received_at), "due": when(r.due_at),
+                "identities": r.identities.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>(),
+            }))
+        })
+        .collect();
+    // The ledger's subject: the text itself when it is a subject id the ledger knows.
+    let subject = q
+        .parse::<SubjectRef>()
+        .ok()
+        .filter(|s| state.consent.knows(s));
+    let consent = match &subject {
+        None => Value::from(()),
+        Some(subject) => {
+            let ids = state.consent.linked_ids(subject);
+            let history = match state.store.consent_history(&ids).await {
+                Ok(h) => h,
+                Err(e) => return store_failed(&e),
+            };
+            if let Err(e) = state.store.record_consent_read(subject, &actor, now).await {
+                return store_failed(&e);
+            }
+            let current = state.consent.current(subject);
+            let decisions: Vec<Value> = state
+                .decl
+                .purposes()
+                .iter()
+                .map(|p| {
+                    let d = state.consent.decide(
+                        subject,
+                        &Query {
+                            target: Target::Purpose(p.id.get().clone()),
+                            categories: Vec::new(),
+                        },
+                    );
+                    data(json!({
+                        "purpose": p.name.get(), "id": p.id.get().to_string(),
+                        "allow": d.allow, "reason": reason_words(&d.reason),
+                        "basis": d.basis,
+                    }))
+                })
+                .collect();
+            let history: Vec<Value> = history
+                .iter()
+                .rev()
+                .map(|r| {
+                    data(json!({
+                        "seq": r.seq, "at": when(r.at), "subject": r.subject, "kind": r.kind,
+                        "target": r.target, "state": r.state,
+                        "expires": r.expires_at.map(when), "notice_version": r.notice_version,
+                        "method": r.method, "actor": r.actor, "hash": r.hash,
+                    }))
+                })
+                .collect();
+            context! {
+                subject => subject.as_str(),
+                resolved_to => current.resolved_to.as_str(),
+                linked => ids.iter().map(|s| s.as_str().to_string()).collect::<Vec<_>>(),
+                restricted_since => current.restricted_since.map(when),
+                opted_out_since => current.opted_out_since.map(when),
+                decisions, history,
+            }
+        }
+    };
+    page(
+        StatusCode::OK,
+        "people.html",
+        context! { staff => staff_view(&session), q, searched => true, requests, consent },
+    )
+}
