@@ -23,6 +23,8 @@
 #                              (pinned) under target/tools/ with pip and npm
 #   PLEDGE_TEST_AXE            axe-core's axe.min.js (npm, pinned, under target/tools/), the
 #                              accessibility checker the browser tests run in each page
+#   PLEDGE_TEST_SMTP_URL       smtp://127.0.0.1:PORT, a real SMTP server (Debian's aiosmtpd)
+#   PLEDGE_TEST_SMTP_MAILDIR   the maildir it delivers every message to, for tests to read
 #
 # The servers and their data live in one temporary directory that is removed on exit,
 # whether the run passes, fails or is interrupted.
@@ -34,7 +36,7 @@ cd "$ROOT"
 STARTED=$SECONDS
 SERVER_TIMEOUT=${PLEDGE_TEST_SERVER_TIMEOUT:-60}
 DB_USER=pledge
-APT_PACKAGES=(postgresql mariadb-server mariadb-client chromium chromium-driver fonts-liberation python3 unzip)
+APT_PACKAGES=(postgresql mariadb-server mariadb-client chromium chromium-driver fonts-liberation python3 python3-aiosmtpd unzip)
 # What the OpenAPI validators run on, unless the machine has it from elsewhere (a Node.js
 # whose package ships npm, a Python with its own venv): Debian's would conflict with it.
 command -v node >/dev/null || APT_PACKAGES+=(nodejs)
@@ -225,6 +227,7 @@ reap_stale_runs() {
         log "removing the leftovers of an earlier run: $dir"
         pg=$(head -n1 "$dir/pg/data/postmaster.pid" 2>/dev/null || true)
         my=$(cat "$dir/my/mariadb.pid" 2>/dev/null || true)
+        kill "$(cat "$dir/smtp.pid" 2>/dev/null || echo 0)" 2>/dev/null || true
         [ -z "$pg" ] || kill -QUIT "$pg" 2>/dev/null || true
         [ -z "$my" ] || kill -TERM "$my" 2>/dev/null || true
         for _ in $(seq 1 100); do
@@ -406,6 +409,35 @@ stop_mariadb() {
     warn "mariadb: did not stop in 10s; killed the server"
 }
 
+# A real SMTP server on loopback (aiosmtpd, the Debian package, run by Debian's own Python:
+# another python3 on PATH may lack the module) that delivers every message to a maildir.
+SMTP_PID=""
+start_smtp() {
+    local port python=/usr/bin/python3 t0=$SECONDS
+    [ -x "$python" ] || python=$(command -v python3)
+    "$python" -c 'import aiosmtpd' 2>/dev/null || fail "aiosmtpd not found (Debian package python3-aiosmtpd)"
+    port=$(free_port)
+    mkdir -p "$TMP/mail/tmp" "$TMP/mail/new" "$TMP/mail/cur" # a maildir
+    "$python" -m aiosmtpd -n -l "127.0.0.1:$port" -c aiosmtpd.handlers.Mailbox "$TMP/mail" \
+        >"$TMP/smtp.log" 2>&1 &
+    SMTP_PID=$!
+    echo "$SMTP_PID" >"$TMP/smtp.pid"
+    until port_in_use "$port"; do
+        kill -0 "$SMTP_PID" 2>/dev/null || fail "the SMTP server did not start: $(cat "$TMP/smtp.log")"
+        [ $((SECONDS - t0)) -lt "$SERVER_TIMEOUT" ] || fail "the SMTP server did not accept connections within ${SERVER_TIMEOUT}s"
+        sleep 0.1
+    done
+    export PLEDGE_TEST_SMTP_URL="smtp://127.0.0.1:$port" PLEDGE_TEST_SMTP_MAILDIR="$TMP/mail"
+    log "smtp: ready (aiosmtpd $("$python" -c 'import aiosmtpd; print(aiosmtpd.__version__)'), maildir $TMP/mail)"
+}
+
+stop_smtp() {
+    [ -n "$SMTP_PID" ] || return 0
+    kill "$SMTP_PID" 2>/dev/null || true
+    wait "$SMTP_PID" 2>/dev/null || true
+    SMTP_PID=""
+}
+
 export_browser() {
     local chromium=/usr/bin/chromium driver=/usr/bin/chromedriver
     if [ -x "$chromium" ] && [ -x "$driver" ]; then
@@ -506,6 +538,7 @@ cleanup() {
     set +e
     if [ -n "$TMP" ]; then
         local t0=$SECONDS
+        stop_smtp
         stop_mariadb
         stop_postgres
         rm -rf "$TMP"
@@ -551,6 +584,7 @@ else
     make_tmp
     start_postgres
     start_mariadb
+    start_smtp
     export_browser
     record servers ok $((SECONDS - t0))
 fi

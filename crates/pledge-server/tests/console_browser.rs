@@ -258,3 +258,152 @@ fn a_privacy_officer_reviews_the_preview_and_approves() {
     assert_eq!(state.as_str(), "in_progress");
     drop(app);
 }
+
+/// Every page of the console, signed in as an admin (who sees them all), at desktop and
+/// phone widths, checked with axe-core (WCAG 2.x A and AA rules and best practices): no
+/// serious or critical violation, nothing wider than a phone's window, a screenshot of
+/// each under the target directory (`console-screenshots/`).
+#[test]
+fn every_console_page_has_no_serious_accessibility_violation() {
+    let test = "every_console_page_has_no_serious_accessibility_violation";
+    let Some(b) = browser(test) else {
+        return;
+    };
+    let Some(axe) = pledge_testkit::require_as(test, pledge_testkit::AXE, pledge_testkit::axe())
+    else {
+        return;
+    };
+    let axe = std::fs::read_to_string(&axe).expect("axe-core's script");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = runtime.block_on(async {
+        let app = TestApp::builder("console-browser-axe")
+            .chinook()
+            .config(Config {
+                workers: 0,
+                ..Config::default()
+            })
+            .listen()
+            .spawn()
+            .await;
+        app.state
+            .store
+            .create_staff(
+                NewStaff {
+                    email: "ada@example.com",
+                    name: "Ada Admin",
+                    role: Role::Admin,
+                    password: "a long staff password",
+                },
+                "test",
+                app.state.now(),
+            )
+            .await
+            .unwrap();
+        let (status, body) = app
+            .call(
+                Role::Admin,
+                axum::http::Method::POST,
+                "/v1/requests",
+                Some(json!({"kind": "access", "identities": {"email": "luisg@embraer.com.br"}, "needs_approval": true})),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+        let (status, body) = app
+            .call(
+                Role::Admin,
+                axum::http::Method::POST,
+                "/v1/consent",
+                Some(json!({"subject": "cust-1", "method": "form", "choices": [{"purpose": "newsletter", "state": "given"}]})),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+        app
+    });
+    let base = app.base_url();
+    b.goto(&format!("{base}/console/sign-in")).unwrap();
+    b.wait_for(
+        "the sign-in page",
+        "return !!document.getElementById('email')",
+    )
+    .unwrap();
+    let mut pages = vec![("sign-in".to_string(), format!("{base}/console/sign-in"))];
+    type_into(&b, "#email", "ada@example.com");
+    type_into(&b, "#password", "a long staff password");
+    b.click(&b.find("#sign-in").unwrap()).unwrap();
+    b.wait_for("the dashboard", "return location.pathname === '/console'")
+        .unwrap();
+    let request = runtime.block_on(async {
+        app.state
+            .store
+            .browse_requests(&pledge_store::browse::RequestQuery {
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .requests[0]
+            .id
+            .clone()
+    });
+    for (name, path) in [
+        ("dashboard", "/console".to_string()),
+        ("requests", "/console/requests".to_string()),
+        ("request", format!("/console/requests/{request}")),
+        ("people", "/console/people?q=cust-1".to_string()),
+        ("declaration", "/console/declaration".to_string()),
+        ("purposes", "/console/declaration/purposes".to_string()),
+        ("categories", "/console/declaration/categories".to_string()),
+        ("recipients", "/console/declaration/recipients".to_string()),
+        ("transfers", "/console/declaration/transfers".to_string()),
+        ("datasets", "/console/declaration/datasets".to_string()),
+        ("notice", "/console/notice".to_string()),
+        ("audit", "/console/audit".to_string()),
+        ("admin", "/console/admin".to_string()),
+    ] {
+        pages.push((name.to_string(), format!("{base}{path}")));
+    }
+    let mut found = Vec::new();
+    for (width, height, device) in [(1280, 900, "desktop"), (375, 740, "phone")] {
+        b.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": device == "phone"}),
+        )
+        .unwrap();
+        for (name, url) in &pages {
+            if name == "sign-in" {
+                continue;
+            }
+            b.goto(url).unwrap();
+            b.wait_for(name, "return document.readyState === 'complete'")
+                .unwrap();
+            assert_eq!(
+                b.run("return document.querySelector('h1') !== null")
+                    .unwrap(),
+                json!(true),
+                "{name}: signed in, with a heading"
+            );
+            if device == "phone" {
+                let fits = b
+                    .run("return document.documentElement.scrollWidth <= innerWidth + 1")
+                    .unwrap();
+                if fits != json!(true) {
+                    found.push(format!("{name}: wider than a phone"));
+                }
+            }
+            screenshot(&b, &format!("{name}-{device}.png"));
+            for v in b.accessibility_violations(&axe).unwrap() {
+                found.push(format!("{name} ({device}): {v}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "serious or critical accessibility violations, or pages too wide:\n{}",
+        found.join("\n")
+    );
+    drop(app);
+}

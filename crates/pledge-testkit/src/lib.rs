@@ -47,6 +47,17 @@ pub const REDOCLY: &str = "PLEDGE_TEST_REDOCLY";
 /// axe-core's `axe.min.js` (npm `axe-core`), the accessibility checker browser tests run.
 pub const AXE: &str = "PLEDGE_TEST_AXE";
 
+/// A real SMTP server on loopback (`smtp://127.0.0.1:PORT`) that delivers every message to
+/// the maildir [`SMTP_MAILDIR`].
+pub const SMTP_URL: &str = "PLEDGE_TEST_SMTP_URL";
+/// The maildir the SMTP server of [`SMTP_URL`] delivers to.
+pub const SMTP_MAILDIR: &str = "PLEDGE_TEST_SMTP_MAILDIR";
+
+/// The test SMTP server and its maildir, if one was provided.
+pub fn smtp() -> Option<(String, PathBuf)> {
+    Some((var(SMTP_URL)?, var_os(SMTP_MAILDIR).map(PathBuf::from)?))
+}
+
 /// The URL of the test PostgreSQL server, if one was provided.
 pub fn postgres_url() -> Option<String> {
     var(POSTGRES_URL)
