@@ -489,6 +489,9 @@ async fn a_support_agent_sees_no_identities(e: Env) {
             "{role:?}"
         );
         assert_eq!(text.contains("identities-hidden"), !sees, "{role:?}");
+        // The messages to the person: the receipt, its address only for those who see identities.
+        let messages = &text[text.find("id=\"messages-h\"").expect("the messages")..];
+        assert!(messages.contains("received"), "{messages}");
         // No page of the console shows identities to a support agent.
         for path in ["/console", "/console/requests?state=open"] {
             let text = e.get(path, Some(&session)).await.text();

@@ -430,8 +430,12 @@ pub(in crate::http::console) async fn request_page(
         }
         Err(e) => return store_failed(&e),
     };
-    let events = match state.store.request_events(id).await {
-        Ok(e) => e,
+    let (events, outbox, forwards) = match tokio::try_join!(
+        state.store.request_events(id),
+        state.store.outbox(id),
+        state.store.forwards(id),
+    ) {
+        Ok(all) => all,
         Err(e) => return store_failed(&e),
     };
     let personal = sees_personal_data(session);
@@ -475,6 +479,25 @@ pub(in crate::http::console) async fn request_page(
             }))
         })
         .collect();
+    // The recipient of a message is the person's address: shown to whom identities are.
+    let messages: Vec<Value> = outbox
+        .iter()
+        .map(|m| {
+            data(json!({
+                "event": m.event.as_str(), "to": if personal { m.recipient.as_str() } else { "" },
+                "state": m.state, "attempts": m.attempts, "error": m.error,
+            }))
+        })
+        .collect();
+    let forwards: Vec<Value> = forwards
+        .iter()
+        .map(|f| {
+            data(json!({
+                "recipient": f.recipient, "state": f.state.as_str(), "attempts": f.attempts,
+                "updated": when(f.updated_at), "detail": if personal { f.detail.clone() } else { None },
+            }))
+        })
+        .collect();
     // The actions the API lets this role take, of those the workflow allows from here.
     let may_act = STAFF.contains(&session.account.role);
     let actions: Vec<Value> = if may_act {
@@ -510,7 +533,7 @@ pub(in crate::http::console) async fn request_page(
         context! {
             staff => staff_view(session),
             r => row(&record, now),
-            personal, identities, events, actions, exportable, preview,
+            personal, identities, events, actions, exportable, preview, messages, forwards,
             done => extras.done,
             link => extras.link.as_ref().map(|(url, until)| context! { url, until }),
             extension_reason => record.extension_reason.clone(),
