@@ -502,3 +502,77 @@ pub(crate) async fn sqlite(conn: &mut sqlx::SqliteConnection) -> Result<SchemaGr
     }
     Ok(b.finish())
 }
+
+// ----------------------------------------------------------------------------------------
+// Fingerprints: one cheap query whose answer changes whenever what the functions above
+// read changes (a table, column, type, nullability, key, partition or inheritance added,
+// dropped or altered), so that a schema read once is read again only when it must be.
+
+/// Every relation, column, constraint and inheritance link of the schema, each as text,
+/// hashed on the server in a stable order.
+const PG_FINGERPRINT: &str = "SELECT md5(COALESCE(string_agg(x, '|' ORDER BY x), '')) FROM (
+    SELECT 'r' || c.oid::text || ':' || c.relname::text || ':' || c.relkind::text || ':' || c.relispartition::text AS x
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1
+    UNION ALL
+    SELECT 'a' || a.attrelid::text || ':' || a.attnum::text || ':' || a.attname::text || ':'
+           || a.atttypid::text || ':' || a.atttypmod::text || ':' || a.attnotnull::text
+      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = $1 AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    SELECT 'k' || con.oid::text || ':' || con.conrelid::text || ':' || con.contype::text || ':'
+           || COALESCE(con.conkey::text, '') || ':' || con.confrelid::text || ':' || COALESCE(con.confkey::text, '')
+      FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace WHERE n.nspname = $1
+    UNION ALL
+    SELECT 'i' || i.inhrelid::text || ':' || i.inhparent::text || ':' || i.inhseqno::text
+      FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid OR c.oid = i.inhparent
+      JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1
+) s";
+
+pub(crate) async fn postgres_fingerprint(
+    conn: &mut sqlx::PgConnection,
+    schema: &str,
+) -> Result<String, Error> {
+    sqlx::query_scalar(PG_FINGERPRINT)
+        .bind(schema)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(query_error("reading the PostgreSQL schema's fingerprint"))
+}
+
+/// The columns, keys and partitions of the connection's database, hashed on the server.
+const MYSQL_FINGERPRINT: &str = "SELECT CAST(MD5(COALESCE(GROUP_CONCAT(x ORDER BY x SEPARATOR '|'), '')) AS CHAR) FROM (
+    SELECT CONCAT_WS(':', 'c', TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY) AS x
+      FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()
+    UNION ALL
+    SELECT CONCAT_WS(':', 't', TABLE_NAME, TABLE_TYPE, COALESCE(CREATE_OPTIONS, ''))
+      FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()
+    UNION ALL
+    SELECT CONCAT_WS(':', 'k', TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, ORDINAL_POSITION,
+           COALESCE(REFERENCED_TABLE_NAME, ''), COALESCE(REFERENCED_COLUMN_NAME, ''))
+      FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = DATABASE()
+    UNION ALL
+    SELECT CONCAT_WS(':', 'p', TABLE_NAME, COALESCE(PARTITION_NAME, ''), COALESCE(SUBPARTITION_NAME, ''))
+      FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = DATABASE() AND PARTITION_NAME IS NOT NULL
+) s";
+
+pub(crate) async fn mysql_fingerprint(conn: &mut sqlx::MySqlConnection) -> Result<String, Error> {
+    // GROUP_CONCAT stops at 1,024 bytes by default: a longer schema would hash its start.
+    sqlx::query("SET SESSION group_concat_max_len = 4294967295")
+        .execute(&mut *conn)
+        .await
+        .map_err(query_error("setting group_concat_max_len"))?;
+    sqlx::query_scalar(MYSQL_FINGERPRINT)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(query_error("reading the MariaDB schema's fingerprint"))
+}
+
+/// SQLite counts every change to the schema in the database file's header.
+pub(crate) async fn sqlite_fingerprint(conn: &mut sqlx::SqliteConnection) -> Result<String, Error> {
+    let version: i64 = sqlx::query_scalar("PRAGMA schema_version")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(query_error("reading the SQLite schema version"))?;
+    Ok(version.to_string())
+}

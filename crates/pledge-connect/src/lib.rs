@@ -7,6 +7,7 @@ mod dialect;
 mod exec;
 mod identify;
 mod introspect;
+pub mod pool;
 mod retain;
 
 pub use exec::{Options, PSEUDONYM_PREFIX, Who, pseudonym};
@@ -373,6 +374,19 @@ impl Database {
             Database::Postgres(c) => introspect::postgres(c, schema.unwrap_or("public")).await,
             Database::MySql(c) => introspect::mysql(c).await,
             Database::Sqlite(c) => introspect::sqlite(c).await,
+        }
+    }
+
+    /// A short text that changes whenever what [`Database::introspect`] reads changes: one
+    /// query, far cheaper than reading the schema, to know whether a schema read before
+    /// still holds ([`pool::DatasetPool`]).
+    pub async fn fingerprint(&mut self, schema: Option<&str>) -> Result<String, Error> {
+        match self {
+            Database::Postgres(c) => {
+                introspect::postgres_fingerprint(c, schema.unwrap_or("public")).await
+            }
+            Database::MySql(c) => introspect::mysql_fingerprint(c).await,
+            Database::Sqlite(c) => introspect::sqlite_fingerprint(c).await,
         }
     }
 

@@ -84,27 +84,6 @@ struct Shop {
     engine: Engine,
 }
 
-async fn mariadb_database(server: &str) -> String {
-    let name = format!(
-        "pledge_identity_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
-    let mut admin = Database::connect(None, server)
-        .await
-        .expect("connect to MariaDB");
-    admin
-        .batch(&format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-        .await
-        .expect("create a database");
-    admin.close().await;
-    let (base, query) = server
-        .split_once('?')
-        .map_or((server, String::new()), |(b, q)| (b, format!("?{q}")));
-    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
-    format!("{base}/{name}{query}")
-}
-
 static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 async fn shop(engine: Engine) -> Option<Shop> {
@@ -128,7 +107,7 @@ async fn shop(engine: Engine) -> Option<Shop> {
         Engine::Mysql => {
             let server =
                 pledge_testkit::require!(pledge_testkit::MYSQL_URL, pledge_testkit::mysql_url())?;
-            mariadb_database(&server).await
+            pledge_testkit::mysql_database(&server, "pledge_identity").await
         }
     };
     let mut db = Database::connect(None, &url).await.expect("connect");

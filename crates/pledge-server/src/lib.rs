@@ -322,6 +322,10 @@ pub struct AppState {
     /// How far this process has walked the audit chain and found it intact: the dashboard
     /// walks only the records added since ([`AppState::audit_chain`]).
     audit_seen: Arc<tokio::sync::Mutex<Option<AuditSeen>>>,
+    /// Warm connections and the schema of each application database, by dataset id.
+    pools: Arc<
+        std::sync::Mutex<std::collections::HashMap<String, Arc<pledge_connect::pool::DatasetPool>>>,
+    >,
 }
 
 /// The audit chain as a walk from its first record found it, continued since.
@@ -394,6 +398,7 @@ impl AppState {
             health: Arc::new(health::Health::default()),
             auth_failures: Arc::new(ratelimit::Limiter::new(AUTH_FAILURES)),
             audit_seen: Arc::new(tokio::sync::Mutex::new(None)),
+            pools: Arc::default(),
             config: Arc::new(config),
         }
     }
@@ -429,6 +434,25 @@ impl AppState {
             first_broken,
             full_at,
         })
+    }
+
+    /// The pool of `dataset`'s database at `url` (made on first use, made again if the URL
+    /// changed).
+    pub fn dataset_pool(
+        &self,
+        dataset: &pledge_lang::model::Dataset,
+        url: &str,
+    ) -> Arc<pledge_connect::pool::DatasetPool> {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let id = dataset.id.to_string();
+        match pools.get(&id) {
+            Some(pool) if pool.url() == url => pool.clone(),
+            _ => {
+                let pool = pledge_connect::pool::DatasetPool::new(dataset, url);
+                pools.insert(id, pool.clone());
+                pool
+            }
+        }
     }
 
     /// Key `id` was revoked by this process: it stops working here at once.

@@ -345,20 +345,48 @@ pub async fn postgres_database(server_url: &str, prefix: &str) -> String {
     let mut admin = sqlx::PgConnection::connect(server_url)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL server: {e}"));
-    let mut random = [0u8; 6];
-    getrandom::fill(&mut random).expect("random bytes for a database name");
-    let name = format!(
-        "{prefix}_{}",
-        random
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let name = database_name(prefix);
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
         .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
     let _ = admin.close().await;
+    with_database(server_url, &name)
+}
+
+/// A new, empty MariaDB database on the test server at `server_url` (utf8mb4), named
+/// `prefix` and a random suffix; its URL.
+pub async fn mysql_database(server_url: &str, prefix: &str) -> String {
+    use sqlx::Connection;
+    let mut admin = sqlx::MySqlConnection::connect(server_url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test MariaDB server: {e}"));
+    let name = database_name(prefix);
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE {name} CHARACTER SET utf8mb4"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
+    let _ = admin.close().await;
+    with_database(server_url, &name)
+}
+
+/// `prefix` and 12 random hex digits.
+fn database_name(prefix: &str) -> String {
+    let mut random = [0u8; 6];
+    getrandom::fill(&mut random).expect("random bytes for a database name");
+    format!(
+        "{prefix}_{}",
+        random
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+/// The server URL with its database replaced by `name` (a query string is kept).
+fn with_database(server_url: &str, name: &str) -> String {
     let (server, query) = match server_url.split_once('?') {
         Some((s, q)) => (s, format!("?{q}")),
         None => (server_url, String::new()),

@@ -9,7 +9,7 @@
 //! not, and the job completes exactly once: completion is conditional on holding the lease.
 
 use crate::AppState;
-use pledge_connect::{Database, Options, Outcome, Who};
+use pledge_connect::{Options, Outcome, Who};
 use pledge_docs::export::{self, DatasetRows};
 use pledge_lang::rights::RequestKind;
 use pledge_lang::time::CivilTime;
@@ -394,7 +394,7 @@ pub async fn execute(
                 dataset: id.clone(),
                 variable: dataset.connection_env.to_string(),
             })?;
-        let opened = Database::open_dataset(dataset, &url).await;
+        let opened = state.dataset_pool(dataset, &url).checkout().await;
         state
             .health
             .dataset_seen(&id, state.now(), opened.as_ref().err().map(|e| chain(e)));
@@ -436,10 +436,13 @@ pub async fn execute(
             who: Who::Person(&who),
             progress: &progress,
         };
-        let outcome: Result<Outcome, _> = db.execute(&schema, &plan, &options).await;
-        db.close().await;
+        let outcome: Result<Outcome, _> = db.db().execute(&schema, &plan, &options).await;
         let outcome = match outcome {
-            Ok(outcome) => outcome,
+            Ok(outcome) => {
+                // The plan ran to its end: the connection is clean, for the next job.
+                db.release();
+                outcome
+            }
             // Nobody with these identities in this dataset: nothing of theirs is here (and
             // nothing was changed). Not a failure: the answer may be "no data held".
             Err(pledge_connect::Error::NoSuchPerson { .. }) => {
@@ -651,7 +654,7 @@ async fn resolve_person(state: &AppState, request: &RequestRecord) -> Result<Per
                 dataset: id.clone(),
                 variable: dataset.connection_env.to_string(),
             })?;
-        let opened = Database::open_dataset(dataset, &url).await;
+        let opened = state.dataset_pool(dataset, &url).checkout().await;
         state
             .health
             .dataset_seen(&id, state.now(), opened.as_ref().err().map(|e| chain(e)));
@@ -663,11 +666,10 @@ async fn resolve_person(state: &AppState, request: &RequestRecord) -> Result<Per
             Ok(plan) => plan,
             // The proved identities name no table here: nothing to find in this dataset.
             Err(plan::PlanError::NoIdentityColumn { .. }) => {
-                db.close().await;
+                db.release();
                 continue;
             }
             Err(source) => {
-                db.close().await;
                 return Err(JobError::Plan {
                     dataset: id,
                     source,
@@ -700,7 +702,6 @@ async fn resolve_person(state: &AppState, request: &RequestRecord) -> Result<Per
         let who = match plan::person(dataset, &schema, &proved, None) {
             Ok(who) => who,
             Err(source) => {
-                db.close().await;
                 return Err(JobError::Plan {
                     dataset: id,
                     source,
@@ -714,10 +715,12 @@ async fn resolve_person(state: &AppState, request: &RequestRecord) -> Result<Per
             who: Who::Person(&who),
             progress: &progress,
         };
-        let outcome = db.execute(&schema, &own_rows, &options).await;
-        db.close().await;
+        let outcome = db.db().execute(&schema, &own_rows, &options).await;
         let outcome = match outcome {
-            Ok(outcome) => outcome,
+            Ok(outcome) => {
+                db.release();
+                outcome
+            }
             // Nobody here has these identities: nothing more to find in this dataset.
             Err(pledge_connect::Error::NoSuchPerson { .. }) => continue,
             Err(source) => {
