@@ -8,6 +8,7 @@
 pub mod consent;
 pub mod crypto;
 pub mod http;
+pub mod i18n;
 pub mod jobs;
 
 pub use http::{
