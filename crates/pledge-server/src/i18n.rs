@@ -179,6 +179,21 @@ pub fn from_accept_language(header: &str) -> Option<&'static str> {
         .find_map(|(_, _, range)| matching(range))
 }
 
+/// The language a request's `language` field names, if any: a built-in one (`da-DK` is
+/// `da`), or why not.
+pub fn language_field(value: Option<&str>) -> Result<Option<&'static str>, String> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(tag) => matching(tag).map(Some).ok_or_else(|| {
+            let known: Vec<&str> = languages().collect();
+            format!(
+                "`language`: `{tag}` is not a language of these pages (one of {})",
+                known.join(", ")
+            )
+        }),
+    }
+}
+
 /// The language of a page: `?lang=`, then the cookie, then `Accept-Language`, then
 /// `default` (itself one built in, or English).
 pub fn negotiate(

@@ -43,6 +43,7 @@ const MIGRATIONS: &[Migration] = &[
     CHECKPOINTS,
     RUN_PROGRESS,
     STAFF,
+    REQUEST_LANGUAGE,
 ];
 
 /// 1: keys, requests, events, jobs, exports and the audit log.
@@ -437,6 +438,14 @@ const STAFF: Migration = Migration {
         ),
         Both("CREATE INDEX staff_sessions_account ON staff_sessions (account_id)"),
     ],
+};
+
+/// 11: the language the person wrote in (a BCP 47 tag the server speaks), for the messages
+/// about the request; none for requests taken in before, or without one (the server's
+/// default language then).
+const REQUEST_LANGUAGE: Migration = Migration {
+    version: 11,
+    steps: &[Both("ALTER TABLE requests ADD COLUMN language TEXT")],
 };
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock keeps two replicas that

@@ -10,6 +10,7 @@ pub(crate) mod consent_api;
 pub mod console;
 pub(crate) mod docs;
 pub mod health;
+pub mod lang;
 pub(crate) mod key_cache;
 pub(crate) mod links;
 pub(crate) mod privacy;

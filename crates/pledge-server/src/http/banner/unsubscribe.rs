@@ -15,6 +15,8 @@ use super::pages::{RecordFor, controller_name, field, message, page, record, ver
 use super::token::{LinkKind, SignedLink};
 use super::{Banner, client_ip, user_agent};
 use crate::AppState;
+use crate::http::lang::PageLang;
+use crate::i18n::tr;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -58,13 +60,14 @@ fn names(chosen: &[&Preference]) -> String {
 pub(super) async fn confirm_page(
     State(state): State<AppState>,
     Extension(b): Extension<Arc<Banner>>,
+    lang: PageLang,
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
     let token = field(query.as_bytes(), "token");
     let (link, _) = match verified(&state, token.as_deref(), LinkKind::Unsubscribe) {
         Ok(v) => v,
-        Err(refusal) => return refusal.page(&state, &b),
+        Err(refusal) => return refusal.page(&state, &b, &lang),
     };
     let all = preferences(&state.decl);
     let chosen = named(&all, &link);
@@ -72,15 +75,16 @@ pub(super) async fn confirm_page(
         StatusCode::OK,
         "message.html",
         context! {
-            title => "Unsubscribe",
-            text => format!("Stop receiving: {}.", names(&chosen)),
+            title => tr(lang.lang, "unsubscribe.title", &[]),
+            text => tr(lang.lang, "unsubscribe.text", &[("names", &names(&chosen))]),
             error => false,
             controller => controller_name(&state),
             notice_url => b.config.notice.url.clone(),
             form_action => format!("unsubscribe?token={}", token.unwrap_or_default()),
-            form_button => "Unsubscribe",
+            form_button => tr(lang.lang, "unsubscribe.button", &[]),
             preferences_url => (),
         },
+        &lang,
     )
 }
 
@@ -99,6 +103,7 @@ pub(super) async fn confirm_page(
 pub(super) async fn one_click(
     State(state): State<AppState>,
     Extension(b): Extension<Arc<Banner>>,
+    lang: PageLang,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -109,7 +114,7 @@ pub(super) async fn one_click(
     let token = field(query.as_bytes(), "token");
     let (link, subject) = match verified(&state, token.as_deref(), LinkKind::Unsubscribe) {
         Ok(v) => v,
-        Err(refusal) => return refusal.page(&state, &b),
+        Err(refusal) => return refusal.page(&state, &b, &lang),
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -119,9 +124,10 @@ pub(super) async fn one_click(
         return message(
             &b,
             StatusCode::BAD_REQUEST,
-            "Nothing was changed",
-            "An unsubscribe needs the form field List-Unsubscribe=One-Click (RFC 8058).",
+            "choices.unchanged",
+            "unsubscribe.not_one_click",
             &controller,
+            &lang,
         );
     }
     let ip = client_ip(&state, &headers, peer);
@@ -129,9 +135,10 @@ pub(super) async fn one_click(
         return message(
             &b,
             problem.status,
-            "Please wait",
-            &problem.public_detail(),
+            "choices.wait",
+            "choices.wait_text",
             &controller,
+            &lang,
         );
     }
     let all = preferences(&state.decl);
@@ -161,9 +168,10 @@ pub(super) async fn one_click(
         return message(
             &b,
             problem.status,
-            "Nothing was changed",
-            &problem.public_detail(),
+            "choices.unchanged",
+            "choices.failed",
             &controller,
+            &lang,
         );
     }
     // A fresh preference link, so the person can see the rest from here (none when links
@@ -176,14 +184,15 @@ pub(super) async fn one_click(
         StatusCode::OK,
         "message.html",
         context! {
-            title => "Unsubscribed",
-            text => format!("You are unsubscribed from: {}. This takes effect at once.", names(&chosen)),
+            title => tr(lang.lang, "unsubscribe.done_title", &[]),
+            text => tr(lang.lang, "unsubscribe.done", &[("names", &names(&chosen))]),
             error => false,
             controller,
             notice_url => b.config.notice.url.clone(),
             form_action => (),
             preferences_url,
         },
+        &lang,
     )
 }
 
