@@ -278,7 +278,11 @@ pub fn placeholders(text: &str) -> BTreeSet<String> {
 /// "1er mars 2026".
 pub fn date(lang: &str, unix: i64) -> String {
     let t = CivilTime::from_unix(unix);
-    let format = if t.day == 1 { "date.first" } else { "date.format" };
+    let format = if t.day == 1 {
+        "date.first"
+    } else {
+        "date.format"
+    };
     tr(
         lang,
         format,
@@ -379,12 +383,19 @@ mod tests {
     #[test]
     fn accept_language_is_read_by_q_value() {
         assert_eq!(from_accept_language("da, en;q=0.8"), Some("da"));
-        assert_eq!(from_accept_language("de;q=1, fr-CA;q=0.9, da;q=0.8"), Some("fr"));
+        assert_eq!(
+            from_accept_language("de;q=1, fr-CA;q=0.9, da;q=0.8"),
+            Some("fr")
+        );
         assert_eq!(from_accept_language("en;q=0.2, da-DK;q=0.7"), Some("da"));
         assert_eq!(from_accept_language("fr;q=0, en"), Some("en"));
         assert_eq!(from_accept_language("fr;q=0"), None);
         assert_eq!(from_accept_language("de, *;q=0.5"), None);
-        assert_eq!(from_accept_language("*, fr"), None, "* first: no preference");
+        assert_eq!(
+            from_accept_language("*, fr"),
+            None,
+            "* first: no preference"
+        );
         assert_eq!(from_accept_language("fr;q=bad, da"), Some("da"));
         assert_eq!(from_accept_language(""), None);
     }
@@ -400,7 +411,10 @@ mod tests {
 
     #[test]
     fn placeholders_are_filled_and_others_left() {
-        assert_eq!(fill("a {b} {c} {} {d", |n| (n == "b").then(|| "B".into())), "a B {c} {} {d");
+        assert_eq!(
+            fill("a {b} {c} {} {d", |n| (n == "b").then(|| "B".into())),
+            "a B {c} {} {d"
+        );
         assert_eq!(
             placeholders("{day}. {month} {year}"),
             ["day", "month", "year"].map(String::from).into()
@@ -432,7 +446,262 @@ mod tests {
         let text = env.get_template("a.txt").unwrap().render(&ctx).unwrap();
         assert_eq!(text, "Vos données personnelles chez A&B");
         // A missing value is an error of the template, not a message with a hole.
-        env.add_template("b.html", r#"{{ t("privacy.heading") }}"#).unwrap();
+        env.add_template("b.html", r#"{{ t("privacy.heading") }}"#)
+            .unwrap();
         assert!(env.get_template("b.html").unwrap().render(&ctx).is_err());
+    }
+}
+
+/// The test that fails on a missing message: every catalogue has the keys and placeholders
+/// of English, and every key the templates and the code name is in every catalogue.
+#[cfg(test)]
+mod complete {
+    use super::*;
+    use std::path::Path;
+
+    /// Every `t("key", name=value, ...)` call of a template with a literal key: the key
+    /// and the names of its arguments. Calls whose key is built (`"kind." ~ k.kind`) are
+    /// left to [`families`].
+    fn template_calls(source: &str) -> Vec<(String, BTreeSet<String>)> {
+        let mut calls = Vec::new();
+        let mut rest = source;
+        while let Some(at) = rest.find("t(\"") {
+            let before = rest[..at].chars().next_back();
+            rest = &rest[at + 3..];
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            let Some(end) = rest.find('"') else { break };
+            let key = &rest[..end];
+            let after = &rest[end + 1..];
+            // A built key goes on with `~`: not a literal one.
+            if !(after.starts_with(')') || after.starts_with(',')) {
+                continue;
+            }
+            // The arguments, to the parenthesis that closes the call.
+            let mut depth = 1;
+            let mut close = after.len();
+            for (i, c) in after.char_indices() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            close = i;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let args = &after[..close];
+            let mut names = BTreeSet::new();
+            let mut depth = 0;
+            let mut word = String::new();
+            let mut chars = args.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    '=' if depth == 0 && chars.peek() != Some(&'=') && !word.is_empty() => {
+                        names.insert(std::mem::take(&mut word));
+                    }
+                    c if c.is_alphanumeric() || c == '_' => word.push(c),
+                    ' ' => {}
+                    _ => word.clear(),
+                }
+            }
+            calls.push((key.to_string(), names));
+        }
+        calls
+    }
+
+    /// The string literals of Rust sources that name a message: a key of a catalogue's
+    /// section (`"link.expired"`), not a file (`"status.html"`) or a built key.
+    fn rust_keys(source: &str, sections: &BTreeSet<&str>) -> BTreeSet<String> {
+        source
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| {
+                let mut parts = s.split('.');
+                let first = parts.next().unwrap_or("");
+                sections.contains(first)
+                    && s.contains('.')
+                    && s.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'
+                    })
+                    && ![".html", ".txt", ".toml", ".rs", ".json"]
+                        .iter()
+                        .any(|ext| s.ends_with(ext))
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The Rust files under `dir`, by their path from the crate's folder.
+    fn rust_sources(dir: &Path, out: &mut Vec<(String, String)>) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let name = path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
+                out.push((name, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+
+    /// The keys the code builds from a vocabulary: each kind of request, each state, each
+    /// kind of cookie, each law and place of the privacy center, each month.
+    fn families() -> Vec<String> {
+        use pledge_lang::model::CookieCategory::{self, *};
+        let mut keys = Vec::new();
+        for right in pledge_lang::rights::RIGHTS {
+            for part in ["name", "help", "about"] {
+                keys.push(format!("kind.{}.{part}", right.as_str()));
+            }
+        }
+        for state in pledge_domain::workflow::STATES {
+            keys.push(format!("state.{}", state.as_str()));
+        }
+        let cookies = [
+            StrictlyNecessary,
+            Security,
+            Preferences,
+            Analytics,
+            Advertising,
+            SocialMedia,
+        ];
+        for c in cookies {
+            // A new kind of cookie stops this match from compiling: add it to the list.
+            match c {
+                StrictlyNecessary | Security | Preferences | Analytics | Advertising
+                | SocialMedia => {}
+            }
+            keys.push(format!(
+                "cookie.{}",
+                pledge_lang::model::variant_name::<CookieCategory>(&c)
+            ));
+        }
+        keys.extend(["law.gdpr", "law.ccpa"].map(String::from));
+        for place in ["eu", "gb", "us_ca", "elsewhere"] {
+            keys.push(format!("place.{place}"));
+        }
+        for month in 1..=12 {
+            keys.push(format!("month.{month}"));
+        }
+        keys
+    }
+
+    #[test]
+    fn every_catalogue_has_every_key_with_the_same_placeholders() {
+        let all = Catalogues::parse(SOURCES).unwrap();
+        let english = all.get(FALLBACK).unwrap();
+        let mut problems = Vec::new();
+        for c in all.all() {
+            for key in english.keys() {
+                match c.raw(key) {
+                    None => problems.push(format!("{}: no `{key}`", c.tag)),
+                    Some(text) => {
+                        let (want, got) = (
+                            placeholders(english.raw(key).unwrap_or("")),
+                            placeholders(text),
+                        );
+                        if want != got {
+                            problems
+                                .push(format!("{}: `{key}` has {got:?}, English {want:?}", c.tag));
+                        }
+                    }
+                }
+            }
+            for key in c.keys() {
+                if english.raw(key).is_none() {
+                    problems.push(format!("{}: `{key}` is not in English", c.tag));
+                }
+            }
+            if c.raw("language.name").is_none() {
+                problems.push(format!("{}: no `language.name`", c.tag));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn every_key_used_is_in_every_catalogue() {
+        let all = Catalogues::parse(SOURCES).unwrap();
+        let english = all.get(FALLBACK).unwrap();
+        let mut problems = Vec::new();
+        let mut check = |place: &str, key: &str, args: Option<&BTreeSet<String>>| {
+            for c in all.all() {
+                match c.raw(key) {
+                    None => problems.push(format!("{place}: `{key}` is not in {}", c.tag)),
+                    Some(text) => {
+                        let wanted = placeholders(text);
+                        if let Some(args) = args.filter(|a| **a != wanted) {
+                            problems.push(format!(
+                                "{place}: `{key}` is called with {args:?}, but {} has {wanted:?}",
+                                c.tag
+                            ));
+                        }
+                    }
+                }
+            }
+        };
+        let templates = crate::http::banner::pages::SOURCES
+            .iter()
+            .map(|(name, source)| (format!("assets/pages/{name}"), *source))
+            .chain(
+                crate::jobs::mail::TEMPLATES
+                    .iter()
+                    .map(|(event, source)| (format!("templates/mail/{event}.txt"), *source)),
+            );
+        let mut used = 0;
+        for (name, source) in templates {
+            for (key, args) in template_calls(source) {
+                used += 1;
+                check(&name, &key, Some(&args));
+            }
+        }
+        assert!(used > 100, "the calls of the templates are found ({used})");
+        let sections: BTreeSet<&str> = english.keys().filter_map(|k| k.split('.').next()).collect();
+        let mut sources = Vec::new();
+        rust_sources(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut sources,
+        );
+        for (path, source) in &sources {
+            // This file names keys in its own tests, found or not on purpose.
+            if path.ends_with("i18n.rs") {
+                continue;
+            }
+            for key in rust_keys(source, &sections) {
+                check(path, &key, None);
+            }
+        }
+        for key in families() {
+            check("a vocabulary", &key, None);
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn the_calls_are_read_from_templates() {
+        let calls = template_calls(
+            r#"{{ t("a.b") }} {{ t("c", x=1, y=f(z=2)) }} {{ t("kind." ~ k) }} {{ at("no") }}"#,
+        );
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(
+            calls,
+            vec![
+                ("a.b".to_string(), names(&[])),
+                ("c".to_string(), names(&["x", "y"]))
+            ]
+        );
     }
 }

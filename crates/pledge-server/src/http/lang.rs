@@ -68,9 +68,15 @@ impl PageLang {
     /// The headers of a page in this language.
     pub fn finish(&self, response: &mut Response) {
         let h = response.headers_mut();
-        h.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(self.lang));
+        h.insert(
+            header::CONTENT_LANGUAGE,
+            HeaderValue::from_static(self.lang),
+        );
         // The same address answers in several languages: caches must keep them apart.
-        h.append(header::VARY, HeaderValue::from_static("Accept-Language, Cookie"));
+        h.append(
+            header::VARY,
+            HeaderValue::from_static("Accept-Language, Cookie"),
+        );
         if self.chosen {
             // The person's own choice, made with the switcher, kept for their next pages: a
             // setting of the interface they asked for, which needs no consent. No script
@@ -87,10 +93,16 @@ impl PageLang {
     }
 
     /// The language of a request's parts.
-    pub fn of(state: &AppState, method: &Method, uri: &axum::http::Uri, headers: &HeaderMap) -> Self {
-        let query: Vec<(String, String)> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+    pub fn of(
+        state: &AppState,
+        method: &Method,
+        uri: &axum::http::Uri,
+        headers: &HeaderMap,
+    ) -> Self {
+        let query: Vec<(String, String)> =
+            form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
         let asked = query
             .iter()
             .find(|(k, _)| k == "lang")
@@ -136,7 +148,12 @@ impl FromRequestParts<AppState> for PageLang {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
-        Ok(PageLang::of(state, &parts.method, &parts.uri, &parts.headers))
+        Ok(PageLang::of(
+            state,
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+        ))
     }
 }
 
@@ -147,7 +164,10 @@ mod tests {
     #[test]
     fn cookies_are_read_by_name() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; pledge_lang=da ; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; pledge_lang=da ; b=2"),
+        );
         assert_eq!(cookie(&h, "pledge_lang").as_deref(), Some("da"));
         assert_eq!(cookie(&h, "c"), None);
     }

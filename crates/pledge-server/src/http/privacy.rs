@@ -65,8 +65,14 @@ struct Place {
 fn jurisdictions(gdpr: bool, ccpa: bool) -> Vec<Place> {
     let mut out = Vec::new();
     if gdpr {
-        out.push(Place { code: "EU", key: "eu" });
-        out.push(Place { code: "GB", key: "gb" });
+        out.push(Place {
+            code: "EU",
+            key: "eu",
+        });
+        out.push(Place {
+            code: "GB",
+            key: "gb",
+        });
     }
     if ccpa {
         out.push(Place {

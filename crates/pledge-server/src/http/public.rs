@@ -6,8 +6,10 @@
 //! public form takes too, with the same checks ([`crate::http::api::check_intake`]).
 
 use crate::http::api::{Kind, check_intake};
+use crate::http::lang::PageLang;
 use crate::http::problem::{ApiJson, ApiQuery, Problem, ProblemDoc};
 use crate::http::ratelimit::Limiter;
+use crate::i18n::tr;
 use crate::{AppState, PublicConfig};
 use axum::body::Bytes;
 use axum::extract::connect_info::ConnectInfo;
@@ -15,8 +17,6 @@ use axum::extract::{Form, FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use crate::http::lang::PageLang;
-use crate::i18n::tr;
 use minijinja::context;
 use pledge_domain::workflow::{self, Regime, State as RequestState};
 use pledge_lang::rights::Right;
@@ -288,9 +288,15 @@ pub(crate) fn last_entry(headers: &HeaderMap, name: &str) -> Option<String> {
 /// Why a public call was refused: a problem, or a rate limit (with `Retry-After`).
 pub enum Rejection {
     Problem(Problem),
-    Limited { detail: String, retry_after: u64 },
+    Limited {
+        detail: String,
+        retry_after: u64,
+    },
     /// A wrong code, with the attempts left (the page says how many, in its language).
-    WrongCode { problem: Problem, attempts_left: i64 },
+    WrongCode {
+        problem: Problem,
+        attempts_left: i64,
+    },
 }
 
 impl From<Problem> for Rejection {
@@ -842,24 +848,32 @@ pub async fn verify_link(
     let lang = lang.or_field(form.as_ref().ok().and_then(|f| f.lang.as_deref()));
     if let Err(secs) = state.limits.verify_per_ip.take(&client.0, now) {
         state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
-        let mut response = problem_page(&state, &lang, &Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            "Too many requests",
-            "too many confirmations from your address; try again later",
-        ));
+        let mut response = problem_page(
+            &state,
+            &lang,
+            &Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                "too many confirmations from your address; try again later",
+            ),
+        );
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, secs.into());
         return response;
     }
     let Ok(Form(form)) = form else {
-        return problem_page(&state, &lang, &Problem::new(
-            StatusCode::BAD_REQUEST,
-            "bad-body",
-            "The form cannot be read",
-            "send token=... as a form",
-        ));
+        return problem_page(
+            &state,
+            &lang,
+            &Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-body",
+                "The form cannot be read",
+                "send token=... as a form",
+            ),
+        );
     };
     match state
         .store
@@ -1027,8 +1041,12 @@ fn refusal_words(kind: &str) -> (&'static str, &'static str) {
     match kind {
         "not-found" => ("problem.not_found_title", "problem.not_found"),
         "rate-limited" => ("problem.limited_title", "problem.limited"),
-        "invalid-request" | "bad-body" | "malformed-json" | "unsupported-media-type"
-        | "body-too-large" | "bad-query" => ("problem.invalid_title", "problem.invalid"),
+        "invalid-request"
+        | "bad-body"
+        | "malformed-json"
+        | "unsupported-media-type"
+        | "body-too-large"
+        | "bad-query" => ("problem.invalid_title", "problem.invalid"),
         "unproven-identity" => ("problem.unproven_title", "problem.unproven"),
         "code-expired" => ("problem.expired_title", "problem.expired"),
         "code-used" => ("problem.used_title", "problem.used"),

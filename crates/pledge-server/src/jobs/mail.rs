@@ -3,11 +3,11 @@
 //! (`lettre`), or writes it to the log when no SMTP URL is configured (the demo). A failed
 //! send is retried later by the store's schedule; sending never blocks a request.
 
+use crate::i18n::{self, tr};
 use crate::{AppState, MailConfig};
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use crate::i18n::{self, tr};
 use pledge_plan::retry::Transience;
 use pledge_store::notify::{Event, OutboxMessage};
 use serde_json::{Value, json};
@@ -39,7 +39,7 @@ impl SendError {
     }
 }
 
-const TEMPLATES: [(Event, &str); 7] = [
+pub(crate) const TEMPLATES: [(Event, &str); 7] = [
     (
         Event::Verification,
         include_str!("../../templates/mail/verification.txt"),
@@ -148,15 +148,21 @@ fn ledger_lines(data: &Value, ctx: &Context, lang: &str) -> Vec<String> {
                 ("consent", "given") => {
                     tr(lang, "mail.ledger.consent_given", &[("target", &target())])
                 }
-                ("consent", "withdrawn") => {
-                    tr(lang, "mail.ledger.consent_withdrawn", &[("target", &target())])
-                }
+                ("consent", "withdrawn") => tr(
+                    lang,
+                    "mail.ledger.consent_withdrawn",
+                    &[("target", &target())],
+                ),
                 ("objection", "raised") => {
                     tr(lang, "mail.ledger.objection", &[("target", &target())])
                 }
                 ("restriction", "raised") => tr(lang, "mail.ledger.restricted", &[]),
                 ("opt_out", "raised") => tr(lang, "mail.ledger.opted_out", &[]),
-                (kind, state) => tr(lang, "mail.ledger.other", &[("kind", kind), ("state", state)]),
+                (kind, state) => tr(
+                    lang,
+                    "mail.ledger.other",
+                    &[("kind", kind), ("state", state)],
+                ),
             }
         })
         .collect()

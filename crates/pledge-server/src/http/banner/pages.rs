@@ -26,17 +26,44 @@ use std::sync::{Arc, LazyLock};
 /// The page templates, by name: the privacy center, the preference centre and its messages,
 /// and public intake's pages (the answer to the form, the code, the link, the status).
 pub(crate) const SOURCES: &[(&str, &str)] = &[
-    ("layout.html", include_str!("../../../assets/pages/layout.html")),
-    ("preferences.html", include_str!("../../../assets/pages/preferences.html")),
-    ("privacy.html", include_str!("../../../assets/pages/privacy.html")),
-    ("message.html", include_str!("../../../assets/pages/message.html")),
+    (
+        "layout.html",
+        include_str!("../../../assets/pages/layout.html"),
+    ),
+    (
+        "preferences.html",
+        include_str!("../../../assets/pages/preferences.html"),
+    ),
+    (
+        "privacy.html",
+        include_str!("../../../assets/pages/privacy.html"),
+    ),
+    (
+        "message.html",
+        include_str!("../../../assets/pages/message.html"),
+    ),
     ("sent.html", include_str!("../../../assets/pages/sent.html")),
     ("code.html", include_str!("../../../assets/pages/code.html")),
-    ("confirm.html", include_str!("../../../assets/pages/confirm.html")),
-    ("confirmed.html", include_str!("../../../assets/pages/confirmed.html")),
-    ("status.html", include_str!("../../../assets/pages/status.html")),
-    ("refused.html", include_str!("../../../assets/pages/refused.html")),
-    ("code_form.html", include_str!("../../../assets/pages/code_form.html")),
+    (
+        "confirm.html",
+        include_str!("../../../assets/pages/confirm.html"),
+    ),
+    (
+        "confirmed.html",
+        include_str!("../../../assets/pages/confirmed.html"),
+    ),
+    (
+        "status.html",
+        include_str!("../../../assets/pages/status.html"),
+    ),
+    (
+        "refused.html",
+        include_str!("../../../assets/pages/refused.html"),
+    ),
+    (
+        "code_form.html",
+        include_str!("../../../assets/pages/code_form.html"),
+    ),
 ];
 
 static TEMPLATES: LazyLock<Result<Environment<'static>, minijinja::Error>> =
@@ -176,7 +203,8 @@ pub(super) fn verified(
     token: Option<&str>,
     kind: LinkKind,
 ) -> Result<(SignedLink, SubjectRef), Refusal> {
-    let key = link_key(state).map_err(|problem| Refusal::new(problem.status, "link.unavailable"))?;
+    let key =
+        link_key(state).map_err(|problem| Refusal::new(problem.status, "link.unavailable"))?;
     let Some(token) = token else {
         return Err(Refusal::new(StatusCode::BAD_REQUEST, "link.incomplete"));
     };
