@@ -558,7 +558,8 @@ mod complete {
     }
 
     /// The keys the code builds from a vocabulary: each kind of request, each state, each
-    /// kind of cookie, each law and place of the privacy center, each month.
+    /// kind of cookie, each built-in data category, each law and place of the privacy
+    /// center, each month.
     fn families() -> Vec<String> {
         use pledge_lang::model::CookieCategory::{self, *};
         let mut keys = Vec::new();
@@ -588,6 +589,9 @@ mod complete {
                 "cookie.{}",
                 pledge_lang::model::variant_name::<CookieCategory>(&c)
             ));
+        }
+        for category in pledge_lang::taxonomy::BUILTIN {
+            keys.push(format!("category.{}", category.id));
         }
         keys.extend(["law.gdpr", "law.ccpa"].map(String::from));
         for place in ["eu", "gb", "us_ca", "elsewhere"] {

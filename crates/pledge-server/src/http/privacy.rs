@@ -90,7 +90,9 @@ fn jurisdictions(gdpr: bool, ccpa: bool) -> Vec<Place> {
 #[derive(Serialize)]
 struct Correction {
     column: String,
-    /// The name of the column's data category (in English: the taxonomy's).
+    /// The column's built-in data category, whose name is the message `category.<id>`.
+    category: Option<&'static str>,
+    /// The name of a category the declaration made up: its id, as declared.
     label: String,
 }
 
@@ -105,10 +107,10 @@ fn corrections(state: &AppState) -> Vec<Correction> {
                     continue;
                 }
                 let category = c.category.value.as_str();
-                let label = taxonomy::builtin(category).map_or(category, |b| b.label);
                 out.push(Correction {
                     column: column.value.clone(),
-                    label: crate::http::public::capitalised(label),
+                    category: taxonomy::builtin(category).map(|b| b.id),
+                    label: crate::http::public::capitalised(category),
                 });
             }
         }

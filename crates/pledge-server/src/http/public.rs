@@ -324,25 +324,19 @@ impl Rejection {
     /// request again.
     fn page(self, state: &AppState, lang: &PageLang, retry: Option<&str>) -> Response {
         match self {
-            Rejection::Problem(p) => refused_page(state, lang, (p.status, p.kind), None, retry),
+            Rejection::Problem(p) => refused_page(state, lang, &p, None, retry),
             Rejection::WrongCode {
                 problem,
                 attempts_left,
-            } => refused_page(
-                state,
-                lang,
-                (problem.status, problem.kind),
-                Some(attempts_left),
-                retry,
-            ),
+            } => refused_page(state, lang, &problem, Some(attempts_left), retry),
             Rejection::Limited { retry_after, .. } => {
-                let mut response = refused_page(
-                    state,
-                    lang,
-                    (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
-                    None,
-                    None,
+                let limited = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
+                    "Too many requests",
+                    "",
                 );
+                let mut response = refused_page(state, lang, &limited, None, None);
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, retry_after.into());
@@ -1057,25 +1051,30 @@ fn refusal_words(kind: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// A page saying why a call was refused (`status`, the problem's kind), in `lang`; with
-/// `retry`, the code form of that request again.
+/// A page saying why a call was refused (the problem's status, and its kind in words), in
+/// `lang`; an internal error's says its correlation id instead of its text. With `retry`,
+/// the code form of that request again.
 fn refused_page(
     state: &AppState,
     lang: &PageLang,
-    (status, kind): (StatusCode, &str),
+    p: &Problem,
     attempts_left: Option<i64>,
     retry: Option<&str>,
 ) -> Response {
-    let (title, text) = refusal_words(kind);
+    let (title, mut text) = refusal_words(p.kind);
     let attempts = attempts_left.unwrap_or(0).to_string();
+    let id = p.correlation().unwrap_or_default();
+    if !id.is_empty() {
+        text = "problem.internal";
+    }
     public_page(
         state,
         lang,
-        status,
+        p.status,
         "refused.html",
         context! {
             title => tr(lang.lang, title, &[]),
-            text => tr(lang.lang, text, &[("attempts", &attempts)]),
+            text => tr(lang.lang, text, &[("attempts", &attempts), ("id", &id)]),
             retry => retry.is_some(),
             id => retry,
         },
@@ -1084,5 +1083,5 @@ fn refused_page(
 
 /// A problem as a page for the person.
 fn problem_page(state: &AppState, lang: &PageLang, p: &Problem) -> Response {
-    refused_page(state, lang, (p.status, p.kind), None, None)
+    refused_page(state, lang, p, None, None)
 }

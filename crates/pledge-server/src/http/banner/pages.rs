@@ -131,8 +131,17 @@ pub(crate) fn page(status: StatusCode, name: &str, ctx: Value, lang: &PageLang) 
     response
 }
 
+/// The words for a change that failed: with an internal error's correlation id.
+pub(super) fn failed(problem: &Problem) -> &'static str {
+    if problem.kind == "internal" || problem.kind == "store-unavailable" {
+        "problem.internal"
+    } else {
+        "choices.failed"
+    }
+}
+
 /// A page saying what went wrong, in words for the person: the messages `title` and
-/// `text` of `lang`.
+/// `text` of `lang` (an internal error's with its correlation id, see [`failed`]).
 pub(super) fn message(
     b: &Banner,
     status: StatusCode,
@@ -140,13 +149,15 @@ pub(super) fn message(
     text: &str,
     controller: &str,
     lang: &PageLang,
+    problem: Option<&Problem>,
 ) -> Response {
+    let correlation = problem.and_then(Problem::correlation).unwrap_or_default();
     page(
         status,
         "message.html",
         context! {
             title => tr(lang.lang, title, &[]),
-            text => tr(lang.lang, text, &[]),
+            text => tr(lang.lang, text, &[("id", &correlation)]),
             controller,
             error => status.is_client_error() || status.is_server_error(),
             notice_url => b.config.notice.url.clone(),
@@ -193,6 +204,7 @@ impl Refusal {
             self.text,
             &controller_name(state),
             lang,
+            None,
         )
     }
 }
@@ -377,6 +389,7 @@ pub(super) async fn change_preference(
             "choices.wait_text",
             &controller,
             &lang,
+            None,
         );
     }
     let on = match field(&body, "choice").as_deref() {
@@ -390,6 +403,7 @@ pub(super) async fn change_preference(
                 "choices.incomplete",
                 &controller,
                 &lang,
+                None,
             );
         }
     };
@@ -407,6 +421,7 @@ pub(super) async fn change_preference(
             "choices.no_such_choice",
             &controller,
             &lang,
+            None,
         );
     }
     let current = state.consent.current(&subject);
@@ -432,9 +447,10 @@ pub(super) async fn change_preference(
             &b,
             problem.status,
             "choices.unchanged",
-            "choices.failed",
+            failed(&problem),
             &controller,
             &lang,
+            Some(&problem),
         );
     }
     // The page after the change negotiates its language as this one did.

@@ -11,7 +11,7 @@
 //! address (a person clicking, or a mail scanner following links) only shows a page with the
 //! button: it never changes anything.
 
-use super::pages::{RecordFor, controller_name, field, message, page, record, verified};
+use super::pages::{RecordFor, controller_name, failed, field, message, page, record, verified};
 use super::token::{LinkKind, SignedLink};
 use super::{Banner, client_ip, user_agent};
 use crate::AppState;
@@ -128,6 +128,7 @@ pub(super) async fn one_click(
             "unsubscribe.not_one_click",
             &controller,
             &lang,
+            None,
         );
     }
     let ip = client_ip(&state, &headers, peer);
@@ -139,6 +140,7 @@ pub(super) async fn one_click(
             "choices.wait_text",
             &controller,
             &lang,
+            None,
         );
     }
     let all = preferences(&state.decl);
@@ -169,9 +171,10 @@ pub(super) async fn one_click(
             &b,
             problem.status,
             "choices.unchanged",
-            "choices.failed",
+            failed(&problem),
             &controller,
             &lang,
+            Some(&problem),
         );
     }
     // A fresh preference link, so the person can see the rest from here (none when links
