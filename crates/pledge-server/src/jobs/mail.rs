@@ -499,6 +499,33 @@ mod tests {
         insta::assert_snapshot!(all);
     }
 
+    /// The person's messages in the language of their request, dates and links too.
+    #[test]
+    fn every_event_renders_in_the_request_s_language() {
+        let extras = [
+            json!({}),
+            json!({"code": "01234567", "link_token": "ab", "status_token": "cd", "expires_at": 1_767_227_400}),
+            json!({}),
+            json!({"extension_reason": "sauvegardes dans trois systèmes", "due_at": 1_775_001_600}),
+            json!({"has_export": true, "export_url": "https://x.example/e/1", "ledger_right": true,
+                   "ledger_changes": [{"kind": "consent", "target": "cookies:social_media", "state": "withdrawn"}]}),
+            json!({"denial_reason": "aucune donnée"}),
+        ];
+        let mut all = String::new();
+        for lang in ["da", "fr"] {
+            for (event, extra) in pledge_store::notify::EVENTS.iter().zip(&extras) {
+                let mut d = data(extra.clone());
+                d["language"] = json!(lang);
+                let r = render(*event, &d, &ctx()).unwrap();
+                all.push_str(&format!(
+                    "=== {lang} {event}\nSubject: {}\n\n{}\n",
+                    r.subject, r.body
+                ));
+            }
+        }
+        insta::assert_snapshot!(all);
+    }
+
     #[test]
     fn no_data_held_is_said_with_the_meta_information() {
         let r = render(
