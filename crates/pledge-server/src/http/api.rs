@@ -297,6 +297,7 @@ fn view(r: &RequestRecord, caller: &Caller, extra: Option<Value>, now: i64) -> V
         "extension_reason": r.extension_reason,
         "denial_reason": r.denial_reason,
         "updated_at": rfc3339(r.updated_at),
+        "language": r.language,
     });
     if caller.sees_personal_data() {
         v["identities"] = json!(r.identities.iter().cloned().collect::<BTreeMap<_, _>>());
