@@ -671,7 +671,7 @@ pub async fn verify_code(
     }
 }
 
-#[utoipa::path(get, path = "/public/requests/{id}/code", summary = "The page to type the code on", tag = "public", operation_id = "public_code_page", security(()), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/public/requests/{id}/code", summary = "The page to type the code on", tag = "public", operation_id = "public_code_page", security(()), params(("id" = String, Path), ("lang" = Option<String>, Query, description = "The page's language (`en`, `da`, `fr`), kept in a cookie; otherwise the cookie's, then `Accept-Language`, then `public.language`")),
     description = "A page with one field for the code from the message; it posts to `POST /public/requests/{id}/verify` as a plain form, without script. The message links to it.",
     responses(
         (status = 200, description = "The page", content_type = "text/html", body = String),

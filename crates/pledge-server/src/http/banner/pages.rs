@@ -284,7 +284,7 @@ fn split_preferences(
 /// `GET /preferences?token=...`
 #[utoipa::path(get, path = "/preferences", summary = "The preference centre", tag = "banner", operation_id = "preference_centre", security(()),
     description = "The preference centre: the person's purposes and their state, from a signed link.",
-    params(("token" = String, Query, description = "The signed preference link's token")),
+    params(("token" = String, Query, description = "The signed preference link's token"), ("lang" = Option<String>, Query, description = "The page's language (`en`, `da`, `fr`), kept in a cookie; otherwise the cookie's, then `Accept-Language`, then `public.language`")),
     responses(
         (status = 200, description = "The page", content_type = "text/html", body = String),
         (status = 400, description = "A link that is not one (a page saying so)", content_type = "text/html", body = String),

@@ -50,7 +50,7 @@ fn names(chosen: &[&Preference]) -> String {
 /// `GET /unsubscribe?token=...`: a page with the button; changes nothing.
 #[utoipa::path(get, path = "/unsubscribe", summary = "The unsubscribe page", tag = "banner", operation_id = "unsubscribe_page", security(()),
     description = "The page behind an e-mail's unsubscribe link: a button; it changes nothing (mail scanners follow links).",
-    params(("token" = String, Query, description = "The signed unsubscribe link's token")),
+    params(("token" = String, Query, description = "The signed unsubscribe link's token"), ("lang" = Option<String>, Query, description = "The page's language (`en`, `da`, `fr`), kept in a cookie; otherwise the cookie's, then `Accept-Language`, then `public.language`")),
     responses(
         (status = 200, description = "The page", content_type = "text/html", body = String),
         (status = 400, description = "A link that is not one (a page saying so)", content_type = "text/html", body = String),
