@@ -1726,6 +1726,10 @@ async fn the_privacy_center_is_in_french_by_choice_and_stays_so() {
     let cookie = r.headers[header::SET_COOKIE].to_str().unwrap().to_string();
     assert!(cookie.starts_with("pledge_lang=fr;"), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    assert!(
+        cookie.contains("; Secure"),
+        "the server is reached over HTTPS: {cookie}"
+    );
     // The cookie comes back: French, whatever the browser prefers.
     let r = e
         .call(

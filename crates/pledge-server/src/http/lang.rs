@@ -18,6 +18,8 @@ pub struct PageLang {
     pub lang: &'static str,
     /// `?lang=` named a language: it is kept in the cookie.
     chosen: bool,
+    /// The server is reached over HTTPS (`public.base_url`): the cookie says `Secure`.
+    secure: bool,
     /// The page's path and its query without `lang`, for the switcher; none for the answer
     /// to a form post (the address is not one to open again).
     here: Option<(String, Vec<(String, String)>)>,
@@ -29,6 +31,7 @@ impl PageLang {
         PageLang {
             lang,
             chosen: false,
+            secure: false,
             here: None,
         }
     }
@@ -82,9 +85,10 @@ impl PageLang {
             // setting of the interface they asked for, which needs no consent. No script
             // reads it; it is sent to this server only.
             let cookie = format!(
-                "{}={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly",
+                "{}={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly{}",
                 i18n::COOKIE,
-                self.lang
+                self.lang,
+                if self.secure { "; Secure" } else { "" }
             );
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 h.append(header::SET_COOKIE, value);
@@ -126,6 +130,7 @@ impl PageLang {
         PageLang {
             lang,
             chosen: asked.is_some(),
+            secure: state.config.public.base_url.starts_with("https://"),
             here,
         }
     }
