@@ -14,7 +14,7 @@
 //!   `Accept-Language` (by q-value), then the configured default.
 //!
 //! Adding a language: write `messages/<tag>.toml` with every key of `en.toml` and the same
-//! placeholders, and add it to [`SOURCES`]. The test `every_catalogue_has_every_key` says
+//! placeholders, and add it to [`SOURCES`]. The tests of `complete` (below) say
 //! what is missing.
 
 use minijinja::value::{Kwargs, Value};
