@@ -8,6 +8,7 @@
 pub mod consent;
 pub mod crypto;
 pub mod http;
+pub mod i18n;
 pub mod jobs;
 
 pub use http::{
@@ -163,6 +164,9 @@ pub struct PublicConfig {
     /// The colour of the privacy center's buttons (`#rrggbb`, white text on it); none: the
     /// pages' own.
     pub accent_color: Option<String>,
+    /// The language of the person's pages and mails when neither the person's choice nor
+    /// the browser's says (a tag of [`i18n::languages`]).
+    pub language: String,
 }
 
 impl Default for PublicConfig {
@@ -179,6 +183,7 @@ impl Default for PublicConfig {
             client_ip_header: None,
             origins: Vec::new(),
             accent_color: None,
+            language: i18n::FALLBACK.to_string(),
         }
     }
 }

@@ -790,3 +790,50 @@ async fn the_preference_centre_names_the_company_and_leaves_cookies_to_the_banne
     assert_eq!(all.status, StatusCode::SEE_OTHER);
     assert_eq!(e.state_of("user-42", &purpose("audience")), None);
 }
+
+/// The preference centre speaks the person's language: `?lang=da` (the switcher's links keep
+/// the link's token), and a link that does not work says so in French.
+#[tokio::test]
+async fn the_preference_centre_is_in_the_person_s_language() {
+    let e = env("prefs-lang", settings()).await;
+    let links = e
+        .mint(e.key(Role::Admin), "user-42", json!({}))
+        .await
+        .json();
+    let page_path = path_of(links["preferences"]["url"].as_str().unwrap());
+    let token = page_path.split_once("token=").unwrap().1.to_string();
+    let page = e.get(&format!("{page_path}&lang=da")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.header(header::CONTENT_LANGUAGE), Some("da"));
+    let html = page.text();
+    assert!(html.contains("<html lang=\"da\">"), "{html}");
+    assert!(
+        html.contains("<h1>Dine valg om privatliv hos Shop Example Ltd</h1>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<li>Audience measurement (cookies til statistik)</li>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(">Slå fra<") || html.contains(">Slå til<"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "href=\"/preferences?token={token}&amp;lang=fr\" lang=\"fr\""
+        )),
+        "{html}"
+    );
+    let refused = e.get("/preferences?token=nope&lang=fr").await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let html = refused.text();
+    assert!(
+        html.contains("<h1>Ce lien ne fonctionne pas</h1>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Ce lien ne vient pas de nous, ou il a été modifié."),
+        "{html}"
+    );
+}

@@ -50,6 +50,7 @@ async fn request(app: &TestApp, ago: i64) -> String {
                 verified: true,
                 proved_by: ProvedBy::Staff,
                 received_at: T0 - ago,
+                language: None,
             },
             "staff:test",
         )

@@ -1622,3 +1622,245 @@ async fn a_head_does_not_spend_a_download_link() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// The privacy center speaks the language the browser asks for first among those it has
+/// (`Accept-Language`, by q-value), says so in `<html lang>` and `Content-Language`, offers
+/// the others as plain links, and sends its language with the form.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_privacy_center_is_in_danish_for_a_danish_browser() {
+    let e = env(
+        "center-da",
+        Store::open("sqlite::memory:").await.unwrap(),
+        generous(),
+    )
+    .await;
+    let r = e
+        .call(
+            Method::GET,
+            "/privacy",
+            None,
+            &[("accept-language", "de;q=0.9, da-DK, en;q=0.5")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let page = &r.text;
+    assert!(page.contains("<html lang=\"da\">"), "{page}");
+    assert_eq!(r.headers[header::CONTENT_LANGUAGE], "da");
+    assert!(
+        r.headers
+            .get_all(header::VARY)
+            .iter()
+            .any(|v| v.to_str().unwrap().contains("Accept-Language")),
+        "{:?}",
+        r.headers
+    );
+    assert!(
+        r.headers.get(header::SET_COOKIE).is_none(),
+        "no cookie without a choice"
+    );
+    assert!(
+        page.contains("<h1>Dit privatliv hos Chinook Music ApS</h1>"),
+        "{page}"
+    );
+    assert!(page.contains("Ret mine oplysninger"), "{page}");
+    assert!(page.contains("ret til dataportabilitet"), "{page}");
+    assert!(page.contains("<option value=\"GB\">Storbritannien</option>"));
+    assert!(page.contains("Send min anmodning"));
+    assert!(page.contains(">Privatlivspolitik</a>"));
+    assert!(page.contains("<input type=\"hidden\" name=\"language\" value=\"da\">"));
+    // The switcher: each language by its own name, the current one marked.
+    assert!(
+        page.contains("<a href=\"/privacy?lang=fr\" lang=\"fr\" hreflang=\"fr\">Français</a>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            "<a href=\"/privacy?lang=da\" lang=\"da\" hreflang=\"da\" aria-current=\"true\">Dansk</a>"
+        ),
+        "{page}"
+    );
+    assert!(!page.contains("<script"), "no script");
+    // No language it has: the default one (English here).
+    let r = e
+        .call(
+            Method::GET,
+            "/privacy",
+            None,
+            &[("accept-language", "de, *;q=0.1")],
+        )
+        .await;
+    assert!(r.text.contains("<html lang=\"en\">"), "{}", r.text);
+}
+
+/// `?lang=` wins over the browser's languages, and is kept in a cookie (the person's choice,
+/// for their next pages); an unknown one is ignored.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_privacy_center_is_in_french_by_choice_and_stays_so() {
+    let e = env(
+        "center-fr",
+        Store::open("sqlite::memory:").await.unwrap(),
+        generous(),
+    )
+    .await;
+    let danish = [("accept-language", "da")];
+    let r = e.call(Method::GET, "/privacy?lang=fr", None, &danish).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("<html lang=\"fr\">"), "{}", r.text);
+    assert!(
+        r.text
+            .contains("<h1>Vos données personnelles chez Chinook Music ApS</h1>"),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("Effacer mes données"));
+    assert!(
+        r.text.contains("(droit à l&#39;effacement)") || r.text.contains("effacement)"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("Que souhaitez-vous faire\u{a0}?"),
+        "{}",
+        r.text
+    );
+    let cookie = r.headers[header::SET_COOKIE].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("pledge_lang=fr;"), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    assert!(
+        cookie.contains("; Secure"),
+        "the server is reached over HTTPS: {cookie}"
+    );
+    // The cookie comes back: French, whatever the browser prefers.
+    let r = e
+        .call(
+            Method::GET,
+            "/privacy",
+            None,
+            &[("accept-language", "da"), ("cookie", "pledge_lang=fr")],
+        )
+        .await;
+    assert!(r.text.contains("<html lang=\"fr\">"), "{}", r.text);
+    assert!(r.headers.get(header::SET_COOKIE).is_none());
+    // A language it does not have is no choice.
+    let r = e.call(Method::GET, "/privacy?lang=xx", None, &danish).await;
+    assert!(r.text.contains("<html lang=\"da\">"), "{}", r.text);
+}
+
+/// A request sent from the French privacy center is answered in French, keeps its language,
+/// and its messages and pages are in French: the code mail (with links that open the pages
+/// in French) and the status page. JSON intake names a language with `language`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_french_request_gets_its_mail_in_french() {
+    let e = env(
+        "center-fr-mail",
+        Store::open("sqlite::memory:").await.unwrap(),
+        generous(),
+    )
+    .await;
+    let body = "language=fr&kind=erasure&jurisdiction=EU&email=ana%40example.com";
+    let r = e
+        .call(
+            Method::POST,
+            "/public/requests",
+            Some((FORM, body.into())),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert!(r.text.contains("<html lang=\"fr\">"), "{}", r.text);
+    assert!(
+        r.text.contains("<h1>Consultez vos e-mails</h1>"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("<strong>ana@example.com</strong>"),
+        "{}",
+        r.text
+    );
+    let id = form_request_id(&r.text);
+    let record = e.state.store.get_request(&id).await.unwrap();
+    assert_eq!(record.language.as_deref(), Some("fr"));
+
+    let messages = e
+        .state
+        .store
+        .claim_messages(10, 60, e.state.now())
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 1);
+    let m = &messages[0];
+    let mail = mail::render(m.event, &m.data, &Context::of(&e.state)).unwrap();
+    assert_eq!(
+        mail.subject,
+        "Veuillez confirmer votre demande à Chinook Music ApS"
+    );
+    let day = |unix: i64| pledge_server::i18n::date("fr", unix);
+    for said in [
+        "Bonjour,".to_string(),
+        format!(
+            "Le {}, quelqu'un a utilisé cette adresse e-mail pour adresser à Chinook Music ApS une demande d'effacement de vos données personnelles.",
+            day(record.received_at)
+        ),
+        "Votre code\u{a0}: ".to_string(),
+        format!("/public/requests/{id}/code?lang=fr"),
+        format!("nous répondrons au plus tard le {}.", day(record.due_at)),
+        format!("Référence\u{a0}: {id}"),
+    ] {
+        assert!(mail.body.contains(&said), "{said:?} in\n{}", mail.body);
+    }
+    assert!(
+        [
+            "décembre",
+            "janvier",
+            "février",
+            "mars",
+            "avril",
+            "mai",
+            "juin",
+            "juillet",
+            "août",
+            "septembre",
+            "octobre",
+            "novembre"
+        ]
+        .iter()
+        .any(|month| mail.body.contains(month)),
+        "a date in French words:\n{}",
+        mail.body
+    );
+    // The status link of the mail opens the page in French.
+    let status_token = m.data["status_token"].as_str().unwrap();
+    let status = format!("/public/requests/{id}?token={status_token}&lang=fr");
+    assert!(mail.body.contains(&status), "{}", mail.body);
+    let r = e
+        .call(Method::GET, &status, None, &[("accept", "text/html")])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("<h1>Votre demande</h1>"), "{}", r.text);
+    assert!(
+        r.text.contains("En attente de votre confirmation"),
+        "{}",
+        r.text
+    );
+
+    // JSON intake: `language`, a tag it reads (`da-DK` is Danish), or a clear refusal.
+    let r = e
+        .post(
+            "/public/requests",
+            json!({"kind": "access", "email": "bo@example.com", "language": "da-DK"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let id = r.json["id"].as_str().unwrap();
+    let record = e.state.store.get_request(id).await.unwrap();
+    assert_eq!(record.language.as_deref(), Some("da"));
+    let r = e
+        .post(
+            "/public/requests",
+            json!({"kind": "access", "email": "bo@example.com", "language": "xx"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("`language`"), "{}", r.text);
+}

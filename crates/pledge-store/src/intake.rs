@@ -162,12 +162,13 @@ impl Store {
                 denial_reason: None,
                 result: None,
                 updated_at: new.received_at,
+                language: new.language.clone(),
             });
         }
         let mut tx = self.begin().await?;
-        let rows = chain::values(self.backend(), 12, records.len(), "");
+        let rows = chain::values(self.backend(), 13, records.len(), "");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO requests (id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, updated_at, proved_by) VALUES {rows}"
+            "INSERT INTO requests (id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, updated_at, proved_by, language) VALUES {rows}"
         )));
         for r in &records {
             q = q
@@ -182,7 +183,8 @@ impl Store {
                 .bind(r.due_at)
                 .bind(r.confirm_by)
                 .bind(r.updated_at)
-                .bind(r.proved_by.map(crate::ProvedBy::as_str));
+                .bind(r.proved_by.map(crate::ProvedBy::as_str))
+                .bind(r.language.clone());
         }
         q.execute(&mut *tx).await?;
 

@@ -154,7 +154,7 @@ pub struct Store {
     last_write_error: std::sync::Arc<std::sync::Mutex<Option<(i64, String)>>>,
 }
 
-pub(crate) const REQUEST_COLUMNS: &str = "id, kind, regime, state, identities, changes, proved_by, needs_approval, received_at, due_at, confirm_by, extension_reason, denial_reason, result, updated_at";
+pub(crate) const REQUEST_COLUMNS: &str = "id, kind, regime, state, identities, changes, proved_by, needs_approval, received_at, due_at, confirm_by, extension_reason, denial_reason, result, updated_at, language";
 
 impl Store {
     /// Opens (and creates, for SQLite) the store at `url` and brings its schema up to date.

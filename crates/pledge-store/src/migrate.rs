@@ -44,6 +44,7 @@ const MIGRATIONS: &[Migration] = &[
     RUN_PROGRESS,
     STAFF,
     NOTICES,
+    REQUEST_LANGUAGE,
 ];
 
 /// 1: keys, requests, events, jobs, exports and the audit log.
@@ -455,6 +456,14 @@ const NOTICES: Migration = Migration {
             html TEXT NOT NULL
         )",
     )],
+};
+
+/// 12: the language the person wrote in (a BCP 47 tag the server speaks), for the messages
+/// about the request; none for requests taken in before, or without one (the server's
+/// default language then).
+const REQUEST_LANGUAGE: Migration = Migration {
+    version: 12,
+    steps: &[Both("ALTER TABLE requests ADD COLUMN language TEXT")],
 };
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock keeps two replicas that

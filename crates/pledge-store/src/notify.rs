@@ -158,6 +158,7 @@ pub(crate) fn outbox_row(record: &RequestRecord, extra: Value) -> Option<(String
         "due_at": record.due_at,
         "extension_reason": record.extension_reason,
         "denial_reason": record.denial_reason,
+        "language": record.language,
     });
     if let (Some(obj), Value::Object(extra)) = (data.as_object_mut(), extra) {
         obj.extend(extra);

@@ -52,6 +52,9 @@ pub struct NewRequest {
     /// How the identities are (or, before verification, will be) proved.
     pub proved_by: ProvedBy,
     pub received_at: i64,
+    /// The language the person wrote in (a BCP 47 tag), for the messages about the request;
+    /// none: the server's default.
+    pub language: Option<String>,
 }
 
 /// A request as stored.
@@ -74,6 +77,8 @@ pub struct RequestRecord {
     /// What the execution did (per dataset, steps and row counts), once it ran.
     pub result: Option<Value>,
     pub updated_at: i64,
+    /// The language of the messages to the person; none: the server's default.
+    pub language: Option<String>,
 }
 
 impl RequestRecord {
@@ -144,9 +149,10 @@ impl Store {
             denial_reason: None,
             result: None,
             updated_at: new.received_at,
+            language: new.language,
         };
         sqlx::query(
-            "INSERT INTO requests (id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, updated_at, proved_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            "INSERT INTO requests (id, kind, regime, state, identities, changes, needs_approval, received_at, due_at, confirm_by, updated_at, proved_by, language) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&record.id)
         .bind(record.kind.as_str())
@@ -160,6 +166,7 @@ impl Store {
         .bind(record.confirm_by)
         .bind(record.updated_at)
         .bind(record.proved_by.map(ProvedBy::as_str))
+        .bind(record.language.clone())
         .execute(&mut **tx)
         .await?;
         self.event(tx, &id, record.received_at, None, state, actor, None)
@@ -466,5 +473,6 @@ pub(crate) fn request_from_row(r: &AnyRow) -> Result<RequestRecord> {
             .map(|s| serde_json::from_str(&s).map_err(|e| Error::Corrupt(e.to_string())))
             .transpose()?,
         updated_at: r.try_get("updated_at")?,
+        language: r.try_get("language")?,
     })
 }

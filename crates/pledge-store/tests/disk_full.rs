@@ -23,6 +23,7 @@ fn request(n: usize) -> NewRequest {
         verified: true,
         proved_by: ProvedBy::Staff,
         received_at: T0,
+        language: None,
     }
 }
 

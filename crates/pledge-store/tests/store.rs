@@ -19,6 +19,7 @@ fn new_request(kind: Right, verified: bool, needs_approval: bool) -> NewRequest 
         verified,
         proved_by: ProvedBy::Staff,
         received_at: T0,
+        language: None,
     }
 }
 

@@ -77,6 +77,10 @@ pub struct CreateRequest {
     /// False when the person's identity is still to be checked. Staff intake is verified.
     #[serde(default = "yes")]
     pub verified: bool,
+    /// The language of the messages to the person (`en`, `da`, `fr`; `da-DK` reads as
+    /// `da`). Default: the server's (`public.language`).
+    #[schema(example = "da")]
+    pub language: Option<String>,
 }
 
 fn gdpr() -> Regime {
@@ -107,6 +111,9 @@ pub async fn create_request(
     let kind = Right::from(body.kind);
     let needs_approval = approval_for(&caller, kind, body.needs_approval)?;
     check_intake(&state, kind, &body.identities, &body.changes)?;
+    let language = crate::i18n::language_field(body.language.as_deref())
+        .map_err(Problem::invalid)?
+        .map(str::to_string);
     let record = state
         .store
         .create_request(
@@ -125,6 +132,7 @@ pub async fn create_request(
                     ProvedBy::Staff
                 },
                 received_at: state.now(),
+                language,
             },
             &caller.actor(),
         )
@@ -289,6 +297,7 @@ fn view(r: &RequestRecord, caller: &Caller, extra: Option<Value>, now: i64) -> V
         "extension_reason": r.extension_reason,
         "denial_reason": r.denial_reason,
         "updated_at": rfc3339(r.updated_at),
+        "language": r.language,
     });
     if caller.sees_personal_data() {
         v["identities"] = json!(r.identities.iter().cloned().collect::<BTreeMap<_, _>>());

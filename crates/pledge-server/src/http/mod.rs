@@ -11,6 +11,7 @@ pub mod console;
 pub(crate) mod docs;
 pub mod health;
 pub(crate) mod key_cache;
+pub mod lang;
 pub(crate) mod links;
 pub(crate) mod privacy;
 pub mod problem;

@@ -8,6 +8,7 @@
 
 use crate::AppState;
 use crate::http::banner::pages::page;
+use crate::http::lang::PageLang;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -17,82 +18,46 @@ use pledge_lang::model::Regime as LawRegime;
 use pledge_lang::taxonomy;
 use serde::Serialize;
 
-/// One kind of request as the form offers it.
+/// One kind of request as the form offers it: its name and help are the messages
+/// `kind.<kind>.name` and `.help`.
 #[derive(Serialize)]
 struct KindChoice {
     kind: &'static str,
-    name: &'static str,
-    help: &'static str,
-    /// The law that gives the right, when not every one the company is under does.
-    #[serde(rename = "where")]
+    /// The law that gives the right (`law.<law>`), when not every one the company is
+    /// under does.
     law: Option<&'static str>,
 }
 
 /// The kinds the declaration's laws give, in the order people look for them.
 fn kinds(gdpr: bool, ccpa: bool) -> Vec<KindChoice> {
     let both = gdpr && ccpa;
-    let only = |yes: bool, law: &'static str| (both && yes).then_some(law);
-    let mut out = vec![KindChoice {
-        kind: "access",
-        name: "A copy of my data",
-        help: "Everything held about you, with what is done with it: why, on which legal basis, who receives it and how long it is kept.",
-        law: None,
-    }];
+    let choice = |kind, law: Option<&'static str>| KindChoice {
+        kind,
+        law: law.filter(|_| both),
+    };
+    let mut out = vec![choice("access", None)];
     if gdpr {
-        out.push(KindChoice {
-            kind: "portability",
-            name: "My data, to take elsewhere",
-            help: "The data you gave, in files another service can read (JSON and CSV).",
-            law: only(true, "Where the GDPR applies (EU, EEA, UK)."),
-        });
+        out.push(choice("portability", Some("gdpr")));
     }
-    out.push(KindChoice {
-        kind: "rectification",
-        name: "Correct my data",
-        help: "Give the correct values below the list.",
-        law: None,
-    });
-    out.push(KindChoice {
-        kind: "erasure",
-        name: "Erase my data",
-        help: "Your data is deleted or made anonymous, except what the law requires to be kept; the answer says what stays and why.",
-        law: None,
-    });
+    out.push(choice("rectification", None));
+    out.push(choice("erasure", None));
     if gdpr {
-        out.push(KindChoice {
-            kind: "restriction",
-            name: "Limit the use of my data",
-            help: "Your data is kept but no longer used, for instance while a correction or an objection is looked into.",
-            law: only(true, "Where the GDPR applies (EU, EEA, UK)."),
-        });
-        out.push(KindChoice {
-            kind: "objection",
-            name: "Object to a use of my data",
-            help: "The uses based on the company's legitimate interests stop, direct marketing always.",
-            law: only(true, "Where the GDPR applies (EU, EEA, UK)."),
-        });
-        out.push(KindChoice {
-            kind: "withdraw_consent",
-            name: "Withdraw my consent",
-            help: "Every consent you gave ends, and what you agreed to stops from now on.",
-            law: None,
-        });
+        out.push(choice("restriction", Some("gdpr")));
+        out.push(choice("objection", Some("gdpr")));
+        out.push(choice("withdraw_consent", None));
     }
     if ccpa {
-        out.push(KindChoice {
-            kind: "opt_out",
-            name: "Do not sell or share my personal information",
-            help: "Your data is no longer sold, shared or used for targeted advertising.",
-            law: only(true, "Where California law applies (CCPA)."),
-        });
+        out.push(choice("opt_out", Some("ccpa")));
     }
     out
 }
 
+/// A place the person may live in: the code public intake reads, and its name's message
+/// (`place.<key>`).
 #[derive(Serialize)]
 struct Place {
     code: &'static str,
-    name: &'static str,
+    key: &'static str,
 }
 
 /// Where the person lives, as public intake reads it (`US-CA`: the CCPA; anything else: the
@@ -102,22 +67,22 @@ fn jurisdictions(gdpr: bool, ccpa: bool) -> Vec<Place> {
     if gdpr {
         out.push(Place {
             code: "EU",
-            name: "The European Union, Iceland, Liechtenstein or Norway",
+            key: "eu",
         });
         out.push(Place {
             code: "GB",
-            name: "The United Kingdom",
+            key: "gb",
         });
     }
     if ccpa {
         out.push(Place {
             code: "US-CA",
-            name: "California",
+            key: "us_ca",
         });
     }
     out.push(Place {
         code: "ZZ",
-        name: "Elsewhere",
+        key: "elsewhere",
     });
     out
 }
@@ -125,6 +90,9 @@ fn jurisdictions(gdpr: bool, ccpa: bool) -> Vec<Place> {
 #[derive(Serialize)]
 struct Correction {
     column: String,
+    /// The column's built-in data category, whose name is the message `category.<id>`.
+    category: Option<&'static str>,
+    /// The name of a category the declaration made up: its id, as declared.
     label: String,
 }
 
@@ -139,14 +107,10 @@ fn corrections(state: &AppState) -> Vec<Correction> {
                     continue;
                 }
                 let category = c.category.value.as_str();
-                let label = taxonomy::builtin(category).map_or(category, |b| b.label);
                 out.push(Correction {
                     column: column.value.clone(),
-                    label: format!(
-                        "{} ({})",
-                        crate::http::public::capitalised(label),
-                        column.value
-                    ),
+                    category: taxonomy::builtin(category).map(|b| b.id),
+                    label: crate::http::public::capitalised(category),
                 });
             }
         }
@@ -156,8 +120,9 @@ fn corrections(state: &AppState) -> Vec<Correction> {
 
 #[utoipa::path(get, path = "/privacy", summary = "The privacy center", tag = "public", operation_id = "privacy_center", security(()),
     description = "The person's page: a form for every kind of request the declaration's laws give, with where the person lives and, for a correction, the correct values; it posts to `POST /public/requests` as a plain HTML form.",
+    params(("lang" = Option<String>, Query, description = "The page's language (`en`, `da`, `fr`), kept in a cookie; otherwise the cookie's, then `Accept-Language`, then `public.language`")),
     responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
-pub async fn privacy_center(State(state): State<AppState>) -> Response {
+pub async fn privacy_center(State(state): State<AppState>, lang: PageLang) -> Response {
     let decl = &state.decl;
     let gdpr = decl.gdpr_applies();
     let ccpa = decl.applies(LawRegime::Ccpa);
@@ -173,6 +138,7 @@ pub async fn privacy_center(State(state): State<AppState>) -> Response {
             notice_url => notice_url,
             accent => state.config.public.accent_color.clone(),
         },
+        &lang,
     )
 }
 

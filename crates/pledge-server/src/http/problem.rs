@@ -176,6 +176,12 @@ impl Problem {
         ))
     }
 
+    /// For an internal error, the correlation id its text is logged under (a page for a
+    /// person says the id in its own words); none for the other problems.
+    pub fn correlation(&self) -> Option<String> {
+        self.redacted().map(|(id, _)| id)
+    }
+
     /// The detail to put in a page for a person (no key): an internal error's text is
     /// logged and replaced (see [`Problem::redacted`]).
     pub fn public_detail(&self) -> String {

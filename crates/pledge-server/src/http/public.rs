@@ -6,21 +6,23 @@
 //! public form takes too, with the same checks ([`crate::http::api::check_intake`]).
 
 use crate::http::api::{Kind, check_intake};
+use crate::http::lang::PageLang;
 use crate::http::problem::{ApiJson, ApiQuery, Problem, ProblemDoc};
 use crate::http::ratelimit::Limiter;
+use crate::i18n::tr;
 use crate::{AppState, PublicConfig};
 use axum::body::Bytes;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Form, FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
-use axum::response::{Html, IntoResponse, Response};
-use pledge_docs::html::escape;
+use axum::response::{IntoResponse, Response};
+use minijinja::context;
 use pledge_domain::workflow::{self, Regime, State as RequestState};
 use pledge_lang::rights::Right;
 use pledge_lang::time::CivilTime;
 use pledge_lang::types::Email;
-use pledge_store::{NewRequest, ProvedBy, RequestRecord, VerificationPolicy};
+use pledge_store::{NewRequest, ProvedBy, RequestRecord, VerificationError, VerificationPolicy};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -286,7 +288,15 @@ pub(crate) fn last_entry(headers: &HeaderMap, name: &str) -> Option<String> {
 /// Why a public call was refused: a problem, or a rate limit (with `Retry-After`).
 pub enum Rejection {
     Problem(Problem),
-    Limited { detail: String, retry_after: u64 },
+    Limited {
+        detail: String,
+        retry_after: u64,
+    },
+    /// A wrong code, with the attempts left (the page says how many, in its language).
+    WrongCode {
+        problem: Problem,
+        attempts_left: i64,
+    },
 }
 
 impl From<Problem> for Rejection {
@@ -297,27 +307,36 @@ impl From<Problem> for Rejection {
 
 impl From<pledge_store::Error> for Rejection {
     fn from(e: pledge_store::Error) -> Self {
-        Rejection::Problem(e.into())
+        match e {
+            pledge_store::Error::Verification(VerificationError::Wrong { attempts_left }) => {
+                Rejection::WrongCode {
+                    problem: e.into(),
+                    attempts_left,
+                }
+            }
+            e => Rejection::Problem(e.into()),
+        }
     }
 }
 
 impl Rejection {
-    /// The refusal as a page for the person, with `more` (HTML) after the words.
-    fn page(self, more: &str) -> Response {
+    /// The refusal as a page for the person in `lang`; with `retry`, the code form of that
+    /// request again.
+    fn page(self, state: &AppState, lang: &PageLang, retry: Option<&str>) -> Response {
         match self {
-            Rejection::Problem(p) => {
-                let body = format!("<p>{}</p>\n{more}", escape(&p.public_detail()));
-                page(p.status, p.title, &body)
-            }
-            Rejection::Limited {
-                detail,
-                retry_after,
-            } => {
-                let mut response = page(
+            Rejection::Problem(p) => refused_page(state, lang, &p, None, retry),
+            Rejection::WrongCode {
+                problem,
+                attempts_left,
+            } => refused_page(state, lang, &problem, Some(attempts_left), retry),
+            Rejection::Limited { retry_after, .. } => {
+                let limited = Problem::new(
                     StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
                     "Too many requests",
-                    &format!("<p>{}.</p>", escape(&capitalised(&detail))),
+                    "",
                 );
+                let mut response = refused_page(state, lang, &limited, None, None);
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, retry_after.into());
@@ -338,7 +357,7 @@ pub(crate) fn capitalised(s: &str) -> String {
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         match self {
-            Rejection::Problem(p) => p.into_response(),
+            Rejection::Problem(p) | Rejection::WrongCode { problem: p, .. } => p.into_response(),
             Rejection::Limited {
                 detail,
                 retry_after,
@@ -395,6 +414,11 @@ pub struct PublicRequest {
     /// For rectification: column (or `table.column`) → new value.
     #[serde(default)]
     pub changes: BTreeMap<String, String>,
+    /// The language of the messages about the request (`en`, `da`, `fr`; `da-DK` reads as
+    /// `da`). The privacy center sends its page's. Default: for a form, the language its
+    /// answer page is in; for JSON, the server's (`public.language`).
+    #[schema(example = "fr")]
+    pub language: Option<String>,
 }
 
 /// The public proves one identity, the address the code goes to: any other it names is
@@ -444,14 +468,18 @@ fn regime_of(body: &PublicRequest) -> Regime {
 pub async fn create(
     State(state): State<AppState>,
     axum::Extension(client): axum::Extension<Client>,
+    lang: PageLang,
     headers: HeaderMap,
     body: Result<Posted<PublicRequest>, Problem>,
 ) -> Response {
     let form = is_form(&headers);
-    match take_in(&state, &client, body).await {
+    // A form's request without a `language` field is in the language of its answer.
+    let negotiated = form.then_some(lang.lang);
+    match take_in(&state, &client, body, negotiated).await {
         Ok((record, email)) => {
             if form {
-                return sent_page(&state, &record, &email);
+                let lang = lang.or_field(record.language.as_deref());
+                return sent_page(&state, &lang, &record, &email);
             }
             let next = format!(
                 "we sent a code to {email}: POST it to /public/requests/{}/verify as {{\"code\": \"...\"}}, or open the link in the message",
@@ -461,7 +489,7 @@ pub async fn create(
             v["next"] = json!(next);
             (StatusCode::ACCEPTED, axum::Json(v)).into_response()
         }
-        Err(rejection) if form => rejection.page(""),
+        Err(rejection) if form => rejection.page(&state, &lang, None),
         Err(rejection) => rejection.into_response(),
     }
 }
@@ -472,6 +500,7 @@ async fn take_in(
     state: &AppState,
     client: &Client,
     body: Result<Posted<PublicRequest>, Problem>,
+    negotiated: Option<&'static str>,
 ) -> Result<(RequestRecord, String), Rejection> {
     let now = state.now();
     limit(
@@ -499,6 +528,9 @@ async fn take_in(
     unproven(&body.identities)?;
     let identities = BTreeMap::from([("email".to_string(), email.clone())]);
     check_intake(state, kind, &identities, &body.changes)?;
+    let language = crate::i18n::language_field(body.language.as_deref())
+        .map_err(Problem::invalid)?
+        .or(negotiated);
     let config = &state.config.public;
     let new = NewRequest {
         kind,
@@ -512,6 +544,7 @@ async fn take_in(
         verified: false,
         proved_by: ProvedBy::EmailCode,
         received_at: now,
+        language: language.map(str::to_string),
     };
     // Every kind waits for the address to be confirmed. Withdrawing consent, objecting and
     // opting out need no proof of identity (GDPR Art. 7(3), CCPA Regs. §7026(d)), but they
@@ -531,30 +564,17 @@ async fn take_in(
 }
 
 /// The answer to a form post: the message is on its way, and where the code goes.
-fn sent_page(state: &AppState, record: &RequestRecord, email: &str) -> Response {
-    let minutes = state.config.public.code_ttl_secs / 60;
-    let body = format!(
-        "<p>Thank you. To make sure that the request comes from you, we sent a message to <strong>{email}</strong>. \
-         It holds an eight-digit code and a link; it may take a few minutes to arrive (look in the spam folder too).</p>\n\
-         <p>Type the code here, or open the link in the message and press the button there. Both work once, for {minutes} minutes. \
-         Until you confirm, nothing happens with your request.</p>\n{form}\n\
-         <p>The message also holds a link to follow your request. Reference: <code>{id}</code>.</p>",
-        email = escape(email),
-        form = code_form(&record.id),
-        id = escape(&record.id),
-    );
-    page(StatusCode::ACCEPTED, "Check your e-mail", &body)
-}
-
-/// The form that sends a code to `POST /public/requests/{id}/verify`, without script.
-fn code_form(id: &str) -> String {
-    format!(
-        "<form method=\"post\" action=\"/public/requests/{id}/verify\">\n\
-         <label for=\"code\">Your code</label><br>\n\
-         <input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \
-         pattern=\"[0-9 ]{{8,9}}\" maxlength=\"9\" required>\n\
-         <button type=\"submit\">Confirm my request</button>\n</form>",
-        id = escape(id),
+fn sent_page(state: &AppState, lang: &PageLang, record: &RequestRecord, email: &str) -> Response {
+    public_page(
+        state,
+        lang,
+        StatusCode::ACCEPTED,
+        "sent.html",
+        context! {
+            email,
+            minutes => state.config.public.code_ttl_secs / 60,
+            id => record.id.clone(),
+        },
     )
 }
 
@@ -607,6 +627,7 @@ pub async fn verify_code(
     State(state): State<AppState>,
     axum::Extension(client): axum::Extension<Client>,
     Path(id): Path<String>,
+    lang: PageLang,
     headers: HeaderMap,
     body: Result<Posted<Code>, Problem>,
 ) -> Response {
@@ -633,38 +654,50 @@ pub async fn verify_code(
     }
     .await;
     match checked {
-        Ok(record) if form => confirmed_page(&record),
+        Ok(record) if form => confirmed_page(&state, &lang, &record),
         Ok(record) => axum::Json(person_view(&record, now)).into_response(),
         Err(rejection) if form => {
-            // A wrong code may be typed again; anything else is final for this form.
-            let again = matches!(&rejection, Rejection::Problem(p) if p.status == StatusCode::UNPROCESSABLE_ENTITY);
-            rejection.page(&if again { code_form(&id) } else { String::new() })
+            // A wrong code may be typed again; anything else is final for this form. The
+            // id goes into the form's address: it must look like one.
+            let again = looks_like_request_id(&id)
+                && match &rejection {
+                    Rejection::WrongCode { .. } => true,
+                    Rejection::Problem(p) => p.status == StatusCode::UNPROCESSABLE_ENTITY,
+                    Rejection::Limited { .. } => false,
+                };
+            rejection.page(&state, &lang, again.then_some(id.as_str()))
         }
         Err(rejection) => rejection.into_response(),
     }
 }
 
-#[utoipa::path(get, path = "/public/requests/{id}/code", summary = "The page to type the code on", tag = "public", operation_id = "public_code_page", security(()), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/public/requests/{id}/code", summary = "The page to type the code on", tag = "public", operation_id = "public_code_page", security(()), params(("id" = String, Path), ("lang" = Option<String>, Query, description = "The page's language (`en`, `da`, `fr`), kept in a cookie; otherwise the cookie's, then `Accept-Language`, then `public.language`")),
     description = "A page with one field for the code from the message; it posts to `POST /public/requests/{id}/verify` as a plain form, without script. The message links to it.",
     responses(
         (status = 200, description = "The page", content_type = "text/html", body = String),
         (status = 404, description = "Not a request id (a page saying so)", content_type = "text/html", body = String)
     ))]
-pub async fn code_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub async fn code_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    lang: PageLang,
+) -> Response {
     // The page says nothing about the request, so it needs no check that it exists: the
     // code does that when it is sent. The id goes into the form's address, so it must look
     // like one (`req_` and hex digits), not like a path.
     if !looks_like_request_id(&id) {
-        return problem_page(&Problem::not_found("no such request"));
+        return problem_page(&state, &lang, &Problem::not_found("no such request"));
     }
-    let body = format!(
-        "<p>Type the eight-digit code from the message we sent you, to confirm that you sent this request to {controller}.</p>\n{form}\n\
-         <p>No message? It may take a few minutes, and may be in the spam folder. The code works once, for {minutes} minutes.</p>",
-        controller = escape(&controller_name(&state)),
-        form = code_form(&id),
-        minutes = state.config.public.code_ttl_secs / 60,
-    );
-    page(StatusCode::OK, "Confirm your request", &body)
+    public_page(
+        &state,
+        &lang,
+        StatusCode::OK,
+        "code.html",
+        context! {
+            id,
+            minutes => state.config.public.code_ttl_secs / 60,
+        },
+    )
 }
 
 /// Whether `id` has the shape of the store's request ids: `req_` and lower-case hex digits.
@@ -675,21 +708,18 @@ fn looks_like_request_id(id: &str) -> bool {
 }
 
 /// The page that says a request is confirmed and what comes next.
-fn confirmed_page(record: &RequestRecord) -> Response {
-    let next = if record.state == RequestState::AwaitingApproval {
-        "Our privacy team reviews it next."
-    } else {
-        "We are working on it now."
-    };
-    page(
+fn confirmed_page(state: &AppState, lang: &PageLang, record: &RequestRecord) -> Response {
+    public_page(
+        state,
+        lang,
         StatusCode::OK,
-        "Request confirmed",
-        &format!(
-            "<p>Thank you: your {} request ({}) is confirmed. {next} We will write to you at each step, and by {} at the latest.</p>",
-            escape(record.kind.as_str()),
-            escape(&record.id),
-            CivilTime::from_unix(record.due_at).to_date_string(),
-        ),
+        "confirmed.html",
+        context! {
+            kind => record.kind.as_str(),
+            id => record.id.clone(),
+            review => record.state == RequestState::AwaitingApproval,
+            due => record.due_at,
+        },
     )
 }
 
@@ -770,22 +800,27 @@ fn went_on(state: &AppState, record: &RequestRecord) {
 #[into_params(parameter_in = Query)]
 pub struct Token {
     pub token: String,
+    /// The page's language (`en`, `da`, `fr`), as the language switcher and the links in
+    /// the messages give it.
+    #[serde(default)]
+    pub lang: Option<String>,
 }
 
 #[utoipa::path(get, path = "/public/verify", summary = "The confirmation page of a link", tag = "public", operation_id = "public_confirm_page", params(Token), security(()),
     description = "The link in the message. It changes nothing (mail scanners open links): it shows a page whose button confirms with a POST.",
     responses((status = 200, description = "The confirmation page", content_type = "text/html", body = String)))]
-pub async fn confirm_page(State(state): State<AppState>, ApiQuery(q): ApiQuery<Token>) -> Response {
-    let body = format!(
-        "<p>Confirm that you sent this request to {controller}, so that we can answer it.</p>\n\
-         <form method=\"post\" action=\"/public/verify\">\n\
-         <input type=\"hidden\" name=\"token\" value=\"{token}\">\n\
-         <button type=\"submit\">Confirm my request</button>\n</form>\n\
-         <p>If you did not send it, close this page: nothing happens.</p>",
-        controller = escape(&controller_name(&state)),
-        token = escape(&q.token),
-    );
-    page(StatusCode::OK, "Confirm your request", &body)
+pub async fn confirm_page(
+    State(state): State<AppState>,
+    lang: PageLang,
+    ApiQuery(q): ApiQuery<Token>,
+) -> Response {
+    public_page(
+        &state,
+        &lang,
+        StatusCode::OK,
+        "confirm.html",
+        context! { token => q.token },
+    )
 }
 
 #[utoipa::path(post, path = "/public/verify", summary = "Confirm through the link", tag = "public", operation_id = "public_verify_link", security(()),
@@ -800,29 +835,39 @@ pub async fn confirm_page(State(state): State<AppState>, ApiQuery(q): ApiQuery<T
 pub async fn verify_link(
     State(state): State<AppState>,
     axum::Extension(client): axum::Extension<Client>,
+    lang: PageLang,
     form: Result<Form<Token>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let now = state.now();
+    let lang = lang.or_field(form.as_ref().ok().and_then(|f| f.lang.as_deref()));
     if let Err(secs) = state.limits.verify_per_ip.take(&client.0, now) {
         state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
-        let mut response = problem_page(&Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            "Too many requests",
-            "too many confirmations from your address; try again later",
-        ));
+        let mut response = problem_page(
+            &state,
+            &lang,
+            &Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                "too many confirmations from your address; try again later",
+            ),
+        );
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, secs.into());
         return response;
     }
     let Ok(Form(form)) = form else {
-        return problem_page(&Problem::new(
-            StatusCode::BAD_REQUEST,
-            "bad-body",
-            "The form cannot be read",
-            "send token=... as a form",
-        ));
+        return problem_page(
+            &state,
+            &lang,
+            &Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-body",
+                "The form cannot be read",
+                "send token=... as a form",
+            ),
+        );
     };
     match state
         .store
@@ -832,9 +877,9 @@ pub async fn verify_link(
     {
         Ok(record) => {
             went_on(&state, &record);
-            confirmed_page(&record)
+            confirmed_page(&state, &lang, &record)
         }
-        Err(e) => problem_page(&Problem::from(e)),
+        Err(e) => problem_page(&state, &lang, &Problem::from(e)),
     }
 }
 
@@ -850,6 +895,7 @@ pub async fn verify_link(
 pub async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    lang: PageLang,
     headers: HeaderMap,
     query: Result<ApiQuery<Token>, Problem>,
 ) -> Response {
@@ -863,7 +909,7 @@ pub async fn status(
         Ok((record, events)) => {
             let now = state.now();
             if html {
-                status_page(&state, &record, &events, now)
+                status_page(&state, &lang, &record, &events, now)
             } else {
                 let mut v = person_view(&record, now);
                 v["events"] = events
@@ -879,7 +925,7 @@ pub async fn status(
                 axum::Json(v).into_response()
             }
         }
-        Err(p) if html => problem_page(&p),
+        Err(p) if html => problem_page(&state, &lang, &p),
         Err(p) => p.into_response(),
     };
     // The same address answers a page or JSON: caches must keep them apart.
@@ -902,26 +948,10 @@ fn shown_reason(e: &pledge_store::RequestEvent) -> Option<&str> {
     }
 }
 
-/// A state in words for the person.
-fn state_words(state: RequestState) -> &'static str {
-    match state {
-        RequestState::Received => "Received",
-        RequestState::Verifying => "Waiting for you to confirm it (with the code or link we sent)",
-        RequestState::Verified => "Confirmed",
-        RequestState::AwaitingApproval => "Confirmed; our privacy team is reviewing it",
-        RequestState::InProgress => "Being carried out",
-        RequestState::AwaitingExternal => "Waiting for others who hold your data to answer",
-        RequestState::Completed => "Done",
-        RequestState::Denied => "Refused",
-        RequestState::Extended => "The deadline is extended",
-        RequestState::Cancelled => "Cancelled",
-        RequestState::NeedsAction => "Our privacy team is looking into it",
-    }
-}
-
 /// The status link's page.
 fn status_page(
     state: &AppState,
+    lang: &PageLang,
     record: &RequestRecord,
     events: &[pledge_store::RequestEvent],
     now: i64,
@@ -931,48 +961,34 @@ fn status_page(
         CivilTime::from_unix(record.due_at),
         CivilTime::from_unix(now),
     );
-    let mut body = format!(
-        "<p>Your request to {controller} to {what}.</p>\n<dl>\n\
-         <dt>Where it stands</dt><dd><strong>{words}</strong></dd>\n\
-         <dt>Received</dt><dd>{received}</dd>\n\
-         <dt>Answer due by</dt><dd>{due}{late}</dd>\n\
-         <dt>Reference</dt><dd><code>{id}</code></dd>\n</dl>\n",
-        controller = escape(&controller_name(state)),
-        what = escape(crate::jobs::mail::kind_label(record.kind.as_str())),
-        words = escape(state_words(record.state)),
-        received = CivilTime::from_unix(record.received_at).to_date_string(),
-        due = CivilTime::from_unix(record.due_at).to_date_string(),
-        late = if overdue { " (overdue)" } else { "" },
-        id = escape(&record.id),
-    );
-    for (label, reason) in [
-        ("Why the deadline is extended", &record.extension_reason),
-        ("Why it was refused", &record.denial_reason),
-    ] {
-        if let Some(reason) = reason {
-            body.push_str(&format!("<p>{label}: {}</p>\n", escape(reason)));
-        }
-    }
-    if record.state == RequestState::Verifying {
-        body.push_str(&format!(
-            "<p><a href=\"/public/requests/{}/code\">Type the code from the message</a></p>\n",
-            escape(&record.id)
-        ));
-    }
-    if !events.is_empty() {
-        body.push_str("<h2>Steps</h2>\n<ol>\n");
-        for e in events {
-            let reason = shown_reason(e).map(|r| format!(": {}", escape(r)));
-            body.push_str(&format!(
-                "<li>{}: {}{}</li>\n",
-                CivilTime::from_unix(e.at).to_date_string(),
-                escape(state_words(e.to_state)),
-                reason.unwrap_or_default()
-            ));
-        }
-        body.push_str("</ol>\n");
-    }
-    page(StatusCode::OK, "Your request", &body)
+    let steps: Vec<minijinja::Value> = events
+        .iter()
+        .map(|e| {
+            context! {
+                at => e.at,
+                state => e.to_state.as_str(),
+                reason => shown_reason(e),
+            }
+        })
+        .collect();
+    public_page(
+        state,
+        lang,
+        StatusCode::OK,
+        "status.html",
+        context! {
+            kind => record.kind.as_str(),
+            state => record.state.as_str(),
+            received => record.received_at,
+            due => record.due_at,
+            overdue,
+            id => record.id.clone(),
+            extension_reason => record.extension_reason.clone(),
+            denial_reason => record.denial_reason.clone(),
+            verifying => record.state == RequestState::Verifying,
+            events => steps,
+        },
+    )
 }
 
 /// Where the declaration publishes its privacy notice (`policy.url`), if it says.
@@ -995,30 +1011,77 @@ pub(crate) fn controller_name(state: &AppState) -> String {
         .map_or_else(|| "us".to_string(), |c| c.name.value.clone())
 }
 
-/// A small self-contained page (no external assets).
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"referrer\" content=\"no-referrer\">\
-         <title>{t}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em}}\
-         button,input{{font:inherit;padding:.5em 1em}}input{{margin:.25em .5em .5em 0;max-width:100%;box-sizing:border-box}}\
-         code{{overflow-wrap:anywhere}}dt{{font-weight:600}}dd{{margin:0 0 .5em}}</style></head>\n<body><h1>{t}</h1>\n{body}\n</body></html>\n",
-        t = escape(title),
-    );
-    let mut response = (status, Html(html)).into_response();
-    // The page carries a token: keep it out of caches.
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    response
+/// A page of public intake, in `lang`, in the layout of the person's pages: `ctx` and the
+/// company's name and notice.
+fn public_page(
+    state: &AppState,
+    lang: &PageLang,
+    status: StatusCode,
+    name: &str,
+    ctx: minijinja::Value,
+) -> Response {
+    let ctx = minijinja::value::merge_maps([
+        ctx,
+        context! {
+            controller => controller_name(state),
+            notice_url => notice_url(state),
+        },
+    ]);
+    crate::http::banner::pages::page(status, name, ctx, lang)
 }
 
-fn problem_page(p: &Problem) -> Response {
-    page(
+/// The messages that say why a call was refused, by the problem's kind.
+fn refusal_words(kind: &str) -> (&'static str, &'static str) {
+    match kind {
+        "not-found" => ("problem.not_found_title", "problem.not_found"),
+        "rate-limited" => ("problem.limited_title", "problem.limited"),
+        "invalid-request"
+        | "bad-body"
+        | "malformed-json"
+        | "unsupported-media-type"
+        | "body-too-large"
+        | "bad-query" => ("problem.invalid_title", "problem.invalid"),
+        "unproven-identity" => ("problem.unproven_title", "problem.unproven"),
+        "code-expired" => ("problem.expired_title", "problem.expired"),
+        "code-used" => ("problem.used_title", "problem.used"),
+        "too-many-attempts" => ("problem.locked_title", "problem.locked"),
+        "wrong-code" => ("problem.wrong_title", "problem.wrong"),
+        "transition-not-allowed" => ("problem.closed_title", "problem.closed"),
+        _ => ("problem.other_title", "problem.other"),
+    }
+}
+
+/// A page saying why a call was refused (the problem's status, and its kind in words), in
+/// `lang`; an internal error's says its correlation id instead of its text. With `retry`,
+/// the code form of that request again.
+fn refused_page(
+    state: &AppState,
+    lang: &PageLang,
+    p: &Problem,
+    attempts_left: Option<i64>,
+    retry: Option<&str>,
+) -> Response {
+    let (title, mut text) = refusal_words(p.kind);
+    let attempts = attempts_left.unwrap_or(0).to_string();
+    let id = p.correlation().unwrap_or_default();
+    if !id.is_empty() {
+        text = "problem.internal";
+    }
+    public_page(
+        state,
+        lang,
         p.status,
-        p.title,
-        &format!("<p>{}</p>", escape(&p.public_detail())),
+        "refused.html",
+        context! {
+            title => tr(lang.lang, title, &[]),
+            text => tr(lang.lang, text, &[("attempts", &attempts), ("id", &id)]),
+            retry => retry.is_some(),
+            id => retry,
+        },
     )
+}
+
+/// A problem as a page for the person.
+fn problem_page(state: &AppState, lang: &PageLang, p: &Problem) -> Response {
+    refused_page(state, lang, p, None, None)
 }

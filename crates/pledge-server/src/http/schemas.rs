@@ -44,6 +44,9 @@ pub struct RequestView {
     pub denial_reason: Option<String>,
     /// RFC 3339.
     pub updated_at: String,
+    /// The language of the messages to the person (`en`, `da`, `fr`); none: the server's
+    /// default (`public.language`).
+    pub language: Option<String>,
     /// Identity kind → value (staff who see personal data only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identities: Option<BTreeMap<String, String>>,

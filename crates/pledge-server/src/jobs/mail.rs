@@ -3,11 +3,11 @@
 //! (`lettre`), or writes it to the log when no SMTP URL is configured (the demo). A failed
 //! send is retried later by the store's schedule; sending never blocks a request.
 
+use crate::i18n::{self, tr};
 use crate::{AppState, MailConfig};
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use pledge_lang::time::CivilTime;
 use pledge_plan::retry::Transience;
 use pledge_store::notify::{Event, OutboxMessage};
 use serde_json::{Value, json};
@@ -39,7 +39,7 @@ impl SendError {
     }
 }
 
-const TEMPLATES: [(Event, &str); 7] = [
+pub(crate) const TEMPLATES: [(Event, &str); 7] = [
     (
         Event::Verification,
         include_str!("../../templates/mail/verification.txt"),
@@ -93,6 +93,8 @@ pub struct Context {
     pub authority_website: Option<String>,
     /// Purpose id → name, for what a request recorded in the consent ledger.
     pub purposes: Vec<(String, String)>,
+    /// The language of a message whose request names none (`public.language`).
+    pub language: String,
 }
 
 impl Context {
@@ -116,31 +118,18 @@ impl Context {
                 .iter()
                 .map(|p| (p.id.value.to_string(), p.name.value.clone()))
                 .collect(),
+            language: state.config.public.language.clone(),
         }
     }
 }
 
-/// The words for what a kind of request asks, after "to".
-pub(crate) fn kind_label(kind: &str) -> &str {
-    match kind {
-        "access" => "see the personal data we hold about you",
-        "portability" => "receive your personal data in a portable format",
-        "erasure" => "erase your personal data",
-        "rectification" => "correct your personal data",
-        "restriction" => "restrict how we use your personal data",
-        "objection" => "stop using your personal data for a purpose you object to",
-        "withdraw_consent" => "withdraw your consent",
-        "opt_out" => "stop selling or sharing your personal information",
-        other => other,
-    }
-}
-
 /// One line per change a request recorded in the consent ledger (the message data's
-/// `ledger_changes`: kind, target, state), in words, with the purposes' names.
-fn ledger_lines(data: &Value, ctx: &Context) -> Vec<String> {
+/// `ledger_changes`: kind, target, state), in words of `lang`, with the purposes' names.
+fn ledger_lines(data: &Value, ctx: &Context, lang: &str) -> Vec<String> {
     let name = |target: &str| -> String {
         if let Some(category) = target.strip_prefix("cookies:") {
-            return format!("{} cookies", category.replace('_', " "));
+            let category = tr(lang, &format!("cookie.{category}"), &[]);
+            return tr(lang, "mail.ledger.cookies", &[("category", &category)]);
         }
         let id = target.strip_prefix("purpose:").unwrap_or(target);
         ctx.purposes
@@ -154,22 +143,38 @@ fn ledger_lines(data: &Value, ctx: &Context) -> Vec<String> {
         .flatten()
         .map(|c| {
             let get = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("");
+            let target = || name(get("target"));
             match (get("kind"), get("state")) {
-                ("consent", state) => format!("consent {state}: {}", name(get("target"))),
-                ("objection", "raised") => format!("objection recorded: {}", name(get("target"))),
-                ("restriction", "raised") => "processing restricted".to_string(),
-                ("opt_out", "raised") => {
-                    "opted out of the sale and sharing of your personal information".to_string()
+                ("consent", "given") => {
+                    tr(lang, "mail.ledger.consent_given", &[("target", &target())])
                 }
-                (kind, state) => format!("{kind} {state}"),
+                ("consent", "withdrawn") => tr(
+                    lang,
+                    "mail.ledger.consent_withdrawn",
+                    &[("target", &target())],
+                ),
+                ("objection", "raised") => {
+                    tr(lang, "mail.ledger.objection", &[("target", &target())])
+                }
+                ("restriction", "raised") => tr(lang, "mail.ledger.restricted", &[]),
+                ("opt_out", "raised") => tr(lang, "mail.ledger.opted_out", &[]),
+                (kind, state) => tr(
+                    lang,
+                    "mail.ledger.other",
+                    &[("kind", kind), ("state", state)],
+                ),
             }
         })
         .collect()
 }
 
-fn date(unix: Option<i64>) -> String {
-    unix.map(|t| CivilTime::from_unix(t).to_date_string())
-        .unwrap_or_default()
+/// The language of a message: its request's, else `ctx`'s default.
+fn language_of(data: &Value, ctx: &Context) -> &'static str {
+    data.get("language")
+        .and_then(Value::as_str)
+        .and_then(i18n::matching)
+        .or_else(|| i18n::matching(&ctx.language))
+        .unwrap_or(i18n::FALLBACK)
 }
 
 /// Renders `event`'s template with the message data. Pure: the same input, the same text.
@@ -181,12 +186,25 @@ pub fn render(event: Event, data: &Value, ctx: &Context) -> Result<Rendered, Str
         .ok_or_else(|| format!("no template for {event}"))?;
     let get = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or("");
     let request_id = get("request_id");
+    let lang = language_of(data, ctx);
+    // The links open the pages in the request's language, when it chose one.
+    let lang_param = if data.get("language").and_then(Value::as_str).is_some() {
+        format!("lang={lang}")
+    } else {
+        String::new()
+    };
+    let with_lang = |url: String| match (lang_param.is_empty(), url.contains('?')) {
+        (true, _) => url,
+        (false, true) => format!("{url}&{lang_param}"),
+        (false, false) => format!("{url}?{lang_param}"),
+    };
     let mut vars = json!({
+        "lang": lang,
         "controller": ctx.controller,
         "request_id": request_id,
-        "kind_label": kind_label(get("kind")),
-        "received_date": date(data.get("received_at").and_then(Value::as_i64)),
-        "due_date": date(data.get("due_at").and_then(Value::as_i64)),
+        "about": tr(lang, &format!("kind.{}.about", get("kind")), &[]),
+        "received_at": data.get("received_at").and_then(Value::as_i64),
+        "due_at": data.get("due_at").and_then(Value::as_i64),
         "extension_reason": data.get("extension_reason"),
         "denial_reason": data.get("denial_reason"),
         "authority_name": ctx.authority_name,
@@ -196,7 +214,7 @@ pub fn render(event: Event, data: &Value, ctx: &Context) -> Result<Rendered, Str
         // The hook for the export's download link: filled when the request has one.
         "export_url": data.get("export_url"),
         "ledger_right": data.get("ledger_right").and_then(Value::as_bool).unwrap_or(false),
-        "ledger_changes": ledger_lines(data, ctx),
+        "ledger_changes": ledger_lines(data, ctx, lang),
     });
     if event == Event::Digest {
         vars["digest"] = data.clone();
@@ -211,22 +229,23 @@ pub fn render(event: Event, data: &Value, ctx: &Context) -> Result<Rendered, Str
         let expires = data.get("expires_at").and_then(Value::as_i64).unwrap_or(0);
         vars["code"] = json!(get("code"));
         vars["expires_minutes"] = json!((expires - issued).max(0) / 60);
-        vars["verify_url"] = json!(format!(
+        vars["verify_url"] = json!(with_lang(format!(
             "{}/public/verify?token={}",
             ctx.base_url,
             get("link_token")
-        ));
-        vars["code_url"] = json!(format!(
+        )));
+        vars["code_url"] = json!(with_lang(format!(
             "{}/public/requests/{request_id}/code",
             ctx.base_url
-        ));
-        vars["status_url"] = json!(format!(
+        )));
+        vars["status_url"] = json!(with_lang(format!(
             "{}/public/requests/{request_id}?token={}",
             ctx.base_url,
             get("status_token")
-        ));
+        )));
     }
-    let env = minijinja::Environment::new();
+    let mut env = minijinja::Environment::new();
+    i18n::register(&mut env);
     let text = env
         .render_str(source, minijinja::value::Serde(&vars))
         .map_err(|e| format!("template {event}: {e}"))?;
@@ -434,6 +453,7 @@ mod tests {
             authority_name: Some("Datatilsynet".into()),
             authority_website: Some("https://www.datatilsynet.dk".into()),
             purposes: vec![("newsletter".into(), "New releases newsletter".into())],
+            language: "en".into(),
         }
     }
 
@@ -475,6 +495,33 @@ mod tests {
                 "=== {event}\nSubject: {}\n\n{}\n",
                 r.subject, r.body
             ));
+        }
+        insta::assert_snapshot!(all);
+    }
+
+    /// The person's messages in the language of their request, dates and links too.
+    #[test]
+    fn every_event_renders_in_the_request_s_language() {
+        let extras = [
+            json!({}),
+            json!({"code": "01234567", "link_token": "ab", "status_token": "cd", "expires_at": 1_767_227_400}),
+            json!({}),
+            json!({"extension_reason": "sauvegardes dans trois systèmes", "due_at": 1_775_001_600}),
+            json!({"has_export": true, "export_url": "https://x.example/e/1", "ledger_right": true,
+                   "ledger_changes": [{"kind": "consent", "target": "cookies:social_media", "state": "withdrawn"}]}),
+            json!({"denial_reason": "aucune donnée"}),
+        ];
+        let mut all = String::new();
+        for lang in ["da", "fr"] {
+            for (event, extra) in pledge_store::notify::EVENTS.iter().zip(&extras) {
+                let mut d = data(extra.clone());
+                d["language"] = json!(lang);
+                let r = render(*event, &d, &ctx()).unwrap();
+                all.push_str(&format!(
+                    "=== {lang} {event}\nSubject: {}\n\n{}\n",
+                    r.subject, r.body
+                ));
+            }
         }
         insta::assert_snapshot!(all);
     }

@@ -159,6 +159,8 @@ pub struct PublicFile {
     pub origins: Option<Vec<String>>,
     /// The privacy center's accent colour, `#rrggbb`.
     pub accent_color: Option<String>,
+    /// The language of the person's pages and mails when nothing else says (`en`, `da`, `fr`).
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -378,6 +380,9 @@ pub fn apply_env(config: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) 
     if let Some(v) = get("PLEDGE_PUBLIC_ACCENT_COLOR") {
         p.accent_color = Some(v);
     }
+    if let Some(v) = get("PLEDGE_PUBLIC_LANGUAGE") {
+        p.language = Some(v);
+    }
     if let Some(v) = get("PLEDGE_PUBLIC_ORIGINS") {
         p.origins = Some(v.split(',').map(str::to_string).collect());
     }
@@ -507,6 +512,18 @@ impl FileConfig {
             client_ip_header: p.client_ip_header.clone(),
             origins: origins(p.origins.as_deref().unwrap_or_default())?,
             accent_color: p.accent_color.as_deref().map(accent_color).transpose()?,
+            language: match p.language.as_deref() {
+                None => d.language,
+                Some(tag) => pledge_server::i18n::matching(tag)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = pledge_server::i18n::languages().collect();
+                        anyhow::anyhow!(
+                            "public.language: `{tag}` is not a language of the pages (one of {})",
+                            known.join(", ")
+                        )
+                    })?
+                    .to_string(),
+            },
         })
     }
 

@@ -6,7 +6,9 @@ use super::{Banner, client_ip, link_key, user_agent};
 use crate::AppState;
 use crate::consent::{Choice, RecordConsent, SubjectConsent};
 use crate::crypto::token::{self, LinkKind, SignedLink, TokenError};
+use crate::http::lang::PageLang;
 use crate::http::problem::Problem;
+use crate::i18n::tr;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -15,12 +17,54 @@ use axum::response::{IntoResponse, Response};
 use minijinja::{AutoEscape, Environment, Value, context};
 use pledge_docs::banner::{Preference, PreferenceBasis, preferences};
 use pledge_domain::consent::{Action, ConsentState, Method, Target};
-use pledge_lang::time::CivilTime;
 use pledge_lang::types::PurposeId;
 use pledge_lang::types::SubjectRef;
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
+
+/// The page templates, by name: the privacy center, the preference centre and its messages,
+/// and public intake's pages (the answer to the form, the code, the link, the status).
+pub(crate) const SOURCES: &[(&str, &str)] = &[
+    (
+        "layout.html",
+        include_str!("../../../assets/pages/layout.html"),
+    ),
+    (
+        "preferences.html",
+        include_str!("../../../assets/pages/preferences.html"),
+    ),
+    (
+        "privacy.html",
+        include_str!("../../../assets/pages/privacy.html"),
+    ),
+    (
+        "message.html",
+        include_str!("../../../assets/pages/message.html"),
+    ),
+    ("sent.html", include_str!("../../../assets/pages/sent.html")),
+    ("code.html", include_str!("../../../assets/pages/code.html")),
+    (
+        "confirm.html",
+        include_str!("../../../assets/pages/confirm.html"),
+    ),
+    (
+        "confirmed.html",
+        include_str!("../../../assets/pages/confirmed.html"),
+    ),
+    (
+        "status.html",
+        include_str!("../../../assets/pages/status.html"),
+    ),
+    (
+        "refused.html",
+        include_str!("../../../assets/pages/refused.html"),
+    ),
+    (
+        "code_form.html",
+        include_str!("../../../assets/pages/code_form.html"),
+    ),
+];
 
 static TEMPLATES: LazyLock<Result<Environment<'static>, minijinja::Error>> =
     LazyLock::new(environment);
@@ -34,6 +78,7 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
             .build()?,
     );
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    crate::i18n::register(&mut env);
     // The one HTML escaper of the project; the built-in one also escapes `/`.
     env.set_formatter(|out, state, value| match value.as_str() {
         Some(s) if matches!(state.auto_escape(), AutoEscape::Html) && !value.is_safe() => {
@@ -41,28 +86,16 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
         }
         _ => minijinja::escape_formatter(out, state, value),
     });
-    env.add_template(
-        "layout.html",
-        include_str!("../../../assets/pages/layout.html"),
-    )?;
-    env.add_template(
-        "preferences.html",
-        include_str!("../../../assets/pages/preferences.html"),
-    )?;
-    env.add_template(
-        "privacy.html",
-        include_str!("../../../assets/pages/privacy.html"),
-    )?;
-    env.add_template(
-        "message.html",
-        include_str!("../../../assets/pages/message.html"),
-    )?;
+    for (name, source) in SOURCES {
+        env.add_template(name, source)?;
+    }
     Ok(env)
 }
 
-/// Renders a page with the headers every page of a link gets: the token is in the address,
-/// so no referrer leaves it, no cache keeps it, no frame shows it.
-pub(crate) fn page(status: StatusCode, name: &str, ctx: Value) -> Response {
+/// Renders a page in `lang` with the headers every page of a link gets: the token is in
+/// the address, so no referrer leaves it, no cache keeps it, no frame shows it.
+pub(crate) fn page(status: StatusCode, name: &str, ctx: Value, lang: &PageLang) -> Response {
+    let ctx = minijinja::value::merge_maps([ctx, lang.context()]);
     let rendered = match TEMPLATES.as_ref() {
         Ok(env) => env
             .get_template(name)
@@ -75,9 +108,14 @@ pub(crate) fn page(status: StatusCode, name: &str, ctx: Value) -> Response {
         Err(e) => {
             // The template's error is for the log, not for the person.
             tracing::error!(page = name, error = %e, "a page cannot be rendered");
+            let l = lang.lang;
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "<!doctype html><title>Error</title><p>The page cannot be shown just now. Please try again later.</p>".to_string(),
+                format!(
+                    "<!doctype html><html lang=\"{l}\"><title>{}</title><p>{}</p>",
+                    pledge_docs::html::escape(&tr(l, "page.unavailable_title", &[])),
+                    pledge_docs::html::escape(&tr(l, "page.unavailable", &[])),
+                ),
             )
         }
     };
@@ -89,27 +127,44 @@ pub(crate) fn page(status: StatusCode, name: &str, ctx: Value) -> Response {
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // The policy, no-referrer and no-framing headers are the router's, as on every page.
+    lang.finish(&mut response);
     response
 }
 
-/// A page saying what went wrong, in words for the person.
+/// The words for a change that failed: with an internal error's correlation id.
+pub(super) fn failed(problem: &Problem) -> &'static str {
+    if problem.kind == "internal" || problem.kind == "store-unavailable" {
+        "problem.internal"
+    } else {
+        "choices.failed"
+    }
+}
+
+/// A page saying what went wrong, in words for the person: the messages `title` and
+/// `text` of `lang` (an internal error's with its correlation id, see [`failed`]).
 pub(super) fn message(
     b: &Banner,
     status: StatusCode,
     title: &str,
     text: &str,
     controller: &str,
+    lang: &PageLang,
+    problem: Option<&Problem>,
 ) -> Response {
+    let correlation = problem.and_then(Problem::correlation).unwrap_or_default();
     page(
         status,
         "message.html",
         context! {
-            title, text, controller,
+            title => tr(lang.lang, title, &[]),
+            text => tr(lang.lang, text, &[("id", &correlation)]),
+            controller,
             error => status.is_client_error() || status.is_server_error(),
             notice_url => b.config.notice.url.clone(),
             form_action => Value::from(()),
             preferences_url => Value::from(()),
         },
+        lang,
     )
 }
 
@@ -129,28 +184,27 @@ pub(super) fn field(encoded: &[u8], name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// Why a link was not accepted, in words for the person.
+/// Why a link was not accepted: the key of the words for the person.
 pub(super) struct Refusal {
     status: StatusCode,
-    text: String,
+    text: &'static str,
 }
 
 impl Refusal {
-    fn new(status: StatusCode, text: impl Into<String>) -> Self {
-        Refusal {
-            status,
-            text: text.into(),
-        }
+    fn new(status: StatusCode, text: &'static str) -> Self {
+        Refusal { status, text }
     }
 
     /// The page that says so.
-    pub(super) fn page(self, state: &AppState, b: &Banner) -> Response {
+    pub(super) fn page(self, state: &AppState, b: &Banner, lang: &PageLang) -> Response {
         message(
             b,
             self.status,
-            "This link does not work",
-            &self.text,
+            "link.title",
+            self.text,
             &controller_name(state),
+            lang,
+            None,
         )
     }
 }
@@ -161,33 +215,22 @@ pub(super) fn verified(
     token: Option<&str>,
     kind: LinkKind,
 ) -> Result<(SignedLink, SubjectRef), Refusal> {
-    let key = link_key(state).map_err(|problem| Refusal::new(problem.status, problem.detail))?;
+    let key =
+        link_key(state).map_err(|problem| Refusal::new(problem.status, "link.unavailable"))?;
     let Some(token) = token else {
-        return Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "The link is incomplete: open it again from the e-mail you received.",
-        ));
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "link.incomplete"));
     };
-    let link = token::verify(key, token, state.now()).map_err(|e| {
-        let status = match e {
-            TokenError::Invalid => StatusCode::BAD_REQUEST,
-            TokenError::Expired => StatusCode::GONE,
-        };
-        Refusal::new(
-            status,
-            format!("{}.", crate::http::public::capitalised(&e.to_string())),
-        )
+    let link = token::verify(key, token, state.now()).map_err(|e| match e {
+        TokenError::Invalid => Refusal::new(StatusCode::BAD_REQUEST, "link.invalid"),
+        TokenError::Expired => Refusal::new(StatusCode::GONE, "link.expired"),
     })?;
     if link.kind != kind {
-        return Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "This link is for another page.",
-        ));
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "link.other_page"));
     }
     let subject = link
         .subject
         .parse()
-        .map_err(|_| Refusal::new(StatusCode::BAD_REQUEST, "The link is not one of ours."))?;
+        .map_err(|_| Refusal::new(StatusCode::BAD_REQUEST, "link.invalid"))?;
     Ok((link, subject))
 }
 
@@ -217,16 +260,16 @@ pub(super) fn is_on(current: &SubjectConsent, p: &Preference) -> (bool, Option<i
 fn split_preferences(
     state: &AppState,
     b: &Banner,
-) -> (Vec<Preference>, Vec<(Preference, Vec<&'static str>)>) {
+) -> (Vec<Preference>, Vec<(Preference, Vec<String>)>) {
     let mut switched = Vec::new();
     let mut cookies = Vec::new();
     for p in preferences(&state.decl) {
-        let categories: Vec<&'static str> = b
+        let categories: Vec<String> = b
             .config
             .categories
             .iter()
             .filter(|c| c.purposes.iter().any(|cp| cp.id == p.purpose))
-            .map(|c| c.label)
+            .map(|c| pledge_lang::model::variant_name(&c.id))
             .collect();
         // Direct marketing is reached by e-mail too: it keeps its switch.
         if categories.is_empty() || p.marketing {
@@ -241,7 +284,7 @@ fn split_preferences(
 /// `GET /preferences?token=...`
 #[utoipa::path(get, path = "/preferences", summary = "The preference centre", tag = "banner", operation_id = "preference_centre", security(()),
     description = "The preference centre: the person's purposes and their state, from a signed link.",
-    params(("token" = String, Query, description = "The signed preference link's token")),
+    params(("token" = String, Query, description = "The signed preference link's token"), ("lang" = Option<String>, Query, description = "The page's language (`en`, `da`, `fr`), kept in a cookie; otherwise the cookie's, then `Accept-Language`, then `public.language`")),
     responses(
         (status = 200, description = "The page", content_type = "text/html", body = String),
         (status = 400, description = "A link that is not one (a page saying so)", content_type = "text/html", body = String),
@@ -251,13 +294,14 @@ fn split_preferences(
 pub(super) async fn preference_centre(
     State(state): State<AppState>,
     Extension(b): Extension<Arc<Banner>>,
+    lang: PageLang,
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
     let token = field(query.as_bytes(), "token");
     let (_, subject) = match verified(&state, token.as_deref(), LinkKind::Preferences) {
         Ok(v) => v,
-        Err(refusal) => return refusal.page(&state, &b),
+        Err(refusal) => return refusal.page(&state, &b, &lang),
     };
     let saved = field(query.as_bytes(), "saved").is_some();
     let current = state.consent.current(&subject);
@@ -266,9 +310,13 @@ pub(super) async fn preference_centre(
     let cookie_items: Vec<Value> = by_cookie
         .iter()
         .map(|(p, categories)| {
+            let categories: Vec<String> = categories
+                .iter()
+                .map(|c| tr(lang.lang, &format!("cookie.{c}"), &[]))
+                .collect();
             context! {
                 name => p.name.clone(),
-                categories => categories.join(", ").to_lowercase(),
+                categories => categories.join(", "),
             }
         })
         .collect();
@@ -286,7 +334,7 @@ pub(super) async fn preference_centre(
                     PreferenceBasis::Objection => "objection",
                 },
                 on,
-                since => since.map(|t| CivilTime::from_unix(t).to_date_string()),
+                since,
             }
         })
         .collect();
@@ -302,6 +350,7 @@ pub(super) async fn preference_centre(
             preferences => items,
             cookie_purposes => cookie_items,
         },
+        &lang,
     )
 }
 
@@ -320,6 +369,7 @@ pub(super) async fn preference_centre(
 pub(super) async fn change_preference(
     State(state): State<AppState>,
     Extension(b): Extension<Arc<Banner>>,
+    lang: PageLang,
     headers: HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Bytes,
@@ -328,16 +378,18 @@ pub(super) async fn change_preference(
     let token = field(&body, "token");
     let (_, subject) = match verified(&state, token.as_deref(), LinkKind::Preferences) {
         Ok(v) => v,
-        Err(refusal) => return refusal.page(&state, &b),
+        Err(refusal) => return refusal.page(&state, &b, &lang),
     };
     let ip = client_ip(&state, &headers, peer);
     if let Err(problem) = b.limiter.check(ip, state.now()) {
         return message(
             &b,
             problem.status,
-            "Please wait",
-            &problem.public_detail(),
+            "choices.wait",
+            "choices.wait_text",
             &controller,
+            &lang,
+            None,
         );
     }
     let on = match field(&body, "choice").as_deref() {
@@ -347,9 +399,11 @@ pub(super) async fn change_preference(
             return message(
                 &b,
                 StatusCode::BAD_REQUEST,
-                "Nothing was changed",
-                "The form was incomplete: choose on or off.",
+                "choices.unchanged",
+                "choices.incomplete",
                 &controller,
+                &lang,
+                None,
             );
         }
     };
@@ -363,9 +417,11 @@ pub(super) async fn change_preference(
         return message(
             &b,
             StatusCode::BAD_REQUEST,
-            "Nothing was changed",
-            "There is no such choice to make.",
+            "choices.unchanged",
+            "choices.no_such_choice",
             &controller,
+            &lang,
+            None,
         );
     }
     let current = state.consent.current(&subject);
@@ -390,11 +446,14 @@ pub(super) async fn change_preference(
         return message(
             &b,
             problem.status,
-            "Nothing was changed",
-            &problem.public_detail(),
+            "choices.unchanged",
+            failed(&problem),
             &controller,
+            &lang,
+            Some(&problem),
         );
     }
+    // The page after the change negotiates its language as this one did.
     let location = format!("preferences?token={}&saved=1", token.unwrap_or_default());
     let mut response = StatusCode::SEE_OTHER.into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {

@@ -11,10 +11,12 @@
 //! address (a person clicking, or a mail scanner following links) only shows a page with the
 //! button: it never changes anything.
 
-use super::pages::{RecordFor, controller_name, field, message, page, record, verified};
+use super::pages::{RecordFor, controller_name, failed, field, message, page, record, verified};
 use super::token::{LinkKind, SignedLink};
 use super::{Banner, client_ip, user_agent};
 use crate::AppState;
+use crate::http::lang::PageLang;
+use crate::i18n::tr;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -48,7 +50,7 @@ fn names(chosen: &[&Preference]) -> String {
 /// `GET /unsubscribe?token=...`: a page with the button; changes nothing.
 #[utoipa::path(get, path = "/unsubscribe", summary = "The unsubscribe page", tag = "banner", operation_id = "unsubscribe_page", security(()),
     description = "The page behind an e-mail's unsubscribe link: a button; it changes nothing (mail scanners follow links).",
-    params(("token" = String, Query, description = "The signed unsubscribe link's token")),
+    params(("token" = String, Query, description = "The signed unsubscribe link's token"), ("lang" = Option<String>, Query, description = "The page's language (`en`, `da`, `fr`), kept in a cookie; otherwise the cookie's, then `Accept-Language`, then `public.language`")),
     responses(
         (status = 200, description = "The page", content_type = "text/html", body = String),
         (status = 400, description = "A link that is not one (a page saying so)", content_type = "text/html", body = String),
@@ -58,13 +60,14 @@ fn names(chosen: &[&Preference]) -> String {
 pub(super) async fn confirm_page(
     State(state): State<AppState>,
     Extension(b): Extension<Arc<Banner>>,
+    lang: PageLang,
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
     let token = field(query.as_bytes(), "token");
     let (link, _) = match verified(&state, token.as_deref(), LinkKind::Unsubscribe) {
         Ok(v) => v,
-        Err(refusal) => return refusal.page(&state, &b),
+        Err(refusal) => return refusal.page(&state, &b, &lang),
     };
     let all = preferences(&state.decl);
     let chosen = named(&all, &link);
@@ -72,15 +75,16 @@ pub(super) async fn confirm_page(
         StatusCode::OK,
         "message.html",
         context! {
-            title => "Unsubscribe",
-            text => format!("Stop receiving: {}.", names(&chosen)),
+            title => tr(lang.lang, "unsubscribe.title", &[]),
+            text => tr(lang.lang, "unsubscribe.text", &[("names", &names(&chosen))]),
             error => false,
             controller => controller_name(&state),
             notice_url => b.config.notice.url.clone(),
             form_action => format!("unsubscribe?token={}", token.unwrap_or_default()),
-            form_button => "Unsubscribe",
+            form_button => tr(lang.lang, "unsubscribe.button", &[]),
             preferences_url => (),
         },
+        &lang,
     )
 }
 
@@ -99,6 +103,7 @@ pub(super) async fn confirm_page(
 pub(super) async fn one_click(
     State(state): State<AppState>,
     Extension(b): Extension<Arc<Banner>>,
+    lang: PageLang,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -109,7 +114,7 @@ pub(super) async fn one_click(
     let token = field(query.as_bytes(), "token");
     let (link, subject) = match verified(&state, token.as_deref(), LinkKind::Unsubscribe) {
         Ok(v) => v,
-        Err(refusal) => return refusal.page(&state, &b),
+        Err(refusal) => return refusal.page(&state, &b, &lang),
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -119,9 +124,11 @@ pub(super) async fn one_click(
         return message(
             &b,
             StatusCode::BAD_REQUEST,
-            "Nothing was changed",
-            "An unsubscribe needs the form field List-Unsubscribe=One-Click (RFC 8058).",
+            "choices.unchanged",
+            "unsubscribe.not_one_click",
             &controller,
+            &lang,
+            None,
         );
     }
     let ip = client_ip(&state, &headers, peer);
@@ -129,9 +136,11 @@ pub(super) async fn one_click(
         return message(
             &b,
             problem.status,
-            "Please wait",
-            &problem.public_detail(),
+            "choices.wait",
+            "choices.wait_text",
             &controller,
+            &lang,
+            None,
         );
     }
     let all = preferences(&state.decl);
@@ -161,9 +170,11 @@ pub(super) async fn one_click(
         return message(
             &b,
             problem.status,
-            "Nothing was changed",
-            &problem.public_detail(),
+            "choices.unchanged",
+            failed(&problem),
             &controller,
+            &lang,
+            Some(&problem),
         );
     }
     // A fresh preference link, so the person can see the rest from here (none when links
@@ -176,14 +187,15 @@ pub(super) async fn one_click(
         StatusCode::OK,
         "message.html",
         context! {
-            title => "Unsubscribed",
-            text => format!("You are unsubscribed from: {}. This takes effect at once.", names(&chosen)),
+            title => tr(lang.lang, "unsubscribe.done_title", &[]),
+            text => tr(lang.lang, "unsubscribe.done", &[("names", &names(&chosen))]),
             error => false,
             controller,
             notice_url => b.config.notice.url.clone(),
             form_action => (),
             preferences_url,
         },
+        &lang,
     )
 }
 
