@@ -416,21 +416,32 @@ async fn export_links(e: &Env) {
     assert_eq!(link["single_use"], true);
     let path = link["path"].as_str().unwrap().to_string();
     assert!(link["url"].as_str().unwrap().ends_with(&path));
-    // No API key needed; once only.
-    let (s, ct, zip) = e.call(Method::GET, &path, None, None).await;
+    // No API key needed. A GET shows the page with the button and spends nothing; the
+    // button's POST downloads, once only.
+    for _ in 0..2 {
+        let (s, ct, _) = e.call(Method::GET, &path, None, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(ct.as_deref().unwrap().starts_with("text/html"));
+    }
+    let (s, ct, zip) = e.call(Method::POST, &path, None, None).await;
     assert_eq!(s, StatusCode::OK, "{zip}");
     assert_eq!(ct.as_deref(), Some("application/zip"));
     assert_eq!(zip["starts_pk"], true);
-    let (s, ct, gone) = e.call(Method::GET, &path, None, None).await;
+    let (s, ct, gone) = e.call(Method::POST, &path, None, None).await;
     assert_eq!(s, StatusCode::GONE, "{gone}");
     assert_eq!(ct.as_deref(), Some("application/problem+json"));
     assert_eq!(gone["type"], "urn:pledge:problem:link-gone");
-    // Unknown and malformed tokens: 404, with a problem body.
+    let (s, ct, _) = e.call(Method::GET, &path, None, None).await;
+    assert_eq!(s, StatusCode::GONE, "the page says it no longer works");
+    assert!(ct.as_deref().unwrap().starts_with("text/html"));
+    // Unknown and malformed tokens: 404, with a problem body (a page for a GET).
     let unknown = format!("/public/exports/{}", "ab".repeat(32));
     for path in [unknown.as_str(), "/public/exports/nope"] {
-        let (s, ct, _) = e.call(Method::GET, path, None, None).await;
+        let (s, ct, _) = e.call(Method::POST, path, None, None).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(ct.as_deref(), Some("application/problem+json"));
+        let (s, _, _) = e.call(Method::GET, path, None, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
     }
     // The audit log has the link and the download, never the token.
     let token = path.rsplit('/').next().unwrap();

@@ -948,9 +948,10 @@ mod actions {
             .chars()
             .take_while(|c| *c != '<' && *c != '"')
             .collect();
-        let first = e.get(&path, None).await;
+        let first = e.post(&path, "", &[]).await;
         assert_eq!(first.status, StatusCode::OK);
-        let second = e.get(&path, None).await;
+        assert!(first.body.starts_with(b"PK"));
+        let second = e.post(&path, "", &[]).await;
         assert_eq!(second.status, StatusCode::GONE);
         // Reloading the page does not show it again.
         let again = e

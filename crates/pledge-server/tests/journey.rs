@@ -382,7 +382,7 @@ fn a_person_asks_confirms_and_downloads_and_staff_handle_it_in_the_console() {
     let path = link.strip_prefix(&base).unwrap().to_string();
     let again = runtime.block_on(async {
         app.send(
-            axum::http::Request::get(&path)
+            axum::http::Request::post(&path)
                 .body(axum::body::Body::empty())
                 .unwrap(),
         )

@@ -213,6 +213,7 @@ async fn every_operation_has_a_unique_id_a_summary_and_says_who_may_call_it() {
         "get /public/verify",
         "get /public/requests/{id}",
         "get /public/exports/{token}",
+        "post /public/exports/{token}",
         "get /v1/openapi.json",
         "get /docs",
     ] {

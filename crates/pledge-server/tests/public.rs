@@ -817,10 +817,18 @@ async fn the_completion_message_carries_a_single_use_download_link() {
         .collect();
     assert_eq!(token.len(), 64);
     let path = format!("/public/exports/{token}");
-    let first = e.call(Method::GET, &path, None, &[]).await;
+    // The link opens a page whose button downloads.
+    let page = e.call(Method::GET, &path, None, &[]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.text.contains(&format!("action=\"{path}\"")),
+        "{}",
+        page.text
+    );
+    let first = e.call(Method::POST, &path, None, &[]).await;
     assert_eq!(first.status, StatusCode::OK);
     assert!(first.text.starts_with("PK"), "a zip");
-    let second = e.call(Method::GET, &path, None, &[]).await;
+    let second = e.call(Method::POST, &path, None, &[]).await;
     assert_eq!(second.status, StatusCode::GONE, "{}", second.text);
 
     // An opt-out needs the address confirmed, and no approval; it acts on the person the
@@ -1558,8 +1566,9 @@ async fn the_privacy_center_form_sends_a_request_under_the_chosen_law() {
     assert_eq!(record.state.as_str(), "verifying");
 }
 
-/// What a mail scanner sends (`HEAD`) and a browser's prefetch do not spend a single-use
-/// download link: the real download after them gets the export.
+/// What a mail scanner sends (`HEAD`, or a `GET`, which shows the page) and a browser's
+/// prefetch do not spend a single-use download link: the button's download after them gets
+/// the export.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_head_does_not_spend_a_download_link() {
     let e = env(
@@ -1600,20 +1609,28 @@ async fn a_head_does_not_spend_a_download_link() {
         let head = e.call(Method::HEAD, &path, None, &[]).await;
         assert_eq!(head.status, StatusCode::OK, "{}", head.text);
         assert!(head.text.is_empty());
-        assert_eq!(head.headers[header::CONTENT_TYPE], "application/zip");
+        // A mail scanner that GETs the link gets the page, not the export.
+        let page = e.call(Method::GET, &path, None, &[]).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        assert!(
+            page.headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
     }
     let prefetch = e
-        .call(Method::GET, &path, None, &[("sec-purpose", "prefetch")])
+        .call(Method::POST, &path, None, &[("sec-purpose", "prefetch")])
         .await;
     assert_eq!(prefetch.status, StatusCode::OK);
     assert!(prefetch.text.is_empty(), "a prefetch gets no export");
-    let download = e.call(Method::GET, &path, None, &[]).await;
+    let download = e.call(Method::POST, &path, None, &[]).await;
     assert_eq!(download.status, StatusCode::OK, "{}", download.text);
     assert!(download.text.starts_with("PK"), "a zip");
     // Spent now: a look says so too, and a second download is refused.
     let head = e.call(Method::HEAD, &path, None, &[]).await;
     assert_eq!(head.status, StatusCode::GONE);
-    let again = e.call(Method::GET, &path, None, &[]).await;
+    let again = e.call(Method::POST, &path, None, &[]).await;
     assert_eq!(again.status, StatusCode::GONE);
     // An unknown link is unknown to a look too.
     let unknown = format!("/public/exports/{}", "0".repeat(64));

@@ -1,14 +1,16 @@
-//! Download links for the person: `POST /v1/requests/{id}/export/link` (staff) makes one,
-//! `GET /public/exports/{token}` (no API key: the token is the credential) hands the export
-//! out once, decrypted. Only the token's SHA-256 is stored; the link expires, and is marked
-//! used in the transaction that hands the export out, so a second use gets 410 Gone.
+//! Download links for the person: `POST /v1/requests/{id}/export/link` (staff) makes one;
+//! `GET /public/exports/{token}` (no API key: the token is the credential) shows a page with
+//! a button and spends nothing (mail scanners and link previews open links, with `GET` as
+//! with `HEAD`); the button's `POST` to the same address hands the export out once,
+//! decrypted. Only the token's SHA-256 is stored; the link expires, and is marked used in the
+//! transaction that hands the export out, so a second use gets 410 Gone.
 
 use crate::http::api::STAFF;
 use crate::http::problem::{Problem, ProblemDoc};
 use crate::{AppState, Caller};
 use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pledge_lang::time::CivilTime;
 use pledge_store::{Error as StoreError, LinkRefusal, audit};
@@ -96,8 +98,73 @@ pub async fn mint(
     })
 }
 
-#[utoipa::path(get, path = "/public/exports/{token}", summary = "Download an export through its link", tag = "public", operation_id = "download_export",
-    description = "The export behind a download link, decrypted; works once. Only a real `GET` spends it: a `HEAD` (what mail scanners and link previews send) and a browser's prefetch (`Sec-Purpose: prefetch`) are answered with the headers alone and leave the link as it was.",
+/// The token of a link's address as stored (its SHA-256), or `None` when it cannot be one.
+fn token_hash(token: &str) -> Option<String> {
+    (token.len() == 2 * TOKEN_BYTES && token.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| audit::sha256_hex(token.to_ascii_lowercase().as_bytes()))
+}
+
+/// Whether the link of `hash` would hand its export out now, without spending it: the same
+/// checks in the same transaction, which the look-only `open` then abandons, so it rolls
+/// back and the link stays as it was.
+async fn look(state: &AppState, hash: &str) -> Result<(), Problem> {
+    let looked = state
+        .store
+        .use_export_link(hash, state.now(), |_| Err(LOOK_ONLY.to_string()))
+        .await;
+    match looked {
+        Err(StoreError::Sealed(why)) if why == LOOK_ONLY => Ok(()),
+        Err(e) => Err(link_problem(e)),
+        // `open` never succeeds: nothing was handed out.
+        Ok(_) => Err(Problem::internal("a look at a download link handed it out")),
+    }
+}
+
+#[utoipa::path(get, path = "/public/exports/{token}", summary = "The download page of a link", tag = "public", operation_id = "download_page",
+    description = "The page the link in the completion message opens: what the download is and a button whose `POST` to the same address downloads it. It spends nothing, and neither does a `HEAD`: mail scanners and link previews open links. A link used already or expired gets a page saying so (410); an unknown one 404.",
+    params(("token" = String, Path), ("lang" = Option<String>, Query, description = "The page's language (`en`, `da`, `fr`)")),
+    security(()),
+    responses(
+        (status = 200, description = "The page with the button", content_type = "text/html", body = String),
+        (status = 404, description = "No such link", content_type = "text/html", body = String),
+        (status = 410, description = "The link was used already or has expired", content_type = "text/html", body = String)
+    ))]
+pub async fn download_page(
+    State(state): State<AppState>,
+    lang: crate::http::lang::PageLang,
+    Path(token): Path<String>,
+) -> Response {
+    let checked = match token_hash(&token) {
+        Some(hash) => look(&state, &hash).await,
+        None => Err(Problem::not_found("no such download link")),
+    };
+    // An unknown link reads as one that no longer works: the person cannot tell them apart.
+    let checked = checked.map_err(|p| {
+        if p.status == StatusCode::NOT_FOUND {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "link-gone",
+                "This link no longer works",
+                "no such download link",
+            )
+        } else {
+            p
+        }
+    });
+    match checked {
+        Ok(()) => crate::http::public::public_page(
+            &state,
+            &lang,
+            StatusCode::OK,
+            "download.html",
+            minijinja::context! { action => format!("/public/exports/{}", token.to_ascii_lowercase()) },
+        ),
+        Err(p) => crate::http::public::refused_page(&state, &lang, &p, None, None),
+    }
+}
+
+#[utoipa::path(post, path = "/public/exports/{token}", summary = "Download an export through its link", tag = "public", operation_id = "download_export",
+    description = "The download page's button: the export behind the link, decrypted; works once. A browser's prefetch (`Sec-Purpose: prefetch`) is answered with the headers alone and leaves the link as it was.",
     params(("token" = String, Path)),
     security(()),
     responses(
@@ -107,41 +174,19 @@ pub async fn mint(
     ))]
 pub async fn download(
     State(state): State<AppState>,
-    method: Method,
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, Problem> {
-    if token.len() != 2 * TOKEN_BYTES || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let Some(hash) = token_hash(&token) else {
         return Err(Problem::not_found("no such download link"));
-    }
-    let hash = audit::sha256_hex(token.to_ascii_lowercase().as_bytes());
-    let headers_out = |request_id: &str| {
-        [
-            (header::CONTENT_TYPE, "application/zip".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"pledge-{request_id}.zip\""),
-            ),
-            (header::CACHE_CONTROL, "no-store".to_string()),
-        ]
     };
-    if method == Method::HEAD || prefetch(&headers) {
-        // A look, not a download: the same checks in the same transaction, which `open`
-        // then abandons, so it rolls back and the link stays unused.
-        let looked = state
-            .store
-            .use_export_link(&hash, state.now(), |_| Err(LOOK_ONLY.to_string()))
-            .await;
-        return match looked {
-            Err(StoreError::Sealed(why)) if why == LOOK_ONLY => Ok([
-                (header::CONTENT_TYPE, "application/zip"),
-                (header::CACHE_CONTROL, "no-store"),
-            ]
-            .into_response()),
-            Err(e) => Err(link_problem(e)),
-            // `open` never succeeds: nothing was handed out.
-            Ok(_) => Err(Problem::internal("a look at a download link handed it out")),
-        };
+    if prefetch(&headers) {
+        look(&state, &hash).await?;
+        return Ok([
+            (header::CONTENT_TYPE, "application/zip"),
+            (header::CACHE_CONTROL, "no-store"),
+        ]
+        .into_response());
     }
     let keys = state.config.export_keys.clone();
     let (request_id, zip) = state
@@ -157,7 +202,18 @@ pub async fn download(
         .metrics
         .export_link_downloads
         .fetch_add(1, Ordering::Relaxed);
-    Ok((headers_out(&request_id), zip).into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"pledge-{request_id}.zip\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        zip,
+    )
+        .into_response())
 }
 
 /// What [`download`]'s look-only `open` answers, to tell its own refusal from a real one.

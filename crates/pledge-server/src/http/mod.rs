@@ -96,7 +96,7 @@ pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(docs::root))
         .merge(v1)
         .routes(routes!(consent_api::gpc_json))
-        .routes(routes!(links::download))
+        .routes(routes!(links::download_page, links::download))
         .merge(banner::routes(state))
         .merge(console::routes());
     if state.config.public.enabled {

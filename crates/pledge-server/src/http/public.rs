@@ -1013,7 +1013,7 @@ pub(crate) fn controller_name(state: &AppState) -> String {
 
 /// A page of public intake, in `lang`, in the layout of the person's pages: `ctx` and the
 /// company's name and notice.
-fn public_page(
+pub(crate) fn public_page(
     state: &AppState,
     lang: &PageLang,
     status: StatusCode,
@@ -1047,6 +1047,7 @@ fn refusal_words(kind: &str) -> (&'static str, &'static str) {
         "too-many-attempts" => ("problem.locked_title", "problem.locked"),
         "wrong-code" => ("problem.wrong_title", "problem.wrong"),
         "transition-not-allowed" => ("problem.closed_title", "problem.closed"),
+        "link-gone" => ("problem.link_gone_title", "problem.link_gone"),
         _ => ("problem.other_title", "problem.other"),
     }
 }
@@ -1054,7 +1055,7 @@ fn refusal_words(kind: &str) -> (&'static str, &'static str) {
 /// A page saying why a call was refused (the problem's status, and its kind in words), in
 /// `lang`; an internal error's says its correlation id instead of its text. With `retry`,
 /// the code form of that request again.
-fn refused_page(
+pub(crate) fn refused_page(
     state: &AppState,
     lang: &PageLang,
     p: &Problem,

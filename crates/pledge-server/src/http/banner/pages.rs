@@ -49,6 +49,10 @@ pub(crate) const SOURCES: &[(&str, &str)] = &[
         include_str!("../../../assets/pages/confirm.html"),
     ),
     (
+        "download.html",
+        include_str!("../../../assets/pages/download.html"),
+    ),
+    (
         "confirmed.html",
         include_str!("../../../assets/pages/confirmed.html"),
     ),
