@@ -9,6 +9,7 @@ pub mod consent;
 pub mod crypto;
 pub mod http;
 pub mod jobs;
+pub mod oidc;
 
 pub use http::{
     Access, Bound, Route, RouteTableError, app, openapi, route_table, router, serve_connections,
@@ -106,6 +107,9 @@ pub struct Config {
     pub checkpoints: Option<checkpoints::CheckpointConfig>,
     /// The console's sign-in lock-out and session lifetimes.
     pub console: pledge_store::staff::SessionPolicy,
+    /// Single sign-on for the console with an OpenID Connect provider (`[console.oidc]`);
+    /// None: staff sign in with passwords only.
+    pub console_oidc: Option<oidc::OidcConfig>,
 }
 
 /// Limits of the listener, so that clients that send slowly or hold connections open cannot
@@ -262,6 +266,7 @@ impl Default for Config {
             digest: None,
             checkpoints: None,
             console: pledge_store::staff::SessionPolicy::default(),
+            console_oidc: None,
         }
     }
 }
@@ -319,6 +324,8 @@ pub struct AppState {
     pub health: Arc<health::Health>,
     /// Unknown API keys per client ([`AUTH_FAILURES`]).
     auth_failures: Arc<ratelimit::Limiter>,
+    /// The console's sign-on provider, with its discovery document and keys cached.
+    pub oidc: Option<Arc<oidc::Provider>>,
 }
 
 /// Unknown API keys a client (IPv4 address or IPv6 /64) may send before its key lookups are
@@ -371,6 +378,10 @@ impl AppState {
             limits: Arc::new(public::Limits::new(&config.public)),
             health: Arc::new(health::Health::default()),
             auth_failures: Arc::new(ratelimit::Limiter::new(AUTH_FAILURES)),
+            oidc: config
+                .console_oidc
+                .clone()
+                .map(|c| Arc::new(oidc::Provider::new(c))),
             config: Arc::new(config),
         }
     }
