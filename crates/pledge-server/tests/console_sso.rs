@@ -83,6 +83,16 @@ async fn console(name: &str, issuer: &str) -> TestApp {
     app
 }
 
+/// Waits until `script` returns true; on time-out, fails with where the browser is and what
+/// it shows.
+fn wait(b: &Browser, what: &str, script: &str) {
+    if let Err(e) = b.wait_for(what, script) {
+        let at = b.run("return location.href");
+        let shown = b.run("return document.documentElement.outerHTML");
+        panic!("{e}; the browser is at {at:?}, showing {shown:?}");
+    }
+}
+
 /// Clicks the field `css` and types `text` into it, key by key.
 fn type_into(b: &Browser, css: &str, text: &str) {
     let field = b.find(css).unwrap();
@@ -92,27 +102,42 @@ fn type_into(b: &Browser, css: &str, text: &str) {
     b.press(&keys).unwrap();
 }
 
-/// From the console's sign-in page, through the button, to the provider's login form.
+/// From the console's sign-in page, through the button, to the provider's login form. The
+/// browser's cookies are cleared first: the provider would otherwise remember who signed in
+/// last.
 fn open_provider_login(b: &Browser, base: &str) {
+    b.cdp("Network.clearBrowserCookies", json!({})).unwrap();
     b.goto(&format!("{base}/console/sign-in")).unwrap();
-    b.wait_for(
+    wait(
+        b,
         "the sign-in page with its single sign-on button",
         "return document.getElementById('sign-in-sso') && document.getElementById('sign-in-sso').textContent === 'Sign in with Test SSO'",
-    )
-    .unwrap();
+    );
     b.click(&b.find("#sign-in-sso").unwrap()).unwrap();
-    b.wait_for(
+    wait(
+        b,
         "the provider's login form",
         "return !!document.querySelector('input[name=login]')",
-    )
-    .unwrap();
+    );
 }
 
-/// Types `login` and a password into the provider's login form and sends it.
+/// Types `login` and a password into the provider's login form and sends it; then, as a
+/// native client's every authorization has one, confirms the consent screen.
 fn sign_in_at_provider(b: &Browser, login: &str) {
     type_into(b, "input[name=login]", login);
     type_into(b, "input[name=password]", "any password at all");
     b.click(&b.find("button[type=submit]").unwrap()).unwrap();
+    wait(
+        b,
+        "the provider's consent screen, or the console",
+        "return document.readyState === 'complete' && (!!document.querySelector('input[name=prompt][value=consent]') || location.pathname.startsWith('/console'))",
+    );
+    let consent = b
+        .run("return !!document.querySelector('input[name=prompt][value=consent]')")
+        .unwrap();
+    if consent == json!(true) {
+        b.click(&b.find("button[type=submit]").unwrap()).unwrap();
+    }
 }
 
 /// The console's audit records with `action`, oldest first.
@@ -141,11 +166,11 @@ fn a_known_staff_address_signs_in_by_sso_with_its_accounts_role() {
     open_provider_login(&b, &base);
     // The address as the provider has it, in another case: addresses compare without case.
     sign_in_at_provider(&b, "Ana@Example.com");
-    b.wait_for(
+    wait(
+        &b,
         "the dashboard",
         "return location.pathname === '/console' && document.querySelector('h1') && document.querySelector('h1').textContent === 'Dashboard'",
-    )
-    .unwrap();
+    );
     let shown = b
         .run("return [document.querySelector('.who .name').textContent, document.querySelector('.who .role').textContent, document.cookie]")
         .unwrap();
@@ -160,17 +185,17 @@ fn a_known_staff_address_signs_in_by_sso_with_its_accounts_role() {
     });
     // The session is an ordinary one: signing out ends it.
     b.click(&b.find(".who button").unwrap()).unwrap();
-    b.wait_for(
+    wait(
+        &b,
         "the sign-in page again",
         "return location.pathname === '/console/sign-in'",
-    )
-    .unwrap();
+    );
     b.goto(&format!("{base}/console")).unwrap();
-    b.wait_for(
+    wait(
+        &b,
         "signed out",
         "return location.pathname === '/console/sign-in'",
-    )
-    .unwrap();
+    );
     drop(app);
 }
 
@@ -185,11 +210,11 @@ fn an_address_without_a_staff_account_is_refused() {
     let base = app.base_url();
     open_provider_login(&b, &base);
     sign_in_at_provider(&b, "mallory@example.com");
-    b.wait_for(
+    wait(
+        &b,
         "the refusal",
         "return location.pathname === '/console/sign-in/oidc/callback' && document.querySelector('h1') && document.querySelector('h1').textContent === 'No staff account'",
-    )
-    .unwrap();
+    );
     let text = b
         .run("return document.querySelector('main').textContent")
         .unwrap();
@@ -201,11 +226,11 @@ fn an_address_without_a_staff_account_is_refused() {
     );
     // Nobody is signed in.
     b.goto(&format!("{base}/console")).unwrap();
-    b.wait_for(
+    wait(
+        &b,
         "still signed out",
         "return location.pathname === '/console/sign-in'",
-    )
-    .unwrap();
+    );
     runtime.block_on(async {
         assert!(audit(&app, "staff.signed_in").await.is_empty());
         assert_eq!(
@@ -222,11 +247,11 @@ fn an_address_without_a_staff_account_is_refused() {
     // An address the provider has not verified opens no account, not even an existing one.
     open_provider_login(&b, &base);
     sign_in_at_provider(&b, "unverified-ana@example.com");
-    b.wait_for(
+    wait(
+        &b,
         "the refusal of an unverified address",
         "return location.pathname === '/console/sign-in/oidc/callback' && document.querySelector('main').textContent.includes('has not verified your e-mail address')",
-    )
-    .unwrap();
+    );
     runtime.block_on(async {
         assert!(audit(&app, "staff.signed_in").await.is_empty());
     });
@@ -295,11 +320,11 @@ fn a_tampered_state_is_refused() {
     )
     .unwrap();
     sign_in_at_provider(&b, "ana@example.com");
-    b.wait_for(
+    wait(
+        &b,
         "the refusal",
         "return location.pathname === '/console/sign-in/oidc/callback' && document.querySelector('main').textContent.includes('does not belong to the sign-in this browser started')",
-    )
-    .unwrap();
+    );
     // The refusal used the flow up: its cookie is gone.
     let left = b
         .cdp(
@@ -307,13 +332,19 @@ fn a_tampered_state_is_refused() {
             json!({"urls": [format!("{base}/console/sign-in/oidc/callback")]}),
         )
         .unwrap();
-    assert_eq!(left["cookies"], json!([]), "{left}");
+    let flows = left["cookies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] == "__Secure-pledge-oidc")
+        .count();
+    assert_eq!(flows, 0, "{left}");
     b.goto(&format!("{base}/console")).unwrap();
-    b.wait_for(
+    wait(
+        &b,
         "still signed out",
         "return location.pathname === '/console/sign-in'",
-    )
-    .unwrap();
+    );
     runtime.block_on(async {
         assert!(audit(&app, "staff.signed_in").await.is_empty());
     });
