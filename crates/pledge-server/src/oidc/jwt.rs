@@ -54,7 +54,14 @@ impl Alg {
             "RS256" => Ok(Alg::Rs256),
             "PS256" => Ok(Alg::Ps256),
             "ES256" => Ok(Alg::Es256),
-            other => Err(TokenError::Algorithm(other.chars().take(20).collect())),
+            // Only what is safe to log of a name the token chose.
+            other => Err(TokenError::Algorithm(
+                other
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .take(20)
+                    .collect(),
+            )),
         }
     }
 
@@ -96,11 +103,10 @@ impl std::fmt::Debug for Jwk {
 impl Jwk {
     /// Whether this key may check a signature of `alg`.
     fn fits(&self, alg: Alg) -> bool {
-        let kind = match (&self.key, alg) {
-            (PublicKey::Rsa { .. }, Alg::Rs256 | Alg::Ps256) => true,
-            (PublicKey::P256(_), Alg::Es256) => true,
-            _ => false,
-        };
+        let kind = matches!(
+            (&self.key, alg),
+            (PublicKey::Rsa { .. }, Alg::Rs256 | Alg::Ps256) | (PublicKey::P256(_), Alg::Es256)
+        );
         kind && self.alg.as_deref().is_none_or(|a| a == alg.as_str())
     }
 

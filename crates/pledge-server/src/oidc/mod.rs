@@ -710,9 +710,10 @@ impl Provider {
                 Err(_) => OidcError::Status { what: WHAT, status },
             });
         }
-        serde_json::from_slice(&body).map_err(|e| OidcError::BadDocument {
+        // Not serde's message: it may quote what the answer holds.
+        serde_json::from_slice(&body).map_err(|_| OidcError::BadDocument {
             what: WHAT,
-            detail: e.to_string(),
+            detail: "not JSON with an id_token".into(),
         })
     }
 

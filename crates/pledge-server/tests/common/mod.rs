@@ -88,6 +88,9 @@ enum Chinook {
     Missing,
 }
 
+/// A change to the configuration that needs the listener's address.
+type AddrChange = Box<dyn FnOnce(&mut Config, SocketAddr)>;
+
 /// A server being set up; [`TestApp::builder`].
 pub struct Builder {
     name: String,
@@ -103,7 +106,7 @@ pub struct Builder {
     forwarder: bool,
     listen: bool,
     /// Changes to the configuration that need the listener's address.
-    with_addr: Vec<Box<dyn FnOnce(&mut Config, SocketAddr)>>,
+    with_addr: Vec<AddrChange>,
 }
 
 impl Builder {

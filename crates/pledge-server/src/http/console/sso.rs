@@ -259,6 +259,15 @@ pub(super) async fn callback(
             );
         }
     };
+    // The state first, also for an error: an answer that is not this flow's says nothing.
+    if !same_secret(param("state").unwrap_or_default(), &flow.state) {
+        tracing::warn!("console sso: a callback with another flow's state was refused");
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "The sign-in was refused",
+            "The answer from the provider does not belong to the sign-in this browser started, so nobody was signed in. Please sign in again.",
+        );
+    }
     if let Some(error) = param("error") {
         let code = short_code(error);
         tracing::warn!(error = %code, "console sso: the provider did not sign the person in");
@@ -271,14 +280,6 @@ pub(super) async fn callback(
             StatusCode::FORBIDDEN,
             "The sign-in was not completed",
             &text,
-        );
-    }
-    if !same_secret(param("state").unwrap_or_default(), &flow.state) {
-        tracing::warn!("console sso: a callback with another flow's state was refused");
-        return refused(
-            StatusCode::BAD_REQUEST,
-            "The sign-in was refused",
-            "The answer from the provider does not belong to the sign-in this browser started, so nobody was signed in. Please sign in again.",
         );
     }
     // RFC 9207: an answer that says it comes from another issuer is not this provider's.
