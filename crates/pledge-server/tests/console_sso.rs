@@ -16,8 +16,11 @@ use serde_json::json;
 mod common;
 use common::TestApp;
 
-/// The browser and the provider's issuer, or `None` when the test is skipped (outside CI).
-fn browser_and_provider(test: &str) -> Option<(Browser, String)> {
+/// The browser, the provider's issuer and axe-core's script, or `None` when the test is
+/// skipped (outside CI).
+fn browser_and_provider(test: &str) -> Option<(Browser, String, String)> {
+    let axe = pledge_testkit::require_as(test, pledge_testkit::AXE, pledge_testkit::axe())?;
+    let axe = std::fs::read_to_string(&axe).expect("axe-core's script");
     let issuer = pledge_testkit::require_as(
         test,
         pledge_testkit::OIDC_ISSUER,
@@ -31,7 +34,13 @@ fn browser_and_provider(test: &str) -> Option<(Browser, String)> {
         pledge_testkit::chromedriver(),
     )?;
     let browser = Browser::start(&driver, &chromium).expect("ChromeDriver and Chromium start");
-    Some((browser, issuer))
+    Some((browser, issuer, axe))
+}
+
+/// No serious or critical accessibility violation in the page shown.
+fn accessible(b: &Browser, axe: &str, page: &str) {
+    let found = b.accessibility_violations(axe).unwrap();
+    assert!(found.is_empty(), "{page}: {found:#?}");
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -155,7 +164,7 @@ async fn audit(app: &TestApp, action: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_known_staff_address_signs_in_by_sso_with_its_accounts_role() {
-    let Some((b, issuer)) =
+    let Some((b, issuer, axe)) =
         browser_and_provider("a_known_staff_address_signs_in_by_sso_with_its_accounts_role")
     else {
         return;
@@ -163,6 +172,13 @@ fn a_known_staff_address_signs_in_by_sso_with_its_accounts_role() {
     let runtime = runtime();
     let app = runtime.block_on(console("console-sso-known", &issuer));
     let base = app.base_url();
+    b.goto(&format!("{base}/console/sign-in")).unwrap();
+    wait(
+        &b,
+        "the sign-in page",
+        "return !!document.getElementById('sign-in-sso') && !!document.getElementById('password')",
+    );
+    accessible(&b, &axe, "the sign-in page with single sign-on");
     open_provider_login(&b, &base);
     // The address as the provider has it, in another case: addresses compare without case.
     sign_in_at_provider(&b, "Ana@Example.com");
@@ -201,7 +217,8 @@ fn a_known_staff_address_signs_in_by_sso_with_its_accounts_role() {
 
 #[test]
 fn an_address_without_a_staff_account_is_refused() {
-    let Some((b, issuer)) = browser_and_provider("an_address_without_a_staff_account_is_refused")
+    let Some((b, issuer, axe)) =
+        browser_and_provider("an_address_without_a_staff_account_is_refused")
     else {
         return;
     };
@@ -277,7 +294,7 @@ fn flow_cookie(b: &Browser, base: &str) -> serde_json::Value {
 
 #[test]
 fn a_tampered_state_is_refused() {
-    let Some((b, issuer)) = browser_and_provider("a_tampered_state_is_refused") else {
+    let Some((b, issuer, _)) = browser_and_provider("a_tampered_state_is_refused") else {
         return;
     };
     let runtime = runtime();
@@ -390,4 +407,73 @@ fn a_tampered_state_is_refused() {
         without.text()
     );
     drop(app);
+}
+
+/// With `password_sign_in = false` the sign-in page has the provider's button only, and a
+/// password posted anyway is refused before anything is checked. No provider is asked: the
+/// page needs none.
+#[tokio::test]
+async fn passwords_can_be_turned_off() {
+    let app = TestApp::builder("console-sso-passwords-off")
+        .configure(|c| {
+            c.console_oidc = Some(
+                OidcConfig::parse(OidcSettings {
+                    issuer: Some("https://login.example.com".into()),
+                    client_id: Some("pledge-console".into()),
+                    client_secret: Some("not used".into()),
+                    base_url: Some("https://privacy.example.com".into()),
+                    password_sign_in: Some(false),
+                    ..OidcSettings::default()
+                })
+                .unwrap(),
+            );
+        })
+        .without_worker()
+        .spawn()
+        .await;
+    let page = app
+        .request(axum::http::Method::GET, "/console/sign-in", None, None, &[])
+        .await;
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(
+        html.contains(r#"href="/console/sign-in/oidc">Sign in with login.example.com</a>"#),
+        "{html}"
+    );
+    assert!(!html.contains("type=\"password\""), "{html}");
+    let token = "ab".repeat(32);
+    let cookie = format!("__Secure-pledge-sign-in={token}");
+    let form = format!("csrf={token}&email=ana%40example.com&password=a+long+staff+password");
+    let req = axum::http::Request::post("/console/sign-in")
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(form))
+        .unwrap();
+    let r = app.send(req).await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.text().contains("Password sign-in is turned off"),
+        "{}",
+        r.text()
+    );
+    assert!(r.header(axum::http::header::SET_COOKIE).is_none());
+    // Without single sign-on configured, its routes say so.
+    let plain = TestApp::builder("console-sso-none")
+        .without_worker()
+        .spawn()
+        .await;
+    for path in [
+        "/console/sign-in/oidc",
+        "/console/sign-in/oidc/callback?code=x&state=y",
+    ] {
+        let r = plain
+            .request(axum::http::Method::GET, path, None, None, &[])
+            .await;
+        assert_eq!(r.status, 404, "{path}");
+        assert!(r.text().contains("Single sign-on is not set up"), "{path}");
+    }
+    let page = plain
+        .request(axum::http::Method::GET, "/console/sign-in", None, None, &[])
+        .await;
+    assert!(!page.text().contains("sign-in-sso"));
 }
