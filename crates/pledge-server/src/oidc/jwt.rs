@@ -392,20 +392,20 @@ impl Unverified<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use ring::rand::SystemRandom;
     use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
     use serde_json::json;
 
     /// A P-256 key made for the test, and its JWKS.
-    struct TestKey {
+    pub(crate) struct TestKey {
         pair: EcdsaKeyPair,
         rng: SystemRandom,
     }
 
     impl TestKey {
-        fn new() -> TestKey {
+        pub(crate) fn new() -> TestKey {
             let rng = SystemRandom::new();
             let pkcs8 =
                 EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
@@ -416,16 +416,20 @@ mod tests {
         }
 
         fn jwks(&self, kid: &str) -> Jwks {
+            Jwks::parse(self.jwks_json(kid).to_string().as_bytes()).unwrap()
+        }
+
+        /// The JWKS document with this key as `kid` (and an encryption key to leave out).
+        pub(crate) fn jwks_json(&self, kid: &str) -> Json {
             let point = self.pair.public_key().as_ref();
-            let doc = json!({"keys": [
+            json!({"keys": [
                 {"kty": "RSA", "kid": "other", "n": "sXch", "e": "AQAB", "use": "enc"},
                 {"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
                  "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..])},
-            ]});
-            Jwks::parse(doc.to_string().as_bytes()).unwrap()
+            ]})
         }
 
-        fn sign(&self, header: &Json, claims: &Json) -> String {
+        pub(crate) fn sign(&self, header: &Json, claims: &Json) -> String {
             let input = format!(
                 "{}.{}",
                 URL_SAFE_NO_PAD.encode(header.to_string()),

@@ -899,4 +899,248 @@ mod tests {
             assert!(!e.contains("s3cret"), "{e}");
         }
     }
+
+    /// A provider on a loopback port, for the client's own logic: what it serves can be
+    /// changed between calls, and it counts the JWKS reads.
+    mod fake {
+        use super::super::jwt::tests::TestKey;
+        use axum::extract::State;
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::routing::{get, post};
+        use serde_json::{Value as Json, json};
+        use std::sync::{Arc, Mutex};
+
+        pub struct Served {
+            pub jwks: Json,
+            pub id_token: Option<String>,
+            pub userinfo: Json,
+            pub jwks_reads: usize,
+            pub token_auth: Option<String>,
+            pub token_form: String,
+        }
+
+        pub type Shared = Arc<Mutex<Served>>;
+
+        pub async fn start(key: &TestKey) -> (String, Shared) {
+            let shared = Arc::new(Mutex::new(Served {
+                jwks: key.jwks_json("k1"),
+                id_token: None,
+                userinfo: json!({}),
+                jwks_reads: 0,
+                token_auth: None,
+                token_form: String::new(),
+            }));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let issuer = base.clone();
+            let app = axum::Router::new()
+                .route(
+                    "/.well-known/openid-configuration",
+                    get(move || async move {
+                        axum::Json(json!({
+                            "issuer": issuer,
+                            "authorization_endpoint": format!("{issuer}/auth"),
+                            "token_endpoint": format!("{issuer}/token"),
+                            "jwks_uri": format!("{issuer}/jwks"),
+                            "userinfo_endpoint": format!("{issuer}/me"),
+                            "code_challenge_methods_supported": ["S256"],
+                        }))
+                    }),
+                )
+                .route(
+                    "/jwks",
+                    get(|State(s): State<Shared>| async move {
+                        let mut s = s.lock().unwrap();
+                        s.jwks_reads += 1;
+                        axum::Json(s.jwks.clone())
+                    }),
+                )
+                .route(
+                    "/token",
+                    post(
+                        |State(s): State<Shared>, headers: HeaderMap, body: String| async move {
+                            let mut s = s.lock().unwrap();
+                            s.token_auth = headers
+                                .get("authorization")
+                                .map(|v| v.to_str().unwrap().to_string());
+                            s.token_form = body;
+                            match &s.id_token {
+                                Some(t) => (
+                                    StatusCode::OK,
+                                    axum::Json(json!({"id_token": t, "access_token": "at-1", "token_type": "Bearer"})),
+                                ),
+                                None => (
+                                    StatusCode::BAD_REQUEST,
+                                    axum::Json(json!({"error": "invalid_grant", "error_description": "the code was used"})),
+                                ),
+                            }
+                        },
+                    ),
+                )
+                .route(
+                    "/me",
+                    get(|State(s): State<Shared>, headers: HeaderMap| async move {
+                        let ok = headers.get("authorization").is_some_and(|v| v == "Bearer at-1");
+                        if ok {
+                            (StatusCode::OK, axum::Json(s.lock().unwrap().userinfo.clone()))
+                        } else {
+                            (StatusCode::UNAUTHORIZED, axum::Json(json!({})))
+                        }
+                    }),
+                )
+                .with_state(shared.clone());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            (base, shared)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_client_verifies_what_a_provider_answers() {
+        use jwt::tests::TestKey;
+        use serde_json::json;
+        let key = TestKey::new();
+        let (issuer, served) = fake::start(&key).await;
+        let provider = Provider::new(
+            OidcConfig::parse(OidcSettings {
+                issuer: Some(issuer.clone()),
+                client_id: Some("pledge console".into()),
+                client_secret: Some("s3cret:x".into()),
+                base_url: Some("http://127.0.0.1:8080".into()),
+                ..OidcSettings::default()
+            })
+            .unwrap(),
+        );
+        let now = 1_800_000_000;
+        let claims = |change: serde_json::Value| {
+            let mut c = json!({
+                "iss": issuer, "sub": "u-1", "aud": "pledge console", "exp": now + 300,
+                "iat": now, "nonce": "the-nonce", "email": "ana@example.com",
+            });
+            for (k, v) in change.as_object().unwrap() {
+                if v.is_null() {
+                    c.as_object_mut().unwrap().remove(k);
+                } else {
+                    c[k] = v.clone();
+                }
+            }
+            c
+        };
+        let answer = |token: Option<String>| served.lock().unwrap().id_token = token;
+        let callback = Callback {
+            code: "the-code",
+            verifier: "the-verifier",
+            nonce: "the-nonce",
+            now,
+        };
+
+        // A good token; the client authenticated with HTTP Basic, each part form-encoded.
+        answer(Some(key.sign(
+            &json!({"alg": "ES256", "kid": "k1"}),
+            &claims(json!({})),
+        )));
+        let who = provider.identify(callback).await.unwrap();
+        assert_eq!(who.email, "ana@example.com");
+        {
+            let s = served.lock().unwrap();
+            assert_eq!(
+                s.token_auth.as_deref(),
+                Some(format!("Basic {}", STANDARD.encode("pledge+console:s3cret%3Ax")).as_str())
+            );
+            assert!(
+                s.token_form.contains("code_verifier=the-verifier"),
+                "{}",
+                s.token_form
+            );
+            assert!(s.token_form.contains("grant_type=authorization_code"));
+            assert!(!s.token_form.contains("s3cret"));
+            assert_eq!(s.jwks_reads, 1);
+        }
+
+        // The provider rotated its keys: a token of a new kid makes the client read the JWKS
+        // again (once, not again within JWKS_REFRESH_SECS).
+        let rotated = TestKey::new();
+        served.lock().unwrap().jwks = rotated.jwks_json("k2");
+        answer(Some(rotated.sign(
+            &json!({"alg": "ES256", "kid": "k2"}),
+            &claims(json!({})),
+        )));
+        let later = Callback {
+            now: now + JWKS_REFRESH_SECS,
+            ..callback
+        };
+        assert!(provider.identify(later).await.is_ok());
+        assert_eq!(served.lock().unwrap().jwks_reads, 2);
+        answer(Some(rotated.sign(
+            &json!({"alg": "ES256", "kid": "k3"}),
+            &claims(json!({})),
+        )));
+        let e = provider.identify(later).await.unwrap_err();
+        assert!(
+            matches!(e, OidcError::IdToken(jwt::TokenError::UnknownKey(_))),
+            "{e}"
+        );
+        assert_eq!(
+            served.lock().unwrap().jwks_reads,
+            2,
+            "not read again so soon"
+        );
+
+        // A token for another client, or another sign-in.
+        for (change, expected) in [
+            (json!({"aud": "another client"}), jwt::TokenError::Audience),
+            (json!({"nonce": "another-nonce"}), jwt::TokenError::Nonce),
+            (
+                json!({"iss": "https://elsewhere.example"}),
+                jwt::TokenError::Issuer,
+            ),
+        ] {
+            answer(Some(
+                rotated.sign(&json!({"alg": "ES256", "kid": "k2"}), &claims(change)),
+            ));
+            match provider.identify(later).await {
+                Err(OidcError::IdToken(e)) => assert_eq!(e, expected),
+                other => panic!("{other:?}"),
+            }
+        }
+
+        // No address in the token: UserInfo's, if it is of the same subject and verified.
+        let sign = |c| rotated.sign(&json!({"alg": "ES256", "kid": "k2"}), &c);
+        answer(Some(sign(claims(json!({"email": null})))));
+        served.lock().unwrap().userinfo =
+            json!({"sub": "u-1", "email": "bo@example.com", "email_verified": true});
+        assert_eq!(
+            provider.identify(later).await.unwrap().email,
+            "bo@example.com"
+        );
+        served.lock().unwrap().userinfo = json!({"sub": "u-2", "email": "bo@example.com"});
+        assert!(matches!(
+            provider.identify(later).await,
+            Err(OidcError::OtherSubject)
+        ));
+        served.lock().unwrap().userinfo =
+            json!({"sub": "u-1", "email": "bo@example.com", "email_verified": false});
+        assert!(matches!(
+            provider.identify(later).await,
+            Err(OidcError::EmailNotVerified)
+        ));
+        served.lock().unwrap().userinfo = json!({"sub": "u-1"});
+        assert!(matches!(
+            provider.identify(later).await,
+            Err(OidcError::NoEmail)
+        ));
+        answer(Some(sign(claims(json!({"email_verified": "false"})))));
+        assert!(matches!(
+            provider.identify(later).await,
+            Err(OidcError::EmailNotVerified)
+        ));
+
+        // The token endpoint's refusal: its code only, never its description.
+        answer(None);
+        let e = provider.identify(later).await.unwrap_err();
+        assert!(
+            matches!(&e, OidcError::TokenRefused(c) if c == "invalid_grant"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("the code was used"));
+    }
 }
