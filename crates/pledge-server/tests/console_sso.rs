@@ -232,6 +232,7 @@ fn an_address_without_a_staff_account_is_refused() {
         "the refusal",
         "return location.pathname === '/console/sign-in/oidc/callback' && document.querySelector('h1') && document.querySelector('h1').textContent === 'No staff account'",
     );
+    accessible(&b, &axe, "the refusal");
     let text = b
         .run("return document.querySelector('main').textContent")
         .unwrap();
