@@ -114,10 +114,6 @@ pub(super) async fn sign_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    // Failed sign-ins count against the client's network as unknown API keys do (one budget
-    // of failed credentials, [`crate::AUTH_FAILURES`]): the lock-out stops guessing at one
-    // account, this stops one network guessing at many. A call with no known address,
-    // which only a test makes, is not counted.
     if !password_sign_in(&state) {
         return message(
             StatusCode::FORBIDDEN,
@@ -126,6 +122,10 @@ pub(super) async fn sign_in(
             ("/console/sign-in", "Open the sign-in page"),
         );
     }
+    // Failed sign-ins count against the client's network as unknown API keys do (one budget
+    // of failed credentials, [`crate::AUTH_FAILURES`]): the lock-out stops guessing at one
+    // account, this stops one network guessing at many. A call with no known address,
+    // which only a test makes, is not counted.
     let client =
         crate::http::banner::client_ip(&state, &headers, peer).map(crate::http::ratelimit::ip_key);
     let now = state.now();
