@@ -904,9 +904,9 @@ mod tests {
     /// changed between calls, and it counts the JWKS reads.
     mod fake {
         use super::super::jwt::tests::TestKey;
-        use axum::extract::State;
-        use axum::http::{HeaderMap, StatusCode};
-        use axum::routing::{get, post};
+        use axum::handler::HandlerWithoutStateExt;
+        use axum::http::{Method, StatusCode};
+        use axum::response::{IntoResponse, Response};
         use serde_json::{Value as Json, json};
         use std::sync::{Arc, Mutex};
 
@@ -921,6 +921,59 @@ mod tests {
 
         pub type Shared = Arc<Mutex<Served>>;
 
+        /// One handler for every path (not a router: this is no route of the server's).
+        async fn answer(shared: Shared, issuer: String, req: axum::extract::Request) -> Response {
+            let (parts, body) = req.into_parts();
+            let header = |name: &str| {
+                parts
+                    .headers
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_string())
+            };
+            let json = |status: StatusCode, body: Json| (status, axum::Json(body)).into_response();
+            match (parts.method.clone(), parts.uri.path()) {
+                (Method::GET, "/.well-known/openid-configuration") => json(
+                    StatusCode::OK,
+                    json!({
+                        "issuer": issuer,
+                        "authorization_endpoint": format!("{issuer}/auth"),
+                        "token_endpoint": format!("{issuer}/token"),
+                        "jwks_uri": format!("{issuer}/jwks"),
+                        "userinfo_endpoint": format!("{issuer}/me"),
+                        "code_challenge_methods_supported": ["S256"],
+                    }),
+                ),
+                (Method::GET, "/jwks") => {
+                    let mut s = shared.lock().unwrap();
+                    s.jwks_reads += 1;
+                    json(StatusCode::OK, s.jwks.clone())
+                }
+                (Method::POST, "/token") => {
+                    let body = axum::body::to_bytes(body, 64 * 1024).await.unwrap();
+                    let mut s = shared.lock().unwrap();
+                    s.token_auth = header("authorization");
+                    s.token_form = String::from_utf8(body.to_vec()).unwrap();
+                    match &s.id_token {
+                        Some(t) => json(
+                            StatusCode::OK,
+                            json!({"id_token": t, "access_token": "at-1", "token_type": "Bearer"}),
+                        ),
+                        None => json(
+                            StatusCode::BAD_REQUEST,
+                            json!({"error": "invalid_grant", "error_description": "the code was used"}),
+                        ),
+                    }
+                }
+                (Method::GET, "/me")
+                    if header("authorization").as_deref() == Some("Bearer at-1") =>
+                {
+                    json(StatusCode::OK, shared.lock().unwrap().userinfo.clone())
+                }
+                (Method::GET, "/me") => json(StatusCode::UNAUTHORIZED, json!({})),
+                _ => json(StatusCode::NOT_FOUND, json!({})),
+            }
+        }
+
         pub async fn start(key: &TestKey) -> (String, Shared) {
             let shared = Arc::new(Mutex::new(Served {
                 jwks: key.jwks_json("k1"),
@@ -932,64 +985,9 @@ mod tests {
             }));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let base = format!("http://{}", listener.local_addr().unwrap());
-            let issuer = base.clone();
-            let app = axum::Router::new()
-                .route(
-                    "/.well-known/openid-configuration",
-                    get(move || async move {
-                        axum::Json(json!({
-                            "issuer": issuer,
-                            "authorization_endpoint": format!("{issuer}/auth"),
-                            "token_endpoint": format!("{issuer}/token"),
-                            "jwks_uri": format!("{issuer}/jwks"),
-                            "userinfo_endpoint": format!("{issuer}/me"),
-                            "code_challenge_methods_supported": ["S256"],
-                        }))
-                    }),
-                )
-                .route(
-                    "/jwks",
-                    get(|State(s): State<Shared>| async move {
-                        let mut s = s.lock().unwrap();
-                        s.jwks_reads += 1;
-                        axum::Json(s.jwks.clone())
-                    }),
-                )
-                .route(
-                    "/token",
-                    post(
-                        |State(s): State<Shared>, headers: HeaderMap, body: String| async move {
-                            let mut s = s.lock().unwrap();
-                            s.token_auth = headers
-                                .get("authorization")
-                                .map(|v| v.to_str().unwrap().to_string());
-                            s.token_form = body;
-                            match &s.id_token {
-                                Some(t) => (
-                                    StatusCode::OK,
-                                    axum::Json(json!({"id_token": t, "access_token": "at-1", "token_type": "Bearer"})),
-                                ),
-                                None => (
-                                    StatusCode::BAD_REQUEST,
-                                    axum::Json(json!({"error": "invalid_grant", "error_description": "the code was used"})),
-                                ),
-                            }
-                        },
-                    ),
-                )
-                .route(
-                    "/me",
-                    get(|State(s): State<Shared>, headers: HeaderMap| async move {
-                        let ok = headers.get("authorization").is_some_and(|v| v == "Bearer at-1");
-                        if ok {
-                            (StatusCode::OK, axum::Json(s.lock().unwrap().userinfo.clone()))
-                        } else {
-                            (StatusCode::UNAUTHORIZED, axum::Json(json!({})))
-                        }
-                    }),
-                )
-                .with_state(shared.clone());
-            tokio::spawn(async move { axum::serve(listener, app).await });
+            let (s, issuer) = (shared.clone(), base.clone());
+            let handler = move |req: axum::extract::Request| answer(s.clone(), issuer.clone(), req);
+            tokio::spawn(async move { axum::serve(listener, handler.into_make_service()).await });
             (base, shared)
         }
     }
