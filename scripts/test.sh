@@ -25,6 +25,9 @@
 #                              accessibility checker the browser tests run in each page
 #   PLEDGE_TEST_SMTP_URL       smtp://127.0.0.1:PORT, a real SMTP server (Debian's aiosmtpd)
 #   PLEDGE_TEST_SMTP_MAILDIR   the maildir it delivers every message to, for tests to read
+#   PLEDGE_TEST_OIDC_ISSUER    http://127.0.0.1:PORT, a throwaway OpenID Connect provider
+#                              (npm oidc-provider, pinned, under target/tools/, run by
+#                              scripts/oidc-provider.mjs) for the console's single sign-on
 #
 # The servers and their data live in one temporary directory that is removed on exit,
 # whether the run passes, fails or is interrupted.
@@ -54,6 +57,9 @@ OPENAPI_SPEC_VALIDATOR_DEPS=(annotated-types==0.8.0 attrs==26.1.0 jsonschema==4.
     typing_extensions==4.16.0)
 REDOCLY_CLI_VERSION=2.77.0
 AXE_CORE_VERSION=4.14.1
+# The OpenID Connect provider of the single sign-on tests (it warns that it prefers Node 22;
+# it runs on 20).
+OIDC_PROVIDER_VERSION=9.13.3
 TOOLS="$ROOT/target/tools"
 
 ci=false
@@ -186,6 +192,7 @@ MY_PORT=""
 MY_PID=""
 PG_STARTED=false
 MY_STARTED=false
+OIDC_PID=""
 
 random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 
@@ -217,7 +224,7 @@ make_tmp() {
 # temporary directories whose owning script is gone. Servers found there are stopped
 # (SIGQUIT is PostgreSQL's immediate shutdown, which also frees its shared memory).
 reap_stale_runs() {
-    local dir owner pg my pid _
+    local dir owner pg my oidc pid _
     for dir in "${TMPDIR:-/tmp}"/pledge-test.*; do
         [ -d "$dir" ] || continue
         owner=$(cat "$dir/owner" 2>/dev/null || true)
@@ -228,8 +235,10 @@ reap_stale_runs() {
         pg=$(head -n1 "$dir/pg/data/postmaster.pid" 2>/dev/null || true)
         my=$(cat "$dir/my/mariadb.pid" 2>/dev/null || true)
         kill "$(cat "$dir/smtp.pid" 2>/dev/null || echo 0)" 2>/dev/null || true
+        oidc=$(cat "$dir/oidc/pid" 2>/dev/null || true)
         [ -z "$pg" ] || kill -QUIT "$pg" 2>/dev/null || true
         [ -z "$my" ] || kill -TERM "$my" 2>/dev/null || true
+        [ -z "$oidc" ] || kill -TERM "$oidc" 2>/dev/null || true
         for _ in $(seq 1 100); do
             { [ -n "$pg" ] && kill -0 "$pg" 2>/dev/null; } || { [ -n "$my" ] && kill -0 "$my" 2>/dev/null; } || break
             sleep 0.1
@@ -438,6 +447,47 @@ stop_smtp() {
     SMTP_PID=""
 }
 
+# The OpenID Connect provider: scripts/oidc-provider.mjs on a free loopback port, its issuer
+# http://127.0.0.1:PORT, ready once its discovery document answers.
+start_oidc_provider() {
+    local dir="$TMP/oidc" attempt deadline port
+    mkdir -p "$dir"
+    for attempt in 1 2 3; do
+        port=$(free_port)
+        log "oidc-provider: starting on 127.0.0.1:$port"
+        # setsid: a Ctrl-C in the terminal goes to the suite, which then stops the provider.
+        PLEDGE_OIDC_PROVIDER_PREFIX="$TOOLS/oidc" setsid node "$ROOT/scripts/oidc-provider.mjs" "$port" \
+            </dev/null >"$dir/provider.log" 2>&1 &
+        OIDC_PID=$!
+        echo "$OIDC_PID" >"$dir/pid"
+        deadline=$((SECONDS + SERVER_TIMEOUT))
+        until node -e 'fetch(process.argv[1]).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))' \
+            "http://127.0.0.1:$port/.well-known/openid-configuration" 2>/dev/null; do
+            kill -0 "$OIDC_PID" 2>/dev/null || break
+            [ $SECONDS -lt $deadline ] || { tail -n 20 "$dir/provider.log" >&2; fail "oidc-provider: not answering after ${SERVER_TIMEOUT}s (log above)"; }
+            sleep 0.2
+        done
+        if kill -0 "$OIDC_PID" 2>/dev/null; then
+            export PLEDGE_TEST_OIDC_ISSUER="http://127.0.0.1:$port"
+            log "oidc-provider: ready ($OIDC_PROVIDER_VERSION, node $(node --version))"
+            return 0
+        fi
+        OIDC_PID=""
+        if grep -q 'EADDRINUSE' "$dir/provider.log" && [ "$attempt" -lt 3 ]; then
+            warn "oidc-provider: port $port was taken, trying another"
+            continue
+        fi
+        tail -n 20 "$dir/provider.log" >&2 || true
+        fail "oidc-provider: the provider exited during start-up (log above)"
+    done
+}
+
+stop_oidc_provider() {
+    [ -n "$OIDC_PID" ] || return 0
+    kill -TERM "$OIDC_PID" 2>/dev/null || true
+    OIDC_PID=""
+}
+
 export_browser() {
     local chromium=/usr/bin/chromium driver=/usr/bin/chromedriver
     if [ -x "$chromium" ] && [ -x "$driver" ]; then
@@ -491,6 +541,17 @@ install_openapi_tools() {
     fi
     export PLEDGE_TEST_AXE=$axe
     log "accessibility: axe-core $AXE_CORE_VERSION"
+    local oidc_dir="$TOOLS/oidc"
+    if [ "$(cat "$oidc_dir/.pinned" 2>/dev/null)" != "$OIDC_PROVIDER_VERSION" ] ||
+        [ ! -f "$oidc_dir/node_modules/oidc-provider/package.json" ]; then
+        log "oidc-provider $OIDC_PROVIDER_VERSION: installing into $oidc_dir"
+        command -v npm >/dev/null || fail "npm not found (needed for oidc-provider)"
+        rm -rf "$oidc_dir"
+        npm install --prefix "$oidc_dir" --no-audit --no-fund --loglevel=error --save-exact \
+            --cache "$TOOLS/npm-cache" "oidc-provider@$OIDC_PROVIDER_VERSION" ||
+            fail "npm could not install oidc-provider $OIDC_PROVIDER_VERSION"
+        echo "$OIDC_PROVIDER_VERSION" >"$oidc_dir/.pinned"
+    fi
 }
 
 # With PLEDGE_TEST_SKIP_SERVERS nothing is installed, but validators installed by an earlier
@@ -539,6 +600,7 @@ cleanup() {
     if [ -n "$TMP" ]; then
         local t0=$SECONDS
         stop_smtp
+        stop_oidc_provider
         stop_mariadb
         stop_postgres
         rm -rf "$TMP"
@@ -585,6 +647,7 @@ else
     start_postgres
     start_mariadb
     start_smtp
+    start_oidc_provider
     export_browser
     record servers ok $((SECONDS - t0))
 fi

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod http;
 pub mod i18n;
 pub mod jobs;
+pub mod oidc;
 
 pub use http::{
     Access, Bound, Route, RouteTableError, app, openapi, route_table, router, serve_connections,
@@ -107,6 +108,9 @@ pub struct Config {
     pub checkpoints: Option<checkpoints::CheckpointConfig>,
     /// The console's sign-in lock-out and session lifetimes.
     pub console: pledge_store::staff::SessionPolicy,
+    /// Single sign-on for the console with an OpenID Connect provider (`[console.oidc]`);
+    /// None: staff sign in with passwords only.
+    pub console_oidc: Option<oidc::OidcConfig>,
 }
 
 /// Limits of the listener, so that clients that send slowly or hold connections open cannot
@@ -267,6 +271,7 @@ impl Default for Config {
             digest: None,
             checkpoints: None,
             console: pledge_store::staff::SessionPolicy::default(),
+            console_oidc: None,
         }
     }
 }
@@ -331,6 +336,8 @@ pub struct AppState {
     pools: Arc<
         std::sync::Mutex<std::collections::HashMap<String, Arc<pledge_connect::pool::DatasetPool>>>,
     >,
+    /// The console's sign-on provider, with its discovery document and keys cached.
+    pub oidc: Option<Arc<oidc::Provider>>,
 }
 
 /// The audit chain as a walk from its first record found it, continued since.
@@ -404,6 +411,10 @@ impl AppState {
             auth_failures: Arc::new(ratelimit::Limiter::new(AUTH_FAILURES)),
             audit_seen: Arc::new(tokio::sync::Mutex::new(None)),
             pools: Arc::default(),
+            oidc: config
+                .console_oidc
+                .clone()
+                .map(|c| Arc::new(oidc::Provider::new(c))),
             config: Arc::new(config),
         }
     }

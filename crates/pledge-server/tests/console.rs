@@ -650,6 +650,101 @@ async fn one_network_cannot_guess_at_many_accounts(e: Env) {
     assert!(set_cookie(&r, SESSION).is_some());
 }
 
+/// What single sign-on does in the store (`Store::sign_in_by_provider`, which the callback
+/// calls once the provider's ID token is verified; the flow itself is `console_sso.rs`): the
+/// session of an existing account, the same as a password's; an unknown or disabled address
+/// refused and audited; the password's lock-out not in the way, and its count left alone.
+async fn a_provider_sign_in_opens_the_accounts_own_session(e: Env) {
+    use pledge_store::staff::{ProviderRefusal, ProviderSignIn};
+    e.add("ada@example.com", Role::SupportAgent).await;
+    e.add("bob@example.com", Role::Admin).await;
+    let policy = e.state.config.console;
+    let issuer = "https://login.example.com";
+    // Locked out by wrong passwords.
+    for _ in 0..5 {
+        e.try_sign_in("ada@example.com", "wrong").await;
+    }
+    let ProviderSignIn::Accepted { account, session } = e
+        .state
+        .store
+        .sign_in_by_provider(" Ada@Example.com", issuer, &policy, e.now())
+        .await
+        .unwrap()
+    else {
+        panic!("refused");
+    };
+    assert_eq!(account.role, Role::SupportAgent);
+    let s = Session {
+        cookie: session.token.clone(),
+        csrf: session.csrf.clone(),
+    };
+    let page = e.get("/console", Some(&s)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("support_agent"), "{}", page.text());
+    let staff = e.state.store.list_staff().await.unwrap();
+    let ada = staff.iter().find(|a| a.email == "ada@example.com").unwrap();
+    assert!(ada.locked_until.is_some(), "the password stays locked");
+    // Signing out ends it as any session.
+    let r = e
+        .post(
+            "/console/sign-out",
+            &format!("{SESSION}={}", s.cookie),
+            &[("csrf", &s.csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        e.get("/console", Some(&s)).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    e.state
+        .store
+        .disable_staff("bob@example.com", "test", e.now())
+        .await
+        .unwrap();
+    for (email, why) in [
+        ("bob@example.com", ProviderRefusal::Disabled),
+        ("nobody@example.com", ProviderRefusal::Unknown),
+    ] {
+        let r = e
+            .state
+            .store
+            .sign_in_by_provider(email, issuer, &policy, e.now())
+            .await
+            .unwrap();
+        assert!(
+            matches!(r, ProviderSignIn::Refused(w) if w == why),
+            "{email}: {r:?}"
+        );
+    }
+    let records = e.state.store.audit_records(0, 1000).await.unwrap();
+    let details = |action: &str| -> Vec<serde_json::Value> {
+        records
+            .iter()
+            .filter(|r| r.action == action && r.detail.get("method").is_some())
+            .map(|r| r.detail.clone())
+            .collect()
+    };
+    let bob = staff.iter().find(|a| a.email == "bob@example.com").unwrap();
+    assert_eq!(
+        details("staff.signed_in"),
+        [json!({"account": ada.id.0, "method": "oidc", "issuer": issuer})]
+    );
+    assert_eq!(
+        details("staff.sign_in_failed"),
+        [
+            json!({"account": bob.id.0, "why": "disabled", "method": "oidc"}),
+            json!({"email_sha256": pledge_store::audit::sha256_hex(b"nobody@example.com"), "why": "unknown", "method": "oidc"}),
+        ]
+    );
+    assert_eq!(
+        e.state.store.list_staff().await.unwrap().len(),
+        2,
+        "nobody made"
+    );
+}
+
 async fn run(
     backend: pledge_testkit::StoreBackend,
     test: &str,
@@ -673,6 +768,7 @@ pledge_testkit::scenarios!(run;
     the_list_filters,
     the_dashboard_shows_what_needs_staff,
     one_network_cannot_guess_at_many_accounts,
+    a_provider_sign_in_opens_the_accounts_own_session,
 );
 
 /// Acting on a request from its page, on the Chinook dataset (so the preview has rows to

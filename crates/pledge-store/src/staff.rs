@@ -6,6 +6,10 @@
 //! audit record in the transaction of the change. Audit records name an account by its id,
 //! and an e-mail address that matches no account only by its SHA-256.
 //!
+//! A sign-in by single sign-on ([`Store::sign_in_by_provider`]) opens the same session as
+//! one by password, for the account of the address the provider vouched for; it never makes
+//! an account.
+//!
 //! Sign-in answers the same for an unknown address, a wrong password, a locked and a
 //! disabled account ([`SignIn::Refused`]), and it hashes the password in every case, so
 //! neither the answer nor its time tells whether an address has an account.
@@ -133,6 +137,26 @@ pub enum SignIn {
     },
     /// The same for every reason, on purpose.
     Refused,
+}
+
+/// The outcome of a sign-in by single sign-on ([`Store::sign_in_by_provider`]).
+#[derive(Debug, Clone)]
+pub enum ProviderSignIn {
+    Accepted {
+        account: StaffAccount,
+        session: NewSession,
+    },
+    Refused(ProviderRefusal),
+}
+
+/// Why a sign-in by single sign-on was refused. The person has proved who they are to the
+/// provider, so the console may tell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderRefusal {
+    /// No account has the address.
+    Unknown,
+    /// The account of the address is disabled.
+    Disabled,
 }
 
 /// A live session and its account.
@@ -432,11 +456,39 @@ impl Store {
         .bind(&account.id.0)
         .execute(&mut *tx)
         .await?;
+        let session = self
+            .open_session(
+                &mut tx,
+                &account,
+                policy,
+                now,
+                json!({"account": account.id.0}),
+            )
+            .await?;
+        tx.commit().await?;
+        let account = StaffAccount {
+            failed_attempts: 0,
+            locked_until: None,
+            ..account
+        };
+        Ok(SignIn::Accepted { account, session })
+    }
+
+    /// Opens a session of `account` inside `tx`, with its `staff.signed_in` audit record
+    /// (`detail`): the one way a session is made, whatever proved who signed in.
+    async fn open_session(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        account: &StaffAccount,
+        policy: &SessionPolicy,
+        now: i64,
+        detail: serde_json::Value,
+    ) -> Result<NewSession> {
         // Sessions that ran out without being looked at again go here, so the table holds
         // only live ones (and at most a day's worth of dead ones) with no task of its own.
         sqlx::query("DELETE FROM staff_sessions WHERE idle_expires_at <= $1 OR expires_at <= $1")
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let token = format!("stfs_{}", random_hex(32)?);
         let csrf = random_hex(32)?;
@@ -450,31 +502,71 @@ impl Store {
         .bind(now)
         .bind((now + policy.idle_secs).min(expires_at))
         .bind(expires_at)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
+        self.audit(tx, now, &account.actor(), "staff.signed_in", None, detail)
+            .await?;
+        Ok(NewSession {
+            token,
+            csrf,
+            expires_at,
+        })
+    }
+
+    /// Opens a session for the holder of `email`, whom the single sign-on provider `issuer`
+    /// has vouched for (the address verified, the ID token checked): the account of that
+    /// address, if there is one and it is not disabled. Nobody's account is made here. The
+    /// password's lock-out does not apply (it stops guessing at passwords, and no password
+    /// is involved), and its count of failures is left as it is.
+    pub async fn sign_in_by_provider(
+        &self,
+        email: &str,
+        issuer: &str,
+        policy: &SessionPolicy,
+        now: i64,
+    ) -> Result<ProviderSignIn> {
+        let email = email.trim().to_lowercase();
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM staff_accounts WHERE email = $1"
+        )))
+        .bind(&email)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (why, detail) = match row.as_ref().map(account_from_row).transpose()? {
+            None => (
+                ProviderRefusal::Unknown,
+                json!({"email_sha256": audit::sha256_hex(email.as_bytes()), "why": "unknown", "method": "oidc"}),
+            ),
+            Some(a) if a.disabled_at.is_some() => (
+                ProviderRefusal::Disabled,
+                json!({"account": a.id.0, "why": "disabled", "method": "oidc"}),
+            ),
+            Some(account) => {
+                let session = self
+                    .open_session(
+                        &mut tx,
+                        &account,
+                        policy,
+                        now,
+                        json!({"account": account.id.0, "method": "oidc", "issuer": issuer}),
+                    )
+                    .await?;
+                tx.commit().await?;
+                return Ok(ProviderSignIn::Accepted { account, session });
+            }
+        };
         self.audit(
             &mut tx,
             now,
-            &account.actor(),
-            "staff.signed_in",
+            "anonymous",
+            "staff.sign_in_failed",
             None,
-            json!({"account": account.id.0}),
+            detail,
         )
         .await?;
         tx.commit().await?;
-        let account = StaffAccount {
-            failed_attempts: 0,
-            locked_until: None,
-            ..account
-        };
-        Ok(SignIn::Accepted {
-            account,
-            session: NewSession {
-                token,
-                csrf,
-                expires_at,
-            },
-        })
+        Ok(ProviderSignIn::Refused(why))
     }
 
     /// The live session of `token` at `now`, its idle expiry moved on. An expired session

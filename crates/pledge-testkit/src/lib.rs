@@ -2,8 +2,9 @@
 //!
 //! `scripts/test.sh` starts a throwaway PostgreSQL and MariaDB on loopback, finds Chromium
 //! and ChromeDriver, and tells the tests where they are through environment variables
-//! ([`POSTGRES_URL`], [`MYSQL_URL`], [`CHROMIUM`], [`CHROMEDRIVER`]), and installs the
-//! OpenAPI validators ([`OPENAPI_SPEC_VALIDATOR`], [`REDOCLY`]). A test that needs one
+//! ([`POSTGRES_URL`], [`MYSQL_URL`], [`CHROMIUM`], [`CHROMEDRIVER`]), installs the
+//! OpenAPI validators ([`OPENAPI_SPEC_VALIDATOR`], [`REDOCLY`]), and starts an OpenID
+//! Connect provider ([`OIDC_ISSUER`]). A test that needs one
 //! of them asks with [`require!`]:
 //!
 //! ```no_run
@@ -46,6 +47,13 @@ pub const OPENAPI_SPEC_VALIDATOR: &str = "PLEDGE_TEST_OPENAPI_SPEC_VALIDATOR";
 pub const REDOCLY: &str = "PLEDGE_TEST_REDOCLY";
 /// axe-core's `axe.min.js` (npm `axe-core`), the accessibility checker browser tests run.
 pub const AXE: &str = "PLEDGE_TEST_AXE";
+/// `http://127.0.0.1:PORT`: the issuer of a throwaway OpenID Connect provider (npm
+/// `oidc-provider`, run by `scripts/oidc-provider.mjs`), with the client [`OIDC_CLIENT_ID`].
+pub const OIDC_ISSUER: &str = "PLEDGE_TEST_OIDC_ISSUER";
+/// The static client of the test provider (`scripts/oidc-provider.mjs`): its id, ...
+pub const OIDC_CLIENT_ID: &str = "pledge-console";
+/// ... and its secret (a loopback test server's, not a secret anywhere else).
+pub const OIDC_CLIENT_SECRET: &str = "pledge-console-test-secret";
 
 /// A real SMTP server on loopback (`smtp://127.0.0.1:PORT`) that delivers every message to
 /// the maildir [`SMTP_MAILDIR`].
@@ -91,6 +99,11 @@ pub fn program(name: &str) -> Option<PathBuf> {
 /// axe-core's script, if one was provided.
 pub fn axe() -> Option<PathBuf> {
     var_os(AXE).map(PathBuf::from)
+}
+
+/// The test OpenID Connect provider's issuer, if one was provided.
+pub fn oidc_issuer() -> Option<String> {
+    var(OIDC_ISSUER)
 }
 
 /// The `openapi-spec-validator` command, if one was provided.

@@ -249,7 +249,7 @@ async fn post(url: &str, body: String, signature: &str) -> Result<u16, DeliveryE
 }
 
 /// An error with its causes, `a: b: c` (reqwest's own message is only the outermost).
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
@@ -258,6 +258,21 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cause = c.source();
     }
     text
+}
+
+/// TLS for Pledge's outgoing HTTPS (webhooks, the console's sign-on provider): rustls on
+/// ring, with the web's root certificates bundled, so no system store is read.
+pub(crate) fn tls_config() -> Result<rustls::ClientConfig, String> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
 }
 
 /// The one webhook client, built once: it keeps connections to each recipient open between
@@ -269,16 +284,7 @@ fn client() -> Result<&'static reqwest::Client, DeliveryError> {
     static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            let tls = tls_config()?;
             reqwest::Client::builder()
                 .tls_backend_preconfigured(tls)
                 .user_agent("Pledge")

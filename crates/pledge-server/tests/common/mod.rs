@@ -88,6 +88,9 @@ enum Chinook {
     Missing,
 }
 
+/// A change to the configuration that needs the listener's address.
+type AddrChange = Box<dyn FnOnce(&mut Config, SocketAddr)>;
+
 /// A server being set up; [`TestApp::builder`].
 pub struct Builder {
     name: String,
@@ -102,6 +105,8 @@ pub struct Builder {
     worker: bool,
     forwarder: bool,
     listen: bool,
+    /// Changes to the configuration that need the listener's address.
+    with_addr: Vec<AddrChange>,
 }
 
 impl Builder {
@@ -231,6 +236,13 @@ impl Builder {
         self
     }
 
+    /// Changes the configuration once the listener's address is known ([`Builder::listen`]):
+    /// for settings that name the server's own URL.
+    pub fn configure_at(mut self, change: impl FnOnce(&mut Config, SocketAddr) + 'static) -> Self {
+        self.with_addr.push(Box::new(change));
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         let dir = test_dir(&self.name);
         let _ = std::fs::remove_dir_all(&dir);
@@ -279,6 +291,17 @@ impl Builder {
         }
         let (file, text) = self.declaration;
         let decl = pledge_lang::load(&pledge_lang::SourceMap::single(&file, text)).unwrap();
+        let bound = if self.listen {
+            let bound = Bound::bind("127.0.0.1:0").await.unwrap();
+            let addr = bound.local_addr().unwrap();
+            for change in self.with_addr {
+                change(&mut config, addr);
+            }
+            Some(bound)
+        } else {
+            assert!(self.with_addr.is_empty(), "configure_at needs listen()");
+            None
+        };
         let state = AppState::new(store, decl, config);
         // Decisions are answered from memory: the index holds the ledger before any call.
         state.consent.catch_up().await.unwrap();
@@ -286,14 +309,11 @@ impl Builder {
         if self.forwarder {
             tokio::spawn(forward::run(state.clone(), stop_rx.clone()));
         }
-        let addr = if self.listen {
-            let bound = Bound::bind("127.0.0.1:0").await.unwrap();
+        let addr = bound.map(|bound| {
             let addr = bound.local_addr().unwrap();
             tokio::spawn(bound.serve(state.clone()));
-            Some(addr)
-        } else {
-            None
-        };
+            addr
+        });
         let app = TestApp {
             app: router(state.clone()),
             state,
@@ -373,6 +393,7 @@ impl TestApp {
             worker: true,
             forwarder: false,
             listen: false,
+            with_addr: Vec::new(),
         }
     }
 

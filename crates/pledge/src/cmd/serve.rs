@@ -141,6 +141,13 @@ async fn serve(args: Args) -> Result<ExitCode> {
         checkpoints: checkpoint_config(&file)?,
         digest: digest_config(&file)?,
         console: file.console()?,
+        // The callback is under an address staff reach: given, never the one bound.
+        console_oidc: file.console_oidc(
+            env(pledge_server::oidc::CLIENT_SECRET_ENV),
+            args.public_url
+                .as_deref()
+                .or(file.public.base_url.as_deref()),
+        )?,
         ..Config::default()
     };
     (config.key_check_timeout, config.key_grace) =
@@ -249,6 +256,18 @@ async fn serve(args: Args) -> Result<ExitCode> {
     println!("store: {}", redact(&store_url));
     println!("API documentation: http://{addr}/docs");
     println!("staff console: http://{addr}/console (accounts: pledge users add)");
+    if let Some(o) = &config.console_oidc {
+        println!(
+            "console single sign-on: {} (callback {}){}",
+            o.issuer.as_str(),
+            o.redirect_url.as_str(),
+            if o.password_sign_in {
+                ""
+            } else {
+                ", passwords turned off"
+            }
+        );
+    }
     if config.mail.smtp_url.is_none() {
         println!("mail: no {SMTP_URL_ENV}: messages to people are written to the log, not sent");
     }

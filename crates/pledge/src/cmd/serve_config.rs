@@ -58,6 +58,29 @@ pub struct ConsoleFile {
     pub idle_secs: Option<i64>,
     /// A session ends this long after sign-in however much it is used (default 43200).
     pub absolute_secs: Option<i64>,
+    /// Single sign-on with an OpenID Connect provider.
+    pub oidc: Option<OidcFile>,
+}
+
+/// `[console.oidc]`: single sign-on for the console (`pledge_server::oidc::OidcConfig`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcFile {
+    /// The provider's issuer URL (its discovery document is under it).
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    /// Refused: a secret (PLEDGE_CONSOLE_OIDC_CLIENT_SECRET).
+    pub client_secret: Option<toml::Spanned<toml::Value>>,
+    /// The callback URL registered at the provider (default: public.base_url and the path).
+    pub redirect_url: Option<String>,
+    /// Scopes besides `openid` (default `["email"]`).
+    pub scopes: Option<Vec<String>>,
+    /// `client_secret_basic` (default) or `client_secret_post`.
+    pub token_auth: Option<String>,
+    /// The name on the sign-in button (default: the issuer's host).
+    pub name: Option<String>,
+    /// Whether staff may still sign in with a password (default true).
+    pub password_sign_in: Option<bool>,
 }
 
 /// The staff's digest of deadlines, by e-mail.
@@ -281,6 +304,18 @@ impl FileConfig {
                 locate(path, text, v.span().start)
             );
         }
+        if let Some(v) = config
+            .console
+            .oidc
+            .as_ref()
+            .and_then(|o| o.client_secret.as_ref())
+        {
+            bail!(
+                "{}: `console.oidc.client_secret` is a secret: set it in the environment as {}, not in the file",
+                locate(path, text, v.span().start),
+                pledge_server::oidc::CLIENT_SECRET_ENV
+            );
+        }
         if let Some(store) = config.store.as_ref().filter(|s| has_password(s.get_ref())) {
             bail!(
                 "{}: `store` holds a password: set the URL in the environment as PLEDGE_STORE_URL, not in the file",
@@ -454,6 +489,35 @@ pub fn apply_env(config: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) 
     if let Some(v) = get("PLEDGE_CONSOLE_ABSOLUTE_SECS") {
         k.absolute_secs = Some(parsed("PLEDGE_CONSOLE_ABSOLUTE_SECS", &v)?);
     }
+    let oidc_vars = [
+        "PLEDGE_CONSOLE_OIDC_ISSUER",
+        "PLEDGE_CONSOLE_OIDC_CLIENT_ID",
+        "PLEDGE_CONSOLE_OIDC_REDIRECT_URL",
+        "PLEDGE_CONSOLE_OIDC_SCOPES",
+        "PLEDGE_CONSOLE_OIDC_NAME",
+        "PLEDGE_CONSOLE_OIDC_PASSWORD_SIGN_IN",
+    ];
+    if oidc_vars.iter().any(|v| get(v).is_some()) {
+        let o = k.oidc.get_or_insert_with(OidcFile::default);
+        if let Some(v) = get("PLEDGE_CONSOLE_OIDC_ISSUER") {
+            o.issuer = Some(v);
+        }
+        if let Some(v) = get("PLEDGE_CONSOLE_OIDC_CLIENT_ID") {
+            o.client_id = Some(v);
+        }
+        if let Some(v) = get("PLEDGE_CONSOLE_OIDC_REDIRECT_URL") {
+            o.redirect_url = Some(v);
+        }
+        if let Some(v) = get("PLEDGE_CONSOLE_OIDC_SCOPES") {
+            o.scopes = Some(v.split([',', ' ']).map(str::to_string).collect());
+        }
+        if let Some(v) = get("PLEDGE_CONSOLE_OIDC_NAME") {
+            o.name = Some(v);
+        }
+        if let Some(v) = get("PLEDGE_CONSOLE_OIDC_PASSWORD_SIGN_IN") {
+            o.password_sign_in = Some(parsed("PLEDGE_CONSOLE_OIDC_PASSWORD_SIGN_IN", &v)?);
+        }
+    }
     if let Some(v) = get("PLEDGE_DIGEST_SCHEDULE") {
         config.digest.schedule = Some(v);
     }
@@ -604,6 +668,31 @@ impl FileConfig {
             );
         }
         Ok(p)
+    }
+
+    /// `[console.oidc]`, parsed, or None when it is not there. `secret` is the client
+    /// secret (from the environment only); `base_url` the console's public address, which
+    /// the callback URL is derived from unless `redirect_url` is given.
+    pub fn console_oidc(
+        &self,
+        secret: Option<String>,
+        base_url: Option<&str>,
+    ) -> Result<Option<pledge_server::oidc::OidcConfig>> {
+        let Some(o) = &self.console.oidc else {
+            return Ok(None);
+        };
+        let settings = pledge_server::oidc::OidcSettings {
+            issuer: o.issuer.clone(),
+            client_id: o.client_id.clone(),
+            client_secret: secret,
+            redirect_url: o.redirect_url.clone(),
+            base_url: base_url.map(str::to_string),
+            scopes: o.scopes.clone(),
+            token_auth: o.token_auth.clone(),
+            name: o.name.clone(),
+            password_sign_in: o.password_sign_in,
+        };
+        Ok(Some(pledge_server::oidc::OidcConfig::parse(settings)?))
     }
 
     /// The limits at the edge over the defaults, each within a sensible range.
@@ -875,6 +964,72 @@ mod tests {
         assert!(e.ends_with("(did you mean `idle_secs`?)"), "{e}");
         let env = |name: &str| (name == "PLEDGE_CONSOLE_MAX_FAILURES").then(|| "many".to_string());
         assert!(apply_env(&mut parse("").unwrap(), &env).is_err());
+    }
+
+    #[test]
+    fn console_oidc_comes_from_the_file_and_the_environment_never_its_secret() {
+        assert!(
+            parse("")
+                .unwrap()
+                .console_oidc(None, None)
+                .unwrap()
+                .is_none()
+        );
+        let text = "[console.oidc]\nissuer = \"https://login.example.com\"\nclient_id = \"pledge\"\nclient_secret = \"s3cret\"\n";
+        let e = error(text);
+        assert!(e.starts_with("serve.toml:4:17:"), "{e}");
+        assert!(e.contains("PLEDGE_CONSOLE_OIDC_CLIENT_SECRET"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+        let mut c = parse(
+            "[console.oidc]\nissuer = \"https://login.example.com\"\nclient_id = \"pledge\"\npassword_sign_in = false\n",
+        )
+        .unwrap();
+        let e = c
+            .console_oidc(None, Some("https://privacy.example.com"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("PLEDGE_CONSOLE_OIDC_CLIENT_SECRET"), "{e}");
+        let o = c
+            .console_oidc(Some("s3cret".into()), Some("https://privacy.example.com"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            o.redirect_url.as_str(),
+            "https://privacy.example.com/console/sign-in/oidc/callback"
+        );
+        assert!(!o.password_sign_in);
+        let env = |name: &str| match name {
+            "PLEDGE_CONSOLE_OIDC_NAME" => Some("Example SSO".to_string()),
+            "PLEDGE_CONSOLE_OIDC_SCOPES" => Some("email,profile".to_string()),
+            _ => None,
+        };
+        apply_env(&mut c, &env).unwrap();
+        let o = c
+            .console_oidc(Some("s3cret".into()), Some("https://privacy.example.com"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (o.name.as_str(), o.scopes.joined()),
+            ("Example SSO", "openid email profile".into())
+        );
+        // From the environment alone.
+        let mut c = parse("").unwrap();
+        let env = |name: &str| match name {
+            "PLEDGE_CONSOLE_OIDC_ISSUER" => Some("http://login.example.com".to_string()),
+            "PLEDGE_CONSOLE_OIDC_CLIENT_ID" => Some("pledge".to_string()),
+            _ => None,
+        };
+        apply_env(&mut c, &env).unwrap();
+        let e = c
+            .console_oidc(Some("s3cret".into()), Some("https://privacy.example.com"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("console.oidc.issuer: `http://login.example.com` must be https"),
+            "{e}"
+        );
+        let e = error("[console.oidc]\nisuer = \"x\"\n");
+        assert!(e.ends_with("(did you mean `issuer`?)"), "{e}");
     }
 
     #[test]

@@ -23,12 +23,22 @@ use std::sync::atomic::Ordering;
 /// How long the sign-in form's token lasts, in seconds.
 const SIGN_IN_TOKEN_SECS: i64 = 60 * 60;
 
-/// The sign-in form, with `token` in its hidden field and `error` said above it.
-fn form_page(status: StatusCode, token: &str, error: Option<&str>, email: &str) -> Response {
+/// The sign-in form, with `token` in its hidden field and `error` said above it; with the
+/// single sign-on button when a provider is configured, and without the password form when
+/// passwords are turned off.
+fn form_page(
+    state: &AppState,
+    status: StatusCode,
+    token: &str,
+    error: Option<&str>,
+    email: &str,
+) -> Response {
+    let sso = state.oidc.as_ref().map(|p| p.config.name.clone());
+    let passwords = password_sign_in(state);
     let mut response = page(
         status,
         "sign_in.html",
-        context! { csrf => token, error, email, staff => Value::from(()) },
+        context! { csrf => token, error, email, sso, passwords, staff => Value::from(()) },
     );
     response.headers_mut().append(
         header::SET_COOKIE,
@@ -53,9 +63,9 @@ fn fresh_token() -> Option<String> {
 }
 
 #[utoipa::path(get, path = "/console/sign-in", summary = "The console's sign-in page", tag = "console", operation_id = "console_sign_in_page", security(()),
-    description = "The form to sign in with a staff account's e-mail address and password. Sets the form's own token in a cookie.",
+    description = "The form to sign in with a staff account's e-mail address and password, and the single sign-on button when a provider is configured. Sets the form's own token in a cookie.",
     responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
-pub(super) async fn sign_in_page(headers: HeaderMap) -> Response {
+pub(super) async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     // A token the browser holds already is kept: two tabs of the page both work.
     let token = match cookie(&headers, SIGN_IN_COOKIE).filter(|t| is_token(t)) {
         Some(t) => t.to_string(),
@@ -71,7 +81,15 @@ pub(super) async fn sign_in_page(headers: HeaderMap) -> Response {
             }
         },
     };
-    form_page(StatusCode::OK, &token, None, "")
+    form_page(&state, StatusCode::OK, &token, None, "")
+}
+
+/// Whether staff may sign in with a password: yes, unless `[console.oidc]` turns it off.
+fn password_sign_in(state: &AppState) -> bool {
+    state
+        .oidc
+        .as_ref()
+        .is_none_or(|p| p.config.password_sign_in)
 }
 
 fn is_token(t: &str) -> bool {
@@ -87,7 +105,7 @@ pub const REFUSED: &str = "That e-mail address and password do not open an accou
     responses(
         (status = 303, description = "Signed in: on to the dashboard"),
         (status = 200, description = "Refused: the form again, with the one message for every reason", content_type = "text/html", body = String),
-        (status = 403, description = "The form's token is missing or wrong: nothing was checked", content_type = "text/html", body = String),
+        (status = 403, description = "The form's token is missing or wrong, or password sign-in is turned off (`[console.oidc] password_sign_in = false`): nothing was checked", content_type = "text/html", body = String),
         (status = 429, description = "Too many failed sign-ins and unknown API keys from this network: nothing was checked", content_type = "text/html", body = String)
     ))]
 pub(super) async fn sign_in(
@@ -96,6 +114,14 @@ pub(super) async fn sign_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if !password_sign_in(&state) {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Password sign-in is turned off",
+            "This console signs staff in with single sign-on only. Use the button on the sign-in page.",
+            ("/console/sign-in", "Open the sign-in page"),
+        );
+    }
     // Failed sign-ins count against the client's network as unknown API keys do (one budget
     // of failed credentials, [`crate::AUTH_FAILURES`]): the lock-out stops guessing at one
     // account, this stops one network guessing at many. A call with no known address,
@@ -159,7 +185,13 @@ pub(super) async fn sign_in(
             if let Some(client) = &client {
                 let _ = state.auth_failures.take(client, now);
             }
-            form_page(StatusCode::OK, expected, Some(REFUSED), email.trim())
+            form_page(
+                &state,
+                StatusCode::OK,
+                expected,
+                Some(REFUSED),
+                email.trim(),
+            )
         }
         Err(e) => store_failed(&e),
     }

@@ -4,6 +4,8 @@
 //!
 //! - `auth.rs`: sign-in (with its own CSRF token, so nobody can sign a browser into an
 //!   account of theirs), sign-out, sign-out everywhere.
+//! - `sso.rs`: single sign-on with an OpenID Connect provider (`[console.oidc]`), which
+//!   opens the same session as a password.
 //! - `pages.rs`: the dashboard, the list of requests, one request (with the dry run's
 //!   preview for those who see personal data).
 //! - `actions.rs`: the forms of a request's page: approve, deny, extend, cancel, retry,
@@ -21,6 +23,7 @@ mod auth;
 mod declaration;
 mod pages;
 mod people;
+mod sso;
 
 pub(crate) use declaration::publish_notice;
 
@@ -62,6 +65,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(pages::dashboard))
         .routes(routes!(style))
         .routes(routes!(auth::sign_in_page, auth::sign_in))
+        .routes(routes!(sso::start))
+        .routes(routes!(sso::callback))
         .routes(routes!(auth::sign_out))
         .routes(routes!(auth::sign_out_everywhere))
         .routes(routes!(pages::requests))
@@ -129,6 +134,10 @@ fn templates() -> Result<Environment<'static>, minijinja::Error> {
         (
             "message.html",
             include_str!("../../../templates/console/message.html"),
+        ),
+        (
+            "signed_in.html",
+            include_str!("../../../templates/console/signed_in.html"),
         ),
         (
             "dashboard.html",
@@ -242,8 +251,20 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// A `Set-Cookie` value with every attribute the console's cookies have; `max_age: 0`
 /// deletes the cookie.
 fn set_cookie(name: &str, value: &str, path: &str, max_age: i64) -> HeaderValue {
+    set_cookie_with(name, value, path, max_age, "Strict")
+}
+
+/// [`set_cookie`] with another `SameSite`: `Lax` only for the single sign-on flow's cookie,
+/// which must come back with the provider's cross-site redirect.
+fn set_cookie_with(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: i64,
+    same_site: &str,
+) -> HeaderValue {
     let text = format!(
-        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict"
+        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite={same_site}"
     );
     // Names are constants, values hex, paths fixed: always a valid header value; if not,
     // a cookie that deletes nothing beats a panic.
