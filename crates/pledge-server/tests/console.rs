@@ -1091,7 +1091,11 @@ mod pages {
         ("/console/sign-in", "/console/sign-in", ALL),
         // Single sign-on is not configured here: both answer their page without a session.
         ("/console/sign-in/oidc", "/console/sign-in/oidc", ALL),
-        ("/console/sign-in/oidc/callback", "/console/sign-in/oidc/callback", ALL),
+        (
+            "/console/sign-in/oidc/callback",
+            "/console/sign-in/oidc/callback",
+            ALL,
+        ),
         ("/console/requests", "/console/requests", ALL),
         ("/console/requests/{id}", "/console/requests/req_none", ALL),
         (
