@@ -171,6 +171,56 @@ pub struct PublicConfig {
     /// The language of the person's pages and mails when neither the person's choice nor
     /// the browser's says (a tag of [`i18n::languages`]).
     pub language: String,
+    /// The company's logo, shown at the top of the person's pages (`GET /privacy/logo`).
+    pub logo: Option<Logo>,
+}
+
+/// An image read when the server starts: PNG, JPEG, WebP or SVG, at most [`Logo::MAX_BYTES`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logo {
+    bytes: Arc<[u8]>,
+    content_type: &'static str,
+}
+
+impl Logo {
+    pub const MAX_BYTES: usize = 256 * 1024;
+
+    /// The image, if its bytes are one of the kinds a browser shows and it is small enough
+    /// for a page; what it is not, otherwise.
+    pub fn new(bytes: Vec<u8>) -> Result<Logo, String> {
+        if bytes.len() > Self::MAX_BYTES {
+            return Err(format!(
+                "the logo has {} bytes; at most {} are served on every page",
+                bytes.len(),
+                Self::MAX_BYTES
+            ));
+        }
+        let head = &bytes[..bytes.len().min(512)];
+        let text = String::from_utf8_lossy(head).to_ascii_lowercase();
+        let content_type = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            "image/png"
+        } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+            "image/jpeg"
+        } else if bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+            "image/webp"
+        } else if text.contains("<svg") {
+            "image/svg+xml"
+        } else {
+            return Err("the logo is not a PNG, JPEG, WebP or SVG image".into());
+        };
+        Ok(Logo {
+            bytes: bytes.into(),
+            content_type,
+        })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn content_type(&self) -> &'static str {
+        self.content_type
+    }
 }
 
 impl Default for PublicConfig {
@@ -188,6 +238,7 @@ impl Default for PublicConfig {
             origins: Vec::new(),
             accent_color: None,
             language: i18n::FALLBACK.to_string(),
+            logo: None,
         }
     }
 }

@@ -1640,6 +1640,79 @@ async fn a_head_does_not_spend_a_download_link() {
     );
 }
 
+/// The company's logo from the configuration is on the person's pages, served from the
+/// server itself (the pages load nothing from elsewhere) with a policy that keeps an SVG
+/// from running anything; with none configured there is no image and no route to one.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_person_s_pages_show_the_company_s_logo() {
+    let png = [b"\x89PNG\r\n\x1a\n".as_slice(), &[0; 32]].concat();
+    let e = env(
+        "logo",
+        Store::open("sqlite::memory:").await.unwrap(),
+        PublicConfig {
+            logo: Some(pledge_server::Logo::new(png.clone()).unwrap()),
+            accent_color: Some("#0b5cad".into()),
+            ..generous()
+        },
+    )
+    .await;
+    let page = e.call(Method::GET, "/privacy", None, &[]).await;
+    assert!(
+        page.text
+            .contains("<img src=\"/privacy/logo\" alt=\"Chinook"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("background: #0b5cad"));
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("img-src 'self'"), "{csp}");
+    let code = e
+        .call(Method::GET, "/public/requests/req_x/code", None, &[])
+        .await;
+    assert!(
+        code.text.contains("/privacy/logo"),
+        "every page of the person"
+    );
+    let logo = e.call(Method::GET, "/privacy/logo", None, &[]).await;
+    assert_eq!(logo.status, StatusCode::OK);
+    assert_eq!(logo.headers[header::CONTENT_TYPE], "image/png");
+    assert!(
+        logo.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
+    let none = env(
+        "no-logo",
+        Store::open("sqlite::memory:").await.unwrap(),
+        generous(),
+    )
+    .await;
+    assert!(
+        !none
+            .call(Method::GET, "/privacy", None, &[])
+            .await
+            .text
+            .contains("<img")
+    );
+    assert_eq!(
+        none.call(Method::GET, "/privacy/logo", None, &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(
+        pledge_server::Logo::new(b"GIF89a".to_vec()).is_err(),
+        "not a kind we serve"
+    );
+    assert!(
+        pledge_server::Logo::new(vec![0x89; 300_000]).is_err(),
+        "too large"
+    );
+}
+
 /// The privacy center speaks the language the browser asks for first among those it has
 /// (`Accept-Language`, by q-value), says so in `<html lang>` and `Content-Language`, offers
 /// the others as plain links, and sends its language with the form.

@@ -102,7 +102,8 @@ pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
     if state.config.public.enabled {
         app = app
             .merge(public::routes(state))
-            .routes(routes!(privacy::privacy_center));
+            .routes(routes!(privacy::privacy_center))
+            .routes(routes!(privacy::logo));
     }
     app.routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
@@ -326,7 +327,7 @@ async fn count(State(state): State<AppState>, req: Request, next: Next) -> Respo
 
 /// The strict policy of every HTML page that sets none of its own: nothing loaded from
 /// anywhere, inline style only, forms only to this server, never in a frame.
-pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The one place security headers are set: every answer says `nosniff`; every HTML page gets
 /// [`PAGE_CSP`] (unless it set a policy of its own), no referrer and no framing.

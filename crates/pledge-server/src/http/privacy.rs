@@ -11,7 +11,7 @@ use crate::http::banner::pages::page;
 use crate::http::lang::PageLang;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use minijinja::context;
 use minijinja::value::{Serde, Value};
 use pledge_lang::model::Regime as LawRegime;
@@ -132,14 +132,40 @@ pub async fn privacy_center(State(state): State<AppState>, lang: PageLang) -> Re
         "privacy.html",
         context! {
             controller => crate::http::public::controller_name(&state),
+            brand => crate::http::public::brand(&state),
             kinds => Value::from(Serde(kinds(gdpr, ccpa))),
             jurisdictions => Value::from(Serde(jurisdictions(gdpr, ccpa))),
             corrections => Value::from(Serde(corrections(&state))),
             notice_url => notice_url,
-            accent => state.config.public.accent_color.clone(),
         },
         &lang,
     )
+}
+
+#[utoipa::path(get, path = "/privacy/logo", summary = "The company's logo", tag = "public", operation_id = "privacy_logo", security(()),
+    description = "The image of `public.logo`, shown at the top of the person's pages; 404 when none is configured.",
+    responses(
+        (status = 200, description = "The image", content_type = "image/*", body = Vec<u8>),
+        (status = 404, description = "No logo is configured")
+    ))]
+pub async fn logo(State(state): State<AppState>) -> Response {
+    use axum::http::header;
+    match &state.config.public.logo {
+        Some(logo) => (
+            [
+                (header::CONTENT_TYPE, logo.content_type()),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+                // An SVG opened on its own is a document: it runs no script, loads nothing.
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+                ),
+            ],
+            logo.bytes().to_vec(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 #[cfg(test)]

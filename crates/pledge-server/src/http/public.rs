@@ -1013,6 +1013,16 @@ pub(crate) fn controller_name(state: &AppState) -> String {
 
 /// A page of public intake, in `lang`, in the layout of the person's pages: `ctx` and the
 /// company's name and notice.
+/// What every page of the person shows of the company: its name, whether it has a logo
+/// (`/privacy/logo`), its accent colour.
+pub(crate) fn brand(state: &AppState) -> minijinja::Value {
+    context! {
+        controller => controller_name(state),
+        logo => state.config.public.logo.is_some(),
+        accent => state.config.public.accent_color.clone(),
+    }
+}
+
 pub(crate) fn public_page(
     state: &AppState,
     lang: &PageLang,
@@ -1024,6 +1034,7 @@ pub(crate) fn public_page(
         ctx,
         context! {
             controller => controller_name(state),
+            brand => brand(state),
             notice_url => notice_url(state),
         },
     ]);

@@ -184,6 +184,8 @@ pub struct PublicFile {
     pub accent_color: Option<String>,
     /// The language of the person's pages and mails when nothing else says (`en`, `da`, `fr`).
     pub language: Option<String>,
+    /// An image file (PNG, JPEG, WebP, SVG): the company's logo on the person's pages.
+    pub logo: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -325,7 +327,8 @@ impl FileConfig {
         Ok(config)
     }
 
-    /// Reads and parses `path`; a relative `declaration` is taken from the file's folder.
+    /// Reads and parses `path`; a relative path in it (`declaration`, `public.logo`, the
+    /// checkpoints') is taken from the file's folder.
     pub fn read(path: &Path) -> Result<FileConfig> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
@@ -335,6 +338,7 @@ impl FileConfig {
                 &mut config.declaration,
                 &mut config.checkpoints.dir,
                 &mut config.checkpoints.key_file,
+                &mut config.public.logo,
             ] {
                 if let Some(d) = p.as_ref().filter(|d| d.is_relative()) {
                     *p = Some(dir.join(d));
@@ -417,6 +421,9 @@ pub fn apply_env(config: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) 
     }
     if let Some(v) = get("PLEDGE_PUBLIC_LANGUAGE") {
         p.language = Some(v);
+    }
+    if let Some(v) = get("PLEDGE_PUBLIC_LOGO") {
+        p.logo = Some(PathBuf::from(v));
     }
     if let Some(v) = get("PLEDGE_PUBLIC_ORIGINS") {
         p.origins = Some(v.split(',').map(str::to_string).collect());
@@ -588,6 +595,16 @@ impl FileConfig {
                     })?
                     .to_string(),
             },
+            logo: p
+                .logo
+                .as_deref()
+                .map(|path| {
+                    let bytes = std::fs::read(path)
+                        .map_err(|e| anyhow!("public.logo: cannot read {}: {e}", path.display()))?;
+                    pledge_server::Logo::new(bytes)
+                        .map_err(|e| anyhow!("public.logo: {}: {e}", path.display()))
+                })
+                .transpose()?,
         })
     }
 

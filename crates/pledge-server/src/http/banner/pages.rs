@@ -347,6 +347,7 @@ pub(super) async fn preference_centre(
         "preferences.html",
         context! {
             controller => controller_name(&state),
+            brand => crate::http::public::brand(&state),
             notice_url => b.config.notice.url.clone(),
             token,
             saved,

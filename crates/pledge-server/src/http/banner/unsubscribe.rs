@@ -79,6 +79,7 @@ pub(super) async fn confirm_page(
             text => tr(lang.lang, "unsubscribe.text", &[("names", &names(&chosen))]),
             error => false,
             controller => controller_name(&state),
+            brand => crate::http::public::brand(&state),
             notice_url => b.config.notice.url.clone(),
             form_action => format!("unsubscribe?token={}", token.unwrap_or_default()),
             form_button => tr(lang.lang, "unsubscribe.button", &[]),
