@@ -38,8 +38,8 @@ pub(crate) trait Dialect: sqlx::Database {
     /// Turns off compilation of statements to machine code, and back on (PostgreSQL's
     /// `jit`): Pledge's statements over a batch carry thousands of bound values, and
     /// compiling one costs far more than running it (68 s for the pseudonym update of 10,000
-    /// people at scale, against 0.3 s to run it). The first is for one transaction, the
-    /// other two for a session (a retention sweep).
+    /// people at scale, against 0.3 s to run it). The first opens a transaction with it off,
+    /// the other two are for a session (a retention sweep).
     const NO_JIT: Option<NoJit> = None;
 
     /// Whether a batch with many identity values reads them from a temporary table of seeds
@@ -59,7 +59,9 @@ pub(crate) trait Dialect: sqlx::Database {
 
 /// The statements that turn statement compilation off and on (see [`Dialect::NO_JIT`]).
 pub(crate) struct NoJit {
-    pub in_transaction: &'static str,
+    /// Opens a transaction with compilation off for it, in one round trip (two statements of
+    /// the simple protocol).
+    pub begin: &'static str,
     pub in_session: &'static str,
     pub reset: &'static str,
 }
@@ -125,7 +127,7 @@ fn decode_error(index: usize, e: impl std::fmt::Display) -> Error {
 impl Dialect for sqlx::Postgres {
     type Builder = PostgresQueryBuilder;
     const NO_JIT: Option<NoJit> = Some(NoJit {
-        in_transaction: "SET LOCAL jit = off",
+        begin: "BEGIN; SET LOCAL jit = off",
         in_session: "SET jit = off",
         reset: "RESET jit",
     });

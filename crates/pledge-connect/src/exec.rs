@@ -20,7 +20,7 @@ use sea_query::{
 };
 use sea_query_sqlx::{SqlxBinder, SqlxValues};
 use sha2::Sha256;
-use sqlx::{Acquire, AssertSqlSafe, Executor, IntoArguments};
+use sqlx::{Acquire, AssertSqlSafe, Connection, Executor, IntoArguments};
 use std::collections::HashSet;
 
 /// Prefix of the pseudonyms erasure writes, so they are recognised and not hashed again.
@@ -59,15 +59,16 @@ where
     SqlxValues: IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: Acquire<'c, Database = DB>,
 {
-    let mut tx = conn.begin().await.map_err(|e| Error::query("BEGIN", e))?;
-    if let Some(no_jit) = DB::NO_JIT {
-        // Off for this transaction only (see `Dialect::NO_JIT`).
-        let no_values = SqlxValues(sea_query::Values(Vec::new()));
-        sqlx::query_with(AssertSqlSafe(no_jit.in_transaction), no_values)
-            .execute(&mut *tx)
+    // Compilation off for this transaction only (see `Dialect::NO_JIT`), in the round trip
+    // that opens it.
+    let mut tx = match DB::NO_JIT {
+        Some(no_jit) => Connection::begin_with(&mut *conn, AssertSqlSafe(no_jit.begin))
             .await
-            .map_err(|e| Error::query(no_jit.in_transaction, e))?;
-    }
+            .map_err(|e| Error::query(no_jit.begin, e))?,
+        None => Connection::begin(&mut *conn)
+            .await
+            .map_err(|e| Error::query("BEGIN", e))?,
+    };
     let mut runner = Runner::<DB> {
         schema,
         options,

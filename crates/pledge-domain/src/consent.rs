@@ -20,6 +20,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+pub mod snapshot;
+
 // ----------------------------------------------------------------------------------------
 // The words of an event
 
@@ -468,8 +470,9 @@ fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 }
 
 /// Every subject's state, built by applying the ledger in order: what the server keeps in
-/// memory to answer decisions without touching the store.
-#[derive(Debug, Clone, Default)]
+/// memory to answer decisions without touching the store (and writes out as a
+/// [`snapshot`], so that a restart need not apply the whole ledger again).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConsentIndex {
     subjects: HashMap<SubjectRef, SubjectState>,
     /// Anonymous id → the subject it was linked to (always a subject that is not itself

@@ -6,19 +6,25 @@
 //! Replicas on one PostgreSQL each hold their own index; every replica follows the ledger by
 //! its sequence number (see [`ConsentService::follow`]), so an append on one replica shows in
 //! the decisions of the others within one poll interval.
+//!
+//! A server starts from the index's snapshot in the store (see [`ConsentService::start`]):
+//! the index as it stood after one ledger event, checked against that event's hash, then the
+//! events after it. Snapshots are written by [`ConsentService::follow`] once the index is
+//! [`SNAPSHOT_EVERY`] events past the last one (at most every [`SNAPSHOT_INTERVAL_SECS`]),
+//! and when the server stops.
 
 use crate::Clock;
 use crate::http::problem::Problem;
 use axum::http::HeaderMap;
 use pledge_domain::consent::{
     Action, ConsentEvent, ConsentIndex, ConsentPolicy, ConsentState, Decision, Evidence, Method,
-    Query, Target,
+    Query, Target, snapshot,
 };
 use pledge_lang::Declaration;
 use pledge_lang::types::PurposeId;
 use pledge_lang::types::SubjectRef;
 use pledge_store::Store;
-use pledge_store::ledger::{LedgerRow, PAGE};
+use pledge_store::ledger::{IndexSnapshot, LedgerRow, PAGE};
 use serde::Serialize;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -29,6 +35,14 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 /// The most events one ledger transaction takes: enough to amortise the commit, small
 /// enough that a waiting caller is not held long.
 const MAX_BATCH: usize = 4096;
+
+/// Events the index must be past the last snapshot before [`ConsentService::follow`] writes
+/// another: a start then applies at most about this many (plus what one interval adds).
+pub const SNAPSHOT_EVERY: i64 = 10_000;
+
+/// Seconds between two snapshots at least: writing one costs about its size (tens of bytes
+/// per subject), so a busy ledger does not rewrite it on every poll.
+pub const SNAPSHOT_INTERVAL_SECS: i64 = 60;
 
 /// Choices for one subject, as the banner, a form, an e-mail link or the API sends them.
 #[derive(Debug, Clone)]
@@ -105,6 +119,9 @@ pub enum ConsentError {
     /// The ledger writer is gone (the server is stopping) or failed the batch.
     #[error("the consent ledger could not be written: {0}")]
     Writer(String),
+    /// The index's snapshot cannot be used (the whole ledger is read instead).
+    #[error("the consent index snapshot cannot be used: {0}")]
+    Snapshot(String),
 }
 
 impl From<ConsentError> for Problem {
@@ -112,7 +129,9 @@ impl From<ConsentError> for Problem {
         match e {
             ConsentError::Invalid(detail) => Problem::invalid(detail),
             ConsentError::Store(e) => e.into(),
-            ConsentError::Writer(detail) => Problem::internal(detail),
+            ConsentError::Writer(detail) | ConsentError::Snapshot(detail) => {
+                Problem::internal(detail)
+            }
         }
     }
 }
@@ -146,6 +165,10 @@ struct Shared {
     catching_up: Mutex<()>,
     /// The single writer task, started on first use (inside the runtime).
     writer: OnceLock<mpsc::UnboundedSender<Append>>,
+    /// The last snapshot of the index this process read or wrote: the event it was taken
+    /// after, and when it was written (`None`: read at start, or none yet). Held while one
+    /// is written, so there is one at a time.
+    snapshot: Mutex<(i64, Option<i64>)>,
 }
 
 impl ConsentService {
@@ -162,6 +185,7 @@ impl ConsentService {
                 index: RwLock::new(ConsentIndex::default()),
                 catching_up: Mutex::new(()),
                 writer: OnceLock::new(),
+                snapshot: Mutex::new((0, None)),
             }),
         }
     }
@@ -499,6 +523,125 @@ impl ConsentService {
         })
     }
 
+    /// What a server does before answering decisions: reads the store's snapshot of the
+    /// index when one is there and still matches the ledger, then applies the events after
+    /// it. A snapshot that cannot be used is named in the log and the whole ledger is read.
+    pub async fn start(&self) -> Result<(), ConsentError> {
+        match self.load_snapshot().await {
+            Ok(Some(seq)) => tracing::info!(event = seq, "consent index read from its snapshot"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "reading the whole consent ledger"),
+        }
+        self.catch_up().await
+    }
+
+    /// Puts the store's snapshot into an index that holds nothing yet; the event it was
+    /// taken after, or `None` when there is no snapshot (or the index is not empty).
+    async fn load_snapshot(&self) -> Result<Option<i64>, ConsentError> {
+        let Some(snapshot) = self.inner.store.consent_index_snapshot().await? else {
+            return Ok(None);
+        };
+        if snapshot.format != i64::from(snapshot::FORMAT_VERSION) {
+            return Err(ConsentError::Snapshot(format!(
+                "it is in format {}, this version reads {}",
+                snapshot.format,
+                snapshot::FORMAT_VERSION
+            )));
+        }
+        // The ledger must still hold the event the snapshot was taken after, unchanged.
+        match self.inner.store.consent_hash_at(snapshot.last_seq).await? {
+            Some(hash) if hash == snapshot.last_hash => {}
+            Some(_) => {
+                return Err(ConsentError::Snapshot(format!(
+                    "ledger event {} has another hash than when it was taken",
+                    snapshot.last_seq
+                )));
+            }
+            None => {
+                return Err(ConsentError::Snapshot(format!(
+                    "the ledger has no event {}",
+                    snapshot.last_seq
+                )));
+            }
+        }
+        let last_seq = snapshot.last_seq;
+        let index =
+            tokio::task::spawn_blocking(move || ConsentIndex::from_snapshot(&snapshot.body))
+                .await
+                .map_err(|e| ConsentError::Snapshot(e.to_string()))?
+                .map_err(|e| ConsentError::Snapshot(e.to_string()))?;
+        if index.last_seq() != last_seq {
+            return Err(ConsentError::Snapshot(format!(
+                "it says it was taken after event {last_seq}, its body after {}",
+                index.last_seq()
+            )));
+        }
+        let _one_at_a_time = self.inner.catching_up.lock().await;
+        {
+            let mut kept = self.inner.index.write().unwrap_or_else(|e| e.into_inner());
+            if kept.last_seq() != 0 {
+                return Ok(None);
+            }
+            *kept = index;
+        }
+        *self.inner.snapshot.lock().await = (last_seq, None);
+        Ok(Some(last_seq))
+    }
+
+    /// The ledger event of the last snapshot this process read at start or wrote (0: none).
+    pub async fn snapshot_seq(&self) -> i64 {
+        self.inner.snapshot.lock().await.0
+    }
+
+    /// Writes a snapshot of the index when it is [`SNAPSHOT_EVERY`] events past the last one
+    /// and that one is [`SNAPSHOT_INTERVAL_SECS`] old (`always`: whenever it is past it at
+    /// all, as when the server stops). True when one was written.
+    pub async fn snapshot_if_due(&self, always: bool) -> Result<bool, ConsentError> {
+        let mut last = self.inner.snapshot.lock().await;
+        let now = self.inner.clock.now();
+        let behind = self.read_index().last_seq() - last.0;
+        let due =
+            behind >= SNAPSHOT_EVERY && last.1.is_none_or(|at| now - at >= SNAPSHOT_INTERVAL_SECS);
+        if behind <= 0 || !(always || due) {
+            return Ok(false);
+        }
+        // Encoding a large index is CPU work: on a blocking thread, under the read lock
+        // (decisions go on; applying new events waits for it).
+        let service = self.clone();
+        let (last_seq, body) = tokio::task::spawn_blocking(move || {
+            let index = service.read_index();
+            (index.last_seq(), index.to_snapshot())
+        })
+        .await
+        .map_err(|e| ConsentError::Snapshot(e.to_string()))?;
+        let Some(last_hash) = self.inner.store.consent_hash_at(last_seq).await? else {
+            return Err(ConsentError::Snapshot(format!(
+                "the ledger has no event {last_seq}"
+            )));
+        };
+        let size = body.len();
+        let snapshot = IndexSnapshot {
+            last_seq,
+            last_hash,
+            format: i64::from(snapshot::FORMAT_VERSION),
+            body,
+        };
+        let written = self
+            .inner
+            .store
+            .save_consent_index_snapshot(&snapshot, now)
+            .await?;
+        *last = (last_seq, Some(now));
+        if written {
+            tracing::info!(
+                event = last_seq,
+                bytes = size,
+                "consent index snapshot written"
+            );
+        }
+        Ok(written)
+    }
+
     /// Applies every ledger event the index has not seen yet, page by page.
     pub async fn catch_up(&self) -> Result<(), ConsentError> {
         self.catch_up_to(i64::MAX).await
@@ -541,6 +684,8 @@ impl ConsentService {
                 _ = tick.tick() => {
                     if let Err(e) = self.catch_up().await {
                         tracing::warn!(error = %e, "the consent index cannot follow the ledger");
+                    } else if let Err(e) = self.snapshot_if_due(false).await {
+                        tracing::warn!(error = %e, "the consent index snapshot cannot be written");
                     }
                 }
                 _ = stop.changed() => return,

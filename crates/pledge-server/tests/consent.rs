@@ -482,6 +482,55 @@ async fn a_restart_reloads_the_index_sqlite() {
     again.state.store.close().await;
 }
 
+/// Every decision of three subjects on three purposes.
+async fn answers(e: &Env) -> Vec<Json> {
+    let mut all = Vec::new();
+    for subject in ["user-1", "visitor-9", "user-2"] {
+        for purpose in ["ads", "newsletter", "orders"] {
+            all.push(e.decide(subject, purpose).await);
+        }
+    }
+    all
+}
+
+/// A restart reads the index's snapshot and applies only the events after it: the same
+/// answers as the whole ledger gives. A snapshot the ledger no longer matches is not used.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_reads_the_snapshot_then_the_events_after_it_sqlite() {
+    let test = "consent::a_restart_reads_the_snapshot_then_the_events_after_it_sqlite";
+    let url = pledge_testkit::store_url(pledge_testkit::StoreBackend::Sqlite, test)
+        .await
+        .unwrap();
+    let e = env("snapshot", Store::open(&url).await.unwrap()).await;
+    record(&e).await;
+    gpc(&e).await;
+    assert!(e.state.consent.snapshot_if_due(true).await.unwrap());
+    let taken = e.state.consent.snapshot_seq().await;
+    assert!(taken > 0);
+    // Nothing new: nothing written.
+    assert!(!e.state.consent.snapshot_if_due(true).await.unwrap());
+    link(&e).await;
+    withdraw(&e).await;
+    let before = answers(&e).await;
+    e.state.store.close().await;
+
+    let again = env("snapshot-again", Store::open(&url).await.unwrap()).await;
+    assert_eq!(again.state.consent.snapshot_seq().await, taken);
+    assert_eq!(answers(&again).await, before);
+    again.state.store.close().await;
+
+    // The snapshot no longer matches the ledger: the whole ledger is read, same answers.
+    let store = Store::open(&url).await.unwrap();
+    store
+        .execute_raw("UPDATE consent_index_snapshot SET last_hash = 'not-the-hash'")
+        .await
+        .unwrap();
+    let third = env("snapshot-third", store).await;
+    assert_eq!(third.state.consent.snapshot_seq().await, 0);
+    assert_eq!(answers(&third).await, before);
+    third.state.store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_replica_loads_the_ledger_and_follows_it_postgres() {
     let Some(url) =

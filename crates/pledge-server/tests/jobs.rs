@@ -226,6 +226,26 @@ async fn an_access_request_for_nobody_completes_with_no_data_held() {
     e.no_orphans().await;
 }
 
+/// A read with `?wait=` answers once the request is no longer in progress: one call gives
+/// the completed request, without polling. A wait that is not a number is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_that_waits_answers_when_the_request_completed() {
+    let e = env("wait").await;
+    let id = e
+        .create(json!({"kind": "access", "identities": {"email": NOBODY}}))
+        .await;
+    let (s, r) = e
+        .call(Method::GET, &format!("/v1/requests/{id}?wait=20"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["state"], "completed", "{r}");
+    let (s, r) = e
+        .call(Method::GET, &format!("/v1/requests/{id}?wait=soon"), None)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{r}");
+    e.no_orphans().await;
+}
+
 /// An identity that matches two customers is not retried five times and left in progress:
 /// the request waits for staff with the reason, and runs once they fixed the data.
 #[tokio::test(flavor = "multi_thread")]

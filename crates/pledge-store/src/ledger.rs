@@ -14,6 +14,17 @@ use std::fmt::Write;
 /// How many events a verification or a catch-up reads per query.
 pub const PAGE: i64 = 20_000;
 
+/// The consent index written out after ledger event `last_seq`, whose hash was `last_hash`
+/// ([`pledge_domain::consent::snapshot`] reads and writes `body`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSnapshot {
+    pub last_seq: i64,
+    pub last_hash: String,
+    /// The body's format version.
+    pub format: i64,
+    pub body: Vec<u8>,
+}
+
 /// Ranges of the ledger a verification walks side by side: two per core here, and within
 /// the four connections of a SQLite pool.
 const VERIFY_PARTS: i64 = 4;
@@ -246,6 +257,62 @@ impl Store {
     pub async fn consent_rows_after(&self, after_seq: i64, limit: i64) -> Result<Vec<LedgerRow>> {
         self.consent_page_json(after_seq, i64::MAX, limit.clamp(1, PAGE))
             .await
+    }
+
+    /// The hash of ledger event `seq`, if there is one (what a snapshot of the index is checked
+    /// against before it is used).
+    pub async fn consent_hash_at(&self, seq: i64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT hash FROM consent_events WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    /// The snapshot of the consent index last written, if any.
+    pub async fn consent_index_snapshot(&self) -> Result<Option<IndexSnapshot>> {
+        let row = sqlx::query(
+            "SELECT last_seq, last_hash, format, body FROM consent_index_snapshot WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(IndexSnapshot {
+                last_seq: r.try_get(0)?,
+                last_hash: r.try_get(1)?,
+                format: r.try_get(2)?,
+                body: r.try_get(3)?,
+            }),
+            None => None,
+        })
+    }
+
+    /// Keeps `snapshot` as the index's snapshot unless one of a later event is already kept
+    /// (replicas sharing a store each write theirs): true when it was written.
+    pub async fn save_consent_index_snapshot(
+        &self,
+        snapshot: &IndexSnapshot,
+        now: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO consent_index_snapshot (id, last_seq, last_hash, format, body, written_at)
+             VALUES (1, $1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq,
+                 last_hash = excluded.last_hash, format = excluded.format, body = excluded.body,
+                 written_at = excluded.written_at
+             WHERE excluded.last_seq > consent_index_snapshot.last_seq",
+        )
+        .bind(snapshot.last_seq)
+        .bind(snapshot.last_hash.as_str())
+        .bind(snapshot.format)
+        .bind(snapshot.body.as_slice())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Every event of these subjects (an id and the anonymous ids linked to it), oldest first.

@@ -45,6 +45,7 @@ const MIGRATIONS: &[Migration] = &[
     STAFF,
     NOTICES,
     REQUEST_LANGUAGE,
+    CONSENT_INDEX_SNAPSHOT,
 ];
 
 /// 1: keys, requests, events, jobs, exports and the audit log.
@@ -464,6 +465,34 @@ const NOTICES: Migration = Migration {
 const REQUEST_LANGUAGE: Migration = Migration {
     version: 12,
     steps: &[Both("ALTER TABLE requests ADD COLUMN language TEXT")],
+};
+
+/// 13: the consent index as it stood after one ledger event, so that a server starts from it
+/// instead of applying the whole ledger (one row, replaced by later snapshots).
+const CONSENT_INDEX_SNAPSHOT: Migration = Migration {
+    version: 13,
+    steps: &[
+        Sqlite(
+            "CREATE TABLE consent_index_snapshot (
+            id BIGINT PRIMARY KEY CHECK (id = 1),
+            last_seq BIGINT NOT NULL,
+            last_hash TEXT NOT NULL,
+            format BIGINT NOT NULL,
+            body BLOB NOT NULL,
+            written_at BIGINT NOT NULL
+        )",
+        ),
+        Postgres(
+            "CREATE TABLE consent_index_snapshot (
+            id BIGINT PRIMARY KEY CHECK (id = 1),
+            last_seq BIGINT NOT NULL,
+            last_hash TEXT NOT NULL,
+            format BIGINT NOT NULL,
+            body BYTEA NOT NULL,
+            written_at BIGINT NOT NULL
+        )",
+        ),
+    ],
 };
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock keeps two replicas that

@@ -55,6 +55,47 @@ async fn suite(store: &Store, tamper: bool) {
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].seq, 151);
 
+    // The decision index's snapshot: none at first; a later one replaces an earlier one,
+    // never the reverse (replicas sharing the store each write theirs).
+    assert!(store.consent_index_snapshot().await.unwrap().is_none());
+    let snapshot = |seq: i64| pledge_store::ledger::IndexSnapshot {
+        last_seq: seq,
+        last_hash: all[seq as usize - 1].hash.clone(),
+        format: 1,
+        body: vec![seq as u8, 0, 255],
+    };
+    assert_eq!(
+        store.consent_hash_at(150).await.unwrap().as_deref(),
+        Some(all[149].hash.as_str())
+    );
+    assert_eq!(store.consent_hash_at(999).await.unwrap(), None);
+    assert!(
+        store
+            .save_consent_index_snapshot(&snapshot(150), 10)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .save_consent_index_snapshot(&snapshot(100), 11)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.consent_index_snapshot().await.unwrap(),
+        Some(snapshot(150))
+    );
+    assert!(
+        store
+            .save_consent_index_snapshot(&snapshot(152), 12)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.consent_index_snapshot().await.unwrap(),
+        Some(snapshot(152))
+    );
+
     let history = store
         .consent_history(&["visitor-3".parse().unwrap()])
         .await

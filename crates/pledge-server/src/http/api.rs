@@ -382,7 +382,25 @@ pub async fn list_requests(
     Ok(axum::Json(json!({ "requests": items })).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/requests/{id}", summary = "Read a request", security(("api_key" = ["admin", "privacy_officer", "support_agent"])), tag = "requests", params(("id" = String, Path)),
+/// `GET /v1/requests/{id}?wait=SECONDS`
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GetQuery {
+    /// While the request is being carried out (`in_progress`), wait up to this many seconds
+    /// (at most 30) for that to change before answering: a client learns that a request
+    /// completed the moment it does, without polling.
+    pub wait: Option<u32>,
+}
+
+/// The longest a read waits for a request being carried out.
+const MAX_WAIT_SECS: u32 = 30;
+
+/// How often a waiting read looks again even if this process recorded nothing: the job may
+/// run on another replica.
+const WAIT_RECHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
+#[utoipa::path(get, path = "/v1/requests/{id}", summary = "Read a request", security(("api_key" = ["admin", "privacy_officer", "support_agent"])), tag = "requests", params(("id" = String, Path), GetQuery),
     responses(
         (status = 200, description = "The request, its events and job; identities and result for admins and privacy officers (audited)", body = crate::http::schemas::RequestDetail),
         (status = 404, description = "No such request", body = ProblemDoc, content_type = "application/problem+json"),
@@ -392,9 +410,27 @@ pub async fn get_request(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<GetQuery>,
 ) -> Result<Response, Problem> {
     caller.require(READERS, "read requests")?;
-    let record = state.store.get_request(&id).await?;
+    // Subscribed before the first read, so that an outcome recorded between the read and
+    // the wait is not missed.
+    let mut progress = state.progress();
+    let mut record = state.store.get_request(&id).await?;
+    if let Some(secs) = query.wait.filter(|s| *s > 0) {
+        let until = tokio::time::Instant::now()
+            + std::time::Duration::from_secs(u64::from(secs.min(MAX_WAIT_SECS)));
+        while record.state == RequestState::InProgress && tokio::time::Instant::now() < until {
+            tokio::select! {
+                changed = progress.changed() => if changed.is_err() {
+                    break;
+                },
+                _ = tokio::time::sleep(WAIT_RECHECK) => {}
+                _ = tokio::time::sleep_until(until) => {}
+            }
+            record = state.store.get_request(&id).await?;
+        }
+    }
     let events = state.store.request_events(&id).await?;
     let job = state.store.job_status(&id).await?;
     if caller.sees_personal_data() {

@@ -709,8 +709,9 @@ impl Bound {
     /// connections, lets requests in flight and the workers' current jobs finish, and returns.
     pub async fn serve(self, state: AppState) -> Result<(), Error> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        // Decisions are answered from memory: load the ledger before taking connections.
-        if let Err(e) = state.consent.catch_up().await {
+        // Decisions are answered from memory: load the index (its snapshot, then the ledger
+        // after it) before taking connections.
+        if let Err(e) = state.consent.start().await {
             tracing::error!(error = %e, "the consent index cannot load the ledger");
         }
         // The notice this declaration publishes, recorded if its version is new.
@@ -767,6 +768,7 @@ impl Bound {
         }
         let edge = state.config.edge.clone();
         let metrics = state.metrics.clone();
+        let consent = state.consent.clone();
         let app = router(state);
         serve_connections(self.listener, app, &edge, metrics, shutdown_signal()).await;
         let result = Ok(());
@@ -775,6 +777,10 @@ impl Bound {
             let _ = w.await;
         }
         let _ = follower.await;
+        // The next start reads the index from here instead of the whole ledger.
+        if let Err(e) = consent.snapshot_if_due(true).await {
+            tracing::warn!(error = %e, "the consent index snapshot cannot be written");
+        }
         result
     }
 }

@@ -304,7 +304,7 @@ impl Builder {
         };
         let state = AppState::new(store, decl, config);
         // Decisions are answered from memory: the index holds the ledger before any call.
-        state.consent.catch_up().await.unwrap();
+        state.consent.start().await.unwrap();
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         if self.forwarder {
             tokio::spawn(forward::run(state.clone(), stop_rx.clone()));
