@@ -600,6 +600,7 @@ mod complete {
         for month in 1..=12 {
             keys.push(format!("month.{month}"));
         }
+        keys.extend(crate::http::console::vocabulary());
         keys
     }
 
@@ -664,6 +665,11 @@ mod complete {
                 crate::jobs::mail::TEMPLATES
                     .iter()
                     .map(|(event, source)| (format!("templates/mail/{event}.txt"), *source)),
+            )
+            .chain(
+                crate::http::console::TEMPLATE_SOURCES
+                    .iter()
+                    .map(|(name, source)| (format!("templates/console/{name}"), *source)),
             );
         let mut used = 0;
         for (name, source) in templates {
