@@ -244,14 +244,14 @@ fn a_privacy_officer_reviews_the_preview_and_approves() {
     b.goto(&format!("{base}/console/requests/{id}")).unwrap();
     b.wait_for(
         "the request's page with its preview",
-        "return document.getElementById('state') && document.getElementById('state').textContent === 'awaiting_approval' && document.querySelectorAll('#preview table.plan tbody tr').length > 0",
+        "return document.getElementById('state') && document.getElementById('state').dataset.state === 'awaiting_approval' && document.querySelectorAll('#preview table.plan tbody tr').length > 0",
     )
     .unwrap();
     screenshot(&b, "request-preview.png");
     b.click(&b.find("#action-approve button").unwrap()).unwrap();
     b.wait_for(
         "the request approved",
-        "return document.getElementById('state') && document.getElementById('state').textContent === 'in_progress' && !!document.getElementById('done')",
+        "return document.getElementById('state') && document.getElementById('state').dataset.state === 'in_progress' && !!document.getElementById('done')",
     )
     .unwrap();
     let state = runtime.block_on(async { app.state.store.get_request(&id).await.unwrap().state });
