@@ -8,8 +8,9 @@
 //! - [`register`] gives a minijinja environment the function `t("key", name=value, ...)`
 //!   (in the language of the template's `lang` variable; in an HTML template the message
 //!   and the values are escaped, values marked safe are not) and the filter `date` (a Unix
-//!   time as the language writes a day). The pages, the mails, and later the console, use
-//!   these two, so that a language is added in one place.
+//!   time as the language writes a day). The person's pages, the mails and the staff
+//!   console (the `[console]` section) use these two, so that a language is added in one
+//!   place.
 //! - [`negotiate`] chooses the language of a page: `?lang=`, then the language cookie, then
 //!   `Accept-Language` (by q-value), then the configured default.
 //!
