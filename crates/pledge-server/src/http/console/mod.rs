@@ -132,6 +132,20 @@ fn tr(key: &str, args: &[(&str, &str)]) -> String {
     i18n::tr(lang().lang, key, args)
 }
 
+/// The message `key` of a vocabulary (a word for `code`, e.g. a ledger event's method), or
+/// `code` itself when the vocabulary has no such word (a value the store holds from
+/// elsewhere, or a row edited by hand).
+fn label(key: &str, code: &str) -> String {
+    let known = i18n::catalogues()
+        .get(i18n::FALLBACK)
+        .is_some_and(|c| c.raw(key).is_some());
+    if known {
+        tr(key, &[])
+    } else {
+        code.to_string()
+    }
+}
+
 /// A moment as the request's language writes it: the day (as the `date` filter writes
 /// it) and the time of day, UTC.
 fn when(t: i64) -> String {
@@ -486,6 +500,41 @@ pub(crate) fn vocabulary() -> Vec<String> {
     }
     for section in declaration::SECTIONS {
         keys.push(format!("console.section.{section}"));
+    }
+    // The ledger's columns, as `consent::Action::columns` writes them.
+    for kind in ["consent", "objection", "restriction", "opt_out", "link"] {
+        keys.push(format!("console.ledger.kind.{kind}"));
+    }
+    {
+        use pledge_domain::consent::ConsentState::{self, *};
+        let states: [ConsentState; 4] = [Given, Refused, Withdrawn, Expired];
+        for s in states {
+            match s {
+                Given | Refused | Withdrawn | Expired => {}
+            }
+            keys.push(format!("console.ledger.state.{}", s.as_str()));
+        }
+    }
+    for state in ["raised", "lifted", "linked"] {
+        keys.push(format!("console.ledger.state.{state}"));
+    }
+    for method in pledge_domain::consent::Method::ALL {
+        keys.push(format!("console.ledger.method.{}", method.as_str()));
+    }
+    // The planner's actions, as `pledge_plan::Action::name` says them.
+    for step in [
+        "read",
+        "delete",
+        "mask",
+        "set",
+        "set-copy",
+        "restrict",
+        "keep",
+        "sever",
+        "read-mentions",
+        "repeat",
+    ] {
+        keys.push(format!("console.step.{step}"));
     }
     keys
 }

@@ -1,7 +1,7 @@
 //! The dashboard, the list of requests and the page of one request.
 
 use super::actions::{ACTIONS, Action, grounds};
-use super::{page, sees_personal_data, signed_in, staff_view, store_failed, tr, when};
+use super::{label, page, sees_personal_data, signed_in, staff_view, store_failed, tr, when};
 use crate::AppState;
 use crate::http::api::STAFF;
 use axum::extract::{Path, RawQuery, State};
@@ -577,7 +577,7 @@ async fn preview(state: &AppState, session: &StaffSession, record: &RequestRecor
                                 "found": d["found"].as_bool().unwrap_or(false),
                                 "steps": d["steps"].as_array().cloned().unwrap_or_default().iter().map(|s| json!({
                                     "table": s["table"],
-                                    "action": s["action"],
+                                    "action": s["action"].as_str().map(|a| label(&format!("console.step.{a}"), a)),
                                     "rows": s["rows"],
                                     "reason": s["reason"],
                                 })).collect::<Vec<_>>(),

@@ -5,7 +5,7 @@
 //! privacy officers only, every lookup that finds something audited as a read.
 
 use super::when;
-use super::{message, page, sees_personal_data, signed_in, staff_view, store_failed, tr};
+use super::{label, message, page, sees_personal_data, signed_in, staff_view, store_failed, tr};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -161,10 +161,12 @@ pub(super) async fn people(
                 .rev()
                 .map(|r| {
                     data(json!({
-                        "seq": r.seq, "at": when(r.at), "subject": r.subject, "kind": r.kind,
-                        "target": r.target, "state": r.state,
+                        "seq": r.seq, "at": when(r.at), "subject": r.subject,
+                        "kind": label(&format!("console.ledger.kind.{}", r.kind), &r.kind),
+                        "target": r.target, "state": label(&format!("console.ledger.state.{}", r.state), &r.state),
                         "expires": r.expires_at.map(when), "notice_version": r.notice_version,
-                        "method": r.method, "actor": r.actor, "hash": r.hash,
+                        "method": label(&format!("console.ledger.method.{}", r.method), &r.method),
+                        "actor": r.actor, "hash": r.hash,
                     }))
                 })
                 .collect();
