@@ -879,6 +879,18 @@ async fn the_console_speaks_danish_and_french(e: Env) {
                 .contains(&i18n::tr(lang, "console.requests.found_one", &[]))
         );
     }
+    // A page that says something went wrong is in the language too, without a switcher.
+    let page = e
+        .get("/console/requests/req_none?lang=da", Some(&session))
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    let html = page.text();
+    assert!(html.contains("<html lang=\"da\">"), "{html}");
+    assert!(
+        html.contains(&i18n::tr("da", "console.message.no_request", &[])),
+        "{html}"
+    );
+    assert!(!html.contains("hreflang"), "{html}");
     // The sign-in page too, before any session, with its switcher.
     let page = e.get("/console/sign-in?lang=fr", None).await;
     let html = page.text();

@@ -222,6 +222,7 @@ fn not_found(session: &StaffSession) -> Response {
             title => tr("console.message.no_request_title", &[]),
             text => tr("console.message.no_request", &[]),
             link_href => "/console/requests", link_text => tr("console.link.requests", &[]),
+            languages => minijinja::Value::from(()),
             staff => super::staff_view(session),
         },
     )

@@ -426,6 +426,7 @@ pub(in crate::http::console) async fn request_page(
                     title => tr("console.message.no_request_title", &[]),
                     text => tr("console.message.no_request", &[]),
                     link_href => "/console/requests", link_text => tr("console.link.requests", &[]),
+                    languages => Value::from(()),
                     staff => staff_view(session),
                 },
             );
