@@ -15,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
-use pledge_domain::workflow::{self, Regime, State as RequestState, Transition};
+use pledge_domain::workflow::{self, Regime, State as RequestState, Transition, TransitionError};
 use pledge_store::RequestRecord;
 use pledge_store::staff::StaffSession;
 
@@ -228,6 +228,30 @@ fn not_found(session: &StaffSession) -> Response {
     )
 }
 
+/// A state's name in the page's language.
+fn state_label(state: RequestState) -> String {
+    tr(&format!("console.state.{}", state.as_str()), &[])
+}
+
+/// Why the workflow refused a change, in the page's language.
+fn refusal(e: &TransitionError) -> String {
+    match e {
+        TransitionError::NotAllowed { from, to } => tr(
+            "console.refusal.not_allowed",
+            &[("from", &state_label(*from)), ("to", &state_label(*to))],
+        ),
+        TransitionError::AlreadyExtended => tr("console.refusal.already_extended", &[]),
+        TransitionError::NoExtension(kind) => tr(
+            "console.refusal.no_extension",
+            &[("kind", &tr(&format!("console.kind.{}", kind.as_str()), &[]))],
+        ),
+        TransitionError::ReasonRequired(_) => tr("console.request.ground_missing", &[]),
+        TransitionError::NoteRequired => tr("console.request.note_missing", &[]),
+        // The console sends the reasoned transitions itself: not a refusal staff can meet.
+        TransitionError::UseReasoned(_) => e.to_string(),
+    }
+}
+
 fn not_allowed(id: &str, why: &str) -> Response {
     let href = format!("/console/requests/{id}");
     message(
@@ -281,10 +305,14 @@ pub(super) async fn act(
         Err(pledge_store::Error::UnknownRequest(_)) => return not_found(&session),
         Err(e) => return store_failed(&e),
     };
-    if action == Action::Retry
-        && let Some(why) = api::retry_refusal(&record)
-    {
-        return not_allowed(&id, &why);
+    if action == Action::Retry && api::retry_refusal(&record).is_some() {
+        return not_allowed(
+            &id,
+            &tr(
+                "console.refusal.retry",
+                &[("state", &state_label(record.state))],
+            ),
+        );
     }
     // The ground's words are told to the person: in the language of their messages.
     let lang = record
@@ -316,8 +344,11 @@ pub(super) async fn act(
             back_to(&id, action.as_str())
         }
         Err(pledge_store::Error::UnknownRequest(_)) => not_found(&session),
-        Err(pledge_store::Error::Transition(e)) => not_allowed(&id, &e.to_string()),
-        Err(e @ pledge_store::Error::Conflict(_)) => not_allowed(&id, &e.to_string()),
+        Err(pledge_store::Error::Transition(e)) => not_allowed(&id, &refusal(&e)),
+        Err(pledge_store::Error::Conflict(now)) => not_allowed(
+            &id,
+            &tr("console.refusal.conflict", &[("state", &state_label(now))]),
+        ),
         Err(e) => store_failed(&e),
     }
 }
