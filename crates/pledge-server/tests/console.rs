@@ -788,10 +788,19 @@ async fn the_console_speaks_danish_and_french(e: Env) {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{r}");
     let id = r["id"].as_str().unwrap().to_string();
+    let (s, r) = e
+        .call(
+            Role::Admin,
+            Method::POST,
+            "/v1/consent",
+            Some(json!({"subject": "cust-42", "method": "form", "choices": [{"purpose": "newsletter", "state": "given"}]})),
+        )
+        .await;
+    assert!(s.is_success(), "{r}");
     e.add("ada@example.com", Role::Admin).await;
     let session = e.sign_in("ada@example.com").await;
     let english = i18n::catalogues().get("en").unwrap();
-    let pages: [(&str, &str); 7] = [
+    let pages: [(&str, &str); 9] = [
         ("/console", "console.dashboard.title"),
         ("/console/requests", "console.requests.title"),
         ("/console/declaration", "console.nav.declaration"),
@@ -799,6 +808,11 @@ async fn the_console_speaks_danish_and_french(e: Env) {
         ("/console/notice", "console.notice.title"),
         ("/console/audit", "console.audit.title"),
         ("/console/admin", "console.nav.admin"),
+        ("/console/people?q=cust-42", "console.people.title"),
+        (
+            "/console/people?q=luis.goncalves%40example.com",
+            "console.people.title",
+        ),
     ];
     let request_page = format!("/console/requests/{id}");
     for lang in ["da", "fr"] {
@@ -827,7 +841,10 @@ async fn the_console_speaks_danish_and_french(e: Env) {
             .collect::<Vec<_>>();
         all.push((request_page.clone(), None));
         for (path, h1) in all {
-            let page = e.get(&format!("{path}?lang={lang}"), Some(&session)).await;
+            let and = if path.contains('?') { '&' } else { '?' };
+            let page = e
+                .get(&format!("{path}{and}lang={lang}"), Some(&session))
+                .await;
             assert_eq!(page.status, StatusCode::OK, "{path} in {lang}");
             let html = page.text();
             assert!(

@@ -501,6 +501,27 @@ pub(crate) fn vocabulary() -> Vec<String> {
     for section in declaration::SECTIONS {
         keys.push(format!("console.section.{section}"));
     }
+    {
+        use pledge_lang::model::Basis::{self, *};
+        let bases: [Basis; 6] = [
+            Consent,
+            Contract,
+            LegalObligation,
+            VitalInterests,
+            PublicTask,
+            LegitimateInterests,
+        ];
+        for b in bases {
+            match b {
+                Consent | Contract | LegalObligation | VitalInterests | PublicTask
+                | LegitimateInterests => {}
+            }
+            keys.push(format!(
+                "console.basis.{}",
+                pledge_lang::model::variant_name(&b)
+            ));
+        }
+    }
     // The ledger's columns, as `consent::Action::columns` writes them.
     for kind in ["consent", "objection", "restriction", "opt_out", "link"] {
         keys.push(format!("console.ledger.kind.{kind}"));

@@ -152,7 +152,10 @@ pub(super) async fn people(
                     data(json!({
                         "purpose": p.name.get(), "id": p.id.get().to_string(),
                         "allow": d.allow, "reason": reason_words(&d.reason),
-                        "basis": d.basis,
+                        "basis": d.basis.map(|b| {
+                            let code = pledge_lang::model::variant_name(&b);
+                            label(&format!("console.basis.{code}"), &code)
+                        }),
                     }))
                 })
                 .collect();
