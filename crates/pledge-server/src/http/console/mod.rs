@@ -121,15 +121,20 @@ async fn language(State(state): State<AppState>, request: Request, next: Next) -
     response
 }
 
-/// The language of the request being answered (English outside one).
+/// The language of the request being answered, with its switcher (English outside one).
 fn lang() -> PageLang {
     LANG.try_with(Clone::clone)
         .unwrap_or_else(|_| PageLang::fixed(i18n::FALLBACK))
 }
 
+/// The tag of the request's language (English outside one).
+fn lang_tag() -> &'static str {
+    LANG.try_with(|l| l.lang).unwrap_or(i18n::FALLBACK)
+}
+
 /// The message `key` in the request's language, its placeholders filled from `args`.
 fn tr(key: &str, args: &[(&str, &str)]) -> String {
-    i18n::tr(lang().lang, key, args)
+    i18n::tr(lang_tag(), key, args)
 }
 
 /// The message `key` of a vocabulary (a word for `code`, e.g. a ledger event's method), or
@@ -149,7 +154,7 @@ fn label(key: &str, code: &str) -> String {
 /// A moment as the request's language writes it: the day (as the `date` filter writes
 /// it) and the time of day, UTC.
 fn when(t: i64) -> String {
-    let lang = lang().lang;
+    let lang = lang_tag();
     let c = pledge_lang::time::CivilTime::from_unix(t);
     i18n::tr(
         lang,
