@@ -908,6 +908,11 @@ async fn the_console_speaks_danish_and_french(e: Env) {
         "{html}"
     );
     assert!(!html.contains("hreflang"), "{html}");
+    // A choice made on an address that sends to sign-in is kept for the sign-in page.
+    let r = e.get("/console/requests?lang=fr", None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let kept = set_cookie(&r, i18n::COOKIE).expect("the language cookie");
+    assert!(kept.starts_with("pledge_lang=fr;"), "{kept}");
     // The sign-in page too, before any session, with its switcher.
     let page = e.get("/console/sign-in?lang=fr", None).await;
     let html = page.text();

@@ -111,10 +111,12 @@ tokio::task_local! {
 async fn language(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let lang = PageLang::of(&state, request.method(), request.uri(), request.headers());
     let mut response = LANG.scope(lang.clone(), next.run(request)).await;
-    // Only the console's own pages: not the style sheet, the notice as published or the
-    // record's files, which are not in the console's language.
-    if response.headers().get(header::CONTENT_SECURITY_POLICY)
-        == Some(&HeaderValue::from_static(CONSOLE_CSP))
+    // Only the console's own pages, and its redirects (so that a choice made on an
+    // address that sends to sign-in is kept): not the style sheet, the notice as published
+    // or the record's files, which are not in the console's language.
+    if response.status().is_redirection()
+        || response.headers().get(header::CONTENT_SECURITY_POLICY)
+            == Some(&HeaderValue::from_static(CONSOLE_CSP))
     {
         lang.finish(&mut response);
     }
