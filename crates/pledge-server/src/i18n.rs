@@ -8,8 +8,9 @@
 //! - [`register`] gives a minijinja environment the function `t("key", name=value, ...)`
 //!   (in the language of the template's `lang` variable; in an HTML template the message
 //!   and the values are escaped, values marked safe are not) and the filter `date` (a Unix
-//!   time as the language writes a day). The pages, the mails, and later the console, use
-//!   these two, so that a language is added in one place.
+//!   time as the language writes a day). The person's pages, the mails and the staff
+//!   console (the `[console]` section) use these two, so that a language is added in one
+//!   place.
 //! - [`negotiate`] chooses the language of a page: `?lang=`, then the language cookie, then
 //!   `Accept-Language` (by q-value), then the configured default.
 //!
@@ -600,6 +601,7 @@ mod complete {
         for month in 1..=12 {
             keys.push(format!("month.{month}"));
         }
+        keys.extend(crate::http::console::vocabulary());
         keys
     }
 
@@ -664,6 +666,11 @@ mod complete {
                 crate::jobs::mail::TEMPLATES
                     .iter()
                     .map(|(event, source)| (format!("templates/mail/{event}.txt"), *source)),
+            )
+            .chain(
+                crate::http::console::TEMPLATE_SOURCES
+                    .iter()
+                    .map(|(name, source)| (format!("templates/console/{name}"), *source)),
             );
         let mut used = 0;
         for (name, source) in templates {
@@ -690,6 +697,82 @@ mod complete {
         }
         for key in families() {
             check("a vocabulary", &key, None);
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    /// The template files under `dir` (`.html`, `.txt`), by their path from the crate's
+    /// folder.
+    fn template_files(dir: &Path, out: &mut Vec<(String, String)>) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                template_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "html" || e == "txt") {
+                let name = path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
+                out.push((name, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+
+    /// Every `t("...")` of every template file on disk (the console's, the person's pages',
+    /// the mails', whether or not a list above names it) and every key the Rust sources
+    /// name is a message of English, called with the placeholders English has.
+    #[test]
+    fn every_key_of_the_sources_is_in_english() {
+        let all = Catalogues::parse(SOURCES).unwrap();
+        let english = all.get(FALLBACK).unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        for dir in ["templates", "assets"] {
+            template_files(&root.join(dir), &mut files);
+        }
+        let mut problems = Vec::new();
+        let mut console = 0;
+        for (name, source) in &files {
+            for (key, args) in template_calls(source) {
+                if name.contains("templates/console/") {
+                    console += 1;
+                }
+                match english.raw(&key) {
+                    None => problems.push(format!("{name}: `{key}` is not in English")),
+                    Some(text) if placeholders(text) != args => problems.push(format!(
+                        "{name}: `{key}` is called with {args:?}, English has {:?}",
+                        placeholders(text)
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+        assert!(console > 300, "the console's calls are found ({console})");
+        // Every console template on disk is one the console renders.
+        for (name, _) in &files {
+            if let Some(file) = name.split("templates/console/").nth(1) {
+                assert!(
+                    crate::http::console::TEMPLATE_SOURCES
+                        .iter()
+                        .any(|(n, _)| *n == file),
+                    "{name} is not among the console's templates"
+                );
+            }
+        }
+        let sections: BTreeSet<&str> = english.keys().filter_map(|k| k.split('.').next()).collect();
+        let mut sources = Vec::new();
+        rust_sources(&root.join("src"), &mut sources);
+        for (path, source) in &sources {
+            if path.ends_with("i18n.rs") {
+                continue;
+            }
+            for key in rust_keys(source, &sections) {
+                if english.raw(&key).is_none() {
+                    problems.push(format!("{path}: `{key}` is not in English"));
+                }
+            }
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
     }

@@ -480,7 +480,7 @@ async fn a_support_agent_sees_no_identities(e: Env) {
             .await;
         assert_eq!(page.status, StatusCode::OK);
         let text = page.text();
-        for shown in [&id, "access", "gdpr"] {
+        for shown in [&id, "access", "GDPR"] {
             assert!(text.contains(shown), "{shown}");
         }
         assert_eq!(
@@ -680,7 +680,7 @@ async fn a_provider_sign_in_opens_the_accounts_own_session(e: Env) {
     };
     let page = e.get("/console", Some(&s)).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.text().contains("support_agent"), "{}", page.text());
+    assert!(page.text().contains("support agent"), "{}", page.text());
     let staff = e.state.store.list_staff().await.unwrap();
     let ada = staff.iter().find(|a| a.email == "ada@example.com").unwrap();
     assert!(ada.locked_until.is_some(), "the password stays locked");
@@ -745,6 +745,185 @@ async fn a_provider_sign_in_opens_the_accounts_own_session(e: Env) {
     );
 }
 
+/// The text of an HTML page as a reader sees it: the tags left out, the entities the
+/// escaper writes read back, the spaces run together.
+fn visible_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let out = out
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&#x2f;", "/");
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The console in Danish and in French: `?lang=` chooses (and the cookie keeps it),
+/// `Accept-Language` chooses when nothing else does; `<html lang>`, `Content-Language` and
+/// the headings are the language's, and no sentence of the English catalogue's console
+/// that the language says otherwise is left on the pages.
+async fn the_console_speaks_danish_and_french(e: Env) {
+    use pledge_server::i18n;
+    let (s, r) = e
+        .call(
+            Role::Admin,
+            Method::POST,
+            "/v1/requests",
+            Some(json!({"kind": "access", "identities": {"email": "luis.goncalves@example.com"}, "needs_approval": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    let (s, r) = e
+        .call(
+            Role::Admin,
+            Method::POST,
+            "/v1/consent",
+            Some(json!({"subject": "cust-42", "method": "form", "choices": [{"purpose": "newsletter", "state": "given"}]})),
+        )
+        .await;
+    assert!(s.is_success(), "{r}");
+    e.add("ada@example.com", Role::Admin).await;
+    let session = e.sign_in("ada@example.com").await;
+    let english = i18n::catalogues().get("en").unwrap();
+    let pages: [(&str, &str); 9] = [
+        ("/console", "console.dashboard.title"),
+        ("/console/requests", "console.requests.title"),
+        ("/console/declaration", "console.nav.declaration"),
+        ("/console/declaration/purposes", "console.section.purposes"),
+        ("/console/notice", "console.notice.title"),
+        ("/console/audit", "console.audit.title"),
+        ("/console/admin", "console.nav.admin"),
+        ("/console/people?q=cust-42", "console.people.title"),
+        (
+            "/console/people?q=luis.goncalves%40example.com",
+            "console.people.title",
+        ),
+    ];
+    let request_page = format!("/console/requests/{id}");
+    for lang in ["da", "fr"] {
+        let theirs = i18n::catalogues().get(lang).unwrap();
+        // The English sentences (their literal parts, long enough to be telling) that this
+        // language writes otherwise.
+        let english_only: Vec<&str> = english
+            .keys()
+            .filter(|k| k.starts_with("console.") || k.starts_with("ground."))
+            .flat_map(|k| {
+                let ours = theirs.raw(k).unwrap_or_default();
+                english
+                    .raw(k)
+                    .unwrap_or_default()
+                    .split(['{', '}'])
+                    .step_by(2)
+                    .map(str::trim)
+                    .filter(|part| part.len() >= 16 && !ours.contains(part))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(english_only.len() > 200, "{lang}: {}", english_only.len());
+        let mut all = pages
+            .iter()
+            .map(|(path, h1)| (path.to_string(), Some(*h1)))
+            .collect::<Vec<_>>();
+        all.push((request_page.clone(), None));
+        for (path, h1) in all {
+            let and = if path.contains('?') { '&' } else { '?' };
+            let page = e
+                .get(&format!("{path}{and}lang={lang}"), Some(&session))
+                .await;
+            assert_eq!(page.status, StatusCode::OK, "{path} in {lang}");
+            let html = page.text();
+            assert!(
+                html.contains(&format!("<html lang=\"{lang}\">")),
+                "{path} in {lang}"
+            );
+            assert_eq!(page.header(header::CONTENT_LANGUAGE), Some(lang), "{path}");
+            let kept = set_cookie(&page, i18n::COOKIE).expect("the language cookie");
+            assert!(kept.starts_with(&format!("pledge_lang={lang};")), "{kept}");
+            if let Some(h1) = h1 {
+                let heading = &html[html.find("<h1>").expect("a heading") + 4..];
+                let heading = &heading[..heading.find(['<', '\n']).unwrap()];
+                assert_eq!(
+                    visible_text(heading),
+                    i18n::tr(lang, h1, &[]),
+                    "{path} in {lang}"
+                );
+            }
+            let text = visible_text(&html);
+            for sentence in &english_only {
+                assert!(
+                    !text.contains(sentence),
+                    "{path} in {lang} says in English: {sentence:?}\n{text}"
+                );
+            }
+        }
+        // Without `?lang=`, the browser's languages choose; a kept choice comes first.
+        let req = Request::builder()
+            .uri("/console/requests")
+            .header(header::COOKIE, format!("{SESSION}={}", session.cookie))
+            .header(header::ACCEPT_LANGUAGE, format!("{lang}, en;q=0.5"))
+            .body(Body::empty())
+            .unwrap();
+        let page = e.send(req).await;
+        assert!(page.text().contains(&format!("<html lang=\"{lang}\">")));
+        let req = Request::builder()
+            .uri("/console/requests")
+            .header(
+                header::COOKIE,
+                format!("{SESSION}={}; pledge_lang={lang}", session.cookie),
+            )
+            .header(header::ACCEPT_LANGUAGE, "en")
+            .body(Body::empty())
+            .unwrap();
+        let page = e.send(req).await;
+        assert!(page.text().contains(&format!("<html lang=\"{lang}\">")));
+        assert!(
+            page.text()
+                .contains(&i18n::tr(lang, "console.requests.found_one", &[]))
+        );
+    }
+    // A page that says something went wrong is in the language too, without a switcher.
+    let page = e
+        .get("/console/requests/req_none?lang=da", Some(&session))
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    let html = page.text();
+    assert!(html.contains("<html lang=\"da\">"), "{html}");
+    assert!(
+        html.contains(&i18n::tr("da", "console.message.no_request", &[])),
+        "{html}"
+    );
+    assert!(!html.contains("hreflang"), "{html}");
+    // A choice made on an address that sends to sign-in is kept for the sign-in page.
+    let r = e.get("/console/requests?lang=fr", None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let kept = set_cookie(&r, i18n::COOKIE).expect("the language cookie");
+    assert!(kept.starts_with("pledge_lang=fr;"), "{kept}");
+    // The sign-in page too, before any session, with its switcher.
+    let page = e.get("/console/sign-in?lang=fr", None).await;
+    let html = page.text();
+    assert!(html.contains("<html lang=\"fr\">"));
+    assert!(html.contains(&format!(
+        "<h1>{}</h1>",
+        i18n::tr("fr", "console.sign_in.title", &[])
+    )));
+    assert!(html.contains("hreflang=\"da\""), "{html}");
+}
+
 async fn run(
     backend: pledge_testkit::StoreBackend,
     test: &str,
@@ -758,6 +937,7 @@ async fn run(
 
 pledge_testkit::scenarios!(run;
     signs_in_and_out,
+    the_console_speaks_danish_and_french,
     every_refusal_reads_the_same,
     five_failures_lock_the_account_for_15_minutes,
     sign_in_without_its_token_is_refused,

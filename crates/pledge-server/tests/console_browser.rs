@@ -127,8 +127,9 @@ fn the_console_signs_in_and_shows_the_dashboard() {
                      document.querySelector('#counts-h .count').textContent];",
         )
         .unwrap();
-    // The session cookie is HttpOnly: the page's script cannot read it.
-    assert_eq!(shown, json!(["en", 1, 1, "", true, true, "3"]));
+    // The session cookie is HttpOnly: the page's script cannot read it. Two navigations:
+    // the console's and the language switcher.
+    assert_eq!(shown, json!(["en", 1, 2, "", true, true, "3"]));
     b.cdp(
         "Emulation.setDeviceMetricsOverride",
         json!({"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
@@ -244,14 +245,14 @@ fn a_privacy_officer_reviews_the_preview_and_approves() {
     b.goto(&format!("{base}/console/requests/{id}")).unwrap();
     b.wait_for(
         "the request's page with its preview",
-        "return document.getElementById('state') && document.getElementById('state').textContent === 'awaiting_approval' && document.querySelectorAll('#preview table.plan tbody tr').length > 0",
+        "return document.getElementById('state') && document.getElementById('state').dataset.state === 'awaiting_approval' && document.querySelectorAll('#preview table.plan tbody tr').length > 0",
     )
     .unwrap();
     screenshot(&b, "request-preview.png");
     b.click(&b.find("#action-approve button").unwrap()).unwrap();
     b.wait_for(
         "the request approved",
-        "return document.getElementById('state') && document.getElementById('state').textContent === 'in_progress' && !!document.getElementById('done')",
+        "return document.getElementById('state') && document.getElementById('state').dataset.state === 'in_progress' && !!document.getElementById('done')",
     )
     .unwrap();
     let state = runtime.block_on(async { app.state.store.get_request(&id).await.unwrap().state });
@@ -400,6 +401,132 @@ fn every_console_page_has_no_serious_accessibility_violation() {
             }
         }
     }
+    assert!(
+        found.is_empty(),
+        "serious or critical accessibility violations, or pages too wide:\n{}",
+        found.join("\n")
+    );
+    drop(app);
+}
+
+/// The console in French in the browser: the switcher's choice is kept from page to page,
+/// `<html lang>` says so, and the pages pass axe-core as the English ones do.
+#[test]
+fn the_console_in_french_has_no_serious_accessibility_violation() {
+    let test = "the_console_in_french_has_no_serious_accessibility_violation";
+    let Some(b) = browser(test) else {
+        return;
+    };
+    let Some(axe) = pledge_testkit::require_as(test, pledge_testkit::AXE, pledge_testkit::axe())
+    else {
+        return;
+    };
+    let axe = std::fs::read_to_string(&axe).expect("axe-core's script");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (app, id) = runtime.block_on(async {
+        let app = TestApp::builder("console-browser-french")
+            .chinook()
+            .config(Config {
+                workers: 0,
+                ..Config::default()
+            })
+            .listen()
+            .spawn()
+            .await;
+        app.state
+            .store
+            .create_staff(
+                NewStaff {
+                    email: "ana@example.com",
+                    name: "Ana Lima",
+                    role: Role::PrivacyOfficer,
+                    password: "a long staff password",
+                },
+                "test",
+                app.state.now(),
+            )
+            .await
+            .unwrap();
+        let (status, body) = app
+            .call(
+                Role::Admin,
+                axum::http::Method::POST,
+                "/v1/requests",
+                Some(json!({"kind": "access", "identities": {"email": "luisg@embraer.com.br"}, "needs_approval": true})),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+        let id = body["id"].as_str().unwrap().to_string();
+        (app, id)
+    });
+    let base = app.base_url();
+    // The sign-in page's switcher chooses French; the sign-in keeps it.
+    b.goto(&format!("{base}/console/sign-in")).unwrap();
+    b.wait_for(
+        "the sign-in page",
+        "return !!document.getElementById('email')",
+    )
+    .unwrap();
+    b.click(&b.find("a[hreflang=fr]").unwrap()).unwrap();
+    b.wait_for(
+        "the sign-in page in French",
+        "return document.documentElement.lang === 'fr' && !!document.getElementById('email')",
+    )
+    .unwrap();
+    type_into(&b, "#email", "ana@example.com");
+    type_into(&b, "#password", "a long staff password");
+    b.click(&b.find("#sign-in").unwrap()).unwrap();
+    b.wait_for(
+        "the dashboard in French",
+        "return location.pathname === '/console' && document.documentElement.lang === 'fr'",
+    )
+    .unwrap();
+    let mut found = Vec::new();
+    for (width, height, device) in [(1280, 900, "desktop"), (375, 740, "phone")] {
+        b.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": device == "phone"}),
+        )
+        .unwrap();
+        for (name, path) in [
+            ("dashboard", "/console".to_string()),
+            ("requests", "/console/requests".to_string()),
+            ("request", format!("/console/requests/{id}")),
+        ] {
+            b.goto(&format!("{base}{path}")).unwrap();
+            b.wait_for(name, "return document.readyState === 'complete'")
+                .unwrap();
+            assert_eq!(
+                b.run("return document.documentElement.lang").unwrap(),
+                json!("fr"),
+                "{name}: in French"
+            );
+            assert_ne!(
+                b.run("return document.querySelector('h1').textContent")
+                    .unwrap(),
+                json!(""),
+                "{name}: a heading"
+            );
+            if device == "phone" {
+                let fits = b
+                    .run("return document.documentElement.scrollWidth <= innerWidth + 1")
+                    .unwrap();
+                if fits != json!(true) {
+                    found.push(format!("{name}: wider than a phone"));
+                }
+            }
+            screenshot(&b, &format!("{name}-fr-{device}.png"));
+            for v in b.accessibility_violations(&axe).unwrap() {
+                found.push(format!("{name} ({device}, fr): {v}"));
+            }
+        }
+    }
+    let title = b.run("return document.title").unwrap();
+    assert!(title.as_str().unwrap().starts_with("Demande "), "{title}");
     assert!(
         found.is_empty(),
         "serious or critical accessibility violations, or pages too wide:\n{}",

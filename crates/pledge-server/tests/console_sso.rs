@@ -191,7 +191,7 @@ fn a_known_staff_address_signs_in_by_sso_with_its_accounts_role() {
         .run("return [document.querySelector('.who .name').textContent, document.querySelector('.who .role').textContent, document.cookie]")
         .unwrap();
     // The session cookie (and the flow's) are HttpOnly: the page cannot read them.
-    assert_eq!(shown, json!(["Ana Lima", "support_agent", ""]));
+    assert_eq!(shown, json!(["Ana Lima", "support agent", ""]));
     runtime.block_on(async {
         let account = app.state.store.list_staff().await.unwrap()[0].id.0.clone();
         assert_eq!(

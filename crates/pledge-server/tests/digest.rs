@@ -121,7 +121,7 @@ async fn digest_lists_what_is_overdue_due_soon_and_waiting(backend: StoreBackend
         text.subject
     );
     assert!(
-        text.body.contains(&format!("{overdue}: access (gdpr)")),
+        text.body.contains(&format!("{overdue}: access (GDPR)")),
         "{}",
         text.body
     );

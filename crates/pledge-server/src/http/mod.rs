@@ -98,7 +98,7 @@ pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(consent_api::gpc_json))
         .routes(routes!(links::download_page, links::download))
         .merge(banner::routes(state))
-        .merge(console::routes());
+        .merge(console::routes(state));
     if state.config.public.enabled {
         app = app
             .merge(public::routes(state))

@@ -484,7 +484,7 @@ mod tests {
             json!({"denial_reason": "we hold no data about this address"}),
             json!({"window_days": 7, "as_of": "2026-03-01",
                    "overdue": [{"id": "req_1", "kind": "erasure", "regime": "gdpr", "state": "awaiting_approval", "due": "2026-02-27", "url": "https://privacy.example.com/console/requests/req_1"}],
-                   "due_soon": [{"id": "req_2", "kind": "access", "regime": "ccpa", "state": "in_progress", "due": "2026-03-05", "url": "https://privacy.example.com/console/requests/req_2"}],
+                   "due_soon": [{"id": "req_2", "kind": "access", "regime": "ccpa", "state": "in_progress", "due": "2026-03-05", "due_at": 1772668800, "url": "https://privacy.example.com/console/requests/req_2"}],
                    "needs_action": []}),
         ];
         let mut all = String::new();

@@ -490,6 +490,8 @@ async fn digest(state: &AppState, owner: &str) -> Json {
             "regime": r.regime.as_str(),
             "state": r.state.as_str(),
             "due": CivilTime::from_unix(r.due_at).to_date_string(),
+            // The mail writes the day in its language from this.
+            "due_at": r.due_at,
             "url": format!("{base}/console/requests/{}", r.id),
         })
     };
@@ -512,6 +514,7 @@ async fn digest(state: &AppState, owner: &str) -> Json {
     }
     let data = json!({
         "as_of": CivilTime::from_unix(now).to_date_string(),
+        "as_of_at": now,
         "window_days": config.window_days,
         "overdue": overdue,
         "due_soon": due_soon,

@@ -6,15 +6,16 @@
 //! audits with the staff account as actor), and the page offers only what
 //! [`workflow::apply`] would accept from the request's state.
 
-use super::{message, page, request_page, signed_in_with_form, store_failed};
+use super::{message, page, request_page, signed_in_with_form, store_failed, tr};
 use crate::AppState;
 use crate::http::api::{self, STAFF};
+use crate::i18n;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
-use pledge_domain::workflow::{self, Regime, State as RequestState, Transition};
+use pledge_domain::workflow::{self, Regime, State as RequestState, Transition, TransitionError};
 use pledge_store::RequestRecord;
 use pledge_store::staff::StaffSession;
 
@@ -82,26 +83,28 @@ impl Action {
     }
 
     /// The message shown on the page after the change.
-    fn done(self) -> &'static str {
-        match self {
-            Action::Approve => "Approved: a worker runs the request.",
-            Action::Deny => "Denied: the person is told why.",
-            Action::Extend => "Extended: the person is told the new deadline and why.",
-            Action::Cancel => "Cancelled.",
-            Action::Retry => "Sent back to a worker.",
-            Action::Complete => "Completed by hand: the person is told it is done.",
-        }
+    fn done(self) -> String {
+        let key = match self {
+            Action::Approve => "console.done.approve",
+            Action::Deny => "console.done.deny",
+            Action::Extend => "console.done.extend",
+            Action::Cancel => "console.done.cancel",
+            Action::Retry => "console.done.retry",
+            Action::Complete => "console.done.complete",
+        };
+        tr(key, &[])
     }
 
     /// The message for `?done=` on the request page: only these fixed sentences are shown,
     /// never text from the address.
-    pub(super) fn done_message(done: &str) -> Option<&'static str> {
+    pub(super) fn done_message(done: &str) -> Option<String> {
         Action::parse(done).map(Action::done)
     }
 }
 
-/// A ground a denial or an extension may rest on: its value in the form and the words
-/// stored as the reason (and told to the person).
+/// A ground a denial or an extension may rest on: its value in the form and the key of
+/// its words (`[ground]` of the catalogues), shown in the console's language and stored as
+/// the reason in the person's (who is told it).
 pub(super) struct Ground {
     pub value: &'static str,
     pub text: &'static str,
@@ -110,55 +113,55 @@ pub(super) struct Ground {
 const GDPR_DENY: &[Ground] = &[
     Ground {
         value: "unfounded",
-        text: "The request is manifestly unfounded or excessive (GDPR Art. 12(5)).",
+        text: "ground.gdpr.deny.unfounded",
     },
     Ground {
         value: "identity",
-        text: "We could not establish your identity (GDPR Art. 12(6)).",
+        text: "ground.gdpr.deny.identity",
     },
     Ground {
         value: "exemption",
-        text: "An exemption the law provides applies to this request.",
+        text: "ground.gdpr.deny.exemption",
     },
     Ground {
         value: "no_data",
-        text: "We hold no personal data about you.",
+        text: "ground.gdpr.deny.no_data",
     },
 ];
 
 const CCPA_DENY: &[Ground] = &[
     Ground {
         value: "unverifiable",
-        text: "We could not verify that the request comes from you, so it is not a verifiable consumer request (Cal. Civ. Code § 1798.130).",
+        text: "ground.ccpa.deny.unverifiable",
     },
     Ground {
         value: "unfounded",
-        text: "The request is manifestly unfounded or excessive, in particular because it repeats earlier ones (Cal. Civ. Code § 1798.145).",
+        text: "ground.ccpa.deny.unfounded",
     },
     Ground {
         value: "exemption",
-        text: "An exemption of the CCPA applies to this request (Cal. Civ. Code § 1798.145).",
+        text: "ground.ccpa.deny.exemption",
     },
     Ground {
         value: "no_data",
-        text: "We hold no personal information about you.",
+        text: "ground.ccpa.deny.no_data",
     },
 ];
 
 const GDPR_EXTEND: &[Ground] = &[
     Ground {
         value: "complexity",
-        text: "The request is complex, so we need more time (GDPR Art. 12(3)).",
+        text: "ground.gdpr.extend.complexity",
     },
     Ground {
         value: "number",
-        text: "We have received a number of requests, so we need more time (GDPR Art. 12(3)).",
+        text: "ground.gdpr.extend.number",
     },
 ];
 
 const CCPA_EXTEND: &[Ground] = &[Ground {
     value: "necessary",
-    text: "More time is reasonably necessary to answer the request (Cal. Civ. Code § 1798.130(a)(2)).",
+    text: "ground.ccpa.extend.necessary",
 }];
 
 /// The grounds offered for `action` under `regime` (none for actions without a reason).
@@ -172,10 +175,12 @@ pub(super) fn grounds(action: Action, regime: Regime) -> &'static [Ground] {
     }
 }
 
-/// The reason (or note) the form gives, or what is missing from it.
+/// The reason (or note) the form gives, the ground's words in `lang` (the person's), or
+/// the key of what is missing from it.
 fn reason_of(
     action: Action,
     regime: Regime,
+    lang: &str,
     fields: &[(String, String)],
 ) -> Result<String, &'static str> {
     let details = super::field(fields, "details").unwrap_or_default().trim();
@@ -183,17 +188,16 @@ fn reason_of(
         Action::Deny | Action::Extend => {
             let chosen = super::field(fields, "ground").unwrap_or_default();
             let Some(ground) = grounds(action, regime).iter().find(|g| g.value == chosen) else {
-                return Err("Choose the ground the law gives for this; it is told to the person.");
+                return Err("console.request.ground_missing");
             };
+            let text = i18n::tr(lang, ground.text, &[]);
             Ok(if details.is_empty() {
-                ground.text.to_string()
+                text
             } else {
-                format!("{} {details}", ground.text)
+                format!("{text} {details}")
             })
         }
-        Action::Complete if details.is_empty() => {
-            Err("Say what was done: the note is kept in the request's record.")
-        }
+        Action::Complete if details.is_empty() => Err("console.request.note_missing"),
         _ => Ok(details.to_string()),
     }
 }
@@ -215,30 +219,57 @@ fn not_found(session: &StaffSession) -> Response {
         StatusCode::NOT_FOUND,
         "message.html",
         context! {
-            title => "No such request",
-            text => "No request has that id.",
-            link_href => "/console/requests", link_text => "All requests",
+            title => tr("console.message.no_request_title", &[]),
+            text => tr("console.message.no_request", &[]),
+            link_href => "/console/requests", link_text => tr("console.link.requests", &[]),
+            languages => minijinja::Value::from(()),
             staff => super::staff_view(session),
         },
     )
+}
+
+/// A state's name in the page's language.
+fn state_label(state: RequestState) -> String {
+    tr(&format!("console.state.{}", state.as_str()), &[])
+}
+
+/// Why the workflow refused a change, in the page's language.
+fn refusal(e: &TransitionError) -> String {
+    match e {
+        TransitionError::NotAllowed { from, to } => tr(
+            "console.refusal.not_allowed",
+            &[("from", &state_label(*from)), ("to", &state_label(*to))],
+        ),
+        TransitionError::AlreadyExtended => tr("console.refusal.already_extended", &[]),
+        TransitionError::NoExtension(kind) => tr(
+            "console.refusal.no_extension",
+            &[("kind", &tr(&format!("console.kind.{}", kind.as_str()), &[]))],
+        ),
+        TransitionError::ReasonRequired(_) => tr("console.request.ground_missing", &[]),
+        TransitionError::NoteRequired => tr("console.request.note_missing", &[]),
+        // The console sends the reasoned transitions itself: not a refusal staff can meet.
+        TransitionError::UseReasoned(_) => e.to_string(),
+    }
 }
 
 fn not_allowed(id: &str, why: &str) -> Response {
     let href = format!("/console/requests/{id}");
     message(
         StatusCode::CONFLICT,
-        "Not possible in this state",
-        &format!("Nothing was done: {why}."),
-        (href.as_str(), "Back to the request"),
+        "console.message.not_possible_title",
+        "console.message.not_possible",
+        &[("why", why)],
+        (href.as_str(), "console.link.request"),
     )
 }
 
 fn forbidden_role() -> Response {
     message(
         StatusCode::FORBIDDEN,
-        "Not allowed for your role",
-        "Only admins and privacy officers change a request's state or make download links. Nothing was done.",
-        ("/console/requests", "All requests"),
+        "console.message.role_title",
+        "console.message.role_actions",
+        &[],
+        ("/console/requests", "console.link.requests"),
     )
 }
 
@@ -274,12 +305,23 @@ pub(super) async fn act(
         Err(pledge_store::Error::UnknownRequest(_)) => return not_found(&session),
         Err(e) => return store_failed(&e),
     };
-    if action == Action::Retry
-        && let Some(why) = api::retry_refusal(&record)
-    {
-        return not_allowed(&id, &why);
+    if action == Action::Retry && api::retry_refusal(&record).is_some() {
+        return not_allowed(
+            &id,
+            &tr(
+                "console.refusal.retry",
+                &[("state", &state_label(record.state))],
+            ),
+        );
     }
-    let text = match reason_of(action, record.regime, &fields) {
+    // The ground's words are told to the person: in the language of their messages.
+    let lang = record
+        .language
+        .as_deref()
+        .and_then(i18n::matching)
+        .or_else(|| i18n::matching(&state.config.public.language))
+        .unwrap_or(i18n::FALLBACK);
+    let text = match reason_of(action, record.regime, lang, &fields) {
         Ok(t) => t,
         Err(missing) => {
             return request_page(
@@ -288,7 +330,7 @@ pub(super) async fn act(
                 &id,
                 super::pages::Extras {
                     status: StatusCode::UNPROCESSABLE_ENTITY,
-                    form_error: Some((action.as_str(), missing)),
+                    form_error: Some((action.as_str(), tr(missing, &[]))),
                     ..Default::default()
                 },
             )
@@ -302,8 +344,11 @@ pub(super) async fn act(
             back_to(&id, action.as_str())
         }
         Err(pledge_store::Error::UnknownRequest(_)) => not_found(&session),
-        Err(pledge_store::Error::Transition(e)) => not_allowed(&id, &e.to_string()),
-        Err(e @ pledge_store::Error::Conflict(_)) => not_allowed(&id, &e.to_string()),
+        Err(pledge_store::Error::Transition(e)) => not_allowed(&id, &refusal(&e)),
+        Err(pledge_store::Error::Conflict(now)) => not_allowed(
+            &id,
+            &tr("console.refusal.conflict", &[("state", &state_label(now))]),
+        ),
         Err(e) => store_failed(&e),
     }
 }
@@ -343,7 +388,7 @@ pub(super) async fn download_link(
                 &session,
                 &id,
                 super::pages::Extras {
-                    link: Some((link.url, super::pages::when(link.expires_at))),
+                    link: Some((link.url, super::when(link.expires_at))),
                     ..Default::default()
                 },
             )
@@ -358,9 +403,10 @@ pub(super) async fn download_link(
             let href = format!("/console/requests/{id}");
             message(
                 StatusCode::NOT_FOUND,
-                "No export",
-                "This request has no export to link to (only a completed access or portability request has one, until it expires).",
-                (href.as_str(), "Back to the request"),
+                "console.message.no_export_title",
+                "console.message.no_export",
+                &[],
+                (href.as_str(), "console.link.request"),
             )
         }
         Err(e) => store_failed(&e),

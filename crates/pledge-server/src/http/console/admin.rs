@@ -3,8 +3,8 @@
 //! read-only and without secrets. Every change is audited by the store with the admin's
 //! account as actor, as `pledge users` and `pledge keys` are with `cli`.
 
-use super::pages::when;
-use super::{field, message, page, signed_in, signed_in_with_form, staff_view, store_failed};
+use super::when;
+use super::{field, message, page, signed_in, signed_in_with_form, staff_view, store_failed, tr};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -20,9 +20,10 @@ const STAFF_ROLES: [Role; 3] = [Role::Admin, Role::PrivacyOfficer, Role::Support
 fn refused() -> Response {
     message(
         StatusCode::FORBIDDEN,
-        "Not for this role",
-        "Administration is for admins.",
-        ("/console", "Back to the dashboard"),
+        "console.message.role_title",
+        "console.message.role_admin",
+        &[],
+        ("/console", "console.link.dashboard"),
     )
 }
 
@@ -85,83 +86,99 @@ async fn admin_page(state: &AppState, session: &StaffSession, outcome: Outcome) 
         })
         .collect();
     let c = &state.config;
-    let yes = |b: bool| if b { "yes" } else { "no" };
+    let yes = |b: bool| tr(if b { "console.yes" } else { "console.no" }, &[]);
+    let off = || tr("console.settings.off", &[]);
+    let n = |v: i64| v.to_string();
     let settings: Vec<(&str, String)> = vec![
-        ("Workers", c.workers.to_string()),
-        ("Public intake", yes(c.public.enabled).to_string()),
-        ("Public base URL", c.public.base_url.clone()),
+        ("console.settings.workers", c.workers.to_string()),
+        ("console.settings.public", yes(c.public.enabled)),
+        ("console.settings.base_url", c.public.base_url.clone()),
         (
-            "Public requests need approval",
-            yes(c.public.needs_approval).to_string(),
+            "console.settings.needs_approval",
+            yes(c.public.needs_approval),
         ),
         (
-            "Origins allowed to post the form",
+            "console.settings.origins",
             if c.public.origins.is_empty() {
-                "none".into()
+                tr("console.settings.no_origins", &[])
             } else {
                 c.public.origins.join(", ")
             },
         ),
         // The URL may carry a password: only whether there is one.
         (
-            "Mail",
+            "console.settings.mail",
             if c.mail.smtp_url.is_some() {
-                format!("SMTP, from {}", c.mail.from)
+                tr("console.settings.smtp", &[("from", &c.mail.from)])
             } else {
-                "written to the log (no SMTP URL)".into()
+                tr("console.settings.mail_log", &[])
             },
         ),
-        ("Exports sealed", yes(c.export_keys.is_some()).to_string()),
+        ("console.settings.sealed", yes(c.export_keys.is_some())),
         (
-            "Export kept for",
-            format!("{} days", c.export_ttl_secs / 86_400),
+            "console.settings.export_kept",
+            tr(
+                "console.settings.days",
+                &[("count", &n(c.export_ttl_secs / 86_400))],
+            ),
         ),
         (
-            "Download link valid for",
-            format!("{} hours", c.link_ttl_secs / 3_600),
+            "console.settings.link_valid",
+            tr(
+                "console.settings.hours",
+                &[("count", &n(c.link_ttl_secs / 3_600))],
+            ),
         ),
         (
-            "Retention schedule",
+            "console.settings.retention",
             c.retain_schedule
                 .as_ref()
-                .map_or("off".into(), |s| s.to_string()),
+                .map_or_else(off, |s| s.to_string()),
         ),
-        ("Retention batch", c.retain_batch_size.to_string()),
         (
-            "Maintenance schedule",
+            "console.settings.retention_batch",
+            c.retain_batch_size.to_string(),
+        ),
+        (
+            "console.settings.maintenance",
             c.maintenance_schedule
                 .as_ref()
-                .map_or("off".into(), |s| s.to_string()),
+                .map_or_else(off, |s| s.to_string()),
         ),
         (
-            "Closed requests minimised after",
+            "console.settings.minimised",
             c.minimise_closed_after.to_string(),
         ),
+        ("console.settings.checkpoints", yes(c.checkpoints.is_some())),
         (
-            "Signed checkpoints",
-            yes(c.checkpoints.is_some()).to_string(),
-        ),
-        (
-            "Deadline digest",
-            c.digest.as_ref().map_or("off".into(), |d| {
-                format!("{} to {} recipient(s)", d.schedule, d.recipients.len())
+            "console.settings.digest",
+            c.digest.as_ref().map_or_else(off, |d| {
+                tr(
+                    "console.settings.digest_to",
+                    &[
+                        ("schedule", &d.schedule.to_string()),
+                        ("count", &d.recipients.len().to_string()),
+                    ],
+                )
             }),
         ),
         (
-            "Console sign-in",
-            format!(
-                "locked for {} min after {} failures; sessions end after {} min idle, {} h at most",
-                c.console.lockout_secs / 60,
-                c.console.max_failures,
-                c.console.idle_secs / 60,
-                c.console.absolute_secs / 3_600
+            "console.settings.sign_in",
+            tr(
+                "console.settings.sign_in_policy",
+                &[
+                    ("lockout", &n(c.console.lockout_secs / 60)),
+                    ("failures", &c.console.max_failures.to_string()),
+                    ("idle", &n(c.console.idle_secs / 60)),
+                    ("absolute", &n(c.console.absolute_secs / 3_600)),
+                ],
             ),
         ),
-        ("Datasets connected", c.connections.len().to_string()),
+        ("console.settings.datasets", c.connections.len().to_string()),
     ];
     let settings: Vec<Value> = settings
         .into_iter()
-        .map(|(name, value)| context! { name, value })
+        .map(|(key, value)| context! { name => tr(key, &[]), value })
         .collect();
     let roles: Vec<&str> = STAFF_ROLES.iter().map(|r| r.as_str()).collect();
     let key_roles: Vec<&str> = pledge_store::ROLES.iter().map(|r| r.as_str()).collect();
@@ -189,6 +206,27 @@ async fn admin_form(
         return Err(refused());
     }
     Ok((session, fields))
+}
+
+/// The key of a role's name in the catalogues.
+fn role_key(role: Role) -> String {
+    format!("console.role.{}", role.as_str())
+}
+
+/// Why the store refused a change of an account, in the page's language.
+fn staff_error(e: &StaffError) -> String {
+    match e {
+        StaffError::BadEmail(email) => tr("console.admin.bad_email", &[("email", email)]),
+        StaffError::BadRole(_) => tr("console.admin.need_role", &[]),
+        StaffError::BadPassword => tr(
+            "console.admin.bad_password",
+            &[("count", &pledge_store::staff::MIN_PASSWORD.to_string())],
+        ),
+        StaffError::NoName => tr("console.admin.need_name", &[]),
+        StaffError::Exists => tr("console.admin.exists", &[]),
+        StaffError::Unknown => tr("console.admin.unknown", &[]),
+        StaffError::Hash(e) => e.clone(),
+    }
 }
 
 fn invalid(text: impl Into<String>) -> Outcome {
@@ -227,9 +265,9 @@ pub(super) async fn add_staff(
         name.is_empty(),
         role,
     ) {
-        (false, _, _) => invalid("Give the person's e-mail address."),
-        (_, true, _) => invalid("Give the person's name."),
-        (_, _, None) => invalid("Choose a role: admin, privacy officer or support agent."),
+        (false, _, _) => invalid(tr("console.admin.need_email", &[])),
+        (_, true, _) => invalid(tr("console.admin.need_name", &[])),
+        (_, _, None) => invalid(tr("console.admin.need_role", &[])),
         (true, false, Some(role)) => {
             let password = match pledge_store::staff::random_password() {
                 Ok(p) => p,
@@ -250,16 +288,21 @@ pub(super) async fn add_staff(
                 .await
             {
                 Ok(account) => Outcome {
-                    done: Some(format!(
-                        "Added {} as {}.",
-                        account.email,
-                        account.role.as_str()
+                    done: Some(tr(
+                        "console.admin.added",
+                        &[
+                            ("email", &account.email),
+                            ("role", &tr(&role_key(account.role), &[])),
+                        ],
                     )),
-                    secret: Some((format!("Password of {}", account.email), password)),
+                    secret: Some((
+                        tr("console.admin.password_of", &[("email", &account.email)]),
+                        password,
+                    )),
                     ..Outcome::default()
                 },
                 Err(pledge_store::Error::Staff(e)) if !matches!(e, StaffError::Hash(_)) => {
-                    invalid(e.to_string())
+                    invalid(staff_error(&e))
                 }
                 Err(e) => return store_failed(&e),
             }
@@ -291,7 +334,7 @@ pub(super) async fn disable_staff(
         .trim()
         .to_string();
     let outcome = if email.eq_ignore_ascii_case(&session.account.email) {
-        invalid("You cannot disable your own account: another admin can.")
+        invalid(tr("console.admin.not_yourself", &[]))
     } else {
         match state
             .store
@@ -299,11 +342,11 @@ pub(super) async fn disable_staff(
             .await
         {
             Ok(a) => Outcome {
-                done: Some(format!("Disabled {}: its sessions have ended.", a.email)),
+                done: Some(tr("console.admin.disabled_done", &[("email", &a.email)])),
                 ..Outcome::default()
             },
             Err(pledge_store::Error::Staff(e)) if !matches!(e, StaffError::Hash(_)) => {
-                invalid(e.to_string())
+                invalid(staff_error(&e))
             }
             Err(e) => return store_failed(&e),
         }
@@ -333,15 +376,18 @@ pub(super) async fn create_key(
         .map(str::trim)
         .filter(|l| !l.is_empty());
     let outcome = match field(&fields, "role").and_then(|r| r.parse::<Role>().ok()) {
-        None => invalid("Choose the key's role."),
+        None => invalid(tr("console.admin.need_key_role", &[])),
         Some(role) => match state
             .store
             .create_key(role, label, &session.account.actor(), state.now())
             .await
         {
             Ok((key, secret)) => Outcome {
-                done: Some(format!("Created key {} ({}).", key.id, key.role.as_str())),
-                secret: Some((format!("Key {}", key.id), secret)),
+                done: Some(tr(
+                    "console.admin.created_key",
+                    &[("key", &key.id), ("role", &tr(&role_key(key.role), &[]))],
+                )),
+                secret: Some((tr("console.admin.key_of", &[("key", &key.id)]), secret)),
                 ..Outcome::default()
             },
             Err(e) => return store_failed(&e),
@@ -377,11 +423,11 @@ pub(super) async fn revoke_key(
         Ok(key) => {
             state.forget_key(&key.id);
             Outcome {
-                done: Some(format!("Revoked key {}.", key.id)),
+                done: Some(tr("console.admin.revoked_done", &[("key", &key.id)])),
                 ..Outcome::default()
             }
         }
-        Err(pledge_store::Error::UnknownKey(_)) => invalid("No key has that id."),
+        Err(pledge_store::Error::UnknownKey(_)) => invalid(tr("console.admin.no_such_key", &[])),
         Err(e) => return store_failed(&e),
     };
     admin_page(&state, &session, outcome).await

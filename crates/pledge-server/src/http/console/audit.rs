@@ -3,8 +3,8 @@
 //! ledger) from their first record and names the first broken one. Admins and privacy
 //! officers, as with `GET /v1/audit`.
 
-use super::pages::when;
-use super::{message, page, signed_in, signed_in_with_form, staff_view, store_failed};
+use super::when;
+use super::{message, page, signed_in, signed_in_with_form, staff_view, store_failed, tr};
 use crate::AppState;
 use crate::http::api::STAFF;
 use axum::body::Bytes;
@@ -29,9 +29,10 @@ fn refused(session: &StaffSession) -> Option<Response> {
     (!STAFF.contains(&session.account.role)).then(|| {
         message(
             StatusCode::FORBIDDEN,
-            "Not for this role",
-            "The audit log is for admins and privacy officers.",
-            ("/console", "Back to the dashboard"),
+            "console.message.role_title",
+            "console.message.role_audit",
+            &[],
+            ("/console", "console.link.dashboard"),
         )
     })
 }
@@ -67,6 +68,7 @@ impl Filters {
 
     fn query(&self) -> (AuditQuery, Vec<String>) {
         let mut bad = Vec::new();
+        // `what` is the key of the filter's words.
         let date = |s: &str, what: &str, bad: &mut Vec<String>| {
             if s.is_empty() {
                 return None;
@@ -74,14 +76,14 @@ impl Filters {
             match format!("{s} 00:00:00").parse::<CivilTime>() {
                 Ok(t) => Some(t.to_unix()),
                 Err(_) => {
-                    bad.push(format!("{what} `{s}`"));
+                    bad.push(tr(what, &[("value", s)]));
                     None
                 }
             }
         };
-        let from = date(&self.from, "from", &mut bad);
+        let from = date(&self.from, "console.filter.from", &mut bad);
         // The whole of the last day.
-        let to = date(&self.to, "to", &mut bad).map(|t| t + DAY);
+        let to = date(&self.to, "console.filter.to", &mut bad).map(|t| t + DAY);
         let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
         (
             AuditQuery {

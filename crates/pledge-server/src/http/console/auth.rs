@@ -7,7 +7,7 @@
 
 use super::{
     CSRF_FIELD, SESSION_COOKIE, SIGN_IN_COOKIE, cookie, field, form, message, page, same_secret,
-    see_other, set_cookie, signed_in_with_form, store_failed,
+    see_other, set_cookie, signed_in_with_form, store_failed, tr,
 };
 use crate::AppState;
 use axum::Extension;
@@ -74,9 +74,10 @@ pub(super) async fn sign_in_page(State(state): State<AppState>, headers: HeaderM
             None => {
                 return message(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "Not available just now",
-                    "The sign-in page cannot be shown just now. Please try again in a moment.",
-                    ("/console/sign-in", "Try again"),
+                    "console.message.unavailable_title",
+                    "console.message.sign_in_unavailable",
+                    &[],
+                    ("/console/sign-in", "console.link.try_again"),
                 );
             }
         },
@@ -96,8 +97,8 @@ fn is_token(t: &str) -> bool {
     t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The one answer to every refused sign-in, whatever the reason.
-pub const REFUSED: &str = "That e-mail address and password do not open an account. After several failed attempts in a row an account is locked for a while.";
+/// The one answer to every refused sign-in, whatever the reason: the key of its message.
+pub const REFUSED: &str = "console.sign_in.refused";
 
 #[utoipa::path(post, path = "/console/sign-in", summary = "Sign in to the console", tag = "console", operation_id = "console_sign_in", security(()),
     description = "Checks the e-mail address and password; on success sets the session cookie and goes to the dashboard. The same answer for an unknown address, a wrong password and a locked or disabled account.",
@@ -117,9 +118,10 @@ pub(super) async fn sign_in(
     if !password_sign_in(&state) {
         return message(
             StatusCode::FORBIDDEN,
-            "Password sign-in is turned off",
-            "This console signs staff in with single sign-on only. Use the button on the sign-in page.",
-            ("/console/sign-in", "Open the sign-in page"),
+            "console.sign_in.passwords_off_title",
+            "console.sign_in.passwords_off",
+            &[],
+            ("/console/sign-in", "console.link.sign_in"),
         );
     }
     // Failed sign-ins count against the client's network as unknown API keys do (one budget
@@ -136,9 +138,10 @@ pub(super) async fn sign_in(
         state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
         let mut response = message(
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed sign-ins",
-            "Too many failed sign-ins came from your network. Please wait a few minutes and try again.",
-            ("/console/sign-in", "Open the sign-in page"),
+            "console.sign_in.limited_title",
+            "console.sign_in.limited",
+            &[],
+            ("/console/sign-in", "console.link.sign_in"),
         );
         response
             .headers_mut()
@@ -151,9 +154,10 @@ pub(super) async fn sign_in(
     if !is_token(expected) || !same_secret(given, expected) {
         return message(
             StatusCode::FORBIDDEN,
-            "The sign-in form was refused",
-            "The form did not carry its token (it may have expired, or come from another site), so nothing was checked. Open the sign-in page and try again.",
-            ("/console/sign-in", "Open the sign-in page"),
+            "console.sign_in.form_refused_title",
+            "console.sign_in.form_refused",
+            &[],
+            ("/console/sign-in", "console.link.sign_in"),
         );
     }
     let email = field(&fields, "email").unwrap_or_default();
@@ -189,7 +193,7 @@ pub(super) async fn sign_in(
                 &state,
                 StatusCode::OK,
                 expected,
-                Some(REFUSED),
+                Some(&tr(REFUSED, &[])),
                 email.trim(),
             )
         }

@@ -7,7 +7,7 @@
 //! has a new version ([`publish_notice`]), with that declaration as JSON, so that any two
 //! versions can be compared after the declaration has moved on.
 
-use super::{message, page, signed_in, staff_view, store_failed};
+use super::{message, page, signed_in, staff_view, store_failed, when};
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -24,12 +24,12 @@ use serde_json::json;
 const DOCUMENT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The sections of the declaration that have a page.
-const SECTIONS: [(&str, &str); 5] = [
-    ("purposes", "Purposes"),
-    ("categories", "Data categories"),
-    ("recipients", "Recipients"),
-    ("transfers", "Transfers"),
-    ("datasets", "Datasets"),
+pub(super) const SECTIONS: [&str; 5] = [
+    "purposes",
+    "categories",
+    "recipients",
+    "transfers",
+    "datasets",
 ];
 
 fn data(v: serde_json::Value) -> Value {
@@ -134,7 +134,7 @@ pub(super) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
         .collect();
     let sections: Vec<Value> = SECTIONS
         .iter()
-        .map(|(id, name)| {
+        .map(|id| {
             let n = match *id {
                 "purposes" => doc.purposes.len(),
                 "categories" => categories(decl).len(),
@@ -142,7 +142,7 @@ pub(super) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
                 "transfers" => doc.transfers.len(),
                 _ => doc.datasets.len(),
             };
-            context! { id => *id, name => *name, count => n }
+            context! { id => *id, count => n }
         })
         .collect();
     let regimes = data(serde_json::to_value(decl.regimes()).unwrap_or_default());
@@ -213,12 +213,13 @@ pub(super) async fn section(
         Ok(s) => s,
         Err(response) => return response,
     };
-    let Some((id, title)) = SECTIONS.iter().find(|(id, _)| *id == section) else {
+    let Some(id) = SECTIONS.iter().find(|id| **id == section) else {
         return message(
             StatusCode::NOT_FOUND,
-            "No such page",
-            "The declaration has no section of that name.",
-            ("/console/declaration", "The declaration"),
+            "console.message.no_page_title",
+            "console.message.no_section",
+            &[],
+            ("/console/declaration", "console.link.declaration"),
         );
     };
     let decl = &state.decl;
@@ -280,14 +281,11 @@ pub(super) async fn section(
             data(json!(list))
         }
     };
-    let sections: Vec<Value> = SECTIONS
-        .iter()
-        .map(|(id, name)| context! { id => *id, name => *name })
-        .collect();
+    let sections: Vec<Value> = SECTIONS.iter().map(|id| context! { id => *id }).collect();
     page(
         StatusCode::OK,
         "declaration_section.html",
-        context! { staff => staff_view(&session), section => *id, title => *title, items, sections },
+        context! { staff => staff_view(&session), section => *id, items, sections },
     )
 }
 
@@ -316,7 +314,7 @@ pub(super) async fn notices(State(state): State<AppState>, headers: HeaderMap) -
             context! {
                 version => v.version.clone(), digest => v.digest.clone(),
                 effective_date => v.effective_date.clone(),
-                published => super::pages::when(v.published_at),
+                published => when(v.published_at),
                 current => v.version == current,
             }
         })
@@ -372,9 +370,10 @@ pub(super) async fn notice_version(
         Ok(Some(n)) => document(n.html),
         Ok(None) => message(
             StatusCode::NOT_FOUND,
-            "No such version",
-            "No notice of that version has been published.",
-            ("/console/notice", "The notice's versions"),
+            "console.message.no_version_title",
+            "console.message.no_version",
+            &[],
+            ("/console/notice", "console.link.versions"),
         ),
         Err(e) => store_failed(&e),
     }
@@ -412,9 +411,10 @@ pub(super) async fn notice_diff(
             Ok(None) => {
                 return message(
                     StatusCode::NOT_FOUND,
-                    "No such version",
-                    "One of the two versions has not been published.",
-                    ("/console/notice", "The notice's versions"),
+                    "console.message.no_version_title",
+                    "console.message.no_versions",
+                    &[],
+                    ("/console/notice", "console.link.versions"),
                 );
             }
             Err(e) => return store_failed(&e),
@@ -425,9 +425,10 @@ pub(super) async fn notice_diff(
                 tracing::error!(version = %v, error = %e, "console: a stored declaration does not load");
                 return message(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "The versions cannot be compared",
-                    "The declaration stored with one of the versions no longer loads with this version of Pledge.",
-                    ("/console/notice", "The notice's versions"),
+                    "console.message.no_compare_title",
+                    "console.message.no_compare",
+                    &[],
+                    ("/console/notice", "console.link.versions"),
                 );
             }
         }
@@ -485,9 +486,10 @@ pub(super) async fn record(
         _ => {
             return message(
                 StatusCode::NOT_FOUND,
-                "No such format",
-                "The record is available as a page, CSV, XLSX or JSON.",
-                ("/console/declaration", "The declaration"),
+                "console.message.no_format_title",
+                "console.message.no_format",
+                &[],
+                ("/console/declaration", "console.link.declaration"),
             );
         }
     };
@@ -503,9 +505,10 @@ pub(super) async fn record(
             tracing::error!(error = %e, "console: the record cannot be rendered");
             return message(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "The record cannot be made",
-                "The record's template failed; the log says why.",
-                ("/console/declaration", "The declaration"),
+                "console.message.no_record_title",
+                "console.message.no_record",
+                &[],
+                ("/console/declaration", "console.link.declaration"),
             );
         }
     };

@@ -11,6 +11,12 @@
 //! - `actions.rs`: the forms of a request's page: approve, deny, extend, cancel, retry,
 //!   complete by hand, a download link; each as the API does it.
 //!
+//! Every word of the pages comes from the message catalogues (`messages/<tag>.toml`, the
+//! `[console]` section, see [`crate::i18n`]): the language is chosen as on the person's
+//! pages ([`PageLang`]: `?lang=`, the language cookie, `Accept-Language`,
+//! `public.language`) by the middleware [`language`], which keeps it for the request's
+//! task, so that [`page`], [`message`] and [`tr`] speak it without being handed it.
+//!
 //! Every page but sign-in needs a live session (the cookie [`SESSION_COOKIE`]); without one
 //! it redirects to sign-in. Every form carries the session's CSRF secret, checked in
 //! constant time before anything is done. The routes are in the OpenAPI document as every
@@ -30,7 +36,11 @@ pub(crate) use declaration::publish_notice;
 use pages::request_page;
 
 use crate::AppState;
+use crate::http::lang::PageLang;
+use crate::i18n;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use minijinja::{AutoEscape, Environment, Value};
 use pledge_store::staff::StaffSession;
@@ -59,7 +69,7 @@ const STYLE: &str = include_str!("../../../templates/console/console.css");
 struct ConsoleDoc;
 
 /// The console's routes.
-pub fn routes() -> OpenApiRouter<AppState> {
+pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
     use utoipa::OpenApi;
     OpenApiRouter::with_openapi(ConsoleDoc::openapi())
         .routes(routes!(pages::dashboard))
@@ -87,6 +97,75 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::disable_staff))
         .routes(routes!(admin::create_key))
         .routes(routes!(admin::revoke_key))
+        .route_layer(middleware::from_fn_with_state(state.clone(), language))
+}
+
+tokio::task_local! {
+    /// The language of the console request being answered, set by [`language`].
+    static LANG: PageLang;
+}
+
+/// Chooses the language of a console request as the person's pages do, answers it in
+/// that language, and gives the pages it made their `Content-Language`, `Vary` and, when
+/// `?lang=` chose, the language cookie.
+async fn language(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let lang = PageLang::of(&state, request.method(), request.uri(), request.headers());
+    let mut response = LANG.scope(lang.clone(), next.run(request)).await;
+    // Only the console's own pages, and its redirects (so that a choice made on an
+    // address that sends to sign-in is kept): not the style sheet, the notice as published
+    // or the record's files, which are not in the console's language.
+    if response.status().is_redirection()
+        || response.headers().get(header::CONTENT_SECURITY_POLICY)
+            == Some(&HeaderValue::from_static(CONSOLE_CSP))
+    {
+        lang.finish(&mut response);
+    }
+    response
+}
+
+/// The language of the request being answered, with its switcher (English outside one).
+fn lang() -> PageLang {
+    LANG.try_with(Clone::clone)
+        .unwrap_or_else(|_| PageLang::fixed(i18n::FALLBACK))
+}
+
+/// The tag of the request's language (English outside one).
+fn lang_tag() -> &'static str {
+    LANG.try_with(|l| l.lang).unwrap_or(i18n::FALLBACK)
+}
+
+/// The message `key` in the request's language, its placeholders filled from `args`.
+fn tr(key: &str, args: &[(&str, &str)]) -> String {
+    i18n::tr(lang_tag(), key, args)
+}
+
+/// The message `key` of a vocabulary (a word for `code`, e.g. a ledger event's method), or
+/// `code` itself when the vocabulary has no such word (a value the store holds from
+/// elsewhere, or a row edited by hand).
+fn label(key: &str, code: &str) -> String {
+    let known = i18n::catalogues()
+        .get(i18n::FALLBACK)
+        .is_some_and(|c| c.raw(key).is_some());
+    if known {
+        tr(key, &[])
+    } else {
+        code.to_string()
+    }
+}
+
+/// A moment as the request's language writes it: the day (as the `date` filter writes
+/// it) and the time of day, UTC.
+fn when(t: i64) -> String {
+    let lang = lang_tag();
+    let c = pledge_lang::time::CivilTime::from_unix(t);
+    i18n::tr(
+        lang,
+        "console.moment",
+        &[
+            ("date", &i18n::date(lang, t)),
+            ("time", &format!("{:02}:{:02}", c.hour, c.minute)),
+        ],
+    )
 }
 
 #[utoipa::path(get, path = "/console/console.css", summary = "The console's style sheet", tag = "console", operation_id = "console_style", security(()),
@@ -102,11 +181,72 @@ async fn style() -> Response {
         .into_response()
 }
 
+/// The console's templates, by name.
+pub(crate) const TEMPLATE_SOURCES: &[(&str, &str)] = &[
+    (
+        "layout.html",
+        include_str!("../../../templates/console/layout.html"),
+    ),
+    (
+        "sign_in.html",
+        include_str!("../../../templates/console/sign_in.html"),
+    ),
+    (
+        "message.html",
+        include_str!("../../../templates/console/message.html"),
+    ),
+    (
+        "signed_in.html",
+        include_str!("../../../templates/console/signed_in.html"),
+    ),
+    (
+        "dashboard.html",
+        include_str!("../../../templates/console/dashboard.html"),
+    ),
+    (
+        "requests.html",
+        include_str!("../../../templates/console/requests.html"),
+    ),
+    (
+        "request.html",
+        include_str!("../../../templates/console/request.html"),
+    ),
+    (
+        "people.html",
+        include_str!("../../../templates/console/people.html"),
+    ),
+    (
+        "audit.html",
+        include_str!("../../../templates/console/audit.html"),
+    ),
+    (
+        "declaration.html",
+        include_str!("../../../templates/console/declaration.html"),
+    ),
+    (
+        "declaration_section.html",
+        include_str!("../../../templates/console/declaration_section.html"),
+    ),
+    (
+        "notice.html",
+        include_str!("../../../templates/console/notice.html"),
+    ),
+    (
+        "notice_diff.html",
+        include_str!("../../../templates/console/notice_diff.html"),
+    ),
+    (
+        "admin.html",
+        include_str!("../../../templates/console/admin.html"),
+    ),
+];
+
 static TEMPLATES: LazyLock<Result<Environment<'static>, minijinja::Error>> =
     LazyLock::new(templates);
 
 fn templates() -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
+    crate::i18n::register(&mut env);
     env.set_auto_escape_callback(|_| AutoEscape::Html);
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
@@ -122,64 +262,7 @@ fn templates() -> Result<Environment<'static>, minijinja::Error> {
         }
         _ => minijinja::escape_formatter(out, state, value),
     });
-    for (name, text) in [
-        (
-            "layout.html",
-            include_str!("../../../templates/console/layout.html"),
-        ),
-        (
-            "sign_in.html",
-            include_str!("../../../templates/console/sign_in.html"),
-        ),
-        (
-            "message.html",
-            include_str!("../../../templates/console/message.html"),
-        ),
-        (
-            "signed_in.html",
-            include_str!("../../../templates/console/signed_in.html"),
-        ),
-        (
-            "dashboard.html",
-            include_str!("../../../templates/console/dashboard.html"),
-        ),
-        (
-            "requests.html",
-            include_str!("../../../templates/console/requests.html"),
-        ),
-        (
-            "request.html",
-            include_str!("../../../templates/console/request.html"),
-        ),
-        (
-            "people.html",
-            include_str!("../../../templates/console/people.html"),
-        ),
-        (
-            "audit.html",
-            include_str!("../../../templates/console/audit.html"),
-        ),
-        (
-            "declaration.html",
-            include_str!("../../../templates/console/declaration.html"),
-        ),
-        (
-            "declaration_section.html",
-            include_str!("../../../templates/console/declaration_section.html"),
-        ),
-        (
-            "notice.html",
-            include_str!("../../../templates/console/notice.html"),
-        ),
-        (
-            "notice_diff.html",
-            include_str!("../../../templates/console/notice_diff.html"),
-        ),
-        (
-            "admin.html",
-            include_str!("../../../templates/console/admin.html"),
-        ),
-    ] {
+    for (name, text) in TEMPLATE_SOURCES {
         env.add_template(name, text)?;
     }
     Ok(env)
@@ -187,6 +270,8 @@ fn templates() -> Result<Environment<'static>, minijinja::Error> {
 
 /// A console page: HTML, never cached, under [`CONSOLE_CSP`].
 fn page(status: StatusCode, name: &str, ctx: Value) -> Response {
+    let lang = lang();
+    let ctx = minijinja::context! { ..ctx, ..lang.context() };
     let rendered = match TEMPLATES.as_ref() {
         Ok(env) => env
             .get_template(name)
@@ -198,9 +283,15 @@ fn page(status: StatusCode, name: &str, ctx: Value) -> Response {
         Ok(body) => (status, body),
         Err(e) => {
             tracing::error!(page = name, error = %e, "a console page cannot be rendered");
+            let escape = |key| pledge_docs::html::escape(&i18n::tr(lang.lang, key, &[]));
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "<!doctype html><html lang=\"en\"><title>Error</title><p>The page cannot be shown just now.</p></html>".to_string(),
+                format!(
+                    "<!doctype html><html lang=\"{}\"><title>{}</title><p>{}</p></html>",
+                    lang.lang,
+                    escape("page.unavailable_title"),
+                    escape("page.unavailable")
+                ),
             )
         }
     };
@@ -218,12 +309,26 @@ fn page(status: StatusCode, name: &str, ctx: Value) -> Response {
     response
 }
 
-/// A page that says something went wrong (or was refused), with a way on.
-fn message(status: StatusCode, title: &str, text: &str, link: (&str, &str)) -> Response {
+/// A page that says something went wrong (or was refused), with a way on: the messages
+/// `title` and `text` (placeholders filled from `args`), and a link to `link.0` whose
+/// words are the message `link.1`.
+fn message(
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    args: &[(&str, &str)],
+    link: (&str, &str),
+) -> Response {
     page(
         status,
         "message.html",
-        minijinja::context! { title, text, link_href => link.0, link_text => link.1, staff => Value::from(()) },
+        minijinja::context! {
+            title => tr(title, &[]), text => tr(text, args),
+            link_href => link.0, link_text => tr(link.1, &[]),
+            staff => Value::from(()),
+            // No switcher: the page answers what was just done, not an address to open again.
+            languages => Value::from(()),
+        },
     )
 }
 
@@ -318,9 +423,10 @@ fn store_failed(e: &pledge_store::Error) -> Response {
     tracing::error!(error = %e, "console: the store failed");
     message(
         StatusCode::SERVICE_UNAVAILABLE,
-        "Not available just now",
-        "The console cannot reach its store. Please try again in a moment.",
-        ("/console", "Back to the dashboard"),
+        "console.message.unavailable_title",
+        "console.message.store_failed",
+        &[],
+        ("/console", "console.link.dashboard"),
     )
 }
 
@@ -343,10 +449,122 @@ async fn signed_in_with_form(
 fn forbidden_form() -> Response {
     message(
         StatusCode::FORBIDDEN,
-        "The form was refused",
-        "The form did not carry this session's token, so nothing was done. Open the page again and send the form from there.",
-        ("/console", "Back to the dashboard"),
+        "console.message.form_refused_title",
+        "console.message.form_refused",
+        &[],
+        ("/console", "console.link.dashboard"),
     )
+}
+
+/// The keys the console's templates build from a vocabulary (a state, a kind, a role ...),
+/// for the test that every key used is in every catalogue.
+#[cfg(test)]
+pub(crate) fn vocabulary() -> Vec<String> {
+    use pledge_domain::workflow::Regime;
+    use pledge_lang::diagnostic::Severity;
+    use pledge_store::forward::ForwardState::{self, *};
+    let mut keys = Vec::new();
+    for state in pledge_domain::workflow::STATES {
+        keys.push(format!("console.state.{}", state.as_str()));
+    }
+    for right in pledge_lang::rights::RIGHTS {
+        keys.push(format!("console.kind.{}", right.as_str()));
+    }
+    for regime in [Regime::Gdpr, Regime::Ccpa] {
+        // A new regime stops this match from compiling: add it to the list.
+        match regime {
+            Regime::Gdpr | Regime::Ccpa => {}
+        }
+        keys.push(format!("console.regime.{}", regime.as_str()));
+    }
+    for role in pledge_store::ROLES {
+        keys.push(format!("console.role.{}", role.as_str()));
+    }
+    for event in pledge_store::notify::EVENTS {
+        keys.push(format!("console.mail.{}", event.as_str()));
+    }
+    // The outbox's states, and a forwarded request's.
+    let forwards: [ForwardState; 4] = [Queued, Delivered, Done, Failed];
+    for f in forwards {
+        match f {
+            Queued | Delivered | Done | Failed => {}
+        }
+    }
+    for state in ["queued", "sent", "failed"]
+        .into_iter()
+        .chain(forwards.iter().map(|f| f.as_str()))
+    {
+        keys.push(format!("console.delivery.{state}"));
+    }
+    for severity in [Severity::Error, Severity::Warning, Severity::Info] {
+        match severity {
+            Severity::Error | Severity::Warning | Severity::Info => {}
+        }
+        keys.push(format!("console.severity.{}", severity.as_str()));
+    }
+    for action in actions::ACTIONS {
+        keys.push(format!("console.action.{}", action.as_str()));
+    }
+    for section in declaration::SECTIONS {
+        keys.push(format!("console.section.{section}"));
+    }
+    {
+        use pledge_lang::model::Basis::{self, *};
+        let bases: [Basis; 6] = [
+            Consent,
+            Contract,
+            LegalObligation,
+            VitalInterests,
+            PublicTask,
+            LegitimateInterests,
+        ];
+        for b in bases {
+            match b {
+                Consent | Contract | LegalObligation | VitalInterests | PublicTask
+                | LegitimateInterests => {}
+            }
+            keys.push(format!(
+                "console.basis.{}",
+                pledge_lang::model::variant_name(&b)
+            ));
+        }
+    }
+    // The ledger's columns, as `consent::Action::columns` writes them.
+    for kind in ["consent", "objection", "restriction", "opt_out", "link"] {
+        keys.push(format!("console.ledger.kind.{kind}"));
+    }
+    {
+        use pledge_domain::consent::ConsentState::{self, *};
+        let states: [ConsentState; 4] = [Given, Refused, Withdrawn, Expired];
+        for s in states {
+            match s {
+                Given | Refused | Withdrawn | Expired => {}
+            }
+            keys.push(format!("console.ledger.state.{}", s.as_str()));
+        }
+    }
+    for state in ["raised", "lifted", "linked"] {
+        keys.push(format!("console.ledger.state.{state}"));
+    }
+    for method in pledge_domain::consent::Method::ALL {
+        keys.push(format!("console.ledger.method.{}", method.as_str()));
+    }
+    // The planner's actions, as `pledge_plan::Action::name` says them.
+    for step in [
+        "read",
+        "delete",
+        "mask",
+        "set",
+        "set-copy",
+        "restrict",
+        "keep",
+        "sever",
+        "read-mentions",
+        "repeat",
+    ] {
+        keys.push(format!("console.step.{step}"));
+    }
+    keys
 }
 
 /// What the layout shows of the signed-in staff member.

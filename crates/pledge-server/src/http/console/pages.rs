@@ -1,7 +1,7 @@
 //! The dashboard, the list of requests and the page of one request.
 
 use super::actions::{ACTIONS, Action, grounds};
-use super::{page, sees_personal_data, signed_in, staff_view, store_failed};
+use super::{label, page, sees_personal_data, signed_in, staff_view, store_failed, tr, when};
 use crate::AppState;
 use crate::http::api::STAFF;
 use axum::extract::{Path, RawQuery, State};
@@ -27,24 +27,20 @@ fn data(v: serde_json::Value) -> Value {
     Value::from(minijinja::value::Serde(v))
 }
 
-pub(super) fn when(t: i64) -> String {
-    format!("{} UTC", CivilTime::from_unix(t))
-}
-
 /// Words for how far a deadline is from `now`.
 fn time_left(due: i64, now: i64) -> String {
     if due < now {
         let late = (now - due).div_euclid(DAY);
         return match late {
-            0 => "overdue (today)".to_string(),
-            1 => "overdue by 1 day".to_string(),
-            n => format!("overdue by {n} days"),
+            0 => tr("console.left.overdue_today", &[]),
+            1 => tr("console.left.overdue_one", &[]),
+            n => tr("console.left.overdue", &[("days", &n.to_string())]),
         };
     }
     match (due - now).div_euclid(DAY) {
-        0 => "due within a day".to_string(),
-        1 => "1 day left".to_string(),
-        d => format!("{d} days left"),
+        0 => tr("console.left.within_day", &[]),
+        1 => tr("console.left.one", &[]),
+        d => tr("console.left.days", &[("days", &d.to_string())]),
     }
 }
 
@@ -59,7 +55,7 @@ fn row(r: &RequestRecord, now: i64) -> Value {
         "state": r.state.as_str(),
         "received": when(r.received_at),
         "due": when(r.due_at),
-        "latest": deadlines.extended_due.to_string() + " UTC",
+        "latest": when(deadlines.extended_due.to_unix()),
         "confirm_by": r.confirm_by.map(when),
         "left": if open { time_left(r.due_at, now) } else { String::new() },
         "overdue": open && workflow::is_overdue(r.state, CivilTime::from_unix(r.due_at), CivilTime::from_unix(now)),
@@ -218,19 +214,19 @@ impl Filters {
             "action" => q.states = vec![RequestState::NeedsAction, RequestState::AwaitingExternal],
             s => match s.parse::<RequestState>() {
                 Ok(s) => q.states = vec![s],
-                Err(_) => bad.push(format!("state `{s}`")),
+                Err(_) => bad.push(tr("console.filter.state", &[("value", s)])),
             },
         }
         if !self.kind.is_empty() {
             match self.kind.parse::<Right>() {
                 Ok(k) => q.kind = Some(k),
-                Err(_) => bad.push(format!("kind `{}`", self.kind)),
+                Err(_) => bad.push(tr("console.filter.kind", &[("value", &self.kind)])),
             }
         }
         if !self.regime.is_empty() {
             match self.regime.parse::<Regime>() {
                 Ok(r) => q.regime = Some(r),
-                Err(_) => bad.push(format!("regime `{}`", self.regime)),
+                Err(_) => bad.push(tr("console.filter.regime", &[("value", &self.regime)])),
             }
         }
         match self.due.as_str() {
@@ -244,7 +240,7 @@ impl Filters {
                 q.due_after = Some(now - 1);
                 q.due_before = Some(now + 30 * DAY);
             }
-            d => bad.push(format!("due `{d}`")),
+            d => bad.push(tr("console.filter.due", &[("value", d)])),
         }
         let date = |s: &str| {
             format!("{s} 00:00:00")
@@ -254,14 +250,20 @@ impl Filters {
         if !self.received_from.is_empty() {
             match date(&self.received_from) {
                 Ok(t) => q.received_after = Some(t),
-                Err(_) => bad.push(format!("received from `{}`", self.received_from)),
+                Err(_) => bad.push(tr(
+                    "console.filter.received_from",
+                    &[("value", &self.received_from)],
+                )),
             }
         }
         if !self.received_to.is_empty() {
             match date(&self.received_to) {
                 // The whole of the last day.
                 Ok(t) => q.received_before = Some(t + DAY),
-                Err(_) => bad.push(format!("received to `{}`", self.received_to)),
+                Err(_) => bad.push(tr(
+                    "console.filter.received_to",
+                    &[("value", &self.received_to)],
+                )),
             }
         }
         if !self.q.is_empty() {
@@ -388,9 +390,9 @@ pub(super) async fn request(
 pub(in crate::http::console) struct Extras {
     pub status: StatusCode,
     /// What was just done (after the redirect).
-    pub done: Option<&'static str>,
+    pub done: Option<String>,
     /// A form sent without what it needs: the action and what is missing.
-    pub form_error: Option<(&'static str, &'static str)>,
+    pub form_error: Option<(&'static str, String)>,
     /// A download link just made, and when it expires: shown this once.
     pub link: Option<(String, String)>,
 }
@@ -421,9 +423,10 @@ pub(in crate::http::console) async fn request_page(
                 StatusCode::NOT_FOUND,
                 "message.html",
                 context! {
-                    title => "No such request",
-                    text => "No request has that id.",
-                    link_href => "/console/requests", link_text => "All requests",
+                    title => tr("console.message.no_request_title", &[]),
+                    text => tr("console.message.no_request", &[]),
+                    link_href => "/console/requests", link_text => tr("console.link.requests", &[]),
+                    languages => Value::from(()),
                     staff => staff_view(session),
                 },
             );
@@ -507,12 +510,13 @@ pub(in crate::http::console) async fn request_page(
             .map(|a| {
                 let grounds: Vec<Value> = grounds(*a, record.regime)
                     .iter()
-                    .map(|g| data(json!({"value": g.value, "text": g.text})))
+                    .map(|g| data(json!({"value": g.value, "text": tr(g.text, &[])})))
                     .collect();
                 let error = extras
                     .form_error
+                    .as_ref()
                     .filter(|(name, _)| *name == a.as_str())
-                    .map(|(_, e)| e);
+                    .map(|(_, e)| e.clone());
                 data(json!({"name": a.as_str(), "grounds": grounds, "error": error}))
             })
             .collect()
@@ -534,7 +538,7 @@ pub(in crate::http::console) async fn request_page(
             staff => staff_view(session),
             r => row(&record, now),
             personal, identities, events, actions, exportable, preview, messages, forwards,
-            done => extras.done,
+            done => extras.done.clone(),
             link => extras.link.as_ref().map(|(url, until)| context! { url, until }),
             extension_reason => record.extension_reason.clone(),
             denial_reason => record.denial_reason.clone(),
@@ -556,7 +560,7 @@ async fn preview(state: &AppState, session: &StaffSession, record: &RequestRecor
         .await
     {
         tracing::error!(error = %e, "console: the dry run's read cannot be audited");
-        return context! { error => "The preview cannot be made: the store did not record the read." };
+        return context! { error => tr("console.request.preview_unaudited", &[]) };
     }
     state
         .metrics
@@ -574,7 +578,7 @@ async fn preview(state: &AppState, session: &StaffSession, record: &RequestRecor
                                 "found": d["found"].as_bool().unwrap_or(false),
                                 "steps": d["steps"].as_array().cloned().unwrap_or_default().iter().map(|s| json!({
                                     "table": s["table"],
-                                    "action": s["action"],
+                                    "action": s["action"].as_str().map(|a| label(&format!("console.step.{a}"), a)),
                                     "rows": s["rows"],
                                     "reason": s["reason"],
                                 })).collect::<Vec<_>>(),
@@ -592,8 +596,8 @@ async fn preview(state: &AppState, session: &StaffSession, record: &RequestRecor
                             data(json!({
                                 "kind": i["kind"],
                                 "value": i["value"],
-                                "how": i.get("proved_by").map(|b| format!("proved by {}", b.as_str().unwrap_or("?")))
-                                    .or_else(|| i.get("found_on").map(|o| format!("found on {o}"))),
+                                "how": i.get("proved_by").map(|b| tr("console.request.proved_by", &[("how", b.as_str().unwrap_or("?"))]))
+                                    .or_else(|| i.get("found_on").map(|o| tr("console.request.found_on", &[("where", &o.to_string())]))),
                             }))
                         })
                         .collect()
@@ -611,9 +615,9 @@ async fn preview(state: &AppState, session: &StaffSession, record: &RequestRecor
             tracing::warn!(request = %record.id, transient, "console: the dry run failed");
             context! {
                 error => if transient {
-                    "The databases do not answer just now, so the preview cannot be made. Try again in a moment.".to_string()
+                    tr("console.request.preview_unavailable", &[])
                 } else {
-                    format!("The request cannot be planned: {e}")
+                    tr("console.request.preview_failed", &[("error", &e.to_string())])
                 },
             }
         }

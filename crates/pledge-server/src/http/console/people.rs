@@ -4,8 +4,8 @@
 //! with each event's receipt (sequence number and hash). Personal data: admins and
 //! privacy officers only, every lookup that finds something audited as a read.
 
-use super::pages::when;
-use super::{message, page, sees_personal_data, signed_in, staff_view, store_failed};
+use super::when;
+use super::{label, message, page, sees_personal_data, signed_in, staff_view, store_failed, tr};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -24,34 +24,37 @@ fn data(v: serde_json::Value) -> Value {
 
 /// Why a decision came out as it did, in words.
 fn reason_words(r: &Reason) -> String {
+    let at = |key: &str, t: &i64| tr(key, &[("at", &when(*t))]);
     match r {
-        Reason::NotDeclared => "not in the declaration".into(),
-        Reason::CategoryNotDeclared { category } => {
-            format!("the category {category} is not declared for it")
-        }
-        Reason::NoLegalBasis => "the purpose declares no legal basis".into(),
-        Reason::LegalBasis => "a legal basis other than consent".into(),
-        Reason::Exempt => "strictly necessary: no consent needed".into(),
+        Reason::NotDeclared => tr("console.reason.not_declared", &[]),
+        Reason::CategoryNotDeclared { category } => tr(
+            "console.reason.category_not_declared",
+            &[("category", &category.to_string())],
+        ),
+        Reason::NoLegalBasis => tr("console.reason.no_legal_basis", &[]),
+        Reason::LegalBasis => tr("console.reason.legal_basis", &[]),
+        Reason::Exempt => tr("console.reason.exempt", &[]),
         Reason::InvalidConsentMechanism { mechanism } => {
             let how = serde_json::to_value(mechanism)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default();
-            format!("the declared way of asking ({how}) is not valid consent")
+            tr("console.reason.invalid_mechanism", &[("how", &how)])
         }
-        Reason::ConsentGiven { at, expires_at } => match expires_at {
-            Some(e) => format!("consent given {}, until {}", when(*at), when(*e)),
-            None => format!("consent given {}", when(*at)),
+        Reason::ConsentGiven { at: t, expires_at } => match expires_at {
+            Some(e) => tr(
+                "console.reason.given_until",
+                &[("at", &when(*t)), ("until", &when(*e))],
+            ),
+            None => at("console.reason.given", t),
         },
-        Reason::ConsentMissing => "no consent recorded".into(),
-        Reason::ConsentRefused { at } => format!("consent refused {}", when(*at)),
-        Reason::ConsentWithdrawn { at } => format!("consent withdrawn {}", when(*at)),
-        Reason::ConsentExpired { at } => format!("consent expired {}", when(*at)),
-        Reason::Objection { at } => format!("objected {} (Art. 21)", when(*at)),
-        Reason::Restriction { at } => {
-            format!("processing restricted since {} (Art. 18)", when(*at))
-        }
-        Reason::OptOut { at } => format!("opted out of sale and sharing {}", when(*at)),
+        Reason::ConsentMissing => tr("console.reason.missing", &[]),
+        Reason::ConsentRefused { at: t } => at("console.reason.refused", t),
+        Reason::ConsentWithdrawn { at: t } => at("console.reason.withdrawn", t),
+        Reason::ConsentExpired { at: t } => at("console.reason.expired", t),
+        Reason::Objection { at: t } => at("console.reason.objection", t),
+        Reason::Restriction { at: t } => at("console.reason.restriction", t),
+        Reason::OptOut { at: t } => at("console.reason.opt_out", t),
     }
 }
 
@@ -75,9 +78,10 @@ pub(super) async fn people(
     if !sees_personal_data(&session) {
         return message(
             StatusCode::FORBIDDEN,
-            "Not for this role",
-            "Looking people up shows their personal data: admins and privacy officers only.",
-            ("/console", "Back to the dashboard"),
+            "console.message.role_title",
+            "console.message.role_people",
+            &[],
+            ("/console", "console.link.dashboard"),
         );
     }
     let q = form_urlencoded::parse(raw.as_deref().unwrap_or_default().as_bytes())
@@ -148,7 +152,10 @@ pub(super) async fn people(
                     data(json!({
                         "purpose": p.name.get(), "id": p.id.get().to_string(),
                         "allow": d.allow, "reason": reason_words(&d.reason),
-                        "basis": d.basis,
+                        "basis": d.basis.map(|b| {
+                            let code = pledge_lang::model::variant_name(&b);
+                            label(&format!("console.basis.{code}"), &code)
+                        }),
                     }))
                 })
                 .collect();
@@ -157,10 +164,12 @@ pub(super) async fn people(
                 .rev()
                 .map(|r| {
                     data(json!({
-                        "seq": r.seq, "at": when(r.at), "subject": r.subject, "kind": r.kind,
-                        "target": r.target, "state": r.state,
+                        "seq": r.seq, "at": when(r.at), "subject": r.subject,
+                        "kind": label(&format!("console.ledger.kind.{}", r.kind), &r.kind),
+                        "target": r.target, "state": label(&format!("console.ledger.state.{}", r.state), &r.state),
                         "expires": r.expires_at.map(when), "notice_version": r.notice_version,
-                        "method": r.method, "actor": r.actor, "hash": r.hash,
+                        "method": label(&format!("console.ledger.method.{}", r.method), &r.method),
+                        "actor": r.actor, "hash": r.hash,
                     }))
                 })
                 .collect();

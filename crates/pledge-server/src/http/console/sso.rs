@@ -121,19 +121,22 @@ fn flow_cookie(value: &str, max_age: i64) -> HeaderValue {
 fn not_configured() -> Response {
     message(
         StatusCode::NOT_FOUND,
-        "Single sign-on is not set up",
-        "This console signs staff in with passwords only.",
-        ("/console/sign-in", "Open the sign-in page"),
+        "console.sso.not_set_up_title",
+        "console.sso.not_set_up",
+        &[],
+        ("/console/sign-in", "console.link.sign_in"),
     )
 }
 
 /// A refused callback: the page, and the flow cookie deleted.
-fn refused(status: StatusCode, title: &str, text: &str) -> Response {
+/// `title` and `text` are keys of messages, `args` the placeholders of `text`.
+fn refused(status: StatusCode, title: &str, text: &str, args: &[(&str, &str)]) -> Response {
     let mut response = message(
         status,
         title,
         text,
-        ("/console/sign-in", "Back to the sign-in page"),
+        args,
+        ("/console/sign-in", "console.link.back_to_sign_in"),
     );
     response
         .headers_mut()
@@ -145,9 +148,10 @@ fn provider_failed(e: &OidcError) -> Response {
     tracing::error!(error = %e, "console sso: the provider cannot be used");
     message(
         StatusCode::BAD_GATEWAY,
-        "The sign-in service is not available",
-        "The console cannot reach the single sign-on provider just now. Please try again in a moment, or ask an administrator.",
-        ("/console/sign-in", "Back to the sign-in page"),
+        "console.sso.unavailable_title",
+        "console.sso.unavailable",
+        &[],
+        ("/console/sign-in", "console.link.back_to_sign_in"),
     )
 }
 
@@ -171,9 +175,10 @@ pub(super) async fn start(State(state): State<AppState>) -> Response {
         tracing::error!("console sso: no randomness for a sign-in");
         return message(
             StatusCode::SERVICE_UNAVAILABLE,
-            "Not available just now",
-            "The sign-in cannot be started just now. Please try again in a moment.",
-            ("/console/sign-in", "Back to the sign-in page"),
+            "console.message.unavailable_title",
+            "console.sso.cannot_start",
+            &[],
+            ("/console/sign-in", "console.link.back_to_sign_in"),
         );
     };
     let challenge = flow.challenge();
@@ -246,16 +251,18 @@ pub(super) async fn callback(
             tracing::warn!(why = %e, "console sso: a callback was refused");
             return refused(
                 StatusCode::BAD_REQUEST,
-                "The sign-in took too long",
-                "The sign-in was started more than ten minutes ago, so it cannot be finished. Please sign in again.",
+                "console.sso.too_long_title",
+                "console.sso.too_long",
+                &[],
             );
         }
         None => {
             tracing::warn!("console sso: a callback without its flow cookie was refused");
             return refused(
                 StatusCode::BAD_REQUEST,
-                "The sign-in cannot be finished here",
-                "This browser did not start the sign-in, or it took too long. Please sign in again from the console's sign-in page.",
+                "console.sso.no_flow_title",
+                "console.sso.no_flow",
+                &[],
             );
         }
     };
@@ -264,22 +271,24 @@ pub(super) async fn callback(
         tracing::warn!("console sso: a callback with another flow's state was refused");
         return refused(
             StatusCode::BAD_REQUEST,
-            "The sign-in was refused",
-            "The answer from the provider does not belong to the sign-in this browser started, so nobody was signed in. Please sign in again.",
+            "console.sso.refused_title",
+            "console.sso.wrong_state",
+            &[],
         );
     }
     if let Some(error) = param("error") {
         let code = short_code(error);
         tracing::warn!(error = %code, "console sso: the provider did not sign the person in");
         let text = if code == "access_denied" {
-            "The sign-in was cancelled, or the provider did not allow it (access_denied). Nobody was signed in.".to_string()
+            "console.sso.cancelled"
         } else {
-            format!("The provider did not sign you in ({code}). Nobody was signed in.")
+            "console.sso.provider_error"
         };
         return refused(
             StatusCode::FORBIDDEN,
-            "The sign-in was not completed",
-            &text,
+            "console.sso.not_completed_title",
+            text,
+            &[("code", &code)],
         );
     }
     // RFC 9207: an answer that says it comes from another issuer is not this provider's.
@@ -287,16 +296,18 @@ pub(super) async fn callback(
         tracing::warn!("console sso: a callback from another issuer was refused");
         return refused(
             StatusCode::BAD_REQUEST,
-            "The sign-in was refused",
-            "The answer came from another sign-in provider than the configured one, so nobody was signed in.",
+            "console.sso.refused_title",
+            "console.sso.wrong_issuer",
+            &[],
         );
     }
     let Some(code) = param("code").filter(|c| !c.is_empty()) else {
         tracing::warn!("console sso: a callback without a code was refused");
         return refused(
             StatusCode::BAD_REQUEST,
-            "The sign-in was refused",
-            "The provider's answer carried no code, so nobody was signed in. Please sign in again.",
+            "console.sso.refused_title",
+            "console.sso.no_code",
+            &[],
         );
     };
     let identity = match provider
@@ -319,17 +330,16 @@ pub(super) async fn callback(
         Err(e) => {
             tracing::warn!(error = %e, "console sso: the provider's answer was refused");
             let text = match e {
-                OidcError::EmailNotVerified => {
-                    "The provider has not verified your e-mail address, so it cannot open a staff account. Nobody was signed in."
-                }
-                OidcError::NoEmail => {
-                    "The provider did not say your e-mail address (the `email` scope may be missing), so no staff account can be found. Nobody was signed in."
-                }
-                _ => {
-                    "The provider's answer could not be verified, so nobody was signed in. Please sign in again; if it happens again, tell an administrator."
-                }
+                OidcError::EmailNotVerified => "console.sso.unverified_email",
+                OidcError::NoEmail => "console.sso.no_email",
+                _ => "console.sso.unverified",
             };
-            return refused(StatusCode::FORBIDDEN, "The sign-in was refused", text);
+            return refused(
+                StatusCode::FORBIDDEN,
+                "console.sso.refused_title",
+                text,
+                &[],
+            );
         }
     };
     let policy = state.config.console;
@@ -351,7 +361,11 @@ pub(super) async fn callback(
             let mut response = super::page(
                 StatusCode::OK,
                 "signed_in.html",
-                minijinja::context! { name => account.name, staff => minijinja::Value::from(()) },
+                // No switcher: this address is the provider's answer, not one to open again.
+                minijinja::context! {
+                    name => account.name, staff => minijinja::Value::from(()),
+                    languages => minijinja::Value::from(()),
+                },
             );
             let h = response.headers_mut();
             h.append(
@@ -376,11 +390,12 @@ pub(super) async fn callback(
             );
             refused(
                 StatusCode::FORBIDDEN,
-                "No staff account",
-                &format!(
-                    "You signed in at {} as {}, but no enabled staff account of this console has that address. Nobody was signed in. An administrator can make one with `pledge users add`.",
-                    provider.config.name, identity.email
-                ),
+                "console.sso.no_account_title",
+                "console.sso.no_account",
+                &[
+                    ("provider", &provider.config.name),
+                    ("email", &identity.email),
+                ],
             )
         }
         Err(e) => {
