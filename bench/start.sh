@@ -5,6 +5,8 @@
 #
 #   bench/start.sh                       # builds the release binary and the ledger bench first
 #   EVENTS=200000 RUNS=5 bench/start.sh
+#   LEDGER=/some/file bench/start.sh     # fill the store there once and keep it; later runs
+#                                        # with the same LEDGER start from it
 #
 # The store is filled by the ledger benchmark (`cargo bench -p pledge-store --bench ledger --
 # --verify-only --keep FILE`, which also prints the verification figures). Then:
@@ -29,10 +31,17 @@ cleanup() {
     rm -rf "$dir"
 }
 trap cleanup EXIT
-echo "filling a ledger of $events events (the ledger benchmark, release build)" >&2
-cargo bench -q -p pledge-store --bench ledger -- --verify-only --events "$events" --keep "$dir/store.db"
-store=sqlite:$dir/store.db
-export CHINOOK_DATABASE_URL=sqlite:$dir/unused.db
+ledger=${LEDGER:-$dir/store.db}
+if [ -e "$ledger" ]; then
+    echo "the ledger of $ledger, filled before (its snapshot removed: the first start reads it all)" >&2
+    sqlite3 "$ledger" "DELETE FROM consent_index_snapshot"
+else
+    echo "filling a ledger of $events events (the ledger benchmark, release build)" >&2
+    cargo bench -q -p pledge-store --bench ledger -- --verify-only --events "$events" --keep "$ledger"
+fi
+store=sqlite:$ledger
+# readyz asks the dataset to answer: an empty SQLite file does.
+export CHINOOK_DATABASE_URL="sqlite:$dir/app.db?mode=rwc"
 
 # Prints the seconds from launch to ready; leaves the server running as $pid.
 start() {

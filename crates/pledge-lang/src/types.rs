@@ -93,28 +93,28 @@ fn parse_identifier(s: &str, dotted: bool) -> Result<&str, ParseError> {
     if s.len() > 64 {
         return Err(ParseError(format!("`{s}` is longer than 64 characters")));
     }
-    let segments: Vec<&str> = if dotted {
-        s.split('.').collect()
-    } else {
-        vec![s]
-    };
-    for segment in segments {
+    let segment_ok = |segment: &str| {
         let mut chars = segment.chars();
         let first_ok = chars
             .next()
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-        let rest_ok =
-            chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if !first_ok || !rest_ok {
-            let allowed = if dotted {
-                "lower-case letters, digits, `_` and `-`, in parts separated by `.`"
-            } else {
-                "lower-case letters, digits, `_` and `-`"
-            };
-            return Err(ParseError(format!(
-                "`{s}` may only contain {allowed}, starting with a letter or digit"
-            )));
-        }
+        first_ok
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    };
+    let ok = if dotted {
+        s.split('.').all(segment_ok)
+    } else {
+        segment_ok(s)
+    };
+    if !ok {
+        let allowed = if dotted {
+            "lower-case letters, digits, `_` and `-`, in parts separated by `.`"
+        } else {
+            "lower-case letters, digits, `_` and `-`"
+        };
+        return Err(ParseError(format!(
+            "`{s}` may only contain {allowed}, starting with a letter or digit"
+        )));
     }
     Ok(s)
 }

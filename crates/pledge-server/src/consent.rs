@@ -565,11 +565,14 @@ impl ConsentService {
             }
         }
         let last_seq = snapshot.last_seq;
-        let index =
-            tokio::task::spawn_blocking(move || ConsentIndex::from_snapshot(&snapshot.body))
-                .await
-                .map_err(|e| ConsentError::Snapshot(e.to_string()))?
-                .map_err(|e| ConsentError::Snapshot(e.to_string()))?;
+        let index = tokio::task::spawn_blocking(move || {
+            // The other cores decode while this thread builds the index.
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get() - 1);
+            ConsentIndex::from_snapshot_on(&snapshot.body, threads)
+        })
+        .await
+        .map_err(|e| ConsentError::Snapshot(e.to_string()))?
+        .map_err(|e| ConsentError::Snapshot(e.to_string()))?;
         if index.last_seq() != last_seq {
             return Err(ConsentError::Snapshot(format!(
                 "it says it was taken after event {last_seq}, its body after {}",

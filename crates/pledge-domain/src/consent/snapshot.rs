@@ -4,11 +4,13 @@
 //! and applies only the events after it.
 //!
 //! The format is Pledge's own, versioned, compact and fast to read: a magic and version
-//! byte, then the index's parts, integers as LEB128 varints (signed ones zigzag-coded),
-//! texts as a length and UTF-8 bytes, every enumeration as one byte. Decoding checks every
-//! identifier as parsing it anywhere else would, and fails with a [`SnapshotError`] on any
-//! byte it does not expect, never with a panic: a snapshot that does not read is rebuilt from
-//! the ledger, so a bad one costs time, never a wrong decision.
+//! byte, the last event, then the subjects in chunks of [`CHUNK`] (each with its length in
+//! bytes, so that chunks can be decoded side by side: [`SnapshotReader`]), then the links;
+//! integers as LEB128 varints (signed ones zigzag-coded), texts as a length and UTF-8 bytes,
+//! every enumeration as one byte. Decoding checks every identifier as parsing it anywhere
+//! else would, and fails with a [`SnapshotError`] on any byte it does not expect, never with a
+//! panic: a snapshot that does not read is rebuilt from the ledger, so a bad one costs time,
+//! never a wrong decision.
 
 use super::{
     COOKIE_CATEGORIES, ConsentIndex, ConsentState, Method, SubjectState, Target, TargetState,
@@ -22,6 +24,13 @@ const MAGIC: &[u8; 7] = b"PLGCIDX";
 /// Raised whenever the layout changes: a snapshot of another version is not read (and is
 /// rebuilt from the ledger).
 pub const FORMAT_VERSION: u8 = 1;
+
+/// Subjects per chunk: small enough to spread over a few threads, large enough that the
+/// chunking costs nothing measurable.
+pub const CHUNK: usize = 16_384;
+
+/// One chunk's subjects, decoded.
+pub type Subjects = Vec<(SubjectRef, SubjectState)>;
 
 /// Why a snapshot cannot be read.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -46,9 +55,20 @@ impl ConsentIndex {
         w.0.push(FORMAT_VERSION);
         w.int(self.last_seq);
         w.uint(self.subjects.len() as u64);
+        let mut chunk = Writer(Vec::new());
+        let mut in_chunk = 0;
         for (subject, state) in &self.subjects {
-            w.text(subject.as_str());
-            w.subject_state(state);
+            chunk.text(subject.as_str());
+            chunk.subject_state(state);
+            in_chunk += 1;
+            if in_chunk == CHUNK {
+                w.chunk(in_chunk, &chunk.0);
+                chunk.0.clear();
+                in_chunk = 0;
+            }
+        }
+        if in_chunk > 0 {
+            w.chunk(in_chunk, &chunk.0);
         }
         w.uint(self.aliases.len() as u64);
         for (from, to) in &self.aliases {
@@ -66,8 +86,59 @@ impl ConsentIndex {
         w.0
     }
 
-    /// Reads a snapshot written by [`ConsentIndex::to_snapshot`].
+    /// Reads a snapshot written by [`ConsentIndex::to_snapshot`], on this thread (a caller
+    /// with cores to spare decodes the chunks of a [`SnapshotReader`] side by side).
     pub fn from_snapshot(bytes: &[u8]) -> Result<ConsentIndex, SnapshotError> {
+        let reader = SnapshotReader::new(bytes)?;
+        let chunks: Vec<&[u8]> = reader.chunks().to_vec();
+        reader.assemble(chunks.into_iter().map(decode_chunk))
+    }
+}
+
+impl ConsentIndex {
+    /// [`ConsentIndex::from_snapshot`] with the chunks decoded on `threads` threads while
+    /// this one builds the index from what they decoded (computation only: the threads are
+    /// scoped and end before this returns).
+    pub fn from_snapshot_on(bytes: &[u8], threads: usize) -> Result<ConsentIndex, SnapshotError> {
+        let reader = SnapshotReader::new(bytes)?;
+        let chunks: Vec<&[u8]> = reader.chunks().to_vec();
+        let threads = threads.clamp(1, chunks.len().max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(threads * 2);
+            for _ in 0..threads {
+                let (tx, chunks, next) = (tx.clone(), &chunks, &next);
+                scope.spawn(move || {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(chunk) = chunks.get(i) else { return };
+                        // The receiver stopped at an error: nothing more is needed.
+                        if tx.send(decode_chunk(chunk)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            reader.assemble(rx)
+        })
+    }
+}
+
+/// A snapshot taken apart: its chunks of subjects, to decode ([`decode_chunk`]) in any order
+/// and on any thread, and what [`SnapshotReader::assemble`] puts back together.
+pub struct SnapshotReader<'a> {
+    last_seq: i64,
+    subjects: usize,
+    chunks: Vec<(usize, &'a [u8])>,
+    chunk_slices: Vec<&'a [u8]>,
+    aliases: HashMap<SubjectRef, SubjectRef>,
+    linked: HashMap<SubjectRef, Vec<SubjectRef>>,
+}
+
+impl<'a> SnapshotReader<'a> {
+    /// Reads the header, finds the chunks and reads the links.
+    pub fn new(bytes: &'a [u8]) -> Result<SnapshotReader<'a>, SnapshotError> {
         let mut r = Reader { bytes, at: 0 };
         if r.take(MAGIC.len())
             .map_err(|_| SnapshotError::NotASnapshot)?
@@ -80,14 +151,17 @@ impl ConsentIndex {
             return Err(SnapshotError::Version(version));
         }
         let last_seq = r.int()?;
-        let n = r.count()?;
-        let mut subjects = HashMap::with_capacity(n);
-        for _ in 0..n {
-            let subject = r.subject()?;
-            let state = r.subject_state()?;
-            if subjects.insert(subject, state).is_some() {
-                return Err(r.damaged("a subject appears twice"));
+        let subjects = r.count()?;
+        let mut chunks = Vec::new();
+        let mut seen = 0usize;
+        while seen < subjects {
+            let n = r.count()?;
+            if n == 0 || n > subjects - seen {
+                return Err(r.damaged("a chunk of the wrong size"));
             }
+            let len = r.count()?;
+            chunks.push((n, r.take(len)?));
+            seen += n;
         }
         let n = r.count()?;
         let mut aliases = HashMap::with_capacity(n);
@@ -110,13 +184,71 @@ impl ConsentIndex {
         if r.at != bytes.len() {
             return Err(r.damaged("bytes after the end"));
         }
-        Ok(ConsentIndex {
+        let chunk_slices = chunks.iter().map(|(_, c)| *c).collect();
+        Ok(SnapshotReader {
+            last_seq,
             subjects,
+            chunks,
+            chunk_slices,
             aliases,
             linked,
-            last_seq,
         })
     }
+
+    /// The chunks of subjects, each for [`decode_chunk`].
+    pub fn chunks(&self) -> &[&'a [u8]] {
+        &self.chunk_slices
+    }
+
+    /// The index, from every chunk decoded (in any order). Fails on the first chunk that did
+    /// not decode, on a subject that appears twice, or when the chunks do not add up to the
+    /// subjects the header counts.
+    pub fn assemble(
+        self,
+        decoded: impl IntoIterator<Item = Result<Subjects, SnapshotError>>,
+    ) -> Result<ConsentIndex, SnapshotError> {
+        let mut subjects = HashMap::with_capacity(self.subjects);
+        let mut count = 0usize;
+        for part in decoded {
+            for (subject, state) in part? {
+                count += 1;
+                if subjects.insert(subject, state).is_some() {
+                    return Err(SnapshotError::Damaged {
+                        at: 0,
+                        what: "a subject appears twice".into(),
+                    });
+                }
+            }
+        }
+        let expected: usize = self.chunks.iter().map(|(n, _)| n).sum();
+        if count != self.subjects || count != expected {
+            return Err(SnapshotError::Damaged {
+                at: 0,
+                what: format!("{count} subjects decoded, {} counted", self.subjects),
+            });
+        }
+        Ok(ConsentIndex {
+            subjects,
+            aliases: self.aliases,
+            linked: self.linked,
+            last_seq: self.last_seq,
+        })
+    }
+}
+
+/// The subjects of one chunk of a snapshot. A chunk's errors name byte offsets within it.
+pub fn decode_chunk(chunk: &[u8]) -> Result<Subjects, SnapshotError> {
+    let mut r = Reader {
+        bytes: chunk,
+        at: 0,
+    };
+    let mut out = Vec::with_capacity(CHUNK.min(chunk.len()));
+    while r.at < chunk.len() {
+        let subject = r.subject()?;
+        let state = r.subject_state()?;
+        out.push((subject, state));
+    }
+    Ok(out)
 }
 
 struct Writer(Vec<u8>);
@@ -157,6 +289,12 @@ impl Writer {
                 self.text(s);
             }
         }
+    }
+
+    fn chunk(&mut self, subjects: usize, bytes: &[u8]) {
+        self.uint(subjects as u64);
+        self.uint(bytes.len() as u64);
+        self.0.extend_from_slice(bytes);
     }
 
     fn subject_state(&mut self, s: &SubjectState) {
@@ -461,6 +599,46 @@ mod tests {
             ConsentIndex::from_snapshot(b"{\"subjects\":[]}"),
             Err(SnapshotError::NotASnapshot)
         );
+    }
+
+    #[test]
+    fn the_chunks_of_a_large_index_decode_in_any_order() {
+        let mut index = ConsentIndex::default();
+        let n = 2 * CHUNK + 5;
+        for i in 0..n {
+            let subject = format!("visitor-{i}");
+            index.apply(
+                i as i64 + 1,
+                &event(&subject, action(0, "ads"), 1_700_000_000),
+            );
+        }
+        let bytes = index.to_snapshot();
+        assert_eq!(ConsentIndex::from_snapshot(&bytes).expect("reads"), index);
+        let reader = SnapshotReader::new(&bytes).expect("reads");
+        assert_eq!(reader.chunks().len(), 3);
+        let mut parts: Vec<_> = reader.chunks().iter().map(|c| decode_chunk(c)).collect();
+        parts.reverse();
+        assert_eq!(reader.assemble(parts).expect("assembles"), index);
+        for threads in [1, 2, 7] {
+            assert_eq!(
+                ConsentIndex::from_snapshot_on(&bytes, threads).expect("reads"),
+                index
+            );
+        }
+        let mut damaged = bytes.clone();
+        let at = damaged.len() / 2;
+        damaged[at] = 0xff;
+        assert!(ConsentIndex::from_snapshot_on(&damaged, 2).is_err());
+        // A chunk left out does not pass for the whole.
+        let reader = SnapshotReader::new(&bytes).expect("reads");
+        let first: Vec<_> = reader.chunks()[..2]
+            .iter()
+            .map(|c| decode_chunk(c))
+            .collect();
+        assert!(matches!(
+            reader.assemble(first),
+            Err(SnapshotError::Damaged { .. })
+        ));
     }
 
     #[test]
