@@ -1,0 +1,739 @@
+//! Person names, places, street addresses and the postal codes that follow a place, by
+//! dictionaries (`data/`), capitalisation and context words.
+//!
+//! In prose a given name starts a name when it is capitalised and not a common word;
+//! following capitalised words (a family name of the list, or not) and a middle initial
+//! extend it. A capitalised word after a title (`Mr`, `Frau`, `Mme`...) or after `my name
+//! is` is a name whatever the lists say. Places are the longest run of capitalised words
+//! (up to four) that is a place of the list. In a column value the whole value is
+//! looked up, in any case (`MARY`, `SMITH`).
+
+use crate::dict::{Dictionaries, fold_into};
+use crate::{Evidence, Finding, Kind, Mode};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Case {
+    /// `Mary`, `McDonald`, `O'Brien`.
+    Title,
+    /// `MARY`.
+    Upper,
+    /// `mary`, or anything else.
+    Lower,
+}
+
+struct Token {
+    start: usize,
+    end: usize,
+    case: Case,
+    folded: String,
+    /// A digit token (house numbers, postal codes) rather than a word.
+    number: bool,
+}
+
+const TITLES: &[&str] = &[
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "herr", "frau", "monsieur",
+    "madame", "mme", "mlle", "hr", "fru", "dame", "lady", "lord",
+];
+
+const NAME_INTROS: &[&[&str]] = &[
+    &["name", "is"],
+    &["name"],
+    &["i", "am"],
+    &["called"],
+    &["named"],
+    &["appelle"],
+    &["heiße"],
+    &["heisse"],
+    &["hedder"],
+    &["navn", "er"],
+    &["signed"],
+    &["dear"],
+    &["by"],
+    &["from"],
+    &["contact"],
+];
+
+const PLACE_PREPOSITIONS: &[&str] = &[
+    "in", "at", "from", "to", "near", "of", "à", "en", "aus", "nach", "bei", "i", "fra", "til",
+    "city", "country", "visit", "visited", "lives", "live", "moved",
+];
+
+const STREET_WORDS: &[&str] = &[
+    "street",
+    "st",
+    "avenue",
+    "ave",
+    "road",
+    "rd",
+    "lane",
+    "ln",
+    "drive",
+    "dr",
+    "boulevard",
+    "blvd",
+    "way",
+    "court",
+    "ct",
+    "place",
+    "pl",
+    "loop",
+    "parkway",
+    "pkwy",
+    "square",
+    "sq",
+    "terrace",
+    "crescent",
+    "highway",
+    "hwy",
+    "alley",
+    "circle",
+    "trail",
+    "path",
+    "row",
+    "close",
+    "gardens",
+    "walk",
+    "plaza",
+    "strasse",
+    "straße",
+    "str",
+    "weg",
+    "allee",
+    "platz",
+    "gasse",
+    "ring",
+    "damm",
+    "ufer",
+    "gade",
+    "vej",
+    "vaenget",
+    "alle",
+    "stræde",
+    "torv",
+    "veien",
+    "vegen",
+    "gata",
+    "gatan",
+    "vägen",
+    "katu",
+    "tie",
+    "rue",
+    "avenida",
+    "calle",
+    "via",
+    "rua",
+    "viale",
+    "piazza",
+    "chemin",
+    "allée",
+    "impasse",
+    "quai",
+    "plads",
+    "boulevard",
+    "sw",
+    "nw",
+    "ne",
+    "se",
+];
+
+const STREET_SUFFIXES: &[&str] = &[
+    "strasse", "straße", "weg", "allee", "platz", "gasse", "gade", "vej", "veien", "gatan",
+    "vägen", "katu", "street", "laan", "straat", "gracht",
+];
+
+const STREET_PREFIXES: &[&str] = &[
+    "rue",
+    "avenida",
+    "calle",
+    "via",
+    "rua",
+    "viale",
+    "piazza",
+    "chemin",
+    "allée",
+    "impasse",
+    "quai",
+    "avenue",
+    "boulevard",
+    "plaza",
+    "praça",
+    "largo",
+    "travessa",
+    "ulica",
+    "ul",
+];
+
+fn tokens(text: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    let mut buf = String::new();
+    while let Some((i, c)) = chars.next() {
+        if c.is_ascii_digit() {
+            let mut end = i + 1;
+            while let Some(&(j, d)) = chars.peek() {
+                if d.is_ascii_digit() {
+                    end = j + d.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            // A house number may carry a letter: 7727B.
+            if let Some(&(j, d)) = chars.peek()
+                && d.is_ascii_uppercase()
+                && j == end
+            {
+                let after = text[j + 1..].chars().next();
+                if after.is_none_or(|a| !a.is_alphanumeric()) {
+                    end = j + 1;
+                    chars.next();
+                }
+            }
+            out.push(Token {
+                start: i,
+                end,
+                case: Case::Lower,
+                folded: String::new(),
+                number: true,
+            });
+            continue;
+        }
+        if !c.is_alphabetic() {
+            continue;
+        }
+        let mut end = i + c.len_utf8();
+        let mut upper = usize::from(c.is_uppercase());
+        let mut lower = usize::from(c.is_lowercase());
+        let first_upper = c.is_uppercase();
+        loop {
+            let Some(&(j, d)) = chars.peek() else { break };
+            if d.is_alphabetic() {
+                upper += usize::from(d.is_uppercase());
+                lower += usize::from(d.is_lowercase());
+                end = j + d.len_utf8();
+                chars.next();
+                continue;
+            }
+            // An apostrophe or hyphen inside a word: O'Brien, Jean-Pierre.
+            if matches!(d, '\'' | '-' | '\u{2019}') {
+                let rest = &text[j + d.len_utf8()..];
+                if rest.chars().next().is_some_and(char::is_alphabetic) {
+                    end = j + d.len_utf8();
+                    chars.next();
+                    continue;
+                }
+            }
+            break;
+        }
+        let case = if first_upper && lower > 0 {
+            Case::Title
+        } else if upper > 0 && lower == 0 {
+            Case::Upper
+        } else {
+            Case::Lower
+        };
+        fold_into(&text[i..end], &mut buf);
+        out.push(Token {
+            start: i,
+            end,
+            case,
+            folded: buf.clone(),
+            number: false,
+        });
+    }
+    out
+}
+
+/// Inside the same line, with at most a comma and spaces between.
+fn same_line(text: &str, a: &Token, b: &Token) -> bool {
+    let gap = &text[a.end..b.start];
+    gap.len() <= 3 && gap.chars().all(|c| c == ' ' || c == ',' || c == '.')
+}
+
+pub fn scan(dict: &Dictionaries, text: &str, mode: Mode, out: &mut Vec<Finding>) {
+    let toks = tokens(text);
+    if toks.is_empty() {
+        return;
+    }
+    if mode == Mode::Value {
+        value(dict, text, &toks, out);
+        return;
+    }
+    let is_cap =
+        |t: &Token| t.case == Case::Title || (t.case == Case::Upper && t.end - t.start > 1);
+    let not_stop = |t: &Token| !dict.stop.contains(&t.folded);
+    let mut i = 0;
+    while i < toks.len() {
+        let t = &toks[i];
+        if t.number {
+            if let Some(end) = street_after_number(dict, text, &toks, i) {
+                let span = t.start..toks[end].end;
+                out.push(Finding::new(
+                    Kind::StreetAddress,
+                    span,
+                    0.6,
+                    Evidence::Pattern("number and street"),
+                ));
+                i = end + 1;
+                continue;
+            }
+            i += 1;
+            continue;
+        }
+        if !is_cap(t) {
+            i += 1;
+            continue;
+        }
+        // A street named first: `Rue de la Paix 12`, `Berger Straße 10`, `Ullevålsveien 14`.
+        if let Some(end) = street_named_first(text, &toks, i) {
+            out.push(Finding::new(
+                Kind::StreetAddress,
+                t.start..toks[end].end,
+                0.55,
+                Evidence::Pattern("street and number"),
+            ));
+            i = end + 1;
+            continue;
+        }
+        let prev = i.checked_sub(1).map(|p| &toks[p]);
+        let title = prev.filter(|p| TITLES.contains(&p.folded.as_str()) && p.end + 2 >= t.start);
+        let intro = intro_before(&toks, i);
+        let given = dict.given.contains(&t.folded) && not_stop(t);
+        let preposition = prev.is_some_and(|p| {
+            PLACE_PREPOSITIONS.contains(&p.folded.as_str()) && p.end + 1 == t.start
+        });
+        // The longest place of the list starting here.
+        let place = longest_place(dict, text, &toks, i);
+        let place_single_is_name =
+            place == Some(i) && (given || dict.family.contains(&t.folded)) && !preposition;
+        if let Some(end) = place
+            && !place_single_is_name
+            && title.is_none()
+            && intro.is_none()
+            && (end > i || not_stop(t))
+        {
+            let mut f = Finding::new(
+                Kind::Place,
+                t.start..toks[end].end,
+                0.5,
+                Evidence::Dictionary("places"),
+            );
+            if let Some(p) = prev.filter(|_| preposition) {
+                f = f.boost(
+                    0.2,
+                    Evidence::Context(static_word(PLACE_PREPOSITIONS, &p.folded)),
+                );
+            }
+            out.push(f);
+            postal_after(text, &toks, end, out);
+            i = end + 1;
+            continue;
+        }
+        // `Faina D. Yefremova`: a capitalised word, an initial, a capitalised word.
+        let initial_next = toks.get(i + 1).is_some_and(|n| {
+            n.case == Case::Upper && n.end - n.start == 1 && &text[t.end..n.start] == " "
+        }) && toks.get(i + 2).is_some_and(|n| {
+            n.case == Case::Title && matches!(&text[toks[i + 1].end..n.start], " " | ". ")
+        }) && not_stop(t);
+        if given || title.is_some() || intro.is_some() || initial_next {
+            // Extend over a middle initial and up to two capitalised words.
+            let mut end = i;
+            let mut last_family = false;
+            let mut k = i + 1;
+            while k < toks.len() && k <= i + 3 {
+                let n = &toks[k];
+                let gap = &text[toks[k - 1].end..n.start];
+                let initial = n.case == Case::Upper && n.end - n.start == 1 && (gap == " ");
+                if initial {
+                    k += 1;
+                    continue;
+                }
+                let ok_gap = gap == " " || gap == "-" || gap == ". " || gap == "-";
+                if !ok_gap || !is_cap(n) || !not_stop(n) || n.number {
+                    break;
+                }
+                if STREET_WORDS.contains(&n.folded.as_str()) {
+                    break;
+                }
+                end = k;
+                last_family = dict.family.contains(&n.folded);
+                k += 1;
+            }
+            let (confidence, evidence) = match (title, intro) {
+                (Some(p), _) => (0.7, Evidence::Context(static_word(TITLES, &p.folded))),
+                (None, Some(w)) => (0.6, Evidence::Context(w)),
+                (None, None) if !given => (0.5, Evidence::Pattern("name, initial, name")),
+                (None, None) if end > i && last_family => {
+                    (0.75, Evidence::Dictionary("given_names"))
+                }
+                (None, None) if end > i => (0.55, Evidence::Dictionary("given_names")),
+                (None, None) => (0.4, Evidence::Dictionary("given_names")),
+            };
+            let mut f = Finding::new(
+                Kind::PersonName,
+                t.start..toks[end].end,
+                confidence,
+                evidence,
+            );
+            if last_family {
+                f = f.with(Evidence::Dictionary("family_names"));
+            }
+            out.push(f);
+            i = end + 1;
+            continue;
+        }
+        // A family name alone, not at the start of a sentence.
+        let sentence_start = prev.is_none_or(|p| {
+            let gap = &text[p.end..t.start];
+            gap.contains(['.', '!', '?', '\n', ':', '"'])
+        });
+        if dict.family.contains(&t.folded)
+            && not_stop(t)
+            && !sentence_start
+            && t.case == Case::Title
+        {
+            out.push(Finding::new(
+                Kind::PersonName,
+                t.start..t.end,
+                0.3,
+                Evidence::Dictionary("family_names"),
+            ));
+        }
+        i += 1;
+    }
+}
+
+fn static_word(list: &[&'static str], w: &str) -> &'static str {
+    list.iter().find(|x| **x == w).copied().unwrap_or("context")
+}
+
+/// The words before token `i` that introduce a name (`my name is`, `Name:`).
+fn intro_before(toks: &[Token], i: usize) -> Option<&'static str> {
+    for intro in NAME_INTROS {
+        let n = intro.len();
+        if i < n {
+            continue;
+        }
+        if toks[i - n..i]
+            .iter()
+            .zip(intro.iter())
+            .all(|(t, w)| t.folded == *w)
+        {
+            // `from` and `by` and `dear` are weak: only before two capitalised words.
+            return Some(intro[n - 1]);
+        }
+    }
+    None
+}
+
+/// The last token of the longest place name starting at token `i`.
+fn longest_place(dict: &Dictionaries, text: &str, toks: &[Token], i: usize) -> Option<usize> {
+    let mut key = String::new();
+    let mut best = None;
+    let mut k = i;
+    while k < toks.len() && k < i + dict.place_words {
+        let t = &toks[k];
+        if t.number {
+            break;
+        }
+        if k > i {
+            let gap = &text[toks[k - 1].end..t.start];
+            if gap != " " && gap != "-" {
+                break;
+            }
+            // Lower-case words inside a place name: `Rio de Janeiro`, `Saint-Denis`.
+            key.push_str(gap);
+        } else if t.case == Case::Lower {
+            break;
+        }
+        key.push_str(&t.folded);
+        if dict.places.contains(&key) && t.case != Case::Lower {
+            best = Some(k);
+        }
+        k += 1;
+    }
+    best
+}
+
+/// A postal code after a place on the same line: `Uruguay 64677`, `, PA 73161`.
+fn postal_after(text: &str, toks: &[Token], place_end: usize, out: &mut Vec<Finding>) {
+    let Some(next) = toks.get(place_end + 1) else {
+        return;
+    };
+    if !next.number || !same_line(text, &toks[place_end], next) {
+        return;
+    }
+    let len = next.end - next.start;
+    if (3..=6).contains(&len) {
+        out.push(Finding::new(
+            Kind::PostalCode,
+            next.start..next.end,
+            0.5,
+            Evidence::Context("after a place"),
+        ));
+    }
+}
+
+/// After a house number, up to four capitalised words ending in a street word or with a
+/// street suffix: `936 Salzburg Lane`, `11120 Jasper Ave NW`, `12 Rue de la Paix`.
+fn street_after_number(dict: &Dictionaries, text: &str, toks: &[Token], i: usize) -> Option<usize> {
+    let num = &toks[i];
+    if num.end - num.start > 6 {
+        return None;
+    }
+    let mut k = i + 1;
+    let mut end = None;
+    let mut words = 0;
+    while k < toks.len() && words < 5 {
+        let t = &toks[k];
+        let gap = &text[toks[k - 1].end..t.start];
+        if !matches!(gap, " " | ", " | "," | ". ") {
+            break;
+        }
+        if t.number {
+            // `923 7 ST NW`: a numbered street.
+            if t.end - t.start <= 3 && words == 0 {
+                k += 1;
+                words += 1;
+                continue;
+            }
+            break;
+        }
+        if t.case == Case::Lower
+            && !matches!(
+                t.folded.as_str(),
+                "de" | "la" | "du" | "des" | "do" | "da" | "dos" | "das" | "del"
+            )
+        {
+            break;
+        }
+        let w = t.folded.as_str();
+        if STREET_WORDS.contains(&w)
+            || STREET_SUFFIXES.iter().any(|s| w.ends_with(s))
+            || (words == 0 && STREET_PREFIXES.contains(&w))
+        {
+            end = Some(k);
+        }
+        words += 1;
+        k += 1;
+    }
+    let _ = dict;
+    end
+}
+
+/// A street word first and a house number after: `Berger Straße 10`, `Rua da Assunção 53`.
+fn street_named_first(text: &str, toks: &[Token], i: usize) -> Option<usize> {
+    let mut k = i;
+    let mut street = false;
+    while k < toks.len() && k < i + 5 {
+        let t = &toks[k];
+        if k > i {
+            let gap = &text[toks[k - 1].end..t.start];
+            if gap != " " {
+                return None;
+            }
+        }
+        if t.number {
+            return (street && k > i && t.end - t.start <= 5).then_some(k);
+        }
+        let w = t.folded.as_str();
+        if (k == i && STREET_PREFIXES.contains(&w))
+            || STREET_SUFFIXES.iter().any(|s| w.ends_with(s))
+            || (k > i && STREET_WORDS.contains(&w))
+        {
+            street = true;
+        }
+        k += 1;
+    }
+    None
+}
+
+/// A column value: the whole value is a name (every word in the name lists), a place of
+/// the list, or a street address (a number and capitalised words).
+fn value(dict: &Dictionaries, text: &str, toks: &[Token], out: &mut Vec<Finding>) {
+    let words: Vec<&Token> = toks.iter().filter(|t| !t.number).collect();
+    let all_words = words.len() == toks.len();
+    let span = toks[0].start..toks[toks.len() - 1].end;
+    // The whole value is a place.
+    if all_words {
+        let mut key = String::new();
+        for (n, t) in toks.iter().enumerate() {
+            if n > 0 {
+                key.push_str(&text[toks[n - 1].end..t.start]);
+            }
+            key.push_str(&t.folded);
+        }
+        let is_place = dict.places.contains(&key);
+        let single = toks.len() == 1;
+        let name_word =
+            |t: &Token| dict.given.contains(&t.folded) || dict.family.contains(&t.folded);
+        let is_name = toks.len() <= 3
+            && toks
+                .iter()
+                .all(|t| name_word(t) || (t.end - t.start == 1 && t.case == Case::Upper))
+            && toks.iter().any(|t| t.end - t.start > 1)
+            && toks.iter().all(|t| t.case != Case::Lower);
+        if is_place && !(single && dict.given.contains(&key)) {
+            out.push(Finding::new(
+                Kind::Place,
+                span,
+                0.6,
+                Evidence::Dictionary("places"),
+            ));
+            return;
+        }
+        if is_name && (toks.len() > 1 || !dict.stop.contains(&key)) {
+            let source = if toks.iter().any(|t| dict.given.contains(&t.folded)) {
+                "given_names"
+            } else {
+                "family_names"
+            };
+            out.push(Finding::new(
+                Kind::PersonName,
+                span,
+                0.6,
+                Evidence::Dictionary(source),
+            ));
+            return;
+        }
+        if is_place {
+            out.push(Finding::new(
+                Kind::Place,
+                span,
+                0.5,
+                Evidence::Dictionary("places"),
+            ));
+        }
+        if let Some(end) = street_named_first(text, toks, 0) {
+            out.push(Finding::new(
+                Kind::StreetAddress,
+                toks[0].start..toks[end].end,
+                0.55,
+                Evidence::Pattern("street and number"),
+            ));
+        }
+        return;
+    }
+    // A house number and capitalised words, or a street and a number.
+    if toks[0].number && toks.len() >= 2 && toks[0].end - toks[0].start <= 6 {
+        let rest_caps = toks[1..]
+            .iter()
+            .all(|t| t.number || t.case != Case::Lower || t.end - t.start <= 3);
+        if rest_caps && toks[1..].iter().any(|t| !t.number) {
+            out.push(Finding::new(
+                Kind::StreetAddress,
+                span,
+                0.5,
+                Evidence::Pattern("number and words"),
+            ));
+            return;
+        }
+    }
+    if let Some(end) = street_named_first(text, toks, 0) {
+        out.push(Finding::new(
+            Kind::StreetAddress,
+            toks[0].start..toks[end].end,
+            0.55,
+            Evidence::Pattern("street and number"),
+        ));
+        return;
+    }
+    // Text with a street after a number anywhere in it.
+    for i in 0..toks.len() {
+        if toks[i].number
+            && let Some(end) = street_after_number(dict, text, toks, i)
+        {
+            out.push(Finding::new(
+                Kind::StreetAddress,
+                toks[i].start..toks[end].end,
+                0.55,
+                Evidence::Pattern("number and street"),
+            ));
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Kind, Scanner};
+
+    fn found(text: &str, kind: Kind) -> Vec<String> {
+        Scanner::shared()
+            .scan_text(text)
+            .into_iter()
+            .filter(|f| f.kind == kind)
+            .map(|f| text[f.span].to_string())
+            .collect()
+    }
+
+    fn value(text: &str) -> Vec<Kind> {
+        Scanner::shared()
+            .scan_value(text)
+            .into_iter()
+            .map(|f| f.kind)
+            .collect()
+    }
+
+    #[test]
+    fn names_in_prose() {
+        assert_eq!(found("My name is Rubija", Kind::PersonName), ["Rubija"]);
+        assert_eq!(
+            found(
+                "Krisztián Szöllösy listed his top 20 songs",
+                Kind::PersonName
+            ),
+            ["Krisztián Szöllösy"]
+        );
+        assert_eq!(
+            found("Ask Mrs Okonkwo-Bello about it", Kind::PersonName),
+            ["Okonkwo-Bello"]
+        );
+        assert_eq!(
+            found("Faina D. Yefremova wrote it", Kind::PersonName),
+            ["Faina D. Yefremova"]
+        );
+        assert!(found("I will grant you that", Kind::PersonName).is_empty());
+    }
+
+    #[test]
+    fn places_and_postal_codes_in_prose() {
+        assert_eq!(
+            found(
+                "a community orchestra serving Southern Tunisia",
+                Kind::Place
+            ),
+            ["Tunisia"]
+        );
+        assert_eq!(
+            found("We moved to New York last year", Kind::Place),
+            ["New York"]
+        );
+        assert_eq!(
+            found("Artilleros\n, CO\n Uruguay 64677", Kind::PostalCode),
+            ["64677"]
+        );
+    }
+
+    #[test]
+    fn street_addresses() {
+        assert_eq!(
+            found("I live at 936 Salzburg Lane now", Kind::StreetAddress),
+            ["936 Salzburg Lane"]
+        );
+        assert_eq!(
+            found("Berger Straße 10, Frankfurt", Kind::StreetAddress),
+            ["Berger Straße 10"]
+        );
+    }
+
+    #[test]
+    fn values_whole() {
+        assert_eq!(value("SMITH"), [Kind::PersonName]);
+        assert_eq!(value("Bjørn"), [Kind::PersonName]);
+        assert_eq!(value("Oslo"), [Kind::Place]);
+        assert_eq!(value("Germany"), [Kind::Place]);
+        assert_eq!(value("421 Bourke Street"), [Kind::StreetAddress]);
+        assert!(value("Jazz").is_empty());
+    }
+}
