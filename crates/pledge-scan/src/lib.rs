@@ -252,7 +252,20 @@ impl Scanner {
         dates::scan(text, mode, &mut found);
         names::scan(&self.dict, text, mode, &mut found);
         let mut kept = resolve(found);
-        special::scan(&self.dict, text, &mut kept);
+        let mut specials = Vec::new();
+        special::scan(&self.dict, text, &mut specials);
+        // A keyword that is part of a name or a place (`Christian`, `Church Street`) is not
+        // one.
+        specials.retain(|s| {
+            !kept.iter().any(|k| {
+                matches!(
+                    k.kind,
+                    Kind::PersonName | Kind::Place | Kind::StreetAddress | Kind::Email | Kind::Url
+                ) && k.span.start < s.span.end
+                    && s.span.start < k.span.end
+            })
+        });
+        kept.extend(specials);
         kept.sort_by_key(|f| (f.span.start, f.span.end));
         kept
     }

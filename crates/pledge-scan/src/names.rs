@@ -136,6 +136,46 @@ const STREET_WORDS: &[&str] = &[
     "se",
 ];
 
+/// Two words before a place: `flew to`, `grew up in`, `moved here from`.
+const PLACE_CONTEXT: &[(&str, &str)] = &[
+    ("flew", "to"),
+    ("moved", "to"),
+    ("up", "in"),
+    ("lives", "in"),
+    ("live", "in"),
+    ("lived", "in"),
+    ("am", "in"),
+    ("i'm", "in"),
+    ("born", "in"),
+    ("located", "in"),
+    ("here", "from"),
+    ("originally", "from"),
+    ("trip", "to"),
+    ("travel", "to"),
+    ("travelled", "to"),
+    ("traveled", "to"),
+    ("city", "of"),
+    ("town", "of"),
+    ("where", "in"),
+    ("wohnt", "in"),
+    ("habite", "à"),
+    ("bor", "i"),
+];
+
+/// Words before the number of a flat or a post box.
+const UNIT_WORDS: &[&str] = &[
+    "apt",
+    "apartment",
+    "suite",
+    "unit",
+    "box",
+    "postbox",
+    "flat",
+    "psc",
+    "bldg",
+    "floor",
+];
+
 const STREET_SUFFIXES: &[&str] = &[
     "strasse", "straße", "weg", "allee", "platz", "gasse", "gade", "vej", "veien", "gatan",
     "vägen", "katu", "street", "laan", "straat", "gracht",
@@ -280,6 +320,39 @@ pub fn scan(dict: &Dictionaries, text: &str, mode: Mode, out: &mut Vec<Finding>)
             i += 1;
             continue;
         }
+        // `Apt. 595`, `Suite 501`, `Box 8144`.
+        if UNIT_WORDS.contains(&t.folded.as_str())
+            && let Some(n) = toks.get(i + 1)
+            && n.number
+            && matches!(&text[t.end..n.start], " " | ". ")
+        {
+            out.push(Finding::new(
+                Kind::StreetAddress,
+                t.start..n.end,
+                0.5,
+                Evidence::Pattern("unit and number"),
+            ));
+            i += 2;
+            continue;
+        }
+        // A state or country code and a postal code: `QC 54256`, `AA 42323`.
+        if t.case == Case::Upper
+            && t.end - t.start == 2
+            && let Some(n) = toks.get(i + 1)
+            && n.number
+            && (4..=6).contains(&(n.end - n.start))
+            && &text[t.end..n.start] == " "
+            && crate::text::ends_word(text.as_bytes(), n.end)
+        {
+            out.push(Finding::new(
+                Kind::PostalCode,
+                n.start..n.end,
+                0.45,
+                Evidence::Pattern("code and digits"),
+            ));
+            i += 2;
+            continue;
+        }
         if !is_cap(t) {
             i += 1;
             continue;
@@ -298,7 +371,7 @@ pub fn scan(dict: &Dictionaries, text: &str, mode: Mode, out: &mut Vec<Finding>)
         let prev = i.checked_sub(1).map(|p| &toks[p]);
         let title = prev.filter(|p| TITLES.contains(&p.folded.as_str()) && p.end + 2 >= t.start);
         let intro = intro_before(&toks, i);
-        let given = dict.given.contains(&t.folded) && not_stop(t);
+        let given = dict.given.contains(&t.folded) && not_stop(t) && t.case == Case::Title;
         let preposition = prev.is_some_and(|p| {
             PLACE_PREPOSITIONS.contains(&p.folded.as_str()) && p.end + 1 == t.start
         });
@@ -349,7 +422,7 @@ pub fn scan(dict: &Dictionaries, text: &str, mode: Mode, out: &mut Vec<Finding>)
                     continue;
                 }
                 let ok_gap = gap == " " || gap == "-" || gap == ". " || gap == "-";
-                if !ok_gap || !is_cap(n) || !not_stop(n) || n.number {
+                if !ok_gap || n.case != Case::Title || !not_stop(n) || n.number {
                     break;
                 }
                 if STREET_WORDS.contains(&n.folded.as_str()) {
@@ -381,6 +454,34 @@ pub fn scan(dict: &Dictionaries, text: &str, mode: Mode, out: &mut Vec<Finding>)
             out.push(f);
             i = end + 1;
             continue;
+        }
+        // A capitalised word after `flew to`, `grew up in`, `moved here from`...: a place
+        // even if the list does not have it.
+        if not_stop(t)
+            && (t.case == Case::Upper && t.end - t.start >= 3 || t.case == Case::Title)
+            && i >= 2
+        {
+            let pair = (toks[i - 2].folded.as_str(), toks[i - 1].folded.as_str());
+            if let Some(&(_, w)) = PLACE_CONTEXT.iter().find(|(a, b)| (*a, *b) == pair) {
+                let mut end = i;
+                while end + 1 < toks.len()
+                    && toks[end + 1].case != Case::Lower
+                    && !toks[end + 1].number
+                    && &text[toks[end].end..toks[end + 1].start] == " "
+                    && end < i + 2
+                {
+                    end += 1;
+                }
+                out.push(Finding::new(
+                    Kind::Place,
+                    t.start..toks[end].end,
+                    0.4,
+                    Evidence::Context(w),
+                ));
+                postal_after(text, &toks, end, out);
+                i = end + 1;
+                continue;
+            }
         }
         // A family name alone, not at the start of a sentence.
         let sentence_start = prev.is_none_or(|p| {
@@ -484,6 +585,7 @@ fn street_after_number(dict: &Dictionaries, text: &str, toks: &[Token], i: usize
     let mut k = i + 1;
     let mut end = None;
     let mut words = 0;
+    let mut capitalised = false;
     while k < toks.len() && words < 5 {
         let t = &toks[k];
         let gap = &text[toks[k - 1].end..t.start];
@@ -491,27 +593,29 @@ fn street_after_number(dict: &Dictionaries, text: &str, toks: &[Token], i: usize
             break;
         }
         if t.number {
-            // `923 7 ST NW`: a numbered street.
-            if t.end - t.start <= 3 && words == 0 {
+            // `923 7 ST NW`, `17151 2450 Crown St`: a numbered street, a second number.
+            if t.end - t.start <= 5 && words == 0 {
                 k += 1;
                 words += 1;
                 continue;
             }
-            break;
-        }
-        if t.case == Case::Lower
-            && !matches!(
-                t.folded.as_str(),
-                "de" | "la" | "du" | "des" | "do" | "da" | "dos" | "das" | "del"
-            )
-        {
+            // `28245 Puruntie 82`: the house number after the street.
+            if words >= 1 && gap == " " && t.end - t.start <= 4 && capitalised {
+                end = Some(k);
+            }
             break;
         }
         let w = t.folded.as_str();
-        if STREET_WORDS.contains(&w)
-            || STREET_SUFFIXES.iter().any(|s| w.ends_with(s))
-            || (words == 0 && STREET_PREFIXES.contains(&w))
-        {
+        let suffixed = STREET_SUFFIXES.iter().any(|s| w.ends_with(s));
+        let particle = matches!(
+            w,
+            "de" | "la" | "du" | "des" | "do" | "da" | "dos" | "das" | "del"
+        );
+        if t.case == Case::Lower && !suffixed && !particle {
+            break;
+        }
+        capitalised |= t.case != Case::Lower || suffixed;
+        if STREET_WORDS.contains(&w) || suffixed || (words == 0 && STREET_PREFIXES.contains(&w)) {
             end = Some(k);
         }
         words += 1;

@@ -333,7 +333,9 @@ fn card_brand(d: &[u8]) -> Option<&'static str> {
         && (14..=19).contains(&n)
     {
         "diners"
-    } else if (3528..=3589).contains(&p4) && (16..=19).contains(&n) {
+    } else if p2 == 35 && (16..=19).contains(&n) {
+        // JCB's ranges are 3528-3589; the rest of 35 is unassigned, and generators (and
+        // typists) use it: a Luhn-valid 35 number is read as JCB.
         "jcb"
     } else if matches!(p4, 2131 | 1800) && n == 15 {
         "jcb"
@@ -574,6 +576,18 @@ fn phone(text: &str, bytes: &[u8], i: usize, mode: Mode, out: &mut Vec<Finding>)
     }
     let near = context(text, i, ext_end, 40, 14, PHONE_WORDS);
     let international = plus || (first_digits.starts_with(b"00") && digits >= 10);
+    // Digits before a capitalised word are a house number (`17151 2450 Crown St`).
+    let before_word = bytes.get(ext_end) == Some(&b' ')
+        && bytes.get(ext_end + 1).is_some_and(u8::is_ascii_uppercase)
+        && bytes.get(ext_end + 2).is_some_and(u8::is_ascii_lowercase);
+    if !international && before_word {
+        return;
+    }
+    // Two groups alone are as often a house number and a street number, a postal code,
+    // or an amount: in prose they need a telephone word.
+    if !international && groups_n == 2 && near.is_none() && mode == Mode::Text {
+        return;
+    }
     let finding = if international && digits >= 8 {
         Some(Finding::new(
             Kind::Phone,
