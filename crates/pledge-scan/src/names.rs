@@ -629,16 +629,24 @@ fn street_after_number(dict: &Dictionaries, text: &str, toks: &[Token], i: usize
 fn street_named_first(text: &str, toks: &[Token], i: usize) -> Option<usize> {
     let mut k = i;
     let mut street = false;
-    while k < toks.len() && k < i + 5 {
+    while k < toks.len() && k < i + 7 {
         let t = &toks[k];
         if k > i {
             let gap = &text[toks[k - 1].end..t.start];
-            if gap != " " {
+            if !matches!(gap, " " | ". " | ", " | "/ ") {
                 return None;
             }
         }
         if t.number {
             return (street && k > i && t.end - t.start <= 5).then_some(k);
+        }
+        if t.case == Case::Lower
+            && !matches!(
+                t.folded.as_str(),
+                "de" | "la" | "du" | "des" | "do" | "da" | "dos" | "das" | "del" | "di" | "degli"
+            )
+        {
+            return None;
         }
         let w = t.folded.as_str();
         if (k == i && STREET_PREFIXES.contains(&w))
@@ -650,6 +658,13 @@ fn street_named_first(text: &str, toks: &[Token], i: usize) -> Option<usize> {
         k += 1;
     }
     None
+}
+
+fn check_year(digits: &str) -> bool {
+    digits.len() == 4
+        && digits
+            .parse::<u32>()
+            .is_ok_and(|y| (1900..=2099).contains(&y))
 }
 
 /// A column value: the whole value is a name (every word in the name lists), a place of
@@ -677,7 +692,10 @@ fn value(dict: &Dictionaries, text: &str, toks: &[Token], out: &mut Vec<Finding>
                 .all(|t| name_word(t) || (t.end - t.start == 1 && t.case == Case::Upper))
             && toks.iter().any(|t| t.end - t.start > 1)
             && toks.iter().all(|t| t.case != Case::Lower);
-        if is_place && !(single && dict.given.contains(&key)) {
+        // A single word that is a name and a city (`Paris`, `Moore`) is read as a name;
+        // a country stays a country.
+        let name_too = single && (dict.given.contains(&key) || dict.family.contains(&key));
+        if is_place && (!name_too || dict.countries.contains(&key)) {
             out.push(Finding::new(
                 Kind::Place,
                 span,
@@ -719,11 +737,27 @@ fn value(dict: &Dictionaries, text: &str, toks: &[Token], out: &mut Vec<Finding>
         return;
     }
     // A house number and capitalised words, or a street and a number.
-    if toks[0].number && toks.len() >= 2 && toks[0].end - toks[0].start <= 6 {
-        let rest_caps = toks[1..]
+    let spaced = toks
+        .windows(2)
+        .all(|w| matches!(&text[w[0].end..w[1].start], " " | ", " | ". " | "-"));
+    if toks[0].number
+        && toks.len() >= 2
+        && toks[0].end - toks[0].start <= 6
+        && spaced
+        && &text[toks[0].end..toks[1].start] == " "
+    {
+        let rest_caps = toks[1..].iter().all(|t| {
+            t.number
+                || t.case != Case::Lower
+                || matches!(
+                    t.folded.as_str(),
+                    "de" | "la" | "du" | "des" | "do" | "da" | "dos" | "das" | "del" | "al" | "s"
+                )
+        });
+        let a_word = toks[1..]
             .iter()
-            .all(|t| t.number || t.case != Case::Lower || t.end - t.start <= 3);
-        if rest_caps && toks[1..].iter().any(|t| !t.number) {
+            .any(|t| !t.number && t.case != Case::Lower && t.end - t.start >= 3);
+        if rest_caps && a_word {
             out.push(Finding::new(
                 Kind::StreetAddress,
                 span,
@@ -739,6 +773,27 @@ fn value(dict: &Dictionaries, text: &str, toks: &[Token], out: &mut Vec<Finding>
             toks[0].start..toks[end].end,
             0.55,
             Evidence::Pattern("street and number"),
+        ));
+        return;
+    }
+    // `Calle Lira, 198`, `Ordynacka 10`: capitalised words and a house number, not a year.
+    let last = &toks[toks.len() - 1];
+    let year = check_year(&text[last.start..last.end]);
+    if last.number
+        && toks.len() >= 2
+        && spaced
+        && !year
+        && last.end - last.start <= 5
+        && toks[..toks.len() - 1]
+            .iter()
+            .all(|t| !t.number && t.case != Case::Lower)
+        && toks[0].case == Case::Title
+    {
+        out.push(Finding::new(
+            Kind::StreetAddress,
+            span,
+            0.4,
+            Evidence::Pattern("words and number"),
         ));
         return;
     }

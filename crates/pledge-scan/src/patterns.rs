@@ -563,6 +563,14 @@ fn phone(text: &str, bytes: &[u8], i: usize, mode: Mode, out: &mut Vec<Finding>)
     if groups_n == 2 && other_seps == 0 && dots > 0 {
         return; // a decimal number
     }
+    // Postal codes of two groups: 94043-1351, 01310-200, 1234-567.
+    if groups_n == 2
+        && !plus
+        && matches!((group_lens[0], group_lens[1]), (5, 4) | (5, 3) | (4, 3))
+        && bytes.get(i + group_lens[0]) == Some(&b'-')
+    {
+        return;
+    }
     let digits_only: Vec<u8> = bytes[i..end]
         .iter()
         .copied()
