@@ -17,7 +17,7 @@ pub fn luhn(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The length of an IBAN for its country (ISO 13616 registry), `None` for a country
@@ -119,7 +119,7 @@ pub fn fr_nir(nir: &[u8]) -> bool {
 
 /// Whether day/month/year is a date of the Gregorian calendar.
 pub fn valid_date(year: u32, month: u32, day: u32) -> bool {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
     let days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
@@ -154,7 +154,7 @@ pub fn dk_cpr(cpr: &[u8]) -> Option<bool> {
     }
     const W: [u32; 10] = [4, 3, 2, 7, 6, 5, 4, 3, 2, 1];
     let sum: u32 = (0..10).map(|i| d(i) * W[i]).sum();
-    Some(sum % 11 == 0)
+    Some(sum.is_multiple_of(11))
 }
 
 /// A German tax identification number (Steuer-IdNr): eleven digits, the first not 0,
@@ -226,7 +226,7 @@ pub fn ean13(digits: &[u8]) -> bool {
         .enumerate()
         .map(|(i, d)| u32::from(d - b'0') * if i % 2 == 0 { 1 } else { 3 })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]

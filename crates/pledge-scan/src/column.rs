@@ -293,6 +293,14 @@ const NAMES: &[(&str, &str, Weight)] = &[
     ("dna", "special.genetic", Strong),
 ];
 
+/// The categories the column-name dictionary gives, each once.
+pub fn name_categories() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = NAMES.iter().map(|(_, c, _)| *c).collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Table names whose rows are people: they settle a weak column name.
 const PEOPLE_TABLES: &[&str] = &[
     "customer",
@@ -430,14 +438,16 @@ fn agrees(kind: Kind, category: &str) -> bool {
     match kind.category() {
         Some(c) if c == category => true,
         Some("identity.date_of_birth") => false,
-        _ => match (kind, category) {
-            (Kind::Date | Kind::DateOfBirth, "identity.date_of_birth" | "professional.history") => {
-                true
-            }
-            (Kind::Place | Kind::PostalCode | Kind::StreetAddress, "contact.address") => true,
-            (Kind::PersonName, "identity.username") => true,
-            _ => false,
-        },
+        _ => matches!(
+            (kind, category),
+            (
+                Kind::Date | Kind::DateOfBirth,
+                "identity.date_of_birth" | "professional.history"
+            ) | (
+                Kind::Place | Kind::PostalCode | Kind::StreetAddress,
+                "contact.address"
+            ) | (Kind::PersonName, "identity.username")
+        ),
     }
 }
 
@@ -590,10 +600,11 @@ impl Scanner {
                 }
                 Weak => 0.0,
             };
-            if weight == Weak && share < 0.3 {
-                if let Some(t) = people_table {
-                    evidence.push(ColumnEvidence::Table(t));
-                }
+            if weight == Weak
+                && share < 0.3
+                && let Some(t) = people_table
+            {
+                evidence.push(ColumnEvidence::Table(t));
             }
             if confidence >= 0.5 {
                 return Some(Classification {
@@ -639,8 +650,9 @@ impl Scanner {
         }
 
         // Free text: personal data inside longer values.
-        if is_text_type(sql_type) && long * 2 >= sampled.max(1) {
-            if let Some((kind, matched)) = prose
+        if is_text_type(sql_type)
+            && long * 2 >= sampled.max(1)
+            && let Some((kind, matched)) = prose
                 .iter()
                 .filter(|(k, _)| !matches!(k, Kind::Place | Kind::PersonName | Kind::Special(_)))
                 .max_by_key(|(_, n)| **n)
@@ -652,21 +664,20 @@ impl Scanner {
                         .max_by_key(|(_, n)| **n)
                         .map(|(k, n)| (*k, *n))
                 })
+        {
+            let share = matched as f32 / sampled.max(1) as f32;
+            if share >= 0.1
+                && let Some(category) = kind.category()
             {
-                let share = matched as f32 / sampled.max(1) as f32;
-                if share >= 0.1
-                    && let Some(category) = kind.category()
-                {
-                    return Some(Classification {
-                        category,
-                        confidence: (0.3 + share).min(0.8),
-                        evidence: vec![ColumnEvidence::FreeText {
-                            kind,
-                            matched,
-                            sampled,
-                        }],
-                    });
-                }
+                return Some(Classification {
+                    category,
+                    confidence: (0.3 + share).min(0.8),
+                    evidence: vec![ColumnEvidence::FreeText {
+                        kind,
+                        matched,
+                        sampled,
+                    }],
+                });
             }
         }
         None

@@ -193,16 +193,18 @@ fn numeric(bytes: &[u8], i: usize, mode: Mode) -> Option<Finding> {
             let ys = i + la + 2 + lb;
             let (y, ly) = digits_at(bytes, ys, 5);
             let end = ys + ly;
-            if ly == 4 && ends_word(bytes, end) && !(sep == b'.' && bytes.get(end) == Some(&b'.')) {
-                if valid_date(y, b, a) || valid_date(y, a, b) {
-                    let end = time(bytes, end);
-                    return Some(Finding::new(
-                        Kind::Date,
-                        i..end,
-                        0.8,
-                        Evidence::Pattern("dd/mm/yyyy"),
-                    ));
-                }
+            if ly == 4
+                && ends_word(bytes, end)
+                && !(sep == b'.' && bytes.get(end) == Some(&b'.'))
+                && (valid_date(y, b, a) || valid_date(y, a, b))
+            {
+                let end = time(bytes, end);
+                return Some(Finding::new(
+                    Kind::Date,
+                    i..end,
+                    0.8,
+                    Evidence::Pattern("dd/mm/yyyy"),
+                ));
             }
         }
         return None;

@@ -245,8 +245,7 @@ fn tokens(text: &str) -> Vec<Token> {
         let mut upper = usize::from(c.is_uppercase());
         let mut lower = usize::from(c.is_lowercase());
         let first_upper = c.is_uppercase();
-        loop {
-            let Some(&(j, d)) = chars.peek() else { break };
+        while let Some(&(j, d)) = chars.peek() {
             if d.is_alphabetic() {
                 upper += usize::from(d.is_uppercase());
                 lower += usize::from(d.is_lowercase());
@@ -421,7 +420,7 @@ pub fn scan(dict: &Dictionaries, text: &str, mode: Mode, out: &mut Vec<Finding>)
                     k += 1;
                     continue;
                 }
-                let ok_gap = gap == " " || gap == "-" || gap == ". " || gap == "-";
+                let ok_gap = matches!(gap, " " | "-" | ". ");
                 if !ok_gap || n.case != Case::Title || !not_stop(n) || n.number {
                     break;
                 }

@@ -147,8 +147,7 @@ fn urls(bytes: &[u8], out: &mut Vec<Finding>) {
             host_end += 1;
         }
         let host = &bytes[host_from..host_end];
-        let has_dot =
-            host.iter().any(|&b| b == b'.') && host.first().is_some_and(u8::is_ascii_alphanumeric);
+        let has_dot = host.contains(&b'.') && host.first().is_some_and(u8::is_ascii_alphanumeric);
         if !has_dot {
             i = host_end.max(i + 1);
             continue;
@@ -162,10 +161,7 @@ fn urls(bytes: &[u8], out: &mut Vec<Finding>) {
             end += 1;
         }
         // Trailing punctuation belongs to the sentence, a closing bracket only if unopened.
-        loop {
-            let Some(&last) = bytes[..end].last() else {
-                break;
-            };
+        while let Some(&last) = bytes[..end].last() {
             let opens = bytes[i..end].iter().filter(|&&b| b == b'(').count();
             let closes = bytes[i..end].iter().filter(|&&b| b == b')').count();
             if b".,;:!?'*".contains(&last) || (last == b')' && closes > opens) || (last == b']') {

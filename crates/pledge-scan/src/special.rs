@@ -28,6 +28,18 @@ pub enum Special {
 }
 
 impl Special {
+    /// Every special category.
+    pub const ALL: [Special; 8] = [
+        Special::Health,
+        Special::Religion,
+        Special::TradeUnion,
+        Special::Ethnicity,
+        Special::SexualOrientation,
+        Special::Political,
+        Special::Biometric,
+        Special::Genetic,
+    ];
+
     /// The taxonomy's category (`pledge_lang::taxonomy`).
     pub fn category(self) -> &'static str {
         match self {
