@@ -593,12 +593,26 @@ fn phone(text: &str, bytes: &[u8], i: usize, mode: Mode, out: &mut Vec<Finding>)
         return;
     }
     let finding = if international && digits >= 8 {
-        Some(Finding::new(
+        let f = Finding::new(
             Kind::Phone,
             i..ext_end,
-            0.85,
+            0.8,
             Evidence::Pattern("international"),
-        ))
+        );
+        // The national number's length for the country code, as a boost only: real data
+        // writes the trunk 0 inside the number often enough (`+91 0124 ...`).
+        let trunk = (1..groups_n)
+            .filter(|&g| paren[g] && group_lens[g] == 1)
+            .count();
+        let skip = if plus { 0 } else { 2 };
+        Some(
+            match country_lengths(&digits_only[skip.min(digits_only.len())..]) {
+                Some((cc, min, max)) if (min..=max).contains(&(digits - skip - cc - trunk)) => {
+                    f.boost(0.1, Evidence::Checksum("country code and length"))
+                }
+                _ => f,
+            },
+        )
     } else if groups_n >= 2 {
         Some(Finding::new(
             Kind::Phone,
@@ -630,6 +644,98 @@ fn phone(text: &str, bytes: &[u8], i: usize, mode: Mode, out: &mut Vec<Finding>)
         }
         out.push(f);
     }
+}
+
+/// Country calling codes (ITU-T E.164, prefix-free) with the shortest and longest
+/// national number: the countries Pledge's users and their customers are most often
+/// from. Not the whole numbering plan (that is libphonenumber's metadata, which this
+/// crate does without, see docs/scan.md).
+const COUNTRY_CODES: &[(u16, usize, usize)] = &[
+    (1, 10, 10),
+    (7, 10, 10),
+    (20, 9, 10),
+    (27, 9, 9),
+    (30, 10, 10),
+    (31, 9, 9),
+    (32, 8, 9),
+    (33, 9, 9),
+    (34, 9, 9),
+    (36, 8, 9),
+    (39, 6, 11),
+    (40, 9, 9),
+    (41, 9, 9),
+    (43, 4, 13),
+    (44, 9, 10),
+    (45, 8, 8),
+    (46, 7, 10),
+    (47, 8, 8),
+    (48, 9, 9),
+    (49, 6, 13),
+    (51, 8, 9),
+    (52, 10, 10),
+    (53, 8, 8),
+    (54, 10, 10),
+    (55, 10, 11),
+    (56, 9, 9),
+    (57, 10, 10),
+    (58, 10, 10),
+    (60, 9, 10),
+    (61, 9, 9),
+    (62, 9, 12),
+    (63, 10, 10),
+    (64, 8, 10),
+    (65, 8, 8),
+    (66, 9, 9),
+    (81, 9, 10),
+    (82, 9, 10),
+    (84, 9, 10),
+    (86, 10, 11),
+    (90, 10, 10),
+    (91, 10, 10),
+    (92, 10, 10),
+    (93, 9, 9),
+    (94, 9, 9),
+    (95, 8, 10),
+    (98, 10, 10),
+    (212, 9, 9),
+    (213, 9, 9),
+    (216, 8, 8),
+    (234, 10, 10),
+    (254, 9, 9),
+    (298, 6, 6),
+    (299, 6, 6),
+    (351, 9, 9),
+    (352, 6, 11),
+    (353, 7, 9),
+    (354, 7, 7),
+    (356, 8, 8),
+    (357, 8, 8),
+    (358, 6, 11),
+    (359, 8, 9),
+    (370, 8, 8),
+    (371, 8, 8),
+    (372, 7, 8),
+    (380, 9, 9),
+    (385, 8, 9),
+    (386, 8, 8),
+    (420, 9, 9),
+    (421, 9, 9),
+    (423, 7, 7),
+    (966, 9, 9),
+    (971, 8, 9),
+    (972, 8, 9),
+];
+
+/// The country code at the start of `digits` with its length and the national number's
+/// shortest and longest length.
+fn country_lengths(digits: &[u8]) -> Option<(usize, usize, usize)> {
+    (1..=3).find_map(|n| {
+        let code = check::number(digits.get(..n)?)?;
+        COUNTRY_CODES
+            .iter()
+            .find(|(c, _, _)| u64::from(*c) == code)
+            .map(|&(_, min, max)| (n, min, max))
+    })
 }
 
 // ---------------------------------------------------------------- US SSN
@@ -966,6 +1072,12 @@ mod tests {
             .collect()
     }
 
+    fn kinds_full(text: &str) -> Vec<Finding> {
+        let mut out = Vec::new();
+        scan(text, Mode::Text, &mut out);
+        out.into_iter().filter(|f| f.kind == Kind::Phone).collect()
+    }
+
     fn has(text: &str, kind: Kind, what: &str) -> bool {
         kinds(text, Mode::Text).contains(&(kind, what))
             || kinds(text, Mode::Value).contains(&(kind, what))
@@ -1071,6 +1183,16 @@ mod tests {
 
     #[test]
     fn phones_international_national_and_bare() {
+        let intl = kinds_full("+45 32 12 34 56");
+        assert!(intl.iter().any(|f| {
+            f.evidence
+                .contains(&Evidence::Checksum("country code and length"))
+        }));
+        let odd = kinds_full("+45 32 12 34 56 78");
+        assert!(odd.iter().all(|f| {
+            !f.evidence
+                .contains(&Evidence::Checksum("country code and length"))
+        }));
         for p in [
             "+1-984-182-0190",
             "+41 (0)85 806 98 67",
