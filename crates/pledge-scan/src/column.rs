@@ -701,6 +701,29 @@ mod tests {
     }
 
     #[test]
+    fn the_example_of_the_docs() {
+        let c = classify_column(
+            "customer.telefon",
+            "varchar(20)",
+            &["+45 32 12 34 56", "+45 32 12 34 57"],
+        );
+        let c = c.expect("a phone column");
+        assert_eq!(c.category, "contact.phone");
+        assert!((c.confidence - 0.95).abs() < 1e-6, "{}", c.confidence);
+        assert_eq!(
+            c.evidence,
+            [
+                ColumnEvidence::Name("telefon"),
+                ColumnEvidence::Values {
+                    kind: Kind::Phone,
+                    matched: 2,
+                    sampled: 2
+                }
+            ]
+        );
+    }
+
+    #[test]
     fn names_split_and_fold() {
         assert_eq!(words("BillingPostalCode"), ["billing", "postal", "code"]);
         assert_eq!(words("prénom"), ["prenom"]);
