@@ -167,6 +167,11 @@ fn digits_at(bytes: &[u8], i: usize, max: usize) -> (u32, usize) {
 /// `yyyy-mm-dd` with an optional time, `dd/mm/yyyy`, `mm/dd/yyyy`, `dd.mm.yyyy`,
 /// `dd-mm-yyyy`; a year alone in prose.
 fn numeric(bytes: &[u8], i: usize, mode: Mode) -> Option<Finding> {
+    // Digits after `948-` or `1.2.` belong to another number.
+    if i >= 2 && matches!(bytes[i - 1], b'.' | b'-' | b'/' | b':') && bytes[i - 2].is_ascii_digit()
+    {
+        return None;
+    }
     let (a, la) = digits_at(bytes, i, 5);
     let sep = *bytes.get(i + la)?;
     if la == 4 && (sep == b'-' || sep == b'/') {
@@ -451,6 +456,11 @@ mod tests {
             vec![(Kind::Date, "3 août 1990")]
         );
         assert!(dates("may I", Mode::Text).is_empty());
+    }
+
+    #[test]
+    fn a_year_inside_another_number_is_not_one() {
+        assert!(dates("Phone: 201-948-1927", Mode::Text).is_empty());
     }
 
     #[test]

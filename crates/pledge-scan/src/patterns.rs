@@ -454,7 +454,6 @@ const PHONE_WORDS: &[&str] = &[
     "portable",
     "contact",
     "reach",
-    "number",
     "whatsapp",
     "sms",
     "answering",
