@@ -211,3 +211,29 @@ fn categories_are_the_taxonomys() {
         );
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Structured data between characters of any script keeps its exact span.
+    #[test]
+    fn structured_data_among_other_scripts_keeps_its_span(
+        before in "[\\p{Han}\\p{Greek}\\p{Cyrillic}éøß ]{0,12}",
+        after in "[\\p{Han}\\p{Greek}\\p{Cyrillic}éøß ]{0,12}",
+        which in 0usize..4,
+    ) {
+        let (kind, data) = [
+            (Kind::Email, "jane.doe@example.org"),
+            (Kind::Iban, "GB82WEST12345698765432"),
+            (Kind::IpAddress, "2001:db8::1"),
+            (Kind::Url, "https://example.com/a?b=c"),
+        ][which];
+        let text = format!("{before} {data} {after}");
+        let found = Scanner::shared().scan_text(&text);
+        let start = before.len() + 1;
+        prop_assert!(
+            found.iter().any(|f| f.kind == kind && f.span == (start..start + data.len())),
+            "{:?} in {:?}: {:?}", kind, text, found
+        );
+    }
+}
