@@ -49,8 +49,21 @@ const NAME_INTROS: &[&[&str]] = &[
     &["signed"],
     &["dear"],
     &["by"],
-    &["from"],
-    &["contact"],
+    &["call", "me"],
+    &["calls", "me"],
+    &["says"],
+    &["said"],
+    &["starring"],
+    &["add"],
+    &["kid"],
+    &["with"],
+];
+
+/// Verbs after a capitalised word at the start of a sentence that make it a person:
+/// `Alvir spent a year`, `Shovda is very`, `Timotea lives on`.
+const PERSON_VERBS: &[&str] = &[
+    "lives", "lived", "spent", "shouted", "began", "says", "said", "wrote", "works", "worked",
+    "moved", "asked", "told", "married", "died", "was", "is", "has", "had", "will",
 ];
 
 const PLACE_PREPOSITIONS: &[&str] = &[
@@ -253,10 +266,15 @@ fn tokens(text: &str) -> Vec<Token> {
                 chars.next();
                 continue;
             }
-            // An apostrophe or hyphen inside a word: O'Brien, Jean-Pierre.
+            // An apostrophe or hyphen inside a word: O'Brien, Jean-Pierre; not a
+            // possessive `'s` (Matej's).
             if matches!(d, '\'' | '-' | '\u{2019}') {
                 let rest = &text[j + d.len_utf8()..];
-                if rest.chars().next().is_some_and(char::is_alphabetic) {
+                let mut after = rest.chars();
+                let possessive = d != '-'
+                    && matches!(after.next(), Some('s' | 'S'))
+                    && after.next().is_none_or(|c| !c.is_alphabetic());
+                if !possessive && rest.chars().next().is_some_and(char::is_alphabetic) {
                     end = j + d.len_utf8();
                     chars.next();
                     continue;
@@ -350,6 +368,29 @@ pub fn scan(dict: &Dictionaries, text: &str, mode: Mode, out: &mut Vec<Finding>)
                 Evidence::Pattern("code and digits"),
             ));
             i += 2;
+            continue;
+        }
+        // A name written in lower case after `my name is`, `call me`: from the lists only.
+        if t.case == Case::Lower
+            && dict.given.contains(&t.folded)
+            && let Some(w) =
+                intro_before(&toks, i).filter(|w| matches!(*w, "is" | "name" | "me" | "am"))
+        {
+            let mut end = i;
+            if let Some(n) = toks.get(i + 1)
+                && &text[t.end..n.start] == " "
+                && dict.family.contains(&n.folded)
+                && !dict.stop.contains(&n.folded)
+            {
+                end = i + 1;
+            }
+            out.push(Finding::new(
+                Kind::PersonName,
+                t.start..toks[end].end,
+                0.5,
+                Evidence::Context(w),
+            ));
+            i = end + 1;
             continue;
         }
         if !is_cap(t) {
@@ -478,6 +519,32 @@ pub fn scan(dict: &Dictionaries, text: &str, mode: Mode, out: &mut Vec<Finding>)
                     Evidence::Context(w),
                 ));
                 postal_after(text, &toks, end, out);
+                i = end + 1;
+                continue;
+            }
+        }
+        // A capitalised word (or two) at the start of a sentence before a verb of people.
+        let at_start =
+            prev.is_none_or(|p| text[p.end..t.start].contains(['.', '!', '?', '\n', ':', '"']));
+        if at_start && t.case == Case::Title && not_stop(t) && place.is_none() {
+            let mut end = i;
+            if let Some(n) = toks.get(i + 1)
+                && n.case == Case::Title
+                && &text[t.end..n.start] == " "
+                && not_stop(n)
+            {
+                end = i + 1;
+            }
+            if let Some(v) = toks.get(end + 1)
+                && &text[toks[end].end..v.start] == " "
+                && PERSON_VERBS.contains(&v.folded.as_str())
+            {
+                out.push(Finding::new(
+                    Kind::PersonName,
+                    t.start..toks[end].end,
+                    0.4,
+                    Evidence::Context(static_word(PERSON_VERBS, &v.folded)),
+                ));
                 i = end + 1;
                 continue;
             }
