@@ -760,7 +760,7 @@ fn value(dict: &Dictionaries, text: &str, toks: &[Token], out: &mut Vec<Finding>
             && toks.iter().all(|t| t.case != Case::Lower);
         // A single word that is a name and a city (`Paris`, `Moore`) is read as a name;
         // a country stays a country.
-        let name_too = single && (dict.given.contains(&key) || dict.family.contains(&key));
+        let name_too = single && dict.given.contains(&key);
         if is_place && (!name_too || dict.countries.contains(&key)) {
             out.push(Finding::new(
                 Kind::Place,
@@ -770,7 +770,7 @@ fn value(dict: &Dictionaries, text: &str, toks: &[Token], out: &mut Vec<Finding>
             ));
             return;
         }
-        if is_name && (toks.len() > 1 || !dict.stop.contains(&key)) {
+        if is_name {
             let source = if toks.iter().any(|t| dict.given.contains(&t.folded)) {
                 "given_names"
             } else {
