@@ -770,7 +770,7 @@ fn value(dict: &Dictionaries, text: &str, toks: &[Token], out: &mut Vec<Finding>
             ));
             return;
         }
-        if is_name {
+        if is_name && (toks.len() > 1 || !dict.stop.contains(&key)) {
             let source = if toks.iter().any(|t| dict.given.contains(&t.folded)) {
                 "given_names"
             } else {
