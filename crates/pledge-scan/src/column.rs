@@ -579,9 +579,11 @@ impl Scanner {
                     sampled,
                 });
             }
-            if category == "identity.picture" && sql_type.to_ascii_lowercase().contains("byte")
-                || sql_type.eq_ignore_ascii_case("blob")
-            {
+            let binary = {
+                let t = sql_type.to_ascii_lowercase();
+                t.contains("byte") || t.contains("blob") || t.contains("binary") || t == "image"
+            };
+            if category == "identity.picture" && binary {
                 evidence.push(ColumnEvidence::Type("binary"));
             }
             let text_expected = !matches!(
@@ -599,11 +601,8 @@ impl Scanner {
                 Strong if type_disagrees => 0.3,
                 Strong => 0.75 + 0.2 * share,
                 Weak if share >= 0.3 => 0.55 + 0.35 * share,
-                Weak if people_table.is_some() && category != "identity.picture"
-                    || evidence
-                        .iter()
-                        .any(|e| matches!(e, ColumnEvidence::Type(_))) =>
-                {
+                // A picture of a person is binary data in a table of people.
+                Weak if people_table.is_some() && (category != "identity.picture" || binary) => {
                     0.55
                 }
                 Weak => 0.0,
@@ -767,6 +766,16 @@ mod tests {
             Some("professional.job_title")
         );
         assert_eq!(category("album.title", "text", &["Into The Light"]), None);
+        assert_eq!(
+            category("staff.picture", "bytea", &[]),
+            Some("identity.picture")
+        );
+        assert_eq!(category("product.photo", "blob", &[]), None);
+        assert_eq!(
+            category("users.avatar", "text", &[]),
+            Some("identity.picture")
+        );
+        assert_eq!(category("product.name", "blob", &[]), None);
     }
 
     #[test]

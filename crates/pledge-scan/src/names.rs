@@ -323,7 +323,7 @@ pub fn scan(dict: &Dictionaries, text: &str, mode: Mode, out: &mut Vec<Finding>)
     while i < toks.len() {
         let t = &toks[i];
         if t.number {
-            if let Some(end) = street_after_number(dict, text, &toks, i) {
+            if let Some(end) = street_after_number(text, &toks, i) {
                 let span = t.start..toks[end].end;
                 out.push(Finding::new(
                     Kind::StreetAddress,
@@ -643,7 +643,7 @@ fn postal_after(text: &str, toks: &[Token], place_end: usize, out: &mut Vec<Find
 
 /// After a house number, up to four capitalised words ending in a street word or with a
 /// street suffix: `936 Salzburg Lane`, `11120 Jasper Ave NW`, `12 Rue de la Paix`.
-fn street_after_number(dict: &Dictionaries, text: &str, toks: &[Token], i: usize) -> Option<usize> {
+fn street_after_number(text: &str, toks: &[Token], i: usize) -> Option<usize> {
     let num = &toks[i];
     if num.end - num.start > 6 {
         return None;
@@ -687,7 +687,6 @@ fn street_after_number(dict: &Dictionaries, text: &str, toks: &[Token], i: usize
         words += 1;
         k += 1;
     }
-    let _ = dict;
     end
 }
 
@@ -866,7 +865,7 @@ fn value(dict: &Dictionaries, text: &str, toks: &[Token], out: &mut Vec<Finding>
     // Text with a street after a number anywhere in it.
     for i in 0..toks.len() {
         if toks[i].number
-            && let Some(end) = street_after_number(dict, text, toks, i)
+            && let Some(end) = street_after_number(text, toks, i)
         {
             out.push(Finding::new(
                 Kind::StreetAddress,

@@ -150,6 +150,13 @@ proptest! {
     }
 
     #[test]
+    fn any_string_never_panics(text in any::<String>()) {
+        for f in Scanner::shared().scan_text(&text).into_iter().chain(Scanner::shared().scan_value(&text)) {
+            prop_assert!(text.get(f.span.clone()).is_some());
+        }
+    }
+
+    #[test]
     fn column_classification_never_panics(name in "\\PC{0,30}", ty in "\\PC{0,12}", samples in prop::collection::vec("\\PC{0,60}", 0..8)) {
         if let Some(c) = classify_column(&name, &ty, &samples) {
             prop_assert!((0.0..=1.0).contains(&c.confidence));
