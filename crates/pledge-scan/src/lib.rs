@@ -27,6 +27,7 @@ mod patterns;
 mod special;
 mod text;
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -257,15 +258,16 @@ impl Scanner {
         special::scan(&self.dict, text, &mut specials);
         // A keyword that is part of a name or a place (`Christian`, `Church Street`) is not
         // one.
-        specials.retain(|s| {
-            !kept.iter().any(|k| {
+        let covering: Vec<&Finding> = kept
+            .iter()
+            .filter(|k| {
                 matches!(
                     k.kind,
                     Kind::PersonName | Kind::Place | Kind::StreetAddress | Kind::Email | Kind::Url
-                ) && k.span.start < s.span.end
-                    && s.span.start < k.span.end
+                )
             })
-        });
+            .collect();
+        specials.retain(|s| !overlaps_any(&covering, &s.span));
         kept.extend(specials);
         kept.sort_by_key(|f| (f.span.start, f.span.end));
         kept
@@ -286,15 +288,26 @@ fn resolve(mut found: Vec<Finding>) -> Vec<Finding> {
             .then((b.span.end - b.span.start).cmp(&(a.span.end - a.span.start)))
             .then(a.span.start.cmp(&b.span.start))
     });
+    // The kept spans by start: they never overlap, so a new span overlaps one of them
+    // exactly when it overlaps the last one that starts before its end.
+    let mut taken: BTreeMap<usize, usize> = BTreeMap::new();
     let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
     for f in found {
-        if kept
-            .iter()
-            .all(|k| k.span.end <= f.span.start || f.span.end <= k.span.start)
-        {
+        let clash = taken
+            .range(..f.span.end)
+            .next_back()
+            .is_some_and(|(_, &end)| end > f.span.start);
+        if !clash {
+            taken.insert(f.span.start, f.span.end);
             kept.push(f);
         }
     }
     kept.sort_by_key(|f| f.span.start);
     kept
+}
+
+/// Whether `span` overlaps any of `sorted` (by start, not overlapping each other).
+fn overlaps_any(sorted: &[&Finding], span: &Range<usize>) -> bool {
+    let after = sorted.partition_point(|k| k.span.start < span.end);
+    after > 0 && sorted[after - 1].span.end > span.start
 }

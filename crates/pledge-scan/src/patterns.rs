@@ -161,11 +161,16 @@ fn urls(bytes: &[u8], out: &mut Vec<Finding>) {
             end += 1;
         }
         // Trailing punctuation belongs to the sentence, a closing bracket only if unopened.
+        let mut opens = bytes[i..end].iter().filter(|&&b| b == b'(').count();
+        let mut closes = bytes[i..end].iter().filter(|&&b| b == b')').count();
         while let Some(&last) = bytes[..end].last() {
-            let opens = bytes[i..end].iter().filter(|&&b| b == b'(').count();
-            let closes = bytes[i..end].iter().filter(|&&b| b == b')').count();
             if b".,;:!?'*".contains(&last) || (last == b')' && closes > opens) || (last == b']') {
                 end -= 1;
+                match last {
+                    b')' => closes -= 1,
+                    b'(' => opens -= 1,
+                    _ => {}
+                }
             } else {
                 break;
             }

@@ -244,3 +244,25 @@ proptest! {
         );
     }
 }
+
+/// Long and repetitive inputs take linear time: each of these would take minutes if a
+/// recogniser were quadratic.
+#[test]
+fn long_repetitive_texts_scan_in_linear_time() {
+    let n = 100_000;
+    let texts = [
+        format!("http://a.b{}", ".".repeat(n)),
+        "x@example.org ".repeat(n / 10),
+        "1 ".repeat(n),
+        "a:".repeat(n),
+        "Mary Smith ".repeat(n / 10),
+        "+45 32 12 34 56, ".repeat(n / 10),
+        "diabetes ".repeat(n / 10),
+        "(".repeat(n),
+    ];
+    for t in &texts {
+        let found = Scanner::shared().scan_text(t);
+        assert!(found.len() <= t.len());
+        let _ = Scanner::shared().scan_value(t);
+    }
+}
