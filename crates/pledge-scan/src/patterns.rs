@@ -468,6 +468,26 @@ const PHONE_WORDS: &[&str] = &[
     "nummer",
 ];
 
+/// Words of identifiers that are not telephone numbers.
+const OTHER_NUMBER_WORDS: &[&str] = &[
+    "license",
+    "licence",
+    "passport",
+    "account",
+    "order",
+    "invoice",
+    "ticket",
+    "policy",
+    "serial",
+    "isbn",
+    "tracking",
+    "reference",
+    "ref",
+    "customer",
+    "member",
+    "membership",
+];
+
 /// A telephone number: `+` and a country code (or `00`), or a national number in groups
 /// (spaces, dashes, dots, an area code in brackets, a `(0)` trunk prefix), 7 to 15
 /// digits, with an extension (`x123`) kept. Bare digits count only after a telephone
@@ -587,8 +607,23 @@ fn phone(text: &str, bytes: &[u8], i: usize, mode: Mode, out: &mut Vec<Finding>)
     // Digits before a capitalised word are a house number (`17151 2450 Crown St`).
     let before_word = bytes.get(ext_end) == Some(&b' ')
         && bytes.get(ext_end + 1).is_some_and(u8::is_ascii_uppercase)
-        && bytes.get(ext_end + 2).is_some_and(u8::is_ascii_lowercase);
+        && bytes.get(ext_end + 2).is_some_and(u8::is_ascii_alphabetic);
     if !international && before_word {
+        return;
+    }
+    // A range of years (`1980-1990`) is not a number to call.
+    let year = |from: usize| {
+        check::number(&digits_only[from..from + 4]).is_some_and(|y| (1900..=2099).contains(&y))
+    };
+    if groups_n == 2 && group_lens[0] == 4 && group_lens[1] == 4 && year(0) && year(4) {
+        return;
+    }
+    // After the word of another identifier (`license number is 2270-66-1551`) and no
+    // telephone word, digits are that identifier.
+    if !international
+        && near.is_none()
+        && context(text, i, ext_end, 40, 0, OTHER_NUMBER_WORDS).is_some()
+    {
         return;
     }
     // Two groups alone are as often a house number and a street number, a postal code,
@@ -1218,6 +1253,13 @@ mod tests {
         assert!(kinds("876295323994", Mode::Value).contains(&(Kind::Phone, "876295323994")));
         assert!(!has("978-1-86966-530-2", Kind::Phone, "978-1-86966-530-2"));
         assert!(!has("12.99", Kind::Phone, "12.99"));
+        assert!(!has("8210 111 ST NW", Kind::Phone, "8210 111"));
+        assert!(!has("B-Sides 1980-1990", Kind::Phone, "1980-1990"));
+        assert!(!has(
+            "my driver's license number is 2270-66-1551",
+            Kind::Phone,
+            "2270-66-1551"
+        ));
     }
 
     #[test]
