@@ -48,7 +48,9 @@ def names(attr_prefix: str) -> set[str]:
             continue
         provider = mod.Provider
         for attr in dir(provider):
-            if not attr.startswith(attr_prefix):
+            # first_names, first_names_female, last_names_male, male_last_names,
+            # unisex_last_names...: every list of the kind, whatever the locale calls it.
+            if attr.startswith("_") or attr_prefix not in attr:
                 continue
             value = getattr(provider, attr)
             if isinstance(value, (dict, list, tuple)):

@@ -149,6 +149,43 @@ const STREET_WORDS: &[&str] = &[
     "se",
 ];
 
+/// Titles written before a name in a cell (beside [`TITLES`]).
+const VALUE_TITLES: &[&str] = &[
+    "ing",
+    "dipl",
+    "dipl.-ing",
+    "univ",
+    "univ.prof",
+    "dott",
+    "dottssa",
+    "pan",
+    "pani",
+    "sig",
+    "sra",
+    "sr",
+    "mag",
+    "mgr",
+    "rev",
+    "hon",
+    "dhr",
+    "mevr",
+    "ir",
+    "drs",
+    "prof.dr",
+];
+
+/// Degrees and suffixes written after a name.
+const DEGREES: &[&str] = &[
+    "ba", "ma", "mba", "phd", "md", "dds", "jr", "ii", "iii", "iv", "msc", "bsc", "llm", "mfa",
+    "esq",
+];
+
+/// Lower-case particles inside names: `van der`, `de`, `del`, `di`, `von`.
+const PARTICLES: &[&str] = &[
+    "van", "von", "de", "der", "den", "del", "della", "di", "da", "du", "le", "la", "ten", "ter",
+    "zu", "dos", "das", "do", "y", "e", "af", "al", "el", "bin", "ibn",
+];
+
 /// Two words before a place: `flew to`, `grew up in`, `moved here from`.
 const PLACE_CONTEXT: &[(&str, &str)] = &[
     ("flew", "to"),
@@ -749,14 +786,33 @@ fn value(dict: &Dictionaries, text: &str, toks: &[Token], out: &mut Vec<Finding>
         }
         let is_place = dict.places.contains(&key);
         let single = toks.len() == 1;
-        let name_word =
-            |t: &Token| dict.given.contains(&t.folded) || dict.family.contains(&t.folded);
-        let is_name = toks.len() <= 3
-            && toks
-                .iter()
-                .all(|t| name_word(t) || (t.end - t.start == 1 && t.case == Case::Upper))
-            && toks.iter().any(|t| t.end - t.start > 1)
-            && toks.iter().all(|t| t.case != Case::Lower);
+        let name_word = |w: &str| dict.given.contains(w) || dict.family.contains(w);
+        // `Dr. Hans-Detlef Trüb B.A.`, `Maarten de Haas-Fiere`: titles, degrees and
+        // particles around the names, double names joined by a hyphen.
+        let titled = toks.iter().any(|t| {
+            TITLES.contains(&t.folded.as_str()) || VALUE_TITLES.contains(&t.folded.as_str())
+        });
+        let core: Vec<&Token> = toks
+            .iter()
+            .filter(|t| {
+                let w = t.folded.as_str();
+                let decoration = TITLES.contains(&w)
+                    || VALUE_TITLES.contains(&w)
+                    || DEGREES.contains(&w)
+                    || (t.case == Case::Lower && PARTICLES.contains(&w));
+                !decoration
+            })
+            .collect();
+        let known = |t: &Token| {
+            name_word(&t.folded) || (t.folded.contains('-') && t.folded.split('-').all(name_word))
+        };
+        let is_name = (1..=4).contains(&core.len())
+            && core.iter().all(|t| {
+                (t.case != Case::Lower && (known(t) || titled))
+                    || (t.end - t.start == 1 && t.case == Case::Upper)
+            })
+            && core.iter().any(|t| t.end - t.start > 1)
+            && (core.len() > 1 || toks.len() > 1 || !dict.stop.contains(&key));
         // A single word that is a name and a city (`Paris`, `Moore`) is read as a name;
         // a country stays a country.
         let name_too = single && dict.given.contains(&key);
@@ -769,8 +825,8 @@ fn value(dict: &Dictionaries, text: &str, toks: &[Token], out: &mut Vec<Finding>
             ));
             return;
         }
-        if is_name && (toks.len() > 1 || !dict.stop.contains(&key)) {
-            let source = if toks.iter().any(|t| dict.given.contains(&t.folded)) {
+        if is_name {
+            let source = if core.iter().any(|t| dict.given.contains(&t.folded)) {
                 "given_names"
             } else {
                 "family_names"
@@ -959,5 +1015,8 @@ mod tests {
         assert_eq!(value("Germany"), [Kind::Place]);
         assert_eq!(value("421 Bourke Street"), [Kind::StreetAddress]);
         assert!(value("Jazz").is_empty());
+        assert_eq!(value("Dr. Hans-Detlef Trüb B.A."), [Kind::PersonName]);
+        assert_eq!(value("Maarten de Haas-Fiere"), [Kind::PersonName]);
+        assert_eq!(value("pan Igor Pasiak"), [Kind::PersonName]);
     }
 }
