@@ -59,6 +59,9 @@ echo "Pledge: $repeat passes over each corpus"
 score() { python3 "$peer/score.py" "$@" > /dev/null; }
 score sentences --gold "$sentences" --pred "$out/pledge_sentences.jsonl" --out "$out/pledge_sentences_score.json"
 score columns --gold "$columns" --pred "$out/pledge_columns.jsonl" --out "$out/pledge_columns_score.json"
+# Again with findings below confidence 0.5 dropped, as the harness also scores Presidio.
+score sentences --gold "$sentences" --pred "$out/pledge_sentences.jsonl" --min-score 0.5 --out "$out/pledge_sentences_score_0.5.json"
+score columns --gold "$columns" --pred "$out/pledge_columns.jsonl" --min-score 0.5 --out "$out/pledge_columns_score_0.5.json"
 if [ "$presidio" != skipped ]; then
     score sentences --gold "$sentences" --pred "$presidio/predictions_sentences.jsonl" --out "$out/presidio_sentences_score.json"
     score columns --gold "$columns" --pred "$presidio/predictions_columns.jsonl" --out "$out/presidio_columns_score.json"
@@ -108,6 +111,10 @@ for corpus in ("sentences", "columns"):
         r = s["per_type"][ty] if ty in types else s[ty]
         p = (ps["per_type"][ty] if ty in types else ps[ty]) if ps else None
         print(f"| {ty} | {f(r, 'precision')} | {f(r, 'recall')} | {f(r)} | {f(p)} |")
+    s5 = load(out / f"pledge_{corpus}_score_0.5.json")
+    p5 = pres["corpora"][corpus].get("metrics_min_score_0.5") if pres else None
+    print(f"micro structured F1 with scores below 0.5 dropped: Pledge {f(s5['micro_structured'])}, "
+          f"Presidio {f(p5['micro_structured'] if p5 else None)}")
 h = load(out / "pledge_heldout_score.json")
 if h:
     t = load(out / "pledge_heldout_time.json")
