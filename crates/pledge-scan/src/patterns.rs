@@ -10,7 +10,7 @@ use crate::{Evidence, Finding, Kind, Mode};
 pub fn scan(text: &str, mode: Mode, out: &mut Vec<Finding>) {
     let bytes = text.as_bytes();
     emails(bytes, out);
-    urls(bytes, out);
+    urls(text, bytes, out);
     ipv6(text, bytes, out);
     let mut i = 0;
     while i < bytes.len() {
@@ -120,7 +120,7 @@ fn starts_with_ci(bytes: &[u8], i: usize, what: &[u8]) -> bool {
 
 /// `http://`, `https://`, `ftp://` or `www.` and a host with a dot, up to white space;
 /// trailing punctuation is left out. The domain of an e-mail address is not a URL.
-fn urls(bytes: &[u8], out: &mut Vec<Finding>) {
+fn urls(text: &str, bytes: &[u8], out: &mut Vec<Finding>) {
     let mut i = 0;
     while i + 4 <= bytes.len() {
         let b = bytes[i] | 0x20;
@@ -160,6 +160,11 @@ fn urls(bytes: &[u8], out: &mut Vec<Finding>) {
         {
             end += 1;
         }
+        // White space outside ASCII (a no-break space) ends the URL too. `end` stopped on
+        // an ASCII byte or the end of the text, so it is a character boundary.
+        if let Some(ws) = text[i..end].find(|c: char| c.is_whitespace()) {
+            end = i + ws;
+        }
         // Trailing punctuation belongs to the sentence, a closing bracket only if unopened.
         let mut opens = bytes[i..end].iter().filter(|&&b| b == b'(').count();
         let mut closes = bytes[i..end].iter().filter(|&&b| b == b')').count();
@@ -174,10 +179,6 @@ fn urls(bytes: &[u8], out: &mut Vec<Finding>) {
             } else {
                 break;
             }
-        }
-        // A non-ASCII byte at the end would cut a character: back off to ASCII.
-        while end > host_end && bytes[end - 1] >= 0x80 {
-            end -= 1;
         }
         out.push(Finding::new(
             Kind::Url,
@@ -1145,6 +1146,16 @@ mod tests {
         ));
         assert!(has("(www.example.com)", Kind::Url, "www.example.com"));
         assert!(!has("http://localhost", Kind::Url, "http://localhost"));
+        assert!(has(
+            "see https://fr.example.org/café.",
+            Kind::Url,
+            "https://fr.example.org/café"
+        ));
+        assert!(has(
+            "https://example.org/a\u{a0}next",
+            Kind::Url,
+            "https://example.org/a"
+        ));
     }
 
     #[test]
