@@ -76,6 +76,27 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind but the special categories (see [`Special::ALL`]).
+    pub const ALL: [Kind; 17] = [
+        Kind::Email,
+        Kind::Phone,
+        Kind::PaymentCard,
+        Kind::Iban,
+        Kind::IpAddress,
+        Kind::UsSsn,
+        Kind::Date,
+        Kind::DateOfBirth,
+        Kind::Url,
+        Kind::PostalCode,
+        Kind::StreetAddress,
+        Kind::FrNir,
+        Kind::DkCpr,
+        Kind::UkNino,
+        Kind::DeTaxId,
+        Kind::PersonName,
+        Kind::Place,
+    ];
+
     /// The data category of the declaration's taxonomy this kind is evidence of
     /// (`pledge_lang::taxonomy`), `None` when the kind alone says nothing about a person
     /// (a date, a URL).
@@ -175,6 +196,11 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// The taxonomy's category this finding is evidence of ([`Kind::category`]).
+    pub fn category(&self) -> Option<&'static str> {
+        self.kind.category()
+    }
+
     pub(crate) fn new(kind: Kind, span: Range<usize>, confidence: f32, evidence: Evidence) -> Self {
         Finding {
             kind,
