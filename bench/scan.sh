@@ -84,6 +84,10 @@ python3 bench/scan/sample_columns.py --chinook "$data/chinook/Chinook_Sqlite.sql
 "$bin/columns" < "$out/columns_sampled.jsonl" > "$out/columns_predicted.jsonl" 2> "$out/columns_time.json"
 python3 bench/scan/score_columns.py --labels bench/scan/columns.toml --pred "$out/columns_predicted.jsonl" \
     --out "$out/columns_score.json"
+echo "The same, the values alone (no column name, no type)"
+"$bin/columns" --values-only < "$out/columns_sampled.jsonl" > "$out/columns_predicted_values_only.jsonl" 2> /dev/null
+python3 bench/scan/score_columns.py --labels bench/scan/columns.toml --pred "$out/columns_predicted_values_only.jsonl" \
+    --out "$out/columns_score_values_only.json"
 
 python3 - "$out" "$presidio" <<'PY'
 import json, sys
@@ -132,6 +136,8 @@ ct = load(out / "columns_time.json")
 print(f"\n## columns of Chinook and Pagila: {c['columns']} columns, {c['labelled']} labelled personal")
 print(f"recall {100 * c['recall']:.1f} %, precision {100 * c['precision']:.1f} %, same category {100 * c['category_agreement']:.1f} %; "
       f"{ct['columns_per_s']:,.0f} columns/s ({ct['sampled_values']} sampled values)")
+v = load(out / "columns_score_values_only.json")
+print(f"values alone (no name, no type): recall {100 * v['recall']:.1f} %, precision {100 * v['precision']:.1f} %")
 for k, v in c["false_positives"].items():
     print(f"  flagged, not labelled: {k} ({v})")
 for k, v in c["false_negatives"].items():

@@ -6,13 +6,17 @@
 //!
 //! ```sh
 //! python3 bench/scan/sample_columns.py --chinook ... --pagila ... \
-//!   | cargo run --release -p pledge-scan --example columns > predicted.jsonl
+//!   | cargo run --release -p pledge-scan --example columns [-- --values-only] > predicted.jsonl
 //! ```
+//!
+//! `--values-only` hands the classifier no name and no type, to measure what the values
+//! alone say (a column called `c1` of type `text`).
 
 use std::io::{BufRead, Write};
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let values_only = std::env::args().skip(1).any(|a| a == "--values-only");
     let mut columns = Vec::new();
     for line in std::io::stdin().lock().lines() {
         let line = line?;
@@ -42,7 +46,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 v["table"].as_str().unwrap_or_default(),
                 v["column"].as_str().unwrap_or_default()
             );
-            scanner.classify_column(&name, v["type"].as_str().unwrap_or_default(), samples)
+            if values_only {
+                scanner.classify_column("", "", samples)
+            } else {
+                scanner.classify_column(&name, v["type"].as_str().unwrap_or_default(), samples)
+            }
         })
         .collect();
     let elapsed = started.elapsed().as_secs_f64();
