@@ -5,6 +5,7 @@
 #   scripts/test.sh -- bench/all.sh             # throwaway PostgreSQL and MariaDB, URLs from the environment
 #   ONLY="serve_chinook start" scripts/test.sh -- bench/all.sh
 #   LONG=1 ...                                  # also the soak (10 min) and the crash test (20 min)
+#   PLEDGE_PRESIDIO_DIR=DIR ...                 # also detection against Presidio (bench/scan.sh)
 #   FIDES_PEER=DIR ...                          # also Fides on the same Chinook, side by side
 #                                               # (DIR: a checkout of the Fides peer, with
 #                                               # setup.sh and run.sh; see its README)
@@ -17,6 +18,15 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${OUT:-bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$out"
+# The load generators and timers the benchmarks use, from Debian's packages.
+missing=()
+for tool in wrk hyperfine jq sqlite3 bc curl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]} (apt-get)" >&2
+    apt-get install -y "${missing[@]}" >/dev/null 2>&1 ||
+        { apt-get update >/dev/null && apt-get install -y "${missing[@]}" >/dev/null; } ||
+        { echo "cannot install ${missing[*]}" >&2; exit 1; }
+fi
 echo "building the release binary and the benchmarks (cargo build --release)" >&2
 cargo build --release -q -p pledge || exit 1
 export PLEDGE_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/pledge
@@ -36,9 +46,12 @@ declare -A commands=(
     [scale]="bench/scale.sh"
     [soak]="bench/soak.sh"
     [crash]="bench/crash.sh"
+    [scan]="bench/scan.sh"
 )
 order=(check notice serve_intake serve_access_demo serve_chinook requests_cli decisions start console retain scale)
 if [ -n "${LONG:-}" ]; then order+=(soak crash); fi
+# Detection against Presidio needs the peer's corpora and environment (docs/scan.md).
+if [ -n "${PLEDGE_PRESIDIO_DIR:-}" ]; then order+=(scan); fi
 if [ -n "${ONLY:-}" ]; then read -r -a order <<<"$ONLY"; fi
 
 failed=0

@@ -74,7 +74,19 @@ measure() { # label store
     local base=http://127.0.0.1:$port
     echo "[$label] taking in $count requests through the API" >&2
     local started=$(date +%s)
-    KEY=$key SHARE=$((count / 4)) wrk -t4 -c16 -d600s -s bench/console/intake.lua "$base/v1/requests" >"$dir/wrk-$label.txt"
+    # wrk's threads stop after their share, but wrk itself waits out its duration: it is
+    # stopped once the store holds them all.
+    KEY=$key SHARE=$((count / 4)) wrk -t4 -c16 -d600s -s bench/console/intake.lua "$base/v1/requests" >"$dir/wrk-$label.txt" &
+    local wrk_pid=$! have=0
+    while kill -0 "$wrk_pid" 2>/dev/null; do
+        sleep 1
+        case $label in
+            sqlite) have=$(sqlite3 "${store#sqlite:}" "SELECT COUNT(*) FROM requests" 2>/dev/null || echo 0) ;;
+            postgres) have=$(psql "$store" -XAtqc "SELECT COUNT(*) FROM requests" 2>/dev/null || echo 0) ;;
+        esac
+        [ "${have:-0}" -ge "$count" ] && { kill "$wrk_pid" 2>/dev/null; break; }
+    done
+    wait "$wrk_pid" 2>/dev/null || true
     echo "[$label] took $(( $(date +%s) - started )) s" >&2
     kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
     local now; now=$(date +%s)

@@ -43,7 +43,7 @@ store=sqlite:$ledger
 # readyz asks the dataset to answer: an empty SQLite file does.
 export CHINOOK_DATABASE_URL="sqlite:$dir/app.db?mode=rwc"
 
-# Prints the seconds from launch to ready; leaves the server running as $pid.
+# Sets $took to the seconds from launch to ready; leaves the server running as $pid.
 start() {
     local port=$((20000 + RANDOM % 20000)) t0 t1
     t0=$(date +%s%N)
@@ -54,19 +54,21 @@ start() {
         sleep 0.005
     done
     t1=$(date +%s%N)
-    awk -v d=$((t1 - t0)) 'BEGIN { printf "%.3f\n", d / 1e9 }'
+    took=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.3f\n", d / 1e9 }')
 }
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 
 echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
-first=$(start)
+start
+first=$took
 stop
 grep -q "consent index snapshot written" "$dir/serve.log" ||
     { echo "the first server wrote no snapshot when it stopped:" >&2; tail -5 "$dir/serve.log" >&2; exit 1; }
 echo "start with no snapshot (the whole ledger applied): $first s"
 times=()
 for i in $(seq "$runs"); do
-    t=$(start)
+    start
+    t=$took
     grep -q "consent index read from its snapshot" "$dir/serve.log" ||
         { echo "start $i did not read the snapshot:" >&2; tail -5 "$dir/serve.log" >&2; exit 1; }
     stop

@@ -22,8 +22,13 @@ request = function()
     wrk.thread:stop()
   end
   local kind = kinds[(sent % #kinds) + 1]
+  -- A rectification says what to change, or intake refuses it (422).
+  local changes = ""
+  if kind == "rectification" then
+    changes = ',"changes":{"city":"Aarhus"}'
+  end
   local body = string.format(
-    '{"kind":"%s","identities":{"email":"person%d.%d@example.com"},"needs_approval":true}',
-    kind, sent, math.random(1, 1000000000))
+    '{"kind":"%s","identities":{"email":"person%d.%d@example.com"},"needs_approval":true%s}',
+    kind, sent, math.random(1, 1000000000), changes)
   return wrk.format(nil, nil, nil, body)
 end
