@@ -46,6 +46,7 @@ const MIGRATIONS: &[Migration] = &[
     NOTICES,
     REQUEST_LANGUAGE,
     CONSENT_INDEX_SNAPSHOT,
+    CONSOLE_INDEXES,
 ];
 
 /// 1: keys, requests, events, jobs, exports and the audit log.
@@ -492,6 +493,18 @@ const CONSENT_INDEX_SNAPSHOT: Migration = Migration {
             written_at BIGINT NOT NULL
         )",
         ),
+    ],
+};
+
+/// 14: what the console's dashboard and list count and sort by, so that with a hundred
+/// thousand requests a count reads an index, not the table: open requests by deadline,
+/// by state in deadline order, and by regime and kind.
+const CONSOLE_INDEXES: Migration = Migration {
+    version: 14,
+    steps: &[
+        Both("CREATE INDEX requests_by_due_state ON requests (due_at, state)"),
+        Both("CREATE INDEX requests_by_state_due ON requests (state, due_at, id)"),
+        Both("CREATE INDEX requests_by_state_kind ON requests (state, regime, kind)"),
     ],
 };
 
