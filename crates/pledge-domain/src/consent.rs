@@ -474,7 +474,9 @@ fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 /// [`snapshot`], so that a restart need not apply the whole ledger again).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConsentIndex {
-    subjects: HashMap<SubjectRef, SubjectState>,
+    /// Subjects in [`SHARDS`] maps, each subject in the one [`shard_of`] names: a snapshot
+    /// is read back with each shard built on its own thread.
+    subjects: [HashMap<SubjectRef, SubjectState>; SHARDS],
     /// Anonymous id → the subject it was linked to (always a subject that is not itself
     /// linked further).
     aliases: HashMap<SubjectRef, SubjectRef>,
@@ -484,6 +486,20 @@ pub struct ConsentIndex {
     last_seq: i64,
 }
 
+/// How many maps the index's subjects are spread over.
+pub const SHARDS: usize = 8;
+
+/// The shard of a subject: FNV-1a of its id, the same in every process (snapshots are
+/// written by one and read by another).
+pub fn shard_of(s: &SubjectRef) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.as_str().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % SHARDS as u64) as usize
+}
+
 impl ConsentIndex {
     /// The last ledger sequence number applied (0 when empty).
     pub fn last_seq(&self) -> i64 {
@@ -491,7 +507,11 @@ impl ConsentIndex {
     }
 
     pub fn subjects(&self) -> usize {
-        self.subjects.len()
+        self.subjects.iter().map(HashMap::len).sum()
+    }
+
+    fn shard_mut(&mut self, s: &SubjectRef) -> &mut HashMap<SubjectRef, SubjectState> {
+        &mut self.subjects[shard_of(s)]
     }
 
     /// The subject whose state `s` shares (itself unless linked).
@@ -509,7 +529,8 @@ impl ConsentIndex {
     }
 
     pub fn state(&self, s: &SubjectRef) -> Option<&SubjectState> {
-        self.subjects.get(self.resolve(s))
+        let known = self.resolve(s);
+        self.subjects[shard_of(known)].get(known)
     }
 
     /// Applies the event numbered `seq`; events at or below the last applied one are
@@ -525,8 +546,14 @@ impl ConsentIndex {
             if to == subject {
                 return;
             }
-            let moved = self.subjects.remove(&subject).unwrap_or_default();
-            self.subjects.entry(to.clone()).or_default().merge(moved);
+            let moved = self
+                .shard_mut(&subject)
+                .remove(&subject)
+                .unwrap_or_default();
+            self.shard_mut(&to)
+                .entry(to.clone())
+                .or_default()
+                .merge(moved);
             // Whatever pointed at the anonymous id now points at the known subject.
             let mut ids = self.linked.remove(&subject).unwrap_or_default();
             for id in &ids {
@@ -537,7 +564,10 @@ impl ConsentIndex {
             self.linked.entry(to).or_default().extend(ids);
             return;
         }
-        self.subjects.entry(subject).or_default().apply(seq, e);
+        self.shard_mut(&subject)
+            .entry(subject)
+            .or_default()
+            .apply(seq, e);
     }
 
     /// The decision for `subject` (see [`decide`]).

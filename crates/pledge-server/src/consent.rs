@@ -566,8 +566,8 @@ impl ConsentService {
         }
         let last_seq = snapshot.last_seq;
         let index = tokio::task::spawn_blocking(move || {
-            // The other cores decode while this thread builds the index.
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get() - 1);
+            // The index's shards built on every core.
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
             ConsentIndex::from_snapshot_on(&snapshot.body, threads)
         })
         .await

@@ -4,8 +4,9 @@
 //! and applies only the events after it.
 //!
 //! The format is Pledge's own, versioned, compact and fast to read: a magic and version
-//! byte, the last event, then the subjects in chunks of [`CHUNK`] (each with its length in
-//! bytes, so that chunks can be decoded side by side: [`SnapshotReader`]), then the links;
+//! byte, the last event, then the subjects in chunks of up to [`CHUNK`], each chunk of one
+//! shard of the index and with its length in bytes (so that shards are built side by side:
+//! [`SnapshotReader`]), then the links;
 //! integers as LEB128 varints (signed ones zigzag-coded), texts as a length and UTF-8 bytes,
 //! every enumeration as one byte. Decoding checks every identifier as parsing it anywhere
 //! else would, and fails with a [`SnapshotError`] on any byte it does not expect, never with a
@@ -13,7 +14,8 @@
 //! never a wrong decision.
 
 use super::{
-    COOKIE_CATEGORIES, ConsentIndex, ConsentState, Method, SubjectState, Target, TargetState,
+    COOKIE_CATEGORIES, ConsentIndex, ConsentState, Method, SHARDS, SubjectState, Target,
+    TargetState, shard_of,
 };
 use pledge_lang::types::{PurposeId, SubjectRef};
 use std::collections::HashMap;
@@ -28,9 +30,6 @@ pub const FORMAT_VERSION: u8 = 1;
 /// Subjects per chunk: small enough to spread over a few threads, large enough that the
 /// chunking costs nothing measurable.
 pub const CHUNK: usize = 16_384;
-
-/// One chunk's subjects, decoded.
-pub type Subjects = Vec<(SubjectRef, SubjectState)>;
 
 /// Why a snapshot cannot be read.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -47,28 +46,31 @@ pub enum SnapshotError {
 
 impl ConsentIndex {
     /// The index as bytes (see the module's documentation). Subjects come out in an order of
-    /// the hash map's choosing: two snapshots of one index may differ byte for byte and read
+    /// the hash maps' choosing: two snapshots of one index may differ byte for byte and read
     /// back equal.
     pub fn to_snapshot(&self) -> Vec<u8> {
-        let mut w = Writer(Vec::with_capacity(64 + self.subjects.len() * 64));
+        let mut w = Writer(Vec::with_capacity(64 + self.subjects() * 64));
         w.0.extend_from_slice(MAGIC);
         w.0.push(FORMAT_VERSION);
         w.int(self.last_seq);
-        w.uint(self.subjects.len() as u64);
+        w.uint(self.subjects() as u64);
         let mut chunk = Writer(Vec::new());
-        let mut in_chunk = 0;
-        for (subject, state) in &self.subjects {
-            chunk.text(subject.as_str());
-            chunk.subject_state(state);
-            in_chunk += 1;
-            if in_chunk == CHUNK {
-                w.chunk(in_chunk, &chunk.0);
-                chunk.0.clear();
-                in_chunk = 0;
+        for (shard, subjects) in self.subjects.iter().enumerate() {
+            let mut in_chunk = 0;
+            for (subject, state) in subjects {
+                chunk.text(subject.as_str());
+                chunk.subject_state(state);
+                in_chunk += 1;
+                if in_chunk == CHUNK {
+                    w.chunk(shard, in_chunk, &chunk.0);
+                    chunk.0.clear();
+                    in_chunk = 0;
+                }
             }
-        }
-        if in_chunk > 0 {
-            w.chunk(in_chunk, &chunk.0);
+            if in_chunk > 0 {
+                w.chunk(shard, in_chunk, &chunk.0);
+                chunk.0.clear();
+            }
         }
         w.uint(self.aliases.len() as u64);
         for (from, to) in &self.aliases {
@@ -86,52 +88,73 @@ impl ConsentIndex {
         w.0
     }
 
-    /// Reads a snapshot written by [`ConsentIndex::to_snapshot`], on this thread (a caller
-    /// with cores to spare decodes the chunks of a [`SnapshotReader`] side by side).
+    /// Reads a snapshot written by [`ConsentIndex::to_snapshot`], on this thread.
     pub fn from_snapshot(bytes: &[u8]) -> Result<ConsentIndex, SnapshotError> {
         let reader = SnapshotReader::new(bytes)?;
-        let chunks: Vec<&[u8]> = reader.chunks().to_vec();
-        reader.assemble(chunks.into_iter().map(decode_chunk))
+        let shards = (0..SHARDS)
+            .map(|i| reader.build_shard(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        reader.finish(shards)
     }
-}
 
-impl ConsentIndex {
-    /// [`ConsentIndex::from_snapshot`] with the chunks decoded on `threads` threads while
-    /// this one builds the index from what they decoded (computation only: the threads are
-    /// scoped and end before this returns).
+    /// [`ConsentIndex::from_snapshot`] with the shards built on `threads` threads side by
+    /// side, each decoding its own chunks into its own map (computation only: the threads
+    /// are scoped and end before this returns).
     pub fn from_snapshot_on(bytes: &[u8], threads: usize) -> Result<ConsentIndex, SnapshotError> {
         let reader = SnapshotReader::new(bytes)?;
-        let chunks: Vec<&[u8]> = reader.chunks().to_vec();
-        let threads = threads.clamp(1, chunks.len().max(1));
         let next = std::sync::atomic::AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel(threads * 2);
-            for _ in 0..threads {
-                let (tx, chunks, next) = (tx.clone(), &chunks, &next);
-                scope.spawn(move || {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(chunk) = chunks.get(i) else { return };
-                        // The receiver stopped at an error: nothing more is needed.
-                        if tx.send(decode_chunk(chunk)).is_err() {
-                            return;
+        let built: Vec<(usize, Result<Shard, SnapshotError>)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads.clamp(1, SHARDS))
+                .map(|_| {
+                    let (reader, next) = (&reader, &next);
+                    scope.spawn(move || {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if i >= SHARDS {
+                                return mine;
+                            }
+                            mine.push((i, reader.build_shard(i)));
                         }
-                    }
-                });
-            }
-            drop(tx);
-            reader.assemble(rx)
-        })
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                // A worker only builds shards; it does not panic on any input (the
+                // property tests feed it damaged bytes), so joining it gives its result.
+                .flat_map(|w| w.join().unwrap_or_default())
+                .collect()
+        });
+        let mut shards: Vec<Option<Shard>> = (0..SHARDS).map(|_| None).collect();
+        for (i, shard) in built {
+            shards[i] = Some(shard?);
+        }
+        let shards = shards
+            .into_iter()
+            .map(|s| s.ok_or_else(|| damaged_at(0, "a shard was not built")))
+            .collect::<Result<Vec<_>, _>>()?;
+        reader.finish(shards)
     }
 }
 
-/// A snapshot taken apart: its chunks of subjects, to decode ([`decode_chunk`]) in any order
-/// and on any thread, and what [`SnapshotReader::assemble`] puts back together.
+/// One shard of the index's subjects.
+type Shard = HashMap<SubjectRef, SubjectState>;
+
+fn damaged_at(at: usize, what: &str) -> SnapshotError {
+    SnapshotError::Damaged {
+        at,
+        what: what.to_string(),
+    }
+}
+
+/// A snapshot taken apart: its chunks of subjects by shard, each shard built on its own
+/// ([`SnapshotReader::build_shard`], on any thread), then put together with the links.
 pub struct SnapshotReader<'a> {
     last_seq: i64,
     subjects: usize,
-    chunks: Vec<(usize, &'a [u8])>,
-    chunk_slices: Vec<&'a [u8]>,
+    /// Per shard, its chunks: how many subjects each holds, and its bytes.
+    chunks: Vec<Vec<(usize, &'a [u8])>>,
     aliases: HashMap<SubjectRef, SubjectRef>,
     linked: HashMap<SubjectRef, Vec<SubjectRef>>,
 }
@@ -152,15 +175,16 @@ impl<'a> SnapshotReader<'a> {
         }
         let last_seq = r.int()?;
         let subjects = r.count()?;
-        let mut chunks = Vec::new();
+        let mut chunks: Vec<Vec<(usize, &[u8])>> = (0..SHARDS).map(|_| Vec::new()).collect();
         let mut seen = 0usize;
         while seen < subjects {
+            let shard = usize::from(r.byte()?);
             let n = r.count()?;
-            if n == 0 || n > subjects - seen {
-                return Err(r.damaged("a chunk of the wrong size"));
+            if shard >= SHARDS || n == 0 || n > subjects - seen {
+                return Err(r.damaged("a chunk of the wrong shard or size"));
             }
             let len = r.count()?;
-            chunks.push((n, r.take(len)?));
+            chunks[shard].push((n, r.take(len)?));
             seen += n;
         }
         let n = r.count()?;
@@ -184,48 +208,52 @@ impl<'a> SnapshotReader<'a> {
         if r.at != bytes.len() {
             return Err(r.damaged("bytes after the end"));
         }
-        let chunk_slices = chunks.iter().map(|(_, c)| *c).collect();
         Ok(SnapshotReader {
             last_seq,
             subjects,
             chunks,
-            chunk_slices,
             aliases,
             linked,
         })
     }
 
-    /// The chunks of subjects, each for [`decode_chunk`].
-    pub fn chunks(&self) -> &[&'a [u8]] {
-        &self.chunk_slices
-    }
-
-    /// The index, from every chunk decoded (in any order). Fails on the first chunk that did
-    /// not decode, on a subject that appears twice, or when the chunks do not add up to the
-    /// subjects the header counts.
-    pub fn assemble(
-        self,
-        decoded: impl IntoIterator<Item = Result<Subjects, SnapshotError>>,
-    ) -> Result<ConsentIndex, SnapshotError> {
-        let mut subjects = HashMap::with_capacity(self.subjects);
-        let mut count = 0usize;
-        for part in decoded {
-            for (subject, state) in part? {
-                count += 1;
-                if subjects.insert(subject, state).is_some() {
-                    return Err(SnapshotError::Damaged {
-                        at: 0,
-                        what: "a subject appears twice".into(),
-                    });
+    /// Shard `i` (below [`SHARDS`]): its chunks decoded into its map. Fails on a subject
+    /// that appears twice, that belongs to another shard, or a chunk whose count is wrong.
+    pub fn build_shard(&self, i: usize) -> Result<Shard, SnapshotError> {
+        let chunks = self.chunks.get(i).map_or(&[][..], Vec::as_slice);
+        let mut shard = HashMap::with_capacity(chunks.iter().map(|(n, _)| n).sum());
+        for &(n, bytes) in chunks {
+            let mut r = Reader { bytes, at: 0 };
+            let mut count = 0;
+            while r.at < bytes.len() {
+                let subject = r.subject()?;
+                if shard_of(&subject) != i {
+                    return Err(r.damaged("a subject in another shard's chunk"));
                 }
+                let state = r.subject_state()?;
+                if shard.insert(subject, state).is_some() {
+                    return Err(r.damaged("a subject appears twice"));
+                }
+                count += 1;
+            }
+            if count != n {
+                return Err(r.damaged("a chunk with another number of subjects than it says"));
             }
         }
-        let expected: usize = self.chunks.iter().map(|(n, _)| n).sum();
-        if count != self.subjects || count != expected {
-            return Err(SnapshotError::Damaged {
-                at: 0,
-                what: format!("{count} subjects decoded, {} counted", self.subjects),
-            });
+        Ok(shard)
+    }
+
+    /// The index, from every shard built (in shard order).
+    pub fn finish(self, shards: Vec<Shard>) -> Result<ConsentIndex, SnapshotError> {
+        let subjects: [Shard; SHARDS] = shards
+            .try_into()
+            .map_err(|_| damaged_at(0, "not every shard was built"))?;
+        let count: usize = subjects.iter().map(HashMap::len).sum();
+        if count != self.subjects {
+            return Err(damaged_at(
+                0,
+                &format!("{count} subjects decoded, {} counted", self.subjects),
+            ));
         }
         Ok(ConsentIndex {
             subjects,
@@ -234,21 +262,6 @@ impl<'a> SnapshotReader<'a> {
             last_seq: self.last_seq,
         })
     }
-}
-
-/// The subjects of one chunk of a snapshot. A chunk's errors name byte offsets within it.
-pub fn decode_chunk(chunk: &[u8]) -> Result<Subjects, SnapshotError> {
-    let mut r = Reader {
-        bytes: chunk,
-        at: 0,
-    };
-    let mut out = Vec::with_capacity(CHUNK.min(chunk.len()));
-    while r.at < chunk.len() {
-        let subject = r.subject()?;
-        let state = r.subject_state()?;
-        out.push((subject, state));
-    }
-    Ok(out)
 }
 
 struct Writer(Vec<u8>);
@@ -291,7 +304,9 @@ impl Writer {
         }
     }
 
-    fn chunk(&mut self, subjects: usize, bytes: &[u8]) {
+    fn chunk(&mut self, shard: usize, subjects: usize, bytes: &[u8]) {
+        // Below SHARDS, a handful.
+        self.0.push(shard as u8);
         self.uint(subjects as u64);
         self.uint(bytes.len() as u64);
         self.0.extend_from_slice(bytes);
@@ -602,9 +617,9 @@ mod tests {
     }
 
     #[test]
-    fn the_chunks_of_a_large_index_decode_in_any_order() {
+    fn a_large_index_reads_back_on_any_number_of_threads() {
         let mut index = ConsentIndex::default();
-        let n = 2 * CHUNK + 5;
+        let n = SHARDS * CHUNK + 5;
         for i in 0..n {
             let subject = format!("visitor-{i}");
             index.apply(
@@ -614,12 +629,7 @@ mod tests {
         }
         let bytes = index.to_snapshot();
         assert_eq!(ConsentIndex::from_snapshot(&bytes).expect("reads"), index);
-        let reader = SnapshotReader::new(&bytes).expect("reads");
-        assert_eq!(reader.chunks().len(), 3);
-        let mut parts: Vec<_> = reader.chunks().iter().map(|c| decode_chunk(c)).collect();
-        parts.reverse();
-        assert_eq!(reader.assemble(parts).expect("assembles"), index);
-        for threads in [1, 2, 7] {
+        for threads in [1, 2, 7, 64] {
             assert_eq!(
                 ConsentIndex::from_snapshot_on(&bytes, threads).expect("reads"),
                 index
@@ -629,16 +639,7 @@ mod tests {
         let at = damaged.len() / 2;
         damaged[at] = 0xff;
         assert!(ConsentIndex::from_snapshot_on(&damaged, 2).is_err());
-        // A chunk left out does not pass for the whole.
-        let reader = SnapshotReader::new(&bytes).expect("reads");
-        let first: Vec<_> = reader.chunks()[..2]
-            .iter()
-            .map(|c| decode_chunk(c))
-            .collect();
-        assert!(matches!(
-            reader.assemble(first),
-            Err(SnapshotError::Damaged { .. })
-        ));
+        assert!(ConsentIndex::from_snapshot_on(&bytes[..bytes.len() - 1], 2).is_err());
     }
 
     #[test]
