@@ -4,9 +4,9 @@
 //! and applies only the events after it.
 //!
 //! The format is Pledge's own, versioned, compact and fast to read: a magic and version
-//! byte, the last event, then the subjects in chunks of up to [`CHUNK`], each chunk of one
-//! shard of the index and with its length in bytes (so that shards are built side by side:
-//! [`SnapshotReader`]), then the links;
+//! byte, the last event, then the subjects in one chunk per shard of the index, each with
+//! its length in bytes (so that shards are built side by side: [`SnapshotReader`]), then the
+//! links;
 //! integers as LEB128 varints (signed ones zigzag-coded), texts as a length and UTF-8 bytes,
 //! every enumeration as one byte. Decoding checks every identifier as parsing it anywhere
 //! else would, and fails with a [`SnapshotError`] on any byte it does not expect, never with a
@@ -26,10 +26,6 @@ const MAGIC: &[u8; 7] = b"PLGCIDX";
 /// Raised whenever the layout changes: a snapshot of another version is not read (and is
 /// rebuilt from the ledger).
 pub const FORMAT_VERSION: u8 = 1;
-
-/// Subjects per chunk: small enough to spread over a few threads, large enough that the
-/// chunking costs nothing measurable.
-pub const CHUNK: usize = 16_384;
 
 /// Why a snapshot cannot be read.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -54,23 +50,18 @@ impl ConsentIndex {
         w.0.push(FORMAT_VERSION);
         w.int(self.last_seq);
         w.uint(self.subjects() as u64);
+        // One chunk per shard that has subjects: each is built on its own.
         let mut chunk = Writer(Vec::new());
         for (shard, subjects) in self.subjects.iter().enumerate() {
-            let mut in_chunk = 0;
+            if subjects.is_empty() {
+                continue;
+            }
+            chunk.0.clear();
             for (subject, state) in subjects {
                 chunk.text(subject.as_str());
                 chunk.subject_state(state);
-                in_chunk += 1;
-                if in_chunk == CHUNK {
-                    w.chunk(shard, in_chunk, &chunk.0);
-                    chunk.0.clear();
-                    in_chunk = 0;
-                }
             }
-            if in_chunk > 0 {
-                w.chunk(shard, in_chunk, &chunk.0);
-                chunk.0.clear();
-            }
+            w.chunk(shard, subjects.len(), &chunk.0);
         }
         w.uint(self.aliases.len() as u64);
         for (from, to) in &self.aliases {
@@ -366,10 +357,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn damaged(&self, what: &str) -> SnapshotError {
-        SnapshotError::Damaged {
-            at: self.at,
-            what: what.to_string(),
-        }
+        damaged_at(self.at, what)
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], SnapshotError> {
@@ -619,7 +607,7 @@ mod tests {
     #[test]
     fn a_large_index_reads_back_on_any_number_of_threads() {
         let mut index = ConsentIndex::default();
-        let n = SHARDS * CHUNK + 5;
+        let n = 20_000;
         for i in 0..n {
             let subject = format!("visitor-{i}");
             index.apply(
@@ -635,10 +623,19 @@ mod tests {
                 index
             );
         }
+        // The first chunk said to be another shard's: its subjects are refused there.
+        let mut r = Reader {
+            bytes: &bytes,
+            at: MAGIC.len() + 1,
+        };
+        r.int().expect("last seq");
+        r.count().expect("subjects");
         let mut damaged = bytes.clone();
-        let at = damaged.len() / 2;
-        damaged[at] = 0xff;
-        assert!(ConsentIndex::from_snapshot_on(&damaged, 2).is_err());
+        damaged[r.at] = (damaged[r.at] + 1) % SHARDS as u8;
+        assert!(matches!(
+            ConsentIndex::from_snapshot_on(&damaged, 2),
+            Err(SnapshotError::Damaged { .. })
+        ));
         assert!(ConsentIndex::from_snapshot_on(&bytes[..bytes.len() - 1], 2).is_err());
     }
 

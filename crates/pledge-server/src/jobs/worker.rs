@@ -362,6 +362,10 @@ pub async fn execute(
     let (person, mut opened) = resolve_person(state, request).await?;
     let resolved = clock.elapsed();
     let Some(kind) = request.kind.plan_kind() else {
+        // Nothing runs against the databases: the connections go back, clean.
+        for (lease, _) in opened.into_values() {
+            lease.release();
+        }
         let ledger = record_in_ledger(state, request, &person, dry_run).await?;
         return Ok((
             json!({ "datasets": [], "identities": person.describe(), "ledger": ledger }),
