@@ -55,39 +55,61 @@ fn type_into(b: &Browser, css: &str, text: &str) {
     b.press(&keys).unwrap();
 }
 
+/// A runtime for a test that drives the browser from its own thread.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A listening server without workers (with the Chinook dataset when asked) and one staff
+/// account `(email, name, role)` whose password is "a long staff password".
+async fn console_app(name: &str, chinook: bool, staff: (&str, &str, Role)) -> TestApp {
+    let mut builder = TestApp::builder(name);
+    if chinook {
+        builder = builder.chinook();
+    }
+    let app = builder
+        .config(Config {
+            workers: 0,
+            ..Config::default()
+        })
+        .listen()
+        .spawn()
+        .await;
+    let (email, name, role) = staff;
+    app.state
+        .store
+        .create_staff(
+            NewStaff {
+                email,
+                name,
+                role,
+                password: "a long staff password",
+            },
+            "test",
+            app.state.now(),
+        )
+        .await
+        .unwrap();
+    app
+}
+
 #[test]
 fn the_console_signs_in_and_shows_the_dashboard() {
     let Some(b) = browser("the_console_signs_in_and_shows_the_dashboard") else {
         return;
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let app = runtime.block_on(async {
-        let app = TestApp::builder("console-browser")
-            .config(Config {
-                workers: 0,
-                ..Config::default()
-            })
-            .listen()
-            .spawn()
-            .await;
-        app.state
-            .store
-            .create_staff(
-                NewStaff {
-                    email: "ana@example.com",
-                    name: "Ana Lima",
-                    role: Role::PrivacyOfficer,
-                    password: "a long staff password",
-                },
-                "test",
-                app.state.now(),
-            )
-            .await
-            .unwrap();
+        let app = console_app(
+            "console-browser",
+            false,
+            ("ana@example.com", "Ana Lima", Role::PrivacyOfficer),
+        )
+        .await;
         for (kind, regime) in [("access", "gdpr"), ("erasure", "ccpa"), ("opt_out", "ccpa")] {
             let (status, body) = app
                 .call(
@@ -189,35 +211,14 @@ fn a_privacy_officer_reviews_the_preview_and_approves() {
     let Some(b) = browser("a_privacy_officer_reviews_the_preview_and_approves") else {
         return;
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let (app, id) = runtime.block_on(async {
-        let app = TestApp::builder("console-browser-approve")
-            .chinook()
-            .config(Config {
-                workers: 0,
-                ..Config::default()
-            })
-            .listen()
-            .spawn()
-            .await;
-        app.state
-            .store
-            .create_staff(
-                NewStaff {
-                    email: "ana@example.com",
-                    name: "Ana Lima",
-                    role: Role::PrivacyOfficer,
-                    password: "a long staff password",
-                },
-                "test",
-                app.state.now(),
-            )
-            .await
-            .unwrap();
+        let app = console_app(
+            "console-browser-approve",
+            true,
+            ("ana@example.com", "Ana Lima", Role::PrivacyOfficer),
+        )
+        .await;
         let (status, body) = app
             .call(
                 Role::Admin,
@@ -275,35 +276,14 @@ fn every_console_page_has_no_serious_accessibility_violation() {
         return;
     };
     let axe = std::fs::read_to_string(&axe).expect("axe-core's script");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let app = runtime.block_on(async {
-        let app = TestApp::builder("console-browser-axe")
-            .chinook()
-            .config(Config {
-                workers: 0,
-                ..Config::default()
-            })
-            .listen()
-            .spawn()
-            .await;
-        app.state
-            .store
-            .create_staff(
-                NewStaff {
-                    email: "ada@example.com",
-                    name: "Ada Admin",
-                    role: Role::Admin,
-                    password: "a long staff password",
-                },
-                "test",
-                app.state.now(),
-            )
-            .await
-            .unwrap();
+        let app = console_app(
+            "console-browser-axe",
+            true,
+            ("ada@example.com", "Ada Admin", Role::Admin),
+        )
+        .await;
         let (status, body) = app
             .call(
                 Role::Admin,
@@ -422,35 +402,14 @@ fn the_console_in_french_has_no_serious_accessibility_violation() {
         return;
     };
     let axe = std::fs::read_to_string(&axe).expect("axe-core's script");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let (app, id) = runtime.block_on(async {
-        let app = TestApp::builder("console-browser-french")
-            .chinook()
-            .config(Config {
-                workers: 0,
-                ..Config::default()
-            })
-            .listen()
-            .spawn()
-            .await;
-        app.state
-            .store
-            .create_staff(
-                NewStaff {
-                    email: "ana@example.com",
-                    name: "Ana Lima",
-                    role: Role::PrivacyOfficer,
-                    password: "a long staff password",
-                },
-                "test",
-                app.state.now(),
-            )
-            .await
-            .unwrap();
+        let app = console_app(
+            "console-browser-french",
+            true,
+            ("ana@example.com", "Ana Lima", Role::PrivacyOfficer),
+        )
+        .await;
         let (status, body) = app
             .call(
                 Role::Admin,

@@ -25,7 +25,7 @@ use thiserror::Error;
 const MAGIC: &[u8; 7] = b"PLGCIDX";
 /// Raised whenever the layout changes: a snapshot of another version is not read (and is
 /// rebuilt from the ledger).
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 
 /// Why a snapshot cannot be read.
 #[derive(Debug, Error, PartialEq, Eq)]
