@@ -873,3 +873,33 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down: finishing requests in flight and the current job");
 }
+
+/// A template environment for HTML pages (the person's pages, the console): `{% %}` blocks
+/// trimmed, an undefined value an error, every value escaped by the project's one HTML
+/// escaper (minijinja's own also escapes `/`), the catalogues' `t()` and `date`, and
+/// `sources` (name, text) added.
+pub(crate) fn html_templates(
+    sources: &[(&'static str, &'static str)],
+) -> Result<minijinja::Environment<'static>, minijinja::Error> {
+    use minijinja::AutoEscape;
+    let mut env = minijinja::Environment::new();
+    crate::i18n::register(&mut env);
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()?,
+    );
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_formatter(|out, state, value| match value.as_str() {
+        Some(s) if matches!(state.auto_escape(), AutoEscape::Html) && !value.is_safe() => {
+            Ok(out.write_str(&pledge_docs::html::escape(s))?)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    });
+    for (name, source) in sources {
+        env.add_template(name, source)?;
+    }
+    Ok(env)
+}

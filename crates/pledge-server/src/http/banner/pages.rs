@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use minijinja::{AutoEscape, Environment, Value, context};
+use minijinja::{Environment, Value, context};
 use pledge_docs::banner::{Preference, PreferenceBasis, preferences};
 use pledge_domain::consent::{Action, ConsentState, Method, Target};
 use pledge_lang::types::PurposeId;
@@ -74,26 +74,7 @@ static TEMPLATES: LazyLock<Result<Environment<'static>, minijinja::Error>> =
     LazyLock::new(environment);
 
 fn environment() -> Result<Environment<'static>, minijinja::Error> {
-    let mut env = Environment::new();
-    env.set_syntax(
-        minijinja::syntax::SyntaxConfig::builder()
-            .trim_blocks(true)
-            .lstrip_blocks(true)
-            .build()?,
-    );
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    crate::i18n::register(&mut env);
-    // The one HTML escaper of the project; the built-in one also escapes `/`.
-    env.set_formatter(|out, state, value| match value.as_str() {
-        Some(s) if matches!(state.auto_escape(), AutoEscape::Html) && !value.is_safe() => {
-            Ok(out.write_str(&pledge_docs::html::escape(s))?)
-        }
-        _ => minijinja::escape_formatter(out, state, value),
-    });
-    for (name, source) in SOURCES {
-        env.add_template(name, source)?;
-    }
-    Ok(env)
+    crate::http::html_templates(SOURCES)
 }
 
 /// Renders a page in `lang` with the headers every page of a link gets: the token is in

@@ -42,7 +42,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use minijinja::{AutoEscape, Environment, Value};
+use minijinja::{Environment, Value};
 use pledge_store::staff::StaffSession;
 use std::sync::LazyLock;
 use utoipa_axum::router::OpenApiRouter;
@@ -245,27 +245,7 @@ static TEMPLATES: LazyLock<Result<Environment<'static>, minijinja::Error>> =
     LazyLock::new(templates);
 
 fn templates() -> Result<Environment<'static>, minijinja::Error> {
-    let mut env = Environment::new();
-    crate::i18n::register(&mut env);
-    env.set_auto_escape_callback(|_| AutoEscape::Html);
-    env.set_syntax(
-        minijinja::syntax::SyntaxConfig::builder()
-            .trim_blocks(true)
-            .lstrip_blocks(true)
-            .build()?,
-    );
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    // The one HTML escaper of the project.
-    env.set_formatter(|out, state, value| match value.as_str() {
-        Some(s) if matches!(state.auto_escape(), AutoEscape::Html) && !value.is_safe() => {
-            Ok(out.write_str(&pledge_docs::html::escape(s))?)
-        }
-        _ => minijinja::escape_formatter(out, state, value),
-    });
-    for (name, text) in TEMPLATE_SOURCES {
-        env.add_template(name, text)?;
-    }
-    Ok(env)
+    crate::http::html_templates(TEMPLATE_SOURCES)
 }
 
 /// A console page: HTML, never cached, under [`CONSOLE_CSP`].
